@@ -1,0 +1,53 @@
+/* The seam between core (sockets, framing, event loops) and whatever answers requests.
+ * core never knows an opcode: it cuts the byte stream into frames and hands each frame
+ * body to a core_handler; the handler writes whole reply frames to a core_out.
+ * The binary (cacheserverd/main.c) wires cmd's handler into core. */
+#ifndef CORE_HANDLER_H
+#define CORE_HANDLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Where a handler writes replies: the connection's output buffer. Opaque to handlers. */
+struct core_out;
+
+/* Append bytes (copied). */
+void core_out_add(struct core_out *o, const void *data, size_t len);
+/* Append bytes without copying: `release(arg)` is called once the bytes are written to the
+ * socket or the connection is closed. The bytes must stay valid and unchanged until then. */
+void core_out_add_ref(struct core_out *o, const void *data, size_t len,
+                      void (*release)(void *arg), void *arg);
+
+/* Who is on the other end (from SO_PEERCRED). */
+struct core_peer {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    uint64_t conn_id; /* unique per server run */
+};
+
+enum core_verdict {
+    CORE_CONTINUE = 0, /* keep reading requests */
+    CORE_CLOSE = 1,    /* flush what was written, then close the connection */
+};
+
+struct core_handler {
+    void *ctx; /* passed to session_open */
+    /* A connection was accepted: return its session state (NULL = refuse and close). */
+    void *(*session_open)(void *ctx, const struct core_peer *peer);
+    /* The connection is gone; free the session. */
+    void (*session_close)(void *session);
+    /* One complete frame body (without the 4-byte length). Must write exactly one reply
+     * frame for it (length prefix included) to out. Runs on the connection's worker thread. */
+    enum core_verdict (*frame)(void *session, const uint8_t *body, size_t len,
+                               struct core_out *out);
+    /* The peer announced a frame longer than max_frame_size: write the error reply frame;
+     * core then closes the connection. */
+    void (*frame_too_large)(void *session, uint64_t len, uint64_t max, struct core_out *out);
+    /* Connection refused because max_connections is reached: write the error reply frame
+     * (session is NULL); core then closes. */
+    void (*too_many_connections)(struct core_out *out);
+};
+
+#endif

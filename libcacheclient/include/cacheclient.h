@@ -1,0 +1,181 @@
+/* libcacheclient: the C client of cacheserverd (docs/protocol.md).
+ *
+ * Thread safety: a cc_client is NOT thread-safe. Use one client object per thread (or guard
+ * one with your own lock). Different clients share nothing and may be used concurrently.
+ *
+ * Errors: every call returns a status (enum cc_status in cacheclient_protocol.h): CC_OK, an
+ * outcome such as CC_NOT_FOUND, or an error code (>= 100). Server errors keep the server's
+ * code; local failures are 200..299 (E_CONNECT, E_TIMEOUT, E_IO, ...). cc_errmsg() gives the
+ * message of the most recent error on that client.
+ *
+ * Connections: the client connects on first use (or with cc_connect). A broken connection
+ * (server restart, timeout, protocol error) is closed; the failing call returns the error and
+ * the next call connects again and re-selects the namespace. Requests are never replayed.
+ */
+#ifndef CACHECLIENT_H
+#define CACHECLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cacheclient_protocol.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CC_EXPORT __attribute__((visibility("default")))
+#else
+#define CC_EXPORT
+#endif
+
+typedef struct cc_client cc_client;
+
+/** Connection options. Initialise with cc_options_init() and override fields. */
+typedef struct cc_options {
+    const char *socket_path; /**< Unix socket path; default "./run/cacheserverd.sock" */
+    int connect_timeout_ms;  /**< default 500; a full listen backlog is retried until then */
+    int io_timeout_ms;       /**< per call, for sending the request and reading its reply; default 2000 */
+    const char *ns;          /**< namespace selected on every (re)connect; NULL = default "" */
+    const char *client_name; /**< sent in HELLO for the server's logs; may be NULL */
+} cc_options;
+
+/** A typed value. For bytes/stream, data/len is the content. For array and map, data/len is
+ * the value's msgpack encoding (decode it with msgpack-c's msgpack_unpack). For object,
+ * class_name/class_len, serializer and data/len (the serialized bytes). */
+typedef struct cc_value {
+    int type; /**< enum cc_type */
+    int64_t i;
+    uint64_t u;    /**< ints above INT64_MAX (is_uint set) */
+    bool is_uint;
+    double f;
+    bool b;
+    const uint8_t *data;
+    size_t len;
+    const char *class_name;
+    size_t class_len;
+    uint64_t serializer;
+} cc_value;
+
+/** Build values to pass to cc_set and friends; they point at the caller's memory. */
+CC_EXPORT cc_value cc_value_null(void);
+CC_EXPORT cc_value cc_value_bool(bool b);
+CC_EXPORT cc_value cc_value_int(int64_t i);
+CC_EXPORT cc_value cc_value_float(double f);
+CC_EXPORT cc_value cc_value_bytes(const void *data, size_t len);
+/** An array or map given as its msgpack encoding (type is CC_TYPE_ARRAY or CC_TYPE_MAP). */
+CC_EXPORT cc_value cc_value_msgpack(int type, const void *encoded, size_t len);
+CC_EXPORT cc_value cc_value_object(const char *class_name, size_t class_len, uint64_t serializer,
+                                   const void *data, size_t len);
+
+/** A value read back, with its metadata. Owns its memory: release with cc_item_release(). */
+typedef struct cc_item {
+    bool found;       /**< false for a miss (MGET) */
+    cc_value value;
+    int64_t ttl_ms;   /**< remaining ttl in ms, -1 = no expiry */
+    uint64_t version; /**< for CAS */
+    void *_buf;       /**< private */
+} cc_item;
+
+/** Free what an item owns; the item becomes empty. Safe on an empty or zeroed item. */
+CC_EXPORT void cc_item_release(cc_item *item);
+
+CC_EXPORT void cc_options_init(cc_options *opts);
+
+/** Create a client (does not connect). Returns NULL only when out of memory. */
+CC_EXPORT cc_client *cc_client_create(const cc_options *opts);
+/** Close and free; sets *c to NULL. */
+CC_EXPORT void cc_client_destroy(cc_client **c);
+/** Connect now (otherwise the first call connects). */
+CC_EXPORT int cc_connect(cc_client *c);
+/** Close the connection; the next call reconnects. */
+CC_EXPORT void cc_disconnect(cc_client *c);
+/** Message of the most recent error on this client ("" if none). Valid until the next call. */
+CC_EXPORT const char *cc_errmsg(const cc_client *c);
+/** Name of a status code, e.g. "E_TIMEOUT". */
+CC_EXPORT const char *cc_strstatus(int status);
+
+CC_EXPORT int cc_ping(cc_client *c);
+/** Select the namespace for this and future connections of this client. */
+CC_EXPORT int cc_select_ns(cc_client *c, const char *ns);
+
+/** @return CC_OK with *out filled, CC_NOT_FOUND, or an error. */
+CC_EXPORT int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out);
+/** Reads n keys in one frame; out[i].found tells hit or miss. @return CC_OK or an error. */
+CC_EXPORT int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                      cc_item *out);
+/** flags: CC_SET_NX / CC_SET_XX; cas: 0 or a version. version_out may be NULL.
+ * @return CC_OK, CC_NOT_STORED, CC_CAS_MISMATCH, CC_NOT_FOUND (cas on a missing key), or an error. */
+CC_EXPORT int cc_set(cc_client *c, const void *key, size_t klen, const cc_value *v,
+                     uint64_t ttl_ms, unsigned flags, uint64_t cas, uint64_t *version_out);
+CC_EXPORT int cc_mset(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                      const cc_value *values, const uint64_t *ttls_ms);
+CC_EXPORT int cc_del(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                     uint64_t *deleted);
+CC_EXPORT int cc_exists(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                        uint64_t *count);
+CC_EXPORT int cc_touch(cc_client *c, const void *key, size_t klen, uint64_t ttl_ms);
+/** *ttl_ms = remaining ms or -1 for no expiry. @return CC_OK or CC_NOT_FOUND. */
+CC_EXPORT int cc_ttl(cc_client *c, const void *key, size_t klen, int64_t *ttl_ms);
+CC_EXPORT int cc_incr(cc_client *c, const void *key, size_t klen, int64_t delta, int64_t initial,
+                      uint64_t ttl_ms, int64_t *result);
+CC_EXPORT int cc_decr(cc_client *c, const void *key, size_t klen, int64_t delta, int64_t initial,
+                      uint64_t ttl_ms, int64_t *result);
+CC_EXPORT int cc_append(cc_client *c, const void *key, size_t klen, const void *data, size_t len,
+                        uint64_t ttl_ms, uint64_t *new_len);
+/** out->value is bytes. */
+CC_EXPORT int cc_getrange(cc_client *c, const void *key, size_t klen, uint64_t offset,
+                          uint64_t length, cc_item *out);
+CC_EXPORT int cc_strlen(cc_client *c, const void *key, size_t klen, uint64_t *len);
+
+/** Keys returned by SCAN. Owns its memory: release with cc_keys_release(). */
+typedef struct cc_keys {
+    size_t n;
+    const uint8_t **keys;
+    size_t *lens;
+    void *_buf;
+} cc_keys;
+CC_EXPORT void cc_keys_release(cc_keys *k);
+CC_EXPORT int cc_scan(cc_client *c, uint64_t cursor, const void *prefix, size_t plen,
+                      uint32_t count, uint64_t *next_cursor, cc_keys *out);
+
+/** ns NULL flushes every namespace. removed may be NULL. */
+CC_EXPORT int cc_flush(cc_client *c, const char *ns, uint64_t *removed);
+/** STATS, INFO and CONFIG GET answer a map: out->value.type == CC_TYPE_MAP. */
+CC_EXPORT int cc_stats(cc_client *c, cc_item *out);
+CC_EXPORT int cc_info(cc_client *c, cc_item *out);
+CC_EXPORT int cc_config_get(cc_client *c, const char *pattern, cc_item *out);
+CC_EXPORT int cc_config_set(cc_client *c, const char *name, const char *value);
+
+/* ---- Batches: many requests in one write, replies collected in order ---- */
+typedef struct cc_batch cc_batch;
+
+/** One reply of a batch. item is filled for GET; num holds version (SET), count (DEL),
+ * or the new value (INCR/DECR, as int64 bits). */
+typedef struct cc_result {
+    int status;
+    cc_item item;
+    int64_t num;
+} cc_result;
+
+CC_EXPORT cc_batch *cc_batch_create(cc_client *c);
+CC_EXPORT void cc_batch_destroy(cc_batch **b);
+/** Each add returns CC_OK or CC_E_CLIENT_ARGS / CC_E_CLIENT_NOMEM; nothing is sent yet. */
+CC_EXPORT int cc_batch_get(cc_batch *b, const void *key, size_t klen);
+CC_EXPORT int cc_batch_set(cc_batch *b, const void *key, size_t klen, const cc_value *v,
+                           uint64_t ttl_ms);
+CC_EXPORT int cc_batch_del(cc_batch *b, const void *key, size_t klen);
+CC_EXPORT int cc_batch_incr(cc_batch *b, const void *key, size_t klen, int64_t delta);
+/** Number of requests added so far. */
+CC_EXPORT size_t cc_batch_count(const cc_batch *b);
+/** Send everything in one write and read every reply. results must have cc_batch_count()
+ * entries; release each results[i].item. The batch is emptied for reuse.
+ * @return CC_OK if every reply arrived (check each status), or a connection error. */
+CC_EXPORT int cc_batch_exec(cc_batch *b, cc_result *results);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
