@@ -1,0 +1,68 @@
+/* Private to cmd/: the request being handled, sessions, and the handler table. */
+#ifndef CMD_INTERNAL_H
+#define CMD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cacheclient_protocol.h"
+#include "cmd.h"
+#include "mpread.h"
+#include "reply.h"
+#include "store.h"
+
+struct session {
+    uint16_t ns;
+    struct core_peer peer;
+    char client[64];
+};
+
+struct req {
+    uint64_t id;
+    uint32_t argc;          /* arguments after op and id */
+    struct mp_cursor args;  /* positioned at the first argument */
+};
+
+typedef void (*cmd_fn)(struct session *s, struct req *q, struct reply *r);
+
+OPTION_STRUCT(cmd, CMD_OPTIONS);
+extern struct cmd_options cmd_opts;
+
+/* Read the next argument as a key; on failure writes the error reply and returns false. */
+bool cmd_arg_key(struct req *q, struct reply *r, struct store_key *k, uint16_t ns);
+/* Reply with the protocol status for a store status (for errors, with a message). */
+void cmd_reply_store_status(struct req *q, struct reply *r, int st);
+void cmd_bad_args(struct req *q, struct reply *r, const char *what);
+
+/* cmd_kv.c */
+void cmd_get(struct session *s, struct req *q, struct reply *r);
+void cmd_mget(struct session *s, struct req *q, struct reply *r);
+void cmd_set(struct session *s, struct req *q, struct reply *r);
+void cmd_mset(struct session *s, struct req *q, struct reply *r);
+void cmd_del(struct session *s, struct req *q, struct reply *r);
+void cmd_exists(struct session *s, struct req *q, struct reply *r);
+void cmd_touch(struct session *s, struct req *q, struct reply *r);
+void cmd_ttl(struct session *s, struct req *q, struct reply *r);
+void cmd_incr(struct session *s, struct req *q, struct reply *r);
+void cmd_decr(struct session *s, struct req *q, struct reply *r);
+void cmd_append(struct session *s, struct req *q, struct reply *r);
+void cmd_getrange(struct session *s, struct req *q, struct reply *r);
+void cmd_strlen(struct session *s, struct req *q, struct reply *r);
+void cmd_scan(struct session *s, struct req *q, struct reply *r);
+
+/* cmd_admin.c */
+void cmd_ping(struct session *s, struct req *q, struct reply *r);
+void cmd_hello(struct session *s, struct req *q, struct reply *r);
+void cmd_flush(struct session *s, struct req *q, struct reply *r);
+void cmd_stats(struct session *s, struct req *q, struct reply *r);
+void cmd_info(struct session *s, struct req *q, struct reply *r);
+void cmd_config_get(struct session *s, struct req *q, struct reply *r);
+void cmd_config_set(struct session *s, struct req *q, struct reply *r);
+void cmd_namespace(struct session *s, struct req *q, struct reply *r);
+
+/* per-op latency, for STATS */
+struct histogram;
+const struct histogram *cmd_op_histogram(int op);
+uint64_t cmd_start_time(void);
+
+#endif

@@ -1,0 +1,204 @@
+/* Request dispatch: validates a frame, reads op and id, runs the op's handler from the
+ * table, records its latency, and maps store outcomes to protocol statuses. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd-internal.h"
+#include "histogram.h"
+#include "log.h"
+#include "stats.h"
+
+struct cmd_options cmd_opts;
+static struct option_desc opt_desc[] = OPTION_DESCRIBE(CMD_OPTIONS);
+
+_Static_assert((int)STORE_T_STREAM == (int)CC_TYPE_STREAM && (int)STORE_T_INT == (int)CC_TYPE_INT &&
+                   (int)STORE_T_BYTES == (int)CC_TYPE_BYTES &&
+                   (int)STORE_T_OBJECT == (int)CC_TYPE_OBJECT,
+               "store and protocol type codes must agree");
+
+static const cmd_fn table[CC_OP__COUNT] = {
+    [CC_OP_PING] = cmd_ping,         [CC_OP_HELLO] = cmd_hello,
+    [CC_OP_GET] = cmd_get,           [CC_OP_MGET] = cmd_mget,
+    [CC_OP_SET] = cmd_set,           [CC_OP_MSET] = cmd_mset,
+    [CC_OP_DEL] = cmd_del,           [CC_OP_EXISTS] = cmd_exists,
+    [CC_OP_TOUCH] = cmd_touch,       [CC_OP_TTL] = cmd_ttl,
+    [CC_OP_INCR] = cmd_incr,         [CC_OP_DECR] = cmd_decr,
+    [CC_OP_APPEND] = cmd_append,     [CC_OP_GETRANGE] = cmd_getrange,
+    [CC_OP_STRLEN] = cmd_strlen,     [CC_OP_SCAN] = cmd_scan,
+    [CC_OP_FLUSH] = cmd_flush,       [CC_OP_STATS] = cmd_stats,
+    [CC_OP_INFO] = cmd_info,         [CC_OP_CONFIG_GET] = cmd_config_get,
+    [CC_OP_CONFIG_SET] = cmd_config_set, [CC_OP_NAMESPACE] = cmd_namespace,
+};
+
+static struct histogram op_hist[CC_OP__COUNT];
+static uint64_t start_time;
+
+const struct histogram *cmd_op_histogram(int op) { return &op_hist[op]; }
+uint64_t cmd_start_time(void) { return start_time; }
+
+void cmd_options_register(void)
+{
+    size_t n = sizeof(opt_desc) / sizeof(opt_desc[0]);
+    option_bind(opt_desc, n, &cmd_opts);
+    option_registry_add("cmd", opt_desc, n);
+}
+
+int cmd_setup(void)
+{
+    if (!cmd_opts.max_key_size.set &&
+        option_set_defaults(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), NULL, 0) != 0)
+        return -1;
+    start_time = (uint64_t)time(NULL);
+    return 0;
+}
+
+void cmd_teardown(void) { reply_thread_free(); }
+void cmd_thread_exit(void) { reply_thread_free(); }
+
+static uint64_t _now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void cmd_bad_args(struct req *q, struct reply *r, const char *what)
+{
+    reply_error(r, q->id, CC_E_BAD_ARGS, "%s", what);
+}
+
+bool cmd_arg_key(struct req *q, struct reply *r, struct store_key *k, uint16_t ns)
+{
+    const uint8_t *d;
+    uint32_t len;
+    if (!mp_read_bytes(&q->args, &d, &len)) {
+        cmd_bad_args(q, r, "key must be a str or bin");
+        return false;
+    }
+    if (len == 0) {
+        cmd_bad_args(q, r, "key must not be empty");
+        return false;
+    }
+    uint64_t max = option_get_u(&cmd_opts.max_key_size);
+    if (len > max) {
+        reply_error(r, q->id, CC_E_KEY_TOO_LONG, "key of %u bytes exceeds max_key_size %llu",
+                    len, (unsigned long long)max);
+        return false;
+    }
+    store_key_init(k, ns, d, len);
+    return true;
+}
+
+void cmd_reply_store_status(struct req *q, struct reply *r, int st)
+{
+    switch (st) {
+    case STORE_OK:
+        reply_begin(r, q->id, CC_OK, 0);
+        return;
+    case STORE_NOT_FOUND:
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        return;
+    case STORE_NOT_STORED:
+        reply_begin(r, q->id, CC_NOT_STORED, 0);
+        return;
+    case STORE_CAS_MISMATCH:
+        reply_begin(r, q->id, CC_CAS_MISMATCH, 0);
+        return;
+    case STORE_ETYPE:
+        reply_error(r, q->id, CC_E_TYPE, "operation not valid for the value's type");
+        return;
+    case STORE_EOVERFLOW:
+        reply_error(r, q->id, CC_E_OVERFLOW, "result outside the signed 64-bit range");
+        return;
+    case STORE_ENOMEM:
+        reply_error(r, q->id, CC_E_NOMEM, "no room within the memory limit (%llu bytes)",
+                    (unsigned long long)store_memory_limit());
+        return;
+    case STORE_ELIMIT:
+        reply_error(r, q->id, CC_E_LIMIT, "too many namespaces (at most %d)", CC_MAX_NAMESPACES);
+        return;
+    }
+    reply_error(r, q->id, CC_E_INTERNAL, "unexpected store status %d", st);
+}
+
+static void *_session_open(void *ctx, const struct core_peer *peer)
+{
+    (void)ctx;
+    struct session *s = calloc(1, sizeof(*s));
+    if (s)
+        s->peer = *peer;
+    return s;
+}
+
+static void _session_close(void *session) { free(session); }
+
+static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
+                                struct core_out *out)
+{
+    struct session *s = session;
+    struct reply *r = reply_get();
+    struct req q = {0};
+    struct mp_cursor c, whole;
+    uint32_t n;
+    uint64_t op;
+    mp_cursor_init(&c, body, len);
+    whole = c;
+    /* the frame must be exactly one array, values nested at most the value limit inside it */
+    if (!mp_skip(&whole, CC_MAX_VALUE_DEPTH + 3) || mp_remaining(&whole) != 0 ||
+        !mp_read_array(&c, &n)) {
+        reply_error(r, 0, CC_E_PROTOCOL,
+                    "frame body must be exactly one msgpack array [op, id, args...]");
+        reply_finish(r, out);
+        return CORE_CONTINUE;
+    }
+    if (n < 2 || !mp_read_uint(&c, &op)) {
+        reply_error(r, 0, CC_E_PROTOCOL, "request must start with op:uint, id:uint");
+        reply_finish(r, out);
+        return CORE_CONTINUE;
+    }
+    if (!mp_read_uint(&c, &q.id)) {
+        reply_error(r, 0, CC_E_PROTOCOL, "request id must be a uint");
+        reply_finish(r, out);
+        return CORE_CONTINUE;
+    }
+    q.argc = n - 2;
+    q.args = c;
+    if (op >= CC_OP__COUNT || !table[op]) {
+        reply_error(r, q.id, CC_E_UNKNOWN_OP, "unknown operation %llu", (unsigned long long)op);
+        reply_finish(r, out);
+        return CORE_CONTINUE;
+    }
+    uint64_t t0 = _now_us();
+    table[op](s, &q, r);
+    hist_record(&op_hist[op], _now_us() - t0);
+    reply_finish(r, out);
+    return CORE_CONTINUE;
+}
+
+static void _frame_too_large(void *session, uint64_t len, uint64_t max, struct core_out *out)
+{
+    (void)session;
+    struct reply *r = reply_get();
+    reply_error(r, 0, CC_E_FRAME_TOO_LARGE, "frame of %llu bytes exceeds max_frame_size %llu",
+                (unsigned long long)len, (unsigned long long)max);
+    reply_finish(r, out);
+}
+
+static void _too_many(struct core_out *out)
+{
+    struct reply *r = reply_get();
+    reply_error(r, 0, CC_E_LIMIT, "too many connections (max_connections reached)");
+    reply_finish(r, out);
+}
+
+static const struct core_handler handler = {
+    .ctx = NULL,
+    .session_open = _session_open,
+    .session_close = _session_close,
+    .frame = _frame,
+    .frame_too_large = _frame_too_large,
+    .too_many_connections = _too_many,
+};
+
+const struct core_handler *cmd_handler(void) { return &handler; }

@@ -1,0 +1,26 @@
+/* The command layer: decodes request frames, runs one handler per operation (a table from
+ * opcode to handler), and encodes replies. It never touches a socket: core hands it frame
+ * bodies through the core_handler returned by cmd_handler(). */
+#ifndef CMD_H
+#define CMD_H
+
+#include "handler.h"
+#include "option.h"
+
+#define CMD_OPTIONS(ACTION)                                                            \
+    ACTION(max_key_size, OPT_SIZE, "8KiB", OPT_RUNTIME, "longest key accepted")       \
+    ACTION(max_value_size, OPT_SIZE, "64MiB", OPT_RUNTIME,                            \
+           "largest value accepted by SET, and largest GET/GETRANGE reply; larger "    \
+           "values are built with APPEND")
+
+/* Registers the options table (before settings are loaded). */
+void cmd_options_register(void);
+/* Registers stats; call after the store is set up. Returns 0 or -1. */
+int cmd_setup(void);
+void cmd_teardown(void);
+/* The handler to give core. */
+const struct core_handler *cmd_handler(void);
+/* Free the calling worker thread's reply buffer (call as a worker thread exits). */
+void cmd_thread_exit(void);
+
+#endif

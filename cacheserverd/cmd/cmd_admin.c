@@ -1,0 +1,352 @@
+/* Handlers for connection and server administration: PING, HELLO, NAMESPACE, FLUSH, STATS,
+ * INFO, CONFIG GET and CONFIG SET. */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd-internal.h"
+#include "histogram.h"
+#include "stats.h"
+
+#define SERVER_VERSION "0.1.0"
+
+void cmd_ping(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    reply_begin(r, q->id, CC_OK, 0);
+}
+
+/* Select a namespace by name for the session. Writes an error reply and returns false on failure. */
+static bool _select_ns(struct session *s, struct req *q, struct reply *r, const uint8_t *name,
+                       uint32_t len)
+{
+    if (len > CC_MAX_NS_LEN) {
+        reply_error(r, q->id, CC_E_BAD_ARGS, "namespace longer than %d bytes", CC_MAX_NS_LEN);
+        return false;
+    }
+    uint16_t id;
+    if (store_ns_id(name, len, &id) != STORE_OK) {
+        cmd_reply_store_status(q, r, STORE_ELIMIT);
+        return false;
+    }
+    s->ns = id;
+    return true;
+}
+
+static void _pack_kv_str(struct reply *r, const char *k, const char *v)
+{
+    reply_str(r, k, strlen(k));
+    reply_str(r, v, strlen(v));
+}
+
+static void _pack_kv_uint(struct reply *r, const char *k, uint64_t v)
+{
+    reply_str(r, k, strlen(k));
+    msgpack_pack_uint64(&r->pk, v);
+}
+
+void cmd_hello(struct session *s, struct req *q, struct reply *r)
+{
+    uint64_t version;
+    uint32_t nopts = 0;
+    if (q->argc < 1 || q->argc > 2 || !mp_read_uint(&q->args, &version) ||
+        (q->argc == 2 && !mp_read_map(&q->args, &nopts))) {
+        cmd_bad_args(q, r, "HELLO takes version:uint, [options:map]");
+        return;
+    }
+    if (version != CC_PROTOCOL_VERSION) {
+        reply_error(r, q->id, CC_E_VERSION, "protocol version %llu not supported (this server: %d)",
+                    (unsigned long long)version, CC_PROTOCOL_VERSION);
+        return;
+    }
+    for (uint32_t i = 0; i < nopts; i++) {
+        const uint8_t *k, *v;
+        uint32_t kl, vl;
+        if (!mp_read_bytes(&q->args, &k, &kl) || !mp_read_bytes(&q->args, &v, &vl)) {
+            cmd_bad_args(q, r, "HELLO options are str keys with str values");
+            return;
+        }
+        if (kl == 9 && memcmp(k, "namespace", 9) == 0) {
+            if (!_select_ns(s, q, r, v, vl))
+                return;
+        } else if (kl == 6 && memcmp(k, "client", 6) == 0) {
+            size_t n = vl < sizeof(s->client) - 1 ? vl : sizeof(s->client) - 1;
+            memcpy(s->client, v, n);
+            s->client[n] = '\0';
+        } else {
+            reply_error(r, q->id, CC_E_BAD_ARGS, "unknown HELLO option '%.*s'", (int)kl, k);
+            return;
+        }
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_map(&r->pk, 6);
+    _pack_kv_uint(r, "version", CC_PROTOCOL_VERSION);
+    _pack_kv_str(r, "server", "cacheserverd " SERVER_VERSION);
+    _pack_kv_uint(r, "max_key_size", option_get_u(&cmd_opts.max_key_size));
+    _pack_kv_uint(r, "max_value_size", option_get_u(&cmd_opts.max_value_size));
+    struct option_desc *mf = option_registry_find("max_frame_size");
+    _pack_kv_uint(r, "max_frame_size", mf ? option_get_u(mf->value) : 0);
+    _pack_kv_str(r, "namespace", store_ns_name(s->ns));
+}
+
+void cmd_namespace(struct session *s, struct req *q, struct reply *r)
+{
+    const uint8_t *name;
+    uint32_t len;
+    if (q->argc != 1 || !mp_read_bytes(&q->args, &name, &len)) {
+        cmd_bad_args(q, r, "NAMESPACE takes name:str");
+        return;
+    }
+    if (_select_ns(s, q, r, name, len))
+        reply_begin(r, q->id, CC_OK, 0);
+}
+
+void cmd_flush(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    const uint8_t *name;
+    uint32_t len;
+    int ns = -1;
+    if (q->argc != 1) {
+        cmd_bad_args(q, r, "FLUSH takes namespace:str or nil (everything)");
+        return;
+    }
+    if (!mp_read_nil(&q->args)) {
+        if (!mp_read_bytes(&q->args, &name, &len)) {
+            cmd_bad_args(q, r, "FLUSH takes namespace:str or nil (everything)");
+            return;
+        }
+        uint16_t id;
+        if (len > CC_MAX_NS_LEN || store_ns_id(name, len, &id) != STORE_OK) {
+            reply_begin(r, q->id, CC_OK, 1); /* a namespace that cannot exist holds nothing */
+            msgpack_pack_uint64(&r->pk, 0);
+            return;
+        }
+        ns = id;
+    }
+    uint64_t removed;
+    store_flush(ns, &removed);
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_uint64(&r->pk, removed);
+}
+
+/* ---- STATS: a flat map, built in a side buffer because its size is known only at the end ---- */
+
+struct kvbuf {
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    uint32_t n;
+};
+
+static void _kv_init(struct kvbuf *b)
+{
+    msgpack_sbuffer_init(&b->buf);
+    msgpack_packer_init(&b->pk, &b->buf, msgpack_sbuffer_write);
+    b->n = 0;
+}
+
+static void _kv_key(struct kvbuf *b, const char *k)
+{
+    size_t len = strlen(k);
+    msgpack_pack_str(&b->pk, len);
+    msgpack_pack_str_body(&b->pk, k, len);
+    b->n++;
+}
+
+static void _kv_u(struct kvbuf *b, const char *k, uint64_t v)
+{
+    _kv_key(b, k);
+    msgpack_pack_uint64(&b->pk, v);
+}
+
+static void _kv_s(struct kvbuf *b, const char *k, const char *v)
+{
+    _kv_key(b, k);
+    size_t len = strlen(v);
+    msgpack_pack_str(&b->pk, len);
+    msgpack_pack_str_body(&b->pk, v, len);
+}
+
+static void _kv_f(struct kvbuf *b, const char *k, double v)
+{
+    _kv_key(b, k);
+    msgpack_pack_double(&b->pk, v);
+}
+
+/* Moves the map into the reply as its one result. */
+static void _kv_reply(struct kvbuf *b, struct req *q, struct reply *r)
+{
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_map(&r->pk, b->n);
+    msgpack_sbuffer_write(&r->buf, b->buf.data ? b->buf.data : "", b->buf.size);
+    msgpack_sbuffer_destroy(&b->buf);
+}
+
+static void _stat_one(void *arg, const struct stat_desc *d, uint64_t value)
+{
+    _kv_u(arg, d->name, value);
+}
+
+static double _ratio(uint64_t hits, uint64_t misses)
+{
+    return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
+}
+
+void cmd_stats(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    if (q->argc != 0) {
+        cmd_bad_args(q, r, "STATS takes no arguments");
+        return;
+    }
+    struct kvbuf b;
+    _kv_init(&b);
+    stats_foreach(_stat_one, &b);
+    uint64_t hits = 0, misses = 0;
+    char name[128];
+    uint16_t nns = store_ns_count();
+    for (uint16_t i = 0; i < nns; i++) {
+        struct store_ns_stats ns;
+        store_ns_stats(i, &ns);
+        const char *nm = i == 0 ? "default" : store_ns_name(i);
+        hits += ns.hits;
+        misses += ns.misses;
+        snprintf(name, sizeof(name), "ns.%s.hits", nm);
+        _kv_u(&b, name, ns.hits);
+        snprintf(name, sizeof(name), "ns.%s.misses", nm);
+        _kv_u(&b, name, ns.misses);
+        snprintf(name, sizeof(name), "ns.%s.hit_rate", nm);
+        _kv_f(&b, name, _ratio(ns.hits, ns.misses));
+        snprintf(name, sizeof(name), "ns.%s.items", nm);
+        _kv_u(&b, name, ns.items);
+        snprintf(name, sizeof(name), "ns.%s.bytes", nm);
+        _kv_u(&b, name, ns.bytes);
+    }
+    _kv_f(&b, "hit_rate", _ratio(hits, misses));
+    _kv_u(&b, "memory_limit", store_memory_limit());
+    _kv_u(&b, "uptime_s", (uint64_t)time(NULL) - cmd_start_time());
+    for (int op = 0; op < CC_OP__COUNT; op++) {
+        const struct histogram *h = cmd_op_histogram(op);
+        uint64_t count = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+        if (count == 0)
+            continue;
+        char lower[32];
+        const char *on = cc_op_name(op);
+        size_t i = 0;
+        for (; on[i] && i < sizeof(lower) - 1; i++)
+            lower[i] = (char)(on[i] >= 'A' && on[i] <= 'Z' ? on[i] + 32 : on[i]);
+        lower[i] = '\0';
+        static const struct {
+            const char *suffix;
+            double p;
+        } pct[] = {{"p50_us", 50}, {"p99_us", 99}, {"p999_us", 99.9}};
+        snprintf(name, sizeof(name), "op.%s.count", lower);
+        _kv_u(&b, name, count);
+        for (size_t j = 0; j < sizeof(pct) / sizeof(pct[0]); j++) {
+            snprintf(name, sizeof(name), "op.%s.%s", lower, pct[j].suffix);
+            _kv_u(&b, name, hist_percentile(h, pct[j].p));
+        }
+        snprintf(name, sizeof(name), "op.%s.max_us", lower);
+        _kv_u(&b, name, __atomic_load_n(&h->max, __ATOMIC_RELAXED));
+    }
+    _kv_reply(&b, q, r);
+}
+
+void cmd_info(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    if (q->argc != 0) {
+        cmd_bad_args(q, r, "INFO takes no arguments");
+        return;
+    }
+    struct kvbuf b;
+    _kv_init(&b);
+    _kv_s(&b, "server", "cacheserverd");
+    _kv_s(&b, "version", SERVER_VERSION);
+    _kv_u(&b, "protocol_version", CC_PROTOCOL_VERSION);
+    _kv_u(&b, "pid", (uint64_t)getpid());
+    _kv_u(&b, "uptime_s", (uint64_t)time(NULL) - cmd_start_time());
+    static const char *const shown[] = {"socket", "data_dir", "threads", "max_connections",
+                                        "memory", "max_key_size", "max_value_size",
+                                        "max_frame_size"};
+    char val[256];
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+        struct option_desc *d = option_registry_find(shown[i]);
+        if (!d)
+            continue;
+        option_format(d, val, sizeof(val));
+        _kv_s(&b, shown[i], val);
+    }
+    _kv_u(&b, "bytes_used", store_bytes_used());
+    _kv_u(&b, "item_overhead_bytes", store_item_overhead());
+    _kv_u(&b, "namespaces", store_ns_count());
+    _kv_s(&b, "eviction", "SIEVE");
+    _kv_s(&b, "tiers", "memory");
+    _kv_s(&b, "tier.memory.health", "ok");
+    _kv_reply(&b, q, r);
+}
+
+struct config_walk {
+    struct kvbuf *b;
+    const char *pattern;
+};
+
+static void _config_one(void *arg, const char *module, struct option_desc *d)
+{
+    (void)module;
+    struct config_walk *w = arg;
+    if (fnmatch(w->pattern, d->name, 0) != 0)
+        return;
+    char val[512];
+    option_format(d, val, sizeof(val));
+    _kv_s(w->b, d->name, val);
+}
+
+void cmd_config_get(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    const uint8_t *p;
+    uint32_t plen = 1;
+    char pattern[128] = "*";
+    if (q->argc > 1 || (q->argc == 1 && !mp_read_bytes(&q->args, &p, &plen)) ||
+        plen >= sizeof(pattern)) {
+        cmd_bad_args(q, r, "CONFIG_GET takes [pattern:str] (a name or a glob)");
+        return;
+    }
+    if (q->argc == 1) {
+        memcpy(pattern, p, plen);
+        pattern[plen] = '\0';
+        for (char *c = pattern; *c; c++)
+            if (*c == '-')
+                *c = '_';
+    }
+    struct kvbuf b;
+    _kv_init(&b);
+    struct config_walk w = {&b, pattern};
+    option_registry_foreach(_config_one, &w);
+    _kv_reply(&b, q, r);
+}
+
+void cmd_config_set(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    const uint8_t *n, *v;
+    uint32_t nl, vl;
+    if (q->argc != 2 || !mp_read_bytes(&q->args, &n, &nl) || !mp_read_bytes(&q->args, &v, &vl) ||
+        nl >= 128 || vl >= 1024) {
+        cmd_bad_args(q, r, "CONFIG_SET takes name:str, value:str");
+        return;
+    }
+    char name[128], value[1024], err[256];
+    memcpy(name, n, nl);
+    name[nl] = '\0';
+    memcpy(value, v, vl);
+    value[vl] = '\0';
+    if (option_registry_set(name, value, true, err, sizeof(err)) != 0) {
+        reply_error(r, q->id, CC_E_CONFIG, "%s", err);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 0);
+}

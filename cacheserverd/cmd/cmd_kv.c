@@ -1,0 +1,463 @@
+/* Handlers for the key/value operations: GET, MGET, SET, MSET, DEL, EXISTS, TOUCH, TTL,
+ * INCR, DECR, APPEND, GETRANGE, STRLEN, SCAN. Argument rules are in docs/protocol.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd-internal.h"
+
+/* ---- value output ---- */
+
+/* Collects the pieces of a stream or bytes range so a bin header with the exact total can
+ * precede them. */
+struct pieces {
+    struct reply_seg *v;
+    size_t n, cap;
+    bool failed;
+};
+
+static void _piece(void *ctx, const uint8_t *data, size_t len, void (*release)(void *), void *arg)
+{
+    struct pieces *p = ctx;
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 8;
+        struct reply_seg *nv = realloc(p->v, ncap * sizeof(*nv));
+        if (!nv) {
+            p->failed = true;
+            release(arg);
+            return;
+        }
+        p->v = nv;
+        p->cap = ncap;
+    }
+    p->v[p->n++] = (struct reply_seg){0, data, len, release, arg};
+}
+
+static void _pieces_release(struct pieces *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        p->v[i].release(p->v[i].arg);
+    free(p->v);
+}
+
+/* Range of a stream/bytes value as a bin. Returns a store status; on STORE_OK the bin is in r. */
+static int _reply_range(struct reply *r, const struct store_key *k, uint64_t off, uint64_t len)
+{
+    struct pieces p = {0};
+    uint64_t total;
+    int st = store_range(k, off, len, _piece, &p, &total);
+    if (st != STORE_OK || p.failed) {
+        _pieces_release(&p);
+        return st != STORE_OK ? st : STORE_ENOMEM;
+    }
+    msgpack_pack_bin(&r->pk, (size_t)total);
+    for (size_t i = 0; i < p.n; i++)
+        reply_raw(r, p.v[i].data, p.v[i].len, p.v[i].release, p.v[i].arg);
+    free(p.v);
+    return STORE_OK;
+}
+
+/* Packs type, value, ttl, version for a found item, taking over the item reference.
+ * Returns false (and packs nothing) if a stream is larger than max_value_size or vanished. */
+static bool _pack_item(struct reply *r, const struct store_key *k, struct item *it)
+{
+    uint8_t type = store_item_type(it);
+    int64_t ttl = store_item_ttl(it);
+    uint64_t version = store_item_version(it);
+    msgpack_pack_uint8(&r->pk, type);
+    if (type == STORE_T_STREAM) {
+        uint64_t len = store_item_strlen(it);
+        store_item_release(it);
+        if (len > option_get_u(&cmd_opts.max_value_size))
+            return false;
+        if (_reply_range(r, k, 0, len) != STORE_OK)
+            return false;
+    } else {
+        uint32_t vlen;
+        const uint8_t *v = store_item_value(it, &vlen);
+        reply_raw(r, v, vlen, store_item_release, it);
+    }
+    msgpack_pack_int64(&r->pk, ttl);
+    msgpack_pack_uint64(&r->pk, version);
+    return true;
+}
+
+void cmd_get(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    if (q->argc != 1) {
+        cmd_bad_args(q, r, "GET takes key");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    struct item *it;
+    if (store_get(&k, &it) != STORE_OK) {
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 4);
+    if (!_pack_item(r, &k, it)) {
+        reply_discard(r);
+        reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
+                    "stream longer than max_value_size: read it with GETRANGE");
+    }
+}
+
+void cmd_mget(struct session *s, struct req *q, struct reply *r)
+{
+    uint32_t n;
+    if (q->argc != 1 || !mp_read_array(&q->args, &n)) {
+        cmd_bad_args(q, r, "MGET takes keys:array");
+        return;
+    }
+    /* validate every key first so an error reply is never half built */
+    struct mp_cursor keys = q->args;
+    struct store_key k;
+    for (uint32_t i = 0; i < n; i++)
+        if (!cmd_arg_key(q, r, &k, s->ns))
+            return;
+    q->args = keys;
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_array(&r->pk, n);
+    uint64_t limit = option_get_u(&cmd_opts.max_value_size);
+    for (uint32_t i = 0; i < n; i++) {
+        cmd_arg_key(q, r, &k, s->ns);
+        struct item *it;
+        if (store_get(&k, &it) != STORE_OK) {
+            msgpack_pack_nil(&r->pk);
+            continue;
+        }
+        msgpack_pack_array(&r->pk, 4);
+        if (!_pack_item(r, &k, it) || r->buf.size + r->reflen > 2 * limit) {
+            reply_discard(r);
+            reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
+                        "MGET reply would exceed 2 x max_value_size: ask for fewer keys");
+            return;
+        }
+    }
+}
+
+/* Reads a value argument; on failure writes the error and returns false. */
+static bool _arg_value(struct req *q, struct reply *r, struct store_value *v)
+{
+    const uint8_t *start = q->args.p;
+    int type = mp_peek_type(&q->args);
+    if (type < 0 || !mp_skip(&q->args, CC_MAX_VALUE_DEPTH)) {
+        reply_error(r, q->id, CC_E_BAD_VALUE,
+                    "value must be one msgpack value (ext only as type 1 objects), nested at "
+                    "most %d deep",
+                    CC_MAX_VALUE_DEPTH);
+        return false;
+    }
+    size_t len = (size_t)(q->args.p - start);
+    uint64_t max = option_get_u(&cmd_opts.max_value_size);
+    if (len > max) {
+        reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
+                    "value of %zu bytes exceeds max_value_size %llu: use APPEND", len,
+                    (unsigned long long)max);
+        return false;
+    }
+    v->type = (uint8_t)type;
+    v->data = start;
+    v->len = (uint32_t)len;
+    return true;
+}
+
+/* Optional trailing uint argument. */
+static bool _opt_uint(struct req *q, uint32_t index, uint64_t *v, uint64_t def)
+{
+    if (q->argc <= index) {
+        *v = def;
+        return true;
+    }
+    return mp_read_uint(&q->args, v);
+}
+
+void cmd_set(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    struct store_value v;
+    uint64_t ttl, flags, cas;
+    if (q->argc < 2 || q->argc > 5) {
+        cmd_bad_args(q, r, "SET takes key, value, [ttl, flags, cas]");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns) || !_arg_value(q, r, &v))
+        return;
+    if (!_opt_uint(q, 2, &ttl, 0) || !_opt_uint(q, 3, &flags, 0) || !_opt_uint(q, 4, &cas, 0) ||
+        flags > (CC_SET_NX | CC_SET_XX) || flags == (CC_SET_NX | CC_SET_XX)) {
+        cmd_bad_args(q, r, "SET ttl, flags (1 NX or 2 XX) and cas must be uints");
+        return;
+    }
+    uint64_t version = 0;
+    int st = store_set(&k, &v, ttl, (unsigned)flags, cas, &version);
+    if (st != STORE_OK) {
+        cmd_reply_store_status(q, r, st);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_uint64(&r->pk, version);
+}
+
+void cmd_mset(struct session *s, struct req *q, struct reply *r)
+{
+    uint32_t n, m;
+    if (q->argc != 1 || !mp_read_array(&q->args, &n)) {
+        cmd_bad_args(q, r, "MSET takes items:array of [key, value, ttl]");
+        return;
+    }
+    struct mp_cursor items = q->args;
+    struct store_key k;
+    struct store_value v;
+    uint64_t ttl;
+    for (int pass = 0; pass < 2; pass++) { /* validate all, then write all */
+        q->args = items;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!mp_read_array(&q->args, &m) || (m != 2 && m != 3)) {
+                cmd_bad_args(q, r, "each MSET item is [key, value, ttl]");
+                return;
+            }
+            if (!cmd_arg_key(q, r, &k, s->ns) || !_arg_value(q, r, &v))
+                return;
+            ttl = 0;
+            if (m == 3 && !mp_read_uint(&q->args, &ttl)) {
+                cmd_bad_args(q, r, "MSET ttl must be a uint");
+                return;
+            }
+            if (pass == 1) {
+                int st = store_set(&k, &v, ttl, 0, 0, NULL);
+                if (st != STORE_OK) {
+                    cmd_reply_store_status(q, r, st);
+                    return;
+                }
+            }
+        }
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_uint32(&r->pk, n);
+}
+
+/* DEL and EXISTS: variadic keys, counted. */
+static void _count_keys(struct session *s, struct req *q, struct reply *r, bool del)
+{
+    if (q->argc < 1) {
+        cmd_bad_args(q, r, del ? "DEL takes at least one key" : "EXISTS takes at least one key");
+        return;
+    }
+    struct mp_cursor keys = q->args;
+    struct store_key k;
+    for (uint32_t i = 0; i < q->argc; i++)
+        if (!cmd_arg_key(q, r, &k, s->ns))
+            return;
+    q->args = keys;
+    uint64_t count = 0;
+    for (uint32_t i = 0; i < q->argc; i++) {
+        cmd_arg_key(q, r, &k, s->ns);
+        if (del) {
+            count += store_del(&k) == STORE_OK;
+        } else {
+            struct item *it;
+            if (store_peek(&k, &it) == STORE_OK) {
+                count++;
+                store_item_release(it);
+            }
+        }
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_uint64(&r->pk, count);
+}
+
+void cmd_del(struct session *s, struct req *q, struct reply *r) { _count_keys(s, q, r, true); }
+void cmd_exists(struct session *s, struct req *q, struct reply *r) { _count_keys(s, q, r, false); }
+
+void cmd_touch(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    uint64_t ttl;
+    if (q->argc != 2) {
+        cmd_bad_args(q, r, "TOUCH takes key, ttl");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    if (!mp_read_uint(&q->args, &ttl)) {
+        cmd_bad_args(q, r, "TOUCH ttl must be a uint");
+        return;
+    }
+    cmd_reply_store_status(q, r, store_touch(&k, ttl));
+}
+
+void cmd_ttl(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    if (q->argc != 1) {
+        cmd_bad_args(q, r, "TTL takes key");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    struct item *it;
+    if (store_peek(&k, &it) != STORE_OK) {
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        return;
+    }
+    int64_t ttl = store_item_ttl(it);
+    store_item_release(it);
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_int64(&r->pk, ttl);
+}
+
+static void _incr(struct session *s, struct req *q, struct reply *r, bool negate)
+{
+    struct store_key k;
+    int64_t delta, initial = 0;
+    uint64_t ttl = 0;
+    if (q->argc < 2 || q->argc > 4) {
+        cmd_bad_args(q, r, "INCR/DECR take key, delta, [initial, ttl]");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    if (!mp_read_int(&q->args, &delta) || (q->argc > 2 && !mp_read_int(&q->args, &initial)) ||
+        (q->argc > 3 && !mp_read_uint(&q->args, &ttl))) {
+        cmd_bad_args(q, r, "INCR/DECR delta and initial must be int64, ttl a uint");
+        return;
+    }
+    if (negate) {
+        if (delta == INT64_MIN) {
+            cmd_reply_store_status(q, r, STORE_EOVERFLOW);
+            return;
+        }
+        delta = -delta;
+    }
+    int64_t result;
+    int st = store_incr(&k, delta, initial, ttl, &result);
+    if (st != STORE_OK) {
+        cmd_reply_store_status(q, r, st);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_int64(&r->pk, result);
+}
+
+void cmd_incr(struct session *s, struct req *q, struct reply *r) { _incr(s, q, r, false); }
+void cmd_decr(struct session *s, struct req *q, struct reply *r) { _incr(s, q, r, true); }
+
+void cmd_append(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    const uint8_t *d;
+    uint32_t len;
+    uint64_t ttl = 0;
+    if (q->argc < 2 || q->argc > 3) {
+        cmd_bad_args(q, r, "APPEND takes key, data, [ttl]");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    if (!mp_read_bytes(&q->args, &d, &len) || (q->argc > 2 && !mp_read_uint(&q->args, &ttl))) {
+        cmd_bad_args(q, r, "APPEND data must be bytes, ttl a uint");
+        return;
+    }
+    uint64_t max = option_get_u(&cmd_opts.max_value_size);
+    if (len > max) {
+        reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
+                    "APPEND of %u bytes exceeds max_value_size %llu: append in smaller pieces",
+                    len, (unsigned long long)max);
+        return;
+    }
+    uint64_t new_len;
+    int st = store_append(&k, d, len, ttl, &new_len);
+    if (st != STORE_OK) {
+        cmd_reply_store_status(q, r, st);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_uint64(&r->pk, new_len);
+}
+
+void cmd_getrange(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    uint64_t off, len;
+    if (q->argc != 3) {
+        cmd_bad_args(q, r, "GETRANGE takes key, offset, length");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    if (!mp_read_uint(&q->args, &off) || !mp_read_uint(&q->args, &len)) {
+        cmd_bad_args(q, r, "GETRANGE offset and length must be uints");
+        return;
+    }
+    uint64_t max = option_get_u(&cmd_opts.max_value_size);
+    if (len > max)
+        len = max;
+    reply_begin(r, q->id, CC_OK, 1);
+    int st = _reply_range(r, &k, off, len);
+    if (st != STORE_OK) {
+        reply_discard(r);
+        cmd_reply_store_status(q, r, st);
+    }
+}
+
+void cmd_strlen(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    if (q->argc != 1) {
+        cmd_bad_args(q, r, "STRLEN takes key");
+        return;
+    }
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    struct item *it;
+    if (store_peek(&k, &it) != STORE_OK) {
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        return;
+    }
+    uint8_t type = store_item_type(it);
+    uint64_t len = store_item_strlen(it);
+    store_item_release(it);
+    if (type != STORE_T_STREAM && type != STORE_T_BYTES) {
+        cmd_reply_store_status(q, r, STORE_ETYPE);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_uint64(&r->pk, len);
+}
+
+struct scan_out {
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    uint32_t n;
+};
+
+static void _scan_key(void *ctx, const uint8_t *key, uint32_t klen)
+{
+    struct scan_out *o = ctx;
+    msgpack_pack_bin(&o->pk, klen);
+    msgpack_pack_bin_body(&o->pk, key, klen);
+    o->n++;
+}
+
+void cmd_scan(struct session *s, struct req *q, struct reply *r)
+{
+    uint64_t cursor, count;
+    const uint8_t *prefix;
+    uint32_t plen;
+    if (q->argc != 3 || !mp_read_uint(&q->args, &cursor) ||
+        !mp_read_bytes(&q->args, &prefix, &plen) || !mp_read_uint(&q->args, &count) ||
+        count < 1 || count > 1000) {
+        cmd_bad_args(q, r, "SCAN takes cursor:uint, prefix:bytes, count:1..1000");
+        return;
+    }
+    struct scan_out o = {.n = 0};
+    msgpack_sbuffer_init(&o.buf);
+    msgpack_packer_init(&o.pk, &o.buf, msgpack_sbuffer_write);
+    uint64_t next = store_scan(s->ns, cursor, prefix, plen, (uint32_t)count, _scan_key, &o);
+    reply_begin(r, q->id, CC_OK, 2);
+    msgpack_pack_uint64(&r->pk, next);
+    msgpack_pack_array(&r->pk, o.n);
+    msgpack_sbuffer_write(&r->buf, o.buf.data ? o.buf.data : "", o.buf.size);
+    msgpack_sbuffer_destroy(&o.buf);
+}

@@ -1,0 +1,51 @@
+/* Reply frames: msgpack packed into a per-thread buffer, with large value bytes inserted as
+ * references (zero copy) rather than copies, then written to the connection as one frame
+ * (length prefix, body). One reply is built at a time per worker thread. */
+#ifndef CMD_REPLY_H
+#define CMD_REPLY_H
+
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "handler.h"
+
+struct reply_seg {
+    size_t off; /* position in buf where the referenced bytes go */
+    const uint8_t *data;
+    size_t len;
+    void (*release)(void *arg);
+    void *arg;
+};
+
+struct reply {
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    struct reply_seg *segs;
+    size_t nsegs, cap;
+    uint64_t reflen;
+};
+
+/* The calling thread's reply, reset and ready. */
+struct reply *reply_get(void);
+void reply_thread_free(void);
+/* [id, status, ...]: starts an array of 2 + nresults. */
+void reply_begin(struct reply *r, uint64_t id, int status, uint32_t nresults);
+/* Append already-encoded msgpack bytes; released with release(arg) once written (or at once
+ * when small enough to copy). release may be NULL. */
+void reply_raw(struct reply *r, const uint8_t *data, size_t len, void (*release)(void *),
+               void *arg);
+/* [id, status, message] with a printf-style message. */
+void reply_error(struct reply *r, uint64_t id, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Write the frame to out and reset r. */
+void reply_finish(struct reply *r, struct core_out *out);
+/* Drop what was built (releasing references) and reset r. */
+void reply_discard(struct reply *r);
+
+static inline void reply_str(struct reply *r, const char *s, size_t len)
+{
+    msgpack_pack_str(&r->pk, len);
+    msgpack_pack_str_body(&r->pk, s, len);
+}
+
+#endif

@@ -1,0 +1,115 @@
+/* Namespaces: up to CC_MAX_NAMESPACES names, each with an id stored in its items, a
+ * generation that FLUSH bumps (items of an older generation are dead and reclaimed lazily),
+ * and per-namespace hit/miss/item/byte counters. Lookup by name takes a mutex; connections
+ * resolve their namespace once, at selection, and keep the id. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cacheclient_protocol.h"
+#include "store-internal.h"
+
+struct ns {
+    char name[CC_MAX_NS_LEN + 1];
+    uint8_t len;
+    uint16_t gen;
+    uint64_t hits, misses, items, bytes;
+};
+
+static struct ns *spaces;
+static uint16_t nspaces; /* read without the lock: only grows, entries are set before */
+static pthread_mutex_t ns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int ns_setup(void)
+{
+    spaces = calloc(CC_MAX_NAMESPACES, sizeof(*spaces));
+    if (!spaces)
+        return -1;
+    nspaces = 1; /* id 0: the default namespace "" */
+    return 0;
+}
+
+void ns_teardown(void)
+{
+    free(spaces);
+    spaces = NULL;
+    nspaces = 0;
+}
+
+int store_ns_id(const void *name, size_t len, uint16_t *id)
+{
+    if (len > CC_MAX_NS_LEN)
+        return STORE_ELIMIT;
+    pthread_mutex_lock(&ns_lock);
+    uint16_t n = nspaces;
+    for (uint16_t i = 0; i < n; i++) {
+        if (spaces[i].len == len && memcmp(spaces[i].name, name, len) == 0) {
+            pthread_mutex_unlock(&ns_lock);
+            *id = i;
+            return STORE_OK;
+        }
+    }
+    if (n >= CC_MAX_NAMESPACES) {
+        pthread_mutex_unlock(&ns_lock);
+        return STORE_ELIMIT;
+    }
+    memcpy(spaces[n].name, name, len);
+    spaces[n].name[len] = '\0';
+    spaces[n].len = (uint8_t)len;
+    __atomic_store_n(&nspaces, n + 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ns_lock);
+    *id = n;
+    return STORE_OK;
+}
+
+const char *store_ns_name(uint16_t id) { return id < store_ns_count() ? spaces[id].name : ""; }
+uint16_t store_ns_count(void) { return __atomic_load_n(&nspaces, __ATOMIC_ACQUIRE); }
+
+void store_ns_stats(uint16_t id, struct store_ns_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (id >= store_ns_count())
+        return;
+    out->hits = __atomic_load_n(&spaces[id].hits, __ATOMIC_RELAXED);
+    out->misses = __atomic_load_n(&spaces[id].misses, __ATOMIC_RELAXED);
+    out->items = __atomic_load_n(&spaces[id].items, __ATOMIC_RELAXED);
+    out->bytes = __atomic_load_n(&spaces[id].bytes, __ATOMIC_RELAXED);
+}
+
+uint16_t ns_gen(uint16_t ns) { return __atomic_load_n(&spaces[ns].gen, __ATOMIC_ACQUIRE); }
+
+bool ns_item_live(const struct item *it) { return it->gen == ns_gen(it->ns); }
+
+/* Items of a flushed generation no longer count: the flush zeroed the counters. */
+void ns_account(const struct item *it, int64_t items, int64_t bytes)
+{
+    if (!ns_item_live(it))
+        return;
+    __atomic_fetch_add(&spaces[it->ns].items, (uint64_t)items, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&spaces[it->ns].bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+}
+
+void ns_hit(uint16_t ns, bool hit)
+{
+    __atomic_fetch_add(hit ? &spaces[ns].hits : &spaces[ns].misses, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t _flush_one(uint16_t i)
+{
+    __atomic_fetch_add(&spaces[i].gen, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&spaces[i].bytes, 0, __ATOMIC_RELAXED);
+    return __atomic_exchange_n(&spaces[i].items, 0, __ATOMIC_RELAXED);
+}
+
+uint64_t ns_flush(int ns)
+{
+    uint64_t removed = 0;
+    if (ns >= 0) {
+        if (ns < store_ns_count())
+            removed = _flush_one((uint16_t)ns);
+        return removed;
+    }
+    uint16_t n = store_ns_count();
+    for (uint16_t i = 0; i < n; i++)
+        removed += _flush_one(i);
+    return removed;
+}

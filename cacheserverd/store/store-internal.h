@@ -1,0 +1,142 @@
+/* Private to store/: the item layout, shards and their hash tables, streams, namespaces.
+ * `do_` functions expect the caller to hold the shard's lock. */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define ITEM_VISITED 0x01u   /* SIEVE: read since the hand last passed */
+#define ITEM_LINKED 0x02u    /* in the table and the SIEVE list */
+#define ITEM_EVER_READ 0x04u /* read at least once since written */
+
+/* 56 bytes of metadata, then the key, then the value encoding (or, for a stream, a
+ * struct stream *). */
+struct item {
+    struct item *hnext;  /* hash chain */
+    struct item *prev;   /* SIEVE list: towards the head (newest) */
+    struct item *next;   /* SIEVE list: towards the tail (oldest) */
+    uint64_t version;
+    uint64_t expire_ms;  /* absolute unix ms; 0 = never */
+    uint32_t refcount;   /* the table holds one reference while linked */
+    uint32_t vlen;       /* encoding length; sizeof(struct stream *) for streams */
+    uint16_t klen;
+    uint16_t ns;
+    uint16_t gen;        /* namespace generation at write time; stale = flushed */
+    uint8_t type;
+    uint8_t flags;
+    uint8_t data[];
+};
+
+/* A stream: bytes in chunks of at most STREAM_CHUNK, all full but the last, so a byte offset
+ * maps to a chunk by division. Chunks are reference counted so readers can hold them
+ * without the lock; a shared last chunk is copied before it is appended to. */
+#define STREAM_CHUNK (256u * 1024u)
+
+struct chunk {
+    uint32_t refcount;
+    uint32_t len;
+    uint32_t cap;
+    uint8_t data[];
+};
+
+struct stream {
+    uint64_t len;
+    uint32_t nchunks;
+    uint32_t cap;
+    struct chunk **chunks;
+};
+
+/* A power-of-two bucket array. */
+struct table {
+    struct item **buckets;
+    uint64_t mask; /* size - 1; size 0 means unused */
+};
+
+struct shard {
+    pthread_mutex_t lock;
+    struct table t[2];     /* t[1] is the new table while rehashing */
+    uint64_t rehash_pos;   /* next bucket of t[0] to move */
+    uint64_t count;        /* items linked */
+    uint64_t bytes;        /* memory of linked items (relaxed reads pick eviction victims) */
+    struct item *head;     /* SIEVE: newest */
+    struct item *tail;     /* SIEVE: oldest */
+    struct item *hand;     /* SIEVE hand; NULL = start from the tail */
+    uint64_t sweep_pos;    /* expiry sweep position in t[0] */
+} __attribute__((aligned(64)));
+
+#define STORE_SHARD_BITS 8
+#define STORE_SHARDS (1u << STORE_SHARD_BITS)
+
+static inline struct shard *store_shard_of(struct shard *shards, uint64_t hash)
+{
+    return &shards[hash >> (64 - STORE_SHARD_BITS)];
+}
+
+static inline const uint8_t *item_key(const struct item *it) { return it->data; }
+static inline uint8_t *item_val(struct item *it) { return it->data + it->klen; }
+static inline struct stream *item_stream(const struct item *it)
+{
+    struct stream *s;
+    __builtin_memcpy(&s, it->data + it->klen, sizeof(s));
+    return s;
+}
+
+/* hash.c */
+uint64_t store_hash(uint16_t ns, const void *key, size_t len);
+
+/* table.c: chained hash table with incremental rehash (Redis-style) */
+int table_init(struct shard *s);
+void table_free(struct shard *s);
+struct item **do_table_find(struct shard *s, uint64_t hash, uint16_t ns, const uint8_t *key,
+                            uint32_t klen);
+void do_table_insert(struct shard *s, struct item *it, uint64_t hash);
+/* Unlink the item at *slot (as returned by do_table_find). */
+void do_table_remove_at(struct shard *s, struct item **slot);
+/* Move a few buckets if a rehash is running; start one if the load is high. */
+void do_table_rehash_step(struct shard *s);
+/* Visit buckets for scan: see table.c. Returns the next cursor within the shard (0 = done). */
+uint64_t do_table_scan(struct shard *s, uint64_t cursor, void (*fn)(void *, struct item *),
+                       void *ctx);
+
+/* ns.c */
+int ns_setup(void);
+void ns_teardown(void);
+uint16_t ns_gen(uint16_t ns);
+bool ns_item_live(const struct item *it);
+void ns_account(const struct item *it, int64_t items, int64_t bytes);
+void ns_hit(uint16_t ns, bool hit);
+/* Bump generations (ns < 0: all); returns live items invalidated. */
+uint64_t ns_flush(int ns);
+
+/* stream.c */
+struct stream *stream_create(void);
+/* Append; returns bytes of memory added (capacity), or -1 when out of memory. */
+int64_t do_stream_append(struct stream *st, const uint8_t *data, uint32_t len);
+void stream_destroy(struct stream *st);
+uint64_t stream_mem(const struct stream *st);
+void chunk_release(void *chunk);
+void do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
+                     void *ctx);
+
+/* sweep.c */
+int sweep_start(void);
+void sweep_stop(void);
+
+/* store.c internals used by sweep.c */
+extern struct shard *store_shards;
+uint64_t store_now_ms(void);
+/* Reclaim an expired or flushed item found at *slot (shard locked). */
+void do_store_reclaim(struct shard *s, struct item **slot, enum mutation_op why);
+void store_enforce_limit(void);
+struct option_value *store_opt_sweep_interval(void);
+struct option_value *store_opt_sweep_buckets(void);
+bool item_expired(const struct item *it, uint64_t now_ms);
+
+/* hlc.c */
+uint64_t hlc_now(void);
+
+#endif

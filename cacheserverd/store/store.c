@@ -1,0 +1,777 @@
+/* The store: items, memory accounting, SIEVE eviction and the single mutation path.
+ *
+ * Eviction is SIEVE (Zhang et al., "SIEVE is Simpler than LRU: an Efficient Turn-Key Eviction
+ * Algorithm for Web Caches", NSDI'24): one FIFO list per shard, a visited bit set on a hit
+ * (no list movement on reads), and a hand that walks from the tail clearing visited bits and
+ * evicts the first unvisited item. Shards are picked round-robin for eviction, so memory is
+ * shared by all shards under one global limit.
+ *
+ * Every change ends in _emit(): the one place a mutation record leaves the store. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cacheclient_protocol.h"
+#include "mpread.h"
+#include "stats.h"
+#include "store-internal.h"
+
+OPTION_STRUCT(store, STORE_OPTIONS);
+STAT_STRUCT(store, STORE_STATS);
+
+static struct store_options opts;
+static struct option_desc opt_desc[] = OPTION_DESCRIBE(STORE_OPTIONS);
+static struct store_stats st;
+static struct stat_desc st_desc[] = STAT_DESCRIBE(STORE_STATS);
+
+struct shard *store_shards;
+static uint64_t version_counter;
+static uint32_t evict_cursor;
+
+#define MAX_SUBSCRIBERS 4
+static struct {
+    store_mutation_fn fn;
+    void *arg;
+} subscribers[MAX_SUBSCRIBERS];
+static int nsubscribers;
+static store_demote_fn demote_fn;
+static void *demote_arg;
+
+void store_options_register(void)
+{
+    option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &opts);
+    option_registry_add("store", opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]));
+}
+
+int store_mutation_subscribe(store_mutation_fn fn, void *arg)
+{
+    if (nsubscribers >= MAX_SUBSCRIBERS)
+        return -1;
+    subscribers[nsubscribers].fn = fn;
+    subscribers[nsubscribers].arg = arg;
+    nsubscribers++;
+    return 0;
+}
+
+void store_set_demote_hook(store_demote_fn fn, void *arg)
+{
+    demote_fn = fn;
+    demote_arg = arg;
+}
+
+uint64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t _expire_at(uint64_t ttl_ms) { return ttl_ms ? store_now_ms() + ttl_ms : 0; }
+
+bool item_expired(const struct item *it, uint64_t now_ms)
+{
+    return (it->expire_ms && it->expire_ms <= now_ms) || !ns_item_live(it);
+}
+
+size_t store_item_overhead(void) { return sizeof(struct item); }
+uint64_t store_bytes_used(void) { return stat_get(&st.bytes_used); }
+uint64_t store_memory_limit(void) { return option_get_u(&opts.memory); }
+
+/* ---- items ---- */
+
+static uint64_t _item_mem(const struct item *it)
+{
+    uint64_t m = sizeof(struct item) + it->klen + it->vlen;
+    if (it->type == STORE_T_STREAM)
+        m += stream_mem(item_stream(it));
+    return m;
+}
+
+/* Allocates an unlinked item with one reference; memory is reserved separately. */
+static struct item *_item_new(const struct store_key *k, uint8_t type, uint32_t vlen)
+{
+    struct item *it = malloc(sizeof(struct item) + k->len + vlen);
+    if (!it)
+        return NULL;
+    memset(it, 0, sizeof(*it));
+    it->refcount = 1;
+    it->klen = (uint16_t)k->len;
+    it->vlen = vlen;
+    it->ns = k->ns;
+    it->type = type;
+    memcpy(it->data, k->data, k->len);
+    return it;
+}
+
+static void _item_free(struct item *it)
+{
+    stat_sub(&st.bytes_used, _item_mem(it));
+    if (it->type == STORE_T_STREAM)
+        stream_destroy(item_stream(it));
+    free(it);
+}
+
+void store_item_release(void *arg)
+{
+    struct item *it = arg;
+    if (__atomic_sub_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL) == 0)
+        _item_free(it);
+}
+
+static inline void _item_ref(struct item *it) { __atomic_add_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL); }
+
+uint8_t store_item_type(const struct item *it) { return it->type; }
+uint64_t store_item_version(const struct item *it) { return it->version; }
+
+const uint8_t *store_item_value(const struct item *it, uint32_t *len)
+{
+    *len = it->vlen;
+    return it->data + it->klen;
+}
+
+int64_t store_item_ttl(const struct item *it)
+{
+    if (!it->expire_ms)
+        return CC_TTL_NONE;
+    uint64_t now = store_now_ms();
+    return it->expire_ms > now ? (int64_t)(it->expire_ms - now) : 0;
+}
+
+/* Content of a bytes value (the str/bin payload inside its encoding). */
+static const uint8_t *_bytes_content(const struct item *it, uint32_t *len)
+{
+    struct mp_cursor c;
+    const uint8_t *d = NULL;
+    mp_cursor_init(&c, it->data + it->klen, it->vlen);
+    if (!mp_read_bytes(&c, &d, len))
+        *len = 0;
+    return d;
+}
+
+uint64_t store_item_strlen(const struct item *it)
+{
+    if (it->type == STORE_T_STREAM)
+        return item_stream(it)->len;
+    if (it->type == STORE_T_BYTES) {
+        uint32_t len;
+        _bytes_content(it, &len);
+        return len;
+    }
+    return 0;
+}
+
+/* ---- the mutation path ---- */
+
+static void _emit(enum mutation_op op, const struct item *it, const uint8_t *value, uint64_t vlen)
+{
+    stat_incr(&st.mutations);
+    if (nsubscribers == 0)
+        return;
+    struct mutation m = {
+        .op = op,
+        .ns = it->ns,
+        .key = item_key(it),
+        .klen = it->klen,
+        .type = it->type,
+        .value = value,
+        .vlen = vlen,
+        .expire_ms = it->expire_ms,
+        .version = it->version,
+        .origin = 0,
+        .hlc = hlc_now(),
+    };
+    for (int i = 0; i < nsubscribers; i++)
+        subscribers[i].fn(subscribers[i].arg, &m);
+}
+
+static void _emit_value(enum mutation_op op, struct item *it)
+{
+    if (it->type == STORE_T_STREAM)
+        _emit(op, it, NULL, item_stream(it)->len);
+    else
+        _emit(op, it, item_val(it), it->vlen);
+}
+
+static void _list_push(struct shard *s, struct item *it)
+{
+    it->prev = NULL;
+    it->next = s->head;
+    if (s->head)
+        s->head->prev = it;
+    s->head = it;
+    if (!s->tail)
+        s->tail = it;
+}
+
+static void _list_remove(struct shard *s, struct item *it)
+{
+    if (s->hand == it)
+        s->hand = it->prev;
+    if (it->prev)
+        it->prev->next = it->next;
+    else
+        s->head = it->next;
+    if (it->next)
+        it->next->prev = it->prev;
+    else
+        s->tail = it->prev;
+    it->prev = it->next = NULL;
+}
+
+/* Link a new item (its memory already reserved); the table takes the caller's reference. */
+static void _do_link(struct shard *s, struct item *it, uint64_t hash)
+{
+    it->flags = ITEM_LINKED;
+    it->gen = ns_gen(it->ns);
+    do_table_insert(s, it, hash);
+    _list_push(s, it);
+    __atomic_store_n(&s->bytes, s->bytes + _item_mem(it), __ATOMIC_RELAXED);
+    stat_incr(&st.items);
+    ns_account(it, 1, (int64_t)_item_mem(it));
+}
+
+/* Unlink the item at *slot and drop the table's reference. */
+static void _do_unlink(struct shard *s, struct item **slot)
+{
+    struct item *it = *slot;
+    do_table_remove_at(s, slot);
+    _list_remove(s, it);
+    __atomic_store_n(&s->bytes, s->bytes - _item_mem(it), __ATOMIC_RELAXED);
+    it->flags &= (uint8_t)~ITEM_LINKED;
+    stat_decr(&st.items);
+    ns_account(it, -1, -(int64_t)_item_mem(it));
+    store_item_release(it);
+}
+
+/* Replace old (at *slot) by new in the table, or link new if there was none. */
+static void _do_replace(struct shard *s, struct item **slot, struct item *nit, uint64_t hash)
+{
+    if (slot)
+        _do_unlink(s, slot);
+    _do_link(s, nit, hash);
+    _emit_value(MUT_SET, nit);
+}
+
+void do_store_reclaim(struct shard *s, struct item **slot, enum mutation_op why)
+{
+    struct item *it = *slot;
+    if (why == MUT_EXPIRE && ns_item_live(it)) {
+        stat_incr(&st.expirations);
+        _emit(MUT_EXPIRE, it, NULL, 0);
+    }
+    _do_unlink(s, slot);
+}
+
+/* Find a live item; reclaims an expired or flushed one on the way. */
+static struct item **_do_find(struct shard *s, const struct store_key *k)
+{
+    do_table_rehash_step(s);
+    struct item **slot = do_table_find(s, k->hash, k->ns, k->data, k->len);
+    if (slot && item_expired(*slot, store_now_ms())) {
+        do_store_reclaim(s, slot, MUT_EXPIRE);
+        return NULL;
+    }
+    return slot;
+}
+
+/* ---- memory limit and eviction ---- */
+
+/* SIEVE: evict one item from shard s (locked). Returns false if the shard is empty. */
+static bool _do_evict_one(struct shard *s)
+{
+    if (!s->tail)
+        return false;
+    struct item *h = s->hand ? s->hand : s->tail;
+    uint64_t now = store_now_ms();
+    for (uint64_t steps = 0; steps <= 2 * s->count + 1; steps++) {
+        if (!item_expired(h, now) && (h->flags & ITEM_VISITED)) {
+            h->flags &= (uint8_t)~ITEM_VISITED;
+            h = h->prev ? h->prev : s->tail;
+            continue;
+        }
+        s->hand = h->prev;
+        uint64_t hash = store_hash(h->ns, item_key(h), h->klen);
+        struct item **slot = do_table_find(s, hash, h->ns, item_key(h), h->klen);
+        if (!slot) /* cannot happen: every listed item is in the table */
+            return false;
+        if (item_expired(h, now)) {
+            do_store_reclaim(s, slot, MUT_EXPIRE);
+        } else {
+            stat_incr(&st.evictions);
+            _emit(MUT_EVICT, h, NULL, 0);
+            if (demote_fn) {
+                struct mutation m = {.op = MUT_EVICT, .ns = h->ns, .key = item_key(h),
+                                     .klen = h->klen, .type = h->type,
+                                     .value = h->type == STORE_T_STREAM ? NULL : item_val(h),
+                                     .vlen = h->vlen, .expire_ms = h->expire_ms,
+                                     .version = h->version};
+                demote_fn(demote_arg, &m, (h->flags & ITEM_EVER_READ) != 0);
+            }
+            _do_unlink(s, slot);
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Victim shard: the fuller of two picked at random ("power of two choices"), so shards stay
+ * balanced by bytes. Evicting round-robin instead drains shards that random inserts left
+ * small, and SIEVE in a near-empty shard evicts even its hot items. */
+static struct shard *_victim_shard(void)
+{
+    static __thread uint64_t rnd;
+    if (!rnd)
+        rnd = (uint64_t)(uintptr_t)&rnd ^ store_now_ms() ^ 0x9e3779b97f4a7c15ull;
+    rnd ^= rnd << 13;
+    rnd ^= rnd >> 7;
+    rnd ^= rnd << 17;
+    struct shard *a = &store_shards[rnd % STORE_SHARDS];
+    struct shard *b = &store_shards[(rnd >> 32) % STORE_SHARDS];
+    return __atomic_load_n(&a->bytes, __ATOMIC_RELAXED) >= __atomic_load_n(&b->bytes, __ATOMIC_RELAXED)
+               ? a
+               : b;
+}
+
+/* Evict until bytes_used + extra fits the limit. No shard lock may be held. */
+static bool _make_room(uint64_t extra)
+{
+    uint64_t limit = option_get_u(&opts.memory);
+    unsigned misses = 0;
+    while (stat_get(&st.bytes_used) + extra > limit) {
+        struct shard *s = _victim_shard();
+        if (misses >= 8) /* mostly empty: walk every shard once */
+            s = &store_shards[__atomic_fetch_add(&evict_cursor, 1, __ATOMIC_RELAXED) % STORE_SHARDS];
+        pthread_mutex_lock(&s->lock);
+        bool ok = _do_evict_one(s);
+        pthread_mutex_unlock(&s->lock);
+        if (ok)
+            misses = 0;
+        else if (++misses >= 8 + STORE_SHARDS)
+            return false; /* nothing left to evict (memory held by readers) */
+    }
+    return true;
+}
+
+/* Reserve memory for a new item, evicting as needed. */
+static int _reserve(uint64_t bytes)
+{
+    if (bytes > option_get_u(&opts.memory) || !_make_room(bytes)) {
+        stat_incr(&st.set_nomem);
+        return STORE_ENOMEM;
+    }
+    stat_add(&st.bytes_used, bytes);
+    return STORE_OK;
+}
+
+/* ---- lifecycle ---- */
+
+int store_setup(void)
+{
+    stats_register(st_desc, STAT_COUNT(st_desc), &st);
+    if (!opts.memory.set && option_set_defaults(opt_desc, STAT_COUNT(opt_desc), NULL, 0) != 0)
+        return -1;
+    if (ns_setup() != 0)
+        return -1;
+    if (posix_memalign((void **)&store_shards, 64, STORE_SHARDS * sizeof(struct shard)) != 0)
+        return -1;
+    memset(store_shards, 0, STORE_SHARDS * sizeof(struct shard));
+    for (unsigned i = 0; i < STORE_SHARDS; i++) {
+        pthread_mutex_init(&store_shards[i].lock, NULL);
+        if (table_init(&store_shards[i]) != 0)
+            return -1;
+    }
+    return sweep_start();
+}
+
+void store_teardown(void)
+{
+    if (!store_shards)
+        return;
+    sweep_stop();
+    for (unsigned i = 0; i < STORE_SHARDS; i++) {
+        struct shard *s = &store_shards[i];
+        struct item *it = s->head;
+        while (it) {
+            struct item *next = it->next;
+            store_item_release(it);
+            it = next;
+        }
+        table_free(s);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(store_shards);
+    store_shards = NULL;
+    ns_teardown();
+    nsubscribers = 0;
+    demote_fn = NULL;
+}
+
+void store_key_init(struct store_key *k, uint16_t ns, const void *data, uint32_t len)
+{
+    k->data = data;
+    k->len = len;
+    k->ns = ns;
+    k->hash = store_hash(ns, data, len);
+}
+
+static inline struct shard *_shard(const struct store_key *k)
+{
+    return store_shard_of(store_shards, k->hash);
+}
+
+/* ---- reads ---- */
+
+static int _lookup(const struct store_key *k, struct item **out, bool count)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    if (!slot) {
+        pthread_mutex_unlock(&s->lock);
+        if (count) {
+            stat_incr(&st.misses);
+            ns_hit(k->ns, false);
+        }
+        return STORE_NOT_FOUND;
+    }
+    struct item *it = *slot;
+    if (count)
+        it->flags |= ITEM_VISITED | ITEM_EVER_READ;
+    _item_ref(it);
+    pthread_mutex_unlock(&s->lock);
+    if (count) {
+        stat_incr(&st.hits);
+        ns_hit(k->ns, true);
+    }
+    *out = it;
+    return STORE_OK;
+}
+
+int store_get(const struct store_key *k, struct item **out) { return _lookup(k, out, true); }
+int store_peek(const struct store_key *k, struct item **out) { return _lookup(k, out, false); }
+
+int store_range(const struct store_key *k, uint64_t offset, uint64_t length, store_piece_fn fn,
+                void *ctx, uint64_t *total)
+{
+    struct shard *s = _shard(k);
+    *total = 0;
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    if (!slot) {
+        pthread_mutex_unlock(&s->lock);
+        return STORE_NOT_FOUND;
+    }
+    struct item *it = *slot;
+    it->flags |= ITEM_VISITED | ITEM_EVER_READ;
+    int rc = STORE_OK;
+    uint64_t len = store_item_strlen(it);
+    uint64_t n = offset >= len ? 0 : (len - offset < length ? len - offset : length);
+    if (it->type == STORE_T_STREAM) {
+        do_stream_range(item_stream(it), offset, n, fn, ctx);
+        *total = n;
+    } else if (it->type == STORE_T_BYTES) {
+        uint32_t blen;
+        const uint8_t *b = _bytes_content(it, &blen);
+        if (n > 0) {
+            _item_ref(it);
+            fn(ctx, b + offset, (size_t)n, store_item_release, it);
+        }
+        *total = n;
+    } else {
+        rc = STORE_ETYPE;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* ---- writes ---- */
+
+int store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
+              unsigned flags, uint64_t cas, uint64_t *version)
+{
+    struct item *nit = _item_new(k, v->type, v->len);
+    if (!nit)
+        return STORE_ENOMEM;
+    memcpy(item_val(nit), v->data, v->len);
+    nit->expire_ms = _expire_at(ttl_ms);
+    uint64_t mem = _item_mem(nit);
+    if (_reserve(mem) != STORE_OK) {
+        free(nit);
+        return STORE_ENOMEM;
+    }
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    int rc = STORE_OK;
+    if ((flags & STORE_SET_NX) && slot)
+        rc = STORE_NOT_STORED;
+    else if ((flags & STORE_SET_XX) && !slot)
+        rc = STORE_NOT_STORED;
+    else if (cas && !slot)
+        rc = STORE_NOT_FOUND;
+    else if (cas && (*slot)->version != cas)
+        rc = STORE_CAS_MISMATCH;
+    if (rc == STORE_OK) {
+        nit->version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
+        if (version)
+            *version = nit->version;
+        _do_replace(s, slot, nit, k->hash);
+        nit = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit); /* gives back the reservation */
+    return rc;
+}
+
+int store_del(const struct store_key *k)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    if (!slot) {
+        pthread_mutex_unlock(&s->lock);
+        return STORE_NOT_FOUND;
+    }
+    _emit(MUT_DEL, *slot, NULL, 0);
+    _do_unlink(s, slot);
+    pthread_mutex_unlock(&s->lock);
+    return STORE_OK;
+}
+
+int store_touch(const struct store_key *k, uint64_t ttl_ms)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    if (!slot) {
+        pthread_mutex_unlock(&s->lock);
+        return STORE_NOT_FOUND;
+    }
+    (*slot)->expire_ms = _expire_at(ttl_ms);
+    _emit(MUT_TOUCH, *slot, NULL, 0);
+    pthread_mutex_unlock(&s->lock);
+    return STORE_OK;
+}
+
+/* Canonical decimal int64 ("0", "-12", no '+', no leading zeros, no spaces). */
+static bool _parse_decimal(const uint8_t *p, uint32_t len, int64_t *out)
+{
+    if (len == 0 || len > 20)
+        return false;
+    bool neg = p[0] == '-';
+    uint32_t i = neg ? 1 : 0;
+    if (i == len || (p[i] == '0' && len > i + 1) || (neg && p[i] == '0'))
+        return false;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
+        return false;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+/* msgpack int64 encoding (always 9 bytes: 0xd3 + big-endian), valid for any value. */
+static uint32_t _encode_int(uint8_t *out, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    out[0] = 0xd3;
+    for (int i = 0; i < 8; i++)
+        out[1 + i] = (uint8_t)(u >> (56 - 8 * i));
+    return 9;
+}
+
+static int _current_int(const struct item *it, int64_t *cur)
+{
+    if (it->type == STORE_T_INT) {
+        struct mp_cursor c;
+        mp_cursor_init(&c, it->data + it->klen, it->vlen);
+        return mp_read_int(&c, cur) ? STORE_OK : STORE_EOVERFLOW; /* uint64 > INT64_MAX */
+    }
+    if (it->type == STORE_T_BYTES) {
+        uint32_t len;
+        const uint8_t *b = _bytes_content(it, &len);
+        return b && _parse_decimal(b, len, cur) ? STORE_OK : STORE_ETYPE;
+    }
+    return STORE_ETYPE;
+}
+
+int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64_t ttl_ms,
+               int64_t *result)
+{
+    struct item *nit = _item_new(k, STORE_T_INT, 9);
+    if (!nit)
+        return STORE_ENOMEM;
+    if (_reserve(_item_mem(nit)) != STORE_OK) {
+        free(nit);
+        return STORE_ENOMEM;
+    }
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    int rc = STORE_OK;
+    int64_t v = initial;
+    if (slot) {
+        int64_t cur;
+        rc = _current_int(*slot, &cur);
+        if (rc == STORE_OK && __builtin_add_overflow(cur, delta, &v))
+            rc = STORE_EOVERFLOW;
+        nit->expire_ms = (*slot)->expire_ms; /* INCR keeps the ttl, as in Redis */
+    } else {
+        nit->expire_ms = _expire_at(ttl_ms);
+    }
+    if (rc == STORE_OK) {
+        _encode_int(item_val(nit), v);
+        nit->version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
+        _do_replace(s, slot, nit, k->hash);
+        nit = NULL;
+        *result = v;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit);
+    return rc;
+}
+
+int store_append(const struct store_key *k, const void *data, uint32_t len, uint64_t ttl_ms,
+                 uint64_t *new_len)
+{
+    /* A fresh stream item, used when the key is missing or holds bytes. */
+    struct item *nit = _item_new(k, STORE_T_STREAM, sizeof(struct stream *));
+    struct stream *nst = stream_create();
+    if (!nit || !nst) {
+        free(nit);
+        free(nst);
+        return STORE_ENOMEM;
+    }
+    memcpy(item_val(nit), &nst, sizeof(nst));
+    uint64_t base = _item_mem(nit);
+    if (_reserve(base) != STORE_OK || !_make_room(len)) {
+        stream_destroy(nst);
+        free(nit);
+        return STORE_ENOMEM;
+    }
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    int rc = STORE_OK;
+    uint64_t version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
+    if (slot && (*slot)->type == STORE_T_STREAM) {
+        struct item *it = *slot;
+        uint64_t before = _item_mem(it);
+        int64_t added = do_stream_append(item_stream(it), data, len);
+        uint64_t grown = _item_mem(it) - before;
+        stat_add(&st.bytes_used, grown);
+        __atomic_store_n(&s->bytes, s->bytes + grown, __ATOMIC_RELAXED);
+        ns_account(it, 0, (int64_t)grown);
+        if (added < 0) {
+            rc = STORE_ENOMEM;
+        } else {
+            it->version = version;
+            *new_len = item_stream(it)->len;
+            _emit(MUT_APPEND, it, data, len);
+        }
+    } else if (slot && (*slot)->type != STORE_T_BYTES) {
+        rc = STORE_ETYPE;
+    } else {
+        int64_t added = 0;
+        if (slot) { /* bytes become a stream: copy the content once */
+            uint32_t blen;
+            const uint8_t *b = _bytes_content(*slot, &blen);
+            added = blen ? do_stream_append(nst, b, blen) : 0;
+            nit->expire_ms = (*slot)->expire_ms;
+        } else {
+            nit->expire_ms = _expire_at(ttl_ms);
+        }
+        if (added >= 0)
+            added = do_stream_append(nst, data, len);
+        stat_add(&st.bytes_used, _item_mem(nit) - base);
+        if (added < 0) {
+            rc = STORE_ENOMEM;
+        } else {
+            nit->version = version;
+            *new_len = nst->len;
+            _do_replace(s, slot, nit, k->hash);
+            nit = NULL;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit); /* unused: gives back everything charged for it */
+    if (rc == STORE_OK)
+        _make_room(0);
+    return rc;
+}
+
+/* ---- scan and flush ---- */
+
+struct scan_ctx {
+    uint16_t ns;
+    const uint8_t *prefix;
+    uint32_t plen;
+    uint64_t now;
+    uint32_t emitted;
+    store_key_fn fn;
+    void *ctx;
+};
+
+static void _scan_visit(void *arg, struct item *it)
+{
+    struct scan_ctx *c = arg;
+    if (it->ns != c->ns || item_expired(it, c->now) || it->klen < c->plen ||
+        memcmp(item_key(it), c->prefix, c->plen) != 0)
+        return;
+    c->fn(c->ctx, item_key(it), it->klen);
+    c->emitted++;
+}
+
+#define SCAN_SHARD_SHIFT (64 - STORE_SHARD_BITS)
+#define SCAN_POS_MASK ((1ull << SCAN_SHARD_SHIFT) - 1)
+
+uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t plen,
+                    uint32_t count, store_key_fn fn, void *ctx)
+{
+    struct scan_ctx c = {ns, prefix, plen, store_now_ms(), 0, fn, ctx};
+    uint64_t shard = cursor >> SCAN_SHARD_SHIFT;
+    uint64_t pos = cursor & SCAN_POS_MASK;
+    uint64_t budget = (uint64_t)count * 16 + 256; /* buckets visited per call */
+    while (shard < STORE_SHARDS && c.emitted < count && budget > 0) {
+        struct shard *s = &store_shards[shard];
+        pthread_mutex_lock(&s->lock);
+        do {
+            pos = do_table_scan(s, pos, _scan_visit, &c);
+            budget--;
+        } while (pos != 0 && c.emitted < count && budget > 0);
+        pthread_mutex_unlock(&s->lock);
+        if (pos == 0)
+            shard++;
+    }
+    if (shard >= STORE_SHARDS)
+        return 0;
+    return (shard << SCAN_SHARD_SHIFT) | pos;
+}
+
+void store_flush(int ns, uint64_t *removed)
+{
+    uint64_t n = ns_flush(ns);
+    stat_add(&st.flushed, n);
+    stat_incr(&st.mutations);
+    struct mutation m = {.op = MUT_FLUSH, .ns = ns, .hlc = hlc_now()};
+    for (int i = 0; i < nsubscribers; i++)
+        subscribers[i].fn(subscribers[i].arg, &m);
+    if (removed)
+        *removed = n;
+}
+
+/* Used by the sweeper to keep the limit after CONFIG SET memory lowers it. */
+void store_enforce_limit(void) { _make_room(0); }
+
+struct option_value *store_opt_sweep_interval(void) { return &opts.sweep_interval_ms; }
+struct option_value *store_opt_sweep_buckets(void) { return &opts.sweep_buckets; }

@@ -1,0 +1,190 @@
+/* The memory tier's store: a sharded hash table of typed items with a hard memory limit,
+ * SIEVE eviction, TTLs, namespaces, and ONE mutation path that every change (set, delete,
+ * incr, append, expiry, eviction, flush) goes through and that emits a mutation record.
+ *
+ * Thread safety: every function may be called from any thread. Items are reference counted;
+ * an item returned to a caller stays valid (and unchanged) until store_item_release().
+ * Nothing here blocks on I/O; the only lock is a per-shard mutex held for O(1) work (plus a
+ * bounded number of buckets during incremental rehash and scan). */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "option.h"
+
+#define STORE_OPTIONS(ACTION)                                                                \
+    ACTION(memory, OPT_SIZE, "256MiB", OPT_RUNTIME,                                          \
+           "hard memory limit for items: keys, values and per-item metadata")               \
+    ACTION(sweep_interval_ms, OPT_UINT, "100", OPT_RUNTIME,                                  \
+           "pause between two steps of the background expiry sweep")                        \
+    ACTION(sweep_buckets, OPT_UINT, "256", OPT_RUNTIME,                                      \
+           "hash buckets the expiry sweep examines per shard and step")
+
+#define STORE_STATS(ACTION)                                                                  \
+    ACTION(items, STAT_GAUGE, "items in memory (including expired ones not yet reclaimed)") \
+    ACTION(bytes_used, STAT_GAUGE, "bytes counted against the memory limit")                \
+    ACTION(hits, STAT_COUNTER, "reads that found a live item")                              \
+    ACTION(misses, STAT_COUNTER, "reads that found nothing")                                \
+    ACTION(evictions, STAT_COUNTER, "items evicted to stay under the memory limit")         \
+    ACTION(expirations, STAT_COUNTER, "expired items reclaimed")                            \
+    ACTION(flushed, STAT_COUNTER, "items removed by FLUSH")                                 \
+    ACTION(set_nomem, STAT_COUNTER, "writes refused: no room even after eviction")          \
+    ACTION(rehash_steps, STAT_COUNTER, "incremental rehash steps")                          \
+    ACTION(mutations, STAT_COUNTER, "mutation records emitted")
+
+/* Value type codes: the same numbers as enum cc_type (checked at compile time in cmd). */
+enum store_type {
+    STORE_T_NULL = 0,
+    STORE_T_BOOL = 1,
+    STORE_T_INT = 2,
+    STORE_T_FLOAT = 3,
+    STORE_T_BYTES = 4,
+    STORE_T_ARRAY = 5,
+    STORE_T_MAP = 6,
+    STORE_T_OBJECT = 7,
+    STORE_T_STREAM = 8,
+};
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,
+    STORE_NOT_STORED,   /* NX/XX condition */
+    STORE_CAS_MISMATCH,
+    STORE_ETYPE,        /* wrong type for the operation */
+    STORE_EOVERFLOW,
+    STORE_ENOMEM,       /* cannot fit within the memory limit */
+    STORE_ELIMIT,       /* too many namespaces */
+};
+
+#define STORE_SET_NX 1u
+#define STORE_SET_XX 2u
+
+struct item; /* opaque outside store/ */
+
+/* A key in a namespace, with its hash. Build with store_key_init. */
+struct store_key {
+    const uint8_t *data;
+    uint32_t len;
+    uint16_t ns;
+    uint64_t hash;
+};
+
+/* A value to store: type and its exact msgpack encoding (streams are built by append). */
+struct store_value {
+    uint8_t type;
+    const uint8_t *data;
+    uint32_t len;
+};
+
+/* ---- mutation records: the one path every change takes ---- */
+enum mutation_op {
+    MUT_SET,    /* value replaced or created (also the result of INCR) */
+    MUT_APPEND, /* data appended to a stream */
+    MUT_DEL,
+    MUT_TOUCH,  /* ttl changed */
+    MUT_EXPIRE, /* reclaimed because its ttl passed */
+    MUT_EVICT,  /* removed to make room */
+    MUT_FLUSH,  /* a namespace (ns >= 0) or everything (ns < 0) was flushed */
+};
+
+struct mutation {
+    enum mutation_op op;
+    int ns;               /* namespace id, -1 for a flush of everything */
+    const uint8_t *key;   /* NULL for MUT_FLUSH */
+    uint32_t klen;
+    uint8_t type;
+    const uint8_t *value; /* MUT_SET: the encoding; MUT_APPEND: the appended bytes */
+    uint64_t vlen;
+    uint64_t expire_ms;   /* absolute unix ms, 0 = none */
+    uint64_t version;
+    uint32_t origin;      /* node id that made the change (0 = this node until replication) */
+    uint64_t hlc;         /* hybrid logical clock stamp: unix ms << 16 | logical counter */
+};
+
+/* Called synchronously, under the item's shard lock, in the order changes are applied to
+ * that key. Must not block or call back into the store; copy what it keeps. */
+typedef void (*store_mutation_fn)(void *arg, const struct mutation *m);
+/* At most 4 subscribers; returns 0 or -1 when full. Subscribe before serving. */
+int store_mutation_subscribe(store_mutation_fn fn, void *arg);
+
+/* Called for each evicted item before it is freed (the hook for the SSD tier). `ever_read`
+ * tells whether the item was read since it was written. Must not block. */
+typedef void (*store_demote_fn)(void *arg, const struct mutation *m, bool ever_read);
+void store_set_demote_hook(store_demote_fn fn, void *arg);
+
+/* ---- lifecycle ---- */
+/* Registers the options table (call before settings are loaded). */
+void store_options_register(void);
+/* Allocate tables, register stats, start the expiry sweeper. Returns 0 or -1. */
+int store_setup(void);
+/* Stop the sweeper and free every item. */
+void store_teardown(void);
+
+/* ---- namespaces ---- */
+/* Find or create a namespace by name (<= 64 bytes). STORE_OK with *id, or STORE_ELIMIT. */
+int store_ns_id(const void *name, size_t len, uint16_t *id);
+/* Name of a namespace id ("" for the default one). */
+const char *store_ns_name(uint16_t id);
+uint16_t store_ns_count(void);
+struct store_ns_stats {
+    uint64_t hits, misses, items, bytes;
+};
+void store_ns_stats(uint16_t id, struct store_ns_stats *out);
+
+/* ---- keys and items ---- */
+void store_key_init(struct store_key *k, uint16_t ns, const void *data, uint32_t len);
+
+uint8_t store_item_type(const struct item *it);
+/* Encoded value (not valid for streams: use store_range). */
+const uint8_t *store_item_value(const struct item *it, uint32_t *len);
+uint64_t store_item_version(const struct item *it);
+/* Remaining ttl in ms, or -1 for none. */
+int64_t store_item_ttl(const struct item *it);
+/* Length of a stream or of a bytes value's content; other types: 0. */
+uint64_t store_item_strlen(const struct item *it);
+/* Drop a reference. Safe to call from any thread. Signature fits core_out_add_ref. */
+void store_item_release(void *it);
+
+/* ---- operations (see docs/protocol.md for their semantics) ---- */
+/* STORE_OK with a new reference in *out, or STORE_NOT_FOUND. Counts a hit or a miss. */
+int store_get(const struct store_key *k, struct item **out);
+/* Like store_get but counts nothing and does not mark the item as read. */
+int store_peek(const struct store_key *k, struct item **out);
+int store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
+              unsigned flags, uint64_t cas, uint64_t *version);
+int store_del(const struct store_key *k);
+int store_touch(const struct store_key *k, uint64_t ttl_ms);
+int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64_t ttl_ms,
+               int64_t *result);
+int store_append(const struct store_key *k, const void *data, uint32_t len, uint64_t ttl_ms,
+                 uint64_t *new_len);
+
+/* A piece of a value handed to a range visitor: the bytes stay valid until release(arg). */
+typedef void (*store_piece_fn)(void *ctx, const uint8_t *data, size_t len,
+                               void (*release)(void *arg), void *arg);
+/* Hands the bytes [offset, offset+length) of a stream or bytes value (clamped to its end) to
+ * fn as one or more pieces. *total gets the number of bytes handed over. STORE_ETYPE for other
+ * types. */
+int store_range(const struct store_key *k, uint64_t offset, uint64_t length, store_piece_fn fn,
+                void *ctx, uint64_t *total);
+
+/* Visits up to about `count` live keys of namespace ns starting with prefix; returns the next
+ * cursor (0 when done). */
+typedef void (*store_key_fn)(void *ctx, const uint8_t *key, uint32_t klen);
+uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t plen,
+                    uint32_t count, store_key_fn fn, void *ctx);
+
+/* Flush one namespace (ns >= 0) or everything (ns < 0). O(number of namespaces): items are
+ * invalidated at once and reclaimed by the sweeper. *removed = live items invalidated. */
+void store_flush(int ns, uint64_t *removed);
+
+/* Memory accounting for tests and INFO. */
+uint64_t store_bytes_used(void);
+uint64_t store_memory_limit(void);
+/* Per-item overhead counted against the limit besides key and value bytes. */
+size_t store_item_overhead(void);
+
+#endif

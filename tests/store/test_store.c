@@ -1,0 +1,456 @@
+/* Unit tests of the memory tier store: operations, the memory limit and SIEVE eviction,
+ * TTL expiry and the sweeper, the mutation records, streams, scan across rehash, namespaces
+ * and concurrent counters. The store runs for real; nothing is mocked. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "option.h"
+#include "store.h"
+
+static void _config(const char *name, const char *value)
+{
+    char err[256];
+    if (option_registry_set(name, value, false, err, sizeof(err)) != 0)
+        fail_msg("set %s=%s: %s", name, value, err);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    store_options_register();
+    _config("memory", "64MiB");
+    _config("sweep_interval_ms", "5");
+    return store_setup();
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    store_teardown();
+    option_registry_teardown();
+    return 0;
+}
+
+/* msgpack bin encoding of s */
+static uint32_t _bin(uint8_t *out, const char *s, size_t len)
+{
+    if (len < 256) {
+        out[0] = 0xc4;
+        out[1] = (uint8_t)len;
+        memcpy(out + 2, s, len);
+        return (uint32_t)len + 2;
+    }
+    out[0] = 0xc5;
+    out[1] = (uint8_t)(len >> 8);
+    out[2] = (uint8_t)len;
+    memcpy(out + 3, s, len);
+    return (uint32_t)len + 3;
+}
+
+static int _set_str(uint16_t ns, const char *key, const char *val, uint64_t ttl, unsigned flags,
+                    uint64_t cas, uint64_t *version)
+{
+    uint8_t enc[70000];
+    struct store_key k;
+    store_key_init(&k, ns, key, (uint32_t)strlen(key));
+    struct store_value v = {STORE_T_BYTES, enc, _bin(enc, val, strlen(val))};
+    return store_set(&k, &v, ttl, flags, cas, version);
+}
+
+/* 1 if key holds exactly val (as bin). */
+static int _has(uint16_t ns, const char *key, const char *val)
+{
+    struct store_key k;
+    store_key_init(&k, ns, key, (uint32_t)strlen(key));
+    struct item *it;
+    if (store_get(&k, &it) != STORE_OK)
+        return 0;
+    uint8_t enc[70000];
+    uint32_t n = _bin(enc, val, strlen(val)), len;
+    const uint8_t *got = store_item_value(it, &len);
+    int same = len == n && memcmp(got, enc, n) == 0;
+    store_item_release(it);
+    return same ? 1 : -1;
+}
+
+static void _key(struct store_key *k, uint16_t ns, const char *s)
+{
+    store_key_init(k, ns, s, (uint32_t)strlen(s));
+}
+
+static void _sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
+
+static void test_set_get_versions_and_conditions(void **state)
+{
+    (void)state;
+    uint64_t v1, v2, v3;
+    assert_int_equal(_set_str(0, "a", "one", 0, 0, 0, &v1), STORE_OK);
+    assert_int_equal(_has(0, "a", "one"), 1);
+    assert_int_equal(_set_str(0, "a", "two", 0, 0, 0, &v2), STORE_OK);
+    assert_true(v2 > v1);
+    assert_int_equal(_has(0, "a", "two"), 1);
+    assert_int_equal(_set_str(0, "a", "x", 0, STORE_SET_NX, 0, NULL), STORE_NOT_STORED);
+    assert_int_equal(_set_str(0, "b", "x", 0, STORE_SET_XX, 0, NULL), STORE_NOT_STORED);
+    assert_int_equal(_has(0, "b", "x"), 0);
+    assert_int_equal(_set_str(0, "b", "x", 0, STORE_SET_NX, 0, NULL), STORE_OK);
+    assert_int_equal(_set_str(0, "a", "cas", 0, 0, v1, NULL), STORE_CAS_MISMATCH);
+    assert_int_equal(_set_str(0, "zz", "cas", 0, 0, v1, NULL), STORE_NOT_FOUND);
+    assert_int_equal(_set_str(0, "a", "cas", 0, 0, v2, &v3), STORE_OK);
+    assert_true(v3 > v2);
+    assert_int_equal(_has(0, "a", "cas"), 1);
+    struct store_key k;
+    _key(&k, 0, "a");
+    assert_int_equal(store_del(&k), STORE_OK);
+    assert_int_equal(store_del(&k), STORE_NOT_FOUND);
+    assert_int_equal(_has(0, "a", "cas"), 0);
+}
+
+static void test_ttl_expires_and_sweeper_reclaims(void **state)
+{
+    (void)state;
+    assert_int_equal(_set_str(0, "short", "v", 30, 0, 0, NULL), STORE_OK);
+    assert_int_equal(_set_str(0, "long", "v", 600000, 0, 0, NULL), STORE_OK);
+    struct store_key k;
+    struct item *it;
+    _key(&k, 0, "long");
+    assert_int_equal(store_peek(&k, &it), STORE_OK);
+    int64_t ttl = store_item_ttl(it);
+    assert_true(ttl > 590000 && ttl <= 600000);
+    store_item_release(it);
+    /* expired items are never returned: poll until the deadline passes */
+    int tries = 0;
+    while (_has(0, "short", "v") == 1 && tries++ < 500)
+        _sleep_ms(5);
+    assert_int_equal(_has(0, "short", "v"), 0);
+    /* the sweeper reclaims expired items nobody reads again */
+    char key[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "exp%d", i);
+        assert_int_equal(_set_str(0, key, "payload", 20, 0, 0, NULL), STORE_OK);
+    }
+    uint64_t before = store_bytes_used();
+    tries = 0;
+    while (store_bytes_used() > before / 4 && tries++ < 1000)
+        _sleep_ms(5);
+    assert_true(store_bytes_used() <= before / 4);
+    /* touch extends, and 0 removes the ttl */
+    _key(&k, 0, "long");
+    assert_int_equal(store_touch(&k, 0), STORE_OK);
+    assert_int_equal(store_peek(&k, &it), STORE_OK);
+    assert_int_equal(store_item_ttl(it), -1);
+    store_item_release(it);
+}
+
+static void test_memory_limit_is_hard_and_sieve_keeps_hot_items(void **state)
+{
+    (void)state;
+    _config("memory", "4MiB");
+    char key[32], val[1024];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    uint64_t limit = store_memory_limit();
+    /* 100 hot keys read often, cold keys written once, 30x the limit in total */
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "hot%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, NULL), STORE_OK);
+    }
+    for (int i = 0; i < 120000; i++) {
+        snprintf(key, sizeof(key), "cold%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, NULL), STORE_OK);
+        assert_true(store_bytes_used() <= limit);
+        if (i % 50 == 0)
+            for (int h = 0; h < 100; h++) {
+                snprintf(key, sizeof(key), "hot%d", h);
+                _has(0, key, val);
+            }
+    }
+    int hot_left = 0;
+    for (int h = 0; h < 100; h++) {
+        snprintf(key, sizeof(key), "hot%d", h);
+        hot_left += _has(0, key, val) == 1;
+    }
+    if (hot_left < 90)
+        fail_msg("expected >= 90 of 100 hot keys to survive SIEVE eviction, got %d", hot_left);
+    /* a value larger than the whole limit is refused, not an abort */
+    static char big[65000];
+    memset(big, 'b', sizeof(big) - 1);
+    _config("memory", "32KiB");
+    assert_int_equal(_set_str(0, "big", big, 0, 0, 0, NULL), STORE_ENOMEM);
+    _config("memory", "64MiB");
+}
+
+struct recorder {
+    int ops[64];
+    int n;
+};
+
+static void _record(void *arg, const struct mutation *m)
+{
+    struct recorder *r = arg;
+    if (r->n < 64)
+        r->ops[r->n++] = m->op;
+}
+
+static void test_every_change_emits_one_mutation_record(void **state)
+{
+    (void)state;
+    static struct recorder rec;
+    assert_int_equal(store_mutation_subscribe(_record, &rec), 0);
+    struct store_key k;
+    int64_t v;
+    uint64_t len;
+    _set_str(0, "m", "1", 0, 0, 0, NULL);
+    _key(&k, 0, "m");
+    store_touch(&k, 100000);
+    store_del(&k);
+    store_incr(&k, 5, 10, 0, &v);
+    store_append(&k, "x", 1, 0, &len); /* E_TYPE: no record */
+    _key(&k, 0, "s");
+    store_append(&k, "x", 1, 0, &len);
+    store_append(&k, "y", 1, 0, &len);
+    _set_str(0, "e", "1", 10, 0, 0, NULL);
+    _sleep_ms(30);
+    assert_int_equal(_has(0, "e", "1"), 0); /* expires on read */
+    store_flush(-1, NULL);
+    int want[] = {MUT_SET, MUT_TOUCH, MUT_DEL, MUT_SET, MUT_SET, MUT_APPEND, MUT_SET, MUT_EXPIRE,
+                  MUT_FLUSH};
+    int nwant = (int)(sizeof(want) / sizeof(want[0]));
+    assert_int_equal(rec.n, nwant);
+    for (int i = 0; i < nwant; i++)
+        if (rec.ops[i] != want[i])
+            fail_msg("record %d: expected op %d, got %d", i, want[i], rec.ops[i]);
+}
+
+static void test_incr_initial_overflow_and_types(void **state)
+{
+    (void)state;
+    struct store_key k;
+    int64_t v;
+    _key(&k, 0, "ctr");
+    assert_int_equal(store_incr(&k, 5, 100, 0, &v), STORE_OK);
+    assert_int_equal(v, 100); /* created as initial, delta not added */
+    assert_int_equal(store_incr(&k, 5, 0, 0, &v), STORE_OK);
+    assert_int_equal(v, 105);
+    assert_int_equal(store_incr(&k, -205, 0, 0, &v), STORE_OK);
+    assert_int_equal(v, -100);
+    assert_int_equal(store_incr(&k, INT64_MIN, 0, 0, &v), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(&k, 0, 0, 0, &v), STORE_OK);
+    assert_int_equal(v, -100); /* unchanged by the failed incr */
+    _set_str(0, "dec", "41", 0, 0, 0, NULL);
+    _key(&k, 0, "dec");
+    assert_int_equal(store_incr(&k, 1, 0, 0, &v), STORE_OK);
+    assert_int_equal(v, 42);
+    _set_str(0, "txt", "4x", 0, 0, 0, NULL);
+    _key(&k, 0, "txt");
+    assert_int_equal(store_incr(&k, 1, 0, 0, &v), STORE_ETYPE);
+    _set_str(0, "lead0", "007", 0, 0, 0, NULL);
+    _key(&k, 0, "lead0");
+    assert_int_equal(store_incr(&k, 1, 0, 0, &v), STORE_ETYPE);
+}
+
+struct collect {
+    uint8_t *buf;
+    size_t len;
+};
+
+static void _collect(void *ctx, const uint8_t *data, size_t len, void (*release)(void *), void *arg)
+{
+    struct collect *c = ctx;
+    memcpy(c->buf + c->len, data, len);
+    c->len += len;
+    release(arg);
+}
+
+static void test_stream_append_and_ranges(void **state)
+{
+    (void)state;
+    size_t total = 3 * 1024 * 1024 + 1234;
+    uint8_t *want = malloc(total);
+    for (size_t i = 0; i < total; i++)
+        want[i] = (uint8_t)(i * 7 + i / 251);
+    struct store_key k;
+    _key(&k, 0, "stream");
+    uint64_t len = 0;
+    for (size_t off = 0; off < total;) {
+        size_t n = total - off < 7777 ? total - off : 7777;
+        assert_int_equal(store_append(&k, want + off, (uint32_t)n, 0, &len), STORE_OK);
+        off += n;
+        assert_int_equal(len, off);
+    }
+    struct collect c = {malloc(total), 0};
+    uint64_t got;
+    const uint64_t ranges[][2] = {{0, 10},       {262140, 10}, {262144, 262144},
+                                         {1000, 900000}, {total - 5, 100}, {total + 5, 10}};
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        c.len = 0;
+        assert_int_equal(store_range(&k, ranges[i][0], ranges[i][1], _collect, &c, &got),
+                         STORE_OK);
+        uint64_t expect = ranges[i][0] >= total ? 0
+                          : total - ranges[i][0] < ranges[i][1] ? total - ranges[i][0]
+                                                                 : ranges[i][1];
+        assert_int_equal(got, expect);
+        assert_int_equal(c.len, expect);
+        if (expect)
+            assert_memory_equal(c.buf, want + ranges[i][0], expect);
+    }
+    /* bytes become a stream on append */
+    _set_str(0, "b2s", "abc", 0, 0, 0, NULL);
+    _key(&k, 0, "b2s");
+    assert_int_equal(store_append(&k, "def", 3, 0, &len), STORE_OK);
+    assert_int_equal(len, 6);
+    c.len = 0;
+    assert_int_equal(store_range(&k, 0, 100, _collect, &c, &got), STORE_OK);
+    assert_memory_equal(c.buf, "abcdef", 6);
+    free(c.buf);
+    free(want);
+}
+
+struct seen {
+    char *marks;
+    int n;
+    int dup;
+};
+
+static void _seen(void *ctx, const uint8_t *key, uint32_t klen)
+{
+    struct seen *s = ctx;
+    char buf[32];
+    if (klen >= sizeof(buf) || klen < 5 || memcmp(key, "scan:", 5) != 0)
+        fail_msg("scan returned a key outside the prefix: %.*s", (int)klen, key);
+    memcpy(buf, key + 5, klen - 5);
+    buf[klen - 5] = '\0';
+    int i = atoi(buf);
+    if (s->marks[i])
+        s->dup++;
+    s->marks[i] = 1;
+    s->n++;
+}
+
+static void test_scan_sees_every_key_while_the_table_grows(void **state)
+{
+    (void)state;
+    int n = 20000;
+    struct seen s = {calloc((size_t)n * 2, 1), 0, 0};
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "scan:%d", i);
+        _set_str(0, key, "v", 0, 0, 0, NULL);
+    }
+    _set_str(0, "other", "v", 0, 0, 0, NULL);
+    uint64_t cursor = 0;
+    int calls = 0, added = n;
+    do {
+        cursor = store_scan(0, cursor, "scan:", 5, 100, _seen, &s);
+        /* keep growing the table during the scan */
+        for (int j = 0; j < 20 && added < 2 * n; j++, added++) {
+            snprintf(key, sizeof(key), "scan:%d", added);
+            _set_str(0, key, "v", 0, 0, 0, NULL);
+        }
+        calls++;
+    } while (cursor != 0 && calls < 100000);
+    for (int i = 0; i < n; i++)
+        if (!s.marks[i])
+            fail_msg("key scan:%d present for the whole scan was never returned", i);
+    free(s.marks);
+}
+
+static void test_namespaces_and_flush(void **state)
+{
+    (void)state;
+    uint16_t a, b, a2;
+    assert_int_equal(store_ns_id("app-a", 5, &a), STORE_OK);
+    assert_int_equal(store_ns_id("app-b", 5, &b), STORE_OK);
+    assert_int_equal(store_ns_id("app-a", 5, &a2), STORE_OK);
+    assert_int_equal(a, a2);
+    assert_true(a != b && a != 0);
+    _set_str(a, "k", "in-a", 0, 0, 0, NULL);
+    _set_str(b, "k", "in-b", 0, 0, 0, NULL);
+    assert_int_equal(_has(a, "k", "in-a"), 1);
+    assert_int_equal(_has(b, "k", "in-b"), 1);
+    _has(a, "missing", "x");
+    struct store_ns_stats st;
+    store_ns_stats(a, &st);
+    assert_int_equal(st.items, 1);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.misses, 1);
+    uint64_t removed;
+    store_flush(a, &removed);
+    assert_int_equal(removed, 1);
+    assert_int_equal(_has(a, "k", "in-a"), 0);
+    assert_int_equal(_has(b, "k", "in-b"), 1);
+    _set_str(a, "k", "again", 0, 0, 0, NULL); /* the namespace is usable after a flush */
+    assert_int_equal(_has(a, "k", "again"), 1);
+    char name[80];
+    memset(name, 'n', sizeof(name));
+    assert_int_equal(store_ns_id(name, 65, &a2), STORE_ELIMIT);
+}
+
+#define THREADS 4
+#define KEYS 8
+#define PER_THREAD 25000
+
+static void *_incr_worker(void *arg)
+{
+    (void)arg;
+    struct store_key k;
+    char key[16];
+    int64_t v;
+    for (int i = 0; i < PER_THREAD; i++) {
+        snprintf(key, sizeof(key), "cnt%d", i % KEYS);
+        _key(&k, 0, key);
+        if (store_incr(&k, 1, 1, 0, &v) != STORE_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_concurrent_incr_totals_are_exact(void **state)
+{
+    (void)state;
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, _incr_worker, NULL);
+    for (int i = 0; i < THREADS; i++) {
+        void *rc;
+        pthread_join(t[i], &rc);
+        assert_null(rc);
+    }
+    int64_t total = 0, v;
+    struct store_key k;
+    char key[16];
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "cnt%d", i);
+        _key(&k, 0, key);
+        assert_int_equal(store_incr(&k, 0, 0, 0, &v), STORE_OK);
+        total += v;
+    }
+    assert_int_equal(total, THREADS * PER_THREAD);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_set_get_versions_and_conditions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl_expires_and_sweeper_reclaims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_limit_is_hard_and_sieve_keeps_hot_items,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_change_emits_one_mutation_record, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_incr_initial_overflow_and_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_append_and_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_sees_every_key_while_the_table_grows, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces_and_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_incr_totals_are_exact, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
