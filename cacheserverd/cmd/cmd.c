@@ -199,6 +199,7 @@ static const struct core_handler handler = {
     .frame = _frame,
     .frame_too_large = _frame_too_large,
     .too_many_connections = _too_many,
+    .thread_exit = cmd_thread_exit,
 };
 
 const struct core_handler *cmd_handler(void) { return &handler; }

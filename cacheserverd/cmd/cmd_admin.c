@@ -10,7 +10,9 @@
 #include "histogram.h"
 #include "stats.h"
 
-#define SERVER_VERSION "0.1.0"
+#include "version.h"
+
+#define SERVER_VERSION CACHESERVERD_VERSION
 
 void cmd_ping(struct session *s, struct req *q, struct reply *r)
 {

@@ -48,6 +48,9 @@ struct core_handler {
     /* Connection refused because max_connections is reached: write the error reply frame
      * (session is NULL); core then closes. */
     void (*too_many_connections)(struct core_out *out);
+    /* Optional (NULL = none): called on each worker thread just before it exits, after its
+     * last connection is closed, to free per-thread state. */
+    void (*thread_exit)(void);
 };
 
 #endif

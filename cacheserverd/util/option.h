@@ -45,6 +45,12 @@ struct option_desc {
     enum option_when when;
     const char *desc;
     struct option_value *value;
+    /* Optional validation hook (NULL = none), run on every set after the text parsed: it gets
+     * the candidate value (for OPT_STR, v->s is the candidate text) and returns 0 to accept or
+     * -1 with the reason in err (without the option's name; option_set adds it). Attach with
+     * option_registry_check. Must not block: it also runs for CONFIG SET on a worker. */
+    int (*check)(const struct option_desc *d, const struct option_value *v, char *err,
+                 size_t errlen);
 };
 
 /* Declares `struct <prefix>_options { struct option_value memory; ... }`. */
@@ -89,4 +95,45 @@ static inline bool option_get_b(const struct option_value *v)
 {
     return __atomic_load_n(&v->b, __ATOMIC_RELAXED);
 }
+/* An OPT_STR value. Strings of OPT_RUNTIME options replaced by CONFIG SET are kept until
+ * option_registry_teardown, so a pointer read here stays valid for the process. */
+static inline const char *option_get_s(const struct option_value *v)
+{
+    return __atomic_load_n(&v->s, __ATOMIC_ACQUIRE);
+}
+
+/* The user-facing name of an option: '_' replaced by '-' ("max-key-size"). */
+void option_display_name(const char *name, char *buf, size_t len);
+
+/* ---- the registry: every module's table, joined (option.c) ----
+ * Thread safety: add, check and teardown run at startup/shutdown on one thread, before or
+ * after any reader. find, foreach and format are read-only and safe from any thread after
+ * startup. option_registry_set is serialised by a lock and may run on any thread. */
+typedef int (*option_check_fn)(const struct option_desc *d, const struct option_value *v,
+                               char *err, size_t errlen);
+
+/* Add a table under a module name ("core", "store"...). Options not yet set get their
+ * defaults (a bad default aborts: it is a bug). Names must be unique across tables. */
+void option_registry_add(const char *module, struct option_desc *d, size_t n);
+/* The option named `name` ('_' and '-' are equivalent), or NULL. */
+struct option_desc *option_registry_find(const char *name);
+/* Call fn for every option, tables in registration order. */
+void option_registry_foreach(void (*fn)(void *arg, const char *module, struct option_desc *d),
+                             void *arg);
+/* Set an option from text. runtime=true is CONFIG SET: options declared OPT_STARTUP are
+ * refused. Returns 0, or -1 with a message in err: "unknown option 'x'", "option 'x' can
+ * only be set at startup ...", or option_set's "invalid value ..." message. */
+int option_registry_set(const char *name, const char *value, bool runtime, char *err,
+                        size_t errlen);
+/* Attach a validation hook to a registered option and check its current value with it.
+ * Returns 0, or -1 (err set) if there is no such option or the current value fails. */
+int option_registry_check(const char *name, option_check_fn fn, char *err, size_t errlen);
+/* Free every registered table's strings and the retired strings; empty the registry. */
+void option_registry_teardown(void);
+
+/* Parsers behind option_set, exposed for values that are lists or sizes inside other
+ * options. Return 0 or -1 (out untouched). */
+int option_parse_uint(const char *text, uint64_t *out);
+int option_parse_size(const char *text, uint64_t *out);
+int option_parse_bool(const char *text, bool *out);
 #endif

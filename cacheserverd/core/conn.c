@@ -1,0 +1,403 @@
+/* One client connection on its worker thread: reads into an evbuffer, cuts complete frames
+ * (4-byte big-endian length + body) and hands each body to the handler, writes replies,
+ * applies backpressure (no parsing while output is above max_output_buffer) and closes
+ * connections whose output stalls. Also the core_out functions handlers write through. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "cacheclient_protocol.h"
+#include "core-internal.h"
+#include "log.h"
+
+#define CONN_READ_MIN (16u * 1024)   /* read size while no large frame is expected */
+#define CONN_READ_MAX (1024u * 1024) /* largest single read into a frame being received */
+#define CONN_RECHECK_MS 1000u        /* stall timer period while output_timeout_ms is 0 */
+
+static const uint8_t _empty_body[1];
+static struct core_ratelimit rl_slow, rl_large;
+
+/* ---- core_out (handler.h) ---- */
+
+void core_out_add(struct core_out *o, const void *data, size_t len)
+{
+    if (o->failed || len == 0)
+        return;
+    if (evbuffer_add(o->buf, data, len) != 0)
+        o->failed = true;
+}
+
+struct _ref {
+    void (*release)(void *arg);
+    void *arg;
+};
+
+static void _ref_cleanup(const void *data, size_t len, void *extra)
+{
+    (void)data;
+    (void)len;
+    struct _ref *r = extra;
+    r->release(r->arg);
+    free(r);
+}
+
+void core_out_add_ref(struct core_out *o, const void *data, size_t len,
+                      void (*release)(void *arg), void *arg)
+{
+    struct _ref *r = NULL;
+    if (o->failed || len == 0 || !(r = malloc(sizeof(*r)))) {
+        if (len)
+            o->failed = true;
+        release(arg);
+        return;
+    }
+    r->release = release;
+    r->arg = arg;
+    /* On failure libevent does not call the cleanup: release here, exactly once. */
+    if (evbuffer_add_reference(o->buf, data, len, _ref_cleanup, r) != 0) {
+        o->failed = true;
+        free(r);
+        release(arg);
+    }
+}
+
+/* ---- helpers ---- */
+
+static size_t _pending(const struct conn *c) { return evbuffer_get_length(c->out.buf); }
+
+static uint64_t _limit(void) { return option_get_u(&core_opts.max_output_buffer); }
+
+static void _read_start(struct conn *c)
+{
+    if (!c->reading && !c->closing && !c->paused) {
+        event_add(c->ev_read, NULL);
+        c->reading = true;
+    }
+}
+
+static void _read_stop(struct conn *c)
+{
+    if (c->reading) {
+        event_del(c->ev_read);
+        c->reading = false;
+    }
+}
+
+static void _timer_arm_ms(struct conn *c, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(c->ev_timer, &tv);
+}
+
+/* Start the stall clock: progress_us is now, the timer fires when output_timeout_ms passes. */
+static void _stall_start(struct conn *c)
+{
+    uint64_t t = option_get_u(&core_opts.output_timeout_ms);
+    c->progress_us = core_now_us();
+    _timer_arm_ms(c, t ? t : CONN_RECHECK_MS);
+}
+
+static void _pause(struct conn *c)
+{
+    c->paused = true;
+    _read_stop(c);
+    _stall_start(c);
+}
+
+static void _resume(struct conn *c)
+{
+    c->paused = false;
+    if (!c->closing)
+        evtimer_del(c->ev_timer);
+    _read_start(c);
+}
+
+/* No more requests: flush what is pending, then close (see _flush). */
+static void _begin_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    _read_stop(c);
+    if (!c->paused)
+        _stall_start(c);
+}
+
+/* Write as much pending output as the socket takes. Returns false if the connection was
+ * closed (write error, or closing and everything sent): c is freed then. */
+static bool _flush(struct conn *c)
+{
+    while (_pending(c)) {
+        int n = evbuffer_write(c->out.buf, c->fd);
+        if (n > 0) {
+            stat_add(&core_st.bytes_written, (uint64_t)n);
+            if (c->paused || c->closing)
+                c->progress_us = core_now_us();
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->writing) {
+                event_add(c->ev_write, NULL);
+                c->writing = true;
+            }
+            return true;
+        }
+        if (n < 0 && errno != EPIPE && errno != ECONNRESET)
+            log_debug("connection %llu: write: %s", (unsigned long long)c->peer.conn_id,
+                      strerror(errno));
+        conn_close(c);
+        return false;
+    }
+    if (c->writing) {
+        event_del(c->ev_write);
+        c->writing = false;
+    }
+    if (c->closing) {
+        conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* Hand every complete frame in the input to the handler until the input runs out, output
+ * goes above the limit, or the connection starts closing. Returns false if c was freed. */
+static bool _cut_frames(struct conn *c)
+{
+    uint64_t max = option_get_u(&core_opts.max_frame_size);
+    while (!c->paused && !c->closing) {
+        size_t avail = evbuffer_get_length(c->in);
+        if (avail < CC_FRAME_HEADER_SIZE) {
+            c->need = CC_FRAME_HEADER_SIZE - avail;
+            break;
+        }
+        uint8_t hdr[CC_FRAME_HEADER_SIZE];
+        evbuffer_copyout(c->in, hdr, sizeof(hdr));
+        uint64_t len = cc_be32_read(hdr);
+        if (len > max) {
+            uint64_t skipped;
+            char note[64];
+            stat_incr(&core_st.frames_too_large);
+            if (core_ratelimit_ok(&rl_large, &skipped))
+                log_info("connection %llu (pid %d uid %u): frame of %llu bytes is over "
+                         "max-frame-size %llu; closing%s",
+                         (unsigned long long)c->peer.conn_id, (int)c->peer.pid,
+                         (unsigned)c->peer.uid, (unsigned long long)len,
+                         (unsigned long long)max, core_ratelimit_note(skipped, note, sizeof(note)));
+            core_h->frame_too_large(c->session, len, max, &c->out);
+            _begin_close(c);
+            break;
+        }
+        if (avail - CC_FRAME_HEADER_SIZE < len) {
+            c->need = len + CC_FRAME_HEADER_SIZE - avail;
+            break;
+        }
+        c->need = 0;
+        evbuffer_drain(c->in, CC_FRAME_HEADER_SIZE);
+        const uint8_t *body = _empty_body;
+        if (len && !(body = evbuffer_pullup(c->in, (ev_ssize_t)len))) {
+            log_error("connection %llu: out of memory for a %llu-byte frame",
+                      (unsigned long long)c->peer.conn_id, (unsigned long long)len);
+            conn_close(c);
+            return false;
+        }
+        enum core_verdict v = core_h->frame(c->session, body, len, &c->out);
+        evbuffer_drain(c->in, len);
+        if (c->out.failed) {
+            log_error("connection %llu: out of memory for a reply; closing",
+                      (unsigned long long)c->peer.conn_id);
+            conn_close(c);
+            return false;
+        }
+        if (v == CORE_CLOSE) {
+            _begin_close(c);
+            break;
+        }
+        if (_pending(c) > _limit()) {
+            if (!_flush(c))
+                return false;
+            if (_pending(c) > _limit())
+                _pause(c);
+        }
+    }
+    return true;
+}
+
+/* Parse, write, and resume parsing whenever output has drained below the limit. */
+static void _process(struct conn *c)
+{
+    for (;;) {
+        if (!_cut_frames(c) || !_flush(c))
+            return;
+        if (!c->paused || _pending(c) > _limit())
+            return;
+        _resume(c);
+    }
+}
+
+/* ---- event callbacks ---- */
+
+static void _on_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct conn *c = arg;
+    size_t want = CONN_READ_MIN;
+    if (c->need > want)
+        want = c->need < CONN_READ_MAX ? (size_t)c->need : CONN_READ_MAX;
+    struct evbuffer_iovec vec[2];
+    int nv = evbuffer_reserve_space(c->in, (ev_ssize_t)want, vec, 2);
+    if (nv <= 0) {
+        log_error("connection %llu: out of memory for input", (unsigned long long)c->peer.conn_id);
+        conn_close(c);
+        return;
+    }
+    struct iovec iov[2];
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = vec[i].iov_base;
+        iov[i].iov_len = vec[i].iov_len;
+    }
+    ssize_t n = readv(fd, iov, nv);
+    if (n > 0) {
+        size_t left = (size_t)n;
+        int used = 0;
+        for (; used < nv && left; used++) {
+            if (vec[used].iov_len > left)
+                vec[used].iov_len = left;
+            left -= vec[used].iov_len;
+        }
+        evbuffer_commit_space(c->in, vec, used);
+        stat_add(&core_st.bytes_read, (uint64_t)n);
+        _process(c);
+        return;
+    }
+    if (n == 0) {
+        /* Peer closed (or half-closed): a partial frame is dropped, replies still go out. */
+        if (evbuffer_get_length(c->in))
+            log_debug("connection %llu: closed by peer mid-frame (%zu bytes dropped)",
+                      (unsigned long long)c->peer.conn_id, evbuffer_get_length(c->in));
+        _begin_close(c);
+        _flush(c);
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return;
+    if (errno != ECONNRESET)
+        log_debug("connection %llu: read: %s", (unsigned long long)c->peer.conn_id,
+                  strerror(errno));
+    conn_close(c);
+}
+
+static void _on_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    _process(arg);
+}
+
+/* The stall timer: close when output has made no progress for output_timeout_ms while above
+ * the limit (counted as dropped_slow) or while closing. */
+static void _on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    if (!c->paused && !c->closing)
+        return;
+    uint64_t t = option_get_u(&core_opts.output_timeout_ms);
+    if (t == 0) {
+        _timer_arm_ms(c, CONN_RECHECK_MS);
+        return;
+    }
+    uint64_t idle_us = core_now_us() - c->progress_us;
+    if (idle_us < t * 1000) {
+        _timer_arm_ms(c, t - idle_us / 1000);
+        return;
+    }
+    if (c->paused) {
+        uint64_t skipped;
+        char note[64];
+        stat_incr(&core_st.connections_dropped_slow);
+        if (core_ratelimit_ok(&rl_slow, &skipped))
+            log_warn("connection %llu (pid %d uid %u): closed, no reply progress for %llu ms "
+                     "with %zu bytes pending%s",
+                     (unsigned long long)c->peer.conn_id, (int)c->peer.pid,
+                     (unsigned)c->peer.uid, (unsigned long long)t, _pending(c),
+                     core_ratelimit_note(skipped, note, sizeof(note)));
+    }
+    conn_close(c);
+}
+
+/* ---- lifecycle ---- */
+
+void conn_open(struct worker *w, struct event_base *base, int fd, const struct core_peer *peer)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        stat_decr(&core_st.connections);
+        log_error("out of memory accepting a connection");
+        return;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->peer = *peer;
+    c->in = evbuffer_new();
+    c->out.buf = evbuffer_new();
+    c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, _on_read, c);
+    c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, _on_write, c);
+    c->ev_timer = evtimer_new(base, _on_timer, c);
+    worker_conn_linked(w, c);
+    if (!c->in || !c->out.buf || !c->ev_read || !c->ev_write || !c->ev_timer) {
+        log_error("out of memory accepting a connection");
+        conn_close(c);
+        return;
+    }
+    c->session = core_h->session_open(core_h->ctx, peer);
+    if (!c->session) {
+        conn_close(c);
+        return;
+    }
+    _read_start(c);
+}
+
+void conn_drain(struct conn *c)
+{
+    _begin_close(c);
+    _flush(c);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->out.buf)
+        evbuffer_free(c->out.buf); /* runs the release callbacks of unsent references */
+    if (c->session)
+        core_h->session_close(c->session);
+    if (c->ev_read)
+        event_free(c->ev_read);
+    if (c->ev_write)
+        event_free(c->ev_write);
+    if (c->ev_timer)
+        event_free(c->ev_timer);
+    if (c->in)
+        evbuffer_free(c->in);
+    close(c->fd);
+    stat_decr(&core_st.connections);
+    worker_conn_closed(c->w, c);
+    free(c);
+}
+
+void conn_reject(int fd)
+{
+    struct core_out o = {.buf = evbuffer_new()};
+    if (o.buf) {
+        core_h->too_many_connections(&o);
+        /* A fresh socket's buffer takes a short reply whole; nothing more is tried. */
+        if (!o.failed)
+            evbuffer_write(o.buf, fd);
+        evbuffer_free(o.buf);
+    }
+    close(fd);
+}

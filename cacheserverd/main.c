@@ -1,0 +1,156 @@
+/* cacheserverd: loads the settings, opens the log, creates the socket's directory and the data
+ * directory, then wires the modules together (store <- cmd <- core), serves until SIGTERM or
+ * SIGINT, and tears everything down in reverse order. Exit codes: 0 after a clean stop,
+ * 1 when the server cannot start, 2 on a usage error. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "core.h"
+#include "log.h"
+#include "option.h"
+#include "settings.h"
+#include "store.h"
+#include "version.h"
+
+static const char *_opt_s(const char *name)
+{
+    struct option_desc *d = option_registry_find(name);
+    return d && d->type == OPT_STR ? option_get_s(d->value) : "";
+}
+
+/* mkdir -p: create path and its missing parents. 0, or -1 with errno. */
+static int _mkdirs(const char *path, mode_t mode)
+{
+    char buf[4096];
+    struct stat st;
+    if (strlen(path) >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return -1;
+    if (stat(buf, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* Create the directory the socket lives in (nothing to do for a bare file name). */
+static int _mkdir_parent(const char *file, mode_t mode)
+{
+    char dir[4096];
+    const char *slash = strrchr(file, '/');
+    if (!slash || slash == file)
+        return 0;
+    if ((size_t)(slash - file) >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, file, (size_t)(slash - file));
+    dir[slash - file] = '\0';
+    return _mkdirs(dir, mode);
+}
+
+static void _fmt_size(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    unsigned u = 0;
+    while (u < 4 && v && v % 1024 == 0) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%llu%s", (unsigned long long)v, units[u]);
+}
+
+/* Log and print to stderr why the server cannot start; returns the exit code 1. */
+static int _fail(const char *what, const char *arg)
+{
+    log_error("cannot start: %s%s%s", what, arg ? ": " : "", arg ? arg : "");
+    if (*_opt_s("log_file"))
+        fprintf(stderr, "cacheserverd: cannot start: %s%s%s (see %s)\n", what, arg ? ": " : "",
+                arg ? arg : "", _opt_s("log_file"));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    int code;
+    if (!settings_load(argc, argv, &code)) {
+        settings_teardown();
+        return code;
+    }
+    if (log_setup(_opt_s("log_file"), (enum log_level)log_level_parse(_opt_s("log_level"))) != 0) {
+        fprintf(stderr, "cacheserverd: cannot open log file '%s': %s\n", _opt_s("log_file"),
+                strerror(errno));
+        settings_teardown();
+        return 1;
+    }
+    const char *sock = _opt_s("socket");
+    const char *data_dir = _opt_s("data_dir");
+    code = 1;
+    if (_mkdir_parent(sock, 0755) != 0) {
+        code = _fail("cannot create the socket's directory", strerror(errno));
+        goto out_log;
+    }
+    if (_mkdirs(data_dir, 0750) != 0) {
+        code = _fail("cannot create data-dir", strerror(errno));
+        goto out_log;
+    }
+    if (store_setup() != 0) {
+        code = _fail("store setup failed", NULL);
+        goto out_store;
+    }
+    if (cmd_setup() != 0) {
+        code = _fail("cmd setup failed", NULL);
+        goto out_cmd;
+    }
+    /* cmd keeps a reply buffer per thread: core's workers free theirs as they exit. */
+    static struct core_handler handler;
+    handler = *cmd_handler();
+    if (!handler.thread_exit)
+        handler.thread_exit = cmd_thread_exit;
+    if (core_setup(&handler) != 0) {
+        code = _fail("cannot listen", sock);
+        goto out_core;
+    }
+
+    char mem[32] = "?";
+    struct option_desc *m = option_registry_find("memory");
+    if (m)
+        _fmt_size(option_get_u(m->value), mem, sizeof(mem));
+    log_info("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
+             "threads, pid %d)", sock, mem, core_threads(), (int)getpid());
+    printf("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
+           "threads, pid %d)\n", sock, mem, core_threads(), (int)getpid());
+    fflush(stdout);
+
+    code = core_run();
+    log_info("cacheserverd stopped");
+out_core:
+    core_teardown();
+out_cmd:
+    cmd_teardown();
+out_store:
+    store_teardown();
+out_log:
+    log_teardown();
+    settings_teardown();
+    return code;
+}
