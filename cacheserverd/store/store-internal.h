@@ -96,8 +96,9 @@ struct item **do_table_find(struct shard *s, uint64_t hash, uint16_t ns, const u
 void do_table_insert(struct shard *s, struct item *it, uint64_t hash);
 /* Unlink the item at *slot (as returned by do_table_find). */
 void do_table_remove_at(struct shard *s, struct item **slot);
-/* Move a few buckets if a rehash is running; start one if the load is high. */
-void do_table_rehash_step(struct shard *s);
+/* Move a few buckets if a rehash is running; start one if the load is high. Returns true if
+ * it did any work. */
+bool do_table_rehash_step(struct shard *s);
 /* Visit buckets for scan: see table.c. Returns the next cursor within the shard (0 = done). */
 uint64_t do_table_scan(struct shard *s, uint64_t cursor, void (*fn)(void *, struct item *),
                        void *ctx);

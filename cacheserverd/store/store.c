@@ -265,7 +265,8 @@ void do_store_reclaim(struct shard *s, struct item **slot, enum mutation_op why)
 /* Find a live item; reclaims an expired or flushed one on the way. */
 static struct item **_do_find(struct shard *s, const struct store_key *k)
 {
-    do_table_rehash_step(s);
+    if (do_table_rehash_step(s))
+        stat_incr(&st.rehash_steps);
     struct item **slot = do_table_find(s, k->hash, k->ns, k->data, k->len);
     if (slot && item_expired(*slot, store_now_ms())) {
         do_store_reclaim(s, slot, MUT_EXPIRE);

@@ -67,15 +67,15 @@ void do_table_remove_at(struct shard *s, struct item **slot)
     s->count--;
 }
 
-void do_table_rehash_step(struct shard *s)
+bool do_table_rehash_step(struct shard *s)
 {
     if (!_rehashing(s)) {
         if (s->count <= s->t[0].mask + 1)
-            return;
+            return false;
         uint64_t size = (s->t[0].mask + 1) * 2;
         struct item **nb = calloc(size, sizeof(struct item *));
         if (!nb)
-            return; /* try again on a later operation */
+            return false; /* try again on a later operation */
         s->t[1].buckets = nb;
         s->t[1].mask = size - 1;
         s->rehash_pos = 0;
@@ -107,6 +107,7 @@ void do_table_rehash_step(struct shard *s)
         s->rehash_pos = 0;
         s->sweep_pos = 0;
     }
+    return true;
 }
 
 static uint64_t _rev(uint64_t v)
