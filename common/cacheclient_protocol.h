@@ -92,10 +92,13 @@ enum cc_status {
 #undef CC_STATUS_ENUM
 };
 
+/* Exported from libcacheclient (the rest of common/ stays internal to it). */
+#define CC_PROTOCOL_API __attribute__((visibility("default")))
+
 /* "OK", "NOT_FOUND", "E_TYPE"...; "UNKNOWN" for a code not in the table. */
-const char *cc_status_name(int status);
+CC_PROTOCOL_API const char *cc_status_name(int status);
 /* The default human message for a status code. */
-const char *cc_status_message(int status);
+CC_PROTOCOL_API const char *cc_status_message(int status);
 /* 1 if the code is an error (>= 100). */
 static inline int cc_status_is_error(int status) { return status >= 100; }
 
@@ -119,8 +122,8 @@ enum cc_type {
     CC_TYPE__COUNT
 };
 
-const char *cc_type_name(int type);
-const char *cc_op_name(int op);
+CC_PROTOCOL_API const char *cc_type_name(int type);
+CC_PROTOCOL_API const char *cc_op_name(int op);
 
 /* SET flags (bit set). */
 #define CC_SET_NX 1u /* only if the key does not exist */

@@ -1,0 +1,75 @@
+/* Private to libcacheclient: the client object, its buffers, and the request/reply helpers
+ * shared by the operation files. */
+#ifndef CACHECLIENT_INTERNAL_H
+#define CACHECLIENT_INTERNAL_H
+
+#include <msgpack.h>
+#include <sys/types.h>
+
+#include "cacheclient.h"
+#include "mpread.h"
+
+struct cc_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+
+struct cc_client {
+    char *socket_path;
+    char *ns;
+    char *client_name;
+    int connect_timeout_ms;
+    int io_timeout_ms;
+    int fd;            /* -1 when not connected */
+    pid_t pid;         /* process that opened fd: a forked child reconnects */
+    uint64_t next_id;
+    struct cc_buf out; /* requests being encoded */
+    msgpack_packer pk; /* writes into out */
+    struct cc_buf in;  /* bytes read, not yet consumed */
+    size_t in_off;
+    char err[256];
+};
+
+/* A reply frame read from the socket. body is owned (malloc'd) and given to an item, or
+ * freed with cc_reply_free. */
+struct cc_reply {
+    uint8_t *body;
+    size_t len;
+    uint64_t id;
+    int status;
+    struct mp_cursor rest; /* positioned after [id, status */
+    uint32_t nresults;
+};
+
+/* conn.c */
+int cc_conn_ensure(cc_client *c);          /* connect (and HELLO) if needed */
+int cc_conn_send(cc_client *c, int64_t deadline_ms);
+int cc_conn_recv(cc_client *c, struct cc_reply *r, int64_t deadline_ms);
+int64_t cc_deadline(int timeout_ms);
+/* Record an error; for 200-level connection errors also closes the socket. */
+int cc_fail(cc_client *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* codec.c: encoding into c->out */
+size_t cc_req_begin(cc_client *c, int op, uint32_t nargs, uint64_t *id);
+void cc_req_end(cc_client *c, size_t start);
+void cc_pack_bytes(cc_client *c, const void *data, size_t len);
+void cc_pack_str(cc_client *c, const char *s);
+/* Returns CC_OK or CC_E_CLIENT_ARGS (bad msgpack for an array/map, or a stream). */
+int cc_pack_value(cc_client *c, const cc_value *v);
+int cc_check_value(const cc_value *v);
+/* codec.c: decoding */
+int cc_reply_parse(cc_client *c, struct cc_reply *r, uint64_t want_id);
+void cc_reply_free(struct cc_reply *r);
+/* Decode [type, value, ttl, version] (4 values at the cursor) into item, which takes body
+ * when owns is true. */
+int cc_decode_item(struct mp_cursor *cur, cc_item *item);
+/* Hand the reply body to the found items among items[0..n) (they share it, reference
+ * counted; release in any order). Frees the body if none was found. */
+int cc_items_adopt(cc_item *items, size_t n, struct cc_reply *r);
+
+/* client.c: one request, one reply. Sends what is in c->out, reads the reply with want_id,
+ * parses it; on success r holds the reply (free with cc_reply_free). Returns the status. */
+int cc_roundtrip(cc_client *c, uint64_t want_id, struct cc_reply *r);
+
+#endif

@@ -1,0 +1,239 @@
+/* The client's connection: connect with a timeout (retrying a full listen backlog), the
+ * HELLO handshake, and sending/receiving frames with poll() deadlines. Any I/O failure
+ * closes the socket so a half-read reply can never be misread; the next call reconnects. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client-internal.h"
+
+#define CC_READ_CHUNK (64u * 1024)
+
+static int64_t _now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cc_deadline(int timeout_ms) { return _now_ms() + (timeout_ms > 0 ? timeout_ms : 0); }
+
+static void _close(cc_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->in.len = 0;
+    c->in_off = 0;
+}
+
+int cc_fail(cc_client *c, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    va_end(ap);
+    if (status == CC_E_IO || status == CC_E_TIMEOUT || status == CC_E_BAD_REPLY ||
+        status == CC_E_CONNECT)
+        _close(c);
+    return status;
+}
+
+void cc_disconnect(cc_client *c) { _close(c); }
+
+/* Wait for fd to be ready for `events` until the deadline. 0 ready, or a status. */
+static int _wait(cc_client *c, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - _now_ms();
+        if (left <= 0)
+            return cc_fail(c, CC_E_TIMEOUT, "timed out after %d ms waiting for the server",
+                           c->io_timeout_ms);
+        struct pollfd p = {.fd = c->fd, .events = events};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return cc_fail(c, CC_E_IO, "poll: %s", strerror(errno));
+    }
+}
+
+static int _connect_socket(cc_client *c, int64_t deadline)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(c->socket_path) >= sizeof(sa.sun_path))
+        return cc_fail(c, CC_E_CONNECT, "socket path too long: %s", c->socket_path);
+    strcpy(sa.sun_path, c->socket_path);
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return cc_fail(c, CC_E_CONNECT, "socket: %s", strerror(errno));
+    useconds_t pause_us = 200;
+    for (;;) {
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return CC_OK;
+        /* a full listen backlog answers EAGAIN on a non-blocking Unix socket: retry */
+        if (errno != EAGAIN && errno != EINTR)
+            return cc_fail(c, CC_E_CONNECT, "cannot connect to %s: %s", c->socket_path,
+                           strerror(errno));
+        if (_now_ms() >= deadline)
+            return cc_fail(c, CC_E_CONNECT, "cannot connect to %s: listen backlog full for %d ms",
+                           c->socket_path, c->connect_timeout_ms);
+        usleep(pause_us);
+        if (pause_us < 5000)
+            pause_us *= 2;
+    }
+}
+
+static int _hello(cc_client *c)
+{
+    uint64_t id;
+    c->out.len = 0;
+    size_t start = cc_req_begin(c, CC_OP_HELLO, 2, &id);
+    msgpack_pack_uint32(&c->pk, CC_PROTOCOL_VERSION);
+    int nopts = (c->ns ? 1 : 0) + (c->client_name ? 1 : 0);
+    msgpack_pack_map(&c->pk, (size_t)nopts);
+    if (c->ns) {
+        cc_pack_str(c, "namespace");
+        cc_pack_str(c, c->ns);
+    }
+    if (c->client_name) {
+        cc_pack_str(c, "client");
+        cc_pack_str(c, c->client_name);
+    }
+    cc_req_end(c, start);
+    struct cc_reply r;
+    int st = cc_roundtrip(c, id, &r);
+    if (st == CC_OK)
+        cc_reply_free(&r);
+    else if (st < 200)
+        _close(c); /* the server refused the handshake: do not keep a half-set-up connection */
+    return st;
+}
+
+int cc_conn_ensure(cc_client *c)
+{
+    if (c->fd >= 0 && c->pid != getpid()) {
+        /* forked: the parent's socket is not ours to use; close our copy only */
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->fd >= 0)
+        return CC_OK;
+    c->in.len = 0;
+    c->in_off = 0;
+    int st = _connect_socket(c, cc_deadline(c->connect_timeout_ms));
+    if (st != CC_OK)
+        return st;
+    c->pid = getpid();
+    /* the handshake goes out before the caller's request, which is still being encoded in
+     * out: save and restore it */
+    struct cc_buf saved = c->out;
+    c->out = (struct cc_buf){0};
+    st = _hello(c);
+    free(c->out.data);
+    c->out = saved;
+    return st;
+}
+
+int cc_conn_send(cc_client *c, int64_t deadline)
+{
+    size_t off = 0;
+    while (off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int st = _wait(c, POLLOUT, deadline);
+            if (st)
+                return st;
+            continue;
+        }
+        return cc_fail(c, CC_E_IO, "connection lost while sending: %s",
+                       n < 0 ? strerror(errno) : "closed");
+    }
+    return CC_OK;
+}
+
+/* Make at least `need` unconsumed bytes available in c->in. */
+static int _fill(cc_client *c, size_t need, int64_t deadline)
+{
+    while (c->in.len - c->in_off < need) {
+        if (c->in_off > 0 && c->in_off == c->in.len) {
+            c->in.len = c->in_off = 0;
+        }
+        size_t want = need - (c->in.len - c->in_off);
+        if (want < CC_READ_CHUNK)
+            want = CC_READ_CHUNK;
+        if (c->in.cap - c->in.len < want) {
+            if (c->in_off > 0) { /* compact before growing */
+                memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+                c->in.len -= c->in_off;
+                c->in_off = 0;
+            }
+            if (c->in.cap - c->in.len < want) {
+                size_t ncap = c->in.len + want;
+                uint8_t *nd = realloc(c->in.data, ncap);
+                if (!nd)
+                    return cc_fail(c, CC_E_CLIENT_NOMEM, "out of memory reading a reply");
+                c->in.data = nd;
+                c->in.cap = ncap;
+            }
+        }
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int st = _wait(c, POLLIN, deadline);
+            if (st)
+                return st;
+            continue;
+        }
+        return cc_fail(c, CC_E_IO, "connection lost while reading a reply: %s",
+                       n < 0 ? strerror(errno) : "closed by the server");
+    }
+    return CC_OK;
+}
+
+int cc_conn_recv(cc_client *c, struct cc_reply *r, int64_t deadline)
+{
+    memset(r, 0, sizeof(*r));
+    int st = _fill(c, CC_FRAME_HEADER_SIZE, deadline);
+    if (st)
+        return st;
+    size_t len = cc_be32_read(c->in.data + c->in_off);
+    st = _fill(c, CC_FRAME_HEADER_SIZE + len, deadline);
+    if (st)
+        return st;
+    c->in_off += CC_FRAME_HEADER_SIZE;
+    if (c->in_off == 0 + CC_FRAME_HEADER_SIZE && c->in.len == c->in_off + len &&
+        len >= CC_READ_CHUNK) {
+        /* a large reply that is the whole buffer: hand the buffer over instead of copying */
+        memmove(c->in.data, c->in.data + CC_FRAME_HEADER_SIZE, len);
+        r->body = c->in.data;
+        c->in = (struct cc_buf){0};
+        c->in_off = 0;
+    } else {
+        r->body = malloc(len ? len : 1);
+        if (!r->body)
+            return cc_fail(c, CC_E_CLIENT_NOMEM, "out of memory reading a reply");
+        memcpy(r->body, c->in.data + c->in_off, len);
+        c->in_off += len;
+    }
+    r->len = len;
+    return CC_OK;
+}
