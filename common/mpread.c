@@ -273,11 +273,11 @@ static bool _valid_object(const uint8_t *data, uint32_t len)
 
 /* Iterative skip: an explicit stack of remaining-element counts bounded by max_depth, so
  * hostile nesting costs no C stack. */
-bool mp_skip(struct mp_cursor *c, int max_depth)
+static bool _skip(struct mp_cursor *c, int max_depth, bool values_only)
 {
-    if (max_depth > CC_MAX_VALUE_DEPTH)
-        max_depth = CC_MAX_VALUE_DEPTH;
-    uint64_t pending[CC_MAX_VALUE_DEPTH + 1];
+    if (max_depth > MP_MAX_DEPTH)
+        max_depth = MP_MAX_DEPTH;
+    uint64_t pending[MP_MAX_DEPTH + 1];
     int depth = 0;
     struct mp_cursor save = *c;
     uint64_t todo = 1; /* values still to read at the current level */
@@ -316,7 +316,7 @@ bool mp_skip(struct mp_cursor *c, int max_depth)
             mp_read_nil(c) || mp_read_bytes(c, &data, &len))
             continue;
         if (mp_read_ext(c, &et, &data, &len)) {
-            if (et != CC_EXT_OBJECT || !_valid_object(data, len))
+            if (values_only && (et != CC_EXT_OBJECT || !_valid_object(data, len)))
                 goto fail;
             continue;
         }
@@ -326,6 +326,10 @@ fail:
     *c = save;
     return false;
 }
+
+bool mp_skip(struct mp_cursor *c, int max_depth) { return _skip(c, max_depth, true); }
+
+bool mp_skip_any(struct mp_cursor *c, int max_depth) { return _skip(c, max_depth, false); }
 
 int mp_peek_type(const struct mp_cursor *c)
 {

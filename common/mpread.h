@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cacheclient_protocol.h"
+
 struct mp_cursor {
     const uint8_t *p;
     const uint8_t *end;
@@ -37,9 +39,16 @@ bool mp_read_bytes(struct mp_cursor *c, const uint8_t **data, uint32_t *len);
 /* ext: type and payload pointer into the buffer. */
 bool mp_read_ext(struct mp_cursor *c, int8_t *type, const uint8_t **data, uint32_t *len);
 
-/* Validate one complete value (any type) nested at most max_depth containers deep and
- * advance past it. Object exts (CC_EXT_OBJECT) are validated as [str, uint, bin]. */
+/* Deepest max_depth mp_skip accepts: a value's limit plus room for the request around it. */
+#define MP_MAX_DEPTH (CC_MAX_VALUE_DEPTH + 8)
+
+/* Validate one complete value (any type) nested at most max_depth (<= MP_MAX_DEPTH)
+ * containers deep and advance past it. Object exts (CC_EXT_OBJECT) are validated as [str, uint, bin]. */
 bool mp_skip(struct mp_cursor *c, int max_depth);
+
+/* Like mp_skip but accepts any ext type and payload: checks structure only (used on whole
+ * frames, whose values are checked one by one with mp_skip). */
+bool mp_skip_any(struct mp_cursor *c, int max_depth);
 
 /* The cc_type (protocol.h) of the value at the cursor, or -1 if it is not a valid start. */
 int mp_peek_type(const struct mp_cursor *c);

@@ -145,7 +145,7 @@ static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
     mp_cursor_init(&c, body, len);
     whole = c;
     /* the frame must be exactly one array, values nested at most the value limit inside it */
-    if (!mp_skip(&whole, CC_MAX_VALUE_DEPTH + 3) || mp_remaining(&whole) != 0 ||
+    if (!mp_skip_any(&whole, CC_MAX_VALUE_DEPTH + 3) || mp_remaining(&whole) != 0 ||
         !mp_read_array(&c, &n)) {
         reply_error(r, 0, CC_E_PROTOCOL,
                     "frame body must be exactly one msgpack array [op, id, args...]");
