@@ -190,6 +190,13 @@ static int _fill(cc_client *c, size_t need, int64_t deadline)
                 c->in.cap = ncap;
             }
         }
+        if (c->in.len == c->in_off) {
+            /* nothing buffered: the reply is rarely there yet, so wait before reading (one
+             * syscall fewer than a read that fails with EAGAIN first) */
+            int st = _wait(c, POLLIN, deadline);
+            if (st)
+                return st;
+        }
         ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
         if (n > 0) {
             c->in.len += (size_t)n;

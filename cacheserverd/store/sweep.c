@@ -1,9 +1,18 @@
-/* The expiry sweeper: a background thread that walks every shard's buckets a few at a time
- * (sweep_buckets per shard and step, then sweep_interval_ms of rest), reclaiming expired and
- * flushed items, so memory comes back without any request paying for it. It also re-applies
- * the memory limit after CONFIG SET lowers it. */
+/* The expiry sweeper: a background thread that walks every shard's buckets a few at a time,
+ * reclaiming expired and flushed items, so memory comes back without any request paying for
+ * it. It also re-applies the memory limit after CONFIG SET lowers it.
+ *
+ * A round (sweep_buckets buckets of every shard, then sweep_interval_ms of rest) is cut into
+ * steps of SWEEP_STEP_SHARDS shards with a pause between them, and the thread runs as
+ * SCHED_BATCH: a whole round at once kept a worker on the same CPU waiting ~2 ms (max GET
+ * latency 2.3 ms vs 0.35 ms with the sweep off). SCHED_IDLE is not used: a sweeper preempted
+ * while holding a shard lock could then wait indefinitely, and the worker with it. */
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
+
+#define SWEEP_STEP_SHARDS 16
+#define SWEEP_STEPS (STORE_SHARDS / SWEEP_STEP_SHARDS)
 
 #include "store-internal.h"
 
@@ -35,32 +44,47 @@ static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Sleep until ms from now or until stopped. Returns false when stopped. */
+static bool _rest(uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&wait_lock);
+    while (running && pthread_cond_timedwait(&wait_cond, &wait_lock, &ts) != ETIMEDOUT)
+        ;
+    bool go_on = running;
+    pthread_mutex_unlock(&wait_lock);
+    return go_on;
+}
+
 static void *_sweep_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&wait_lock);
-    while (running) {
-        pthread_mutex_unlock(&wait_lock);
-        uint64_t buckets = option_get_u(store_opt_sweep_buckets());
-        uint64_t now = store_now_ms();
-        for (unsigned i = 0; i < STORE_SHARDS; i++)
-            _sweep_shard(&store_shards[i], buckets ? buckets : 1, now);
-        store_enforce_limit();
-        uint64_t ms = option_get_u(store_opt_sweep_interval());
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += (time_t)(ms / 1000);
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
+    struct sched_param sp = {.sched_priority = 0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    for (;;) {
+        uint64_t interval = option_get_u(store_opt_sweep_interval());
+        for (unsigned step = 0; step < SWEEP_STEPS; step++) {
+            uint64_t buckets = option_get_u(store_opt_sweep_buckets());
+            uint64_t now = store_now_ms();
+            for (unsigned i = 0; i < SWEEP_STEP_SHARDS; i++)
+                _sweep_shard(&store_shards[step * SWEEP_STEP_SHARDS + i], buckets ? buckets : 1,
+                             now);
+            /* spread the round over about a tenth of the interval, then rest the remainder */
+            if (!_rest(step + 1 < SWEEP_STEPS ? (interval / 10 + SWEEP_STEPS - 1) / SWEEP_STEPS
+                                              : 0))
+                return NULL;
         }
-        pthread_mutex_lock(&wait_lock);
-        while (running && pthread_cond_timedwait(&wait_cond, &wait_lock, &ts) != ETIMEDOUT)
-            ;
+        store_enforce_limit();
+        if (!_rest(interval - interval / 10))
+            return NULL;
     }
-    pthread_mutex_unlock(&wait_lock);
-    return NULL;
 }
 
 int sweep_start(void)
