@@ -7,10 +7,10 @@ PACKAGES=(
   # build
   gcc meson ninja-build pkg-config
   libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libcmocka-dev libedit-dev
-  # php-ext
-  php-dev php-cli
-  # bench: the servers we compare with
-  redis-server memcached
+  # php-ext (igbinary: the optional serializer; php-cgi + cgi-fcgi: the FastCGI tests)
+  php-dev php-cli php-igbinary php-cgi libfcgi-bin
+  # bench: the servers we compare with, and the PHP extensions bench/php compares with
+  redis-server memcached php-apcu php-memcached php-redis
 )
 
 missing=()

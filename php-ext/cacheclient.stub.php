@@ -1,0 +1,152 @@
+<?php
+
+/**
+ * Stub of the cacheclient extension: the public PHP API with its types.
+ * cacheclient_arginfo.h is generated from this file
+ * (php /usr/lib/php/20220829/build/gen_stub.php cacheclient.stub.php).
+ *
+ * @generate-class-entries
+ */
+
+/**
+ * A client of the per-host cacheserverd over its Unix socket.
+ * TTLs are relative seconds (int or float, millisecond precision); 0 = no expiry.
+ * A miss is never an exception; connection, timeout, protocol and server errors throw
+ * CacheClientException subclasses whose getCode() is the protocol status code.
+ *
+ * @not-serializable
+ */
+final class CacheClient
+{
+    /**
+     * @param string|null $socket Unix socket path; null = ini cacheclient.socket
+     * @param array $options persistent (bool|string id), connect_timeout (s), read_timeout (s),
+     *        namespace, prefix, serializer ("php"|"igbinary"), compression_threshold (bytes, 0 = off),
+     *        allowed_classes (bool|array of class names), client_name
+     */
+    public function __construct(?string $socket = null, array $options = []) {}
+
+    /** The value, or null on a miss; $found tells a stored null/false from a miss. */
+    public function get(string $key, mixed &$found = null): mixed {}
+
+    /** Hits only, keyed by the requested keys, in request order. */
+    public function getMulti(array $keys): array {}
+
+    public function set(string $key, mixed $value, int|float $ttl = 0): bool {}
+
+    /** Store only if the key does not exist; false when it does. */
+    public function add(string $key, mixed $value, int|float $ttl = 0): bool {}
+
+    /** Store only if the key exists; false when it does not. */
+    public function replace(string $key, mixed $value, int|float $ttl = 0): bool {}
+
+    /** @param array $items key => value; all are written or none. */
+    public function setMulti(array $items, int|float $ttl = 0): bool {}
+
+    /** @return int how many of the keys existed and were deleted */
+    public function delete(string|array $key): int {}
+
+    public function exists(string $key): bool {}
+
+    /** Set a new TTL; false when the key does not exist. */
+    public function touch(string $key, int|float $ttl): bool {}
+
+    /** Remaining seconds (ms precision), 0.0 for no expiry, null when the key does not exist. */
+    public function ttl(string $key): ?float {}
+
+    /**
+     * Add $by to an int value. A missing key is created as $initial (then $ttl applies) and
+     * $by is not added. Throws CacheClientServerException (E_TYPE) on a non-integer value.
+     */
+    public function increment(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): int {}
+
+    public function decrement(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): int {}
+
+    /** @return array|null ['value' => mixed, 'version' => int], null on a miss */
+    public function getWithVersion(string $key): ?array {}
+
+    /** Store only if the item still has $version; false on a version mismatch or a miss. */
+    public function cas(string $key, int $version, mixed $value, int|float $ttl = 0): bool {}
+
+    /** Compute-if-absent: the stored value, or $compute($key) stored with $ttl and returned. */
+    public function remember(string $key, callable $compute, int|float $ttl = 0): mixed {}
+
+    /** Append bytes to a stream value (created if missing); returns the new length. */
+    public function append(string $key, string $data, int|float $ttl = 0): int {}
+
+    /** Bytes [$offset, $offset + $length) of a string or stream value; null on a miss. */
+    public function getRange(string $key, int $offset, int $length): ?string {}
+
+    /** Length in bytes of a string or stream value; null on a miss. */
+    public function length(string $key): ?int {}
+
+    /** Delete every key starting with $prefix (after the client's prefix); returns the count. */
+    public function deleteByPrefix(string $prefix): int {}
+
+    /** Iterate over the keys starting with $prefix (the client's prefix is stripped). */
+    public function keys(string $prefix = ""): CacheClientKeyIterator {}
+
+    /** Empty one namespace: null = this client's namespace. Returns how many items were removed. */
+    public function flush(?string $namespace = null): int {}
+
+    /** Empty every namespace of the server. */
+    public function flushAll(): int {}
+
+    /** @return array<string, int|float> */
+    public function stats(): array {}
+
+    public function ping(): bool {}
+
+    /** Close the connection; the next call reconnects. */
+    public function close(): void {}
+}
+
+/**
+ * Keys returned by CacheClient::keys(), fetched from the server in batches (SCAN).
+ * A key present for the whole iteration is returned at least once.
+ *
+ * @not-serializable
+ */
+final class CacheClientKeyIterator implements Iterator
+{
+    private function __construct() {}
+
+    public function current(): string {}
+
+    public function key(): int {}
+
+    public function next(): void {}
+
+    public function rewind(): void {}
+
+    public function valid(): bool {}
+}
+
+class CacheClientException extends RuntimeException
+{
+}
+
+/** Cannot connect, or the connection was lost (E_CONNECT, E_IO, E_SHUTDOWN). */
+class CacheClientConnectionException extends CacheClientException
+{
+}
+
+/** Connect or reply timeout (E_TIMEOUT). */
+class CacheClientTimeoutException extends CacheClientConnectionException
+{
+}
+
+/** The client and server do not understand each other (E_PROTOCOL, E_BAD_REPLY, ...). */
+class CacheClientProtocolException extends CacheClientException
+{
+}
+
+/** The server refused the operation: getCode() says why (E_VALUE_TOO_LARGE, E_TYPE, ...). */
+class CacheClientServerException extends CacheClientException
+{
+}
+
+/** A value could not be serialized, compressed, decompressed or decoded. */
+class CacheClientSerializationException extends CacheClientException
+{
+}

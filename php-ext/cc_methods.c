@@ -1,0 +1,516 @@
+/* CacheClient's object and its value methods (get, getMulti, getWithVersion, set, add,
+ * replace, cas, setMulti, remember): argument checks, one libcacheclient call each (with the
+ * replay rule of cc_conn.h), and the mapping of outcomes to PHP return values. */
+#include "cc_methods.h"
+
+#include "zend_exceptions.h"
+#include "zend_interfaces.h"
+
+static zend_object_handlers _client_handlers;
+
+/* ---- object ---- */
+
+static zend_object *_client_create(zend_class_entry *ce)
+{
+    php_cc_client *cli = zend_object_alloc(sizeof(php_cc_client), ce);
+    zend_object_std_init(&cli->std, ce);
+    object_properties_init(&cli->std, ce);
+    cli->std.handlers = &_client_handlers;
+    return &cli->std;
+}
+
+static void _client_free(zend_object *obj)
+{
+    php_cc_client *cli = php_cc_client_from_obj(obj);
+    if (cli->initialized) {
+        php_cc_core_deinit(&cli->core);
+        cli->initialized = false;
+    }
+    zend_object_std_dtor(obj);
+}
+
+void php_cc_methods_minit(void)
+{
+    php_cc_client_ce->create_object = _client_create;
+    memcpy(&_client_handlers, zend_get_std_object_handlers(), sizeof(zend_object_handlers));
+    _client_handlers.offset = XtOffsetOf(php_cc_client, std);
+    _client_handlers.free_obj = _client_free;
+    _client_handlers.clone_obj = NULL;
+}
+
+/* ---- key lists ---- */
+
+void php_cc_keylist_free(php_cc_keylist *kl)
+{
+    if (kl->p)
+        efree(kl->p);
+    if (kl->len)
+        efree(kl->len);
+    if (kl->orig) {
+        for (size_t i = 0; i < kl->n; i++)
+            zval_ptr_dtor(&kl->orig[i]);
+        efree(kl->orig);
+    }
+    if (kl->buf)
+        efree(kl->buf);
+    memset(kl, 0, sizeof(*kl));
+}
+
+zend_result php_cc_keylist_make(php_cc_keylist *kl, const php_cc_core *core, HashTable *keys,
+                                uint32_t arg_num)
+{
+    zval *v;
+    size_t i = 0, total = 0;
+    size_t plen = core->prefix ? ZSTR_LEN(core->prefix) : 0;
+    memset(kl, 0, sizeof(*kl));
+    kl->n = zend_hash_num_elements(keys);
+    if (kl->n == 0)
+        return SUCCESS;
+    kl->p = safe_emalloc(kl->n, sizeof(void *), 0);
+    kl->len = safe_emalloc(kl->n, sizeof(size_t), 0);
+    kl->orig = safe_emalloc(kl->n, sizeof(zval), 0);
+    ZEND_HASH_FOREACH_VAL(keys, v) {
+        ZVAL_DEREF(v);
+        if (Z_TYPE_P(v) == IS_STRING) {
+            ZVAL_COPY(&kl->orig[i], v);
+        } else if (Z_TYPE_P(v) == IS_LONG) {
+            ZVAL_STR(&kl->orig[i], zend_long_to_str(Z_LVAL_P(v)));
+        } else {
+            kl->n = i;
+            zend_argument_type_error(arg_num, "must contain only string or int keys, %s given",
+                                     zend_zval_type_name(v));
+            php_cc_keylist_free(kl);
+            return FAILURE;
+        }
+        if (Z_STRLEN(kl->orig[i]) == 0) {
+            kl->n = i + 1;
+            zend_argument_value_error(arg_num, "must not contain empty keys");
+            php_cc_keylist_free(kl);
+            return FAILURE;
+        }
+        total += plen + Z_STRLEN(kl->orig[i]);
+        i++;
+    } ZEND_HASH_FOREACH_END();
+    if (plen) {
+        char *w = kl->buf = emalloc(total);
+        for (i = 0; i < kl->n; i++) {
+            memcpy(w, ZSTR_VAL(core->prefix), plen);
+            memcpy(w + plen, Z_STRVAL(kl->orig[i]), Z_STRLEN(kl->orig[i]));
+            kl->p[i] = w;
+            kl->len[i] = plen + Z_STRLEN(kl->orig[i]);
+            w += kl->len[i];
+        }
+    } else {
+        for (i = 0; i < kl->n; i++) {
+            kl->p[i] = Z_STRVAL(kl->orig[i]);
+            kl->len[i] = Z_STRLEN(kl->orig[i]);
+        }
+    }
+    return SUCCESS;
+}
+
+/* ---- construction ---- */
+
+PHP_METHOD(CacheClient, __construct)
+{
+    zend_string *socket = NULL;
+    HashTable *options = NULL;
+    ZEND_PARSE_PARAMETERS_START(0, 2)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_STR_OR_NULL(socket)
+        Z_PARAM_ARRAY_HT(options)
+    ZEND_PARSE_PARAMETERS_END();
+
+    php_cc_client *cli = Z_CC_CLIENT_P(ZEND_THIS);
+    if (cli->initialized) {
+        zend_throw_error(NULL, "CacheClient::__construct() cannot be called twice");
+        RETURN_THROWS();
+    }
+    if (php_cc_core_init(&cli->core, socket, options, "CacheClient::__construct()") == FAILURE)
+        RETURN_THROWS();
+    cli->initialized = true;
+}
+
+/* ---- reads ---- */
+
+PHP_METHOD(CacheClient, get)
+{
+    zend_string *key;
+    zval *found = NULL;
+    ZEND_PARSE_PARAMETERS_START(1, 2)
+        Z_PARAM_STR(key)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_ZVAL(found)
+    ZEND_PARSE_PARAMETERS_END();
+
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    php_cc_key k;
+    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+        RETURN_THROWS();
+    cc_client *c = php_cc_begin(&cli->core, true);
+    if (!c) {
+        php_cc_key_free(&k);
+        RETURN_THROWS();
+    }
+    cc_item item = {0};
+    int st;
+    PHP_CC_RUN(st, true, cc_get(c, k.p, k.len, &item));
+    php_cc_end(&cli->core);
+    php_cc_key_free(&k);
+    if (st == CC_OK) {
+        zend_result r = php_cc_decode(&cli->core.codec, &item.value, return_value);
+        cc_item_release(&item);
+        if (r == FAILURE) {
+            ZVAL_NULL(return_value);
+            RETURN_THROWS();
+        }
+        if (found)
+            ZEND_TRY_ASSIGN_REF_TRUE(found);
+        return;
+    }
+    cc_item_release(&item);
+    if (st == CC_NOT_FOUND) {
+        if (found)
+            ZEND_TRY_ASSIGN_REF_FALSE(found);
+        RETURN_NULL();
+    }
+    php_cc_throw_conn(cli->core.conn, st);
+}
+
+#define PHP_CC_STACK_KEYS 16
+
+PHP_METHOD(CacheClient, getMulti)
+{
+    HashTable *keys;
+    ZEND_PARSE_PARAMETERS_START(1, 1)
+        Z_PARAM_ARRAY_HT(keys)
+    ZEND_PARSE_PARAMETERS_END();
+
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    php_cc_keylist kl;
+    if (!cli || php_cc_keylist_make(&kl, &cli->core, keys, 1) == FAILURE)
+        RETURN_THROWS();
+    array_init_size(return_value, (uint32_t)kl.n);
+    if (kl.n == 0)
+        return;
+    cc_item stack_items[PHP_CC_STACK_KEYS];
+    cc_item *items = kl.n <= PHP_CC_STACK_KEYS ? stack_items : safe_emalloc(kl.n, sizeof(cc_item), 0);
+    memset(items, 0, kl.n * sizeof(cc_item));
+
+    cc_client *c = php_cc_begin(&cli->core, true);
+    int st = CC_E_CLIENT_ARGS;
+    if (c) {
+        PHP_CC_RUN(st, true, cc_mget(c, kl.n, kl.p, kl.len, items));
+        php_cc_end(&cli->core);
+        if (st != CC_OK)
+            php_cc_throw_conn(cli->core.conn, st);
+    }
+    size_t i = 0;
+    if (c && st == CC_OK) {
+        for (; i < kl.n; i++) {
+            if (!items[i].found)
+                continue;
+            zval v;
+            if (php_cc_decode(&cli->core.codec, &items[i].value, &v) == FAILURE)
+                break;
+            cc_item_release(&items[i]);
+            zend_symtable_update(Z_ARRVAL_P(return_value), Z_STR(kl.orig[i]), &v);
+        }
+    }
+    for (size_t j = 0; j < kl.n; j++)
+        cc_item_release(&items[j]);
+    if (items != stack_items)
+        efree(items);
+    php_cc_keylist_free(&kl);
+    if (EG(exception)) {
+        zval_ptr_dtor(return_value);
+        ZVAL_NULL(return_value);
+        RETURN_THROWS();
+    }
+}
+
+PHP_METHOD(CacheClient, getWithVersion)
+{
+    zend_string *key;
+    ZEND_PARSE_PARAMETERS_START(1, 1)
+        Z_PARAM_STR(key)
+    ZEND_PARSE_PARAMETERS_END();
+
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    php_cc_key k;
+    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+        RETURN_THROWS();
+    cc_client *c = php_cc_begin(&cli->core, true);
+    if (!c) {
+        php_cc_key_free(&k);
+        RETURN_THROWS();
+    }
+    cc_item item = {0};
+    int st;
+    PHP_CC_RUN(st, true, cc_get(c, k.p, k.len, &item));
+    php_cc_end(&cli->core);
+    php_cc_key_free(&k);
+    if (st == CC_OK) {
+        zval v;
+        zend_result r = php_cc_decode(&cli->core.codec, &item.value, &v);
+        uint64_t version = item.version;
+        cc_item_release(&item);
+        if (r == FAILURE)
+            RETURN_THROWS();
+        array_init_size(return_value, 2);
+        add_assoc_zval_ex(return_value, "value", sizeof("value") - 1, &v);
+        add_assoc_long_ex(return_value, "version", sizeof("version") - 1, (zend_long)version);
+        return;
+    }
+    cc_item_release(&item);
+    if (st == CC_NOT_FOUND)
+        RETURN_NULL();
+    php_cc_throw_conn(cli->core.conn, st);
+}
+
+/* ---- writes ---- */
+
+/* set/add/replace/cas: flags CC_SET_NX/XX, cas a version (0 = none). Returns true when
+ * stored, false on NOT_STORED, CAS_MISMATCH or (cas) NOT_FOUND. */
+static void _store(php_cc_client *cli, zend_string *key, zval *value, zval *zttl, uint32_t ttl_arg,
+                   unsigned flags, uint64_t cas, zval *return_value)
+{
+    php_cc_key k;
+    uint64_t ttl_ms;
+    php_cc_encoded enc;
+    if (php_cc_ttl_ms(zttl, ttl_arg, &ttl_ms) == FAILURE ||
+        php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+        return;
+    if (php_cc_encode(&cli->core.codec, value, &enc) == FAILURE) {
+        php_cc_key_free(&k);
+        return;
+    }
+    /* A replayed plain SET or XX SET leaves the same state and answer; NX and CAS do not. */
+    bool replayable = !(flags & CC_SET_NX) && cas == 0;
+    cc_client *c = php_cc_begin(&cli->core, replayable);
+    if (c) {
+        int st;
+        PHP_CC_RUN(st, replayable, cc_set(c, k.p, k.len, &enc.v, ttl_ms, flags, cas, NULL));
+        php_cc_end(&cli->core);
+        if (st == CC_OK)
+            RETVAL_TRUE;
+        else if (st == CC_NOT_STORED || st == CC_CAS_MISMATCH || st == CC_NOT_FOUND)
+            RETVAL_FALSE;
+        else
+            php_cc_throw_conn(cli->core.conn, st);
+    }
+    php_cc_encoded_free(&enc);
+    php_cc_key_free(&k);
+}
+
+#define PHP_CC_STORE_METHOD(name, flags)                                   \
+    PHP_METHOD(CacheClient, name)                                          \
+    {                                                                      \
+        zend_string *key;                                                  \
+        zval *value, *zttl = NULL, zero;                                   \
+        ZEND_PARSE_PARAMETERS_START(2, 3)                                  \
+            Z_PARAM_STR(key)                                               \
+            Z_PARAM_ZVAL(value)                                            \
+            Z_PARAM_OPTIONAL                                               \
+            Z_PARAM_NUMBER(zttl)                                           \
+        ZEND_PARSE_PARAMETERS_END();                                       \
+        php_cc_client *cli = php_cc_this(ZEND_THIS);                             \
+        if (!cli)                                                          \
+            RETURN_THROWS();                                               \
+        ZVAL_LONG(&zero, 0);                                               \
+        _store(cli, key, value, zttl ? zttl : &zero, 3, flags, 0, return_value); \
+    }
+
+PHP_CC_STORE_METHOD(set, 0)
+PHP_CC_STORE_METHOD(add, CC_SET_NX)
+PHP_CC_STORE_METHOD(replace, CC_SET_XX)
+
+PHP_METHOD(CacheClient, cas)
+{
+    zend_string *key;
+    zend_long version;
+    zval *value, *zttl = NULL, zero;
+    ZEND_PARSE_PARAMETERS_START(3, 4)
+        Z_PARAM_STR(key)
+        Z_PARAM_LONG(version)
+        Z_PARAM_ZVAL(value)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_NUMBER(zttl)
+    ZEND_PARSE_PARAMETERS_END();
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    if (!cli)
+        RETURN_THROWS();
+    if (version == 0) {
+        zend_argument_value_error(2, "must be a version returned by getWithVersion()");
+        RETURN_THROWS();
+    }
+    ZVAL_LONG(&zero, 0);
+    _store(cli, key, value, zttl ? zttl : &zero, 4, 0, (uint64_t)version, return_value);
+}
+
+PHP_METHOD(CacheClient, setMulti)
+{
+    HashTable *items;
+    zval *zttl = NULL, zero;
+    ZEND_PARSE_PARAMETERS_START(1, 2)
+        Z_PARAM_ARRAY_HT(items)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_NUMBER(zttl)
+    ZEND_PARSE_PARAMETERS_END();
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    if (!cli)
+        RETURN_THROWS();
+    uint64_t ttl_ms;
+    ZVAL_LONG(&zero, 0);
+    if (php_cc_ttl_ms(zttl ? zttl : &zero, 2, &ttl_ms) == FAILURE)
+        RETURN_THROWS();
+    size_t n = zend_hash_num_elements(items);
+    if (n == 0)
+        RETURN_TRUE;
+
+    size_t plen = cli->core.prefix ? ZSTR_LEN(cli->core.prefix) : 0;
+    const void **kp = safe_emalloc(n, sizeof(void *), 0);
+    size_t *kl = safe_emalloc(n, sizeof(size_t), 0);
+    zend_string **kstr = ecalloc(n, sizeof(zend_string *));
+    php_cc_encoded *enc = ecalloc(n, sizeof(php_cc_encoded));
+    cc_value *vals = safe_emalloc(n, sizeof(cc_value), 0);
+    uint64_t *ttls = safe_emalloc(n, sizeof(uint64_t), 0);
+    size_t done = 0;
+    zend_string *skey;
+    zend_ulong ikey;
+    zval *val;
+    bool ok = true;
+
+    ZEND_HASH_FOREACH_KEY_VAL(items, ikey, skey, val) {
+        char numbuf[MAX_LENGTH_OF_LONG + 1];
+        const char *kraw;
+        size_t klen;
+        if (skey) {
+            kraw = ZSTR_VAL(skey);
+            klen = ZSTR_LEN(skey);
+        } else {
+            char *end = numbuf + sizeof(numbuf) - 1;
+            *end = '\0';
+            kraw = zend_print_long_to_buf(end, (zend_long)ikey);
+            klen = (size_t)(end - kraw);
+        }
+        if (klen == 0) {
+            zend_argument_value_error(1, "must not contain empty keys");
+            ok = false;
+            break;
+        }
+        kstr[done] = zend_string_alloc(plen + klen, 0);
+        if (plen)
+            memcpy(ZSTR_VAL(kstr[done]), ZSTR_VAL(cli->core.prefix), plen);
+        memcpy(ZSTR_VAL(kstr[done]) + plen, kraw, klen);
+        ZSTR_VAL(kstr[done])[plen + klen] = '\0';
+        kp[done] = ZSTR_VAL(kstr[done]);
+        kl[done] = plen + klen;
+        if (php_cc_encode(&cli->core.codec, val, &enc[done]) == FAILURE) {
+            zend_string_efree(kstr[done]);
+            kstr[done] = NULL;
+            ok = false;
+            break;
+        }
+        vals[done] = enc[done].v;
+        ttls[done] = ttl_ms;
+        done++;
+    } ZEND_HASH_FOREACH_END();
+
+    if (ok) {
+        cc_client *c = php_cc_begin(&cli->core, true);
+        if (c) {
+            int st;
+            PHP_CC_RUN(st, true, cc_mset(c, n, kp, kl, vals, ttls));
+            php_cc_end(&cli->core);
+            if (st == CC_OK)
+                RETVAL_TRUE;
+            else
+                php_cc_throw_conn(cli->core.conn, st);
+        }
+    }
+    for (size_t i = 0; i < done; i++) {
+        php_cc_encoded_free(&enc[i]);
+        zend_string_efree(kstr[i]);
+    }
+    efree(kp);
+    efree(kl);
+    efree(kstr);
+    efree(enc);
+    efree(vals);
+    efree(ttls);
+}
+
+/* delete and exists: one key or many. */
+PHP_METHOD(CacheClient, remember)
+{
+    zend_string *key;
+    zend_fcall_info fci;
+    zend_fcall_info_cache fcc;
+    zval *zttl = NULL, zero;
+    ZEND_PARSE_PARAMETERS_START(2, 3)
+        Z_PARAM_STR(key)
+        Z_PARAM_FUNC(fci, fcc)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_NUMBER(zttl)
+    ZEND_PARSE_PARAMETERS_END();
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    uint64_t ttl_ms;
+    ZVAL_LONG(&zero, 0);
+    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 3, &ttl_ms) == FAILURE)
+        RETURN_THROWS();
+
+    /* 1. the stored value, if any */
+    php_cc_key k;
+    if (php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+        RETURN_THROWS();
+    cc_client *c = php_cc_begin(&cli->core, true);
+    if (!c) {
+        php_cc_key_free(&k);
+        RETURN_THROWS();
+    }
+    cc_item item = {0};
+    int st;
+    PHP_CC_RUN(st, true, cc_get(c, k.p, k.len, &item));
+    php_cc_end(&cli->core);
+    php_cc_key_free(&k);
+    if (st == CC_OK) {
+        zend_result r = php_cc_decode(&cli->core.codec, &item.value, return_value);
+        cc_item_release(&item);
+        if (r == FAILURE) {
+            ZVAL_NULL(return_value);
+            RETURN_THROWS();
+        }
+        return;
+    }
+    cc_item_release(&item);
+    if (st != CC_NOT_FOUND) {
+        php_cc_throw_conn(cli->core.conn, st);
+        RETURN_THROWS();
+    }
+
+    /* 2. compute it (no call is in flight: the callback may use this client) */
+    zval arg, computed;
+    ZVAL_STR_COPY(&arg, key);
+    fci.retval = &computed;
+    fci.params = &arg;
+    fci.param_count = 1;
+    ZVAL_UNDEF(&computed);
+    zend_result r = zend_call_function(&fci, &fcc);
+    zval_ptr_dtor(&arg);
+    if (r == FAILURE || EG(exception)) {
+        zval_ptr_dtor(&computed);
+        RETURN_THROWS();
+    }
+
+    /* 3. store and return it */
+    zval stored;
+    ZVAL_UNDEF(&stored);
+    _store(cli, key, &computed, zttl ? zttl : &zero, 3, 0, 0, &stored);
+    if (EG(exception)) {
+        zval_ptr_dtor(&computed);
+        RETURN_THROWS();
+    }
+    RETURN_COPY_VALUE(&computed);
+}
+
