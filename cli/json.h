@@ -1,0 +1,30 @@
+/* JSON text <-> msgpack, for the values cache-cli reads from its command line and prints. */
+#ifndef CLI_JSON_H
+#define CLI_JSON_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Deepest JSON nesting accepted (the protocol's value depth). */
+#define JSON_MAX_DEPTH 32
+
+/* Parse one JSON document (text[0..len)) and append its msgpack encoding to `out`.
+ * Objects become maps (keys in order), arrays arrays, integers ints (uint64 above INT64_MAX),
+ * other numbers floats. Returns 0, or -1 with a message in err (errlen bytes). */
+int json_to_msgpack(const char *text, size_t len, msgpack_sbuffer *out, char *err, size_t errlen);
+
+/* Print a msgpack object as JSON. Strings and bins become JSON strings: valid UTF-8 is kept,
+ * other bytes are written as \u00XX. Map keys that are not strings are printed as strings;
+ * non-finite floats print as the strings "NaN", "Infinity", "-Infinity"; an object value
+ * (ext 1) prints as {"@class": ..., "@serializer": ..., "@data": ...}. */
+void json_print(FILE *out, const msgpack_object *o);
+
+/* Format a float so it reads back as the same double ("2.0", "1e+300"; "NaN", "Infinity",
+ * "-Infinity" unquoted). */
+void json_format_float(char *buf, size_t n, double d);
+
+/* Print bytes as a JSON string (quotes included). */
+void json_print_string(FILE *out, const char *s, size_t len);
+
+#endif

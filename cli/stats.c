@@ -1,0 +1,408 @@
+/* stats, info and config: the admin views. STATS answers a flat map of dotted names
+ * (docs/protocol.md); here it becomes a readable table, JSON, or the Prometheus text format. */
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "json.h"
+
+#define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A decoded map reply, with entries sorted by name for stable output. */
+struct kvmap {
+    cc_item item; /* the unpacked objects point into its bytes */
+    msgpack_unpacked u;
+    size_t n;
+    msgpack_object_kv **kv;
+};
+
+static int cmp_kv(const void *a, const void *b)
+{
+    const msgpack_object_kv *x = *(msgpack_object_kv *const *)a, *y = *(msgpack_object_kv *const *)b;
+    size_t n = x->key.via.str.size < y->key.via.str.size ? x->key.via.str.size : y->key.via.str.size;
+    int c = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, n);
+    return c ? c : (x->key.via.str.size > y->key.via.str.size) - (x->key.via.str.size < y->key.via.str.size);
+}
+
+/* Takes ownership of *it. */
+static int kvmap_load(struct kvmap *m, cc_item *it)
+{
+    m->item = *it;
+    *it = (cc_item){0};
+    it = &m->item;
+    msgpack_unpacked_init(&m->u);
+    size_t off = 0;
+    m->n = 0;
+    m->kv = NULL;
+    if (msgpack_unpack_next(&m->u, (const char *)it->value.data, it->value.len, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        m->u.data.type != MSGPACK_OBJECT_MAP) {
+        fprintf(stderr, "cache-cli: the server's reply is not a map\n");
+        msgpack_unpacked_destroy(&m->u);
+        cc_item_release(&m->item);
+        return -1;
+    }
+    msgpack_object_map *mp = &m->u.data.via.map;
+    m->kv = calloc(mp->size + 1, sizeof(*m->kv));
+    for (uint32_t i = 0; m->kv && i < mp->size; i++)
+        if (mp->ptr[i].key.type == MSGPACK_OBJECT_STR)
+            m->kv[m->n++] = &mp->ptr[i];
+    if (m->kv)
+        qsort(m->kv, m->n, sizeof(*m->kv), cmp_kv);
+    return 0;
+}
+
+static void kvmap_free(struct kvmap *m)
+{
+    free(m->kv);
+    msgpack_unpacked_destroy(&m->u);
+    cc_item_release(&m->item);
+}
+
+static bool key_is(const msgpack_object_kv *kv, const char *s)
+{
+    return kv->key.via.str.size == strlen(s) && memcmp(kv->key.via.str.ptr, s, kv->key.via.str.size) == 0;
+}
+
+static bool key_starts(const msgpack_object_kv *kv, const char *s)
+{
+    size_t n = strlen(s);
+    return kv->key.via.str.size >= n && memcmp(kv->key.via.str.ptr, s, n) == 0;
+}
+
+static double num(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double)o->via.u64;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double)o->via.i64;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return o->via.f64;
+    case MSGPACK_OBJECT_STR: {
+        char buf[64]; /* the bytes are not NUL-terminated */
+        snprintf(buf, sizeof(buf), "%.*s", (int)o->via.str.size, o->via.str.ptr);
+        return strtod(buf, NULL);
+    }
+    default: return 0;
+    }
+}
+
+static const msgpack_object *get(const struct kvmap *m, const char *name)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (key_is(m->kv[i], name))
+            return &m->kv[i]->val;
+    return NULL;
+}
+
+static void print_plain(const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_STR)
+        fwrite(o->via.str.ptr, 1, o->via.str.size, stdout);
+    else if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+        printf("%.4f", o->via.f64);
+    else
+        json_print(stdout, o);
+}
+
+static void human_bytes(double b, char *buf, size_t n)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (b >= 1024 && i < 4) {
+        b /= 1024;
+        i++;
+    }
+    snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+/* Rows of a group ("op." or "ns."): the distinct middle names, in order of first appearance
+ * in the sorted map. */
+static size_t group_names(const struct kvmap *m, const char *prefix, char names[][96], size_t max)
+{
+    size_t count = 0, plen = strlen(prefix);
+    for (size_t i = 0; i < m->n; i++) {
+        const msgpack_object_kv *kv = m->kv[i];
+        if (!key_starts(kv, prefix))
+            continue;
+        const char *mid = kv->key.via.str.ptr + plen;
+        size_t rest = kv->key.via.str.size - plen;
+        const char *dot = memrchr(mid, '.', rest);
+        if (!dot)
+            continue;
+        size_t len = (size_t)(dot - mid);
+        if (len >= 96)
+            continue;
+        if (count > 0 && strlen(names[count - 1]) == len && memcmp(names[count - 1], mid, len) == 0)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < count && !seen; k++)
+            seen = strlen(names[k]) == len && memcmp(names[k], mid, len) == 0;
+        if (seen || count == max)
+            continue;
+        memcpy(names[count], mid, len);
+        names[count][len] = '\0';
+        count++;
+    }
+    return count;
+}
+
+static double field(const struct kvmap *m, const char *prefix, const char *name, const char *leaf)
+{
+    char key[256];
+    snprintf(key, sizeof(key), "%.16s%.95s.%.32s", prefix, name, leaf);
+    const msgpack_object *o = get(m, key);
+    return o ? num(o) : 0;
+}
+
+static bool shown_elsewhere(const msgpack_object_kv *kv)
+{
+    static const char *const top[] = {"items", "bytes_used", "memory_limit", "hits", "misses",
+                                      "hit_rate", "evictions", "expirations", "connections",
+                                      "connections_total", "connections_refused", "uptime_s"};
+    for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+        if (key_is(kv, top[i]))
+            return true;
+    return key_starts(kv, "op.") || key_starts(kv, "ns.");
+}
+
+static void stats_table(const struct kvmap *m)
+{
+    char a[32], b[32];
+    double used = get(m, "bytes_used") ? num(get(m, "bytes_used")) : 0;
+    double limit = get(m, "memory_limit") ? num(get(m, "memory_limit")) : 0;
+    double hits = get(m, "hits") ? num(get(m, "hits")) : 0;
+    double misses = get(m, "misses") ? num(get(m, "misses")) : 0;
+    human_bytes(used, a, sizeof(a));
+    human_bytes(limit, b, sizeof(b));
+    printf("items        %.0f\n", get(m, "items") ? num(get(m, "items")) : 0);
+    printf("memory       %s of %s (%.1f%%)\n", a, b, limit > 0 ? 100 * used / limit : 0);
+    printf("hits         %.0f   misses %.0f   hit rate %.1f%%\n", hits, misses,
+           hits + misses > 0 ? 100 * hits / (hits + misses) : 0);
+    printf("evictions    %.0f   expirations %.0f\n",
+           get(m, "evictions") ? num(get(m, "evictions")) : 0,
+           get(m, "expirations") ? num(get(m, "expirations")) : 0);
+    printf("connections  %.0f open, %.0f total, %.0f refused\n",
+           get(m, "connections") ? num(get(m, "connections")) : 0,
+           get(m, "connections_total") ? num(get(m, "connections_total")) : 0,
+           get(m, "connections_refused") ? num(get(m, "connections_refused")) : 0);
+    printf("uptime       %.0f s\n", get(m, "uptime_s") ? num(get(m, "uptime_s")) : 0);
+
+    char names[64][96];
+    size_t n = group_names(m, "op.", names, 64);
+    if (n) {
+        printf("\n%-12s %12s %10s %10s %10s %10s\n", "operation", "count", "p50 us", "p99 us",
+               "p99.9 us", "max us");
+        for (size_t i = 0; i < n; i++)
+            printf("%-12s %12.0f %10.0f %10.0f %10.0f %10.0f\n", names[i],
+                   field(m, "op.", names[i], "count"), field(m, "op.", names[i], "p50_us"),
+                   field(m, "op.", names[i], "p99_us"), field(m, "op.", names[i], "p999_us"),
+                   field(m, "op.", names[i], "max_us"));
+    }
+    n = group_names(m, "ns.", names, 64);
+    if (n) {
+        printf("\n%-20s %12s %12s %9s %12s %12s\n", "namespace", "hits", "misses", "hit rate",
+               "items", "bytes");
+        for (size_t i = 0; i < n; i++) {
+            double h = field(m, "ns.", names[i], "hits"), mi = field(m, "ns.", names[i], "misses");
+            printf("%-20s %12.0f %12.0f %8.1f%% %12.0f %12.0f\n", names[i], h, mi,
+                   h + mi > 0 ? 100 * h / (h + mi) : 0, field(m, "ns.", names[i], "items"),
+                   field(m, "ns.", names[i], "bytes"));
+        }
+    }
+    printf("\n");
+    for (size_t i = 0; i < m->n; i++) {
+        if (shown_elsewhere(m->kv[i]))
+            continue;
+        printf("%-28.*s ", (int)m->kv[i]->key.via.str.size, m->kv[i]->key.via.str.ptr);
+        print_plain(&m->kv[i]->val);
+        printf("\n");
+    }
+}
+
+static void print_json_map(const struct kvmap *m)
+{
+    printf("{");
+    for (size_t i = 0; i < m->n; i++) {
+        printf(i ? ",\n  " : "\n  ");
+        json_print(stdout, &m->kv[i]->key);
+        printf(": ");
+        json_print(stdout, &m->kv[i]->val);
+    }
+    printf("\n}\n");
+}
+
+/* Prometheus text format: cacheserverd_<name>; op.* and ns.* become labels. */
+static bool is_gauge(const char *name)
+{
+    static const char *const g[] = {"items", "bytes_used", "memory_limit", "connections",
+                                    "hit_rate", "uptime_s", "namespaces"};
+    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+        if (strcmp(name, g[i]) == 0)
+            return true;
+    return strstr(name, "_us") != NULL || strstr(name, "hit_rate") != NULL ||
+           strcmp(name, "ns_items") == 0 || strcmp(name, "ns_bytes") == 0;
+}
+
+static void prom_line(const char *metric, const char *labels, const msgpack_object *v,
+                      char *last_metric, size_t last_len)
+{
+    if (strcmp(metric, last_metric) != 0) {
+        printf("# TYPE cacheserverd_%s %s\n", metric, is_gauge(metric) ? "gauge" : "counter");
+        snprintf(last_metric, last_len, "%s", metric);
+    }
+    printf("cacheserverd_%s%s ", metric, labels);
+    if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
+        printf("%.6g\n", v->via.f64);
+    else
+        printf("%.0f\n", num(v));
+}
+
+static void sanitize(char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+            *s = '_';
+}
+
+static void label_escape(char *out, size_t n, const char *in, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 3 < n; i++) {
+        if (in[i] == '\\' || in[i] == '"')
+            out[o++] = '\\';
+        else if (in[i] == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+            continue;
+        }
+        out[o++] = in[i];
+    }
+    out[o] = '\0';
+}
+
+static void stats_prometheus(const struct kvmap *m)
+{
+    char last[128] = "";
+    /* plain counters and gauges first, then the labelled families one metric at a time */
+    for (size_t i = 0; i < m->n; i++) {
+        const msgpack_object_kv *kv = m->kv[i];
+        if (key_starts(kv, "op.") || key_starts(kv, "ns.") || kv->val.type == MSGPACK_OBJECT_STR)
+            continue;
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
+        sanitize(name);
+        prom_line(name, "", &kv->val, last, sizeof(last));
+    }
+    static const struct { const char *prefix, *label, *leaves[6]; } fam[] = {
+        {"op.", "op", {"count", "p50_us", "p99_us", "p999_us", "max_us", NULL}},
+        {"ns.", "namespace", {"hits", "misses", "hit_rate", "items", "bytes", NULL}},
+    };
+    char names[64][96];
+    for (size_t f = 0; f < 2; f++) {
+        size_t n = group_names(m, fam[f].prefix, names, 64);
+        for (size_t l = 0; fam[f].leaves[l]; l++) {
+            char metric[64], labels[256], esc[200], key[256];
+            snprintf(metric, sizeof(metric), "%s%s", fam[f].prefix, fam[f].leaves[l]);
+            sanitize(metric);
+            for (size_t i = 0; i < n; i++) {
+                snprintf(key, sizeof(key), "%.16s%.95s.%.32s", fam[f].prefix, names[i], fam[f].leaves[l]);
+                const msgpack_object *v = get(m, key);
+                if (!v)
+                    continue;
+                label_escape(esc, sizeof(esc), names[i], strlen(names[i]));
+                snprintf(labels, sizeof(labels), "{%s=\"%s\"}", fam[f].label, esc);
+                prom_line(metric, labels, v, last, sizeof(last));
+            }
+        }
+    }
+}
+
+typedef int (*map_call)(cc_client *c, cc_item *out);
+
+static int fetch_map(struct cli *cli, const char *cmd, map_call call, struct kvmap *m)
+{
+    cc_item it = {0};
+    int rc = call(cli->c, &it);
+    if (rc != CC_OK)
+        return cli_status(cli, cmd, rc);
+    return kvmap_load(m, &it) ? CLI_ERROR : CLI_OK;
+}
+
+int cli_cmd_stats(struct cli *cli, int argc, char **argv)
+{
+    struct cli_opt o[] = {{"json", false, NULL}, {"prometheus", false, NULL}};
+    char *pos[argc + 1];
+    int np;
+    if (cli_parse("stats", argc, argv, o, NOPTS(o), pos, &np) || np != 0 || (o[0].value && o[1].value))
+        return cli_usage("stats");
+    struct kvmap m;
+    int ret = fetch_map(cli, "stats", cc_stats, &m);
+    if (ret != CLI_OK)
+        return ret;
+    if (o[0].value)
+        print_json_map(&m);
+    else if (o[1].value)
+        stats_prometheus(&m);
+    else
+        stats_table(&m);
+    kvmap_free(&m);
+    return CLI_OK;
+}
+
+int cli_cmd_info(struct cli *cli, int argc, char **argv)
+{
+    struct cli_opt o[] = {{"json", false, NULL}};
+    char *pos[argc + 1];
+    int np;
+    if (cli_parse("info", argc, argv, o, NOPTS(o), pos, &np) || np != 0)
+        return cli_usage("info");
+    struct kvmap m;
+    int ret = fetch_map(cli, "info", cc_info, &m);
+    if (ret != CLI_OK)
+        return ret;
+    if (o[0].value) {
+        print_json_map(&m);
+    } else {
+        for (size_t i = 0; i < m.n; i++) {
+            printf("%-24.*s ", (int)m.kv[i]->key.via.str.size, m.kv[i]->key.via.str.ptr);
+            print_plain(&m.kv[i]->val);
+            printf("\n");
+        }
+    }
+    kvmap_free(&m);
+    return CLI_OK;
+}
+
+int cli_cmd_config(struct cli *cli, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "get") == 0 && argc <= 2) {
+        cc_item it = {0};
+        int rc = cc_config_get(cli->c, argc == 2 ? argv[1] : "*", &it);
+        if (rc != CC_OK)
+            return cli_status(cli, "config get", rc);
+        struct kvmap m;
+        if (kvmap_load(&m, &it))
+            return CLI_ERROR;
+        for (size_t i = 0; i < m.n; i++) {
+            printf("%.*s = ", (int)m.kv[i]->key.via.str.size, m.kv[i]->key.via.str.ptr);
+            print_plain(&m.kv[i]->val);
+            printf("\n");
+        }
+        int ret = m.n ? CLI_OK : CLI_MISS;
+        if (!m.n)
+            fprintf(stderr, "(no option matches)\n");
+        kvmap_free(&m);
+        return ret;
+    }
+    if (argc == 3 && strcmp(argv[0], "set") == 0) {
+        int rc = cc_config_set(cli->c, argv[1], argv[2]);
+        if (rc != CC_OK)
+            return cli_status(cli, "config set", rc);
+        printf("OK\n");
+        return CLI_OK;
+    }
+    return cli_usage("config");
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Drives cache-cli ($CACHE_CLI) against a real cacheserverd ($CACHESERVERD) started on a
+# temporary socket: every command, what it prints, its exit code (0 ok, 1 miss, 2 error),
+# the interactive mode fed from a pipe, and that the server still answers afterwards.
+# Prints one line per failed check and ends with "N passed, N failed".
+set -uo pipefail
+: "${CACHESERVERD:?set CACHESERVERD to the server binary}"
+: "${CACHE_CLI:?set CACHE_CLI to the cache-cli binary}"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli-test.XXXXXX")
+sock="$tmp/cache.sock"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$CACHESERVERD" --socket "$sock" --data-dir "$tmp/data" --memory 32MiB --threads 2 \
+  --log-file "$tmp/server.log" &
+server_pid=$!
+for _ in $(seq 100); do
+  "$CACHE_CLI" -s "$sock" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+passed=0
+failed=0
+cli() { "$CACHE_CLI" -s "$sock" "$@"; }
+
+# check NAME EXPECTED_RC EXPECTED_STDOUT -- COMMAND...   (stdout compared exactly)
+check() {
+  local name="$1" want_rc="$2" want_out="$3"; shift 4
+  local out rc
+  out=$("$@" 2>"$tmp/stderr"); rc=$?
+  if [ "$rc" = "$want_rc" ] && [ "$out" = "$want_out" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name: rc=$rc (want $want_rc)"
+    echo "  stdout: $(printf '%q' "$out")"
+    echo "  want:   $(printf '%q' "$want_out")"
+    echo "  stderr: $(head -c 300 "$tmp/stderr")"
+  fi
+}
+# check_err NAME EXPECTED_RC STDERR_REGEX -- COMMAND...
+check_err() {
+  local name="$1" want_rc="$2" pattern="$3"; shift 4
+  local rc
+  "$@" >/dev/null 2>"$tmp/stderr"; rc=$?
+  if [ "$rc" = "$want_rc" ] && grep -Eq -- "$pattern" "$tmp/stderr"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name: rc=$rc (want $want_rc), stderr: $(head -c 300 "$tmp/stderr")"
+  fi
+}
+
+# --- basics
+check "ping" 0 "PONG" -- cli ping
+check "help lists commands" 0 "$("$CACHE_CLI" --help | grep -c getrange)" -- bash -c "\"$CACHE_CLI\" --help | grep -c getrange"
+check_err "server down: connect error names the socket" 2 "E_CONNECT \(200\).*$tmp/none.sock" -- "$CACHE_CLI" -s "$tmp/none.sock" -t 200 ping
+
+# --- set / get and types
+check "set" 0 "OK" -- cli set greeting "hello world"
+check "get" 0 "hello world" -- cli get greeting
+check "get --raw has no newline" 0 "hello world" -- cli get --raw greeting
+check "get --meta" 0 "$(printf 'type: bytes\nttl: none\nversion: %s\nlength: 11\nvalue: hello world' \
+  "$(cli get --meta greeting | sed -n 's/^version: //p')")" -- cli get --meta greeting
+check "get miss" 1 "" -- cli get missing
+check_err "get miss says so" 1 "not found" -- cli get missing
+check "set from stdin keeps bytes" 0 "OK" -- bash -c "printf 'line1\nline2\n' | \"$CACHE_CLI\" -s \"$sock\" set multi"
+check "stdin value read back" 0 "$(printf 'line1\nline2\n')" -- cli get multi
+check "set int" 0 "OK" -- cli set i 42 --type int
+check "int type" 0 "int" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" get --meta i | sed -n 's/^type: //p'"
+check "set float" 0 "OK" -- cli set f 2.5 --type float
+check "get float" 0 "2.5" -- cli get f
+check "set bool" 0 "OK" -- cli set b true --type bool
+check "get bool" 0 "true" -- cli get b
+check "set null" 0 "OK" -- cli set z --type null
+check "get null" 0 "null" -- cli get z
+check "set json" 0 "OK" -- cli set doc '{"name":"ada","tags":["x","y"],"n":[1,-2,3.5],"ok":false,"nil":null,"esc":"a\"b\u00e9"}' --type json
+check "get json" 0 '{"name": "ada", "tags": ["x", "y"], "n": [1, -2, 3.5], "ok": false, "nil": null, "esc": "a\"bé"}' -- cli get doc
+check "json type is map" 0 "map" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" get --meta doc | sed -n 's/^type: //p'"
+check_err "bad json" 2 "invalid JSON at byte 8: object key must be a string" -- cli set bad '{"a": 1,}' --type json
+deep=$(printf '[%.0s' $(seq 40))$(printf ']%.0s' $(seq 40))
+check_err "json deeper than 32 refused" 2 "nested deeper than 32" -- cli set deep "$deep" --type json
+check_err "bad int" 2 "signed 64-bit integer" -- cli set i2 12x --type int
+check_err "unknown type" 2 "unknown --type" -- cli set i2 1 --type blob
+check_err "unknown option" 2 "unknown option --bogus" -- cli set k v --bogus
+check_err "missing key" 2 "usage: cache-cli get" -- cli get
+check_err "unknown command" 2 "unknown command 'frobnicate'" -- cli frobnicate
+long_key=$(head -c 9000 /dev/zero | tr '\0' k)
+check_err "key too long" 2 "E_KEY_TOO_LONG \(103\)" -- cli set "$long_key" v
+
+# --- NX / XX / CAS
+check "nx on existing" 1 "" -- cli set greeting other --nx
+check "xx on missing" 1 "" -- cli set nothere v --xx
+check "nx on new" 0 "OK" -- cli set fresh v --nx
+ver=$(cli get --meta fresh | sed -n 's/^version: //p')
+check "cas mismatch" 1 "" -- cli set fresh w --cas $((ver + 1000))
+check "cas match" 0 "OK" -- cli set fresh w --cas "$ver"
+check "cas wrote" 0 "w" -- cli get fresh
+
+# --- ttl / touch
+check "set with ttl" 0 "OK" -- cli set t v --ttl 100
+check "ttl" 0 "1" -- bash -c "v=\$(\"$CACHE_CLI\" -s \"$sock\" ttl t); awk -v v=\"\$v\" 'BEGIN{print (v>99 && v<=100)}'"
+check "ttl none" 0 "-1" -- cli ttl greeting
+check "ttl miss" 1 "" -- cli ttl missing
+check "touch" 0 "OK" -- cli touch greeting 2h
+check "ttl after touch" 0 "1" -- bash -c "v=\$(\"$CACHE_CLI\" -s \"$sock\" ttl greeting); awk -v v=\"\$v\" 'BEGIN{print (v>7100 && v<=7200)}'"
+check_err "bad ttl" 2 "ttl must be" -- cli touch greeting 5parsecs
+check "short ttl" 0 "OK" -- cli set brief v --ttl 150ms
+sleep 0.3
+check "expired" 1 "" -- cli get brief
+
+# --- counters
+check "incr missing starts at delta" 0 "1" -- cli incr visits
+check "incr" 0 "11" -- cli incr visits 10
+check "decr negative delta" 0 "16" -- cli decr visits -5
+check "decr" 0 "15" -- cli decr visits
+check "incr --initial" 0 "100" -- cli incr fromhundred 5 --initial 100
+check "incr bytes number" 0 "OK" -- cli set strnum 41
+check "incr converts" 0 "42" -- cli incr strnum
+check_err "incr on text" 2 "E_TYPE \(106\)" -- cli incr greeting
+check "set max" 0 "OK" -- cli set big 9223372036854775807 --type int
+check_err "overflow" 2 "E_OVERFLOW \(107\)" -- cli incr big
+check "unchanged after overflow" 0 "9223372036854775807" -- cli get big
+
+# --- streams
+check "append creates" 0 "5" -- cli append log hello
+check "append" 0 "11" -- cli append log " world"
+check "getrange" 0 "lo wo" -- cli getrange log 3 5
+check "getrange past end" 0 "" -- cli getrange log 100 5
+check "strlen" 0 "11" -- cli strlen log
+head -c 3000000 /dev/urandom >"$tmp/blob"
+check "append from stdin in chunks" 0 "3000011" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" append log <\"$tmp/blob\""
+check "stream content" 0 "ok" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" getrange --raw log 11 3000000 | cmp -s - \"$tmp/blob\" && echo ok"
+check_err "getrange on int" 2 "E_TYPE" -- cli getrange i 0 1
+check "strlen miss" 1 "" -- cli strlen missing
+
+# --- multi-key
+check "mget" 0 "$(printf 'OK\nhello world')" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" set m1 OK >/dev/null && \"$CACHE_CLI\" -s \"$sock\" mget m1 greeting"
+check "mget with miss" 1 "$(printf 'OK\n(not found)')" -- cli mget m1 missing
+check "mget --json" 1 "$(printf '"OK"\nnull\n42')" -- cli mget --json m1 missing i
+check "exists all" 0 "2" -- cli exists m1 greeting
+check "exists some" 1 "1" -- cli exists m1 missing
+check "del" 0 "1" -- cli del m1 missing
+check "del gone" 1 "" -- cli get m1
+
+# --- scan and namespaces
+for k in user:1 user:2 user:3 other:1; do cli -n app set "$k" v >/dev/null; done
+check "scan prefix in namespace" 0 "$(printf 'user:1\nuser:2\nuser:3')" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" -n app scan user: | sort"
+check "scan limit" 0 "2" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" -n app scan --limit 2 | wc -l"
+check "namespaces are separate" 1 "" -- cli get user:1
+check_err "scan bad count" 2 "--count is 1..1000" -- cli scan --count 0
+check "flush namespace" 0 "removed 4 items from namespace 'app'" -- cli flush app
+check "other namespace kept" 0 "hello world" -- cli get greeting
+
+# --- stats, info, config
+check "stats table" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" stats | grep -c '^operation .*p99.9 us'"
+check "stats shows get row" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" stats | grep -Ec '^get +[0-9]+'"
+check "stats --json parses" 0 "ok" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"memory_limit\"]==32*1024*1024; assert d[\"op.get.count\"]>0; print(\"ok\")'"
+check "stats --prometheus" 0 "ok" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" stats --prometheus | python3 -c '
+import re,sys
+lines=sys.stdin.read().splitlines()
+assert any(l==\"# TYPE cacheserverd_items gauge\" for l in lines)
+assert any(re.fullmatch(r\"cacheserverd_op_count\\{op=\\\"get\\\"\\} [0-9]+\", l) for l in lines)
+assert any(re.fullmatch(r\"cacheserverd_ns_hits\\{namespace=\\\"default\\\"\\} [0-9]+\", l) for l in lines)
+for l in lines:
+    assert l.startswith(\"#\") or re.fullmatch(r\"cacheserverd_[a-z0-9_]+(\\{[a-z]+=\\\"[^\\\"]*\\\"\\})? [0-9.e+-]+\", l), l
+print(\"ok\")'"
+check "info" 0 "cacheserverd" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" info | sed -n 's/^server  *//p'"
+check "config get" 0 "max_key_size = 8192" -- cli config get max_key_size
+check_err "config set unknown" 2 "E_CONFIG \(110\).*bogus" -- cli config set bogus 1
+check_err "config usage" 2 "usage: cache-cli config" -- cli config frob
+
+# --- interactive mode, fed from a pipe
+repl_out=$(printf 'set "two words" "a b"\nget "two words"\nget nothere\nincr rc 5\nbogus\nget \\x41key\nquit\nget greeting\n' | cli 2>"$tmp/repl.err")
+check "repl output" 0 "$(printf 'OK\na b\n5')" -- printf '%s' "$repl_out"
+check "repl reports errors and goes on" 0 "1" -- grep -c "unknown command 'bogus'" "$tmp/repl.err"
+check "repl escapes" 0 "OK" -- bash -c "printf 'set Akey OK\n' | \"$CACHE_CLI\" -s \"$sock\" >/dev/null; printf 'get \\\\x41key\n' | \"$CACHE_CLI\" -s \"$sock\""
+
+# --- flush everything; the server is still healthy
+check "flush --all" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" flush --all | grep -c 'every namespace'"
+check "empty after flush" 1 "" -- cli get greeting
+check "server alive" 0 "PONG" -- cli ping
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
