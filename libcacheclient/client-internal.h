@@ -22,7 +22,7 @@ struct cc_client {
     int connect_timeout_ms;
     int io_timeout_ms;
     int fd;            /* -1 when not connected */
-    pid_t pid;         /* process that opened fd: a forked child reconnects */
+    unsigned fork_gen; /* cc_fork_generation() when fd was opened: a forked child reconnects */
     uint64_t next_id;
     struct cc_buf out; /* requests being encoded */
     msgpack_packer pk; /* writes into out */

@@ -3,6 +3,7 @@
  * closes the socket so a half-read reply can never be misread; the next call reconnects. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,9 +118,17 @@ static int _hello(cc_client *c)
     return st;
 }
 
+/* Bumped in every child after fork(). Comparing it is cheaper than a getpid() system call
+ * on each request (glibc no longer caches the pid). */
+static volatile unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void _in_child(void) { fork_generation++; }
+static void _register_atfork(void) { pthread_atfork(NULL, NULL, _in_child); }
+
 int cc_conn_ensure(cc_client *c)
 {
-    if (c->fd >= 0 && c->pid != getpid()) {
+    if (c->fd >= 0 && c->fork_gen != fork_generation) {
         /* forked: the parent's socket is not ours to use; close our copy only */
         close(c->fd);
         c->fd = -1;
@@ -131,7 +140,8 @@ int cc_conn_ensure(cc_client *c)
     int st = _connect_socket(c, cc_deadline(c->connect_timeout_ms));
     if (st != CC_OK)
         return st;
-    c->pid = getpid();
+    pthread_once(&atfork_once, _register_atfork);
+    c->fork_gen = fork_generation;
     /* the handshake goes out before the caller's request, which is still being encoded in
      * out: save and restore it */
     struct cc_buf saved = c->out;
