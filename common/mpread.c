@@ -271,6 +271,72 @@ static bool _valid_object(const uint8_t *data, uint32_t len)
     return mp_remaining(&c) == 0;
 }
 
+/* The shape of the element at the cursor, from its first byte (one switch, no trial reads):
+ * header size, payload bytes after the header, and for arrays/maps how many values follow.
+ * ext_type is set for ext elements (else left alone). false: truncated header or 0xc1. */
+static bool _shape(const struct mp_cursor *c, size_t *hdr, uint64_t *payload, uint64_t *items,
+                   bool *container, bool *is_ext, int8_t *ext_type)
+{
+    if (!_need(c, 1))
+        return false;
+    const uint8_t *p = c->p;
+    uint8_t b = p[0];
+    *payload = 0;
+    *container = false;
+    *is_ext = false;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        *hdr = 1;
+        return true;
+    }
+    if (b <= 0x8f || (b >= 0x90 && b <= 0x9f)) {
+        *hdr = 1;
+        *container = true;
+        *items = b <= 0x8f ? 2ull * (b & 0x0f) : (uint64_t)(b & 0x0f);
+        return true;
+    }
+    if (b >= 0xa0 && b <= 0xbf) {
+        *hdr = 1;
+        *payload = b & 0x1f;
+        return true;
+    }
+    /* sizes of the 0xc4..0xdf headers (0 = needs more than the table) */
+    static const uint8_t fixed_hdr[32] = {
+        [0xc4 - 0xc4] = 2, [0xc5 - 0xc4] = 3, [0xc6 - 0xc4] = 5,                     /* bin */
+        [0xc7 - 0xc4] = 3, [0xc8 - 0xc4] = 4, [0xc9 - 0xc4] = 6,                     /* ext */
+        [0xca - 0xc4] = 5, [0xcb - 0xc4] = 9,                                        /* float */
+        [0xcc - 0xc4] = 2, [0xcd - 0xc4] = 3, [0xce - 0xc4] = 5, [0xcf - 0xc4] = 9, /* uint */
+        [0xd0 - 0xc4] = 2, [0xd1 - 0xc4] = 3, [0xd2 - 0xc4] = 5, [0xd3 - 0xc4] = 9, /* int */
+        [0xd4 - 0xc4] = 2, [0xd5 - 0xc4] = 2, [0xd6 - 0xc4] = 2, [0xd7 - 0xc4] = 2,
+        [0xd8 - 0xc4] = 2,                                                           /* fixext */
+        [0xd9 - 0xc4] = 2, [0xda - 0xc4] = 3, [0xdb - 0xc4] = 5,                     /* str */
+        [0xdc - 0xc4] = 3, [0xdd - 0xc4] = 5, [0xde - 0xc4] = 3, [0xdf - 0xc4] = 5, /* array, map */
+    };
+    if (b < 0xc4)
+        return false; /* 0xc1: never used */
+    *hdr = fixed_hdr[b - 0xc4];
+    if (!_need(c, *hdr))
+        return false;
+    switch (b) {
+    case 0xc4: case 0xd9: *payload = p[1]; break;
+    case 0xc5: case 0xda: *payload = _be16(p + 1); break;
+    case 0xc6: case 0xdb: *payload = _be32(p + 1); break;
+    case 0xc7: *payload = p[1]; *is_ext = true; *ext_type = (int8_t)p[2]; break;
+    case 0xc8: *payload = _be16(p + 1); *is_ext = true; *ext_type = (int8_t)p[3]; break;
+    case 0xc9: *payload = _be32(p + 1); *is_ext = true; *ext_type = (int8_t)p[5]; break;
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        *payload = 1u << (b - 0xd4);
+        *is_ext = true;
+        *ext_type = (int8_t)p[1];
+        break;
+    case 0xdc: *container = true; *items = _be16(p + 1); break;
+    case 0xdd: *container = true; *items = _be32(p + 1); break;
+    case 0xde: *container = true; *items = 2ull * _be16(p + 1); break;
+    case 0xdf: *container = true; *items = 2ull * _be32(p + 1); break;
+    default: break; /* numbers: the header is the whole element */
+    }
+    return true;
+}
+
 /* Iterative skip: an explicit stack of remaining-element counts bounded by max_depth, so
  * hostile nesting costs no C stack. */
 static bool _skip(struct mp_cursor *c, int max_depth, bool values_only)
@@ -288,23 +354,16 @@ static bool _skip(struct mp_cursor *c, int max_depth, bool values_only)
             todo = pending[--depth];
         }
         todo--;
-        uint32_t n;
-        uint64_t u;
-        int64_t s;
-        bool neg, bv;
-        double d;
-        const uint8_t *data;
-        uint32_t len;
-        int8_t et;
-        uint64_t items = 0;
-        bool container = false;
-        if (mp_read_array(c, &n)) {
-            items = n;
-            container = true;
-        } else if (mp_read_map(c, &n)) {
-            items = 2ull * n; /* a map of n pairs holds 2n values */
-            container = true;
-        }
+        size_t hdr;
+        uint64_t payload, items = 0;
+        bool container, is_ext;
+        int8_t et = 0;
+        if (!_shape(c, &hdr, &payload, &items, &container, &is_ext, &et))
+            goto fail;
+        if (mp_remaining(c) - hdr < payload)
+            goto fail;
+        const uint8_t *data = c->p + hdr;
+        c->p += hdr + payload;
         if (container) {
             if (depth >= max_depth || items > mp_remaining(c))
                 goto fail; /* each value needs at least one byte */
@@ -312,15 +371,8 @@ static bool _skip(struct mp_cursor *c, int max_depth, bool values_only)
             todo = items;
             continue;
         }
-        if (_read_integer(c, &u, &s, &neg) || mp_read_double(c, &d) || mp_read_bool(c, &bv) ||
-            mp_read_nil(c) || mp_read_bytes(c, &data, &len))
-            continue;
-        if (mp_read_ext(c, &et, &data, &len)) {
-            if (values_only && (et != CC_EXT_OBJECT || !_valid_object(data, len)))
-                goto fail;
-            continue;
-        }
-        goto fail;
+        if (is_ext && values_only && (et != CC_EXT_OBJECT || !_valid_object(data, (uint32_t)payload)))
+            goto fail;
     }
 fail:
     *c = save;

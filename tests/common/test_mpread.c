@@ -224,6 +224,64 @@ static void test_truncated_input_is_refused(void **state)
     msgpack_sbuffer_destroy(&p.sb);
 }
 
+/* One element of every msgpack format family and size class: mp_skip_any consumes exactly
+ * the whole array, and every strict prefix is refused. */
+static void test_every_format_is_sized_exactly(void **state)
+{
+    (void)state;
+    static char big[70000];
+    memset(big, 'b', sizeof(big));
+    struct packed p;
+    _pk_init(&p);
+    msgpack_pack_array(&p.pk, 29);
+    msgpack_pack_nil(&p.pk);
+    msgpack_pack_true(&p.pk);
+    msgpack_pack_int64(&p.pk, -3);        /* negative fixint */
+    msgpack_pack_uint64(&p.pk, 200);      /* uint8 */
+    msgpack_pack_uint64(&p.pk, 60000);    /* uint16 */
+    msgpack_pack_uint64(&p.pk, 1u << 20); /* uint32 */
+    msgpack_pack_int64(&p.pk, -100);      /* int8 */
+    msgpack_pack_int64(&p.pk, -1000);     /* int16 */
+    msgpack_pack_int64(&p.pk, -100000);   /* int32 */
+    msgpack_pack_int64(&p.pk, INT64_MIN); /* int64 */
+    msgpack_pack_float(&p.pk, 1.5f);
+    msgpack_pack_double(&p.pk, 2.5);
+    const size_t str_sizes[] = {5, 40, 300, 70000};
+    for (size_t i = 0; i < 4; i++) {
+        msgpack_pack_str(&p.pk, str_sizes[i]);
+        msgpack_pack_str_body(&p.pk, big, str_sizes[i]);
+    }
+    const size_t bin_sizes[] = {40, 300, 70000};
+    for (size_t i = 0; i < 3; i++) {
+        msgpack_pack_bin(&p.pk, bin_sizes[i]);
+        msgpack_pack_bin_body(&p.pk, big, bin_sizes[i]);
+    }
+    const size_t ext_sizes[] = {1, 2, 4, 8, 16, 3, 300, 70000}; /* fixext 1..16, ext8/16/32 */
+    for (size_t i = 0; i < 8; i++) {
+        msgpack_pack_ext(&p.pk, ext_sizes[i], 7);
+        msgpack_pack_ext_body(&p.pk, big, ext_sizes[i]);
+    }
+    msgpack_pack_array(&p.pk, 20); /* array16 */
+    for (int i = 0; i < 20; i++)
+        msgpack_pack_int(&p.pk, i);
+    msgpack_pack_map(&p.pk, 16); /* map16 */
+    for (int i = 0; i < 32; i++)
+        msgpack_pack_int(&p.pk, i);
+    struct mp_cursor c;
+    mp_cursor_init(&c, p.sb.data, p.sb.size);
+    assert_true(mp_skip_any(&c, CC_MAX_VALUE_DEPTH));
+    assert_int_equal(mp_remaining(&c), 0);
+    /* ext type 7 is not a stored value type: mp_skip refuses what mp_skip_any accepts */
+    mp_cursor_init(&c, p.sb.data, p.sb.size);
+    assert_false(mp_skip(&c, CC_MAX_VALUE_DEPTH));
+    for (size_t cut = 0; cut < p.sb.size; cut += (cut < 2000 ? 1 : 997)) {
+        mp_cursor_init(&c, p.sb.data, cut);
+        assert_false(mp_skip_any(&c, CC_MAX_VALUE_DEPTH));
+        assert_true(c.p == (const uint8_t *)p.sb.data); /* the cursor is left where it was */
+    }
+    msgpack_sbuffer_destroy(&p.sb);
+}
+
 static void test_random_bytes_never_crash(void **state)
 {
     (void)state;
@@ -266,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_containers_and_objects),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_truncated_input_is_refused),
+        cmocka_unit_test(test_every_format_is_sized_exactly),
         cmocka_unit_test(test_random_bytes_never_crash),
         cmocka_unit_test(test_status_and_type_names),
     };
