@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  gcc meson ninja-build pkg-config
+  gcc meson ninja-build pkg-config python3
   libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libcmocka-dev libedit-dev
   # php-ext (igbinary: the optional serializer; php-cgi + cgi-fcgi: the FastCGI tests)
   php-dev php-cli php-igbinary php-cgi libfcgi-bin
