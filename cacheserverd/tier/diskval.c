@@ -1,0 +1,106 @@
+#include "diskval.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "crc32c.h"
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Everything but the checksum field itself: bytes 0..3 and 8..end. */
+static uint32_t _crc(const uint8_t *buf, size_t len)
+{
+    return crc32c(crc32c(0, buf, 4), buf + 8, len - 8);
+}
+
+int diskval_encode(const struct diskval *v, const struct diskval_opts *o, uint8_t **out,
+                   size_t *outlen, bool *compressed)
+{
+    if (v->len > UINT32_MAX)
+        return DISKVAL_CORRUPT;
+    size_t payload = v->len;
+    uint8_t *buf = NULL;
+    *compressed = false;
+    if (v->len >= o->compress_threshold && v->len > 0) {
+        size_t bound = ZSTD_compressBound(v->len);
+        buf = malloc(DISKVAL_HEADER + bound);
+        if (!buf)
+            return DISKVAL_NOMEM;
+        size_t n = ZSTD_compress(buf + DISKVAL_HEADER, bound, v->data, v->len, o->zstd_level);
+        if (!ZSTD_isError(n) && n <= v->len - v->len / 8) {
+            payload = n;
+            *compressed = true;
+        }
+    }
+    if (!*compressed) {
+        free(buf);
+        buf = malloc(DISKVAL_HEADER + v->len);
+        if (!buf)
+            return DISKVAL_NOMEM;
+        if (v->len)
+            memcpy(buf + DISKVAL_HEADER, v->data, v->len);
+    }
+    buf[0] = DISKVAL_FORMAT;
+    buf[1] = v->type;
+    buf[2] = *compressed ? DISKVAL_ZSTD : 0;
+    buf[3] = 0;
+    put64(buf + 8, v->expire_ms);
+    put64(buf + 16, v->version);
+    put64(buf + 24, v->hlc);
+    put32(buf + 32, (uint32_t)v->len);
+    put32(buf + 36, (uint32_t)payload);
+    put32(buf + 4, _crc(buf, DISKVAL_HEADER + payload));
+    *out = buf;
+    *outlen = DISKVAL_HEADER + payload;
+    return DISKVAL_OK;
+}
+
+bool diskval_expired(const uint8_t *buf, size_t len, uint64_t now_ms)
+{
+    if (len < DISKVAL_HEADER || buf[0] != DISKVAL_FORMAT)
+        return false;
+    uint64_t exp = get64(buf + 8);
+    return exp != 0 && exp <= now_ms;
+}
+
+int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskval *out,
+                   uint8_t **owned)
+{
+    *owned = NULL;
+    if (len < DISKVAL_HEADER || buf[0] != DISKVAL_FORMAT || (buf[2] & ~DISKVAL_ZSTD) != 0)
+        return DISKVAL_CORRUPT;
+    uint32_t raw = get32(buf + 32), stored = get32(buf + 36);
+    if ((size_t)stored != len - DISKVAL_HEADER)
+        return DISKVAL_CORRUPT;
+    if (_crc(buf, len) != get32(buf + 4))
+        return DISKVAL_CORRUPT;
+    out->type = buf[1];
+    out->expire_ms = get64(buf + 8);
+    out->version = get64(buf + 16);
+    out->hlc = get64(buf + 24);
+    if (out->expire_ms != 0 && out->expire_ms <= now_ms)
+        return DISKVAL_EXPIRED;
+    if (!(buf[2] & DISKVAL_ZSTD)) {
+        if (raw != stored)
+            return DISKVAL_CORRUPT;
+        out->data = buf + DISKVAL_HEADER;
+        out->len = raw;
+        return DISKVAL_OK;
+    }
+    uint8_t *d = malloc(raw ? raw : 1);
+    if (!d)
+        return DISKVAL_NOMEM;
+    size_t n = ZSTD_decompress(d, raw, buf + DISKVAL_HEADER, stored);
+    if (ZSTD_isError(n) || n != raw) {
+        free(d);
+        return DISKVAL_CORRUPT;
+    }
+    *owned = d;
+    out->data = d;
+    out->len = raw;
+    return DISKVAL_OK;
+}

@@ -1,0 +1,174 @@
+#include "tierdb.h"
+
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskval.h"
+
+struct tierdb {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_compactionfilter_t *filter;
+    rocksdb_ratelimiter_t *limiter;
+    rocksdb_writeoptions_t *w_wal, *w_nowal;
+    rocksdb_readoptions_t *r;
+    uint64_t (*now_ms)(void);
+    atomic_uint_fast64_t expired_dropped;
+};
+
+static unsigned char filter_fn(void *state, int level, const char *key, size_t klen,
+                               const char *val, size_t vlen, char **new_val, size_t *new_vlen,
+                               unsigned char *changed)
+{
+    (void)level, (void)key, (void)klen, (void)new_val, (void)new_vlen;
+    struct tierdb *db = state;
+    *changed = 0;
+    if (diskval_expired((const uint8_t *)val, vlen, db->now_ms())) {
+        atomic_fetch_add(&db->expired_dropped, 1);
+        return 1; /* remove */
+    }
+    return 0;
+}
+
+static const char *filter_name(void *state)
+{
+    (void)state;
+    return "cacheserverd-expiry";
+}
+
+static void filter_destroy(void *state) { (void)state; }
+
+static int fail(char *err, size_t errlen, const char *what, char *rerr)
+{
+    snprintf(err, errlen, "%s: %s", what, rerr ? rerr : "unknown error");
+    free(rerr);
+    return -1;
+}
+
+struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen)
+{
+    struct tierdb *db = calloc(1, sizeof(*db));
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    db->now_ms = o->now_ms;
+    db->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(db->opts, 1);
+    rocksdb_options_set_compression(db->opts, rocksdb_no_compression);
+    rocksdb_options_set_paranoid_checks(db->opts, 1);
+    rocksdb_options_set_max_open_files(db->opts, 256);
+    rocksdb_options_set_max_background_jobs(db->opts, 2);
+    db->filter = rocksdb_compactionfilter_create(db, filter_destroy, filter_fn, filter_name);
+    rocksdb_options_set_compaction_filter(db->opts, db->filter);
+    if (o->write_rate_bytes > 0) {
+        db->limiter = rocksdb_ratelimiter_create(o->write_rate_bytes, 100000, 10);
+        rocksdb_options_set_ratelimiter(db->opts, db->limiter);
+    }
+    char *rerr = NULL;
+    db->db = rocksdb_open(db->opts, o->path, &rerr);
+    if (!db->db && o->start_empty) {
+        /* the operator said to start this tier empty rather than refuse a broken directory */
+        free(rerr);
+        rerr = NULL;
+        rocksdb_destroy_db(db->opts, o->path, &rerr);
+        free(rerr);
+        rerr = NULL;
+        db->db = rocksdb_open(db->opts, o->path, &rerr);
+    }
+    if (!db->db) {
+        snprintf(err, errlen, "cannot open %s: %s%s", o->path, rerr ? rerr : "unknown error",
+                 o->start_empty ? "" : " (a damaged tier can be started empty with tier_start_empty)");
+        free(rerr);
+        tierdb_close(db);
+        return NULL;
+    }
+    db->w_wal = rocksdb_writeoptions_create();
+    db->w_nowal = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(db->w_nowal, 1);
+    db->r = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(db->r, 1);
+    return db;
+}
+
+void tierdb_close(struct tierdb *db)
+{
+    if (!db)
+        return;
+    if (db->db)
+        rocksdb_close(db->db);
+    if (db->w_wal)
+        rocksdb_writeoptions_destroy(db->w_wal);
+    if (db->w_nowal)
+        rocksdb_writeoptions_destroy(db->w_nowal);
+    if (db->r)
+        rocksdb_readoptions_destroy(db->r);
+    if (db->opts)
+        rocksdb_options_destroy(db->opts);
+    if (db->filter)
+        rocksdb_compactionfilter_destroy(db->filter);
+    if (db->limiter)
+        rocksdb_ratelimiter_destroy(db->limiter);
+    free(db);
+}
+
+size_t tierdb_key(uint8_t *out, const char *ns, size_t nslen, const void *key, size_t klen)
+{
+    out[0] = (uint8_t)nslen;
+    memcpy(out + 1, ns, nslen);
+    memcpy(out + 1 + nslen, key, klen);
+    return 1 + nslen + klen;
+}
+
+int tierdb_put(struct tierdb *db, const void *key, size_t klen, const void *val, size_t vlen,
+               bool wal, char *err, size_t errlen)
+{
+    char *rerr = NULL;
+    rocksdb_put(db->db, wal ? db->w_wal : db->w_nowal, key, klen, val, vlen, &rerr);
+    return rerr ? fail(err, errlen, "write", rerr) : 0;
+}
+
+int tierdb_get(struct tierdb *db, const void *key, size_t klen, uint8_t **val, size_t *vlen,
+               char *err, size_t errlen)
+{
+    char *rerr = NULL;
+    char *v = rocksdb_get(db->db, db->r, key, klen, vlen, &rerr);
+    if (rerr)
+        return fail(err, errlen, "read", rerr);
+    if (!v)
+        return 1;
+    *val = (uint8_t *)v;
+    return 0;
+}
+
+int tierdb_delete(struct tierdb *db, const void *key, size_t klen, bool wal, char *err,
+                  size_t errlen)
+{
+    char *rerr = NULL;
+    rocksdb_delete(db->db, wal ? db->w_wal : db->w_nowal, key, klen, &rerr);
+    return rerr ? fail(err, errlen, "delete", rerr) : 0;
+}
+
+uint64_t tierdb_bytes(struct tierdb *db)
+{
+    uint64_t sst = 0, mem = 0;
+    rocksdb_property_int(db->db, "rocksdb.total-sst-files-size", &sst);
+    rocksdb_property_int(db->db, "rocksdb.cur-size-all-mem-tables", &mem);
+    return sst + mem;
+}
+
+void tierdb_compact(struct tierdb *db)
+{
+    rocksdb_flushoptions_t *f = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(f, 1);
+    char *rerr = NULL;
+    rocksdb_flush(db->db, f, &rerr);
+    free(rerr);
+    rocksdb_flushoptions_destroy(f);
+    rocksdb_compact_range(db->db, NULL, 0, NULL, 0);
+}
+
+uint64_t tierdb_expired_dropped(struct tierdb *db) { return atomic_load(&db->expired_dropped); }

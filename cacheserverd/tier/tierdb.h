@@ -1,0 +1,46 @@
+/* One RocksDB instance for one disk tier (SSD or HDD). Keys are the tier key (namespace name
+ * and key, see tierdb_key), values the diskval format. RocksDB's own compression is off (zstd
+ * is applied per value, so the ratio is known); a compaction filter drops expired values; a
+ * rate limiter caps background writes (flush and compaction) so reads are not starved. */
+#ifndef TIER_TIERDB_H
+#define TIER_TIERDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tierdb;
+
+struct tierdb_opts {
+    const char *path;
+    int64_t write_rate_bytes;   /* background write limit, bytes/s (0 = none) */
+    bool start_empty;           /* a directory that cannot be opened is wiped instead */
+    uint64_t (*now_ms)(void);   /* clock for the compaction filter (unix ms) */
+};
+
+/* Open or create. NULL with a message in err when the directory cannot be used (a corrupt
+ * directory is refused unless start_empty). */
+struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen);
+void tierdb_close(struct tierdb *db);
+
+/* The tier key of (namespace name, key): a length byte, the name, then the key. Returns the
+ * length written to out (out holds at least 1 + nslen + klen bytes). */
+size_t tierdb_key(uint8_t *out, const char *ns, size_t nslen, const void *key, size_t klen);
+
+/* wal = false for demoted copies (losing the newest on a crash only loses cache contents).
+ * 0, or -1 with a message in err. */
+int tierdb_put(struct tierdb *db, const void *key, size_t klen, const void *val, size_t vlen,
+               bool wal, char *err, size_t errlen);
+/* 0 found (*val malloc'd, free() it), 1 missing, -1 error (message in err). */
+int tierdb_get(struct tierdb *db, const void *key, size_t klen, uint8_t **val, size_t *vlen,
+               char *err, size_t errlen);
+int tierdb_delete(struct tierdb *db, const void *key, size_t klen, bool wal, char *err,
+                  size_t errlen);
+/* Bytes on disk (SST files) plus the memtables: what counts against the tier's size. */
+uint64_t tierdb_bytes(struct tierdb *db);
+/* Flush and compact everything now (tests; the expiry filter runs during compactions). */
+void tierdb_compact(struct tierdb *db);
+/* Count of values the compaction filter dropped because they expired. */
+uint64_t tierdb_expired_dropped(struct tierdb *db);
+
+#endif

@@ -1,0 +1,243 @@
+/* The disk tiers' building blocks: the value format (round trip, compression only when it
+ * pays, any corrupt byte detected, expiry) and the RocksDB tier (put/get/delete, reopen, the
+ * expiry compaction filter, a corrupt directory refused unless started empty). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "diskval.h"
+#include "tierdb.h"
+
+static uint64_t fake_now = 1000000;
+static uint64_t now_ms(void) { return fake_now; }
+
+static void test_crc32c_known_value(void **state)
+{
+    (void)state;
+    /* the standard check value of CRC-32C */
+    assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283);
+    /* incremental == one shot, across the 8-byte fast path */
+    const char *s = "the quick brown fox jumps over the lazy dog";
+    uint32_t a = crc32c(crc32c(0, s, 13), s + 13, strlen(s) - 13);
+    assert_int_equal(a, crc32c(0, s, strlen(s)));
+}
+
+static void round_trip(size_t len, int pattern, bool want_compressed)
+{
+    uint8_t *data = malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        data[i] = pattern ? (uint8_t)('a' + i % 7) : (uint8_t)rand();
+    struct diskval v = {.type = 4, .expire_ms = 0, .version = 77, .hlc = 99, .data = data, .len = len};
+    struct diskval_opts o = {.zstd_level = 3, .compress_threshold = 64};
+    uint8_t *enc, *owned;
+    size_t elen;
+    bool comp;
+    assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+    assert_int_equal(comp, want_compressed);
+    if (comp)
+        assert_true(elen < len);
+    struct diskval out;
+    assert_int_equal(diskval_decode(enc, elen, fake_now, &out, &owned), DISKVAL_OK);
+    assert_int_equal(out.len, len);
+    assert_int_equal(out.type, 4);
+    assert_int_equal(out.version, 77);
+    assert_int_equal(out.hlc, 99);
+    assert_memory_equal(out.data, data, len);
+    free(owned);
+    free(enc);
+    free(data);
+}
+
+static void test_round_trip_and_compression(void **state)
+{
+    (void)state;
+    srand(3);
+    round_trip(0, 1, false);
+    round_trip(10, 1, false);        /* below the threshold */
+    round_trip(100000, 1, true);     /* compressible */
+    round_trip(100000, 0, false);    /* random bytes: stored raw */
+}
+
+static void test_every_corrupt_byte_is_detected(void **state)
+{
+    (void)state;
+    uint8_t data[300];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)('a' + i % 5);
+    struct diskval v = {.type = 6, .version = 1, .data = data, .len = sizeof(data)};
+    struct diskval_opts o = {.zstd_level = 1, .compress_threshold = 64};
+    uint8_t *enc, *owned;
+    size_t elen;
+    bool comp;
+    assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+    for (size_t i = 0; i < elen; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            enc[i] ^= (uint8_t)(1u << bit);
+            struct diskval out;
+            int rc = diskval_decode(enc, elen, fake_now, &out, &owned);
+            /* a flipped expiry byte may read as "expired"; anything else must be refused */
+            assert_true(rc == DISKVAL_CORRUPT || (rc == DISKVAL_EXPIRED && i >= 8 && i < 16));
+            assert_null(owned);
+            enc[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    struct diskval out;
+    assert_int_equal(diskval_decode(enc, elen - 1, fake_now, &out, &owned), DISKVAL_CORRUPT);
+    assert_int_equal(diskval_decode(enc, 10, fake_now, &out, &owned), DISKVAL_CORRUPT);
+    free(enc);
+}
+
+static void test_expired_values(void **state)
+{
+    (void)state;
+    struct diskval v = {.type = 4, .expire_ms = fake_now + 10, .data = (const uint8_t *)"x", .len = 1};
+    struct diskval_opts o = {.zstd_level = 1, .compress_threshold = 64};
+    uint8_t *enc, *owned;
+    size_t elen;
+    bool comp;
+    assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+    struct diskval out;
+    assert_int_equal(diskval_decode(enc, elen, fake_now + 9, &out, &owned), DISKVAL_OK);
+    assert_false(diskval_expired(enc, elen, fake_now + 9));
+    assert_int_equal(diskval_decode(enc, elen, fake_now + 10, &out, &owned), DISKVAL_EXPIRED);
+    assert_true(diskval_expired(enc, elen, fake_now + 10));
+    free(enc);
+}
+
+static char dir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/tiertest.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void put_value(struct tierdb *db, const char *key, const char *val, uint64_t expire)
+{
+    struct diskval v = {.type = 4, .expire_ms = expire, .version = 1, .data = (const uint8_t *)val,
+                        .len = strlen(val)};
+    struct diskval_opts o = {.zstd_level = 1, .compress_threshold = 64};
+    uint8_t *enc, k[64];
+    size_t elen;
+    bool comp;
+    char err[256];
+    assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+    size_t kl = tierdb_key(k, "app", 3, key, strlen(key));
+    assert_int_equal(tierdb_put(db, k, kl, enc, elen, true, err, sizeof(err)), 0);
+    free(enc);
+}
+
+/* 0 = found with the expected value, 1 = missing, 2 = expired */
+static int get_value(struct tierdb *db, const char *key, const char *want)
+{
+    uint8_t k[64], *raw, *owned;
+    size_t kl = tierdb_key(k, "app", 3, key, strlen(key)), rl;
+    char err[256];
+    int rc = tierdb_get(db, k, kl, &raw, &rl, err, sizeof(err));
+    assert_int_not_equal(rc, -1);
+    if (rc == 1)
+        return 1;
+    struct diskval out;
+    int d = diskval_decode(raw, rl, fake_now, &out, &owned);
+    int ret = 2;
+    if (d == DISKVAL_OK) {
+        assert_int_equal(out.len, strlen(want));
+        assert_memory_equal(out.data, want, out.len);
+        ret = 0;
+    } else {
+        assert_int_equal(d, DISKVAL_EXPIRED);
+    }
+    free(owned);
+    free(raw);
+    return ret;
+}
+
+static void test_tierdb_put_get_reopen_expire(void **state)
+{
+    (void)state;
+    char path[300], err[512];
+    snprintf(path, sizeof(path), "%s/ssd", dir);
+    struct tierdb_opts o = {.path = path, .write_rate_bytes = 64 << 20, .now_ms = now_ms};
+    struct tierdb *db = tierdb_open(&o, err, sizeof(err));
+    assert_non_null(db);
+    put_value(db, "a", "alpha", 0);
+    put_value(db, "b", "beta", fake_now + 100);
+    assert_int_equal(get_value(db, "a", "alpha"), 0);
+    assert_int_equal(get_value(db, "b", "beta"), 0);
+    assert_int_equal(get_value(db, "zz", ""), 1);
+    uint8_t k[16];
+    size_t kl = tierdb_key(k, "app", 3, "a", 1);
+    assert_int_equal(tierdb_delete(db, k, kl, true, err, sizeof(err)), 0);
+    assert_int_equal(get_value(db, "a", ""), 1);
+    put_value(db, "a", "again", 0);
+    tierdb_close(db);
+
+    db = tierdb_open(&o, err, sizeof(err)); /* reopen: what was written with the WAL is there */
+    assert_non_null(db);
+    assert_int_equal(get_value(db, "a", "again"), 0);
+    fake_now += 200; /* b expires: never returned, and dropped by the next compaction */
+    assert_int_equal(get_value(db, "b", ""), 2);
+    tierdb_compact(db);
+    assert_int_equal(tierdb_expired_dropped(db), 1);
+    assert_int_equal(get_value(db, "b", ""), 1);
+    assert_int_equal(get_value(db, "a", "again"), 0);
+    assert_true(tierdb_bytes(db) > 0);
+    tierdb_close(db);
+}
+
+static void test_corrupt_directory(void **state)
+{
+    (void)state;
+    char path[300], file[400], err[512];
+    snprintf(path, sizeof(path), "%s/broken", dir);
+    struct tierdb_opts o = {.path = path, .now_ms = now_ms};
+    struct tierdb *db = tierdb_open(&o, err, sizeof(err));
+    assert_non_null(db);
+    put_value(db, "k", "v", 0);
+    tierdb_close(db);
+    /* CURRENT names the manifest; point it at garbage */
+    snprintf(file, sizeof(file), "%s/CURRENT", path);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("MANIFEST-999999\n", f);
+    fclose(f);
+    assert_null(tierdb_open(&o, err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot open"));
+    assert_non_null(strstr(err, "tier_start_empty"));
+    o.start_empty = true;
+    db = tierdb_open(&o, err, sizeof(err));
+    assert_non_null(db);
+    assert_int_equal(get_value(db, "k", ""), 1); /* started empty */
+    tierdb_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32c_known_value),
+        cmocka_unit_test(test_round_trip_and_compression),
+        cmocka_unit_test(test_every_corrupt_byte_is_detected),
+        cmocka_unit_test(test_expired_values),
+        cmocka_unit_test_setup_teardown(test_tierdb_put_get_reopen_expire, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_corrupt_directory, setup_dir, teardown_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
