@@ -15,6 +15,7 @@
 #include "option.h"
 #include "settings.h"
 #include "store.h"
+#include "tiering.h"
 #include "version.h"
 
 static const char *_opt_s(const char *name)
@@ -117,6 +118,10 @@ int main(int argc, char **argv)
         code = _fail("store setup failed", NULL);
         goto out_store;
     }
+    if (tiering_setup() != 0) {
+        code = _fail("disk tier setup failed (see the log)", NULL);
+        goto out_tiering;
+    }
     if (cmd_setup() != 0) {
         code = _fail("cmd setup failed", NULL);
         goto out_cmd;
@@ -147,6 +152,9 @@ out_core:
     core_teardown();
 out_cmd:
     cmd_teardown();
+out_tiering:
+    /* after the workers: they waited for every deferred disk read */
+    tiering_teardown();
 out_store:
     store_teardown();
 out_log:

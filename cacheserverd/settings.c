@@ -14,6 +14,7 @@
 #include "core.h"
 #include "option.h"
 #include "store.h"
+#include "tiering.h"
 #include "version.h"
 
 #define PROG "cacheserverd"
@@ -25,6 +26,7 @@ static void _register_all(void)
     core_options_register();
     store_options_register();
     cmd_options_register();
+    tiering_options_register();
     /* A new module with options adds its <module>_options_register() call here. */
 }
 

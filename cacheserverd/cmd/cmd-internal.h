@@ -21,6 +21,8 @@ struct req {
     uint64_t id;
     uint32_t argc;          /* arguments after op and id */
     struct mp_cursor args;  /* positioned at the first argument */
+    struct core_out *out;   /* the connection's output, for a deferred reply */
+    bool deferred;          /* the handler took a core_defer: it answers later */
 };
 
 typedef void (*cmd_fn)(struct session *s, struct req *q, struct reply *r);
@@ -49,6 +51,9 @@ void cmd_append(struct session *s, struct req *q, struct reply *r);
 void cmd_getrange(struct session *s, struct req *q, struct reply *r);
 void cmd_strlen(struct session *s, struct req *q, struct reply *r);
 void cmd_scan(struct session *s, struct req *q, struct reply *r);
+/* A memory miss of GET: when the SSD tier has the key, defer the reply until it is read. */
+bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k);
+void cmd_disk_get_fill(void *arg, struct core_out *out);
 
 /* cmd_admin.c */
 void cmd_ping(struct session *s, struct req *q, struct reply *r);

@@ -170,8 +170,11 @@ static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
         return CORE_CONTINUE;
     }
     uint64_t t0 = _now_us();
+    q.out = out;
     table[op](s, &q, r);
     hist_record(&op_hist[op], _now_us() - t0);
+    if (q.deferred)
+        return CORE_PENDING; /* nothing was built in r; the reply comes later */
     reply_finish(r, out);
     return CORE_CONTINUE;
 }

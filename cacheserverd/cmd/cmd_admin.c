@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd-internal.h"
+#include "tiering.h"
 #include "histogram.h"
 #include "stats.h"
 
@@ -285,8 +286,14 @@ void cmd_info(struct session *s, struct req *q, struct reply *r)
     _kv_u(&b, "item_overhead_bytes", store_item_overhead());
     _kv_u(&b, "namespaces", store_ns_count());
     _kv_s(&b, "eviction", "SIEVE");
-    _kv_s(&b, "tiers", "memory");
+    _kv_s(&b, "tiers", tiering_enabled() ? "memory,ssd" : "memory");
     _kv_s(&b, "tier.memory.health", "ok");
+    if (tiering_enabled()) {
+        _kv_s(&b, "tier.ssd.path", tiering_ssd_path());
+        _kv_u(&b, "tier.ssd.size", tiering_ssd_size());
+        _kv_u(&b, "tier.ssd.used", tiering_ssd_bytes());
+        _kv_s(&b, "tier.ssd.health", tiering_ssd_health());
+    }
     _kv_reply(&b, q, r);
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd-internal.h"
+#include "tiering.h"
 
 /* ---- value output ---- */
 
@@ -81,6 +82,71 @@ static bool _pack_item(struct reply *r, const struct store_key *k, struct item *
     return true;
 }
 
+/* A GET that missed memory and waits for the SSD tier (tiering.h). */
+struct disk_get {
+    struct core_defer *defer;
+    uint64_t id;
+    uint16_t ns;
+    uint32_t klen;
+    struct tiering_result *res;
+    uint8_t key[];
+};
+
+static void _release_result(void *res) { tiering_result_free(res); }
+
+/* On the I/O thread: hand the result to the connection's worker. */
+static void _disk_get_read(void *arg, struct tiering_result *res)
+{
+    struct disk_get *g = arg;
+    g->res = res;
+    core_defer_complete(g->defer, cmd_disk_get_fill, g);
+}
+
+/* On the worker thread: answer from memory if the key changed meanwhile, else from disk. */
+void cmd_disk_get_fill(void *arg, struct core_out *out)
+{
+    struct disk_get *g = arg;
+    struct tiering_result *res = g->res;
+    if (out) {
+        struct reply *r = reply_get();
+        struct store_key k;
+        store_key_init(&k, g->ns, g->key, g->klen);
+        struct item *it;
+        bool promote = false;
+        if (store_peek(&k, &it) == STORE_OK) {
+            reply_begin(r, g->id, CC_OK, 4);
+            if (!_pack_item(r, &k, it)) {
+                reply_discard(r);
+                reply_error(r, g->id, CC_E_VALUE_TOO_LARGE,
+                            "stream longer than max_value_size: read it with GETRANGE");
+            }
+        } else if (!res || res->status == TIER_ERROR) {
+            reply_error(r, g->id, CC_E_INTERNAL, "SSD tier: %s", res ? res->err : "out of memory");
+        } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
+            reply_begin(r, g->id, CC_NOT_FOUND, 0);
+        } else {
+            int64_t ttl = tiering_ttl_ms(res);
+            if (promote) { /* before the reply takes the bytes */
+                struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
+                /* it was just read: mark it so, or its next eviction would not demote it */
+                if (store_set(&k, &v, ttl > 0 ? (uint64_t)ttl : 0, STORE_SET_NX, 0, NULL) == STORE_OK &&
+                    store_get(&k, &it) == STORE_OK)
+                    store_item_release(it);
+            }
+            uint64_t version = res->version;
+            reply_begin(r, g->id, CC_OK, 4);
+            msgpack_pack_uint8(&r->pk, res->type);
+            reply_raw(r, res->data, res->len, _release_result, res);
+            res = NULL; /* the reply frees it once written */
+            msgpack_pack_int64(&r->pk, ttl);
+            msgpack_pack_uint64(&r->pk, version);
+        }
+        reply_finish(r, out);
+    }
+    tiering_result_free(res);
+    free(g);
+}
+
 void cmd_get(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
@@ -92,6 +158,8 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
         return;
     struct item *it;
     if (store_get(&k, &it) != STORE_OK) {
+        if (tiering_enabled() && cmd_defer_disk_get(q, r, &k))
+            return;
         reply_begin(r, q->id, CC_NOT_FOUND, 0);
         return;
     }
@@ -101,6 +169,35 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
         reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
                     "stream longer than max_value_size: read it with GETRANGE");
     }
+}
+
+bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k)
+{
+    (void)r;
+    if (!q->out || !tiering_on_disk(k->hash))
+        return false; /* most misses: the SSD does not have it either */
+    struct disk_get *g = malloc(sizeof(*g) + k->len);
+    if (!g)
+        return false;
+    g->id = q->id;
+    g->ns = k->ns;
+    g->klen = k->len;
+    g->res = NULL;
+    memcpy(g->key, k->data, k->len);
+    g->defer = core_defer_begin(q->out);
+    if (!g->defer) {
+        free(g);
+        return false;
+    }
+    q->deferred = true;
+    if (!tiering_read(k->ns, k->data, k->len, k->hash, _disk_get_read, g)) {
+        /* the index changed since tiering_on_disk, or no memory for the job: a miss */
+        g->res = calloc(1, sizeof(*g->res));
+        if (g->res)
+            g->res->status = TIER_MISS;
+        core_defer_complete(g->defer, cmd_disk_get_fill, g);
+    }
+    return true;
 }
 
 void cmd_mget(struct session *s, struct req *q, struct reply *r)
@@ -254,12 +351,15 @@ static void _count_keys(struct session *s, struct req *q, struct reply *r, bool 
     for (uint32_t i = 0; i < q->argc; i++) {
         cmd_arg_key(q, r, &k, s->ns);
         if (del) {
-            count += store_del(&k) == STORE_OK;
+            /* a key only the SSD holds is deleted there (memory emits no change for it) */
+            count += store_del(&k) == STORE_OK || tiering_forget(k.ns, k.data, k.len, k.hash);
         } else {
             struct item *it;
             if (store_peek(&k, &it) == STORE_OK) {
                 count++;
                 store_item_release(it);
+            } else if (tiering_on_disk(k.hash)) {
+                count++;
             }
         }
     }

@@ -63,6 +63,31 @@ void core_out_add_ref(struct core_out *o, const void *data, size_t len,
     }
 }
 
+/* ---- deferred replies (handler.h) ---- */
+
+struct core_defer *core_defer_begin(struct core_out *o)
+{
+    struct conn *c = o->conn;
+    if (!c || c->defer)
+        return NULL;
+    struct core_defer *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->w = c->w;
+    d->c = c;
+    c->defer = d;
+    worker_defer_taken(c->w);
+    return d;
+}
+
+void core_defer_complete(struct core_defer *d, void (*fill)(void *arg, struct core_out *out),
+                         void *arg)
+{
+    d->fill = fill;
+    d->arg = arg;
+    worker_defer_done(d);
+}
+
 /* ---- helpers ---- */
 
 static size_t _pending(const struct conn *c) { return evbuffer_get_length(c->out.buf); }
@@ -71,7 +96,7 @@ static uint64_t _limit(void) { return option_get_u(&core_opts.max_output_buffer)
 
 static void _read_start(struct conn *c)
 {
-    if (!c->reading && !c->closing && !c->paused) {
+    if (!c->reading && !c->closing && !c->paused && !c->defer) {
         event_add(c->ev_read, NULL);
         c->reading = true;
     }
@@ -156,7 +181,7 @@ static bool _flush(struct conn *c)
         event_del(c->ev_write);
         c->writing = false;
     }
-    if (c->closing) {
+    if (c->closing && !c->defer) { /* a deferred reply is still to come: wait for it */
         conn_close(c);
         return false;
     }
@@ -168,7 +193,7 @@ static bool _flush(struct conn *c)
 static bool _cut_frames(struct conn *c)
 {
     uint64_t max = option_get_u(&core_opts.max_frame_size);
-    while (!c->paused && !c->closing) {
+    while (!c->paused && !c->closing && !c->defer) {
         size_t avail = evbuffer_get_length(c->in);
         if (avail < CC_FRAME_HEADER_SIZE) {
             c->need = CC_FRAME_HEADER_SIZE - avail;
@@ -216,6 +241,10 @@ static bool _cut_frames(struct conn *c)
             _begin_close(c);
             break;
         }
+        if (v == CORE_PENDING && c->defer) {
+            _read_stop(c); /* no more input until the reply is out: bounded buffering */
+            break;
+        }
         if (_pending(c) > _limit()) {
             if (!_flush(c))
                 return false;
@@ -236,6 +265,18 @@ static void _process(struct conn *c)
             return;
         _resume(c);
     }
+}
+
+void conn_defer_resumed(struct conn *c)
+{
+    if (c->out.failed) {
+        log_error("connection %llu: out of memory for a reply; closing",
+                  (unsigned long long)c->peer.conn_id);
+        conn_close(c);
+        return;
+    }
+    _read_start(c);
+    _process(c);
 }
 
 /* ---- event callbacks ---- */
@@ -346,6 +387,7 @@ void conn_open(struct worker *w, struct event_base *base, int fd, const struct c
     c->peer = *peer;
     c->in = evbuffer_new();
     c->out.buf = evbuffer_new();
+    c->out.conn = c;
     c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, _on_read, c);
     c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, _on_write, c);
     c->ev_timer = evtimer_new(base, _on_timer, c);
@@ -371,6 +413,8 @@ void conn_drain(struct conn *c)
 
 void conn_close(struct conn *c)
 {
+    if (c->defer)
+        c->defer->c = NULL; /* its completion frees what it holds (fill with out NULL) */
     if (c->out.buf)
         evbuffer_free(c->out.buf); /* runs the release callbacks of unsent references */
     if (c->session)

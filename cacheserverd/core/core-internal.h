@@ -45,9 +45,20 @@ int core_idlist_parse(const char *text, bool groups, struct core_idlist *out, ch
 bool core_idlist_has(const struct core_idlist *l, uint32_t id);
 
 /* ---- output (conn.c): what a handler writes into ---- */
+struct conn;
 struct core_out {
     struct evbuffer *buf;
     bool failed; /* an append failed (out of memory): the reply is incomplete, close */
+    struct conn *conn; /* the connection this output belongs to (NULL: a rejected socket) */
+};
+
+/* A deferred reply (handler.h): owned by the worker until its completion is processed. */
+struct core_defer {
+    struct core_defer *next;  /* the worker's completed list */
+    struct worker *w;
+    struct conn *c;           /* NULL once the connection closed (worker thread only) */
+    void (*fill)(void *arg, struct core_out *out);
+    void *arg;
 };
 
 /* ---- listener (listener.c, main thread) ---- */
@@ -87,6 +98,7 @@ struct conn {
     bool writing;             /* ev_write is added */
     bool paused;              /* output above max_output_buffer: requests not parsed */
     bool closing;             /* flush what is pending, then close */
+    struct core_defer *defer; /* a reply this connection waits for; no parsing meanwhile */
 };
 
 /* Called by a worker for each connection handed to it; takes ownership of fd (closed on
@@ -101,6 +113,12 @@ void conn_close(struct conn *c);
  * its fd is already closed and the connections gauge decremented). */
 void worker_conn_linked(struct worker *w, struct conn *c);
 void worker_conn_closed(struct worker *w, struct conn *c);
+
+/* worker.c: count a token taken on this worker, and queue a completed one (any thread). */
+void worker_defer_taken(struct worker *w);
+void worker_defer_done(struct core_defer *d);
+/* conn.c, worker thread: the connection's deferred reply was written: go on parsing. */
+void conn_defer_resumed(struct conn *c);
 
 /* Write a short reply frame straight to a fresh socket and close it: used by the listener
  * for max_connections (handler->too_many_connections). */

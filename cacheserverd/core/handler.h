@@ -30,7 +30,21 @@ struct core_peer {
 enum core_verdict {
     CORE_CONTINUE = 0, /* keep reading requests */
     CORE_CLOSE = 1,    /* flush what was written, then close the connection */
+    CORE_PENDING = 2,  /* the reply comes later through the core_defer taken for this frame */
 };
+
+/* Deferred replies, for a request that must wait (a disk read on an I/O thread). In frame(),
+ * take a token with core_defer_begin and return CORE_PENDING; write nothing for that frame.
+ * The connection parses no further request until the reply is written, so replies stay in
+ * request order; other connections on the worker go on. Later, from any thread, call
+ * core_defer_complete: `fill` then runs on the connection's worker thread with the
+ * connection's output, to write the reply frame, or with out == NULL when the connection
+ * closed meanwhile (free what arg holds). Shutdown waits for every pending token. */
+struct core_defer;
+/* NULL when out of memory (answer now instead). Only inside frame(), once per frame. */
+struct core_defer *core_defer_begin(struct core_out *o);
+void core_defer_complete(struct core_defer *d, void (*fill)(void *arg, struct core_out *out),
+                         void *arg);
 
 struct core_handler {
     void *ctx; /* passed to session_open */

@@ -23,14 +23,24 @@ struct worker {
     struct event_base *base;
     struct event *ev_wake;     /* activated by the main thread: queue or stop changed */
     struct event *ev_deadline; /* shutdown: close whatever is still open */
-    pthread_mutex_t lock;      /* guards head, tail, stop */
+    struct event *ev_defer;    /* activated by any thread: a deferred reply is ready */
+    pthread_mutex_t lock;      /* guards head, tail, stop, done */
     struct pending *head, *tail;
     bool stop;
+    struct core_defer *done;   /* completed deferred replies, newest first */
     /* Worker thread only: */
     bool draining;
     struct conn *conns;
     size_t nconns;
+    size_t deferred;           /* tokens taken and not yet processed: shutdown waits */
 };
+
+/* Draining ends when no connection is left and no deferred reply is outstanding. */
+static void _maybe_exit(struct worker *w)
+{
+    if (w->draining && !w->nconns && !w->deferred)
+        event_base_loopexit(w->base, NULL);
+}
 
 static struct worker *workers;
 static unsigned nworkers;
@@ -57,14 +67,16 @@ static void _on_deadline(evutil_socket_t fd, short what, void *arg)
                  "deadline; closing them", w->id, w->nconns);
     while (w->conns)
         conn_close(w->conns);
-    event_base_loopexit(w->base, NULL);
+    if (w->deferred)
+        log_warn("worker %u: waiting for %zu deferred replies before exiting", w->id, w->deferred);
+    _maybe_exit(w);
 }
 
 static void _start_drain(struct worker *w)
 {
     w->draining = true;
     if (!w->nconns) {
-        event_base_loopexit(w->base, NULL);
+        _maybe_exit(w);
         return;
     }
     uint64_t ms = option_get_u(&core_opts.shutdown_timeout_ms);
@@ -131,8 +143,51 @@ void worker_conn_closed(struct worker *w, struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     w->nconns--;
-    if (w->draining && !w->nconns)
-        event_base_loopexit(w->base, NULL);
+    _maybe_exit(w);
+}
+
+void worker_defer_taken(struct worker *w) { w->deferred++; }
+
+void worker_defer_done(struct core_defer *d)
+{
+    struct worker *w = d->w;
+    pthread_mutex_lock(&w->lock);
+    d->next = w->done;
+    w->done = d;
+    pthread_mutex_unlock(&w->lock);
+    event_active(w->ev_defer, EV_READ, 0);
+}
+
+static void _on_defer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    struct core_defer *d = w->done, *rev = NULL;
+    w->done = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (d) { /* oldest first */
+        struct core_defer *next = d->next;
+        d->next = rev;
+        rev = d;
+        d = next;
+    }
+    for (d = rev; d;) {
+        struct core_defer *next = d->next;
+        struct conn *c = d->c;
+        w->deferred--;
+        if (c) {
+            c->defer = NULL;
+            d->fill(d->arg, &c->out);
+            conn_defer_resumed(c);
+        } else {
+            d->fill(d->arg, NULL);
+        }
+        free(d);
+        d = next;
+    }
+    _maybe_exit(w);
 }
 
 int worker_pool_setup(unsigned n)
@@ -150,7 +205,8 @@ int worker_pool_setup(unsigned n)
             goto fail;
         w->ev_wake = event_new(w->base, -1, 0, _on_wake, w);
         w->ev_deadline = evtimer_new(w->base, _on_deadline, w);
-        if (!w->ev_wake || !w->ev_deadline)
+        w->ev_defer = event_new(w->base, -1, 0, _on_defer, w);
+        if (!w->ev_wake || !w->ev_deadline || !w->ev_defer)
             goto fail;
     }
     /* Workers never handle signals: the main thread's loop owns them. */
@@ -232,6 +288,8 @@ void worker_pool_teardown(void)
             event_free(w->ev_wake);
         if (w->ev_deadline)
             event_free(w->ev_deadline);
+        if (w->ev_defer)
+            event_free(w->ev_defer);
         if (w->base)
             event_base_free(w->base);
         pthread_mutex_destroy(&w->lock);

@@ -152,6 +152,17 @@ int tierdb_delete(struct tierdb *db, const void *key, size_t klen, bool wal, cha
     return rerr ? fail(err, errlen, "delete", rerr) : 0;
 }
 
+int tierdb_delete_range(struct tierdb *db, const void *start, size_t slen, const void *end,
+                        size_t elen, char *err, size_t errlen)
+{
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete_range(b, start, slen, end, elen);
+    char *rerr = NULL;
+    rocksdb_write(db->db, db->w_nowal, b, &rerr);
+    rocksdb_writebatch_destroy(b);
+    return rerr ? fail(err, errlen, "delete range", rerr) : 0;
+}
+
 uint64_t tierdb_bytes(struct tierdb *db)
 {
     uint64_t sst = 0, mem = 0;

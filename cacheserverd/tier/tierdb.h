@@ -36,6 +36,9 @@ int tierdb_get(struct tierdb *db, const void *key, size_t klen, uint8_t **val, s
                char *err, size_t errlen);
 int tierdb_delete(struct tierdb *db, const void *key, size_t klen, bool wal, char *err,
                   size_t errlen);
+/* Delete every key in [start, end). 0, or -1 with a message in err. */
+int tierdb_delete_range(struct tierdb *db, const void *start, size_t slen, const void *end,
+                        size_t elen, char *err, size_t errlen);
 /* Bytes on disk (SST files) plus the memtables: what counts against the tier's size. */
 uint64_t tierdb_bytes(struct tierdb *db);
 /* Flush and compact everything now (tests; the expiry filter runs during compactions). */

@@ -1,0 +1,228 @@
+/* The SSD tier in a real cacheserverd: what memory evicts comes back from disk exactly;
+ * deletes, overwrites, flushes and expiry are never undone by a stale disk copy; a damaged
+ * tier directory stops start-up unless tier_start_empty says otherwise. The server runs
+ * with demote_unread on, so every evicted item goes to the SSD (by default only items read
+ * since they were written are demoted). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cacheclient.h"
+#include "harness.h"
+
+#define NKEYS 6000
+#define VLEN 4000 /* 6000 x 4000 B = 24 MB: 12x the 2 MiB memory tier */
+
+static struct harness *srv;
+static char base_dir[256], ssd_dir[300];
+
+static cc_client *_client(void)
+{
+    cc_options o;
+    cc_options_init(&o);
+    o.socket_path = harness_socket(srv);
+    o.io_timeout_ms = 10000;
+    cc_client *c = cc_client_create(&o);
+    assert_non_null(c);
+    return c;
+}
+
+static void _value(int i, char *buf)
+{
+    for (int j = 0; j < VLEN; j++)
+        buf[j] = (char)('a' + (i * 7 + j) % 26);
+    snprintf(buf, 16, "v%08d", i); /* distinct prefix */
+}
+
+static uint64_t _stat(cc_client *c, const char *name)
+{
+    cc_item it = {0};
+    assert_int_equal(cc_stats(c, &it), CC_OK);
+    /* find "name" in the msgpack map: a str key followed by a uint */
+    uint64_t v = UINT64_MAX;
+    size_t n = strlen(name);
+    for (size_t i = 0; i + n + 1 < it.value.len; i++) {
+        const uint8_t *p = it.value.data + i;
+        if (p[0] == (0xa0 | n) && memcmp(p + 1, name, n) == 0) {
+            const uint8_t *q = p + 1 + n;
+            if (q[0] < 0x80) v = q[0];
+            else if (q[0] == 0xcc) v = q[1];
+            else if (q[0] == 0xcd) v = ((uint64_t)q[1] << 8) | q[2];
+            else if (q[0] == 0xce) v = ((uint64_t)q[1] << 24) | ((uint64_t)q[2] << 16) | ((uint64_t)q[3] << 8) | q[4];
+            break;
+        }
+    }
+    cc_item_release(&it);
+    assert_int_not_equal(v, UINT64_MAX);
+    return v;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    /* the harness gives every server a fresh directory; the tier goes beside its data */
+    snprintf(base_dir, sizeof(base_dir), "%s/tier-ssd.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(base_dir))
+        return -1;
+    snprintf(ssd_dir, sizeof(ssd_dir), "%s/ssd", base_dir);
+    const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd_dir, "--demote-unread", "true",
+                          "--tier-queue", "100000", "--threads", "2", NULL};
+    srv = harness_start(args);
+    return srv ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    harness_destroy(&srv);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Wait until the writer has nothing queued. */
+static void _settle(cc_client *c)
+{
+    for (int i = 0; i < 3000 && _stat(c, "tier_queue_depth") != 0; i++)
+        usleep(10000);
+    assert_int_equal(_stat(c, "tier_queue_depth"), 0);
+}
+
+static void test_fill_12x_and_read_every_key(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    char key[32], *val = malloc(VLEN), *want = malloc(VLEN);
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(key, sizeof(key), "fill:%d", i);
+        _value(i, val);
+        cc_value v = cc_value_bytes(val, VLEN);
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    _settle(c);
+    assert_true(_stat(c, "demotions") > NKEYS / 2);
+    assert_int_equal(_stat(c, "demote_dropped"), 0);
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(key, sizeof(key), "fill:%d", i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (rc != CC_OK)
+            fail_msg("key %s: %s (%s)", key, cc_strstatus(rc), cc_errmsg(c));
+        _value(i, want);
+        assert_int_equal(it.value.type, CC_TYPE_BYTES);
+        assert_int_equal(it.value.len, VLEN);
+        assert_memory_equal(it.value.data, want, VLEN);
+        cc_item_release(&it);
+    }
+    assert_true(_stat(c, "ssd_hits") > NKEYS / 2);
+    assert_int_equal(_stat(c, "checksum_errors"), 0);
+    assert_int_equal(harness_ping(srv), 0);
+    free(val);
+    free(want);
+    cc_client_destroy(&c);
+}
+
+/* Push key out of memory onto the SSD: write other keys until a read of it goes to disk. */
+static void _evict_to_disk(cc_client *c, int round)
+{
+    char filler[32], *val = calloc(1, VLEN);
+    memset(val, 'f', VLEN);
+    cc_value v = cc_value_bytes(val, VLEN);
+    for (int i = 0; i < 1500; i++) { /* 6 MB through a 2 MiB memory tier */
+        snprintf(filler, sizeof(filler), "filler:%d:%d", round, i);
+        assert_int_equal(cc_set(c, filler, strlen(filler), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    free(val);
+    _settle(c);
+}
+
+static void test_changes_win_over_disk_copies(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    cc_value a = cc_value_bytes("old value", 9);
+    const char *keys[] = {"chg:del", "chg:set", "chg:flush", "chg:ttl"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cc_set(c, keys[i], strlen(keys[i]), &a, i == 3 ? 1000 : 0, 0, 0, NULL), CC_OK);
+    _evict_to_disk(c, 1);
+    uint64_t reads = _stat(c, "ssd_reads");
+    cc_item it = {0};
+    assert_int_equal(cc_get(c, "chg:set", 7, &it), CC_OK); /* from disk */
+    assert_memory_equal(it.value.data, "old value", 9);
+    cc_item_release(&it);
+    assert_true(_stat(c, "ssd_reads") > reads);
+
+    /* DEL of a key only the disk holds: gone, also from disk */
+    const void *dk[] = {"chg:del"};
+    size_t dl[] = {7};
+    uint64_t deleted;
+    assert_int_equal(cc_del(c, 1, dk, dl, &deleted), CC_OK);
+    assert_int_equal(cc_get(c, "chg:del", 7, &it), CC_NOT_FOUND);
+    /* SET over a disk copy: the new value, also after it is evicted again */
+    cc_value b = cc_value_bytes("new value!", 10);
+    assert_int_equal(cc_set(c, "chg:set", 7, &b, 0, 0, 0, NULL), CC_OK);
+    assert_int_equal(cc_get(c, "chg:set", 7, &it), CC_OK);
+    assert_int_equal(it.value.len, 10);
+    cc_item_release(&it);
+    _evict_to_disk(c, 2);
+    assert_int_equal(cc_get(c, "chg:set", 7, &it), CC_OK);
+    assert_int_equal(it.value.len, 10);
+    assert_memory_equal(it.value.data, "new value!", 10);
+    cc_item_release(&it);
+    assert_int_equal(cc_get(c, "chg:del", 7, &it), CC_NOT_FOUND);
+    /* expiry holds on disk */
+    usleep(1100 * 1000);
+    assert_int_equal(cc_get(c, "chg:ttl", 7, &it), CC_NOT_FOUND);
+    /* FLUSH empties the disk tier too */
+    assert_int_equal(cc_flush(c, NULL, NULL), CC_OK);
+    assert_int_equal(cc_get(c, "chg:flush", 9, &it), CC_NOT_FOUND);
+    assert_int_equal(cc_get(c, "fill:1", 6, &it), CC_NOT_FOUND);
+    cc_client_destroy(&c);
+}
+
+static void test_damaged_directory_refused(void **state)
+{
+    (void)state;
+    char dir[200], cmd[4096], out[300];
+    snprintf(dir, sizeof(dir), "%s/tier-bad.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    /* a RocksDB directory whose CURRENT names a manifest that is not there */
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s/ssd && echo MANIFEST-000999 > %s/ssd/CURRENT && "
+             "echo x > %s/ssd/IDENTITY", dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(out, sizeof(out), "%s/out.txt", dir);
+    snprintf(cmd, sizeof(cmd), "timeout 20 '%s' --socket %s/s.sock --data-dir %s/data --ssd-path %s/ssd "
+             ">%s 2>&1", getenv("CACHESERVERD"), dir, dir, dir, out);
+    int rc = system(cmd);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) != 0);
+    snprintf(cmd, sizeof(cmd), "grep -q 'tier_start_empty' %s", out);
+    assert_int_equal(system(cmd), 0);
+    /* with tier_start_empty it starts (and stops on SIGTERM) */
+    snprintf(cmd, sizeof(cmd), "'%s' --socket %s/s.sock --data-dir %s/data --ssd-path %s/ssd "
+             "--tier-start-empty true >%s 2>&1 & pid=$!; for i in $(seq 100); do [ -S %s/s.sock ] && break; "
+             "sleep 0.1; done; [ -S %s/s.sock ]; ok=$?; kill $pid; wait $pid; exit $ok",
+             getenv("CACHESERVERD"), dir, dir, dir, out, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fill_12x_and_read_every_key),
+        cmocka_unit_test(test_changes_win_over_disk_copies),
+    };
+    const struct CMUnitTest alone[] = {
+        cmocka_unit_test(test_damaged_directory_refused),
+    };
+    int failed = cmocka_run_group_tests_name("ssd tier", tests, group_setup, group_teardown);
+    return failed + cmocka_run_group_tests_name("damaged tier", alone, NULL, NULL);
+}
