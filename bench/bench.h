@@ -13,7 +13,8 @@
 
 #define BENCH_MAX_MGET 1000
 #define BENCH_MAX_PIPELINE 1024
-#define BENCH_KEY_MAX 32
+#define BENCH_KEY_MAX 32        /* longest key name, with its NUL */
+#define BENCH_MAX_KEYS 10000000u /* key names are made up front: 10M is 240 MB of names */
 #define BENCH_VALUE_MIN 16 /* values carry a 16-byte self-describing header */
 
 enum bench_op_kind { OP_GET, OP_SET, OP_DEL, OP_INCR, OP_MGET, OP__COUNT };
@@ -51,9 +52,10 @@ struct bench_stats {
     char first_error[200];
 };
 
-/* A driver: one file each, listed in drivers.c. exec sends n operations in one write (a
- * pipeline), reads the n replies, verifies every value read (workload_check) and counts
- * into st. Returns 0, or -1 when the connection failed (the caller reconnects). */
+/* A driver: one file each, listed in the table in drivers.c. exec queues n operations,
+ * sends them in one write (a pipeline), collects the n replies in order, verifies every
+ * value read (workload_count_value) and counts into st. Returns 0, or -1 when the connection
+ * failed (the caller closes it and reconnects). A connection is used by one thread. */
 struct bench_driver {
     const char *name;
     void *(*connect)(const struct bench_target *t, char *err, size_t errlen);
@@ -62,15 +64,21 @@ struct bench_driver {
                 struct bench_stats *st);
 };
 
+/* ---- drivers.c ---- */
 const struct bench_driver *bench_driver_find(const char *name);
+/* "native, redis, memcached": for messages. */
+const char *bench_driver_names(void);
 extern const struct bench_driver bench_driver_native, bench_driver_redis, bench_driver_memcached;
 
 /* ---- workload.c ---- */
 int workload_parse_mix(struct workload *w, const char *spec, char *err, size_t errlen);
-int workload_prepare(struct workload *w); /* builds the zipf table */
+/* Builds the key names, the value pattern and the zipf table. 0, or -1 when out of memory. */
+int workload_prepare(struct workload *w);
 void workload_free(struct workload *w);
-/* Key name of id into buf (BENCH_KEY_MAX); returns its length. Counters use their own keys. */
-size_t workload_key(const struct workload *w, uint32_t id, enum bench_op_kind kind, char *buf);
+/* The name of key id (*len bytes and a NUL), made by workload_prepare and valid until
+ * workload_free. INCR uses its own keys ("ctr:"), so a
+ * counter never meets a value that GET checks. */
+const char *workload_key(const struct workload *w, uint32_t id, enum bench_op_kind kind, size_t *len);
 /* The value of key id: deterministic length and bytes, so any reply can be checked. */
 uint32_t workload_value_len(const struct workload *w, uint32_t id);
 void workload_value(const struct workload *w, uint32_t id, uint8_t *buf, uint32_t len);

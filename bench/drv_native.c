@@ -14,7 +14,8 @@ struct nconn {
     cc_item *items;
     uint8_t *vals; /* one value buffer per pipeline slot: a batch points at them until sent */
     size_t valcap;
-    char keys[BENCH_MAX_PIPELINE][BENCH_KEY_MAX];
+    const void *mkeys[BENCH_MAX_MGET]; /* a multi-get's key names and lengths */
+    size_t mlens[BENCH_MAX_MGET];
 };
 
 static void *n_connect(const struct bench_target *t, char *err, size_t errlen)
@@ -73,25 +74,9 @@ static int status_fail(struct nconn *n, int rc, struct bench_stats *st)
 static int do_mget(struct nconn *n, const struct workload *w, const struct bench_op *op,
                    struct bench_stats *st)
 {
-    const void *keys[BENCH_MAX_MGET];
-    size_t lens[BENCH_MAX_MGET];
-    for (uint32_t i = 0; i < op->nkeys; i++) {
-        lens[i] = workload_key(w, op->keys[i], OP_GET, n->keys[i % BENCH_MAX_PIPELINE]);
-        keys[i] = n->keys[i % BENCH_MAX_PIPELINE];
-    }
-    /* keys alias when nkeys > BENCH_MAX_PIPELINE: give each its own copy then */
-    char (*big)[BENCH_KEY_MAX] = NULL;
-    if (op->nkeys > BENCH_MAX_PIPELINE) {
-        big = malloc((size_t)op->nkeys * BENCH_KEY_MAX);
-        if (!big)
-            return -1;
-        for (uint32_t i = 0; i < op->nkeys; i++) {
-            lens[i] = workload_key(w, op->keys[i], OP_GET, big[i]);
-            keys[i] = big[i];
-        }
-    }
-    int rc = cc_mget(n->c, op->nkeys, keys, lens, n->items);
-    free(big);
+    for (uint32_t i = 0; i < op->nkeys; i++)
+        n->mkeys[i] = workload_key(w, op->keys[i], OP_GET, &n->mlens[i]);
+    int rc = cc_mget(n->c, op->nkeys, n->mkeys, n->mlens, n->items);
     if (rc != CC_OK)
         return status_fail(n, rc, st);
     for (uint32_t i = 0; i < op->nkeys; i++) {
@@ -118,8 +103,8 @@ static int ensure_vals(struct nconn *n, const struct workload *w, int slots)
 static int single(struct nconn *n, const struct workload *w, const struct bench_op *op,
                   struct bench_stats *st)
 {
-    char *key = n->keys[0];
-    size_t kl = workload_key(w, op->keys[0], op->kind, key);
+    size_t kl;
+    const char *key = workload_key(w, op->keys[0], op->kind, &kl);
     int rc;
     switch (op->kind) {
     case OP_GET: {
@@ -172,8 +157,8 @@ static int n_exec(void *p, const struct workload *w, const struct bench_op *ops,
     int queued = 0;
     for (int i = 0; i < count; i++) {
         const struct bench_op *op = &ops[i];
-        char *key = n->keys[i];
-        size_t kl = workload_key(w, op->keys[0], op->kind, key);
+        size_t kl;
+        const char *key = workload_key(w, op->keys[0], op->kind, &kl);
         int rc = CC_OK;
         switch (op->kind) {
         case OP_GET: rc = cc_batch_get(n->b, key, kl); break;

@@ -1,4 +1,5 @@
-/* Redis driver: RESP over a Unix socket or TCP. GET, SET (EX ttl), DEL, INCR, MGET. */
+/* Redis driver: RESP written by hand over a Unix socket or TCP. GET, SET (EX ttl), DEL,
+ * INCR, MGET; every bulk reply is checked against the value written for its key. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +9,17 @@
 
 static void bulk(struct sockbuf *s, const void *d, size_t n)
 {
-    sockbuf_appendf(s, "$%zu\r\n", n);
+    sockbuf_append(s, "$", 1);
+    sockbuf_append_u64(s, n);
+    sockbuf_append(s, "\r\n", 2);
     sockbuf_append(s, d, n);
     sockbuf_append(s, "\r\n", 2);
 }
 
 static int encode(struct sockbuf *s, const struct workload *w, const struct bench_op *op)
 {
-    char key[BENCH_KEY_MAX];
-    size_t kl = workload_key(w, op->keys[0], op->kind, key);
+    size_t kl;
+    const char *key = workload_key(w, op->keys[0], op->kind, &kl);
     switch (op->kind) {
     case OP_GET:
         sockbuf_append(s, "*2\r\n$3\r\nGET\r\n", 13);
@@ -47,9 +50,11 @@ static int encode(struct sockbuf *s, const struct workload *w, const struct benc
         bulk(s, key, kl);
         break;
     case OP_MGET:
-        sockbuf_appendf(s, "*%u\r\n$4\r\nMGET\r\n", op->nkeys + 1);
+        sockbuf_append(s, "*", 1);
+        sockbuf_append_u64(s, op->nkeys + 1);
+        sockbuf_append(s, "\r\n$4\r\nMGET\r\n", 12);
         for (uint32_t i = 0; i < op->nkeys; i++) {
-            kl = workload_key(w, op->keys[i], OP_GET, key);
+            key = workload_key(w, op->keys[i], OP_GET, &kl);
             bulk(s, key, kl);
         }
         break;
@@ -70,8 +75,10 @@ static int read_bulk(struct sockbuf *c, const struct workload *w, uint32_t id, s
         bench_error(st, "redis: %s", line);
         return 0;
     }
-    if (line[0] != '$')
+    if (line[0] != '$') {
+        bench_error(st, "redis: expected a bulk string, got '%.60s'", line);
         return -1;
+    }
     long n = strtol(line + 1, NULL, 10);
     if (n < 0) {
         st->misses++;
@@ -106,8 +113,10 @@ static int r_exec(void *p, const struct workload *w, const struct bench_op *ops,
             continue;
         }
         if (op->kind == OP_MGET) {
-            if (line[0] != '*' || strtol(line + 1, NULL, 10) != (long)op->nkeys)
+            if (line[0] != '*' || strtol(line + 1, NULL, 10) != (long)op->nkeys) {
+                bench_error(st, "redis MGET: expected %u elements, got '%.60s'", op->nkeys, line);
                 return -1;
+            }
             for (uint32_t k = 0; k < op->nkeys; k++)
                 if (read_bulk(c, w, op->keys[k], st))
                     return -1;

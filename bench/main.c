@@ -13,17 +13,6 @@
 #include "report.h"
 #include "run.h"
 
-static const struct bench_driver *const drivers[] = {&bench_driver_native, &bench_driver_redis,
-                                                     &bench_driver_memcached};
-
-const struct bench_driver *bench_driver_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
-        if (strcmp(drivers[i]->name, name) == 0)
-            return drivers[i];
-    return NULL;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -152,7 +141,7 @@ int main(int argc, char **argv)
         switch (o) {
         case O_DRIVER:
             if (!(cfg.driver = bench_driver_find(optarg))) {
-                fprintf(stderr, "cache-bench: unknown driver '%s' (native, redis, memcached)\n", optarg);
+                fprintf(stderr, "cache-bench: unknown driver '%s' (%s)\n", optarg, bench_driver_names());
                 return 2;
             }
             break;
@@ -203,10 +192,10 @@ int main(int argc, char **argv)
     if (cfg.threads <= 0 || cfg.threads > cfg.connections)
         cfg.threads = cfg.connections;
     if (cfg.connections < 1 || cfg.connections > 1024 || cfg.pipeline < 1 ||
-        cfg.pipeline > BENCH_MAX_PIPELINE || cfg.w.keys < 1 || cfg.w.mget < 1 ||
+        cfg.pipeline > BENCH_MAX_PIPELINE || cfg.w.keys < 1 || cfg.w.keys > BENCH_MAX_KEYS || cfg.w.mget < 1 ||
         cfg.w.mget > BENCH_MAX_MGET || cfg.duration_s <= 0 || cfg.warmup_s < 0 || cfg.rate < 0) {
-        fprintf(stderr, "cache-bench: limits: connections 1..1024, pipeline 1..%d, keys >= 1, "
-                        "mget 1..%d, duration > 0\n", BENCH_MAX_PIPELINE, BENCH_MAX_MGET);
+        fprintf(stderr, "cache-bench: limits: connections 1..1024, pipeline 1..%d, keys 1..%u, "
+                        "mget 1..%d, duration > 0\n", BENCH_MAX_PIPELINE, BENCH_MAX_KEYS, BENCH_MAX_MGET);
         return 2;
     }
     if (cfg.rate > 0 && cfg.pipeline != 1) {

@@ -1,3 +1,4 @@
+/* Buffered blocking socket I/O for the text-protocol drivers. */
 #include "sockbuf.h"
 
 #include <arpa/inet.h>
@@ -5,7 +6,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,27 +115,30 @@ static int reserve(char **buf, size_t *cap, size_t need)
 
 int sockbuf_append(struct sockbuf *s, const void *data, size_t len)
 {
-    if (reserve(&s->w, &s->wcap, s->wlen + len))
+    if (reserve(&s->w, &s->wcap, s->wlen + len)) {
+        s->failed = 1;
         return -1;
+    }
     memcpy(s->w + s->wlen, data, len);
     s->wlen += len;
     return 0;
 }
 
-int sockbuf_appendf(struct sockbuf *s, const char *fmt, ...)
+int sockbuf_append_u64(struct sockbuf *s, uint64_t v)
 {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        return -1;
-    return sockbuf_append(s, tmp, (size_t)n);
+    char tmp[20];
+    int i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sockbuf_append(s, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
 int sockbuf_flush(struct sockbuf *s)
 {
+    if (s->failed)
+        return -1;
     size_t off = 0;
     while (off < s->wlen) {
         ssize_t n = send(s->fd, s->w + off, s->wlen - off, MSG_NOSIGNAL);

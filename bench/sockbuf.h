@@ -14,6 +14,7 @@ struct sockbuf {
     size_t rlen, roff, rcap;
     char *w;
     size_t wlen, wcap;
+    int failed;   /* an append ran out of memory: the next flush fails */
     uint8_t *val; /* scratch for the value a SET sends */
     size_t valcap;
 };
@@ -22,7 +23,8 @@ struct sockbuf {
 struct sockbuf *sockbuf_connect(const struct bench_target *t, char *err, size_t errlen);
 void sockbuf_close(struct sockbuf *s);
 int sockbuf_append(struct sockbuf *s, const void *data, size_t len);
-int sockbuf_appendf(struct sockbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append v in decimal. */
+int sockbuf_append_u64(struct sockbuf *s, uint64_t v);
 /* The driver vtable's connect and close for text-protocol drivers (the connection is the
  * sockbuf itself). */
 void *sockbuf_driver_connect(const struct bench_target *t, char *err, size_t errlen);
@@ -34,7 +36,7 @@ const uint8_t *sockbuf_value(struct sockbuf *s, const struct workload *w, uint32
 typedef int (*sockbuf_encoder)(struct sockbuf *s, const struct workload *w, const struct bench_op *op);
 int sockbuf_send_ops(struct sockbuf *s, const struct workload *w, const struct bench_op *ops,
                      int n, sockbuf_encoder encode);
-/* Send the write buffer and empty it. 0 or -1. */
+/* Send the write buffer and empty it. 0, or -1 (also when an append failed). */
 int sockbuf_flush(struct sockbuf *s);
 /* The next line without its "\r\n" (valid until the next read). NULL on EOF/error. */
 char *sockbuf_line(struct sockbuf *s, size_t *len);

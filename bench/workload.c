@@ -71,6 +71,32 @@ int workload_parse_mix(struct workload *w, const char *spec, char *err, size_t e
     return 0;
 }
 
+/* Key names are made once, in workload_prepare: the load never formats a key. Ids below
+ * 10^8 print as 8 digits, so every key of a kind has the same length. */
+static char *keytab[2]; /* [0] "key:" names, [1] "ctr:" names (only when the mix has incr) */
+static size_t key_len, key_stride;
+
+static void format_key(const struct workload *w, uint32_t id, int ctr, char *buf)
+{
+    snprintf(buf, key_stride, "%s%s:%08u", w->prefix, ctr ? "ctr" : "key", id);
+}
+
+static int make_keys(struct workload *w)
+{
+    key_len = strlen(w->prefix) + 4 + 8;
+    key_stride = (key_len + 1 + 7) & ~(size_t)7;
+    for (int k = 0; k < 2; k++) {
+        if (k == 1 && w->mix[OP_INCR] == 0)
+            break;
+        keytab[k] = malloc(key_stride * w->keys);
+        if (!keytab[k])
+            return -1;
+        for (uint32_t id = 0; id < w->keys; id++)
+            format_key(w, id, k, keytab[k] + key_stride * id);
+    }
+    return 0;
+}
+
 /* Byte i (>= 16) of the value of key id is 'a' + (id * 31 + i) % 26: a window into a long
  * "abc...zabc..." run, so making a value is one memcpy and checking it one memcmp. */
 static uint8_t *alpha;
@@ -87,6 +113,8 @@ int workload_prepare(struct workload *w)
         for (size_t i = 0; i < alpha_len; i++)
             alpha[i] = (uint8_t)('a' + i % 26);
     }
+    if (make_keys(w))
+        return -1;
     if (w->zipf_s <= 0)
         return 0;
     w->zipf_cdf = malloc(sizeof(double) * w->keys);
@@ -109,12 +137,17 @@ void workload_free(struct workload *w)
     free(alpha);
     alpha = NULL;
     alpha_len = 0;
+    for (int k = 0; k < 2; k++) {
+        free(keytab[k]);
+        keytab[k] = NULL;
+    }
 }
 
-size_t workload_key(const struct workload *w, uint32_t id, enum bench_op_kind kind, char *buf)
+const char *workload_key(const struct workload *w, uint32_t id, enum bench_op_kind kind, size_t *len)
 {
-    return (size_t)snprintf(buf, BENCH_KEY_MAX, "%s%s:%08u", w->prefix,
-                            kind == OP_INCR ? "ctr" : "key", id);
+    (void)w;
+    *len = key_len;
+    return keytab[kind == OP_INCR] + key_stride * id;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -140,13 +173,23 @@ static const uint8_t *letters(uint32_t id)
     return alpha + (id * 31u + 16u) % 26u;
 }
 
-/* Header "%08x%08x" (key id, length), then the letters. */
+/* 8 lowercase hex digits of v. */
+static void hex8(uint32_t v, uint8_t *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)digits[v & 15];
+        v >>= 4;
+    }
+}
+
+/* Header: key id and length as 16 hex digits ("%08x%08x"), then the letters. The value is
+ * printable, so cache-cli shows what it is. */
 void workload_value(const struct workload *w, uint32_t id, uint8_t *buf, uint32_t len)
 {
     (void)w;
-    char hdr[17];
-    snprintf(hdr, sizeof(hdr), "%08x%08x", id, len);
-    memcpy(buf, hdr, 16);
+    hex8(id, buf);
+    hex8(len, buf + 8);
     memcpy(buf + 16, letters(id), len - 16);
 }
 
@@ -155,8 +198,9 @@ int workload_check(const struct workload *w, uint32_t id, const void *data, size
     if (len != workload_value_len(w, id) || len < 16)
         return 0;
     const uint8_t *p = data;
-    char hdr[17];
-    snprintf(hdr, sizeof(hdr), "%08x%08x", id, (uint32_t)len);
+    uint8_t hdr[16];
+    hex8(id, hdr);
+    hex8((uint32_t)len, hdr + 8);
     return memcmp(p, hdr, 16) == 0 && memcmp(p + 16, letters(id), len - 16) == 0;
 }
 
