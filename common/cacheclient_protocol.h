@@ -79,6 +79,7 @@ enum cc_op {
     ACTION(112, E_VERSION, "unsupported protocol version")                           \
     ACTION(113, E_SHUTDOWN, "server is shutting down")                               \
     ACTION(114, E_INTERNAL, "internal error")                                        \
+    ACTION(115, E_DISK, "disk tier error: value unreadable or write not durable")    \
     ACTION(200, E_CONNECT, "cannot connect")                                         \
     ACTION(201, E_TIMEOUT, "timed out")                                              \
     ACTION(202, E_IO, "connection lost")                                             \

@@ -17,12 +17,23 @@ struct session {
     char client[64];
 };
 
+/* A key a handler found only on a disk tier (cmd_need_disk). */
+struct disk_need {
+    uint16_t ns;
+    uint32_t klen;
+    uint8_t *key; /* malloc'd */
+};
+
 struct req {
     uint64_t id;
     uint32_t argc;          /* arguments after op and id */
     struct mp_cursor args;  /* positioned at the first argument */
     struct core_out *out;   /* the connection's output, for a deferred reply */
     bool deferred;          /* the handler took a core_defer: it answers later */
+    int attempt;            /* 0, then 1.. for runs after loading keys from disk */
+    struct disk_need *needs; /* keys to load before the request can be answered */
+    uint32_t nneeds, capneeds;
+    bool needs_failed;      /* out of memory recording one */
 };
 
 typedef void (*cmd_fn)(struct session *s, struct req *q, struct reply *r);
@@ -51,6 +62,20 @@ void cmd_append(struct session *s, struct req *q, struct reply *r);
 void cmd_getrange(struct session *s, struct req *q, struct reply *r);
 void cmd_strlen(struct session *s, struct req *q, struct reply *r);
 void cmd_scan(struct session *s, struct req *q, struct reply *r);
+/* cmd_tier.c: requests that wait for a disk tier.
+ * A handler that needs the value of a key memory does not hold but a disk tier may (INCR,
+ * APPEND, TTL, ...) calls cmd_need_disk and, when it returns true, stops (or, for a multi-key
+ * request, goes on collecting). The dispatcher then drops the reply, reads those keys on the
+ * I/O threads, puts them in memory and runs the request again: handlers see one tier. */
+bool cmd_need_disk(struct req *q, const struct store_key *k);
+/* Dispatcher: after the handler. Returns true when the reply is deferred (loads started, or
+ * a sync-persistence wait), false when r holds the reply to send now. */
+bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t op,
+                    const uint8_t *body, size_t len);
+/* Run a request (a frame body) again; used by cmd_tier.c. */
+enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
+                               struct core_out *out, int attempt);
+
 /* A memory miss of GET: when the SSD tier has the key, defer the reply until it is read. */
 bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k);
 void cmd_disk_get_fill(void *arg, struct core_out *out);

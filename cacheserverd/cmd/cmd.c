@@ -133,12 +133,11 @@ static void *_session_open(void *ctx, const struct core_peer *peer)
 
 static void _session_close(void *session) { free(session); }
 
-static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
-                                struct core_out *out)
+enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
+                               struct core_out *out, int attempt)
 {
-    struct session *s = session;
     struct reply *r = reply_get();
-    struct req q = {0};
+    struct req q = {.attempt = attempt};
     struct mp_cursor c, whole;
     uint32_t n;
     uint64_t op;
@@ -175,8 +174,16 @@ static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
     hist_record(&op_hist[op], _now_us() - t0);
     if (q.deferred)
         return CORE_PENDING; /* nothing was built in r; the reply comes later */
+    if (cmd_tier_after(s, &q, r, op, body, len))
+        return CORE_PENDING;
     reply_finish(r, out);
     return CORE_CONTINUE;
+}
+
+static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
+                                struct core_out *out)
+{
+    return cmd_dispatch(session, body, len, out, 0);
 }
 
 static void _frame_too_large(void *session, uint64_t len, uint64_t max, struct core_out *out)

@@ -121,18 +121,13 @@ void cmd_disk_get_fill(void *arg, struct core_out *out)
                             "stream longer than max_value_size: read it with GETRANGE");
             }
         } else if (!res || res->status == TIER_ERROR) {
-            reply_error(r, g->id, CC_E_INTERNAL, "SSD tier: %s", res ? res->err : "out of memory");
+            reply_error(r, g->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
         } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
             reply_begin(r, g->id, CC_NOT_FOUND, 0);
         } else {
             int64_t ttl = tiering_ttl_ms(res);
-            if (promote) { /* before the reply takes the bytes */
-                struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
-                /* it was just read: mark it so, or its next eviction would not demote it */
-                if (store_set(&k, &v, ttl > 0 ? (uint64_t)ttl : 0, STORE_SET_NX, 0, NULL) == STORE_OK &&
-                    store_get(&k, &it) == STORE_OK)
-                    store_item_release(it);
-            }
+            if (promote) /* before the reply takes the bytes */
+                tiering_load(g->ns, g->key, g->klen, res);
             uint64_t version = res->version;
             reply_begin(r, g->id, CC_OK, 4);
             msgpack_pack_uint8(&r->pk, res->type);
@@ -221,6 +216,7 @@ void cmd_mget(struct session *s, struct req *q, struct reply *r)
         cmd_arg_key(q, r, &k, s->ns);
         struct item *it;
         if (store_get(&k, &it) != STORE_OK) {
+            cmd_need_disk(q, &k); /* then this reply is dropped and MGET runs again */
             msgpack_pack_nil(&r->pk);
             continue;
         }
@@ -286,6 +282,8 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "SET ttl, flags (1 NX or 2 XX) and cas must be uints");
         return;
     }
+    if ((flags || cas) && cmd_need_disk(q, &k))
+        return; /* NX, XX and CAS must see a value only the disk holds */
     uint64_t version = 0;
     int st = store_set(&k, &v, ttl, (unsigned)flags, cas, &version);
     if (st != STORE_OK) {
@@ -351,15 +349,15 @@ static void _count_keys(struct session *s, struct req *q, struct reply *r, bool 
     for (uint32_t i = 0; i < q->argc; i++) {
         cmd_arg_key(q, r, &k, s->ns);
         if (del) {
-            /* a key only the SSD holds is deleted there (memory emits no change for it) */
-            count += store_del(&k) == STORE_OK || tiering_forget(k.ns, k.data, k.len, k.hash);
+            /* a key only a disk tier holds is deleted there too (store's del-miss hook) */
+            count += store_del(&k) == STORE_OK;
         } else {
             struct item *it;
             if (store_peek(&k, &it) == STORE_OK) {
                 count++;
                 store_item_release(it);
-            } else if (tiering_on_disk(k.hash)) {
-                count++;
+            } else if (cmd_need_disk(q, &k)) {
+                count++; /* the reply is dropped: EXISTS runs again once it is loaded */
             }
         }
     }
@@ -384,6 +382,8 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "TOUCH ttl must be a uint");
         return;
     }
+    if (cmd_need_disk(q, &k))
+        return;
     cmd_reply_store_status(q, r, store_touch(&k, ttl));
 }
 
@@ -394,7 +394,7 @@ void cmd_ttl(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "TTL takes key");
         return;
     }
-    if (!cmd_arg_key(q, r, &k, s->ns))
+    if (!cmd_arg_key(q, r, &k, s->ns) || cmd_need_disk(q, &k))
         return;
     struct item *it;
     if (store_peek(&k, &it) != STORE_OK) {
@@ -430,6 +430,8 @@ static void _incr(struct session *s, struct req *q, struct reply *r, bool negate
         }
         delta = -delta;
     }
+    if (cmd_need_disk(q, &k))
+        return;
     int64_t result;
     int st = store_incr(&k, delta, initial, ttl, &result);
     if (st != STORE_OK) {
@@ -466,6 +468,8 @@ void cmd_append(struct session *s, struct req *q, struct reply *r)
                     len, (unsigned long long)max);
         return;
     }
+    if (cmd_need_disk(q, &k))
+        return;
     uint64_t new_len;
     int st = store_append(&k, d, len, ttl, &new_len);
     if (st != STORE_OK) {
@@ -490,6 +494,8 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "GETRANGE offset and length must be uints");
         return;
     }
+    if (cmd_need_disk(q, &k))
+        return;
     uint64_t max = option_get_u(&cmd_opts.max_value_size);
     if (len > max)
         len = max;
@@ -508,7 +514,7 @@ void cmd_strlen(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "STRLEN takes key");
         return;
     }
-    if (!cmd_arg_key(q, r, &k, s->ns))
+    if (!cmd_arg_key(q, r, &k, s->ns) || cmd_need_disk(q, &k))
         return;
     struct item *it;
     if (store_peek(&k, &it) != STORE_OK) {

@@ -114,6 +114,33 @@ void reply_finish(struct reply *r, struct core_out *out)
     _reset(r);
 }
 
+uint8_t *reply_take(struct reply *r, size_t *len)
+{
+    size_t body = r->buf.size + r->reflen;
+    uint8_t *b = malloc(CC_FRAME_HEADER_SIZE + body);
+    if (!b) {
+        reply_discard(r);
+        return NULL;
+    }
+    cc_be32_write(b, (uint32_t)body);
+    uint8_t *p = b + CC_FRAME_HEADER_SIZE;
+    size_t pos = 0;
+    for (size_t i = 0; i < r->nsegs; i++) {
+        struct reply_seg *s = &r->segs[i];
+        memcpy(p, r->buf.data + pos, s->off - pos);
+        p += s->off - pos;
+        pos = s->off;
+        memcpy(p, s->data, s->len);
+        p += s->len;
+        s->release(s->arg);
+    }
+    if (r->buf.size > pos)
+        memcpy(p, r->buf.data + pos, r->buf.size - pos);
+    *len = CC_FRAME_HEADER_SIZE + body;
+    _reset(r);
+    return b;
+}
+
 void reply_discard(struct reply *r)
 {
     for (size_t i = 0; i < r->nsegs; i++)

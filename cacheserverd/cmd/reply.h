@@ -39,6 +39,9 @@ void reply_error(struct reply *r, uint64_t id, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Write the frame to out and reset r. */
 void reply_finish(struct reply *r, struct core_out *out);
+/* The whole frame as one malloc'd buffer (references copied and released), for a reply
+ * sent later; resets r. NULL when out of memory (r is discarded then). */
+uint8_t *reply_take(struct reply *r, size_t *len);
 /* Drop what was built (releasing references) and reset r. */
 void reply_discard(struct reply *r);
 

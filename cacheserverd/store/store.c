@@ -36,6 +36,8 @@ static struct {
 static int nsubscribers;
 static store_demote_fn demote_fn;
 static void *demote_arg;
+static store_del_miss_fn del_miss_fn;
+static void *del_miss_arg;
 
 void store_options_register(void)
 {
@@ -51,6 +53,12 @@ int store_mutation_subscribe(store_mutation_fn fn, void *arg)
     subscribers[nsubscribers].arg = arg;
     nsubscribers++;
     return 0;
+}
+
+void store_set_del_miss_hook(store_del_miss_fn fn, void *arg)
+{
+    del_miss_fn = fn;
+    del_miss_arg = arg;
 }
 
 void store_set_demote_hook(store_demote_fn fn, void *arg)
@@ -100,6 +108,25 @@ static struct item *_item_new(const struct store_key *k, uint8_t type, uint32_t 
     it->ns = k->ns;
     it->type = type;
     memcpy(it->data, k->data, k->len);
+    return it;
+}
+
+static int _reserve(uint64_t bytes);
+
+/* A new item holding data (when not NULL), its memory reserved (evicting as needed). NULL
+ * when it does not fit: STORE_ENOMEM. */
+static struct item *_item_reserved(const struct store_key *k, uint8_t type, const void *data,
+                                   uint32_t vlen)
+{
+    struct item *it = _item_new(k, type, vlen);
+    if (!it)
+        return NULL;
+    if (data)
+        memcpy(item_val(it), data, vlen);
+    if (_reserve(_item_mem(it)) != STORE_OK) {
+        free(it);
+        return NULL;
+    }
     return it;
 }
 
@@ -221,7 +248,7 @@ static void _list_remove(struct shard *s, struct item *it)
 /* Link a new item (its memory already reserved); the table takes the caller's reference. */
 static void _do_link(struct shard *s, struct item *it, uint64_t hash)
 {
-    it->flags = ITEM_LINKED;
+    it->flags = (uint8_t)(ITEM_LINKED | (it->flags & ITEM_EVER_READ));
     it->gen = ns_gen(it->ns);
     do_table_insert(s, it, hash);
     _list_push(s, it);
@@ -244,12 +271,13 @@ static void _do_unlink(struct shard *s, struct item **slot)
 }
 
 /* Replace old (at *slot) by new in the table, or link new if there was none. */
-static void _do_replace(struct shard *s, struct item **slot, struct item *nit, uint64_t hash)
+static void _do_replace(struct shard *s, struct item **slot, struct item *nit, uint64_t hash,
+                        enum mutation_op op)
 {
     if (slot)
         _do_unlink(s, slot);
     _do_link(s, nit, hash);
-    _emit_value(MUT_SET, nit);
+    _emit_value(op, nit);
 }
 
 void do_store_reclaim(struct shard *s, struct item **slot, enum mutation_op why)
@@ -405,6 +433,7 @@ void store_teardown(void)
     ns_teardown();
     nsubscribers = 0;
     demote_fn = NULL;
+    del_miss_fn = NULL;
 }
 
 void store_key_init(struct store_key *k, uint16_t ns, const void *data, uint32_t len)
@@ -490,16 +519,10 @@ int store_range(const struct store_key *k, uint64_t offset, uint64_t length, sto
 int store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
               unsigned flags, uint64_t cas, uint64_t *version)
 {
-    struct item *nit = _item_new(k, v->type, v->len);
+    struct item *nit = _item_reserved(k, v->type, v->data, v->len);
     if (!nit)
         return STORE_ENOMEM;
-    memcpy(item_val(nit), v->data, v->len);
     nit->expire_ms = _expire_at(ttl_ms);
-    uint64_t mem = _item_mem(nit);
-    if (_reserve(mem) != STORE_OK) {
-        free(nit);
-        return STORE_ENOMEM;
-    }
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
@@ -516,12 +539,38 @@ int store_set(const struct store_key *k, const struct store_value *v, uint64_t t
         nit->version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
         if (version)
             *version = nit->version;
-        _do_replace(s, slot, nit, k->hash);
+        _do_replace(s, slot, nit, k->hash, MUT_SET);
         nit = NULL;
     }
     pthread_mutex_unlock(&s->lock);
     if (nit)
         _item_free(nit); /* gives back the reservation */
+    return rc;
+}
+
+int store_load(const struct store_key *k, const struct store_value *v, uint64_t expire_ms,
+               uint64_t version, bool (*still)(void *arg), void *arg)
+{
+    if (expire_ms && expire_ms <= store_now_ms())
+        return STORE_NOT_STORED;
+    struct item *nit = _item_reserved(k, v->type, v->data, v->len);
+    if (!nit)
+        return STORE_ENOMEM;
+    nit->expire_ms = expire_ms;
+    nit->version = version;
+    nit->flags = ITEM_EVER_READ; /* _do_link keeps this bit */
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    int rc = STORE_NOT_STORED;
+    if (!slot && (!still || still(arg))) {
+        _do_replace(s, NULL, nit, k->hash, MUT_LOAD);
+        nit = NULL;
+        rc = STORE_OK;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit);
     return rc;
 }
 
@@ -531,8 +580,9 @@ int store_del(const struct store_key *k)
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     if (!slot) {
+        bool elsewhere = del_miss_fn && del_miss_fn(del_miss_arg, k);
         pthread_mutex_unlock(&s->lock);
-        return STORE_NOT_FOUND;
+        return elsewhere ? STORE_OK : STORE_NOT_FOUND;
     }
     _emit(MUT_DEL, *slot, NULL, 0);
     _do_unlink(s, slot);
@@ -550,7 +600,7 @@ int store_touch(const struct store_key *k, uint64_t ttl_ms)
         return STORE_NOT_FOUND;
     }
     (*slot)->expire_ms = _expire_at(ttl_ms);
-    _emit(MUT_TOUCH, *slot, NULL, 0);
+    _emit_value(MUT_TOUCH, *slot);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
 }
@@ -607,13 +657,9 @@ static int _current_int(const struct item *it, int64_t *cur)
 int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64_t ttl_ms,
                int64_t *result)
 {
-    struct item *nit = _item_new(k, STORE_T_INT, 9);
+    struct item *nit = _item_reserved(k, STORE_T_INT, NULL, 9);
     if (!nit)
         return STORE_ENOMEM;
-    if (_reserve(_item_mem(nit)) != STORE_OK) {
-        free(nit);
-        return STORE_ENOMEM;
-    }
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
@@ -631,7 +677,7 @@ int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64
     if (rc == STORE_OK) {
         _encode_int(item_val(nit), v);
         nit->version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
-        _do_replace(s, slot, nit, k->hash);
+        _do_replace(s, slot, nit, k->hash, MUT_SET);
         nit = NULL;
         *result = v;
     }
@@ -699,7 +745,7 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
         } else {
             nit->version = version;
             *new_len = nst->len;
-            _do_replace(s, slot, nit, k->hash);
+            _do_replace(s, slot, nit, k->hash, MUT_SET);
             nit = NULL;
         }
     }
@@ -709,6 +755,14 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
     if (rc == STORE_OK)
         _make_room(0);
     return rc;
+}
+
+void store_version_floor(uint64_t v)
+{
+    uint64_t cur = __atomic_load_n(&version_counter, __ATOMIC_RELAXED);
+    while (cur < v && !__atomic_compare_exchange_n(&version_counter, &cur, v, false,
+                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 /* ---- scan and flush ---- */

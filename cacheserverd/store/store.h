@@ -88,6 +88,7 @@ enum mutation_op {
     MUT_EXPIRE, /* reclaimed because its ttl passed */
     MUT_EVICT,  /* removed to make room */
     MUT_FLUSH,  /* a namespace (ns >= 0) or everything (ns < 0) was flushed */
+    MUT_LOAD,   /* a copy from a disk tier was put back in memory (store_load) */
 };
 
 struct mutation {
@@ -96,8 +97,9 @@ struct mutation {
     const uint8_t *key;   /* NULL for MUT_FLUSH */
     uint32_t klen;
     uint8_t type;
-    const uint8_t *value; /* MUT_SET: the encoding; MUT_APPEND: the appended bytes */
-    uint64_t vlen;
+    const uint8_t *value; /* MUT_SET, MUT_TOUCH, MUT_LOAD: the encoding (NULL for a stream);
+                           * MUT_APPEND: the appended bytes */
+    uint64_t vlen;        /* for a stream's MUT_SET/TOUCH/LOAD: its whole length */
     uint64_t expire_ms;   /* absolute unix ms, 0 = none */
     uint64_t version;
     uint32_t origin;      /* node id that made the change (0 = this node until replication) */
@@ -114,6 +116,11 @@ int store_mutation_subscribe(store_mutation_fn fn, void *arg);
  * tells whether the item was read since it was written. Must not block. */
 typedef void (*store_demote_fn)(void *arg, const struct mutation *m, bool ever_read);
 void store_set_demote_hook(store_demote_fn fn, void *arg);
+
+/* Called by store_del, under the key's lock, when memory does not hold the key: returns
+ * true when a disk tier held it (and has now forgotten it). Must not block. */
+typedef bool (*store_del_miss_fn)(void *arg, const struct store_key *k);
+void store_set_del_miss_hook(store_del_miss_fn fn, void *arg);
 
 /* ---- lifecycle ---- */
 /* Registers the options table (call before settings are loaded). */
@@ -155,7 +162,15 @@ int store_get(const struct store_key *k, struct item **out);
 int store_peek(const struct store_key *k, struct item **out);
 int store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
               unsigned flags, uint64_t cas, uint64_t *version);
+/* STORE_OK when memory or (through the del-miss hook) a disk tier held the key. */
 int store_del(const struct store_key *k);
+/* Put a copy read from a disk tier back in memory (promotion, warm restart, a command that
+ * needs the value). Not a change: its record is MUT_LOAD, the item counts as read, version
+ * and absolute expiry are kept. Stored only when memory does not hold the key and still(arg)
+ * says the copy is current; still() runs under the key's lock, where every change of the key
+ * is ordered. STORE_OK, STORE_NOT_STORED or STORE_ENOMEM. */
+int store_load(const struct store_key *k, const struct store_value *v, uint64_t expire_ms,
+               uint64_t version, bool (*still)(void *arg), void *arg);
 int store_touch(const struct store_key *k, uint64_t ttl_ms);
 int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64_t ttl_ms,
                int64_t *result);
@@ -184,6 +199,8 @@ void store_flush(int ns, uint64_t *removed);
 /* Memory accounting for tests and INFO. */
 uint64_t store_bytes_used(void);
 uint64_t store_memory_limit(void);
+/* Versions handed out from now on are above v (warm restart: CAS stays unique). */
+void store_version_floor(uint64_t v);
 /* Per-item overhead counted against the limit besides key and value bytes. */
 size_t store_item_overhead(void);
 

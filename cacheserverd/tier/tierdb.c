@@ -13,7 +13,7 @@ struct tierdb {
     rocksdb_options_t *opts;
     rocksdb_compactionfilter_t *filter;
     rocksdb_ratelimiter_t *limiter;
-    rocksdb_writeoptions_t *w_wal, *w_nowal;
+    rocksdb_writeoptions_t *w_wal, *w_nowal, *w_sync;
     rocksdb_readoptions_t *r;
     uint64_t (*now_ms)(void);
     atomic_uint_fast64_t expired_dropped;
@@ -89,6 +89,8 @@ struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen
     db->w_wal = rocksdb_writeoptions_create();
     db->w_nowal = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(db->w_nowal, 1);
+    db->w_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(db->w_sync, 1);
     db->r = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(db->r, 1);
     return db;
@@ -104,6 +106,8 @@ void tierdb_close(struct tierdb *db)
         rocksdb_writeoptions_destroy(db->w_wal);
     if (db->w_nowal)
         rocksdb_writeoptions_destroy(db->w_nowal);
+    if (db->w_sync)
+        rocksdb_writeoptions_destroy(db->w_sync);
     if (db->r)
         rocksdb_readoptions_destroy(db->r);
     if (db->opts)
@@ -153,14 +157,123 @@ int tierdb_delete(struct tierdb *db, const void *key, size_t klen, bool wal, cha
 }
 
 int tierdb_delete_range(struct tierdb *db, const void *start, size_t slen, const void *end,
-                        size_t elen, char *err, size_t errlen)
+                        size_t elen, bool wal, char *err, size_t errlen)
 {
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_range(b, start, slen, end, elen);
     char *rerr = NULL;
-    rocksdb_write(db->db, db->w_nowal, b, &rerr);
+    rocksdb_write(db->db, wal ? db->w_wal : db->w_nowal, b, &rerr);
     rocksdb_writebatch_destroy(b);
     return rerr ? fail(err, errlen, "delete range", rerr) : 0;
+}
+
+/* ---- batches ---- */
+
+struct tierdb_batch {
+    rocksdb_writebatch_t *b;
+};
+
+struct tierdb_batch *tierdb_batch_new(void)
+{
+    struct tierdb_batch *b = malloc(sizeof(*b));
+    if (b)
+        b->b = rocksdb_writebatch_create();
+    return b;
+}
+
+void tierdb_batch_free(struct tierdb_batch *b)
+{
+    if (b) {
+        rocksdb_writebatch_destroy(b->b);
+        free(b);
+    }
+}
+
+void tierdb_batch_put(struct tierdb_batch *b, const void *key, size_t klen, const void *val,
+                      size_t vlen)
+{
+    rocksdb_writebatch_put(b->b, key, klen, val, vlen);
+}
+
+void tierdb_batch_delete(struct tierdb_batch *b, const void *key, size_t klen)
+{
+    rocksdb_writebatch_delete(b->b, key, klen);
+}
+
+void tierdb_batch_delete_range(struct tierdb_batch *b, const void *start, size_t slen,
+                               const void *end, size_t elen)
+{
+    rocksdb_writebatch_delete_range(b->b, start, slen, end, elen);
+}
+
+size_t tierdb_batch_count(struct tierdb_batch *b) { return (size_t)rocksdb_writebatch_count(b->b); }
+
+int tierdb_batch_write(struct tierdb *db, struct tierdb_batch *b, bool wal, bool sync, char *err,
+                       size_t errlen)
+{
+    char *rerr = NULL;
+    rocksdb_write(db->db, !wal ? db->w_nowal : sync ? db->w_sync : db->w_wal, b->b, &rerr);
+    rocksdb_writebatch_clear(b->b);
+    return rerr ? fail(err, errlen, "write", rerr) : 0;
+}
+
+int tierdb_sync_wal(struct tierdb *db, char *err, size_t errlen)
+{
+    char *rerr = NULL;
+    rocksdb_flush_wal(db->db, 1, &rerr);
+    return rerr ? fail(err, errlen, "sync of the write-ahead log", rerr) : 0;
+}
+
+/* ---- iteration ---- */
+
+struct tierdb_iter {
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *r;
+    bool started;
+};
+
+struct tierdb_iter *tierdb_iter_new(struct tierdb *db)
+{
+    struct tierdb_iter *it = calloc(1, sizeof(*it));
+    if (!it)
+        return NULL;
+    it->r = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(it->r, 1);
+    rocksdb_readoptions_set_fill_cache(it->r, 0); /* one pass over everything */
+    it->it = rocksdb_create_iterator(db->db, it->r);
+    return it;
+}
+
+bool tierdb_iter_next(struct tierdb_iter *it, const uint8_t **key, size_t *klen,
+                      const uint8_t **val, size_t *vlen)
+{
+    if (!it->started) {
+        rocksdb_iter_seek_to_first(it->it);
+        it->started = true;
+    } else {
+        rocksdb_iter_next(it->it);
+    }
+    if (!rocksdb_iter_valid(it->it))
+        return false;
+    *key = (const uint8_t *)rocksdb_iter_key(it->it, klen);
+    *val = (const uint8_t *)rocksdb_iter_value(it->it, vlen);
+    return true;
+}
+
+int tierdb_iter_status(struct tierdb_iter *it, char *err, size_t errlen)
+{
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it->it, &rerr);
+    return rerr ? fail(err, errlen, "iteration", rerr) : 0;
+}
+
+void tierdb_iter_free(struct tierdb_iter *it)
+{
+    if (!it)
+        return;
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->r);
+    free(it);
 }
 
 uint64_t tierdb_bytes(struct tierdb *db)

@@ -38,7 +38,33 @@ int tierdb_delete(struct tierdb *db, const void *key, size_t klen, bool wal, cha
                   size_t errlen);
 /* Delete every key in [start, end). 0, or -1 with a message in err. */
 int tierdb_delete_range(struct tierdb *db, const void *start, size_t slen, const void *end,
-                        size_t elen, char *err, size_t errlen);
+                        size_t elen, bool wal, char *err, size_t errlen);
+
+/* A group of changes written at once (group commit): one WAL record, one fsync when sync. */
+struct tierdb_batch;
+struct tierdb_batch *tierdb_batch_new(void);
+void tierdb_batch_free(struct tierdb_batch *b);
+void tierdb_batch_put(struct tierdb_batch *b, const void *key, size_t klen, const void *val,
+                      size_t vlen);
+void tierdb_batch_delete(struct tierdb_batch *b, const void *key, size_t klen);
+void tierdb_batch_delete_range(struct tierdb_batch *b, const void *start, size_t slen,
+                               const void *end, size_t elen);
+size_t tierdb_batch_count(struct tierdb_batch *b);
+/* Write and empty the batch. wal = through the write-ahead log; sync = fsync it before
+ * returning (durable against power loss). 0, or -1 with a message in err. */
+int tierdb_batch_write(struct tierdb *db, struct tierdb_batch *b, bool wal, bool sync, char *err,
+                       size_t errlen);
+/* fsync the write-ahead log (async persistence, once a second). 0 or -1. */
+int tierdb_sync_wal(struct tierdb *db, char *err, size_t errlen);
+
+/* Every record in key order (warm restart). key/val stay valid until the next call. */
+struct tierdb_iter;
+struct tierdb_iter *tierdb_iter_new(struct tierdb *db);
+bool tierdb_iter_next(struct tierdb_iter *it, const uint8_t **key, size_t *klen,
+                      const uint8_t **val, size_t *vlen);
+/* After the last record: 0, or -1 with a message when the iteration stopped on an error. */
+int tierdb_iter_status(struct tierdb_iter *it, char *err, size_t errlen);
+void tierdb_iter_free(struct tierdb_iter *it);
 /* Bytes on disk (SST files) plus the memtables: what counts against the tier's size. */
 uint64_t tierdb_bytes(struct tierdb *db);
 /* Flush and compact everything now (tests; the expiry filter runs during compactions). */

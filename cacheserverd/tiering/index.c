@@ -150,16 +150,45 @@ bool tix_move(uint64_t h, enum tix_state from, uint64_t seq, enum tix_state to)
     return ok;
 }
 
-enum tix_state tix_tomb_if_present(uint64_t h, uint64_t seq)
+enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
     struct node **p = _find(s, h);
     enum tix_state was = *p ? (*p)->e.state : TIX_NONE;
-    if (*p)
-        _put(s, p, h, (*p)->e.ns, TIX_TOMB, seq);
+    if (*p || always)
+        _put(s, p, h, *p ? (*p)->e.ns : ns, TIX_TOMB, seq);
     pthread_mutex_unlock(&s->lock);
     return was;
+}
+
+bool tix_add(uint64_t h, uint16_t ns, enum tix_state st, uint64_t seq)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    bool added = !*p;
+    if (added)
+        _put(s, p, h, ns, st, seq);
+    pthread_mutex_unlock(&s->lock);
+    return added;
+}
+
+uint64_t tix_count(void)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < TIX_SHARDS; i++)
+        n += __atomic_load_n(&shards[i].count, __ATOMIC_RELAXED);
+    return n;
+}
+
+uint64_t tix_memory(void)
+{
+    uint64_t b = 0;
+    for (int i = 0; i < TIX_SHARDS; i++)
+        b += (__atomic_load_n(&shards[i].mask, __ATOMIC_RELAXED) + 1) * sizeof(struct node *);
+    /* malloc rounds a node up to 48 bytes */
+    return b + tix_count() * 48;
 }
 
 uint32_t tix_hit(uint64_t h, uint64_t seq, uint32_t now_s)
@@ -176,17 +205,19 @@ uint32_t tix_hit(uint64_t h, uint64_t seq, uint32_t now_s)
     return prev;
 }
 
-uint64_t tix_drop_ns(int ns)
+/* Remove every entry drop() selects; returns how many of them were LIVE. Walks everything
+ * (FLUSH, the end of a warm restart's indexing). */
+static uint64_t _drop_where(bool (*drop)(const struct tix_entry *e, int arg), int arg)
 {
-    uint64_t dropped = 0;
+    uint64_t live_dropped = 0;
     for (int i = 0; i < TIX_SHARDS; i++) {
         struct shard *s = &shards[i];
         pthread_mutex_lock(&s->lock);
         for (uint64_t j = 0; j <= s->mask; j++) {
             struct node **p = &s->b[j];
             while (*p) {
-                if (ns < 0 || (*p)->e.ns == ns) {
-                    dropped += (*p)->e.state == TIX_LIVE;
+                if (drop(&(*p)->e, arg)) {
+                    live_dropped += (*p)->e.state == TIX_LIVE;
                     _put(s, p, (*p)->hash, 0, TIX_NONE, 0);
                 } else {
                     p = &(*p)->next;
@@ -195,7 +226,17 @@ uint64_t tix_drop_ns(int ns)
         }
         pthread_mutex_unlock(&s->lock);
     }
-    return dropped;
+    return live_dropped;
 }
+
+static bool _in_ns(const struct tix_entry *e, int ns) { return ns < 0 || e->ns == ns; }
+static bool _is_tomb(const struct tix_entry *e, int unused)
+{
+    (void)unused;
+    return e->state == TIX_TOMB;
+}
+
+uint64_t tix_drop_ns(int ns) { return _drop_where(_in_ns, ns); }
+void tix_drop_tombs(void) { _drop_where(_is_tomb, 0); }
 
 uint64_t tix_live(void) { return __atomic_load_n(&live, __ATOMIC_RELAXED); }

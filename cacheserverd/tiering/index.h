@@ -28,8 +28,17 @@ void tix_set(uint64_t hash, uint16_t ns, enum tix_state st, uint64_t seq);
 /* If the entry is in state `from` with sequence seq: move it to `to` (TIX_NONE removes it).
  * Returns whether it did. */
 bool tix_move(uint64_t hash, enum tix_state from, uint64_t seq, enum tix_state to);
-/* Entry exists (any state): returns its state and sets it to TOMB with seq. */
-enum tix_state tix_tomb_if_present(uint64_t hash, uint64_t seq);
+/* Entry exists (any state): returns its state and sets it to TOMB with seq. With always,
+ * an absent entry becomes a TOMB too (warm restart: the disk may hold an unindexed copy). */
+enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always);
+/* Add the entry only when the hash has none. Returns whether it did. */
+bool tix_add(uint64_t hash, uint16_t ns, enum tix_state st, uint64_t seq);
+/* Remove every TOMB entry (the end of a warm restart's indexing). */
+void tix_drop_tombs(void);
+/* Entries of every state (memory accounting). */
+uint64_t tix_count(void);
+/* Bytes the index uses. */
+uint64_t tix_memory(void);
 /* Record a read hit at now_s; returns the previous hit time (0 = none). */
 uint32_t tix_hit(uint64_t hash, uint64_t seq, uint32_t now_s);
 /* Drop every entry of namespace ns (ns < 0: all). Returns how many were LIVE. */

@@ -1,5 +1,6 @@
-/* The tier policy and its threads (tiering.h): one writer thread applies demotions and
- * deletes in order from a bounded queue; tier_io_threads readers serve disk reads. */
+/* The tier policy and its threads (tiering.h): one writer thread applies demotions,
+ * persisted changes and deletes in queue order, in batches (one RocksDB write each: group
+ * commit); tier_io_threads readers serve disk reads. */
 #include "tiering.h"
 
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "store.h"
 #include "tierdb.h"
+#include "tiering-internal.h"
 
 OPTION_STRUCT(tiering, TIERING_OPTIONS);
 STAT_STRUCT(tiering, TIERING_STATS);
@@ -22,7 +24,7 @@ static struct option_desc opt_desc[] = OPTION_DESCRIBE(TIERING_OPTIONS);
 static struct tiering_stats st;
 static struct stat_desc st_desc[] = STAT_DESCRIBE(TIERING_STATS);
 
-#define TIER_KEY_MAX (1 + 64 + 65536)
+#define WRITE_BATCH 256 /* jobs per RocksDB write */
 
 enum job_kind { JOB_PUT, JOB_DEL, JOB_DEL_NS, JOB_READ };
 
@@ -36,6 +38,8 @@ struct job {
     tiering_done_fn done; /* JOB_READ */
     void *arg;
     bool all;             /* JOB_DEL_NS: every namespace */
+    bool persist;         /* a change persistence must keep (never skipped as superseded) */
+    uint64_t t_ms;        /* when it was queued (persistence lag) */
 };
 
 struct queue {
@@ -54,6 +58,9 @@ static unsigned nreaders;
 static atomic_uint_fast64_t seq_counter;
 static atomic_bool degraded;
 static atomic_bool active; /* hooks and reads are on (between setup and teardown) */
+static enum persist_mode pmode;
+static uint64_t pushed;    /* jobs ever pushed to wq (under wq.lock): durability tickets */
+static atomic_bool full_logged;
 
 void tiering_options_register(void)
 {
@@ -67,7 +74,21 @@ const char *tiering_ssd_path(void) { return option_get_s(&opts.ssd_path); }
 uint64_t tiering_ssd_size(void) { return option_get_u(&opts.ssd_size); }
 uint64_t tiering_ssd_bytes(void) { return ssd ? tierdb_bytes(ssd) : 0; }
 
-static uint64_t _now_ms(void)
+uint64_t tiering_next_seq(void) { return atomic_fetch_add(&seq_counter, 1) + 1; }
+
+void tiering_restore_progress(uint64_t indexed, uint64_t loaded, uint64_t ms)
+{
+    st.restore_indexed = indexed;
+    st.restore_loaded = loaded;
+    st.restore_ms = ms;
+}
+
+const char *tiering_persist_mode(void)
+{
+    return pmode == PERSIST_SYNC ? "sync" : pmode == PERSIST_ASYNC ? "async" : "off";
+}
+
+uint64_t tiering_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -91,6 +112,9 @@ static bool _q_push(struct queue *q, struct job *j, size_t limit)
         return false;
     }
     j->next = NULL;
+    j->t_ms = tiering_now_ms();
+    if (q == &wq)
+        pushed++;
     if (q->tail)
         q->tail->next = j;
     else
@@ -117,6 +141,41 @@ static struct job *_q_pop(struct queue *q)
     }
     pthread_mutex_unlock(&q->lock);
     return j;
+}
+
+/* Up to max jobs into out, waiting at most timeout_ms (0 = no limit) for the first. Returns
+ * the count, or -1 once stopped and empty. */
+static int _q_pop_batch(struct queue *q, struct job **out, int max, uint64_t timeout_ms)
+{
+    pthread_mutex_lock(&q->lock);
+    if (!q->head && !q->stop) {
+        if (timeout_ms) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += (time_t)(timeout_ms / 1000);
+            ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+        } else {
+            while (!q->head && !q->stop)
+                pthread_cond_wait(&q->cond, &q->lock);
+        }
+    }
+    int n = 0;
+    while (q->head && n < max) {
+        struct job *j = q->head;
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+        out[n++] = j;
+    }
+    bool done = n == 0 && q->stop;
+    pthread_mutex_unlock(&q->lock);
+    return done ? -1 : n;
 }
 
 static void _q_stop(struct queue *q)
@@ -169,58 +228,95 @@ static void _disk_ok(void)
 
 /* ---- the store's hooks (worker threads, under the key's shard lock: never block) ---- */
 
-static void _on_demote(void *arg, const struct mutation *m, bool ever_read)
+/* Queue a write of the value in m. Returns false when it could not be queued. */
+static bool _queue_put(const struct mutation *m, uint64_t hash, bool persist, size_t limit)
 {
-    (void)arg;
-    if (!m->value || m->type == STORE_T_STREAM)
-        return; /* streams stay in memory in this step */
-    if (!ever_read && !option_get_b(&opts.demote_unread)) {
-        stat_incr(&st.demote_skipped);
-        return;
-    }
-    struct store_key k;
-    store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
     struct job *j = _job_new(JOB_PUT, m->ns, m->key, m->klen);
     uint8_t *copy = j ? malloc(m->vlen ? m->vlen : 1) : NULL;
     if (!copy) {
         _job_free(j);
-        stat_incr(&st.demote_dropped);
-        return;
+        return false;
     }
     memcpy(copy, m->value, m->vlen);
     j->v = (struct diskval){.type = m->type, .expire_ms = m->expire_ms, .version = m->version,
                             .hlc = m->hlc, .data = copy, .len = m->vlen};
-    j->hash = k.hash;
-    j->seq = atomic_fetch_add(&seq_counter, 1) + 1;
-    tix_set(k.hash, (uint16_t)m->ns, TIX_QUEUED, j->seq);
-    if (!_q_push(&wq, j, option_get_u(&opts.tier_queue))) {
-        tix_move(k.hash, TIX_QUEUED, j->seq, TIX_NONE);
+    j->hash = hash;
+    j->persist = persist;
+    j->seq = tiering_next_seq();
+    struct tix_entry before = tix_get(hash);
+    tix_set(hash, (uint16_t)m->ns, TIX_QUEUED, j->seq);
+    if (!_q_push(&wq, j, limit)) {
+        /* back to what it was: the queued job of `before`, if any, still comes */
+        if (before.state == TIX_NONE)
+            tix_move(hash, TIX_QUEUED, j->seq, TIX_NONE);
+        else
+            tix_set(hash, before.ns, before.state, before.seq);
         _job_free(j);
-        stat_incr(&st.demote_dropped);
-        return;
+        return false;
     }
     stat_incr(&st.tier_queue_depth);
+    return true;
+}
+
+static void _on_demote(void *arg, const struct mutation *m, bool ever_read)
+{
+    (void)arg;
+    if (!m->value || m->type == STORE_T_STREAM)
+        return; /* streams stay in memory */
+    struct store_key k;
+    store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
+    if (pmode != PERSIST_OFF) {
+        enum tix_state s = tix_get(k.hash).state;
+        if (s == TIX_LIVE || s == TIX_QUEUED)
+            return; /* persistence has written it, or will */
+    }
+    if (!ever_read && !option_get_b(&opts.demote_unread)) {
+        stat_incr(&st.demote_skipped);
+        return;
+    }
+    if (!_queue_put(m, k.hash, false, option_get_u(&opts.tier_queue)))
+        stat_incr(&st.demote_dropped);
 }
 
 /* The key changed (or was deleted): its disk copy, if any, is stale from now on; queue its
- * delete behind any demotion of it. Returns the index state the key had. */
+ * delete behind any write of the same key. Returns the index state the key had. */
 static enum tix_state _invalidate(uint16_t ns, const void *key, uint32_t klen, uint64_t hash)
 {
-    uint64_t seq = atomic_fetch_add(&seq_counter, 1) + 1;
-    enum tix_state was = tix_tomb_if_present(hash, seq);
-    if (was == TIX_NONE)
-        return was; /* never demoted: nothing on disk (the common case) */
+    uint64_t seq = tiering_next_seq();
+    /* while a warm restart indexes, the disk may hold a copy the index does not know yet */
+    bool indexing = restore_indexing();
+    enum tix_state was = tix_tomb(hash, ns, seq, indexing);
+    if (was == TIX_NONE && !indexing)
+        return was; /* never on disk: nothing to delete (the common case) */
     /* The stale copy is never read again (the entry is a tombstone); the delete may wait. */
     struct job *j = _job_new(JOB_DEL, ns, key, klen);
     if (!j)
         return was; /* the tombstone stays: still never read */
     j->hash = hash;
     j->seq = seq;
-    if (_q_push(&wq, j, 0)) /* deletes are never dropped: they keep the index small */
+    j->persist = pmode != PERSIST_OFF;
+    if (_q_push(&wq, j, 0)) /* deletes are never dropped: they keep the disk consistent */
         stat_incr(&st.tier_queue_depth);
     else
         _job_free(j);
     return was;
+}
+
+static bool _on_del_miss(void *arg, const struct store_key *k)
+{
+    (void)arg;
+    if (!atomic_load(&active))
+        return false;
+    enum tix_state was = _invalidate(k->ns, k->data, k->len, k->hash);
+    return was == TIX_LIVE || was == TIX_QUEUED;
+}
+
+static void _persist_dropped(const char *why)
+{
+    stat_incr(&st.persist_dropped);
+    if (!atomic_exchange(&full_logged, true))
+        log_error("persistence: a change was not written to disk (%s); its older disk copy is "
+                  "deleted. Logged once until writes succeed again.", why);
 }
 
 static void _on_mutation(void *arg, const struct mutation *m)
@@ -228,117 +324,205 @@ static void _on_mutation(void *arg, const struct mutation *m)
     (void)arg;
     if (!atomic_load(&active))
         return;
-    if (m->op == MUT_EVICT || m->op == MUT_EXPIRE)
-        return; /* eviction is the demote hook's; an expired disk copy expires there too */
-    if (m->op == MUT_FLUSH) {
+    switch (m->op) {
+    case MUT_EVICT:  /* the demote hook's */
+    case MUT_EXPIRE: /* the disk copy carries the same expiry */
+        return;
+    case MUT_FLUSH: {
         tix_drop_ns(m->ns);
+        restore_note_flush(m->ns);
         struct job *j = _job_new(JOB_DEL_NS, m->ns, "", 0);
-        if (j)
+        if (j) {
             j->all = m->ns < 0;
+            j->persist = pmode != PERSIST_OFF;
+        }
         if (j && _q_push(&wq, j, 0))
             stat_incr(&st.tier_queue_depth);
         else
             _job_free(j);
         return;
     }
+    case MUT_LOAD:
+        if (pmode != PERSIST_OFF)
+            return; /* the disk copy is the same value: keep it */
+        break;      /* memory owns it again; it is demoted anew when evicted */
+    default:
+        break;
+    }
     struct store_key k;
     store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
+    if (pmode != PERSIST_OFF && (m->op == MUT_SET || m->op == MUT_TOUCH) && m->value &&
+        m->type != STORE_T_STREAM) {
+        /* sync: the writer keeps up with the connections (each waits for its write) */
+        size_t limit = pmode == PERSIST_SYNC ? 0 : option_get_u(&opts.persist_queue);
+        if (_queue_put(m, k.hash, true, limit))
+            return;
+        _persist_dropped("the persistence queue is full");
+    }
     _invalidate((uint16_t)m->ns, m->key, m->klen, k.hash);
-}
-
-bool tiering_forget(uint16_t ns, const void *key, uint32_t klen, uint64_t hash)
-{
-    if (!atomic_load(&active))
-        return false;
-    enum tix_state was = _invalidate(ns, key, klen, hash);
-    return was == TIX_LIVE || was == TIX_QUEUED;
 }
 
 /* ---- the writer ---- */
 
-static void _write_put(struct job *j)
+static struct tierdb_batch *wbatch;
+static uint8_t *wenc[WRITE_BATCH]; /* encodings of the batch's puts */
+
+static bool _tier_full(void) { return tierdb_bytes(ssd) >= option_get_u(&opts.ssd_size); }
+
+enum outcome {
+    W_SKIP,    /* nothing to write (a demotion superseded by a change) */
+    W_WRITE,   /* in the batch */
+    W_DROP,    /* a demotion not written (tier full, no memory) */
+    W_ERASE,   /* a persisted change not written: its key's older copy is deleted instead */
+};
+
+/* Add job j (the batch's i-th) to the batch. */
+static enum outcome _prepare(struct job *j, int i, bool full)
 {
-    char err[256];
-    if (tix_get(j->hash).seq != j->seq) {
-        return; /* changed since it was queued */
+    wenc[i] = NULL;
+    switch (j->kind) {
+    case JOB_PUT: {
+        /* a demotion superseded by a change needs no write; a persisted change is written
+         * even then (a later change of the key follows it in the queue) */
+        if (!j->persist && tix_get(j->hash).seq != j->seq)
+            return W_SKIP;
+        size_t elen;
+        bool comp;
+        struct diskval_opts o = {.zstd_level = (int)option_get_u(&opts.tier_compress_level),
+                                 .compress_threshold = option_get_u(&opts.tier_compress_threshold)};
+        if (full || diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK) {
+            wenc[i] = NULL;
+            if (!j->persist)
+                return W_DROP;
+            _persist_dropped(full ? "the SSD tier is full" : "out of memory");
+            tierdb_batch_delete(wbatch, j->key, j->klen);
+            return W_ERASE;
+        }
+        tierdb_batch_put(wbatch, j->key, j->klen, wenc[i], elen);
+        stat_add(&st.disk_value_bytes, j->v.len);
+        stat_add(&st.disk_stored_bytes, elen);
+        return W_WRITE;
     }
-    if (tierdb_bytes(ssd) >= option_get_u(&opts.ssd_size)) {
-        stat_incr(&st.demote_dropped);
-        tix_move(j->hash, TIX_QUEUED, j->seq, TIX_NONE);
-        return;
+    case JOB_DEL:
+        tierdb_batch_delete(wbatch, j->key, j->klen);
+        return W_WRITE;
+    case JOB_DEL_NS: {
+        /* Tier keys start with [name length][name]; 0xff after the name ends one namespace
+         * (its keys are longer), and 0xff alone (above every length, at most 64) ends all. */
+        uint8_t start[1 + 64], end[1 + 64 + 1];
+        size_t slen = j->all ? 0 : j->klen;
+        memcpy(start, j->key, slen);
+        memcpy(end, j->key, slen);
+        end[slen] = 0xff;
+        size_t elen = slen + 1;
+        if (j->all) {
+            end[0] = 0xff;
+            elen = 1;
+        }
+        tierdb_batch_delete_range(wbatch, start, slen, end, elen);
+        return W_WRITE;
     }
-    struct diskval_opts o = {.zstd_level = (int)option_get_u(&opts.tier_compress_level),
-                             .compress_threshold = option_get_u(&opts.tier_compress_threshold)};
-    uint8_t *enc;
-    size_t elen;
-    bool comp;
-    if (diskval_encode(&j->v, &o, &enc, &elen, &comp) != DISKVAL_OK) {
-        stat_incr(&st.demote_dropped);
-        tix_move(j->hash, TIX_QUEUED, j->seq, TIX_NONE);
-        return;
+    default:
+        return W_SKIP;
     }
-    int rc = tierdb_put(ssd, j->key, j->klen, enc, elen, false, err, sizeof(err));
-    free(enc);
-    if (rc != 0) {
-        _disk_failed("write", err);
-        stat_incr(&st.demote_dropped);
-        tix_move(j->hash, TIX_QUEUED, j->seq, TIX_NONE);
-        return;
-    }
-    _disk_ok();
-    stat_incr(&st.demotions);
-    stat_add(&st.disk_value_bytes, j->v.len);
-    stat_add(&st.disk_stored_bytes, elen);
-    /* LIVE only if nothing changed meanwhile; else a delete job for the key follows */
-    tix_move(j->hash, TIX_QUEUED, j->seq, TIX_LIVE);
 }
 
-static void _write_del(struct job *j)
+/* After the batch was written (ok) or not. */
+static void _finish(struct job *j, int i, enum outcome w, bool ok)
 {
-    char err[256];
-    if (tierdb_delete(ssd, j->key, j->klen, false, err, sizeof(err)) != 0) {
-        _disk_failed("delete", err);
-        return; /* the tombstone stays: the stale copy is never read */
+    free(wenc[i]);
+    wenc[i] = NULL;
+    switch (j->kind) {
+    case JOB_PUT:
+        if (w == W_WRITE && ok) {
+            stat_incr(j->persist ? &st.persist_writes : &st.demotions);
+            /* LIVE only if nothing changed meanwhile; else a later job for the key follows */
+            tix_move(j->hash, TIX_QUEUED, j->seq, TIX_LIVE);
+            return;
+        }
+        if (w == W_DROP || (w == W_WRITE && !ok))
+            stat_incr(j->persist ? &st.persist_dropped : &st.demote_dropped);
+        tix_move(j->hash, TIX_QUEUED, j->seq, TIX_NONE);
+        return;
+    case JOB_DEL:
+        if (ok) {
+            stat_incr(&st.disk_deletes);
+            if (!restore_indexing()) /* a tombstone also keeps the restore from reviving it */
+                tix_move(j->hash, TIX_TOMB, j->seq, TIX_NONE);
+        }
+        return;
+    default:
+        return;
     }
-    stat_incr(&st.disk_deletes);
-    tix_move(j->hash, TIX_TOMB, j->seq, TIX_NONE);
-}
-
-/* Tier keys start with [name length][name]; the next name length byte ends the range of one
- * namespace, and 0xff (above every length, at most 64) ends all of them. */
-static void _write_del_ns(struct job *j)
-{
-    char err[256];
-    uint8_t start[1 + 64], end[1 + 64];
-    size_t slen = j->all ? 0 : j->klen;
-    memcpy(start, j->key, slen);
-    memcpy(end, j->key, slen);
-    size_t elen = slen + 1;
-    end[slen] = 0xff; /* after every key of this namespace (its keys are longer than slen) */
-    if (j->all) {
-        end[0] = 0xff;
-        elen = 1;
-    }
-    if (tierdb_delete_range(ssd, start, slen, end, elen, err, sizeof(err)) != 0)
-        _disk_failed("flush", err);
 }
 
 static void *_writer_main(void *arg)
 {
     (void)arg;
-    for (struct job *j; (j = _q_pop(&wq));) {
-        stat_decr(&st.tier_queue_depth);
-        switch (j->kind) {
-        case JOB_PUT: _write_put(j); break;
-        case JOB_DEL: _write_del(j); break;
-        case JOB_DEL_NS: _write_del_ns(j); break;
-        default: break;
+    struct job *jobs[WRITE_BATCH];
+    bool wal = pmode != PERSIST_OFF, sync = pmode == PERSIST_SYNC;
+    uint64_t sync_every = option_get_u(&opts.persist_sync_ms);
+    uint64_t committed = 0, last_sync = tiering_now_ms();
+    bool unsynced = false;
+    char err[256];
+    for (;;) {
+        int n = _q_pop_batch(&wq, jobs, WRITE_BATCH, pmode == PERSIST_ASYNC ? sync_every : 0);
+        if (n < 0)
+            break;
+        if (n > 0) {
+            stat_sub(&st.tier_queue_depth, (uint64_t)n);
+            bool full = _tier_full();
+            enum outcome w[WRITE_BATCH];
+            size_t count = 0;
+            for (int i = 0; i < n; i++) {
+                w[i] = _prepare(jobs[i], i, full);
+                count += w[i] == W_WRITE || w[i] == W_ERASE;
+            }
+            bool ok = true;
+            if (count) {
+                ok = tierdb_batch_write(ssd, wbatch, wal, sync, err, sizeof(err)) == 0;
+                stat_incr(&st.persist_batches);
+                if (ok) {
+                    _disk_ok();
+                    atomic_store(&full_logged, false);
+                    unsynced = wal && !sync;
+                } else {
+                    _disk_failed("write", err);
+                }
+            }
+            st.persist_lag_ms = tiering_now_ms() - jobs[n - 1]->t_ms;
+            for (int i = 0; i < n; i++) {
+                _finish(jobs[i], i, w[i], ok);
+                _job_free(jobs[i]);
+            }
+            committed += (uint64_t)n;
+            durable_advance(committed, ok, ok ? NULL : err);
+            st.ssd_items = tix_live();
+            st.ssd_bytes = tierdb_bytes(ssd);
+            st.ssd_index_bytes = tix_memory();
         }
-        _job_free(j);
-        st.ssd_items = tix_live();
-        st.ssd_bytes = tierdb_bytes(ssd);
+        if (unsynced && tiering_now_ms() - last_sync >= sync_every) {
+            if (tierdb_sync_wal(ssd, err, sizeof(err)) != 0)
+                _disk_failed("fsync", err);
+            unsynced = false;
+            last_sync = tiering_now_ms();
+        } else if (!unsynced) {
+            last_sync = tiering_now_ms();
+        }
     }
+    if (unsynced && tierdb_sync_wal(ssd, err, sizeof(err)) != 0)
+        _disk_failed("fsync", err);
     return NULL;
+}
+
+uint64_t tiering_durable_ticket(void)
+{
+    if (pmode != PERSIST_SYNC || !atomic_load(&active))
+        return 0;
+    pthread_mutex_lock(&wq.lock);
+    uint64_t t = pushed;
+    pthread_mutex_unlock(&wq.lock);
+    return t;
 }
 
 /* ---- readers ---- */
@@ -356,13 +540,15 @@ static void *_reader_main(void *arg)
             size_t rlen;
             int rc = tierdb_get(ssd, j->key, j->klen, &raw, &rlen, res->err, sizeof(res->err));
             stat_incr(&st.ssd_reads);
+            if (rc == 1) /* an entry for a key the disk does not have (the restore's guess) */
+                tix_move(j->hash, TIX_LIVE, j->seq, TIX_NONE);
             if (rc < 0) {
                 _disk_failed("read", res->err);
                 res->status = TIER_ERROR;
             } else if (rc == 0) {
                 struct diskval v;
                 uint8_t *owned;
-                int d = diskval_decode(raw, rlen, _now_ms(), &v, &owned);
+                int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
                 if (d == DISKVAL_OK) {
                     res->status = TIER_FOUND;
                     res->type = v.type;
@@ -397,14 +583,17 @@ static void *_reader_main(void *arg)
 
 bool tiering_on_disk(uint64_t hash)
 {
-    return atomic_load(&active) && tix_get(hash).state == TIX_LIVE;
+    if (!atomic_load(&active))
+        return false;
+    enum tix_state st_ = tix_get(hash).state;
+    return st_ == TIX_LIVE || (st_ == TIX_NONE && restore_indexing());
 }
 
 int64_t tiering_ttl_ms(const struct tiering_result *res)
 {
     if (!res->expire_ms)
         return -1;
-    uint64_t now = _now_ms();
+    uint64_t now = tiering_now_ms();
     return res->expire_ms > now ? (int64_t)(res->expire_ms - now) : 1;
 }
 
@@ -414,6 +603,12 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
     if (!atomic_load(&active))
         return false;
     struct tix_entry e = tix_get(hash);
+    if (e.state == TIX_NONE && restore_indexing()) {
+        /* not indexed yet: the disk may have it. Index it now; a miss removes the entry. */
+        e = (struct tix_entry){.state = TIX_LIVE, .seq = tiering_next_seq(), .ns = ns};
+        if (!tix_add(hash, ns, TIX_LIVE, e.seq))
+            e = tix_get(hash);
+    }
     if (e.state != TIX_LIVE)
         return false;
     struct job *j = _job_new(JOB_READ, ns, key, klen);
@@ -437,7 +632,7 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote)
     if (e.state != TIX_LIVE || e.seq != res->seq)
         return false;
     stat_incr(&st.ssd_hits);
-    uint32_t now_s = (uint32_t)(_now_ms() / 1000);
+    uint32_t now_s = (uint32_t)(tiering_now_ms() / 1000);
     uint32_t prev = tix_hit(res->hash, res->seq, now_s);
     uint64_t window = option_get_u(&opts.promote_window_s);
     if (prev && now_s - prev <= window) {
@@ -445,6 +640,24 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote)
         stat_incr(&st.promotions);
     }
     return true;
+}
+
+bool tiering_expect_live(void *expect)
+{
+    struct tiering_expect *x = expect;
+    struct tix_entry e = tix_get(x->hash);
+    return e.state == TIX_LIVE && e.seq == x->seq;
+}
+
+int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
+{
+    if (res->status != TIER_FOUND)
+        return STORE_NOT_STORED;
+    struct store_key k;
+    store_key_init(&k, ns, key, klen);
+    struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
+    struct tiering_expect x = {res->hash, res->seq};
+    return store_load(&k, &v, res->expire_ms, res->version, tiering_expect_live, &x);
 }
 
 void tiering_result_free(struct tiering_result *res)
@@ -461,11 +674,27 @@ int tiering_setup(void)
 {
     stats_register(st_desc, STAT_COUNT(st_desc), &st);
     const char *path = option_get_s(&opts.ssd_path);
-    if (!path || !*path)
+    if (!path || !*path) {
+        if (strcmp(option_get_s(&opts.persist), "off") != 0) {
+            log_error("persist needs a disk tier to write to: set ssd_path");
+            return -1;
+        }
         return 0;
+    }
     uint64_t level = option_get_u(&opts.tier_compress_level);
     if (level < 1 || level > 19) {
         log_error("tier_compress_level must be 1..19, not %llu", (unsigned long long)level);
+        return -1;
+    }
+    const char *pm = option_get_s(&opts.persist);
+    if (strcmp(pm, "off") == 0)
+        pmode = PERSIST_OFF;
+    else if (strcmp(pm, "async") == 0)
+        pmode = PERSIST_ASYNC;
+    else if (strcmp(pm, "sync") == 0)
+        pmode = PERSIST_SYNC;
+    else {
+        log_error("persist must be off, async or sync, not '%s'", pm);
         return -1;
     }
     if (tix_setup() != 0)
@@ -474,18 +703,23 @@ int tiering_setup(void)
     struct tierdb_opts o = {.path = path,
                             .write_rate_bytes = (int64_t)option_get_u(&opts.tier_write_rate),
                             .start_empty = option_get_b(&opts.tier_start_empty),
-                            .now_ms = _now_ms};
+                            .now_ms = tiering_now_ms};
     ssd = tierdb_open(&o, err, sizeof(err));
     if (!ssd) {
         log_error("SSD tier: %s", err);
         return -1;
     }
-    /* What a previous run left there is not indexed yet (warm restart is a later step):
-     * start from an empty tier so nothing stale can ever be read. */
-    if (tierdb_delete_range(ssd, "", 0, "\xff", 1, err, sizeof(err)) != 0) {
+    /* Without persistence, what a previous run left there may be older than what was
+     * written since (it was a cache): start from an empty tier. */
+    if (pmode == PERSIST_OFF &&
+        tierdb_delete_range(ssd, "", 0, "\xff", 1, false, err, sizeof(err)) != 0) {
         log_error("SSD tier: %s", err);
         return -1;
     }
+    wbatch = tierdb_batch_new();
+    if (!wbatch)
+        return -1;
+    durable_setup();
     _q_init(&wq);
     _q_init(&rq);
     nreaders = (unsigned)option_get_u(&opts.tier_io_threads);
@@ -498,11 +732,14 @@ int tiering_setup(void)
         if (pthread_create(&readers[i], NULL, _reader_main, NULL) != 0)
             return -1;
     store_set_demote_hook(_on_demote, NULL);
+    store_set_del_miss_hook(_on_del_miss, NULL);
     if (store_mutation_subscribe(_on_mutation, NULL) != 0)
         return -1;
     atomic_store(&active, true);
-    log_info("SSD tier at %s, up to %llu bytes", path,
-             (unsigned long long)option_get_u(&opts.ssd_size));
+    log_info("SSD tier at %s, up to %llu bytes; persistence %s", path,
+             (unsigned long long)option_get_u(&opts.ssd_size), tiering_persist_mode());
+    if (pmode != PERSIST_OFF && restore_start(ssd) != 0)
+        return -1;
     return 0;
 }
 
@@ -510,7 +747,9 @@ void tiering_teardown(void)
 {
     if (!ssd)
         return;
+    restore_stop();
     store_set_demote_hook(NULL, NULL);
+    store_set_del_miss_hook(NULL, NULL);
     atomic_store(&active, false); /* the mutation subscriber ignores changes from now on */
     _q_stop(&rq);
     for (unsigned i = 0; i < nreaders; i++)
@@ -518,7 +757,10 @@ void tiering_teardown(void)
     free(readers);
     readers = NULL;
     _q_stop(&wq);
-    pthread_join(writer, NULL);
+    pthread_join(writer, NULL); /* after it wrote everything queued */
+    durable_teardown();
+    tierdb_batch_free(wbatch);
+    wbatch = NULL;
     tierdb_close(ssd);
     ssd = NULL;
     tix_teardown();

@@ -1,23 +1,28 @@
-/* The tier policy between the memory store and the disk tiers (DESIGN.md): what an eviction
- * demotes, where a memory miss looks next, what a read promotes back, and keeping disk copies
- * consistent with later changes. This step has an SSD tier only (no HDD tier yet).
+/* The tier policy between the memory store and the disk tiers (DESIGN.md, docs/design.md):
+ * what an eviction demotes, where a memory miss looks next, what a read promotes back,
+ * persistence, and keeping disk copies consistent with later changes.
  *
  *  - Demotion: the store's demote hook hands over each evicted item. Items never read since
  *    they were written are not demoted (S3-FIFO's insight: most of them are never read
  *    again; SIEVE's read bit is our filter). The others go to a bounded queue; one writer
- *    thread writes them (WAL off). A full queue or a full tier drops the item (counted).
- *  - Reads: a memory miss consults an in-memory index of what the SSD holds (index.h); only
+ *    thread writes them in batches. A full queue or a full tier drops the item (counted).
+ *  - Reads: a memory miss consults an in-memory index of what the disk holds (index.h); only
  *    when the key is there does a read go to an I/O thread, and the connection's reply is
  *    deferred (core's core_defer) while other connections go on.
  *  - Promotion: the second disk hit of a key within promote_window_s copies it back into
- *    memory (and the disk copy is then dropped, as for any change).
+ *    memory (store_load).
+ *  - Persistence (persist = async | sync): every change is also queued for the SSD tier,
+ *    through RocksDB's write-ahead log, so the disk holds every key and survives a crash:
+ *    async writes reach the OS at once and are fsynced every persist_sync_ms; sync writes
+ *    are acknowledged only after the fsync of their batch (group commit, tiering_when_durable).
+ *    On start the index is rebuilt from the disk and memory refilled, newest writes first,
+ *    while the server already answers (restore.c).
  *  - Consistency: every change of a key (set, append, delete, touch, flush) marks its index
- *    entry stale at once, under the key's lock, and queues the disk delete behind any
- *    demotion of the same key; a read that completes after a change re-checks memory and the
- *    index on the worker thread before it answers.
- * Not yet: the HDD tier, persistence and warm restart, streams on disk, disk reads for MGET,
- * EXISTS, TTL, GETRANGE and STRLEN (they see the memory tier), INCR/APPEND of a key that only
- * the disk holds (they start from nothing). */
+ *    entry at once, under the key's lock, and the matching disk write or delete is queued in
+ *    the same order; a read that completes after a change re-checks memory and the index on
+ *    the worker thread before it answers.
+ * Not yet: the HDD tier, streams on disk (a stream lives in memory only and is not
+ * persisted). */
 #ifndef TIERING_H
 #define TIERING_H
 
@@ -49,7 +54,15 @@
            "also demote evicted items that were never read since written (default: they "    \
            "leave, as in S3-FIFO's small queue)")                                              \
     ACTION(promote_window_s, OPT_UINT, "60", OPT_RUNTIME,                                      \
-           "a key read from disk twice within this many seconds moves back to memory")
+           "a key read from disk twice within this many seconds moves back to memory")         \
+    ACTION(persist, OPT_STR, "off", OPT_STARTUP,                                               \
+           "off | async | sync: keep every write on the SSD tier to survive restarts and "      \
+           "crashes (async: on disk within persist_sync_ms; sync: acknowledged once durable)") \
+    ACTION(persist_sync_ms, OPT_UINT, "1000", OPT_STARTUP,                                     \
+           "async persistence: fsync the write-ahead log this often")                          \
+    ACTION(persist_queue, OPT_UINT, "65536", OPT_STARTUP,                                      \
+           "async persistence: writes waiting for the disk; beyond it a write is not "         \
+           "persisted (counted in persist_dropped, its older disk copy deleted)")
 
 #define TIERING_STATS(ACTION)                                                                  \
     ACTION(ssd_items, STAT_GAUGE, "keys on the SSD tier")                                      \
@@ -65,7 +78,15 @@
     ACTION(checksum_errors, STAT_COUNTER, "disk values whose checksum did not match (never returned)") \
     ACTION(tier_queue_depth, STAT_GAUGE, "jobs waiting for the writer thread")                 \
     ACTION(disk_value_bytes, STAT_COUNTER, "bytes of values demoted (before compression)")     \
-    ACTION(disk_stored_bytes, STAT_COUNTER, "bytes written for them (after compression)")
+    ACTION(disk_stored_bytes, STAT_COUNTER, "bytes written for them (after compression)")     \
+    ACTION(persist_writes, STAT_COUNTER, "changes written to disk by persistence")             \
+    ACTION(persist_dropped, STAT_COUNTER, "changes not persisted: queue or tier full, or error")\
+    ACTION(persist_batches, STAT_COUNTER, "group commits (one write-ahead-log write each)")    \
+    ACTION(persist_lag_ms, STAT_GAUGE, "age of the newest change in the last batch written")   \
+    ACTION(restore_indexed, STAT_GAUGE, "keys found on disk at start (warm restart)")          \
+    ACTION(restore_loaded, STAT_GAUGE, "of those, loaded back into memory")                    \
+    ACTION(restore_ms, STAT_GAUGE, "warm restart: ms until memory was refilled (0 = running)") \
+    ACTION(ssd_index_bytes, STAT_GAUGE, "memory of the index of disk-held keys")
 
 void tiering_options_register(void);
 /* Open the configured tiers, hook into the store, start the threads. 0, or -1 (logged). */
@@ -93,10 +114,17 @@ struct tiering_result {
 };
 enum { TIER_FOUND = 0, TIER_MISS = 1, TIER_ERROR = 2 };
 
-/* Cheap (index only): may the SSD tier hold this key? */
+/* Cheap (index only), after a memory miss: may a disk tier hold this key? True when the
+ * index says so, and during a warm restart's indexing for keys not indexed yet. */
 bool tiering_on_disk(uint64_t hash);
-/* DEL of a key memory does not hold: drop the SSD's copy. True if the SSD had it. */
-bool tiering_forget(uint16_t ns, const void *key, uint32_t klen, uint64_t hash);
+/* "off", "async" or "sync". */
+const char *tiering_persist_mode(void);
+/* Sync persistence: a ticket covering every change queued so far (0 when writes need no
+ * wait). tiering_when_durable calls fn(arg, ok, err) once they are all on disk, at once
+ * (on the caller's thread) when they already are, else on the writer thread. */
+uint64_t tiering_durable_ticket(void);
+typedef void (*tiering_durable_fn)(void *arg, bool ok, const char *err);
+void tiering_when_durable(uint64_t ticket, tiering_durable_fn fn, void *arg);
 /* Remaining ttl of a result in ms, -1 for none. */
 int64_t tiering_ttl_ms(const struct tiering_result *res);
 /* After a memory miss: when the SSD may hold the key, queue a read and return true; done()
@@ -107,6 +135,9 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
 /* On the worker thread, before answering with res: is the disk copy still current (no change
  * since the read was queued)? Counts the hit and tells whether to promote the key. */
 bool tiering_still_current(const struct tiering_result *res, bool *promote);
+/* Put a found result back in memory (promotion, or a command that needs the value) unless
+ * the key changed since the read. STORE_OK, STORE_NOT_STORED or STORE_ENOMEM. */
+int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res);
 void tiering_result_free(struct tiering_result *res);
 
 #endif

@@ -187,6 +187,70 @@ static void test_changes_win_over_disk_copies(void **state)
     cc_client_destroy(&c);
 }
 
+/* Commands other than GET on keys only the disk holds see their values, never a miss: the
+ * server loads them back first. */
+static void test_commands_on_disk_only_keys(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    cc_value n = cc_value_int(40), b = cc_value_bytes("abcdef", 6), x = cc_value_bytes("x", 1);
+    const char *names[] = {"do:incr", "do:append", "do:ttl", "do:strlen", "do:range", "do:nx",
+                           "do:mget1", "do:mget2", "do:exists", "do:touch", "do:cas"};
+    uint64_t cas_version = 0;
+    for (int i = 0; i < 11; i++) {
+        const cc_value *v = i == 0 ? &n : &b;
+        assert_int_equal(cc_set(c, names[i], strlen(names[i]), v, i == 2 ? 600000 : 0, 0, 0,
+                                i == 10 ? &cas_version : NULL), CC_OK);
+    }
+    /* read each once so the demotion filter keeps them (demote_unread is on anyway) */
+    _evict_to_disk(c, 3);
+    uint64_t reads = _stat(c, "ssd_reads");
+    int64_t r;
+    assert_int_equal(cc_incr(c, "do:incr", 7, 2, 0, 0, &r), CC_OK);
+    assert_int_equal(r, 42);
+    uint64_t len;
+    assert_int_equal(cc_append(c, "do:append", 9, "gh", 2, 0, &len), CC_OK);
+    assert_int_equal(len, 8);
+    int64_t ttl;
+    assert_int_equal(cc_ttl(c, "do:ttl", 6, &ttl), CC_OK);
+    assert_true(ttl > 500000 && ttl <= 600000);
+    assert_int_equal(cc_strlen(c, "do:strlen", 9, &len), CC_OK);
+    assert_int_equal(len, 6);
+    cc_item it = {0};
+    assert_int_equal(cc_getrange(c, "do:range", 8, 2, 3, &it), CC_OK);
+    assert_int_equal(it.value.len, 3);
+    assert_memory_equal(it.value.data, "cde", 3);
+    cc_item_release(&it);
+    assert_int_equal(cc_set(c, "do:nx", 5, &x, 0, CC_SET_NX, 0, NULL), CC_NOT_STORED);
+    const void *mk[] = {"do:mget1", "nope", "do:mget2"};
+    size_t ml[] = {8, 4, 8};
+    cc_item items[3];
+    memset(items, 0, sizeof(items));
+    assert_int_equal(cc_mget(c, 3, mk, ml, items), CC_OK);
+    assert_true(items[0].found && !items[1].found && items[2].found);
+    assert_memory_equal(items[2].value.data, "abcdef", 6);
+    for (int i = 0; i < 3; i++)
+        cc_item_release(&items[i]);
+    const void *ek[] = {"do:exists", "nope"};
+    size_t el[] = {9, 4};
+    uint64_t count;
+    assert_int_equal(cc_exists(c, 2, ek, el, &count), CC_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(cc_touch(c, "do:touch", 8, 5000), CC_OK);
+    assert_int_equal(cc_set(c, "do:cas", 6, &x, 0, 0, cas_version, NULL), CC_OK);
+    assert_true(_stat(c, "ssd_reads") >= reads + 10);
+    /* and the results are what later reads see */
+    assert_int_equal(cc_get(c, "do:append", 9, &it), CC_OK);
+    assert_int_equal(it.value.len, 8);
+    cc_item_release(&it);
+    assert_int_equal(cc_get(c, "do:nx", 5, &it), CC_OK);
+    assert_memory_equal(it.value.data, "abcdef", 6);
+    cc_item_release(&it);
+    assert_int_equal(cc_ttl(c, "do:touch", 8, &ttl), CC_OK);
+    assert_true(ttl > 0 && ttl <= 5000);
+    cc_client_destroy(&c);
+}
+
 static void test_damaged_directory_refused(void **state)
 {
     (void)state;
@@ -218,6 +282,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fill_12x_and_read_every_key),
+        cmocka_unit_test(test_commands_on_disk_only_keys),
         cmocka_unit_test(test_changes_win_over_disk_copies),
     };
     const struct CMUnitTest alone[] = {

@@ -1,0 +1,252 @@
+/* Warm restart (tiering-internal.h): with persistence on, the SSD tier holds every key.
+ * At start one thread
+ *   1. walks the tier once in key order and indexes every unexpired record (the server
+ *      answers meanwhile: a memory miss of a key not indexed yet reads the disk), then
+ *   2. loads values back into memory, most recently written first (the write stamp is the
+ *      hotness estimate that survives a crash), until memory is 90% full.
+ * Changes made meanwhile win: the index is only filled where it has no entry (a change
+ * leaves one), a FLUSH stops the namespace's records from being indexed, and a load only
+ * happens when memory does not hold the key and the index entry is the one indexed here. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskval.h"
+#include "index.h"
+#include "log.h"
+#include "store.h"
+#include "tiering-internal.h"
+#include "tiering.h"
+
+struct cand {
+    uint64_t hlc;
+    uint64_t hash, seq;
+    uint32_t off, klen; /* tier key in the arena */
+};
+
+static pthread_t thread;
+static bool running;
+static atomic_bool indexing, stopping;
+static struct tierdb *db;
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+#define NS_BITS 65536
+static uint8_t flushed[NS_BITS / 8]; /* namespaces flushed while indexing */
+static bool flushed_all;
+
+bool restore_indexing(void) { return atomic_load(&indexing); }
+
+void restore_note_flush(int ns)
+{
+    if (!atomic_load(&indexing))
+        return;
+    pthread_mutex_lock(&flush_lock);
+    if (ns < 0 || ns >= NS_BITS)
+        flushed_all = true;
+    else
+        flushed[ns / 8] |= (uint8_t)(1u << (ns % 8));
+    pthread_mutex_unlock(&flush_lock);
+}
+
+static bool _flushed(uint16_t ns)
+{
+    return flushed_all || (flushed[ns / 8] & (1u << (ns % 8)));
+}
+
+/* The header fields the index needs, without decoding the payload (every read verifies
+ * the checksum). False when the record is not a value of ours. */
+static bool _header(const uint8_t *v, size_t len, uint64_t *expire, uint64_t *version,
+                    uint64_t *hlc)
+{
+    if (len < DISKVAL_HEADER || v[0] != DISKVAL_FORMAT)
+        return false;
+    uint64_t f[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++)
+        for (int b = 7; b >= 0; b--)
+            f[i] = f[i] << 8 | v[8 + 8 * i + b];
+    *expire = f[0];
+    *version = f[1];
+    *hlc = f[2];
+    return true;
+}
+
+struct arena {
+    struct cand *c;
+    size_t n, cap;
+    uint8_t *keys;
+    size_t klen, kcap;
+};
+
+static bool _keep(struct arena *a, const uint8_t *key, size_t klen, uint64_t hlc, uint64_t hash,
+                  uint64_t seq)
+{
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 4096;
+        struct cand *nc = realloc(a->c, ncap * sizeof(*nc));
+        if (!nc)
+            return false;
+        a->c = nc;
+        a->cap = ncap;
+    }
+    if (a->klen + klen > a->kcap) {
+        size_t ncap = a->kcap ? a->kcap * 2 : 1u << 20;
+        while (ncap < a->klen + klen)
+            ncap *= 2;
+        uint8_t *nk = realloc(a->keys, ncap);
+        if (!nk)
+            return false;
+        a->keys = nk;
+        a->kcap = ncap;
+    }
+    memcpy(a->keys + a->klen, key, klen);
+    a->c[a->n++] = (struct cand){hlc, hash, seq, (uint32_t)a->klen, (uint32_t)klen};
+    a->klen += klen;
+    return true;
+}
+
+static int _newest_first(const void *x, const void *y)
+{
+    const struct cand *a = x, *b = y;
+    return a->hlc < b->hlc ? 1 : a->hlc > b->hlc ? -1 : 0;
+}
+
+/* Phase 1. Returns the count of keys indexed. */
+static uint64_t _index(struct arena *a)
+{
+    struct tierdb_iter *it = tierdb_iter_new(db);
+    if (!it)
+        return 0;
+    uint64_t now = tiering_now_ms(), n = 0, max_version = 0;
+    const uint8_t *key, *val;
+    size_t klen, vlen;
+    bool keep = true;
+    while (!atomic_load(&stopping) && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
+        uint64_t expire, version, hlc;
+        if (klen < 2 || key[0] > 64 || klen <= 1u + key[0] || !_header(val, vlen, &expire, &version, &hlc))
+            continue;
+        if (expire && expire <= now)
+            continue; /* compaction reclaims it */
+        size_t nslen = key[0];
+        char name[65];
+        memcpy(name, key + 1, nslen);
+        name[nslen] = 0;
+        uint16_t ns;
+        if (store_ns_id(name, nslen, &ns) != STORE_OK)
+            continue;
+        struct store_key k;
+        store_key_init(&k, ns, key + 1 + nslen, (uint32_t)(klen - 1 - nslen));
+        uint64_t seq = tiering_next_seq();
+        pthread_mutex_lock(&flush_lock);
+        bool added = !_flushed(ns) && tix_add(k.hash, ns, TIX_LIVE, seq);
+        pthread_mutex_unlock(&flush_lock);
+        if (!added)
+            continue;
+        n++;
+        if (version > max_version)
+            max_version = version;
+        if (keep && !_keep(a, key, klen, hlc, k.hash, seq)) {
+            log_warn("warm restart: out of memory for the load list; the rest is read from "
+                     "disk when asked for");
+            keep = false;
+        }
+    }
+    char err[256];
+    if (tierdb_iter_status(it, err, sizeof(err)) != 0)
+        log_error("warm restart: %s; keys not indexed are read from disk when asked for", err);
+    tierdb_iter_free(it);
+    store_version_floor(max_version);
+    return n;
+}
+
+
+/* Phase 2. Returns the count loaded into memory. */
+static uint64_t _load(struct arena *a)
+{
+    if (a->n)
+        qsort(a->c, a->n, sizeof(*a->c), _newest_first);
+    uint64_t limit = store_memory_limit() / 10 * 9, loaded = 0, now = tiering_now_ms();
+    char err[256];
+    for (size_t i = 0; i < a->n && !atomic_load(&stopping); i++) {
+        if (store_bytes_used() >= limit)
+            break;
+        struct cand *c = &a->c[i];
+        struct tiering_expect x = {c->hash, c->seq};
+        if (!tiering_expect_live(&x))
+            continue; /* changed since it was indexed */
+        const uint8_t *key = a->keys + c->off;
+        uint8_t *raw;
+        size_t rlen;
+        if (tierdb_get(db, key, c->klen, &raw, &rlen, err, sizeof(err)) != 0)
+            continue;
+        struct diskval v;
+        uint8_t *owned = NULL;
+        if (diskval_decode(raw, rlen, now, &v, &owned) == DISKVAL_OK && v.type != STORE_T_STREAM) {
+            uint16_t ns;
+            size_t nslen = key[0];
+            if (store_ns_id(key + 1, nslen, &ns) == STORE_OK) {
+                struct store_key k;
+                store_key_init(&k, ns, key + 1 + nslen, c->klen - 1 - (uint32_t)nslen);
+                struct store_value sv = {.type = v.type, .data = v.data, .len = (uint32_t)v.len};
+                int rc = store_load(&k, &sv, v.expire_ms, v.version, tiering_expect_live, &x);
+                loaded += rc == STORE_OK;
+                if (rc == STORE_ENOMEM) {
+                    free(owned);
+                    free(raw);
+                    break;
+                }
+            }
+        }
+        free(owned);
+        free(raw);
+    }
+    return loaded;
+}
+
+static void *_main(void *arg)
+{
+    (void)arg;
+    uint64_t t0 = tiering_now_ms();
+    struct arena a = {0};
+    uint64_t n = _index(&a);
+    atomic_store(&indexing, false);
+    tix_drop_tombs(); /* they only kept the walk from reviving deleted keys */
+    uint64_t t1 = tiering_now_ms();
+    tiering_restore_progress(n, 0, 0);
+    log_info("warm restart: %llu keys indexed from disk in %llu ms; serving meanwhile",
+             (unsigned long long)n, (unsigned long long)(t1 - t0));
+    uint64_t loaded = _load(&a);
+    uint64_t t2 = tiering_now_ms();
+    free(a.c);
+    free(a.keys);
+    tiering_restore_progress(n, loaded, t2 - t0 ? t2 - t0 : 1);
+    log_info("warm restart: %llu of %llu keys loaded into memory in %llu ms (%llu ms in all)%s",
+             (unsigned long long)loaded, (unsigned long long)n, (unsigned long long)(t2 - t1),
+             (unsigned long long)(t2 - t0), atomic_load(&stopping) ? "; stopped by shutdown" : "");
+    return NULL;
+}
+
+int restore_start(struct tierdb *d)
+{
+    db = d;
+    memset(flushed, 0, sizeof(flushed));
+    flushed_all = false;
+    atomic_store(&stopping, false);
+    atomic_store(&indexing, true);
+    if (pthread_create(&thread, NULL, _main, NULL) != 0) {
+        atomic_store(&indexing, false);
+        return -1;
+    }
+    running = true;
+    return 0;
+}
+
+void restore_stop(void)
+{
+    if (!running)
+        return;
+    atomic_store(&stopping, true);
+    pthread_join(thread, NULL);
+    running = false;
+    atomic_store(&indexing, false);
+}
