@@ -165,7 +165,44 @@ static bool shown_elsewhere(const msgpack_object_kv *kv)
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
         if (key_is(kv, top[i]))
             return true;
-    return key_starts(kv, "op.") || key_starts(kv, "ns.");
+    return key_starts(kv, "op.") || key_starts(kv, "ns.") || key_starts(kv, "ssd_") ||
+           key_starts(kv, "hdd_");
+}
+
+static double stat_or0(const struct kvmap *m, const char *name)
+{
+    const msgpack_object *o = get(m, name);
+    return o ? num(o) : 0;
+}
+
+/* One row per tier (shown when the server has disk tiers). */
+static void tier_table(const struct kvmap *m)
+{
+    if (!get(m, "ssd_items"))
+        return;
+    printf("\n%-8s %12s %12s %12s %12s %12s\n", "tier", "items", "bytes", "disk bytes", "hits",
+           "reads");
+    printf("%-8s %12.0f %12.0f %12s %12.0f %12s\n", "memory", stat_or0(m, "items"),
+           stat_or0(m, "bytes_used"), "-", stat_or0(m, "hits"), "-");
+    static const char *const tiers[] = {"ssd", "hdd"};
+    for (size_t t = 0; t < 2; t++) {
+        char n[5][32];
+        const char *f[] = {"items", "bytes", "disk_bytes", "hits", "reads"};
+        for (int i = 0; i < 5; i++)
+            snprintf(n[i], sizeof(n[i]), "%s_%s", tiers[t], f[i]);
+        if (t == 1 && !stat_or0(m, n[2]))
+            continue; /* no HDD tier */
+        printf("%-8s %12.0f %12.0f %12.0f %12.0f %12.0f\n", tiers[t], stat_or0(m, n[0]),
+               stat_or0(m, n[1]), stat_or0(m, n[2]), stat_or0(m, n[3]), stat_or0(m, n[4]));
+    }
+    double raw = stat_or0(m, "disk_value_bytes"), stored = stat_or0(m, "disk_stored_bytes");
+    printf("moves    %.0f demoted, %.0f skipped (never read), %.0f dropped; %.0f SSD->HDD; "
+           "%.0f shed from the last tier; %.0f promoted\n",
+           stat_or0(m, "demotions"), stat_or0(m, "demote_skipped"), stat_or0(m, "demote_dropped"),
+           stat_or0(m, "hdd_demotions"), stat_or0(m, "tier_evictions"), stat_or0(m, "promotions"));
+    printf("disk     compression %.2fx, queue %.0f, errors %.0f, checksum errors %.0f\n",
+           stored > 0 ? raw / stored : 1.0, stat_or0(m, "tier_queue_depth"),
+           stat_or0(m, "disk_errors"), stat_or0(m, "checksum_errors"));
 }
 
 static void stats_table(const struct kvmap *m)
@@ -189,6 +226,7 @@ static void stats_table(const struct kvmap *m)
            get(m, "connections_total") ? num(get(m, "connections_total")) : 0,
            get(m, "connections_refused") ? num(get(m, "connections_refused")) : 0);
     printf("uptime       %.0f s\n", get(m, "uptime_s") ? num(get(m, "uptime_s")) : 0);
+    tier_table(m);
 
     char names[64][96];
     size_t n = group_names(m, "op.", names, 64);

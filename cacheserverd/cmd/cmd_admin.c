@@ -286,13 +286,20 @@ void cmd_info(struct session *s, struct req *q, struct reply *r)
     _kv_u(&b, "item_overhead_bytes", store_item_overhead());
     _kv_u(&b, "namespaces", store_ns_count());
     _kv_s(&b, "eviction", "SIEVE");
-    _kv_s(&b, "tiers", tiering_enabled() ? "memory,ssd" : "memory");
+    _kv_s(&b, "tiers", tiering_tiers());
     _kv_s(&b, "tier.memory.health", "ok");
-    if (tiering_enabled()) {
-        _kv_s(&b, "tier.ssd.path", tiering_ssd_path());
-        _kv_u(&b, "tier.ssd.size", tiering_ssd_size());
-        _kv_u(&b, "tier.ssd.used", tiering_ssd_bytes());
-        _kv_s(&b, "tier.ssd.health", tiering_ssd_health());
+    _kv_s(&b, "persist", tiering_persist_mode());
+    struct tiering_tier_info t;
+    for (int i = 0; tiering_tier_info(i, &t); i++) {
+        char name[64];
+#define TIER_KEY(field) (snprintf(name, sizeof(name), "tier.%s." field, t.name), name)
+        _kv_s(&b, TIER_KEY("path"), t.path);
+        _kv_u(&b, TIER_KEY("size"), t.size);
+        _kv_u(&b, TIER_KEY("used"), t.used);
+        _kv_u(&b, TIER_KEY("disk_bytes"), t.disk);
+        _kv_u(&b, TIER_KEY("items"), t.items);
+        _kv_s(&b, TIER_KEY("health"), t.health);
+#undef TIER_KEY
     }
     _kv_reply(&b, q, r);
 }

@@ -230,6 +230,8 @@ struct tierdb_iter {
     rocksdb_iterator_t *it;
     rocksdb_readoptions_t *r;
     bool started;
+    uint8_t *from; /* seek target of the first step (NULL = the first record) */
+    size_t from_len;
 };
 
 struct tierdb_iter *tierdb_iter_new(struct tierdb *db)
@@ -248,7 +250,10 @@ bool tierdb_iter_next(struct tierdb_iter *it, const uint8_t **key, size_t *klen,
                       const uint8_t **val, size_t *vlen)
 {
     if (!it->started) {
-        rocksdb_iter_seek_to_first(it->it);
+        if (it->from)
+            rocksdb_iter_seek(it->it, (const char *)it->from, it->from_len);
+        else
+            rocksdb_iter_seek_to_first(it->it);
         it->started = true;
     } else {
         rocksdb_iter_next(it->it);
@@ -267,10 +272,26 @@ int tierdb_iter_status(struct tierdb_iter *it, char *err, size_t errlen)
     return rerr ? fail(err, errlen, "iteration", rerr) : 0;
 }
 
+struct tierdb_iter *tierdb_iter_from(struct tierdb *db, const void *key, size_t klen)
+{
+    struct tierdb_iter *it = tierdb_iter_new(db);
+    if (it && klen) {
+        it->from = malloc(klen);
+        if (!it->from) {
+            tierdb_iter_free(it);
+            return NULL;
+        }
+        memcpy(it->from, key, klen);
+        it->from_len = klen;
+    }
+    return it;
+}
+
 void tierdb_iter_free(struct tierdb_iter *it)
 {
     if (!it)
         return;
+    free(it->from);
     rocksdb_iter_destroy(it->it);
     rocksdb_readoptions_destroy(it->r);
     free(it);

@@ -60,6 +60,8 @@ int tierdb_sync_wal(struct tierdb *db, char *err, size_t errlen);
 /* Every record in key order (warm restart). key/val stay valid until the next call. */
 struct tierdb_iter;
 struct tierdb_iter *tierdb_iter_new(struct tierdb *db);
+/* From the first record at or after key (a CLOCK hand resuming). */
+struct tierdb_iter *tierdb_iter_from(struct tierdb *db, const void *key, size_t klen);
 bool tierdb_iter_next(struct tierdb_iter *it, const uint8_t **key, size_t *klen,
                       const uint8_t **val, size_t *vlen);
 /* After the last record: 0, or -1 with a message when the iteration stopped on an error. */

@@ -22,7 +22,7 @@ struct shard {
 };
 
 static struct shard shards[TIX_SHARDS];
-static uint64_t live; /* atomic */
+static uint64_t live_n[TIX_TIERS], live_b[TIX_TIERS]; /* atomic */
 
 static struct shard *_shard(uint64_t h) { return &shards[(h >> 58) % TIX_SHARDS]; }
 
@@ -45,6 +45,7 @@ void tix_teardown(void)
         for (uint64_t j = 0; s->b && j <= s->mask; j++)
             for (struct node *n = s->b[j], *next; n; n = next) {
                 next = n->next;
+                tix_value_release(n->e.qv);
                 free(n);
             }
         free(s->b);
@@ -52,7 +53,8 @@ void tix_teardown(void)
         s->count = 0;
         pthread_mutex_destroy(&s->lock);
     }
-    live = 0;
+    memset(live_n, 0, sizeof(live_n));
+    memset(live_b, 0, sizeof(live_b));
 }
 
 static struct node **_find(struct shard *s, uint64_t h)
@@ -80,44 +82,83 @@ static void _grow(struct shard *s)
     s->mask = nsize - 1;
 }
 
-static void _live_delta(enum tix_state from, enum tix_state to)
+struct tix_value *tix_value_new(uint8_t type, uint64_t expire_ms, uint64_t version,
+                                const void *data, uint32_t len)
 {
-    if (from == TIX_LIVE && to != TIX_LIVE)
-        __atomic_fetch_sub(&live, 1, __ATOMIC_RELAXED);
-    else if (from != TIX_LIVE && to == TIX_LIVE)
-        __atomic_fetch_add(&live, 1, __ATOMIC_RELAXED);
+    struct tix_value *v = malloc(sizeof(*v) + (len ? len : 1));
+    if (!v)
+        return NULL;
+    v->refs = 1;
+    v->type = type;
+    v->expire_ms = expire_ms;
+    v->version = version;
+    v->len = len;
+    memcpy(v->data, data, len);
+    return v;
 }
 
-/* Set under the shard lock; TIX_NONE removes. */
-static void _put(struct shard *s, struct node **p, uint64_t h, uint16_t ns, enum tix_state st,
-                 uint64_t seq)
+void tix_value_release(struct tix_value *v)
+{
+    if (v && __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(v);
+}
+
+static void _account(const struct tix_entry *e, int sign)
+{
+    if (e->state != TIX_LIVE)
+        return;
+    if (sign > 0) {
+        __atomic_fetch_add(&live_n[e->tier], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&live_b[e->tier], e->dlen, __ATOMIC_RELAXED);
+    } else {
+        __atomic_fetch_sub(&live_n[e->tier], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&live_b[e->tier], e->dlen, __ATOMIC_RELAXED);
+    }
+}
+
+/* Replace the entry at *p (absent when *p is NULL) by e under the shard lock; state
+ * TIX_NONE removes it. */
+static void _put(struct shard *s, struct node **p, uint64_t h, const struct tix_entry *e)
 {
     if (*p) {
-        _live_delta((*p)->e.state, st);
-        if (st == TIX_NONE) {
+        _account(&(*p)->e, -1);
+        if ((*p)->e.qv != e->qv)
+            tix_value_release((*p)->e.qv);
+        if (e->state == TIX_NONE) {
             struct node *n = *p;
             *p = n->next;
             free(n);
             s->count--;
             return;
         }
-        (*p)->e.state = st;
-        (*p)->e.seq = seq;
-        (*p)->e.ns = ns;
+        (*p)->e = *e;
+        _account(e, 1);
         return;
     }
-    if (st == TIX_NONE)
+    if (e->state == TIX_NONE) {
+        tix_value_release(e->qv);
         return;
-    struct node *n = calloc(1, sizeof(*n));
-    if (!n)
+    }
+    struct node *n = malloc(sizeof(*n));
+    if (!n) {
+        tix_value_release(e->qv);
         return; /* the key reads as not on disk: a miss, never a wrong value */
+    }
     n->hash = h;
-    n->e = (struct tix_entry){.state = st, .seq = seq, .ns = ns};
+    n->e = *e;
     n->next = s->b[h & s->mask];
     s->b[h & s->mask] = n;
-    _live_delta(TIX_NONE, st);
+    _account(e, 1);
     if (++s->count > s->mask + 1)
         _grow(s);
+}
+
+/* The entry becomes state st with seq, keeping ns (or taking ns when new). */
+static void _put_state(struct shard *s, struct node **p, uint64_t h, uint16_t ns,
+                       enum tix_state st, uint64_t seq)
+{
+    struct tix_entry e = {.state = st, .seq = seq, .ns = *p ? (*p)->e.ns : ns};
+    _put(s, p, h, &e);
 }
 
 struct tix_entry tix_get(uint64_t h)
@@ -127,27 +168,137 @@ struct tix_entry tix_get(uint64_t h)
     struct node **p = _find(s, h);
     struct tix_entry e = *p ? (*p)->e : (struct tix_entry){0};
     pthread_mutex_unlock(&s->lock);
+    e.qv = NULL;
     return e;
+}
+
+void tix_set_queued(uint64_t h, uint16_t ns, uint64_t seq, struct tix_value *qv)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct tix_entry e = {.state = TIX_QUEUED, .seq = seq, .ns = ns, .qv = qv};
+    _put(s, _find(s, h), h, &e);
+    pthread_mutex_unlock(&s->lock);
+}
+
+struct tix_value *tix_queued_value(uint64_t h, uint64_t *seq)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    struct tix_value *v = NULL;
+    if (*p && (*p)->e.state == TIX_QUEUED && (*p)->e.qv) {
+        v = (*p)->e.qv;
+        __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
+        *seq = (*p)->e.seq;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return v;
 }
 
 void tix_set(uint64_t h, uint16_t ns, enum tix_state st, uint64_t seq)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
-    _put(s, _find(s, h), h, ns, st, seq);
+    struct node **p = _find(s, h);
+    struct tix_entry e = {.state = st, .seq = seq, .ns = ns};
+    _put(s, p, h, &e);
     pthread_mutex_unlock(&s->lock);
 }
 
-bool tix_move(uint64_t h, enum tix_state from, uint64_t seq, enum tix_state to)
+void tix_restore(uint64_t h, const struct tix_entry *e)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    _put(s, _find(s, h), h, e);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Under the lock: the entry of h when it is in state `from` with seq, else NULL. */
+static struct node **_find_at(struct shard *s, uint64_t h, enum tix_state from, uint64_t seq)
+{
+    struct node **p = _find(s, h);
+    return *p && (*p)->e.state == from && (*p)->e.seq == seq ? p : NULL;
+}
+
+bool tix_remove(uint64_t h, enum tix_state from, uint64_t seq)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find_at(s, h, from, seq);
+    if (p)
+        _put(s, p, h, &(struct tix_entry){.state = TIX_NONE});
+    pthread_mutex_unlock(&s->lock);
+    return p != NULL;
+}
+
+bool tix_written(uint64_t h, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find_at(s, h, TIX_QUEUED, seq);
+    if (p) {
+        struct tix_entry e = (*p)->e;
+        e.state = TIX_LIVE;
+        e.tier = tier;
+        e.dlen = dlen;
+        e.ref = ref || e.ref; /* a read while queued counts too */
+        e.qv = NULL; /* _put releases it */
+        _put(s, p, h, &e);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return p != NULL;
+}
+
+bool tix_relocate(uint64_t h, uint64_t seq, uint8_t tier)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find_at(s, h, TIX_LIVE, seq);
+    if (p) {
+        struct tix_entry e = (*p)->e;
+        e.tier = tier;
+        e.ref = false;
+        _put(s, p, h, &e);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return p != NULL;
+}
+
+bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
     struct node **p = _find(s, h);
-    bool ok = *p && (*p)->e.state == from && (*p)->e.seq == seq;
-    if (ok)
-        _put(s, p, h, (*p)->e.ns, to, seq);
+    bool added = !*p;
+    if (added)
+        _put(s, p, h, &(struct tix_entry){.state = TIX_LIVE, .seq = seq, .ns = ns, .tier = tier,
+                                          .dlen = dlen});
     pthread_mutex_unlock(&s->lock);
-    return ok;
+    return added;
+}
+
+void tix_set_ref(uint64_t h)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    if (*p)
+        (*p)->e.ref = true;
+    pthread_mutex_unlock(&s->lock);
+}
+
+struct tix_entry tix_pass(uint64_t h)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    struct tix_entry e = *p ? (*p)->e : (struct tix_entry){0};
+    if (*p)
+        (*p)->e.ref = false;
+    pthread_mutex_unlock(&s->lock);
+    e.qv = NULL;
+    return e;
 }
 
 enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always)
@@ -157,22 +308,44 @@ enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always)
     struct node **p = _find(s, h);
     enum tix_state was = *p ? (*p)->e.state : TIX_NONE;
     if (*p || always)
-        _put(s, p, h, *p ? (*p)->e.ns : ns, TIX_TOMB, seq);
+        _put_state(s, p, h, ns, TIX_TOMB, seq);
     pthread_mutex_unlock(&s->lock);
     return was;
 }
 
-bool tix_add(uint64_t h, uint16_t ns, enum tix_state st, uint64_t seq)
+/* Remove every entry drop() selects; returns how many of them were LIVE. Walks everything
+ * (FLUSH, the end of a warm restart's indexing). */
+static uint64_t _drop_where(bool (*drop)(const struct tix_entry *e, int arg), int arg)
 {
-    struct shard *s = _shard(h);
-    pthread_mutex_lock(&s->lock);
-    struct node **p = _find(s, h);
-    bool added = !*p;
-    if (added)
-        _put(s, p, h, ns, st, seq);
-    pthread_mutex_unlock(&s->lock);
-    return added;
+    uint64_t live_dropped = 0;
+    for (int i = 0; i < TIX_SHARDS; i++) {
+        struct shard *s = &shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (uint64_t j = 0; j <= s->mask; j++) {
+            struct node **p = &s->b[j];
+            while (*p) {
+                if (drop(&(*p)->e, arg)) {
+                    live_dropped += (*p)->e.state == TIX_LIVE;
+                    _put(s, p, (*p)->hash, &(struct tix_entry){.state = TIX_NONE});
+                } else {
+                    p = &(*p)->next;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    return live_dropped;
 }
+
+static bool _in_ns(const struct tix_entry *e, int ns) { return ns < 0 || e->ns == ns; }
+static bool _is_tomb(const struct tix_entry *e, int unused)
+{
+    (void)unused;
+    return e->state == TIX_TOMB;
+}
+
+uint64_t tix_drop_ns(int ns) { return _drop_where(_in_ns, ns); }
+void tix_drop_tombs(void) { _drop_where(_is_tomb, 0); }
 
 uint64_t tix_count(void)
 {
@@ -200,43 +373,21 @@ uint32_t tix_hit(uint64_t h, uint64_t seq, uint32_t now_s)
     if (*p && (*p)->e.seq == seq) {
         prev = (*p)->e.last_hit_s;
         (*p)->e.last_hit_s = now_s;
+        (*p)->e.ref = true;
     }
     pthread_mutex_unlock(&s->lock);
     return prev;
 }
 
-/* Remove every entry drop() selects; returns how many of them were LIVE. Walks everything
- * (FLUSH, the end of a warm restart's indexing). */
-static uint64_t _drop_where(bool (*drop)(const struct tix_entry *e, int arg), int arg)
+static uint64_t _sum(uint64_t *v, int tier)
 {
-    uint64_t live_dropped = 0;
-    for (int i = 0; i < TIX_SHARDS; i++) {
-        struct shard *s = &shards[i];
-        pthread_mutex_lock(&s->lock);
-        for (uint64_t j = 0; j <= s->mask; j++) {
-            struct node **p = &s->b[j];
-            while (*p) {
-                if (drop(&(*p)->e, arg)) {
-                    live_dropped += (*p)->e.state == TIX_LIVE;
-                    _put(s, p, (*p)->hash, 0, TIX_NONE, 0);
-                } else {
-                    p = &(*p)->next;
-                }
-            }
-        }
-        pthread_mutex_unlock(&s->lock);
-    }
-    return live_dropped;
+    if (tier >= 0)
+        return __atomic_load_n(&v[tier], __ATOMIC_RELAXED);
+    uint64_t n = 0;
+    for (int t = 0; t < TIX_TIERS; t++)
+        n += __atomic_load_n(&v[t], __ATOMIC_RELAXED);
+    return n;
 }
 
-static bool _in_ns(const struct tix_entry *e, int ns) { return ns < 0 || e->ns == ns; }
-static bool _is_tomb(const struct tix_entry *e, int unused)
-{
-    (void)unused;
-    return e->state == TIX_TOMB;
-}
-
-uint64_t tix_drop_ns(int ns) { return _drop_where(_in_ns, ns); }
-void tix_drop_tombs(void) { _drop_where(_is_tomb, 0); }
-
-uint64_t tix_live(void) { return __atomic_load_n(&live, __ATOMIC_RELAXED); }
+uint64_t tix_live(int tier) { return _sum(live_n, tier); }
+uint64_t tix_live_bytes(int tier) { return _sum(live_b, tier); }

@@ -1,7 +1,7 @@
-/* Which keys the SSD tier holds, in memory, so a memory miss knows at once whether a disk
+/* Which keys the disk tiers hold, in memory, so a memory miss knows at once whether a disk
  * read can find anything (most misses never touch the disk). Keyed by the store's 64-bit key
  * hash; each entry has a state and the sequence number of the job that set it:
- *   QUEUED  a demotion is waiting for the writer   LIVE  on disk
+ *   QUEUED  a write is waiting for the writer      LIVE  on disk (which tier, how many bytes)
  *   TOMB    the key changed in memory: the disk copy is stale and a delete is queued
  * Jobs carry their sequence number, so a late writer never revives a stale entry. */
 #ifndef TIERING_INDEX_H
@@ -12,38 +12,73 @@
 
 enum tix_state { TIX_NONE = 0, TIX_QUEUED, TIX_LIVE, TIX_TOMB };
 
+enum { TIX_SSD = 0, TIX_HDD = 1, TIX_TIERS = 2 };
+
+/* A value waiting to be written (QUEUED): reads in the window between an eviction and its
+ * write are answered from it. Reference counted; the entry holds one reference. */
+struct tix_value {
+    int refs; /* atomic */
+    uint8_t type;
+    uint64_t expire_ms, version;
+    uint32_t len;
+    uint8_t data[];
+};
+struct tix_value *tix_value_new(uint8_t type, uint64_t expire_ms, uint64_t version,
+                                const void *data, uint32_t len);
+void tix_value_release(struct tix_value *v);
+
 struct tix_entry {
     enum tix_state state;
     uint64_t seq;
     uint16_t ns;
+    uint8_t tier;        /* LIVE: TIX_SSD or TIX_HDD */
+    bool ref;            /* read from disk since the tier's CLOCK hand last passed */
     uint32_t last_hit_s; /* for promotion: second hit within a window */
+    uint32_t dlen;       /* LIVE: bytes on disk (tier key and encoded value) */
+    struct tix_value *qv; /* QUEUED: the value on its way (never returned by tix_get) */
 };
 
 int tix_setup(void);
 void tix_teardown(void);
 /* Current entry of hash (state TIX_NONE when absent). */
 struct tix_entry tix_get(uint64_t hash);
-/* Set the entry unconditionally. */
+/* Set the entry unconditionally: state QUEUED or TOMB, or a whole entry read by tix_get
+ * (put back as it was). */
 void tix_set(uint64_t hash, uint16_t ns, enum tix_state st, uint64_t seq);
-/* If the entry is in state `from` with sequence seq: move it to `to` (TIX_NONE removes it).
- * Returns whether it did. */
-bool tix_move(uint64_t hash, enum tix_state from, uint64_t seq, enum tix_state to);
+/* QUEUED with seq, holding a reference to qv (taken over from the caller). */
+void tix_set_queued(uint64_t hash, uint16_t ns, uint64_t seq, struct tix_value *qv);
+/* The value of a QUEUED entry with a new reference (NULL when not QUEUED with a value);
+ * *seq gets the entry's sequence. */
+struct tix_value *tix_queued_value(uint64_t hash, uint64_t *seq);
+void tix_restore(uint64_t hash, const struct tix_entry *e);
+/* If the entry is in state `from` with sequence seq: remove it. Returns whether it did. */
+bool tix_remove(uint64_t hash, enum tix_state from, uint64_t seq);
+/* QUEUED with seq -> LIVE on tier with dlen bytes and the given ref bit. Returns whether
+ * it did. */
+bool tix_written(uint64_t hash, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref);
+/* Set the ref bit (an item read in memory left it: warm, not cold). */
+void tix_set_ref(uint64_t hash);
+/* LIVE with seq: now on tier (a move between tiers). Returns whether it did. */
+bool tix_relocate(uint64_t hash, uint64_t seq, uint8_t tier);
+/* Add a LIVE entry only when the hash has none (warm restart). Returns whether it did. */
+bool tix_add_live(uint64_t hash, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen);
+/* The CLOCK hand: returns the entry and clears its ref bit. */
+struct tix_entry tix_pass(uint64_t hash);
 /* Entry exists (any state): returns its state and sets it to TOMB with seq. With always,
  * an absent entry becomes a TOMB too (warm restart: the disk may hold an unindexed copy). */
 enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always);
-/* Add the entry only when the hash has none. Returns whether it did. */
-bool tix_add(uint64_t hash, uint16_t ns, enum tix_state st, uint64_t seq);
 /* Remove every TOMB entry (the end of a warm restart's indexing). */
 void tix_drop_tombs(void);
 /* Entries of every state (memory accounting). */
 uint64_t tix_count(void);
 /* Bytes the index uses. */
 uint64_t tix_memory(void);
-/* Record a read hit at now_s; returns the previous hit time (0 = none). */
+/* Record a read hit at now_s (sets ref); returns the previous hit time (0 = none). */
 uint32_t tix_hit(uint64_t hash, uint64_t seq, uint32_t now_s);
 /* Drop every entry of namespace ns (ns < 0: all). Returns how many were LIVE. */
 uint64_t tix_drop_ns(int ns);
-/* Entries in state LIVE. */
-uint64_t tix_live(void);
+/* Entries in state LIVE (on tier, or on both when tier < 0), and their bytes. */
+uint64_t tix_live(int tier);
+uint64_t tix_live_bytes(int tier);
 
 #endif

@@ -1,6 +1,8 @@
-/* Warm restart (tiering-internal.h): with persistence on, the SSD tier holds every key.
+/* Warm restart (tiering-internal.h): with persistence on, the disk tiers hold every key.
  * At start one thread
- *   1. walks the tier once in key order and indexes every unexpired record (the server
+ *   1. walks each tier once in key order (SSD first: a key on both tiers, left by a crash
+ *      in the middle of a move, is taken from the SSD) and indexes every unexpired record
+ *      (the server
  *      answers meanwhile: a memory miss of a key not indexed yet reads the disk), then
  *   2. loads values back into memory, most recently written first (the write stamp is the
  *      hotness estimate that survives a crash), until memory is 90% full.
@@ -24,12 +26,13 @@ struct cand {
     uint64_t hlc;
     uint64_t hash, seq;
     uint32_t off, klen; /* tier key in the arena */
+    uint8_t tier;
 };
 
 static pthread_t thread;
 static bool running;
 static atomic_bool indexing, stopping;
-static struct tierdb *db;
+static struct tierdb *dbs[TIX_TIERS];
 static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 #define NS_BITS 65536
 static uint8_t flushed[NS_BITS / 8]; /* namespaces flushed while indexing */
@@ -79,7 +82,7 @@ struct arena {
 };
 
 static bool _keep(struct arena *a, const uint8_t *key, size_t klen, uint64_t hlc, uint64_t hash,
-                  uint64_t seq)
+                  uint64_t seq, uint8_t tier)
 {
     if (a->n == a->cap) {
         size_t ncap = a->cap ? a->cap * 2 : 4096;
@@ -100,7 +103,7 @@ static bool _keep(struct arena *a, const uint8_t *key, size_t klen, uint64_t hlc
         a->kcap = ncap;
     }
     memcpy(a->keys + a->klen, key, klen);
-    a->c[a->n++] = (struct cand){hlc, hash, seq, (uint32_t)a->klen, (uint32_t)klen};
+    a->c[a->n++] = (struct cand){hlc, hash, seq, (uint32_t)a->klen, (uint32_t)klen, tier};
     a->klen += klen;
     return true;
 }
@@ -111,10 +114,10 @@ static int _newest_first(const void *x, const void *y)
     return a->hlc < b->hlc ? 1 : a->hlc > b->hlc ? -1 : 0;
 }
 
-/* Phase 1. Returns the count of keys indexed. */
-static uint64_t _index(struct arena *a)
+/* Phase 1, for one tier. Returns the count of keys indexed. */
+static uint64_t _index(struct arena *a, uint8_t tier)
 {
-    struct tierdb_iter *it = tierdb_iter_new(db);
+    struct tierdb_iter *it = tierdb_iter_new(dbs[tier]);
     if (!it)
         return 0;
     uint64_t now = tiering_now_ms(), n = 0, max_version = 0;
@@ -138,14 +141,14 @@ static uint64_t _index(struct arena *a)
         store_key_init(&k, ns, key + 1 + nslen, (uint32_t)(klen - 1 - nslen));
         uint64_t seq = tiering_next_seq();
         pthread_mutex_lock(&flush_lock);
-        bool added = !_flushed(ns) && tix_add(k.hash, ns, TIX_LIVE, seq);
+        bool added = !_flushed(ns) && tix_add_live(k.hash, ns, seq, tier, (uint32_t)(klen + vlen));
         pthread_mutex_unlock(&flush_lock);
         if (!added)
             continue;
         n++;
         if (version > max_version)
             max_version = version;
-        if (keep && !_keep(a, key, klen, hlc, k.hash, seq)) {
+        if (keep && !_keep(a, key, klen, hlc, k.hash, seq, tier)) {
             log_warn("warm restart: out of memory for the load list; the rest is read from "
                      "disk when asked for");
             keep = false;
@@ -177,7 +180,7 @@ static uint64_t _load(struct arena *a)
         const uint8_t *key = a->keys + c->off;
         uint8_t *raw;
         size_t rlen;
-        if (tierdb_get(db, key, c->klen, &raw, &rlen, err, sizeof(err)) != 0)
+        if (tierdb_get(dbs[c->tier], key, c->klen, &raw, &rlen, err, sizeof(err)) != 0)
             continue;
         struct diskval v;
         uint8_t *owned = NULL;
@@ -208,7 +211,10 @@ static void *_main(void *arg)
     (void)arg;
     uint64_t t0 = tiering_now_ms();
     struct arena a = {0};
-    uint64_t n = _index(&a);
+    uint64_t n = 0;
+    for (uint8_t t = 0; t < TIX_TIERS; t++)
+        if (dbs[t])
+            n += _index(&a, t);
     atomic_store(&indexing, false);
     tix_drop_tombs(); /* they only kept the walk from reviving deleted keys */
     uint64_t t1 = tiering_now_ms();
@@ -226,9 +232,10 @@ static void *_main(void *arg)
     return NULL;
 }
 
-int restore_start(struct tierdb *d)
+int restore_start(struct tierdb *const *d)
 {
-    db = d;
+    for (int t = 0; t < TIX_TIERS; t++)
+        dbs[t] = d[t];
     memset(flushed, 0, sizeof(flushed));
     flushed_all = false;
     atomic_store(&stopping, false);

@@ -22,16 +22,33 @@ uint64_t tiering_next_seq(void);
 void tiering_restore_progress(uint64_t indexed, uint64_t loaded, uint64_t ms);
 
 /* ---- restore.c: warm restart ---- */
-/* Start indexing what db holds and refilling memory, on a thread of its own. While the index
- * is incomplete, restore_indexing() is true: a memory miss must look on disk even when the
- * index has no entry. 0 or -1. */
-int restore_start(struct tierdb *db);
+/* Start indexing what the tiers hold (dbs[TIX_SSD] first, then dbs[TIX_HDD] if not NULL)
+ * and refilling memory, on a thread of its own. While the index is incomplete,
+ * restore_indexing() is true: a memory miss must look on disk even when the index has no
+ * entry. 0 or -1. */
+int restore_start(struct tierdb *const *dbs);
 /* Stop and join the thread (shutdown). */
 void restore_stop(void);
 bool restore_indexing(void);
 /* A FLUSH while indexing: records of ns (ns < 0: every namespace) are no longer indexed.
  * Call with the index entries already dropped. */
 void restore_note_flush(int ns);
+
+/* ---- shed.c: making room on a nearly full tier ---- */
+struct shed_tier {
+    struct tierdb *db;
+    uint8_t id;    /* TIX_SSD or TIX_HDD */
+    uint64_t size; /* bytes of records the tier may hold */
+};
+struct shed_result {
+    uint64_t moved, dropped, stale;
+};
+/* When from's records, plus `incoming` bytes about to be written, exceed 90% of its size,
+ * move the coldest to `to` (or, when to is NULL, delete them) until under 80%, a bounded
+ * amount per call. 0, or -1 with a message in err when a write failed. */
+int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t incoming,
+              bool wal, bool sync, struct shed_result *r, char *err, size_t errlen);
+void shed_teardown(void);
 
 /* ---- durable.c: sync persistence ---- */
 void durable_setup(void);

@@ -34,11 +34,15 @@ struct job {
     uint64_t hash, seq;
     uint8_t *key; /* tier key (tierdb_key), malloc'd */
     size_t klen;
-    struct diskval v;    /* JOB_PUT: v.data malloc'd */
+    struct diskval v;    /* JOB_PUT: v.data points into qv */
+    struct tix_value *qv; /* JOB_PUT: the value (shared with the index entry) */
     tiering_done_fn done; /* JOB_READ */
     void *arg;
     bool all;             /* JOB_DEL_NS: every namespace */
     bool persist;         /* a change persistence must keep (never skipped as superseded) */
+    bool hdd_stale;       /* JOB_PUT: the HDD tier may hold an older copy: delete it */
+    bool warm;            /* JOB_PUT: read in memory before it was evicted */
+    uint8_t tier;         /* JOB_READ: the tier the index names */
     uint64_t t_ms;        /* when it was queued (persistence lag) */
 };
 
@@ -50,13 +54,22 @@ struct queue {
     bool stop;
 };
 
-static struct tierdb *ssd;
+/* The disk tiers: [TIX_SSD] is the first configured one (the SSD, or the HDD when it is the
+ * only one), [TIX_HDD] the HDD behind an SSD (NULL db otherwise). */
+struct tier {
+    const char *name; /* "ssd" or "hdd" */
+    struct tierdb *db;
+    struct option_value *path, *size;
+    atomic_bool degraded;
+    struct tierdb_batch *batch;
+};
+static struct tier tiers[TIX_TIERS];
+#define first (tiers[TIX_SSD].db)
 static struct queue wq, rq; /* writer, readers */
 static pthread_t writer;
 static pthread_t *readers;
 static unsigned nreaders;
 static atomic_uint_fast64_t seq_counter;
-static atomic_bool degraded;
 static atomic_bool active; /* hooks and reads are on (between setup and teardown) */
 static enum persist_mode pmode;
 static uint64_t pushed;    /* jobs ever pushed to wq (under wq.lock): durability tickets */
@@ -69,10 +82,29 @@ void tiering_options_register(void)
 }
 
 bool tiering_enabled(void) { return atomic_load(&active); }
-const char *tiering_ssd_health(void) { return atomic_load(&degraded) ? "degraded" : "ok"; }
-const char *tiering_ssd_path(void) { return option_get_s(&opts.ssd_path); }
-uint64_t tiering_ssd_size(void) { return option_get_u(&opts.ssd_size); }
-uint64_t tiering_ssd_bytes(void) { return ssd ? tierdb_bytes(ssd) : 0; }
+
+bool tiering_tier_info(int i, struct tiering_tier_info *out)
+{
+    if (i < 0 || i >= TIX_TIERS || !tiers[i].db)
+        return false;
+    struct tier *t = &tiers[i];
+    *out = (struct tiering_tier_info){
+        .name = t->name, .path = option_get_s(t->path), .size = option_get_u(t->size),
+        .used = tix_live_bytes(i), .disk = tierdb_bytes(t->db), .items = tix_live(i),
+        .health = atomic_load(&t->degraded) ? "degraded" : "ok"};
+    return true;
+}
+
+const char *tiering_tiers(void)
+{
+    if (!tiers[TIX_SSD].db)
+        return "memory";
+    if (tiers[TIX_HDD].db)
+        return "memory,ssd,hdd";
+    return strcmp(tiers[TIX_SSD].name, "ssd") == 0 ? "memory,ssd" : "memory,hdd";
+}
+
+static uint64_t _size(int i) { return option_get_u(tiers[i].size); }
 
 uint64_t tiering_next_seq(void) { return atomic_fetch_add(&seq_counter, 1) + 1; }
 
@@ -191,7 +223,7 @@ static void _job_free(struct job *j)
     if (!j)
         return;
     free(j->key);
-    free((void *)j->v.data);
+    tix_value_release(j->qv);
     free(j);
 }
 
@@ -212,45 +244,54 @@ static struct job *_job_new(enum job_kind kind, int ns, const void *key, size_t 
     return j;
 }
 
-static void _disk_failed(const char *what, const char *err)
+static void _disk_failed(int tier, const char *what, const char *err)
 {
+    struct tier *t = &tiers[tier];
     stat_incr(&st.disk_errors);
-    if (!atomic_exchange(&degraded, true)) /* once per incident */
-        log_error("SSD tier %s: %s: %s; marked degraded, serving from memory",
-                  option_get_s(&opts.ssd_path), what, err);
+    if (!atomic_exchange(&t->degraded, true)) /* once per incident */
+        log_error("%s tier %s: %s: %s; marked degraded, serving from the other tiers", t->name,
+                  option_get_s(t->path), what, err);
 }
 
-static void _disk_ok(void)
+static void _disk_ok(int tier)
 {
-    if (atomic_load(&degraded) && atomic_exchange(&degraded, false))
-        log_info("SSD tier %s: writes succeed again; healthy", option_get_s(&opts.ssd_path));
+    struct tier *t = &tiers[tier];
+    if (atomic_load(&t->degraded) && atomic_exchange(&t->degraded, false))
+        log_info("%s tier %s: writes succeed again; healthy", t->name, option_get_s(t->path));
 }
 
 /* ---- the store's hooks (worker threads, under the key's shard lock: never block) ---- */
 
 /* Queue a write of the value in m. Returns false when it could not be queued. */
-static bool _queue_put(const struct mutation *m, uint64_t hash, bool persist, size_t limit)
+static bool _queue_put(const struct mutation *m, uint64_t hash, bool persist, bool warm,
+                       size_t limit)
 {
     struct job *j = _job_new(JOB_PUT, m->ns, m->key, m->klen);
-    uint8_t *copy = j ? malloc(m->vlen ? m->vlen : 1) : NULL;
-    if (!copy) {
+    struct tix_value *qv = j ? tix_value_new(m->type, m->expire_ms, m->version, m->value,
+                                             (uint32_t)m->vlen)
+                             : NULL;
+    if (!qv) {
         _job_free(j);
         return false;
     }
-    memcpy(copy, m->value, m->vlen);
+    j->qv = qv;
     j->v = (struct diskval){.type = m->type, .expire_ms = m->expire_ms, .version = m->version,
-                            .hlc = m->hlc, .data = copy, .len = m->vlen};
+                            .hlc = m->hlc, .data = qv->data, .len = m->vlen};
     j->hash = hash;
     j->persist = persist;
+    j->warm = warm;
     j->seq = tiering_next_seq();
     struct tix_entry before = tix_get(hash);
-    tix_set(hash, (uint16_t)m->ns, TIX_QUEUED, j->seq);
+    j->hdd_stale = tiers[TIX_HDD].db &&
+                   ((before.state == TIX_LIVE && before.tier == TIX_HDD) || restore_indexing());
+    __atomic_add_fetch(&qv->refs, 1, __ATOMIC_RELAXED); /* one for the index entry */
+    tix_set_queued(hash, (uint16_t)m->ns, j->seq, qv);
     if (!_q_push(&wq, j, limit)) {
         /* back to what it was: the queued job of `before`, if any, still comes */
         if (before.state == TIX_NONE)
-            tix_move(hash, TIX_QUEUED, j->seq, TIX_NONE);
+            tix_remove(hash, TIX_QUEUED, j->seq);
         else
-            tix_set(hash, before.ns, before.state, before.seq);
+            tix_restore(hash, &before);
         _job_free(j);
         return false;
     }
@@ -267,14 +308,17 @@ static void _on_demote(void *arg, const struct mutation *m, bool ever_read)
     store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
     if (pmode != PERSIST_OFF) {
         enum tix_state s = tix_get(k.hash).state;
-        if (s == TIX_LIVE || s == TIX_QUEUED)
-            return; /* persistence has written it, or will */
+        if (s == TIX_LIVE || s == TIX_QUEUED) { /* persistence has written it, or will */
+            if (ever_read && s == TIX_LIVE)
+                tix_set_ref(k.hash); /* read in memory: warm for the disk tier's CLOCK */
+            return;
+        }
     }
     if (!ever_read && !option_get_b(&opts.demote_unread)) {
         stat_incr(&st.demote_skipped);
         return;
     }
-    if (!_queue_put(m, k.hash, false, option_get_u(&opts.tier_queue)))
+    if (!_queue_put(m, k.hash, false, ever_read, option_get_u(&opts.tier_queue)))
         stat_incr(&st.demote_dropped);
 }
 
@@ -355,7 +399,7 @@ static void _on_mutation(void *arg, const struct mutation *m)
         m->type != STORE_T_STREAM) {
         /* sync: the writer keeps up with the connections (each waits for its write) */
         size_t limit = pmode == PERSIST_SYNC ? 0 : option_get_u(&opts.persist_queue);
-        if (_queue_put(m, k.hash, true, limit))
+        if (_queue_put(m, k.hash, true, false, limit))
             return;
         _persist_dropped("the persistence queue is full");
     }
@@ -364,10 +408,14 @@ static void _on_mutation(void *arg, const struct mutation *m)
 
 /* ---- the writer ---- */
 
-static struct tierdb_batch *wbatch;
 static uint8_t *wenc[WRITE_BATCH]; /* encodings of the batch's puts */
+static uint32_t wlen[WRITE_BATCH];  /* their record sizes (tier key and encoding) */
 
-static bool _tier_full(void) { return tierdb_bytes(ssd) >= option_get_u(&opts.ssd_size); }
+static uint64_t batch_bytes; /* bytes of the puts prepared so far in this batch */
+static bool _tier_full(uint64_t more)
+{
+    return tix_live_bytes(TIX_SSD) + batch_bytes + more > _size(TIX_SSD);
+}
 
 enum outcome {
     W_SKIP,    /* nothing to write (a demotion superseded by a change) */
@@ -376,10 +424,19 @@ enum outcome {
     W_ERASE,   /* a persisted change not written: its key's older copy is deleted instead */
 };
 
-/* Add job j (the batch's i-th) to the batch. */
-static enum outcome _prepare(struct job *j, int i, bool full)
+/* A delete on every tier (a change or a delete of the key). */
+static void _delete_everywhere(const struct job *j)
+{
+    for (int t = 0; t < TIX_TIERS; t++)
+        if (tiers[t].db)
+            tierdb_batch_delete(tiers[t].batch, j->key, j->klen);
+}
+
+/* Add job j (the batch's i-th) to the tiers' batches. */
+static enum outcome _prepare(struct job *j, int i)
 {
     wenc[i] = NULL;
+    struct tierdb_batch *b = tiers[TIX_SSD].batch;
     switch (j->kind) {
     case JOB_PUT: {
         /* a demotion superseded by a change needs no write; a persisted change is written
@@ -390,21 +447,28 @@ static enum outcome _prepare(struct job *j, int i, bool full)
         bool comp;
         struct diskval_opts o = {.zstd_level = (int)option_get_u(&opts.tier_compress_level),
                                  .compress_threshold = option_get_u(&opts.tier_compress_threshold)};
-        if (full || diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK) {
+        bool full = _tier_full(j->klen + j->v.len / 2); /* zstd may halve it; checked below */
+        if (full || diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
+            (full = _tier_full(j->klen + elen))) {
+            free(wenc[i]);
             wenc[i] = NULL;
             if (!j->persist)
                 return W_DROP;
-            _persist_dropped(full ? "the SSD tier is full" : "out of memory");
-            tierdb_batch_delete(wbatch, j->key, j->klen);
+            _persist_dropped(full ? "the disk tier is full" : "out of memory");
+            _delete_everywhere(j); /* never leave an older copy behind */
             return W_ERASE;
         }
-        tierdb_batch_put(wbatch, j->key, j->klen, wenc[i], elen);
+        tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
+        if (j->hdd_stale)
+            tierdb_batch_delete(tiers[TIX_HDD].batch, j->key, j->klen);
+        wlen[i] = (uint32_t)(j->klen + elen);
+        batch_bytes += wlen[i];
         stat_add(&st.disk_value_bytes, j->v.len);
         stat_add(&st.disk_stored_bytes, elen);
         return W_WRITE;
     }
     case JOB_DEL:
-        tierdb_batch_delete(wbatch, j->key, j->klen);
+        _delete_everywhere(j);
         return W_WRITE;
     case JOB_DEL_NS: {
         /* Tier keys start with [name length][name]; 0xff after the name ends one namespace
@@ -419,7 +483,9 @@ static enum outcome _prepare(struct job *j, int i, bool full)
             end[0] = 0xff;
             elen = 1;
         }
-        tierdb_batch_delete_range(wbatch, start, slen, end, elen);
+        for (int t = 0; t < TIX_TIERS; t++)
+            if (tiers[t].db)
+                tierdb_batch_delete_range(tiers[t].batch, start, slen, end, elen);
         return W_WRITE;
     }
     default:
@@ -437,23 +503,75 @@ static void _finish(struct job *j, int i, enum outcome w, bool ok)
         if (w == W_WRITE && ok) {
             stat_incr(j->persist ? &st.persist_writes : &st.demotions);
             /* LIVE only if nothing changed meanwhile; else a later job for the key follows */
-            tix_move(j->hash, TIX_QUEUED, j->seq, TIX_LIVE);
+            tix_written(j->hash, j->seq, TIX_SSD, wlen[i], j->warm);
             return;
         }
         if (w == W_DROP || (w == W_WRITE && !ok))
             stat_incr(j->persist ? &st.persist_dropped : &st.demote_dropped);
-        tix_move(j->hash, TIX_QUEUED, j->seq, TIX_NONE);
+        tix_remove(j->hash, TIX_QUEUED, j->seq);
         return;
     case JOB_DEL:
         if (ok) {
             stat_incr(&st.disk_deletes);
             if (!restore_indexing()) /* a tombstone also keeps the restore from reviving it */
-                tix_move(j->hash, TIX_TOMB, j->seq, TIX_NONE);
+                tix_remove(j->hash, TIX_TOMB, j->seq);
         }
         return;
     default:
         return;
     }
+}
+
+/* Write every tier's batch, the first tier first (a crash in between leaves an older copy
+ * on the HDD, which the index and a restart rank below the SSD's). */
+static bool _write_batches(bool wal, bool sync, char *err, size_t errlen)
+{
+    bool ok = true;
+    for (int t = 0; t < TIX_TIERS; t++) {
+        struct tier *tr = &tiers[t];
+        if (!tr->db || !tierdb_batch_count(tr->batch))
+            continue;
+        if (tierdb_batch_write(tr->db, tr->batch, wal, sync, err, errlen) == 0) {
+            _disk_ok(t);
+        } else {
+            _disk_failed(t, "write", err);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+/* Make room on tiers past 90% of their size (shed.c); incoming bytes are about to be
+ * written to the first tier. */
+static void _shed(bool wal, uint64_t incoming)
+{
+    char err[256];
+    for (int t = 0; t < TIX_TIERS; t++) {
+        if (!tiers[t].db)
+            continue;
+        bool next = t == TIX_SSD && tiers[TIX_HDD].db;
+        struct shed_tier from = {tiers[t].db, (uint8_t)t, _size(t)};
+        struct shed_tier to = {tiers[TIX_HDD].db, TIX_HDD, next ? _size(TIX_HDD) : 0};
+        struct shed_result r;
+        if (shed_step(&from, next ? &to : NULL, t == TIX_SSD ? incoming : 0, wal, false, &r,
+                      err, sizeof(err)) != 0)
+            _disk_failed(next ? TIX_HDD : t, "moving cold keys", err);
+        stat_add(&st.hdd_demotions, r.moved);
+        stat_add(&st.tier_evictions, r.dropped);
+    }
+}
+
+static void _gauges(void)
+{
+    st.ssd_items = tix_live(TIX_SSD);
+    st.ssd_bytes = tix_live_bytes(TIX_SSD);
+    st.ssd_disk_bytes = tierdb_bytes(first);
+    if (tiers[TIX_HDD].db) {
+        st.hdd_items = tix_live(TIX_HDD);
+        st.hdd_bytes = tix_live_bytes(TIX_HDD);
+        st.hdd_disk_bytes = tierdb_bytes(tiers[TIX_HDD].db);
+    }
+    st.ssd_index_bytes = tix_memory();
 }
 
 static void *_writer_main(void *arg)
@@ -466,29 +584,27 @@ static void *_writer_main(void *arg)
     bool unsynced = false;
     char err[256];
     for (;;) {
-        int n = _q_pop_batch(&wq, jobs, WRITE_BATCH, pmode == PERSIST_ASYNC ? sync_every : 0);
+        /* wake at least every 100 ms: shedding and the async fsync run between batches */
+        uint64_t wait = pmode == PERSIST_ASYNC && sync_every < 100 ? sync_every : 100;
+        int n = _q_pop_batch(&wq, jobs, WRITE_BATCH, wait ? wait : 1);
         if (n < 0)
             break;
         if (n > 0) {
             stat_sub(&st.tier_queue_depth, (uint64_t)n);
-            bool full = _tier_full();
+            uint64_t incoming = 0;
+            for (int i = 0; i < n; i++)
+                if (jobs[i]->kind == JOB_PUT)
+                    incoming += jobs[i]->klen + jobs[i]->v.len;
+            _shed(wal, incoming); /* room first, so the batch is not dropped */
             enum outcome w[WRITE_BATCH];
-            size_t count = 0;
-            for (int i = 0; i < n; i++) {
-                w[i] = _prepare(jobs[i], i, full);
-                count += w[i] == W_WRITE || w[i] == W_ERASE;
-            }
-            bool ok = true;
-            if (count) {
-                ok = tierdb_batch_write(ssd, wbatch, wal, sync, err, sizeof(err)) == 0;
-                stat_incr(&st.persist_batches);
-                if (ok) {
-                    _disk_ok();
-                    atomic_store(&full_logged, false);
-                    unsynced = wal && !sync;
-                } else {
-                    _disk_failed("write", err);
-                }
+            batch_bytes = 0;
+            for (int i = 0; i < n; i++)
+                w[i] = _prepare(jobs[i], i);
+            bool ok = _write_batches(wal, sync, err, sizeof(err));
+            stat_incr(&st.persist_batches);
+            if (ok) {
+                atomic_store(&full_logged, false);
+                unsynced = unsynced || (wal && !sync);
             }
             st.persist_lag_ms = tiering_now_ms() - jobs[n - 1]->t_ms;
             for (int i = 0; i < n; i++) {
@@ -497,21 +613,22 @@ static void *_writer_main(void *arg)
             }
             committed += (uint64_t)n;
             durable_advance(committed, ok, ok ? NULL : err);
-            st.ssd_items = tix_live();
-            st.ssd_bytes = tierdb_bytes(ssd);
-            st.ssd_index_bytes = tix_memory();
         }
+        _shed(wal, 0);
+        _gauges();
         if (unsynced && tiering_now_ms() - last_sync >= sync_every) {
-            if (tierdb_sync_wal(ssd, err, sizeof(err)) != 0)
-                _disk_failed("fsync", err);
+            for (int t = 0; t < TIX_TIERS; t++)
+                if (tiers[t].db && tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
+                    _disk_failed(t, "fsync", err);
             unsynced = false;
             last_sync = tiering_now_ms();
         } else if (!unsynced) {
             last_sync = tiering_now_ms();
         }
     }
-    if (unsynced && tierdb_sync_wal(ssd, err, sizeof(err)) != 0)
-        _disk_failed("fsync", err);
+    for (int t = 0; unsynced && t < TIX_TIERS; t++)
+        if (tiers[t].db && tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
+            _disk_failed(t, "fsync", err);
     return NULL;
 }
 
@@ -538,12 +655,22 @@ static void *_reader_main(void *arg)
             res->status = TIER_MISS;
             uint8_t *raw;
             size_t rlen;
-            int rc = tierdb_get(ssd, j->key, j->klen, &raw, &rlen, res->err, sizeof(res->err));
-            stat_incr(&st.ssd_reads);
+            /* the tier the index named, then the other: a move may have run meanwhile */
+            int rc = 1;
+            for (int k = 0; k < TIX_TIERS && rc == 1; k++) {
+                int t = k == 0 ? j->tier : 1 - j->tier;
+                if (!tiers[t].db)
+                    continue;
+                rc = tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
+                                sizeof(res->err));
+                stat_incr(t == TIX_SSD ? &st.ssd_reads : &st.hdd_reads);
+                res->tier = (uint8_t)t;
+                if (rc < 0)
+                    _disk_failed(t, "read", res->err);
+            }
             if (rc == 1) /* an entry for a key the disk does not have (the restore's guess) */
-                tix_move(j->hash, TIX_LIVE, j->seq, TIX_NONE);
+                tix_remove(j->hash, TIX_LIVE, j->seq);
             if (rc < 0) {
-                _disk_failed("read", res->err);
                 res->status = TIER_ERROR;
             } else if (rc == 0) {
                 struct diskval v;
@@ -564,8 +691,8 @@ static void *_reader_main(void *arg)
                     }
                 } else if (d == DISKVAL_CORRUPT) {
                     stat_incr(&st.checksum_errors);
-                    log_error("SSD tier: a value failed its checksum (%zu bytes); not returned",
-                              rlen);
+                    log_error("%s tier: a value failed its checksum (%zu bytes); not returned",
+                              tiers[res->tier].name, rlen);
                     res->status = TIER_ERROR;
                     snprintf(res->err, sizeof(res->err), "value on disk failed its checksum");
                 } else if (d == DISKVAL_NOMEM) {
@@ -586,7 +713,7 @@ bool tiering_on_disk(uint64_t hash)
     if (!atomic_load(&active))
         return false;
     enum tix_state st_ = tix_get(hash).state;
-    return st_ == TIX_LIVE || (st_ == TIX_NONE && restore_indexing());
+    return st_ == TIX_LIVE || st_ == TIX_QUEUED || (st_ == TIX_NONE && restore_indexing());
 }
 
 int64_t tiering_ttl_ms(const struct tiering_result *res)
@@ -606,8 +733,33 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
     if (e.state == TIX_NONE && restore_indexing()) {
         /* not indexed yet: the disk may have it. Index it now; a miss removes the entry. */
         e = (struct tix_entry){.state = TIX_LIVE, .seq = tiering_next_seq(), .ns = ns};
-        if (!tix_add(hash, ns, TIX_LIVE, e.seq))
+        if (!tix_add_live(hash, ns, e.seq, TIX_SSD, 0))
             e = tix_get(hash);
+    }
+    if (e.state == TIX_QUEUED) { /* evicted, not written yet: answer from the queued value */
+        uint64_t seq;
+        struct tix_value *v = tix_queued_value(hash, &seq);
+        if (!v)
+            return false;
+        struct tiering_result *res = calloc(1, sizeof(*res));
+        uint8_t *data = res ? malloc(v->len ? v->len : 1) : NULL;
+        if (!data) {
+            free(res);
+            tix_value_release(v);
+            return false;
+        }
+        memcpy(data, v->data, v->len);
+        *res = (struct tiering_result){.status = TIER_FOUND, .tier = TIX_SSD, .type = v->type,
+                                       .data = data, .len = v->len, .expire_ms = v->expire_ms,
+                                       .version = v->version, .hash = hash, .seq = seq};
+        tix_value_release(v);
+        if (res->expire_ms && res->expire_ms <= tiering_now_ms()) {
+            free(res->data);
+            res->data = NULL;
+            res->status = TIER_MISS;
+        }
+        done(arg, res);
+        return true;
     }
     if (e.state != TIX_LIVE)
         return false;
@@ -616,6 +768,7 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
         return false;
     j->hash = hash;
     j->seq = e.seq;
+    j->tier = e.tier;
     j->done = done;
     j->arg = arg;
     if (!_q_push(&rq, j, 0)) {
@@ -629,13 +782,14 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote)
 {
     *promote = false;
     struct tix_entry e = tix_get(res->hash);
-    if (e.state != TIX_LIVE || e.seq != res->seq)
+    /* the same sequence is the same value, queued or written */
+    if ((e.state != TIX_LIVE && e.state != TIX_QUEUED) || e.seq != res->seq)
         return false;
-    stat_incr(&st.ssd_hits);
+    stat_incr(res->tier == TIX_SSD ? &st.ssd_hits : &st.hdd_hits);
     uint32_t now_s = (uint32_t)(tiering_now_ms() / 1000);
     uint32_t prev = tix_hit(res->hash, res->seq, now_s);
     uint64_t window = option_get_u(&opts.promote_window_s);
-    if (prev && now_s - prev <= window) {
+    if (window && prev && now_s - prev <= window) {
         *promote = true;
         stat_incr(&st.promotions);
     }
@@ -646,7 +800,7 @@ bool tiering_expect_live(void *expect)
 {
     struct tiering_expect *x = expect;
     struct tix_entry e = tix_get(x->hash);
-    return e.state == TIX_LIVE && e.seq == x->seq;
+    return (e.state == TIX_LIVE || e.state == TIX_QUEUED) && e.seq == x->seq;
 }
 
 int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
@@ -670,13 +824,48 @@ void tiering_result_free(struct tiering_result *res)
 
 /* ---- lifecycle ---- */
 
+/* Open tier t on path; a tier without persistence starts empty. 0 or -1 (logged). */
+static int _open_tier(int t, const char *name, struct option_value *path,
+                      struct option_value *size)
+{
+    struct tier *tr = &tiers[t];
+    tr->name = name;
+    tr->path = path;
+    tr->size = size;
+    atomic_store(&tr->degraded, false);
+    char err[512];
+    struct tierdb_opts o = {.path = option_get_s(path),
+                            .write_rate_bytes = (int64_t)option_get_u(&opts.tier_write_rate),
+                            .start_empty = option_get_b(&opts.tier_start_empty),
+                            .now_ms = tiering_now_ms};
+    tr->db = tierdb_open(&o, err, sizeof(err));
+    if (!tr->db) {
+        log_error("%s tier: %s", name, err);
+        return -1;
+    }
+    /* Without persistence, what a previous run left there may be older than what was
+     * written since (it was a cache): start from an empty tier. */
+    if (pmode == PERSIST_OFF &&
+        tierdb_delete_range(tr->db, "", 0, "\xff", 1, false, err, sizeof(err)) != 0) {
+        log_error("%s tier: %s", name, err);
+        return -1;
+    }
+    tr->batch = tierdb_batch_new();
+    if (!tr->batch)
+        return -1;
+    log_info("%s tier at %s, up to %llu bytes of records", name, option_get_s(path),
+             (unsigned long long)option_get_u(size));
+    return 0;
+}
+
 int tiering_setup(void)
 {
     stats_register(st_desc, STAT_COUNT(st_desc), &st);
-    const char *path = option_get_s(&opts.ssd_path);
-    if (!path || !*path) {
+    const char *spath = option_get_s(&opts.ssd_path), *hpath = option_get_s(&opts.hdd_path);
+    bool has_ssd = spath && *spath, has_hdd = hpath && *hpath;
+    if (!has_ssd && !has_hdd) {
         if (strcmp(option_get_s(&opts.persist), "off") != 0) {
-            log_error("persist needs a disk tier to write to: set ssd_path");
+            log_error("persist needs a disk tier to write to: set ssd_path (or hdd_path)");
             return -1;
         }
         return 0;
@@ -697,27 +886,16 @@ int tiering_setup(void)
         log_error("persist must be off, async or sync, not '%s'", pm);
         return -1;
     }
+    if (has_ssd && has_hdd && strcmp(spath, hpath) == 0) {
+        log_error("ssd_path and hdd_path must be different directories");
+        return -1;
+    }
     if (tix_setup() != 0)
         return -1;
-    char err[512];
-    struct tierdb_opts o = {.path = path,
-                            .write_rate_bytes = (int64_t)option_get_u(&opts.tier_write_rate),
-                            .start_empty = option_get_b(&opts.tier_start_empty),
-                            .now_ms = tiering_now_ms};
-    ssd = tierdb_open(&o, err, sizeof(err));
-    if (!ssd) {
-        log_error("SSD tier: %s", err);
+    if (has_ssd ? _open_tier(TIX_SSD, "ssd", &opts.ssd_path, &opts.ssd_size)
+                : _open_tier(TIX_SSD, "hdd", &opts.hdd_path, &opts.hdd_size))
         return -1;
-    }
-    /* Without persistence, what a previous run left there may be older than what was
-     * written since (it was a cache): start from an empty tier. */
-    if (pmode == PERSIST_OFF &&
-        tierdb_delete_range(ssd, "", 0, "\xff", 1, false, err, sizeof(err)) != 0) {
-        log_error("SSD tier: %s", err);
-        return -1;
-    }
-    wbatch = tierdb_batch_new();
-    if (!wbatch)
+    if (has_ssd && has_hdd && _open_tier(TIX_HDD, "hdd", &opts.hdd_path, &opts.hdd_size))
         return -1;
     durable_setup();
     _q_init(&wq);
@@ -736,16 +914,16 @@ int tiering_setup(void)
     if (store_mutation_subscribe(_on_mutation, NULL) != 0)
         return -1;
     atomic_store(&active, true);
-    log_info("SSD tier at %s, up to %llu bytes; persistence %s", path,
-             (unsigned long long)option_get_u(&opts.ssd_size), tiering_persist_mode());
-    if (pmode != PERSIST_OFF && restore_start(ssd) != 0)
+    log_info("tiers %s; persistence %s", tiering_tiers(), tiering_persist_mode());
+    struct tierdb *dbs[TIX_TIERS] = {tiers[TIX_SSD].db, tiers[TIX_HDD].db};
+    if (pmode != PERSIST_OFF && restore_start(dbs) != 0)
         return -1;
     return 0;
 }
 
 void tiering_teardown(void)
 {
-    if (!ssd)
+    if (!first)
         return;
     restore_stop();
     store_set_demote_hook(NULL, NULL);
@@ -759,9 +937,11 @@ void tiering_teardown(void)
     _q_stop(&wq);
     pthread_join(writer, NULL); /* after it wrote everything queued */
     durable_teardown();
-    tierdb_batch_free(wbatch);
-    wbatch = NULL;
-    tierdb_close(ssd);
-    ssd = NULL;
+    shed_teardown();
+    for (int t = 0; t < TIX_TIERS; t++) {
+        tierdb_batch_free(tiers[t].batch);
+        tierdb_close(tiers[t].db);
+        tiers[t] = (struct tier){0};
+    }
     tix_teardown();
 }

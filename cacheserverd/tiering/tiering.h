@@ -21,8 +21,11 @@
  *    entry at once, under the key's lock, and the matching disk write or delete is queued in
  *    the same order; a read that completes after a change re-checks memory and the index on
  *    the worker thread before it answers.
- * Not yet: the HDD tier, streams on disk (a stream lives in memory only and is not
- * persisted). */
+ *  - Tiers: up to two disk tiers (SSD, then HDD). Evicted items and persisted changes go to
+ *    the first; when a tier's records pass 90% of its size, a CLOCK hand (shed.c) moves the
+ *    coldest (not read from disk since it last passed) to the next tier, or out of the cache
+ *    from the last one, until under 80%.
+ * Not yet: streams on disk (a stream lives in memory only and is not persisted). */
 #ifndef TIERING_H
 #define TIERING_H
 
@@ -37,7 +40,13 @@
     ACTION(ssd_path, OPT_STR, "", OPT_STARTUP,                                                 \
            "directory of the SSD tier (a RocksDB instance); empty = no SSD tier")              \
     ACTION(ssd_size, OPT_SIZE, "1GiB", OPT_STARTUP,                                            \
-           "bytes the SSD tier may hold; demotions beyond it are dropped and counted")         \
+           "bytes of records (keys and stored values) the SSD tier may hold; above 90% the "   \
+           "coldest move to the HDD tier (or leave the cache) until under 80%")                \
+    ACTION(hdd_path, OPT_STR, "", OPT_STARTUP,                                                 \
+           "directory of the HDD tier (a RocksDB instance); empty = no HDD tier. Without an "  \
+           "SSD tier it is the only disk tier")                                                \
+    ACTION(hdd_size, OPT_SIZE, "10GiB", OPT_STARTUP,                                           \
+           "bytes of records the HDD tier may hold; above 90% the coldest leave the cache")    \
     ACTION(tier_compress_level, OPT_UINT, "3", OPT_STARTUP,                                    \
            "zstd level (1..19) for values written to a disk tier")                             \
     ACTION(tier_compress_threshold, OPT_SIZE, "512", OPT_STARTUP,                              \
@@ -54,7 +63,7 @@
            "also demote evicted items that were never read since written (default: they "    \
            "leave, as in S3-FIFO's small queue)")                                              \
     ACTION(promote_window_s, OPT_UINT, "60", OPT_RUNTIME,                                      \
-           "a key read from disk twice within this many seconds moves back to memory")         \
+           "a key read from disk twice within this many seconds moves back to memory (0 = never)")         \
     ACTION(persist, OPT_STR, "off", OPT_STARTUP,                                               \
            "off | async | sync: keep every write on the SSD tier to survive restarts and "      \
            "crashes (async: on disk within persist_sync_ms; sync: acknowledged once durable)") \
@@ -66,10 +75,18 @@
 
 #define TIERING_STATS(ACTION)                                                                  \
     ACTION(ssd_items, STAT_GAUGE, "keys on the SSD tier")                                      \
-    ACTION(ssd_bytes, STAT_GAUGE, "bytes the SSD tier uses (files and memtables)")             \
+    ACTION(ssd_bytes, STAT_GAUGE, "bytes of the SSD tier's records (what ssd_size limits)")    \
+    ACTION(ssd_disk_bytes, STAT_GAUGE, "bytes the SSD tier's RocksDB files and memtables use") \
     ACTION(ssd_hits, STAT_COUNTER, "memory misses answered from the SSD tier")                 \
     ACTION(ssd_reads, STAT_COUNTER, "reads that went to the SSD tier")                         \
-    ACTION(demotions, STAT_COUNTER, "evicted items written to the SSD tier")                   \
+    ACTION(hdd_items, STAT_GAUGE, "keys on the HDD tier")                                      \
+    ACTION(hdd_bytes, STAT_GAUGE, "bytes of the HDD tier's records (what hdd_size limits)")    \
+    ACTION(hdd_disk_bytes, STAT_GAUGE, "bytes the HDD tier's RocksDB files and memtables use") \
+    ACTION(hdd_hits, STAT_COUNTER, "memory misses answered from the HDD tier")                 \
+    ACTION(hdd_reads, STAT_COUNTER, "reads that went to the HDD tier")                         \
+    ACTION(hdd_demotions, STAT_COUNTER, "cold keys moved from the SSD to the HDD tier")        \
+    ACTION(tier_evictions, STAT_COUNTER, "cold keys the last disk tier shed: gone from the cache") \
+    ACTION(demotions, STAT_COUNTER, "evicted items written to the first disk tier")           \
     ACTION(demote_skipped, STAT_COUNTER, "evicted items never read since written: not demoted")\
     ACTION(demote_dropped, STAT_COUNTER, "demotions dropped: queue full, tier full or write error") \
     ACTION(promotions, STAT_COUNTER, "keys copied back from disk into memory")                 \
@@ -94,16 +111,24 @@ int tiering_setup(void);
 /* Stop the threads (after the workers stopped), flush and close the tiers. */
 void tiering_teardown(void);
 bool tiering_enabled(void);
-/* "ok" or "degraded" (a write or read failed since the last success), for INFO. */
-const char *tiering_ssd_health(void);
-const char *tiering_ssd_path(void);
-uint64_t tiering_ssd_size(void);
-/* Bytes the SSD tier uses now. */
-uint64_t tiering_ssd_bytes(void);
+/* The disk tiers, for INFO: i = 0, 1, ... while tiering_tier_info returns true. */
+struct tiering_tier_info {
+    const char *name;   /* "ssd" or "hdd" */
+    const char *path;
+    uint64_t size;      /* the configured limit */
+    uint64_t used;      /* bytes of records */
+    uint64_t disk;      /* bytes of RocksDB files and memtables */
+    uint64_t items;
+    const char *health; /* "ok", or "degraded" (a write or read failed since the last success) */
+};
+bool tiering_tier_info(int i, struct tiering_tier_info *out);
+/* "memory", "memory,ssd", "memory,ssd,hdd" or "memory,hdd". */
+const char *tiering_tiers(void);
 
 /* A value read from disk. data is malloc'd (free with tiering_result_free). */
 struct tiering_result {
     int status;      /* TIER_FOUND, TIER_MISS, TIER_ERROR */
+    uint8_t tier;    /* where it was found */
     uint8_t type;
     uint8_t *data;
     size_t len;

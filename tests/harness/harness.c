@@ -434,10 +434,9 @@ int harness_recv_frame(int fd, uint8_t **body, size_t *len)
     return 0;
 }
 
-int harness_ping(const struct harness *h)
+/* One request [op, id] on a new connection; the reply frame in *reply (malloc'd). */
+static int _request(const struct harness *h, uint64_t op, uint8_t **reply, size_t *rlen)
 {
-    static uint64_t next_id = 1000;
-    uint64_t id = next_id++;
     int fd = harness_connect(h);
     if (fd < 0)
         return -1;
@@ -446,23 +445,63 @@ int harness_ping(const struct harness *h)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 2);
-    msgpack_pack_uint64(&pk, CC_OP_PING);
-    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_uint64(&pk, op);
+    msgpack_pack_uint64(&pk, 1);
+    int rc = harness_send_frame(fd, sb.data, sb.size) == 0 ? harness_recv_frame(fd, reply, rlen) : -1;
+    msgpack_sbuffer_destroy(&sb);
+    close(fd);
+    return rc;
+}
+
+uint64_t harness_stat(const struct harness *h, const char *name)
+{
+    uint8_t *reply = NULL;
+    size_t rlen = 0;
+    uint64_t v = UINT64_MAX;
+    if (_request(h, CC_OP_STATS, &reply, &rlen) != 0) {
+        fail_msg("STATS: no reply");
+        return v;
+    }
+    struct mp_cursor c;
+    uint32_t n, m;
+    uint64_t id, status;
+    mp_cursor_init(&c, reply, rlen);
+    if (mp_read_array(&c, &n) && n == 3 && mp_read_uint(&c, &id) && mp_read_uint(&c, &status) &&
+        status == CC_OK && mp_read_map(&c, &m)) {
+        for (uint32_t i = 0; i < m; i++) {
+            const uint8_t *k;
+            uint32_t klen;
+            if (!mp_read_bytes(&c, &k, &klen))
+                break;
+            if (klen == strlen(name) && memcmp(k, name, klen) == 0) {
+                if (!mp_read_uint(&c, &v))
+                    v = UINT64_MAX;
+                break;
+            }
+            if (!mp_skip_any(&c, 8))
+                break;
+        }
+    }
+    free(reply);
+    if (v == UINT64_MAX)
+        fail_msg("STATS has no unsigned value '%s'", name);
+    return v;
+}
+
+int harness_ping(const struct harness *h)
+{
     uint8_t *reply = NULL;
     size_t rlen = 0;
     int rc = -1;
-    if (harness_send_frame(fd, sb.data, sb.size) == 0 &&
-        harness_recv_frame(fd, &reply, &rlen) == 0) {
+    if (_request(h, CC_OP_PING, &reply, &rlen) == 0) {
         struct mp_cursor c;
         uint32_t n;
         uint64_t rid, status;
         mp_cursor_init(&c, reply, rlen);
-        if (mp_read_array(&c, &n) && n >= 2 && mp_read_uint(&c, &rid) && rid == id &&
+        if (mp_read_array(&c, &n) && n >= 2 && mp_read_uint(&c, &rid) && rid == 1 &&
             mp_read_uint(&c, &status) && status == CC_OK)
             rc = 0;
     }
     free(reply);
-    msgpack_sbuffer_destroy(&sb);
-    close(fd);
     return rc;
 }

@@ -40,6 +40,8 @@ int harness_send(int fd, const void *buf, size_t len);        /* 0 or -1 */
 int harness_send_frame(int fd, const void *body, size_t len);
 /* Read one reply frame body into a malloc'd buffer (*body, *len). 0, or -1 on EOF/timeout. */
 int harness_recv_frame(int fd, uint8_t **body, size_t *len);
+/* The STATS value `name` (an unsigned number); fails the test when there is none. */
+uint64_t harness_stat(const struct harness *h, const char *name);
 /* Send [0 (PING), id] and check the reply is [id, 0]. Returns 0 if the server answered. */
 int harness_ping(const struct harness *h);
 

@@ -48,10 +48,14 @@ static void _value(int r, int i, char *buf)
     snprintf(buf, 24, "r%03d-i%08d", r, i);
 }
 
-static struct harness *_start(const char *mode, const char *ssd)
+/* With hdd, the SSD tier gets 2 MiB and an HDD tier beside it takes the rest. */
+static struct harness *_start(const char *mode, const char *ssd, bool hdd)
 {
+    char hdd_dir[320];
+    snprintf(hdd_dir, sizeof(hdd_dir), "%s-hdd", ssd);
     const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd, "--persist", mode,
-                          "--threads", "2", NULL};
+                          "--threads", "2", hdd ? "--hdd-path" : NULL, hdd_dir,
+                          "--ssd-size", "2MiB", "--tier-compress-threshold", "100000", NULL};
     struct harness *h = harness_start(args);
     assert_non_null(h);
     return h;
@@ -84,12 +88,11 @@ static void _check_value(cc_client *c, const char *key, int r, int i)
     cc_item_release(&it);
 }
 
-static void test_clean_restart_keeps_everything(void **state)
+static void _clean_restart(bool hdd)
 {
-    (void)state;
     char ssd[300], key[64], val[VLEN];
     _ssd_dir(ssd, sizeof(ssd), "clean");
-    struct harness *h = _start("async", ssd);
+    struct harness *h = _start("async", ssd, hdd);
     cc_client *c = _client(h);
     enum { N = 4000 }; /* 6 MB: three times the memory tier */
     for (int i = 0; i < N; i++) {
@@ -138,9 +141,24 @@ static void test_clean_restart_keeps_everything(void **state)
     uint64_t version_after;
     assert_int_equal(cc_set(c, "short", 5, &s, 0, 0, 0, &version_after), CC_OK);
     assert_true(version_after > version_before);
+    if (hdd)
+        assert_true(harness_stat(h, "hdd_hits") > N / 4);
     cc_client_destroy(&c);
     harness_destroy(&h);
     _rm_parent(ssd);
+}
+
+static void test_clean_restart_keeps_everything(void **state)
+{
+    (void)state;
+    _clean_restart(false);
+}
+
+/* 6 MB through 2 MiB of memory and a 2 MiB SSD: most keys come back from the HDD tier */
+static void test_clean_restart_with_hdd_tier(void **state)
+{
+    (void)state;
+    _clean_restart(true);
 }
 
 /* ---- kill -9 under a write load ---- */
@@ -178,7 +196,7 @@ static void _kill_rounds(const char *mode, uint64_t allowed_tail_ms)
 {
     char ssd[300], key[64];
     _ssd_dir(ssd, sizeof(ssd), mode);
-    struct harness *h = _start(mode, ssd);
+    struct harness *h = _start(mode, ssd, false);
     struct acks *a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(a != MAP_FAILED);
     int counts[10], tail_from[10]; /* async: writes from tail_from on may be lost */
@@ -248,6 +266,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_restart_keeps_everything),
+        cmocka_unit_test(test_clean_restart_with_hdd_tier),
         cmocka_unit_test(test_kill9_sync_loses_nothing),
         cmocka_unit_test(test_kill9_async_loses_at_most_a_second),
     };

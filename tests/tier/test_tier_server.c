@@ -43,25 +43,8 @@ static void _value(int i, char *buf)
 
 static uint64_t _stat(cc_client *c, const char *name)
 {
-    cc_item it = {0};
-    assert_int_equal(cc_stats(c, &it), CC_OK);
-    /* find "name" in the msgpack map: a str key followed by a uint */
-    uint64_t v = UINT64_MAX;
-    size_t n = strlen(name);
-    for (size_t i = 0; i + n + 1 < it.value.len; i++) {
-        const uint8_t *p = it.value.data + i;
-        if (p[0] == (0xa0 | n) && memcmp(p + 1, name, n) == 0) {
-            const uint8_t *q = p + 1 + n;
-            if (q[0] < 0x80) v = q[0];
-            else if (q[0] == 0xcc) v = q[1];
-            else if (q[0] == 0xcd) v = ((uint64_t)q[1] << 8) | q[2];
-            else if (q[0] == 0xce) v = ((uint64_t)q[1] << 24) | ((uint64_t)q[2] << 16) | ((uint64_t)q[3] << 8) | q[4];
-            break;
-        }
-    }
-    cc_item_release(&it);
-    assert_int_not_equal(v, UINT64_MAX);
-    return v;
+    (void)c;
+    return harness_stat(srv, name);
 }
 
 static int group_setup(void **state)
@@ -278,6 +261,119 @@ static void test_damaged_directory_refused(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ---- two disk tiers ---- */
+
+static struct harness *srv2;
+static char base2[256];
+
+static int hdd_setup(void **state)
+{
+    (void)state;
+    snprintf(base2, sizeof(base2), "%s/tier-hdd.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(base2))
+        return -1;
+    char ssd[300], hdd[300];
+    snprintf(ssd, sizeof(ssd), "%s/ssd", base2);
+    snprintf(hdd, sizeof(hdd), "%s/hdd", base2);
+    /* 2 MiB memory, 3 MiB SSD, 40 MiB HDD; values of 4000 bytes compress (letters) */
+    const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd, "--ssd-size", "3MiB",
+                          "--hdd-path", hdd, "--hdd-size", "40MiB", "--demote-unread", "true",
+                          "--tier-queue", "100000", "--tier-compress-threshold", "100000",
+                          "--threads", "2", NULL};
+    srv2 = harness_start(args);
+    srv = srv2; /* _client and _stat use srv */
+    return srv2 ? 0 : -1;
+}
+
+static int hdd_teardown(void **state)
+{
+    (void)state;
+    harness_destroy(&srv2);
+    srv = NULL;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base2);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Writes keys [from, to) of prefix. */
+static void _fill(cc_client *c, const char *prefix, int from, int to)
+{
+    char key[32], *val = malloc(VLEN);
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof(key), "%s:%d", prefix, i);
+        _value(i, val);
+        cc_value v = cc_value_bytes(val, VLEN);
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    free(val);
+    _settle(c);
+}
+
+static void _read_back(cc_client *c, const char *prefix, int from, int to)
+{
+    char key[32], *want = malloc(VLEN);
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof(key), "%s:%d", prefix, i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (rc != CC_OK)
+            fail_msg("key %s: %s (%s); demote_dropped %llu tier_evictions %llu disk_errors %llu", key,
+                     cc_strstatus(rc), cc_errmsg(c), (unsigned long long)_stat(c, "demote_dropped"),
+                     (unsigned long long)_stat(c, "tier_evictions"),
+                     (unsigned long long)_stat(c, "disk_errors"));
+        _value(i, want);
+        assert_int_equal(it.value.len, VLEN);
+        assert_memory_equal(it.value.data, want, VLEN);
+        cc_item_release(&it);
+    }
+    free(want);
+}
+
+static void test_ssd_sheds_coldest_to_hdd(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    /* no promotion: the keys read stay on disk, where the CLOCK hand sees their reads */
+    assert_int_equal(cc_config_set(c, "promote_window_s", "0"), CC_OK);
+    /* 2000 x 4 KB = 8 MB: memory holds 2, the SSD at most 3, the rest must go to the HDD.
+     * Keys 0..39 are read between every 200 keys written (a hot set on disk). */
+    _fill(c, "h", 0, 600);
+    _read_back(c, "h", 0, 40);
+    for (int from = 600; from < 2000; from += 200) {
+        _fill(c, "h", from, from + 200);
+        _read_back(c, "h", 0, 40);
+    }
+    assert_true(_stat(c, "hdd_demotions") > 0);
+    assert_true(_stat(c, "ssd_bytes") <= 3 * 1024 * 1024);
+    assert_true(_stat(c, "hdd_items") > 0);
+    assert_int_equal(_stat(c, "tier_evictions"), 0);
+    /* the hot set was kept in memory or on the SSD, never moved to the HDD */
+    uint64_t ssd_hits = _stat(c, "ssd_hits"), hdd_hits = _stat(c, "hdd_hits");
+    uint64_t mem_hits = _stat(c, "hits");
+    _read_back(c, "h", 0, 40);
+    assert_int_equal(_stat(c, "hdd_hits"), hdd_hits);
+    assert_int_equal(_stat(c, "ssd_hits") - ssd_hits + _stat(c, "hits") - mem_hits, 40);
+    assert_true(_stat(c, "ssd_hits") > ssd_hits);
+    /* every key comes back, from whichever tier holds it */
+    _read_back(c, "h", 0, 2000);
+    assert_true(_stat(c, "hdd_hits") > hdd_hits);
+    /* a change wins over the HDD copy; a delete removes it everywhere */
+    cc_value nv = cc_value_bytes("changed", 7);
+    assert_int_equal(cc_set(c, "h:1", 3, &nv, 0, 0, 0, NULL), CC_OK);
+    const void *dk[] = {"h:2"};
+    size_t dl[] = {3};
+    uint64_t deleted;
+    assert_int_equal(cc_del(c, 1, dk, dl, &deleted), CC_OK);
+    assert_int_equal(deleted, 1);
+    _fill(c, "h2", 0, 600);
+    cc_item it = {0};
+    assert_int_equal(cc_get(c, "h:1", 3, &it), CC_OK);
+    assert_int_equal(it.value.len, 7);
+    cc_item_release(&it);
+    assert_int_equal(cc_get(c, "h:2", 3, &it), CC_NOT_FOUND);
+    cc_client_destroy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +384,10 @@ int main(void)
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_damaged_directory_refused),
     };
+    const struct CMUnitTest two[] = {
+        cmocka_unit_test(test_ssd_sheds_coldest_to_hdd),
+    };
     int failed = cmocka_run_group_tests_name("ssd tier", tests, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("ssd and hdd tiers", two, hdd_setup, hdd_teardown);
     return failed + cmocka_run_group_tests_name("damaged tier", alone, NULL, NULL);
 }
