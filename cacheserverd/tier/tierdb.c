@@ -62,6 +62,11 @@ struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen
     rocksdb_options_set_paranoid_checks(db->opts, 1);
     rocksdb_options_set_max_open_files(db->opts, 256);
     rocksdb_options_set_max_background_jobs(db->opts, 2);
+    /* RocksDB's own LOG file lives in the tier's directory: on a full disk its next line
+     * would hit an assertion in Debian's build (a write after a failed write). Only fatal
+     * messages go there; our log reports every failure. */
+    rocksdb_options_set_info_log_level(db->opts, 4 /* FATAL */);
+    rocksdb_options_set_keep_log_file_num(db->opts, 2);
     db->filter = rocksdb_compactionfilter_create(db, filter_destroy, filter_fn, filter_name);
     rocksdb_options_set_compaction_filter(db->opts, db->filter);
     if (o->write_rate_bytes > 0) {

@@ -38,7 +38,10 @@ static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t flushed[NS_BITS / 8]; /* namespaces flushed while indexing */
 static bool flushed_all;
 
+static atomic_bool busy; /* the thread runs */
+
 bool restore_indexing(void) { return atomic_load(&indexing); }
+bool restore_busy(void) { return atomic_load(&busy); }
 
 void restore_note_flush(int ns)
 {
@@ -229,6 +232,7 @@ static void *_main(void *arg)
     log_info("warm restart: %llu of %llu keys loaded into memory in %llu ms (%llu ms in all)%s",
              (unsigned long long)loaded, (unsigned long long)n, (unsigned long long)(t2 - t1),
              (unsigned long long)(t2 - t0), atomic_load(&stopping) ? "; stopped by shutdown" : "");
+    atomic_store(&busy, false);
     return NULL;
 }
 
@@ -240,8 +244,10 @@ int restore_start(struct tierdb *const *d)
     flushed_all = false;
     atomic_store(&stopping, false);
     atomic_store(&indexing, true);
+    atomic_store(&busy, true);
     if (pthread_create(&thread, NULL, _main, NULL) != 0) {
         atomic_store(&indexing, false);
+        atomic_store(&busy, false);
         return -1;
     }
     running = true;

@@ -30,6 +30,8 @@ int restore_start(struct tierdb *const *dbs);
 /* Stop and join the thread (shutdown). */
 void restore_stop(void);
 bool restore_indexing(void);
+/* The restore thread still runs (it uses the tiers' databases directly). */
+bool restore_busy(void);
 /* A FLUSH while indexing: records of ns (ns < 0: every namespace) are no longer indexed.
  * Call with the index entries already dropped. */
 void restore_note_flush(int ns);

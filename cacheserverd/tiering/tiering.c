@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "diskval.h"
 #include "index.h"
@@ -25,6 +27,7 @@ static struct tiering_stats st;
 static struct stat_desc st_desc[] = STAT_DESCRIBE(TIERING_STATS);
 
 #define WRITE_BATCH 256 /* jobs per RocksDB write */
+#define RECOVER_FREE (1u << 20) /* free bytes a faulty tier's disk needs before a reopen */
 
 enum job_kind { JOB_PUT, JOB_DEL, JOB_DEL_NS, JOB_READ };
 
@@ -62,6 +65,9 @@ struct tier {
     struct option_value *path, *size;
     atomic_bool degraded;
     struct tierdb_batch *batch;
+    pthread_rwlock_t lock; /* readers hold it to use db; the writer reopens under it */
+    bool write_failed;     /* writer thread: no WAL sync until a write succeeds again */
+    uint64_t next_probe_ms; /* writer thread: when to try reopening a degraded tier */
 };
 static struct tier tiers[TIX_TIERS];
 #define first (tiers[TIX_SSD].db)
@@ -85,21 +91,23 @@ bool tiering_enabled(void) { return atomic_load(&active); }
 
 bool tiering_tier_info(int i, struct tiering_tier_info *out)
 {
-    if (i < 0 || i >= TIX_TIERS || !tiers[i].db)
+    if (i < 0 || i >= TIX_TIERS || !tiers[i].name)
         return false;
     struct tier *t = &tiers[i];
+    pthread_rwlock_rdlock(&t->lock);
     *out = (struct tiering_tier_info){
         .name = t->name, .path = option_get_s(t->path), .size = option_get_u(t->size),
-        .used = tix_live_bytes(i), .disk = tierdb_bytes(t->db), .items = tix_live(i),
-        .health = atomic_load(&t->degraded) ? "degraded" : "ok"};
+        .used = tix_live_bytes(i), .disk = t->db ? tierdb_bytes(t->db) : 0, .items = tix_live(i),
+        .health = !t->db ? "off" : atomic_load(&t->degraded) ? "degraded" : "ok"};
+    pthread_rwlock_unlock(&t->lock);
     return true;
 }
 
 const char *tiering_tiers(void)
 {
-    if (!tiers[TIX_SSD].db)
+    if (!tiers[TIX_SSD].name)
         return "memory";
-    if (tiers[TIX_HDD].db)
+    if (tiers[TIX_HDD].name)
         return "memory,ssd,hdd";
     return strcmp(tiers[TIX_SSD].name, "ssd") == 0 ? "memory,ssd" : "memory,hdd";
 }
@@ -248,6 +256,8 @@ static void _disk_failed(int tier, const char *what, const char *err)
 {
     struct tier *t = &tiers[tier];
     stat_incr(&st.disk_errors);
+    if (strcmp(what, "read") != 0)
+        t->write_failed = true; /* only the writer thread writes */
     if (!atomic_exchange(&t->degraded, true)) /* once per incident */
         log_error("%s tier %s: %s: %s; marked degraded, serving from the other tiers", t->name,
                   option_get_s(t->path), what, err);
@@ -532,6 +542,7 @@ static bool _write_batches(bool wal, bool sync, char *err, size_t errlen)
         if (!tr->db || !tierdb_batch_count(tr->batch))
             continue;
         if (tierdb_batch_write(tr->db, tr->batch, wal, sync, err, errlen) == 0) {
+            tr->write_failed = false;
             _disk_ok(t);
         } else {
             _disk_failed(t, "write", err);
@@ -547,9 +558,9 @@ static void _shed(bool wal, uint64_t incoming)
 {
     char err[256];
     for (int t = 0; t < TIX_TIERS; t++) {
-        if (!tiers[t].db)
+        if (!tiers[t].db || tiers[t].write_failed)
             continue;
-        bool next = t == TIX_SSD && tiers[TIX_HDD].db;
+        bool next = t == TIX_SSD && tiers[TIX_HDD].db && !tiers[TIX_HDD].write_failed;
         struct shed_tier from = {tiers[t].db, (uint8_t)t, _size(t)};
         struct shed_tier to = {tiers[TIX_HDD].db, TIX_HDD, next ? _size(TIX_HDD) : 0};
         struct shed_result r;
@@ -565,13 +576,51 @@ static void _gauges(void)
 {
     st.ssd_items = tix_live(TIX_SSD);
     st.ssd_bytes = tix_live_bytes(TIX_SSD);
-    st.ssd_disk_bytes = tierdb_bytes(first);
+    st.ssd_disk_bytes = first ? tierdb_bytes(first) : 0;
     if (tiers[TIX_HDD].db) {
         st.hdd_items = tix_live(TIX_HDD);
         st.hdd_bytes = tix_live_bytes(TIX_HDD);
         st.hdd_disk_bytes = tierdb_bytes(tiers[TIX_HDD].db);
     }
     st.ssd_index_bytes = tix_memory();
+}
+
+/* A tier whose writes fail (a full disk, a path turned read-only) stays degraded: RocksDB
+ * refuses writes after such an error until it is reopened. Once a second, when the disk has
+ * room again, reopen it (readers wait on the tier's lock meanwhile). */
+static void _recover(void)
+{
+    uint64_t now = tiering_now_ms();
+    for (int t = 0; t < TIX_TIERS; t++) {
+        struct tier *tr = &tiers[t];
+        if (!tr->db || !tr->write_failed || now < tr->next_probe_ms || restore_busy())
+            continue;
+        tr->next_probe_ms = now + 1000;
+        const char *path = option_get_s(tr->path);
+        struct statvfs vfs;
+        if (statvfs(path, &vfs) != 0 || (uint64_t)vfs.f_bavail * vfs.f_frsize < RECOVER_FREE ||
+            access(path, W_OK) != 0)
+            continue; /* still full or read-only */
+        char err[512];
+        struct tierdb_opts o = {.path = path,
+                                .write_rate_bytes = (int64_t)option_get_u(&opts.tier_write_rate),
+                                .start_empty = false,
+                                .now_ms = tiering_now_ms};
+        pthread_rwlock_wrlock(&tr->lock);
+        tierdb_close(tr->db);
+        tr->db = tierdb_open(&o, err, sizeof(err));
+        pthread_rwlock_unlock(&tr->lock);
+        if (!tr->db) {
+            /* cannot happen short of a damaged directory: stay without the tier */
+            log_error("%s tier %s: reopening after the fault failed: %s; the tier is off until "
+                      "restart", tr->name, path, err);
+            atomic_store(&active, false);
+            continue;
+        }
+        tr->write_failed = false;
+        log_info("%s tier %s: reopened after the fault; writes resume", tr->name, path);
+        _disk_ok(t);
+    }
 }
 
 static void *_writer_main(void *arg)
@@ -614,11 +663,13 @@ static void *_writer_main(void *arg)
             committed += (uint64_t)n;
             durable_advance(committed, ok, ok ? NULL : err);
         }
+        _recover();
         _shed(wal, 0);
         _gauges();
         if (unsynced && tiering_now_ms() - last_sync >= sync_every) {
             for (int t = 0; t < TIX_TIERS; t++)
-                if (tiers[t].db && tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
+                if (tiers[t].db && !tiers[t].write_failed &&
+                    tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
                     _disk_failed(t, "fsync", err);
             unsynced = false;
             last_sync = tiering_now_ms();
@@ -627,7 +678,8 @@ static void *_writer_main(void *arg)
         }
     }
     for (int t = 0; unsynced && t < TIX_TIERS; t++)
-        if (tiers[t].db && tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
+        if (tiers[t].db && !tiers[t].write_failed &&
+            tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
             _disk_failed(t, "fsync", err);
     return NULL;
 }
@@ -661,8 +713,13 @@ static void *_reader_main(void *arg)
                 int t = k == 0 ? j->tier : 1 - j->tier;
                 if (!tiers[t].db)
                     continue;
-                rc = tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
-                                sizeof(res->err));
+                pthread_rwlock_rdlock(&tiers[t].lock);
+                rc = -1;
+                snprintf(res->err, sizeof(res->err), "the tier is off");
+                if (tiers[t].db)
+                    rc = tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
+                                    sizeof(res->err));
+                pthread_rwlock_unlock(&tiers[t].lock);
                 stat_incr(t == TIX_SSD ? &st.ssd_reads : &st.hdd_reads);
                 res->tier = (uint8_t)t;
                 if (rc < 0)
@@ -829,6 +886,7 @@ static int _open_tier(int t, const char *name, struct option_value *path,
                       struct option_value *size)
 {
     struct tier *tr = &tiers[t];
+    pthread_rwlock_init(&tr->lock, NULL);
     tr->name = name;
     tr->path = path;
     tr->size = size;
@@ -923,7 +981,7 @@ int tiering_setup(void)
 
 void tiering_teardown(void)
 {
-    if (!first)
+    if (!tiers[TIX_SSD].name)
         return;
     restore_stop();
     store_set_demote_hook(NULL, NULL);
@@ -941,6 +999,8 @@ void tiering_teardown(void)
     for (int t = 0; t < TIX_TIERS; t++) {
         tierdb_batch_free(tiers[t].batch);
         tierdb_close(tiers[t].db);
+        if (tiers[t].name)
+            pthread_rwlock_destroy(&tiers[t].lock);
         tiers[t] = (struct tier){0};
     }
     tix_teardown();
