@@ -4,8 +4,10 @@
  *      in the middle of a move, is taken from the SSD) and indexes every unexpired record
  *      (the server
  *      answers meanwhile: a memory miss of a key not indexed yet reads the disk), then
- *   2. loads values back into memory, most recently written first (the write stamp is the
- *      hotness estimate that survives a crash), until memory is 90% full.
+ *   2. loads values back into memory until it is 90% full: on the way, in the same
+ *      sequential pass, when everything fits (about 1.5x the tiers' file sizes); else after
+ *      the walk, most recently written first (the write stamp is the hotness estimate that
+ *      survives a crash), with a point read per key.
  * Changes made meanwhile win: the index is only filled where it has no entry (a change
  * leaves one), a FLUSH stops the namespace's records from being indexed, and a load only
  * happens when memory does not hold the key and the index entry is the one indexed here. */
@@ -117,8 +119,32 @@ static int _newest_first(const void *x, const void *y)
     return a->hlc < b->hlc ? 1 : a->hlc > b->hlc ? -1 : 0;
 }
 
-/* Phase 1, for one tier. Returns the count of keys indexed. */
-static uint64_t _index(struct arena *a, uint8_t tier)
+/* Load one record into memory (if its index entry is still the walk's). */
+static bool _load_one(const uint8_t *key, size_t klen, const uint8_t *raw, size_t rlen,
+                      uint64_t hash, uint64_t seq, uint64_t now, int *rc)
+{
+    struct diskval v;
+    uint8_t *owned = NULL;
+    *rc = STORE_NOT_STORED;
+    if (diskval_decode(raw, rlen, now, &v, &owned) != DISKVAL_OK || v.type == STORE_T_STREAM)
+        return false;
+    uint16_t ns;
+    size_t nslen = key[0];
+    if (store_ns_id(key + 1, nslen, &ns) == STORE_OK) {
+        struct store_key k;
+        store_key_init(&k, ns, key + 1 + nslen, (uint32_t)(klen - 1 - nslen));
+        struct store_value sv = {.type = v.type, .data = v.data, .len = (uint32_t)v.len};
+        struct tiering_expect x = {hash, seq};
+        *rc = store_load(&k, &sv, v.expire_ms, v.version, tiering_expect_live, &x);
+    }
+    free(owned);
+    return *rc == STORE_OK;
+}
+
+/* Phase 1, for one tier. Returns the count of keys indexed. With *direct, values are
+ * loaded into memory on the way (one sequential pass) until memory is 90% full; after that
+ * the records are kept for phase 2. */
+static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *loaded)
 {
     struct tierdb_iter *it = tierdb_iter_new(dbs[tier]);
     if (!it)
@@ -151,6 +177,13 @@ static uint64_t _index(struct arena *a, uint8_t tier)
         n++;
         if (version > max_version)
             max_version = version;
+        if (*direct) {
+            int rc;
+            *loaded += _load_one(key, klen, val, vlen, k.hash, seq, now, &rc);
+            if (rc == STORE_ENOMEM || store_bytes_used() >= store_memory_limit() / 10 * 9)
+                *direct = false;
+            continue;
+        }
         if (keep && !_keep(a, key, klen, hlc, k.hash, seq, tier)) {
             log_warn("warm restart: out of memory for the load list; the rest is read from "
                      "disk when asked for");
@@ -185,26 +218,11 @@ static uint64_t _load(struct arena *a)
         size_t rlen;
         if (tierdb_get(dbs[c->tier], key, c->klen, &raw, &rlen, err, sizeof(err)) != 0)
             continue;
-        struct diskval v;
-        uint8_t *owned = NULL;
-        if (diskval_decode(raw, rlen, now, &v, &owned) == DISKVAL_OK && v.type != STORE_T_STREAM) {
-            uint16_t ns;
-            size_t nslen = key[0];
-            if (store_ns_id(key + 1, nslen, &ns) == STORE_OK) {
-                struct store_key k;
-                store_key_init(&k, ns, key + 1 + nslen, c->klen - 1 - (uint32_t)nslen);
-                struct store_value sv = {.type = v.type, .data = v.data, .len = (uint32_t)v.len};
-                int rc = store_load(&k, &sv, v.expire_ms, v.version, tiering_expect_live, &x);
-                loaded += rc == STORE_OK;
-                if (rc == STORE_ENOMEM) {
-                    free(owned);
-                    free(raw);
-                    break;
-                }
-            }
-        }
-        free(owned);
+        int rc;
+        loaded += _load_one(key, c->klen, raw, rlen, c->hash, c->seq, now, &rc);
         free(raw);
+        if (rc == STORE_ENOMEM)
+            break;
     }
     return loaded;
 }
@@ -214,17 +232,25 @@ static void *_main(void *arg)
     (void)arg;
     uint64_t t0 = tiering_now_ms();
     struct arena a = {0};
-    uint64_t n = 0;
+    uint64_t n = 0, loaded = 0, disk = 0;
     for (uint8_t t = 0; t < TIX_TIERS; t++)
         if (dbs[t])
-            n += _index(&a, t);
+            disk += tierdb_bytes(dbs[t]);
+    /* When it all fits (items take about 1.5x their disk size in memory), load while
+     * indexing: one sequential pass instead of a point read per key. Else the newest first,
+     * after the walk. */
+    bool direct = disk / 2 * 3 <= store_memory_limit() / 10 * 9;
+    for (uint8_t t = 0; t < TIX_TIERS; t++)
+        if (dbs[t])
+            n += _index(&a, t, &direct, &loaded);
     atomic_store(&indexing, false);
     tix_drop_tombs(); /* they only kept the walk from reviving deleted keys */
     uint64_t t1 = tiering_now_ms();
     tiering_restore_progress(n, 0, 0);
-    log_info("warm restart: %llu keys indexed from disk in %llu ms; serving meanwhile",
-             (unsigned long long)n, (unsigned long long)(t1 - t0));
-    uint64_t loaded = _load(&a);
+    log_info("warm restart: %llu keys indexed from disk in %llu ms (%llu loaded on the way); "
+             "serving meanwhile", (unsigned long long)n, (unsigned long long)(t1 - t0),
+             (unsigned long long)loaded);
+    loaded += _load(&a);
     uint64_t t2 = tiering_now_ms();
     free(a.c);
     free(a.keys);

@@ -997,6 +997,9 @@ void tiering_teardown(void)
     durable_teardown();
     shed_teardown();
     for (int t = 0; t < TIX_TIERS; t++) {
+        /* persisted tiers: memtables to files, so the next start replays no log */
+        if (pmode != PERSIST_OFF && tiers[t].db && !tiers[t].write_failed)
+            tierdb_flush(tiers[t].db);
         tierdb_batch_free(tiers[t].batch);
         tierdb_close(tiers[t].db);
         if (tiers[t].name)
