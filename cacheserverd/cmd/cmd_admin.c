@@ -197,6 +197,27 @@ static double _ratio(uint64_t hits, uint64_t misses)
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
+/* prefix.count, .p50_us, .p99_us, .p999_us, .max_us of a histogram (nothing when empty). */
+static void _kv_hist(struct kvbuf *b, const char *prefix, const struct histogram *h)
+{
+    uint64_t count = h ? __atomic_load_n(&h->count, __ATOMIC_RELAXED) : 0;
+    if (count == 0)
+        return;
+    static const struct {
+        const char *suffix;
+        double p;
+    } pct[] = {{"p50_us", 50}, {"p99_us", 99}, {"p999_us", 99.9}};
+    char name[160];
+    snprintf(name, sizeof(name), "%s.count", prefix);
+    _kv_u(b, name, count);
+    for (size_t j = 0; j < sizeof(pct) / sizeof(pct[0]); j++) {
+        snprintf(name, sizeof(name), "%s.%s", prefix, pct[j].suffix);
+        _kv_u(b, name, hist_percentile(h, pct[j].p));
+    }
+    snprintf(name, sizeof(name), "%s.max_us", prefix);
+    _kv_u(b, name, __atomic_load_n(&h->max, __ATOMIC_RELAXED));
+}
+
 void cmd_stats(struct session *s, struct req *q, struct reply *r)
 {
     (void)s;
@@ -231,28 +252,19 @@ void cmd_stats(struct session *s, struct req *q, struct reply *r)
     _kv_u(&b, "memory_limit", store_memory_limit());
     _kv_u(&b, "uptime_s", (uint64_t)time(NULL) - cmd_start_time());
     for (int op = 0; op < CC_OP__COUNT; op++) {
-        const struct histogram *h = cmd_op_histogram(op);
-        uint64_t count = __atomic_load_n(&h->count, __ATOMIC_RELAXED);
-        if (count == 0)
-            continue;
         char lower[32];
         const char *on = cc_op_name(op);
         size_t i = 0;
         for (; on[i] && i < sizeof(lower) - 1; i++)
             lower[i] = (char)(on[i] >= 'A' && on[i] <= 'Z' ? on[i] + 32 : on[i]);
         lower[i] = '\0';
-        static const struct {
-            const char *suffix;
-            double p;
-        } pct[] = {{"p50_us", 50}, {"p99_us", 99}, {"p999_us", 99.9}};
-        snprintf(name, sizeof(name), "op.%s.count", lower);
-        _kv_u(&b, name, count);
-        for (size_t j = 0; j < sizeof(pct) / sizeof(pct[0]); j++) {
-            snprintf(name, sizeof(name), "op.%s.%s", lower, pct[j].suffix);
-            _kv_u(&b, name, hist_percentile(h, pct[j].p));
-        }
-        snprintf(name, sizeof(name), "op.%s.max_us", lower);
-        _kv_u(&b, name, __atomic_load_n(&h->max, __ATOMIC_RELAXED));
+        snprintf(name, sizeof(name), "op.%s", lower);
+        _kv_hist(&b, name, cmd_op_histogram(op));
+    }
+    struct tiering_tier_info t;
+    for (int i = 0; tiering_tier_info(i, &t); i++) {
+        snprintf(name, sizeof(name), "disk_read.%s", t.name);
+        _kv_hist(&b, name, tiering_read_histogram(i));
     }
     _kv_reply(&b, q, r);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "diskval.h"
+#include "histogram.h"
 #include "index.h"
 #include "log.h"
 #include "store.h"
@@ -46,6 +47,7 @@ struct job {
     bool hdd_stale;       /* JOB_PUT: the HDD tier may hold an older copy: delete it */
     bool warm;            /* JOB_PUT: read in memory before it was evicted */
     uint8_t tier;         /* JOB_READ: the tier the index names */
+    uint64_t t_us;        /* JOB_READ: when it was queued (monotonic) */
     uint64_t t_ms;        /* when it was queued (persistence lag) */
 };
 
@@ -70,6 +72,19 @@ struct tier {
     uint64_t next_probe_ms; /* writer thread: when to try reopening a degraded tier */
 };
 static struct tier tiers[TIX_TIERS];
+static struct histogram read_hist[TIX_TIERS];
+
+static uint64_t _mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+const struct histogram *tiering_read_histogram(int i)
+{
+    return i >= 0 && i < TIX_TIERS && tiers[i].name ? &read_hist[i] : NULL;
+}
 #define first (tiers[TIX_SSD].db)
 static struct queue wq, rq; /* writer, readers */
 static pthread_t writer;
@@ -759,6 +774,8 @@ static void *_reader_main(void *arg)
                 free(raw);
             }
         }
+        if (res && res->status != TIER_ERROR)
+            hist_record(&read_hist[res->tier], _mono_us() - j->t_us);
         j->done(j->arg, res);
         _job_free(j);
     }
@@ -826,6 +843,7 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
     j->hash = hash;
     j->seq = e.seq;
     j->tier = e.tier;
+    j->t_us = _mono_us();
     j->done = done;
     j->arg = arg;
     if (!_q_push(&rq, j, 0)) {

@@ -122,6 +122,10 @@ struct tiering_tier_info {
     const char *health; /* "ok", or "degraded" (a write or read failed since the last success) */
 };
 bool tiering_tier_info(int i, struct tiering_tier_info *out);
+/* Latency of the disk reads of tier i (0 = first, 1 = HDD behind an SSD), in µs from the
+ * moment the read was queued until it was read and verified; NULL when there is no such tier. */
+struct histogram;
+const struct histogram *tiering_read_histogram(int i);
 /* "memory", "memory,ssd", "memory,ssd,hdd" or "memory,hdd". */
 const char *tiering_tiers(void);
 

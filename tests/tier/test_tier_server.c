@@ -105,6 +105,8 @@ static void test_fill_12x_and_read_every_key(void **state)
         cc_item_release(&it);
     }
     assert_true(_stat(c, "ssd_hits") > NKEYS / 2);
+    assert_true(_stat(c, "disk_read.ssd.count") >= _stat(c, "ssd_reads") / 2);
+    assert_true(_stat(c, "disk_read.ssd.p50_us") <= _stat(c, "disk_read.ssd.max_us"));
     assert_int_equal(_stat(c, "checksum_errors"), 0);
     assert_int_equal(harness_ping(srv), 0);
     free(val);
