@@ -59,12 +59,20 @@ int diskval_encode(const struct diskval *v, const struct diskval_opts *o, uint8_
     return DISKVAL_OK;
 }
 
-bool diskval_expired(const uint8_t *buf, size_t len, uint64_t now_ms)
+bool diskval_peek(const uint8_t *buf, size_t len, struct diskval *out)
 {
     if (len < DISKVAL_HEADER || buf[0] != DISKVAL_FORMAT)
         return false;
-    uint64_t exp = get64(buf + 8);
-    return exp != 0 && exp <= now_ms;
+    *out = (struct diskval){.type = buf[1], .expire_ms = get64(buf + 8),
+                            .version = get64(buf + 16), .hlc = get64(buf + 24),
+                            .len = get32(buf + 32)};
+    return true;
+}
+
+bool diskval_expired(const uint8_t *buf, size_t len, uint64_t now_ms)
+{
+    struct diskval v;
+    return diskval_peek(buf, len, &v) && v.expire_ms != 0 && v.expire_ms <= now_ms;
 }
 
 int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskval *out,
@@ -78,10 +86,7 @@ int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskv
         return DISKVAL_CORRUPT;
     if (_crc(buf, len) != get32(buf + 4))
         return DISKVAL_CORRUPT;
-    out->type = buf[1];
-    out->expire_ms = get64(buf + 8);
-    out->version = get64(buf + 16);
-    out->hlc = get64(buf + 24);
+    diskval_peek(buf, len, out);
     if (out->expire_ms != 0 && out->expire_ms <= now_ms)
         return DISKVAL_EXPIRED;
     if (!(buf[2] & DISKVAL_ZSTD)) {

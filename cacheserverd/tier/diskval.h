@@ -45,6 +45,10 @@ int diskval_encode(const struct diskval *v, const struct diskval_opts *o, uint8_
  * compressed, into *owned (malloc'd; the caller frees it; NULL otherwise). */
 int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskval *out,
                    uint8_t **owned);
+/* The header's type, expiry, version and hlc into out (data NULL, len the value's length),
+ * without checking the checksum or decompressing (the compaction filter, a warm restart's
+ * index). False when buf is not a value of this format. */
+bool diskval_peek(const uint8_t *buf, size_t len, struct diskval *out);
 /* For the compaction filter: true when the header is readable and says the value expired. */
 bool diskval_expired(const uint8_t *buf, size_t len, uint64_t now_ms);
 

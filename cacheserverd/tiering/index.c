@@ -196,16 +196,6 @@ struct tix_value *tix_queued_value(uint64_t h, uint64_t *seq)
     return v;
 }
 
-void tix_set(uint64_t h, uint16_t ns, enum tix_state st, uint64_t seq)
-{
-    struct shard *s = _shard(h);
-    pthread_mutex_lock(&s->lock);
-    struct node **p = _find(s, h);
-    struct tix_entry e = {.state = st, .seq = seq, .ns = ns};
-    _put(s, p, h, &e);
-    pthread_mutex_unlock(&s->lock);
-}
-
 void tix_restore(uint64_t h, const struct tix_entry *e)
 {
     struct shard *s = _shard(h);

@@ -62,23 +62,6 @@ static bool _flushed(uint16_t ns)
     return flushed_all || (flushed[ns / 8] & (1u << (ns % 8)));
 }
 
-/* The header fields the index needs, without decoding the payload (every read verifies
- * the checksum). False when the record is not a value of ours. */
-static bool _header(const uint8_t *v, size_t len, uint64_t *expire, uint64_t *version,
-                    uint64_t *hlc)
-{
-    if (len < DISKVAL_HEADER || v[0] != DISKVAL_FORMAT)
-        return false;
-    uint64_t f[3] = {0, 0, 0};
-    for (int i = 0; i < 3; i++)
-        for (int b = 7; b >= 0; b--)
-            f[i] = f[i] << 8 | v[8 + 8 * i + b];
-    *expire = f[0];
-    *version = f[1];
-    *hlc = f[2];
-    return true;
-}
-
 struct arena {
     struct cand *c;
     size_t n, cap;
@@ -125,18 +108,14 @@ static bool _load_one(const uint8_t *key, size_t klen, const uint8_t *raw, size_
 {
     struct diskval v;
     uint8_t *owned = NULL;
+    struct store_key k;
     *rc = STORE_NOT_STORED;
-    if (diskval_decode(raw, rlen, now, &v, &owned) != DISKVAL_OK || v.type == STORE_T_STREAM)
+    if (!tiering_key_parse(key, klen, &k) ||
+        diskval_decode(raw, rlen, now, &v, &owned) != DISKVAL_OK || v.type == STORE_T_STREAM)
         return false;
-    uint16_t ns;
-    size_t nslen = key[0];
-    if (store_ns_id(key + 1, nslen, &ns) == STORE_OK) {
-        struct store_key k;
-        store_key_init(&k, ns, key + 1 + nslen, (uint32_t)(klen - 1 - nslen));
-        struct store_value sv = {.type = v.type, .data = v.data, .len = (uint32_t)v.len};
-        struct tiering_expect x = {hash, seq};
-        *rc = store_load(&k, &sv, v.expire_ms, v.version, tiering_expect_live, &x);
-    }
+    struct store_value sv = {.type = v.type, .data = v.data, .len = (uint32_t)v.len};
+    struct tiering_expect x = {hash, seq};
+    *rc = store_load(&k, &sv, v.expire_ms, v.version, tiering_expect_live, &x);
     free(owned);
     return *rc == STORE_OK;
 }
@@ -154,29 +133,21 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
     size_t klen, vlen;
     bool keep = true;
     while (!atomic_load(&stopping) && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
-        uint64_t expire, version, hlc;
-        if (klen < 2 || key[0] > 64 || klen <= 1u + key[0] || !_header(val, vlen, &expire, &version, &hlc))
-            continue;
-        if (expire && expire <= now)
-            continue; /* compaction reclaims it */
-        size_t nslen = key[0];
-        char name[65];
-        memcpy(name, key + 1, nslen);
-        name[nslen] = 0;
-        uint16_t ns;
-        if (store_ns_id(name, nslen, &ns) != STORE_OK)
-            continue;
+        struct diskval h;
         struct store_key k;
-        store_key_init(&k, ns, key + 1 + nslen, (uint32_t)(klen - 1 - nslen));
+        if (!diskval_peek(val, vlen, &h) || !tiering_key_parse(key, klen, &k))
+            continue;
+        if (h.expire_ms && h.expire_ms <= now)
+            continue; /* compaction reclaims it */
         uint64_t seq = tiering_next_seq();
         pthread_mutex_lock(&flush_lock);
-        bool added = !_flushed(ns) && tix_add_live(k.hash, ns, seq, tier, (uint32_t)(klen + vlen));
+        bool added = !_flushed(k.ns) && tix_add_live(k.hash, k.ns, seq, tier, (uint32_t)(klen + vlen));
         pthread_mutex_unlock(&flush_lock);
         if (!added)
             continue;
         n++;
-        if (version > max_version)
-            max_version = version;
+        if (h.version > max_version)
+            max_version = h.version;
         if (*direct) {
             int rc;
             *loaded += _load_one(key, klen, val, vlen, k.hash, seq, now, &rc);
@@ -184,7 +155,7 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
                 *direct = false;
             continue;
         }
-        if (keep && !_keep(a, key, klen, hlc, k.hash, seq, tier)) {
+        if (keep && !_keep(a, key, klen, h.hlc, k.hash, seq, tier)) {
             log_warn("warm restart: out of memory for the load list; the rest is read from "
                      "disk when asked for");
             keep = false;

@@ -25,20 +25,6 @@ struct victim {
     uint64_t hash, seq;
 };
 
-/* The index hash of a tier key; false when it is not one of ours. */
-static bool _hash_of(const uint8_t *key, size_t klen, uint64_t *hash)
-{
-    if (klen < 2 || key[0] > 64 || klen <= 1u + key[0])
-        return false;
-    uint16_t ns;
-    if (store_ns_id(key + 1, key[0], &ns) != STORE_OK)
-        return false;
-    struct store_key k;
-    store_key_init(&k, ns, key + 1 + key[0], (uint32_t)(klen - 1 - key[0]));
-    *hash = k.hash;
-    return true;
-}
-
 static void _save_hand(struct hand *h, const uint8_t *key, size_t klen)
 {
     uint8_t *copy = klen ? malloc(klen) : NULL;
@@ -83,9 +69,10 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
             continue;
         }
         examined++;
-        uint64_t hash;
-        if (!_hash_of(key, klen, &hash))
+        struct store_key k;
+        if (!tiering_key_parse(key, klen, &k))
             continue;
+        uint64_t hash = k.hash;
         struct tix_entry e = tix_pass(hash);
         if (e.state == TIX_LIVE && e.tier == from->id) {
             if (e.ref)

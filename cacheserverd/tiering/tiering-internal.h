@@ -6,11 +6,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store.h"
 #include "tierdb.h"
 
 enum persist_mode { PERSIST_OFF = 0, PERSIST_ASYNC, PERSIST_SYNC };
 
 uint64_t tiering_now_ms(void);
+/* The store key of a tier key (tierdb_key's layout: name length, namespace name, key), its
+ * namespace found or created by name; data points into key. False when it is not one. */
+bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out);
 /* For store_load's still(): is the index entry of hash still LIVE with sequence seq? */
 struct tiering_expect {
     uint64_t hash, seq;

@@ -267,6 +267,17 @@ static struct job *_job_new(enum job_kind kind, int ns, const void *key, size_t 
     return j;
 }
 
+bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out)
+{
+    if (klen < 2 || key[0] > 64 || klen <= 1u + key[0])
+        return false;
+    uint16_t ns;
+    if (store_ns_id(key + 1, key[0], &ns) != STORE_OK)
+        return false;
+    store_key_init(out, ns, key + 1 + key[0], (uint32_t)(klen - 1 - key[0]));
+    return true;
+}
+
 static void _disk_failed(int tier, const char *what, const char *err)
 {
     struct tier *t = &tiers[tier];
