@@ -17,7 +17,7 @@ struct session {
     char client[64];
 };
 
-/* A key a handler found only on a disk tier (cmd_need_disk). */
+/* A key a handler found only on a disk tier (cmd_need_disk, cmd_on_disk). */
 struct disk_need {
     uint16_t ns;
     uint32_t klen;
@@ -63,11 +63,15 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r);
 void cmd_strlen(struct session *s, struct req *q, struct reply *r);
 void cmd_scan(struct session *s, struct req *q, struct reply *r);
 /* cmd_tier.c: requests that wait for a disk tier.
- * A handler that needs the value of a key memory does not hold but a disk tier may (INCR,
- * APPEND, TTL, ...) calls cmd_need_disk and, when it returns true, stops (or, for a multi-key
- * request, goes on collecting). The dispatcher then drops the reply, reads those keys on the
- * I/O threads, puts them in memory and runs the request again: handlers see one tier. */
+ * A handler whose read missed memory calls cmd_need_disk; a write that depends on the value
+ * (INCR, APPEND, TOUCH, SET NX/XX/CAS) gets STORE_ON_DISK from the store, which asked the
+ * tiers under the key's lock, and calls cmd_on_disk. When either returns true, the handler
+ * stops (or, for a multi-key request, goes on collecting). The dispatcher then drops the
+ * reply, reads those keys on the I/O threads, puts them in memory and runs the request
+ * again: handlers see one tier. */
 bool cmd_need_disk(struct req *q, const struct store_key *k);
+/* st is a store status: when STORE_ON_DISK, record k to be loaded and return true. */
+bool cmd_on_disk(struct req *q, const struct store_key *k, int st);
 /* Dispatcher: after the handler. Returns true when the reply is deferred (loads started, or
  * a sync-persistence wait), false when r holds the reply to send now. */
 bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t op,

@@ -282,10 +282,10 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "SET ttl, flags (1 NX or 2 XX) and cas must be uints");
         return;
     }
-    if ((flags || cas) && cmd_need_disk(q, &k))
-        return; /* NX, XX and CAS must see a value only the disk holds */
     uint64_t version = 0;
     int st = store_set(&k, &v, ttl, (unsigned)flags, cas, &version);
+    if (cmd_on_disk(q, &k, st))
+        return; /* NX, XX and CAS must see a value only the disk holds */
     if (st != STORE_OK) {
         cmd_reply_store_status(q, r, st);
         return;
@@ -382,9 +382,9 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "TOUCH ttl must be a uint");
         return;
     }
-    if (cmd_need_disk(q, &k))
-        return;
-    cmd_reply_store_status(q, r, store_touch(&k, ttl));
+    int st = store_touch(&k, ttl);
+    if (!cmd_on_disk(q, &k, st))
+        cmd_reply_store_status(q, r, st);
 }
 
 void cmd_ttl(struct session *s, struct req *q, struct reply *r)
@@ -394,11 +394,12 @@ void cmd_ttl(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "TTL takes key");
         return;
     }
-    if (!cmd_arg_key(q, r, &k, s->ns) || cmd_need_disk(q, &k))
+    if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     struct item *it;
     if (store_peek(&k, &it) != STORE_OK) {
-        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        if (!cmd_need_disk(q, &k))
+            reply_begin(r, q->id, CC_NOT_FOUND, 0);
         return;
     }
     int64_t ttl = store_item_ttl(it);
@@ -430,10 +431,10 @@ static void _incr(struct session *s, struct req *q, struct reply *r, bool negate
         }
         delta = -delta;
     }
-    if (cmd_need_disk(q, &k))
-        return;
     int64_t result;
     int st = store_incr(&k, delta, initial, ttl, &result);
+    if (cmd_on_disk(q, &k, st))
+        return;
     if (st != STORE_OK) {
         cmd_reply_store_status(q, r, st);
         return;
@@ -468,10 +469,10 @@ void cmd_append(struct session *s, struct req *q, struct reply *r)
                     len, (unsigned long long)max);
         return;
     }
-    if (cmd_need_disk(q, &k))
-        return;
     uint64_t new_len;
     int st = store_append(&k, d, len, ttl, &new_len);
+    if (cmd_on_disk(q, &k, st))
+        return;
     if (st != STORE_OK) {
         cmd_reply_store_status(q, r, st);
         return;
@@ -494,8 +495,6 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "GETRANGE offset and length must be uints");
         return;
     }
-    if (cmd_need_disk(q, &k))
-        return;
     uint64_t max = option_get_u(&cmd_opts.max_value_size);
     if (len > max)
         len = max;
@@ -503,7 +502,8 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
     int st = _reply_range(r, &k, off, len);
     if (st != STORE_OK) {
         reply_discard(r);
-        cmd_reply_store_status(q, r, st);
+        if (st != STORE_NOT_FOUND || !cmd_need_disk(q, &k))
+            cmd_reply_store_status(q, r, st);
     }
 }
 
@@ -514,11 +514,12 @@ void cmd_strlen(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "STRLEN takes key");
         return;
     }
-    if (!cmd_arg_key(q, r, &k, s->ns) || cmd_need_disk(q, &k))
+    if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     struct item *it;
     if (store_peek(&k, &it) != STORE_OK) {
-        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        if (!cmd_need_disk(q, &k))
+            reply_begin(r, q->id, CC_NOT_FOUND, 0);
         return;
     }
     uint8_t type = store_item_type(it);

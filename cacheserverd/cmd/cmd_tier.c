@@ -12,21 +12,15 @@
  * it runs (memory far too small for the load); then it fails instead of going on. */
 #define MAX_ATTEMPTS 3
 
-bool cmd_need_disk(struct req *q, const struct store_key *k)
+/* Record k to be loaded before the request runs again. */
+static void _need(struct req *q, const struct store_key *k)
 {
-    if (!q->out || !tiering_enabled() || !tiering_on_disk(k->hash))
-        return false;
-    struct item *it;
-    if (store_peek(k, &it) == STORE_OK) {
-        store_item_release(it);
-        return false;
-    }
     if (q->nneeds == q->capneeds) {
         uint32_t ncap = q->capneeds ? q->capneeds * 2 : 4;
         struct disk_need *nn = realloc(q->needs, ncap * sizeof(*nn));
         if (!nn) {
             q->needs_failed = true;
-            return true;
+            return;
         }
         q->needs = nn;
         q->capneeds = ncap;
@@ -34,10 +28,25 @@ bool cmd_need_disk(struct req *q, const struct store_key *k)
     uint8_t *key = malloc(k->len);
     if (!key) {
         q->needs_failed = true;
-        return true;
+        return;
     }
     memcpy(key, k->data, k->len);
     q->needs[q->nneeds++] = (struct disk_need){k->ns, k->len, key};
+}
+
+bool cmd_need_disk(struct req *q, const struct store_key *k)
+{
+    if (!q->out || !tiering_enabled() || !tiering_on_disk(k->hash))
+        return false;
+    _need(q, k);
+    return true;
+}
+
+bool cmd_on_disk(struct req *q, const struct store_key *k, int st)
+{
+    if (st != STORE_ON_DISK)
+        return false;
+    _need(q, k);
     return true;
 }
 

@@ -36,8 +36,7 @@ static struct {
 static int nsubscribers;
 static store_demote_fn demote_fn;
 static void *demote_arg;
-static store_del_miss_fn del_miss_fn;
-static void *del_miss_arg;
+static struct store_miss_hooks miss_hooks;
 
 void store_options_register(void)
 {
@@ -55,10 +54,15 @@ int store_mutation_subscribe(store_mutation_fn fn, void *arg)
     return 0;
 }
 
-void store_set_del_miss_hook(store_del_miss_fn fn, void *arg)
+void store_set_miss_hooks(const struct store_miss_hooks *h)
 {
-    del_miss_fn = fn;
-    del_miss_arg = arg;
+    miss_hooks = h ? *h : (struct store_miss_hooks){0};
+}
+
+/* Under the key's lock, memory missed k: may a disk tier hold it? */
+static bool _on_disk(const struct store_key *k)
+{
+    return miss_hooks.on_disk && miss_hooks.on_disk(miss_hooks.arg, k);
 }
 
 void store_set_demote_hook(store_demote_fn fn, void *arg)
@@ -433,7 +437,7 @@ void store_teardown(void)
     ns_teardown();
     nsubscribers = 0;
     demote_fn = NULL;
-    del_miss_fn = NULL;
+    miss_hooks = (struct store_miss_hooks){0};
 }
 
 void store_key_init(struct store_key *k, uint16_t ns, const void *data, uint32_t len)
@@ -527,7 +531,9 @@ int store_set(const struct store_key *k, const struct store_value *v, uint64_t t
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     int rc = STORE_OK;
-    if ((flags & STORE_SET_NX) && slot)
+    if (!slot && (flags || cas) && _on_disk(k))
+        rc = STORE_ON_DISK; /* NX, XX and CAS must see the value the disk holds */
+    else if ((flags & STORE_SET_NX) && slot)
         rc = STORE_NOT_STORED;
     else if ((flags & STORE_SET_XX) && !slot)
         rc = STORE_NOT_STORED;
@@ -580,7 +586,7 @@ int store_del(const struct store_key *k)
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     if (!slot) {
-        bool elsewhere = del_miss_fn && del_miss_fn(del_miss_arg, k);
+        bool elsewhere = miss_hooks.forget && miss_hooks.forget(miss_hooks.arg, k);
         pthread_mutex_unlock(&s->lock);
         return elsewhere ? STORE_OK : STORE_NOT_FOUND;
     }
@@ -596,8 +602,9 @@ int store_touch(const struct store_key *k, uint64_t ttl_ms)
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     if (!slot) {
+        int rc = _on_disk(k) ? STORE_ON_DISK : STORE_NOT_FOUND;
         pthread_mutex_unlock(&s->lock);
-        return STORE_NOT_FOUND;
+        return rc;
     }
     (*slot)->expire_ms = _expire_at(ttl_ms);
     _emit_value(MUT_TOUCH, *slot);
@@ -671,6 +678,8 @@ int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64
         if (rc == STORE_OK && __builtin_add_overflow(cur, delta, &v))
             rc = STORE_EOVERFLOW;
         nit->expire_ms = (*slot)->expire_ms; /* INCR keeps the ttl, as in Redis */
+    } else if (_on_disk(k)) {
+        rc = STORE_ON_DISK;
     } else {
         nit->expire_ms = _expire_at(ttl_ms);
     }
@@ -727,6 +736,8 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
         }
     } else if (slot && (*slot)->type != STORE_T_BYTES) {
         rc = STORE_ETYPE;
+    } else if (!slot && _on_disk(k)) {
+        rc = STORE_ON_DISK;
     } else {
         int64_t added = 0;
         if (slot) { /* bytes become a stream: copy the content once */

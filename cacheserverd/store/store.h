@@ -57,6 +57,7 @@ enum store_status {
     STORE_EOVERFLOW,
     STORE_ENOMEM,       /* cannot fit within the memory limit */
     STORE_ELIMIT,       /* too many namespaces */
+    STORE_ON_DISK,      /* memory misses the key, a disk tier may hold it: load it first */
 };
 
 #define STORE_SET_NX 1u
@@ -117,10 +118,19 @@ int store_mutation_subscribe(store_mutation_fn fn, void *arg);
 typedef void (*store_demote_fn)(void *arg, const struct mutation *m, bool ever_read);
 void store_set_demote_hook(store_demote_fn fn, void *arg);
 
-/* Called by store_del, under the key's lock, when memory does not hold the key: returns
- * true when a disk tier held it (and has now forgotten it). Must not block. */
-typedef bool (*store_del_miss_fn)(void *arg, const struct store_key *k);
-void store_set_del_miss_hook(store_del_miss_fn fn, void *arg);
+/* What the disk tiers say of a key memory does not hold, asked under the key's lock (so no
+ * change of the key can come between). Must not block.
+ *  on_disk: may a disk tier hold it? Then the writes that depend on the current value
+ *           (INCR, APPEND, TOUCH, SET with NX/XX/CAS) change nothing and return STORE_ON_DISK:
+ *           the caller loads the key (store_load) and tries again.
+ *  forget:  DEL: drop the disk copy; true when there was one (store_del then says deleted). */
+struct store_miss_hooks {
+    bool (*on_disk)(void *arg, const struct store_key *k);
+    bool (*forget)(void *arg, const struct store_key *k);
+    void *arg;
+};
+/* NULL removes them. */
+void store_set_miss_hooks(const struct store_miss_hooks *h);
 
 /* ---- lifecycle ---- */
 /* Registers the options table (call before settings are loaded). */

@@ -391,6 +391,12 @@ static bool _on_del_miss(void *arg, const struct store_key *k)
     return was == TIX_LIVE || was == TIX_QUEUED;
 }
 
+static bool _on_disk_hook(void *arg, const struct store_key *k)
+{
+    (void)arg;
+    return tiering_on_disk(k->hash);
+}
+
 static void _persist_dropped(const char *why)
 {
     stat_incr(&st.persist_dropped);
@@ -997,7 +1003,9 @@ int tiering_setup(void)
         if (pthread_create(&readers[i], NULL, _reader_main, NULL) != 0)
             return -1;
     store_set_demote_hook(_on_demote, NULL);
-    store_set_del_miss_hook(_on_del_miss, NULL);
+    static const struct store_miss_hooks hooks = {.on_disk = _on_disk_hook,
+                                                  .forget = _on_del_miss};
+    store_set_miss_hooks(&hooks);
     if (store_mutation_subscribe(_on_mutation, NULL) != 0)
         return -1;
     atomic_store(&active, true);
@@ -1014,7 +1022,7 @@ void tiering_teardown(void)
         return;
     restore_stop();
     store_set_demote_hook(NULL, NULL);
-    store_set_del_miss_hook(NULL, NULL);
+    store_set_miss_hooks(NULL);
     atomic_store(&active, false); /* the mutation subscriber ignores changes from now on */
     _q_stop(&rq);
     for (unsigned i = 0; i < nreaders; i++)
