@@ -14,6 +14,7 @@
 
 #include "cacheclient.h"
 #include "harness.h"
+#include "tier_client.h"
 
 #define VLEN 1000
 
@@ -25,17 +26,6 @@ static int _sh(const char *fmt, const char *arg)
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), fmt, arg, arg, arg);
     return system(cmd);
-}
-
-static cc_client *_client(struct harness *h)
-{
-    cc_options o;
-    cc_options_init(&o);
-    o.socket_path = harness_socket(h);
-    o.io_timeout_ms = 10000;
-    cc_client *c = cc_client_create(&o);
-    assert_non_null(c);
-    return c;
 }
 
 static void _write(cc_client *c, const char *prefix, int from, int to)
@@ -80,7 +70,7 @@ static void test_full_disk_and_recovery(void **state)
     const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd, "--persist", "async",
                           "--tier-compress-threshold", "1000000", "--threads", "2", NULL};
     struct harness *h = harness_start(args);
-    cc_client *c = _client(h);
+    cc_client *c = tier_client(h);
 
     /* 20 MB into an 8 MiB disk: it fills; every SET still succeeds */
     _write(c, "full", 0, 20000);
@@ -106,7 +96,7 @@ static void test_full_disk_and_recovery(void **state)
 
     /* what was persisted after the recovery survives a restart */
     harness_restart(h);
-    c = _client(h);
+    c = tier_client(h);
     char key[48];
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof(key), "after:%d", i);

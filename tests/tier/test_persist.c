@@ -18,20 +18,10 @@
 
 #include "cacheclient.h"
 #include "harness.h"
+#include "tier_client.h"
 
 #define VLEN 1500
 #define LOAD_MAX 200000 /* writes one load may ack */
-
-static cc_client *_client(struct harness *h)
-{
-    cc_options o;
-    cc_options_init(&o);
-    o.socket_path = harness_socket(h);
-    o.io_timeout_ms = 10000;
-    cc_client *c = cc_client_create(&o);
-    assert_non_null(c);
-    return c;
-}
 
 static uint64_t _now_ms(void)
 {
@@ -93,7 +83,7 @@ static void _clean_restart(bool hdd)
     char ssd[300], key[64], val[VLEN];
     _ssd_dir(ssd, sizeof(ssd), "clean");
     struct harness *h = _start("async", ssd, hdd);
-    cc_client *c = _client(h);
+    cc_client *c = tier_client(h);
     enum { N = 4000 }; /* 6 MB: three times the memory tier */
     for (int i = 0; i < N; i++) {
         snprintf(key, sizeof(key), "k:%d", i);
@@ -116,7 +106,7 @@ static void _clean_restart(bool hdd)
 
     harness_restart(h);
     assert_true(harness_log_contains(h, "warm restart"));
-    c = _client(h);
+    c = tier_client(h);
     for (int i = 0; i < N; i++) {
         snprintf(key, sizeof(key), "k:%d", i);
         cc_item it = {0};
@@ -213,7 +203,7 @@ static void _kill_rounds(const char *mode, uint64_t allowed_tail_ms)
         int st;
         waitpid(child, &st, 0);
         harness_respawn(h);
-        cc_client *c = _client(h);
+        cc_client *c = tier_client(h);
         counts[r] = a->count;
         tail_from[r] = a->count;
         while (tail_from[r] > 0 && a->at_ms[tail_from[r] - 1] + allowed_tail_ms >= killed_at)

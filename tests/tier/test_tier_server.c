@@ -16,6 +16,7 @@
 
 #include "cacheclient.h"
 #include "harness.h"
+#include "tier_client.h"
 
 #define NKEYS 6000
 #define VLEN 4000 /* 6000 x 4000 B = 24 MB: 12x the 2 MiB memory tier */
@@ -23,16 +24,7 @@
 static struct harness *srv;
 static char base_dir[256], ssd_dir[300];
 
-static cc_client *_client(void)
-{
-    cc_options o;
-    cc_options_init(&o);
-    o.socket_path = harness_socket(srv);
-    o.io_timeout_ms = 10000;
-    cc_client *c = cc_client_create(&o);
-    assert_non_null(c);
-    return c;
-}
+static cc_client *_client(void) { return tier_client(srv); }
 
 static void _value(int i, char *buf)
 {
