@@ -145,13 +145,9 @@ PHP_METHOD(CacheClient, get)
 
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     php_cc_key k;
-    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+    cc_client *c = php_cc_key_begin(cli, key, &k, true);
+    if (!c)
         RETURN_THROWS();
-    cc_client *c = php_cc_begin(&cli->core, true);
-    if (!c) {
-        php_cc_key_free(&k);
-        RETURN_THROWS();
-    }
     cc_item item = {0};
     int st;
     PHP_CC_RUN(st, true, cc_get(c, k.p, k.len, &item));
@@ -238,13 +234,9 @@ PHP_METHOD(CacheClient, getWithVersion)
 
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     php_cc_key k;
-    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+    cc_client *c = php_cc_key_begin(cli, key, &k, true);
+    if (!c)
         RETURN_THROWS();
-    cc_client *c = php_cc_begin(&cli->core, true);
-    if (!c) {
-        php_cc_key_free(&k);
-        RETURN_THROWS();
-    }
     cc_item item = {0};
     int st;
     PHP_CC_RUN(st, true, cc_get(c, k.p, k.len, &item));

@@ -22,6 +22,19 @@ static inline cc_client *php_cc_begin(php_cc_core *core, bool replayable)
 
 static inline void php_cc_end(php_cc_core *core) { php_cc_conn_end(core->conn); }
 
+/* The start of a method on one key: key prefixed into k, the connection begun. NULL with an
+ * exception pending (nothing to free); else finish with php_cc_end and php_cc_key_free. */
+static inline cc_client *php_cc_key_begin(php_cc_client *cli, zend_string *key, php_cc_key *k,
+                                          bool replayable)
+{
+    if (!cli || php_cc_key_make(k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+        return NULL;
+    cc_client *c = php_cc_begin(&cli->core, replayable);
+    if (!c)
+        php_cc_key_free(k);
+    return c;
+}
+
 /* Prefixed keys of a PHP array of keys (string or int values). */
 typedef struct php_cc_keylist {
     size_t n;

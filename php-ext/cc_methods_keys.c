@@ -70,21 +70,19 @@ PHP_METHOD(CacheClient, exists)
     ZEND_PARSE_PARAMETERS_END();
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     php_cc_key k;
-    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+    cc_client *c = php_cc_key_begin(cli, key, &k, true);
+    if (!c)
         RETURN_THROWS();
-    cc_client *c = php_cc_begin(&cli->core, true);
-    if (c) {
-        int st;
-        uint64_t count = 0;
-        const void *p = k.p;
-        size_t len = k.len;
-        PHP_CC_RUN(st, true, cc_exists(c, 1, &p, &len, &count));
-        php_cc_end(&cli->core);
-        if (st != CC_OK)
-            php_cc_throw_conn(cli->core.conn, st);
-        else
-            RETVAL_BOOL(count > 0);
-    }
+    int st;
+    uint64_t count = 0;
+    const void *p = k.p;
+    size_t len = k.len;
+    PHP_CC_RUN(st, true, cc_exists(c, 1, &p, &len, &count));
+    php_cc_end(&cli->core);
+    if (st != CC_OK)
+        php_cc_throw_conn(cli->core.conn, st);
+    else
+        RETVAL_BOOL(count > 0);
     php_cc_key_free(&k);
 }
 
@@ -123,21 +121,19 @@ PHP_METHOD(CacheClient, ttl)
     ZEND_PARSE_PARAMETERS_END();
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     php_cc_key k;
-    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+    cc_client *c = php_cc_key_begin(cli, key, &k, true);
+    if (!c)
         RETURN_THROWS();
-    cc_client *c = php_cc_begin(&cli->core, true);
-    if (c) {
-        int st;
-        int64_t ms = 0;
-        PHP_CC_RUN(st, true, cc_ttl(c, k.p, k.len, &ms));
-        php_cc_end(&cli->core);
-        if (st == CC_OK)
-            RETVAL_DOUBLE(ms < 0 ? 0.0 : (double)ms / 1000.0);
-        else if (st == CC_NOT_FOUND)
-            RETVAL_NULL();
-        else
-            php_cc_throw_conn(cli->core.conn, st);
-    }
+    int st;
+    int64_t ms = 0;
+    PHP_CC_RUN(st, true, cc_ttl(c, k.p, k.len, &ms));
+    php_cc_end(&cli->core);
+    if (st == CC_OK)
+        RETVAL_DOUBLE(ms < 0 ? 0.0 : (double)ms / 1000.0);
+    else if (st == CC_NOT_FOUND)
+        RETVAL_NULL();
+    else
+        php_cc_throw_conn(cli->core.conn, st);
     php_cc_key_free(&k);
 }
 
@@ -232,22 +228,20 @@ PHP_METHOD(CacheClient, getRange)
     }
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     php_cc_key k;
-    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+    cc_client *c = php_cc_key_begin(cli, key, &k, true);
+    if (!c)
         RETURN_THROWS();
-    cc_client *c = php_cc_begin(&cli->core, true);
-    if (c) {
-        int st;
-        cc_item item = {0};
-        PHP_CC_RUN(st, true, cc_getrange(c, k.p, k.len, (uint64_t)offset, (uint64_t)length, &item));
-        php_cc_end(&cli->core);
-        if (st == CC_OK)
-            RETVAL_STRINGL_FAST((const char *)item.value.data, item.value.len);
-        else if (st == CC_NOT_FOUND)
-            RETVAL_NULL();
-        else
-            php_cc_throw_conn(cli->core.conn, st);
-        cc_item_release(&item);
-    }
+    int st;
+    cc_item item = {0};
+    PHP_CC_RUN(st, true, cc_getrange(c, k.p, k.len, (uint64_t)offset, (uint64_t)length, &item));
+    php_cc_end(&cli->core);
+    if (st == CC_OK)
+        RETVAL_STRINGL_FAST((const char *)item.value.data, item.value.len);
+    else if (st == CC_NOT_FOUND)
+        RETVAL_NULL();
+    else
+        php_cc_throw_conn(cli->core.conn, st);
+    cc_item_release(&item);
     php_cc_key_free(&k);
 }
 
@@ -259,21 +253,19 @@ PHP_METHOD(CacheClient, length)
     ZEND_PARSE_PARAMETERS_END();
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     php_cc_key k;
-    if (!cli || php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
+    cc_client *c = php_cc_key_begin(cli, key, &k, true);
+    if (!c)
         RETURN_THROWS();
-    cc_client *c = php_cc_begin(&cli->core, true);
-    if (c) {
-        int st;
-        uint64_t len = 0;
-        PHP_CC_RUN(st, true, cc_strlen(c, k.p, k.len, &len));
-        php_cc_end(&cli->core);
-        if (st == CC_OK)
-            RETVAL_LONG((zend_long)len);
-        else if (st == CC_NOT_FOUND)
-            RETVAL_NULL();
-        else
-            php_cc_throw_conn(cli->core.conn, st);
-    }
+    int st;
+    uint64_t len = 0;
+    PHP_CC_RUN(st, true, cc_strlen(c, k.p, k.len, &len));
+    php_cc_end(&cli->core);
+    if (st == CC_OK)
+        RETVAL_LONG((zend_long)len);
+    else if (st == CC_NOT_FOUND)
+        RETVAL_NULL();
+    else
+        php_cc_throw_conn(cli->core.conn, st);
     php_cc_key_free(&k);
 }
 
