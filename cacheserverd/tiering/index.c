@@ -172,13 +172,17 @@ struct tix_entry tix_get(uint64_t h)
     return e;
 }
 
-void tix_set_queued(uint64_t h, uint16_t ns, uint64_t seq, struct tix_value *qv)
+struct tix_entry tix_set_queued(uint64_t h, uint16_t ns, uint64_t seq, struct tix_value *qv)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    struct tix_entry before = *p ? (*p)->e : (struct tix_entry){0};
     struct tix_entry e = {.state = TIX_QUEUED, .seq = seq, .ns = ns, .qv = qv};
-    _put(s, _find(s, h), h, &e);
+    _put(s, p, h, &e);
     pthread_mutex_unlock(&s->lock);
+    before.qv = NULL;
+    return before;
 }
 
 struct tix_value *tix_queued_value(uint64_t h, uint64_t *seq)
@@ -268,14 +272,16 @@ bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t 
     return added;
 }
 
-void tix_set_ref(uint64_t h)
+enum tix_state tix_state_warm(uint64_t h, bool warm)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
     struct node **p = _find(s, h);
-    if (*p)
+    enum tix_state st = *p ? (*p)->e.state : TIX_NONE;
+    if (warm && st == TIX_LIVE)
         (*p)->e.ref = true;
     pthread_mutex_unlock(&s->lock);
+    return st;
 }
 
 struct tix_entry tix_pass(uint64_t h)

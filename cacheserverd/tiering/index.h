@@ -45,8 +45,9 @@ struct tix_entry tix_get(uint64_t hash);
 /* Set the entry unconditionally: state QUEUED or TOMB, or a whole entry read by tix_get
  * (put back as it was). */
 void tix_set(uint64_t hash, uint16_t ns, enum tix_state st, uint64_t seq);
-/* QUEUED with seq, holding a reference to qv (taken over from the caller). */
-void tix_set_queued(uint64_t hash, uint16_t ns, uint64_t seq, struct tix_value *qv);
+/* QUEUED with seq, holding a reference to qv (taken over from the caller). Returns the
+ * entry it replaced (state TIX_NONE when there was none), as tix_get would have. */
+struct tix_entry tix_set_queued(uint64_t hash, uint16_t ns, uint64_t seq, struct tix_value *qv);
 /* The value of a QUEUED entry with a new reference (NULL when not QUEUED with a value);
  * *seq gets the entry's sequence. */
 struct tix_value *tix_queued_value(uint64_t hash, uint64_t *seq);
@@ -56,8 +57,9 @@ bool tix_remove(uint64_t hash, enum tix_state from, uint64_t seq);
 /* QUEUED with seq -> LIVE on tier with dlen bytes and the given ref bit. Returns whether
  * it did. */
 bool tix_written(uint64_t hash, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref);
-/* Set the ref bit (an item read in memory left it: warm, not cold). */
-void tix_set_ref(uint64_t hash);
+/* The entry's state; when it is LIVE and warm, also set its ref bit (an item read in memory
+ * was evicted: warm, not cold). */
+enum tix_state tix_state_warm(uint64_t hash, bool warm);
 /* LIVE with seq: now on tier (a move between tiers). Returns whether it did. */
 bool tix_relocate(uint64_t hash, uint64_t seq, uint8_t tier);
 /* Add a LIVE entry only when the hash has none (warm restart). Returns whether it did. */

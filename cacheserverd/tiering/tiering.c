@@ -317,11 +317,10 @@ static bool _queue_put(const struct mutation *m, uint64_t hash, bool persist, bo
     j->persist = persist;
     j->warm = warm;
     j->seq = tiering_next_seq();
-    struct tix_entry before = tix_get(hash);
+    __atomic_add_fetch(&qv->refs, 1, __ATOMIC_RELAXED); /* one for the index entry */
+    struct tix_entry before = tix_set_queued(hash, (uint16_t)m->ns, j->seq, qv);
     j->hdd_stale = tiers[TIX_HDD].db &&
                    ((before.state == TIX_LIVE && before.tier == TIX_HDD) || restore_indexing());
-    __atomic_add_fetch(&qv->refs, 1, __ATOMIC_RELAXED); /* one for the index entry */
-    tix_set_queued(hash, (uint16_t)m->ns, j->seq, qv);
     if (!_q_push(&wq, j, limit)) {
         /* back to what it was: the queued job of `before`, if any, still comes */
         if (before.state == TIX_NONE)
@@ -343,12 +342,10 @@ static void _on_demote(void *arg, const struct mutation *m, bool ever_read)
     struct store_key k;
     store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
     if (pmode != PERSIST_OFF) {
-        enum tix_state s = tix_get(k.hash).state;
-        if (s == TIX_LIVE || s == TIX_QUEUED) { /* persistence has written it, or will */
-            if (ever_read && s == TIX_LIVE)
-                tix_set_ref(k.hash); /* read in memory: warm for the disk tier's CLOCK */
+        /* persistence has written it, or will; read in memory, it is warm for the CLOCK */
+        enum tix_state s = tix_state_warm(k.hash, ever_read);
+        if (s == TIX_LIVE || s == TIX_QUEUED)
             return;
-        }
     }
     if (!ever_read && !option_get_b(&opts.demote_unread)) {
         stat_incr(&st.demote_skipped);
