@@ -166,7 +166,7 @@ static bool shown_elsewhere(const msgpack_object_kv *kv)
         if (key_is(kv, top[i]))
             return true;
     return key_starts(kv, "op.") || key_starts(kv, "ns.") || key_starts(kv, "ssd_") ||
-           key_starts(kv, "hdd_");
+           key_starts(kv, "hdd_") || key_starts(kv, "stream_");
 }
 
 static double stat_or0(const struct kvmap *m, const char *name)
@@ -203,6 +203,10 @@ static void tier_table(const struct kvmap *m)
     printf("disk     compression %.2fx, queue %.0f, errors %.0f, checksum errors %.0f\n",
            stored > 0 ? raw / stored : 1.0, stat_or0(m, "tier_queue_depth"),
            stat_or0(m, "disk_errors"), stat_or0(m, "checksum_errors"));
+    printf("streams  %.0f bytes of chunks on disk, %.0f chunks written, %.0f read, %.0f bytes "
+           "waiting for the disk\n",
+           stat_or0(m, "stream_disk_bytes"), stat_or0(m, "stream_chunks_written"),
+           stat_or0(m, "stream_chunk_reads"), stat_or0(m, "stream_backlog_bytes"));
 }
 
 static void stats_table(const struct kvmap *m)

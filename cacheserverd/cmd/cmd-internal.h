@@ -17,12 +17,18 @@ struct session {
     char client[64];
 };
 
-/* A key a handler found only on a disk tier (cmd_need_disk, cmd_on_disk). */
+/* A key a handler found only on a disk tier (cmd_need_disk, cmd_on_disk), or a stream's
+ * chunk that lives on disk (cmd_need_chunk: key NULL). */
 struct disk_need {
     uint16_t ns;
     uint32_t klen;
     uint8_t *key; /* malloc'd */
+    uint64_t sid; /* a chunk: stream id and chunk index */
+    uint32_t idx;
 };
+
+/* Stream chunks read from disk for a request's next run (cmd_tier.c). */
+struct loaded_chunks;
 
 struct req {
     uint64_t id;
@@ -34,6 +40,11 @@ struct req {
     struct disk_need *needs; /* keys to load before the request can be answered */
     uint32_t nneeds, capneeds;
     bool needs_failed;      /* out of memory recording one */
+    const struct loaded_chunks *chunks; /* read for this run (NULL on a first run) */
+    const char *disk_error; /* a chunk needed could not be read: the reply is this error */
+    struct session *s;
+    const uint8_t *body;    /* the request's frame body (valid during the handler) */
+    size_t blen;
 };
 
 typedef void (*cmd_fn)(struct session *s, struct req *q, struct reply *r);
@@ -72,13 +83,22 @@ void cmd_scan(struct session *s, struct req *q, struct reply *r);
 bool cmd_need_disk(struct req *q, const struct store_key *k);
 /* st is a store status: when STORE_ON_DISK, record k to be loaded and return true. */
 bool cmd_on_disk(struct req *q, const struct store_key *k, int st);
+/* A store_spilled_fn for a request (ctx: cmd_chunk_ctx): hands the piece to fn from the chunks
+ * read for this run, or records the chunk to be read before the next run. */
+struct cmd_chunk_ctx {
+    struct req *q; /* NULL: nothing is read, the piece is missing */
+    store_piece_fn fn;
+    void *ctx;
+};
+bool cmd_chunk_piece(void *ctx, uint64_t sid, uint32_t idx, uint32_t off, uint32_t len);
 /* Dispatcher: after the handler. Returns true when the reply is deferred (loads started, or
  * a sync-persistence wait), false when r holds the reply to send now. */
 bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t op,
                     const uint8_t *body, size_t len);
-/* Run a request (a frame body) again; used by cmd_tier.c. */
+/* Run a request (a frame body) again with the chunks read for it (or NULL). */
 enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
-                               struct core_out *out, int attempt);
+                               struct core_out *out, int attempt,
+                               const struct loaded_chunks *chunks);
 
 /* A memory miss of GET: when the SSD tier has the key, defer the reply until it is read. */
 bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k);

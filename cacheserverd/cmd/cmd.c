@@ -134,10 +134,11 @@ static void *_session_open(void *ctx, const struct core_peer *peer)
 static void _session_close(void *session) { free(session); }
 
 enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
-                               struct core_out *out, int attempt)
+                               struct core_out *out, int attempt,
+                               const struct loaded_chunks *chunks)
 {
     struct reply *r = reply_get();
-    struct req q = {.attempt = attempt};
+    struct req q = {.attempt = attempt, .chunks = chunks, .s = s, .body = body, .blen = len};
     struct mp_cursor c, whole;
     uint32_t n;
     uint64_t op;
@@ -183,7 +184,7 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
 static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
                                 struct core_out *out)
 {
-    return cmd_dispatch(session, body, len, out, 0);
+    return cmd_dispatch(session, body, len, out, 0, NULL);
 }
 
 static void _frame_too_large(void *session, uint64_t len, uint64_t max, struct core_out *out)

@@ -40,12 +40,23 @@ static void _pieces_release(struct pieces *p)
     free(p->v);
 }
 
-/* Range of a stream/bytes value as a bin. Returns a store status; on STORE_OK the bin is in r. */
-static int _reply_range(struct reply *r, const struct store_key *k, uint64_t off, uint64_t len)
+/* store_range's visitor: memory pieces go where cmd_chunk_piece puts the disk ones. */
+static void _range_piece(void *ctx, const uint8_t *data, size_t len, void (*release)(void *),
+                         void *arg)
+{
+    struct cmd_chunk_ctx *c = ctx;
+    c->fn(c->ctx, data, len, release, arg);
+}
+
+/* Range of a stream/bytes value as a bin. Returns a store status; on STORE_OK the bin is in r.
+ * STORE_ON_DISK: a stream's chunks must be read first (recorded in q, see cmd_chunk_piece). */
+static int _reply_range(struct req *q, struct reply *r, const struct store_key *k, uint64_t off,
+                        uint64_t len)
 {
     struct pieces p = {0};
+    struct cmd_chunk_ctx cc = {q, _piece, &p};
     uint64_t total;
-    int st = store_range(k, off, len, _piece, &p, &total);
+    int st = store_range(k, off, len, _range_piece, cmd_chunk_piece, &cc, &total);
     if (st != STORE_OK || p.failed) {
         _pieces_release(&p);
         return st != STORE_OK ? st : STORE_ENOMEM;
@@ -57,9 +68,13 @@ static int _reply_range(struct reply *r, const struct store_key *k, uint64_t off
     return STORE_OK;
 }
 
-/* Packs type, value, ttl, version for a found item, taking over the item reference.
- * Returns false (and packs nothing) if a stream is larger than max_value_size or vanished. */
-static bool _pack_item(struct reply *r, const struct store_key *k, struct item *it)
+enum pack { PACK_OK, PACK_TOO_LARGE, PACK_ON_DISK, PACK_FAILED };
+
+/* Packs type, value, ttl, version for a found item, taking over the item reference. Else
+ * what is in r is incomplete: a stream larger than max_value_size, one with chunks to read
+ * from disk first (recorded in q), or one that vanished (or no memory). */
+static enum pack _pack_item(struct req *q, struct reply *r, const struct store_key *k,
+                            struct item *it)
 {
     uint8_t type = store_item_type(it);
     int64_t ttl = store_item_ttl(it);
@@ -69,9 +84,10 @@ static bool _pack_item(struct reply *r, const struct store_key *k, struct item *
         uint64_t len = store_item_strlen(it);
         store_item_release(it);
         if (len > option_get_u(&cmd_opts.max_value_size))
-            return false;
-        if (_reply_range(r, k, 0, len) != STORE_OK)
-            return false;
+            return PACK_TOO_LARGE;
+        int st = _reply_range(q, r, k, 0, len);
+        if (st != STORE_OK)
+            return st == STORE_ON_DISK ? PACK_ON_DISK : PACK_FAILED;
     } else {
         uint32_t vlen;
         const uint8_t *v = store_item_value(it, &vlen);
@@ -79,7 +95,28 @@ static bool _pack_item(struct reply *r, const struct store_key *k, struct item *
     }
     msgpack_pack_int64(&r->pk, ttl);
     msgpack_pack_uint64(&r->pk, version);
-    return true;
+    return PACK_OK;
+}
+
+/* A single-key reply for an item (GET). */
+static void _reply_item(struct req *q, struct reply *r, const struct store_key *k,
+                        struct item *it)
+{
+    reply_begin(r, q->id, CC_OK, 4);
+    switch (_pack_item(q, r, k, it)) {
+    case PACK_OK:
+    case PACK_ON_DISK: /* dropped: the request runs again once the chunks are read */
+        return;
+    case PACK_TOO_LARGE:
+        reply_discard(r);
+        reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
+                    "stream longer than max_value_size: read it with GETRANGE");
+        return;
+    case PACK_FAILED:
+        reply_discard(r);
+        reply_begin(r, q->id, CC_NOT_FOUND, 0); /* deleted while it was read */
+        return;
+    }
 }
 
 /* A GET that missed memory and waits for the SSD tier (tiering.h). */
@@ -89,6 +126,9 @@ struct disk_get {
     uint16_t ns;
     uint32_t klen;
     struct tiering_result *res;
+    struct session *s;
+    size_t blen;
+    uint8_t *body; /* the request, to run it again when the key changed meanwhile */
     uint8_t key[];
 };
 
@@ -108,19 +148,20 @@ void cmd_disk_get_fill(void *arg, struct core_out *out)
     struct disk_get *g = arg;
     struct tiering_result *res = g->res;
     if (out) {
-        struct reply *r = reply_get();
         struct store_key k;
         store_key_init(&k, g->ns, g->key, g->klen);
         struct item *it;
         bool promote = false;
         if (store_peek(&k, &it) == STORE_OK) {
-            reply_begin(r, g->id, CC_OK, 4);
-            if (!_pack_item(r, &k, it)) {
-                reply_discard(r);
-                reply_error(r, g->id, CC_E_VALUE_TOO_LARGE,
-                            "stream longer than max_value_size: read it with GETRANGE");
-            }
-        } else if (!res || res->status == TIER_ERROR) {
+            /* changed meanwhile (it may even be a stream on disk): the GET runs again */
+            store_item_release(it);
+            cmd_dispatch(g->s, g->body, g->blen, out, 1, NULL);
+            tiering_result_free(res);
+            free(g);
+            return;
+        }
+        struct reply *r = reply_get();
+        if (!res || res->status == TIER_ERROR) {
             reply_error(r, g->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
         } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
             reply_begin(r, g->id, CC_NOT_FOUND, 0);
@@ -158,12 +199,7 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
         reply_begin(r, q->id, CC_NOT_FOUND, 0);
         return;
     }
-    reply_begin(r, q->id, CC_OK, 4);
-    if (!_pack_item(r, &k, it)) {
-        reply_discard(r);
-        reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
-                    "stream longer than max_value_size: read it with GETRANGE");
-    }
+    _reply_item(q, r, &k, it);
 }
 
 bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k)
@@ -171,9 +207,13 @@ bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *
     (void)r;
     if (!q->out || !tiering_on_disk(k->hash))
         return false; /* most misses: the SSD does not have it either */
-    struct disk_get *g = malloc(sizeof(*g) + k->len);
+    struct disk_get *g = malloc(sizeof(*g) + k->len + q->blen);
     if (!g)
         return false;
+    g->s = q->s;
+    g->blen = q->blen;
+    g->body = g->key + k->len;
+    memcpy(g->body, q->body, q->blen);
     g->id = q->id;
     g->ns = k->ns;
     g->klen = k->len;
@@ -221,7 +261,15 @@ void cmd_mget(struct session *s, struct req *q, struct reply *r)
             continue;
         }
         msgpack_pack_array(&r->pk, 4);
-        if (!_pack_item(r, &k, it) || r->buf.size + r->reflen > 2 * limit) {
+        enum pack pk = _pack_item(q, r, &k, it);
+        if (pk == PACK_ON_DISK)
+            continue; /* this reply is dropped: MGET runs again once the chunks are read */
+        if (pk == PACK_FAILED) {
+            reply_discard(r);
+            cmd_reply_store_status(q, r, STORE_ENOMEM);
+            return;
+        }
+        if (pk != PACK_OK || r->buf.size + r->reflen > 2 * limit) {
             reply_discard(r);
             reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
                         "MGET reply would exceed 2 x max_value_size: ask for fewer keys");
@@ -499,7 +547,9 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
     if (len > max)
         len = max;
     reply_begin(r, q->id, CC_OK, 1);
-    int st = _reply_range(r, &k, off, len);
+    int st = _reply_range(q, r, &k, off, len);
+    if (st == STORE_ON_DISK)
+        return; /* the reply is dropped: GETRANGE runs again once the chunks are read */
     if (st != STORE_OK) {
         reply_discard(r);
         if (st != STORE_NOT_FOUND || !cmd_need_disk(q, &k))

@@ -33,7 +33,10 @@ struct item {
 
 /* A stream: bytes in chunks of at most STREAM_CHUNK, all full but the last, so a byte offset
  * maps to a chunk by division. Chunks are reference counted so readers can hold them
- * without the lock; a shared last chunk is copied before it is appended to. */
+ * without the lock; a shared last chunk is copied before it is appended to.
+ * A stream longer than the stream hooks' threshold spills: its full chunks are handed to the
+ * spill hook (a disk tier writes them) and, once written (store_stream_spilled), dropped from
+ * memory: chunks[i] is NULL for a chunk that lives on disk only. */
 #define STREAM_CHUNK (256u * 1024u)
 
 struct chunk {
@@ -48,6 +51,10 @@ struct stream {
     uint32_t nchunks;
     uint32_t cap;
     struct chunk **chunks;
+    uint64_t id;         /* unique in this run: names its chunks on disk */
+    uint32_t spill_next; /* chunks below it were handed to the spill hook */
+    uint32_t spilled;    /* chunks on disk only */
+    uint64_t disk_bytes; /* bytes their records take on disk */
 };
 
 /* A power-of-two bucket array. */
@@ -120,8 +127,18 @@ int64_t do_stream_append(struct stream *st, const uint8_t *data, uint32_t len);
 void stream_destroy(struct stream *st);
 uint64_t stream_mem(const struct stream *st);
 void chunk_release(void *chunk);
-void do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
-                     void *ctx);
+/* Hands [off, off+len) to fn, chunks on disk to spilled (when NULL, or when it returns false,
+ * the range is incomplete). Returns false when some bytes were not handed over. */
+bool do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
+                     store_spilled_fn spilled, void *ctx);
+/* The stream hooks (store_set_stream_hooks); stream_destroy tells `gone`. */
+void stream_set_hooks(const struct store_stream_hooks *h);
+/* Hand full chunks not handed yet to the spill hook while it takes them (stream item it,
+ * shard locked). */
+void do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen);
+/* Chunk idx was written to disk (ok) or not: drop it from memory, or hand it over again at
+ * the next append. Returns the bytes of memory freed. */
+uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes);
 
 /* sweep.c */
 int sweep_start(void);

@@ -65,6 +65,8 @@ static bool _on_disk(const struct store_key *k)
     return miss_hooks.on_disk && miss_hooks.on_disk(miss_hooks.arg, k);
 }
 
+void store_set_stream_hooks(const struct store_stream_hooks *h) { stream_set_hooks(h); }
+
 void store_set_demote_hook(store_demote_fn fn, void *arg)
 {
     demote_fn = fn;
@@ -438,6 +440,7 @@ void store_teardown(void)
     nsubscribers = 0;
     demote_fn = NULL;
     miss_hooks = (struct store_miss_hooks){0};
+    stream_set_hooks(NULL);
 }
 
 void store_key_init(struct store_key *k, uint16_t ns, const void *data, uint32_t len)
@@ -485,7 +488,7 @@ int store_get(const struct store_key *k, struct item **out) { return _lookup(k, 
 int store_peek(const struct store_key *k, struct item **out) { return _lookup(k, out, false); }
 
 int store_range(const struct store_key *k, uint64_t offset, uint64_t length, store_piece_fn fn,
-                void *ctx, uint64_t *total)
+                store_spilled_fn spilled, void *ctx, uint64_t *total)
 {
     struct shard *s = _shard(k);
     *total = 0;
@@ -501,7 +504,8 @@ int store_range(const struct store_key *k, uint64_t offset, uint64_t length, sto
     uint64_t len = store_item_strlen(it);
     uint64_t n = offset >= len ? 0 : (len - offset < length ? len - offset : length);
     if (it->type == STORE_T_STREAM) {
-        do_stream_range(item_stream(it), offset, n, fn, ctx);
+        if (!do_stream_range(item_stream(it), offset, n, fn, spilled, ctx))
+            rc = STORE_ON_DISK;
         *total = n;
     } else if (it->type == STORE_T_BYTES) {
         uint32_t blen;
@@ -733,6 +737,7 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
             it->version = version;
             *new_len = item_stream(it)->len;
             _emit(MUT_APPEND, it, data, len);
+            do_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
         }
     } else if (slot && (*slot)->type != STORE_T_BYTES) {
         rc = STORE_ETYPE;
@@ -757,6 +762,7 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
             nit->version = version;
             *new_len = nst->len;
             _do_replace(s, slot, nit, k->hash, MUT_SET);
+            do_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
             nit = NULL;
         }
     }
@@ -766,6 +772,24 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
     if (rc == STORE_OK)
         _make_room(0);
     return rc;
+}
+
+bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx, bool ok,
+                          uint32_t disk_bytes)
+{
+    uint64_t freed = 0;
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = do_table_find(s, k->hash, k->ns, k->data, k->len);
+    struct item *it = slot ? *slot : NULL;
+    if (it && it->type == STORE_T_STREAM && item_stream(it)->id == sid) {
+        freed = do_stream_spilled(item_stream(it), idx, ok, disk_bytes);
+        stat_sub(&st.bytes_used, freed);
+        __atomic_store_n(&s->bytes, s->bytes - freed, __ATOMIC_RELAXED);
+        ns_account(it, 0, -(int64_t)freed);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return freed > 0;
 }
 
 void store_version_floor(uint64_t v)

@@ -190,11 +190,40 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
 /* A piece of a value handed to a range visitor: the bytes stay valid until release(arg). */
 typedef void (*store_piece_fn)(void *ctx, const uint8_t *data, size_t len,
                                void (*release)(void *arg), void *arg);
+/* A piece of a stream that lives on disk: bytes [off, off+len) of chunk idx of stream sid.
+ * Returns true when the visitor supplied those bytes itself (it had read the chunk), false
+ * when it must read the chunk first. */
+typedef bool (*store_spilled_fn)(void *ctx, uint64_t sid, uint32_t idx, uint32_t off,
+                                 uint32_t len);
 /* Hands the bytes [offset, offset+length) of a stream or bytes value (clamped to its end) to
- * fn as one or more pieces. *total gets the number of bytes handed over. STORE_ETYPE for other
- * types. */
+ * fn as one or more pieces, and the pieces of a stream on disk to spilled (may be NULL).
+ * *total gets the length of the range. STORE_ON_DISK when spilled did not supply some piece
+ * (the pieces handed to fn are then incomplete: release them, read the chunks named, try
+ * again); STORE_ETYPE for other types. */
 int store_range(const struct store_key *k, uint64_t offset, uint64_t length, store_piece_fn fn,
-                void *ctx, uint64_t *total);
+                store_spilled_fn spilled, void *ctx, uint64_t *total);
+
+/* ---- streams on disk ---- */
+/* A stream longer than threshold bytes keeps only its last chunk, and the full chunks not
+ * yet written, in memory: each full chunk is handed to spill (under the key's lock: must not
+ * block; false = not now, it is offered again at the next append); whoever took it calls
+ * store_stream_spilled once it is written or failed. When a stream that handed out chunks
+ * is freed, gone() is called (from any thread, no lock held) to delete them. */
+struct store_stream_hooks {
+    uint64_t threshold;
+    bool (*spill)(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
+                  uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
+                  void *rarg);
+    void (*gone)(void *arg, uint64_t sid, uint32_t nchunks, uint64_t disk_bytes);
+    void *arg;
+};
+/* NULL removes them. Set before serving, remove after the workers stopped. */
+void store_set_stream_hooks(const struct store_stream_hooks *h);
+/* Chunk idx of stream sid (the key's current stream, or nothing happens) was written (ok:
+ * memory drops it; disk_bytes its record's size) or could not be. Returns true when the
+ * stream took the written chunk: its disk_bytes are then reported to gone(). */
+bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx, bool ok,
+                          uint32_t disk_bytes);
 
 /* Visits up to about `count` live keys of namespace ns starting with prefix; returns the next
  * cursor (0 when done). */

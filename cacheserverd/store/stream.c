@@ -1,11 +1,29 @@
 /* Streams: values built by APPEND, kept as reference-counted chunks so GETRANGE hands
- * readers chunk references (zero copy) and an append never copies more than one chunk. */
+ * readers chunk references (zero copy) and an append never copies more than one chunk.
+ * Long streams spill their full chunks to a disk tier through the stream hooks. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "store-internal.h"
 
-struct stream *stream_create(void) { return calloc(1, sizeof(struct stream)); }
+static struct store_stream_hooks hooks_copy;
+static const struct store_stream_hooks *hooks; /* atomic: NULL = streams stay in memory */
+static uint64_t next_id;
+
+void stream_set_hooks(const struct store_stream_hooks *h)
+{
+    if (h)
+        hooks_copy = *h;
+    __atomic_store_n(&hooks, h ? &hooks_copy : NULL, __ATOMIC_RELEASE);
+}
+
+struct stream *stream_create(void)
+{
+    struct stream *st = calloc(1, sizeof(struct stream));
+    if (st)
+        st->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+    return st;
+}
 
 void chunk_release(void *arg)
 {
@@ -90,12 +108,53 @@ int64_t do_stream_append(struct stream *st, const uint8_t *data, uint32_t len)
     return added;
 }
 
+void do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen)
+{
+    const struct store_stream_hooks *h = __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
+    if (!h || st->len <= h->threshold)
+        return;
+    /* every chunk but the last is full and never changes again */
+    for (; st->spill_next + 1 < st->nchunks; st->spill_next++) {
+        struct chunk *c = st->chunks[st->spill_next];
+        if (!c)
+            continue; /* on disk already (handed over again after a failure) */
+        __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
+        if (!h->spill(h->arg, ns, key, klen, st->id, st->spill_next, c->data, c->len,
+                      chunk_release, c)) {
+            chunk_release(c);
+            return;
+        }
+    }
+}
+
+uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes)
+{
+    if (idx + 1 >= st->nchunks || !st->chunks[idx])
+        return 0;
+    if (!ok) {
+        if (idx < st->spill_next)
+            st->spill_next = idx;
+        return 0;
+    }
+    struct chunk *c = st->chunks[idx];
+    uint64_t freed = sizeof(struct chunk) + c->cap;
+    st->chunks[idx] = NULL;
+    st->spilled++;
+    st->disk_bytes += disk_bytes;
+    chunk_release(c); /* readers keep theirs */
+    return freed;
+}
+
 void stream_destroy(struct stream *st)
 {
     if (!st)
         return;
+    const struct store_stream_hooks *h = __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
+    if (h && st->spill_next > 0)
+        h->gone(h->arg, st->id, st->nchunks, st->disk_bytes);
     for (uint32_t i = 0; i < st->nchunks; i++)
-        chunk_release(st->chunks[i]);
+        if (st->chunks[i])
+            chunk_release(st->chunks[i]);
     free(st->chunks);
     free(st);
 }
@@ -104,21 +163,30 @@ uint64_t stream_mem(const struct stream *st)
 {
     uint64_t m = sizeof(*st) + (uint64_t)st->cap * sizeof(struct chunk *);
     for (uint32_t i = 0; i < st->nchunks; i++)
-        m += sizeof(struct chunk) + st->chunks[i]->cap;
+        if (st->chunks[i])
+            m += sizeof(struct chunk) + st->chunks[i]->cap;
     return m;
 }
 
-void do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn, void *ctx)
+bool do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
+                     store_spilled_fn spilled, void *ctx)
 {
+    bool complete = true;
     while (len > 0 && off < st->len) {
-        struct chunk *c = st->chunks[off / STREAM_CHUNK];
+        uint32_t idx = (uint32_t)(off / STREAM_CHUNK);
+        struct chunk *c = st->chunks[idx];
         uint32_t in = (uint32_t)(off % STREAM_CHUNK);
-        uint64_t n = c->len - in;
+        uint64_t n = (c ? c->len : STREAM_CHUNK) - in; /* a chunk on disk is a full one */
         if (n > len)
             n = len;
-        __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
-        fn(ctx, c->data + in, (size_t)n, chunk_release, c);
+        if (c) {
+            __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
+            fn(ctx, c->data + in, (size_t)n, chunk_release, c);
+        } else if (!spilled || !spilled(ctx, st->id, idx, in, (uint32_t)n)) {
+            complete = false;
+        }
         off += n;
         len -= n;
     }
+    return complete;
 }

@@ -30,7 +30,7 @@ static struct stat_desc st_desc[] = STAT_DESCRIBE(TIERING_STATS);
 #define WRITE_BATCH 256 /* jobs per RocksDB write */
 #define RECOVER_FREE (1u << 20) /* free bytes a faulty tier's disk needs before a reopen */
 
-enum job_kind { JOB_PUT, JOB_DEL, JOB_DEL_NS, JOB_READ };
+enum job_kind { JOB_PUT, JOB_DEL, JOB_DEL_NS, JOB_READ, JOB_CHUNK_PUT, JOB_CHUNK_DEL, JOB_CHUNK_READ };
 
 struct job {
     struct job *next;
@@ -49,6 +49,14 @@ struct job {
     uint8_t tier;         /* JOB_READ: the tier the index names */
     uint64_t t_us;        /* JOB_READ: when it was queued (monotonic) */
     uint64_t t_ms;        /* when it was queued (persistence lag) */
+    /* a stream's chunk (JOB_CHUNK_PUT: v.data is the chunk; JOB_CHUNK_DEL: all of sid's) */
+    uint64_t sid;
+    uint32_t idx;
+    struct store_key sk;  /* the stream's key (sk.data is skey) */
+    uint8_t *skey;
+    void (*crelease)(void *); /* gives the chunk back to the store */
+    void *carg;
+    uint64_t cbytes;          /* JOB_CHUNK_DEL: bytes its records took */
 };
 
 struct queue {
@@ -245,6 +253,9 @@ static void _job_free(struct job *j)
 {
     if (!j)
         return;
+    if (j->crelease)
+        j->crelease(j->carg);
+    free(j->skey);
     free(j->key);
     tix_value_release(j->qv);
     free(j);
@@ -445,6 +456,94 @@ static void _on_mutation(void *arg, const struct mutation *m)
     _invalidate((uint16_t)m->ns, m->key, m->klen, k.hash);
 }
 
+/* ---- streams on disk (the store's stream hooks) ---- */
+
+/* A chunk's tier key: 0xfe (above every namespace-name length, so no key of an item is
+ * one), the stream id and the chunk index, big-endian: a stream's chunks are contiguous. */
+#define CHUNK_KEY 13
+static void _chunk_key(uint8_t *out, uint64_t sid, uint32_t idx)
+{
+    out[0] = 0xfe;
+    for (int i = 0; i < 8; i++)
+        out[1 + i] = (uint8_t)(sid >> (56 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        out[9 + i] = (uint8_t)(idx >> (24 - 8 * i));
+}
+
+/* st.stream_disk_bytes: chunk records on the first tier; st.stream_backlog_bytes: chunks
+ * queued, not written yet (it drops only after the store was told) */
+#define STREAM_BACKLOG (8u << 20)           /* beyond it APPEND replies wait for the writer */
+
+static struct job *_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    uint8_t *key = j ? malloc(CHUNK_KEY) : NULL;
+    if (!key) {
+        free(j);
+        return NULL;
+    }
+    j->kind = kind;
+    j->key = key;
+    j->klen = CHUNK_KEY;
+    j->sid = sid;
+    j->idx = idx;
+    _chunk_key(key, sid, idx);
+    return j;
+}
+
+static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
+                      uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
+                      void *rarg)
+{
+    (void)arg;
+    if (!atomic_load(&active) || atomic_load(&tiers[TIX_SSD].degraded))
+        return false;
+    struct job *j = _chunk_job(JOB_CHUNK_PUT, sid, idx);
+    uint8_t *skey = j ? malloc(klen ? klen : 1) : NULL;
+    if (!skey) {
+        _job_free(j);
+        return false;
+    }
+    memcpy(skey, key, klen);
+    j->skey = skey;
+    store_key_init(&j->sk, ns, skey, klen);
+    j->v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
+    if (!_q_push(&wq, j, option_get_u(&opts.tier_queue))) {
+        _job_free(j); /* the store keeps its reference: the chunk stays in memory */
+        stat_incr(&st.stream_chunks_deferred);
+        return false;
+    }
+    j->crelease = release;
+    j->carg = rarg;
+    stat_add(&st.stream_backlog_bytes, len);
+    stat_incr(&st.tier_queue_depth);
+    return true;
+}
+
+uint64_t tiering_stream_ticket(void)
+{
+    if (!atomic_load(&active) || stat_get(&st.stream_backlog_bytes) <= STREAM_BACKLOG)
+        return 0;
+    pthread_mutex_lock(&wq.lock);
+    uint64_t t = pushed;
+    pthread_mutex_unlock(&wq.lock);
+    return t;
+}
+
+static void _on_stream_gone(void *arg, uint64_t sid, uint32_t nchunks, uint64_t disk_bytes)
+{
+    (void)arg;
+    (void)nchunks;
+    struct job *j = _chunk_job(JOB_CHUNK_DEL, sid, 0);
+    if (!j)
+        return; /* its records stay until the next start wipes them */
+    j->cbytes = disk_bytes;
+    if (_q_push(&wq, j, 0))
+        stat_incr(&st.tier_queue_depth);
+    else
+        _job_free(j);
+}
+
 /* ---- the writer ---- */
 
 static uint8_t *wenc[WRITE_BATCH]; /* encodings of the batch's puts */
@@ -453,7 +552,8 @@ static uint32_t wlen[WRITE_BATCH];  /* their record sizes (tier key and encoding
 static uint64_t batch_bytes; /* bytes of the puts prepared so far in this batch */
 static bool _tier_full(uint64_t more)
 {
-    return tix_live_bytes(TIX_SSD) + batch_bytes + more > _size(TIX_SSD);
+    return tix_live_bytes(TIX_SSD) + stat_get(&st.stream_disk_bytes) + batch_bytes + more >
+           _size(TIX_SSD);
 }
 
 enum outcome {
@@ -506,6 +606,31 @@ static enum outcome _prepare(struct job *j, int i)
         stat_add(&st.disk_stored_bytes, elen);
         return W_WRITE;
     }
+    case JOB_CHUNK_PUT: {
+        size_t elen;
+        bool comp;
+        struct diskval_opts o = {.zstd_level = (int)option_get_u(&opts.tier_compress_level),
+                                 .compress_threshold = option_get_u(&opts.tier_compress_threshold)};
+        if (_tier_full(j->klen + j->v.len / 2) ||
+            diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
+            _tier_full(j->klen + elen)) {
+            free(wenc[i]);
+            wenc[i] = NULL;
+            return W_DROP; /* the chunk stays in memory; offered again at the next append */
+        }
+        tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
+        wlen[i] = (uint32_t)(j->klen + elen);
+        batch_bytes += wlen[i];
+        stat_add(&st.disk_value_bytes, j->v.len);
+        stat_add(&st.disk_stored_bytes, elen);
+        return W_WRITE;
+    }
+    case JOB_CHUNK_DEL: {
+        uint8_t end[CHUNK_KEY];
+        _chunk_key(end, j->sid + 1, 0);
+        tierdb_batch_delete_range(b, j->key, j->klen, end, sizeof(end));
+        return W_WRITE;
+    }
     case JOB_DEL:
         _delete_everywhere(j);
         return W_WRITE;
@@ -548,6 +673,23 @@ static void _finish(struct job *j, int i, enum outcome w, bool ok)
         if (w == W_DROP || (w == W_WRITE && !ok))
             stat_incr(j->persist ? &st.persist_dropped : &st.demote_dropped);
         tix_remove(j->hash, TIX_QUEUED, j->seq);
+        return;
+    case JOB_CHUNK_PUT: {
+        bool written = w == W_WRITE && ok;
+        if (written)
+            stat_incr(&st.stream_chunks_written);
+        else
+            stat_incr(&st.stream_chunks_deferred);
+        /* the store counts the record's bytes only when the stream still wants it; a stream
+         * gone meanwhile has its delete queued behind this job */
+        if (store_stream_spilled(&j->sk, j->sid, j->idx, written, wlen[i]))
+            stat_add(&st.stream_disk_bytes, wlen[i]);
+        stat_sub(&st.stream_backlog_bytes, j->v.len);
+        return;
+    }
+    case JOB_CHUNK_DEL:
+        if (ok)
+            stat_sub(&st.stream_disk_bytes, j->cbytes);
         return;
     case JOB_DEL:
         if (ok) {
@@ -593,7 +735,8 @@ static void _shed(bool wal, uint64_t incoming)
         struct shed_tier from = {tiers[t].db, (uint8_t)t, _size(t)};
         struct shed_tier to = {tiers[TIX_HDD].db, TIX_HDD, next ? _size(TIX_HDD) : 0};
         struct shed_result r;
-        if (shed_step(&from, next ? &to : NULL, t == TIX_SSD ? incoming : 0, wal, false, &r,
+        uint64_t more = t == TIX_SSD ? incoming + stat_get(&st.stream_disk_bytes) : 0;
+        if (shed_step(&from, next ? &to : NULL, more, wal, false, &r,
                       err, sizeof(err)) != 0)
             _disk_failed(next ? TIX_HDD : t, "moving cold keys", err);
         stat_add(&st.hdd_demotions, r.moved);
@@ -671,7 +814,7 @@ static void *_writer_main(void *arg)
             stat_sub(&st.tier_queue_depth, (uint64_t)n);
             uint64_t incoming = 0;
             for (int i = 0; i < n; i++)
-                if (jobs[i]->kind == JOB_PUT)
+                if (jobs[i]->kind == JOB_PUT || jobs[i]->kind == JOB_CHUNK_PUT)
                     incoming += jobs[i]->klen + jobs[i]->v.len;
             _shed(wal, incoming); /* room first, so the batch is not dropped */
             enum outcome w[WRITE_BATCH];
@@ -738,7 +881,8 @@ static void *_reader_main(void *arg)
             size_t rlen;
             /* the tier the index named, then the other: a move may have run meanwhile */
             int rc = 1;
-            for (int k = 0; k < TIX_TIERS && rc == 1; k++) {
+            int tries = j->kind == JOB_READ ? TIX_TIERS : 1; /* chunks: the first tier only */
+            for (int k = 0; k < tries && rc == 1; k++) {
                 int t = k == 0 ? j->tier : 1 - j->tier;
                 if (!tiers[t].db)
                     continue;
@@ -749,12 +893,14 @@ static void *_reader_main(void *arg)
                     rc = tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
                                     sizeof(res->err));
                 pthread_rwlock_unlock(&tiers[t].lock);
-                stat_incr(t == TIX_SSD ? &st.ssd_reads : &st.hdd_reads);
+                stat_incr(j->kind == JOB_CHUNK_READ ? &st.stream_chunk_reads
+                          : t == TIX_SSD                ? &st.ssd_reads
+                                                        : &st.hdd_reads);
                 res->tier = (uint8_t)t;
                 if (rc < 0)
                     _disk_failed(t, "read", res->err);
             }
-            if (rc == 1) /* an entry for a key the disk does not have (the restore's guess) */
+            if (rc == 1 && j->kind == JOB_READ) /* a key the disk does not have (a guess) */
                 tix_remove(j->hash, TIX_LIVE, j->seq);
             if (rc < 0) {
                 res->status = TIER_ERROR;
@@ -812,6 +958,20 @@ int64_t tiering_ttl_ms(const struct tiering_result *res)
     return res->expire_ms > now ? (int64_t)(res->expire_ms - now) : 1;
 }
 
+/* Hand a read job to the I/O threads (freed when it cannot be queued). */
+static bool _queue_read(struct job *j, uint8_t tier, tiering_done_fn done, void *arg)
+{
+    j->tier = tier;
+    j->t_us = _mono_us();
+    j->done = done;
+    j->arg = arg;
+    if (!_q_push(&rq, j, 0)) {
+        _job_free(j);
+        return false;
+    }
+    return true;
+}
+
 bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, tiering_done_fn done,
                   void *arg)
 {
@@ -856,15 +1016,15 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
         return false;
     j->hash = hash;
     j->seq = e.seq;
-    j->tier = e.tier;
-    j->t_us = _mono_us();
-    j->done = done;
-    j->arg = arg;
-    if (!_q_push(&rq, j, 0)) {
-        _job_free(j);
+    return _queue_read(j, e.tier, done, arg);
+}
+
+bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg)
+{
+    if (!atomic_load(&active))
         return false;
-    }
-    return true;
+    struct job *j = _chunk_job(JOB_CHUNK_READ, sid, idx);
+    return j && _queue_read(j, TIX_SSD, done, arg);
 }
 
 bool tiering_still_current(const struct tiering_result *res, bool *promote)
@@ -935,8 +1095,10 @@ static int _open_tier(int t, const char *name, struct option_value *path,
     }
     /* Without persistence, what a previous run left there may be older than what was
      * written since (it was a cache): start from an empty tier. */
-    if (pmode == PERSIST_OFF &&
-        tierdb_delete_range(tr->db, "", 0, "\xff", 1, false, err, sizeof(err)) != 0) {
+    /* Streams are not persisted: the chunks a previous run spilled are orphans. */
+    bool wipe = pmode == PERSIST_OFF;
+    if (tierdb_delete_range(tr->db, wipe ? "" : "\xfe", wipe ? 0 : 1, "\xff", 1, false, err,
+                            sizeof(err)) != 0) {
         log_error("%s tier: %s", name, err);
         return -1;
     }
@@ -1003,6 +1165,9 @@ int tiering_setup(void)
     static const struct store_miss_hooks hooks = {.on_disk = _on_disk_hook,
                                                   .forget = _on_del_miss};
     store_set_miss_hooks(&hooks);
+    static struct store_stream_hooks sh = {.spill = _on_spill, .gone = _on_stream_gone};
+    sh.threshold = option_get_u(&opts.stream_spill_size);
+    store_set_stream_hooks(&sh);
     if (store_mutation_subscribe(_on_mutation, NULL) != 0)
         return -1;
     atomic_store(&active, true);
@@ -1020,6 +1185,7 @@ void tiering_teardown(void)
     restore_stop();
     store_set_demote_hook(NULL, NULL);
     store_set_miss_hooks(NULL);
+    store_set_stream_hooks(NULL);
     atomic_store(&active, false); /* the mutation subscriber ignores changes from now on */
     _q_stop(&rq);
     for (unsigned i = 0; i < nreaders; i++)

@@ -25,7 +25,10 @@
  *    the first; when a tier's records pass 90% of its size, a CLOCK hand (shed.c) moves the
  *    coldest (not read from disk since it last passed) to the next tier, or out of the cache
  *    from the last one, until under 80%.
- * Not yet: streams on disk (a stream lives in memory only and is not persisted). */
+ *  - Streams: a stream longer than stream_spill_size keeps its full chunks on the first disk
+ *    tier (written by the writer thread, then dropped from memory); reads of them go to the
+ *    I/O threads (tiering_read_chunk). Streams are not persisted: the chunks of a previous
+ *    run are deleted at start. */
 #ifndef TIERING_H
 #define TIERING_H
 
@@ -64,6 +67,9 @@
            "leave, as in S3-FIFO's small queue)")                                              \
     ACTION(promote_window_s, OPT_UINT, "60", OPT_RUNTIME,                                      \
            "a key read from disk twice within this many seconds moves back to memory (0 = never)")         \
+    ACTION(stream_spill_size, OPT_SIZE, "4MiB", OPT_STARTUP,                                   \
+           "a stream (APPEND) longer than this keeps its full 256 KiB chunks on the first disk "\
+           "tier and only its last chunk in memory")                                           \
     ACTION(persist, OPT_STR, "off", OPT_STARTUP,                                               \
            "off | async | sync: keep every write on the SSD tier to survive restarts and "      \
            "crashes (async: on disk within persist_sync_ms; sync: acknowledged once durable)") \
@@ -103,7 +109,14 @@
     ACTION(restore_indexed, STAT_GAUGE, "keys found on disk at start (warm restart)")          \
     ACTION(restore_loaded, STAT_GAUGE, "of those, loaded back into memory")                    \
     ACTION(restore_ms, STAT_GAUGE, "warm restart: ms until memory was refilled (0 = running)") \
-    ACTION(ssd_index_bytes, STAT_GAUGE, "memory of the index of disk-held keys")
+    ACTION(ssd_index_bytes, STAT_GAUGE, "memory of the index of disk-held keys")              \
+    ACTION(stream_chunks_written, STAT_COUNTER, "stream chunks written to the first disk tier") \
+    ACTION(stream_chunks_deferred, STAT_COUNTER,                                               \
+           "stream chunks not written yet (queue or tier full, write error): kept in memory")  \
+    ACTION(stream_chunk_reads, STAT_COUNTER, "stream chunks read from disk")                   \
+    ACTION(stream_disk_bytes, STAT_GAUGE, "bytes of stream chunk records on the first tier")   \
+    ACTION(stream_backlog_bytes, STAT_GAUGE,                                                   \
+           "bytes of stream chunks waiting for the writer (above 8 MiB, APPENDs wait)")
 
 void tiering_options_register(void);
 /* Open the configured tiers, hook into the store, start the threads. 0, or -1 (logged). */
@@ -161,6 +174,13 @@ int64_t tiering_ttl_ms(const struct tiering_result *res);
 typedef void (*tiering_done_fn)(void *arg, struct tiering_result *res);
 bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, tiering_done_fn done,
                   void *arg);
+/* When more than 8 MiB of stream chunks wait for the writer: a ticket covering every job
+ * queued so far (for tiering_when_durable), so an APPEND reply waits until they are written
+ * and memory never holds more than a bounded part of the streams on disk; else 0. */
+uint64_t tiering_stream_ticket(void);
+/* Read chunk idx of stream sid (store_spilled_fn) from the first tier; done() as for
+ * tiering_read (res->data, res->len: the chunk). False when it could not be queued. */
+bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg);
 /* On the worker thread, before answering with res: is the disk copy still current (no change
  * since the read was queued)? Counts the hit and tells whether to promote the key. */
 bool tiering_still_current(const struct tiering_result *res, bool *promote);

@@ -292,7 +292,7 @@ static void test_stream_append_and_ranges(void **state)
                                          {1000, 900000}, {total - 5, 100}, {total + 5, 10}};
     for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
         c.len = 0;
-        assert_int_equal(store_range(&k, ranges[i][0], ranges[i][1], _collect, &c, &got),
+        assert_int_equal(store_range(&k, ranges[i][0], ranges[i][1], _collect, NULL, &c, &got),
                          STORE_OK);
         uint64_t expect = ranges[i][0] >= total ? 0
                           : total - ranges[i][0] < ranges[i][1] ? total - ranges[i][0]
@@ -308,7 +308,7 @@ static void test_stream_append_and_ranges(void **state)
     assert_int_equal(store_append(&k, "def", 3, 0, &len), STORE_OK);
     assert_int_equal(len, 6);
     c.len = 0;
-    assert_int_equal(store_range(&k, 0, 100, _collect, &c, &got), STORE_OK);
+    assert_int_equal(store_range(&k, 0, 100, _collect, NULL, &c, &got), STORE_OK);
     assert_memory_equal(c.buf, "abcdef", 6);
     free(c.buf);
     free(want);

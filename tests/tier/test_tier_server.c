@@ -43,8 +43,7 @@ static int group_setup(void **state)
 {
     (void)state;
     /* the harness gives every server a fresh directory; the tier goes beside its data */
-    snprintf(base_dir, sizeof(base_dir), "%s/tier-ssd.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(base_dir))
+    if (!tier_tmpdir(base_dir, sizeof(base_dir), "tier-ssd"))
         return -1;
     snprintf(ssd_dir, sizeof(ssd_dir), "%s/ssd", base_dir);
     const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd_dir, "--demote-unread", "true",
@@ -57,9 +56,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     harness_destroy(&srv);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tier_rmdir(base_dir);
 }
 
 /* Wait until the writer has nothing queued. */

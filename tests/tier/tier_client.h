@@ -3,6 +3,9 @@
 #ifndef TIER_CLIENT_H
 #define TIER_CLIENT_H
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "cacheclient.h"
 #include "harness.h"
 
@@ -15,6 +18,23 @@ static inline cc_client *tier_client(const struct harness *h)
     cc_client *c = cc_client_create(&o);
     assert_non_null(c);
     return c;
+}
+
+/* A fresh directory $TMPDIR/<tag>.XXXXXX (in dir, of size n) for tier directories; false
+ * when it cannot be made. */
+static inline bool tier_tmpdir(char *dir, size_t n, const char *tag)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, n, "%s/%s.XXXXXX", t ? t : "/tmp", tag);
+    return mkdtemp(dir) != NULL;
+}
+
+/* Remove what tier_tmpdir made; 0 or -1. */
+static inline int tier_rmdir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 #endif

@@ -1,0 +1,223 @@
+/* Streams on the SSD tier in a real cacheserverd: a 200 MiB value built with APPEND through
+ * a 16 MiB memory tier lives on disk in chunks, reads back exactly by ranges (each range
+ * reading only the chunks it covers), keeps memory bounded, and its chunks leave the disk
+ * when the stream is deleted, replaced or expires. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cacheclient.h"
+#include "harness.h"
+#include "tier_client.h"
+
+#define MIB (1024u * 1024u)
+#define CHUNK (256u * 1024u) /* the server's stream chunk */
+#define BIG (200u * MIB)
+
+static struct harness *srv;
+static char base_dir[256], ssd_dir[300];
+
+/* Byte at offset o of every stream here: position-dependent, so a misplaced chunk shows. */
+static uint8_t _byte(uint64_t o) { return (uint8_t)((o * 2654435761u) >> 11 ^ (o >> 18)); }
+
+static void _fill(uint8_t *buf, uint64_t off, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = _byte(off + i);
+}
+
+static uint64_t _stat(const char *name) { return harness_stat(srv, name); }
+
+/* Append len bytes to key in pieces of up to 1 MiB; returns the new length. */
+static uint64_t _append(cc_client *c, const char *key, uint64_t from, uint64_t len, uint64_t ttl)
+{
+    uint8_t *buf = malloc(MIB);
+    assert_non_null(buf);
+    uint64_t nl = 0;
+    for (uint64_t done = 0; done < len;) {
+        size_t n = len - done < MIB ? (size_t)(len - done) : MIB;
+        _fill(buf, from + done, n);
+        int rc = cc_append(c, key, strlen(key), buf, n, ttl, &nl);
+        if (rc != CC_OK)
+            fail_msg("APPEND at %llu: %s %s", (unsigned long long)(from + done),
+                     cc_strstatus(rc), cc_errmsg(c));
+        done += n;
+    }
+    free(buf);
+    return nl;
+}
+
+/* GETRANGE and compare with the generator. */
+static void _check_range(cc_client *c, const char *key, uint64_t off, uint64_t len,
+                         uint64_t total)
+{
+    cc_item it = {0};
+    int rc = cc_getrange(c, key, strlen(key), off, len, &it);
+    if (rc != CC_OK)
+        fail_msg("GETRANGE %llu+%llu: %s %s", (unsigned long long)off, (unsigned long long)len,
+                 cc_strstatus(rc), cc_errmsg(c));
+    uint64_t want = off >= total ? 0 : (total - off < len ? total - off : len);
+    assert_int_equal(it.value.len, want);
+    const uint8_t *d = it.value.data;
+    for (uint64_t i = 0; i < want; i++)
+        if (d[i] != _byte(off + i))
+            fail_msg("GETRANGE %llu+%llu: byte %llu differs", (unsigned long long)off,
+                     (unsigned long long)len, (unsigned long long)(off + i));
+    cc_item_release(&it);
+}
+
+/* Wait until every chunk queued was written and memory was told. */
+static void _settle(void)
+{
+    for (int i = 0; i < 3000 && _stat("stream_backlog_bytes") != 0; i++)
+        usleep(10000);
+    assert_int_equal(_stat("stream_backlog_bytes"), 0);
+}
+
+/* Wait until stream_disk_bytes is back to 0 (the chunks' delete ran). */
+static void _wait_no_stream_bytes(void)
+{
+    for (int i = 0; i < 1000 && _stat("stream_disk_bytes") != 0; i++)
+        usleep(10000);
+    assert_int_equal(_stat("stream_disk_bytes"), 0);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!tier_tmpdir(base_dir, sizeof(base_dir), "tier-streams"))
+        return -1;
+    snprintf(ssd_dir, sizeof(ssd_dir), "%s/ssd", base_dir);
+    const char *args[] = {"--memory", "16MiB", "--ssd-path", ssd_dir, "--ssd-size", "1GiB",
+                          "--stream-spill-size", "4MiB", "--threads", "2", NULL};
+    srv = harness_start(args);
+    return srv ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    harness_destroy(&srv);
+    return tier_rmdir(base_dir);
+}
+
+static void test_200mib_stream_read_back_by_ranges(void **state)
+{
+    (void)state;
+    cc_client *c = tier_client(srv);
+    assert_int_equal(_append(c, "big", 0, BIG, 0), BIG);
+    _settle();
+    uint64_t len = 0;
+    assert_int_equal(cc_strlen(c, "big", 3, &len), CC_OK);
+    assert_int_equal(len, BIG);
+    /* memory holds a bounded part: far less than the 16 MiB tier, let alone 200 MiB */
+    assert_true(_stat("bytes_used") < 16 * MIB);
+    assert_true(_stat("stream_chunks_written") >= BIG / CHUNK - 1);
+    /* the generator's bytes compress: the records are smaller than the chunks */
+    uint64_t on_disk = _stat("stream_disk_bytes");
+    assert_true(on_disk > 0 && on_disk < BIG);
+    /* every byte back, by ranges that start and end inside chunks */
+    const uint64_t step = 3 * MIB + 12345;
+    for (uint64_t off = 0; off < BIG; off += step)
+        _check_range(c, "big", off, step, BIG);
+    /* a range reads only the chunks it covers */
+    uint64_t reads = _stat("stream_chunk_reads");
+    _check_range(c, "big", 77 * CHUNK + 100, 1000, BIG);
+    assert_int_equal(_stat("stream_chunk_reads") - reads, 1);
+    reads = _stat("stream_chunk_reads");
+    _check_range(c, "big", 90 * CHUNK - 10, 20, BIG);
+    assert_int_equal(_stat("stream_chunk_reads") - reads, 2);
+    /* the end: disk chunks and the last one in memory, and past the end */
+    _check_range(c, "big", BIG - CHUNK - 5000, CHUNK + 10000, BIG);
+    _check_range(c, "big", BIG + 10, 100, BIG);
+    /* appends go on after the spill */
+    assert_int_equal(_append(c, "big", BIG, MIB + 7, 0), BIG + MIB + 7);
+    _check_range(c, "big", BIG - 100, MIB + 1000, BIG + MIB + 7);
+    /* GET of a stream above max_value_size still says so */
+    cc_item it = {0};
+    assert_int_equal(cc_get(c, "big", 3, &it), CC_E_VALUE_TOO_LARGE);
+    /* a delete takes the chunks off the disk */
+    const void *k[] = {"big"};
+    size_t kl[] = {3};
+    uint64_t deleted = 0;
+    assert_int_equal(cc_del(c, 1, k, kl, &deleted), CC_OK);
+    assert_int_equal(deleted, 1);
+    _wait_no_stream_bytes();
+    assert_int_equal(cc_getrange(c, "big", 3, 0, 10, &it), CC_NOT_FOUND);
+    cc_client_destroy(&c);
+}
+
+static void test_get_and_mget_of_streams_on_disk(void **state)
+{
+    (void)state;
+    cc_client *c = tier_client(srv);
+    const uint64_t n1 = 6 * MIB + 333, n2 = 5 * MIB;
+    _append(c, "s1", 0, n1, 0);
+    _append(c, "s2", 0, n2, 0);
+    cc_value v = cc_value_bytes("plain", 5);
+    assert_int_equal(cc_set(c, "p", 1, &v, 0, 0, 0, NULL), CC_OK);
+    _settle();
+    assert_true(_stat("stream_chunks_written") >= 40);
+    uint64_t reads = _stat("stream_chunk_reads");
+    cc_item it = {0};
+    assert_int_equal(cc_get(c, "s1", 2, &it), CC_OK);
+    assert_int_equal(it.value.len, n1);
+    for (uint64_t i = 0; i < n1; i++)
+        if (((const uint8_t *)it.value.data)[i] != _byte(i))
+            fail_msg("GET s1: byte %llu differs", (unsigned long long)i);
+    cc_item_release(&it);
+    assert_true(_stat("stream_chunk_reads") > reads);
+    const void *keys[] = {"s2", "missing", "p", "s1"};
+    size_t kl[] = {2, 7, 1, 2};
+    cc_item items[4] = {0};
+    assert_int_equal(cc_mget(c, 4, keys, kl, items), CC_OK);
+    assert_true(items[0].found && items[2].found && items[3].found);
+    assert_false(items[1].found);
+    assert_int_equal(items[0].value.len, n2);
+    assert_int_equal(items[3].value.len, n1);
+    assert_memory_equal(items[2].value.data, "plain", 5);
+    for (uint64_t i = 0; i < n2; i++)
+        if (((const uint8_t *)items[0].value.data)[i] != _byte(i))
+            fail_msg("MGET s2: byte %llu differs", (unsigned long long)i);
+    for (int i = 0; i < 4; i++)
+        cc_item_release(&items[i]);
+    /* replacing a stream by a plain value drops its chunks */
+    assert_int_equal(cc_set(c, "s1", 2, &v, 0, 0, 0, NULL), CC_OK);
+    assert_int_equal(cc_set(c, "s2", 2, &v, 0, 0, 0, NULL), CC_OK);
+    _wait_no_stream_bytes();
+    cc_client_destroy(&c);
+}
+
+static void test_expired_stream_leaves_the_disk(void **state)
+{
+    (void)state;
+    cc_client *c = tier_client(srv);
+    uint64_t written = _stat("stream_chunks_written");
+    _append(c, "ttl", 0, 8 * MIB, 1500);
+    _settle();
+    assert_true(_stat("stream_chunks_written") - written >= 16);
+    assert_true(_stat("stream_disk_bytes") > 0);
+    _check_range(c, "ttl", 5 * MIB, 1000, 8 * MIB);
+    usleep(1600 * 1000);
+    cc_item it = {0};
+    assert_int_equal(cc_getrange(c, "ttl", 3, 5 * MIB, 1000, &it), CC_NOT_FOUND);
+    _wait_no_stream_bytes();
+    cc_client_destroy(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_200mib_stream_read_back_by_ranges),
+        cmocka_unit_test(test_get_and_mget_of_streams_on_disk),
+        cmocka_unit_test(test_expired_stream_leaves_the_disk),
+    };
+    return cmocka_run_group_tests_name("streams on the ssd tier", tests, group_setup,
+                                       group_teardown);
+}
