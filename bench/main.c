@@ -36,6 +36,8 @@ static void usage(FILE *out)
         "  --prefix P           prepend P (up to 8 characters) to every key\n"
         "  --ttl S              ttl of written values in seconds (default 0: none)\n"
         "  --populate           write every key before the run\n"
+        "  --fill-misses        cache-aside: each GET that misses is followed by a SET of its\n"
+        "                       key (not counted as an operation; closed loop, pipeline 1)\n"
         "  --duration S         measured seconds (default 5)\n"
         "  --warmup S           unmeasured seconds first (default 0.5)\n"
         "  --rate OPS           open loop: this many operations per second in total, each\n"
@@ -121,7 +123,7 @@ int main(int argc, char **argv)
     }
     enum { O_DRIVER = 256, O_SOCKET, O_HOST, O_PORT, O_CONNS, O_THREADS, O_PIPE, O_KEYS, O_VSIZE,
            O_DIST, O_MIX, O_MGET, O_TTL, O_POP, O_DUR, O_WARM, O_RATE, O_CPU, O_LABEL, O_JSON,
-           O_PROGRESS, O_HELP, O_PREFIX };
+           O_PROGRESS, O_HELP, O_PREFIX, O_FILL };
     static const struct option lo[] = {
         {"driver", 1, NULL, O_DRIVER}, {"socket", 1, NULL, O_SOCKET}, {"host", 1, NULL, O_HOST},
         {"port", 1, NULL, O_PORT}, {"connections", 1, NULL, O_CONNS}, {"threads", 1, NULL, O_THREADS},
@@ -130,7 +132,8 @@ int main(int argc, char **argv)
         {"ttl", 1, NULL, O_TTL}, {"populate", 0, NULL, O_POP}, {"duration", 1, NULL, O_DUR},
         {"warmup", 1, NULL, O_WARM}, {"rate", 1, NULL, O_RATE}, {"cpu", 1, NULL, O_CPU},
         {"label", 1, NULL, O_LABEL}, {"json", 0, NULL, O_JSON}, {"progress", 0, NULL, O_PROGRESS},
-        {"help", 0, NULL, O_HELP}, {"prefix", 1, NULL, O_PREFIX}, {NULL, 0, NULL, 0}};
+        {"help", 0, NULL, O_HELP}, {"prefix", 1, NULL, O_PREFIX}, {"fill-misses", 0, NULL, O_FILL},
+        {NULL, 0, NULL, 0}};
     struct run_config cfg = {.driver = &bench_driver_native, .connections = 1, .pipeline = 1,
                              .duration_s = 5, .warmup_s = 0.5, .cpu = -1,
                              .w = {.keys = 10000, .vmin = 32, .vmax = 32, .mget = 1}};
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
         case O_MGET: cfg.w.mget = (uint32_t)strtoul(optarg, NULL, 10); break;
         case O_TTL: cfg.w.ttl_s = (uint32_t)strtoul(optarg, NULL, 10); break;
         case O_POP: cfg.populate = true; break;
+        case O_FILL: cfg.fill_misses = true; break;
         case O_DUR: cfg.duration_s = atof(optarg); break;
         case O_WARM: cfg.warmup_s = atof(optarg); break;
         case O_RATE: cfg.rate = atof(optarg); break;
@@ -196,6 +200,10 @@ int main(int argc, char **argv)
         cfg.w.mget > BENCH_MAX_MGET || cfg.duration_s <= 0 || cfg.warmup_s < 0 || cfg.rate < 0) {
         fprintf(stderr, "cache-bench: limits: connections 1..1024, pipeline 1..%d, keys 1..%u, "
                         "mget 1..%d, duration > 0\n", BENCH_MAX_PIPELINE, BENCH_MAX_KEYS, BENCH_MAX_MGET);
+        return 2;
+    }
+    if (cfg.fill_misses && (cfg.rate > 0 || cfg.pipeline != 1 || cfg.w.mget != 1)) {
+        fprintf(stderr, "cache-bench: --fill-misses needs the closed loop, pipeline 1, mget 1\n");
         return 2;
     }
     if (cfg.rate > 0 && cfg.pipeline != 1) {

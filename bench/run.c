@@ -71,9 +71,15 @@ static void *closed_loop(struct worker *wk)
             bool measuring = atomic_load_explicit(&phase, memory_order_relaxed) == 1;
             struct bench_stats *st = measuring ? &wk->st : &scratch;
             opgen_fill(&g, &cfg->w, ops, cfg->pipeline);
+            uint64_t misses = st->misses;
             uint64_t t0 = bench_now_ns();
             int rc = cfg->driver->exec(conns[c], &cfg->w, ops, cfg->pipeline, st);
             uint64_t dt = bench_now_ns() - t0;
+            if (rc == 0 && cfg->fill_misses && ops[0].kind == OP_GET && st->misses > misses) {
+                /* what an application does after a miss: fetch the value, store it */
+                struct bench_op fill = {.kind = OP_SET, .nkeys = 1, .keys = ops[0].keys};
+                rc = cfg->driver->exec(conns[c], &cfg->w, &fill, 1, st);
+            }
             if (rc != 0) {
                 bench_error(st, "connection failed; reconnecting");
                 cfg->driver->close(conns[c]);

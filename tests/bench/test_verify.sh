@@ -22,6 +22,10 @@ expect "consistent run" 0 '"errors": 0, "mismatches": 0' -- "${B[@]}" --value-si
 expect "hits counted" 0 '"hits": [1-9]' -- "${B[@]}" --value-size 100 --mix get=100 --json
 expect "other size is a mismatch" 1 'mismatches; first: value of key' -- "${B[@]}" --value-size 200 --mix get=100
 expect "pipelined and multi-get checked too" 1 'mismatches' -- "${B[@]}" --value-size 200 --mix get=100 --pipeline 8 --mget 5
+# cache-aside: every miss is filled, so a second pass over fresh keys only hits
+expect "fill-misses fills" 0 '"misses": [1-9]' -- "${B[@]}" --keys 100 --prefix fm --value-size 100 --mix get=100 --fill-misses --json
+expect "filled keys hit" 0 '"misses": 0,' -- "${B[@]}" --keys 100 --prefix fm --value-size 100 --mix get=100 --json
+expect "fill-misses needs pipeline 1" 2 'fill-misses' -- "${B[@]}" --fill-misses --pipeline 4
 expect "no server" 1 'no connection could be made' -- "$CACHE_BENCH" --socket "$tmp/none.sock" --duration 0.2
 expect "bad option" 2 'value-size' -- "${B[@]}" --value-size 4
 expect "plot" 0 '' -- bash -c "\"$CACHE_BENCH\" --socket \"$tmp/s.sock\" --keys 500 --duration 0.3 --value-size 100 --json > \"$tmp/a.json\" && \"$CACHE_BENCH\" plot \"$tmp/a.svg\" \"$tmp/a.json\" && grep -c polyline \"$tmp/a.svg\""

@@ -188,6 +188,44 @@ static void test_memory_limit_is_hard_and_sieve_keeps_hot_items(void **state)
     _config("memory", "64MiB");
 }
 
+/* A long burst of writes never read, 10x memory, leaves what was read before it alone:
+ * SIEVE's hand evicts the unread newcomers as it moves towards the head and never wraps
+ * around to the items it passed (an LRU or a FIFO would have pushed them all out). */
+static void test_writes_never_read_do_not_push_out_read_items(void **state)
+{
+    (void)state;
+    _config("memory", "4MiB");
+    char key[32], val[1024];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    /* ~3,000 items fill 4 MiB: 1,000 of them read once */
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "old%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, NULL), STORE_OK);
+    }
+    int present = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "old%d", i);
+        present += _has(0, key, val) == 1;
+    }
+    /* a burst of 40,000 writes, none read */
+    for (int i = 0; i < 40000; i++) {
+        snprintf(key, sizeof(key), "scan%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, NULL), STORE_OK);
+    }
+    int kept = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "old%d", i);
+        kept += _has(0, key, val) == 1;
+    }
+    if (kept < present * 9 / 10)
+        fail_msg("%d of the %d items read before the burst survived it (want 90%%)", kept,
+                 present);
+    /* and the burst did get in: its newest writes are there */
+    assert_int_equal(_has(0, "scan39999", val), 1);
+    _config("memory", "64MiB");
+}
+
 struct recorder {
     int ops[64];
     int n;
@@ -443,6 +481,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_expires_and_sweeper_reclaims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_limit_is_hard_and_sieve_keeps_hot_items,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_never_read_do_not_push_out_read_items, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_every_change_emits_one_mutation_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_incr_initial_overflow_and_types, setup, teardown),
