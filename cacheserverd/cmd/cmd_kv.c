@@ -165,6 +165,17 @@ void cmd_disk_get_fill(void *arg, struct core_out *out)
             reply_error(r, g->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
         } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
             reply_begin(r, g->id, CC_NOT_FOUND, 0);
+        } else if (res->type == STORE_T_STREAM) {
+            /* a stream: into memory (its chunks stay on disk), then the GET runs again */
+            if (tiering_load(g->ns, g->key, g->klen, res) == STORE_ENOMEM) {
+                reply_error(r, g->id, CC_E_NOMEM, "no room in memory to load the stream");
+            } else {
+                reply_discard(r);
+                cmd_dispatch(g->s, g->body, g->blen, out, 1, NULL);
+                tiering_result_free(res);
+                free(g);
+                return;
+            }
         } else {
             int64_t ttl = tiering_ttl_ms(res);
             if (promote) /* before the reply takes the bytes */

@@ -37,7 +37,7 @@ struct item {
  * A stream longer than the stream hooks' threshold spills: its full chunks are handed to the
  * spill hook (a disk tier writes them) and, once written (store_stream_spilled), dropped from
  * memory: chunks[i] is NULL for a chunk that lives on disk only. */
-#define STREAM_CHUNK (256u * 1024u)
+#define STREAM_CHUNK STORE_STREAM_CHUNK
 
 struct chunk {
     uint32_t refcount;
@@ -55,6 +55,9 @@ struct stream {
     uint32_t spill_next; /* chunks below it were handed to the spill hook */
     uint32_t spilled;    /* chunks on disk only */
     uint64_t disk_bytes; /* bytes their records take on disk */
+    bool evicted;        /* left memory unchanged (evicted, or a load not done): persisted
+                          * chunks are kept */
+    bool exposed;        /* its view went out with a change: its chunks may be on disk */
 };
 
 /* A power-of-two bucket array. */
@@ -134,8 +137,13 @@ bool do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_
 /* The stream hooks (store_set_stream_hooks); stream_destroy tells `gone`. */
 void stream_set_hooks(const struct store_stream_hooks *h);
 /* Hand full chunks not handed yet to the spill hook while it takes them (stream item it,
- * shard locked). */
-void do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen);
+ * shard locked). Returns whether every full chunk has been handed over. */
+bool do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen);
+/* Fill v from st (shard locked). */
+void do_stream_view(struct stream *st, struct store_stream_view *v);
+/* A stream of len bytes whose chunks but the last are on disk (store_load_stream). */
+struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
+                              uint64_t disk_bytes);
 /* Chunk idx was written to disk (ok) or not: drop it from memory, or hand it over again at
  * the next append. Returns the bytes of memory freed. */
 uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes);

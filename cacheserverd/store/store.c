@@ -195,7 +195,7 @@ uint64_t store_item_strlen(const struct item *it)
 
 /* ---- the mutation path ---- */
 
-static void _emit(enum mutation_op op, const struct item *it, const uint8_t *value, uint64_t vlen)
+static void _emit(enum mutation_op op, struct item *it, const uint8_t *value, uint64_t vlen)
 {
     stat_incr(&st.mutations);
     if (nsubscribers == 0)
@@ -213,6 +213,12 @@ static void _emit(enum mutation_op op, const struct item *it, const uint8_t *val
         .origin = 0,
         .hlc = hlc_now(),
     };
+    struct store_stream_view view;
+    if (it->type == STORE_T_STREAM &&
+        (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD)) {
+        do_stream_view(item_stream(it), &view);
+        m.stream = &view;
+    }
     for (int i = 0; i < nsubscribers; i++)
         subscribers[i].fn(subscribers[i].arg, &m);
 }
@@ -334,6 +340,8 @@ static bool _do_evict_one(struct shard *s)
         } else {
             stat_incr(&st.evictions);
             _emit(MUT_EVICT, h, NULL, 0);
+            if (h->type == STORE_T_STREAM)
+                item_stream(h)->evicted = true;
             if (demote_fn) {
                 struct mutation m = {.op = MUT_EVICT, .ns = h->ns, .key = item_key(h),
                                      .klen = h->klen, .type = h->type,
@@ -558,14 +566,11 @@ int store_set(const struct store_key *k, const struct store_value *v, uint64_t t
     return rc;
 }
 
-int store_load(const struct store_key *k, const struct store_value *v, uint64_t expire_ms,
-               uint64_t version, bool (*still)(void *arg), void *arg)
+/* Link nit (reserved, unlinked), a copy read from disk, unless memory holds the key or
+ * still(arg) says the copy is no longer current; else free it. */
+static int _load_item(const struct store_key *k, struct item *nit, uint64_t expire_ms,
+                      uint64_t version, bool (*still)(void *arg), void *arg)
 {
-    if (expire_ms && expire_ms <= store_now_ms())
-        return STORE_NOT_STORED;
-    struct item *nit = _item_reserved(k, v->type, v->data, v->len);
-    if (!nit)
-        return STORE_ENOMEM;
     nit->expire_ms = expire_ms;
     nit->version = version;
     nit->flags = ITEM_EVER_READ; /* _do_link keeps this bit */
@@ -574,6 +579,8 @@ int store_load(const struct store_key *k, const struct store_value *v, uint64_t 
     struct item **slot = _do_find(s, k);
     int rc = STORE_NOT_STORED;
     if (!slot && (!still || still(arg))) {
+        if (nit->type == STORE_T_STREAM)
+            item_stream(nit)->evicted = false; /* linked: a change may delete its chunks */
         _do_replace(s, NULL, nit, k->hash, MUT_LOAD);
         nit = NULL;
         rc = STORE_OK;
@@ -582,6 +589,39 @@ int store_load(const struct store_key *k, const struct store_value *v, uint64_t 
     if (nit)
         _item_free(nit);
     return rc;
+}
+
+int store_load(const struct store_key *k, const struct store_value *v, uint64_t expire_ms,
+               uint64_t version, bool (*still)(void *arg), void *arg)
+{
+    if (expire_ms && expire_ms <= store_now_ms())
+        return STORE_NOT_STORED;
+    struct item *nit = _item_reserved(k, v->type, v->data, v->len);
+    if (!nit)
+        return STORE_ENOMEM;
+    return _load_item(k, nit, expire_ms, version, still, arg);
+}
+
+int store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len, const void *tail,
+                      uint32_t tail_len, uint64_t disk_bytes, uint64_t expire_ms,
+                      uint64_t version, bool (*still)(void *arg), void *arg)
+{
+    if (expire_ms && expire_ms <= store_now_ms())
+        return STORE_NOT_STORED;
+    struct item *nit = _item_new(k, STORE_T_STREAM, sizeof(struct stream *));
+    struct stream *stm = nit ? stream_restore(sid, len, tail, tail_len, disk_bytes) : NULL;
+    if (!stm) {
+        free(nit);
+        return STORE_ENOMEM;
+    }
+    stm->evicted = true; /* until it is linked: freeing it must not delete its chunks */
+    memcpy(item_val(nit), &stm, sizeof(stm));
+    if (_reserve(_item_mem(nit)) != STORE_OK) {
+        stream_destroy(stm);
+        free(nit);
+        return STORE_ENOMEM;
+    }
+    return _load_item(k, nit, expire_ms, version, still, arg);
 }
 
 int store_del(const struct store_key *k)
@@ -736,8 +776,9 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
         } else {
             it->version = version;
             *new_len = item_stream(it)->len;
-            _emit(MUT_APPEND, it, data, len);
+            /* chunks first: persistence writes them before the stream's head */
             do_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
+            _emit(MUT_APPEND, it, data, len);
         }
     } else if (slot && (*slot)->type != STORE_T_BYTES) {
         rc = STORE_ETYPE;
@@ -761,8 +802,8 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
         } else {
             nit->version = version;
             *new_len = nst->len;
-            _do_replace(s, slot, nit, k->hash, MUT_SET);
             do_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
+            _do_replace(s, slot, nit, k->hash, MUT_SET);
             nit = NULL;
         }
     }

@@ -35,6 +35,9 @@
     ACTION(rehash_steps, STAT_COUNTER, "incremental rehash steps")                          \
     ACTION(mutations, STAT_COUNTER, "mutation records emitted")
 
+/* Streams are kept in chunks of this many bytes (all full but the last). */
+#define STORE_STREAM_CHUNK (256u * 1024u)
+
 /* Value type codes: the same numbers as enum cc_type (checked at compile time in cmd). */
 enum store_type {
     STORE_T_NULL = 0,
@@ -92,6 +95,18 @@ enum mutation_op {
     MUT_LOAD,   /* a copy from a disk tier was put back in memory (store_load) */
 };
 
+/* A stream as a change left it (persistence writes its head and last chunk). */
+struct store_stream_view {
+    uint64_t sid, len;
+    bool chunks_handed;    /* every full chunk was handed to the stream hooks' spill */
+    uint32_t tail_idx;     /* the last chunk: index, bytes (tail_len of them) and the chunk, */
+    const uint8_t *tail;   /* which stays unchanged while a reference taken with */
+    uint32_t tail_len;     /* store_chunk_hold is held (store_chunk_release) */
+    void *tail_chunk;      /* NULL for an empty stream */
+};
+void store_chunk_hold(void *chunk);
+void store_chunk_release(void *chunk);
+
 struct mutation {
     enum mutation_op op;
     int ns;               /* namespace id, -1 for a flush of everything */
@@ -105,6 +120,7 @@ struct mutation {
     uint64_t version;
     uint32_t origin;      /* node id that made the change (0 = this node until replication) */
     uint64_t hlc;         /* hybrid logical clock stamp: unix ms << 16 | logical counter */
+    const struct store_stream_view *stream; /* a stream's MUT_SET, APPEND, TOUCH, LOAD */
 };
 
 /* Called synchronously, under the item's shard lock, in the order changes are applied to
@@ -211,10 +227,13 @@ int store_range(const struct store_key *k, uint64_t offset, uint64_t length, sto
  * is freed, gone() is called (from any thread, no lock held) to delete them. */
 struct store_stream_hooks {
     uint64_t threshold;
+    bool persist; /* every stream's full chunks are handed over (threshold ignored), and
+                   * changes of a stream come with its view (struct mutation.stream) */
     bool (*spill)(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
                   uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
                   void *rarg);
-    void (*gone)(void *arg, uint64_t sid, uint32_t nchunks, uint64_t disk_bytes);
+    /* evicted: the stream left memory by eviction (not by a change or expiry) */
+    void (*gone)(void *arg, uint64_t sid, uint64_t disk_bytes, bool evicted);
     void *arg;
 };
 /* NULL removes them. Set before serving, remove after the workers stopped. */
@@ -222,6 +241,12 @@ void store_set_stream_hooks(const struct store_stream_hooks *h);
 /* Chunk idx of stream sid (the key's current stream, or nothing happens) was written (ok:
  * memory drops it; disk_bytes its record's size) or could not be. Returns true when the
  * stream took the written chunk: its disk_bytes are then reported to gone(). */
+/* Put a stream read from a disk tier back in memory: its chunks but the last stay on disk
+ * (stream sid, len bytes), the last (tail, len - its offset bytes) in memory. As store_load
+ * otherwise. */
+int store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len, const void *tail,
+                      uint32_t tail_len, uint64_t disk_bytes, uint64_t expire_ms,
+                      uint64_t version, bool (*still)(void *arg), void *arg);
 bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx, bool ok,
                           uint32_t disk_bytes);
 

@@ -3,12 +3,37 @@
  * Long streams spill their full chunks to a disk tier through the stream hooks. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store-internal.h"
 
 static struct store_stream_hooks hooks_copy;
 static const struct store_stream_hooks *hooks; /* atomic: NULL = streams stay in memory */
+/* Stream ids name chunks on disk, which persistence keeps across restarts: they start at
+ * the wall clock in ms << 20, so a later run's ids are above an earlier run's unless it made
+ * a million streams a second (or the clock went back). */
 static uint64_t next_id;
+
+static uint64_t _next_id(void)
+{
+    uint64_t id = __atomic_load_n(&next_id, __ATOMIC_RELAXED);
+    if (!id) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t base = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 20;
+        __atomic_compare_exchange_n(&next_id, &id, base, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+    }
+    return __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+}
+
+void store_chunk_hold(void *chunk)
+{
+    struct chunk *c = chunk;
+    __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
+}
+
+void store_chunk_release(void *chunk) { chunk_release(chunk); }
 
 void stream_set_hooks(const struct store_stream_hooks *h)
 {
@@ -21,7 +46,7 @@ struct stream *stream_create(void)
 {
     struct stream *st = calloc(1, sizeof(struct stream));
     if (st)
-        st->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+        st->id = _next_id();
     return st;
 }
 
@@ -108,11 +133,11 @@ int64_t do_stream_append(struct stream *st, const uint8_t *data, uint32_t len)
     return added;
 }
 
-void do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen)
+bool do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen)
 {
     const struct store_stream_hooks *h = __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
-    if (!h || st->len <= h->threshold)
-        return;
+    if (!h || (!h->persist && st->len <= h->threshold))
+        return true;
     /* every chunk but the last is full and never changes again */
     for (; st->spill_next + 1 < st->nchunks; st->spill_next++) {
         struct chunk *c = st->chunks[st->spill_next];
@@ -122,9 +147,50 @@ void do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_
         if (!h->spill(h->arg, ns, key, klen, st->id, st->spill_next, c->data, c->len,
                       chunk_release, c)) {
             chunk_release(c);
-            return;
+            return false;
         }
     }
+    return true;
+}
+
+void do_stream_view(struct stream *st, struct store_stream_view *v)
+{
+    st->exposed = true;
+    *v = (struct store_stream_view){.sid = st->id, .len = st->len,
+                                    .chunks_handed = st->spill_next + 1 >= st->nchunks};
+    if (st->nchunks) {
+        struct chunk *c = st->chunks[st->nchunks - 1];
+        v->tail_idx = st->nchunks - 1;
+        v->tail = c->data;
+        v->tail_len = c->len;
+        v->tail_chunk = c;
+    }
+}
+
+struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
+                              uint64_t disk_bytes)
+{
+    uint32_t n = len ? (uint32_t)((len - 1) / STREAM_CHUNK + 1) : 0;
+    if (len && (uint64_t)(n - 1) * STREAM_CHUNK + tail_len != len)
+        return NULL;
+    struct stream *st = calloc(1, sizeof(*st));
+    struct chunk **cs = st ? calloc(n ? n : 1, sizeof(*cs)) : NULL;
+    struct chunk *last = cs && n ? _chunk_new(_grow_cap(0, tail_len ? tail_len : 1)) : NULL;
+    if (!cs || (n && !last)) {
+        free(last);
+        free(cs);
+        free(st);
+        return NULL;
+    }
+    if (last) {
+        memcpy(last->data, tail, tail_len);
+        last->len = tail_len;
+        cs[n - 1] = last;
+    }
+    *st = (struct stream){.len = len, .nchunks = n, .cap = n ? n : 1, .chunks = cs, .id = sid,
+                          .spill_next = n ? n - 1 : 0, .spilled = n ? n - 1 : 0,
+                          .disk_bytes = disk_bytes};
+    return st;
 }
 
 uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes)
@@ -150,8 +216,8 @@ void stream_destroy(struct stream *st)
     if (!st)
         return;
     const struct store_stream_hooks *h = __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
-    if (h && st->spill_next > 0)
-        h->gone(h->arg, st->id, st->nchunks, st->disk_bytes);
+    if (h && (st->spill_next > 0 || st->exposed))
+        h->gone(h->arg, st->id, st->disk_bytes, st->evicted);
     for (uint32_t i = 0; i < st->nchunks; i++)
         if (st->chunks[i])
             chunk_release(st->chunks[i]);

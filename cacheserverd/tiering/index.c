@@ -226,6 +226,17 @@ bool tix_remove(uint64_t h, enum tix_state from, uint64_t seq)
     return p != NULL;
 }
 
+bool tix_absent(uint64_t h, uint64_t seq, bool keep)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find_at(s, h, TIX_LIVE, seq);
+    if (p)
+        _put_state(s, p, h, 0, keep ? TIX_TOMB : TIX_NONE, seq);
+    pthread_mutex_unlock(&s->lock);
+    return p != NULL;
+}
+
 bool tix_written(uint64_t h, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref)
 {
     struct shard *s = _shard(h);

@@ -54,6 +54,10 @@ struct tix_value *tix_queued_value(uint64_t hash, uint64_t *seq);
 void tix_restore(uint64_t hash, const struct tix_entry *e);
 /* If the entry is in state `from` with sequence seq: remove it. Returns whether it did. */
 bool tix_remove(uint64_t hash, enum tix_state from, uint64_t seq);
+/* A read found no record for the LIVE entry with seq: remove it, or with keep (a warm
+ * restart still indexing, when a missing entry means "maybe on disk") make it a TOMB, which
+ * says "not on disk" until the indexing ends. Returns whether it did. */
+bool tix_absent(uint64_t hash, uint64_t seq, bool keep);
 /* QUEUED with seq -> LIVE on tier with dlen bytes and the given ref bit. Returns whether
  * it did. */
 bool tix_written(uint64_t hash, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref);

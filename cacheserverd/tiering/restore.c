@@ -42,6 +42,92 @@ static bool flushed_all;
 
 static atomic_bool busy; /* the thread runs */
 
+/* Streams: the ids their heads name, and the chunk records found (per stream id, in key
+ * order), so chunks no head names (a stream deleted just before a crash) are deleted. */
+struct sids {
+    uint64_t *v;
+    size_t n, cap;
+};
+struct chunk_run {
+    uint64_t sid, bytes;
+};
+static struct sids heads;
+static struct chunk_run *runs;
+static size_t nruns, capruns;
+
+static bool _sids_add(struct sids *s, uint64_t sid)
+{
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 64;
+        uint64_t *nv = realloc(s->v, ncap * sizeof(*nv));
+        if (!nv)
+            return false;
+        s->v = nv;
+        s->cap = ncap;
+    }
+    s->v[s->n++] = sid;
+    return true;
+}
+
+/* A chunk record: count it for its stream. False when out of memory. */
+static bool _note_chunk(const uint8_t *key, size_t bytes)
+{
+    uint64_t sid = 0;
+    for (int i = 1; i <= 8; i++)
+        sid = sid << 8 | key[i];
+    if (nruns && runs[nruns - 1].sid == sid) {
+        runs[nruns - 1].bytes += bytes;
+        return true;
+    }
+    if (nruns == capruns) {
+        size_t ncap = capruns ? capruns * 2 : 64;
+        struct chunk_run *nr = realloc(runs, ncap * sizeof(*nr));
+        if (!nr)
+            return false;
+        runs = nr;
+        capruns = ncap;
+    }
+    runs[nruns++] = (struct chunk_run){sid, bytes};
+    return true;
+}
+
+static int _cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* After indexing: count the chunks of streams a head names, delete the others. */
+static void _settle_streams(bool complete)
+{
+    if (heads.n)
+        qsort(heads.v, heads.n, sizeof(*heads.v), _cmp_u64);
+    uint64_t kept = 0, dropped = 0;
+    char err[256];
+    for (size_t i = 0; i < nruns; i++) {
+        if (!complete ||
+            (heads.n && bsearch(&runs[i].sid, heads.v, heads.n, sizeof(*heads.v), _cmp_u64))) {
+            tiering_stream_bytes_add(runs[i].bytes);
+            kept++;
+            continue;
+        }
+        uint8_t from[TIERING_CHUNK_KEY], to[TIERING_CHUNK_KEY];
+        tiering_chunk_key(from, runs[i].sid, 0);
+        tiering_chunk_key(to, runs[i].sid + 1, 0);
+        if (tierdb_delete_range(dbs[TIX_SSD], from, sizeof(from), to, sizeof(to), true, err,
+                                sizeof(err)) == 0)
+            dropped++;
+    }
+    if (kept || dropped)
+        log_info("warm restart: %llu streams on disk, %llu streams' orphaned chunks deleted",
+                 (unsigned long long)kept, (unsigned long long)dropped);
+    free(heads.v);
+    heads = (struct sids){0};
+    free(runs);
+    runs = NULL;
+    nruns = capruns = 0;
+}
+
 bool restore_indexing(void) { return atomic_load(&indexing); }
 bool restore_busy(void) { return atomic_load(&busy); }
 
@@ -123,7 +209,8 @@ static bool _load_one(const uint8_t *key, size_t klen, const uint8_t *raw, size_
 /* Phase 1, for one tier. Returns the count of keys indexed. With *direct, values are
  * loaded into memory on the way (one sequential pass) until memory is 90% full; after that
  * the records are kept for phase 2. */
-static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *loaded)
+static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *loaded,
+                       bool *complete)
 {
     struct tierdb_iter *it = tierdb_iter_new(dbs[tier]);
     if (!it)
@@ -135,6 +222,11 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
     while (!atomic_load(&stopping) && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
         struct diskval h;
         struct store_key k;
+        if (klen == TIERING_CHUNK_KEY && key[0] == 0xfe) {
+            if (tier == TIX_SSD && !_note_chunk(key, klen + vlen))
+                *complete = false; /* out of memory: delete nothing */
+            continue;
+        }
         if (!diskval_peek(val, vlen, &h) || !tiering_key_parse(key, klen, &k))
             continue;
         if (h.expire_ms && h.expire_ms <= now)
@@ -143,6 +235,16 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
         pthread_mutex_lock(&flush_lock);
         bool added = !_flushed(k.ns) && tix_add_live(k.hash, k.ns, seq, tier, (uint32_t)(klen + vlen));
         pthread_mutex_unlock(&flush_lock);
+        if (h.type == STORE_T_STREAM) {
+            /* indexed or not (a stream loaded meanwhile keeps its chunks on disk) */
+            struct diskval v;
+            uint8_t *owned = NULL;
+            uint64_t sid, slen;
+            if (diskval_decode(val, vlen, now, &v, &owned) == DISKVAL_OK &&
+                tiering_stream_head_parse(v.data, v.len, &sid, &slen) && !_sids_add(&heads, sid))
+                *complete = false;
+            free(owned);
+        }
         if (!added)
             continue;
         n++;
@@ -211,9 +313,11 @@ static void *_main(void *arg)
      * indexing: one sequential pass instead of a point read per key. Else the newest first,
      * after the walk. */
     bool direct = disk / 2 * 3 <= store_memory_limit() / 10 * 9;
+    bool complete = true;
     for (uint8_t t = 0; t < TIX_TIERS; t++)
         if (dbs[t])
-            n += _index(&a, t, &direct, &loaded);
+            n += _index(&a, t, &direct, &loaded, &complete);
+    _settle_streams(complete && !atomic_load(&stopping));
     atomic_store(&indexing, false);
     tix_drop_tombs(); /* they only kept the walk from reviving deleted keys */
     uint64_t t1 = tiering_now_ms();

@@ -22,6 +22,13 @@ struct tiering_expect {
 bool tiering_expect_live(void *expect);
 uint64_t tiering_next_seq(void);
 
+/* Streams on disk: a chunk's tier key (0xfe, stream id, chunk index: TIERING_CHUNK_KEY
+ * bytes), a stream head's payload, and the gauge of chunk bytes on the first tier. */
+#define TIERING_CHUNK_KEY 13
+void tiering_chunk_key(uint8_t *out, uint64_t sid, uint32_t idx);
+bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64_t *len);
+void tiering_stream_bytes_add(uint64_t bytes);
+
 /* For STATS: keys indexed, loaded, and ms the restore took (0 while loading). */
 void tiering_restore_progress(uint64_t indexed, uint64_t loaded, uint64_t ms);
 

@@ -57,6 +57,8 @@ struct job {
     void (*crelease)(void *); /* gives the chunk back to the store */
     void *carg;
     uint64_t cbytes;          /* JOB_CHUNK_DEL: bytes its records took */
+    bool tail;                /* JOB_CHUNK_PUT: a stream's last chunk, written by persistence
+                               * (it stays in memory; the record is rewritten as it grows) */
 };
 
 struct queue {
@@ -413,6 +415,8 @@ static void _persist_dropped(const char *why)
                   "deleted. Logged once until writes succeed again.", why);
 }
 
+static bool _persist_stream(const struct mutation *m, uint64_t hash, size_t limit);
+
 static void _on_mutation(void *arg, const struct mutation *m)
 {
     (void)arg;
@@ -445,13 +449,17 @@ static void _on_mutation(void *arg, const struct mutation *m)
     }
     struct store_key k;
     store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
+    /* sync: the writer keeps up with the connections (each waits for its write) */
+    size_t limit = pmode == PERSIST_SYNC ? 0 : option_get_u(&opts.persist_queue);
     if (pmode != PERSIST_OFF && (m->op == MUT_SET || m->op == MUT_TOUCH) && m->value &&
         m->type != STORE_T_STREAM) {
-        /* sync: the writer keeps up with the connections (each waits for its write) */
-        size_t limit = pmode == PERSIST_SYNC ? 0 : option_get_u(&opts.persist_queue);
         if (_queue_put(m, k.hash, true, false, limit))
             return;
         _persist_dropped("the persistence queue is full");
+    } else if (pmode != PERSIST_OFF && m->stream &&
+               (m->op == MUT_SET || m->op == MUT_APPEND || m->op == MUT_TOUCH)) {
+        if (_persist_stream(m, k.hash, limit))
+            return;
     }
     _invalidate((uint16_t)m->ns, m->key, m->klen, k.hash);
 }
@@ -460,8 +468,9 @@ static void _on_mutation(void *arg, const struct mutation *m)
 
 /* A chunk's tier key: 0xfe (above every namespace-name length, so no key of an item is
  * one), the stream id and the chunk index, big-endian: a stream's chunks are contiguous. */
-#define CHUNK_KEY 13
-static void _chunk_key(uint8_t *out, uint64_t sid, uint32_t idx)
+#define CHUNK_KEY TIERING_CHUNK_KEY
+#define _chunk_key tiering_chunk_key
+void tiering_chunk_key(uint8_t *out, uint64_t sid, uint32_t idx)
 {
     out[0] = 0xfe;
     for (int i = 0; i < 8; i++)
@@ -520,6 +529,8 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
     return true;
 }
 
+void tiering_stream_bytes_add(uint64_t bytes) { stat_add(&st.stream_disk_bytes, bytes); }
+
 uint64_t tiering_stream_ticket(void)
 {
     if (!atomic_load(&active) || stat_get(&st.stream_backlog_bytes) <= STREAM_BACKLOG)
@@ -530,10 +541,85 @@ uint64_t tiering_stream_ticket(void)
     return t;
 }
 
-static void _on_stream_gone(void *arg, uint64_t sid, uint32_t nchunks, uint64_t disk_bytes)
+/* A stream's head record: its id and length (little-endian); its chunks are records of
+ * their own. */
+#define STREAM_HEAD 16
+static void _stream_head(uint8_t *out, uint64_t sid, uint64_t len)
+{
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(sid >> (8 * i));
+        out[8 + i] = (uint8_t)(len >> (8 * i));
+    }
+}
+
+bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64_t *len)
+{
+    if (n != STREAM_HEAD)
+        return false;
+    *sid = *len = 0;
+    for (int i = 7; i >= 0; i--) {
+        *sid = *sid << 8 | p[i];
+        *len = *len << 8 | p[8 + i];
+    }
+    return true;
+}
+
+/* Persistence of a changed stream (worker thread, key locked): its full chunks were handed
+ * to _on_spill already (the store does that first); queue its last chunk, then its head,
+ * so a crash never leaves a head whose chunks are not on disk. False when it could not be
+ * persisted (counted): the caller deletes the older disk copy. */
+static bool _persist_stream(const struct mutation *m, uint64_t hash, size_t limit)
+{
+    const struct store_stream_view *v = m->stream;
+    if (!v->chunks_handed) {
+        _persist_dropped("stream chunks are waiting for the writer queue");
+        return false;
+    }
+    if (m->op != MUT_TOUCH && v->tail_chunk) {
+        struct job *j = _chunk_job(JOB_CHUNK_PUT, v->sid, v->tail_idx);
+        if (!j) {
+            _persist_dropped("out of memory");
+            return false;
+        }
+        uint8_t *skey = malloc(m->klen ? m->klen : 1);
+        if (!skey) {
+            _job_free(j);
+            _persist_dropped("out of memory");
+            return false;
+        }
+        memcpy(skey, m->key, m->klen);
+        j->skey = skey;
+        store_key_init(&j->sk, (uint16_t)m->ns, skey, m->klen);
+        j->tail = true;
+        j->persist = true;
+        j->v = (struct diskval){.type = STORE_T_BYTES, .data = v->tail, .len = v->tail_len};
+        store_chunk_hold(v->tail_chunk);
+        j->crelease = store_chunk_release;
+        j->carg = v->tail_chunk;
+        if (!_q_push(&wq, j, limit)) {
+            _job_free(j);
+            _persist_dropped("the persistence queue is full");
+            return false;
+        }
+        stat_add(&st.stream_backlog_bytes, v->tail_len);
+        stat_incr(&st.tier_queue_depth);
+    }
+    uint8_t head[STREAM_HEAD];
+    _stream_head(head, v->sid, v->len);
+    struct mutation hm = *m;
+    hm.value = head;
+    hm.vlen = STREAM_HEAD;
+    if (_queue_put(&hm, hash, true, false, limit))
+        return true;
+    _persist_dropped("the persistence queue is full");
+    return false;
+}
+
+static void _on_stream_gone(void *arg, uint64_t sid, uint64_t disk_bytes, bool evicted)
 {
     (void)arg;
-    (void)nchunks;
+    if (evicted && pmode != PERSIST_OFF)
+        return; /* its head on disk still names its chunks */
     struct job *j = _chunk_job(JOB_CHUNK_DEL, sid, 0);
     if (!j)
         return; /* its records stay until the next start wipes them */
@@ -676,6 +762,14 @@ static void _finish(struct job *j, int i, enum outcome w, bool ok)
         return;
     case JOB_CHUNK_PUT: {
         bool written = w == W_WRITE && ok;
+        stat_sub(&st.stream_backlog_bytes, j->v.len);
+        if (j->tail) { /* the last chunk stays in memory: only its record was rewritten */
+            if (!written) { /* the head queued behind it must not name it */
+                stat_incr(&st.persist_dropped);
+                _invalidate(j->sk.ns, j->sk.data, j->sk.len, j->sk.hash);
+            }
+            return;
+        }
         if (written)
             stat_incr(&st.stream_chunks_written);
         else
@@ -684,12 +778,16 @@ static void _finish(struct job *j, int i, enum outcome w, bool ok)
          * gone meanwhile has its delete queued behind this job */
         if (store_stream_spilled(&j->sk, j->sid, j->idx, written, wlen[i]))
             stat_add(&st.stream_disk_bytes, wlen[i]);
-        stat_sub(&st.stream_backlog_bytes, j->v.len);
+        else if (!written && pmode != PERSIST_OFF)
+            /* a head already queued may name this chunk: no stale head may outlive it */
+            _invalidate(j->sk.ns, j->sk.data, j->sk.len, j->sk.hash);
         return;
     }
     case JOB_CHUNK_DEL:
-        if (ok)
-            stat_sub(&st.stream_disk_bytes, j->cbytes);
+        if (ok) { /* saturating: a restored stream's bytes are an estimate */
+            uint64_t cur = stat_get(&st.stream_disk_bytes);
+            stat_sub(&st.stream_disk_bytes, j->cbytes < cur ? j->cbytes : cur);
+        }
         return;
     case JOB_DEL:
         if (ok) {
@@ -868,6 +966,76 @@ uint64_t tiering_durable_ticket(void)
 
 /* ---- readers ---- */
 
+/* Read one record of the first tier, verified: 0 with the value (malloc'd), 1 missing, -1
+ * error (message in err). */
+static int _read_first(const uint8_t *key, size_t klen, uint8_t **out, size_t *outlen, char *err,
+                       size_t errlen)
+{
+    uint8_t *raw;
+    size_t rlen;
+    pthread_rwlock_rdlock(&tiers[TIX_SSD].lock);
+    int rc = tiers[TIX_SSD].db ? tierdb_get(tiers[TIX_SSD].db, key, klen, &raw, &rlen, err, errlen)
+                               : (snprintf(err, errlen, "the tier is off"), -1);
+    pthread_rwlock_unlock(&tiers[TIX_SSD].lock);
+    if (rc != 0)
+        return rc;
+    struct diskval v;
+    uint8_t *owned;
+    int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
+    if (d != DISKVAL_OK) {
+        if (d == DISKVAL_CORRUPT)
+            stat_incr(&st.checksum_errors);
+        snprintf(err, errlen, d == DISKVAL_CORRUPT ? "a stream chunk failed its checksum"
+                                                   : "out of memory");
+        free(raw);
+        return -1;
+    }
+    *out = owned ? owned : malloc(v.len ? v.len : 1);
+    if (*out && !owned)
+        memcpy(*out, v.data, v.len);
+    *outlen = v.len;
+    free(raw);
+    if (!*out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* A stream's head was read: fill res with its id, length and last chunk. */
+static void _read_stream(struct tiering_result *res, const uint8_t *head, size_t hlen)
+{
+    uint64_t sid, len;
+    if (!tiering_stream_head_parse(head, hlen, &sid, &len)) {
+        stat_incr(&st.checksum_errors);
+        res->status = TIER_ERROR;
+        snprintf(res->err, sizeof(res->err), "a stream's head on disk is malformed");
+        return;
+    }
+    res->sid = sid;
+    res->slen = len;
+    res->status = TIER_FOUND;
+    if (len == 0)
+        return;
+    uint32_t idx = (uint32_t)((len - 1) / STORE_STREAM_CHUNK);
+    size_t want = (size_t)(len - (uint64_t)idx * STORE_STREAM_CHUNK), got = 0;
+    uint8_t key[CHUNK_KEY], *data = NULL;
+    _chunk_key(key, sid, idx);
+    stat_incr(&st.stream_chunk_reads);
+    int rc = _read_first(key, sizeof(key), &data, &got, res->err, sizeof(res->err));
+    if (rc == 0 && got < want)
+        rc = 1;
+    if (rc != 0) {
+        free(data);
+        res->status = TIER_ERROR;
+        if (rc == 1)
+            snprintf(res->err, sizeof(res->err), "the last chunk of the stream is missing on disk");
+        return;
+    }
+    res->data = data;
+    res->len = want; /* a longer record was written for a later length */
+}
+
 static void *_reader_main(void *arg)
 {
     (void)arg;
@@ -901,14 +1069,20 @@ static void *_reader_main(void *arg)
                     _disk_failed(t, "read", res->err);
             }
             if (rc == 1 && j->kind == JOB_READ) /* a key the disk does not have (a guess) */
-                tix_remove(j->hash, TIX_LIVE, j->seq);
+                tix_absent(j->hash, j->seq, restore_indexing());
             if (rc < 0) {
                 res->status = TIER_ERROR;
             } else if (rc == 0) {
                 struct diskval v;
                 uint8_t *owned;
                 int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
-                if (d == DISKVAL_OK) {
+                if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == JOB_READ) {
+                    _read_stream(res, v.data, v.len);
+                    free(owned);
+                    res->type = v.type;
+                    res->expire_ms = v.expire_ms;
+                    res->version = v.version;
+                } else if (d == DISKVAL_OK) {
                     res->status = TIER_FOUND;
                     res->type = v.type;
                     res->expire_ms = v.expire_ms;
@@ -958,6 +1132,23 @@ int64_t tiering_ttl_ms(const struct tiering_result *res)
     return res->expire_ms > now ? (int64_t)(res->expire_ms - now) : 1;
 }
 
+/* tiering_when_durable's callback: the writes a read waited for are done (or failed). */
+static void _read_when_written(void *arg, bool ok, const char *err)
+{
+    (void)ok;
+    (void)err;
+    struct job *j = arg;
+    if (_q_push(&rq, j, 0))
+        return;
+    struct tiering_result *res = calloc(1, sizeof(*res));
+    if (res) {
+        res->status = TIER_ERROR;
+        snprintf(res->err, sizeof(res->err), "the server is stopping");
+    }
+    j->done(j->arg, res);
+    _job_free(j);
+}
+
 /* Hand a read job to the I/O threads (freed when it cannot be queued). */
 static bool _queue_read(struct job *j, uint8_t tier, tiering_done_fn done, void *arg)
 {
@@ -989,6 +1180,24 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
         struct tix_value *v = tix_queued_value(hash, &seq);
         if (!v)
             return false;
+        if (v->type == STORE_T_STREAM) {
+            /* a stream's head names chunks queued before it: read once they are written */
+            tix_value_release(v);
+            struct job *j = _job_new(JOB_READ, ns, key, klen);
+            if (!j)
+                return false;
+            j->hash = hash;
+            j->seq = seq;
+            j->tier = TIX_SSD;
+            j->t_us = _mono_us();
+            j->done = done;
+            j->arg = arg;
+            pthread_mutex_lock(&wq.lock);
+            uint64_t ticket = pushed;
+            pthread_mutex_unlock(&wq.lock);
+            tiering_when_durable(ticket, _read_when_written, j);
+            return true;
+        }
         struct tiering_result *res = calloc(1, sizeof(*res));
         uint8_t *data = res ? malloc(v->len ? v->len : 1) : NULL;
         if (!data) {
@@ -1058,6 +1267,13 @@ int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tieri
         return STORE_NOT_STORED;
     struct store_key k;
     store_key_init(&k, ns, key, klen);
+    if (res->type == STORE_T_STREAM) {
+        struct tiering_expect x = {res->hash, res->seq};
+        uint64_t full = res->slen ? (res->slen - 1) / STORE_STREAM_CHUNK : 0;
+        return store_load_stream(&k, res->sid, res->slen, res->data, (uint32_t)res->len,
+                                 full * (STORE_STREAM_CHUNK + CHUNK_KEY + DISKVAL_HEADER),
+                                 res->expire_ms, res->version, tiering_expect_live, &x);
+    }
     struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
     struct tiering_expect x = {res->hash, res->seq};
     return store_load(&k, &v, res->expire_ms, res->version, tiering_expect_live, &x);
@@ -1095,10 +1311,8 @@ static int _open_tier(int t, const char *name, struct option_value *path,
     }
     /* Without persistence, what a previous run left there may be older than what was
      * written since (it was a cache): start from an empty tier. */
-    /* Streams are not persisted: the chunks a previous run spilled are orphans. */
-    bool wipe = pmode == PERSIST_OFF;
-    if (tierdb_delete_range(tr->db, wipe ? "" : "\xfe", wipe ? 0 : 1, "\xff", 1, false, err,
-                            sizeof(err)) != 0) {
+    if (pmode == PERSIST_OFF &&
+        tierdb_delete_range(tr->db, "", 0, "\xff", 1, false, err, sizeof(err)) != 0) {
         log_error("%s tier: %s", name, err);
         return -1;
     }
@@ -1167,6 +1381,7 @@ int tiering_setup(void)
     store_set_miss_hooks(&hooks);
     static struct store_stream_hooks sh = {.spill = _on_spill, .gone = _on_stream_gone};
     sh.threshold = option_get_u(&opts.stream_spill_size);
+    sh.persist = pmode != PERSIST_OFF;
     store_set_stream_hooks(&sh);
     if (store_mutation_subscribe(_on_mutation, NULL) != 0)
         return -1;

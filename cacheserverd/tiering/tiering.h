@@ -27,8 +27,8 @@
  *    from the last one, until under 80%.
  *  - Streams: a stream longer than stream_spill_size keeps its full chunks on the first disk
  *    tier (written by the writer thread, then dropped from memory); reads of them go to the
- *    I/O threads (tiering_read_chunk). Streams are not persisted: the chunks of a previous
- *    run are deleted at start. */
+ *    I/O threads (tiering_read_chunk). With persistence every stream spills, and each
+ *    change writes its last chunk, then its head (id and length) at its key. */
 #ifndef TIERING_H
 #define TIERING_H
 
@@ -152,6 +152,7 @@ struct tiering_result {
     uint64_t expire_ms;
     uint64_t version;
     uint64_t hash, seq;
+    uint64_t sid, slen; /* type STREAM: the stream's id and length; data is its last chunk */
     char err[120];
 };
 enum { TIER_FOUND = 0, TIER_MISS = 1, TIER_ERROR = 2 };

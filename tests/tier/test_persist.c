@@ -161,11 +161,7 @@ struct acks {
 /* Child: write keys of round r as fast as acks come, until the server dies. */
 static void _load(const char *sock, int r, struct acks *a)
 {
-    cc_options o;
-    cc_options_init(&o);
-    o.socket_path = sock;
-    o.io_timeout_ms = 5000;
-    cc_client *c = cc_client_create(&o);
+    cc_client *c = tier_client_at(sock, 5000);
     if (!c)
         _exit(2);
     char key[64], val[VLEN];

@@ -9,7 +9,10 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cacheclient.h"
@@ -211,13 +214,156 @@ static void test_expired_stream_leaves_the_disk(void **state)
     cc_client_destroy(&c);
 }
 
+/* ---- with persistence: streams survive restarts and crashes ---- */
+
+static char pbase[256], pssd[300];
+
+static int persist_setup(void **state)
+{
+    (void)state;
+    if (!tier_tmpdir(pbase, sizeof(pbase), "tier-pstreams"))
+        return -1;
+    snprintf(pssd, sizeof(pssd), "%s/ssd", pbase);
+    return 0;
+}
+
+static int persist_teardown(void **state)
+{
+    (void)state;
+    if (srv) /* a failed test left it running */
+        harness_destroy(&srv);
+    return tier_rmdir(pbase);
+}
+
+static struct harness *_start_persist(const char *mode)
+{
+    const char *args[] = {"--memory", "16MiB", "--ssd-path", pssd, "--ssd-size", "1GiB",
+                          "--persist", mode, "--threads", "2", NULL};
+    struct harness *h = harness_start(args);
+    assert_non_null(h);
+    return h;
+}
+
+static void test_streams_survive_a_clean_restart(void **state)
+{
+    (void)state;
+    srv = _start_persist("async");
+    cc_client *c = tier_client(srv);
+    /* one inside a chunk, one across chunks, one far larger than memory, one with a ttl */
+    const uint64_t ns[] = {1000, 3 * MIB + 17, 40 * MIB, 300 * 1024};
+    const char *keys[] = {"small", "mid", "large", "ttl"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(_append(c, keys[i], 0, ns[i], i == 3 ? 120000 : 0), ns[i]);
+    cc_value v = cc_value_bytes("plain", 5);
+    assert_int_equal(cc_set(c, "plain", 5, &v, 0, 0, 0, NULL), CC_OK);
+    cc_client_destroy(&c);
+    harness_restart(srv);
+    c = tier_client(srv);
+    for (int i = 0; i < 4; i++) {
+        uint64_t len = 0;
+        assert_int_equal(cc_strlen(c, keys[i], strlen(keys[i]), &len), CC_OK);
+        assert_int_equal(len, ns[i]);
+        for (uint64_t off = 0; off < ns[i]; off += 5 * MIB + 3)
+            _check_range(c, keys[i], off, 5 * MIB + 3, ns[i]);
+    }
+    int64_t ttl = 0;
+    assert_int_equal(cc_ttl(c, "ttl", 3, &ttl), CC_OK);
+    assert_true(ttl > 100000 && ttl <= 120000);
+    /* a restored stream takes appends; a deleted one leaves the disk */
+    assert_int_equal(_append(c, "mid", ns[1], MIB, 0), ns[1] + MIB);
+    _check_range(c, "mid", ns[1] - 100, 200, ns[1] + MIB);
+    const void *dk[] = {"large"};
+    size_t dl[] = {5};
+    uint64_t deleted = 0;
+    assert_int_equal(cc_del(c, 1, dk, dl, &deleted), CC_OK);
+    assert_int_equal(deleted, 1);
+    for (int i = 0; i < 500 && _stat("stream_disk_bytes") > 20 * MIB; i++)
+        usleep(10000);
+    assert_true(_stat("stream_disk_bytes") < 20 * MIB);
+    cc_client_destroy(&c);
+    /* again: the append made after the first restart is kept too, the delete holds */
+    harness_restart(srv);
+    c = tier_client(srv);
+    _check_range(c, "mid", 0, ns[1] + MIB, ns[1] + MIB);
+    cc_item it = {0};
+    assert_int_equal(cc_getrange(c, "large", 5, 0, 10, &it), CC_NOT_FOUND);
+    assert_int_equal(cc_get(c, "plain", 5, &it), CC_OK);
+    cc_item_release(&it);
+    cc_client_destroy(&c);
+    harness_destroy(&srv);
+    tier_rmdir(pssd);
+}
+
+/* Child: append 64 KiB pieces to "log" until the server dies; *acked is the length the
+ * server acknowledged last. */
+static void _append_load(const char *sock, volatile uint64_t *acked)
+{
+    cc_client *c = tier_client_at(sock, 5000);
+    if (!c)
+        _exit(2);
+    uint8_t *buf = malloc(64 * 1024);
+    for (uint64_t off = *acked;; off += 64 * 1024) {
+        _fill(buf, off, 64 * 1024);
+        uint64_t nl;
+        if (cc_append(c, "log", 3, buf, 64 * 1024, 0, &nl) != CC_OK)
+            break;
+        *acked = nl;
+    }
+    _exit(0);
+}
+
+static void test_kill9_sync_keeps_every_acknowledged_append(void **state)
+{
+    (void)state;
+    srv = _start_persist("sync");
+    volatile uint64_t *acked = mmap(NULL, sizeof(*acked), PROT_READ | PROT_WRITE,
+                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(acked != MAP_FAILED);
+    *acked = 0;
+    for (int r = 0; r < 5; r++) {
+        uint64_t before = *acked;
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0)
+            _append_load(harness_socket(srv), acked);
+        usleep((useconds_t)(300000 + 100000 * r));
+        harness_kill(srv, SIGKILL);
+        int st;
+        waitpid(child, &st, 0);
+        harness_respawn(srv);
+        cc_client *c = tier_client(srv);
+        uint64_t len = 0;
+        assert_int_equal(cc_strlen(c, "log", 3, &len), CC_OK);
+        /* every acknowledged byte is there; at most the append in flight more */
+        if (len < *acked || len > *acked + 64 * 1024)
+            fail_msg("kill %d: %llu bytes acknowledged, %llu after the restart", r,
+                     (unsigned long long)*acked, (unsigned long long)len);
+        assert_true(*acked > before);
+        *acked = len; /* the next round appends from where the stream ends */
+        for (uint64_t off = 0; off < len; off += 4 * MIB)
+            _check_range(c, "log", off, 4 * MIB, len);
+        cc_client_destroy(&c);
+    }
+    printf("# sync: 5 kills during APPENDs, %llu bytes kept, every acknowledged one\n",
+           (unsigned long long)*acked);
+    munmap((void *)acked, sizeof(*acked));
+    harness_destroy(&srv);
+    tier_rmdir(pssd);
+}
+
 int main(void)
 {
+    const struct CMUnitTest persisted[] = {
+        cmocka_unit_test(test_streams_survive_a_clean_restart),
+        cmocka_unit_test(test_kill9_sync_keeps_every_acknowledged_append),
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_200mib_stream_read_back_by_ranges),
         cmocka_unit_test(test_get_and_mget_of_streams_on_disk),
         cmocka_unit_test(test_expired_stream_leaves_the_disk),
     };
-    return cmocka_run_group_tests_name("streams on the ssd tier", tests, group_setup,
-                                       group_teardown);
+    int failed = cmocka_run_group_tests_name("streams on the ssd tier", tests, group_setup,
+                                             group_teardown);
+    return failed + cmocka_run_group_tests_name("persisted streams", persisted, persist_setup,
+                                                persist_teardown);
 }

@@ -9,13 +9,20 @@
 #include "cacheclient.h"
 #include "harness.h"
 
-static inline cc_client *tier_client(const struct harness *h)
+/* A client of the server at sock (NULL when it cannot be made: for a forked load process,
+ * which must not fail the test itself). */
+static inline cc_client *tier_client_at(const char *sock, int timeout_ms)
 {
     cc_options o;
     cc_options_init(&o);
-    o.socket_path = harness_socket(h);
-    o.io_timeout_ms = 10000;
-    cc_client *c = cc_client_create(&o);
+    o.socket_path = sock;
+    o.io_timeout_ms = timeout_ms;
+    return cc_client_create(&o);
+}
+
+static inline cc_client *tier_client(const struct harness *h)
+{
+    cc_client *c = tier_client_at(harness_socket(h), 10000);
     assert_non_null(c);
     return c;
 }
