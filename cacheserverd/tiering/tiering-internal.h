@@ -6,10 +6,112 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "diskval.h"
+#include "histogram.h"
+#include "index.h"
+#include "option.h"
+#include "stats.h"
 #include "store.h"
 #include "tierdb.h"
+#include "tiering.h"
 
 enum persist_mode { PERSIST_OFF = 0, PERSIST_ASYNC, PERSIST_SYNC };
+
+/* ---- shared by tiering.c (hooks, writer, setup), reader.c and streams.c ---- */
+
+OPTION_STRUCT(tiering, TIERING_OPTIONS);
+STAT_STRUCT(tiering, TIERING_STATS);
+extern struct tiering_options topts;
+extern struct tiering_stats tst;
+
+enum job_kind { JOB_PUT, JOB_DEL, JOB_DEL_NS, JOB_READ, JOB_CHUNK_PUT, JOB_CHUNK_DEL, JOB_CHUNK_READ };
+
+struct job {
+    struct job *next;
+    enum job_kind kind;
+    uint64_t hash, seq;
+    uint8_t *key; /* tier key (tierdb_key), malloc'd */
+    size_t klen;
+    struct diskval v;    /* JOB_PUT: v.data points into qv */
+    struct tix_value *qv; /* JOB_PUT: the value (shared with the index entry) */
+    tiering_done_fn done; /* JOB_READ */
+    void *arg;
+    bool all;             /* JOB_DEL_NS: every namespace */
+    bool persist;         /* a change persistence must keep (never skipped as superseded) */
+    bool hdd_stale;       /* JOB_PUT: the HDD tier may hold an older copy: delete it */
+    bool warm;            /* JOB_PUT: read in memory before it was evicted */
+    uint8_t tier;         /* JOB_READ: the tier the index names */
+    uint64_t t_us;        /* JOB_READ: when it was queued (monotonic) */
+    uint64_t t_ms;        /* when it was queued (persistence lag) */
+    /* a stream's chunk (JOB_CHUNK_PUT: v.data is the chunk; JOB_CHUNK_DEL: all of sid's) */
+    uint64_t sid;
+    uint32_t idx;
+    struct store_key sk;  /* the stream's key (sk.data is skey) */
+    uint8_t *skey;
+    void (*crelease)(void *); /* gives the chunk back to the store */
+    void *carg;
+    uint64_t cbytes;          /* JOB_CHUNK_DEL: bytes its records took */
+    bool tail;                /* JOB_CHUNK_PUT: a stream's last chunk, written by persistence
+                               * (it stays in memory; the record is rewritten as it grows) */
+};
+
+struct queue {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct job *head, *tail;
+    size_t n;
+    bool stop;
+};
+
+/* The disk tiers: [TIX_SSD] is the first configured one (the SSD, or the HDD when it is the
+ * only one), [TIX_HDD] the HDD behind an SSD (NULL db otherwise). */
+struct tier {
+    const char *name; /* "ssd" or "hdd" */
+    struct tierdb *db;
+    struct option_value *path, *size;
+    atomic_bool degraded;
+    struct tierdb_batch *batch;
+    pthread_rwlock_t lock; /* readers hold it to use db; the writer reopens under it */
+    bool write_failed;     /* writer thread: no WAL sync until a write succeeds again */
+    uint64_t next_probe_ms; /* writer thread: when to try reopening a degraded tier */
+};
+extern struct tier tiers[TIX_TIERS];
+extern struct histogram read_hist[TIX_TIERS]; /* disk read latency per tier */
+extern struct queue twq, trq;                 /* the writer's jobs, the readers' */
+extern atomic_bool tactive; /* hooks and reads are on (between setup and teardown) */
+extern enum persist_mode pmode;
+
+uint64_t tiering_mono_us(void);
+/* Append j unless the queue holds `limit` jobs already (0 = no limit) or is stopped. */
+bool tq_push(struct queue *q, struct job *j, size_t limit);
+/* Next job, or NULL once stopped and empty. */
+struct job *tq_pop(struct queue *q);
+/* A job for (namespace ns, key): its tier key made; NULL without memory. */
+struct job *tjob_new(enum job_kind kind, int ns, const void *key, size_t klen);
+void tjob_free(struct job *j);
+/* Jobs ever pushed to the writer's queue: a ticket for tiering_when_durable. */
+uint64_t tiering_pushed(void);
+void tiering_disk_failed(int tier, const char *what, const char *err);
+void tiering_persist_dropped(const char *why);
+/* Queue a write of m's value at its key (tiering.c). False when it could not be queued. */
+bool tiering_queue_put(const struct mutation *m, uint64_t hash, bool persist, bool warm,
+                       size_t limit);
+/* The key changed or went: its disk copy is stale; queue its delete. Returns the index
+ * state the key had. */
+enum tix_state tiering_invalidate(uint16_t ns, const void *key, uint32_t klen, uint64_t hash);
+
+/* reader.c */
+void *tiering_reader_main(void *arg);
+
+/* streams.c */
+const struct store_stream_hooks *tiering_stream_hooks(void);
+/* A job for chunk idx of stream sid (JOB_CHUNK_PUT, JOB_CHUNK_DEL, JOB_CHUNK_READ). */
+struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx);
+/* Persistence of a changed stream (its view in m): false when it could not be queued. */
+bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limit);
 
 uint64_t tiering_now_ms(void);
 /* The store key of a tier key (tierdb_key's layout: name length, namespace name, key), its

@@ -1,0 +1,336 @@
+/* Disk reads (tiering.h): tier_io_threads threads serve the reads a memory miss needs (the
+ * tier the index names, then the other), a stream's head with its last chunk, and stream
+ * chunks; the worker then checks the copy is still current and may load it. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskval.h"
+#include "histogram.h"
+#include "index.h"
+#include "log.h"
+#include "store.h"
+#include "tierdb.h"
+#include "tiering-internal.h"
+#include "tiering.h"
+
+/* Read one record of the first tier, verified: 0 with the value (malloc'd), 1 missing, -1
+ * error (message in err). */
+static int _read_first(const uint8_t *key, size_t klen, uint8_t **out, size_t *outlen, char *err,
+                       size_t errlen)
+{
+    uint8_t *raw;
+    size_t rlen;
+    pthread_rwlock_rdlock(&tiers[TIX_SSD].lock);
+    int rc = tiers[TIX_SSD].db ? tierdb_get(tiers[TIX_SSD].db, key, klen, &raw, &rlen, err, errlen)
+                               : (snprintf(err, errlen, "the tier is off"), -1);
+    pthread_rwlock_unlock(&tiers[TIX_SSD].lock);
+    if (rc != 0)
+        return rc;
+    struct diskval v;
+    uint8_t *owned;
+    int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
+    if (d != DISKVAL_OK) {
+        if (d == DISKVAL_CORRUPT)
+            stat_incr(&tst.checksum_errors);
+        snprintf(err, errlen, d == DISKVAL_CORRUPT ? "a stream chunk failed its checksum"
+                                                   : "out of memory");
+        free(raw);
+        return -1;
+    }
+    *out = owned ? owned : malloc(v.len ? v.len : 1);
+    if (*out && !owned)
+        memcpy(*out, v.data, v.len);
+    *outlen = v.len;
+    free(raw);
+    if (!*out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* A stream's head was read: fill res with its id, length and last chunk. */
+static void _read_stream(struct tiering_result *res, const uint8_t *head, size_t hlen)
+{
+    uint64_t sid, len;
+    if (!tiering_stream_head_parse(head, hlen, &sid, &len)) {
+        stat_incr(&tst.checksum_errors);
+        res->status = TIER_ERROR;
+        snprintf(res->err, sizeof(res->err), "a stream's head on disk is malformed");
+        return;
+    }
+    res->sid = sid;
+    res->slen = len;
+    res->status = TIER_FOUND;
+    if (len == 0)
+        return;
+    uint32_t idx = (uint32_t)((len - 1) / STORE_STREAM_CHUNK);
+    size_t want = (size_t)(len - (uint64_t)idx * STORE_STREAM_CHUNK), got = 0;
+    uint8_t key[TIERING_CHUNK_KEY], *data = NULL;
+    tiering_chunk_key(key, sid, idx);
+    stat_incr(&tst.stream_chunk_reads);
+    int rc = _read_first(key, sizeof(key), &data, &got, res->err, sizeof(res->err));
+    if (rc == 0 && got < want)
+        rc = 1;
+    if (rc != 0) {
+        free(data);
+        res->status = TIER_ERROR;
+        if (rc == 1)
+            snprintf(res->err, sizeof(res->err), "the last chunk of the stream is missing on disk");
+        return;
+    }
+    res->data = data;
+    res->len = want; /* a longer record was written for a later length */
+}
+
+void *tiering_reader_main(void *arg)
+{
+    (void)arg;
+    for (struct job *j; (j = tq_pop(&trq));) {
+        struct tiering_result *res = calloc(1, sizeof(*res));
+        if (res) {
+            res->hash = j->hash;
+            res->seq = j->seq;
+            res->status = TIER_MISS;
+            uint8_t *raw;
+            size_t rlen;
+            /* the tier the index named, then the other: a move may have run meanwhile */
+            int rc = 1;
+            int tries = j->kind == JOB_READ ? TIX_TIERS : 1; /* chunks: the first tier only */
+            for (int k = 0; k < tries && rc == 1; k++) {
+                int t = k == 0 ? j->tier : 1 - j->tier;
+                if (!tiers[t].db)
+                    continue;
+                pthread_rwlock_rdlock(&tiers[t].lock);
+                rc = -1;
+                snprintf(res->err, sizeof(res->err), "the tier is off");
+                if (tiers[t].db)
+                    rc = tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
+                                    sizeof(res->err));
+                pthread_rwlock_unlock(&tiers[t].lock);
+                stat_incr(j->kind == JOB_CHUNK_READ ? &tst.stream_chunk_reads
+                          : t == TIX_SSD                ? &tst.ssd_reads
+                                                        : &tst.hdd_reads);
+                res->tier = (uint8_t)t;
+                if (rc < 0)
+                    tiering_disk_failed(t, "read", res->err);
+            }
+            if (rc == 1 && j->kind == JOB_READ) /* a key the disk does not have (a guess) */
+                tix_absent(j->hash, j->seq, restore_indexing());
+            if (rc < 0) {
+                res->status = TIER_ERROR;
+            } else if (rc == 0) {
+                struct diskval v;
+                uint8_t *owned;
+                int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
+                if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == JOB_READ) {
+                    _read_stream(res, v.data, v.len);
+                    free(owned);
+                    res->type = v.type;
+                    res->expire_ms = v.expire_ms;
+                    res->version = v.version;
+                } else if (d == DISKVAL_OK) {
+                    res->status = TIER_FOUND;
+                    res->type = v.type;
+                    res->expire_ms = v.expire_ms;
+                    res->version = v.version;
+                    res->len = v.len;
+                    res->data = owned ? owned : malloc(v.len ? v.len : 1);
+                    if (!res->data) {
+                        res->status = TIER_ERROR;
+                        snprintf(res->err, sizeof(res->err), "out of memory");
+                    } else if (!owned) {
+                        memcpy(res->data, v.data, v.len);
+                    }
+                } else if (d == DISKVAL_CORRUPT) {
+                    stat_incr(&tst.checksum_errors);
+                    log_error("%s tier: a value failed its checksum (%zu bytes); not returned",
+                              tiers[res->tier].name, rlen);
+                    res->status = TIER_ERROR;
+                    snprintf(res->err, sizeof(res->err), "value on disk failed its checksum");
+                } else if (d == DISKVAL_NOMEM) {
+                    res->status = TIER_ERROR;
+                    snprintf(res->err, sizeof(res->err), "out of memory");
+                }
+                free(raw);
+            }
+        }
+        if (res && res->status != TIER_ERROR)
+            hist_record(&read_hist[res->tier], tiering_mono_us() - j->t_us);
+        j->done(j->arg, res);
+        tjob_free(j);
+    }
+    return NULL;
+}
+
+bool tiering_on_disk(uint64_t hash)
+{
+    if (!atomic_load(&tactive))
+        return false;
+    enum tix_state st_ = tix_get(hash).state;
+    return st_ == TIX_LIVE || st_ == TIX_QUEUED || (st_ == TIX_NONE && restore_indexing());
+}
+
+int64_t tiering_ttl_ms(const struct tiering_result *res)
+{
+    if (!res->expire_ms)
+        return -1;
+    uint64_t now = tiering_now_ms();
+    return res->expire_ms > now ? (int64_t)(res->expire_ms - now) : 1;
+}
+
+/* tiering_when_durable's callback: the writes a read waited for are done (or failed). */
+static void _read_when_written(void *arg, bool ok, const char *err)
+{
+    (void)ok;
+    (void)err;
+    struct job *j = arg;
+    if (tq_push(&trq, j, 0))
+        return;
+    struct tiering_result *res = calloc(1, sizeof(*res));
+    if (res) {
+        res->status = TIER_ERROR;
+        snprintf(res->err, sizeof(res->err), "the server is stopping");
+    }
+    j->done(j->arg, res);
+    tjob_free(j);
+}
+
+/* Hand a read job to the I/O threads (freed when it cannot be queued). */
+static bool _queue_read(struct job *j, uint8_t tier, tiering_done_fn done, void *arg)
+{
+    j->tier = tier;
+    j->t_us = tiering_mono_us();
+    j->done = done;
+    j->arg = arg;
+    if (!tq_push(&trq, j, 0)) {
+        tjob_free(j);
+        return false;
+    }
+    return true;
+}
+
+bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, tiering_done_fn done,
+                  void *arg)
+{
+    if (!atomic_load(&tactive))
+        return false;
+    struct tix_entry e = tix_get(hash);
+    if (e.state == TIX_NONE && restore_indexing()) {
+        /* not indexed yet: the disk may have it. Index it now; a miss removes the entry. */
+        e = (struct tix_entry){.state = TIX_LIVE, .seq = tiering_next_seq(), .ns = ns};
+        if (!tix_add_live(hash, ns, e.seq, TIX_SSD, 0))
+            e = tix_get(hash);
+    }
+    if (e.state == TIX_QUEUED) { /* evicted, not written yet: answer from the queued value */
+        uint64_t seq;
+        struct tix_value *v = tix_queued_value(hash, &seq);
+        if (!v)
+            return false;
+        if (v->type == STORE_T_STREAM) {
+            /* a stream's head names chunks queued before it: read once they are written */
+            tix_value_release(v);
+            struct job *j = tjob_new(JOB_READ, ns, key, klen);
+            if (!j)
+                return false;
+            j->hash = hash;
+            j->seq = seq;
+            j->tier = TIX_SSD;
+            j->t_us = tiering_mono_us();
+            j->done = done;
+            j->arg = arg;
+            tiering_when_durable(tiering_pushed(), _read_when_written, j);
+            return true;
+        }
+        struct tiering_result *res = calloc(1, sizeof(*res));
+        uint8_t *data = res ? malloc(v->len ? v->len : 1) : NULL;
+        if (!data) {
+            free(res);
+            tix_value_release(v);
+            return false;
+        }
+        memcpy(data, v->data, v->len);
+        *res = (struct tiering_result){.status = TIER_FOUND, .tier = TIX_SSD, .type = v->type,
+                                       .data = data, .len = v->len, .expire_ms = v->expire_ms,
+                                       .version = v->version, .hash = hash, .seq = seq};
+        tix_value_release(v);
+        if (res->expire_ms && res->expire_ms <= tiering_now_ms()) {
+            free(res->data);
+            res->data = NULL;
+            res->status = TIER_MISS;
+        }
+        done(arg, res);
+        return true;
+    }
+    if (e.state != TIX_LIVE)
+        return false;
+    struct job *j = tjob_new(JOB_READ, ns, key, klen);
+    if (!j)
+        return false;
+    j->hash = hash;
+    j->seq = e.seq;
+    return _queue_read(j, e.tier, done, arg);
+}
+
+bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg)
+{
+    if (!atomic_load(&tactive))
+        return false;
+    struct job *j = tiering_chunk_job(JOB_CHUNK_READ, sid, idx);
+    return j && _queue_read(j, TIX_SSD, done, arg);
+}
+
+bool tiering_still_current(const struct tiering_result *res, bool *promote)
+{
+    *promote = false;
+    struct tix_entry e = tix_get(res->hash);
+    /* the same sequence is the same value, queued or written */
+    if ((e.state != TIX_LIVE && e.state != TIX_QUEUED) || e.seq != res->seq)
+        return false;
+    stat_incr(res->tier == TIX_SSD ? &tst.ssd_hits : &tst.hdd_hits);
+    uint32_t now_s = (uint32_t)(tiering_now_ms() / 1000);
+    uint32_t prev = tix_hit(res->hash, res->seq, now_s);
+    uint64_t window = option_get_u(&topts.promote_window_s);
+    if (window && prev && now_s - prev <= window) {
+        *promote = true;
+        stat_incr(&tst.promotions);
+    }
+    return true;
+}
+
+bool tiering_expect_live(void *expect)
+{
+    struct tiering_expect *x = expect;
+    struct tix_entry e = tix_get(x->hash);
+    return (e.state == TIX_LIVE || e.state == TIX_QUEUED) && e.seq == x->seq;
+}
+
+int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
+{
+    if (res->status != TIER_FOUND)
+        return STORE_NOT_STORED;
+    struct store_key k;
+    store_key_init(&k, ns, key, klen);
+    if (res->type == STORE_T_STREAM) {
+        struct tiering_expect x = {res->hash, res->seq};
+        uint64_t full = res->slen ? (res->slen - 1) / STORE_STREAM_CHUNK : 0;
+        return store_load_stream(&k, res->sid, res->slen, res->data, (uint32_t)res->len,
+                                 full * (STORE_STREAM_CHUNK + TIERING_CHUNK_KEY + DISKVAL_HEADER),
+                                 res->expire_ms, res->version, tiering_expect_live, &x);
+    }
+    struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
+    struct tiering_expect x = {res->hash, res->seq};
+    return store_load(&k, &v, res->expire_ms, res->version, tiering_expect_live, &x);
+}
+
+void tiering_result_free(struct tiering_result *res)
+{
+    if (res) {
+        free(res->data);
+        free(res);
+    }
+}
+

@@ -1,0 +1,185 @@
+/* Streams on disk (tiering.h): the store's stream hooks (full chunks to the writer, a freed
+ * stream's records deleted), persistence of a changed stream (its last chunk, then its
+ * head), and APPEND's wait when chunks pile up before the writer. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskval.h"
+#include "histogram.h"
+#include "index.h"
+#include "log.h"
+#include "store.h"
+#include "tierdb.h"
+#include "tiering-internal.h"
+#include "tiering.h"
+
+/* A chunk's tier key: 0xfe (above every namespace-name length, so no key of an item is
+ * one), the stream id and the chunk index, big-endian: a stream's chunks are contiguous. */
+void tiering_chunk_key(uint8_t *out, uint64_t sid, uint32_t idx)
+{
+    out[0] = 0xfe;
+    for (int i = 0; i < 8; i++)
+        out[1 + i] = (uint8_t)(sid >> (56 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        out[9 + i] = (uint8_t)(idx >> (24 - 8 * i));
+}
+
+/* tst.stream_disk_bytes: chunk records on the first tier; tst.stream_backlog_bytes: chunks
+ * queued, not written yet (it drops only after the store was told) */
+#define STREAM_BACKLOG (8u << 20)           /* beyond it APPEND replies wait for the writer */
+
+struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    uint8_t *key = j ? malloc(TIERING_CHUNK_KEY) : NULL;
+    if (!key) {
+        free(j);
+        return NULL;
+    }
+    j->kind = kind;
+    j->key = key;
+    j->klen = TIERING_CHUNK_KEY;
+    j->sid = sid;
+    j->idx = idx;
+    tiering_chunk_key(key, sid, idx);
+    return j;
+}
+
+static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
+                      uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
+                      void *rarg)
+{
+    (void)arg;
+    if (!atomic_load(&tactive) || atomic_load(&tiers[TIX_SSD].degraded))
+        return false;
+    struct job *j = tiering_chunk_job(JOB_CHUNK_PUT, sid, idx);
+    uint8_t *skey = j ? malloc(klen ? klen : 1) : NULL;
+    if (!skey) {
+        tjob_free(j);
+        return false;
+    }
+    memcpy(skey, key, klen);
+    j->skey = skey;
+    store_key_init(&j->sk, ns, skey, klen);
+    j->v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
+    if (!tq_push(&twq, j, option_get_u(&topts.tier_queue))) {
+        tjob_free(j); /* the store keeps its reference: the chunk stays in memory */
+        stat_incr(&tst.stream_chunks_deferred);
+        return false;
+    }
+    j->crelease = release;
+    j->carg = rarg;
+    stat_add(&tst.stream_backlog_bytes, len);
+    stat_incr(&tst.tier_queue_depth);
+    return true;
+}
+
+void tiering_stream_bytes_add(uint64_t bytes) { stat_add(&tst.stream_disk_bytes, bytes); }
+
+uint64_t tiering_stream_ticket(void)
+{
+    if (!atomic_load(&tactive) || stat_get(&tst.stream_backlog_bytes) <= STREAM_BACKLOG)
+        return 0;
+    return tiering_pushed();
+}
+
+/* A stream's head record: its id and length (little-endian); its chunks are records of
+ * their own. */
+#define STREAM_HEAD 16
+static void _stream_head(uint8_t *out, uint64_t sid, uint64_t len)
+{
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(sid >> (8 * i));
+        out[8 + i] = (uint8_t)(len >> (8 * i));
+    }
+}
+
+bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64_t *len)
+{
+    if (n != STREAM_HEAD)
+        return false;
+    *sid = *len = 0;
+    for (int i = 7; i >= 0; i--) {
+        *sid = *sid << 8 | p[i];
+        *len = *len << 8 | p[8 + i];
+    }
+    return true;
+}
+
+/* Persistence of a changed stream (worker thread, key locked): its full chunks were handed
+ * to _on_spill already (the store does that first); queue its last chunk, then its head,
+ * so a crash never leaves a head whose chunks are not on disk. False when it could not be
+ * persisted (counted): the caller deletes the older disk copy. */
+bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limit)
+{
+    const struct store_stream_view *v = m->stream;
+    if (!v->chunks_handed) {
+        tiering_persist_dropped("stream chunks are waiting for the writer queue");
+        return false;
+    }
+    if (m->op != MUT_TOUCH && v->tail_chunk) {
+        struct job *j = tiering_chunk_job(JOB_CHUNK_PUT, v->sid, v->tail_idx);
+        if (!j) {
+            tiering_persist_dropped("out of memory");
+            return false;
+        }
+        uint8_t *skey = malloc(m->klen ? m->klen : 1);
+        if (!skey) {
+            tjob_free(j);
+            tiering_persist_dropped("out of memory");
+            return false;
+        }
+        memcpy(skey, m->key, m->klen);
+        j->skey = skey;
+        store_key_init(&j->sk, (uint16_t)m->ns, skey, m->klen);
+        j->tail = true;
+        j->persist = true;
+        j->v = (struct diskval){.type = STORE_T_BYTES, .data = v->tail, .len = v->tail_len};
+        store_chunk_hold(v->tail_chunk);
+        j->crelease = store_chunk_release;
+        j->carg = v->tail_chunk;
+        if (!tq_push(&twq, j, limit)) {
+            tjob_free(j);
+            tiering_persist_dropped("the persistence queue is full");
+            return false;
+        }
+        stat_add(&tst.stream_backlog_bytes, v->tail_len);
+        stat_incr(&tst.tier_queue_depth);
+    }
+    uint8_t head[STREAM_HEAD];
+    _stream_head(head, v->sid, v->len);
+    struct mutation hm = *m;
+    hm.value = head;
+    hm.vlen = STREAM_HEAD;
+    if (tiering_queue_put(&hm, hash, true, false, limit))
+        return true;
+    tiering_persist_dropped("the persistence queue is full");
+    return false;
+}
+
+static void _on_stream_gone(void *arg, uint64_t sid, uint64_t disk_bytes, bool evicted)
+{
+    (void)arg;
+    if (evicted && pmode != PERSIST_OFF)
+        return; /* its head on disk still names its chunks */
+    struct job *j = tiering_chunk_job(JOB_CHUNK_DEL, sid, 0);
+    if (!j)
+        return; /* its records stay until the next start wipes them */
+    j->cbytes = disk_bytes;
+    if (tq_push(&twq, j, 0))
+        stat_incr(&tst.tier_queue_depth);
+    else
+        tjob_free(j);
+}
+
+
+const struct store_stream_hooks *tiering_stream_hooks(void)
+{
+    static struct store_stream_hooks sh = {.spill = _on_spill, .gone = _on_stream_gone};
+    sh.threshold = option_get_u(&topts.stream_spill_size);
+    sh.persist = pmode != PERSIST_OFF;
+    return &sh;
+}
