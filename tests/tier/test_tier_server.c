@@ -365,6 +365,37 @@ static void test_ssd_sheds_coldest_to_hdd(void **state)
     cc_client_destroy(&c);
 }
 
+/* TTL holds on the HDD tier: keys moved there expire on time and are never returned. */
+static void test_ttl_holds_on_the_hdd_tier(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    assert_int_equal(cc_config_set(c, "promote_window_s", "0"), CC_OK);
+    char key[32], *val = malloc(VLEN);
+    for (int i = 0; i < 300; i++) { /* 1.2 MB that expire in 3 s, never read */
+        snprintf(key, sizeof(key), "ttl:%d", i);
+        _value(i, val);
+        cc_value v = cc_value_bytes(val, VLEN);
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 3000, 0, 0, NULL), CC_OK);
+    }
+    free(val);
+    _fill(c, "push", 0, 1500); /* 6 MB more: the oldest, the ttl keys, go on to the HDD */
+    uint64_t hdd_hits = _stat(c, "hdd_hits");
+    _read_back(c, "ttl", 0, 20);
+    assert_true(_stat(c, "hdd_hits") > hdd_hits); /* some were read from the HDD */
+    hdd_hits = _stat(c, "hdd_hits");
+    usleep(3100 * 1000);
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "ttl:%d", i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (rc != CC_NOT_FOUND)
+            fail_msg("key %s after its ttl: %s", key, cc_strstatus(rc));
+    }
+    assert_int_equal(_stat(c, "hdd_hits"), hdd_hits);
+    cc_client_destroy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +408,7 @@ int main(void)
     };
     const struct CMUnitTest two[] = {
         cmocka_unit_test(test_ssd_sheds_coldest_to_hdd),
+        cmocka_unit_test(test_ttl_holds_on_the_hdd_tier),
     };
     int failed = cmocka_run_group_tests_name("ssd tier", tests, group_setup, group_teardown);
     failed += cmocka_run_group_tests_name("ssd and hdd tiers", two, hdd_setup, hdd_teardown);
