@@ -815,6 +815,16 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
     return rc;
 }
 
+bool store_has_stream(const struct store_key *k, uint64_t sid)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = do_table_find(s, k->hash, k->ns, k->data, k->len);
+    bool has = slot && (*slot)->type == STORE_T_STREAM && item_stream(*slot)->id == sid;
+    pthread_mutex_unlock(&s->lock);
+    return has;
+}
+
 bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx, bool ok,
                           uint32_t disk_bytes)
 {

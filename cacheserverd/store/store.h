@@ -247,6 +247,8 @@ void store_set_stream_hooks(const struct store_stream_hooks *h);
 int store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len, const void *tail,
                       uint32_t tail_len, uint64_t disk_bytes, uint64_t expire_ms,
                       uint64_t version, bool (*still)(void *arg), void *arg);
+/* Does memory hold, at k, the stream sid (whose chunks on disk it then still needs)? */
+bool store_has_stream(const struct store_key *k, uint64_t sid);
 bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx, bool ok,
                           uint32_t disk_bytes);
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
+
 #define TIX_SHARDS 64
 
 struct node {
@@ -178,7 +180,8 @@ struct tix_entry tix_set_queued(uint64_t h, uint16_t ns, uint64_t seq, struct ti
     pthread_mutex_lock(&s->lock);
     struct node **p = _find(s, h);
     struct tix_entry before = *p ? (*p)->e : (struct tix_entry){0};
-    struct tix_entry e = {.state = TIX_QUEUED, .seq = seq, .ns = ns, .qv = qv};
+    struct tix_entry e = {.state = TIX_QUEUED, .seq = seq, .ns = ns, .qv = qv,
+                          .stream = qv && qv->type == STORE_T_STREAM};
     _put(s, p, h, &e);
     pthread_mutex_unlock(&s->lock);
     before.qv = NULL;
@@ -270,7 +273,8 @@ bool tix_relocate(uint64_t h, uint64_t seq, uint8_t tier)
     return p != NULL;
 }
 
-bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen)
+bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen,
+                  bool stream)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
@@ -278,7 +282,7 @@ bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t 
     bool added = !*p;
     if (added)
         _put(s, p, h, &(struct tix_entry){.state = TIX_LIVE, .seq = seq, .ns = ns, .tier = tier,
-                                          .dlen = dlen});
+                                          .dlen = dlen, .stream = stream});
     pthread_mutex_unlock(&s->lock);
     return added;
 }
@@ -308,12 +312,13 @@ struct tix_entry tix_pass(uint64_t h)
     return e;
 }
 
-enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always)
+enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always, bool *was_stream)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
     struct node **p = _find(s, h);
     enum tix_state was = *p ? (*p)->e.state : TIX_NONE;
+    *was_stream = *p && (*p)->e.stream;
     if (*p || always)
         _put_state(s, p, h, ns, TIX_TOMB, seq);
     pthread_mutex_unlock(&s->lock);

@@ -33,6 +33,7 @@ struct tix_entry {
     uint16_t ns;
     uint8_t tier;        /* LIVE: TIX_SSD or TIX_HDD */
     bool ref;            /* read from disk since the tier's CLOCK hand last passed */
+    bool stream;         /* the record is a stream's head (its chunks are records of their own) */
     uint32_t last_hit_s; /* for promotion: second hit within a window */
     uint32_t dlen;       /* LIVE: bytes on disk (tier key and encoded value) */
     struct tix_value *qv; /* QUEUED: the value on its way (never returned by tix_get) */
@@ -67,12 +68,13 @@ enum tix_state tix_state_warm(uint64_t hash, bool warm);
 /* LIVE with seq: now on tier (a move between tiers). Returns whether it did. */
 bool tix_relocate(uint64_t hash, uint64_t seq, uint8_t tier);
 /* Add a LIVE entry only when the hash has none (warm restart). Returns whether it did. */
-bool tix_add_live(uint64_t hash, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen);
+bool tix_add_live(uint64_t hash, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen,
+                  bool stream);
 /* The CLOCK hand: returns the entry and clears its ref bit. */
 struct tix_entry tix_pass(uint64_t hash);
 /* Entry exists (any state): returns its state and sets it to TOMB with seq. With always,
  * an absent entry becomes a TOMB too (warm restart: the disk may hold an unindexed copy). */
-enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always);
+enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always, bool *was_stream);
 /* Remove every TOMB entry (the end of a warm restart's indexing). */
 void tix_drop_tombs(void);
 /* Entries of every state (memory accounting). */

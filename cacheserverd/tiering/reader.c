@@ -222,7 +222,7 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
     if (e.state == TIX_NONE && restore_indexing()) {
         /* not indexed yet: the disk may have it. Index it now; a miss removes the entry. */
         e = (struct tix_entry){.state = TIX_LIVE, .seq = tiering_next_seq(), .ns = ns};
-        if (!tix_add_live(hash, ns, e.seq, TIX_SSD, 0))
+        if (!tix_add_live(hash, ns, e.seq, TIX_SSD, 0, false))
             e = tix_get(hash);
     }
     if (e.state == TIX_QUEUED) { /* evicted, not written yet: answer from the queued value */

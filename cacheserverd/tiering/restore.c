@@ -233,7 +233,8 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
             continue; /* compaction reclaims it */
         uint64_t seq = tiering_next_seq();
         pthread_mutex_lock(&flush_lock);
-        bool added = !_flushed(k.ns) && tix_add_live(k.hash, k.ns, seq, tier, (uint32_t)(klen + vlen));
+        bool added = !_flushed(k.ns) && tix_add_live(k.hash, k.ns, seq, tier, (uint32_t)(klen + vlen),
+                                                      h.type == STORE_T_STREAM);
         pthread_mutex_unlock(&flush_lock);
         if (h.type == STORE_T_STREAM) {
             /* indexed or not (a stream loaded meanwhile keeps its chunks on disk) */

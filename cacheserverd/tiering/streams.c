@@ -183,3 +183,36 @@ const struct store_stream_hooks *tiering_stream_hooks(void)
     sh.persist = pmode != PERSIST_OFF;
     return &sh;
 }
+
+void tiering_stream_forget(const struct job *j, struct tierdb_batch *b)
+{
+    uint64_t sid = 0, len = 0;
+    bool found = false;
+    char err[256];
+    for (int t = 0; t < TIX_TIERS && !found; t++) {
+        uint8_t *raw;
+        size_t rlen;
+        /* the writer is the only thread that reopens a tier: no lock needed here */
+        if (!tiers[t].db || tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, err,
+                                       sizeof(err)) != 0)
+            continue;
+        struct diskval v;
+        uint8_t *owned = NULL;
+        found = diskval_decode(raw, rlen, 0, &v, &owned) == DISKVAL_OK &&
+                v.type == STORE_T_STREAM && tiering_stream_head_parse(v.data, v.len, &sid, &len);
+        free(owned);
+        free(raw);
+    }
+    struct store_key k;
+    if (!found || !tiering_key_parse(j->key, j->klen, &k) || store_has_stream(&k, sid))
+        return; /* not a stream after all, or memory still reads its chunks */
+    uint8_t from[TIERING_CHUNK_KEY], to[TIERING_CHUNK_KEY];
+    tiering_chunk_key(from, sid, 0);
+    tiering_chunk_key(to, sid + 1, 0);
+    tierdb_batch_delete_range(b, from, sizeof(from), to, sizeof(to));
+    /* the records' exact size is not known here: take off what they take uncompressed */
+    uint64_t full = len ? (len - 1) / STORE_STREAM_CHUNK : 0;
+    uint64_t est = full * (STORE_STREAM_CHUNK + TIERING_CHUNK_KEY + DISKVAL_HEADER);
+    uint64_t cur = stat_get(&tst.stream_disk_bytes);
+    stat_sub(&tst.stream_disk_bytes, est < cur ? est : cur);
+}

@@ -56,6 +56,7 @@ struct job {
     uint64_t cbytes;          /* JOB_CHUNK_DEL: bytes its records took */
     bool tail;                /* JOB_CHUNK_PUT: a stream's last chunk, written by persistence
                                * (it stays in memory; the record is rewritten as it grows) */
+    bool stream_head;         /* JOB_DEL: the record is a stream's head: delete its chunks */
 };
 
 struct queue {
@@ -107,6 +108,9 @@ enum tix_state tiering_invalidate(uint16_t ns, const void *key, uint32_t klen, u
 void *tiering_reader_main(void *arg);
 
 /* streams.c */
+/* The key of JOB_DEL j holds a stream's head on disk: add the delete of its chunks to the
+ * first tier's batch b, unless memory still holds that stream (writer thread). */
+void tiering_stream_forget(const struct job *j, struct tierdb_batch *b);
 const struct store_stream_hooks *tiering_stream_hooks(void);
 /* A job for chunk idx of stream sid (JOB_CHUNK_PUT, JOB_CHUNK_DEL, JOB_CHUNK_READ). */
 struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx);

@@ -323,7 +323,8 @@ enum tix_state tiering_invalidate(uint16_t ns, const void *key, uint32_t klen, u
     uint64_t seq = tiering_next_seq();
     /* while a warm restart indexes, the disk may hold a copy the index does not know yet */
     bool indexing = restore_indexing();
-    enum tix_state was = tix_tomb(hash, ns, seq, indexing);
+    bool stream;
+    enum tix_state was = tix_tomb(hash, ns, seq, indexing, &stream);
     if (was == TIX_NONE && !indexing)
         return was; /* never on disk: nothing to delete (the common case) */
     /* The stale copy is never read again (the entry is a tombstone); the delete may wait. */
@@ -333,6 +334,7 @@ enum tix_state tiering_invalidate(uint16_t ns, const void *key, uint32_t klen, u
     j->hash = hash;
     j->seq = seq;
     j->persist = pmode != PERSIST_OFF;
+    j->stream_head = stream && (was == TIX_LIVE || was == TIX_QUEUED);
     if (tq_push(&twq, j, 0)) /* deletes are never dropped: they keep the disk consistent */
         stat_incr(&tst.tier_queue_depth);
     else
@@ -498,6 +500,8 @@ static enum outcome _prepare(struct job *j, int i)
         return W_WRITE;
     }
     case JOB_DEL:
+        if (j->stream_head)
+            tiering_stream_forget(j, b);
         _delete_everywhere(j);
         return W_WRITE;
     case JOB_DEL_NS: {

@@ -235,6 +235,22 @@ static int persist_teardown(void **state)
     return tier_rmdir(pbase);
 }
 
+/* No server left by a failed test, an empty tier directory. */
+static void _fresh_persist_dir(void)
+{
+    if (srv)
+        harness_destroy(&srv);
+    tier_rmdir(pssd);
+}
+
+/* Wait for the warm restart to finish (it counts the stream chunks on disk). */
+static void _wait_restored(void)
+{
+    for (int i = 0; i < 1000 && _stat("restore_ms") == 0; i++)
+        usleep(10000);
+    assert_true(_stat("restore_ms") > 0);
+}
+
 static struct harness *_start_persist(const char *mode)
 {
     const char *args[] = {"--memory", "16MiB", "--ssd-path", pssd, "--ssd-size", "1GiB",
@@ -247,6 +263,7 @@ static struct harness *_start_persist(const char *mode)
 static void test_streams_survive_a_clean_restart(void **state)
 {
     (void)state;
+    _fresh_persist_dir();
     srv = _start_persist("async");
     cc_client *c = tier_client(srv);
     /* one inside a chunk, one across chunks, one far larger than memory, one with a ttl */
@@ -254,6 +271,7 @@ static void test_streams_survive_a_clean_restart(void **state)
     const char *keys[] = {"small", "mid", "large", "ttl"};
     for (int i = 0; i < 4; i++)
         assert_int_equal(_append(c, keys[i], 0, ns[i], i == 3 ? 120000 : 0), ns[i]);
+    assert_int_equal(_append(c, "cold", 0, 12 * MIB, 0), 12 * MIB); /* not read again */
     cc_value v = cc_value_bytes("plain", 5);
     assert_int_equal(cc_set(c, "plain", 5, &v, 0, 0, 0, NULL), CC_OK);
     cc_client_destroy(&c);
@@ -289,7 +307,25 @@ static void test_streams_survive_a_clean_restart(void **state)
     assert_int_equal(cc_getrange(c, "large", 5, 0, 10, &it), CC_NOT_FOUND);
     assert_int_equal(cc_get(c, "plain", 5, &it), CC_OK);
     cc_item_release(&it);
+    /* a stream only on disk (not read since the restart) deleted: its chunks go too */
+    _wait_restored();
+    uint64_t before = _stat("stream_disk_bytes");
+    const void *ck[] = {"cold"};
+    size_t cl[] = {4};
+    assert_int_equal(cc_del(c, 1, ck, cl, &deleted), CC_OK);
+    assert_int_equal(deleted, 1);
+    for (int i = 0; i < 500 && _stat("stream_disk_bytes") >= before; i++)
+        usleep(10000);
+    assert_true(_stat("stream_disk_bytes") < before);
     cc_client_destroy(&c);
+    /* the next start finds the chunks of small, mid and ttl, and no orphans (cold's would
+     * be: no head names them) */
+    harness_restart(srv);
+    _wait_restored();
+    if (!harness_log_contains(srv, "3 streams on disk, 0 streams' orphaned chunks deleted")) {
+        harness_print_log(srv, 20);
+        fail_msg("the restart found other stream chunks than those of small, mid and ttl");
+    }
     harness_destroy(&srv);
     tier_rmdir(pssd);
 }
@@ -315,6 +351,7 @@ static void _append_load(const char *sock, volatile uint64_t *acked)
 static void test_kill9_sync_keeps_every_acknowledged_append(void **state)
 {
     (void)state;
+    _fresh_persist_dir();
     srv = _start_persist("sync");
     volatile uint64_t *acked = mmap(NULL, sizeof(*acked), PROT_READ | PROT_WRITE,
                                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
