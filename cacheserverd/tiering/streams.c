@@ -29,7 +29,13 @@ void tiering_chunk_key(uint8_t *out, uint64_t sid, uint32_t idx)
 
 /* tst.stream_disk_bytes: chunk records on the first tier; tst.stream_backlog_bytes: chunks
  * queued, not written yet (it drops only after the store was told) */
-#define STREAM_BACKLOG (8u << 20)           /* beyond it APPEND replies wait for the writer */
+/* Beyond this many bytes of chunks waiting for the writer, APPEND replies wait: 8 MiB, or
+ * a quarter of the memory limit when that is less (the chunks count against it). */
+static uint64_t _stream_backlog(void)
+{
+    uint64_t quarter = store_memory_limit() / 4;
+    return quarter < (8u << 20) ? quarter : (8u << 20);
+}
 
 struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx)
 {
@@ -81,7 +87,7 @@ void tiering_stream_bytes_add(uint64_t bytes) { stat_add(&tst.stream_disk_bytes,
 
 uint64_t tiering_stream_ticket(void)
 {
-    if (!atomic_load(&tactive) || stat_get(&tst.stream_backlog_bytes) <= STREAM_BACKLOG)
+    if (!atomic_load(&tactive) || stat_get(&tst.stream_backlog_bytes) <= _stream_backlog())
         return 0;
     return tiering_pushed();
 }

@@ -116,7 +116,7 @@
     ACTION(stream_chunk_reads, STAT_COUNTER, "stream chunks read from disk")                   \
     ACTION(stream_disk_bytes, STAT_GAUGE, "bytes of stream chunk records on the first tier")   \
     ACTION(stream_backlog_bytes, STAT_GAUGE,                                                   \
-           "bytes of stream chunks waiting for the writer (above 8 MiB, APPENDs wait)")
+           "bytes of stream chunks waiting for the writer (above 8 MiB or memory/4, APPENDs wait)")
 
 void tiering_options_register(void);
 /* Open the configured tiers, hook into the store, start the threads. 0, or -1 (logged). */
@@ -175,9 +175,10 @@ int64_t tiering_ttl_ms(const struct tiering_result *res);
 typedef void (*tiering_done_fn)(void *arg, struct tiering_result *res);
 bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, tiering_done_fn done,
                   void *arg);
-/* When more than 8 MiB of stream chunks wait for the writer: a ticket covering every job
- * queued so far (for tiering_when_durable), so an APPEND reply waits until they are written
- * and memory never holds more than a bounded part of the streams on disk; else 0. */
+/* When more than 8 MiB (or a quarter of the memory limit) of stream chunks wait for the
+ * writer: a ticket covering every job queued so far (for tiering_when_durable), so an APPEND
+ * reply waits until they are written and memory never holds more than a bounded part of
+ * the streams on disk; else 0. */
 uint64_t tiering_stream_ticket(void);
 /* Read chunk idx of stream sid (store_spilled_fn) from the first tier; done() as for
  * tiering_read (res->data, res->len: the chunk). False when it could not be queued. */
