@@ -16,6 +16,8 @@ struct tierdb {
     rocksdb_writeoptions_t *w_wal, *w_nowal, *w_sync;
     rocksdb_readoptions_t *r;
     uint64_t (*now_ms)(void);
+    void (*expired)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+    void *expired_arg;
     atomic_uint_fast64_t expired_dropped;
 };
 
@@ -23,11 +25,13 @@ static unsigned char filter_fn(void *state, int level, const char *key, size_t k
                                const char *val, size_t vlen, char **new_val, size_t *new_vlen,
                                unsigned char *changed)
 {
-    (void)level, (void)key, (void)klen, (void)new_val, (void)new_vlen;
+    (void)level, (void)new_val, (void)new_vlen;
     struct tierdb *db = state;
     *changed = 0;
     if (diskval_expired((const uint8_t *)val, vlen, db->now_ms())) {
         atomic_fetch_add(&db->expired_dropped, 1);
+        if (db->expired)
+            db->expired(db->expired_arg, (const uint8_t *)key, klen, (const uint8_t *)val, vlen);
         return 1; /* remove */
     }
     return 0;
@@ -56,6 +60,8 @@ struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen
         return NULL;
     }
     db->now_ms = o->now_ms;
+    db->expired = o->expired;
+    db->expired_arg = o->expired_arg;
     db->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(db->opts, 1);
     rocksdb_options_set_compression(db->opts, rocksdb_no_compression);

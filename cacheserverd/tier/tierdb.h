@@ -16,6 +16,10 @@ struct tierdb_opts {
     int64_t write_rate_bytes;   /* background write limit, bytes/s (0 = none) */
     bool start_empty;           /* a directory that cannot be opened is wiped instead */
     uint64_t (*now_ms)(void);   /* clock for the compaction filter (unix ms) */
+    /* Told of each expired record the compaction filter drops (may be NULL). Runs on
+     * RocksDB's background threads: must be quick and thread-safe. */
+    void (*expired)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+    void *expired_arg;
 };
 
 /* Open or create. NULL with a message in err when the directory cannot be used (a corrupt

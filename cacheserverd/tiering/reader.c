@@ -316,10 +316,9 @@ int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tieri
     store_key_init(&k, ns, key, klen);
     if (res->type == STORE_T_STREAM) {
         struct tiering_expect x = {res->hash, res->seq};
-        uint64_t full = res->slen ? (res->slen - 1) / STORE_STREAM_CHUNK : 0;
         return store_load_stream(&k, res->sid, res->slen, res->data, (uint32_t)res->len,
-                                 full * (STORE_STREAM_CHUNK + TIERING_CHUNK_KEY + DISKVAL_HEADER),
-                                 res->expire_ms, res->version, tiering_expect_live, &x);
+                                 tiering_stream_disk_estimate(res->slen), res->expire_ms,
+                                 res->version, tiering_expect_live, &x);
     }
     struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
     struct tiering_expect x = {res->hash, res->seq};

@@ -79,6 +79,8 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
                 continue; /* read since the last pass: a second chance */
             if (to)
                 tierdb_batch_put(out, key, klen, val, vlen);
+            else /* a stream's head leaving the cache: its chunks go too */
+                tiering_stream_head_gone(NULL, key, klen, val, vlen);
             tierdb_batch_delete(gone, key, klen);
             v[nv++] = (struct victim){hash, e.seq};
             freed += e.dlen;

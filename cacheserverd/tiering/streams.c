@@ -190,6 +190,20 @@ const struct store_stream_hooks *tiering_stream_hooks(void)
     return &sh;
 }
 
+uint64_t tiering_stream_disk_estimate(uint64_t len)
+{
+    uint64_t full = len ? (len - 1) / STORE_STREAM_CHUNK : 0;
+    return full * (STORE_STREAM_CHUNK + TIERING_CHUNK_KEY + DISKVAL_HEADER);
+}
+
+/* The records of a stream of len bytes were deleted. Their exact size is not known here:
+ * take off what they take uncompressed (saturating). Writer thread. */
+static void _drop_stream_bytes(uint64_t len)
+{
+    uint64_t est = tiering_stream_disk_estimate(len), cur = stat_get(&tst.stream_disk_bytes);
+    stat_sub(&tst.stream_disk_bytes, est < cur ? est : cur);
+}
+
 void tiering_stream_forget(const struct job *j, struct tierdb_batch *b)
 {
     uint64_t sid = 0, len = 0;
@@ -216,9 +230,107 @@ void tiering_stream_forget(const struct job *j, struct tierdb_batch *b)
     tiering_chunk_key(from, sid, 0);
     tiering_chunk_key(to, sid + 1, 0);
     tierdb_batch_delete_range(b, from, sizeof(from), to, sizeof(to));
-    /* the records' exact size is not known here: take off what they take uncompressed */
-    uint64_t full = len ? (len - 1) / STORE_STREAM_CHUNK : 0;
-    uint64_t est = full * (STORE_STREAM_CHUNK + TIERING_CHUNK_KEY + DISKVAL_HEADER);
-    uint64_t cur = stat_get(&tst.stream_disk_bytes);
-    stat_sub(&tst.stream_disk_bytes, est < cur ? est : cur);
+    _drop_stream_bytes(len);
+}
+
+/* Heads that left the disk without a change of their key, for tiering_streams_reap. */
+struct gone_head {
+    struct gone_head *next;
+    uint64_t sid, len;
+    size_t klen;
+    uint8_t key[];
+};
+static pthread_mutex_t gone_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gone_head *gone_list;
+static size_t gone_n;
+#define GONE_MAX 100000 /* beyond it, the chunks wait for the next restart's walk */
+
+void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
+                              size_t vlen)
+{
+    (void)arg;
+    struct diskval v;
+    if ((klen == TIERING_CHUNK_KEY && key[0] == 0xfe) || !diskval_peek(val, vlen, &v) ||
+        v.type != STORE_T_STREAM)
+        return;
+    uint8_t *owned = NULL;
+    uint64_t sid, len;
+    bool ok = diskval_decode(val, vlen, 0, &v, &owned) == DISKVAL_OK &&
+              tiering_stream_head_parse(v.data, v.len, &sid, &len);
+    free(owned);
+    struct gone_head *g = ok ? malloc(sizeof(*g) + klen) : NULL;
+    if (!g)
+        return;
+    *g = (struct gone_head){.sid = sid, .len = len, .klen = klen};
+    memcpy(g->key, key, klen);
+    pthread_mutex_lock(&gone_lock);
+    if (gone_n < GONE_MAX) {
+        g->next = gone_list;
+        gone_list = g;
+        gone_n++;
+        g = NULL;
+    }
+    pthread_mutex_unlock(&gone_lock);
+    free(g);
+}
+
+/* Does a tier still hold, at key, an unexpired head naming stream sid? */
+static bool _head_names(const uint8_t *key, size_t klen, uint64_t sid)
+{
+    char err[256];
+    for (int t = 0; t < TIX_TIERS; t++) {
+        uint8_t *raw;
+        size_t rlen;
+        if (!tiers[t].db || tierdb_get(tiers[t].db, key, klen, &raw, &rlen, err, sizeof(err)) != 0)
+            continue;
+        struct diskval v;
+        uint8_t *owned = NULL;
+        uint64_t s, len;
+        bool names = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned) == DISKVAL_OK &&
+                     v.type == STORE_T_STREAM &&
+                     tiering_stream_head_parse(v.data, v.len, &s, &len) && s == sid;
+        free(owned);
+        free(raw);
+        if (names)
+            return true;
+    }
+    return false;
+}
+
+void tiering_streams_reap(void)
+{
+    pthread_mutex_lock(&gone_lock);
+    struct gone_head *list = gone_list;
+    gone_list = NULL;
+    gone_n = 0;
+    pthread_mutex_unlock(&gone_lock);
+    char err[256];
+    while (list) {
+        struct gone_head *g = list;
+        list = g->next;
+        struct store_key k;
+        /* an older version of the head, or a stream memory still reads, keeps its chunks */
+        if (tiers[TIX_SSD].db && tiering_key_parse(g->key, g->klen, &k) &&
+            !_head_names(g->key, g->klen, g->sid) && !store_has_stream(&k, g->sid)) {
+            uint8_t from[TIERING_CHUNK_KEY], to[TIERING_CHUNK_KEY];
+            tiering_chunk_key(from, g->sid, 0);
+            tiering_chunk_key(to, g->sid + 1, 0);
+            if (tierdb_delete_range(tiers[TIX_SSD].db, from, sizeof(from), to, sizeof(to),
+                                    pmode != PERSIST_OFF, err, sizeof(err)) == 0)
+                _drop_stream_bytes(g->len);
+        }
+        free(g);
+    }
+}
+
+void tiering_streams_teardown(void)
+{
+    pthread_mutex_lock(&gone_lock);
+    while (gone_list) {
+        struct gone_head *g = gone_list;
+        gone_list = g->next;
+        free(g);
+    }
+    gone_n = 0;
+    pthread_mutex_unlock(&gone_lock);
 }

@@ -108,6 +108,18 @@ enum tix_state tiering_invalidate(uint16_t ns, const void *key, uint32_t klen, u
 void *tiering_reader_main(void *arg);
 
 /* streams.c */
+/* A record leaves the disk without a change of its key (the compaction filter dropped it
+ * expired; the last tier shed it): when it is a stream's head, its chunks are deleted by the
+ * writer's next tiering_streams_reap, unless the key's current head or memory still names
+ * that stream. Any thread (RocksDB's compaction threads). Fits tierdb_opts.expired. */
+void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
+                              size_t vlen);
+/* Writer thread: delete the chunks of the heads that went. */
+void tiering_streams_reap(void);
+/* After the tiers were closed: drop what was not reaped. */
+void tiering_streams_teardown(void);
+/* Bytes the chunk records of a stream of len bytes take at most (uncompressed). */
+uint64_t tiering_stream_disk_estimate(uint64_t len);
 /* The key of JOB_DEL j holds a stream's head on disk: add the delete of its chunks to the
  * first tier's batch b, unless memory still holds that stream (writer thread). */
 void tiering_stream_forget(const struct job *j, struct tierdb_batch *b);

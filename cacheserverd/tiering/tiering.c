@@ -659,7 +659,8 @@ static void _recover(void)
         struct tierdb_opts o = {.path = path,
                                 .write_rate_bytes = (int64_t)option_get_u(&topts.tier_write_rate),
                                 .start_empty = false,
-                                .now_ms = tiering_now_ms};
+                                .now_ms = tiering_now_ms,
+                                .expired = tiering_stream_head_gone};
         pthread_rwlock_wrlock(&tr->lock);
         tierdb_close(tr->db);
         tr->db = tierdb_open(&o, err, sizeof(err));
@@ -719,6 +720,7 @@ static void *_writer_main(void *arg)
         }
         _recover();
         _shed(wal, 0);
+        tiering_streams_reap();
         _gauges();
         if (unsynced && tiering_now_ms() - last_sync >= sync_every) {
             for (int t = 0; t < TIX_TIERS; t++)
@@ -772,7 +774,8 @@ static int _open_tier(int t, const char *name, struct option_value *path,
     struct tierdb_opts o = {.path = option_get_s(path),
                             .write_rate_bytes = (int64_t)option_get_u(&topts.tier_write_rate),
                             .start_empty = option_get_b(&topts.tier_start_empty),
-                            .now_ms = tiering_now_ms};
+                            .now_ms = tiering_now_ms,
+                            .expired = tiering_stream_head_gone};
     tr->db = tierdb_open(&o, err, sizeof(err));
     if (!tr->db) {
         log_error("%s tier: %s", name, err);
@@ -887,5 +890,6 @@ void tiering_teardown(void)
             pthread_rwlock_destroy(&tiers[t].lock);
         tiers[t] = (struct tier){0};
     }
+    tiering_streams_teardown(); /* compactions during the close may have added some */
     tix_teardown();
 }

@@ -170,12 +170,23 @@ static int get_value(struct tierdb *db, const char *key, const char *want)
     return ret;
 }
 
+/* The compaction filter tells of each expired record it drops (streams' chunks follow). */
+static int told;
+static char told_key[16];
+static void _expired(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    (void)arg, (void)val, (void)vlen;
+    told++;
+    memcpy(told_key, key, klen < sizeof(told_key) ? klen : sizeof(told_key) - 1);
+}
+
 static void test_tierdb_put_get_reopen_expire(void **state)
 {
     (void)state;
     char path[300], err[512];
     snprintf(path, sizeof(path), "%s/ssd", dir);
-    struct tierdb_opts o = {.path = path, .write_rate_bytes = 64 << 20, .now_ms = now_ms};
+    struct tierdb_opts o = {.path = path, .write_rate_bytes = 64 << 20, .now_ms = now_ms,
+                            .expired = _expired};
     struct tierdb *db = tierdb_open(&o, err, sizeof(err));
     assert_non_null(db);
     put_value(db, "a", "alpha", 0);
@@ -197,6 +208,10 @@ static void test_tierdb_put_get_reopen_expire(void **state)
     assert_int_equal(get_value(db, "b", ""), 2);
     tierdb_compact(db);
     assert_int_equal(tierdb_expired_dropped(db), 1);
+    assert_int_equal(told, 1);
+    uint8_t bk[16];
+    size_t bl = tierdb_key(bk, "app", 3, "b", 1);
+    assert_memory_equal(told_key, bk, bl);
     assert_int_equal(get_value(db, "b", ""), 1);
     assert_int_equal(get_value(db, "a", "again"), 0);
     assert_true(tierdb_bytes(db) > 0);
