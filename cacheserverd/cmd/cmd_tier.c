@@ -143,6 +143,7 @@ struct load_one {
 struct load {
     struct core_defer *defer;
     struct session *s;
+    uint64_t id; /* the request's */
     int attempt;
     struct loaded_chunks *carry; /* chunks read for earlier runs (references taken) */
     atomic_uint pending;
@@ -165,10 +166,27 @@ static void _load_free(struct load *l)
 
 /* On the worker: put the keys found in memory, then run the request again with the stream
  * chunks read for it. */
+/* A key the request needs could not be read (a checksum mismatch, an I/O error): the
+ * request fails with that error rather than running as if the key were missing. */
+static const char *_key_error(const struct load *l)
+{
+    for (uint32_t i = 0; i < l->n; i++) {
+        const struct tiering_result *res = l->one[i].res;
+        if (l->needs[i].key && (!res || res->status == TIER_ERROR))
+            return res ? res->err : "out of memory";
+    }
+    return NULL;
+}
+
 static void _load_fill(void *arg, struct core_out *out)
 {
     struct load *l = arg;
-    if (out) {
+    const char *err = out ? _key_error(l) : NULL;
+    if (err) {
+        struct reply *r = reply_get();
+        reply_error(r, l->id, CC_E_DISK, "disk tier: %s", err);
+        reply_finish(r, out);
+    } else if (out) {
         uint32_t ncarry = l->carry ? l->carry->n : 0;
         struct loaded_chunks *set = calloc(1, sizeof(*set) + (ncarry + l->n) * sizeof(set->v[0]));
         if (set && ncarry) { /* the references move to the new set */
@@ -179,7 +197,6 @@ static void _load_fill(void *arg, struct core_out *out)
         for (uint32_t i = 0; i < l->n; i++) {
             struct tiering_result *res = l->one[i].res;
             if (l->needs[i].key) {
-                /* errors (a checksum mismatch) are not loaded: the run sees a miss */
                 if (res && res->status == TIER_FOUND)
                     tiering_load(l->needs[i].ns, l->needs[i].key, l->needs[i].klen, res);
                 continue;
@@ -231,6 +248,7 @@ static bool _start_loads(struct session *s, struct req *q, const uint8_t *body, 
         }
     }
     l->s = s;
+    l->id = q->id;
     l->attempt = q->attempt;
     l->needs = q->needs;
     l->n = q->nneeds;

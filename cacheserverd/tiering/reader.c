@@ -16,40 +16,92 @@
 #include "tiering-internal.h"
 #include "tiering.h"
 
-/* Read one record of the first tier, verified: 0 with the value (malloc'd), 1 missing, -1
- * error (message in err). */
-static int _read_first(const uint8_t *key, size_t klen, uint8_t **out, size_t *outlen, char *err,
+/* The last chunk of stream sid, bytes [start, start + want), from its append records (with
+ * persistence a stream's last chunk is kept as the appends that made it). 0, 1 when some
+ * bytes are missing, -1 on an error (message in err). */
+static int _read_appends(uint64_t sid, uint64_t start, size_t want, uint8_t *out, char *err,
+                         size_t errlen)
+{
+    uint8_t from[TIERING_DELTA_KEY];
+    tiering_delta_key(from, sid, start);
+    size_t have = 0;
+    int rc = 1;
+    pthread_rwlock_rdlock(&tiers[TIX_SSD].lock);
+    struct tierdb_iter *it = tiers[TIX_SSD].db ? tierdb_iter_from(tiers[TIX_SSD].db, from,
+                                                                    sizeof(from))
+                                               : NULL;
+    const uint8_t *key, *val;
+    size_t klen, vlen;
+    while (it && have < want && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
+        if (klen != TIERING_DELTA_KEY || memcmp(key, from, 9) != 0)
+            break; /* past this stream's appends */
+        uint64_t off = 0;
+        for (int i = 9; i < 17; i++)
+            off = off << 8 | key[i];
+        struct diskval v;
+        uint8_t *owned = NULL;
+        int d = diskval_decode(val, vlen, 0, &v, &owned);
+        if (d != DISKVAL_OK) {
+            if (d == DISKVAL_CORRUPT)
+                stat_incr(&tst.checksum_errors);
+            snprintf(err, errlen, "an append of the stream failed its checksum");
+            free(owned);
+            rc = -1;
+            break;
+        }
+        uint64_t at = start + have;
+        if (off > at) { /* a gap: never written */
+            free(owned);
+            break;
+        }
+        if (off + v.len > at) { /* a whole-chunk rewrite may overlap later appends */
+            size_t n = (size_t)(off + v.len - at);
+            if (n > want - have)
+                n = want - have;
+            memcpy(out + have, v.data + (at - off), n);
+            have += n;
+        }
+        free(owned);
+    }
+    if (rc != -1 && have == want)
+        rc = 0;
+    if (it && rc == 1 && tierdb_iter_status(it, err, errlen) != 0)
+        rc = -1;
+    tierdb_iter_free(it);
+    pthread_rwlock_unlock(&tiers[TIX_SSD].lock);
+    return rc;
+}
+
+/* Bytes [start, start + want) of stream sid from the whole record of their chunk: 0, 1 when
+ * there is none, -1 on an error (message in err). */
+static int _read_whole(uint64_t sid, uint64_t start, size_t want, uint8_t *out, char *err,
                        size_t errlen)
 {
-    uint8_t *raw;
+    uint8_t key[TIERING_CHUNK_KEY], *raw;
     size_t rlen;
+    tiering_chunk_key(key, sid, (uint32_t)(start / STORE_STREAM_CHUNK));
     pthread_rwlock_rdlock(&tiers[TIX_SSD].lock);
-    int rc = tiers[TIX_SSD].db ? tierdb_get(tiers[TIX_SSD].db, key, klen, &raw, &rlen, err, errlen)
-                               : (snprintf(err, errlen, "the tier is off"), -1);
+    int rc = tiers[TIX_SSD].db
+                 ? tierdb_get(tiers[TIX_SSD].db, key, sizeof(key), &raw, &rlen, err, errlen)
+                 : 1;
     pthread_rwlock_unlock(&tiers[TIX_SSD].lock);
     if (rc != 0)
         return rc;
     struct diskval v;
-    uint8_t *owned;
-    int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
-    if (d != DISKVAL_OK) {
+    uint8_t *owned = NULL;
+    int d = diskval_decode(raw, rlen, 0, &v, &owned);
+    if (d == DISKVAL_OK && v.len >= want) {
+        memcpy(out, v.data, want);
+    } else {
         if (d == DISKVAL_CORRUPT)
             stat_incr(&tst.checksum_errors);
-        snprintf(err, errlen, d == DISKVAL_CORRUPT ? "a stream chunk failed its checksum"
-                                                   : "out of memory");
-        free(raw);
-        return -1;
+        snprintf(err, errlen, d == DISKVAL_OK ? "a chunk of the stream is short"
+                                              : "a chunk of the stream failed its checksum");
+        rc = -1;
     }
-    *out = owned ? owned : malloc(v.len ? v.len : 1);
-    if (*out && !owned)
-        memcpy(*out, v.data, v.len);
-    *outlen = v.len;
+    free(owned);
     free(raw);
-    if (!*out) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* A stream's head was read: fill res with its id, length and last chunk. */
@@ -67,23 +119,26 @@ static void _read_stream(struct tiering_result *res, const uint8_t *head, size_t
     res->status = TIER_FOUND;
     if (len == 0)
         return;
-    uint32_t idx = (uint32_t)((len - 1) / STORE_STREAM_CHUNK);
-    size_t want = (size_t)(len - (uint64_t)idx * STORE_STREAM_CHUNK), got = 0;
-    uint8_t key[TIERING_CHUNK_KEY], *data = NULL;
-    tiering_chunk_key(key, sid, idx);
+    uint64_t start = (len - 1) / STORE_STREAM_CHUNK * STORE_STREAM_CHUNK;
+    size_t want = (size_t)(len - start);
+    uint8_t *data = malloc(want);
     stat_incr(&tst.stream_chunk_reads);
-    int rc = _read_first(key, sizeof(key), &data, &got, res->err, sizeof(res->err));
-    if (rc == 0 && got < want)
-        rc = 1;
+    /* the last chunk's appends, or, when it was written whole (its appends then deleted: a
+     * crash came before the head of the append that followed), its record */
+    int rc = data ? _read_whole(sid, start, want, data, res->err, sizeof(res->err)) : -1;
+    if (rc == 1)
+        rc = _read_appends(sid, start, want, data, res->err, sizeof(res->err));
+    if (!data)
+        snprintf(res->err, sizeof(res->err), "out of memory");
     if (rc != 0) {
         free(data);
         res->status = TIER_ERROR;
         if (rc == 1)
-            snprintf(res->err, sizeof(res->err), "the last chunk of the stream is missing on disk");
+            snprintf(res->err, sizeof(res->err), "the end of the stream is missing on disk");
         return;
     }
     res->data = data;
-    res->len = want; /* a longer record was written for a later length */
+    res->len = want;
 }
 
 void *tiering_reader_main(void *arg)

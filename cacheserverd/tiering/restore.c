@@ -70,11 +70,8 @@ static bool _sids_add(struct sids *s, uint64_t sid)
 }
 
 /* A chunk record: count it for its stream. False when out of memory. */
-static bool _note_chunk(const uint8_t *key, size_t bytes)
+static bool _note_chunk(uint64_t sid, size_t bytes)
 {
-    uint64_t sid = 0;
-    for (int i = 1; i <= 8; i++)
-        sid = sid << 8 | key[i];
     if (nruns && runs[nruns - 1].sid == sid) {
         runs[nruns - 1].bytes += bytes;
         return true;
@@ -102,8 +99,18 @@ static void _settle_streams(bool complete)
 {
     if (heads.n)
         qsort(heads.v, heads.n, sizeof(*heads.v), _cmp_u64);
+    /* a stream's appends (0xfd) and chunks (0xfe) are two runs: one per stream */
+    if (nruns)
+        qsort(runs, nruns, sizeof(*runs), _cmp_u64); /* sid is the first member */
+    size_t n = 0;
+    for (size_t i = 0; i < nruns; i++) {
+        if (n && runs[n - 1].sid == runs[i].sid)
+            runs[n - 1].bytes += runs[i].bytes;
+        else
+            runs[n++] = runs[i];
+    }
+    nruns = n;
     uint64_t kept = 0, dropped = 0;
-    char err[256];
     for (size_t i = 0; i < nruns; i++) {
         if (!complete ||
             (heads.n && bsearch(&runs[i].sid, heads.v, heads.n, sizeof(*heads.v), _cmp_u64))) {
@@ -111,11 +118,7 @@ static void _settle_streams(bool complete)
             kept++;
             continue;
         }
-        uint8_t from[TIERING_CHUNK_KEY], to[TIERING_CHUNK_KEY];
-        tiering_chunk_key(from, runs[i].sid, 0);
-        tiering_chunk_key(to, runs[i].sid + 1, 0);
-        if (tierdb_delete_range(dbs[TIX_SSD], from, sizeof(from), to, sizeof(to), true, err,
-                                sizeof(err)) == 0)
+        if (tiering_stream_delete_records(dbs[TIX_SSD], NULL, runs[i].sid, true) == 0)
             dropped++;
     }
     if (kept || dropped)
@@ -222,8 +225,10 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
     while (!atomic_load(&stopping) && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
         struct diskval h;
         struct store_key k;
-        if (klen == TIERING_CHUNK_KEY && key[0] == 0xfe) {
-            if (tier == TIX_SSD && !_note_chunk(key, klen + vlen))
+        uint64_t rsid;
+        if (tiering_stream_record(key, klen, &rsid)) {
+            /* appends (0xfd) are not counted in the gauge: they go once their chunk is whole */
+            if (tier == TIX_SSD && !_note_chunk(rsid, key[0] == 0xfe ? klen + vlen : 0))
                 *complete = false; /* out of memory: delete nothing */
             continue;
         }

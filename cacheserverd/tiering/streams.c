@@ -27,6 +27,47 @@ void tiering_chunk_key(uint8_t *out, uint64_t sid, uint32_t idx)
         out[9 + i] = (uint8_t)(idx >> (24 - 8 * i));
 }
 
+void tiering_delta_key(uint8_t *out, uint64_t sid, uint64_t off)
+{
+    out[0] = 0xfd;
+    for (int i = 0; i < 8; i++) {
+        out[1 + i] = (uint8_t)(sid >> (56 - 8 * i));
+        out[9 + i] = (uint8_t)(off >> (56 - 8 * i));
+    }
+}
+
+bool tiering_stream_record(const uint8_t *key, size_t klen, uint64_t *sid)
+{
+    if (!((klen == TIERING_CHUNK_KEY && key[0] == 0xfe) ||
+          (klen == TIERING_DELTA_KEY && key[0] == 0xfd)))
+        return false;
+    *sid = 0;
+    for (int i = 1; i <= 8; i++)
+        *sid = *sid << 8 | key[i];
+    return true;
+}
+
+int tiering_stream_delete_records(struct tierdb *db, struct tierdb_batch *b, uint64_t sid,
+                                  bool wal)
+{
+    uint8_t cf[TIERING_CHUNK_KEY], ct[TIERING_CHUNK_KEY], df[TIERING_DELTA_KEY],
+        dt[TIERING_DELTA_KEY];
+    tiering_chunk_key(cf, sid, 0);
+    tiering_chunk_key(ct, sid + 1, 0);
+    tiering_delta_key(df, sid, 0);
+    tiering_delta_key(dt, sid + 1, 0);
+    if (b) {
+        tierdb_batch_delete_range(b, cf, sizeof(cf), ct, sizeof(ct));
+        tierdb_batch_delete_range(b, df, sizeof(df), dt, sizeof(dt));
+        return 0;
+    }
+    char err[256];
+    return tierdb_delete_range(db, cf, sizeof(cf), ct, sizeof(ct), wal, err, sizeof(err)) ||
+                   tierdb_delete_range(db, df, sizeof(df), dt, sizeof(dt), wal, err, sizeof(err))
+               ? -1
+               : 0;
+}
+
 /* tst.stream_disk_bytes: chunk records on the first tier; tst.stream_backlog_bytes: chunks
  * queued, not written yet (it drops only after the store was told) */
 /* Beyond this many bytes of chunks waiting for the writer, APPEND replies wait: 8 MiB, or
@@ -119,41 +160,104 @@ bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64
  * to _on_spill already (the store does that first); queue its last chunk, then its head,
  * so a crash never leaves a head whose chunks are not on disk. False when it could not be
  * persisted (counted): the caller deletes the older disk copy. */
+/* Streams one of whose appends was not written: their next change writes the whole last
+ * chunk again, so no head names bytes that are not on disk. */
+#define RESYNC_MAX 64
+static pthread_mutex_t resync_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t resync[RESYNC_MAX];
+static unsigned nresync;
+
+void tiering_stream_resync(uint64_t sid)
+{
+    pthread_mutex_lock(&resync_lock);
+    bool have = false;
+    for (unsigned i = 0; i < nresync && !have; i++)
+        have = resync[i] == sid;
+    if (!have) {
+        if (nresync == RESYNC_MAX) /* the oldest: its stream may be gone long since */
+            memmove(resync, resync + 1, --nresync * sizeof(resync[0]));
+        resync[nresync++] = sid;
+    }
+    pthread_mutex_unlock(&resync_lock);
+}
+
+/* Take sid off the resync list; true when it was there. */
+static bool _take_resync(uint64_t sid)
+{
+    if (!__atomic_load_n(&nresync, __ATOMIC_RELAXED))
+        return false;
+    pthread_mutex_lock(&resync_lock);
+    bool had = false;
+    for (unsigned i = 0; i < nresync; i++)
+        if (resync[i] == sid) {
+            resync[i] = resync[--nresync];
+            had = true;
+            break;
+        }
+    pthread_mutex_unlock(&resync_lock);
+    return had;
+}
+
+/* Queue a record of bytes [off, off + len) of stream sid (a copy). */
+static bool _queue_delta(const struct mutation *m, uint64_t sid, uint64_t off,
+                         const uint8_t *data, size_t len, size_t limit)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    uint8_t *key = j ? malloc(TIERING_DELTA_KEY) : NULL;
+    uint8_t *skey = key ? malloc(m->klen ? m->klen : 1) : NULL;
+    uint8_t *copy = skey ? malloc(len ? len : 1) : NULL;
+    if (!copy) {
+        free(skey);
+        free(key);
+        free(j);
+        tiering_persist_dropped("out of memory");
+        return false;
+    }
+    tiering_delta_key(key, sid, off);
+    memcpy(skey, m->key, m->klen);
+    memcpy(copy, data, len);
+    *j = (struct job){.kind = JOB_CHUNK_PUT, .key = key, .klen = TIERING_DELTA_KEY, .sid = sid,
+                      .skey = skey, .tail = true, .persist = true, .crelease = free,
+                      .carg = copy};
+    store_key_init(&j->sk, (uint16_t)m->ns, skey, m->klen);
+    j->v = (struct diskval){.type = STORE_T_BYTES, .data = copy, .len = len};
+    if (!tq_push(&twq, j, limit)) {
+        tjob_free(j);
+        tiering_persist_dropped("the persistence queue is full");
+        return false;
+    }
+    stat_add(&tst.stream_backlog_bytes, len);
+    stat_incr(&tst.tier_queue_depth);
+    return true;
+}
+
+/* The bytes of the last chunk a change added: the appended ones that fall in it, or all of
+ * it (a new stream, or one whose earlier append was not written). */
+static bool _persist_tail(const struct mutation *m, const struct store_stream_view *v,
+                          size_t limit)
+{
+    uint64_t tail_start = (uint64_t)v->tail_idx * STORE_STREAM_CHUNK;
+    if (m->op == MUT_APPEND && !_take_resync(v->sid)) {
+        uint64_t from = v->len - m->vlen;
+        if (from < tail_start) /* the part in earlier chunks went with their whole records */
+            from = tail_start;
+        return _queue_delta(m, v->sid, from, m->value + (from - (v->len - m->vlen)),
+                            (size_t)(v->len - from), limit);
+    }
+    return _queue_delta(m, v->sid, tail_start, v->tail, v->tail_len, limit);
+}
+
 bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limit)
 {
     const struct store_stream_view *v = m->stream;
     if (!v->chunks_handed) {
         tiering_persist_dropped("stream chunks are waiting for the writer queue");
+        tiering_stream_resync(v->sid);
         return false;
     }
-    if (m->op != MUT_TOUCH && v->tail_chunk) {
-        struct job *j = tiering_chunk_job(JOB_CHUNK_PUT, v->sid, v->tail_idx);
-        if (!j) {
-            tiering_persist_dropped("out of memory");
-            return false;
-        }
-        uint8_t *skey = malloc(m->klen ? m->klen : 1);
-        if (!skey) {
-            tjob_free(j);
-            tiering_persist_dropped("out of memory");
-            return false;
-        }
-        memcpy(skey, m->key, m->klen);
-        j->skey = skey;
-        store_key_init(&j->sk, (uint16_t)m->ns, skey, m->klen);
-        j->tail = true;
-        j->persist = true;
-        j->v = (struct diskval){.type = STORE_T_BYTES, .data = v->tail, .len = v->tail_len};
-        store_chunk_hold(v->tail_chunk);
-        j->crelease = store_chunk_release;
-        j->carg = v->tail_chunk;
-        if (!tq_push(&twq, j, limit)) {
-            tjob_free(j);
-            tiering_persist_dropped("the persistence queue is full");
-            return false;
-        }
-        stat_add(&tst.stream_backlog_bytes, v->tail_len);
-        stat_incr(&tst.tier_queue_depth);
+    if (m->op != MUT_TOUCH && v->tail_chunk && !_persist_tail(m, v, limit)) {
+        tiering_stream_resync(v->sid);
+        return false;
     }
     uint8_t head[STREAM_HEAD];
     _stream_head(head, v->sid, v->len);
@@ -226,10 +330,7 @@ void tiering_stream_forget(const struct job *j, struct tierdb_batch *b)
     struct store_key k;
     if (!found || !tiering_key_parse(j->key, j->klen, &k) || store_has_stream(&k, sid))
         return; /* not a stream after all, or memory still reads its chunks */
-    uint8_t from[TIERING_CHUNK_KEY], to[TIERING_CHUNK_KEY];
-    tiering_chunk_key(from, sid, 0);
-    tiering_chunk_key(to, sid + 1, 0);
-    tierdb_batch_delete_range(b, from, sizeof(from), to, sizeof(to));
+    tiering_stream_delete_records(NULL, b, sid, false);
     _drop_stream_bytes(len);
 }
 
@@ -250,7 +351,8 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
 {
     (void)arg;
     struct diskval v;
-    if ((klen == TIERING_CHUNK_KEY && key[0] == 0xfe) || !diskval_peek(val, vlen, &v) ||
+    uint64_t rsid;
+    if (tiering_stream_record(key, klen, &rsid) || !diskval_peek(val, vlen, &v) ||
         v.type != STORE_T_STREAM)
         return;
     uint8_t *owned = NULL;
@@ -304,7 +406,6 @@ void tiering_streams_reap(void)
     gone_list = NULL;
     gone_n = 0;
     pthread_mutex_unlock(&gone_lock);
-    char err[256];
     while (list) {
         struct gone_head *g = list;
         list = g->next;
@@ -312,11 +413,8 @@ void tiering_streams_reap(void)
         /* an older version of the head, or a stream memory still reads, keeps its chunks */
         if (tiers[TIX_SSD].db && tiering_key_parse(g->key, g->klen, &k) &&
             !_head_names(g->key, g->klen, g->sid) && !store_has_stream(&k, g->sid)) {
-            uint8_t from[TIERING_CHUNK_KEY], to[TIERING_CHUNK_KEY];
-            tiering_chunk_key(from, g->sid, 0);
-            tiering_chunk_key(to, g->sid + 1, 0);
-            if (tierdb_delete_range(tiers[TIX_SSD].db, from, sizeof(from), to, sizeof(to),
-                                    pmode != PERSIST_OFF, err, sizeof(err)) == 0)
+            if (tiering_stream_delete_records(tiers[TIX_SSD].db, NULL, g->sid,
+                                              pmode != PERSIST_OFF) == 0)
                 _drop_stream_bytes(g->len);
         }
         free(g);

@@ -114,6 +114,8 @@ void *tiering_reader_main(void *arg);
  * that stream. Any thread (RocksDB's compaction threads). Fits tierdb_opts.expired. */
 void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
                               size_t vlen);
+/* An append of stream sid was not written: its next change writes its whole last chunk. */
+void tiering_stream_resync(uint64_t sid);
 /* Writer thread: delete the chunks of the heads that went. */
 void tiering_streams_reap(void);
 /* After the tiers were closed: drop what was not reaped. */
@@ -144,6 +146,16 @@ uint64_t tiering_next_seq(void);
  * bytes), a stream head's payload, and the gauge of chunk bytes on the first tier. */
 #define TIERING_CHUNK_KEY 13
 void tiering_chunk_key(uint8_t *out, uint64_t sid, uint32_t idx);
+/* With persistence, the bytes an APPEND added to a stream's last chunk: a record at 0xfd,
+ * stream id, byte offset (TIERING_DELTA_KEY bytes), until the chunk is written whole. */
+#define TIERING_DELTA_KEY 17
+void tiering_delta_key(uint8_t *out, uint64_t sid, uint64_t off);
+/* The stream id of a chunk or append record's key; false for other keys. */
+bool tiering_stream_record(const uint8_t *key, size_t klen, uint64_t *sid);
+/* Delete every record of stream sid (chunks and appends): into batch b, or, when b is NULL,
+ * at once in db. 0, or -1 (a direct delete failed). */
+int tiering_stream_delete_records(struct tierdb *db, struct tierdb_batch *b, uint64_t sid,
+                                  bool wal);
 bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64_t *len);
 void tiering_stream_bytes_add(uint64_t bytes);
 

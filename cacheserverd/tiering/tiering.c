@@ -487,18 +487,21 @@ static enum outcome _prepare(struct job *j, int i)
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
         }
         tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
+        if (!j->tail && pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
+            uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
+            tiering_delta_key(df, j->sid, (uint64_t)j->idx * STORE_STREAM_CHUNK);
+            tiering_delta_key(dt, j->sid, (uint64_t)(j->idx + 1) * STORE_STREAM_CHUNK);
+            tierdb_batch_delete_range(b, df, sizeof(df), dt, sizeof(dt));
+        }
         wlen[i] = (uint32_t)(j->klen + elen);
         batch_bytes += wlen[i];
         stat_add(&tst.disk_value_bytes, j->v.len);
         stat_add(&tst.disk_stored_bytes, elen);
         return W_WRITE;
     }
-    case JOB_CHUNK_DEL: {
-        uint8_t end[TIERING_CHUNK_KEY];
-        tiering_chunk_key(end, j->sid + 1, 0);
-        tierdb_batch_delete_range(b, j->key, j->klen, end, sizeof(end));
+    case JOB_CHUNK_DEL:
+        tiering_stream_delete_records(NULL, b, j->sid, false);
         return W_WRITE;
-    }
     case JOB_DEL:
         if (j->stream_head)
             tiering_stream_forget(j, b);
@@ -550,6 +553,7 @@ static void _finish(struct job *j, int i, enum outcome w, bool ok)
         if (j->tail) { /* the last chunk stays in memory: only its record was rewritten */
             if (!written) { /* the head queued behind it must not name it */
                 stat_incr(&tst.persist_dropped);
+                tiering_stream_resync(j->sid);
                 tiering_invalidate(j->sk.ns, j->sk.data, j->sk.len, j->sk.hash);
             }
             return;
