@@ -18,7 +18,7 @@ struct session {
 };
 
 /* A key a handler found only on a disk tier (cmd_need_disk, cmd_on_disk), or a stream's
- * chunk that lives on disk (cmd_need_chunk: key NULL). */
+ * chunk that lives on disk (cmd_chunk_piece: key NULL). */
 struct disk_need {
     uint16_t ns;
     uint32_t klen;
@@ -86,7 +86,7 @@ bool cmd_on_disk(struct req *q, const struct store_key *k, int st);
 /* A store_spilled_fn for a request (ctx: cmd_chunk_ctx): hands the piece to fn from the chunks
  * read for this run, or records the chunk to be read before the next run. */
 struct cmd_chunk_ctx {
-    struct req *q; /* NULL: nothing is read, the piece is missing */
+    struct req *q;
     store_piece_fn fn;
     void *ctx;
 };

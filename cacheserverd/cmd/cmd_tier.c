@@ -80,8 +80,6 @@ bool cmd_chunk_piece(void *ctx, uint64_t sid, uint32_t idx, uint32_t off, uint32
 {
     struct cmd_chunk_ctx *c = ctx;
     struct req *q = c->q;
-    if (!q)
-        return false;
     for (uint32_t i = 0; q->chunks && i < q->chunks->n; i++) {
         struct loaded_chunk *lc = q->chunks->v[i];
         if (lc->sid != sid || lc->idx != idx)
@@ -164,8 +162,6 @@ static void _load_free(struct load *l)
     free(l);
 }
 
-/* On the worker: put the keys found in memory, then run the request again with the stream
- * chunks read for it. */
 /* A key the request needs could not be read (a checksum mismatch, an I/O error): the
  * request fails with that error rather than running as if the key were missing. */
 static const char *_key_error(const struct load *l)
@@ -178,6 +174,8 @@ static const char *_key_error(const struct load *l)
     return NULL;
 }
 
+/* On the worker: put the keys found in memory, then run the request again with the stream
+ * chunks read for it. */
 static void _load_fill(void *arg, struct core_out *out)
 {
     struct load *l = arg;

@@ -53,7 +53,6 @@ struct stream {
     struct chunk **chunks;
     uint64_t id;         /* unique in this run: names its chunks on disk */
     uint32_t spill_next; /* chunks below it were handed to the spill hook */
-    uint32_t spilled;    /* chunks on disk only */
     uint64_t disk_bytes; /* bytes their records take on disk */
     bool evicted;        /* left memory unchanged (evicted, or a load not done): persisted
                           * chunks are kept */
@@ -139,8 +138,9 @@ void stream_set_hooks(const struct store_stream_hooks *h);
 /* Hand full chunks not handed yet to the spill hook while it takes them (stream item it,
  * shard locked). Returns whether every full chunk has been handed over. */
 bool do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen);
-/* Fill v from st (shard locked). */
-void do_stream_view(struct stream *st, struct store_stream_view *v);
+/* With persisted streams (the hooks say so): fill v from st (shard locked) and return
+ * true; else false. */
+bool do_stream_view(struct stream *st, struct store_stream_view *v);
 /* A stream of len bytes whose chunks but the last are on disk (store_load_stream). */
 struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
                               uint64_t disk_bytes);

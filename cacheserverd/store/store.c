@@ -215,10 +215,9 @@ static void _emit(enum mutation_op op, struct item *it, const uint8_t *value, ui
     };
     struct store_stream_view view;
     if (it->type == STORE_T_STREAM &&
-        (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD)) {
-        do_stream_view(item_stream(it), &view);
+        (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD) &&
+        do_stream_view(item_stream(it), &view))
         m.stream = &view;
-    }
     for (int i = 0; i < nsubscribers; i++)
         subscribers[i].fn(subscribers[i].arg, &m);
 }

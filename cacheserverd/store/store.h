@@ -99,13 +99,10 @@ enum mutation_op {
 struct store_stream_view {
     uint64_t sid, len;
     bool chunks_handed;    /* every full chunk was handed to the stream hooks' spill */
-    uint32_t tail_idx;     /* the last chunk: index, bytes (tail_len of them) and the chunk, */
-    const uint8_t *tail;   /* which stays unchanged while a reference taken with */
-    uint32_t tail_len;     /* store_chunk_hold is held (store_chunk_release) */
-    void *tail_chunk;      /* NULL for an empty stream */
+    uint32_t tail_idx;     /* the last chunk: its index and its bytes (valid during the */
+    const uint8_t *tail;   /* subscriber's call only: copy them); tail_len 0 for an empty */
+    uint32_t tail_len;     /* stream */
 };
-void store_chunk_hold(void *chunk);
-void store_chunk_release(void *chunk);
 
 struct mutation {
     enum mutation_op op;
@@ -120,7 +117,8 @@ struct mutation {
     uint64_t version;
     uint32_t origin;      /* node id that made the change (0 = this node until replication) */
     uint64_t hlc;         /* hybrid logical clock stamp: unix ms << 16 | logical counter */
-    const struct store_stream_view *stream; /* a stream's MUT_SET, APPEND, TOUCH, LOAD */
+    /* a stream's MUT_SET, APPEND, TOUCH, LOAD, when streams are persisted (NULL otherwise) */
+    const struct store_stream_view *stream;
 };
 
 /* Called synchronously, under the item's shard lock, in the order changes are applied to

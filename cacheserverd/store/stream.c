@@ -27,14 +27,6 @@ static uint64_t _next_id(void)
     return __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 }
 
-void store_chunk_hold(void *chunk)
-{
-    struct chunk *c = chunk;
-    __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
-}
-
-void store_chunk_release(void *chunk) { chunk_release(chunk); }
-
 void stream_set_hooks(const struct store_stream_hooks *h)
 {
     if (h)
@@ -153,8 +145,11 @@ bool do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_
     return true;
 }
 
-void do_stream_view(struct stream *st, struct store_stream_view *v)
+bool do_stream_view(struct stream *st, struct store_stream_view *v)
 {
+    const struct store_stream_hooks *h = __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
+    if (!h || !h->persist)
+        return false; /* nobody writes a stream's changes: no view, no delete when freed */
     st->exposed = true;
     *v = (struct store_stream_view){.sid = st->id, .len = st->len,
                                     .chunks_handed = st->spill_next + 1 >= st->nchunks};
@@ -163,8 +158,8 @@ void do_stream_view(struct stream *st, struct store_stream_view *v)
         v->tail_idx = st->nchunks - 1;
         v->tail = c->data;
         v->tail_len = c->len;
-        v->tail_chunk = c;
     }
+    return true;
 }
 
 struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
@@ -188,7 +183,7 @@ struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint
         cs[n - 1] = last;
     }
     *st = (struct stream){.len = len, .nchunks = n, .cap = n ? n : 1, .chunks = cs, .id = sid,
-                          .spill_next = n ? n - 1 : 0, .spilled = n ? n - 1 : 0,
+                          .spill_next = n ? n - 1 : 0,
                           .disk_bytes = disk_bytes};
     return st;
 }
@@ -205,7 +200,6 @@ uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t di
     struct chunk *c = st->chunks[idx];
     uint64_t freed = sizeof(struct chunk) + c->cap;
     st->chunks[idx] = NULL;
-    st->spilled++;
     st->disk_bytes += disk_bytes;
     chunk_release(c); /* readers keep theirs */
     return freed;

@@ -243,13 +243,9 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
         pthread_mutex_unlock(&flush_lock);
         if (h.type == STORE_T_STREAM) {
             /* indexed or not (a stream loaded meanwhile keeps its chunks on disk) */
-            struct diskval v;
-            uint8_t *owned = NULL;
             uint64_t sid, slen;
-            if (diskval_decode(val, vlen, now, &v, &owned) == DISKVAL_OK &&
-                tiering_stream_head_parse(v.data, v.len, &sid, &slen) && !_sids_add(&heads, sid))
+            if (tiering_stream_head_decode(val, vlen, now, &sid, &slen) && !_sids_add(&heads, sid))
                 *complete = false;
-            free(owned);
         }
         if (!added)
             continue;

@@ -95,6 +95,17 @@ struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx)
     return j;
 }
 
+/* The stream's key, for the store when the job is done (j->sk, a copy in j->skey). */
+static bool _set_stream_key(struct job *j, uint16_t ns, const uint8_t *key, uint32_t klen)
+{
+    j->skey = malloc(klen ? klen : 1);
+    if (!j->skey)
+        return false;
+    memcpy(j->skey, key, klen);
+    store_key_init(&j->sk, ns, j->skey, klen);
+    return true;
+}
+
 static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
                       uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
                       void *rarg)
@@ -103,14 +114,10 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
     if (!atomic_load(&tactive) || atomic_load(&tiers[TIX_SSD].degraded))
         return false;
     struct job *j = tiering_chunk_job(JOB_CHUNK_PUT, sid, idx);
-    uint8_t *skey = j ? malloc(klen ? klen : 1) : NULL;
-    if (!skey) {
+    if (!j || !_set_stream_key(j, ns, key, klen)) {
         tjob_free(j);
         return false;
     }
-    memcpy(skey, key, klen);
-    j->skey = skey;
-    store_key_init(&j->sk, ns, skey, klen);
     j->v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
     if (!tq_push(&twq, j, option_get_u(&topts.tier_queue))) {
         tjob_free(j); /* the store keeps its reference: the chunk stays in memory */
@@ -204,22 +211,22 @@ static bool _queue_delta(const struct mutation *m, uint64_t sid, uint64_t off,
 {
     struct job *j = calloc(1, sizeof(*j));
     uint8_t *key = j ? malloc(TIERING_DELTA_KEY) : NULL;
-    uint8_t *skey = key ? malloc(m->klen ? m->klen : 1) : NULL;
-    uint8_t *copy = skey ? malloc(len ? len : 1) : NULL;
+    uint8_t *copy = key ? malloc(len ? len : 1) : NULL;
     if (!copy) {
-        free(skey);
         free(key);
         free(j);
         tiering_persist_dropped("out of memory");
         return false;
     }
     tiering_delta_key(key, sid, off);
-    memcpy(skey, m->key, m->klen);
     memcpy(copy, data, len);
     *j = (struct job){.kind = JOB_CHUNK_PUT, .key = key, .klen = TIERING_DELTA_KEY, .sid = sid,
-                      .skey = skey, .tail = true, .persist = true, .crelease = free,
-                      .carg = copy};
-    store_key_init(&j->sk, (uint16_t)m->ns, skey, m->klen);
+                      .tail = true, .persist = true, .crelease = free, .carg = copy};
+    if (!_set_stream_key(j, (uint16_t)m->ns, m->key, m->klen)) {
+        tjob_free(j);
+        tiering_persist_dropped("out of memory");
+        return false;
+    }
     j->v = (struct diskval){.type = STORE_T_BYTES, .data = copy, .len = len};
     if (!tq_push(&twq, j, limit)) {
         tjob_free(j);
@@ -255,7 +262,7 @@ bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limi
         tiering_stream_resync(v->sid);
         return false;
     }
-    if (m->op != MUT_TOUCH && v->tail_chunk && !_persist_tail(m, v, limit)) {
+    if (m->op != MUT_TOUCH && v->tail_len && !_persist_tail(m, v, limit)) {
         tiering_stream_resync(v->sid);
         return false;
     }
@@ -294,6 +301,36 @@ const struct store_stream_hooks *tiering_stream_hooks(void)
     return &sh;
 }
 
+bool tiering_stream_head_decode(const uint8_t *val, size_t vlen, uint64_t now_ms, uint64_t *sid,
+                                uint64_t *len)
+{
+    struct diskval v;
+    uint8_t *owned = NULL;
+    bool head = diskval_decode(val, vlen, now_ms, &v, &owned) == DISKVAL_OK &&
+                v.type == STORE_T_STREAM && tiering_stream_head_parse(v.data, v.len, sid, len);
+    free(owned);
+    return head;
+}
+
+/* The stream head a tier holds at key (unexpired at now_ms; 0 = any), the first tier first.
+ * Writer thread: the only one that reopens a tier, so no lock is needed. */
+static bool _disk_head(const uint8_t *key, size_t klen, uint64_t now_ms, uint64_t *sid,
+                       uint64_t *len)
+{
+    char err[256];
+    for (int t = 0; t < TIX_TIERS; t++) {
+        uint8_t *raw;
+        size_t rlen;
+        if (!tiers[t].db || tierdb_get(tiers[t].db, key, klen, &raw, &rlen, err, sizeof(err)) != 0)
+            continue;
+        bool head = tiering_stream_head_decode(raw, rlen, now_ms, sid, len);
+        free(raw);
+        if (head)
+            return true;
+    }
+    return false;
+}
+
 uint64_t tiering_stream_disk_estimate(uint64_t len)
 {
     uint64_t full = len ? (len - 1) / STORE_STREAM_CHUNK : 0;
@@ -310,25 +347,10 @@ static void _drop_stream_bytes(uint64_t len)
 
 void tiering_stream_forget(const struct job *j, struct tierdb_batch *b)
 {
-    uint64_t sid = 0, len = 0;
-    bool found = false;
-    char err[256];
-    for (int t = 0; t < TIX_TIERS && !found; t++) {
-        uint8_t *raw;
-        size_t rlen;
-        /* the writer is the only thread that reopens a tier: no lock needed here */
-        if (!tiers[t].db || tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, err,
-                                       sizeof(err)) != 0)
-            continue;
-        struct diskval v;
-        uint8_t *owned = NULL;
-        found = diskval_decode(raw, rlen, 0, &v, &owned) == DISKVAL_OK &&
-                v.type == STORE_T_STREAM && tiering_stream_head_parse(v.data, v.len, &sid, &len);
-        free(owned);
-        free(raw);
-    }
+    uint64_t sid, len;
     struct store_key k;
-    if (!found || !tiering_key_parse(j->key, j->klen, &k) || store_has_stream(&k, sid))
+    if (!_disk_head(j->key, j->klen, 0, &sid, &len) || !tiering_key_parse(j->key, j->klen, &k) ||
+        store_has_stream(&k, sid))
         return; /* not a stream after all, or memory still reads its chunks */
     tiering_stream_delete_records(NULL, b, sid, false);
     _drop_stream_bytes(len);
@@ -355,12 +377,10 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
     if (tiering_stream_record(key, klen, &rsid) || !diskval_peek(val, vlen, &v) ||
         v.type != STORE_T_STREAM)
         return;
-    uint8_t *owned = NULL;
     uint64_t sid, len;
-    bool ok = diskval_decode(val, vlen, 0, &v, &owned) == DISKVAL_OK &&
-              tiering_stream_head_parse(v.data, v.len, &sid, &len);
-    free(owned);
-    struct gone_head *g = ok ? malloc(sizeof(*g) + klen) : NULL;
+    struct gone_head *g = tiering_stream_head_decode(val, vlen, 0, &sid, &len)
+                              ? malloc(sizeof(*g) + klen)
+                              : NULL;
     if (!g)
         return;
     *g = (struct gone_head){.sid = sid, .len = len, .klen = klen};
@@ -376,28 +396,6 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
     free(g);
 }
 
-/* Does a tier still hold, at key, an unexpired head naming stream sid? */
-static bool _head_names(const uint8_t *key, size_t klen, uint64_t sid)
-{
-    char err[256];
-    for (int t = 0; t < TIX_TIERS; t++) {
-        uint8_t *raw;
-        size_t rlen;
-        if (!tiers[t].db || tierdb_get(tiers[t].db, key, klen, &raw, &rlen, err, sizeof(err)) != 0)
-            continue;
-        struct diskval v;
-        uint8_t *owned = NULL;
-        uint64_t s, len;
-        bool names = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned) == DISKVAL_OK &&
-                     v.type == STORE_T_STREAM &&
-                     tiering_stream_head_parse(v.data, v.len, &s, &len) && s == sid;
-        free(owned);
-        free(raw);
-        if (names)
-            return true;
-    }
-    return false;
-}
 
 void tiering_streams_reap(void)
 {
@@ -410,9 +408,11 @@ void tiering_streams_reap(void)
         struct gone_head *g = list;
         list = g->next;
         struct store_key k;
+        uint64_t sid, len;
         /* an older version of the head, or a stream memory still reads, keeps its chunks */
         if (tiers[TIX_SSD].db && tiering_key_parse(g->key, g->klen, &k) &&
-            !_head_names(g->key, g->klen, g->sid) && !store_has_stream(&k, g->sid)) {
+            !(_disk_head(g->key, g->klen, tiering_now_ms(), &sid, &len) && sid == g->sid) &&
+            !store_has_stream(&k, g->sid)) {
             if (tiering_stream_delete_records(tiers[TIX_SSD].db, NULL, g->sid,
                                               pmode != PERSIST_OFF) == 0)
                 _drop_stream_bytes(g->len);

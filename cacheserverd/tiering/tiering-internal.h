@@ -157,6 +157,10 @@ bool tiering_stream_record(const uint8_t *key, size_t klen, uint64_t *sid);
 int tiering_stream_delete_records(struct tierdb *db, struct tierdb_batch *b, uint64_t sid,
                                   bool wal);
 bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64_t *len);
+/* A record's value (diskval): is it a stream's head (unexpired at now_ms; 0 = any)? Then its
+ * stream id and length. */
+bool tiering_stream_head_decode(const uint8_t *val, size_t vlen, uint64_t now_ms, uint64_t *sid,
+                                uint64_t *len);
 void tiering_stream_bytes_add(uint64_t bytes);
 
 /* For STATS: keys indexed, loaded, and ms the restore took (0 while loading). */

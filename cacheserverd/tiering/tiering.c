@@ -439,6 +439,29 @@ static void _delete_everywhere(const struct job *j)
             tierdb_batch_delete(tiers[t].batch, j->key, j->klen);
 }
 
+/* Encode j's value and add it to the first tier's batch b, as the batch's i-th record.
+ * False (nothing added) when it does not fit in the tier (*full) or memory ran out. */
+static bool _put_value(struct job *j, int i, struct tierdb_batch *b, bool *full)
+{
+    size_t elen;
+    bool comp;
+    struct diskval_opts o = {.zstd_level = (int)option_get_u(&topts.tier_compress_level),
+                             .compress_threshold = option_get_u(&topts.tier_compress_threshold)};
+    *full = _tier_full(j->klen + j->v.len / 2); /* zstd may halve it; checked below */
+    if (*full || diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
+        (*full = _tier_full(j->klen + elen))) {
+        free(wenc[i]);
+        wenc[i] = NULL;
+        return false;
+    }
+    tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
+    wlen[i] = (uint32_t)(j->klen + elen);
+    batch_bytes += wlen[i];
+    stat_add(&tst.disk_value_bytes, j->v.len);
+    stat_add(&tst.disk_stored_bytes, elen);
+    return true;
+}
+
 /* Add job j (the batch's i-th) to the tiers' batches. */
 static enum outcome _prepare(struct job *j, int i)
 {
@@ -450,53 +473,28 @@ static enum outcome _prepare(struct job *j, int i)
          * even then (a later change of the key follows it in the queue) */
         if (!j->persist && tix_get(j->hash).seq != j->seq)
             return W_SKIP;
-        size_t elen;
-        bool comp;
-        struct diskval_opts o = {.zstd_level = (int)option_get_u(&topts.tier_compress_level),
-                                 .compress_threshold = option_get_u(&topts.tier_compress_threshold)};
-        bool full = _tier_full(j->klen + j->v.len / 2); /* zstd may halve it; checked below */
-        if (full || diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
-            (full = _tier_full(j->klen + elen))) {
-            free(wenc[i]);
-            wenc[i] = NULL;
+        bool full;
+        if (!_put_value(j, i, b, &full)) {
             if (!j->persist)
                 return W_DROP;
             tiering_persist_dropped(full ? "the disk tier is full" : "out of memory");
             _delete_everywhere(j); /* never leave an older copy behind */
             return W_ERASE;
         }
-        tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
         if (j->hdd_stale)
             tierdb_batch_delete(tiers[TIX_HDD].batch, j->key, j->klen);
-        wlen[i] = (uint32_t)(j->klen + elen);
-        batch_bytes += wlen[i];
-        stat_add(&tst.disk_value_bytes, j->v.len);
-        stat_add(&tst.disk_stored_bytes, elen);
         return W_WRITE;
     }
     case JOB_CHUNK_PUT: {
-        size_t elen;
-        bool comp;
-        struct diskval_opts o = {.zstd_level = (int)option_get_u(&topts.tier_compress_level),
-                                 .compress_threshold = option_get_u(&topts.tier_compress_threshold)};
-        if (_tier_full(j->klen + j->v.len / 2) ||
-            diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
-            _tier_full(j->klen + elen)) {
-            free(wenc[i]);
-            wenc[i] = NULL;
+        bool full;
+        if (!_put_value(j, i, b, &full))
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
-        }
-        tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
         if (!j->tail && pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
             tiering_delta_key(df, j->sid, (uint64_t)j->idx * STORE_STREAM_CHUNK);
             tiering_delta_key(dt, j->sid, (uint64_t)(j->idx + 1) * STORE_STREAM_CHUNK);
             tierdb_batch_delete_range(b, df, sizeof(df), dt, sizeof(dt));
         }
-        wlen[i] = (uint32_t)(j->klen + elen);
-        batch_bytes += wlen[i];
-        stat_add(&tst.disk_value_bytes, j->v.len);
-        stat_add(&tst.disk_stored_bytes, elen);
         return W_WRITE;
     }
     case JOB_CHUNK_DEL:
