@@ -16,6 +16,9 @@ _Static_assert((int)STORE_T_STREAM == (int)CC_TYPE_STREAM && (int)STORE_T_INT ==
                    (int)STORE_T_BYTES == (int)CC_TYPE_BYTES &&
                    (int)STORE_T_OBJECT == (int)CC_TYPE_OBJECT,
                "store and protocol type codes must agree");
+_Static_assert(STORE_MAX_NAMESPACES == CC_MAX_NAMESPACES && STORE_MAX_NS_LEN == CC_MAX_NS_LEN &&
+                   STORE_TTL_NONE == CC_TTL_NONE,
+               "store and protocol limits must agree");
 
 static const cmd_fn table[CC_OP__COUNT] = {
     [CC_OP_PING] = cmd_ping,         [CC_OP_HELLO] = cmd_hello,

@@ -7,7 +7,7 @@
 
 static uint64_t last;
 
-uint64_t hlc_now(void)
+uint64_t store_hlc_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

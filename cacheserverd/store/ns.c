@@ -1,15 +1,14 @@
-/* Namespaces: up to CC_MAX_NAMESPACES names, each with an id stored in its items, a
+/* Namespaces: up to STORE_MAX_NAMESPACES names, each with an id stored in its items, a
  * generation that FLUSH bumps (items of an older generation are dead and reclaimed lazily),
  * and per-namespace hit/miss/item/byte counters. Lookup by name takes a mutex; connections
  * resolve their namespace once, at selection, and keep the id. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "cacheclient_protocol.h"
 #include "store-internal.h"
 
 struct ns {
-    char name[CC_MAX_NS_LEN + 1];
+    char name[STORE_MAX_NS_LEN + 1];
     uint8_t len;
     uint16_t gen;
     uint64_t hits, misses, items, bytes;
@@ -19,25 +18,25 @@ static struct ns *spaces;
 static uint16_t nspaces; /* read without the lock: only grows, entries are set before */
 static pthread_mutex_t ns_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int ns_setup(void)
+int store_ns_setup(void)
 {
-    spaces = calloc(CC_MAX_NAMESPACES, sizeof(*spaces));
+    spaces = calloc(STORE_MAX_NAMESPACES, sizeof(*spaces));
     if (!spaces)
         return -1;
     nspaces = 1; /* id 0: the default namespace "" */
     return 0;
 }
 
-void ns_teardown(void)
+void store_ns_teardown(void)
 {
     free(spaces);
     spaces = NULL;
     nspaces = 0;
 }
 
-int store_ns_id(const void *name, size_t len, uint16_t *id)
+enum store_status store_ns_id(const void *name, size_t len, uint16_t *id)
 {
-    if (len > CC_MAX_NS_LEN)
+    if (len > STORE_MAX_NS_LEN)
         return STORE_ELIMIT;
     pthread_mutex_lock(&ns_lock);
     uint16_t n = nspaces;
@@ -48,7 +47,7 @@ int store_ns_id(const void *name, size_t len, uint16_t *id)
             return STORE_OK;
         }
     }
-    if (n >= CC_MAX_NAMESPACES) {
+    if (n >= STORE_MAX_NAMESPACES) {
         pthread_mutex_unlock(&ns_lock);
         return STORE_ELIMIT;
     }
@@ -75,20 +74,20 @@ void store_ns_stats(uint16_t id, struct store_ns_stats *out)
     out->bytes = __atomic_load_n(&spaces[id].bytes, __ATOMIC_RELAXED);
 }
 
-uint16_t ns_gen(uint16_t ns) { return __atomic_load_n(&spaces[ns].gen, __ATOMIC_ACQUIRE); }
+uint16_t store_ns_gen(uint16_t ns) { return __atomic_load_n(&spaces[ns].gen, __ATOMIC_ACQUIRE); }
 
-bool ns_item_live(const struct item *it) { return it->gen == ns_gen(it->ns); }
+bool store_ns_item_live(const struct item *it) { return it->gen == store_ns_gen(it->ns); }
 
 /* Items of a flushed generation no longer count: the flush zeroed the counters. */
-void ns_account(const struct item *it, int64_t items, int64_t bytes)
+void store_ns_account(const struct item *it, int64_t items, int64_t bytes)
 {
-    if (!ns_item_live(it))
+    if (!store_ns_item_live(it))
         return;
     __atomic_fetch_add(&spaces[it->ns].items, (uint64_t)items, __ATOMIC_RELAXED);
     __atomic_fetch_add(&spaces[it->ns].bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
 }
 
-void ns_hit(uint16_t ns, bool hit)
+void store_ns_hit(uint16_t ns, bool hit)
 {
     __atomic_fetch_add(hit ? &spaces[ns].hits : &spaces[ns].misses, 1, __ATOMIC_RELAXED);
 }
@@ -100,7 +99,7 @@ static uint64_t _flush_one(uint16_t i)
     return __atomic_exchange_n(&spaces[i].items, 0, __ATOMIC_RELAXED);
 }
 
-uint64_t ns_flush(int ns)
+uint64_t store_ns_flush(int ns)
 {
     uint64_t removed = 0;
     if (ns >= 0) {

@@ -98,71 +98,72 @@ static inline struct stream *item_stream(const struct item *it)
 uint64_t store_hash(uint16_t ns, const void *key, size_t len);
 
 /* table.c: chained hash table with incremental rehash (Redis-style) */
-int table_init(struct shard *s);
-void table_free(struct shard *s);
-struct item **do_table_find(struct shard *s, uint64_t hash, uint16_t ns, const uint8_t *key,
+int store_table_init(struct shard *s);
+void store_table_free(struct shard *s);
+struct item **do_store_table_find(struct shard *s, uint64_t hash, uint16_t ns, const uint8_t *key,
                             uint32_t klen);
-void do_table_insert(struct shard *s, struct item *it, uint64_t hash);
-/* Unlink the item at *slot (as returned by do_table_find). */
-void do_table_remove_at(struct shard *s, struct item **slot);
+void do_store_table_insert(struct shard *s, struct item *it, uint64_t hash);
+/* Unlink the item at *slot (as returned by do_store_table_find). */
+void do_store_table_remove_at(struct shard *s, struct item **slot);
 /* Move a few buckets if a rehash is running; start one if the load is high. Returns true if
  * it did any work. */
-bool do_table_rehash_step(struct shard *s);
+bool do_store_table_rehash_step(struct shard *s);
 /* Visit buckets for scan: see table.c. Returns the next cursor within the shard (0 = done). */
-uint64_t do_table_scan(struct shard *s, uint64_t cursor, void (*fn)(void *, struct item *),
+uint64_t do_store_table_scan(struct shard *s, uint64_t cursor, void (*fn)(void *, struct item *),
                        void *ctx);
 
 /* ns.c */
-int ns_setup(void);
-void ns_teardown(void);
-uint16_t ns_gen(uint16_t ns);
-bool ns_item_live(const struct item *it);
-void ns_account(const struct item *it, int64_t items, int64_t bytes);
-void ns_hit(uint16_t ns, bool hit);
+int store_ns_setup(void);
+void store_ns_teardown(void);
+uint16_t store_ns_gen(uint16_t ns);
+bool store_ns_item_live(const struct item *it);
+void store_ns_account(const struct item *it, int64_t items, int64_t bytes);
+void store_ns_hit(uint16_t ns, bool hit);
 /* Bump generations (ns < 0: all); returns live items invalidated. */
-uint64_t ns_flush(int ns);
+uint64_t store_ns_flush(int ns);
 
 /* stream.c */
-struct stream *stream_create(void);
+struct stream *store_stream_create(void);
 /* Append; returns bytes of memory added (capacity), or -1 when out of memory. */
-int64_t do_stream_append(struct stream *st, const uint8_t *data, uint32_t len);
-void stream_destroy(struct stream *st);
-uint64_t stream_mem(const struct stream *st);
-void chunk_release(void *chunk);
+int64_t do_store_stream_append(struct stream *st, const uint8_t *data, uint32_t len);
+void store_stream_destroy(struct stream *st);
+uint64_t store_stream_mem(const struct stream *st);
+void store_chunk_release(void *chunk);
 /* Hands [off, off+len) to fn, chunks on disk to spilled (when NULL, or when it returns false,
  * the range is incomplete). Returns false when some bytes were not handed over. */
-bool do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
+bool do_store_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
                      store_spilled_fn spilled, void *ctx);
-/* The stream hooks (store_set_stream_hooks); stream_destroy tells `gone`. */
-void stream_set_hooks(const struct store_stream_hooks *h);
+/* The stream hooks (store_set_stream_hooks); store_stream_destroy tells `gone`. */
+void store_stream_set_hooks(const struct store_stream_hooks *h);
 /* Hand full chunks not handed yet to the spill hook while it takes them (stream item it,
  * shard locked). Returns whether every full chunk has been handed over. */
-bool do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen);
+bool do_store_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen);
 /* With persisted streams (the hooks say so): fill v from st (shard locked) and return
  * true; else false. */
-bool do_stream_view(struct stream *st, struct store_stream_view *v);
+bool do_store_stream_view(struct stream *st, struct store_stream_view *v);
 /* A stream of len bytes whose chunks but the last are on disk (store_load_stream). */
-struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
+struct stream *store_stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
                               uint64_t disk_bytes);
 /* Chunk idx was written to disk (ok) or not: drop it from memory, or hand it over again at
  * the next append. Returns the bytes of memory freed. */
-uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes);
+uint64_t do_store_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes);
 
 /* sweep.c */
-int sweep_start(void);
-void sweep_stop(void);
+int store_sweep_start(void);
+void store_sweep_stop(void);
 
 /* store.c internals used by sweep.c */
 extern struct shard *store_shards;
 uint64_t store_now_ms(void);
-/* Reclaim an expired or flushed item found at *slot (shard locked). */
-void do_store_reclaim(struct shard *s, struct item **slot, enum mutation_op why);
+/* Reclaim an expired or flushed item found at *slot, its key's hash `hash` (shard locked):
+ * an expired one's record is MUT_EXPIRE, a flushed one's was the flush. */
+void do_store_reclaim(struct shard *s, struct item **slot, uint64_t hash);
 void store_enforce_limit(void);
 struct option_value *store_opt_sweep_interval(void);
 struct option_value *store_opt_sweep_buckets(void);
-bool item_expired(const struct item *it, uint64_t now_ms);
+bool store_item_expired(const struct item *it, uint64_t now_ms);
 
 /* hlc.c */
-uint64_t hlc_now(void);
+uint64_t store_hlc_now(void);
 
 #endif

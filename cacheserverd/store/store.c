@@ -3,15 +3,14 @@
  * Eviction is SIEVE (Zhang et al., "SIEVE is Simpler than LRU: an Efficient Turn-Key Eviction
  * Algorithm for Web Caches", NSDI'24): one FIFO list per shard, a visited bit set on a hit
  * (no list movement on reads), and a hand that walks from the tail clearing visited bits and
- * evicts the first unvisited item. Shards are picked round-robin for eviction, so memory is
- * shared by all shards under one global limit.
+ * evicts the first unvisited item. One global limit covers all shards; the victim shard is
+ * the fuller of two picked at random (_victim_shard).
  *
  * Every change ends in _emit(): the one place a mutation record leaves the store. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cacheclient_protocol.h"
 #include "mpread.h"
 #include "stats.h"
 #include "store-internal.h"
@@ -34,8 +33,6 @@ static struct {
     void *arg;
 } subscribers[MAX_SUBSCRIBERS];
 static int nsubscribers;
-static store_demote_fn demote_fn;
-static void *demote_arg;
 static struct store_miss_hooks miss_hooks;
 
 void store_options_register(void)
@@ -65,13 +62,7 @@ static bool _on_disk(const struct store_key *k)
     return miss_hooks.on_disk && miss_hooks.on_disk(miss_hooks.arg, k);
 }
 
-void store_set_stream_hooks(const struct store_stream_hooks *h) { stream_set_hooks(h); }
-
-void store_set_demote_hook(store_demote_fn fn, void *arg)
-{
-    demote_fn = fn;
-    demote_arg = arg;
-}
+void store_set_stream_hooks(const struct store_stream_hooks *h) { store_stream_set_hooks(h); }
 
 uint64_t store_now_ms(void)
 {
@@ -82,9 +73,9 @@ uint64_t store_now_ms(void)
 
 static uint64_t _expire_at(uint64_t ttl_ms) { return ttl_ms ? store_now_ms() + ttl_ms : 0; }
 
-bool item_expired(const struct item *it, uint64_t now_ms)
+bool store_item_expired(const struct item *it, uint64_t now_ms)
 {
-    return (it->expire_ms && it->expire_ms <= now_ms) || !ns_item_live(it);
+    return (it->expire_ms && it->expire_ms <= now_ms) || !store_ns_item_live(it);
 }
 
 size_t store_item_overhead(void) { return sizeof(struct item); }
@@ -97,7 +88,7 @@ static uint64_t _item_mem(const struct item *it)
 {
     uint64_t m = sizeof(struct item) + it->klen + it->vlen;
     if (it->type == STORE_T_STREAM)
-        m += stream_mem(item_stream(it));
+        m += store_stream_mem(item_stream(it));
     return m;
 }
 
@@ -117,7 +108,7 @@ static struct item *_item_new(const struct store_key *k, uint8_t type, uint32_t 
     return it;
 }
 
-static int _reserve(uint64_t bytes);
+static enum store_status _reserve(uint64_t bytes);
 
 /* A new item holding data (when not NULL), its memory reserved (evicting as needed). NULL
  * when it does not fit: STORE_ENOMEM. */
@@ -140,7 +131,7 @@ static void _item_free(struct item *it)
 {
     stat_sub(&st.bytes_used, _item_mem(it));
     if (it->type == STORE_T_STREAM)
-        stream_destroy(item_stream(it));
+        store_stream_destroy(item_stream(it));
     free(it);
 }
 
@@ -165,7 +156,7 @@ const uint8_t *store_item_value(const struct item *it, uint32_t *len)
 int64_t store_item_ttl(const struct item *it)
 {
     if (!it->expire_ms)
-        return CC_TTL_NONE;
+        return STORE_TTL_NONE;
     uint64_t now = store_now_ms();
     return it->expire_ms > now ? (int64_t)(it->expire_ms - now) : 0;
 }
@@ -195,39 +186,56 @@ uint64_t store_item_strlen(const struct item *it)
 
 /* ---- the mutation path ---- */
 
-static void _emit(enum mutation_op op, struct item *it, const uint8_t *value, uint64_t vlen)
+/* The one exit of the mutation path: every change's record leaves the store here. */
+static void _emit(struct mutation *m)
 {
     stat_incr(&st.mutations);
     if (nsubscribers == 0)
         return;
+    m->hlc = store_hlc_now();
+    for (int i = 0; i < nsubscribers; i++)
+        subscribers[i].fn(subscribers[i].arg, m);
+}
+
+/* A change of item it (shard locked) at key hash: its record, with value bytes (NULL and 0
+ * for none; a stream's length for its MUT_SET/TOUCH/LOAD/EVICT) and, for a persisted
+ * stream, its view. */
+static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, const uint8_t *value,
+                       uint64_t vlen)
+{
+    if (nsubscribers == 0) {
+        stat_incr(&st.mutations);
+        return;
+    }
     struct mutation m = {
         .op = op,
         .ns = it->ns,
         .key = item_key(it),
         .klen = it->klen,
+        .hash = hash,
         .type = it->type,
+        .ever_read = (it->flags & ITEM_EVER_READ) != 0,
         .value = value,
         .vlen = vlen,
         .expire_ms = it->expire_ms,
         .version = it->version,
         .origin = 0,
-        .hlc = hlc_now(),
     };
     struct store_stream_view view;
     if (it->type == STORE_T_STREAM &&
         (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD) &&
-        do_stream_view(item_stream(it), &view))
+        do_store_stream_view(item_stream(it), &view))
         m.stream = &view;
-    for (int i = 0; i < nsubscribers; i++)
-        subscribers[i].fn(subscribers[i].arg, &m);
+    _emit(&m);
 }
 
-static void _emit_value(enum mutation_op op, struct item *it)
+/* A change whose record carries the item's value (its encoding, or a stream's length). */
+static void _emit_value(enum mutation_op op, struct item *it, uint64_t hash)
 {
     if (it->type == STORE_T_STREAM)
-        _emit(op, it, NULL, item_stream(it)->len);
+        _emit_item(op, it, hash, NULL, item_stream(it)->len);
     else
-        _emit(op, it, item_val(it), it->vlen);
+        _emit_item(op, it, hash, item_val(it), it->vlen);
 }
 
 static void _list_push(struct shard *s, struct item *it)
@@ -260,24 +268,24 @@ static void _list_remove(struct shard *s, struct item *it)
 static void _do_link(struct shard *s, struct item *it, uint64_t hash)
 {
     it->flags = (uint8_t)(ITEM_LINKED | (it->flags & ITEM_EVER_READ));
-    it->gen = ns_gen(it->ns);
-    do_table_insert(s, it, hash);
+    it->gen = store_ns_gen(it->ns);
+    do_store_table_insert(s, it, hash);
     _list_push(s, it);
     __atomic_store_n(&s->bytes, s->bytes + _item_mem(it), __ATOMIC_RELAXED);
     stat_incr(&st.items);
-    ns_account(it, 1, (int64_t)_item_mem(it));
+    store_ns_account(it, 1, (int64_t)_item_mem(it));
 }
 
 /* Unlink the item at *slot and drop the table's reference. */
 static void _do_unlink(struct shard *s, struct item **slot)
 {
     struct item *it = *slot;
-    do_table_remove_at(s, slot);
+    do_store_table_remove_at(s, slot);
     _list_remove(s, it);
     __atomic_store_n(&s->bytes, s->bytes - _item_mem(it), __ATOMIC_RELAXED);
     it->flags &= (uint8_t)~ITEM_LINKED;
     stat_decr(&st.items);
-    ns_account(it, -1, -(int64_t)_item_mem(it));
+    store_ns_account(it, -1, -(int64_t)_item_mem(it));
     store_item_release(it);
 }
 
@@ -288,15 +296,15 @@ static void _do_replace(struct shard *s, struct item **slot, struct item *nit, u
     if (slot)
         _do_unlink(s, slot);
     _do_link(s, nit, hash);
-    _emit_value(op, nit);
+    _emit_value(op, nit, hash);
 }
 
-void do_store_reclaim(struct shard *s, struct item **slot, enum mutation_op why)
+void do_store_reclaim(struct shard *s, struct item **slot, uint64_t hash)
 {
     struct item *it = *slot;
-    if (why == MUT_EXPIRE && ns_item_live(it)) {
+    if (store_ns_item_live(it)) { /* a flushed item's record was the flush */
         stat_incr(&st.expirations);
-        _emit(MUT_EXPIRE, it, NULL, 0);
+        _emit_item(MUT_EXPIRE, it, hash, NULL, 0);
     }
     _do_unlink(s, slot);
 }
@@ -304,11 +312,11 @@ void do_store_reclaim(struct shard *s, struct item **slot, enum mutation_op why)
 /* Find a live item; reclaims an expired or flushed one on the way. */
 static struct item **_do_find(struct shard *s, const struct store_key *k)
 {
-    if (do_table_rehash_step(s))
+    if (do_store_table_rehash_step(s))
         stat_incr(&st.rehash_steps);
-    struct item **slot = do_table_find(s, k->hash, k->ns, k->data, k->len);
-    if (slot && item_expired(*slot, store_now_ms())) {
-        do_store_reclaim(s, slot, MUT_EXPIRE);
+    struct item **slot = do_store_table_find(s, k->hash, k->ns, k->data, k->len);
+    if (slot && store_item_expired(*slot, store_now_ms())) {
+        do_store_reclaim(s, slot, k->hash);
         return NULL;
     }
     return slot;
@@ -324,31 +332,23 @@ static bool _do_evict_one(struct shard *s)
     struct item *h = s->hand ? s->hand : s->tail;
     uint64_t now = store_now_ms();
     for (uint64_t steps = 0; steps <= 2 * s->count + 1; steps++) {
-        if (!item_expired(h, now) && (h->flags & ITEM_VISITED)) {
+        if (!store_item_expired(h, now) && (h->flags & ITEM_VISITED)) {
             h->flags &= (uint8_t)~ITEM_VISITED;
             h = h->prev ? h->prev : s->tail;
             continue;
         }
         s->hand = h->prev;
         uint64_t hash = store_hash(h->ns, item_key(h), h->klen);
-        struct item **slot = do_table_find(s, hash, h->ns, item_key(h), h->klen);
+        struct item **slot = do_store_table_find(s, hash, h->ns, item_key(h), h->klen);
         if (!slot) /* cannot happen: every listed item is in the table */
             return false;
-        if (item_expired(h, now)) {
-            do_store_reclaim(s, slot, MUT_EXPIRE);
+        if (store_item_expired(h, now)) {
+            do_store_reclaim(s, slot, hash);
         } else {
             stat_incr(&st.evictions);
-            _emit(MUT_EVICT, h, NULL, 0);
             if (h->type == STORE_T_STREAM)
                 item_stream(h)->evicted = true;
-            if (demote_fn) {
-                struct mutation m = {.op = MUT_EVICT, .ns = h->ns, .key = item_key(h),
-                                     .klen = h->klen, .type = h->type,
-                                     .value = h->type == STORE_T_STREAM ? NULL : item_val(h),
-                                     .vlen = h->vlen, .expire_ms = h->expire_ms,
-                                     .version = h->version};
-                demote_fn(demote_arg, &m, (h->flags & ITEM_EVER_READ) != 0);
-            }
+            _emit_value(MUT_EVICT, h, hash);
             _do_unlink(s, slot);
         }
         return true;
@@ -395,7 +395,7 @@ static bool _make_room(uint64_t extra)
 }
 
 /* Reserve memory for a new item, evicting as needed. */
-static int _reserve(uint64_t bytes)
+static enum store_status _reserve(uint64_t bytes)
 {
     if (bytes > option_get_u(&opts.memory) || !_make_room(bytes)) {
         stat_incr(&st.set_nomem);
@@ -412,24 +412,24 @@ int store_setup(void)
     stats_register(st_desc, STAT_COUNT(st_desc), &st);
     if (!opts.memory.set && option_set_defaults(opt_desc, STAT_COUNT(opt_desc), NULL, 0) != 0)
         return -1;
-    if (ns_setup() != 0)
+    if (store_ns_setup() != 0)
         return -1;
     if (posix_memalign((void **)&store_shards, 64, STORE_SHARDS * sizeof(struct shard)) != 0)
         return -1;
     memset(store_shards, 0, STORE_SHARDS * sizeof(struct shard));
     for (unsigned i = 0; i < STORE_SHARDS; i++) {
         pthread_mutex_init(&store_shards[i].lock, NULL);
-        if (table_init(&store_shards[i]) != 0)
+        if (store_table_init(&store_shards[i]) != 0)
             return -1;
     }
-    return sweep_start();
+    return store_sweep_start();
 }
 
 void store_teardown(void)
 {
     if (!store_shards)
         return;
-    sweep_stop();
+    store_sweep_stop();
     for (unsigned i = 0; i < STORE_SHARDS; i++) {
         struct shard *s = &store_shards[i];
         struct item *it = s->head;
@@ -438,16 +438,15 @@ void store_teardown(void)
             store_item_release(it);
             it = next;
         }
-        table_free(s);
+        store_table_free(s);
         pthread_mutex_destroy(&s->lock);
     }
     free(store_shards);
     store_shards = NULL;
-    ns_teardown();
+    store_ns_teardown();
     nsubscribers = 0;
-    demote_fn = NULL;
     miss_hooks = (struct store_miss_hooks){0};
-    stream_set_hooks(NULL);
+    store_stream_set_hooks(NULL);
 }
 
 void store_key_init(struct store_key *k, uint16_t ns, const void *data, uint32_t len)
@@ -465,7 +464,7 @@ static inline struct shard *_shard(const struct store_key *k)
 
 /* ---- reads ---- */
 
-static int _lookup(const struct store_key *k, struct item **out, bool count)
+static enum store_status _lookup(const struct store_key *k, struct item **out, bool count)
 {
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
@@ -474,7 +473,7 @@ static int _lookup(const struct store_key *k, struct item **out, bool count)
         pthread_mutex_unlock(&s->lock);
         if (count) {
             stat_incr(&st.misses);
-            ns_hit(k->ns, false);
+            store_ns_hit(k->ns, false);
         }
         return STORE_NOT_FOUND;
     }
@@ -485,17 +484,20 @@ static int _lookup(const struct store_key *k, struct item **out, bool count)
     pthread_mutex_unlock(&s->lock);
     if (count) {
         stat_incr(&st.hits);
-        ns_hit(k->ns, true);
+        store_ns_hit(k->ns, true);
     }
     *out = it;
     return STORE_OK;
 }
 
-int store_get(const struct store_key *k, struct item **out) { return _lookup(k, out, true); }
-int store_peek(const struct store_key *k, struct item **out) { return _lookup(k, out, false); }
+enum store_status store_get(const struct store_key *k, struct item **out) { return _lookup(k, out,
+                            true); }
+enum store_status store_peek(const struct store_key *k, struct item **out) { return _lookup(k, out,
+                             false); }
 
-int store_range(const struct store_key *k, uint64_t offset, uint64_t length, store_piece_fn fn,
-                store_spilled_fn spilled, void *ctx, uint64_t *total)
+enum store_status store_range(const struct store_key *k, uint64_t offset, uint64_t length,
+                              store_piece_fn fn, store_spilled_fn spilled, void *ctx,
+                              uint64_t *total)
 {
     struct shard *s = _shard(k);
     *total = 0;
@@ -507,11 +509,11 @@ int store_range(const struct store_key *k, uint64_t offset, uint64_t length, sto
     }
     struct item *it = *slot;
     it->flags |= ITEM_VISITED | ITEM_EVER_READ;
-    int rc = STORE_OK;
+    enum store_status rc = STORE_OK;
     uint64_t len = store_item_strlen(it);
     uint64_t n = offset >= len ? 0 : (len - offset < length ? len - offset : length);
     if (it->type == STORE_T_STREAM) {
-        if (!do_stream_range(item_stream(it), offset, n, fn, spilled, ctx))
+        if (!do_store_stream_range(item_stream(it), offset, n, fn, spilled, ctx))
             rc = STORE_ON_DISK;
         *total = n;
     } else if (it->type == STORE_T_BYTES) {
@@ -531,8 +533,8 @@ int store_range(const struct store_key *k, uint64_t offset, uint64_t length, sto
 
 /* ---- writes ---- */
 
-int store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
-              unsigned flags, uint64_t cas, uint64_t *version)
+enum store_status store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
+                            unsigned flags, uint64_t cas, uint64_t *version)
 {
     struct item *nit = _item_reserved(k, v->type, v->data, v->len);
     if (!nit)
@@ -541,7 +543,7 @@ int store_set(const struct store_key *k, const struct store_value *v, uint64_t t
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
-    int rc = STORE_OK;
+    enum store_status rc = STORE_OK;
     if (!slot && (flags || cas) && _on_disk(k))
         rc = STORE_ON_DISK; /* NX, XX and CAS must see the value the disk holds */
     else if ((flags & STORE_SET_NX) && slot)
@@ -567,8 +569,8 @@ int store_set(const struct store_key *k, const struct store_value *v, uint64_t t
 
 /* Link nit (reserved, unlinked), a copy read from disk, unless memory holds the key or
  * still(arg) says the copy is no longer current; else free it. */
-static int _load_item(const struct store_key *k, struct item *nit, uint64_t expire_ms,
-                      uint64_t version, bool (*still)(void *arg), void *arg)
+static enum store_status _load_item(const struct store_key *k, struct item *nit, uint64_t expire_ms,
+                                    uint64_t version, bool (*still)(void *arg), void *arg)
 {
     nit->expire_ms = expire_ms;
     nit->version = version;
@@ -576,7 +578,7 @@ static int _load_item(const struct store_key *k, struct item *nit, uint64_t expi
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
-    int rc = STORE_NOT_STORED;
+    enum store_status rc = STORE_NOT_STORED;
     if (!slot && (!still || still(arg))) {
         if (nit->type == STORE_T_STREAM)
             item_stream(nit)->evicted = false; /* linked: a change may delete its chunks */
@@ -590,8 +592,9 @@ static int _load_item(const struct store_key *k, struct item *nit, uint64_t expi
     return rc;
 }
 
-int store_load(const struct store_key *k, const struct store_value *v, uint64_t expire_ms,
-               uint64_t version, bool (*still)(void *arg), void *arg)
+enum store_status store_load(const struct store_key *k, const struct store_value *v,
+                             uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
+                             void *arg)
 {
     if (expire_ms && expire_ms <= store_now_ms())
         return STORE_NOT_STORED;
@@ -601,14 +604,15 @@ int store_load(const struct store_key *k, const struct store_value *v, uint64_t 
     return _load_item(k, nit, expire_ms, version, still, arg);
 }
 
-int store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len, const void *tail,
-                      uint32_t tail_len, uint64_t disk_bytes, uint64_t expire_ms,
-                      uint64_t version, bool (*still)(void *arg), void *arg)
+enum store_status store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len,
+                                    const void *tail, uint32_t tail_len, uint64_t disk_bytes,
+                                    uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
+                                    void *arg)
 {
     if (expire_ms && expire_ms <= store_now_ms())
         return STORE_NOT_STORED;
     struct item *nit = _item_new(k, STORE_T_STREAM, sizeof(struct stream *));
-    struct stream *stm = nit ? stream_restore(sid, len, tail, tail_len, disk_bytes) : NULL;
+    struct stream *stm = nit ? store_stream_restore(sid, len, tail, tail_len, disk_bytes) : NULL;
     if (!stm) {
         free(nit);
         return STORE_ENOMEM;
@@ -616,14 +620,14 @@ int store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len, con
     stm->evicted = true; /* until it is linked: freeing it must not delete its chunks */
     memcpy(item_val(nit), &stm, sizeof(stm));
     if (_reserve(_item_mem(nit)) != STORE_OK) {
-        stream_destroy(stm);
+        store_stream_destroy(stm);
         free(nit);
         return STORE_ENOMEM;
     }
     return _load_item(k, nit, expire_ms, version, still, arg);
 }
 
-int store_del(const struct store_key *k)
+enum store_status store_del(const struct store_key *k)
 {
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
@@ -633,24 +637,24 @@ int store_del(const struct store_key *k)
         pthread_mutex_unlock(&s->lock);
         return elsewhere ? STORE_OK : STORE_NOT_FOUND;
     }
-    _emit(MUT_DEL, *slot, NULL, 0);
+    _emit_item(MUT_DEL, *slot, k->hash, NULL, 0);
     _do_unlink(s, slot);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
 }
 
-int store_touch(const struct store_key *k, uint64_t ttl_ms)
+enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms)
 {
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     if (!slot) {
-        int rc = _on_disk(k) ? STORE_ON_DISK : STORE_NOT_FOUND;
+        enum store_status rc = _on_disk(k) ? STORE_ON_DISK : STORE_NOT_FOUND;
         pthread_mutex_unlock(&s->lock);
         return rc;
     }
     (*slot)->expire_ms = _expire_at(ttl_ms);
-    _emit_value(MUT_TOUCH, *slot);
+    _emit_value(MUT_TOUCH, *slot, k->hash);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
 }
@@ -689,7 +693,7 @@ static uint32_t _encode_int(uint8_t *out, int64_t v)
     return 9;
 }
 
-static int _current_int(const struct item *it, int64_t *cur)
+static enum store_status _current_int(const struct item *it, int64_t *cur)
 {
     if (it->type == STORE_T_INT) {
         struct mp_cursor c;
@@ -704,8 +708,8 @@ static int _current_int(const struct item *it, int64_t *cur)
     return STORE_ETYPE;
 }
 
-int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64_t ttl_ms,
-               int64_t *result)
+enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t initial,
+                             uint64_t ttl_ms, int64_t *result)
 {
     struct item *nit = _item_reserved(k, STORE_T_INT, NULL, 9);
     if (!nit)
@@ -713,7 +717,7 @@ int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
-    int rc = STORE_OK;
+    enum store_status rc = STORE_OK;
     int64_t v = initial;
     if (slot) {
         int64_t cur;
@@ -739,12 +743,12 @@ int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64
     return rc;
 }
 
-int store_append(const struct store_key *k, const void *data, uint32_t len, uint64_t ttl_ms,
-                 uint64_t *new_len)
+enum store_status store_append(const struct store_key *k, const void *data, uint32_t len,
+                               uint64_t ttl_ms, uint64_t *new_len)
 {
     /* A fresh stream item, used when the key is missing or holds bytes. */
     struct item *nit = _item_new(k, STORE_T_STREAM, sizeof(struct stream *));
-    struct stream *nst = stream_create();
+    struct stream *nst = store_stream_create();
     if (!nit || !nst) {
         free(nit);
         free(nst);
@@ -753,31 +757,31 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
     memcpy(item_val(nit), &nst, sizeof(nst));
     uint64_t base = _item_mem(nit);
     if (_reserve(base) != STORE_OK || !_make_room(len)) {
-        stream_destroy(nst);
+        store_stream_destroy(nst);
         free(nit);
         return STORE_ENOMEM;
     }
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
-    int rc = STORE_OK;
+    enum store_status rc = STORE_OK;
     uint64_t version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
     if (slot && (*slot)->type == STORE_T_STREAM) {
         struct item *it = *slot;
         uint64_t before = _item_mem(it);
-        int64_t added = do_stream_append(item_stream(it), data, len);
+        int64_t added = do_store_stream_append(item_stream(it), data, len);
         uint64_t grown = _item_mem(it) - before;
         stat_add(&st.bytes_used, grown);
         __atomic_store_n(&s->bytes, s->bytes + grown, __ATOMIC_RELAXED);
-        ns_account(it, 0, (int64_t)grown);
+        store_ns_account(it, 0, (int64_t)grown);
         if (added < 0) {
             rc = STORE_ENOMEM;
         } else {
             it->version = version;
             *new_len = item_stream(it)->len;
             /* chunks first: persistence writes them before the stream's head */
-            do_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
-            _emit(MUT_APPEND, it, data, len);
+            do_store_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
+            _emit_item(MUT_APPEND, it, k->hash, data, len);
         }
     } else if (slot && (*slot)->type != STORE_T_BYTES) {
         rc = STORE_ETYPE;
@@ -788,20 +792,20 @@ int store_append(const struct store_key *k, const void *data, uint32_t len, uint
         if (slot) { /* bytes become a stream: copy the content once */
             uint32_t blen;
             const uint8_t *b = _bytes_content(*slot, &blen);
-            added = blen ? do_stream_append(nst, b, blen) : 0;
+            added = blen ? do_store_stream_append(nst, b, blen) : 0;
             nit->expire_ms = (*slot)->expire_ms;
         } else {
             nit->expire_ms = _expire_at(ttl_ms);
         }
         if (added >= 0)
-            added = do_stream_append(nst, data, len);
+            added = do_store_stream_append(nst, data, len);
         stat_add(&st.bytes_used, _item_mem(nit) - base);
         if (added < 0) {
             rc = STORE_ENOMEM;
         } else {
             nit->version = version;
             *new_len = nst->len;
-            do_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
+            do_store_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
             _do_replace(s, slot, nit, k->hash, MUT_SET);
             nit = NULL;
         }
@@ -818,7 +822,7 @@ bool store_has_stream(const struct store_key *k, uint64_t sid)
 {
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
-    struct item **slot = do_table_find(s, k->hash, k->ns, k->data, k->len);
+    struct item **slot = do_store_table_find(s, k->hash, k->ns, k->data, k->len);
     bool has = slot && (*slot)->type == STORE_T_STREAM && item_stream(*slot)->id == sid;
     pthread_mutex_unlock(&s->lock);
     return has;
@@ -830,13 +834,13 @@ bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx,
     uint64_t freed = 0;
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
-    struct item **slot = do_table_find(s, k->hash, k->ns, k->data, k->len);
+    struct item **slot = do_store_table_find(s, k->hash, k->ns, k->data, k->len);
     struct item *it = slot ? *slot : NULL;
     if (it && it->type == STORE_T_STREAM && item_stream(it)->id == sid) {
-        freed = do_stream_spilled(item_stream(it), idx, ok, disk_bytes);
+        freed = do_store_stream_spilled(item_stream(it), idx, ok, disk_bytes);
         stat_sub(&st.bytes_used, freed);
         __atomic_store_n(&s->bytes, s->bytes - freed, __ATOMIC_RELAXED);
-        ns_account(it, 0, -(int64_t)freed);
+        store_ns_account(it, 0, -(int64_t)freed);
     }
     pthread_mutex_unlock(&s->lock);
     return freed > 0;
@@ -865,7 +869,7 @@ struct scan_ctx {
 static void _scan_visit(void *arg, struct item *it)
 {
     struct scan_ctx *c = arg;
-    if (it->ns != c->ns || item_expired(it, c->now) || it->klen < c->plen ||
+    if (it->ns != c->ns || store_item_expired(it, c->now) || it->klen < c->plen ||
         memcmp(item_key(it), c->prefix, c->plen) != 0)
         return;
     c->fn(c->ctx, item_key(it), it->klen);
@@ -886,7 +890,7 @@ uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t p
         struct shard *s = &store_shards[shard];
         pthread_mutex_lock(&s->lock);
         do {
-            pos = do_table_scan(s, pos, _scan_visit, &c);
+            pos = do_store_table_scan(s, pos, _scan_visit, &c);
             budget--;
         } while (pos != 0 && c.emitted < count && budget > 0);
         pthread_mutex_unlock(&s->lock);
@@ -900,12 +904,10 @@ uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t p
 
 void store_flush(int ns, uint64_t *removed)
 {
-    uint64_t n = ns_flush(ns);
+    uint64_t n = store_ns_flush(ns);
     stat_add(&st.flushed, n);
-    stat_incr(&st.mutations);
-    struct mutation m = {.op = MUT_FLUSH, .ns = ns, .hlc = hlc_now()};
-    for (int i = 0; i < nsubscribers; i++)
-        subscribers[i].fn(subscribers[i].arg, &m);
+    struct mutation m = {.op = MUT_FLUSH, .ns = ns};
+    _emit(&m);
     if (removed)
         *removed = n;
 }

@@ -38,6 +38,11 @@
 /* Streams are kept in chunks of this many bytes (all full but the last). */
 #define STORE_STREAM_CHUNK (256u * 1024u)
 
+/* Limits and codes that are the protocol's too (checked at compile time in cmd). */
+#define STORE_MAX_NAMESPACES 1024
+#define STORE_MAX_NS_LEN 64
+#define STORE_TTL_NONE (-1) /* store_item_ttl: no expiry */
+
 /* Value type codes: the same numbers as enum cc_type (checked at compile time in cmd). */
 enum store_type {
     STORE_T_NULL = 0,
@@ -90,7 +95,7 @@ enum mutation_op {
     MUT_DEL,
     MUT_TOUCH,  /* ttl changed */
     MUT_EXPIRE, /* reclaimed because its ttl passed */
-    MUT_EVICT,  /* removed to make room */
+    MUT_EVICT,  /* removed to make room (the value comes with it: the tiers may demote it) */
     MUT_FLUSH,  /* a namespace (ns >= 0) or everything (ns < 0) was flushed */
     MUT_LOAD,   /* a copy from a disk tier was put back in memory (store_load) */
 };
@@ -109,9 +114,11 @@ struct mutation {
     int ns;               /* namespace id, -1 for a flush of everything */
     const uint8_t *key;   /* NULL for MUT_FLUSH */
     uint32_t klen;
+    uint64_t hash;        /* the key's hash (store_key.hash); 0 for MUT_FLUSH */
     uint8_t type;
-    const uint8_t *value; /* MUT_SET, MUT_TOUCH, MUT_LOAD: the encoding (NULL for a stream);
-                           * MUT_APPEND: the appended bytes */
+    bool ever_read;       /* the item was read since it was written (MUT_LOAD: always) */
+    const uint8_t *value; /* MUT_SET, MUT_TOUCH, MUT_LOAD, MUT_EVICT: the encoding (NULL for
+                           * a stream); MUT_APPEND: the appended bytes */
     uint64_t vlen;        /* for a stream's MUT_SET/TOUCH/LOAD: its whole length */
     uint64_t expire_ms;   /* absolute unix ms, 0 = none */
     uint64_t version;
@@ -121,16 +128,15 @@ struct mutation {
     const struct store_stream_view *stream;
 };
 
-/* Called synchronously, under the item's shard lock, in the order changes are applied to
- * that key. Must not block or call back into the store; copy what it keeps. */
+/* Every change of the store, exactly one record each, in the order changes are applied to
+ * that key: set, append, incr (MUT_SET), del, touch, expiry, eviction (with the value, so
+ * the disk tiers can demote it), flush, load. Called synchronously, under the key's shard
+ * lock (a flush: no lock), on the thread that made the change. Must not block or call back
+ * into the store; copy what it keeps. */
 typedef void (*store_mutation_fn)(void *arg, const struct mutation *m);
-/* At most 4 subscribers; returns 0 or -1 when full. Subscribe before serving. */
+/* At most 4 subscribers, called in the order they subscribed; returns 0 or -1 when full.
+ * Subscribe before serving. */
 int store_mutation_subscribe(store_mutation_fn fn, void *arg);
-
-/* Called for each evicted item before it is freed (the hook for the SSD tier). `ever_read`
- * tells whether the item was read since it was written. Must not block. */
-typedef void (*store_demote_fn)(void *arg, const struct mutation *m, bool ever_read);
-void store_set_demote_hook(store_demote_fn fn, void *arg);
 
 /* What the disk tiers say of a key memory does not hold, asked under the key's lock (so no
  * change of the key can come between). Must not block.
@@ -155,8 +161,9 @@ int store_setup(void);
 void store_teardown(void);
 
 /* ---- namespaces ---- */
-/* Find or create a namespace by name (<= 64 bytes). STORE_OK with *id, or STORE_ELIMIT. */
-int store_ns_id(const void *name, size_t len, uint16_t *id);
+/* Find or create a namespace by name (<= STORE_MAX_NS_LEN bytes). STORE_OK with *id, or
+ * STORE_ELIMIT (STORE_MAX_NAMESPACES exist, or the name is too long). */
+enum store_status store_ns_id(const void *name, size_t len, uint16_t *id);
 /* Name of a namespace id ("" for the default one). */
 const char *store_ns_name(uint16_t id);
 uint16_t store_ns_count(void);
@@ -172,7 +179,7 @@ uint8_t store_item_type(const struct item *it);
 /* Encoded value (not valid for streams: use store_range). */
 const uint8_t *store_item_value(const struct item *it, uint32_t *len);
 uint64_t store_item_version(const struct item *it);
-/* Remaining ttl in ms, or -1 for none. */
+/* Remaining ttl in ms, or STORE_TTL_NONE. */
 int64_t store_item_ttl(const struct item *it);
 /* Length of a stream or of a bytes value's content; other types: 0. */
 uint64_t store_item_strlen(const struct item *it);
@@ -181,25 +188,26 @@ void store_item_release(void *it);
 
 /* ---- operations (see docs/protocol.md for their semantics) ---- */
 /* STORE_OK with a new reference in *out, or STORE_NOT_FOUND. Counts a hit or a miss. */
-int store_get(const struct store_key *k, struct item **out);
+enum store_status store_get(const struct store_key *k, struct item **out);
 /* Like store_get but counts nothing and does not mark the item as read. */
-int store_peek(const struct store_key *k, struct item **out);
-int store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
-              unsigned flags, uint64_t cas, uint64_t *version);
+enum store_status store_peek(const struct store_key *k, struct item **out);
+enum store_status store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
+                            unsigned flags, uint64_t cas, uint64_t *version);
 /* STORE_OK when memory or (through the del-miss hook) a disk tier held the key. */
-int store_del(const struct store_key *k);
+enum store_status store_del(const struct store_key *k);
 /* Put a copy read from a disk tier back in memory (promotion, warm restart, a command that
  * needs the value). Not a change: its record is MUT_LOAD, the item counts as read, version
  * and absolute expiry are kept. Stored only when memory does not hold the key and still(arg)
  * says the copy is current; still() runs under the key's lock, where every change of the key
  * is ordered. STORE_OK, STORE_NOT_STORED or STORE_ENOMEM. */
-int store_load(const struct store_key *k, const struct store_value *v, uint64_t expire_ms,
-               uint64_t version, bool (*still)(void *arg), void *arg);
-int store_touch(const struct store_key *k, uint64_t ttl_ms);
-int store_incr(const struct store_key *k, int64_t delta, int64_t initial, uint64_t ttl_ms,
-               int64_t *result);
-int store_append(const struct store_key *k, const void *data, uint32_t len, uint64_t ttl_ms,
-                 uint64_t *new_len);
+enum store_status store_load(const struct store_key *k, const struct store_value *v,
+                             uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
+                             void *arg);
+enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms);
+enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t initial,
+                             uint64_t ttl_ms, int64_t *result);
+enum store_status store_append(const struct store_key *k, const void *data, uint32_t len,
+                               uint64_t ttl_ms, uint64_t *new_len);
 
 /* A piece of a value handed to a range visitor: the bytes stay valid until release(arg). */
 typedef void (*store_piece_fn)(void *ctx, const uint8_t *data, size_t len,
@@ -214,8 +222,9 @@ typedef bool (*store_spilled_fn)(void *ctx, uint64_t sid, uint32_t idx, uint32_t
  * *total gets the length of the range. STORE_ON_DISK when spilled did not supply some piece
  * (the pieces handed to fn are then incomplete: release them, read the chunks named, try
  * again); STORE_ETYPE for other types. */
-int store_range(const struct store_key *k, uint64_t offset, uint64_t length, store_piece_fn fn,
-                store_spilled_fn spilled, void *ctx, uint64_t *total);
+enum store_status store_range(const struct store_key *k, uint64_t offset, uint64_t length,
+                              store_piece_fn fn, store_spilled_fn spilled, void *ctx,
+                              uint64_t *total);
 
 /* ---- streams on disk ---- */
 /* A stream longer than threshold bytes keeps only its last chunk, and the full chunks not
@@ -236,17 +245,18 @@ struct store_stream_hooks {
 };
 /* NULL removes them. Set before serving, remove after the workers stopped. */
 void store_set_stream_hooks(const struct store_stream_hooks *h);
-/* Chunk idx of stream sid (the key's current stream, or nothing happens) was written (ok:
- * memory drops it; disk_bytes its record's size) or could not be. Returns true when the
- * stream took the written chunk: its disk_bytes are then reported to gone(). */
 /* Put a stream read from a disk tier back in memory: its chunks but the last stay on disk
  * (stream sid, len bytes), the last (tail, len - its offset bytes) in memory. As store_load
  * otherwise. */
-int store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len, const void *tail,
-                      uint32_t tail_len, uint64_t disk_bytes, uint64_t expire_ms,
-                      uint64_t version, bool (*still)(void *arg), void *arg);
+enum store_status store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len,
+                                    const void *tail, uint32_t tail_len, uint64_t disk_bytes,
+                                    uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
+                                    void *arg);
 /* Does memory hold, at k, the stream sid (whose chunks on disk it then still needs)? */
 bool store_has_stream(const struct store_key *k, uint64_t sid);
+/* Chunk idx of stream sid (the key's current stream, or nothing happens) was written (ok:
+ * memory drops it; disk_bytes its record's size) or could not be. Returns true when the
+ * stream took the written chunk: its disk_bytes are then reported to gone(). */
 bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx, bool ok,
                           uint32_t disk_bytes);
 

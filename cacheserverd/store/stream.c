@@ -27,14 +27,14 @@ static uint64_t _next_id(void)
     return __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 }
 
-void stream_set_hooks(const struct store_stream_hooks *h)
+void store_stream_set_hooks(const struct store_stream_hooks *h)
 {
     if (h)
         hooks_copy = *h;
     __atomic_store_n(&hooks, h ? &hooks_copy : NULL, __ATOMIC_RELEASE);
 }
 
-struct stream *stream_create(void)
+struct stream *store_stream_create(void)
 {
     struct stream *st = calloc(1, sizeof(struct stream));
     if (st)
@@ -42,7 +42,7 @@ struct stream *stream_create(void)
     return st;
 }
 
-void chunk_release(void *arg)
+void store_chunk_release(void *arg)
 {
     struct chunk *c = arg;
     if (__atomic_sub_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL) == 0)
@@ -83,11 +83,11 @@ static int64_t _prepare_last(struct stream *st, uint32_t need)
     n->len = c->len;
     st->chunks[st->nchunks - 1] = n;
     int64_t added = (int64_t)cap - (int64_t)c->cap;
-    chunk_release(c); /* readers keep theirs */
+    store_chunk_release(c); /* readers keep theirs */
     return added;
 }
 
-int64_t do_stream_append(struct stream *st, const uint8_t *data, uint32_t len)
+int64_t do_store_stream_append(struct stream *st, const uint8_t *data, uint32_t len)
 {
     int64_t added = 0;
     while (len > 0) {
@@ -125,7 +125,7 @@ int64_t do_stream_append(struct stream *st, const uint8_t *data, uint32_t len)
     return added;
 }
 
-bool do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen)
+bool do_store_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_t klen)
 {
     const struct store_stream_hooks *h = __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
     if (!h || (!h->persist && st->len <= h->threshold))
@@ -137,15 +137,15 @@ bool do_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, uint32_
             continue; /* on disk already (handed over again after a failure) */
         __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
         if (!h->spill(h->arg, ns, key, klen, st->id, st->spill_next, c->data, c->len,
-                      chunk_release, c)) {
-            chunk_release(c);
+                      store_chunk_release, c)) {
+            store_chunk_release(c);
             return false;
         }
     }
     return true;
 }
 
-bool do_stream_view(struct stream *st, struct store_stream_view *v)
+bool do_store_stream_view(struct stream *st, struct store_stream_view *v)
 {
     const struct store_stream_hooks *h = __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
     if (!h || !h->persist)
@@ -162,7 +162,7 @@ bool do_stream_view(struct stream *st, struct store_stream_view *v)
     return true;
 }
 
-struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
+struct stream *store_stream_restore(uint64_t sid, uint64_t len, const void *tail, uint32_t tail_len,
                               uint64_t disk_bytes)
 {
     uint32_t n = len ? (uint32_t)((len - 1) / STREAM_CHUNK + 1) : 0;
@@ -188,7 +188,7 @@ struct stream *stream_restore(uint64_t sid, uint64_t len, const void *tail, uint
     return st;
 }
 
-uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes)
+uint64_t do_store_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t disk_bytes)
 {
     if (idx + 1 >= st->nchunks || !st->chunks[idx])
         return 0;
@@ -201,11 +201,11 @@ uint64_t do_stream_spilled(struct stream *st, uint32_t idx, bool ok, uint32_t di
     uint64_t freed = sizeof(struct chunk) + c->cap;
     st->chunks[idx] = NULL;
     st->disk_bytes += disk_bytes;
-    chunk_release(c); /* readers keep theirs */
+    store_chunk_release(c); /* readers keep theirs */
     return freed;
 }
 
-void stream_destroy(struct stream *st)
+void store_stream_destroy(struct stream *st)
 {
     if (!st)
         return;
@@ -214,12 +214,12 @@ void stream_destroy(struct stream *st)
         h->gone(h->arg, st->id, st->disk_bytes, st->evicted);
     for (uint32_t i = 0; i < st->nchunks; i++)
         if (st->chunks[i])
-            chunk_release(st->chunks[i]);
+            store_chunk_release(st->chunks[i]);
     free(st->chunks);
     free(st);
 }
 
-uint64_t stream_mem(const struct stream *st)
+uint64_t store_stream_mem(const struct stream *st)
 {
     uint64_t m = sizeof(*st) + (uint64_t)st->cap * sizeof(struct chunk *);
     for (uint32_t i = 0; i < st->nchunks; i++)
@@ -228,7 +228,7 @@ uint64_t stream_mem(const struct stream *st)
     return m;
 }
 
-bool do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
+bool do_store_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
                      store_spilled_fn spilled, void *ctx)
 {
     bool complete = true;
@@ -241,7 +241,7 @@ bool do_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_
             n = len;
         if (c) {
             __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
-            fn(ctx, c->data + in, (size_t)n, chunk_release, c);
+            fn(ctx, c->data + in, (size_t)n, store_chunk_release, c);
         } else if (!spilled || !spilled(ctx, st->id, idx, in, (uint32_t)n)) {
             complete = false;
         }

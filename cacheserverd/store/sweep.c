@@ -26,7 +26,7 @@ static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
 {
     pthread_mutex_lock(&s->lock);
     if (s->t[1].buckets) { /* rehash in progress: help it instead */
-        do_table_rehash_step(s);
+        do_store_table_rehash_step(s);
         pthread_mutex_unlock(&s->lock);
         return;
     }
@@ -35,8 +35,9 @@ static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
             s->sweep_pos = 0;
         struct item **slot = &s->t[0].buckets[s->sweep_pos++];
         while (*slot) {
-            if (item_expired(*slot, now))
-                do_store_reclaim(s, slot, MUT_EXPIRE); /* *slot is now the next item */
+            struct item *it = *slot;
+            if (store_item_expired(it, now)) /* *slot is now the next item */
+                do_store_reclaim(s, slot, store_hash(it->ns, item_key(it), it->klen));
             else
                 slot = &(*slot)->hnext;
         }
@@ -87,7 +88,7 @@ static void *_sweep_main(void *arg)
     }
 }
 
-int sweep_start(void)
+int store_sweep_start(void)
 {
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -102,7 +103,7 @@ int sweep_start(void)
     return 0;
 }
 
-void sweep_stop(void)
+void store_sweep_stop(void)
 {
     pthread_mutex_lock(&wait_lock);
     if (!running) {

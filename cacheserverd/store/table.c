@@ -13,7 +13,7 @@
 
 static inline bool _rehashing(const struct shard *s) { return s->t[1].buckets != NULL; }
 
-int table_init(struct shard *s)
+int store_table_init(struct shard *s)
 {
     memset(s->t, 0, sizeof(s->t));
     s->t[0].buckets = calloc(TABLE_INITIAL, sizeof(struct item *));
@@ -24,7 +24,7 @@ int table_init(struct shard *s)
     return 0;
 }
 
-void table_free(struct shard *s)
+void store_table_free(struct shard *s)
 {
     free(s->t[0].buckets);
     free(s->t[1].buckets);
@@ -36,7 +36,7 @@ static inline bool _match(const struct item *it, uint16_t ns, const uint8_t *key
     return it->ns == ns && it->klen == klen && memcmp(item_key(it), key, klen) == 0;
 }
 
-struct item **do_table_find(struct shard *s, uint64_t hash, uint16_t ns, const uint8_t *key,
+struct item **do_store_table_find(struct shard *s, uint64_t hash, uint16_t ns, const uint8_t *key,
                             uint32_t klen)
 {
     for (int t = 0; t < 2; t++) {
@@ -50,7 +50,7 @@ struct item **do_table_find(struct shard *s, uint64_t hash, uint16_t ns, const u
     return NULL;
 }
 
-void do_table_insert(struct shard *s, struct item *it, uint64_t hash)
+void do_store_table_insert(struct shard *s, struct item *it, uint64_t hash)
 {
     struct table *t = _rehashing(s) ? &s->t[1] : &s->t[0];
     struct item **b = &t->buckets[hash & t->mask];
@@ -59,7 +59,7 @@ void do_table_insert(struct shard *s, struct item *it, uint64_t hash)
     s->count++;
 }
 
-void do_table_remove_at(struct shard *s, struct item **slot)
+void do_store_table_remove_at(struct shard *s, struct item **slot)
 {
     struct item *it = *slot;
     *slot = it->hnext;
@@ -67,7 +67,7 @@ void do_table_remove_at(struct shard *s, struct item **slot)
     s->count--;
 }
 
-bool do_table_rehash_step(struct shard *s)
+bool do_store_table_rehash_step(struct shard *s)
 {
     if (!_rehashing(s)) {
         if (s->count <= s->t[0].mask + 1)
@@ -127,7 +127,7 @@ static void _visit(struct item *it, void (*fn)(void *, struct item *), void *ctx
     }
 }
 
-uint64_t do_table_scan(struct shard *s, uint64_t v, void (*fn)(void *, struct item *), void *ctx)
+uint64_t do_store_table_scan(struct shard *s, uint64_t v, void (*fn)(void *, struct item *), void *ctx)
 {
     if (!_rehashing(s)) {
         uint64_t m0 = s->t[0].mask;

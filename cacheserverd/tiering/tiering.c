@@ -295,24 +295,22 @@ bool tiering_queue_put(const struct mutation *m, uint64_t hash, bool persist, bo
     return true;
 }
 
-static void _on_demote(void *arg, const struct mutation *m, bool ever_read)
+/* MUT_EVICT: demote the evicted item's value to the first disk tier. */
+static void _demote(const struct mutation *m)
 {
-    (void)arg;
     if (!m->value || m->type == STORE_T_STREAM)
         return; /* streams stay in memory */
-    struct store_key k;
-    store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
     if (pmode != PERSIST_OFF) {
         /* persistence has written it, or will; read in memory, it is warm for the CLOCK */
-        enum tix_state s = tix_state_warm(k.hash, ever_read);
+        enum tix_state s = tix_state_warm(m->hash, m->ever_read);
         if (s == TIX_LIVE || s == TIX_QUEUED)
             return;
     }
-    if (!ever_read && !option_get_b(&topts.demote_unread)) {
+    if (!m->ever_read && !option_get_b(&topts.demote_unread)) {
         stat_incr(&tst.demote_skipped);
         return;
     }
-    if (!tiering_queue_put(m, k.hash, false, ever_read, option_get_u(&topts.tier_queue)))
+    if (!tiering_queue_put(m, m->hash, false, m->ever_read, option_get_u(&topts.tier_queue)))
         stat_incr(&tst.demote_dropped);
 }
 
@@ -371,7 +369,9 @@ static void _on_mutation(void *arg, const struct mutation *m)
     if (!atomic_load(&tactive))
         return;
     switch (m->op) {
-    case MUT_EVICT:  /* the demote hook's */
+    case MUT_EVICT:
+        _demote(m);
+        return;
     case MUT_EXPIRE: /* the disk copy carries the same expiry */
         return;
     case MUT_FLUSH: {
@@ -395,21 +395,19 @@ static void _on_mutation(void *arg, const struct mutation *m)
     default:
         break;
     }
-    struct store_key k;
-    store_key_init(&k, (uint16_t)m->ns, m->key, m->klen);
     /* sync: the writer keeps up with the connections (each waits for its write) */
     size_t limit = pmode == PERSIST_SYNC ? 0 : option_get_u(&topts.persist_queue);
     if (pmode != PERSIST_OFF && (m->op == MUT_SET || m->op == MUT_TOUCH) && m->value &&
         m->type != STORE_T_STREAM) {
-        if (tiering_queue_put(m, k.hash, true, false, limit))
+        if (tiering_queue_put(m, m->hash, true, false, limit))
             return;
         tiering_persist_dropped("the persistence queue is full");
     } else if (pmode != PERSIST_OFF && m->stream &&
                (m->op == MUT_SET || m->op == MUT_APPEND || m->op == MUT_TOUCH)) {
-        if (tiering_persist_stream(m, k.hash, limit))
+        if (tiering_persist_stream(m, m->hash, limit))
             return;
     }
-    tiering_invalidate((uint16_t)m->ns, m->key, m->klen, k.hash);
+    tiering_invalidate((uint16_t)m->ns, m->key, m->klen, m->hash);
 }
 
 /* ---- the writer ---- */
@@ -849,7 +847,6 @@ int tiering_setup(void)
     for (unsigned i = 0; i < nreaders; i++)
         if (pthread_create(&readers[i], NULL, tiering_reader_main, NULL) != 0)
             return -1;
-    store_set_demote_hook(_on_demote, NULL);
     static const struct store_miss_hooks hooks = {.on_disk = _on_disk_hook,
                                                   .forget = _on_del_miss};
     store_set_miss_hooks(&hooks);
@@ -869,7 +866,6 @@ void tiering_teardown(void)
     if (!tiers[TIX_SSD].name)
         return;
     restore_stop();
-    store_set_demote_hook(NULL, NULL);
     store_set_miss_hooks(NULL);
     store_set_stream_hooks(NULL);
     atomic_store(&tactive, false); /* the mutation subscriber ignores changes from now on */

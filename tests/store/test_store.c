@@ -226,46 +226,179 @@ static void test_writes_never_read_do_not_push_out_read_items(void **state)
     _config("memory", "64MiB");
 }
 
-struct recorder {
-    int ops[64];
-    int n;
+/* Every record a subscriber got, with what it needs to check the mutation path. */
+struct rec {
+    int op, ns;
+    char key[24]; /* "" for a flush */
+    uint64_t hash;
+    bool ever_read, has_value;
+    uint64_t vlen;
 };
+static struct {
+    pthread_mutex_t lock; /* the sweeper's expiries come from its own thread */
+    struct rec r[16384];
+    int n;
+} recs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void _record(void *arg, const struct mutation *m)
 {
-    struct recorder *r = arg;
-    if (r->n < 64)
-        r->ops[r->n++] = m->op;
+    (void)arg;
+    pthread_mutex_lock(&recs.lock);
+    if (recs.n < (int)(sizeof(recs.r) / sizeof(recs.r[0]))) {
+        struct rec *r = &recs.r[recs.n++];
+        *r = (struct rec){.op = m->op, .ns = m->ns, .hash = m->hash, .ever_read = m->ever_read,
+                          .has_value = m->value != NULL, .vlen = m->vlen};
+        if (m->key)
+            snprintf(r->key, sizeof(r->key), "%.*s", (int)m->klen, (const char *)m->key);
+    }
+    pthread_mutex_unlock(&recs.lock);
 }
 
+/* The ops recorded for (ns, key), in order, as a string of op digits (in a static buffer:
+ * copy it to keep it); checks each record's hash against the key's. */
+static const char *_ops_of(uint16_t ns, const char *key)
+{
+    static char ops[64];
+    struct store_key k;
+    _key(&k, ns, key);
+    int n = 0;
+    for (int i = 0; i < recs.n && n < 63; i++) {
+        const struct rec *r = &recs.r[i];
+        if (r->ns != ns || strcmp(r->key, key) != 0)
+            continue;
+        if (r->hash != k.hash)
+            fail_msg("record %d of %s: hash %llx, the key's is %llx", i, key,
+                     (unsigned long long)r->hash, (unsigned long long)k.hash);
+        ops[n++] = (char)('0' + r->op);
+    }
+    ops[n] = '\0';
+    return ops;
+}
+
+static const struct rec *_last_of(const char *key)
+{
+    for (int i = recs.n - 1; i >= 0; i--)
+        if (strcmp(recs.r[i].key, key) == 0)
+            return &recs.r[i];
+    return NULL;
+}
+
+static bool _in_memory(uint16_t ns, const char *key)
+{
+    struct store_key k;
+    struct item *it;
+    _key(&k, ns, key);
+    if (store_peek(&k, &it) != STORE_OK)
+        return false;
+    store_item_release(it);
+    return true;
+}
+
+#define OPS(...) ((const char[]){__VA_ARGS__, '\0'})
+#define D(op) ((char)('0' + (op)))
+
+/* One record per change of every kind, in apply order per key, each with the key's hash and
+ * whether the item was read; eviction's record carries the value (the tiers demote it). */
 static void test_every_change_emits_one_mutation_record(void **state)
 {
     (void)state;
-    static struct recorder rec;
-    assert_int_equal(store_mutation_subscribe(_record, &rec), 0);
+    recs.n = 0;
+    assert_int_equal(store_mutation_subscribe(_record, NULL), 0);
     struct store_key k;
     int64_t v;
     uint64_t len;
+    uint16_t ns1;
     _set_str(0, "m", "1", 0, 0, 0, NULL);
+    assert_int_equal(_has(0, "m", "1"), 1);
     _key(&k, 0, "m");
     store_touch(&k, 100000);
+    assert_true(_last_of("m")->ever_read);
     store_del(&k);
     store_incr(&k, 5, 10, 0, &v);
-    store_append(&k, "x", 1, 0, &len); /* E_TYPE: no record */
+    assert_int_equal(store_append(&k, "x", 1, 0, &len), STORE_ETYPE); /* no record */
     _key(&k, 0, "s");
     store_append(&k, "x", 1, 0, &len);
     store_append(&k, "y", 1, 0, &len);
     _set_str(0, "e", "1", 10, 0, 0, NULL);
     _sleep_ms(30);
-    assert_int_equal(_has(0, "e", "1"), 0); /* expires on read */
+    assert_int_equal(_has(0, "e", "1"), 0); /* expired: the sweeper or this read reclaims it */
+    assert_int_equal(store_ns_id("one", 3, &ns1), STORE_OK);
+    _set_str(ns1, "x", "1", 0, 0, 0, NULL);
+    store_flush(ns1, NULL);
+    assert_int_equal(_has(ns1, "x", "1"), 0); /* flushed: no record of its own */
+    uint8_t enc[8];
+    struct store_value lv = {STORE_T_BYTES, enc, _bin(enc, "disk", 4)};
+    _key(&k, 0, "l");
+    assert_int_equal(store_load(&k, &lv, 0, 7, NULL, NULL), STORE_OK);
+    assert_true(_last_of("l")->ever_read);
+
+    /* eviction: 3 MiB of never-read values into 1 MiB */
+    _config("memory", "1MiB");
+    char key[32], val[1024];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "ev%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, NULL), STORE_OK);
+    }
+    /* each key: its set, and its eviction when memory lost it (the sweeper may still evict
+     * one while this runs: it keeps the limit too) */
+    int evicted = 0;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "ev%d", i);
+        bool gone = !_in_memory(0, key);
+        const char *ops = _ops_of(0, key);
+        if (strcmp(ops, OPS(D(MUT_SET))) != 0 || gone) {
+            assert_string_equal(ops, OPS(D(MUT_SET), D(MUT_EVICT)));
+            const struct rec *r = _last_of(key);
+            assert_true(r->has_value && r->vlen == 3 + sizeof(val) - 1);
+            assert_false(r->ever_read);
+            evicted++;
+        }
+    }
+    if (evicted < 1000)
+        fail_msg("expected >= 1000 of 3000 keys evicted from 1 MiB, got %d", evicted);
+    _config("memory", "64MiB");
     store_flush(-1, NULL);
-    int want[] = {MUT_SET, MUT_TOUCH, MUT_DEL, MUT_SET, MUT_SET, MUT_APPEND, MUT_SET, MUT_EXPIRE,
-                  MUT_FLUSH};
-    int nwant = (int)(sizeof(want) / sizeof(want[0]));
-    assert_int_equal(rec.n, nwant);
-    for (int i = 0; i < nwant; i++)
-        if (rec.ops[i] != want[i])
-            fail_msg("record %d: expected op %d, got %d", i, want[i], rec.ops[i]);
+
+    /* per key, in apply order; a key the burst evicted ends with MUT_EVICT */
+    char m_ops[64], s_ops[64], l_ops[64];
+    strcpy(m_ops, _ops_of(0, "m"));
+    assert_true(strcmp(m_ops, OPS(D(MUT_SET), D(MUT_TOUCH), D(MUT_DEL), D(MUT_SET))) == 0 ||
+                strcmp(m_ops, OPS(D(MUT_SET), D(MUT_TOUCH), D(MUT_DEL), D(MUT_SET),
+                                  D(MUT_EVICT))) == 0);
+    strcpy(s_ops, _ops_of(0, "s"));
+    assert_true(strcmp(s_ops, OPS(D(MUT_SET), D(MUT_APPEND))) == 0 ||
+                strcmp(s_ops, OPS(D(MUT_SET), D(MUT_APPEND), D(MUT_EVICT))) == 0);
+    strcpy(l_ops, _ops_of(0, "l"));
+    assert_true(strcmp(l_ops, OPS(D(MUT_LOAD))) == 0 ||
+                strcmp(l_ops, OPS(D(MUT_LOAD), D(MUT_EVICT))) == 0);
+    assert_string_equal(_ops_of(0, "e"), OPS(D(MUT_SET), D(MUT_EXPIRE)));
+    assert_string_equal(_ops_of(ns1, "x"), OPS(D(MUT_SET)));
+    /* the two flushes, in order, keyless */
+    int flushes = 0, keyed = 0;
+    for (int i = 0; i < recs.n; i++) {
+        const struct rec *r = &recs.r[i];
+        if (r->op != MUT_FLUSH) {
+            keyed++;
+            continue;
+        }
+        assert_string_equal(r->key, "");
+        assert_int_equal(r->ns, flushes == 0 ? ns1 : -1);
+        flushes++;
+    }
+    assert_int_equal(flushes, 2);
+    /* nothing else: m 4-5, s 2-3, e 2, x 1, l 1-2, and the burst */
+    int burst = 0; /* the burst's records, once nothing evicts any more */
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "ev%d", i);
+        const char *ops = _ops_of(0, key);
+        if (strcmp(ops, OPS(D(MUT_SET))) != 0)
+            assert_string_equal(ops, OPS(D(MUT_SET), D(MUT_EVICT)));
+        burst += (int)strlen(ops);
+    }
+    assert_true(burst >= 3000 + evicted);
+    assert_int_equal(keyed, (int)(strlen(m_ops) + strlen(s_ops) + 2 + 1 + strlen(l_ops)) + burst);
 }
 
 static void test_incr_initial_overflow_and_types(void **state)
