@@ -144,7 +144,7 @@ static void _read_stream(struct tiering_result *res, const uint8_t *head, size_t
 void *tiering_reader_main(void *arg)
 {
     (void)arg;
-    for (struct job *j; (j = tq_pop(&trq));) {
+    for (struct tjob *j; (j = tq_pop(&trq));) {
         struct tiering_result *res = calloc(1, sizeof(*res));
         if (res) {
             res->hash = j->hash;
@@ -154,9 +154,9 @@ void *tiering_reader_main(void *arg)
             size_t rlen;
             /* the tier the index named, then the other: a move may have run meanwhile */
             int rc = 1;
-            int tries = j->kind == JOB_READ ? TIX_TIERS : 1; /* chunks: the first tier only */
+            int tries = j->kind == TJOB_READ ? TIX_TIERS : 1; /* chunks: the first tier only */
             for (int k = 0; k < tries && rc == 1; k++) {
-                int t = k == 0 ? j->tier : 1 - j->tier;
+                int t = k == 0 ? j->read.tier : 1 - j->read.tier;
                 if (!tiers[t].db)
                     continue;
                 pthread_rwlock_rdlock(&tiers[t].lock);
@@ -166,14 +166,14 @@ void *tiering_reader_main(void *arg)
                     rc = tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
                                     sizeof(res->err));
                 pthread_rwlock_unlock(&tiers[t].lock);
-                stat_incr(j->kind == JOB_CHUNK_READ ? &tst.stream_chunk_reads
+                stat_incr(j->kind == TJOB_CHUNK_READ ? &tst.stream_chunk_reads
                           : t == TIX_SSD                ? &tst.ssd_reads
                                                         : &tst.hdd_reads);
                 res->tier = (uint8_t)t;
                 if (rc < 0)
                     tiering_disk_failed(t, "read", res->err);
             }
-            if (rc == 1 && j->kind == JOB_READ) /* a key the disk does not have (a guess) */
+            if (rc == 1 && j->kind == TJOB_READ) /* a key the disk does not have (a guess) */
                 tix_absent(j->hash, j->seq, restore_indexing());
             if (rc < 0) {
                 res->status = TIER_ERROR;
@@ -181,7 +181,7 @@ void *tiering_reader_main(void *arg)
                 struct diskval v;
                 uint8_t *owned;
                 int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
-                if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == JOB_READ) {
+                if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == TJOB_READ) {
                     _read_stream(res, v.data, v.len);
                     free(owned);
                     res->type = v.type;
@@ -214,8 +214,8 @@ void *tiering_reader_main(void *arg)
             }
         }
         if (res && res->status != TIER_ERROR)
-            hist_record(&read_hist[res->tier], tiering_mono_us() - j->t_us);
-        j->done(j->arg, res);
+            hist_record(&read_hist[res->tier], tiering_mono_us() - j->read.t_us);
+        j->read.done(j->read.arg, res);
         tjob_free(j);
     }
     return NULL;
@@ -242,7 +242,7 @@ static void _read_when_written(void *arg, bool ok, const char *err)
 {
     (void)ok;
     (void)err;
-    struct job *j = arg;
+    struct tjob *j = arg;
     if (tq_push(&trq, j, 0))
         return;
     struct tiering_result *res = calloc(1, sizeof(*res));
@@ -250,17 +250,15 @@ static void _read_when_written(void *arg, bool ok, const char *err)
         res->status = TIER_ERROR;
         snprintf(res->err, sizeof(res->err), "the server is stopping");
     }
-    j->done(j->arg, res);
+    j->read.done(j->read.arg, res);
     tjob_free(j);
 }
 
 /* Hand a read job to the I/O threads (freed when it cannot be queued). */
-static bool _queue_read(struct job *j, uint8_t tier, tiering_done_fn done, void *arg)
+static bool _queue_read(struct tjob *j, uint8_t tier, tiering_done_fn done, void *arg)
 {
-    j->tier = tier;
-    j->t_us = tiering_mono_us();
-    j->done = done;
-    j->arg = arg;
+    j->read = (struct tjob_read){.done = done, .arg = arg, .tier = tier,
+                                 .t_us = tiering_mono_us()};
     if (!tq_push(&trq, j, 0)) {
         tjob_free(j);
         return false;
@@ -288,15 +286,13 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
         if (v->type == STORE_T_STREAM) {
             /* a stream's head names chunks queued before it: read once they are written */
             tix_value_release(v);
-            struct job *j = tjob_new(JOB_READ, ns, key, klen);
+            struct tjob *j = tjob_new(TJOB_READ, ns, key, klen);
             if (!j)
                 return false;
             j->hash = hash;
             j->seq = seq;
-            j->tier = TIX_SSD;
-            j->t_us = tiering_mono_us();
-            j->done = done;
-            j->arg = arg;
+            j->read = (struct tjob_read){.done = done, .arg = arg, .tier = TIX_SSD,
+                                         .t_us = tiering_mono_us()};
             tiering_when_durable(tiering_pushed(), _read_when_written, j);
             return true;
         }
@@ -322,7 +318,7 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
     }
     if (e.state != TIX_LIVE)
         return false;
-    struct job *j = tjob_new(JOB_READ, ns, key, klen);
+    struct tjob *j = tjob_new(TJOB_READ, ns, key, klen);
     if (!j)
         return false;
     j->hash = hash;
@@ -334,7 +330,7 @@ bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *
 {
     if (!atomic_load(&tactive))
         return false;
-    struct job *j = tiering_chunk_job(JOB_CHUNK_READ, sid, idx);
+    struct tjob *j = tiering_chunk_job(TJOB_CHUNK_READ, sid, idx);
     return j && _queue_read(j, TIX_SSD, done, arg);
 }
 

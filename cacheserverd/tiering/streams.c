@@ -78,9 +78,9 @@ static uint64_t _stream_backlog(void)
     return quarter < (8u << 20) ? quarter : (8u << 20);
 }
 
-struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx)
+struct tjob *tiering_chunk_job(enum tjob_kind kind, uint64_t sid, uint32_t idx)
 {
-    struct job *j = calloc(1, sizeof(*j));
+    struct tjob *j = calloc(1, sizeof(*j));
     uint8_t *key = j ? malloc(TIERING_CHUNK_KEY) : NULL;
     if (!key) {
         free(j);
@@ -89,20 +89,25 @@ struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx)
     j->kind = kind;
     j->key = key;
     j->klen = TIERING_CHUNK_KEY;
-    j->sid = sid;
-    j->idx = idx;
+    if (kind == TJOB_CHUNK_PUT) {
+        j->chunk_put.sid = sid;
+        j->chunk_put.idx = idx;
+    } else if (kind == TJOB_CHUNK_DEL) {
+        j->chunk_del.sid = sid;
+    } /* TJOB_CHUNK_READ: the key names the chunk */
     tiering_chunk_key(key, sid, idx);
     return j;
 }
 
-/* The stream's key, for the store when the job is done (j->sk, a copy in j->skey). */
-static bool _set_stream_key(struct job *j, uint16_t ns, const uint8_t *key, uint32_t klen)
+/* The stream's key, for the store when chunk put j is done (sk, a copy in skey). */
+static bool _set_stream_key(struct tjob *j, uint16_t ns, const uint8_t *key, uint32_t klen)
 {
-    j->skey = malloc(klen ? klen : 1);
-    if (!j->skey)
+    struct tjob_chunk_put *c = &j->chunk_put;
+    c->skey = malloc(klen ? klen : 1);
+    if (!c->skey)
         return false;
-    memcpy(j->skey, key, klen);
-    store_key_init(&j->sk, ns, j->skey, klen);
+    memcpy(c->skey, key, klen);
+    store_key_init(&c->sk, ns, c->skey, klen);
     return true;
 }
 
@@ -113,19 +118,19 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
     (void)arg;
     if (!atomic_load(&tactive) || atomic_load(&tiers[TIX_SSD].degraded))
         return false;
-    struct job *j = tiering_chunk_job(JOB_CHUNK_PUT, sid, idx);
+    struct tjob *j = tiering_chunk_job(TJOB_CHUNK_PUT, sid, idx);
     if (!j || !_set_stream_key(j, ns, key, klen)) {
         tjob_free(j);
         return false;
     }
-    j->v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
+    j->chunk_put.v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
     if (!tq_push(&twq, j, option_get_u(&topts.tier_queue))) {
         tjob_free(j); /* the store keeps its reference: the chunk stays in memory */
         stat_incr(&tst.stream_chunks_deferred);
         return false;
     }
-    j->crelease = release;
-    j->carg = rarg;
+    j->chunk_put.crelease = release;
+    j->chunk_put.carg = rarg;
     stat_add(&tst.stream_backlog_bytes, len);
     stat_incr(&tst.tier_queue_depth);
     return true;
@@ -209,7 +214,7 @@ static bool _take_resync(uint64_t sid)
 static bool _queue_delta(const struct mutation *m, uint64_t sid, uint64_t off,
                          const uint8_t *data, size_t len, size_t limit)
 {
-    struct job *j = calloc(1, sizeof(*j));
+    struct tjob *j = calloc(1, sizeof(*j));
     uint8_t *key = j ? malloc(TIERING_DELTA_KEY) : NULL;
     uint8_t *copy = key ? malloc(len ? len : 1) : NULL;
     if (!copy) {
@@ -220,14 +225,15 @@ static bool _queue_delta(const struct mutation *m, uint64_t sid, uint64_t off,
     }
     tiering_delta_key(key, sid, off);
     memcpy(copy, data, len);
-    *j = (struct job){.kind = JOB_CHUNK_PUT, .key = key, .klen = TIERING_DELTA_KEY, .sid = sid,
-                      .tail = true, .persist = true, .crelease = free, .carg = copy};
+    *j = (struct tjob){.kind = TJOB_CHUNK_PUT, .key = key, .klen = TIERING_DELTA_KEY,
+                       .persist = true,
+                       .chunk_put = {.sid = sid, .tail = true, .crelease = free, .carg = copy}};
     if (!_set_stream_key(j, (uint16_t)m->ns, m->key, m->klen)) {
         tjob_free(j);
         tiering_persist_dropped("out of memory");
         return false;
     }
-    j->v = (struct diskval){.type = STORE_T_BYTES, .data = copy, .len = len};
+    j->chunk_put.v = (struct diskval){.type = STORE_T_BYTES, .data = copy, .len = len};
     if (!tq_push(&twq, j, limit)) {
         tjob_free(j);
         tiering_persist_dropped("the persistence queue is full");
@@ -282,10 +288,10 @@ static void _on_stream_gone(void *arg, uint64_t sid, uint64_t disk_bytes, bool e
     (void)arg;
     if (evicted && pmode != PERSIST_OFF)
         return; /* its head on disk still names its chunks */
-    struct job *j = tiering_chunk_job(JOB_CHUNK_DEL, sid, 0);
+    struct tjob *j = tiering_chunk_job(TJOB_CHUNK_DEL, sid, 0);
     if (!j)
         return; /* its records stay until the next start wipes them */
-    j->cbytes = disk_bytes;
+    j->chunk_del.cbytes = disk_bytes;
     if (tq_push(&twq, j, 0))
         stat_incr(&tst.tier_queue_depth);
     else
@@ -345,7 +351,7 @@ static void _drop_stream_bytes(uint64_t len)
     stat_sub(&tst.stream_disk_bytes, est < cur ? est : cur);
 }
 
-void tiering_stream_forget(const struct job *j, struct tierdb_batch *b)
+void tiering_stream_forget(const struct tjob *j, struct tierdb_batch *b)
 {
     uint64_t sid, len;
     struct store_key k;

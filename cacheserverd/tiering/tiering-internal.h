@@ -27,42 +27,86 @@ STAT_STRUCT(tiering, TIERING_STATS);
 extern struct tiering_options topts;
 extern struct tiering_stats tst;
 
-enum job_kind { JOB_PUT, JOB_DEL, JOB_DEL_NS, JOB_READ, JOB_CHUNK_PUT, JOB_CHUNK_DEL, JOB_CHUNK_READ };
+/* A job for the writer thread (twq) or the I/O threads (trq). The fields every kind has come
+ * first; what only one kind uses lives in its member of the union, named after the kind. */
+enum tjob_kind {
+    TJOB_PUT,        /* writer: a value (demotion or persisted change) at its key */
+    TJOB_DEL,        /* writer: a key's stale copies, on every tier */
+    TJOB_DEL_NS,     /* writer: every key of a namespace (or of all), on every tier */
+    TJOB_READ,       /* readers: a key's value, from the tier the index names, then the other */
+    TJOB_CHUNK_PUT,  /* writer: a stream's full chunk, or (tail) the bytes an APPEND added */
+    TJOB_CHUNK_DEL,  /* writer: every record of a stream (chunks and appends) */
+    TJOB_CHUNK_READ, /* readers: one chunk of a stream, from the first tier */
+};
 
-struct job {
-    struct job *next;
-    enum job_kind kind;
-    uint64_t hash, seq;
-    uint8_t *key; /* tier key (tierdb_key), malloc'd */
-    size_t klen;
-    struct diskval v;    /* JOB_PUT: v.data points into qv */
-    struct tix_value *qv; /* JOB_PUT: the value (shared with the index entry) */
-    tiering_done_fn done; /* JOB_READ */
+/* TJOB_PUT */
+struct tjob_put {
+    struct diskval v;     /* v.data points into qv */
+    struct tix_value *qv; /* the value (shared with the index entry) */
+    bool hdd_stale;       /* the HDD tier may hold an older copy: delete it */
+    bool warm;            /* read in memory before it was evicted */
+};
+
+/* TJOB_DEL */
+struct tjob_del {
+    bool stream_head; /* the record is a stream's head: delete its chunks */
+};
+
+/* TJOB_DEL_NS (the job's key is the namespace's prefix) */
+struct tjob_del_ns {
+    bool all; /* every namespace */
+};
+
+/* TJOB_READ and TJOB_CHUNK_READ: the reply is done(arg, result) on the I/O thread */
+struct tjob_read {
+    tiering_done_fn done;
     void *arg;
-    bool all;             /* JOB_DEL_NS: every namespace */
-    bool persist;         /* a change persistence must keep (never skipped as superseded) */
-    bool hdd_stale;       /* JOB_PUT: the HDD tier may hold an older copy: delete it */
-    bool warm;            /* JOB_PUT: read in memory before it was evicted */
-    uint8_t tier;         /* JOB_READ: the tier the index names */
-    uint64_t t_us;        /* JOB_READ: when it was queued (monotonic) */
-    uint64_t t_ms;        /* when it was queued (persistence lag) */
-    /* a stream's chunk (JOB_CHUNK_PUT: v.data is the chunk; JOB_CHUNK_DEL: all of sid's) */
-    uint64_t sid;
-    uint32_t idx;
-    struct store_key sk;  /* the stream's key (sk.data is skey) */
+    uint8_t tier;  /* the tier the index names (chunks: the first) */
+    uint64_t t_us; /* when it was queued (monotonic), for the read latency histograms */
+};
+
+/* TJOB_CHUNK_PUT: the job's key is the chunk's (tiering_chunk_key) or, for a tail, the
+ * append record's (tiering_delta_key) */
+struct tjob_chunk_put {
+    struct diskval v;         /* v.data is the chunk (or the appended bytes) */
+    uint64_t sid;             /* the stream */
+    uint32_t idx;             /* the chunk's index (a tail: unused) */
+    struct store_key sk;      /* the stream's key (sk.data is skey) */
     uint8_t *skey;
-    void (*crelease)(void *); /* gives the chunk back to the store */
+    void (*crelease)(void *); /* gives the chunk back to the store (a tail: frees the copy) */
     void *carg;
-    uint64_t cbytes;          /* JOB_CHUNK_DEL: bytes its records took */
-    bool tail;                /* JOB_CHUNK_PUT: a stream's last chunk, written by persistence
-                               * (it stays in memory; the record is rewritten as it grows) */
-    bool stream_head;         /* JOB_DEL: the record is a stream's head: delete its chunks */
+    bool tail;                /* the bytes an APPEND added, written by persistence (the last
+                               * chunk stays in memory; its record is rewritten as it grows) */
+};
+
+/* TJOB_CHUNK_DEL */
+struct tjob_chunk_del {
+    uint64_t sid;    /* the stream */
+    uint64_t cbytes; /* bytes its records took */
+};
+
+struct tjob {
+    struct tjob *next;
+    enum tjob_kind kind;
+    uint64_t hash, seq; /* the key's hash and the index sequence the job carries */
+    uint8_t *key;       /* tier key (tierdb_key, or a stream record's), malloc'd */
+    size_t klen;
+    bool persist;       /* a change persistence must keep (never skipped as superseded) */
+    uint64_t t_ms;      /* when it was queued (persistence lag) */
+    union {
+        struct tjob_put put;
+        struct tjob_del del;
+        struct tjob_del_ns del_ns;
+        struct tjob_read read; /* TJOB_READ and TJOB_CHUNK_READ */
+        struct tjob_chunk_put chunk_put;
+        struct tjob_chunk_del chunk_del;
+    };
 };
 
 struct queue {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct job *head, *tail;
+    struct tjob *head, *tail;
     size_t n;
     bool stop;
 };
@@ -87,12 +131,12 @@ extern enum persist_mode pmode;
 
 uint64_t tiering_mono_us(void);
 /* Append j unless the queue holds `limit` jobs already (0 = no limit) or is stopped. */
-bool tq_push(struct queue *q, struct job *j, size_t limit);
+bool tq_push(struct queue *q, struct tjob *j, size_t limit);
 /* Next job, or NULL once stopped and empty. */
-struct job *tq_pop(struct queue *q);
+struct tjob *tq_pop(struct queue *q);
 /* A job for (namespace ns, key): its tier key made; NULL without memory. */
-struct job *tjob_new(enum job_kind kind, int ns, const void *key, size_t klen);
-void tjob_free(struct job *j);
+struct tjob *tjob_new(enum tjob_kind kind, int ns, const void *key, size_t klen);
+void tjob_free(struct tjob *j);
 /* Jobs ever pushed to the writer's queue: a ticket for tiering_when_durable. */
 uint64_t tiering_pushed(void);
 void tiering_disk_failed(int tier, const char *what, const char *err);
@@ -122,12 +166,12 @@ void tiering_streams_reap(void);
 void tiering_streams_teardown(void);
 /* Bytes the chunk records of a stream of len bytes take at most (uncompressed). */
 uint64_t tiering_stream_disk_estimate(uint64_t len);
-/* The key of JOB_DEL j holds a stream's head on disk: add the delete of its chunks to the
+/* The key of TJOB_DEL j holds a stream's head on disk: add the delete of its chunks to the
  * first tier's batch b, unless memory still holds that stream (writer thread). */
-void tiering_stream_forget(const struct job *j, struct tierdb_batch *b);
+void tiering_stream_forget(const struct tjob *j, struct tierdb_batch *b);
 const struct store_stream_hooks *tiering_stream_hooks(void);
-/* A job for chunk idx of stream sid (JOB_CHUNK_PUT, JOB_CHUNK_DEL, JOB_CHUNK_READ). */
-struct job *tiering_chunk_job(enum job_kind kind, uint64_t sid, uint32_t idx);
+/* A job for chunk idx of stream sid (TJOB_CHUNK_PUT, TJOB_CHUNK_DEL, TJOB_CHUNK_READ). */
+struct tjob *tiering_chunk_job(enum tjob_kind kind, uint64_t sid, uint32_t idx);
 /* Persistence of a changed stream (its view in m): false when it could not be queued. */
 bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limit);
 

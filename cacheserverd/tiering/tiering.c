@@ -117,7 +117,7 @@ static void _q_init(struct queue *q)
 }
 
 /* Append unless the queue holds `limit` jobs already (limit 0 = no limit). */
-bool tq_push(struct queue *q, struct job *j, size_t limit)
+bool tq_push(struct queue *q, struct tjob *j, size_t limit)
 {
     pthread_mutex_lock(&q->lock);
     if ((limit && q->n >= limit) || q->stop) {
@@ -140,12 +140,12 @@ bool tq_push(struct queue *q, struct job *j, size_t limit)
 }
 
 /* Next job, or NULL once stopped and empty. */
-struct job *tq_pop(struct queue *q)
+struct tjob *tq_pop(struct queue *q)
 {
     pthread_mutex_lock(&q->lock);
     while (!q->head && !q->stop)
         pthread_cond_wait(&q->cond, &q->lock);
-    struct job *j = q->head;
+    struct tjob *j = q->head;
     if (j) {
         q->head = j->next;
         if (!q->head)
@@ -158,7 +158,7 @@ struct job *tq_pop(struct queue *q)
 
 /* Up to max jobs into out, waiting at most timeout_ms (0 = no limit) for the first. Returns
  * the count, or -1 once stopped and empty. */
-static int _q_pop_batch(struct queue *q, struct job **out, int max, uint64_t timeout_ms)
+static int _q_pop_batch(struct queue *q, struct tjob **out, int max, uint64_t timeout_ms)
 {
     pthread_mutex_lock(&q->lock);
     if (!q->head && !q->stop) {
@@ -179,7 +179,7 @@ static int _q_pop_batch(struct queue *q, struct job **out, int max, uint64_t tim
     }
     int n = 0;
     while (q->head && n < max) {
-        struct job *j = q->head;
+        struct tjob *j = q->head;
         q->head = j->next;
         if (!q->head)
             q->tail = NULL;
@@ -199,21 +199,29 @@ static void _q_stop(struct queue *q)
     pthread_mutex_unlock(&q->lock);
 }
 
-void tjob_free(struct job *j)
+void tjob_free(struct tjob *j)
 {
     if (!j)
         return;
-    if (j->crelease)
-        j->crelease(j->carg);
-    free(j->skey);
+    switch (j->kind) {
+    case TJOB_PUT:
+        tix_value_release(j->put.qv);
+        break;
+    case TJOB_CHUNK_PUT:
+        if (j->chunk_put.crelease)
+            j->chunk_put.crelease(j->chunk_put.carg);
+        free(j->chunk_put.skey);
+        break;
+    default:
+        break;
+    }
     free(j->key);
-    tix_value_release(j->qv);
     free(j);
 }
 
-struct job *tjob_new(enum job_kind kind, int ns, const void *key, size_t klen)
+struct tjob *tjob_new(enum tjob_kind kind, int ns, const void *key, size_t klen)
 {
-    struct job *j = calloc(1, sizeof(*j));
+    struct tjob *j = calloc(1, sizeof(*j));
     if (!j)
         return NULL;
     j->kind = kind;
@@ -263,7 +271,7 @@ static void _disk_ok(int tier)
 bool tiering_queue_put(const struct mutation *m, uint64_t hash, bool persist, bool warm,
                        size_t limit)
 {
-    struct job *j = tjob_new(JOB_PUT, m->ns, m->key, m->klen);
+    struct tjob *j = tjob_new(TJOB_PUT, m->ns, m->key, m->klen);
     struct tix_value *qv = j ? tix_value_new(m->type, m->expire_ms, m->version, m->value,
                                              (uint32_t)m->vlen)
                              : NULL;
@@ -271,16 +279,16 @@ bool tiering_queue_put(const struct mutation *m, uint64_t hash, bool persist, bo
         tjob_free(j);
         return false;
     }
-    j->qv = qv;
-    j->v = (struct diskval){.type = m->type, .expire_ms = m->expire_ms, .version = m->version,
+    j->put.qv = qv;
+    j->put.v = (struct diskval){.type = m->type, .expire_ms = m->expire_ms, .version = m->version,
                             .hlc = m->hlc, .data = qv->data, .len = m->vlen};
     j->hash = hash;
     j->persist = persist;
-    j->warm = warm;
+    j->put.warm = warm;
     j->seq = tiering_next_seq();
     __atomic_add_fetch(&qv->refs, 1, __ATOMIC_RELAXED); /* one for the index entry */
     struct tix_entry before = tix_set_queued(hash, (uint16_t)m->ns, j->seq, qv);
-    j->hdd_stale = tiers[TIX_HDD].db &&
+    j->put.hdd_stale = tiers[TIX_HDD].db &&
                    ((before.state == TIX_LIVE && before.tier == TIX_HDD) || restore_indexing());
     if (!tq_push(&twq, j, limit)) {
         /* back to what it was: the queued job of `before`, if any, still comes */
@@ -326,13 +334,13 @@ enum tix_state tiering_invalidate(uint16_t ns, const void *key, uint32_t klen, u
     if (was == TIX_NONE && !indexing)
         return was; /* never on disk: nothing to delete (the common case) */
     /* The stale copy is never read again (the entry is a tombstone); the delete may wait. */
-    struct job *j = tjob_new(JOB_DEL, ns, key, klen);
+    struct tjob *j = tjob_new(TJOB_DEL, ns, key, klen);
     if (!j)
         return was; /* the tombstone stays: still never read */
     j->hash = hash;
     j->seq = seq;
     j->persist = pmode != PERSIST_OFF;
-    j->stream_head = stream && (was == TIX_LIVE || was == TIX_QUEUED);
+    j->del.stream_head = stream && (was == TIX_LIVE || was == TIX_QUEUED);
     if (tq_push(&twq, j, 0)) /* deletes are never dropped: they keep the disk consistent */
         stat_incr(&tst.tier_queue_depth);
     else
@@ -377,9 +385,9 @@ static void _on_mutation(void *arg, const struct mutation *m)
     case MUT_FLUSH: {
         tix_drop_ns(m->ns);
         restore_note_flush(m->ns);
-        struct job *j = tjob_new(JOB_DEL_NS, m->ns, "", 0);
+        struct tjob *j = tjob_new(TJOB_DEL_NS, m->ns, "", 0);
         if (j) {
-            j->all = m->ns < 0;
+            j->del_ns.all = m->ns < 0;
             j->persist = pmode != PERSIST_OFF;
         }
         if (j && tq_push(&twq, j, 0))
@@ -430,23 +438,25 @@ enum outcome {
 };
 
 /* A delete on every tier (a change or a delete of the key). */
-static void _delete_everywhere(const struct job *j)
+static void _delete_everywhere(const struct tjob *j)
 {
     for (int t = 0; t < TIX_TIERS; t++)
         if (tiers[t].db)
             tierdb_batch_delete(tiers[t].batch, j->key, j->klen);
 }
 
-/* Encode j's value and add it to the first tier's batch b, as the batch's i-th record.
- * False (nothing added) when it does not fit in the tier (*full) or memory ran out. */
-static bool _put_value(struct job *j, int i, struct tierdb_batch *b, bool *full)
+/* Encode value v of job j (a put or a chunk put) and add it to the first tier's batch b, as
+ * the batch's i-th record. False (nothing added) when it does not fit in the tier (*full) or
+ * memory ran out. */
+static bool _put_value(const struct tjob *j, const struct diskval *v, int i,
+                       struct tierdb_batch *b, bool *full)
 {
     size_t elen;
     bool comp;
     struct diskval_opts o = {.zstd_level = (int)option_get_u(&topts.tier_compress_level),
                              .compress_threshold = option_get_u(&topts.tier_compress_threshold)};
-    *full = _tier_full(j->klen + j->v.len / 2); /* zstd may halve it; checked below */
-    if (*full || diskval_encode(&j->v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
+    *full = _tier_full(j->klen + v->len / 2); /* zstd may halve it; checked below */
+    if (*full || diskval_encode(v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
         (*full = _tier_full(j->klen + elen))) {
         free(wenc[i]);
         wenc[i] = NULL;
@@ -455,64 +465,65 @@ static bool _put_value(struct job *j, int i, struct tierdb_batch *b, bool *full)
     tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
     wlen[i] = (uint32_t)(j->klen + elen);
     batch_bytes += wlen[i];
-    stat_add(&tst.disk_value_bytes, j->v.len);
+    stat_add(&tst.disk_value_bytes, v->len);
     stat_add(&tst.disk_stored_bytes, elen);
     return true;
 }
 
 /* Add job j (the batch's i-th) to the tiers' batches. */
-static enum outcome _prepare(struct job *j, int i)
+static enum outcome _prepare(struct tjob *j, int i)
 {
     wenc[i] = NULL;
     struct tierdb_batch *b = tiers[TIX_SSD].batch;
     switch (j->kind) {
-    case JOB_PUT: {
+    case TJOB_PUT: {
         /* a demotion superseded by a change needs no write; a persisted change is written
          * even then (a later change of the key follows it in the queue) */
         if (!j->persist && tix_get(j->hash).seq != j->seq)
             return W_SKIP;
         bool full;
-        if (!_put_value(j, i, b, &full)) {
+        if (!_put_value(j, &j->put.v, i, b, &full)) {
             if (!j->persist)
                 return W_DROP;
             tiering_persist_dropped(full ? "the disk tier is full" : "out of memory");
             _delete_everywhere(j); /* never leave an older copy behind */
             return W_ERASE;
         }
-        if (j->hdd_stale)
+        if (j->put.hdd_stale)
             tierdb_batch_delete(tiers[TIX_HDD].batch, j->key, j->klen);
         return W_WRITE;
     }
-    case JOB_CHUNK_PUT: {
+    case TJOB_CHUNK_PUT: {
         bool full;
-        if (!_put_value(j, i, b, &full))
+        const struct tjob_chunk_put *c = &j->chunk_put;
+        if (!_put_value(j, &c->v, i, b, &full))
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
-        if (!j->tail && pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
+        if (!c->tail && pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
-            tiering_delta_key(df, j->sid, (uint64_t)j->idx * STORE_STREAM_CHUNK);
-            tiering_delta_key(dt, j->sid, (uint64_t)(j->idx + 1) * STORE_STREAM_CHUNK);
+            tiering_delta_key(df, c->sid, (uint64_t)c->idx * STORE_STREAM_CHUNK);
+            tiering_delta_key(dt, c->sid, (uint64_t)(c->idx + 1) * STORE_STREAM_CHUNK);
             tierdb_batch_delete_range(b, df, sizeof(df), dt, sizeof(dt));
         }
         return W_WRITE;
     }
-    case JOB_CHUNK_DEL:
-        tiering_stream_delete_records(NULL, b, j->sid, false);
+    case TJOB_CHUNK_DEL:
+        tiering_stream_delete_records(NULL, b, j->chunk_del.sid, false);
         return W_WRITE;
-    case JOB_DEL:
-        if (j->stream_head)
+    case TJOB_DEL:
+        if (j->del.stream_head)
             tiering_stream_forget(j, b);
         _delete_everywhere(j);
         return W_WRITE;
-    case JOB_DEL_NS: {
+    case TJOB_DEL_NS: {
         /* Tier keys start with [name length][name]; 0xff after the name ends one namespace
          * (its keys are longer), and 0xff alone (above every length, at most 64) ends all. */
         uint8_t start[1 + 64], end[1 + 64 + 1];
-        size_t slen = j->all ? 0 : j->klen;
+        size_t slen = j->del_ns.all ? 0 : j->klen;
         memcpy(start, j->key, slen);
         memcpy(end, j->key, slen);
         end[slen] = 0xff;
         size_t elen = slen + 1;
-        if (j->all) {
+        if (j->del_ns.all) {
             end[0] = 0xff;
             elen = 1;
         }
@@ -527,30 +538,31 @@ static enum outcome _prepare(struct job *j, int i)
 }
 
 /* After the batch was written (ok) or not. */
-static void _finish(struct job *j, int i, enum outcome w, bool ok)
+static void _finish(struct tjob *j, int i, enum outcome w, bool ok)
 {
     free(wenc[i]);
     wenc[i] = NULL;
     switch (j->kind) {
-    case JOB_PUT:
+    case TJOB_PUT:
         if (w == W_WRITE && ok) {
             stat_incr(j->persist ? &tst.persist_writes : &tst.demotions);
             /* LIVE only if nothing changed meanwhile; else a later job for the key follows */
-            tix_written(j->hash, j->seq, TIX_SSD, wlen[i], j->warm);
+            tix_written(j->hash, j->seq, TIX_SSD, wlen[i], j->put.warm);
             return;
         }
         if (w == W_DROP || (w == W_WRITE && !ok))
             stat_incr(j->persist ? &tst.persist_dropped : &tst.demote_dropped);
         tix_remove(j->hash, TIX_QUEUED, j->seq);
         return;
-    case JOB_CHUNK_PUT: {
+    case TJOB_CHUNK_PUT: {
+        const struct tjob_chunk_put *c = &j->chunk_put;
         bool written = w == W_WRITE && ok;
-        stat_sub(&tst.stream_backlog_bytes, j->v.len);
-        if (j->tail) { /* the last chunk stays in memory: only its record was rewritten */
+        stat_sub(&tst.stream_backlog_bytes, c->v.len);
+        if (c->tail) { /* the last chunk stays in memory: only its record was rewritten */
             if (!written) { /* the head queued behind it must not name it */
                 stat_incr(&tst.persist_dropped);
-                tiering_stream_resync(j->sid);
-                tiering_invalidate(j->sk.ns, j->sk.data, j->sk.len, j->sk.hash);
+                tiering_stream_resync(c->sid);
+                tiering_invalidate(c->sk.ns, c->sk.data, c->sk.len, c->sk.hash);
             }
             return;
         }
@@ -560,20 +572,21 @@ static void _finish(struct job *j, int i, enum outcome w, bool ok)
             stat_incr(&tst.stream_chunks_deferred);
         /* the store counts the record's bytes only when the stream still wants it; a stream
          * gone meanwhile has its delete queued behind this job */
-        if (store_stream_spilled(&j->sk, j->sid, j->idx, written, wlen[i]))
+        if (store_stream_spilled(&c->sk, c->sid, c->idx, written, wlen[i]))
             stat_add(&tst.stream_disk_bytes, wlen[i]);
         else if (!written && pmode != PERSIST_OFF)
             /* a head already queued may name this chunk: no stale head may outlive it */
-            tiering_invalidate(j->sk.ns, j->sk.data, j->sk.len, j->sk.hash);
+            tiering_invalidate(c->sk.ns, c->sk.data, c->sk.len, c->sk.hash);
         return;
     }
-    case JOB_CHUNK_DEL:
+    case TJOB_CHUNK_DEL:
         if (ok) { /* saturating: a restored stream's bytes are an estimate */
             uint64_t cur = stat_get(&tst.stream_disk_bytes);
-            stat_sub(&tst.stream_disk_bytes, j->cbytes < cur ? j->cbytes : cur);
+            uint64_t cbytes = j->chunk_del.cbytes;
+            stat_sub(&tst.stream_disk_bytes, cbytes < cur ? cbytes : cur);
         }
         return;
-    case JOB_DEL:
+    case TJOB_DEL:
         if (ok) {
             stat_incr(&tst.disk_deletes);
             if (!restore_indexing()) /* a tombstone also keeps the restore from reviving it */
@@ -681,7 +694,7 @@ static void _recover(void)
 static void *_writer_main(void *arg)
 {
     (void)arg;
-    struct job *jobs[WRITE_BATCH];
+    struct tjob *jobs[WRITE_BATCH];
     bool wal = pmode != PERSIST_OFF, sync = pmode == PERSIST_SYNC;
     uint64_t sync_every = option_get_u(&topts.persist_sync_ms);
     uint64_t committed = 0, last_sync = tiering_now_ms();
@@ -697,8 +710,10 @@ static void *_writer_main(void *arg)
             stat_sub(&tst.tier_queue_depth, (uint64_t)n);
             uint64_t incoming = 0;
             for (int i = 0; i < n; i++)
-                if (jobs[i]->kind == JOB_PUT || jobs[i]->kind == JOB_CHUNK_PUT)
-                    incoming += jobs[i]->klen + jobs[i]->v.len;
+                if (jobs[i]->kind == TJOB_PUT)
+                    incoming += jobs[i]->klen + jobs[i]->put.v.len;
+                else if (jobs[i]->kind == TJOB_CHUNK_PUT)
+                    incoming += jobs[i]->klen + jobs[i]->chunk_put.v.len;
             _shed(wal, incoming); /* room first, so the batch is not dropped */
             enum outcome w[WRITE_BATCH];
             batch_bytes = 0;
