@@ -330,7 +330,7 @@ bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *
 {
     if (!atomic_load(&tactive))
         return false;
-    struct tjob *j = tiering_chunk_job(TJOB_CHUNK_READ, sid, idx);
+    struct tjob *j = tjob_chunk_new(TJOB_CHUNK_READ, sid, idx);
     return j && _queue_read(j, TIX_SSD, done, arg);
 }
 

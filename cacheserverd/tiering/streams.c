@@ -78,27 +78,6 @@ static uint64_t _stream_backlog(void)
     return quarter < (8u << 20) ? quarter : (8u << 20);
 }
 
-struct tjob *tiering_chunk_job(enum tjob_kind kind, uint64_t sid, uint32_t idx)
-{
-    struct tjob *j = calloc(1, sizeof(*j));
-    uint8_t *key = j ? malloc(TIERING_CHUNK_KEY) : NULL;
-    if (!key) {
-        free(j);
-        return NULL;
-    }
-    j->kind = kind;
-    j->key = key;
-    j->klen = TIERING_CHUNK_KEY;
-    if (kind == TJOB_CHUNK_PUT) {
-        j->chunk_put.sid = sid;
-        j->chunk_put.idx = idx;
-    } else if (kind == TJOB_CHUNK_DEL) {
-        j->chunk_del.sid = sid;
-    } /* TJOB_CHUNK_READ: the key names the chunk */
-    tiering_chunk_key(key, sid, idx);
-    return j;
-}
-
 /* The stream's key, for the store when chunk put j is done (sk, a copy in skey). */
 static bool _set_stream_key(struct tjob *j, uint16_t ns, const uint8_t *key, uint32_t klen)
 {
@@ -118,7 +97,7 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
     (void)arg;
     if (!atomic_load(&tactive) || atomic_load(&tiers[TIX_SSD].degraded))
         return false;
-    struct tjob *j = tiering_chunk_job(TJOB_CHUNK_PUT, sid, idx);
+    struct tjob *j = tjob_chunk_new(TJOB_CHUNK_PUT, sid, idx);
     if (!j || !_set_stream_key(j, ns, key, klen)) {
         tjob_free(j);
         return false;
@@ -288,7 +267,7 @@ static void _on_stream_gone(void *arg, uint64_t sid, uint64_t disk_bytes, bool e
     (void)arg;
     if (evicted && pmode != PERSIST_OFF)
         return; /* its head on disk still names its chunks */
-    struct tjob *j = tiering_chunk_job(TJOB_CHUNK_DEL, sid, 0);
+    struct tjob *j = tjob_chunk_new(TJOB_CHUNK_DEL, sid, 0);
     if (!j)
         return; /* its records stay until the next start wipes them */
     j->chunk_del.cbytes = disk_bytes;

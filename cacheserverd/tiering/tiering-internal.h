@@ -1,5 +1,6 @@
-/* Private to tiering/: what the policy (tiering.c), the warm restart (restore.c) and the
- * durable-write waiters (durable.c) share. */
+/* Private to tiering/: what its files share: setup (tiering.c), the queues and jobs
+ * (queue.c), the store's hooks (hooks.c), the writer (writer.c), the readers (reader.c),
+ * streams (streams.c), the warm restart (restore.c), shedding (shed.c), sync waiters (durable.c). */
 #ifndef TIERING_INTERNAL_H
 #define TIERING_INTERNAL_H
 
@@ -20,7 +21,7 @@
 
 enum persist_mode { PERSIST_OFF = 0, PERSIST_ASYNC, PERSIST_SYNC };
 
-/* ---- shared by tiering.c (hooks, writer, setup), reader.c and streams.c ---- */
+/* ---- the state every file uses (tiering.c defines it) ---- */
 
 OPTION_STRUCT(tiering, TIERING_OPTIONS);
 STAT_STRUCT(tiering, TIERING_STATS);
@@ -108,6 +109,7 @@ struct queue {
     pthread_cond_t cond;
     struct tjob *head, *tail;
     size_t n;
+    uint64_t pushed; /* jobs ever pushed (the writer's: durability tickets) */
     bool stop;
 };
 
@@ -130,18 +132,43 @@ extern atomic_bool tactive; /* hooks and reads are on (between setup and teardow
 extern enum persist_mode pmode;
 
 uint64_t tiering_mono_us(void);
+
+/* ---- queue.c: the job queues and the jobs ---- */
+void tq_init(struct queue *q);
 /* Append j unless the queue holds `limit` jobs already (0 = no limit) or is stopped. */
 bool tq_push(struct queue *q, struct tjob *j, size_t limit);
 /* Next job, or NULL once stopped and empty. */
 struct tjob *tq_pop(struct queue *q);
+/* Up to max jobs into out, waiting at most timeout_ms (0 = no limit) for the first. Returns
+ * the count, or -1 once stopped and empty. */
+int tq_pop_batch(struct queue *q, struct tjob **out, int max, uint64_t timeout_ms);
+/* No more pushes; pops drain what is queued, then return NULL (-1). */
+void tq_stop(struct queue *q);
 /* A job for (namespace ns, key): its tier key made; NULL without memory. */
 struct tjob *tjob_new(enum tjob_kind kind, int ns, const void *key, size_t klen);
+/* A job for chunk idx of stream sid (TJOB_CHUNK_PUT, TJOB_CHUNK_DEL, TJOB_CHUNK_READ). */
+struct tjob *tjob_chunk_new(enum tjob_kind kind, uint64_t sid, uint32_t idx);
+/* Frees j with what its kind owns (a put's value reference, a chunk given back). */
 void tjob_free(struct tjob *j);
+/* The store key of a tier key (tierdb_key's layout: name length, namespace name, key), its
+ * namespace found or created by name; data points into key. False when it is not one. */
+bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out);
+
+/* ---- writer.c: the writer thread ---- */
+void *tiering_writer_main(void *arg);
 /* Jobs ever pushed to the writer's queue: a ticket for tiering_when_durable. */
 uint64_t tiering_pushed(void);
+/* A read or write of tier `tier` failed: counted, the tier marked degraded (logged once). */
 void tiering_disk_failed(int tier, const char *what, const char *err);
+
+/* ---- hooks.c: the store's hooks ---- */
+void tiering_hooks_install(void);
+int tiering_mutations_subscribe(void);
+void tiering_hooks_remove(void);
+/* A change was not persisted (counted; logged once until tiering_persist_resumed). */
 void tiering_persist_dropped(const char *why);
-/* Queue a write of m's value at its key (tiering.c). False when it could not be queued. */
+void tiering_persist_resumed(void);
+/* Queue a write of m's value at its key. False when it could not be queued. */
 bool tiering_queue_put(const struct mutation *m, uint64_t hash, bool persist, bool warm,
                        size_t limit);
 /* The key changed or went: its disk copy is stale; queue its delete. Returns the index
@@ -170,15 +197,10 @@ uint64_t tiering_stream_disk_estimate(uint64_t len);
  * first tier's batch b, unless memory still holds that stream (writer thread). */
 void tiering_stream_forget(const struct tjob *j, struct tierdb_batch *b);
 const struct store_stream_hooks *tiering_stream_hooks(void);
-/* A job for chunk idx of stream sid (TJOB_CHUNK_PUT, TJOB_CHUNK_DEL, TJOB_CHUNK_READ). */
-struct tjob *tiering_chunk_job(enum tjob_kind kind, uint64_t sid, uint32_t idx);
 /* Persistence of a changed stream (its view in m): false when it could not be queued. */
 bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limit);
 
 uint64_t tiering_now_ms(void);
-/* The store key of a tier key (tierdb_key's layout: name length, namespace name, key), its
- * namespace found or created by name; data points into key. False when it is not one. */
-bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out);
 /* For store_load's still(): is the index entry of hash still LIVE with sequence seq? */
 struct tiering_expect {
     uint64_t hash, seq;

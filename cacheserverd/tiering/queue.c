@@ -1,0 +1,168 @@
+/* The job queues between the threads (tiering-internal.h): a blocking FIFO of jobs, the
+ * writer's (twq) and the I/O threads' (trq), and the job objects they carry with the tier
+ * keys jobs are named by. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskval.h"
+#include "index.h"
+#include "store.h"
+#include "tierdb.h"
+#include "tiering-internal.h"
+#include "tiering.h"
+
+void tq_init(struct queue *q)
+{
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->cond, NULL);
+}
+
+bool tq_push(struct queue *q, struct tjob *j, size_t limit)
+{
+    pthread_mutex_lock(&q->lock);
+    if ((limit && q->n >= limit) || q->stop) {
+        pthread_mutex_unlock(&q->lock);
+        return false;
+    }
+    j->next = NULL;
+    j->t_ms = tiering_now_ms();
+    q->pushed++;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->n++;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    return true;
+}
+
+struct tjob *tq_pop(struct queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    while (!q->head && !q->stop)
+        pthread_cond_wait(&q->cond, &q->lock);
+    struct tjob *j = q->head;
+    if (j) {
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return j;
+}
+
+int tq_pop_batch(struct queue *q, struct tjob **out, int max, uint64_t timeout_ms)
+{
+    pthread_mutex_lock(&q->lock);
+    if (!q->head && !q->stop) {
+        if (timeout_ms) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += (time_t)(timeout_ms / 1000);
+            ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+        } else {
+            while (!q->head && !q->stop)
+                pthread_cond_wait(&q->cond, &q->lock);
+        }
+    }
+    int n = 0;
+    while (q->head && n < max) {
+        struct tjob *j = q->head;
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+        out[n++] = j;
+    }
+    bool done = n == 0 && q->stop;
+    pthread_mutex_unlock(&q->lock);
+    return done ? -1 : n;
+}
+
+void tq_stop(struct queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->stop = true;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void tjob_free(struct tjob *j)
+{
+    if (!j)
+        return;
+    switch (j->kind) {
+    case TJOB_PUT:
+        tix_value_release(j->put.qv);
+        break;
+    case TJOB_CHUNK_PUT:
+        if (j->chunk_put.crelease)
+            j->chunk_put.crelease(j->chunk_put.carg);
+        free(j->chunk_put.skey);
+        break;
+    default:
+        break;
+    }
+    free(j->key);
+    free(j);
+}
+
+struct tjob *tjob_new(enum tjob_kind kind, int ns, const void *key, size_t klen)
+{
+    struct tjob *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    const char *name = ns >= 0 ? store_ns_name((uint16_t)ns) : "";
+    size_t nlen = strlen(name);
+    j->key = malloc(1 + nlen + klen);
+    if (!j->key) {
+        free(j);
+        return NULL;
+    }
+    j->klen = tierdb_key(j->key, name, nlen, key, klen);
+    return j;
+}
+
+bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out)
+{
+    if (klen < 2 || key[0] > 64 || klen <= 1u + key[0])
+        return false;
+    uint16_t ns;
+    if (store_ns_id(key + 1, key[0], &ns) != STORE_OK)
+        return false;
+    store_key_init(out, ns, key + 1 + key[0], (uint32_t)(klen - 1 - key[0]));
+    return true;
+}
+
+struct tjob *tjob_chunk_new(enum tjob_kind kind, uint64_t sid, uint32_t idx)
+{
+    struct tjob *j = calloc(1, sizeof(*j));
+    uint8_t *key = j ? malloc(TIERING_CHUNK_KEY) : NULL;
+    if (!key) {
+        free(j);
+        return NULL;
+    }
+    j->kind = kind;
+    j->key = key;
+    j->klen = TIERING_CHUNK_KEY;
+    if (kind == TJOB_CHUNK_PUT) {
+        j->chunk_put.sid = sid;
+        j->chunk_put.idx = idx;
+    } else if (kind == TJOB_CHUNK_DEL) {
+        j->chunk_del.sid = sid;
+    } /* TJOB_CHUNK_READ: the key names the chunk */
+    tiering_chunk_key(key, sid, idx);
+    return j;
+}
