@@ -1,6 +1,6 @@
 /* The job queues between the threads (tiering-internal.h): a blocking FIFO of jobs, the
- * writer's (twq) and the I/O threads' (trq), and the job objects they carry with the tier
- * keys jobs are named by. */
+ * writer's (wq) and the I/O threads' (rq), and the job objects they carry with the tier keys
+ * jobs are named by. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -19,17 +19,16 @@
 /* The last chunk of stream sid, bytes [start, start + want), from its append records (with
  * persistence a stream's last chunk is kept as the appends that made it). 0, 1 when some
  * bytes are missing, -1 on an error (message in err). */
-static int _read_appends(uint64_t sid, uint64_t start, size_t want, uint8_t *out, char *err,
-                         size_t errlen)
+static int _read_appends(struct tiering *ctx, uint64_t sid, uint64_t start, size_t want,
+                         uint8_t *out, char *err, size_t errlen)
 {
     uint8_t from[TIERING_DELTA_KEY];
     tiering_delta_key(from, sid, start);
     size_t have = 0;
     int rc = 1;
-    pthread_rwlock_rdlock(&tiers[TIX_SSD].lock);
-    struct tierdb_iter *it = tiers[TIX_SSD].db ? tierdb_iter_from(tiers[TIX_SSD].db, from,
-                                                                    sizeof(from))
-                                               : NULL;
+    pthread_rwlock_rdlock(&ctx->tiers[TIX_SSD].lock);
+    struct tierdb *first = ctx->tiers[TIX_SSD].db;
+    struct tierdb_iter *it = first ? tierdb_iter_from(first, from, sizeof(from)) : NULL;
     const uint8_t *key, *val;
     size_t klen, vlen;
     while (it && have < want && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
@@ -43,7 +42,7 @@ static int _read_appends(uint64_t sid, uint64_t start, size_t want, uint8_t *out
         int d = diskval_decode(val, vlen, 0, &v, &owned);
         if (d != DISKVAL_OK) {
             if (d == DISKVAL_CORRUPT)
-                stat_incr(&tst.checksum_errors);
+                stat_incr(&ctx->stats.checksum_errors);
             snprintf(err, errlen, "an append of the stream failed its checksum");
             free(owned);
             rc = -1;
@@ -68,23 +67,23 @@ static int _read_appends(uint64_t sid, uint64_t start, size_t want, uint8_t *out
     if (it && rc == 1 && tierdb_iter_status(it, err, errlen) != 0)
         rc = -1;
     tierdb_iter_free(it);
-    pthread_rwlock_unlock(&tiers[TIX_SSD].lock);
+    pthread_rwlock_unlock(&ctx->tiers[TIX_SSD].lock);
     return rc;
 }
 
 /* Bytes [start, start + want) of stream sid from the whole record of their chunk: 0, 1 when
  * there is none, -1 on an error (message in err). */
-static int _read_whole(uint64_t sid, uint64_t start, size_t want, uint8_t *out, char *err,
-                       size_t errlen)
+static int _read_whole(struct tiering *ctx, uint64_t sid, uint64_t start, size_t want, uint8_t *out,
+                       char *err, size_t errlen)
 {
     uint8_t key[TIERING_CHUNK_KEY], *raw;
     size_t rlen;
     tiering_chunk_key(key, sid, (uint32_t)(start / STORE_STREAM_CHUNK));
-    pthread_rwlock_rdlock(&tiers[TIX_SSD].lock);
-    int rc = tiers[TIX_SSD].db
-                 ? tierdb_get(tiers[TIX_SSD].db, key, sizeof(key), &raw, &rlen, err, errlen)
+    pthread_rwlock_rdlock(&ctx->tiers[TIX_SSD].lock);
+    int rc = ctx->tiers[TIX_SSD].db
+                 ? tierdb_get(ctx->tiers[TIX_SSD].db, key, sizeof(key), &raw, &rlen, err, errlen)
                  : 1;
-    pthread_rwlock_unlock(&tiers[TIX_SSD].lock);
+    pthread_rwlock_unlock(&ctx->tiers[TIX_SSD].lock);
     if (rc != 0)
         return rc;
     struct diskval v;
@@ -94,7 +93,7 @@ static int _read_whole(uint64_t sid, uint64_t start, size_t want, uint8_t *out, 
         memcpy(out, v.data, want);
     } else {
         if (d == DISKVAL_CORRUPT)
-            stat_incr(&tst.checksum_errors);
+            stat_incr(&ctx->stats.checksum_errors);
         snprintf(err, errlen, d == DISKVAL_OK ? "a chunk of the stream is short"
                                               : "a chunk of the stream failed its checksum");
         rc = -1;
@@ -105,11 +104,12 @@ static int _read_whole(uint64_t sid, uint64_t start, size_t want, uint8_t *out, 
 }
 
 /* A stream's head was read: fill res with its id, length and last chunk. */
-static void _read_stream(struct tiering_result *res, const uint8_t *head, size_t hlen)
+static void _read_stream(struct tiering *ctx, struct tiering_result *res, const uint8_t *head,
+                         size_t hlen)
 {
     uint64_t sid, len;
     if (!tiering_stream_head_parse(head, hlen, &sid, &len)) {
-        stat_incr(&tst.checksum_errors);
+        stat_incr(&ctx->stats.checksum_errors);
         res->status = TIER_ERROR;
         snprintf(res->err, sizeof(res->err), "a stream's head on disk is malformed");
         return;
@@ -122,12 +122,12 @@ static void _read_stream(struct tiering_result *res, const uint8_t *head, size_t
     uint64_t start = (len - 1) / STORE_STREAM_CHUNK * STORE_STREAM_CHUNK;
     size_t want = (size_t)(len - start);
     uint8_t *data = malloc(want);
-    stat_incr(&tst.stream_chunk_reads);
+    stat_incr(&ctx->stats.stream_chunk_reads);
     /* the last chunk's appends, or, when it was written whole (its appends then deleted: a
      * crash came before the head of the append that followed), its record */
-    int rc = data ? _read_whole(sid, start, want, data, res->err, sizeof(res->err)) : -1;
+    int rc = data ? _read_whole(ctx, sid, start, want, data, res->err, sizeof(res->err)) : -1;
     if (rc == 1)
-        rc = _read_appends(sid, start, want, data, res->err, sizeof(res->err));
+        rc = _read_appends(ctx, sid, start, want, data, res->err, sizeof(res->err));
     if (!data)
         snprintf(res->err, sizeof(res->err), "out of memory");
     if (rc != 0) {
@@ -143,8 +143,8 @@ static void _read_stream(struct tiering_result *res, const uint8_t *head, size_t
 
 void *tiering_reader_main(void *arg)
 {
-    (void)arg;
-    for (struct tjob *j; (j = tq_pop(&trq));) {
+    struct tiering *ctx = arg;
+    for (struct tjob *j; (j = tq_pop(&ctx->rq));) {
         struct tiering_result *res = calloc(1, sizeof(*res));
         if (res) {
             res->hash = j->hash;
@@ -157,21 +157,21 @@ void *tiering_reader_main(void *arg)
             int tries = j->kind == TJOB_READ ? TIX_TIERS : 1; /* chunks: the first tier only */
             for (int k = 0; k < tries && rc == 1; k++) {
                 int t = k == 0 ? j->read.tier : 1 - j->read.tier;
-                if (!tiers[t].db)
+                if (!ctx->tiers[t].db)
                     continue;
-                pthread_rwlock_rdlock(&tiers[t].lock);
+                pthread_rwlock_rdlock(&ctx->tiers[t].lock);
                 rc = -1;
                 snprintf(res->err, sizeof(res->err), "the tier is off");
-                if (tiers[t].db)
-                    rc = tierdb_get(tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
+                if (ctx->tiers[t].db)
+                    rc = tierdb_get(ctx->tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
                                     sizeof(res->err));
-                pthread_rwlock_unlock(&tiers[t].lock);
-                stat_incr(j->kind == TJOB_CHUNK_READ ? &tst.stream_chunk_reads
-                          : t == TIX_SSD                ? &tst.ssd_reads
-                                                        : &tst.hdd_reads);
+                pthread_rwlock_unlock(&ctx->tiers[t].lock);
+                stat_incr(j->kind == TJOB_CHUNK_READ ? &ctx->stats.stream_chunk_reads
+                          : t == TIX_SSD                ? &ctx->stats.ssd_reads
+                                                        : &ctx->stats.hdd_reads);
                 res->tier = (uint8_t)t;
                 if (rc < 0)
-                    tiering_disk_failed(t, "read", res->err);
+                    tiering_disk_failed(ctx, t, "read", res->err);
             }
             if (rc == 1 && j->kind == TJOB_READ) /* a key the disk does not have (a guess) */
                 tix_absent(j->hash, j->seq, restore_indexing());
@@ -182,7 +182,7 @@ void *tiering_reader_main(void *arg)
                 uint8_t *owned;
                 int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
                 if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == TJOB_READ) {
-                    _read_stream(res, v.data, v.len);
+                    _read_stream(ctx, res, v.data, v.len);
                     free(owned);
                     res->type = v.type;
                     res->expire_ms = v.expire_ms;
@@ -201,9 +201,9 @@ void *tiering_reader_main(void *arg)
                         memcpy(res->data, v.data, v.len);
                     }
                 } else if (d == DISKVAL_CORRUPT) {
-                    stat_incr(&tst.checksum_errors);
+                    stat_incr(&ctx->stats.checksum_errors);
                     log_error("%s tier: a value failed its checksum (%zu bytes); not returned",
-                              tiers[res->tier].name, rlen);
+                              ctx->tiers[res->tier].name, rlen);
                     res->status = TIER_ERROR;
                     snprintf(res->err, sizeof(res->err), "value on disk failed its checksum");
                 } else if (d == DISKVAL_NOMEM) {
@@ -214,20 +214,22 @@ void *tiering_reader_main(void *arg)
             }
         }
         if (res && res->status != TIER_ERROR)
-            hist_record(&read_hist[res->tier], tiering_mono_us() - j->read.t_us);
+            hist_record(&ctx->read_hist[res->tier], tiering_mono_us() - j->read.t_us);
         j->read.done(j->read.arg, res);
         tjob_free(j);
     }
     return NULL;
 }
 
-bool tiering_on_disk(uint64_t hash)
+bool tiering_may_hold(struct tiering *ctx, uint64_t hash)
 {
-    if (!atomic_load(&tactive))
+    if (!atomic_load(&ctx->active))
         return false;
     enum tix_state st_ = tix_get(hash).state;
     return st_ == TIX_LIVE || st_ == TIX_QUEUED || (st_ == TIX_NONE && restore_indexing());
 }
+
+bool tiering_on_disk(uint64_t hash) { return tiering_may_hold(tiering_ctx(), hash); }
 
 int64_t tiering_ttl_ms(const struct tiering_result *res)
 {
@@ -243,7 +245,7 @@ static void _read_when_written(void *arg, bool ok, const char *err)
     (void)ok;
     (void)err;
     struct tjob *j = arg;
-    if (tq_push(&trq, j, 0))
+    if (tq_push(&j->read.ctx->rq, j, 0))
         return;
     struct tiering_result *res = calloc(1, sizeof(*res));
     if (res) {
@@ -255,11 +257,12 @@ static void _read_when_written(void *arg, bool ok, const char *err)
 }
 
 /* Hand a read job to the I/O threads (freed when it cannot be queued). */
-static bool _queue_read(struct tjob *j, uint8_t tier, tiering_done_fn done, void *arg)
+static bool _queue_read(struct tiering *ctx, struct tjob *j, uint8_t tier, tiering_done_fn done,
+                        void *arg)
 {
-    j->read = (struct tjob_read){.done = done, .arg = arg, .tier = tier,
+    j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = tier,
                                  .t_us = tiering_mono_us()};
-    if (!tq_push(&trq, j, 0)) {
+    if (!tq_push(&ctx->rq, j, 0)) {
         tjob_free(j);
         return false;
     }
@@ -269,12 +272,13 @@ static bool _queue_read(struct tjob *j, uint8_t tier, tiering_done_fn done, void
 bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, tiering_done_fn done,
                   void *arg)
 {
-    if (!atomic_load(&tactive))
+    struct tiering *ctx = tiering_ctx();
+    if (!atomic_load(&ctx->active))
         return false;
     struct tix_entry e = tix_get(hash);
     if (e.state == TIX_NONE && restore_indexing()) {
         /* not indexed yet: the disk may have it. Index it now; a miss removes the entry. */
-        e = (struct tix_entry){.state = TIX_LIVE, .seq = tiering_next_seq(), .ns = ns};
+        e = (struct tix_entry){.state = TIX_LIVE, .seq = tiering_next_seq(ctx), .ns = ns};
         if (!tix_add_live(hash, ns, e.seq, TIX_SSD, 0, false))
             e = tix_get(hash);
     }
@@ -291,9 +295,9 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
                 return false;
             j->hash = hash;
             j->seq = seq;
-            j->read = (struct tjob_read){.done = done, .arg = arg, .tier = TIX_SSD,
+            j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = TIX_SSD,
                                          .t_us = tiering_mono_us()};
-            tiering_when_durable(tiering_pushed(), _read_when_written, j);
+            tiering_when_durable(tiering_pushed(ctx), _read_when_written, j);
             return true;
         }
         struct tiering_result *res = calloc(1, sizeof(*res));
@@ -323,31 +327,33 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
         return false;
     j->hash = hash;
     j->seq = e.seq;
-    return _queue_read(j, e.tier, done, arg);
+    return _queue_read(ctx, j, e.tier, done, arg);
 }
 
 bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg)
 {
-    if (!atomic_load(&tactive))
+    struct tiering *ctx = tiering_ctx();
+    if (!atomic_load(&ctx->active))
         return false;
     struct tjob *j = tjob_chunk_new(TJOB_CHUNK_READ, sid, idx);
-    return j && _queue_read(j, TIX_SSD, done, arg);
+    return j && _queue_read(ctx, j, TIX_SSD, done, arg);
 }
 
 bool tiering_still_current(const struct tiering_result *res, bool *promote)
 {
+    struct tiering *ctx = tiering_ctx();
     *promote = false;
     struct tix_entry e = tix_get(res->hash);
     /* the same sequence is the same value, queued or written */
     if ((e.state != TIX_LIVE && e.state != TIX_QUEUED) || e.seq != res->seq)
         return false;
-    stat_incr(res->tier == TIX_SSD ? &tst.ssd_hits : &tst.hdd_hits);
+    stat_incr(res->tier == TIX_SSD ? &ctx->stats.ssd_hits : &ctx->stats.hdd_hits);
     uint32_t now_s = (uint32_t)(tiering_now_ms() / 1000);
     uint32_t prev = tix_hit(res->hash, res->seq, now_s);
-    uint64_t window = option_get_u(&topts.promote_window_s);
+    uint64_t window = option_get_u(&ctx->opts.promote_window_s);
     if (window && prev && now_s - prev <= window) {
         *promote = true;
-        stat_incr(&tst.promotions);
+        stat_incr(&ctx->stats.promotions);
     }
     return true;
 }

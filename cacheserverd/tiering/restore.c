@@ -34,7 +34,7 @@ struct cand {
 static pthread_t thread;
 static bool running;
 static atomic_bool indexing, stopping;
-static struct tierdb *dbs[TIX_TIERS];
+static struct tierdb *dbs[TIX_TIERS]; /* the tiers' databases, as restore_start found them */
 static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 #define NS_BITS 65536
 static uint8_t flushed[NS_BITS / 8]; /* namespaces flushed while indexing */
@@ -95,7 +95,7 @@ static int _cmp_u64(const void *a, const void *b)
 }
 
 /* After indexing: count the chunks of streams a head names, delete the others. */
-static void _settle_streams(bool complete)
+static void _settle_streams(struct tiering *ctx, bool complete)
 {
     if (heads.n)
         qsort(heads.v, heads.n, sizeof(*heads.v), _cmp_u64);
@@ -114,7 +114,7 @@ static void _settle_streams(bool complete)
     for (size_t i = 0; i < nruns; i++) {
         if (!complete ||
             (heads.n && bsearch(&runs[i].sid, heads.v, heads.n, sizeof(*heads.v), _cmp_u64))) {
-            tiering_stream_bytes_add(runs[i].bytes);
+            tiering_stream_bytes_add(ctx, runs[i].bytes);
             kept++;
             continue;
         }
@@ -212,8 +212,8 @@ static bool _load_one(const uint8_t *key, size_t klen, const uint8_t *raw, size_
 /* Phase 1, for one tier. Returns the count of keys indexed. With *direct, values are
  * loaded into memory on the way (one sequential pass) until memory is 90% full; after that
  * the records are kept for phase 2. */
-static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *loaded,
-                       bool *complete)
+static uint64_t _index(struct tiering *ctx, struct arena *a, uint8_t tier, bool *direct,
+                       uint64_t *loaded, bool *complete)
 {
     struct tierdb_iter *it = tierdb_iter_new(dbs[tier]);
     if (!it)
@@ -236,7 +236,7 @@ static uint64_t _index(struct arena *a, uint8_t tier, bool *direct, uint64_t *lo
             continue;
         if (h.expire_ms && h.expire_ms <= now)
             continue; /* compaction reclaims it */
-        uint64_t seq = tiering_next_seq();
+        uint64_t seq = tiering_next_seq(ctx);
         pthread_mutex_lock(&flush_lock);
         bool added = !_flushed(k.ns) && tix_add_live(k.hash, k.ns, seq, tier, (uint32_t)(klen + vlen),
                                                       h.type == STORE_T_STREAM);
@@ -302,9 +302,10 @@ static uint64_t _load(struct arena *a)
     return loaded;
 }
 
+/* The restore thread; arg is the struct tiering. */
 static void *_main(void *arg)
 {
-    (void)arg;
+    struct tiering *ctx = arg;
     uint64_t t0 = tiering_now_ms();
     struct arena a = {0};
     uint64_t n = 0, loaded = 0, disk = 0;
@@ -318,12 +319,12 @@ static void *_main(void *arg)
     bool complete = true;
     for (uint8_t t = 0; t < TIX_TIERS; t++)
         if (dbs[t])
-            n += _index(&a, t, &direct, &loaded, &complete);
-    _settle_streams(complete && !atomic_load(&stopping));
+            n += _index(ctx, &a, t, &direct, &loaded, &complete);
+    _settle_streams(ctx, complete && !atomic_load(&stopping));
     atomic_store(&indexing, false);
     tix_drop_tombs(); /* they only kept the walk from reviving deleted keys */
     uint64_t t1 = tiering_now_ms();
-    tiering_restore_progress(n, 0, 0);
+    tiering_restore_progress(ctx, n, 0, 0);
     log_info("warm restart: %llu keys indexed from disk in %llu ms (%llu loaded on the way); "
              "serving meanwhile", (unsigned long long)n, (unsigned long long)(t1 - t0),
              (unsigned long long)loaded);
@@ -331,7 +332,7 @@ static void *_main(void *arg)
     uint64_t t2 = tiering_now_ms();
     free(a.c);
     free(a.keys);
-    tiering_restore_progress(n, loaded, t2 - t0 ? t2 - t0 : 1);
+    tiering_restore_progress(ctx, n, loaded, t2 - t0 ? t2 - t0 : 1);
     log_info("warm restart: %llu of %llu keys loaded into memory in %llu ms (%llu ms in all)%s",
              (unsigned long long)loaded, (unsigned long long)n, (unsigned long long)(t2 - t1),
              (unsigned long long)(t2 - t0), atomic_load(&stopping) ? "; stopped by shutdown" : "");
@@ -339,16 +340,16 @@ static void *_main(void *arg)
     return NULL;
 }
 
-int restore_start(struct tierdb *const *d)
+int restore_start(struct tiering *ctx)
 {
     for (int t = 0; t < TIX_TIERS; t++)
-        dbs[t] = d[t];
+        dbs[t] = ctx->tiers[t].db;
     memset(flushed, 0, sizeof(flushed));
     flushed_all = false;
     atomic_store(&stopping, false);
     atomic_store(&indexing, true);
     atomic_store(&busy, true);
-    if (pthread_create(&thread, NULL, _main, NULL) != 0) {
+    if (pthread_create(&thread, NULL, _main, ctx) != 0) {
         atomic_store(&indexing, false);
         atomic_store(&busy, false);
         return -1;

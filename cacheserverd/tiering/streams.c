@@ -68,7 +68,7 @@ int tiering_stream_delete_records(struct tierdb *db, struct tierdb_batch *b, uin
                : 0;
 }
 
-/* tst.stream_disk_bytes: chunk records on the first tier; tst.stream_backlog_bytes: chunks
+/* stats.stream_disk_bytes: chunk records on the first tier; stats.stream_backlog_bytes: chunks
  * queued, not written yet (it drops only after the store was told) */
 /* Beyond this many bytes of chunks waiting for the writer, APPEND replies wait: 8 MiB, or
  * a quarter of the memory limit when that is less (the chunks count against it). */
@@ -94,8 +94,8 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
                       uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
                       void *rarg)
 {
-    (void)arg;
-    if (!atomic_load(&tactive) || atomic_load(&tiers[TIX_SSD].degraded))
+    struct tiering *ctx = arg;
+    if (!atomic_load(&ctx->active) || atomic_load(&ctx->tiers[TIX_SSD].degraded))
         return false;
     struct tjob *j = tjob_chunk_new(TJOB_CHUNK_PUT, sid, idx);
     if (!j || !_set_stream_key(j, ns, key, klen)) {
@@ -103,25 +103,30 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
         return false;
     }
     j->chunk_put.v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
-    if (!tq_push(&twq, j, option_get_u(&topts.tier_queue))) {
+    if (!tq_push(&ctx->wq, j, option_get_u(&ctx->opts.tier_queue))) {
         tjob_free(j); /* the store keeps its reference: the chunk stays in memory */
-        stat_incr(&tst.stream_chunks_deferred);
+        stat_incr(&ctx->stats.stream_chunks_deferred);
         return false;
     }
     j->chunk_put.crelease = release;
     j->chunk_put.carg = rarg;
-    stat_add(&tst.stream_backlog_bytes, len);
-    stat_incr(&tst.tier_queue_depth);
+    stat_add(&ctx->stats.stream_backlog_bytes, len);
+    stat_incr(&ctx->stats.tier_queue_depth);
     return true;
 }
 
-void tiering_stream_bytes_add(uint64_t bytes) { stat_add(&tst.stream_disk_bytes, bytes); }
+void tiering_stream_bytes_add(struct tiering *ctx, uint64_t bytes)
+{
+    stat_add(&ctx->stats.stream_disk_bytes, bytes);
+}
 
 uint64_t tiering_stream_ticket(void)
 {
-    if (!atomic_load(&tactive) || stat_get(&tst.stream_backlog_bytes) <= _stream_backlog())
+    struct tiering *ctx = tiering_ctx();
+    if (!atomic_load(&ctx->active) ||
+        stat_get(&ctx->stats.stream_backlog_bytes) <= _stream_backlog())
         return 0;
-    return tiering_pushed();
+    return tiering_pushed(ctx);
 }
 
 /* A stream's head record: its id and length (little-endian); its chunks are records of
@@ -190,7 +195,7 @@ static bool _take_resync(uint64_t sid)
 }
 
 /* Queue a record of bytes [off, off + len) of stream sid (a copy). */
-static bool _queue_delta(const struct mutation *m, uint64_t sid, uint64_t off,
+static bool _queue_delta(struct tiering *ctx, const struct mutation *m, uint64_t sid, uint64_t off,
                          const uint8_t *data, size_t len, size_t limit)
 {
     struct tjob *j = calloc(1, sizeof(*j));
@@ -199,7 +204,7 @@ static bool _queue_delta(const struct mutation *m, uint64_t sid, uint64_t off,
     if (!copy) {
         free(key);
         free(j);
-        tiering_persist_dropped("out of memory");
+        tiering_persist_dropped(ctx, "out of memory");
         return false;
     }
     tiering_delta_key(key, sid, off);
@@ -209,45 +214,46 @@ static bool _queue_delta(const struct mutation *m, uint64_t sid, uint64_t off,
                        .chunk_put = {.sid = sid, .tail = true, .crelease = free, .carg = copy}};
     if (!_set_stream_key(j, (uint16_t)m->ns, m->key, m->klen)) {
         tjob_free(j);
-        tiering_persist_dropped("out of memory");
+        tiering_persist_dropped(ctx, "out of memory");
         return false;
     }
     j->chunk_put.v = (struct diskval){.type = STORE_T_BYTES, .data = copy, .len = len};
-    if (!tq_push(&twq, j, limit)) {
+    if (!tq_push(&ctx->wq, j, limit)) {
         tjob_free(j);
-        tiering_persist_dropped("the persistence queue is full");
+        tiering_persist_dropped(ctx, "the persistence queue is full");
         return false;
     }
-    stat_add(&tst.stream_backlog_bytes, len);
-    stat_incr(&tst.tier_queue_depth);
+    stat_add(&ctx->stats.stream_backlog_bytes, len);
+    stat_incr(&ctx->stats.tier_queue_depth);
     return true;
 }
 
 /* The bytes of the last chunk a change added: the appended ones that fall in it, or all of
  * it (a new stream, or one whose earlier append was not written). */
-static bool _persist_tail(const struct mutation *m, const struct store_stream_view *v,
-                          size_t limit)
+static bool _persist_tail(struct tiering *ctx, const struct mutation *m,
+                          const struct store_stream_view *v, size_t limit)
 {
     uint64_t tail_start = (uint64_t)v->tail_idx * STORE_STREAM_CHUNK;
     if (m->op == MUT_APPEND && !_take_resync(v->sid)) {
         uint64_t from = v->len - m->vlen;
         if (from < tail_start) /* the part in earlier chunks went with their whole records */
             from = tail_start;
-        return _queue_delta(m, v->sid, from, m->value + (from - (v->len - m->vlen)),
+        return _queue_delta(ctx, m, v->sid, from, m->value + (from - (v->len - m->vlen)),
                             (size_t)(v->len - from), limit);
     }
-    return _queue_delta(m, v->sid, tail_start, v->tail, v->tail_len, limit);
+    return _queue_delta(ctx, m, v->sid, tail_start, v->tail, v->tail_len, limit);
 }
 
-bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limit)
+bool tiering_persist_stream(struct tiering *ctx, const struct mutation *m, uint64_t hash,
+                            size_t limit)
 {
     const struct store_stream_view *v = m->stream;
     if (!v->chunks_handed) {
-        tiering_persist_dropped("stream chunks are waiting for the writer queue");
+        tiering_persist_dropped(ctx, "stream chunks are waiting for the writer queue");
         tiering_stream_resync(v->sid);
         return false;
     }
-    if (m->op != MUT_TOUCH && v->tail_len && !_persist_tail(m, v, limit)) {
+    if (m->op != MUT_TOUCH && v->tail_len && !_persist_tail(ctx, m, v, limit)) {
         tiering_stream_resync(v->sid);
         return false;
     }
@@ -256,34 +262,35 @@ bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limi
     struct mutation hm = *m;
     hm.value = head;
     hm.vlen = STREAM_HEAD;
-    if (tiering_queue_put(&hm, hash, true, false, limit))
+    if (tiering_queue_put(ctx, &hm, hash, true, false, limit))
         return true;
-    tiering_persist_dropped("the persistence queue is full");
+    tiering_persist_dropped(ctx, "the persistence queue is full");
     return false;
 }
 
 static void _on_stream_gone(void *arg, uint64_t sid, uint64_t disk_bytes, bool evicted)
 {
-    (void)arg;
-    if (evicted && pmode != PERSIST_OFF)
+    struct tiering *ctx = arg;
+    if (evicted && ctx->pmode != PERSIST_OFF)
         return; /* its head on disk still names its chunks */
     struct tjob *j = tjob_chunk_new(TJOB_CHUNK_DEL, sid, 0);
     if (!j)
         return; /* its records stay until the next start wipes them */
     j->chunk_del.cbytes = disk_bytes;
-    if (tq_push(&twq, j, 0))
-        stat_incr(&tst.tier_queue_depth);
+    if (tq_push(&ctx->wq, j, 0))
+        stat_incr(&ctx->stats.tier_queue_depth);
     else
         tjob_free(j);
 }
 
 
-const struct store_stream_hooks *tiering_stream_hooks(void)
+struct store_stream_hooks tiering_stream_hooks(struct tiering *ctx)
 {
-    static struct store_stream_hooks sh = {.spill = _on_spill, .gone = _on_stream_gone};
-    sh.threshold = option_get_u(&topts.stream_spill_size);
-    sh.persist = pmode != PERSIST_OFF;
-    return &sh;
+    return (struct store_stream_hooks){.spill = _on_spill,
+                                       .gone = _on_stream_gone,
+                                       .threshold = option_get_u(&ctx->opts.stream_spill_size),
+                                       .persist = ctx->pmode != PERSIST_OFF,
+                                       .arg = ctx};
 }
 
 bool tiering_stream_head_decode(const uint8_t *val, size_t vlen, uint64_t now_ms, uint64_t *sid,
@@ -299,14 +306,15 @@ bool tiering_stream_head_decode(const uint8_t *val, size_t vlen, uint64_t now_ms
 
 /* The stream head a tier holds at key (unexpired at now_ms; 0 = any), the first tier first.
  * Writer thread: the only one that reopens a tier, so no lock is needed. */
-static bool _disk_head(const uint8_t *key, size_t klen, uint64_t now_ms, uint64_t *sid,
-                       uint64_t *len)
+static bool _disk_head(struct tiering *ctx, const uint8_t *key, size_t klen, uint64_t now_ms,
+                       uint64_t *sid, uint64_t *len)
 {
     char err[256];
     for (int t = 0; t < TIX_TIERS; t++) {
         uint8_t *raw;
         size_t rlen;
-        if (!tiers[t].db || tierdb_get(tiers[t].db, key, klen, &raw, &rlen, err, sizeof(err)) != 0)
+        struct tierdb *db = ctx->tiers[t].db;
+        if (!db || tierdb_get(db, key, klen, &raw, &rlen, err, sizeof(err)) != 0)
             continue;
         bool head = tiering_stream_head_decode(raw, rlen, now_ms, sid, len);
         free(raw);
@@ -324,21 +332,22 @@ uint64_t tiering_stream_disk_estimate(uint64_t len)
 
 /* The records of a stream of len bytes were deleted. Their exact size is not known here:
  * take off what they take uncompressed (saturating). Writer thread. */
-static void _drop_stream_bytes(uint64_t len)
+static void _drop_stream_bytes(struct tiering *ctx, uint64_t len)
 {
-    uint64_t est = tiering_stream_disk_estimate(len), cur = stat_get(&tst.stream_disk_bytes);
-    stat_sub(&tst.stream_disk_bytes, est < cur ? est : cur);
+    uint64_t est = tiering_stream_disk_estimate(len);
+    uint64_t cur = stat_get(&ctx->stats.stream_disk_bytes);
+    stat_sub(&ctx->stats.stream_disk_bytes, est < cur ? est : cur);
 }
 
-void tiering_stream_forget(const struct tjob *j, struct tierdb_batch *b)
+void tiering_stream_forget(struct tiering *ctx, const struct tjob *j, struct tierdb_batch *b)
 {
     uint64_t sid, len;
     struct store_key k;
-    if (!_disk_head(j->key, j->klen, 0, &sid, &len) || !tiering_key_parse(j->key, j->klen, &k) ||
-        store_has_stream(&k, sid))
+    if (!_disk_head(ctx, j->key, j->klen, 0, &sid, &len) ||
+        !tiering_key_parse(j->key, j->klen, &k) || store_has_stream(&k, sid))
         return; /* not a stream after all, or memory still reads its chunks */
     tiering_stream_delete_records(NULL, b, sid, false);
-    _drop_stream_bytes(len);
+    _drop_stream_bytes(ctx, len);
 }
 
 /* Heads that left the disk without a change of their key, for tiering_streams_reap. */
@@ -382,7 +391,7 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
 }
 
 
-void tiering_streams_reap(void)
+void tiering_streams_reap(struct tiering *ctx)
 {
     pthread_mutex_lock(&gone_lock);
     struct gone_head *list = gone_list;
@@ -395,12 +404,12 @@ void tiering_streams_reap(void)
         struct store_key k;
         uint64_t sid, len;
         /* an older version of the head, or a stream memory still reads, keeps its chunks */
-        if (tiers[TIX_SSD].db && tiering_key_parse(g->key, g->klen, &k) &&
-            !(_disk_head(g->key, g->klen, tiering_now_ms(), &sid, &len) && sid == g->sid) &&
+        if (ctx->tiers[TIX_SSD].db && tiering_key_parse(g->key, g->klen, &k) &&
+            !(_disk_head(ctx, g->key, g->klen, tiering_now_ms(), &sid, &len) && sid == g->sid) &&
             !store_has_stream(&k, g->sid)) {
-            if (tiering_stream_delete_records(tiers[TIX_SSD].db, NULL, g->sid,
-                                              pmode != PERSIST_OFF) == 0)
-                _drop_stream_bytes(g->len);
+            if (tiering_stream_delete_records(ctx->tiers[TIX_SSD].db, NULL, g->sid,
+                                              ctx->pmode != PERSIST_OFF) == 0)
+                _drop_stream_bytes(ctx, g->len);
         }
         free(g);
     }

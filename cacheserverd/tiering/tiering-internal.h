@@ -1,6 +1,7 @@
-/* Private to tiering/: what its files share: setup (tiering.c), the queues and jobs
- * (queue.c), the store's hooks (hooks.c), the writer (writer.c), the readers (reader.c),
- * streams (streams.c), the warm restart (restore.c), shedding (shed.c), sync waiters (durable.c). */
+/* Private to tiering/: what its files share: the context (struct tiering, set up by
+ * tiering.c), the jobs and queues (queue.c), the store's hooks (hooks.c), the writer
+ * (writer.c), the readers (reader.c), streams (streams.c), the warm restart (restore.c),
+ * shedding (shed.c) and the sync waiters (durable.c). */
 #ifndef TIERING_INTERNAL_H
 #define TIERING_INTERNAL_H
 
@@ -21,12 +22,8 @@
 
 enum persist_mode { PERSIST_OFF = 0, PERSIST_ASYNC, PERSIST_SYNC };
 
-/* ---- the state every file uses (tiering.c defines it) ---- */
-
 OPTION_STRUCT(tiering, TIERING_OPTIONS);
 STAT_STRUCT(tiering, TIERING_STATS);
-extern struct tiering_options topts;
-extern struct tiering_stats tst;
 
 /* A job for the writer thread (twq) or the I/O threads (trq). The fields every kind has come
  * first; what only one kind uses lives in its member of the union, named after the kind. */
@@ -62,6 +59,8 @@ struct tjob_del_ns {
 struct tjob_read {
     tiering_done_fn done;
     void *arg;
+    struct tiering *ctx; /* for a read that waits for the writer (tiering_when_durable
+                          * passes the callback only the job) */
     uint8_t tier;  /* the tier the index names (chunks: the first) */
     uint64_t t_us; /* when it was queued (monotonic), for the read latency histograms */
 };
@@ -125,11 +124,35 @@ struct tier {
     bool write_failed;     /* writer thread: no WAL sync until a write succeeds again */
     uint64_t next_probe_ms; /* writer thread: when to try reopening a degraded tier */
 };
-extern struct tier tiers[TIX_TIERS];
-extern struct histogram read_hist[TIX_TIERS]; /* disk read latency per tier */
-extern struct queue twq, trq;                 /* the writer's jobs, the readers' */
-extern atomic_bool tactive; /* hooks and reads are on (between setup and teardown) */
-extern enum persist_mode pmode;
+
+/* The tier policy's state: one instance, set up by tiering_setup (tiering.c) and passed to
+ * every internal function; the threads get it as their argument, the store's hooks as
+ * their arg. Written at setup and teardown only, unless a field says otherwise. */
+struct tiering {
+    struct tiering_options opts;
+    struct tiering_stats stats;
+    struct tier tiers[TIX_TIERS];
+    struct histogram read_hist[TIX_TIERS]; /* disk read latency per tier */
+    struct queue wq;                       /* the writer's jobs */
+    struct queue rq;                       /* the I/O threads' reads */
+    atomic_bool active;   /* hooks and reads are on (between setup and teardown; off when a
+                           * degraded tier cannot be reopened) */
+    enum persist_mode pmode;
+    atomic_uint_fast64_t seq;      /* the last index sequence number (tiering_next_seq) */
+    atomic_bool drop_logged;       /* a dropped change was logged since writes last succeeded */
+    pthread_t writer;
+    pthread_t *readers;
+    unsigned nreaders;
+};
+
+/* ---- tiering.c: setup ---- */
+/* The instance, for the entry points of the public API (tiering.h) only. */
+struct tiering *tiering_ctx(void);
+/* The next index sequence number (every queued change gets one). */
+uint64_t tiering_next_seq(struct tiering *ctx);
+/* For STATS: keys indexed, loaded, and ms the restore took (0 while loading). */
+void tiering_restore_progress(struct tiering *ctx, uint64_t indexed, uint64_t loaded,
+                              uint64_t ms);
 
 uint64_t tiering_mono_us(void);
 
@@ -155,30 +178,36 @@ void tjob_free(struct tjob *j);
 bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out);
 
 /* ---- writer.c: the writer thread ---- */
+/* The writer thread's entry point; arg is the struct tiering. */
 void *tiering_writer_main(void *arg);
 /* Jobs ever pushed to the writer's queue: a ticket for tiering_when_durable. */
-uint64_t tiering_pushed(void);
+uint64_t tiering_pushed(struct tiering *ctx);
 /* A read or write of tier `tier` failed: counted, the tier marked degraded (logged once). */
-void tiering_disk_failed(int tier, const char *what, const char *err);
+void tiering_disk_failed(struct tiering *ctx, int tier, const char *what, const char *err);
 
 /* ---- hooks.c: the store's hooks ---- */
-void tiering_hooks_install(void);
-int tiering_mutations_subscribe(void);
+/* Hand the store the miss and stream hooks, with ctx as their arg. */
+void tiering_hooks_install(struct tiering *ctx);
+/* Subscribe to the store's mutation records. 0 or -1. */
+int tiering_mutations_subscribe(struct tiering *ctx);
 void tiering_hooks_remove(void);
-/* A change was not persisted (counted; logged once until tiering_persist_resumed). */
-void tiering_persist_dropped(const char *why);
-void tiering_persist_resumed(void);
+/* A change was not persisted (counted; logged once until a batch is written again). */
+void tiering_persist_dropped(struct tiering *ctx, const char *why);
 /* Queue a write of m's value at its key. False when it could not be queued. */
-bool tiering_queue_put(const struct mutation *m, uint64_t hash, bool persist, bool warm,
-                       size_t limit);
+bool tiering_queue_put(struct tiering *ctx, const struct mutation *m, uint64_t hash,
+                       bool persist, bool warm, size_t limit);
 /* The key changed or went: its disk copy is stale; queue its delete. Returns the index
  * state the key had. */
-enum tix_state tiering_invalidate(uint16_t ns, const void *key, uint32_t klen, uint64_t hash);
+enum tix_state tiering_invalidate(struct tiering *ctx, uint16_t ns, const void *key, uint32_t klen,
+                                  uint64_t hash);
 
-/* reader.c */
+/* ---- reader.c: the I/O threads ---- */
+/* An I/O thread's entry point; arg is the struct tiering. */
 void *tiering_reader_main(void *arg);
+/* tiering_on_disk of ctx (the store's on_disk hook). */
+bool tiering_may_hold(struct tiering *ctx, uint64_t hash);
 
-/* streams.c */
+/* ---- streams.c: streams on disk ---- */
 /* A record leaves the disk without a change of its key (the compaction filter dropped it
  * expired; the last tier shed it): when it is a stream's head, its chunks are deleted by the
  * writer's next tiering_streams_reap, unless the key's current head or memory still names
@@ -188,17 +217,19 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
 /* An append of stream sid was not written: its next change writes its whole last chunk. */
 void tiering_stream_resync(uint64_t sid);
 /* Writer thread: delete the chunks of the heads that went. */
-void tiering_streams_reap(void);
+void tiering_streams_reap(struct tiering *ctx);
 /* After the tiers were closed: drop what was not reaped. */
 void tiering_streams_teardown(void);
 /* Bytes the chunk records of a stream of len bytes take at most (uncompressed). */
 uint64_t tiering_stream_disk_estimate(uint64_t len);
 /* The key of TJOB_DEL j holds a stream's head on disk: add the delete of its chunks to the
  * first tier's batch b, unless memory still holds that stream (writer thread). */
-void tiering_stream_forget(const struct tjob *j, struct tierdb_batch *b);
-const struct store_stream_hooks *tiering_stream_hooks(void);
+void tiering_stream_forget(struct tiering *ctx, const struct tjob *j, struct tierdb_batch *b);
+/* The store's stream hooks, with ctx as their arg. */
+struct store_stream_hooks tiering_stream_hooks(struct tiering *ctx);
 /* Persistence of a changed stream (its view in m): false when it could not be queued. */
-bool tiering_persist_stream(const struct mutation *m, uint64_t hash, size_t limit);
+bool tiering_persist_stream(struct tiering *ctx, const struct mutation *m, uint64_t hash,
+                            size_t limit);
 
 uint64_t tiering_now_ms(void);
 /* For store_load's still(): is the index entry of hash still LIVE with sequence seq? */
@@ -206,7 +237,6 @@ struct tiering_expect {
     uint64_t hash, seq;
 };
 bool tiering_expect_live(void *expect);
-uint64_t tiering_next_seq(void);
 
 /* Streams on disk: a chunk's tier key (0xfe, stream id, chunk index: TIERING_CHUNK_KEY
  * bytes), a stream head's payload, and the gauge of chunk bytes on the first tier. */
@@ -227,17 +257,14 @@ bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64
  * stream id and length. */
 bool tiering_stream_head_decode(const uint8_t *val, size_t vlen, uint64_t now_ms, uint64_t *sid,
                                 uint64_t *len);
-void tiering_stream_bytes_add(uint64_t bytes);
-
-/* For STATS: keys indexed, loaded, and ms the restore took (0 while loading). */
-void tiering_restore_progress(uint64_t indexed, uint64_t loaded, uint64_t ms);
+void tiering_stream_bytes_add(struct tiering *ctx, uint64_t bytes);
 
 /* ---- restore.c: warm restart ---- */
-/* Start indexing what the tiers hold (dbs[TIX_SSD] first, then dbs[TIX_HDD] if not NULL)
+/* Start indexing what ctx's tiers hold (the first, then the HDD behind an SSD, if any)
  * and refilling memory, on a thread of its own. While the index is incomplete,
  * restore_indexing() is true: a memory miss must look on disk even when the index has no
  * entry. 0 or -1. */
-int restore_start(struct tierdb *const *dbs);
+int restore_start(struct tiering *ctx);
 /* Stop and join the thread (shutdown). */
 void restore_stop(void);
 bool restore_indexing(void);

@@ -1,7 +1,7 @@
-/* The tier policy's setup (tiering.h): options and stats, opening the disk tiers and
- * starting the writer and reader threads, teardown, and what INFO and STATS ask of it. The
- * queues are in queue.c, the store's hooks in hooks.c, the writer in writer.c, the readers
- * in reader.c, streams in streams.c. */
+/* The tier policy's setup (tiering.h): the one struct tiering (options, stats, tiers, queues),
+ * opening the disk tiers and starting the writer and reader threads, teardown, and what INFO
+ * and STATS ask of it. The queues are in queue.c, the store's hooks in hooks.c, the writer in
+ * writer.c, the readers in reader.c, streams in streams.c. */
 #include "tiering.h"
 
 #include <pthread.h>
@@ -18,13 +18,14 @@
 #include "tierdb.h"
 #include "tiering-internal.h"
 
-struct tiering_options topts;
 static struct option_desc opt_desc[] = OPTION_DESCRIBE(TIERING_OPTIONS);
-struct tiering_stats tst;
 static struct stat_desc st_desc[] = STAT_DESCRIBE(TIERING_STATS);
 
-struct tier tiers[TIX_TIERS];
-struct histogram read_hist[TIX_TIERS];
+/* The one instance: its options are bound at registration, the rest is set up by
+ * tiering_setup. Only the public API's entry points reach it (tiering_ctx). */
+static struct tiering the_tiering;
+
+struct tiering *tiering_ctx(void) { return &the_tiering; }
 
 uint64_t tiering_mono_us(void)
 {
@@ -35,29 +36,23 @@ uint64_t tiering_mono_us(void)
 
 const struct histogram *tiering_read_histogram(int i)
 {
-    return i >= 0 && i < TIX_TIERS && tiers[i].name ? &read_hist[i] : NULL;
+    struct tiering *ctx = &the_tiering;
+    return i >= 0 && i < TIX_TIERS && ctx->tiers[i].name ? &ctx->read_hist[i] : NULL;
 }
-struct queue twq, trq;
-static pthread_t writer;
-static pthread_t *readers;
-static unsigned nreaders;
-static atomic_uint_fast64_t seq_counter;
-atomic_bool tactive;
-enum persist_mode pmode;
 
 void tiering_options_register(void)
 {
-    option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &topts);
+    option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &the_tiering.opts);
     option_registry_add("tiering", opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]));
 }
 
-bool tiering_enabled(void) { return atomic_load(&tactive); }
+bool tiering_enabled(void) { return atomic_load(&the_tiering.active); }
 
 bool tiering_tier_info(int i, struct tiering_tier_info *out)
 {
-    if (i < 0 || i >= TIX_TIERS || !tiers[i].name)
+    if (i < 0 || i >= TIX_TIERS || !the_tiering.tiers[i].name)
         return false;
-    struct tier *t = &tiers[i];
+    struct tier *t = &the_tiering.tiers[i];
     pthread_rwlock_rdlock(&t->lock);
     *out = (struct tiering_tier_info){
         .name = t->name, .path = option_get_s(t->path), .size = option_get_u(t->size),
@@ -69,25 +64,27 @@ bool tiering_tier_info(int i, struct tiering_tier_info *out)
 
 const char *tiering_tiers(void)
 {
-    if (!tiers[TIX_SSD].name)
+    const struct tiering *ctx = &the_tiering;
+    if (!ctx->tiers[TIX_SSD].name)
         return "memory";
-    if (tiers[TIX_HDD].name)
+    if (ctx->tiers[TIX_HDD].name)
         return "memory,ssd,hdd";
-    return strcmp(tiers[TIX_SSD].name, "ssd") == 0 ? "memory,ssd" : "memory,hdd";
+    return strcmp(ctx->tiers[TIX_SSD].name, "ssd") == 0 ? "memory,ssd" : "memory,hdd";
 }
 
-uint64_t tiering_next_seq(void) { return atomic_fetch_add(&seq_counter, 1) + 1; }
+uint64_t tiering_next_seq(struct tiering *ctx) { return atomic_fetch_add(&ctx->seq, 1) + 1; }
 
-void tiering_restore_progress(uint64_t indexed, uint64_t loaded, uint64_t ms)
+void tiering_restore_progress(struct tiering *ctx, uint64_t indexed, uint64_t loaded, uint64_t ms)
 {
-    tst.restore_indexed = indexed;
-    tst.restore_loaded = loaded;
-    tst.restore_ms = ms;
+    ctx->stats.restore_indexed = indexed;
+    ctx->stats.restore_loaded = loaded;
+    ctx->stats.restore_ms = ms;
 }
 
 const char *tiering_persist_mode(void)
 {
-    return pmode == PERSIST_SYNC ? "sync" : pmode == PERSIST_ASYNC ? "async" : "off";
+    const struct tiering *ctx = &the_tiering;
+    return ctx->pmode == PERSIST_SYNC ? "sync" : ctx->pmode == PERSIST_ASYNC ? "async" : "off";
 }
 
 uint64_t tiering_now_ms(void)
@@ -100,10 +97,10 @@ uint64_t tiering_now_ms(void)
 /* ---- lifecycle ---- */
 
 /* Open tier t on path; a tier without persistence starts empty. 0 or -1 (logged). */
-static int _open_tier(int t, const char *name, struct option_value *path,
+static int _open_tier(struct tiering *ctx, int t, const char *name, struct option_value *path,
                       struct option_value *size)
 {
-    struct tier *tr = &tiers[t];
+    struct tier *tr = &ctx->tiers[t];
     pthread_rwlock_init(&tr->lock, NULL);
     tr->name = name;
     tr->path = path;
@@ -111,8 +108,8 @@ static int _open_tier(int t, const char *name, struct option_value *path,
     atomic_store(&tr->degraded, false);
     char err[512];
     struct tierdb_opts o = {.path = option_get_s(path),
-                            .write_rate_bytes = (int64_t)option_get_u(&topts.tier_write_rate),
-                            .start_empty = option_get_b(&topts.tier_start_empty),
+                            .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
+                            .start_empty = option_get_b(&ctx->opts.tier_start_empty),
                             .now_ms = tiering_now_ms,
                             .expired = tiering_stream_head_gone};
     tr->db = tierdb_open(&o, err, sizeof(err));
@@ -122,7 +119,7 @@ static int _open_tier(int t, const char *name, struct option_value *path,
     }
     /* Without persistence, what a previous run left there may be older than what was
      * written since (it was a cache): start from an empty tier. */
-    if (pmode == PERSIST_OFF &&
+    if (ctx->pmode == PERSIST_OFF &&
         tierdb_delete_range(tr->db, "", 0, "\xff", 1, false, err, sizeof(err)) != 0) {
         log_error("%s tier: %s", name, err);
         return -1;
@@ -137,28 +134,30 @@ static int _open_tier(int t, const char *name, struct option_value *path,
 
 int tiering_setup(void)
 {
-    const char *spath = option_get_s(&topts.ssd_path), *hpath = option_get_s(&topts.hdd_path);
+    struct tiering *ctx = &the_tiering;
+    const char *spath = option_get_s(&ctx->opts.ssd_path);
+    const char *hpath = option_get_s(&ctx->opts.hdd_path);
     bool has_ssd = spath && *spath, has_hdd = hpath && *hpath;
     if (!has_ssd && !has_hdd) {
-        if (strcmp(option_get_s(&topts.persist), "off") != 0) {
+        if (strcmp(option_get_s(&ctx->opts.persist), "off") != 0) {
             log_error("persist needs a disk tier to write to: set ssd_path (or hdd_path)");
             return -1;
         }
         return 0; /* no tier stats either: STATS lists what exists */
     }
-    stats_register(st_desc, STAT_COUNT(st_desc), &tst);
-    uint64_t level = option_get_u(&topts.tier_compress_level);
+    stats_register(st_desc, STAT_COUNT(st_desc), &ctx->stats);
+    uint64_t level = option_get_u(&ctx->opts.tier_compress_level);
     if (level < 1 || level > 19) {
         log_error("tier_compress_level must be 1..19, not %llu", (unsigned long long)level);
         return -1;
     }
-    const char *pm = option_get_s(&topts.persist);
+    const char *pm = option_get_s(&ctx->opts.persist);
     if (strcmp(pm, "off") == 0)
-        pmode = PERSIST_OFF;
+        ctx->pmode = PERSIST_OFF;
     else if (strcmp(pm, "async") == 0)
-        pmode = PERSIST_ASYNC;
+        ctx->pmode = PERSIST_ASYNC;
     else if (strcmp(pm, "sync") == 0)
-        pmode = PERSIST_SYNC;
+        ctx->pmode = PERSIST_SYNC;
     else {
         log_error("persist must be off, async or sync, not '%s'", pm);
         return -1;
@@ -169,59 +168,60 @@ int tiering_setup(void)
     }
     if (tix_setup() != 0)
         return -1;
-    if (has_ssd ? _open_tier(TIX_SSD, "ssd", &topts.ssd_path, &topts.ssd_size)
-                : _open_tier(TIX_SSD, "hdd", &topts.hdd_path, &topts.hdd_size))
+    if (has_ssd ? _open_tier(ctx, TIX_SSD, "ssd", &ctx->opts.ssd_path, &ctx->opts.ssd_size)
+                : _open_tier(ctx, TIX_SSD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size))
         return -1;
-    if (has_ssd && has_hdd && _open_tier(TIX_HDD, "hdd", &topts.hdd_path, &topts.hdd_size))
+    if (has_ssd && has_hdd &&
+        _open_tier(ctx, TIX_HDD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size))
         return -1;
     durable_setup();
-    tq_init(&twq);
-    tq_init(&trq);
-    nreaders = (unsigned)option_get_u(&topts.tier_io_threads);
-    if (nreaders == 0)
-        nreaders = 1;
-    readers = calloc(nreaders, sizeof(*readers));
-    if (!readers || pthread_create(&writer, NULL, tiering_writer_main, NULL) != 0)
+    tq_init(&ctx->wq);
+    tq_init(&ctx->rq);
+    ctx->nreaders = (unsigned)option_get_u(&ctx->opts.tier_io_threads);
+    if (ctx->nreaders == 0)
+        ctx->nreaders = 1;
+    ctx->readers = calloc(ctx->nreaders, sizeof(*ctx->readers));
+    if (!ctx->readers || pthread_create(&ctx->writer, NULL, tiering_writer_main, ctx) != 0)
         return -1;
-    for (unsigned i = 0; i < nreaders; i++)
-        if (pthread_create(&readers[i], NULL, tiering_reader_main, NULL) != 0)
+    for (unsigned i = 0; i < ctx->nreaders; i++)
+        if (pthread_create(&ctx->readers[i], NULL, tiering_reader_main, ctx) != 0)
             return -1;
-    tiering_hooks_install();
-    if (tiering_mutations_subscribe() != 0)
+    tiering_hooks_install(ctx);
+    if (tiering_mutations_subscribe(ctx) != 0)
         return -1;
-    atomic_store(&tactive, true);
+    atomic_store(&ctx->active, true);
     log_info("tiers %s; persistence %s", tiering_tiers(), tiering_persist_mode());
-    struct tierdb *dbs[TIX_TIERS] = {tiers[TIX_SSD].db, tiers[TIX_HDD].db};
-    if (pmode != PERSIST_OFF && restore_start(dbs) != 0)
+    if (ctx->pmode != PERSIST_OFF && restore_start(ctx) != 0)
         return -1;
     return 0;
 }
 
 void tiering_teardown(void)
 {
-    if (!tiers[TIX_SSD].name)
+    struct tiering *ctx = &the_tiering;
+    if (!ctx->tiers[TIX_SSD].name)
         return;
     restore_stop();
     tiering_hooks_remove();
-    atomic_store(&tactive, false); /* the mutation subscriber ignores changes from now on */
-    tq_stop(&trq);
-    for (unsigned i = 0; i < nreaders; i++)
-        pthread_join(readers[i], NULL);
-    free(readers);
-    readers = NULL;
-    tq_stop(&twq);
-    pthread_join(writer, NULL); /* after it wrote everything queued */
+    atomic_store(&ctx->active, false); /* the mutation subscriber ignores changes from now on */
+    tq_stop(&ctx->rq);
+    for (unsigned i = 0; i < ctx->nreaders; i++)
+        pthread_join(ctx->readers[i], NULL);
+    free(ctx->readers);
+    ctx->readers = NULL;
+    tq_stop(&ctx->wq);
+    pthread_join(ctx->writer, NULL); /* after it wrote everything queued */
     durable_teardown();
     shed_teardown();
     for (int t = 0; t < TIX_TIERS; t++) {
         /* persisted tiers: memtables to files, so the next start replays no log */
-        if (pmode != PERSIST_OFF && tiers[t].db && !tiers[t].write_failed)
-            tierdb_flush(tiers[t].db);
-        tierdb_batch_free(tiers[t].batch);
-        tierdb_close(tiers[t].db);
-        if (tiers[t].name)
-            pthread_rwlock_destroy(&tiers[t].lock);
-        tiers[t] = (struct tier){0};
+        if (ctx->pmode != PERSIST_OFF && ctx->tiers[t].db && !ctx->tiers[t].write_failed)
+            tierdb_flush(ctx->tiers[t].db);
+        tierdb_batch_free(ctx->tiers[t].batch);
+        tierdb_close(ctx->tiers[t].db);
+        if (ctx->tiers[t].name)
+            pthread_rwlock_destroy(&ctx->tiers[t].lock);
+        ctx->tiers[t] = (struct tier){0};
     }
     tiering_streams_teardown(); /* compactions during the close may have added some */
     tix_teardown();

@@ -21,12 +21,19 @@
 #define WRITE_BATCH 256 /* jobs per RocksDB write */
 #define RECOVER_FREE (1u << 20) /* free bytes a faulty tier's disk needs before a reopen */
 
-static uint64_t _size(int i) { return option_get_u(tiers[i].size); }
+/* The batch being written: one record per job (a put's encoding and its size). */
+struct wbatch {
+    uint8_t *enc[WRITE_BATCH]; /* encodings of the batch's puts */
+    uint32_t len[WRITE_BATCH]; /* their record sizes (tier key and encoding) */
+    uint64_t bytes;            /* bytes of the puts prepared so far in this batch */
+};
 
-void tiering_disk_failed(int tier, const char *what, const char *err)
+static uint64_t _size(const struct tiering *ctx, int i) { return option_get_u(ctx->tiers[i].size); }
+
+void tiering_disk_failed(struct tiering *ctx, int tier, const char *what, const char *err)
 {
-    struct tier *t = &tiers[tier];
-    stat_incr(&tst.disk_errors);
+    struct tier *t = &ctx->tiers[tier];
+    stat_incr(&ctx->stats.disk_errors);
     if (strcmp(what, "read") != 0)
         t->write_failed = true; /* only the writer thread writes */
     if (!atomic_exchange(&t->degraded, true)) /* once per incident */
@@ -34,21 +41,18 @@ void tiering_disk_failed(int tier, const char *what, const char *err)
                   option_get_s(t->path), what, err);
 }
 
-static void _disk_ok(int tier)
+static void _disk_ok(struct tiering *ctx, int tier)
 {
-    struct tier *t = &tiers[tier];
+    struct tier *t = &ctx->tiers[tier];
     if (atomic_load(&t->degraded) && atomic_exchange(&t->degraded, false))
         log_info("%s tier %s: writes succeed again; healthy", t->name, option_get_s(t->path));
 }
 
-static uint8_t *wenc[WRITE_BATCH]; /* encodings of the batch's puts */
-static uint32_t wlen[WRITE_BATCH];  /* their record sizes (tier key and encoding) */
-
-static uint64_t batch_bytes; /* bytes of the puts prepared so far in this batch */
-static bool _tier_full(uint64_t more)
+/* Would `more` bytes on the first tier, after the batch's, pass its size? */
+static bool _tier_full(struct tiering *ctx, const struct wbatch *wb, uint64_t more)
 {
-    return tix_live_bytes(TIX_SSD) + stat_get(&tst.stream_disk_bytes) + batch_bytes + more >
-           _size(TIX_SSD);
+    return tix_live_bytes(TIX_SSD) + stat_get(&ctx->stats.stream_disk_bytes) + wb->bytes + more >
+           _size(ctx, TIX_SSD);
 }
 
 enum outcome {
@@ -59,43 +63,44 @@ enum outcome {
 };
 
 /* A delete on every tier (a change or a delete of the key). */
-static void _delete_everywhere(const struct tjob *j)
+static void _delete_everywhere(struct tiering *ctx, const struct tjob *j)
 {
     for (int t = 0; t < TIX_TIERS; t++)
-        if (tiers[t].db)
-            tierdb_batch_delete(tiers[t].batch, j->key, j->klen);
+        if (ctx->tiers[t].db)
+            tierdb_batch_delete(ctx->tiers[t].batch, j->key, j->klen);
 }
 
 /* Encode value v of job j (a put or a chunk put) and add it to the first tier's batch b, as
  * the batch's i-th record. False (nothing added) when it does not fit in the tier (*full) or
  * memory ran out. */
-static bool _put_value(const struct tjob *j, const struct diskval *v, int i,
-                       struct tierdb_batch *b, bool *full)
+static bool _put_value(struct tiering *ctx, struct wbatch *wb, const struct tjob *j,
+                       const struct diskval *v, int i, struct tierdb_batch *b, bool *full)
 {
     size_t elen;
     bool comp;
-    struct diskval_opts o = {.zstd_level = (int)option_get_u(&topts.tier_compress_level),
-                             .compress_threshold = option_get_u(&topts.tier_compress_threshold)};
-    *full = _tier_full(j->klen + v->len / 2); /* zstd may halve it; checked below */
-    if (*full || diskval_encode(v, &o, &wenc[i], &elen, &comp) != DISKVAL_OK ||
-        (*full = _tier_full(j->klen + elen))) {
-        free(wenc[i]);
-        wenc[i] = NULL;
+    struct diskval_opts o = {
+        .zstd_level = (int)option_get_u(&ctx->opts.tier_compress_level),
+        .compress_threshold = option_get_u(&ctx->opts.tier_compress_threshold)};
+    *full = _tier_full(ctx, wb, j->klen + v->len / 2); /* zstd may halve it; checked below */
+    if (*full || diskval_encode(v, &o, &wb->enc[i], &elen, &comp) != DISKVAL_OK ||
+        (*full = _tier_full(ctx, wb, j->klen + elen))) {
+        free(wb->enc[i]);
+        wb->enc[i] = NULL;
         return false;
     }
-    tierdb_batch_put(b, j->key, j->klen, wenc[i], elen);
-    wlen[i] = (uint32_t)(j->klen + elen);
-    batch_bytes += wlen[i];
-    stat_add(&tst.disk_value_bytes, v->len);
-    stat_add(&tst.disk_stored_bytes, elen);
+    tierdb_batch_put(b, j->key, j->klen, wb->enc[i], elen);
+    wb->len[i] = (uint32_t)(j->klen + elen);
+    wb->bytes += wb->len[i];
+    stat_add(&ctx->stats.disk_value_bytes, v->len);
+    stat_add(&ctx->stats.disk_stored_bytes, elen);
     return true;
 }
 
 /* Add job j (the batch's i-th) to the tiers' batches. */
-static enum outcome _prepare(struct tjob *j, int i)
+static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int i)
 {
-    wenc[i] = NULL;
-    struct tierdb_batch *b = tiers[TIX_SSD].batch;
+    wb->enc[i] = NULL;
+    struct tierdb_batch *b = ctx->tiers[TIX_SSD].batch;
     switch (j->kind) {
     case TJOB_PUT: {
         /* a demotion superseded by a change needs no write; a persisted change is written
@@ -103,23 +108,23 @@ static enum outcome _prepare(struct tjob *j, int i)
         if (!j->persist && tix_get(j->hash).seq != j->seq)
             return W_SKIP;
         bool full;
-        if (!_put_value(j, &j->put.v, i, b, &full)) {
+        if (!_put_value(ctx, wb, j, &j->put.v, i, b, &full)) {
             if (!j->persist)
                 return W_DROP;
-            tiering_persist_dropped(full ? "the disk tier is full" : "out of memory");
-            _delete_everywhere(j); /* never leave an older copy behind */
+            tiering_persist_dropped(ctx, full ? "the disk tier is full" : "out of memory");
+            _delete_everywhere(ctx, j); /* never leave an older copy behind */
             return W_ERASE;
         }
         if (j->put.hdd_stale)
-            tierdb_batch_delete(tiers[TIX_HDD].batch, j->key, j->klen);
+            tierdb_batch_delete(ctx->tiers[TIX_HDD].batch, j->key, j->klen);
         return W_WRITE;
     }
     case TJOB_CHUNK_PUT: {
         bool full;
         const struct tjob_chunk_put *c = &j->chunk_put;
-        if (!_put_value(j, &c->v, i, b, &full))
+        if (!_put_value(ctx, wb, j, &c->v, i, b, &full))
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
-        if (!c->tail && pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
+        if (!c->tail && ctx->pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
             tiering_delta_key(df, c->sid, (uint64_t)c->idx * STORE_STREAM_CHUNK);
             tiering_delta_key(dt, c->sid, (uint64_t)(c->idx + 1) * STORE_STREAM_CHUNK);
@@ -132,8 +137,8 @@ static enum outcome _prepare(struct tjob *j, int i)
         return W_WRITE;
     case TJOB_DEL:
         if (j->del.stream_head)
-            tiering_stream_forget(j, b);
-        _delete_everywhere(j);
+            tiering_stream_forget(ctx, j, b);
+        _delete_everywhere(ctx, j);
         return W_WRITE;
     case TJOB_DEL_NS: {
         /* Tier keys start with [name length][name]; 0xff after the name ends one namespace
@@ -149,8 +154,8 @@ static enum outcome _prepare(struct tjob *j, int i)
             elen = 1;
         }
         for (int t = 0; t < TIX_TIERS; t++)
-            if (tiers[t].db)
-                tierdb_batch_delete_range(tiers[t].batch, start, slen, end, elen);
+            if (ctx->tiers[t].db)
+                tierdb_batch_delete_range(ctx->tiers[t].batch, start, slen, end, elen);
         return W_WRITE;
     }
     default:
@@ -159,57 +164,58 @@ static enum outcome _prepare(struct tjob *j, int i)
 }
 
 /* After the batch was written (ok) or not. */
-static void _finish(struct tjob *j, int i, enum outcome w, bool ok)
+static void _finish(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int i,
+                    enum outcome w, bool ok)
 {
-    free(wenc[i]);
-    wenc[i] = NULL;
+    free(wb->enc[i]);
+    wb->enc[i] = NULL;
     switch (j->kind) {
     case TJOB_PUT:
         if (w == W_WRITE && ok) {
-            stat_incr(j->persist ? &tst.persist_writes : &tst.demotions);
+            stat_incr(j->persist ? &ctx->stats.persist_writes : &ctx->stats.demotions);
             /* LIVE only if nothing changed meanwhile; else a later job for the key follows */
-            tix_written(j->hash, j->seq, TIX_SSD, wlen[i], j->put.warm);
+            tix_written(j->hash, j->seq, TIX_SSD, wb->len[i], j->put.warm);
             return;
         }
         if (w == W_DROP || (w == W_WRITE && !ok))
-            stat_incr(j->persist ? &tst.persist_dropped : &tst.demote_dropped);
+            stat_incr(j->persist ? &ctx->stats.persist_dropped : &ctx->stats.demote_dropped);
         tix_remove(j->hash, TIX_QUEUED, j->seq);
         return;
     case TJOB_CHUNK_PUT: {
         const struct tjob_chunk_put *c = &j->chunk_put;
         bool written = w == W_WRITE && ok;
-        stat_sub(&tst.stream_backlog_bytes, c->v.len);
+        stat_sub(&ctx->stats.stream_backlog_bytes, c->v.len);
         if (c->tail) { /* the last chunk stays in memory: only its record was rewritten */
             if (!written) { /* the head queued behind it must not name it */
-                stat_incr(&tst.persist_dropped);
+                stat_incr(&ctx->stats.persist_dropped);
                 tiering_stream_resync(c->sid);
-                tiering_invalidate(c->sk.ns, c->sk.data, c->sk.len, c->sk.hash);
+                tiering_invalidate(ctx, c->sk.ns, c->sk.data, c->sk.len, c->sk.hash);
             }
             return;
         }
         if (written)
-            stat_incr(&tst.stream_chunks_written);
+            stat_incr(&ctx->stats.stream_chunks_written);
         else
-            stat_incr(&tst.stream_chunks_deferred);
+            stat_incr(&ctx->stats.stream_chunks_deferred);
         /* the store counts the record's bytes only when the stream still wants it; a stream
          * gone meanwhile has its delete queued behind this job */
-        if (store_stream_spilled(&c->sk, c->sid, c->idx, written, wlen[i]))
-            stat_add(&tst.stream_disk_bytes, wlen[i]);
-        else if (!written && pmode != PERSIST_OFF)
+        if (store_stream_spilled(&c->sk, c->sid, c->idx, written, wb->len[i]))
+            stat_add(&ctx->stats.stream_disk_bytes, wb->len[i]);
+        else if (!written && ctx->pmode != PERSIST_OFF)
             /* a head already queued may name this chunk: no stale head may outlive it */
-            tiering_invalidate(c->sk.ns, c->sk.data, c->sk.len, c->sk.hash);
+            tiering_invalidate(ctx, c->sk.ns, c->sk.data, c->sk.len, c->sk.hash);
         return;
     }
     case TJOB_CHUNK_DEL:
         if (ok) { /* saturating: a restored stream's bytes are an estimate */
-            uint64_t cur = stat_get(&tst.stream_disk_bytes);
+            uint64_t cur = stat_get(&ctx->stats.stream_disk_bytes);
             uint64_t cbytes = j->chunk_del.cbytes;
-            stat_sub(&tst.stream_disk_bytes, cbytes < cur ? cbytes : cur);
+            stat_sub(&ctx->stats.stream_disk_bytes, cbytes < cur ? cbytes : cur);
         }
         return;
     case TJOB_DEL:
         if (ok) {
-            stat_incr(&tst.disk_deletes);
+            stat_incr(&ctx->stats.disk_deletes);
             if (!restore_indexing()) /* a tombstone also keeps the restore from reviving it */
                 tix_remove(j->hash, TIX_TOMB, j->seq);
         }
@@ -221,18 +227,18 @@ static void _finish(struct tjob *j, int i, enum outcome w, bool ok)
 
 /* Write every tier's batch, the first tier first (a crash in between leaves an older copy
  * on the HDD, which the index and a restart rank below the SSD's). */
-static bool _write_batches(bool wal, bool sync, char *err, size_t errlen)
+static bool _write_batches(struct tiering *ctx, bool wal, bool sync, char *err, size_t errlen)
 {
     bool ok = true;
     for (int t = 0; t < TIX_TIERS; t++) {
-        struct tier *tr = &tiers[t];
+        struct tier *tr = &ctx->tiers[t];
         if (!tr->db || !tierdb_batch_count(tr->batch))
             continue;
         if (tierdb_batch_write(tr->db, tr->batch, wal, sync, err, errlen) == 0) {
             tr->write_failed = false;
-            _disk_ok(t);
+            _disk_ok(ctx, t);
         } else {
-            tiering_disk_failed(t, "write", err);
+            tiering_disk_failed(ctx, t, "write", err);
             ok = false;
         }
     }
@@ -241,46 +247,47 @@ static bool _write_batches(bool wal, bool sync, char *err, size_t errlen)
 
 /* Make room on tiers past 90% of their size (shed.c); incoming bytes are about to be
  * written to the first tier. */
-static void _shed(bool wal, uint64_t incoming)
+static void _shed(struct tiering *ctx, bool wal, uint64_t incoming)
 {
     char err[256];
     for (int t = 0; t < TIX_TIERS; t++) {
-        if (!tiers[t].db || tiers[t].write_failed)
+        if (!ctx->tiers[t].db || ctx->tiers[t].write_failed)
             continue;
-        bool next = t == TIX_SSD && tiers[TIX_HDD].db && !tiers[TIX_HDD].write_failed;
-        struct shed_tier from = {tiers[t].db, (uint8_t)t, _size(t)};
-        struct shed_tier to = {tiers[TIX_HDD].db, TIX_HDD, next ? _size(TIX_HDD) : 0};
+        bool next =
+            t == TIX_SSD && ctx->tiers[TIX_HDD].db && !ctx->tiers[TIX_HDD].write_failed;
+        struct shed_tier from = {ctx->tiers[t].db, (uint8_t)t, _size(ctx, t)};
+        struct shed_tier to = {ctx->tiers[TIX_HDD].db, TIX_HDD, next ? _size(ctx, TIX_HDD) : 0};
         struct shed_result r;
-        uint64_t more = t == TIX_SSD ? incoming + stat_get(&tst.stream_disk_bytes) : 0;
-        if (shed_step(&from, next ? &to : NULL, more, wal, false, &r,
-                      err, sizeof(err)) != 0)
-            tiering_disk_failed(next ? TIX_HDD : t, "moving cold keys", err);
-        stat_add(&tst.hdd_demotions, r.moved);
-        stat_add(&tst.tier_evictions, r.dropped);
+        uint64_t more = t == TIX_SSD ? incoming + stat_get(&ctx->stats.stream_disk_bytes) : 0;
+        if (shed_step(&from, next ? &to : NULL, more, wal, false, &r, err, sizeof(err)) != 0)
+            tiering_disk_failed(ctx, next ? TIX_HDD : t, "moving cold keys", err);
+        stat_add(&ctx->stats.hdd_demotions, r.moved);
+        stat_add(&ctx->stats.tier_evictions, r.dropped);
     }
 }
 
-static void _gauges(void)
+static void _gauges(struct tiering *ctx)
 {
-    tst.ssd_items = tix_live(TIX_SSD);
-    tst.ssd_bytes = tix_live_bytes(TIX_SSD);
-    tst.ssd_disk_bytes = tiers[TIX_SSD].db ? tierdb_bytes(tiers[TIX_SSD].db) : 0;
-    if (tiers[TIX_HDD].db) {
-        tst.hdd_items = tix_live(TIX_HDD);
-        tst.hdd_bytes = tix_live_bytes(TIX_HDD);
-        tst.hdd_disk_bytes = tierdb_bytes(tiers[TIX_HDD].db);
+    ctx->stats.ssd_items = tix_live(TIX_SSD);
+    ctx->stats.ssd_bytes = tix_live_bytes(TIX_SSD);
+    struct tierdb *first = ctx->tiers[TIX_SSD].db;
+    ctx->stats.ssd_disk_bytes = first ? tierdb_bytes(first) : 0;
+    if (ctx->tiers[TIX_HDD].db) {
+        ctx->stats.hdd_items = tix_live(TIX_HDD);
+        ctx->stats.hdd_bytes = tix_live_bytes(TIX_HDD);
+        ctx->stats.hdd_disk_bytes = tierdb_bytes(ctx->tiers[TIX_HDD].db);
     }
-    tst.ssd_index_bytes = tix_memory();
+    ctx->stats.ssd_index_bytes = tix_memory();
 }
 
 /* A tier whose writes fail (a full disk, a path turned read-only) stays degraded: RocksDB
  * refuses writes after such an error until it is reopened. Once a second, when the disk has
  * room again, reopen it (readers wait on the tier's lock meanwhile). */
-static void _recover(void)
+static void _recover(struct tiering *ctx)
 {
     uint64_t now = tiering_now_ms();
     for (int t = 0; t < TIX_TIERS; t++) {
-        struct tier *tr = &tiers[t];
+        struct tier *tr = &ctx->tiers[t];
         if (!tr->db || !tr->write_failed || now < tr->next_probe_ms || restore_busy())
             continue;
         tr->next_probe_ms = now + 1000;
@@ -290,11 +297,12 @@ static void _recover(void)
             access(path, W_OK) != 0)
             continue; /* still full or read-only */
         char err[512];
-        struct tierdb_opts o = {.path = path,
-                                .write_rate_bytes = (int64_t)option_get_u(&topts.tier_write_rate),
-                                .start_empty = false,
-                                .now_ms = tiering_now_ms,
-                                .expired = tiering_stream_head_gone};
+        struct tierdb_opts o = {
+            .path = path,
+            .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
+            .start_empty = false,
+            .now_ms = tiering_now_ms,
+            .expired = tiering_stream_head_gone};
         pthread_rwlock_wrlock(&tr->lock);
         tierdb_close(tr->db);
         tr->db = tierdb_open(&o, err, sizeof(err));
@@ -303,66 +311,67 @@ static void _recover(void)
             /* cannot happen short of a damaged directory: stay without the tier */
             log_error("%s tier %s: reopening after the fault failed: %s; the tier is off until "
                       "restart", tr->name, path, err);
-            atomic_store(&tactive, false);
+            atomic_store(&ctx->active, false);
             continue;
         }
         tr->write_failed = false;
         log_info("%s tier %s: reopened after the fault; writes resume", tr->name, path);
-        _disk_ok(t);
+        _disk_ok(ctx, t);
     }
 }
 
 void *tiering_writer_main(void *arg)
 {
-    (void)arg;
+    struct tiering *ctx = arg;
     struct tjob *jobs[WRITE_BATCH];
-    bool wal = pmode != PERSIST_OFF, sync = pmode == PERSIST_SYNC;
-    uint64_t sync_every = option_get_u(&topts.persist_sync_ms);
+    struct wbatch batch, *wb = &batch;
+    bool wal = ctx->pmode != PERSIST_OFF, sync = ctx->pmode == PERSIST_SYNC;
+    uint64_t sync_every = option_get_u(&ctx->opts.persist_sync_ms);
     uint64_t committed = 0, last_sync = tiering_now_ms();
     bool unsynced = false;
     char err[256];
     for (;;) {
         /* wake at least every 100 ms: shedding and the async fsync run between batches */
-        uint64_t wait = pmode == PERSIST_ASYNC && sync_every < 100 ? sync_every : 100;
-        int n = tq_pop_batch(&twq, jobs, WRITE_BATCH, wait ? wait : 1);
+        uint64_t wait = ctx->pmode == PERSIST_ASYNC && sync_every < 100 ? sync_every : 100;
+        int n = tq_pop_batch(&ctx->wq, jobs, WRITE_BATCH, wait ? wait : 1);
         if (n < 0)
             break;
         if (n > 0) {
-            stat_sub(&tst.tier_queue_depth, (uint64_t)n);
+            stat_sub(&ctx->stats.tier_queue_depth, (uint64_t)n);
             uint64_t incoming = 0;
             for (int i = 0; i < n; i++)
                 if (jobs[i]->kind == TJOB_PUT)
                     incoming += jobs[i]->klen + jobs[i]->put.v.len;
                 else if (jobs[i]->kind == TJOB_CHUNK_PUT)
                     incoming += jobs[i]->klen + jobs[i]->chunk_put.v.len;
-            _shed(wal, incoming); /* room first, so the batch is not dropped */
+            _shed(ctx, wal, incoming); /* room first, so the batch is not dropped */
             enum outcome w[WRITE_BATCH];
-            batch_bytes = 0;
+            wb->bytes = 0;
             for (int i = 0; i < n; i++)
-                w[i] = _prepare(jobs[i], i);
-            bool ok = _write_batches(wal, sync, err, sizeof(err));
-            stat_incr(&tst.persist_batches);
+                w[i] = _prepare(ctx, wb, jobs[i], i);
+            bool ok = _write_batches(ctx, wal, sync, err, sizeof(err));
+            stat_incr(&ctx->stats.persist_batches);
             if (ok) {
-                tiering_persist_resumed();
+                atomic_store(&ctx->drop_logged, false);
                 unsynced = unsynced || (wal && !sync);
             }
-            tst.persist_lag_ms = tiering_now_ms() - jobs[n - 1]->t_ms;
+            ctx->stats.persist_lag_ms = tiering_now_ms() - jobs[n - 1]->t_ms;
             for (int i = 0; i < n; i++) {
-                _finish(jobs[i], i, w[i], ok);
+                _finish(ctx, wb, jobs[i], i, w[i], ok);
                 tjob_free(jobs[i]);
             }
             committed += (uint64_t)n;
             durable_advance(committed, ok, ok ? NULL : err);
         }
-        _recover();
-        _shed(wal, 0);
-        tiering_streams_reap();
-        _gauges();
+        _recover(ctx);
+        _shed(ctx, wal, 0);
+        tiering_streams_reap(ctx);
+        _gauges(ctx);
         if (unsynced && tiering_now_ms() - last_sync >= sync_every) {
             for (int t = 0; t < TIX_TIERS; t++)
-                if (tiers[t].db && !tiers[t].write_failed &&
-                    tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
-                    tiering_disk_failed(t, "fsync", err);
+                if (ctx->tiers[t].db && !ctx->tiers[t].write_failed &&
+                    tierdb_sync_wal(ctx->tiers[t].db, err, sizeof(err)) != 0)
+                    tiering_disk_failed(ctx, t, "fsync", err);
             unsynced = false;
             last_sync = tiering_now_ms();
         } else if (!unsynced) {
@@ -370,23 +379,24 @@ void *tiering_writer_main(void *arg)
         }
     }
     for (int t = 0; unsynced && t < TIX_TIERS; t++)
-        if (tiers[t].db && !tiers[t].write_failed &&
-            tierdb_sync_wal(tiers[t].db, err, sizeof(err)) != 0)
-            tiering_disk_failed(t, "fsync", err);
+        if (ctx->tiers[t].db && !ctx->tiers[t].write_failed &&
+            tierdb_sync_wal(ctx->tiers[t].db, err, sizeof(err)) != 0)
+            tiering_disk_failed(ctx, t, "fsync", err);
     return NULL;
 }
 
-uint64_t tiering_pushed(void)
+uint64_t tiering_pushed(struct tiering *ctx)
 {
-    pthread_mutex_lock(&twq.lock);
-    uint64_t t = twq.pushed;
-    pthread_mutex_unlock(&twq.lock);
+    pthread_mutex_lock(&ctx->wq.lock);
+    uint64_t t = ctx->wq.pushed;
+    pthread_mutex_unlock(&ctx->wq.lock);
     return t;
 }
 
 uint64_t tiering_durable_ticket(void)
 {
-    if (pmode != PERSIST_SYNC || !atomic_load(&tactive))
+    struct tiering *ctx = tiering_ctx();
+    if (ctx->pmode != PERSIST_SYNC || !atomic_load(&ctx->active))
         return 0;
-    return tiering_pushed();
+    return tiering_pushed(ctx);
 }
