@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cmd-internal.h"
 #include "histogram.h"
 #include "log.h"
@@ -58,13 +59,6 @@ int cmd_setup(void)
 
 void cmd_teardown(void) { reply_thread_free(); }
 void cmd_thread_exit(void) { reply_thread_free(); }
-
-static uint64_t _now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 void cmd_bad_args(struct req *q, struct reply *r, const char *what)
 {
@@ -172,10 +166,10 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
         reply_finish(r, out);
         return CORE_CONTINUE;
     }
-    uint64_t t0 = _now_us();
+    uint64_t t0 = clock_mono_us();
     q.out = out;
     table[op](s, &q, r);
-    hist_record(&op_hist[op], _now_us() - t0);
+    hist_record(&op_hist[op], clock_mono_us() - t0);
     if (q.deferred)
         return CORE_PENDING; /* nothing was built in r; the reply comes later */
     if (cmd_tier_after(s, &q, r, op, body, len))

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cacheclient_protocol.h"
+#include "clock.h"
 #include "core-internal.h"
 #include "log.h"
 
@@ -120,7 +121,7 @@ static void _timer_arm_ms(struct conn *c, uint64_t ms)
 static void _stall_start(struct conn *c)
 {
     uint64_t t = option_get_u(&core_opts.output_timeout_ms);
-    c->progress_us = core_now_us();
+    c->progress_us = clock_mono_us();
     _timer_arm_ms(c, t ? t : CONN_RECHECK_MS);
 }
 
@@ -159,7 +160,7 @@ static bool _flush(struct conn *c)
         if (n > 0) {
             stat_add(&core_st.bytes_written, (uint64_t)n);
             if (c->paused || c->closing)
-                c->progress_us = core_now_us();
+                c->progress_us = clock_mono_us();
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -352,7 +353,7 @@ static void _on_timer(evutil_socket_t fd, short what, void *arg)
         _timer_arm_ms(c, CONN_RECHECK_MS);
         return;
     }
-    uint64_t idle_us = core_now_us() - c->progress_us;
+    uint64_t idle_us = clock_mono_us() - c->progress_us;
     if (idle_us < t * 1000) {
         _timer_arm_ms(c, t - idle_us / 1000);
         return;

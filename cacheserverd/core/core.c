@@ -12,6 +12,7 @@
 
 #include <event2/thread.h>
 
+#include "clock.h"
 #include "core-internal.h"
 #include "log.h"
 
@@ -146,16 +147,9 @@ void core_options_register(void)
 
 /* ---- helpers shared inside core ---- */
 
-uint64_t core_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 bool core_ratelimit_ok(struct core_ratelimit *r, uint64_t *suppressed)
 {
-    uint64_t now = core_now_us();
+    uint64_t now = clock_mono_us();
     uint64_t next = __atomic_load_n(&r->next_us, __ATOMIC_RELAXED);
     if (now < next || !__atomic_compare_exchange_n(&r->next_us, &next, now + 1000000u, false,
                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {

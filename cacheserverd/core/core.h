@@ -23,7 +23,7 @@
  *   - core_out_add/core_out_add_ref may only be called from inside a handler callback, with
  *     the core_out it was given. A release callback runs on the connection's worker thread.
  *   - too_many_connections runs on the main thread (the accepting one).
- *   - core_stop and core_now_us are safe from any thread (core_stop is not async-signal-safe).
+ *   - core_stop is safe from any thread (it is not async-signal-safe).
  *   - Stats are relaxed atomics (stats.h); OPT_RUNTIME options are re-read on every use. */
 #ifndef CORE_CORE_H
 #define CORE_CORE_H
@@ -91,7 +91,5 @@ void core_teardown(void);
 
 /* Number of worker threads core_setup started (0 before). */
 unsigned core_threads(void);
-/* Monotonic clock in microseconds. */
-uint64_t core_now_us(void);
 
 #endif

@@ -154,7 +154,6 @@ void store_sweep_stop(void);
 
 /* store.c internals used by sweep.c */
 extern struct shard *store_shards;
-uint64_t store_now_ms(void);
 /* Reclaim an expired or flushed item found at *slot, its key's hash `hash` (shard locked):
  * an expired one's record is MUT_EXPIRE, a flushed one's was the flush. */
 void do_store_reclaim(struct shard *s, struct item **slot, uint64_t hash);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "mpread.h"
 #include "stats.h"
 #include "store-internal.h"
@@ -64,14 +65,7 @@ static bool _on_disk(const struct store_key *k)
 
 void store_set_stream_hooks(const struct store_stream_hooks *h) { store_stream_set_hooks(h); }
 
-uint64_t store_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t _expire_at(uint64_t ttl_ms) { return ttl_ms ? store_now_ms() + ttl_ms : 0; }
+static uint64_t _expire_at(uint64_t ttl_ms) { return ttl_ms ? clock_wall_ms() + ttl_ms : 0; }
 
 bool store_item_expired(const struct item *it, uint64_t now_ms)
 {
@@ -157,7 +151,7 @@ int64_t store_item_ttl(const struct item *it)
 {
     if (!it->expire_ms)
         return STORE_TTL_NONE;
-    uint64_t now = store_now_ms();
+    uint64_t now = clock_wall_ms();
     return it->expire_ms > now ? (int64_t)(it->expire_ms - now) : 0;
 }
 
@@ -315,7 +309,7 @@ static struct item **_do_find(struct shard *s, const struct store_key *k)
     if (do_store_table_rehash_step(s))
         stat_incr(&st.rehash_steps);
     struct item **slot = do_store_table_find(s, k->hash, k->ns, k->data, k->len);
-    if (slot && store_item_expired(*slot, store_now_ms())) {
+    if (slot && store_item_expired(*slot, clock_wall_ms())) {
         do_store_reclaim(s, slot, k->hash);
         return NULL;
     }
@@ -330,7 +324,7 @@ static bool _do_evict_one(struct shard *s)
     if (!s->tail)
         return false;
     struct item *h = s->hand ? s->hand : s->tail;
-    uint64_t now = store_now_ms();
+    uint64_t now = clock_wall_ms();
     for (uint64_t steps = 0; steps <= 2 * s->count + 1; steps++) {
         if (!store_item_expired(h, now) && (h->flags & ITEM_VISITED)) {
             h->flags &= (uint8_t)~ITEM_VISITED;
@@ -363,7 +357,7 @@ static struct shard *_victim_shard(void)
 {
     static __thread uint64_t rnd;
     if (!rnd)
-        rnd = (uint64_t)(uintptr_t)&rnd ^ store_now_ms() ^ 0x9e3779b97f4a7c15ull;
+        rnd = (uint64_t)(uintptr_t)&rnd ^ clock_wall_ms() ^ 0x9e3779b97f4a7c15ull;
     rnd ^= rnd << 13;
     rnd ^= rnd >> 7;
     rnd ^= rnd << 17;
@@ -596,7 +590,7 @@ enum store_status store_load(const struct store_key *k, const struct store_value
                              uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
                              void *arg)
 {
-    if (expire_ms && expire_ms <= store_now_ms())
+    if (expire_ms && expire_ms <= clock_wall_ms())
         return STORE_NOT_STORED;
     struct item *nit = _item_reserved(k, v->type, v->data, v->len);
     if (!nit)
@@ -609,7 +603,7 @@ enum store_status store_load_stream(const struct store_key *k, uint64_t sid, uin
                                     uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
                                     void *arg)
 {
-    if (expire_ms && expire_ms <= store_now_ms())
+    if (expire_ms && expire_ms <= clock_wall_ms())
         return STORE_NOT_STORED;
     struct item *nit = _item_new(k, STORE_T_STREAM, sizeof(struct stream *));
     struct stream *stm = nit ? store_stream_restore(sid, len, tail, tail_len, disk_bytes) : NULL;
@@ -882,7 +876,7 @@ static void _scan_visit(void *arg, struct item *it)
 uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t plen,
                     uint32_t count, store_key_fn fn, void *ctx)
 {
-    struct scan_ctx c = {ns, prefix, plen, store_now_ms(), 0, fn, ctx};
+    struct scan_ctx c = {ns, prefix, plen, clock_wall_ms(), 0, fn, ctx};
     uint64_t shard = cursor >> SCAN_SHARD_SHIFT;
     uint64_t pos = cursor & SCAN_POS_MASK;
     uint64_t budget = (uint64_t)count * 16 + 256; /* buckets visited per call */

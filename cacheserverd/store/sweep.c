@@ -14,6 +14,7 @@
 #define SWEEP_STEP_SHARDS 16
 #define SWEEP_STEPS (STORE_SHARDS / SWEEP_STEP_SHARDS)
 
+#include "clock.h"
 #include "store-internal.h"
 
 static pthread_t thread;
@@ -73,7 +74,7 @@ static void *_sweep_main(void *arg)
         uint64_t interval = option_get_u(store_opt_sweep_interval());
         for (unsigned step = 0; step < SWEEP_STEPS; step++) {
             uint64_t buckets = option_get_u(store_opt_sweep_buckets());
-            uint64_t now = store_now_ms();
+            uint64_t now = clock_wall_ms();
             for (unsigned i = 0; i < SWEEP_STEP_SHARDS; i++)
                 _sweep_shard(&store_shards[step * SWEEP_STEP_SHARDS + i], buckets ? buckets : 1,
                              now);

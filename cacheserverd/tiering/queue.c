@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "diskval.h"
 #include "index.h"
 #include "store.h"
@@ -28,7 +29,7 @@ bool tq_push(struct queue *q, struct tjob *j, size_t limit)
         return false;
     }
     j->next = NULL;
-    j->t_ms = tiering_now_ms();
+    j->t_ms = clock_wall_ms();
     q->pushed++;
     if (q->tail)
         q->tail->next = j;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "diskval.h"
 #include "histogram.h"
 #include "index.h"
@@ -180,7 +181,7 @@ void *tiering_reader_main(void *arg)
             } else if (rc == 0) {
                 struct diskval v;
                 uint8_t *owned;
-                int d = diskval_decode(raw, rlen, tiering_now_ms(), &v, &owned);
+                int d = diskval_decode(raw, rlen, clock_wall_ms(), &v, &owned);
                 if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == TJOB_READ) {
                     _read_stream(ctx, res, v.data, v.len);
                     free(owned);
@@ -214,7 +215,7 @@ void *tiering_reader_main(void *arg)
             }
         }
         if (res && res->status != TIER_ERROR)
-            hist_record(&ctx->read_hist[res->tier], tiering_mono_us() - j->read.t_us);
+            hist_record(&ctx->read_hist[res->tier], clock_mono_us() - j->read.t_us);
         j->read.done(j->read.arg, res);
         tjob_free(j);
     }
@@ -235,7 +236,7 @@ int64_t tiering_ttl_ms(const struct tiering_result *res)
 {
     if (!res->expire_ms)
         return -1;
-    uint64_t now = tiering_now_ms();
+    uint64_t now = clock_wall_ms();
     return res->expire_ms > now ? (int64_t)(res->expire_ms - now) : 1;
 }
 
@@ -261,7 +262,7 @@ static bool _queue_read(struct tiering *ctx, struct tjob *j, uint8_t tier, tieri
                         void *arg)
 {
     j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = tier,
-                                 .t_us = tiering_mono_us()};
+                                 .t_us = clock_mono_us()};
     if (!tq_push(&ctx->rq, j, 0)) {
         tjob_free(j);
         return false;
@@ -296,7 +297,7 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
             j->hash = hash;
             j->seq = seq;
             j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = TIX_SSD,
-                                         .t_us = tiering_mono_us()};
+                                         .t_us = clock_mono_us()};
             tiering_when_durable(tiering_pushed(ctx), _read_when_written, j);
             return true;
         }
@@ -312,7 +313,7 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
                                        .data = data, .len = v->len, .expire_ms = v->expire_ms,
                                        .version = v->version, .hash = hash, .seq = seq};
         tix_value_release(v);
-        if (res->expire_ms && res->expire_ms <= tiering_now_ms()) {
+        if (res->expire_ms && res->expire_ms <= clock_wall_ms()) {
             free(res->data);
             res->data = NULL;
             res->status = TIER_MISS;
@@ -348,7 +349,7 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote)
     if ((e.state != TIX_LIVE && e.state != TIX_QUEUED) || e.seq != res->seq)
         return false;
     stat_incr(res->tier == TIX_SSD ? &ctx->stats.ssd_hits : &ctx->stats.hdd_hits);
-    uint32_t now_s = (uint32_t)(tiering_now_ms() / 1000);
+    uint32_t now_s = (uint32_t)(clock_wall_ms() / 1000);
     uint32_t prev = tix_hit(res->hash, res->seq, now_s);
     uint64_t window = option_get_u(&ctx->opts.promote_window_s);
     if (window && prev && now_s - prev <= window) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "diskval.h"
 #include "index.h"
 #include "log.h"
@@ -218,7 +219,7 @@ static uint64_t _index(struct tiering *ctx, struct arena *a, uint8_t tier, bool 
     struct tierdb_iter *it = tierdb_iter_new(dbs[tier]);
     if (!it)
         return 0;
-    uint64_t now = tiering_now_ms(), n = 0, max_version = 0;
+    uint64_t now = clock_wall_ms(), n = 0, max_version = 0;
     const uint8_t *key, *val;
     size_t klen, vlen;
     bool keep = true;
@@ -279,7 +280,7 @@ static uint64_t _load(struct arena *a)
 {
     if (a->n)
         qsort(a->c, a->n, sizeof(*a->c), _newest_first);
-    uint64_t limit = store_memory_limit() / 10 * 9, loaded = 0, now = tiering_now_ms();
+    uint64_t limit = store_memory_limit() / 10 * 9, loaded = 0, now = clock_wall_ms();
     char err[256];
     for (size_t i = 0; i < a->n && !atomic_load(&stopping); i++) {
         if (store_bytes_used() >= limit)
@@ -306,7 +307,7 @@ static uint64_t _load(struct arena *a)
 static void *_main(void *arg)
 {
     struct tiering *ctx = arg;
-    uint64_t t0 = tiering_now_ms();
+    uint64_t t0 = clock_wall_ms();
     struct arena a = {0};
     uint64_t n = 0, loaded = 0, disk = 0;
     for (uint8_t t = 0; t < TIX_TIERS; t++)
@@ -323,13 +324,13 @@ static void *_main(void *arg)
     _settle_streams(ctx, complete && !atomic_load(&stopping));
     atomic_store(&indexing, false);
     tix_drop_tombs(); /* they only kept the walk from reviving deleted keys */
-    uint64_t t1 = tiering_now_ms();
+    uint64_t t1 = clock_wall_ms();
     tiering_restore_progress(ctx, n, 0, 0);
     log_info("warm restart: %llu keys indexed from disk in %llu ms (%llu loaded on the way); "
              "serving meanwhile", (unsigned long long)n, (unsigned long long)(t1 - t0),
              (unsigned long long)loaded);
     loaded += _load(&a);
-    uint64_t t2 = tiering_now_ms();
+    uint64_t t2 = clock_wall_ms();
     free(a.c);
     free(a.keys);
     tiering_restore_progress(ctx, n, loaded, t2 - t0 ? t2 - t0 : 1);

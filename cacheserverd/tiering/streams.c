@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "diskval.h"
 #include "histogram.h"
 #include "index.h"
@@ -405,7 +406,7 @@ void tiering_streams_reap(struct tiering *ctx)
         uint64_t sid, len;
         /* an older version of the head, or a stream memory still reads, keeps its chunks */
         if (ctx->tiers[TIX_SSD].db && tiering_key_parse(g->key, g->klen, &k) &&
-            !(_disk_head(ctx, g->key, g->klen, tiering_now_ms(), &sid, &len) && sid == g->sid) &&
+            !(_disk_head(ctx, g->key, g->klen, clock_wall_ms(), &sid, &len) && sid == g->sid) &&
             !store_has_stream(&k, g->sid)) {
             if (tiering_stream_delete_records(ctx->tiers[TIX_SSD].db, NULL, g->sid,
                                               ctx->pmode != PERSIST_OFF) == 0)

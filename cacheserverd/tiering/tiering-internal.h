@@ -154,7 +154,6 @@ uint64_t tiering_next_seq(struct tiering *ctx);
 void tiering_restore_progress(struct tiering *ctx, uint64_t indexed, uint64_t loaded,
                               uint64_t ms);
 
-uint64_t tiering_mono_us(void);
 
 /* ---- queue.c: the job queues and the jobs ---- */
 void tq_init(struct queue *q);
@@ -231,7 +230,6 @@ struct store_stream_hooks tiering_stream_hooks(struct tiering *ctx);
 bool tiering_persist_stream(struct tiering *ctx, const struct mutation *m, uint64_t hash,
                             size_t limit);
 
-uint64_t tiering_now_ms(void);
 /* For store_load's still(): is the index entry of hash still LIVE with sequence seq? */
 struct tiering_expect {
     uint64_t hash, seq;

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "histogram.h"
 #include "index.h"
 #include "log.h"
@@ -26,13 +26,6 @@ static struct stat_desc st_desc[] = STAT_DESCRIBE(TIERING_STATS);
 static struct tiering the_tiering;
 
 struct tiering *tiering_ctx(void) { return &the_tiering; }
-
-uint64_t tiering_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 const struct histogram *tiering_read_histogram(int i)
 {
@@ -87,13 +80,6 @@ const char *tiering_persist_mode(void)
     return ctx->pmode == PERSIST_SYNC ? "sync" : ctx->pmode == PERSIST_ASYNC ? "async" : "off";
 }
 
-uint64_t tiering_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- lifecycle ---- */
 
 /* Open tier t on path; a tier without persistence starts empty. 0 or -1 (logged). */
@@ -110,7 +96,7 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
     struct tierdb_opts o = {.path = option_get_s(path),
                             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
                             .start_empty = option_get_b(&ctx->opts.tier_start_empty),
-                            .now_ms = tiering_now_ms,
+                            .now_ms = clock_wall_ms,
                             .expired = tiering_stream_head_gone};
     tr->db = tierdb_open(&o, err, sizeof(err));
     if (!tr->db) {

@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "diskval.h"
 #include "index.h"
 #include "log.h"
@@ -285,7 +286,7 @@ static void _gauges(struct tiering *ctx)
  * room again, reopen it (readers wait on the tier's lock meanwhile). */
 static void _recover(struct tiering *ctx)
 {
-    uint64_t now = tiering_now_ms();
+    uint64_t now = clock_wall_ms();
     for (int t = 0; t < TIX_TIERS; t++) {
         struct tier *tr = &ctx->tiers[t];
         if (!tr->db || !tr->write_failed || now < tr->next_probe_ms || restore_busy())
@@ -301,7 +302,7 @@ static void _recover(struct tiering *ctx)
             .path = path,
             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
             .start_empty = false,
-            .now_ms = tiering_now_ms,
+            .now_ms = clock_wall_ms,
             .expired = tiering_stream_head_gone};
         pthread_rwlock_wrlock(&tr->lock);
         tierdb_close(tr->db);
@@ -327,7 +328,7 @@ void *tiering_writer_main(void *arg)
     struct wbatch batch, *wb = &batch;
     bool wal = ctx->pmode != PERSIST_OFF, sync = ctx->pmode == PERSIST_SYNC;
     uint64_t sync_every = option_get_u(&ctx->opts.persist_sync_ms);
-    uint64_t committed = 0, last_sync = tiering_now_ms();
+    uint64_t committed = 0, last_sync = clock_wall_ms();
     bool unsynced = false;
     char err[256];
     for (;;) {
@@ -355,7 +356,7 @@ void *tiering_writer_main(void *arg)
                 atomic_store(&ctx->drop_logged, false);
                 unsynced = unsynced || (wal && !sync);
             }
-            ctx->stats.persist_lag_ms = tiering_now_ms() - jobs[n - 1]->t_ms;
+            ctx->stats.persist_lag_ms = clock_wall_ms() - jobs[n - 1]->t_ms;
             for (int i = 0; i < n; i++) {
                 _finish(ctx, wb, jobs[i], i, w[i], ok);
                 tjob_free(jobs[i]);
@@ -367,15 +368,15 @@ void *tiering_writer_main(void *arg)
         _shed(ctx, wal, 0);
         tiering_streams_reap(ctx);
         _gauges(ctx);
-        if (unsynced && tiering_now_ms() - last_sync >= sync_every) {
+        if (unsynced && clock_wall_ms() - last_sync >= sync_every) {
             for (int t = 0; t < TIX_TIERS; t++)
                 if (ctx->tiers[t].db && !ctx->tiers[t].write_failed &&
                     tierdb_sync_wal(ctx->tiers[t].db, err, sizeof(err)) != 0)
                     tiering_disk_failed(ctx, t, "fsync", err);
             unsynced = false;
-            last_sync = tiering_now_ms();
+            last_sync = clock_wall_ms();
         } else if (!unsynced) {
-            last_sync = tiering_now_ms();
+            last_sync = clock_wall_ms();
         }
     }
     for (int t = 0; unsynced && t < TIX_TIERS; t++)
