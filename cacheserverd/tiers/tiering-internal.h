@@ -1,4 +1,4 @@
-/* Private to tiering/: what its files share: the context (struct tiering, set up by
+/* Private to tiers/: what its files share: the context (struct tiering, set up by
  * tiering.c), the jobs and queues (queue.c), the store's hooks (hooks.c), the writer
  * (writer.c), the readers (reader.c), streams (streams.c), the warm restart (restore.c),
  * shedding (shed.c) and the sync waiters (durable.c). */
