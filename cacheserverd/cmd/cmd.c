@@ -135,10 +135,10 @@ static void _session_close(void *session) { free(session); }
 
 enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
                                struct core_out *out, int attempt,
-                               const struct loaded_chunks *chunks)
+                               const struct disk_reads *disk)
 {
     struct reply *r = reply_get();
-    struct req q = {.attempt = attempt, .chunks = chunks, .s = s, .body = body, .blen = len};
+    struct req q = {.attempt = attempt, .disk = disk, .s = s, .body = body, .blen = len};
     struct mp_cursor c, whole;
     uint32_t n;
     uint64_t op;
@@ -172,9 +172,8 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
     uint64_t t0 = _now_us();
     q.out = out;
     table[op](s, &q, r);
-    hist_record(&op_hist[op], _now_us() - t0);
-    if (q.deferred)
-        return CORE_PENDING; /* nothing was built in r; the reply comes later */
+    if (!q.from_disk)
+        hist_record(&op_hist[op], _now_us() - t0);
     if (cmd_tier_after(s, &q, r, op, body, len))
         return CORE_PENDING;
     reply_finish(r, out);

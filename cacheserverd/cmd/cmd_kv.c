@@ -119,79 +119,35 @@ static void _reply_item(struct req *q, struct reply *r, const struct store_key *
     }
 }
 
-/* A GET that missed memory and waits for the SSD tier (tiering.h). */
-struct disk_get {
-    struct core_defer *defer;
-    uint64_t id;
-    uint16_t ns;
-    uint32_t klen;
-    struct tiering_result *res;
-    struct session *s;
-    size_t blen;
-    uint8_t *body; /* the request, to run it again when the key changed meanwhile */
-    uint8_t key[];
-};
-
-static void _release_result(void *res) { tiering_result_free(res); }
-
-/* On the I/O thread: hand the result to the connection's worker. */
-static void _disk_get_read(void *arg, struct tiering_result *res)
+/* A GET's run after its memory miss was read from disk (cmd_read_disk): answers from the
+ * result and returns true, or loads a stream into memory and returns false (the GET goes on
+ * from memory). */
+static bool _get_from_disk(struct req *q, struct reply *r, const struct store_key *k,
+                           const struct tiering_result *res)
 {
-    struct disk_get *g = arg;
-    g->res = res;
-    core_defer_complete(g->defer, cmd_disk_get_fill, g);
-}
-
-/* On the worker thread: answer from memory if the key changed meanwhile, else from disk. */
-void cmd_disk_get_fill(void *arg, struct core_out *out)
-{
-    struct disk_get *g = arg;
-    struct tiering_result *res = g->res;
-    if (out) {
-        struct store_key k;
-        store_key_init(&k, g->ns, g->key, g->klen);
-        struct item *it;
-        bool promote = false;
-        if (store_peek(&k, &it) == STORE_OK) {
-            /* changed meanwhile (it may even be a stream on disk): the GET runs again */
-            store_item_release(it);
-            cmd_dispatch(g->s, g->body, g->blen, out, 1, NULL);
-            tiering_result_free(res);
-            free(g);
-            return;
+    bool promote = false;
+    q->from_disk = true;
+    if (!res || res->status == TIER_ERROR) {
+        reply_error(r, q->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
+    } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+    } else if (res->type == STORE_T_STREAM) {
+        /* its chunks stay on disk */
+        if (tiering_load(k->ns, k->data, k->len, res) != STORE_ENOMEM) {
+            q->from_disk = false;
+            return false;
         }
-        struct reply *r = reply_get();
-        if (!res || res->status == TIER_ERROR) {
-            reply_error(r, g->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
-        } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
-            reply_begin(r, g->id, CC_NOT_FOUND, 0);
-        } else if (res->type == STORE_T_STREAM) {
-            /* a stream: into memory (its chunks stay on disk), then the GET runs again */
-            if (tiering_load(g->ns, g->key, g->klen, res) == STORE_ENOMEM) {
-                reply_error(r, g->id, CC_E_NOMEM, "no room in memory to load the stream");
-            } else {
-                reply_discard(r);
-                cmd_dispatch(g->s, g->body, g->blen, out, 1, NULL);
-                tiering_result_free(res);
-                free(g);
-                return;
-            }
-        } else {
-            int64_t ttl = tiering_ttl_ms(res);
-            if (promote) /* before the reply takes the bytes */
-                tiering_load(g->ns, g->key, g->klen, res);
-            uint64_t version = res->version;
-            reply_begin(r, g->id, CC_OK, 4);
-            msgpack_pack_uint8(&r->pk, res->type);
-            reply_raw(r, res->data, res->len, _release_result, res);
-            res = NULL; /* the reply frees it once written */
-            msgpack_pack_int64(&r->pk, ttl);
-            msgpack_pack_uint64(&r->pk, version);
-        }
-        reply_finish(r, out);
+        reply_error(r, q->id, CC_E_NOMEM, "no room in memory to load the stream");
+    } else {
+        if (promote)
+            tiering_load(k->ns, k->data, k->len, res);
+        reply_begin(r, q->id, CC_OK, 4);
+        msgpack_pack_uint8(&r->pk, res->type);
+        cmd_reply_disk_bytes(q, r, res);
+        msgpack_pack_int64(&r->pk, tiering_ttl_ms(res));
+        msgpack_pack_uint64(&r->pk, res->version);
     }
-    tiering_result_free(res);
-    free(g);
+    return true;
 }
 
 void cmd_get(struct session *s, struct req *q, struct reply *r)
@@ -203,47 +159,16 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
     }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
+    const struct tiering_result *res;
+    if (cmd_disk_result(q, &k, &res) && _get_from_disk(q, r, &k, res))
+        return;
     struct item *it;
     if (store_get(&k, &it) != STORE_OK) {
-        if (tiering_enabled() && cmd_defer_disk_get(q, r, &k))
-            return;
-        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        if (!cmd_read_disk(q, &k))
+            reply_begin(r, q->id, CC_NOT_FOUND, 0);
         return;
     }
     _reply_item(q, r, &k, it);
-}
-
-bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k)
-{
-    (void)r;
-    if (!q->out || !tiering_on_disk(k->hash))
-        return false; /* most misses: the SSD does not have it either */
-    struct disk_get *g = malloc(sizeof(*g) + k->len + q->blen);
-    if (!g)
-        return false;
-    g->s = q->s;
-    g->blen = q->blen;
-    g->body = g->key + k->len;
-    memcpy(g->body, q->body, q->blen);
-    g->id = q->id;
-    g->ns = k->ns;
-    g->klen = k->len;
-    g->res = NULL;
-    memcpy(g->key, k->data, k->len);
-    g->defer = core_defer_begin(q->out);
-    if (!g->defer) {
-        free(g);
-        return false;
-    }
-    q->deferred = true;
-    if (!tiering_read(k->ns, k->data, k->len, k->hash, _disk_get_read, g)) {
-        /* the index changed since tiering_on_disk, or no memory for the job: a miss */
-        g->res = calloc(1, sizeof(*g->res));
-        if (g->res)
-            g->res->status = TIER_MISS;
-        core_defer_complete(g->defer, cmd_disk_get_fill, g);
-    }
-    return true;
 }
 
 void cmd_mget(struct session *s, struct req *q, struct reply *r)
