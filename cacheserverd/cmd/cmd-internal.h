@@ -23,6 +23,7 @@ struct disk_reads;
 struct tiering_result;
 
 struct req {
+    int op;
     uint64_t id;
     uint32_t argc;          /* arguments after op and id */
     struct mp_cursor args;  /* positioned at the first argument */
@@ -49,6 +50,9 @@ bool cmd_arg_key(struct req *q, struct reply *r, struct store_key *k, uint16_t n
 /* Reply with the protocol status for a store status (for errors, with a message). */
 void cmd_reply_store_status(struct req *q, struct reply *r, int st);
 void cmd_bad_args(struct req *q, struct reply *r, const char *what);
+/* E_BAD_ARGS with the op's usage from the table (a wrong argument count gets it before the
+ * handler runs; a handler calls it for an argument of the wrong type). */
+void cmd_bad_usage(struct req *q, struct reply *r);
 
 /* cmd_kv.c */
 void cmd_get(struct session *s, struct req *q, struct reply *r);
@@ -99,8 +103,8 @@ struct cmd_chunk_ctx {
 bool cmd_chunk_piece(void *ctx, uint64_t sid, uint32_t idx, uint32_t off, uint32_t len);
 /* Dispatcher: after the handler. Returns true when the reply is deferred (loads started, or
  * a sync-persistence wait), false when r holds the reply to send now. */
-bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t op,
-                    const uint8_t *body, size_t len);
+bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, const uint8_t *body,
+                    size_t len);
 /* Run a request (a frame body) again with what was read for it (or NULL). */
 enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
                                struct core_out *out, int attempt,

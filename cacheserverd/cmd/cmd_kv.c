@@ -153,10 +153,6 @@ static bool _get_from_disk(struct req *q, struct reply *r, const struct store_ke
 void cmd_get(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
-    if (q->argc != 1) {
-        cmd_bad_args(q, r, "GET takes key");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     const struct tiering_result *res;
@@ -174,8 +170,8 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
 void cmd_mget(struct session *s, struct req *q, struct reply *r)
 {
     uint32_t n;
-    if (q->argc != 1 || !mp_read_array(&q->args, &n)) {
-        cmd_bad_args(q, r, "MGET takes keys:array");
+    if (!mp_read_array(&q->args, &n)) {
+        cmd_bad_usage(q, r);
         return;
     }
     /* validate every key first so an error reply is never half built */
@@ -255,10 +251,6 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
     struct store_key k;
     struct store_value v;
     uint64_t ttl, flags, cas;
-    if (q->argc < 2 || q->argc > 5) {
-        cmd_bad_args(q, r, "SET takes key, value, [ttl, flags, cas]");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns) || !_arg_value(q, r, &v))
         return;
     if (!_opt_uint(q, 2, &ttl, 0) || !_opt_uint(q, 3, &flags, 0) || !_opt_uint(q, 4, &cas, 0) ||
@@ -281,8 +273,8 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
 void cmd_mset(struct session *s, struct req *q, struct reply *r)
 {
     uint32_t n, m;
-    if (q->argc != 1 || !mp_read_array(&q->args, &n)) {
-        cmd_bad_args(q, r, "MSET takes items:array of [key, value, ttl]");
+    if (!mp_read_array(&q->args, &n)) {
+        cmd_bad_usage(q, r);
         return;
     }
     struct mp_cursor items = q->args;
@@ -319,10 +311,6 @@ void cmd_mset(struct session *s, struct req *q, struct reply *r)
 /* DEL and EXISTS: variadic keys, counted. */
 static void _count_keys(struct session *s, struct req *q, struct reply *r, bool del)
 {
-    if (q->argc < 1) {
-        cmd_bad_args(q, r, del ? "DEL takes at least one key" : "EXISTS takes at least one key");
-        return;
-    }
     struct mp_cursor keys = q->args;
     struct store_key k;
     for (uint32_t i = 0; i < q->argc; i++)
@@ -356,10 +344,6 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
     uint64_t ttl;
-    if (q->argc != 2) {
-        cmd_bad_args(q, r, "TOUCH takes key, ttl");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_uint(&q->args, &ttl)) {
@@ -374,10 +358,6 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
 void cmd_ttl(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
-    if (q->argc != 1) {
-        cmd_bad_args(q, r, "TTL takes key");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     struct item *it;
@@ -397,10 +377,6 @@ static void _incr(struct session *s, struct req *q, struct reply *r, bool negate
     struct store_key k;
     int64_t delta, initial = 0;
     uint64_t ttl = 0;
-    if (q->argc < 2 || q->argc > 4) {
-        cmd_bad_args(q, r, "INCR/DECR take key, delta, [initial, ttl]");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_int(&q->args, &delta) || (q->argc > 2 && !mp_read_int(&q->args, &initial)) ||
@@ -436,10 +412,6 @@ void cmd_append(struct session *s, struct req *q, struct reply *r)
     const uint8_t *d;
     uint32_t len;
     uint64_t ttl = 0;
-    if (q->argc < 2 || q->argc > 3) {
-        cmd_bad_args(q, r, "APPEND takes key, data, [ttl]");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_bytes(&q->args, &d, &len) || (q->argc > 2 && !mp_read_uint(&q->args, &ttl))) {
@@ -469,10 +441,6 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
     uint64_t off, len;
-    if (q->argc != 3) {
-        cmd_bad_args(q, r, "GETRANGE takes key, offset, length");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_uint(&q->args, &off) || !mp_read_uint(&q->args, &len)) {
@@ -496,10 +464,6 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
 void cmd_strlen(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
-    if (q->argc != 1) {
-        cmd_bad_args(q, r, "STRLEN takes key");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     struct item *it;
@@ -538,10 +502,9 @@ void cmd_scan(struct session *s, struct req *q, struct reply *r)
     uint64_t cursor, count;
     const uint8_t *prefix;
     uint32_t plen;
-    if (q->argc != 3 || !mp_read_uint(&q->args, &cursor) ||
-        !mp_read_bytes(&q->args, &prefix, &plen) || !mp_read_uint(&q->args, &count) ||
-        count < 1 || count > 1000) {
-        cmd_bad_args(q, r, "SCAN takes cursor:uint, prefix:bytes, count:1..1000");
+    if (!mp_read_uint(&q->args, &cursor) || !mp_read_bytes(&q->args, &prefix, &plen) ||
+        !mp_read_uint(&q->args, &count) || count < 1 || count > 1000) {
+        cmd_bad_usage(q, r);
         return;
     }
     struct scan_out o = {.n = 0};

@@ -370,7 +370,7 @@ static void _durable(void *arg, bool ok, const char *err)
     core_defer_complete(h->defer, _held_fill, h);
 }
 
-static bool _writes(uint64_t op)
+static bool _writes(int op)
 {
     switch (op) {
     case CC_OP_SET: case CC_OP_MSET: case CC_OP_DEL: case CC_OP_TOUCH: case CC_OP_INCR:
@@ -404,8 +404,8 @@ static bool _hold_until_durable(struct req *q, struct reply *r, uint64_t ticket,
     return true;
 }
 
-bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t op,
-                    const uint8_t *body, size_t len)
+bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, const uint8_t *body,
+                    size_t len)
 {
     if (q->disk_error) {
         reply_discard(r);
@@ -433,12 +433,12 @@ bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t 
         if (started)
             return true;
     }
-    if (!q->out || !_writes(op))
+    if (!q->out || !_writes(q->op))
         return false;
     uint64_t ticket = tiering_durable_ticket();
     if (ticket)
         return _hold_until_durable(q, r, ticket, false);
     /* streams spilling faster than the disk takes them: this APPEND waits for the writer */
-    ticket = op == CC_OP_APPEND ? tiering_stream_ticket() : 0;
+    ticket = q->op == CC_OP_APPEND ? tiering_stream_ticket() : 0;
     return ticket && _hold_until_durable(q, r, ticket, true);
 }
