@@ -17,31 +17,24 @@ struct session {
     char client[64];
 };
 
-/* A key a handler found only on a disk tier (cmd_need_disk, cmd_on_disk), or a stream's
- * chunk that lives on disk (cmd_chunk_piece: key NULL). */
-struct disk_need {
-    uint16_t ns;
-    uint32_t klen;
-    uint8_t *key; /* malloc'd */
-    uint64_t sid; /* a chunk: stream id and chunk index */
-    uint32_t idx;
-};
-
-/* Stream chunks read from disk for a request's next run (cmd_tier.c). */
-struct loaded_chunks;
+/* What a request reads from disk between two runs (cmd_tier.c): keys and stream chunks. */
+struct disk_read;
+struct disk_reads;
+struct tiering_result;
 
 struct req {
+    int op;
     uint64_t id;
     uint32_t argc;          /* arguments after op and id */
     struct mp_cursor args;  /* positioned at the first argument */
     struct core_out *out;   /* the connection's output, for a deferred reply */
-    bool deferred;          /* the handler took a core_defer: it answers later */
-    int attempt;            /* 0, then 1.. for runs after loading keys from disk */
-    struct disk_need *needs; /* keys to load before the request can be answered */
+    int attempt;            /* 0, then 1.. for runs after reading from disk */
+    struct disk_read **needs; /* to read before the request can be answered */
     uint32_t nneeds, capneeds;
     bool needs_failed;      /* out of memory recording one */
-    const struct loaded_chunks *chunks; /* read for this run (NULL on a first run) */
+    const struct disk_reads *disk; /* read for this run (NULL on a first run) */
     const char *disk_error; /* a chunk needed could not be read: the reply is this error */
+    bool from_disk;         /* the reply is a disk read's result: no latency sample */
     struct session *s;
     const uint8_t *body;    /* the request's frame body (valid during the handler) */
     size_t blen;
@@ -57,6 +50,9 @@ bool cmd_arg_key(struct req *q, struct reply *r, struct store_key *k, uint16_t n
 /* Reply with the protocol status for a store status (for errors, with a message). */
 void cmd_reply_store_status(struct req *q, struct reply *r, int st);
 void cmd_bad_args(struct req *q, struct reply *r, const char *what);
+/* E_BAD_ARGS with the op's usage from the table (a wrong argument count gets it before the
+ * handler runs; a handler calls it for an argument of the wrong type). */
+void cmd_bad_usage(struct req *q, struct reply *r);
 
 /* cmd_kv.c */
 void cmd_get(struct session *s, struct req *q, struct reply *r);
@@ -73,16 +69,30 @@ void cmd_append(struct session *s, struct req *q, struct reply *r);
 void cmd_getrange(struct session *s, struct req *q, struct reply *r);
 void cmd_strlen(struct session *s, struct req *q, struct reply *r);
 void cmd_scan(struct session *s, struct req *q, struct reply *r);
-/* cmd_tier.c: requests that wait for a disk tier.
- * A handler whose read missed memory calls cmd_need_disk; a write that depends on the value
- * (INCR, APPEND, TOUCH, SET NX/XX/CAS) gets STORE_ON_DISK from the store, which asked the
- * tiers under the key's lock, and calls cmd_on_disk. When either returns true, the handler
- * stops (or, for a multi-key request, goes on collecting). The dispatcher then drops the
- * reply, reads those keys on the I/O threads, puts them in memory and runs the request
- * again: handlers see one tier. */
+/* cmd_tier.c: requests that wait for a disk tier, one mechanism for every command.
+ * A run that needs something only a disk tier holds records it and returns (or, for a
+ * multi-key request, goes on collecting). The dispatcher then drops the reply, reads what
+ * was recorded on the I/O threads and, on the worker thread, runs the request again with
+ * the results:
+ *  - cmd_need_disk (a read that missed memory) and cmd_on_disk (a write that depends on the
+ *    value: INCR, APPEND, TOUCH, SET NX/XX/CAS get STORE_ON_DISK from the store, which asked
+ *    the tiers under the key's lock): the key is put in memory before the next run, so the
+ *    handler sees one tier;
+ *  - cmd_read_disk (GET): the key is not loaded; the next run gets the result from
+ *    cmd_disk_result and answers from it (tiering_still_current decides about promotion).
+ *    When memory holds the key again by then, the next run gets no result and finds it there;
+ *  - cmd_chunk_piece: a stream's chunks on disk, kept for every later run.
+ * Each returns true when it recorded the key. */
 bool cmd_need_disk(struct req *q, const struct store_key *k);
 /* st is a store status: when STORE_ON_DISK, record k to be loaded and return true. */
 bool cmd_on_disk(struct req *q, const struct store_key *k, int st);
+bool cmd_read_disk(struct req *q, const struct store_key *k);
+/* True when this run has the result of cmd_read_disk(k) in the run before; *res is NULL when
+ * out of memory, else TIER_FOUND, TIER_MISS or TIER_ERROR. Valid until the handler returns. */
+bool cmd_disk_result(const struct req *q, const struct store_key *k,
+                     const struct tiering_result **res);
+/* Append res->data (from cmd_disk_result) to r without copying. */
+void cmd_reply_disk_bytes(const struct req *q, struct reply *r, const struct tiering_result *res);
 /* A store_spilled_fn for a request (ctx: cmd_chunk_ctx): hands the piece to fn from the chunks
  * read for this run, or records the chunk to be read before the next run. */
 struct cmd_chunk_ctx {
@@ -93,16 +103,12 @@ struct cmd_chunk_ctx {
 bool cmd_chunk_piece(void *ctx, uint64_t sid, uint32_t idx, uint32_t off, uint32_t len);
 /* Dispatcher: after the handler. Returns true when the reply is deferred (loads started, or
  * a sync-persistence wait), false when r holds the reply to send now. */
-bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t op,
-                    const uint8_t *body, size_t len);
-/* Run a request (a frame body) again with the chunks read for it (or NULL). */
+bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, const uint8_t *body,
+                    size_t len);
+/* Run a request (a frame body) again with what was read for it (or NULL). */
 enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
                                struct core_out *out, int attempt,
-                               const struct loaded_chunks *chunks);
-
-/* A memory miss of GET: when the SSD tier has the key, defer the reply until it is read. */
-bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k);
-void cmd_disk_get_fill(void *arg, struct core_out *out);
+                               const struct disk_reads *disk);
 
 /* cmd_admin.c */
 void cmd_ping(struct session *s, struct req *q, struct reply *r);

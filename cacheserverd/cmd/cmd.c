@@ -21,19 +21,40 @@ _Static_assert(STORE_MAX_NAMESPACES == CC_MAX_NAMESPACES && STORE_MAX_NS_LEN == 
                    STORE_TTL_NONE == CC_TTL_NONE,
                "store and protocol limits must agree");
 
-static const cmd_fn table[CC_OP__COUNT] = {
-    [CC_OP_PING] = cmd_ping,         [CC_OP_HELLO] = cmd_hello,
-    [CC_OP_GET] = cmd_get,           [CC_OP_MGET] = cmd_mget,
-    [CC_OP_SET] = cmd_set,           [CC_OP_MSET] = cmd_mset,
-    [CC_OP_DEL] = cmd_del,           [CC_OP_EXISTS] = cmd_exists,
-    [CC_OP_TOUCH] = cmd_touch,       [CC_OP_TTL] = cmd_ttl,
-    [CC_OP_INCR] = cmd_incr,         [CC_OP_DECR] = cmd_decr,
-    [CC_OP_APPEND] = cmd_append,     [CC_OP_GETRANGE] = cmd_getrange,
-    [CC_OP_STRLEN] = cmd_strlen,     [CC_OP_SCAN] = cmd_scan,
-    [CC_OP_FLUSH] = cmd_flush,       [CC_OP_STATS] = cmd_stats,
-    [CC_OP_INFO] = cmd_info,         [CC_OP_CONFIG_GET] = cmd_config_get,
-    [CC_OP_CONFIG_SET] = cmd_config_set, [CC_OP_NAMESPACE] = cmd_namespace,
+/* Each operation's handler, how many arguments it takes after op and id (the dispatcher
+ * answers any other count with E_BAD_ARGS and the usage), and the usage, also the answer to
+ * arguments of the wrong type (cmd_bad_usage). */
+#define ANY UINT32_MAX
+static const struct {
+    cmd_fn fn;
+    uint32_t min_args, max_args;
+    const char *usage;
+} table[CC_OP__COUNT] = {
+    [CC_OP_PING] = {cmd_ping, 0, ANY, "PING takes any arguments"},
+    [CC_OP_HELLO] = {cmd_hello, 1, 2, "HELLO takes version:uint, [options:map]"},
+    [CC_OP_GET] = {cmd_get, 1, 1, "GET takes key"},
+    [CC_OP_MGET] = {cmd_mget, 1, 1, "MGET takes keys:array"},
+    [CC_OP_SET] = {cmd_set, 2, 5, "SET takes key, value, [ttl, flags, cas]"},
+    [CC_OP_MSET] = {cmd_mset, 1, 1, "MSET takes items:array of [key, value, ttl]"},
+    [CC_OP_DEL] = {cmd_del, 1, ANY, "DEL takes at least one key"},
+    [CC_OP_EXISTS] = {cmd_exists, 1, ANY, "EXISTS takes at least one key"},
+    [CC_OP_TOUCH] = {cmd_touch, 2, 2, "TOUCH takes key, ttl"},
+    [CC_OP_TTL] = {cmd_ttl, 1, 1, "TTL takes key"},
+    [CC_OP_INCR] = {cmd_incr, 2, 4, "INCR/DECR take key, delta, [initial, ttl]"},
+    [CC_OP_DECR] = {cmd_decr, 2, 4, "INCR/DECR take key, delta, [initial, ttl]"},
+    [CC_OP_APPEND] = {cmd_append, 2, 3, "APPEND takes key, data, [ttl]"},
+    [CC_OP_GETRANGE] = {cmd_getrange, 3, 3, "GETRANGE takes key, offset, length"},
+    [CC_OP_STRLEN] = {cmd_strlen, 1, 1, "STRLEN takes key"},
+    [CC_OP_SCAN] = {cmd_scan, 3, 3, "SCAN takes cursor:uint, prefix:bytes, count:1..1000"},
+    [CC_OP_FLUSH] = {cmd_flush, 1, 1, "FLUSH takes namespace:str or nil (everything)"},
+    [CC_OP_STATS] = {cmd_stats, 0, 0, "STATS takes no arguments"},
+    [CC_OP_INFO] = {cmd_info, 0, 0, "INFO takes no arguments"},
+    [CC_OP_CONFIG_GET] = {cmd_config_get, 0, 1,
+                          "CONFIG_GET takes [pattern:str] (a name or a glob)"},
+    [CC_OP_CONFIG_SET] = {cmd_config_set, 2, 2, "CONFIG_SET takes name:str, value:str"},
+    [CC_OP_NAMESPACE] = {cmd_namespace, 1, 1, "NAMESPACE takes name:str"},
 };
+#undef ANY
 
 static struct histogram op_hist[CC_OP__COUNT];
 static uint64_t start_time;
@@ -64,6 +85,8 @@ void cmd_bad_args(struct req *q, struct reply *r, const char *what)
 {
     reply_error(r, q->id, CC_E_BAD_ARGS, "%s", what);
 }
+
+void cmd_bad_usage(struct req *q, struct reply *r) { cmd_bad_args(q, r, table[q->op].usage); }
 
 bool cmd_arg_key(struct req *q, struct reply *r, struct store_key *k, uint16_t ns)
 {
@@ -132,10 +155,10 @@ static void _session_close(void *session) { free(session); }
 
 enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
                                struct core_out *out, int attempt,
-                               const struct loaded_chunks *chunks)
+                               const struct disk_reads *disk)
 {
     struct reply *r = reply_get();
-    struct req q = {.attempt = attempt, .chunks = chunks, .s = s, .body = body, .blen = len};
+    struct req q = {.attempt = attempt, .disk = disk, .s = s, .body = body, .blen = len};
     struct mp_cursor c, whole;
     uint32_t n;
     uint64_t op;
@@ -161,18 +184,21 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
     }
     q.argc = n - 2;
     q.args = c;
-    if (op >= CC_OP__COUNT || !table[op]) {
+    if (op >= CC_OP__COUNT || !table[op].fn) {
         reply_error(r, q.id, CC_E_UNKNOWN_OP, "unknown operation %llu", (unsigned long long)op);
         reply_finish(r, out);
         return CORE_CONTINUE;
     }
     uint64_t t0 = clock_mono_us();
+    q.op = (int)op;
     q.out = out;
-    table[op](s, &q, r);
-    hist_record(&op_hist[op], clock_mono_us() - t0);
-    if (q.deferred)
-        return CORE_PENDING; /* nothing was built in r; the reply comes later */
-    if (cmd_tier_after(s, &q, r, op, body, len))
+    if (q.argc < table[op].min_args || q.argc > table[op].max_args)
+        cmd_bad_usage(&q, r);
+    else
+        table[op].fn(s, &q, r);
+    if (!q.from_disk)
+        hist_record(&op_hist[op], clock_mono_us() - t0);
+    if (cmd_tier_after(s, &q, r, body, len))
         return CORE_PENDING;
     reply_finish(r, out);
     return CORE_CONTINUE;

@@ -54,9 +54,8 @@ void cmd_hello(struct session *s, struct req *q, struct reply *r)
 {
     uint64_t version;
     uint32_t nopts = 0;
-    if (q->argc < 1 || q->argc > 2 || !mp_read_uint(&q->args, &version) ||
-        (q->argc == 2 && !mp_read_map(&q->args, &nopts))) {
-        cmd_bad_args(q, r, "HELLO takes version:uint, [options:map]");
+    if (!mp_read_uint(&q->args, &version) || (q->argc == 2 && !mp_read_map(&q->args, &nopts))) {
+        cmd_bad_usage(q, r);
         return;
     }
     if (version != CC_PROTOCOL_VERSION) {
@@ -98,8 +97,8 @@ void cmd_namespace(struct session *s, struct req *q, struct reply *r)
 {
     const uint8_t *name;
     uint32_t len;
-    if (q->argc != 1 || !mp_read_bytes(&q->args, &name, &len)) {
-        cmd_bad_args(q, r, "NAMESPACE takes name:str");
+    if (!mp_read_bytes(&q->args, &name, &len)) {
+        cmd_bad_usage(q, r);
         return;
     }
     if (_select_ns(s, q, r, name, len))
@@ -112,13 +111,9 @@ void cmd_flush(struct session *s, struct req *q, struct reply *r)
     const uint8_t *name;
     uint32_t len;
     int ns = -1;
-    if (q->argc != 1) {
-        cmd_bad_args(q, r, "FLUSH takes namespace:str or nil (everything)");
-        return;
-    }
     if (!mp_read_nil(&q->args)) {
         if (!mp_read_bytes(&q->args, &name, &len)) {
-            cmd_bad_args(q, r, "FLUSH takes namespace:str or nil (everything)");
+            cmd_bad_usage(q, r);
             return;
         }
         uint16_t id;
@@ -221,10 +216,6 @@ static void _kv_hist(struct kvbuf *b, const char *prefix, const struct histogram
 void cmd_stats(struct session *s, struct req *q, struct reply *r)
 {
     (void)s;
-    if (q->argc != 0) {
-        cmd_bad_args(q, r, "STATS takes no arguments");
-        return;
-    }
     struct kvbuf b;
     _kv_init(&b);
     stats_foreach(_stat_one, &b);
@@ -272,10 +263,6 @@ void cmd_stats(struct session *s, struct req *q, struct reply *r)
 void cmd_info(struct session *s, struct req *q, struct reply *r)
 {
     (void)s;
-    if (q->argc != 0) {
-        cmd_bad_args(q, r, "INFO takes no arguments");
-        return;
-    }
     struct kvbuf b;
     _kv_init(&b);
     _kv_s(&b, "server", "cacheserverd");
@@ -338,9 +325,8 @@ void cmd_config_get(struct session *s, struct req *q, struct reply *r)
     const uint8_t *p;
     uint32_t plen = 1;
     char pattern[128] = "*";
-    if (q->argc > 1 || (q->argc == 1 && !mp_read_bytes(&q->args, &p, &plen)) ||
-        plen >= sizeof(pattern)) {
-        cmd_bad_args(q, r, "CONFIG_GET takes [pattern:str] (a name or a glob)");
+    if ((q->argc == 1 && !mp_read_bytes(&q->args, &p, &plen)) || plen >= sizeof(pattern)) {
+        cmd_bad_usage(q, r);
         return;
     }
     if (q->argc == 1) {
@@ -362,9 +348,9 @@ void cmd_config_set(struct session *s, struct req *q, struct reply *r)
     (void)s;
     const uint8_t *n, *v;
     uint32_t nl, vl;
-    if (q->argc != 2 || !mp_read_bytes(&q->args, &n, &nl) || !mp_read_bytes(&q->args, &v, &vl) ||
-        nl >= 128 || vl >= 1024) {
-        cmd_bad_args(q, r, "CONFIG_SET takes name:str, value:str");
+    if (!mp_read_bytes(&q->args, &n, &nl) || !mp_read_bytes(&q->args, &v, &vl) || nl >= 128 ||
+        vl >= 1024) {
+        cmd_bad_usage(q, r);
         return;
     }
     char name[128], value[1024], err[256];

@@ -119,138 +119,59 @@ static void _reply_item(struct req *q, struct reply *r, const struct store_key *
     }
 }
 
-/* A GET that missed memory and waits for the SSD tier (tiering.h). */
-struct disk_get {
-    struct core_defer *defer;
-    uint64_t id;
-    uint16_t ns;
-    uint32_t klen;
-    struct tiering_result *res;
-    struct session *s;
-    size_t blen;
-    uint8_t *body; /* the request, to run it again when the key changed meanwhile */
-    uint8_t key[];
-};
-
-static void _release_result(void *res) { tiering_result_free(res); }
-
-/* On the I/O thread: hand the result to the connection's worker. */
-static void _disk_get_read(void *arg, struct tiering_result *res)
+/* A GET's run after its memory miss was read from disk (cmd_read_disk): answers from the
+ * result and returns true, or loads a stream into memory and returns false (the GET goes on
+ * from memory). */
+static bool _get_from_disk(struct req *q, struct reply *r, const struct store_key *k,
+                           const struct tiering_result *res)
 {
-    struct disk_get *g = arg;
-    g->res = res;
-    core_defer_complete(g->defer, cmd_disk_get_fill, g);
-}
-
-/* On the worker thread: answer from memory if the key changed meanwhile, else from disk. */
-void cmd_disk_get_fill(void *arg, struct core_out *out)
-{
-    struct disk_get *g = arg;
-    struct tiering_result *res = g->res;
-    if (out) {
-        struct store_key k;
-        store_key_init(&k, g->ns, g->key, g->klen);
-        struct item *it;
-        bool promote = false;
-        if (store_peek(&k, &it) == STORE_OK) {
-            /* changed meanwhile (it may even be a stream on disk): the GET runs again */
-            store_item_release(it);
-            cmd_dispatch(g->s, g->body, g->blen, out, 1, NULL);
-            tiering_result_free(res);
-            free(g);
-            return;
+    bool promote = false;
+    q->from_disk = true;
+    if (!res || res->status == TIER_ERROR) {
+        reply_error(r, q->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
+    } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+    } else if (res->type == STORE_T_STREAM) {
+        /* its chunks stay on disk */
+        if (tiering_load(k->ns, k->data, k->len, res) != STORE_ENOMEM) {
+            q->from_disk = false;
+            return false;
         }
-        struct reply *r = reply_get();
-        if (!res || res->status == TIER_ERROR) {
-            reply_error(r, g->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
-        } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
-            reply_begin(r, g->id, CC_NOT_FOUND, 0);
-        } else if (res->type == STORE_T_STREAM) {
-            /* a stream: into memory (its chunks stay on disk), then the GET runs again */
-            if (tiering_load(g->ns, g->key, g->klen, res) == STORE_ENOMEM) {
-                reply_error(r, g->id, CC_E_NOMEM, "no room in memory to load the stream");
-            } else {
-                reply_discard(r);
-                cmd_dispatch(g->s, g->body, g->blen, out, 1, NULL);
-                tiering_result_free(res);
-                free(g);
-                return;
-            }
-        } else {
-            int64_t ttl = tiering_ttl_ms(res);
-            if (promote) /* before the reply takes the bytes */
-                tiering_load(g->ns, g->key, g->klen, res);
-            uint64_t version = res->version;
-            reply_begin(r, g->id, CC_OK, 4);
-            msgpack_pack_uint8(&r->pk, res->type);
-            reply_raw(r, res->data, res->len, _release_result, res);
-            res = NULL; /* the reply frees it once written */
-            msgpack_pack_int64(&r->pk, ttl);
-            msgpack_pack_uint64(&r->pk, version);
-        }
-        reply_finish(r, out);
+        reply_error(r, q->id, CC_E_NOMEM, "no room in memory to load the stream");
+    } else {
+        if (promote)
+            tiering_load(k->ns, k->data, k->len, res);
+        reply_begin(r, q->id, CC_OK, 4);
+        msgpack_pack_uint8(&r->pk, res->type);
+        cmd_reply_disk_bytes(q, r, res);
+        msgpack_pack_int64(&r->pk, tiering_ttl_ms(res));
+        msgpack_pack_uint64(&r->pk, res->version);
     }
-    tiering_result_free(res);
-    free(g);
+    return true;
 }
 
 void cmd_get(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
-    if (q->argc != 1) {
-        cmd_bad_args(q, r, "GET takes key");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    const struct tiering_result *res;
+    if (cmd_disk_result(q, &k, &res) && _get_from_disk(q, r, &k, res))
         return;
     struct item *it;
     if (store_get(&k, &it) != STORE_OK) {
-        if (tiering_enabled() && cmd_defer_disk_get(q, r, &k))
-            return;
-        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        if (!cmd_read_disk(q, &k))
+            reply_begin(r, q->id, CC_NOT_FOUND, 0);
         return;
     }
     _reply_item(q, r, &k, it);
 }
 
-bool cmd_defer_disk_get(struct req *q, struct reply *r, const struct store_key *k)
-{
-    (void)r;
-    if (!q->out || !tiering_on_disk(k->hash))
-        return false; /* most misses: the SSD does not have it either */
-    struct disk_get *g = malloc(sizeof(*g) + k->len + q->blen);
-    if (!g)
-        return false;
-    g->s = q->s;
-    g->blen = q->blen;
-    g->body = g->key + k->len;
-    memcpy(g->body, q->body, q->blen);
-    g->id = q->id;
-    g->ns = k->ns;
-    g->klen = k->len;
-    g->res = NULL;
-    memcpy(g->key, k->data, k->len);
-    g->defer = core_defer_begin(q->out);
-    if (!g->defer) {
-        free(g);
-        return false;
-    }
-    q->deferred = true;
-    if (!tiering_read(k->ns, k->data, k->len, k->hash, _disk_get_read, g)) {
-        /* the index changed since tiering_on_disk, or no memory for the job: a miss */
-        g->res = calloc(1, sizeof(*g->res));
-        if (g->res)
-            g->res->status = TIER_MISS;
-        core_defer_complete(g->defer, cmd_disk_get_fill, g);
-    }
-    return true;
-}
-
 void cmd_mget(struct session *s, struct req *q, struct reply *r)
 {
     uint32_t n;
-    if (q->argc != 1 || !mp_read_array(&q->args, &n)) {
-        cmd_bad_args(q, r, "MGET takes keys:array");
+    if (!mp_read_array(&q->args, &n)) {
+        cmd_bad_usage(q, r);
         return;
     }
     /* validate every key first so an error reply is never half built */
@@ -330,10 +251,6 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
     struct store_key k;
     struct store_value v;
     uint64_t ttl, flags, cas;
-    if (q->argc < 2 || q->argc > 5) {
-        cmd_bad_args(q, r, "SET takes key, value, [ttl, flags, cas]");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns) || !_arg_value(q, r, &v))
         return;
     if (!_opt_uint(q, 2, &ttl, 0) || !_opt_uint(q, 3, &flags, 0) || !_opt_uint(q, 4, &cas, 0) ||
@@ -356,8 +273,8 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
 void cmd_mset(struct session *s, struct req *q, struct reply *r)
 {
     uint32_t n, m;
-    if (q->argc != 1 || !mp_read_array(&q->args, &n)) {
-        cmd_bad_args(q, r, "MSET takes items:array of [key, value, ttl]");
+    if (!mp_read_array(&q->args, &n)) {
+        cmd_bad_usage(q, r);
         return;
     }
     struct mp_cursor items = q->args;
@@ -394,10 +311,6 @@ void cmd_mset(struct session *s, struct req *q, struct reply *r)
 /* DEL and EXISTS: variadic keys, counted. */
 static void _count_keys(struct session *s, struct req *q, struct reply *r, bool del)
 {
-    if (q->argc < 1) {
-        cmd_bad_args(q, r, del ? "DEL takes at least one key" : "EXISTS takes at least one key");
-        return;
-    }
     struct mp_cursor keys = q->args;
     struct store_key k;
     for (uint32_t i = 0; i < q->argc; i++)
@@ -431,10 +344,6 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
     uint64_t ttl;
-    if (q->argc != 2) {
-        cmd_bad_args(q, r, "TOUCH takes key, ttl");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_uint(&q->args, &ttl)) {
@@ -449,10 +358,6 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
 void cmd_ttl(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
-    if (q->argc != 1) {
-        cmd_bad_args(q, r, "TTL takes key");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     struct item *it;
@@ -472,10 +377,6 @@ static void _incr(struct session *s, struct req *q, struct reply *r, bool negate
     struct store_key k;
     int64_t delta, initial = 0;
     uint64_t ttl = 0;
-    if (q->argc < 2 || q->argc > 4) {
-        cmd_bad_args(q, r, "INCR/DECR take key, delta, [initial, ttl]");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_int(&q->args, &delta) || (q->argc > 2 && !mp_read_int(&q->args, &initial)) ||
@@ -511,10 +412,6 @@ void cmd_append(struct session *s, struct req *q, struct reply *r)
     const uint8_t *d;
     uint32_t len;
     uint64_t ttl = 0;
-    if (q->argc < 2 || q->argc > 3) {
-        cmd_bad_args(q, r, "APPEND takes key, data, [ttl]");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_bytes(&q->args, &d, &len) || (q->argc > 2 && !mp_read_uint(&q->args, &ttl))) {
@@ -544,10 +441,6 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
     uint64_t off, len;
-    if (q->argc != 3) {
-        cmd_bad_args(q, r, "GETRANGE takes key, offset, length");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     if (!mp_read_uint(&q->args, &off) || !mp_read_uint(&q->args, &len)) {
@@ -571,10 +464,6 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
 void cmd_strlen(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
-    if (q->argc != 1) {
-        cmd_bad_args(q, r, "STRLEN takes key");
-        return;
-    }
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     struct item *it;
@@ -613,10 +502,9 @@ void cmd_scan(struct session *s, struct req *q, struct reply *r)
     uint64_t cursor, count;
     const uint8_t *prefix;
     uint32_t plen;
-    if (q->argc != 3 || !mp_read_uint(&q->args, &cursor) ||
-        !mp_read_bytes(&q->args, &prefix, &plen) || !mp_read_uint(&q->args, &count) ||
-        count < 1 || count > 1000) {
-        cmd_bad_args(q, r, "SCAN takes cursor:uint, prefix:bytes, count:1..1000");
+    if (!mp_read_uint(&q->args, &cursor) || !mp_read_bytes(&q->args, &prefix, &plen) ||
+        !mp_read_uint(&q->args, &count) || count < 1 || count > 1000) {
+        cmd_bad_usage(q, r);
         return;
     }
     struct scan_out o = {.n = 0};

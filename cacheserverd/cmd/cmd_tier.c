@@ -1,6 +1,6 @@
-/* Requests that wait for a disk tier (cmd-internal.h): keys loaded from disk before a
- * request runs again, and replies held until a sync-persisted change is durable. Both use
- * core's deferred replies, so only the waiting connection waits. */
+/* Requests that wait for a disk tier (cmd-internal.h): keys and stream chunks read from disk
+ * before a request runs again, and replies held until a sync-persisted change is durable.
+ * Both use core's deferred replies, so only the waiting connection waits. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,101 +16,96 @@
  * each chunk is read at most once. */
 #define MAX_CHUNK_RUNS 16
 
-/* A free slot in q->needs, or NULL (needs_failed set). */
-static struct disk_need *_need_slot(struct req *q)
+enum disk_use {
+    DISK_LOAD,   /* a key put in memory before the next run */
+    DISK_ANSWER, /* a key whose result the next run answers from (cmd_disk_result) */
+    DISK_CHUNK,  /* a stream chunk, kept for every later run (cmd_chunk_piece) */
+};
+
+/* One key or stream chunk a request reads from disk: recorded by a run, read on an I/O
+ * thread, then handed to the next run. Reply pieces may hold it past the request. */
+struct disk_read {
+    int refs;                   /* atomic: the set it is in and each reply piece */
+    uint8_t use;                /* enum disk_use */
+    struct load *l;             /* while the read is in flight */
+    struct tiering_result *res; /* NULL: out of memory (or, for a load, not read) */
+    uint64_t sid;               /* DISK_CHUNK: stream id and chunk index */
+    uint32_t idx;
+    uint16_t ns;                /* a key */
+    uint32_t klen;
+    uint8_t key[];
+};
+
+struct disk_reads {
+    uint32_t n;
+    struct disk_read *v[];
+};
+
+static void _read_unref(void *arg)
+{
+    struct disk_read *d = arg;
+    if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        tiering_result_free(d->res);
+        free(d);
+    }
+}
+
+static void _reads_free(struct disk_reads *set)
+{
+    for (uint32_t i = 0; set && i < set->n; i++)
+        _read_unref(set->v[i]);
+    free(set);
+}
+
+static void _needs_free(struct req *q)
+{
+    for (uint32_t i = 0; i < q->nneeds; i++)
+        _read_unref(q->needs[i]);
+    free(q->needs);
+    q->needs = NULL;
+    q->nneeds = q->capneeds = 0;
+}
+
+/* Record a read for the next run (needs_failed set when out of memory). */
+static void _need(struct req *q, enum disk_use use, const struct store_key *k, uint64_t sid,
+                  uint32_t idx)
 {
     if (q->nneeds == q->capneeds) {
         uint32_t ncap = q->capneeds ? q->capneeds * 2 : 4;
-        struct disk_need *nn = realloc(q->needs, ncap * sizeof(*nn));
+        struct disk_read **nn = realloc(q->needs, ncap * sizeof(*nn));
         if (!nn) {
             q->needs_failed = true;
-            return NULL;
+            return;
         }
         q->needs = nn;
         q->capneeds = ncap;
     }
-    return &q->needs[q->nneeds];
-}
-
-/* Record k to be loaded before the request runs again. */
-static void _need(struct req *q, const struct store_key *k)
-{
-    struct disk_need *n = _need_slot(q);
-    uint8_t *key = n ? malloc(k->len ? k->len : 1) : NULL;
-    if (!key) {
+    uint32_t klen = k ? k->len : 0;
+    struct disk_read *d = malloc(sizeof(*d) + klen);
+    if (!d) {
         q->needs_failed = true;
         return;
     }
-    memcpy(key, k->data, k->len);
-    *n = (struct disk_need){.ns = k->ns, .klen = k->len, .key = key};
-    q->nneeds++;
+    *d = (struct disk_read){.refs = 1, .use = (uint8_t)use, .sid = sid, .idx = idx};
+    if (k) {
+        d->ns = k->ns;
+        d->klen = klen;
+        memcpy(d->key, k->data, klen);
+    }
+    q->needs[q->nneeds++] = d;
 }
 
-/* ---- stream chunks on disk ---- */
-
-struct loaded_chunk {
-    int refs; /* atomic: the set and each reply piece */
-    uint64_t sid;
-    uint32_t idx;
-    struct tiering_result *res; /* TIER_FOUND: the chunk; else why it is missing */
-};
-
-struct loaded_chunks {
-    uint32_t n;
-    struct loaded_chunk *v[];
-};
-
-static void _chunk_release(void *arg)
+static bool _is_key(const struct disk_read *d, const struct store_key *k)
 {
-    struct loaded_chunk *c = arg;
-    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-        tiering_result_free(c->res);
-        free(c);
-    }
-}
-
-static void _chunks_free(struct loaded_chunks *set)
-{
-    for (uint32_t i = 0; set && i < set->n; i++)
-        _chunk_release(set->v[i]);
-    free(set);
-}
-
-bool cmd_chunk_piece(void *ctx, uint64_t sid, uint32_t idx, uint32_t off, uint32_t len)
-{
-    struct cmd_chunk_ctx *c = ctx;
-    struct req *q = c->q;
-    for (uint32_t i = 0; q->chunks && i < q->chunks->n; i++) {
-        struct loaded_chunk *lc = q->chunks->v[i];
-        if (lc->sid != sid || lc->idx != idx)
-            continue;
-        struct tiering_result *res = lc->res;
-        if (!res || res->status != TIER_FOUND || (uint64_t)off + len > res->len) {
-            q->disk_error = !res                       ? "out of memory reading a stream chunk"
-                            : res->status == TIER_ERROR ? res->err
-                                                        : "a chunk of the stream is missing on disk";
-            return false;
-        }
-        __atomic_add_fetch(&lc->refs, 1, __ATOMIC_ACQ_REL);
-        c->fn(c->ctx, res->data + off, len, _chunk_release, lc);
-        return true;
-    }
-    for (uint32_t i = 0; i < q->nneeds; i++)
-        if (!q->needs[i].key && q->needs[i].sid == sid && q->needs[i].idx == idx)
-            return false; /* recorded already */
-    struct disk_need *n = _need_slot(q);
-    if (n) {
-        *n = (struct disk_need){.sid = sid, .idx = idx};
-        q->nneeds++;
-    }
-    return false;
+    return d->use != DISK_CHUNK && d->ns == k->ns && d->klen == k->len &&
+           memcmp(d->key, k->data, k->len) == 0;
 }
 
 bool cmd_need_disk(struct req *q, const struct store_key *k)
 {
     if (!q->out || !tiering_enabled() || !tiering_on_disk(k->hash))
         return false;
-    _need(q, k);
+    _need(q, DISK_LOAD, k, 0, 0);
     return true;
 }
 
@@ -118,36 +113,80 @@ bool cmd_on_disk(struct req *q, const struct store_key *k, int st)
 {
     if (st != STORE_ON_DISK)
         return false;
-    _need(q, k);
+    _need(q, DISK_LOAD, k, 0, 0);
     return true;
 }
 
-static void _needs_free(struct disk_need *needs, uint32_t n)
+bool cmd_read_disk(struct req *q, const struct store_key *k)
 {
-    for (uint32_t i = 0; i < n; i++)
-        free(needs[i].key);
-    free(needs);
+    if (!q->out || !tiering_enabled() || !tiering_on_disk(k->hash))
+        return false;
+    _need(q, DISK_ANSWER, k, 0, 0);
+    return true;
 }
 
-/* ---- loading keys, then running the request again ---- */
+bool cmd_disk_result(const struct req *q, const struct store_key *k,
+                     const struct tiering_result **res)
+{
+    for (uint32_t i = 0; q->disk && i < q->disk->n; i++) {
+        const struct disk_read *d = q->disk->v[i];
+        if (d->use == DISK_ANSWER && _is_key(d, k)) {
+            *res = d->res;
+            return true;
+        }
+    }
+    return false;
+}
 
-struct load;
+void cmd_reply_disk_bytes(const struct req *q, struct reply *r, const struct tiering_result *res)
+{
+    for (uint32_t i = 0; q->disk && i < q->disk->n; i++) {
+        struct disk_read *d = q->disk->v[i];
+        if (d->res == res) {
+            __atomic_add_fetch(&d->refs, 1, __ATOMIC_ACQ_REL);
+            reply_raw(r, res->data, res->len, _read_unref, d);
+            return;
+        }
+    }
+}
 
-struct load_one {
-    struct load *l;
-    struct tiering_result *res;
-};
+bool cmd_chunk_piece(void *ctx, uint64_t sid, uint32_t idx, uint32_t off, uint32_t len)
+{
+    struct cmd_chunk_ctx *c = ctx;
+    struct req *q = c->q;
+    for (uint32_t i = 0; q->disk && i < q->disk->n; i++) {
+        struct disk_read *d = q->disk->v[i];
+        if (d->use != DISK_CHUNK || d->sid != sid || d->idx != idx)
+            continue;
+        struct tiering_result *res = d->res;
+        if (!res || res->status != TIER_FOUND || (uint64_t)off + len > res->len) {
+            q->disk_error = !res                       ? "out of memory reading a stream chunk"
+                            : res->status == TIER_ERROR ? res->err
+                                                        : "a chunk of the stream is missing on disk";
+            return false;
+        }
+        __atomic_add_fetch(&d->refs, 1, __ATOMIC_ACQ_REL);
+        c->fn(c->ctx, res->data + off, len, _read_unref, d);
+        return true;
+    }
+    for (uint32_t i = 0; i < q->nneeds; i++)
+        if (q->needs[i]->use == DISK_CHUNK && q->needs[i]->sid == sid && q->needs[i]->idx == idx)
+            return false; /* recorded already */
+    _need(q, DISK_CHUNK, NULL, sid, idx);
+    return false;
+}
+
+/* ---- reading, then running the request again ---- */
 
 struct load {
     struct core_defer *defer;
     struct session *s;
     uint64_t id; /* the request's */
     int attempt;
-    struct loaded_chunks *carry; /* chunks read for earlier runs (references taken) */
+    struct disk_reads *carry; /* chunks read for earlier runs (references taken) */
     atomic_uint pending;
-    struct disk_need *needs;
+    struct disk_read **v;     /* this round's reads */
     uint32_t n;
-    struct load_one *one;
     size_t len;
     uint8_t body[];
 };
@@ -155,27 +194,40 @@ struct load {
 static void _load_free(struct load *l)
 {
     for (uint32_t i = 0; i < l->n; i++)
-        tiering_result_free(l->one[i].res);
-    _needs_free(l->needs, l->n);
-    _chunks_free(l->carry);
-    free(l->one);
+        if (l->v[i])
+            _read_unref(l->v[i]);
+    free(l->v);
+    _reads_free(l->carry);
     free(l);
 }
 
-/* A key the request needs could not be read (a checksum mismatch, an I/O error): the
- * request fails with that error rather than running as if the key were missing. */
+/* A key the request needs in memory could not be read (a checksum mismatch, an I/O error):
+ * the request fails with that error rather than running as if the key were missing. */
 static const char *_key_error(const struct load *l)
 {
     for (uint32_t i = 0; i < l->n; i++) {
-        const struct tiering_result *res = l->one[i].res;
-        if (l->needs[i].key && (!res || res->status == TIER_ERROR))
+        const struct tiering_result *res = l->v[i]->res;
+        if (l->v[i]->use == DISK_LOAD && (!res || res->status == TIER_ERROR))
             return res ? res->err : "out of memory";
     }
     return NULL;
 }
 
-/* On the worker: put the keys found in memory, then run the request again with the stream
- * chunks read for it. */
+/* A key read to answer from that memory holds again (changed meanwhile): the next run
+ * finds it there instead. */
+static bool _back_in_memory(const struct disk_read *d)
+{
+    struct store_key k;
+    struct item *it;
+    store_key_init(&k, d->ns, d->key, d->klen);
+    if (store_peek(&k, &it) != STORE_OK)
+        return false;
+    store_item_release(it);
+    return true;
+}
+
+/* On the worker: put the keys to load in memory, then run the request again with what was
+ * read for it. */
 static void _load_fill(void *arg, struct core_out *out)
 {
     struct load *l = arg;
@@ -186,28 +238,26 @@ static void _load_fill(void *arg, struct core_out *out)
         reply_finish(r, out);
     } else if (out) {
         uint32_t ncarry = l->carry ? l->carry->n : 0;
-        struct loaded_chunks *set = calloc(1, sizeof(*set) + (ncarry + l->n) * sizeof(set->v[0]));
+        struct disk_reads *set = calloc(1, sizeof(*set) + (ncarry + l->n) * sizeof(set->v[0]));
         if (set && ncarry) { /* the references move to the new set */
             memcpy(set->v, l->carry->v, ncarry * sizeof(set->v[0]));
             set->n = ncarry;
             l->carry->n = 0;
         }
         for (uint32_t i = 0; i < l->n; i++) {
-            struct tiering_result *res = l->one[i].res;
-            if (l->needs[i].key) {
-                if (res && res->status == TIER_FOUND)
-                    tiering_load(l->needs[i].ns, l->needs[i].key, l->needs[i].klen, res);
+            struct disk_read *d = l->v[i];
+            if (d->use == DISK_LOAD) {
+                if (d->res && d->res->status == TIER_FOUND)
+                    tiering_load(d->ns, d->key, d->klen, d->res);
                 continue;
             }
-            struct loaded_chunk *lc = set ? malloc(sizeof(*lc)) : NULL;
-            if (!lc)
-                continue; /* the run asks for it again */
-            *lc = (struct loaded_chunk){1, l->needs[i].sid, l->needs[i].idx, res};
-            l->one[i].res = NULL;
-            set->v[set->n++] = lc;
+            if (!set || (d->use == DISK_ANSWER && _back_in_memory(d)))
+                continue; /* the run finds it in memory, or asks for it again */
+            set->v[set->n++] = d;
+            l->v[i] = NULL;
         }
         cmd_dispatch(l->s, l->body, l->len, out, l->attempt + 1, set);
-        _chunks_free(set); /* the reply holds references to what it sends */
+        _reads_free(set); /* the reply holds references to what it sends */
     }
     _load_free(l);
 }
@@ -215,42 +265,44 @@ static void _load_fill(void *arg, struct core_out *out)
 /* On an I/O thread. */
 static void _load_read(void *arg, struct tiering_result *res)
 {
-    struct load_one *o = arg;
-    o->res = res;
-    if (atomic_fetch_sub(&o->l->pending, 1) == 1)
-        core_defer_complete(o->l->defer, _load_fill, o->l);
+    struct disk_read *d = arg;
+    struct load *l = d->l;
+    d->res = res;
+    if (atomic_fetch_sub(&l->pending, 1) == 1)
+        core_defer_complete(l->defer, _load_fill, l);
 }
 
 static bool _start_loads(struct session *s, struct req *q, const uint8_t *body, size_t len)
 {
     struct load *l = calloc(1, sizeof(*l) + len);
-    struct load_one *one = l ? calloc(q->nneeds, sizeof(*one)) : NULL;
-    if (!one) {
-        free(l);
+    if (!l)
         return false;
-    }
     l->defer = core_defer_begin(q->out);
     if (!l->defer) {
-        free(one);
         free(l);
         return false;
     }
-    if (q->chunks && q->chunks->n) {
-        l->carry = malloc(sizeof(*l->carry) + q->chunks->n * sizeof(l->carry->v[0]));
+    uint32_t nchunks = 0;
+    for (uint32_t i = 0; q->disk && i < q->disk->n; i++)
+        nchunks += q->disk->v[i]->use == DISK_CHUNK;
+    if (nchunks) {
+        l->carry = malloc(sizeof(*l->carry) + nchunks * sizeof(l->carry->v[0]));
         if (l->carry) {
-            l->carry->n = q->chunks->n;
-            for (uint32_t i = 0; i < q->chunks->n; i++) {
-                l->carry->v[i] = q->chunks->v[i];
-                __atomic_add_fetch(&l->carry->v[i]->refs, 1, __ATOMIC_ACQ_REL);
+            l->carry->n = 0;
+            for (uint32_t i = 0; i < q->disk->n; i++) {
+                struct disk_read *d = q->disk->v[i];
+                if (d->use != DISK_CHUNK)
+                    continue; /* a key's result serves the next run only */
+                __atomic_add_fetch(&d->refs, 1, __ATOMIC_ACQ_REL);
+                l->carry->v[l->carry->n++] = d;
             }
         }
     }
     l->s = s;
     l->id = q->id;
     l->attempt = q->attempt;
-    l->needs = q->needs;
+    l->v = q->needs;
     l->n = q->nneeds;
-    l->one = one;
     l->len = len;
     memcpy(l->body, body, len);
     q->needs = NULL;
@@ -258,17 +310,22 @@ static bool _start_loads(struct session *s, struct req *q, const uint8_t *body, 
     /* one more than the reads, dropped below: no read can complete the defer early */
     atomic_store(&l->pending, l->n + 1);
     for (uint32_t i = 0; i < l->n; i++) {
-        one[i].l = l;
+        struct disk_read *d = l->v[i];
+        d->l = l;
         bool queued;
-        if (l->needs[i].key) {
-            struct store_key k;
-            store_key_init(&k, l->needs[i].ns, l->needs[i].key, l->needs[i].klen);
-            queued = tiering_read(k.ns, k.data, k.len, k.hash, _load_read, &one[i]);
+        if (d->use == DISK_CHUNK) {
+            queued = tiering_read_chunk(d->sid, d->idx, _load_read, d);
         } else {
-            queued = tiering_read_chunk(l->needs[i].sid, l->needs[i].idx, _load_read, &one[i]);
+            struct store_key k;
+            store_key_init(&k, d->ns, d->key, d->klen);
+            queued = tiering_read(k.ns, k.data, k.len, k.hash, _load_read, d);
         }
-        if (!queued) /* gone from disk meanwhile (the rerun sees it), or no memory */
-            atomic_fetch_sub(&l->pending, 1);
+        if (queued)
+            continue;
+        /* gone from disk meanwhile, or no memory: an answer reads it as a miss */
+        if (d->use == DISK_ANSWER && (d->res = calloc(1, sizeof(*d->res))))
+            d->res->status = TIER_MISS;
+        atomic_fetch_sub(&l->pending, 1);
     }
     if (atomic_fetch_sub(&l->pending, 1) == 1)
         core_defer_complete(l->defer, _load_fill, l);
@@ -313,7 +370,7 @@ static void _durable(void *arg, bool ok, const char *err)
     core_defer_complete(h->defer, _held_fill, h);
 }
 
-static bool _writes(uint64_t op)
+static bool _writes(int op)
 {
     switch (op) {
     case CC_OP_SET: case CC_OP_MSET: case CC_OP_DEL: case CC_OP_TOUCH: case CC_OP_INCR:
@@ -347,22 +404,20 @@ static bool _hold_until_durable(struct req *q, struct reply *r, uint64_t ticket,
     return true;
 }
 
-bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t op,
-                    const uint8_t *body, size_t len)
+bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, const uint8_t *body,
+                    size_t len)
 {
     if (q->disk_error) {
         reply_discard(r);
         reply_error(r, q->id, CC_E_DISK, "stream on disk: %s", q->disk_error);
-        _needs_free(q->needs, q->nneeds);
-        q->needs = NULL;
-        q->nneeds = 0;
+        _needs_free(q);
         return false;
     }
     if (q->nneeds || q->needs_failed) {
         reply_discard(r);
         bool keys = false;
         for (uint32_t i = 0; i < q->nneeds; i++)
-            keys = keys || q->needs[i].key;
+            keys = keys || q->needs[i]->use != DISK_CHUNK;
         bool started = !q->needs_failed &&
                        q->attempt + 1 < (keys ? MAX_ATTEMPTS : MAX_CHUNK_RUNS) &&
                        _start_loads(s, q, body, len);
@@ -374,18 +429,16 @@ bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, uint64_t 
                             "keys loaded from disk were evicted before the request could run: "
                             "memory is too small for this request");
         }
-        _needs_free(q->needs, q->nneeds);
-        q->needs = NULL;
-        q->nneeds = 0;
+        _needs_free(q);
         if (started)
             return true;
     }
-    if (!q->out || !_writes(op))
+    if (!q->out || !_writes(q->op))
         return false;
     uint64_t ticket = tiering_durable_ticket();
     if (ticket)
         return _hold_until_durable(q, r, ticket, false);
     /* streams spilling faster than the disk takes them: this APPEND waits for the writer */
-    ticket = op == CC_OP_APPEND ? tiering_stream_ticket() : 0;
+    ticket = q->op == CC_OP_APPEND ? tiering_stream_ticket() : 0;
     return ticket && _hold_until_durable(q, r, ticket, true);
 }
