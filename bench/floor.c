@@ -53,7 +53,7 @@ int floor_run(double duration_s, int cpu_client, int cpu_server, double rate, st
     close(sv[1]);
     bench_pin(cpu_client);
     memset(res, 0, sizeof(*res));
-    hist_init(&res->st.lat);
+    bench_hist_init(&res->st.lat);
     char buf[16] = "ping-pong-16byte";
     uint64_t t0 = bench_now_ns(), end = t0 + (uint64_t)(duration_s * 1e9), now = t0;
     uint64_t interval = rate > 0 ? (uint64_t)(1e9 / rate) : 0, next = t0;
@@ -71,7 +71,7 @@ int floor_run(double duration_s, int cpu_client, int cpu_server, double rate, st
             break;
         }
         now = bench_now_ns();
-        hist_record(&res->st.lat, now - a);
+        bench_hist_record(&res->st.lat, now - a);
         res->st.ops++;
     }
     close(sv[0]);

@@ -1,31 +1,39 @@
-/* A log-linear latency histogram in the HdrHistogram style: 128 linear sub-buckets per power
- * of two, so every recorded value is kept within 1% (1/128); values from 1 ns to ~69 s.
- * Recording is one array increment; histograms of different threads merge by addition. */
+/* cache-bench's latency histogram: the shared one (common/histogram.h) at 7 sub-bucket bits,
+ * so every value is kept within 1% (1/128); values in ns. One per thread, merged at the end.
+ * A struct of its own only because bench.h names it `struct hist`. */
 #ifndef BENCH_HIST_H
 #define BENCH_HIST_H
 
 #include <stdint.h>
 
-#define HIST_SUB_BITS 7
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_MAX_EXP 36 /* 2^36 ns = 68.7 s; larger values are clamped */
-#define HIST_BUCKETS ((HIST_MAX_EXP - HIST_SUB_BITS + 2) * HIST_SUB)
+#include "histogram.h"
+
+#define BENCH_HIST_SUB_BITS 7
+#define BENCH_HIST_BUCKETS HIST_NBUCKETS(BENCH_HIST_SUB_BITS)
 
 struct hist {
-    uint64_t count;
-    uint64_t max_ns;
-    uint64_t min_ns;
-    uint64_t b[HIST_BUCKETS];
+    struct histogram h;
 };
 
-void hist_init(struct hist *h);
-void hist_record(struct hist *h, uint64_t ns);
-void hist_merge(struct hist *into, const struct hist *from);
-/* The value at percentile p (0..100) in ns: the upper edge of its bucket (never below a
- * recorded value), the exact max for p = 100. 0 for an empty histogram. */
-uint64_t hist_percentile(const struct hist *h, double p);
-/* Bucket index and bounds, exposed for the tests. */
-uint32_t hist_index(uint64_t ns);
-uint64_t hist_bucket_high(uint32_t idx);
+static inline void bench_hist_init(struct hist *h) { hist_init(&h->h, BENCH_HIST_SUB_BITS); }
+static inline void bench_hist_record(struct hist *h, uint64_t ns) { hist_record(&h->h, ns); }
+static inline void bench_hist_merge(struct hist *into, const struct hist *from)
+{
+    hist_merge(&into->h, &from->h); /* both bench_hist_init'ed: same precision */
+}
+/* The value at percentile p (0..100) in ns: see hist_percentile. */
+static inline uint64_t bench_hist_percentile(const struct hist *h, double p)
+{
+    return hist_percentile(&h->h, p);
+}
+/* Bucket index and bounds at bench's precision, exposed for the tests. */
+static inline uint32_t bench_hist_index(uint64_t ns)
+{
+    return hist_index(BENCH_HIST_SUB_BITS, ns);
+}
+static inline uint64_t bench_hist_bucket_high(uint32_t idx)
+{
+    return hist_bucket_high(BENCH_HIST_SUB_BITS, idx);
+}
 
 #endif

@@ -11,7 +11,10 @@ static const double curve_pcts[] = {0,    10,    20,     30,     40,     50,    
                                     99.99, 99.995, 99.999, 100};
 #define NCURVE (sizeof(curve_pcts) / sizeof(curve_pcts[0]))
 
-static double us(const struct hist *h, double p) { return (double)hist_percentile(h, p) / 1000.0; }
+static double us(const struct hist *h, double p)
+{
+    return (double)bench_hist_percentile(h, p) / 1000.0;
+}
 
 void report_table_header(FILE *out)
 {

@@ -65,7 +65,7 @@ static void *closed_loop(struct worker *wk)
     }
     struct bench_stats scratch; /* warm-up counts go here */
     memset(&scratch, 0, sizeof(scratch));
-    hist_init(&scratch.lat);
+    bench_hist_init(&scratch.lat);
     while (atomic_load_explicit(&phase, memory_order_relaxed) < 2) {
         for (int c = 0; c < nconn; c++) {
             bool measuring = atomic_load_explicit(&phase, memory_order_relaxed) == 1;
@@ -95,7 +95,7 @@ static void *closed_loop(struct worker *wk)
                 continue;
             }
             for (int i = 0; i < cfg->pipeline; i++) {
-                hist_record(&st->lat, dt);
+                bench_hist_record(&st->lat, dt);
                 st->by_kind[ops[i].kind]++;
             }
             st->ops += (uint64_t)cfg->pipeline;
@@ -133,7 +133,7 @@ static void *open_loop(struct worker *wk)
     }
     struct bench_stats scratch;
     memset(&scratch, 0, sizeof(scratch));
-    hist_init(&scratch.lat);
+    bench_hist_init(&scratch.lat);
     double per_conn = cfg->rate / cfg->connections;
     uint64_t interval = (uint64_t)(1e9 / per_conn);
     /* stagger the connections' schedules across one interval */
@@ -165,7 +165,7 @@ static void *open_loop(struct worker *wk)
             if (!conn)
                 break;
         } else {
-            hist_record(&st->lat, done - next); /* from the intended start */
+            bench_hist_record(&st->lat, done - next); /* from the intended start */
             st->by_kind[op.kind]++;
             st->ops++;
             if (measuring)
@@ -231,7 +231,7 @@ int run_load(const struct run_config *cfg, struct run_result *res)
     for (int i = 0; i < nthreads; i++) {
         wks[i].cfg = cfg;
         wks[i].index = i;
-        hist_init(&wks[i].st.lat);
+        bench_hist_init(&wks[i].st.lat);
         pthread_create(&wks[i].tid, NULL, worker_main, &wks[i]);
     }
     if (cfg->warmup_s > 0) {
@@ -256,7 +256,7 @@ int run_load(const struct run_config *cfg, struct run_result *res)
     if (cfg->progress)
         fprintf(stderr, "\r%60s\r", "");
     memset(&res->st, 0, sizeof(res->st));
-    hist_init(&res->st.lat);
+    bench_hist_init(&res->st.lat);
     int failed = 0;
     for (int i = 0; i < nthreads; i++) {
         pthread_join(wks[i].tid, NULL);
@@ -269,7 +269,7 @@ int run_load(const struct run_config *cfg, struct run_result *res)
         res->st.reconnects += s->reconnects;
         for (int k = 0; k < OP__COUNT; k++)
             res->st.by_kind[k] += s->by_kind[k];
-        hist_merge(&res->st.lat, &s->lat);
+        bench_hist_merge(&res->st.lat, &s->lat);
         if (!res->st.first_error[0] && s->first_error[0])
             memcpy(res->st.first_error, s->first_error, sizeof(s->first_error));
         failed |= wks[i].connect_failed;

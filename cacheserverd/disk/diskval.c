@@ -1,3 +1,5 @@
+/* The on-disk value format (see diskval.h): encoding, verifying decode, the header-only peek
+ * of the compaction filter and the warm restart. */
 #include "diskval.h"
 
 #include <stdlib.h>
@@ -6,10 +8,27 @@
 
 #include "crc32c.h"
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+/* The header's integers are little-endian on every host, byte by byte (a memcpy of a host
+ * integer would write a big-endian host's order). */
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint32_t get32be(const uint8_t *p)
+{
+    return (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[0] << 24;
+}
 
 /* Everything but the checksum field itself: bytes 0..3 and 8..end. */
 static uint32_t _crc(const uint8_t *buf, size_t len)
@@ -61,8 +80,9 @@ int diskval_encode(const struct diskval *v, const struct diskval_opts *o, uint8_
 
 bool diskval_peek(const uint8_t *buf, size_t len, struct diskval *out)
 {
-    if (len < DISKVAL_HEADER || buf[0] != DISKVAL_FORMAT)
-        return false;
+    if (len < DISKVAL_HEADER || buf[0] != DISKVAL_FORMAT ||
+        (size_t)get32(buf + 36) != len - DISKVAL_HEADER)
+        return false; /* the length check also refuses nearly every byte-swapped header */
     *out = (struct diskval){.type = buf[1], .expire_ms = get64(buf + 8),
                             .version = get64(buf + 16), .hlc = get64(buf + 24),
                             .len = get32(buf + 32)};
@@ -108,4 +128,24 @@ int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskv
     out->data = d;
     out->len = raw;
     return DISKVAL_OK;
+}
+
+const char *diskval_why(const uint8_t *buf, size_t len)
+{
+    if (len < DISKVAL_HEADER)
+        return "shorter than the header";
+    if (buf[0] != DISKVAL_FORMAT)
+        return "unknown format byte";
+    if ((buf[2] & ~DISKVAL_ZSTD) != 0)
+        return "unknown flags";
+    size_t stored = len - DISKVAL_HEADER;
+    uint32_t crc = _crc(buf, len);
+    if (get32(buf + 36) != stored || get32(buf + 4) != crc) {
+        if (get32be(buf + 36) == stored && get32be(buf + 4) == crc)
+            return "header in big-endian byte order (an old build on a big-endian host wrote "
+                   "it): not readable";
+        return get32(buf + 36) != stored ? "stored length disagrees with the record's size"
+                                         : "checksum mismatch";
+    }
+    return NULL;
 }

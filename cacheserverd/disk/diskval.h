@@ -4,7 +4,9 @@
  *    4 u32 CRC-32C of bytes 0..3 and 8..end (the rest of the header and the payload)
  *    8 u64 expiry, absolute unix ms (0 = none)   16 u64 version   24 u64 hlc stamp
  *   32 u32 length of the value                   36 u32 length of the payload as stored
- * Every read verifies the checksum: a mismatch is reported, never returned as a value. */
+ * Every read verifies the checksum: a mismatch is reported, never returned as a value.
+ * Little-endian on every host (what x86 builds always wrote); a header in the other byte
+ * order fails the length and checksum checks, and diskval_why says so. */
 #ifndef TIER_DISKVAL_H
 #define TIER_DISKVAL_H
 
@@ -47,8 +49,11 @@ int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskv
                    uint8_t **owned);
 /* The header's type, expiry, version and hlc into out (data NULL, len the value's length),
  * without checking the checksum or decompressing (the compaction filter, a warm restart's
- * index). False when buf is not a value of this format. */
+ * index). False when buf is not a value of this format (format byte or stored length). */
 bool diskval_peek(const uint8_t *buf, size_t len, struct diskval *out);
+/* Why buf is refused as a value (DISKVAL_CORRUPT, or false from peek), for a log line: a
+ * short phrase, or NULL when its header, lengths and checksum are right. */
+const char *diskval_why(const uint8_t *buf, size_t len);
 /* For the compaction filter: true when the header is readable and says the value expired. */
 bool diskval_expired(const uint8_t *buf, size_t len, uint64_t now_ms);
 

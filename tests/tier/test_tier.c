@@ -1,6 +1,7 @@
 /* The disk tiers' building blocks: the value format (round trip, compression only when it
- * pays, any corrupt byte detected, expiry) and the RocksDB tier (put/get/delete, reopen, the
- * expiry compaction filter, a corrupt directory refused unless started empty). */
+ * pays, any corrupt byte detected, expiry, little-endian on any host and the other byte
+ * order refused) and the RocksDB tier (put/get/delete, reopen, the expiry compaction filter,
+ * a corrupt directory refused unless started empty). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,6 +95,83 @@ static void test_every_corrupt_byte_is_detected(void **state)
     assert_int_equal(diskval_decode(enc, elen - 1, fake_now, &out, &owned), DISKVAL_CORRUPT);
     assert_int_equal(diskval_decode(enc, 10, fake_now, &out, &owned), DISKVAL_CORRUPT);
     free(enc);
+}
+
+/* A record laid out byte by byte, as a little-endian writer lays it out, in host-independent
+ * code: be != 0 writes every multi-byte header field (the checksum too) in big-endian
+ * order instead, what the old memcpy code wrote on a big-endian host. */
+static void put_n(uint8_t *p, uint64_t v, int n, bool be)
+{
+    for (int i = 0; i < n; i++)
+        p[be ? n - 1 - i : i] = (uint8_t)(v >> (8 * i));
+}
+
+static size_t layout(uint8_t *r, bool be)
+{
+    static const char payload[] = "hello";
+    memset(r, 0, 64);
+    r[0] = DISKVAL_FORMAT;
+    r[1] = 3;                                        /* type */
+    r[2] = 0;                                        /* raw */
+    put_n(r + 8, 0x0000018f2e3d4c5bull, 8, be);      /* expiry, ms */
+    put_n(r + 16, 0x0102030405060708ull, 8, be);     /* version */
+    put_n(r + 24, 0x1122334455667788ull, 8, be);     /* hlc */
+    put_n(r + 32, 5, 4, be);                         /* value length */
+    put_n(r + 36, 5, 4, be);                         /* stored length */
+    memcpy(r + DISKVAL_HEADER, payload, 5);
+    size_t n = DISKVAL_HEADER + 5;
+    put_n(r + 4, crc32c(crc32c(0, r, 4), r + 8, n - 8), 4, be);
+    return n;
+}
+
+static void test_little_endian_layout(void **state)
+{
+    (void)state;
+    uint8_t r[64], *owned, *enc;
+    size_t n = layout(r, false), elen;
+    /* the first expiry byte is the least significant one, on any host */
+    assert_int_equal(r[8], 0x5b);
+    assert_int_equal(r[15], 0x00);
+    struct diskval out;
+    assert_int_equal(diskval_decode(r, n, fake_now, &out, &owned), DISKVAL_OK);
+    assert_null(owned);
+    assert_int_equal(out.type, 3);
+    assert_int_equal(out.expire_ms, 0x0000018f2e3d4c5bull);
+    assert_int_equal(out.version, 0x0102030405060708ull);
+    assert_int_equal(out.hlc, 0x1122334455667788ull);
+    assert_int_equal(out.len, 5);
+    assert_memory_equal(out.data, "hello", 5);
+    assert_null(diskval_why(r, n));
+    assert_true(diskval_peek(r, n, &out) && out.version == 0x0102030405060708ull);
+    /* and the encoder writes exactly these bytes */
+    struct diskval v = {.type = 3, .expire_ms = 0x0000018f2e3d4c5bull,
+                        .version = 0x0102030405060708ull, .hlc = 0x1122334455667788ull,
+                        .data = (const uint8_t *)"hello", .len = 5};
+    struct diskval_opts o = {.zstd_level = 1, .compress_threshold = 64};
+    bool comp;
+    assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+    assert_int_equal(elen, n);
+    assert_memory_equal(enc, r, n);
+    free(enc);
+}
+
+static void test_other_byte_order_refused(void **state)
+{
+    (void)state;
+    uint8_t r[64], *owned;
+    size_t n = layout(r, true);
+    struct diskval out;
+    assert_int_equal(diskval_decode(r, n, fake_now, &out, &owned), DISKVAL_CORRUPT);
+    assert_null(owned);
+    assert_false(diskval_peek(r, n, &out)); /* the compaction filter and restore skip it */
+    assert_false(diskval_expired(r, n, UINT64_MAX));
+    const char *why = diskval_why(r, n);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "big-endian"));
+    r[n - 1] ^= 1; /* a plain corruption is not called a byte-order problem */
+    r[4] ^= 0x40;
+    assert_non_null(diskval_why(r, n));
+    assert_null(strstr(diskval_why(r, n), "big-endian"));
 }
 
 static void test_expired_values(void **state)
@@ -251,6 +329,8 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_compression),
         cmocka_unit_test(test_every_corrupt_byte_is_detected),
         cmocka_unit_test(test_expired_values),
+        cmocka_unit_test(test_little_endian_layout),
+        cmocka_unit_test(test_other_byte_order_refused),
         cmocka_unit_test_setup_teardown(test_tierdb_put_get_reopen_expire, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_directory, setup_dir, teardown_dir),
     };
