@@ -260,7 +260,7 @@ static int _rename_noreplace(int dfd, const char *from, const char *to)
     return 0;
 }
 
-/* The PEM text of key (pkey true) or of cert, in a BIO that clears its memory when freed. */
+/* The PEM text of key (when not NULL) or of cert; the key's BIO clears its memory when freed. */
 static BIO *_pem(EVP_PKEY *key, X509 *cert)
 {
     BIO *b = BIO_new(key ? BIO_s_secmem() : BIO_s_mem());
