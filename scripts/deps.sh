@@ -7,6 +7,7 @@ PACKAGES=(
   # build
   gcc meson ninja-build pkg-config python3
   libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libcmocka-dev libedit-dev
+  libssl-dev openssl
   # php-ext (igbinary: the optional serializer; php-cgi + cgi-fcgi: the FastCGI tests)
   php-dev php-cli php-igbinary php-cgi libfcgi-bin
   # bench: the servers we compare with, and the PHP extensions bench/php compares with
