@@ -104,15 +104,19 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
         return false;
     }
     j->chunk_put.v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
-    if (!tq_push(&ctx->wq, j, option_get_u(&ctx->opts.tier_queue))) {
-        tjob_free(j); /* the store keeps its reference: the chunk stays in memory */
-        stat_incr(&ctx->stats.stream_chunks_deferred);
-        return false;
-    }
+    /* all of it before the push: from then on the writer may finish and free the job */
     j->chunk_put.crelease = release;
     j->chunk_put.carg = rarg;
     stat_add(&ctx->stats.stream_backlog_bytes, len);
     stat_incr(&ctx->stats.tier_queue_depth);
+    if (!tq_push(&ctx->wq, j, option_get_u(&ctx->opts.tier_queue))) {
+        stat_sub(&ctx->stats.stream_backlog_bytes, len);
+        stat_decr(&ctx->stats.tier_queue_depth);
+        j->chunk_put.crelease = NULL; /* the store keeps its reference: the chunk stays */
+        tjob_free(j);
+        stat_incr(&ctx->stats.stream_chunks_deferred);
+        return false;
+    }
     return true;
 }
 
