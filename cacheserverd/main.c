@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "core.h"
 #include "log.h"
+#include "identity.h"
 #include "option.h"
 #include "settings.h"
 #include "store.h"
@@ -90,9 +91,43 @@ static int _fail(const char *what, const char *arg)
     return 1;
 }
 
+/* `--gen-identity DIR`: make this node's key and self-signed certificate for peer links
+ * (docs/replication.md), named after the host; the fingerprint its peers pin is the last
+ * line printed. Returns the exit code, or -1 when argv does not ask for it. */
+static int _gen_identity(int argc, char **argv)
+{
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--gen-identity")) {
+            if (i + 1 >= argc || argc != 3) {
+                fprintf(stderr, "cacheserverd: usage: cacheserverd --gen-identity DIR\n");
+                return SETTINGS_EXIT_USAGE;
+            }
+            dir = argv[i + 1];
+        } else if (!strncmp(argv[i], "--gen-identity=", 15)) {
+            dir = argv[i] + 15;
+        }
+    }
+    if (!dir)
+        return -1;
+    char host[256] = "cacheserverd", fp[REPL_FP_HEX_SIZE], err[256];
+    if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+        strcpy(host, "cacheserverd");
+    host[REPL_CN_MAX] = '\0';
+    if (repl_identity_generate(dir, host, fp, sizeof(fp), err, sizeof(err)) != REPL_ID_OK) {
+        fprintf(stderr, "cacheserverd: --gen-identity %s: %s\n", dir, err);
+        return 1;
+    }
+    printf("identity for %s written to %s (key.pem, cert.pem)\n"
+           "fingerprint (SHA-256 of the certificate, what peers pin):\n%s\n", host, dir, fp);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int code;
+    int code = _gen_identity(argc, argv);
+    if (code >= 0)
+        return code;
     if (!settings_load(argc, argv, &code)) {
         settings_teardown();
         return code;

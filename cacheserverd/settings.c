@@ -70,7 +70,7 @@ static void _help(void)
 {
     const char *last_module = NULL;
     printf("Usage: " PROG " [--config FILE] [--NAME VALUE | --NAME=VALUE ...] [--help] "
-           "[--version]\n\n"
+           "[--version]\n       " PROG " --gen-identity DIR\n\n"
            "Every option can be given on the command line or as a `name = value` line in the\n"
            "config file. Precedence: built-in defaults < config file < command line.\n"
            "[runtime] marks options CONFIG SET can change while the server runs.\n"
@@ -78,7 +78,9 @@ static void _help(void)
            "(all powers of 1024). BOOL takes true/false, yes/no, on/off or 1/0.\n\n"
            "  --config FILE                    read options from FILE first\n"
            "  --help                           show this help and exit\n"
-           "  --version                        print the version and exit\n");
+           "  --version                        print the version and exit\n"
+           "  --gen-identity DIR               make this node's key and certificate for peer\n"
+           "                                   links in DIR; prints the fingerprint last\n");
     option_registry_foreach(_help_one, &last_module);
 }
 
