@@ -1,17 +1,16 @@
 /* Hybrid logical clock: unix milliseconds in the top 48 bits, a logical counter in the low
- * 16, never going backwards even if the wall clock does. Replication will merge remote stamps
- * into it (last-writer-wins with the node id as tie-break). */
-#include <time.h>
-
+ * 16, never going backwards even if the wall clock does. Every stamp is unique and greater
+ * than the one before: it is each item's version (the CAS token) and the stamp of every
+ * mutation record. Replication will merge remote stamps into it (last-writer-wins with the
+ * node id as tie-break). */
+#include "clock.h"
 #include "store-internal.h"
 
 static uint64_t last;
 
 uint64_t store_hlc_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t phys = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
+    uint64_t phys = clock_wall_ms() << 16;
     uint64_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
     for (;;) {
         uint64_t next = phys > prev ? phys : prev + 1;
@@ -19,4 +18,12 @@ uint64_t store_hlc_now(void)
                                         __ATOMIC_RELAXED))
             return next;
     }
+}
+
+void store_hlc_floor(uint64_t v)
+{
+    uint64_t cur = __atomic_load_n(&last, __ATOMIC_RELAXED);
+    while (cur < v && !__atomic_compare_exchange_n(&last, &cur, v, true, __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED))
+        ;
 }

@@ -163,6 +163,9 @@ struct option_value *store_opt_sweep_buckets(void);
 bool store_item_expired(const struct item *it, uint64_t now_ms);
 
 /* hlc.c */
+/* A new stamp, greater than every one before (and than any floor). */
 uint64_t store_hlc_now(void);
+/* Stamps handed out from now on are above v. */
+void store_hlc_floor(uint64_t v);
 
 #endif

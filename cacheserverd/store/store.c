@@ -25,7 +25,6 @@ static struct store_stats st;
 static struct stat_desc st_desc[] = STAT_DESCRIBE(STORE_STATS);
 
 struct shard *store_shards;
-static uint64_t version_counter;
 static uint32_t evict_cursor;
 
 #define MAX_SUBSCRIBERS 4
@@ -180,13 +179,15 @@ uint64_t store_item_strlen(const struct item *it)
 
 /* ---- the mutation path ---- */
 
-/* The one exit of the mutation path: every change's record leaves the store here. */
+/* The one exit of the mutation path: every change's record leaves the store here. A
+ * record without a stamp (m->hlc 0) gets one now. */
 static void _emit(struct mutation *m)
 {
     stat_incr(&st.mutations);
     if (nsubscribers == 0)
         return;
-    m->hlc = store_hlc_now();
+    if (!m->hlc)
+        m->hlc = store_hlc_now();
     for (int i = 0; i < nsubscribers; i++)
         subscribers[i].fn(subscribers[i].arg, m);
 }
@@ -214,6 +215,9 @@ static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, cons
         .expire_ms = it->expire_ms,
         .version = it->version,
         .origin = 0,
+        /* a change that made the item (set, append, incr, touch) is stamped with its new
+         * version; the others (del, expiry, eviction, load) get a stamp of their own */
+        .hlc = op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH ? it->version : 0,
     };
     struct store_stream_view view;
     if (it->type == STORE_T_STREAM &&
@@ -549,7 +553,7 @@ enum store_status store_set(const struct store_key *k, const struct store_value 
     else if (cas && (*slot)->version != cas)
         rc = STORE_CAS_MISMATCH;
     if (rc == STORE_OK) {
-        nit->version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
+        nit->version = store_hlc_now();
         if (version)
             *version = nit->version;
         _do_replace(s, slot, nit, k->hash, MUT_SET);
@@ -648,6 +652,7 @@ enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms)
         return rc;
     }
     (*slot)->expire_ms = _expire_at(ttl_ms);
+    (*slot)->version = store_hlc_now(); /* a change like any other: a new stamp */
     _emit_value(MUT_TOUCH, *slot, k->hash);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -726,7 +731,7 @@ enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t i
     }
     if (rc == STORE_OK) {
         _encode_int(item_val(nit), v);
-        nit->version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
+        nit->version = store_hlc_now();
         _do_replace(s, slot, nit, k->hash, MUT_SET);
         nit = NULL;
         *result = v;
@@ -759,7 +764,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     enum store_status rc = STORE_OK;
-    uint64_t version = __atomic_add_fetch(&version_counter, 1, __ATOMIC_RELAXED);
+    uint64_t version = store_hlc_now();
     if (slot && (*slot)->type == STORE_T_STREAM) {
         struct item *it = *slot;
         uint64_t before = _item_mem(it);
@@ -840,13 +845,7 @@ bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx,
     return freed > 0;
 }
 
-void store_version_floor(uint64_t v)
-{
-    uint64_t cur = __atomic_load_n(&version_counter, __ATOMIC_RELAXED);
-    while (cur < v && !__atomic_compare_exchange_n(&version_counter, &cur, v, false,
-                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        ;
-}
+void store_version_floor(uint64_t v) { store_hlc_floor(v); }
 
 /* ---- scan and flush ---- */
 

@@ -121,9 +121,11 @@ struct mutation {
                            * a stream); MUT_APPEND: the appended bytes */
     uint64_t vlen;        /* for a stream's MUT_SET/TOUCH/LOAD: its whole length */
     uint64_t expire_ms;   /* absolute unix ms, 0 = none */
-    uint64_t version;
+    uint64_t version;     /* the item's version (what a DEL or expiry removed: its last one) */
     uint32_t origin;      /* node id that made the change (0 = this node until replication) */
-    uint64_t hlc;         /* hybrid logical clock stamp: unix ms << 16 | logical counter */
+    uint64_t hlc;         /* the change's hybrid-logical-clock stamp (unix ms << 16 | logical
+                           * counter): the new version for SET, APPEND, TOUCH; a stamp of
+                           * its own for the others */
     /* a stream's MUT_SET, APPEND, TOUCH, LOAD, when streams are persisted (NULL otherwise) */
     const struct store_stream_view *stream;
 };
@@ -273,7 +275,8 @@ void store_flush(int ns, uint64_t *removed);
 /* Memory accounting for tests and INFO. */
 uint64_t store_bytes_used(void);
 uint64_t store_memory_limit(void);
-/* Versions handed out from now on are above v (warm restart: CAS stays unique). */
+/* Versions handed out from now on are above v (warm restart: CAS stays unique). A version
+ * is the hybrid-logical-clock stamp of the change that made the item (store/hlc.c). */
 void store_version_floor(uint64_t v);
 /* Per-item overhead counted against the limit besides key and value bytes. */
 size_t store_item_overhead(void);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "store-internal.h"
 
 static struct store_stream_hooks hooks_copy;
@@ -18,9 +19,7 @@ static uint64_t _next_id(void)
 {
     uint64_t id = __atomic_load_n(&next_id, __ATOMIC_RELAXED);
     if (!id) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t base = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 20;
+        uint64_t base = clock_wall_ms() << 20;
         __atomic_compare_exchange_n(&next_id, &id, base, false, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED);
     }
