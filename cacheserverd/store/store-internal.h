@@ -19,8 +19,9 @@ struct item {
     struct item *hnext;  /* hash chain */
     struct item *prev;   /* SIEVE list: towards the head (newest) */
     struct item *next;   /* SIEVE list: towards the tail (oldest) */
-    uint64_t version;
-    uint64_t expire_ms;  /* absolute unix ms; 0 = never */
+    uint64_t version;    /* the HLC stamp of the change that made it */
+    uint64_t expire_ms : 48; /* absolute unix ms; 0 = never */
+    uint64_t origin : 16;    /* node id that made it (0: this node, no node id set) */
     uint32_t refcount;   /* the table holds one reference while linked */
     uint32_t vlen;       /* encoding length; sizeof(struct stream *) for streams */
     uint16_t klen;

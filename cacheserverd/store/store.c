@@ -34,6 +34,23 @@ static struct {
 } subscribers[MAX_SUBSCRIBERS];
 static int nsubscribers;
 static struct store_miss_hooks miss_hooks;
+static uint16_t node_id; /* the origin of this node's changes */
+
+/* What left memory, for last-writer-wins on keys memory no longer holds: per 2^16 slices of
+ * the hash space (its top bits, so each slice belongs to one shard and is guarded by its
+ * lock), the greatest stamp of an item deleted, expired or evicted there, or of a delete. A
+ * peer's change for a key memory does not hold wins only above it (else it could bring back
+ * what a newer change removed); losing there makes the key a miss, never stale. */
+#define GONE_BITS 16
+static uint64_t *gone;
+
+static inline uint64_t *_gone(uint64_t hash) { return &gone[hash >> (64 - GONE_BITS)]; }
+static inline void _do_gone(uint64_t hash, uint64_t stamp)
+{
+    uint64_t *g = _gone(hash);
+    if (*g < stamp)
+        *g = stamp;
+}
 
 void store_options_register(void)
 {
@@ -195,8 +212,8 @@ static void _emit(struct mutation *m)
 /* A change of item it (shard locked) at key hash: its record, with value bytes (NULL and 0
  * for none; a stream's length for its MUT_SET/TOUCH/LOAD/EVICT) and, for a persisted
  * stream, its view. */
-static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, const uint8_t *value,
-                       uint64_t vlen)
+static void _emit_change(enum mutation_op op, struct item *it, uint64_t hash, const uint8_t *value,
+                         uint64_t vlen, uint64_t stamp, uint16_t origin)
 {
     if (nsubscribers == 0) {
         stat_incr(&st.mutations);
@@ -214,10 +231,8 @@ static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, cons
         .vlen = vlen,
         .expire_ms = it->expire_ms,
         .version = it->version,
-        .origin = 0,
-        /* a change that made the item (set, append, incr, touch) is stamped with its new
-         * version; the others (del, expiry, eviction, load) get a stamp of their own */
-        .hlc = op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH ? it->version : 0,
+        .origin = origin,
+        .hlc = stamp,
     };
     struct store_stream_view view;
     if (it->type == STORE_T_STREAM &&
@@ -225,6 +240,16 @@ static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, cons
         do_store_stream_view(item_stream(it), &view))
         m.stream = &view;
     _emit(&m);
+}
+
+/* A change of it: one that made the item (set, append, incr, touch) is stamped with its new
+ * version and origin; the others (expiry, eviction, load) get a stamp of their own. */
+static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, const uint8_t *value,
+                       uint64_t vlen)
+{
+    bool made = op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH;
+    _emit_change(op, it, hash, value, vlen, made ? it->version : 0,
+                 made ? (uint16_t)it->origin : node_id);
 }
 
 /* A change whose record carries the item's value (its encoding, or a stream's length). */
@@ -301,6 +326,7 @@ void do_store_reclaim(struct shard *s, struct item **slot, uint64_t hash)
 {
     struct item *it = *slot;
     if (store_ns_item_live(it)) { /* a flushed item's record was the flush */
+        _do_gone(hash, it->version);
         stat_incr(&st.expirations);
         _emit_item(MUT_EXPIRE, it, hash, NULL, 0);
     }
@@ -344,6 +370,7 @@ static bool _do_evict_one(struct shard *s)
             do_store_reclaim(s, slot, hash);
         } else {
             stat_incr(&st.evictions);
+            _do_gone(hash, h->version);
             if (h->type == STORE_T_STREAM)
                 item_stream(h)->evicted = true;
             _emit_value(MUT_EVICT, h, hash);
@@ -412,6 +439,9 @@ int store_setup(void)
         return -1;
     if (store_ns_setup() != 0)
         return -1;
+    gone = calloc((size_t)1 << GONE_BITS, sizeof(*gone));
+    if (!gone)
+        return -1;
     if (posix_memalign((void **)&store_shards, 64, STORE_SHARDS * sizeof(struct shard)) != 0)
         return -1;
     memset(store_shards, 0, STORE_SHARDS * sizeof(struct shard));
@@ -441,6 +471,9 @@ void store_teardown(void)
     }
     free(store_shards);
     store_shards = NULL;
+    free(gone);
+    gone = NULL;
+    node_id = 0;
     store_ns_teardown();
     nsubscribers = 0;
     miss_hooks = (struct store_miss_hooks){0};
@@ -554,6 +587,7 @@ enum store_status store_set(const struct store_key *k, const struct store_value 
         rc = STORE_CAS_MISMATCH;
     if (rc == STORE_OK) {
         nit->version = store_hlc_now();
+        nit->origin = node_id;
         if (version)
             *version = nit->version;
         _do_replace(s, slot, nit, k->hash, MUT_SET);
@@ -630,12 +664,14 @@ enum store_status store_del(const struct store_key *k)
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
+    uint64_t stamp = store_hlc_now();
+    _do_gone(k->hash, stamp);
     if (!slot) {
         bool elsewhere = miss_hooks.forget && miss_hooks.forget(miss_hooks.arg, k);
         pthread_mutex_unlock(&s->lock);
         return elsewhere ? STORE_OK : STORE_NOT_FOUND;
     }
-    _emit_item(MUT_DEL, *slot, k->hash, NULL, 0);
+    _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, stamp, node_id);
     _do_unlink(s, slot);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -653,6 +689,7 @@ enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms)
     }
     (*slot)->expire_ms = _expire_at(ttl_ms);
     (*slot)->version = store_hlc_now(); /* a change like any other: a new stamp */
+    (*slot)->origin = node_id;
     _emit_value(MUT_TOUCH, *slot, k->hash);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -732,6 +769,7 @@ enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t i
     if (rc == STORE_OK) {
         _encode_int(item_val(nit), v);
         nit->version = store_hlc_now();
+        nit->origin = node_id;
         _do_replace(s, slot, nit, k->hash, MUT_SET);
         nit = NULL;
         *result = v;
@@ -777,6 +815,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
             rc = STORE_ENOMEM;
         } else {
             it->version = version;
+            it->origin = node_id;
             *new_len = item_stream(it)->len;
             /* chunks first: persistence writes them before the stream's head */
             do_store_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
@@ -803,6 +842,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
             rc = STORE_ENOMEM;
         } else {
             nit->version = version;
+            nit->origin = node_id;
             *new_len = nst->len;
             do_store_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
             _do_replace(s, slot, nit, k->hash, MUT_SET);
@@ -845,7 +885,85 @@ bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx,
     return freed > 0;
 }
 
-void store_version_floor(uint64_t v) { store_hlc_floor(v); }
+void store_version_floor(uint64_t v)
+{
+    store_hlc_floor(v);
+    /* what the disk holds is not compared with a peer's change: treat it as gone at v */
+    for (unsigned i = 0; i < STORE_SHARDS; i++) {
+        struct shard *s = &store_shards[i];
+        pthread_mutex_lock(&s->lock);
+        uint64_t per = (1u << GONE_BITS) / STORE_SHARDS;
+        for (uint64_t j = i * per; j < (i + 1) * per; j++)
+            if (gone[j] < v)
+                gone[j] = v;
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+void store_set_node_id(uint16_t id) { node_id = id; }
+
+/* Does (stamp, origin) win over (version, vorigin)? The greater stamp, then the greater
+ * node id: the same answer on every node whatever the order changes arrive in. */
+static inline bool _wins(uint64_t stamp, uint16_t origin, uint64_t version, uint16_t vorigin)
+{
+    return stamp > version || (stamp == version && origin > vorigin);
+}
+
+enum store_status store_apply(const struct store_key *k, const struct store_remote *r)
+{
+    enum mutation_op op = r->op;
+    if (op == MUT_SET && r->expire_ms && r->expire_ms <= clock_wall_ms())
+        op = MUT_DEL; /* gone at that stamp: it still removes what is older */
+    if ((op == MUT_SET && (!r->v || r->v->type == STORE_T_STREAM)) ||
+        (op != MUT_SET && op != MUT_DEL && op != MUT_TOUCH) || r->stamp == 0)
+        return STORE_ETYPE;
+    struct item *nit = NULL;
+    if (op == MUT_SET) {
+        nit = _item_reserved(k, r->v->type, r->v->data, r->v->len);
+        if (!nit)
+            return STORE_ENOMEM;
+        nit->version = r->stamp;
+        nit->origin = r->origin;
+        nit->expire_ms = r->expire_ms;
+    }
+    store_hlc_floor(r->stamp); /* the HLC's receive rule: later local stamps are above it */
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    enum store_status rc = STORE_OK;
+    if (slot && !_wins(r->stamp, r->origin, (*slot)->version, (uint16_t)(*slot)->origin)) {
+        rc = STORE_NOT_STORED; /* memory holds a newer change */
+    } else if (!slot && r->stamp <= *_gone(k->hash)) {
+        rc = STORE_NOT_STORED; /* what left memory may be newer: a miss, and no disk copy */
+        if (miss_hooks.forget)
+            miss_hooks.forget(miss_hooks.arg, k);
+    } else if (op == MUT_SET) {
+        _do_replace(s, slot, nit, k->hash, MUT_SET); /* its record drops a disk copy */
+        nit = NULL;
+    } else if (op == MUT_DEL) {
+        _do_gone(k->hash, r->stamp);
+        if (slot) {
+            _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, r->stamp, r->origin);
+            _do_unlink(s, slot);
+        } else if (miss_hooks.forget) {
+            miss_hooks.forget(miss_hooks.arg, k);
+        }
+    } else if (slot) { /* MUT_TOUCH */
+        (*slot)->expire_ms = r->expire_ms;
+        (*slot)->version = r->stamp;
+        (*slot)->origin = r->origin;
+        _emit_value(MUT_TOUCH, *slot, k->hash);
+    } else {
+        /* a touch of a key memory does not hold: a disk copy would keep the old expiry */
+        rc = STORE_NOT_FOUND;
+        if (miss_hooks.forget)
+            miss_hooks.forget(miss_hooks.arg, k);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit);
+    return rc;
+}
 
 /* ---- scan and flush ---- */
 

@@ -272,11 +272,34 @@ uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t p
  * invalidated at once and reclaimed by the sweeper. *removed = live items invalidated. */
 void store_flush(int ns, uint64_t *removed);
 
+/* ---- changes from peers (replication) ---- */
+/* This node's id (1..65535), the origin of its changes; 0 (the default) without peers. */
+void store_set_node_id(uint16_t id);
+/* A change another node made, as replication carries it: a final value, a delete, or a new
+ * expiry, with the origin's stamp (the version it made) and node id. */
+struct store_remote {
+    enum mutation_op op;          /* MUT_SET, MUT_DEL or MUT_TOUCH */
+    uint64_t stamp;               /* > 0 */
+    uint16_t origin;
+    const struct store_value *v;  /* MUT_SET: not a stream */
+    uint64_t expire_ms;           /* MUT_SET, MUT_TOUCH: absolute unix ms, 0 = none */
+};
+/* Apply r to k if it is the last writer: the greater (stamp, origin) wins against what
+ * memory holds, and a key memory does not hold takes it only when its stamp is above every
+ * stamp that left memory near that key (deleted, expired, evicted: see `gone` in store.c),
+ * else the key becomes a miss here (its disk copy too): never older than the winner. A SET
+ * already expired is a delete. Records go out as for local changes, with r's origin and
+ * stamp; the clock moves above the stamp. STORE_OK (applied), STORE_NOT_STORED (older:
+ * dropped), STORE_NOT_FOUND (a touch of a missing key), STORE_ENOMEM, STORE_ETYPE (not
+ * one of the three, a stream, stamp 0). */
+enum store_status store_apply(const struct store_key *k, const struct store_remote *r);
+
 /* Memory accounting for tests and INFO. */
 uint64_t store_bytes_used(void);
 uint64_t store_memory_limit(void);
-/* Versions handed out from now on are above v (warm restart: CAS stays unique). A version
- * is the hybrid-logical-clock stamp of the change that made the item (store/hlc.c). */
+/* Versions handed out from now on are above v (warm restart: CAS stays unique), and a
+ * peer's change at or below v does not replace what only a disk tier holds. A version is
+ * the hybrid-logical-clock stamp of the change that made the item (store/hlc.c). */
 void store_version_floor(uint64_t v);
 /* Per-item overhead counted against the limit besides key and value bytes. */
 size_t store_item_overhead(void);

@@ -89,6 +89,13 @@ static void _key(struct store_key *k, uint16_t ns, const char *s)
 
 static void _sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
 
+static uint64_t _wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void test_set_get_versions_and_conditions(void **state)
 {
     (void)state;
@@ -232,7 +239,8 @@ struct rec {
     char key[24]; /* "" for a flush */
     uint64_t hash;
     bool ever_read, has_value;
-    uint64_t vlen;
+    uint64_t vlen, hlc;
+    uint32_t origin;
 };
 static struct {
     pthread_mutex_t lock; /* the sweeper's expiries come from its own thread */
@@ -247,7 +255,8 @@ static void _record(void *arg, const struct mutation *m)
     if (recs.n < (int)(sizeof(recs.r) / sizeof(recs.r[0]))) {
         struct rec *r = &recs.r[recs.n++];
         *r = (struct rec){.op = m->op, .ns = m->ns, .hash = m->hash, .ever_read = m->ever_read,
-                          .has_value = m->value != NULL, .vlen = m->vlen};
+                          .has_value = m->value != NULL, .vlen = m->vlen,
+                          .hlc = m->hlc, .origin = m->origin};
         if (m->key)
             snprintf(r->key, sizeof(r->key), "%.*s", (int)m->klen, (const char *)m->key);
     }
@@ -399,6 +408,120 @@ static void test_every_change_emits_one_mutation_record(void **state)
     }
     assert_true(burst >= 3000 + evicted);
     assert_int_equal(keyed, (int)(strlen(m_ops) + strlen(s_ops) + 2 + 1 + strlen(l_ops)) + burst);
+}
+
+/* A peer's change (msgpack bin "val") for key in namespace 0. */
+static enum store_status _apply(const char *key, enum mutation_op op, uint64_t stamp,
+                                uint16_t origin, const char *val, uint64_t expire_ms)
+{
+    uint8_t enc[300];
+    struct store_value v = {STORE_T_BYTES, enc, val ? _bin(enc, val, strlen(val)) : 0};
+    struct store_remote r = {.op = op, .stamp = stamp, .origin = origin, .v = val ? &v : NULL,
+                             .expire_ms = expire_ms};
+    struct store_key k;
+    _key(&k, 0, key);
+    return store_apply(&k, &r);
+}
+
+static uint64_t _version_of(const char *key)
+{
+    struct store_key k;
+    struct item *it;
+    _key(&k, 0, key);
+    if (store_peek(&k, &it) != STORE_OK)
+        return 0;
+    uint64_t v = store_item_version(it);
+    store_item_release(it);
+    return v;
+}
+
+/* Last writer wins on (stamp, node id) whatever order peers' changes arrive in, and nothing a
+ * newer change removed (delete, expiry, eviction) comes back. */
+static void test_peer_changes_last_writer_wins(void **state)
+{
+    (void)state;
+    store_set_node_id(1);
+    recs.n = 0;
+    assert_int_equal(store_mutation_subscribe(_record, NULL), 0);
+    uint64_t v1;
+    assert_int_equal(_set_str(0, "k", "local", 0, 0, 0, &v1), STORE_OK);
+    /* older than the local write: dropped; newer: replaces it, its stamp is the version */
+    assert_int_equal(_apply("k", MUT_SET, v1 - 1, 2, "old", 0), STORE_NOT_STORED);
+    assert_int_equal(_has(0, "k", "local"), 1);
+    assert_int_equal(_apply("k", MUT_SET, v1 + 10, 2, "peer", 0), STORE_OK);
+    assert_int_equal(_has(0, "k", "peer"), 1);
+    assert_int_equal(_version_of("k"), v1 + 10);
+    /* its record carries the peer's node id and stamp (replication sends only its own) */
+    assert_int_equal(_last_of("k")->origin, 2);
+    assert_int_equal(_last_of("k")->hlc, v1 + 10);
+    /* the same stamp: the greater node id wins, on every node */
+    assert_int_equal(_apply("k", MUT_SET, v1 + 10, 1, "tie1", 0), STORE_NOT_STORED);
+    assert_int_equal(_apply("k", MUT_SET, v1 + 10, 3, "tie3", 0), STORE_OK);
+    assert_int_equal(_has(0, "k", "tie3"), 1);
+    /* the clock moved past the peer's stamp: a local write after it wins */
+    uint64_t v2;
+    assert_int_equal(_set_str(0, "k", "after", 0, 0, 0, &v2), STORE_OK);
+    assert_true(v2 > v1 + 10);
+    assert_int_equal(_last_of("k")->origin, 1);
+    /* a delete older than the value loses; a newer one removes it, and a set older than the
+     * delete, arriving late, does not bring it back */
+    assert_int_equal(_apply("k", MUT_DEL, v2 - 1, 2, NULL, 0), STORE_NOT_STORED);
+    assert_int_equal(_apply("k", MUT_DEL, v2 + 5, 2, NULL, 0), STORE_OK);
+    assert_int_equal(_has(0, "k", "after"), 0);
+    assert_int_equal(_apply("k", MUT_SET, v2 + 4, 3, "zombie", 0), STORE_NOT_STORED);
+    assert_int_equal(_has(0, "k", "zombie"), 0);
+    assert_int_equal(_apply("k", MUT_SET, v2 + 6, 3, "new", 0), STORE_OK);
+    assert_int_equal(_has(0, "k", "new"), 1);
+    /* a local delete counts the same */
+    struct store_key k;
+    _key(&k, 0, "k");
+    uint64_t before_del = _version_of("k");
+    assert_int_equal(store_del(&k), STORE_OK);
+    assert_int_equal(_apply("k", MUT_SET, before_del + 1, 3, "late", 0), STORE_NOT_STORED);
+    assert_int_equal(_has(0, "k", "late"), 0);
+    /* a touch from a peer: new expiry and version; of a missing key: not found */
+    uint64_t v3;
+    assert_int_equal(_set_str(0, "t", "x", 0, 0, 0, &v3), STORE_OK);
+    assert_int_equal(_apply("t", MUT_TOUCH, v3 + 1, 2, NULL, _wall_ms() + 20),
+                     STORE_OK);
+    assert_int_equal(_version_of("t"), v3 + 1);
+    _sleep_ms(40);
+    assert_int_equal(_has(0, "t", "x"), 0);
+    assert_int_equal(_apply("nothere", MUT_TOUCH, v3 + 100, 2, NULL, 0), STORE_NOT_FOUND);
+    /* a set already expired is a delete at its stamp */
+    assert_int_equal(_set_str(0, "x", "live", 0, 0, 0, &v3), STORE_OK);
+    assert_int_equal(_apply("x", MUT_SET, v3 + 1, 2, "dead", 1), STORE_OK);
+    assert_int_equal(_has(0, "x", "live"), 0);
+    assert_int_equal(_has(0, "x", "dead"), 0);
+    /* what is not a value change is refused */
+    assert_int_equal(_apply("x", MUT_APPEND, v3 + 9, 2, "a", 0), STORE_ETYPE);
+    assert_int_equal(_apply("x", MUT_SET, 0, 2, "a", 0), STORE_ETYPE);
+}
+
+/* An evicted key takes no peer change older than what was evicted near it. */
+static void test_peer_changes_do_not_undo_eviction(void **state)
+{
+    (void)state;
+    store_set_node_id(1);
+    _config("memory", "1MiB");
+    char key[32], val[200];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    uint64_t first = 0, v;
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "e%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, &v), STORE_OK);
+        if (i == 0)
+            first = v;
+    }
+    assert_int_equal(_version_of("e0"), 0); /* evicted */
+    /* older than its last write: it must not come back with that value */
+    assert_int_equal(_apply("e0", MUT_SET, first - 1, 2, "stale", 0), STORE_NOT_STORED);
+    assert_int_equal(_has(0, "e0", "stale"), 0);
+    /* newer than everything: taken */
+    assert_int_equal(_apply("e0", MUT_SET, v + 1000, 2, "fresh", 0), STORE_OK);
+    assert_int_equal(_has(0, "e0", "fresh"), 1);
+    _config("memory", "64MiB");
 }
 
 static void test_incr_initial_overflow_and_types(void **state)
@@ -619,6 +742,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_change_emits_one_mutation_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_incr_initial_overflow_and_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_changes_last_writer_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_changes_do_not_undo_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_append_and_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_sees_every_key_while_the_table_grows, setup,
                                         teardown),
