@@ -355,17 +355,26 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
         cmd_reply_store_status(q, r, st);
 }
 
-void cmd_ttl(struct session *s, struct req *q, struct reply *r)
+/* The request's key argument, looked at without counting a read (TTL, STRLEN); NULL when
+ * the reply is written (a bad key, NOT_FOUND) or the key must come from disk first. */
+static struct item *_peek_arg(struct session *s, struct req *q, struct reply *r)
 {
     struct store_key k;
-    if (!cmd_arg_key(q, r, &k, s->ns))
-        return;
     struct item *it;
-    if (store_peek(&k, &it) != STORE_OK) {
-        if (!cmd_need_disk(q, &k))
-            reply_begin(r, q->id, CC_NOT_FOUND, 0);
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return NULL;
+    if (store_peek(&k, &it) == STORE_OK)
+        return it;
+    if (!cmd_need_disk(q, &k))
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+    return NULL;
+}
+
+void cmd_ttl(struct session *s, struct req *q, struct reply *r)
+{
+    struct item *it = _peek_arg(s, q, r);
+    if (!it)
         return;
-    }
     int64_t ttl = store_item_ttl(it);
     store_item_release(it);
     reply_begin(r, q->id, CC_OK, 1);
@@ -463,15 +472,9 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
 
 void cmd_strlen(struct session *s, struct req *q, struct reply *r)
 {
-    struct store_key k;
-    if (!cmd_arg_key(q, r, &k, s->ns))
+    struct item *it = _peek_arg(s, q, r);
+    if (!it)
         return;
-    struct item *it;
-    if (store_peek(&k, &it) != STORE_OK) {
-        if (!cmd_need_disk(q, &k))
-            reply_begin(r, q->id, CC_NOT_FOUND, 0);
-        return;
-    }
     uint8_t type = store_item_type(it);
     uint64_t len = store_item_strlen(it);
     store_item_release(it);
