@@ -170,12 +170,12 @@ int cc_batch_exec(cc_batch *b, cc_result *results)
         if (st != CC_OK)
             break;
         int rs = cc_reply_parse(c, &r, b->ids[i]);
-        if (rs >= 200 || (rs >= 100 && r.id != b->ids[i] && r.id != 0)) {
+        if (rs >= 200 || (cc_status_is_error(rs) && r.id != b->ids[i] && r.id != 0)) {
             st = rs;
             break;
         }
         results[i].status = rs;
-        if (rs < 100)
+        if (!cc_status_is_error(rs))
             st = _decode(c, b->ops[i], &r, &results[i]);
     }
     for (; i < n; i++)

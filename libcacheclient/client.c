@@ -89,7 +89,7 @@ static int _simple(cc_client *c, size_t start, uint64_t id)
     cc_req_end(c, start);
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
-    if (st < 100)
+    if (!cc_status_is_error(st))
         cc_reply_free(&r);
     return st;
 }
@@ -100,7 +100,7 @@ static int _with_number(cc_client *c, size_t start, uint64_t id, uint64_t *u, in
     cc_req_end(c, start);
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
-    if (st >= 100)
+    if (cc_status_is_error(st))
         return st;
     if (st == CC_OK) {
         bool ok = u ? mp_read_uint(&r.rest, u) : mp_read_int(&r.rest, i);
@@ -172,7 +172,7 @@ int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out)
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
     if (st != CC_OK) {
-        if (st < 100)
+        if (!cc_status_is_error(st))
             cc_reply_free(&r);
         return st;
     }
@@ -198,7 +198,7 @@ int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
     if (st != CC_OK) {
-        if (st < 100)
+        if (!cc_status_is_error(st))
             cc_reply_free(&r);
         return st;
     }
@@ -365,7 +365,7 @@ int cc_getrange(cc_client *c, const void *key, size_t klen, uint64_t offset, uin
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
     if (st != CC_OK) {
-        if (st < 100)
+        if (!cc_status_is_error(st))
             cc_reply_free(&r);
         return st;
     }
@@ -404,7 +404,7 @@ int cc_scan(cc_client *c, uint64_t cursor, const void *prefix, size_t plen, uint
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
     if (st != CC_OK) {
-        if (st < 100)
+        if (!cc_status_is_error(st))
             cc_reply_free(&r);
         return st;
     }
@@ -459,7 +459,7 @@ static int _map_op(cc_client *c, int op, const char *arg, cc_item *out)
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
     if (st != CC_OK) {
-        if (st < 100)
+        if (!cc_status_is_error(st))
             cc_reply_free(&r);
         return st;
     }

@@ -1,5 +1,6 @@
 /* Request encoding (msgpack-c's packer into the client's buffer, length prefix patched at
  * the end) and reply decoding (the shared mpread cursor, pointing into the reply body). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,14 +148,16 @@ int cc_reply_parse(cc_client *c, struct cc_reply *r, uint64_t want_id)
         cc_reply_free(r);
         return cc_fail(c, CC_E_BAD_REPLY, "malformed reply frame");
     }
-    if (r->id != want_id && !(r->id == 0 && status >= 100)) {
+    /* the wire status is a uint64: any value beyond int is an error code too */
+    bool is_error = status > INT_MAX || cc_status_is_error((int)status);
+    if (r->id != want_id && !(r->id == 0 && is_error)) {
         cc_reply_free(r);
         return cc_fail(c, CC_E_BAD_REPLY, "reply id %llu does not match request id %llu",
                        (unsigned long long)r->id, (unsigned long long)want_id);
     }
     r->status = (int)status;
     r->nresults = n - 2;
-    if (status >= 100) {
+    if (is_error) {
         const uint8_t *msg;
         uint32_t len;
         if (n >= 3 && mp_read_bytes(&r->rest, &msg, &len))

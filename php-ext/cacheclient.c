@@ -77,7 +77,7 @@ void php_cc_throw_status(int status, const char *msg)
         ce = php_cc_exception_ce;
         break;
     default:
-        ce = status >= 100 ? php_cc_server_exception_ce : php_cc_protocol_exception_ce;
+        ce = cc_status_is_error(status) ? php_cc_server_exception_ce : php_cc_protocol_exception_ce;
         break;
     }
     zend_throw_exception_ex(ce, status, "%s: %s", cc_status_name(status), msg);
