@@ -8,7 +8,6 @@
 #include "ext/standard/php_var.h"
 #include "zend_enum.h"
 #include "zend_exceptions.h"
-#include "mpread.h"
 
 /* The largest string a "@zstd" frame may claim to expand to. */
 #define PHP_CC_ZSTD_MAX ((unsigned long long)1 << 30)
@@ -479,11 +478,11 @@ typedef struct _dec {
     const php_cc_codec *codec;
 } _dec;
 
-static zend_result _decode_mp(_dec *d, struct mp_cursor *c, zval *out, int depth);
+static zend_result _decode_mp(_dec *d, cc_reader *c, zval *out, int depth);
 
 /* Map key as PHP would store it: ints stay ints, numeric strings become ints (as in any PHP
  * array), nil/bool/float follow PHP's array key rules; containers are refused. */
-static zend_result _decode_map_entry(_dec *d, struct mp_cursor *c, HashTable *ht, int depth)
+static zend_result _decode_map_entry(_dec *d, cc_reader *c, HashTable *ht, int depth)
 {
     zval val;
     int64_t i;
@@ -498,12 +497,12 @@ static zend_result _decode_map_entry(_dec *d, struct mp_cursor *c, HashTable *ht
     size_t sklen = 0;
     char numbuf[24];
 
-    switch (mp_peek_type(c)) {
+    switch (cc_read_peek_type(c)) {
     case CC_TYPE_INT:
-        if (mp_read_int(c, &i)) {
+        if (cc_read_int(c, &i)) {
             kind = K_INT;
             ikey = (zend_long)i;
-        } else if (mp_read_uint(c, &u)) {
+        } else if (cc_read_uint(c, &u)) {
             kind = K_STR;
             sklen = (size_t)snprintf(numbuf, sizeof(numbuf), "%" PRIu64, u);
             skey = numbuf;
@@ -512,24 +511,24 @@ static zend_result _decode_map_entry(_dec *d, struct mp_cursor *c, HashTable *ht
         }
         break;
     case CC_TYPE_BYTES:
-        if (!mp_read_bytes(c, &p, &n))
+        if (!cc_read_bytes(c, &p, &n))
             goto bad;
         kind = K_STR;
         skey = (const char *)p;
         sklen = n;
         break;
     case CC_TYPE_NULL:
-        mp_read_nil(c);
+        cc_read_nil(c);
         kind = K_STR;
         skey = "";
         break;
     case CC_TYPE_BOOL:
-        mp_read_bool(c, &b);
+        cc_read_bool(c, &b);
         kind = K_INT;
         ikey = b;
         break;
     case CC_TYPE_FLOAT:
-        mp_read_double(c, &f);
+        cc_read_double(c, &f);
         kind = K_INT;
         ikey = zend_dval_to_lval(f);
         break;
@@ -549,7 +548,7 @@ bad:
     return FAILURE;
 }
 
-static zend_result _decode_mp(_dec *d, struct mp_cursor *c, zval *out, int depth)
+static zend_result _decode_mp(_dec *d, cc_reader *c, zval *out, int depth)
 {
     uint32_t n;
     int64_t i;
@@ -559,37 +558,37 @@ static zend_result _decode_mp(_dec *d, struct mp_cursor *c, zval *out, int depth
     const uint8_t *p;
     int8_t et;
 
-    switch (mp_peek_type(c)) {
+    switch (cc_read_peek_type(c)) {
     case CC_TYPE_NULL:
-        mp_read_nil(c);
+        cc_read_nil(c);
         ZVAL_NULL(out);
         return SUCCESS;
     case CC_TYPE_BOOL:
-        mp_read_bool(c, &b);
+        cc_read_bool(c, &b);
         ZVAL_BOOL(out, b);
         return SUCCESS;
     case CC_TYPE_INT:
-        if (mp_read_int(c, &i)) {
+        if (cc_read_int(c, &i)) {
             ZVAL_LONG(out, (zend_long)i);
             return SUCCESS;
         }
-        if (mp_read_uint(c, &u)) { /* above PHP_INT_MAX: a float, as json_decode does */
+        if (cc_read_uint(c, &u)) { /* above PHP_INT_MAX: a float, as json_decode does */
             ZVAL_DOUBLE(out, (double)u);
             return SUCCESS;
         }
         break;
     case CC_TYPE_FLOAT:
-        if (!mp_read_double(c, &f))
+        if (!cc_read_double(c, &f))
             break;
         ZVAL_DOUBLE(out, f);
         return SUCCESS;
     case CC_TYPE_BYTES:
-        if (!mp_read_bytes(c, &p, &n))
+        if (!cc_read_bytes(c, &p, &n))
             break;
         ZVAL_STRINGL_FAST(out, (const char *)p, n);
         return SUCCESS;
     case CC_TYPE_ARRAY:
-        if (!mp_read_array(c, &n) || n > mp_remaining(c) || depth >= 64)
+        if (!cc_read_array(c, &n) || n > cc_reader_remaining(c) || depth >= 64)
             break;
         array_init_size(out, n);
         if (n)
@@ -605,7 +604,7 @@ static zend_result _decode_mp(_dec *d, struct mp_cursor *c, zval *out, int depth
         }
         return SUCCESS;
     case CC_TYPE_MAP:
-        if (!mp_read_map(c, &n) || n > mp_remaining(c) / 2 || depth >= 64)
+        if (!cc_read_map(c, &n) || n > cc_reader_remaining(c) / 2 || depth >= 64)
             break;
         array_init_size(out, n);
         for (uint32_t k = 0; k < n; k++) {
@@ -620,12 +619,12 @@ static zend_result _decode_mp(_dec *d, struct mp_cursor *c, zval *out, int depth
         uint32_t len, clen, dlen;
         const uint8_t *cls, *data;
         uint64_t ser;
-        struct mp_cursor pc;
-        if (!mp_read_ext(c, &et, &p, &len) || et != CC_EXT_OBJECT)
+        cc_reader pc;
+        if (!cc_read_ext(c, &et, &p, &len) || et != CC_EXT_OBJECT)
             break;
-        mp_cursor_init(&pc, p, len);
-        if (!mp_read_array(&pc, &n) || n != 3 || !mp_read_bytes(&pc, &cls, &clen) ||
-            !mp_read_uint(&pc, &ser) || !mp_read_bytes(&pc, &data, &dlen))
+        cc_reader_init(&pc, p, len);
+        if (!cc_read_array(&pc, &n) || n != 3 || !cc_read_bytes(&pc, &cls, &clen) ||
+            !cc_read_uint(&pc, &ser) || !cc_read_bytes(&pc, &data, &dlen))
             break;
         return _decode_object(d->codec, (const char *)cls, clen, ser, (const char *)data, dlen, out);
     }
@@ -640,12 +639,12 @@ static zend_result _decode_mp(_dec *d, struct mp_cursor *c, zval *out, int depth
 zend_result php_cc_decode_msgpack(const php_cc_codec *codec, const uint8_t *data, size_t len,
                                   zval *out)
 {
-    struct mp_cursor c;
+    cc_reader c;
     _dec d = {codec};
-    mp_cursor_init(&c, data, len);
+    cc_reader_init(&c, data, len);
     if (_decode_mp(&d, &c, out, 0) == FAILURE)
         return FAILURE;
-    if (mp_remaining(&c) != 0) {
+    if (cc_reader_remaining(&c) != 0) {
         zval_ptr_dtor(out);
         ZVAL_UNDEF(out);
         _throw_ser("CacheClient: trailing bytes after a value from the server");

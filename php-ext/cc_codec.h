@@ -8,7 +8,8 @@
  * (igbinary). Classes whose names start with '@' are the extension's own encodings:
  *   "@zstd"    serializer 0, data = one zstd frame of a string (compression_threshold)
  *   "@stream"  serializer 0, data = the key holding a cache:// stream's bytes
- * Encoding uses msgpack-c's packer, decoding the shared cursor of common/mpread.h. */
+ * Encoding uses msgpack-c's packer, decoding libcacheclient's value reader (cc_reader in
+ * cacheclient.h). */
 #ifndef PHP_CC_CODEC_H
 #define PHP_CC_CODEC_H
 

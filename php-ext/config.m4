@@ -14,7 +14,7 @@ PHP_ARG_WITH([cacheclient],
 PHP_ARG_WITH([cacheclient-src],
   [for the cacheserverd source tree],
   [AS_HELP_STRING([--with-cacheclient-src=DIR],
-    [cacheserverd source tree holding libcacheclient/include and common/
+    [cacheserverd source tree holding libcacheclient/include and common/ (the protocol header)
      (default: the parent of this directory)])],
   [no],
   [no])
@@ -34,22 +34,28 @@ if test "$PHP_CACHECLIENT" != "no"; then
   AC_MSG_CHECKING([for libcacheclient])
   CC_LIBS=""
   if test -f "$CC_DIR/libcacheclient/libcacheclient.a"; then
-    dnl A meson build tree: headers from the source tree, static libraries from the build.
-    if test ! -f "$CC_SRC/libcacheclient/include/cacheclient.h" || test ! -f "$CC_SRC/common/mpread.h"; then
-      AC_MSG_ERROR([cannot find libcacheclient/include/cacheclient.h and common/mpread.h under $CC_SRC (use --with-cacheclient-src)])
+    dnl A meson build tree: the public headers from the source tree, the static library
+    dnl (which holds everything it needs) from the build.
+    if test ! -f "$CC_SRC/libcacheclient/include/cacheclient.h"; then
+      AC_MSG_ERROR([cannot find libcacheclient/include/cacheclient.h under $CC_SRC (use --with-cacheclient-src)])
     fi
     PHP_ADD_INCLUDE([$CC_SRC/libcacheclient/include])
+    dnl cacheclient_protocol.h, the public header cacheclient.h includes, lives in common/
     PHP_ADD_INCLUDE([$CC_SRC/common])
-    CC_LIBS="$CC_DIR/libcacheclient/libcacheclient.a"
-    if test -f "$CC_DIR/common/libcccommon.a"; then
-      CC_LIBS="$CC_LIBS $CC_DIR/common/libcccommon.a"
-    fi
     dnl keep the library's symbols private to the extension
-    CC_LIBS="-Wl,--exclude-libs,ALL $CC_LIBS"
+    CC_LIBS="-Wl,--exclude-libs,ALL $CC_DIR/libcacheclient/libcacheclient.a"
     AC_MSG_RESULT([static, from $CC_DIR])
-  elif test -f "$CC_DIR/include/cacheclient.h" && test -f "$CC_DIR/include/mpread.h"; then
+  elif test -f "$CC_DIR/include/cacheclient.h"; then
+    dnl An installed libcacheclient (meson install): its headers and shared library only.
     PHP_ADD_INCLUDE([$CC_DIR/include])
-    PHP_ADD_LIBRARY_WITH_PATH(cacheclient, [$CC_DIR/lib], CACHECLIENT_SHARED_LIBADD)
+    CC_LIBDIR=""
+    for d in "$CC_DIR"/lib "$CC_DIR"/lib64 "$CC_DIR"/lib/*-linux-gnu*; do
+      if test -z "$CC_LIBDIR" && test -f "$d/libcacheclient.so"; then CC_LIBDIR="$d"; fi
+    done
+    if test -z "$CC_LIBDIR"; then
+      AC_MSG_ERROR([$CC_DIR/include/cacheclient.h is there but no libcacheclient.so under $CC_DIR/lib*])
+    fi
+    PHP_ADD_LIBRARY_WITH_PATH(cacheclient, [$CC_LIBDIR], CACHECLIENT_SHARED_LIBADD)
     AC_MSG_RESULT([installed, in $CC_DIR])
   else
     AC_MSG_RESULT([not found])

@@ -52,5 +52,18 @@ if [ -x php-ext/build-and-test.sh ]; then
   rm -f "$php_out"
 fi
 
+if [ -x php-ext/test-installed.sh ]; then
+  echo "== php-ext against an installed libcacheclient"
+  inst_out=$(php-ext/test-installed.sh "$PWD/build" 2>&1)
+  inst_rc=$?
+  printf '%s\n' "$inst_out"
+  line=$(printf '%s\n' "$inst_out" | tail -n 1)
+  p=$(printf '%s' "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+  f=$(printf '%s' "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-1}))
+  if [ "$inst_rc" -ne 0 ] && [ "${f:-1}" -eq 0 ]; then failed=$((failed + 1)); fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -175,6 +175,41 @@ CC_EXPORT size_t cc_batch_count(const cc_batch *b);
  * @return CC_OK if every reply arrived (check each status), or a connection error. */
 CC_EXPORT int cc_batch_exec(cc_batch *b, cc_result *results);
 
+/* ---- Reading values: the msgpack encodings replies carry (cc_item.value.data) ----
+ * A bounds-checked cursor that reads in place and never allocates, for programs that turn
+ * arrays, maps and objects into their own types (the PHP extension does). Each read returns
+ * true and advances, or, on a type mismatch, truncation or out-of-range value, returns false
+ * and leaves the cursor where it was. */
+typedef struct cc_reader {
+    const uint8_t *p;   /* the next byte */
+    const uint8_t *end; /* one past the last */
+} cc_reader;
+
+static inline void cc_reader_init(cc_reader *r, const void *buf, size_t len)
+{
+    r->p = (const uint8_t *)buf;
+    r->end = r->p + len;
+}
+/** @return the bytes left to read. */
+static inline size_t cc_reader_remaining(const cc_reader *r) { return (size_t)(r->end - r->p); }
+/** @return the enum cc_type of the value at the cursor, or -1 when no valid value starts
+ * there. */
+CC_EXPORT int cc_read_peek_type(const cc_reader *r);
+/** An array or map header: @param n gets the element (pair) count; the elements follow. */
+CC_EXPORT bool cc_read_array(cc_reader *r, uint32_t *n);
+CC_EXPORT bool cc_read_map(cc_reader *r, uint32_t *n);
+/** Integers: cc_read_uint takes non-negative ones, cc_read_int any that fits int64. */
+CC_EXPORT bool cc_read_uint(cc_reader *r, uint64_t *v);
+CC_EXPORT bool cc_read_int(cc_reader *r, int64_t *v);
+/** float32 or float64. */
+CC_EXPORT bool cc_read_double(cc_reader *r, double *v);
+CC_EXPORT bool cc_read_bool(cc_reader *r, bool *v);
+CC_EXPORT bool cc_read_nil(cc_reader *r);
+/** str or bin: @param data points into the buffer (valid as long as it is). */
+CC_EXPORT bool cc_read_bytes(cc_reader *r, const uint8_t **data, uint32_t *len);
+/** An ext value (objects: type 1): its type, and its payload in place. */
+CC_EXPORT bool cc_read_ext(cc_reader *r, int8_t *type, const uint8_t **data, uint32_t *len);
+
 #ifdef __cplusplus
 }
 #endif
