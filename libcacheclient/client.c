@@ -83,13 +83,23 @@ static size_t _begin(cc_client *c, int op, uint32_t nargs, uint64_t *id)
     return cc_req_begin(c, op, nargs, id);
 }
 
+/* cc_roundtrip for request id: CC_OK with the reply in *r (the caller frees it), or
+ * another status with nothing left to free. */
+static int _roundtrip_ok(cc_client *c, uint64_t id, struct cc_reply *r)
+{
+    int st = cc_roundtrip(c, id, r);
+    if (st != CC_OK && !cc_status_is_error(st))
+        cc_reply_free(r);
+    return st;
+}
+
 /* Send the request and expect a reply with no results needed beyond its status. */
 static int _simple(cc_client *c, size_t start, uint64_t id)
 {
     cc_req_end(c, start);
     struct cc_reply r;
-    int st = cc_roundtrip(c, id, &r);
-    if (!cc_status_is_error(st))
+    int st = _roundtrip_ok(c, id, &r);
+    if (st == CC_OK)
         cc_reply_free(&r);
     return st;
 }
@@ -170,12 +180,9 @@ int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out)
     cc_pack_bytes(c, key, klen);
     cc_req_end(c, s);
     struct cc_reply r;
-    int st = cc_roundtrip(c, id, &r);
-    if (st != CC_OK) {
-        if (!cc_status_is_error(st))
-            cc_reply_free(&r);
+    int st = _roundtrip_ok(c, id, &r);
+    if (st != CC_OK)
         return st;
-    }
     if (cc_decode_item(&r.rest, out) != CC_OK) {
         cc_reply_free(&r);
         memset(out, 0, sizeof(*out));
@@ -196,12 +203,9 @@ int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens
         cc_pack_bytes(c, keys[i], klens[i]);
     cc_req_end(c, s);
     struct cc_reply r;
-    int st = cc_roundtrip(c, id, &r);
-    if (st != CC_OK) {
-        if (!cc_status_is_error(st))
-            cc_reply_free(&r);
+    int st = _roundtrip_ok(c, id, &r);
+    if (st != CC_OK)
         return st;
-    }
     uint32_t m;
     if (!mp_read_array(&r.rest, &m) || m != n)
         goto bad;
@@ -363,12 +367,9 @@ int cc_getrange(cc_client *c, const void *key, size_t klen, uint64_t offset, uin
     msgpack_pack_uint64(&c->pk, length);
     cc_req_end(c, s);
     struct cc_reply r;
-    int st = cc_roundtrip(c, id, &r);
-    if (st != CC_OK) {
-        if (!cc_status_is_error(st))
-            cc_reply_free(&r);
+    int st = _roundtrip_ok(c, id, &r);
+    if (st != CC_OK)
         return st;
-    }
     uint32_t len;
     if (!mp_read_bytes(&r.rest, &out->value.data, &len)) {
         cc_reply_free(&r);
@@ -402,12 +403,9 @@ int cc_scan(cc_client *c, uint64_t cursor, const void *prefix, size_t plen, uint
     msgpack_pack_uint32(&c->pk, count);
     cc_req_end(c, s);
     struct cc_reply r;
-    int st = cc_roundtrip(c, id, &r);
-    if (st != CC_OK) {
-        if (!cc_status_is_error(st))
-            cc_reply_free(&r);
+    int st = _roundtrip_ok(c, id, &r);
+    if (st != CC_OK)
         return st;
-    }
     uint32_t n;
     if (!mp_read_uint(&r.rest, next_cursor) || !mp_read_array(&r.rest, &n))
         goto bad;
@@ -457,12 +455,9 @@ static int _map_op(cc_client *c, int op, const char *arg, cc_item *out)
         cc_pack_str(c, arg);
     cc_req_end(c, s);
     struct cc_reply r;
-    int st = cc_roundtrip(c, id, &r);
-    if (st != CC_OK) {
-        if (!cc_status_is_error(st))
-            cc_reply_free(&r);
+    int st = _roundtrip_ok(c, id, &r);
+    if (st != CC_OK)
         return st;
-    }
     const uint8_t *start = r.rest.p;
     if (mp_peek_type(&r.rest) != CC_TYPE_MAP || !mp_skip(&r.rest, CC_MAX_VALUE_DEPTH)) {
         cc_reply_free(&r);
