@@ -39,7 +39,7 @@ bool tiering_queue_put(struct tiering *ctx, const struct mutation *m, uint64_t h
     struct tix_entry before = tix_set_queued(hash, (uint16_t)m->ns, j->seq, qv);
     j->put.hdd_stale = ctx->tiers[TIX_HDD].db &&
                        ((before.state == TIX_LIVE && before.tier == TIX_HDD) || restore_indexing());
-    if (!tq_push(&ctx->wq, j, limit)) {
+    if (!tiering_push_write(ctx, j, limit)) {
         /* back to what it was: the queued job of `before`, if any, still comes */
         if (before.state == TIX_NONE)
             tix_remove(hash, TIX_QUEUED, j->seq);
@@ -48,7 +48,6 @@ bool tiering_queue_put(struct tiering *ctx, const struct mutation *m, uint64_t h
         tjob_free(j);
         return false;
     }
-    stat_incr(&ctx->stats.tier_queue_depth);
     return true;
 }
 
@@ -90,9 +89,8 @@ enum tix_state tiering_invalidate(struct tiering *ctx, uint16_t ns, const void *
     j->seq = seq;
     j->persist = ctx->pmode != PERSIST_OFF;
     j->del.stream_head = stream && (was == TIX_LIVE || was == TIX_QUEUED);
-    if (tq_push(&ctx->wq, j, 0)) /* deletes are never dropped: they keep the disk consistent */
-        stat_incr(&ctx->stats.tier_queue_depth);
-    else
+    /* deletes are never dropped (no limit): they keep the disk consistent */
+    if (!tiering_push_write(ctx, j, 0))
         tjob_free(j);
     return was;
 }
@@ -140,9 +138,7 @@ static void _on_mutation(void *arg, const struct mutation *m)
             j->del_ns.all = m->ns < 0;
             j->persist = ctx->pmode != PERSIST_OFF;
         }
-        if (j && tq_push(&ctx->wq, j, 0))
-            stat_incr(&ctx->stats.tier_queue_depth);
-        else
+        if (!j || !tiering_push_write(ctx, j, 0))
             tjob_free(j);
         return;
     }

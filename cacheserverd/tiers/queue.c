@@ -42,6 +42,15 @@ bool tq_push(struct queue *q, struct tjob *j, size_t limit)
     return true;
 }
 
+bool tiering_push_write(struct tiering *ctx, struct tjob *j, size_t limit)
+{
+    stat_incr(&ctx->stats.tier_queue_depth); /* first: the writer may take the job at once */
+    if (tq_push(&ctx->wq, j, limit))
+        return true;
+    stat_decr(&ctx->stats.tier_queue_depth);
+    return false;
+}
+
 struct tjob *tq_pop(struct queue *q)
 {
     pthread_mutex_lock(&q->lock);

@@ -108,10 +108,8 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
     j->chunk_put.crelease = release;
     j->chunk_put.carg = rarg;
     stat_add(&ctx->stats.stream_backlog_bytes, len);
-    stat_incr(&ctx->stats.tier_queue_depth);
-    if (!tq_push(&ctx->wq, j, option_get_u(&ctx->opts.tier_queue))) {
+    if (!tiering_push_write(ctx, j, option_get_u(&ctx->opts.tier_queue))) {
         stat_sub(&ctx->stats.stream_backlog_bytes, len);
-        stat_decr(&ctx->stats.tier_queue_depth);
         j->chunk_put.crelease = NULL; /* the store keeps its reference: the chunk stays */
         tjob_free(j);
         stat_incr(&ctx->stats.stream_chunks_deferred);
@@ -223,13 +221,13 @@ static bool _queue_delta(struct tiering *ctx, const struct mutation *m, uint64_t
         return false;
     }
     j->chunk_put.v = (struct diskval){.type = STORE_T_BYTES, .data = copy, .len = len};
-    if (!tq_push(&ctx->wq, j, limit)) {
+    stat_add(&ctx->stats.stream_backlog_bytes, len); /* first, as for the depth */
+    if (!tiering_push_write(ctx, j, limit)) {
+        stat_sub(&ctx->stats.stream_backlog_bytes, len);
         tjob_free(j);
         tiering_persist_dropped(ctx, "the persistence queue is full");
         return false;
     }
-    stat_add(&ctx->stats.stream_backlog_bytes, len);
-    stat_incr(&ctx->stats.tier_queue_depth);
     return true;
 }
 
@@ -282,9 +280,7 @@ static void _on_stream_gone(void *arg, uint64_t sid, uint64_t disk_bytes, bool e
     if (!j)
         return; /* its records stay until the next start wipes them */
     j->chunk_del.cbytes = disk_bytes;
-    if (tq_push(&ctx->wq, j, 0))
-        stat_incr(&ctx->stats.tier_queue_depth);
-    else
+    if (!tiering_push_write(ctx, j, 0))
         tjob_free(j);
 }
 

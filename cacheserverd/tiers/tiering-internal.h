@@ -159,6 +159,9 @@ void tiering_restore_progress(struct tiering *ctx, uint64_t indexed, uint64_t lo
 void tq_init(struct queue *q);
 /* Append j unless the queue holds `limit` jobs already (0 = no limit) or is stopped. */
 bool tq_push(struct queue *q, struct tjob *j, size_t limit);
+/* tq_push to the writer's queue, counted in tier_queue_depth (from before the push: the
+ * writer subtracts what it takes). */
+bool tiering_push_write(struct tiering *ctx, struct tjob *j, size_t limit);
 /* Next job, or NULL once stopped and empty. */
 struct tjob *tq_pop(struct queue *q);
 /* Up to max jobs into out, waiting at most timeout_ms (0 = no limit) for the first. Returns
