@@ -14,6 +14,7 @@
 #include "log.h"
 #include "identity.h"
 #include "option.h"
+#include "repl.h"
 #include "settings.h"
 #include "store.h"
 #include "tiering.h"
@@ -110,6 +111,11 @@ static int _gen_identity(int argc, char **argv)
     }
     if (!dir)
         return -1;
+    if (_mkdir_parent(dir, 0755) != 0) {
+        fprintf(stderr, "cacheserverd: --gen-identity %s: cannot create its parent directory: "
+                "%s\n", dir, strerror(errno));
+        return 1;
+    }
     char host[256] = "cacheserverd", fp[REPL_FP_HEX_SIZE], err[256];
     if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
         strcpy(host, "cacheserverd");
@@ -161,6 +167,11 @@ int main(int argc, char **argv)
         code = _fail("cmd setup failed", NULL);
         goto out_cmd;
     }
+    char why[600];
+    if (repl_setup(why, sizeof(why)) != 0) {
+        code = _fail("replication", why);
+        goto out_repl;
+    }
     /* cmd keeps a reply buffer per thread: core's workers free theirs as they exit. */
     static struct core_handler handler;
     handler = *cmd_handler();
@@ -185,6 +196,9 @@ int main(int argc, char **argv)
     log_info("cacheserverd stopped");
 out_core:
     core_teardown();
+out_repl:
+    /* after the workers, before the tiers: the link thread applies peers' changes */
+    repl_teardown();
 out_cmd:
     cmd_teardown();
 out_tiering:

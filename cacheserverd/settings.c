@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "core.h"
 #include "option.h"
+#include "repl.h"
 #include "store.h"
 #include "tiering.h"
 #include "version.h"
@@ -27,6 +28,7 @@ static void _register_all(void)
     store_options_register();
     cmd_options_register();
     tiering_options_register();
+    repl_options_register();
     /* A new module with options adds its <module>_options_register() call here. */
 }
 
@@ -48,6 +50,8 @@ static const char *_type_name(enum option_type t)
         return "SIZE";
     case OPT_STR:
         return "STR";
+    case OPT_LIST:
+        return "STR...";
     }
     return "?";
 }
@@ -206,6 +210,10 @@ static bool _is_flag(const char *a, const char *name)
 static int _apply_args(int argc, char **argv)
 {
     char err[1024], name[256];
+    /* A list given on the command line replaces the config file's: cleared at its first
+     * occurrence here. */
+    const struct option_desc *cleared[16];
+    size_t ncleared = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (_is_flag(a, "config")) {
@@ -241,6 +249,15 @@ static int _apply_args(int argc, char **argv)
             snprintf(err, sizeof(err), "option '--%s' needs a value", name);
             _usage_error("command line", err);
             return -1;
+        }
+        if (d->type == OPT_LIST) {
+            bool seen = false;
+            for (size_t j = 0; j < ncleared; j++)
+                seen |= cleared[j] == d;
+            if (!seen && ncleared < sizeof(cleared) / sizeof(cleared[0])) {
+                cleared[ncleared++] = d;
+                option_registry_set(name, "", false, NULL, 0);
+            }
         }
         if (option_registry_set(name, value, false, err, sizeof(err)) != 0) {
             _usage_error("command line", err);

@@ -38,18 +38,33 @@ static uint16_t node_id; /* the origin of this node's changes */
 
 /* What left memory, for last-writer-wins on keys memory no longer holds: per 2^16 slices of
  * the hash space (its top bits, so each slice belongs to one shard and is guarded by its
- * lock), the greatest stamp of an item deleted, expired or evicted there, or of a delete. A
- * peer's change for a key memory does not hold wins only above it (else it could bring back
- * what a newer change removed); losing there makes the key a miss, never stale. */
+ * lock), the greatest (stamp, origin) of an item deleted, expired or evicted there, or of a
+ * delete. A peer's change for a key memory does not hold wins only above it (else it could
+ * bring back what a newer change removed); losing there makes the key a miss, never stale.
+ * The origin takes part as in every comparison: two nodes may stamp the same ms and
+ * counter, and the greater node id wins there too. */
 #define GONE_BITS 16
-static uint64_t *gone;
+struct gone_mark {
+    uint64_t stamp;
+    uint16_t origin;
+};
+static struct gone_mark *gone;
 
-static inline uint64_t *_gone(uint64_t hash) { return &gone[hash >> (64 - GONE_BITS)]; }
-static inline void _do_gone(uint64_t hash, uint64_t stamp)
+/* Does (stamp, origin) win over (version, vorigin)? The greater stamp, then the greater
+ * node id: the same answer on every node whatever the order changes arrive in. */
+static inline bool _wins(uint64_t stamp, uint16_t origin, uint64_t version, uint16_t vorigin)
 {
-    uint64_t *g = _gone(hash);
-    if (*g < stamp)
-        *g = stamp;
+    return stamp > version || (stamp == version && origin > vorigin);
+}
+
+static inline struct gone_mark *_gone(uint64_t hash) { return &gone[hash >> (64 - GONE_BITS)]; }
+static inline void _do_gone(uint64_t hash, uint64_t stamp, uint16_t origin)
+{
+    struct gone_mark *g = _gone(hash);
+    if (_wins(stamp, origin, g->stamp, g->origin)) {
+        g->stamp = stamp;
+        g->origin = origin;
+    }
 }
 
 void store_options_register(void)
@@ -156,6 +171,8 @@ static inline void _item_ref(struct item *it) { __atomic_add_fetch(&it->refcount
 
 uint8_t store_item_type(const struct item *it) { return it->type; }
 uint64_t store_item_version(const struct item *it) { return it->version; }
+uint16_t store_item_origin(const struct item *it) { return (uint16_t)it->origin; }
+uint64_t store_item_expire_ms(const struct item *it) { return it->expire_ms; }
 
 const uint8_t *store_item_value(const struct item *it, uint32_t *len)
 {
@@ -326,7 +343,7 @@ void do_store_reclaim(struct shard *s, struct item **slot, uint64_t hash)
 {
     struct item *it = *slot;
     if (store_ns_item_live(it)) { /* a flushed item's record was the flush */
-        _do_gone(hash, it->version);
+        _do_gone(hash, it->version, (uint16_t)it->origin);
         stat_incr(&st.expirations);
         _emit_item(MUT_EXPIRE, it, hash, NULL, 0);
     }
@@ -370,7 +387,7 @@ static bool _do_evict_one(struct shard *s)
             do_store_reclaim(s, slot, hash);
         } else {
             stat_incr(&st.evictions);
-            _do_gone(hash, h->version);
+            _do_gone(hash, h->version, (uint16_t)h->origin);
             if (h->type == STORE_T_STREAM)
                 item_stream(h)->evicted = true;
             _emit_value(MUT_EVICT, h, hash);
@@ -665,9 +682,13 @@ enum store_status store_del(const struct store_key *k)
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     uint64_t stamp = store_hlc_now();
-    _do_gone(k->hash, stamp);
+    _do_gone(k->hash, stamp, node_id);
     if (!slot) {
         bool elsewhere = miss_hooks.forget && miss_hooks.forget(miss_hooks.arg, k);
+        /* still a change: peers may hold the key (its record has no value and type 0) */
+        struct mutation m = {.op = MUT_DEL, .ns = k->ns, .key = k->data, .klen = k->len,
+                             .hash = k->hash, .origin = node_id, .hlc = stamp};
+        _emit(&m);
         pthread_mutex_unlock(&s->lock);
         return elsewhere ? STORE_OK : STORE_NOT_FOUND;
     }
@@ -894,20 +915,13 @@ void store_version_floor(uint64_t v)
         pthread_mutex_lock(&s->lock);
         uint64_t per = (1u << GONE_BITS) / STORE_SHARDS;
         for (uint64_t j = i * per; j < (i + 1) * per; j++)
-            if (gone[j] < v)
-                gone[j] = v;
+            if (gone[j].stamp < v)
+                gone[j] = (struct gone_mark){v, UINT16_MAX}; /* no peer's (v, id) wins */
         pthread_mutex_unlock(&s->lock);
     }
 }
 
 void store_set_node_id(uint16_t id) { node_id = id; }
-
-/* Does (stamp, origin) win over (version, vorigin)? The greater stamp, then the greater
- * node id: the same answer on every node whatever the order changes arrive in. */
-static inline bool _wins(uint64_t stamp, uint16_t origin, uint64_t version, uint16_t vorigin)
-{
-    return stamp > version || (stamp == version && origin > vorigin);
-}
 
 enum store_status store_apply(const struct store_key *k, const struct store_remote *r)
 {
@@ -933,7 +947,7 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
     enum store_status rc = STORE_OK;
     if (slot && !_wins(r->stamp, r->origin, (*slot)->version, (uint16_t)(*slot)->origin)) {
         rc = STORE_NOT_STORED; /* memory holds a newer change */
-    } else if (!slot && r->stamp <= *_gone(k->hash)) {
+    } else if (!slot && !_wins(r->stamp, r->origin, _gone(k->hash)->stamp, _gone(k->hash)->origin)) {
         rc = STORE_NOT_STORED; /* what left memory may be newer: a miss, and no disk copy */
         if (miss_hooks.forget)
             miss_hooks.forget(miss_hooks.arg, k);
@@ -941,7 +955,7 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
         _do_replace(s, slot, nit, k->hash, MUT_SET); /* its record drops a disk copy */
         nit = NULL;
     } else if (op == MUT_DEL) {
-        _do_gone(k->hash, r->stamp);
+        _do_gone(k->hash, r->stamp, r->origin);
         if (slot) {
             _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, r->stamp, r->origin);
             _do_unlink(s, slot);
@@ -1013,14 +1027,22 @@ uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t p
     return (shard << SCAN_SHARD_SHIFT) | pos;
 }
 
-void store_flush(int ns, uint64_t *removed)
+static void _flush(int ns, uint16_t origin, uint64_t stamp, uint64_t *removed)
 {
     uint64_t n = store_ns_flush(ns);
     stat_add(&st.flushed, n);
-    struct mutation m = {.op = MUT_FLUSH, .ns = ns};
+    struct mutation m = {.op = MUT_FLUSH, .ns = ns, .origin = origin, .hlc = stamp};
     _emit(&m);
     if (removed)
         *removed = n;
+}
+
+void store_flush(int ns, uint64_t *removed) { _flush(ns, node_id, 0, removed); }
+
+void store_flush_remote(int ns, uint16_t origin, uint64_t stamp)
+{
+    store_hlc_floor(stamp);
+    _flush(ns, origin, stamp, NULL);
 }
 
 /* Used by the sweeper to keep the limit after CONFIG SET memory lowers it. */

@@ -181,6 +181,10 @@ uint8_t store_item_type(const struct item *it);
 /* Encoded value (not valid for streams: use store_range). */
 const uint8_t *store_item_value(const struct item *it, uint32_t *len);
 uint64_t store_item_version(const struct item *it);
+/* The node id that made the item's version (0 before a node id is set). */
+uint16_t store_item_origin(const struct item *it);
+/* Absolute expiry in unix ms, 0 = none. */
+uint64_t store_item_expire_ms(const struct item *it);
 /* Remaining ttl in ms, or STORE_TTL_NONE. */
 int64_t store_item_ttl(const struct item *it);
 /* Length of a stream or of a bytes value's content; other types: 0. */
@@ -196,6 +200,7 @@ enum store_status store_peek(const struct store_key *k, struct item **out);
 enum store_status store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
                             unsigned flags, uint64_t cas, uint64_t *version);
 /* STORE_OK when memory or (through the del-miss hook) a disk tier held the key. */
+/* A delete is a change even when nothing holds the key: its record goes out (peers may). */
 enum store_status store_del(const struct store_key *k);
 /* Put a copy read from a disk tier back in memory (promotion, warm restart, a command that
  * needs the value). Not a change: its record is MUT_LOAD, the item counts as read, version
@@ -294,6 +299,10 @@ struct store_remote {
  * one of the three, a stream, stamp 0). */
 enum store_status store_apply(const struct store_key *k, const struct store_remote *r);
 
+/* A peer flushed a namespace (ns >= 0) or everything (ns < 0) at stamp: flushed here too,
+ * whatever the versions (a flush is not ordered against changes), recorded with origin. */
+void store_flush_remote(int ns, uint16_t origin, uint64_t stamp);
+
 /* Memory accounting for tests and INFO. */
 uint64_t store_bytes_used(void);
 uint64_t store_memory_limit(void);
@@ -301,6 +310,8 @@ uint64_t store_memory_limit(void);
  * peer's change at or below v does not replace what only a disk tier holds. A version is
  * the hybrid-logical-clock stamp of the change that made the item (store/hlc.c). */
 void store_version_floor(uint64_t v);
+/* TESTS ONLY (option repl-test-clock-skew-ms): stamps run ms ahead of the wall clock. */
+void store_hlc_skew(uint64_t ms);
 /* Per-item overhead counted against the limit besides key and value bytes. */
 size_t store_item_overhead(void);
 

@@ -188,8 +188,15 @@ int option_set(struct option_desc *d, const char *text, char *err, size_t errlen
     case OPT_STR:
         cand.s = (char *)text;
         break;
+    case OPT_LIST:
+        cand.s = (char *)text;
+        if (strchr(text, '\n')) {
+            snprintf(why, sizeof(why), "an entry cannot contain a newline");
+            rc = -1;
+        }
+        break;
     }
-    if (rc == 0 && d->check)
+    if (rc == 0 && d->check && !(d->type == OPT_LIST && !*text))
         rc = d->check(d, &cand, why, sizeof(why));
     if (rc != 0) {
         _errf(err, errlen, "invalid value '%s' for option '%s': %s", text, name, why);
@@ -205,8 +212,16 @@ int option_set(struct option_desc *d, const char *text, char *err, size_t errlen
     case OPT_SIZE:
         __atomic_store_n(&v->u, cand.u, __ATOMIC_RELAXED);
         break;
-    case OPT_STR: {
-        char *copy = strdup(text);
+    case OPT_STR:
+    case OPT_LIST: {
+        char *copy = NULL;
+        const char *cur = v->s;
+        if (d->type == OPT_LIST && *text && cur && *cur) {
+            if (asprintf(&copy, "%s\n%s", cur, text) < 0)
+                copy = NULL;
+        } else {
+            copy = strdup(text);
+        }
         struct _retired *r = NULL;
         if (!copy || (d->when == OPT_RUNTIME && v->set && !(r = malloc(sizeof(*r))))) {
             free(copy);
@@ -254,13 +269,41 @@ void option_format(const struct option_desc *d, char *buf, size_t len)
         snprintf(buf, len, "%s", s ? s : "");
         break;
     }
+    case OPT_LIST: {
+        const char *pos = option_get_s(d->value);
+        char entry[1024];
+        size_t used = 0;
+        buf[0] = '\0';
+        while (pos && option_list_next(&pos, entry, sizeof(entry)) && used + 1 < len) {
+            int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", entry);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+        break;
     }
+    }
+}
+
+bool option_list_next(const char **pos, char *buf, size_t len)
+{
+    const char *p = *pos;
+    if (!p || !*p)
+        return false;
+    size_t n = strcspn(p, "\n");
+    if (len) {
+        size_t c = n < len - 1 ? n : len - 1;
+        memcpy(buf, p, c);
+        buf[c] = '\0';
+    }
+    *pos = p[n] ? p + n + 1 : p + n;
+    return true;
 }
 
 void option_free(struct option_desc *d, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (d[i].type == OPT_STR && d[i].value) {
+        if ((d[i].type == OPT_STR || d[i].type == OPT_LIST) && d[i].value) {
             free(d[i].value->s);
             d[i].value->s = NULL;
             d[i].value->set = false;

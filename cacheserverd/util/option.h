@@ -22,6 +22,8 @@ enum option_type {
     OPT_UINT,   /* unsigned decimal */
     OPT_SIZE,   /* bytes with optional suffix: 512, 64KiB, 256MiB, 1GiB (also k/m/g, KB/MB/GB as powers of 1024) */
     OPT_STR,    /* any text; "" allowed */
+    OPT_LIST,   /* repeatable text: each set adds one entry ("" empties the list); the
+                 * entries are kept joined by '\n' in s (option_list_next walks them) */
 };
 
 enum option_when {
@@ -34,7 +36,7 @@ struct option_value {
     union {
         bool b;
         uint64_t u;      /* OPT_UINT and OPT_SIZE */
-        char *s;         /* OPT_STR: heap string owned by the option */
+        char *s;         /* OPT_STR, OPT_LIST: heap string owned by the option */
     };
 };
 
@@ -82,7 +84,11 @@ static inline void option_bind(struct option_desc *desc, size_t n, void *options
 int option_set(struct option_desc *d, const char *text, char *err, size_t errlen);
 /* Set every option of a table to its default. Returns 0 or -1 (a bad default is a bug). */
 int option_set_defaults(struct option_desc *d, size_t n, char *err, size_t errlen);
-/* Write the current value as text (sizes in bytes). */
+/* Walk a list's entries: *pos starts at the value's string (option_get_s); each call copies
+ * the next entry to buf (NUL-terminated, truncated to len) and returns true, or false at the
+ * end. */
+bool option_list_next(const char **pos, char *buf, size_t len);
+/* Write the current value as text (sizes in bytes; a list's entries joined by ", "). */
 void option_format(const struct option_desc *d, char *buf, size_t len);
 /* Free string values of a table. */
 void option_free(struct option_desc *d, size_t n);

@@ -16,7 +16,8 @@
     ACTION(t_uint, OPT_UINT, "7", OPT_RUNTIME, "a number")                            \
     ACTION(t_bool, OPT_BOOL, "no", OPT_RUNTIME, "a flag")                             \
     ACTION(t_name, OPT_STR, "first", OPT_RUNTIME, "a string")                         \
-    ACTION(t_fixed, OPT_STR, "", OPT_STARTUP, "a startup-only string")
+    ACTION(t_fixed, OPT_STR, "", OPT_STARTUP, "a startup-only string")                \
+    ACTION(t_list, OPT_LIST, "", OPT_STARTUP, "a repeatable option")
 
 OPTION_STRUCT(t, T_OPTIONS);
 static struct t_options topts;
@@ -324,6 +325,33 @@ static void test_core_options_validate_their_values(void **state)
     assert_int_equal(option_registry_set("socket", "/tmp/x.sock", true, err, sizeof(err)), -1);
 }
 
+/* A list: each set adds an entry, "" empties it, entries are walked in order and formatted
+ * joined by ", "; an entry with a newline is refused. */
+static void test_list_collects_entries_in_order(void **state)
+{
+    (void)state;
+    char err[256], buf[256], entry[64];
+    struct option_desc *d = option_registry_find("t-list");
+    assert_non_null(d);
+    const char *pos = option_get_s(d->value);
+    assert_false(option_list_next(&pos, entry, sizeof(entry)));
+    assert_int_equal(option_registry_set("t_list", "b 127.0.0.1:1 ff", false, err, sizeof(err)), 0);
+    assert_int_equal(option_registry_set("t_list", "c 127.0.0.1:2 ee", false, err, sizeof(err)), 0);
+    option_format(d, buf, sizeof(buf));
+    assert_string_equal(buf, "b 127.0.0.1:1 ff, c 127.0.0.1:2 ee");
+    pos = option_get_s(d->value);
+    assert_true(option_list_next(&pos, entry, sizeof(entry)));
+    assert_string_equal(entry, "b 127.0.0.1:1 ff");
+    assert_true(option_list_next(&pos, entry, 5)); /* truncated to the buffer */
+    assert_string_equal(entry, "c 12");
+    assert_false(option_list_next(&pos, entry, sizeof(entry)));
+    assert_int_equal(option_registry_set("t_list", "x\ny", false, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "newline"));
+    assert_int_equal(option_registry_set("t_list", "", false, err, sizeof(err)), 0);
+    option_format(d, buf, sizeof(buf));
+    assert_string_equal(buf, "");
+}
+
 int main(void)
 {
 #define T(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
@@ -340,6 +368,7 @@ int main(void)
         T(test_registry_set_at_startup_and_at_run_time),
         T(test_check_hook_refuses_values_and_keeps_the_old_one),
         T(test_core_options_validate_their_values),
+        T(test_list_collects_entries_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -472,12 +472,19 @@ static void test_peer_changes_last_writer_wins(void **state)
     assert_int_equal(_has(0, "k", "zombie"), 0);
     assert_int_equal(_apply("k", MUT_SET, v2 + 6, 3, "new", 0), STORE_OK);
     assert_int_equal(_has(0, "k", "new"), 1);
+    /* a delete and a set with the same stamp from two nodes, the delete first: the greater
+     * node id wins here too, although the key is gone from memory (a node that deleted at
+     * that stamp and one that set at it must end up the same) */
+    assert_int_equal(_apply("k", MUT_DEL, v2 + 8, 2, NULL, 0), STORE_OK);
+    assert_int_equal(_apply("k", MUT_SET, v2 + 8, 1, "tie-lower", 0), STORE_NOT_STORED);
+    assert_int_equal(_apply("k", MUT_SET, v2 + 8, 3, "tie-higher", 0), STORE_OK);
+    assert_int_equal(_has(0, "k", "tie-higher"), 1);
     /* a local delete counts the same */
     struct store_key k;
     _key(&k, 0, "k");
-    uint64_t before_del = _version_of("k");
     assert_int_equal(store_del(&k), STORE_OK);
-    assert_int_equal(_apply("k", MUT_SET, before_del + 1, 3, "late", 0), STORE_NOT_STORED);
+    uint64_t del_stamp = _last_of("k")->hlc;
+    assert_int_equal(_apply("k", MUT_SET, del_stamp - 1, 3, "late", 0), STORE_NOT_STORED);
     assert_int_equal(_has(0, "k", "late"), 0);
     /* a touch from a peer: new expiry and version; of a missing key: not found */
     uint64_t v3;

@@ -1,0 +1,789 @@
+/* The link thread: one libevent loop that listens for peers, dials every peer, and runs the
+ * exchange of wire.h over TLS 1.3 (bufferevent_openssl). Each node dials each peer and sends
+ * its own changes on that connection (the outbound link); what a peer sends arrives on the
+ * connection the peer dialed (the inbound link). So a pair of nodes has two connections, one
+ * per direction, and each side's position in the other's backlog is kept by the receiver.
+ *
+ * Flow control instead of buffer limits: the sender fills a link's output up to FILL bytes
+ * and refills when it drains below FILL / 4; a peer that stops reading stalls its own link
+ * (and is dropped after WRITE_TIMEOUT_S), never the others, never a client.
+ * Liveness: both sides send something every second (PING, ACK); a link silent for
+ * READ_TIMEOUT_S is closed and dialed again. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <openssl/err.h>
+
+#include "clock.h"
+#include "log.h"
+#include "repl-internal.h"
+#include "store.h"
+
+#define FILL (1u << 20)
+#define TICK_MS 100
+#define READ_TIMEOUT_S 5
+#define WRITE_TIMEOUT_S 10
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define SCAN_BATCH 64
+
+#define REPL_STATS(ACTION)                                                                   \
+    ACTION(repl_peers_up, STAT_GAUGE, "peers whose links both ways are up")                 \
+    ACTION(repl_refused, STAT_COUNTER,                                                       \
+           "connections to the peer port refused: not a peer, wrong certificate, not TLS")  \
+    ACTION(repl_protocol_errors, STAT_COUNTER, "peer links closed for a malformed message") \
+    ACTION(repl_backlog_bytes, STAT_GAUGE, "bytes of this node's changes in the backlog")    \
+    ACTION(repl_backlog_records, STAT_COUNTER, "this node's changes put in the backlog")    \
+    ACTION(repl_backlog_superseded, STAT_COUNTER,                                            \
+           "backlog records not sent: a later change of the same key follows")             \
+    ACTION(repl_backlog_too_large, STAT_COUNTER,                                             \
+           "changes too large for the backlog, sent to peers as deletes")
+
+STAT_STRUCT(repl, REPL_STATS);
+static struct repl_stats st;
+static struct stat_desc st_desc[] = STAT_DESCRIBE(REPL_STATS);
+
+struct conn {
+    struct conn *prev, *next; /* every link, for teardown */
+    struct bufferevent *bev;
+    struct peer *peer; /* NULL for an inbound link until its certificate named the peer */
+    bool outbound;
+    char from[136];
+};
+
+static struct conn *conns;
+static struct event_base *base;
+static struct evconnlistener *listener;
+static struct event *notify_ev, *tick_ev;
+static pthread_t thread;
+static bool running; /* atomic: read by repl_link_notify on any thread */
+static int notified; /* atomic: notify_ev is active */
+
+/* Sources refused and already logged (logged once each). */
+#define REFUSED_LOGGED 64
+static struct in_addr refused_logged[REFUSED_LOGGED];
+static unsigned nrefused_logged;
+
+static uint64_t _now_ms(void) { return clock_mono_us() / 1000; }
+
+static void _conn_free(struct conn *c);
+static void _schedule_dial(struct peer *p);
+static void _fill(struct peer *p);
+
+/* ---- small helpers ---- */
+
+static void _set_error(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void _set_error(struct peer *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+    va_end(ap);
+}
+
+/* Why a bufferevent failed, in words: OpenSSL's reason, else errno's. */
+static void _bev_reason(struct bufferevent *bev, short what, char *buf, size_t len)
+{
+    int sock_err = EVUTIL_SOCKET_ERROR();
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    if (e && ERR_GET_LIB(e) == 0 && sock_err) {
+        snprintf(buf, len, "%s", strerror(sock_err)); /* a system call failed under TLS */
+        while (bufferevent_get_openssl_error(bev))
+            ;
+    } else if (e) {
+        ERR_error_string_n(e, buf, len);
+        while (bufferevent_get_openssl_error(bev))
+            ;
+    } else if (what & BEV_EVENT_TIMEOUT) {
+        snprintf(buf, len, "timed out (%s)", what & BEV_EVENT_READING ? "silent" : "not reading");
+    } else if (what & BEV_EVENT_EOF) {
+        snprintf(buf, len, "closed by the other side");
+    } else {
+        snprintf(buf, len, "%s", errno ? strerror(errno) : "connection error");
+    }
+}
+
+static void _update_up_gauge(void)
+{
+    uint64_t up = 0;
+    for (int i = 0; i < repl.npeers; i++)
+        up += repl.peers[i].out && repl.peers[i].ostate >= OUT_FULL && repl.peers[i].in;
+    __atomic_store_n(&st.repl_peers_up, up, __ATOMIC_RELAXED);
+}
+
+static void _protocol_error(struct conn *c, const char *why)
+{
+    stat_incr(&st.repl_protocol_errors);
+    if (c->peer) {
+        _set_error(c->peer, "protocol error: %s", why);
+        log_warn("replication: peer %s: protocol error (%s): link closed", c->peer->name, why);
+    }
+    repl_send_error(bufferevent_get_output(c->bev), 1, why);
+    bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
+    _conn_free(c);
+}
+
+/* The peer sent ERROR: it closes the link; so does this side. Returns -1 (c is gone). */
+static int _peer_error(struct conn *c, const struct repl_msg *m)
+{
+    _set_error(c->peer, "peer said: %.*s", (int)m->tlen, (const char *)m->text);
+    log_warn("replication: peer %s closed the %s link: %.*s", c->peer->name,
+             c->outbound ? "outbound" : "inbound", (int)m->tlen, (const char *)m->text);
+    _conn_free(c);
+    return -1;
+}
+
+/* ---- applying a peer's change ---- */
+
+static void _apply(struct peer *p, const struct repl_change *ch)
+{
+    uint64_t wall = clock_wall_ms();
+    if ((ch->stamp >> 16) > wall + repl.max_offset_ms) {
+        stat_incr(&p->st.clock_rejected);
+        static uint64_t logged_ms;
+        uint64_t now = _now_ms();
+        if (now - logged_ms >= 10000 || !logged_ms) {
+            logged_ms = now;
+            log_warn("replication: peer %s: a change stamped %llu ms ahead of this clock is "
+                     "refused (max-clock-offset %llu ms); check the clocks", p->name,
+                     (unsigned long long)((ch->stamp >> 16) - wall),
+                     (unsigned long long)repl.max_offset_ms);
+        }
+        _set_error(p, "changes stamped beyond max-clock-offset refused");
+        return;
+    }
+    uint16_t ns = 0;
+    if (!(ch->op == REPL_OP_FLUSH && ch->all) &&
+        store_ns_id(ch->ns, ch->nslen, &ns) != STORE_OK) {
+        stat_incr(&p->st.dropped_nomem);
+        return;
+    }
+    if (ch->op == REPL_OP_FLUSH) {
+        store_flush_remote(ch->all ? -1 : ns, ch->origin, ch->stamp);
+        stat_incr(&p->st.applied);
+        return;
+    }
+    struct store_key k;
+    store_key_init(&k, ns, ch->key, ch->klen);
+    struct store_value v = {ch->type, ch->value, ch->vlen};
+    struct store_remote r = {.stamp = ch->stamp, .origin = ch->origin, .expire_ms = ch->expire_ms,
+                             .v = &v};
+    r.op = ch->op == REPL_OP_SET ? MUT_SET : ch->op == REPL_OP_DEL ? MUT_DEL : MUT_TOUCH;
+    switch (store_apply(&k, &r)) {
+    case STORE_OK:
+        stat_incr(&p->st.applied);
+        break;
+    case STORE_NOT_STORED:
+    case STORE_NOT_FOUND:
+        stat_incr(&p->st.dropped_older);
+        break;
+    default:
+        stat_incr(&p->st.dropped_nomem);
+        break;
+    }
+}
+
+/* ---- messages on an inbound link: a peer's changes ---- */
+
+static void _send_ack(struct peer *p)
+{
+    if (!p->in)
+        return;
+    repl_send_ping(bufferevent_get_output(p->in->bev), REPL_ACK, p->rx_offset, p->rx_seq,
+                   clock_wall_ms());
+    p->unacked = 0;
+}
+
+static int _on_inbound(struct conn *c, const struct repl_msg *m)
+{
+    struct peer *p = c->peer;
+    switch (m->type) {
+    case REPL_HELLO:
+        if (m->u[0] != REPL_PROTO_VERSION) {
+            _protocol_error(c, "unsupported protocol version");
+            return -1;
+        }
+        if (m->u[1] == 0 || m->u[1] == repl.node_id) {
+            _protocol_error(c, "the peer's node-id is 0 or this node's own");
+            return -1;
+        }
+        p->node_id = (uint16_t)m->u[1];
+        if (!p->have_pos || p->rx_backlog_id != m->u[2]) {
+            p->have_pos = false;
+            p->rx_backlog_id = m->u[2];
+        }
+        repl_send_welcome(bufferevent_get_output(c->bev), repl.node_id, repl.node_name,
+                          p->have_pos, p->rx_backlog_id, p->rx_offset, p->rx_seq);
+        return 0;
+    case REPL_START:
+        if (m->u[0]) {
+            p->rx_full = true;
+            p->have_pos = false;
+        } else if (!p->have_pos || m->u[1] != p->rx_offset) {
+            _protocol_error(c, "resumed from another position than this node asked");
+            return -1;
+        }
+        return 0;
+    case REPL_REC:
+        if (p->rx_full || !p->have_pos) {
+            _protocol_error(c, "a change before the sync started");
+            return -1;
+        }
+        _apply(p, &m->c);
+        p->rx_offset = m->u[0];
+        p->rx_seq = m->u[1];
+        if (++p->unacked >= 1024)
+            _send_ack(p);
+        return 0;
+    case REPL_ITEM:
+        if (!p->rx_full) {
+            _protocol_error(c, "a full-sync item outside a full sync");
+            return -1;
+        }
+        _apply(p, &m->c);
+        return 0;
+    case REPL_SYNCED:
+        if (!p->rx_full) {
+            _protocol_error(c, "SYNCED outside a full sync");
+            return -1;
+        }
+        p->rx_full = false;
+        p->have_pos = true;
+        p->rx_offset = m->u[0];
+        p->rx_seq = m->u[1];
+        _send_ack(p);
+        log_info("replication: peer %s: full sync received", p->name);
+        return 0;
+    case REPL_PING:
+        return 0;
+    case REPL_ERROR:
+        return _peer_error(c, m);
+    default:
+        _protocol_error(c, "a message a receiver does not take");
+        return -1;
+    }
+}
+
+/* ---- messages on an outbound link: the peer's answers ---- */
+
+static void _start_full(struct peer *p)
+{
+    p->fs_end = backlog_head(repl.backlog);
+    p->fs_ns = 0;
+    p->fs_cursor = 0;
+    p->ostate = OUT_FULL;
+    stat_incr(&p->st.full_syncs);
+    repl_send_start(bufferevent_get_output(p->out->bev), true, p->fs_end.offset, p->fs_end.seq);
+    log_info("replication: peer %s: sending a full sync", p->name);
+}
+
+static int _on_outbound(struct conn *c, const struct repl_msg *m)
+{
+    struct peer *p = c->peer;
+    switch (m->type) {
+    case REPL_WELCOME:
+        if (p->ostate != OUT_HELLO) {
+            _protocol_error(c, "WELCOME twice");
+            return -1;
+        }
+        if (m->u[0] == 0 || m->u[0] == repl.node_id) {
+            _protocol_error(c, "the peer's node-id is 0 or this node's own");
+            return -1;
+        }
+        p->node_id = (uint16_t)m->u[0];
+        if (m->u[1] && m->u[2] == backlog_id(repl.backlog) && backlog_has(repl.backlog, m->u[3])) {
+            p->send = (struct backlog_pos){m->u[3], m->seq};
+            p->acked = p->send;
+            p->ostate = OUT_STREAM;
+            stat_incr(&p->st.partial_resyncs);
+            repl_send_start(bufferevent_get_output(c->bev), false, p->send.offset, p->send.seq);
+        } else {
+            _start_full(p);
+        }
+        _update_up_gauge();
+        _fill(p);
+        return 0;
+    case REPL_ACK:
+        if (m->u[0] >= p->acked.offset) {
+            p->acked.offset = m->u[0];
+            p->acked.seq = m->u[1];
+        }
+        return 0;
+    case REPL_PING:
+        return 0;
+    case REPL_ERROR:
+        return _peer_error(c, m);
+    default:
+        _protocol_error(c, "a message a sender does not take");
+        return -1;
+    }
+}
+
+/* ---- sending ---- */
+
+/* The keys one scan step visited (a step may visit a few more than it was asked for: it
+ * finishes a bucket), copied out, since the scan holds the shard's lock. */
+struct scan_keys {
+    uint32_t n, max;
+    uint32_t *off, *len;
+    uint8_t *buf;
+    size_t used, cap;
+    bool failed;
+};
+
+static void _collect(void *ctx, const uint8_t *key, uint32_t klen)
+{
+    struct scan_keys *s = ctx;
+    if (s->n == s->max) {
+        uint32_t max = s->max ? s->max * 2 : SCAN_BATCH * 2;
+        uint32_t *off = realloc(s->off, max * sizeof(*off));
+        if (off)
+            s->off = off;
+        uint32_t *len = off ? realloc(s->len, max * sizeof(*len)) : NULL;
+        if (!len) {
+            s->failed = true;
+            return;
+        }
+        s->len = len;
+        s->max = max;
+    }
+    if (s->used + klen > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        while (cap < s->used + klen)
+            cap *= 2;
+        uint8_t *nb = realloc(s->buf, cap);
+        if (!nb) {
+            s->failed = true;
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->used, key, klen);
+    s->off[s->n] = (uint32_t)s->used;
+    s->len[s->n++] = klen;
+    s->used += klen;
+}
+
+/* One batch of keys of the full sync, as ITEMs. False when the scan is done. */
+static bool _full_step(struct peer *p, struct evbuffer *out)
+{
+    static struct scan_keys keys;
+    if (p->fs_ns >= store_ns_count())
+        return false;
+    keys.n = 0;
+    keys.used = 0;
+    keys.failed = false;
+    uint64_t next = store_scan(p->fs_ns, p->fs_cursor, "", 0, SCAN_BATCH, _collect, &keys);
+    if (keys.failed)
+        return true; /* out of memory: the same step again later */
+    p->fs_cursor = next;
+    const char *nsname = store_ns_name(p->fs_ns);
+    for (uint32_t i = 0; i < keys.n; i++) {
+        struct store_key k;
+        struct item *it;
+        store_key_init(&k, p->fs_ns, keys.buf + keys.off[i], keys.len[i]);
+        if (store_peek(&k, &it) != STORE_OK)
+            continue;
+        struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
+                                .nslen = (uint32_t)strlen(nsname), .key = k.data, .klen = k.len,
+                                .stamp = store_item_version(it), .origin = store_item_origin(it),
+                                .type = store_item_type(it),
+                                .expire_ms = store_item_expire_ms(it)};
+        if (!c.origin)
+            c.origin = repl.node_id;
+        if (c.type == STORE_T_STREAM) { /* not copied yet: the peer drops an older value */
+            c.op = REPL_OP_DEL;
+            c.type = 0;
+        } else {
+            c.value = store_item_value(it, &c.vlen);
+        }
+        if (c.stamp)
+            repl_send_item(out, &c);
+        store_item_release(it);
+        stat_incr(&p->st.sent);
+    }
+    if (p->fs_cursor == 0)
+        p->fs_ns++;
+    return true;
+}
+
+static void _fill(struct peer *p)
+{
+    if (!p->out || (p->ostate != OUT_FULL && p->ostate != OUT_STREAM))
+        return;
+    struct evbuffer *out = bufferevent_get_output(p->out->bev);
+    while (p->ostate == OUT_FULL && evbuffer_get_length(out) < FILL) {
+        if (!_full_step(p, out)) {
+            repl_send_synced(out, p->fs_end.offset, p->fs_end.seq);
+            p->send = p->fs_end;
+            p->ostate = OUT_STREAM;
+        }
+    }
+    if (p->ostate != OUT_STREAM)
+        return;
+    uint64_t before = p->send.seq;
+    int rc = backlog_read(repl.backlog, &p->send, out, FILL);
+    if (rc < 0) {
+        /* it fell out of the ring while connected: start over with a full sync */
+        log_warn("replication: peer %s fell behind the backlog (repl-backlog-size): full sync",
+                 p->name);
+        _start_full(p);
+        _fill(p);
+        return;
+    }
+    stat_add(&p->st.sent, p->send.seq - before);
+}
+
+static void _notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    __atomic_store_n(&notified, 0, __ATOMIC_RELEASE);
+    for (int i = 0; i < repl.npeers; i++)
+        _fill(&repl.peers[i]);
+}
+
+void repl_link_notify(void)
+{
+    if (__atomic_load_n(&running, __ATOMIC_ACQUIRE) &&
+        !__atomic_exchange_n(&notified, 1, __ATOMIC_ACQ_REL))
+        event_active(notify_ev, EV_READ, 0);
+}
+
+/* ---- connections ---- */
+
+static void _read_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        uint8_t hdr[4];
+        if (evbuffer_copyout(in, hdr, 4) < 4)
+            return;
+        uint32_t len = repl_frame_len(hdr);
+        if (len > REPL_MAX_FRAME) {
+            _protocol_error(c, "frame too large");
+            return;
+        }
+        if (evbuffer_get_length(in) < 4 + (size_t)len)
+            return;
+        const uint8_t *frame = evbuffer_pullup(in, 4 + (ssize_t)len);
+        struct repl_msg m;
+        const char *why = NULL;
+        if (!frame || repl_decode(frame + 4, len, &m, &why) != 0) {
+            _protocol_error(c, why ? why : "out of memory");
+            return;
+        }
+        int rc = c->outbound ? _on_outbound(c, &m) : _on_inbound(c, &m);
+        if (rc != 0)
+            return; /* c is gone */
+        evbuffer_drain(in, 4 + (size_t)len);
+    }
+}
+
+static void _write_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct conn *c = arg;
+    if (c->outbound && c->peer)
+        _fill(c->peer);
+}
+
+static void _conn_free(struct conn *c)
+{
+    struct peer *p = c->peer;
+    if (p && p->out == c) {
+        if (p->ostate != OUT_CONNECTING)
+            stat_incr(&p->st.disconnects);
+        p->out = NULL;
+        p->ostate = OUT_IDLE;
+        __atomic_store_n(&p->st.out_up, 0, __ATOMIC_RELAXED);
+        if (running)
+            _schedule_dial(p);
+    } else if (p && p->in == c) {
+        p->in = NULL;
+        p->rx_full = false;
+        if (!p->have_pos)
+            p->rx_backlog_id = 0;
+        __atomic_store_n(&p->st.in_up, 0, __ATOMIC_RELAXED);
+        stat_incr(&p->st.disconnects);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    bufferevent_free(c->bev);
+    free(c);
+    _update_up_gauge();
+}
+
+static void _refused(struct conn *c, const char *why)
+{
+    stat_incr(&st.repl_refused);
+    struct sockaddr_in a;
+    inet_pton(AF_INET, c->from, &a.sin_addr);
+    for (unsigned i = 0; i < nrefused_logged; i++)
+        if (refused_logged[i].s_addr == a.sin_addr.s_addr)
+            return;
+    if (nrefused_logged < REFUSED_LOGGED)
+        refused_logged[nrefused_logged++] = a.sin_addr;
+    log_warn("replication: refused a connection from %s: %s (logged once per source; "
+             "counted in repl_refused)", c->from, why);
+}
+
+static void _event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    char why[256];
+    if (what & BEV_EVENT_CONNECTED) {
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        uint8_t fp[REPL_FP_LEN];
+        if (!c->outbound) {
+            struct peer *p = NULL;
+            if (repl_tls_peer_fingerprint(ssl, fp) == 0)
+                for (int i = 0; i < repl.npeers && !p; i++)
+                    if (!memcmp(repl.peers[i].fp, fp, REPL_FP_LEN))
+                        p = &repl.peers[i];
+            if (!p) {
+                _refused(c, "not a peer");
+                _conn_free(c);
+                return;
+            }
+            if (p->in)
+                _conn_free(p->in); /* a newer link replaces the old one */
+            c->peer = p;
+            p->in = c;
+            p->unacked = 0;
+            __atomic_store_n(&p->st.in_up, 1, __ATOMIC_RELAXED);
+        } else {
+            c->peer->ostate = OUT_HELLO;
+            c->peer->backoff_ms = 0;
+            if (c->peer->down_logged)
+                log_info("replication: peer %s: connected", c->peer->name);
+            c->peer->down_logged = false;
+            repl_send_hello(bufferevent_get_output(bev), repl.node_id, repl.node_name,
+                            backlog_id(repl.backlog));
+            __atomic_store_n(&c->peer->st.out_up, 1, __ATOMIC_RELAXED);
+        }
+        int64_t exp = repl_tls_peer_expiry(ssl);
+        __atomic_store_n(&c->peer->st.cert_expiry, exp > 0 ? (uint64_t)exp : 0, __ATOMIC_RELAXED);
+        stat_incr(&c->peer->st.connects);
+        _update_up_gauge();
+        return;
+    }
+    _bev_reason(bev, what, why, sizeof(why));
+    if (!c->peer) {
+        _refused(c, why);
+    } else {
+        _set_error(c->peer, "%s link: %s", c->outbound ? "outbound" : "inbound", why);
+        if (c->outbound && c->peer->ostate == OUT_CONNECTING) {
+            if (!c->peer->down_logged)
+                log_warn("replication: peer %s (%s): cannot connect: %s (retrying)",
+                         c->peer->name, c->peer->addr_text, why);
+            c->peer->down_logged = true;
+        } else {
+            log_info("replication: peer %s: %s link lost: %s", c->peer->name,
+                     c->outbound ? "outbound" : "inbound", why);
+        }
+    }
+    _conn_free(c);
+}
+
+static struct conn *_conn_new(evutil_socket_t fd, SSL *ssl, bool outbound)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        SSL_free(ssl);
+        if (fd >= 0)
+            evutil_closesocket(fd);
+        return NULL;
+    }
+    c->outbound = outbound;
+    c->bev = bufferevent_openssl_socket_new(
+        base, fd, ssl, outbound ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!c->bev) {
+        SSL_free(ssl);
+        if (fd >= 0)
+            evutil_closesocket(fd);
+        free(c);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    bufferevent_setcb(c->bev, _read_cb, _write_cb, _event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, FILL / 4, 0);
+    struct timeval rt = {READ_TIMEOUT_S, 0}, wt = {WRITE_TIMEOUT_S, 0};
+    bufferevent_set_timeouts(c->bev, &rt, &wt);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
+    return c;
+}
+
+static void _accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                       int salen, void *arg)
+{
+    (void)l, (void)salen, (void)arg;
+    SSL *ssl = SSL_new(repl.server_ctx);
+    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])repl.pins,
+                             (size_t)repl.npeers) != 0) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return;
+    }
+    struct conn *c = _conn_new(fd, ssl, false);
+    if (c && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->from, sizeof(c->from));
+}
+
+static void _dial(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct peer *p = arg;
+    if (p->out || !running)
+        return;
+    SSL *ssl = SSL_new(repl.client_ctx);
+    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])p->fp, 1) != 0) {
+        SSL_free(ssl);
+        _schedule_dial(p);
+        return;
+    }
+    struct conn *c = _conn_new(-1, ssl, true);
+    if (!c) {
+        _schedule_dial(p);
+        return;
+    }
+    c->peer = p;
+    p->out = c;
+    p->ostate = OUT_CONNECTING;
+    snprintf(c->from, sizeof(c->from), "%s", p->addr_text);
+    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->addr, sizeof(p->addr)) != 0) {
+        _set_error(p, "connect: %s", strerror(errno));
+        _conn_free(c); /* schedules the next try */
+    }
+}
+
+static void _schedule_dial(struct peer *p)
+{
+    p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (p->backoff_ms > BACKOFF_MAX_MS)
+        p->backoff_ms = BACKOFF_MAX_MS;
+    unsigned ms = p->backoff_ms / 2 + (unsigned)(random() % (p->backoff_ms / 2 + 1));
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(p->retry, &tv);
+}
+
+/* Every TICK_MS: acknowledgments, pings, gauges. */
+static void _tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    static unsigned ticks;
+    bool second = ++ticks % (1000 / TICK_MS) == 0;
+    struct backlog_pos head = backlog_head(repl.backlog);
+    uint64_t wall = clock_wall_ms();
+    for (int i = 0; i < repl.npeers; i++) {
+        struct peer *p = &repl.peers[i];
+        if (p->in && (p->unacked || second))
+            _send_ack(p);
+        if (p->out && second && p->ostate >= OUT_FULL)
+            repl_send_ping(bufferevent_get_output(p->out->bev), REPL_PING, head.offset, head.seq,
+                           wall);
+        uint64_t lag_rec = head.seq - p->acked.seq;
+        uint64_t first = lag_rec ? backlog_first_time(repl.backlog, p->acked.offset) : 0;
+        __atomic_store_n(&p->st.lag_records, lag_rec, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->st.lag_bytes, head.offset - p->acked.offset, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->st.lag_ms, first && wall > first ? wall - first : 0,
+                         __ATOMIC_RELAXED);
+    }
+    struct backlog_stats bs;
+    backlog_stats(repl.backlog, &bs);
+    __atomic_store_n(&st.repl_backlog_bytes, bs.bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&st.repl_backlog_records, bs.records, __ATOMIC_RELAXED);
+    __atomic_store_n(&st.repl_backlog_superseded, bs.superseded, __ATOMIC_RELAXED);
+    __atomic_store_n(&st.repl_backlog_too_large, bs.too_large, __ATOMIC_RELAXED);
+}
+
+static void *_thread_main(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "csd-repl");
+    event_base_dispatch(base);
+    return NULL;
+}
+
+int repl_link_start(char *err, size_t errlen)
+{
+    stats_register(st_desc, STAT_COUNT(st_desc), &st);
+    if (evthread_use_pthreads() != 0 || !(base = event_base_new())) {
+        snprintf(err, errlen, "cannot make the link thread's event loop");
+        return -1;
+    }
+    listener = evconnlistener_new_bind(base, _accept_cb, NULL,
+                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                           LEV_OPT_CLOSE_ON_EXEC,
+                                       64, (struct sockaddr *)&repl.listen_addr,
+                                       sizeof(repl.listen_addr));
+    if (!listener) {
+        char a[64];
+        inet_ntop(AF_INET, &repl.listen_addr.sin_addr, a, sizeof(a));
+        snprintf(err, errlen, "cannot listen on %s:%u for peers: %s", a,
+                 ntohs(repl.listen_addr.sin_port), strerror(errno));
+        event_base_free(base);
+        base = NULL;
+        return -1;
+    }
+    notify_ev = event_new(base, -1, EV_PERSIST | EV_READ, _notify_cb, NULL);
+    tick_ev = event_new(base, -1, EV_PERSIST, _tick_cb, NULL);
+    struct timeval tick = {0, TICK_MS * 1000};
+    event_add(tick_ev, &tick);
+    __atomic_store_n(&running, true, __ATOMIC_RELEASE);
+    for (int i = 0; i < repl.npeers; i++) {
+        struct peer *p = &repl.peers[i];
+        p->retry = evtimer_new(base, _dial, p);
+        struct timeval now = {0, 0};
+        evtimer_add(p->retry, &now);
+    }
+    if (pthread_create(&thread, NULL, _thread_main, NULL) != 0) {
+        running = false;
+        snprintf(err, errlen, "cannot start the link thread");
+        return -1;
+    }
+    return 0;
+}
+
+void repl_link_stop(void)
+{
+    if (!base)
+        return;
+    if (running) {
+        __atomic_store_n(&running, false, __ATOMIC_RELEASE);
+        event_base_loopbreak(base);
+        pthread_join(thread, NULL);
+    }
+    while (conns)
+        _conn_free(conns);
+    for (int i = 0; i < repl.npeers; i++) {
+        if (repl.peers[i].retry)
+            event_free(repl.peers[i].retry);
+        repl.peers[i].retry = NULL;
+    }
+    evconnlistener_free(listener);
+    event_free(notify_ev);
+    event_free(tick_ev);
+    event_base_free(base);
+    base = NULL;
+    listener = NULL;
+}

@@ -1,0 +1,264 @@
+/* Replication's setup: options, the peer list, the identity and TLS contexts, per-peer stats,
+ * and the mutation subscriber that puts this node's own changes in the backlog. The links
+ * themselves are link.c's. */
+#include "repl.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "repl-internal.h"
+#include "store.h"
+
+OPTION_STRUCT(repl, REPL_OPTIONS);
+static struct repl_options opts;
+static struct option_desc opt_desc[] = OPTION_DESCRIBE(REPL_OPTIONS);
+
+struct repl repl;
+static bool enabled;
+
+void repl_options_register(void)
+{
+    option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &opts);
+    option_registry_add("replication", opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]));
+}
+
+bool repl_enabled(void) { return enabled; }
+
+static void _errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void _errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int repl_parse_addr(const char *text, struct sockaddr_in *out)
+{
+    char host[64];
+    const char *colon = strrchr(text, ':');
+    uint64_t port;
+    if (!colon || (size_t)(colon - text) >= sizeof(host) || colon == text ||
+        option_parse_uint(colon + 1, &port) != 0 || port == 0 || port > 65535)
+        return -1;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &out->sin_addr) == 1 ? 0 : -1;
+}
+
+/* "NAME HOST:PORT FINGERPRINT" */
+static int _parse_peer(const char *text, struct peer *p, char *err, size_t errlen)
+{
+    char name[128], addr[128], fp[160];
+    int used = 0;
+    if (sscanf(text, "%127s %127s %159s %n", name, addr, fp, &used) != 3 || text[used]) {
+        _errf(err, errlen, "peer '%s': expected NAME HOST:PORT FINGERPRINT", text);
+        return -1;
+    }
+    if (strlen(name) > REPL_NAME_MAX || strchr(name, '.')) {
+        _errf(err, errlen, "peer '%s': a name is 1..%d characters without '.'", text,
+              REPL_NAME_MAX);
+        return -1;
+    }
+    if (repl_parse_addr(addr, &p->addr) != 0) {
+        _errf(err, errlen, "peer '%s': '%s' is not an IPv4 HOST:PORT", text, addr);
+        return -1;
+    }
+    if (repl_fingerprint_parse(fp, p->fp) != 0) {
+        _errf(err, errlen, "peer '%s': '%s' is not a SHA-256 fingerprint (64 hex characters, "
+              "as cacheserverd --gen-identity prints it)", text, fp);
+        return -1;
+    }
+    strcpy(p->name, name);
+    snprintf(p->addr_text, sizeof(p->addr_text), "%s", addr);
+    repl_fingerprint_format(p->fp, p->fp_hex);
+    return 0;
+}
+
+static void _register_peer_stats(struct peer *p)
+{
+    static const struct stat_desc proto[] = STAT_DESCRIBE(PEER_STATS);
+    size_t n = STAT_COUNT(proto);
+    _Static_assert(STAT_COUNT(proto) <= sizeof(p->st_desc) / sizeof(p->st_desc[0]),
+                   "room for every per-peer stat");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(p->st_names[i], sizeof(p->st_names[i]), "repl.%s.%s", p->name, proto[i].name);
+        p->st_desc[i] = proto[i];
+        p->st_desc[i].name = p->st_names[i];
+    }
+    stats_register(p->st_desc, n, &p->st);
+}
+
+static int _load_peers(char *err, size_t errlen)
+{
+    const char *pos = option_get_s(&opts.peer);
+    char entry[512];
+    while (pos && option_list_next(&pos, entry, sizeof(entry))) {
+        if (repl.npeers == REPL_MAX_PEERS) {
+            _errf(err, errlen, "at most %d peers", REPL_MAX_PEERS);
+            return -1;
+        }
+        struct peer *p = &repl.peers[repl.npeers];
+        memset(p, 0, sizeof(*p));
+        p->idx = repl.npeers;
+        if (_parse_peer(entry, p, err, errlen) != 0)
+            return -1;
+        for (int i = 0; i < repl.npeers; i++) {
+            if (!strcmp(repl.peers[i].name, p->name) ||
+                !memcmp(repl.peers[i].fp, p->fp, REPL_FP_LEN)) {
+                _errf(err, errlen, "peer '%s': its name or fingerprint is another peer's", entry);
+                return -1;
+            }
+        }
+        if (!memcmp(p->fp, repl.id.fp, REPL_FP_LEN)) {
+            _errf(err, errlen, "peer '%s': that fingerprint is this node's own", entry);
+            return -1;
+        }
+        repl.npeers++;
+    }
+    return 0;
+}
+
+/* ---- the mutation subscriber: this node's own changes into the backlog ---- */
+
+static void _on_mutation(void *arg, const struct mutation *m)
+{
+    (void)arg;
+    if (m->origin != repl.node_id || !repl.backlog)
+        return; /* a peer's change applied here: its origin sends it, nobody forwards */
+    struct repl_change c = {.stamp = m->hlc, .origin = repl.node_id, .key = m->key,
+                            .klen = m->klen, .expire_ms = m->expire_ms, .type = m->type};
+    switch (m->op) {
+    case MUT_SET:
+        /* a stream is not copied yet: peers drop their older value (a miss, never stale) */
+        c.op = m->type == STORE_T_STREAM || !m->value ? REPL_OP_DEL : REPL_OP_SET;
+        c.value = m->value;
+        c.vlen = (uint32_t)m->vlen;
+        break;
+    case MUT_APPEND:
+    case MUT_DEL:
+        c.op = REPL_OP_DEL;
+        break;
+    case MUT_TOUCH:
+        c.op = REPL_OP_TOUCH;
+        break;
+    case MUT_FLUSH:
+        c.op = REPL_OP_FLUSH;
+        c.all = m->ns < 0;
+        break;
+    default:
+        return; /* expiry is absolute and travels with the value; eviction, loads: local */
+    }
+    if (c.op != REPL_OP_SET)
+        c.type = 0;
+    if (!(c.op == REPL_OP_FLUSH && c.all)) {
+        const char *ns = store_ns_name((uint16_t)m->ns);
+        c.ns = (const uint8_t *)ns;
+        c.nslen = (uint32_t)strlen(ns);
+    } else {
+        c.ns = (const uint8_t *)"";
+    }
+    if (!backlog_append(repl.backlog, &c, m->hash)) {
+        /* too large for the ring: peers drop their copy instead of getting this one */
+        c.op = REPL_OP_DEL;
+        c.value = NULL;
+        c.vlen = 0;
+        c.type = 0;
+        backlog_append(repl.backlog, &c, m->hash);
+    }
+    repl_link_notify();
+}
+
+/* ---- setup ---- */
+
+static int _fail(char *err, size_t errlen, const char *fmt, const char *a)
+{
+    _errf(err, errlen, fmt, a);
+    return -1;
+}
+
+int repl_setup(char *err, size_t errlen)
+{
+    const char *peers = option_get_s(&opts.peer);
+    const char *listen = option_get_s(&opts.replication_listen);
+    uint64_t id = option_get_u(&opts.node_id);
+    if ((!peers || !*peers) && !*listen)
+        return 0; /* not in a cluster: nothing on the network */
+    if (id == 0 || id > 65535)
+        return _fail(err, errlen, "%snode-id must be 1..65535 with peers or replication-listen",
+                     "");
+    if (!*listen)
+        return _fail(err, errlen, "%sreplication-listen is needed with peers (HOST:PORT)", "");
+    if (repl_parse_addr(listen, &repl.listen_addr) != 0)
+        return _fail(err, errlen, "replication-listen '%s' is not an IPv4 HOST:PORT", listen);
+    const char *dir = option_get_s(&opts.identity);
+    if (!*dir)
+        return _fail(err, errlen, "%sidentity is needed with peers (a directory made by "
+                     "cacheserverd --gen-identity DIR)", "");
+    char why[512];
+    if (repl_identity_load(dir, &repl.id, why, sizeof(why)) != REPL_ID_OK) {
+        _errf(err, errlen, "identity %s: %s", dir, why);
+        return -1;
+    }
+    repl.node_id = (uint16_t)id;
+    const char *name = option_get_s(&opts.node_name);
+    if (*name) {
+        snprintf(repl.node_name, sizeof(repl.node_name), "%s", name);
+    } else if (gethostname(repl.node_name, sizeof(repl.node_name) - 1) != 0 ||
+               !repl.node_name[0]) {
+        snprintf(repl.node_name, sizeof(repl.node_name), "node%u", repl.node_id);
+    }
+    if (_load_peers(err, errlen) != 0)
+        return -1;
+    repl.max_offset_ms = option_get_u(&opts.max_clock_offset);
+    repl.pins = calloc((size_t)repl.npeers + 1, REPL_FP_LEN);
+    repl.backlog = backlog_new(option_get_u(&opts.repl_backlog_size));
+    if (!repl.pins || !repl.backlog)
+        return _fail(err, errlen, "%sout of memory for the backlog", "");
+    for (int i = 0; i < repl.npeers; i++)
+        memcpy(repl.pins[i], repl.peers[i].fp, REPL_FP_LEN);
+    if (!(repl.client_ctx = repl_tls_ctx_new(&repl.id, false, why, sizeof(why))) ||
+        !(repl.server_ctx = repl_tls_ctx_new(&repl.id, true, why, sizeof(why))))
+        return _fail(err, errlen, "TLS: %s", why);
+    for (int i = 0; i < repl.npeers; i++)
+        _register_peer_stats(&repl.peers[i]);
+    store_set_node_id(repl.node_id);
+    uint64_t skew = option_get_u(&opts.repl_test_clock_skew_ms);
+    if (skew) {
+        log_warn("repl-test-clock-skew-ms = %llu: this node's stamps run ahead of its clock "
+                 "(for tests only)", (unsigned long long)skew);
+        store_hlc_skew(skew);
+    }
+    if (store_mutation_subscribe(_on_mutation, NULL) != 0)
+        return _fail(err, errlen, "%sno room for another mutation subscriber", "");
+    if (repl_link_start(err, errlen) != 0)
+        return -1;
+    enabled = true;
+    log_info("replication: node %u (%s), %d peers, listening on %s, fingerprint %s",
+             repl.node_id, repl.node_name, repl.npeers, listen, repl.id.fp_hex);
+    return 0;
+}
+
+void repl_teardown(void)
+{
+    repl_link_stop();
+    if (repl.client_ctx)
+        SSL_CTX_free(repl.client_ctx);
+    if (repl.server_ctx)
+        SSL_CTX_free(repl.server_ctx);
+    repl.client_ctx = repl.server_ctx = NULL;
+    repl_identity_free(&repl.id);
+    backlog_free(repl.backlog);
+    repl.backlog = NULL;
+    free(repl.pins);
+    repl.pins = NULL;
+    enabled = false;
+}

@@ -1,0 +1,48 @@
+/* Peer replication (docs/replication.md): every node writable, each sending its own changes
+ * to every peer over mutual TLS 1.3, last writer wins by (HLC stamp, node id).
+ *
+ * Lifecycle, from main: repl_options_register() before the settings load; repl_setup()
+ * after the store and the tiers are set up and before serving (it subscribes to the
+ * mutation path, starts the link thread, listens and dials); repl_teardown() after the
+ * workers stopped. Without peers (the default) setup does nothing: no thread, no socket.
+ *
+ * Thread safety: repl_setup and repl_teardown run on the main thread; the mutation
+ * subscriber runs on whichever thread made a change; everything else on the link thread. */
+#ifndef REPL_H
+#define REPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "option.h"
+
+#define REPL_OPTIONS(ACTION)                                                                 \
+    ACTION(node_id, OPT_UINT, "0", OPT_STARTUP,                                              \
+           "this node's id in the cluster, 1..65535, unique (0: not in a cluster)")          \
+    ACTION(node_name, OPT_STR, "", OPT_STARTUP,                                              \
+           "this node's name, as its peers list it (default: the host name)")                \
+    ACTION(replication_listen, OPT_STR, "", OPT_STARTUP,                                     \
+           "HOST:PORT where peers connect (TLS); needed with peers, \"\" = none")            \
+    ACTION(identity, OPT_STR, "", OPT_STARTUP,                                               \
+           "directory with this node's key.pem and cert.pem (cacheserverd --gen-identity)")  \
+    ACTION(peer, OPT_LIST, "", OPT_STARTUP,                                                  \
+           "a peer, \"NAME HOST:PORT FINGERPRINT\"; repeat the option for each peer")        \
+    ACTION(max_clock_offset, OPT_UINT, "500", OPT_STARTUP,                                   \
+           "ms a peer's stamp may be ahead of this clock; changes further ahead are refused") \
+    ACTION(repl_backlog_size, OPT_SIZE, "64MiB", OPT_STARTUP,                                \
+           "memory for this node's recent changes, from which a reconnecting peer resumes")  \
+    ACTION(repl_test_clock_skew_ms, OPT_UINT, "0", OPT_STARTUP,                              \
+           "TESTS ONLY: this node's stamps run this many ms ahead of its clock")
+
+/* Registers the options table (call before settings are loaded). */
+void repl_options_register(void);
+/* Checks the options, loads the identity, subscribes to the mutation path, starts the link
+ * thread. 0, or -1 with the reason logged and in err. */
+int repl_setup(char *err, size_t errlen);
+/* Stops the link thread, closes every connection, frees everything. */
+void repl_teardown(void);
+/* Is this node in a cluster (peers configured)? */
+bool repl_enabled(void);
+
+#endif

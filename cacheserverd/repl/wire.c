@@ -1,0 +1,327 @@
+/* The peer-link protocol's encoder and decoder (wire.h). Encoding uses msgpack-c's packer;
+ * decoding common/'s bounds-checked cursor. */
+#include "wire.h"
+
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <msgpack.h>
+
+#include "mpread.h"
+
+/* ---- encoding ---- */
+
+struct rawbuf {
+    uint8_t *p;
+};
+
+static int _raw_write(void *data, const char *buf, size_t len)
+{
+    struct rawbuf *r = data;
+    memcpy(r->p, buf, len);
+    r->p += len;
+    return 0;
+}
+
+size_t repl_change_bound(const struct repl_change *c)
+{
+    return 2 + (5 + (size_t)c->nslen) + (5 + (size_t)c->klen) + 9 + 3 + 2 +
+           (5 + (size_t)c->vlen) + 9 + 16;
+}
+
+static void _pack_bin(msgpack_packer *pk, const uint8_t *p, uint32_t len)
+{
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, p, len);
+}
+
+static void _pack_change(msgpack_packer *pk, const struct repl_change *c)
+{
+    msgpack_pack_uint8(pk, c->op);
+    if (c->op == REPL_OP_FLUSH && c->all) {
+        msgpack_pack_nil(pk);
+    } else {
+        msgpack_pack_str(pk, c->nslen);
+        msgpack_pack_str_body(pk, c->ns, c->nslen);
+    }
+    if (c->op == REPL_OP_FLUSH)
+        msgpack_pack_nil(pk);
+    else
+        _pack_bin(pk, c->key, c->klen);
+    msgpack_pack_uint64(pk, c->stamp);
+    msgpack_pack_uint16(pk, c->origin);
+    msgpack_pack_uint8(pk, c->type);
+    if (c->op == REPL_OP_SET)
+        _pack_bin(pk, c->value, c->vlen);
+    else
+        msgpack_pack_nil(pk);
+    msgpack_pack_uint64(pk, c->expire_ms);
+}
+
+size_t repl_change_pack(const struct repl_change *c, uint8_t *out)
+{
+    struct rawbuf r = {out};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &r, _raw_write);
+    _pack_change(&pk, c);
+    return (size_t)(r.p - out);
+}
+
+/* Append the sbuffer as one frame (plus extra bytes after it, in the same frame). */
+static int _frame(struct evbuffer *out, msgpack_sbuffer *sb, const uint8_t *extra, size_t elen)
+{
+    size_t len = sb->size + elen;
+    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                      (uint8_t)len};
+    int rc = evbuffer_add(out, hdr, 4) == 0 && evbuffer_add(out, sb->data, sb->size) == 0 &&
+                     (!elen || evbuffer_add(out, extra, elen) == 0)
+                 ? 0
+                 : -1;
+    msgpack_sbuffer_destroy(sb);
+    return rc;
+}
+
+#define PACKER(sb, pk)              \
+    msgpack_sbuffer sb;             \
+    msgpack_packer pk;              \
+    msgpack_sbuffer_init(&sb);      \
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write)
+
+static void _pack_name(msgpack_packer *pk, const char *name)
+{
+    size_t n = strlen(name);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, name, n);
+}
+
+int repl_send_hello(struct evbuffer *out, uint16_t node_id, const char *name, uint64_t backlog_id)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint8(&pk, REPL_HELLO);
+    msgpack_pack_uint8(&pk, REPL_PROTO_VERSION);
+    msgpack_pack_uint16(&pk, node_id);
+    _pack_name(&pk, name);
+    msgpack_pack_uint64(&pk, backlog_id);
+    return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_welcome(struct evbuffer *out, uint16_t node_id, const char *name, bool has_pos,
+                      uint64_t backlog_id, uint64_t offset, uint64_t seq)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 7);
+    msgpack_pack_uint8(&pk, REPL_WELCOME);
+    msgpack_pack_uint16(&pk, node_id);
+    _pack_name(&pk, name);
+    if (has_pos)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
+    msgpack_pack_uint64(&pk, backlog_id);
+    msgpack_pack_uint64(&pk, offset);
+    msgpack_pack_uint64(&pk, seq);
+    return _frame(out, &sb, NULL, 0);
+}
+
+static int _send3(struct evbuffer *out, enum repl_msg_type t, uint64_t a, uint64_t b, uint64_t c,
+                  unsigned n)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 1 + n);
+    msgpack_pack_uint8(&pk, (uint8_t)t);
+    uint64_t v[3] = {a, b, c};
+    for (unsigned i = 0; i < n; i++)
+        msgpack_pack_uint64(&pk, v[i]);
+    return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_start(struct evbuffer *out, bool full, uint64_t offset, uint64_t seq)
+{
+    return _send3(out, REPL_START, full, offset, seq, 3);
+}
+
+int repl_send_rec(struct evbuffer *out, uint64_t offset, uint64_t seq, const uint8_t *body,
+                  size_t blen)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 3 + REPL_CHANGE_FIELDS);
+    msgpack_pack_uint8(&pk, REPL_REC);
+    msgpack_pack_uint64(&pk, offset);
+    msgpack_pack_uint64(&pk, seq);
+    return _frame(out, &sb, body, blen);
+}
+
+int repl_send_item(struct evbuffer *out, const struct repl_change *c)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 1 + REPL_CHANGE_FIELDS);
+    msgpack_pack_uint8(&pk, REPL_ITEM);
+    _pack_change(&pk, c);
+    return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_synced(struct evbuffer *out, uint64_t offset, uint64_t seq)
+{
+    return _send3(out, REPL_SYNCED, offset, seq, 0, 2);
+}
+
+int repl_send_ping(struct evbuffer *out, enum repl_msg_type type, uint64_t offset, uint64_t seq,
+                   uint64_t wall_ms)
+{
+    return _send3(out, type, offset, seq, wall_ms, 3);
+}
+
+int repl_send_error(struct evbuffer *out, unsigned code, const char *msg)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, REPL_ERROR);
+    msgpack_pack_uint32(&pk, code);
+    _pack_name(&pk, msg);
+    return _frame(out, &sb, NULL, 0);
+}
+
+uint32_t repl_frame_len(const uint8_t hdr[4])
+{
+    return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+}
+
+/* ---- decoding ---- */
+
+#define FAIL(msg)         \
+    do {                  \
+        *why = (msg);     \
+        return -1;        \
+    } while (0)
+
+static bool _read_u(struct mp_cursor *c, uint64_t *v, uint64_t max)
+{
+    return mp_read_uint(c, v) && *v <= max;
+}
+
+static bool _read_name(struct mp_cursor *c, const uint8_t **p, uint32_t *len, uint32_t max)
+{
+    return mp_read_bytes(c, p, len) && *len <= max;
+}
+
+/* A value's encoding: exactly one valid msgpack value of the announced type. */
+static bool _valid_value(const uint8_t *v, uint32_t len, uint8_t type)
+{
+    struct mp_cursor c;
+    mp_cursor_init(&c, v, len);
+    int t = mp_peek_type(&c);
+    if (t < 0 || (uint8_t)t != type || !mp_skip(&c, CC_MAX_VALUE_DEPTH))
+        return false;
+    return mp_remaining(&c) == 0;
+}
+
+static int _decode_change(struct mp_cursor *c, struct repl_change *ch, const char **why)
+{
+    uint64_t op, stamp, origin, type, expire;
+    memset(ch, 0, sizeof(*ch));
+    if (!_read_u(c, &op, REPL_OP_FLUSH) || op == 0)
+        FAIL("bad change op");
+    ch->op = (uint8_t)op;
+    if (mp_peek_nil(c)) {
+        if (op != REPL_OP_FLUSH)
+            FAIL("a namespace is missing");
+        mp_read_nil(c);
+        ch->all = true;
+        ch->ns = (const uint8_t *)"";
+    } else if (!_read_name(c, &ch->ns, &ch->nslen, 64)) {
+        FAIL("bad namespace");
+    }
+    if (op == REPL_OP_FLUSH) {
+        if (!mp_read_nil(c))
+            FAIL("a flush has no key");
+        ch->key = (const uint8_t *)"";
+    } else if (!mp_read_bytes(c, &ch->key, &ch->klen) || ch->klen == 0) {
+        FAIL("bad key");
+    }
+    if (!mp_read_uint(c, &stamp) || stamp == 0)
+        FAIL("bad stamp");
+    if (!_read_u(c, &origin, UINT16_MAX) || origin == 0)
+        FAIL("bad origin");
+    if (!_read_u(c, &type, UINT8_MAX))
+        FAIL("bad type");
+    ch->stamp = stamp;
+    ch->origin = (uint16_t)origin;
+    ch->type = (uint8_t)type;
+    if (op == REPL_OP_SET) {
+        if (!mp_read_bytes(c, &ch->value, &ch->vlen))
+            FAIL("a set has no value");
+        if (!_valid_value(ch->value, ch->vlen, ch->type))
+            FAIL("the value is not one msgpack value of its type");
+    } else if (!mp_read_nil(c)) {
+        FAIL("only a set carries a value");
+    }
+    if (!mp_read_uint(c, &expire))
+        FAIL("bad expiry");
+    ch->expire_ms = expire;
+    return 0;
+}
+
+int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char **why)
+{
+    struct mp_cursor c;
+    uint32_t n;
+    uint64_t t;
+    mp_cursor_init(&c, body, len);
+    memset(m, 0, sizeof(*m));
+    if (!mp_read_array(&c, &n) || n == 0 || !_read_u(&c, &t, REPL_ERROR) || t == 0)
+        FAIL("not a peer-link message");
+    m->type = (enum repl_msg_type)t;
+    n--;
+    switch (m->type) {
+    case REPL_HELLO:
+        if (n != 4 || !_read_u(&c, &m->u[0], UINT8_MAX) || !_read_u(&c, &m->u[1], UINT16_MAX) ||
+            !_read_name(&c, &m->text, &m->tlen, REPL_NAME_MAX) || !mp_read_uint(&c, &m->u[2]))
+            FAIL("bad HELLO");
+        break;
+    case REPL_WELCOME: {
+        bool has;
+        if (n != 6 || !_read_u(&c, &m->u[0], UINT16_MAX) ||
+            !_read_name(&c, &m->text, &m->tlen, REPL_NAME_MAX) || !mp_read_bool(&c, &has) ||
+            !mp_read_uint(&c, &m->u[2]) || !mp_read_uint(&c, &m->u[3]) ||
+            !mp_read_uint(&c, &m->seq))
+            FAIL("bad WELCOME");
+        m->u[1] = has;
+        break;
+    }
+    case REPL_START:
+    case REPL_PING:
+    case REPL_ACK:
+        if (n != 3 || !_read_u(&c, &m->u[0], m->type == REPL_START ? 1 : UINT64_MAX) ||
+            !mp_read_uint(&c, &m->u[1]) || !mp_read_uint(&c, &m->u[2]))
+            FAIL("bad START, PING or ACK");
+        break;
+    case REPL_SYNCED:
+        if (n != 2 || !mp_read_uint(&c, &m->u[0]) || !mp_read_uint(&c, &m->u[1]))
+            FAIL("bad SYNCED");
+        break;
+    case REPL_REC:
+        if (n != 2 + REPL_CHANGE_FIELDS || !mp_read_uint(&c, &m->u[0]) ||
+            !mp_read_uint(&c, &m->u[1]))
+            FAIL("bad REC");
+        if (_decode_change(&c, &m->c, why) != 0)
+            return -1;
+        break;
+    case REPL_ITEM:
+        if (n != REPL_CHANGE_FIELDS)
+            FAIL("bad ITEM");
+        if (_decode_change(&c, &m->c, why) != 0)
+            return -1;
+        if (m->c.op != REPL_OP_SET && m->c.op != REPL_OP_DEL)
+            FAIL("an ITEM is a value or a delete");
+        break;
+    case REPL_ERROR:
+        if (n != 2 || !_read_u(&c, &m->u[0], UINT32_MAX) ||
+            !_read_name(&c, &m->text, &m->tlen, 1024))
+            FAIL("bad ERROR");
+        break;
+    }
+    if (mp_remaining(&c) != 0)
+        FAIL("trailing bytes after the message");
+    return 0;
+}

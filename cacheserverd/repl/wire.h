@@ -1,0 +1,103 @@
+/* The peer-link protocol: messages between two nodes over a TLS connection, each a frame of
+ * a 4-byte big-endian length and a msgpack array whose first element is its type. Encoding
+ * appends whole frames to a libevent evbuffer; decoding reads one frame body in place
+ * (pointers into it), checks every field and never allocates, so it can take any bytes a
+ * peer (or anything else reaching the port) sends. docs/replication.md describes the
+ * exchange; this file is its only encoder and decoder.
+ *
+ * A connection carries one node's changes to another: the dialing node (the sender) sends
+ * HELLO, the accepting node (the receiver) answers WELCOME naming how far it got in the
+ * sender's backlog; the sender answers START (resume from there, or a full sync of ITEMs
+ * ended by SYNCED) and then streams RECs; the receiver sends ACKs. Both send PINGs. */
+#ifndef REPL_WIRE_H
+#define REPL_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+#define REPL_PROTO_VERSION 1
+/* The largest frame either side accepts: a value of the largest allowed size and its key. */
+#define REPL_MAX_FRAME (512u * 1024u * 1024u)
+#define REPL_NAME_MAX 64
+
+enum repl_msg_type {
+    REPL_HELLO = 1,   /* sender -> receiver: proto, node_id, name, backlog_id */
+    REPL_WELCOME = 2, /* receiver -> sender: node_id, name, has_pos, backlog_id, offset, seq */
+    REPL_START = 3,   /* sender: full, offset, seq: RECs follow from offset, or a full sync */
+    REPL_REC = 4,     /* sender: one change from its backlog (offset after it, seq) */
+    REPL_ITEM = 5,    /* sender: one item of a full sync */
+    REPL_SYNCED = 6,  /* sender: the full sync is complete; RECs continue from offset */
+    REPL_PING = 7,    /* either: head offset and seq (sender), wall clock ms */
+    REPL_ACK = 8,     /* receiver: offset and seq applied, wall clock ms */
+    REPL_ERROR = 9,   /* either, then it closes: code, message */
+};
+
+/* What a change does, on the wire (a subset of the store's mutation ops). */
+enum repl_op {
+    REPL_OP_SET = 1,   /* a final value with absolute expiry */
+    REPL_OP_DEL = 2,   /* a delete (also: a change not sent as a value, see repl.c) */
+    REPL_OP_TOUCH = 3, /* a new absolute expiry */
+    REPL_OP_FLUSH = 4, /* a namespace (ns != "" or all) flushed */
+};
+
+/* One change: the fields a REC and an ITEM share. Pointers go into the decoded frame. */
+struct repl_change {
+    uint8_t op;            /* enum repl_op */
+    bool all;              /* REPL_OP_FLUSH: every namespace */
+    const uint8_t *ns;     /* namespace name ("" is the default one) */
+    uint32_t nslen;
+    const uint8_t *key;
+    uint32_t klen;
+    uint64_t stamp;        /* HLC stamp of the change at its origin */
+    uint16_t origin;       /* node id */
+    uint8_t type;          /* REPL_OP_SET: store_type */
+    const uint8_t *value;  /* REPL_OP_SET: the value's msgpack encoding */
+    uint32_t vlen;
+    uint64_t expire_ms;    /* absolute unix ms, 0 = none */
+};
+
+struct repl_msg {
+    enum repl_msg_type type;
+    uint64_t u[4];            /* HELLO: proto, node_id, backlog_id; WELCOME: node_id,
+                               * has_pos, backlog_id, offset; START: full, offset, seq;
+                               * REC: offset, seq; SYNCED: offset, seq; PING/ACK: offset,
+                               * seq, wall_ms; ERROR: code */
+    uint64_t seq;             /* WELCOME: seq */
+    const uint8_t *text;      /* HELLO, WELCOME: node name; ERROR: message */
+    uint32_t tlen;
+    struct repl_change c;     /* REC, ITEM */
+};
+
+/* The size of a change's fields as repl_change_pack writes them, at most. */
+size_t repl_change_bound(const struct repl_change *c);
+/* Write the change's fields (not an array header) to out (at least repl_change_bound bytes);
+ * returns the bytes written. */
+size_t repl_change_pack(const struct repl_change *c, uint8_t *out);
+/* Number of msgpack elements repl_change_pack writes. */
+#define REPL_CHANGE_FIELDS 8
+
+/* Encoders: each appends one whole frame to out. 0, or -1 when out of memory. */
+int repl_send_hello(struct evbuffer *out, uint16_t node_id, const char *name, uint64_t backlog_id);
+int repl_send_welcome(struct evbuffer *out, uint16_t node_id, const char *name, bool has_pos,
+                      uint64_t backlog_id, uint64_t offset, uint64_t seq);
+int repl_send_start(struct evbuffer *out, bool full, uint64_t offset, uint64_t seq);
+/* A REC whose change fields (repl_change_pack's output) are body. */
+int repl_send_rec(struct evbuffer *out, uint64_t offset, uint64_t seq, const uint8_t *body,
+                  size_t blen);
+int repl_send_item(struct evbuffer *out, const struct repl_change *c);
+int repl_send_synced(struct evbuffer *out, uint64_t offset, uint64_t seq);
+int repl_send_ping(struct evbuffer *out, enum repl_msg_type type, uint64_t offset, uint64_t seq,
+                   uint64_t wall_ms);
+int repl_send_error(struct evbuffer *out, unsigned code, const char *msg);
+
+/* Frame cutting: the body length announced at the start of buf (at least 4 bytes). */
+uint32_t repl_frame_len(const uint8_t hdr[4]);
+
+/* Decode one frame body. 0, or -1 with a reason in *why (a static string) for anything
+ * malformed: unknown type, wrong field count or types, out-of-range values, trailing bytes. */
+int repl_decode(const uint8_t *body, size_t len, struct repl_msg *out, const char **why);
+
+#endif
