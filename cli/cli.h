@@ -77,6 +77,8 @@ void cli_print_ttl(int64_t ttl_ms);
 int cli_cmd_stats(struct cli *cli, int argc, char **argv);
 int cli_cmd_info(struct cli *cli, int argc, char **argv);
 int cli_cmd_config(struct cli *cli, int argc, char **argv);
+/* cluster.c */
+int cli_cmd_cluster(struct cli *cli, int argc, char **argv);
 
 /* ---- the interactive prompt (repl.c) ---- */
 int cli_repl(struct cli *cli);

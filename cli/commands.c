@@ -525,6 +525,9 @@ const struct cli_command cli_commands[] = {
     {"info", "[--json]", "server description and settings", cli_cmd_info},
     {"flush", "[NAMESPACE | --all]", "delete the namespace's keys (default: the current one) or all", cmd_flush},
     {"config", "get [PATTERN] | set NAME VALUE", "read or change configuration options", cli_cmd_config},
+    {"cluster", "status [--all] [--json]",
+     "replication peers as this node sees them (--all: and as each peer does; exit 1 when "
+     "they disagree)", cli_cmd_cluster},
     {"help", "[COMMAND]", "list commands, or describe one", cmd_help},
     {NULL, NULL, NULL, NULL},
 };

@@ -8,104 +8,9 @@
 
 #include "cli.h"
 #include "json.h"
+#include "kvmap.h"
 
 #define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* A decoded map reply, with entries sorted by name for stable output. */
-struct kvmap {
-    cc_item item; /* the unpacked objects point into its bytes */
-    msgpack_unpacked u;
-    size_t n;
-    msgpack_object_kv **kv;
-};
-
-static int cmp_kv(const void *a, const void *b)
-{
-    const msgpack_object_kv *x = *(msgpack_object_kv *const *)a, *y = *(msgpack_object_kv *const *)b;
-    size_t n = x->key.via.str.size < y->key.via.str.size ? x->key.via.str.size : y->key.via.str.size;
-    int c = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, n);
-    return c ? c : (x->key.via.str.size > y->key.via.str.size) - (x->key.via.str.size < y->key.via.str.size);
-}
-
-/* Takes ownership of *it. */
-static int kvmap_load(struct kvmap *m, cc_item *it)
-{
-    m->item = *it;
-    *it = (cc_item){0};
-    it = &m->item;
-    msgpack_unpacked_init(&m->u);
-    size_t off = 0;
-    m->n = 0;
-    m->kv = NULL;
-    if (msgpack_unpack_next(&m->u, (const char *)it->value.data, it->value.len, &off) !=
-            MSGPACK_UNPACK_SUCCESS ||
-        m->u.data.type != MSGPACK_OBJECT_MAP) {
-        fprintf(stderr, "cache-cli: the server's reply is not a map\n");
-        msgpack_unpacked_destroy(&m->u);
-        cc_item_release(&m->item);
-        return -1;
-    }
-    msgpack_object_map *mp = &m->u.data.via.map;
-    m->kv = calloc(mp->size + 1, sizeof(*m->kv));
-    for (uint32_t i = 0; m->kv && i < mp->size; i++)
-        if (mp->ptr[i].key.type == MSGPACK_OBJECT_STR)
-            m->kv[m->n++] = &mp->ptr[i];
-    if (m->kv)
-        qsort(m->kv, m->n, sizeof(*m->kv), cmp_kv);
-    return 0;
-}
-
-static void kvmap_free(struct kvmap *m)
-{
-    free(m->kv);
-    msgpack_unpacked_destroy(&m->u);
-    cc_item_release(&m->item);
-}
-
-static bool key_is(const msgpack_object_kv *kv, const char *s)
-{
-    return kv->key.via.str.size == strlen(s) && memcmp(kv->key.via.str.ptr, s, kv->key.via.str.size) == 0;
-}
-
-static bool key_starts(const msgpack_object_kv *kv, const char *s)
-{
-    size_t n = strlen(s);
-    return kv->key.via.str.size >= n && memcmp(kv->key.via.str.ptr, s, n) == 0;
-}
-
-static double num(const msgpack_object *o)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double)o->via.i64;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return o->via.f64;
-    case MSGPACK_OBJECT_STR: {
-        char buf[64]; /* the bytes are not NUL-terminated */
-        snprintf(buf, sizeof(buf), "%.*s", (int)o->via.str.size, o->via.str.ptr);
-        return strtod(buf, NULL);
-    }
-    default: return 0;
-    }
-}
-
-static const msgpack_object *get(const struct kvmap *m, const char *name)
-{
-    for (size_t i = 0; i < m->n; i++)
-        if (key_is(m->kv[i], name))
-            return &m->kv[i]->val;
-    return NULL;
-}
-
-static void print_plain(const msgpack_object *o)
-{
-    if (o->type == MSGPACK_OBJECT_STR)
-        fwrite(o->via.str.ptr, 1, o->via.str.size, stdout);
-    else if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
-        printf("%.4f", o->via.f64);
-    else
-        json_print(stdout, o);
-}
 
 static void human_bytes(double b, char *buf, size_t n)
 {
@@ -125,7 +30,7 @@ static size_t group_names(const struct kvmap *m, const char *prefix, char names[
     size_t count = 0, plen = strlen(prefix);
     for (size_t i = 0; i < m->n; i++) {
         const msgpack_object_kv *kv = m->kv[i];
-        if (!key_starts(kv, prefix))
+        if (!kvmap_key_starts(kv, prefix))
             continue;
         const char *mid = kv->key.via.str.ptr + plen;
         size_t rest = kv->key.via.str.size - plen;
@@ -153,8 +58,8 @@ static double field(const struct kvmap *m, const char *prefix, const char *name,
 {
     char key[256];
     snprintf(key, sizeof(key), "%.16s%.95s.%.32s", prefix, name, leaf);
-    const msgpack_object *o = get(m, key);
-    return o ? num(o) : 0;
+    const msgpack_object *o = kvmap_get(m, key);
+    return o ? kvmap_num(o) : 0;
 }
 
 static bool shown_elsewhere(const msgpack_object_kv *kv)
@@ -163,22 +68,22 @@ static bool shown_elsewhere(const msgpack_object_kv *kv)
                                       "hit_rate", "evictions", "expirations", "connections",
                                       "connections_total", "connections_refused", "uptime_s"};
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
-        if (key_is(kv, top[i]))
+        if (kvmap_key_is(kv, top[i]))
             return true;
-    return key_starts(kv, "op.") || key_starts(kv, "ns.") || key_starts(kv, "ssd_") ||
-           key_starts(kv, "hdd_") || key_starts(kv, "stream_");
+    return kvmap_key_starts(kv, "op.") || kvmap_key_starts(kv, "ns.") || kvmap_key_starts(kv, "ssd_") ||
+           kvmap_key_starts(kv, "hdd_") || kvmap_key_starts(kv, "stream_");
 }
 
 static double stat_or0(const struct kvmap *m, const char *name)
 {
-    const msgpack_object *o = get(m, name);
-    return o ? num(o) : 0;
+    const msgpack_object *o = kvmap_get(m, name);
+    return o ? kvmap_num(o) : 0;
 }
 
 /* One row per tier (shown when the server has disk tiers). */
 static void tier_table(const struct kvmap *m)
 {
-    if (!get(m, "ssd_items"))
+    if (!kvmap_get(m, "ssd_items"))
         return;
     printf("\n%-8s %12s %12s %12s %12s %12s\n", "tier", "items", "bytes", "disk bytes", "hits",
            "reads");
@@ -212,24 +117,24 @@ static void tier_table(const struct kvmap *m)
 static void stats_table(const struct kvmap *m)
 {
     char a[32], b[32];
-    double used = get(m, "bytes_used") ? num(get(m, "bytes_used")) : 0;
-    double limit = get(m, "memory_limit") ? num(get(m, "memory_limit")) : 0;
-    double hits = get(m, "hits") ? num(get(m, "hits")) : 0;
-    double misses = get(m, "misses") ? num(get(m, "misses")) : 0;
+    double used = kvmap_get(m, "bytes_used") ? kvmap_num(kvmap_get(m, "bytes_used")) : 0;
+    double limit = kvmap_get(m, "memory_limit") ? kvmap_num(kvmap_get(m, "memory_limit")) : 0;
+    double hits = kvmap_get(m, "hits") ? kvmap_num(kvmap_get(m, "hits")) : 0;
+    double misses = kvmap_get(m, "misses") ? kvmap_num(kvmap_get(m, "misses")) : 0;
     human_bytes(used, a, sizeof(a));
     human_bytes(limit, b, sizeof(b));
-    printf("items        %.0f\n", get(m, "items") ? num(get(m, "items")) : 0);
+    printf("items        %.0f\n", kvmap_get(m, "items") ? kvmap_num(kvmap_get(m, "items")) : 0);
     printf("memory       %s of %s (%.1f%%)\n", a, b, limit > 0 ? 100 * used / limit : 0);
     printf("hits         %.0f   misses %.0f   hit rate %.1f%%\n", hits, misses,
            hits + misses > 0 ? 100 * hits / (hits + misses) : 0);
     printf("evictions    %.0f   expirations %.0f\n",
-           get(m, "evictions") ? num(get(m, "evictions")) : 0,
-           get(m, "expirations") ? num(get(m, "expirations")) : 0);
+           kvmap_get(m, "evictions") ? kvmap_num(kvmap_get(m, "evictions")) : 0,
+           kvmap_get(m, "expirations") ? kvmap_num(kvmap_get(m, "expirations")) : 0);
     printf("connections  %.0f open, %.0f total, %.0f refused\n",
-           get(m, "connections") ? num(get(m, "connections")) : 0,
-           get(m, "connections_total") ? num(get(m, "connections_total")) : 0,
-           get(m, "connections_refused") ? num(get(m, "connections_refused")) : 0);
-    printf("uptime       %.0f s\n", get(m, "uptime_s") ? num(get(m, "uptime_s")) : 0);
+           kvmap_get(m, "connections") ? kvmap_num(kvmap_get(m, "connections")) : 0,
+           kvmap_get(m, "connections_total") ? kvmap_num(kvmap_get(m, "connections_total")) : 0,
+           kvmap_get(m, "connections_refused") ? kvmap_num(kvmap_get(m, "connections_refused")) : 0);
+    printf("uptime       %.0f s\n", kvmap_get(m, "uptime_s") ? kvmap_num(kvmap_get(m, "uptime_s")) : 0);
     tier_table(m);
 
     char names[64][96];
@@ -259,21 +164,9 @@ static void stats_table(const struct kvmap *m)
         if (shown_elsewhere(m->kv[i]))
             continue;
         printf("%-28.*s ", (int)m->kv[i]->key.via.str.size, m->kv[i]->key.via.str.ptr);
-        print_plain(&m->kv[i]->val);
+        kvmap_print_plain(&m->kv[i]->val);
         printf("\n");
     }
-}
-
-static void print_json_map(const struct kvmap *m)
-{
-    printf("{");
-    for (size_t i = 0; i < m->n; i++) {
-        printf(i ? ",\n  " : "\n  ");
-        json_print(stdout, &m->kv[i]->key);
-        printf(": ");
-        json_print(stdout, &m->kv[i]->val);
-    }
-    printf("\n}\n");
 }
 
 /* Prometheus text format: cacheserverd_<name>; op.* and ns.* become labels. */
@@ -283,6 +176,12 @@ static bool is_gauge(const char *name)
                                     "hit_rate", "uptime_s", "namespaces"};
     for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
         if (strcmp(name, g[i]) == 0)
+            return true;
+    static const char *const repl_g[] = {"repl_out_up", "repl_in_up", "repl_lag_records",
+                                         "repl_lag_bytes", "repl_lag_ms", "repl_cert_expiry",
+                                         "repl_peers_up", "repl_backlog_bytes"};
+    for (size_t i = 0; i < sizeof(repl_g) / sizeof(repl_g[0]); i++)
+        if (strcmp(name, repl_g[i]) == 0)
             return true;
     return strstr(name, "_us") != NULL || strstr(name, "hit_rate") != NULL ||
            strcmp(name, "ns_items") == 0 || strcmp(name, "ns_bytes") == 0;
@@ -299,7 +198,7 @@ static void prom_line(const char *metric, const char *labels, const msgpack_obje
     if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
         printf("%.6g\n", v->via.f64);
     else
-        printf("%.0f\n", num(v));
+        printf("%.0f\n", kvmap_num(v));
 }
 
 static void sanitize(char *s)
@@ -331,19 +230,25 @@ static void stats_prometheus(const struct kvmap *m)
     /* plain counters and gauges first, then the labelled families one metric at a time */
     for (size_t i = 0; i < m->n; i++) {
         const msgpack_object_kv *kv = m->kv[i];
-        if (key_starts(kv, "op.") || key_starts(kv, "ns.") || kv->val.type == MSGPACK_OBJECT_STR)
+        if (kvmap_key_starts(kv, "op.") || kvmap_key_starts(kv, "ns.") ||
+            kvmap_key_starts(kv, "repl.") || kv->val.type == MSGPACK_OBJECT_STR)
             continue;
         char name[128];
         snprintf(name, sizeof(name), "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
         sanitize(name);
         prom_line(name, "", &kv->val, last, sizeof(last));
     }
-    static const struct { const char *prefix, *label, *leaves[6]; } fam[] = {
+    static const struct { const char *prefix, *label, *leaves[20]; } fam[] = {
         {"op.", "op", {"count", "p50_us", "p99_us", "p999_us", "max_us", NULL}},
         {"ns.", "namespace", {"hits", "misses", "hit_rate", "items", "bytes", NULL}},
+        {"repl.", "peer", {"out_up", "in_up", "sent", "lag_records", "lag_bytes", "lag_ms",
+                           "partial_resyncs", "full_syncs", "applied", "dropped_older",
+                           "dropped_nomem", "clock_rejected", "sync_dropped", "connects",
+                           "disconnects",
+                           "cert_expiry", NULL}},
     };
     char names[64][96];
-    for (size_t f = 0; f < 2; f++) {
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         size_t n = group_names(m, fam[f].prefix, names, 64);
         for (size_t l = 0; fam[f].leaves[l]; l++) {
             char metric[64], labels[256], esc[200], key[256];
@@ -351,7 +256,7 @@ static void stats_prometheus(const struct kvmap *m)
             sanitize(metric);
             for (size_t i = 0; i < n; i++) {
                 snprintf(key, sizeof(key), "%.16s%.95s.%.32s", fam[f].prefix, names[i], fam[f].leaves[l]);
-                const msgpack_object *v = get(m, key);
+                const msgpack_object *v = kvmap_get(m, key);
                 if (!v)
                     continue;
                 label_escape(esc, sizeof(esc), names[i], strlen(names[i]));
@@ -362,17 +267,6 @@ static void stats_prometheus(const struct kvmap *m)
     }
 }
 
-typedef int (*map_call)(cc_client *c, cc_item *out);
-
-static int fetch_map(struct cli *cli, const char *cmd, map_call call, struct kvmap *m)
-{
-    cc_item it = {0};
-    int rc = call(cli->c, &it);
-    if (rc != CC_OK)
-        return cli_status(cli, cmd, rc);
-    return kvmap_load(m, &it) ? CLI_ERROR : CLI_OK;
-}
-
 int cli_cmd_stats(struct cli *cli, int argc, char **argv)
 {
     struct cli_opt o[] = {{"json", false, NULL}, {"prometheus", false, NULL}};
@@ -381,11 +275,11 @@ int cli_cmd_stats(struct cli *cli, int argc, char **argv)
     if (cli_parse("stats", argc, argv, o, NOPTS(o), pos, &np) || np != 0 || (o[0].value && o[1].value))
         return cli_usage("stats");
     struct kvmap m;
-    int ret = fetch_map(cli, "stats", cc_stats, &m);
+    int ret = kvmap_fetch(cli, "stats", cc_stats, &m);
     if (ret != CLI_OK)
         return ret;
     if (o[0].value)
-        print_json_map(&m);
+        kvmap_print_json(&m);
     else if (o[1].value)
         stats_prometheus(&m);
     else
@@ -402,15 +296,15 @@ int cli_cmd_info(struct cli *cli, int argc, char **argv)
     if (cli_parse("info", argc, argv, o, NOPTS(o), pos, &np) || np != 0)
         return cli_usage("info");
     struct kvmap m;
-    int ret = fetch_map(cli, "info", cc_info, &m);
+    int ret = kvmap_fetch(cli, "info", cc_info, &m);
     if (ret != CLI_OK)
         return ret;
     if (o[0].value) {
-        print_json_map(&m);
+        kvmap_print_json(&m);
     } else {
         for (size_t i = 0; i < m.n; i++) {
             printf("%-24.*s ", (int)m.kv[i]->key.via.str.size, m.kv[i]->key.via.str.ptr);
-            print_plain(&m.kv[i]->val);
+            kvmap_print_plain(&m.kv[i]->val);
             printf("\n");
         }
     }
@@ -430,7 +324,7 @@ int cli_cmd_config(struct cli *cli, int argc, char **argv)
             return CLI_ERROR;
         for (size_t i = 0; i < m.n; i++) {
             printf("%.*s = ", (int)m.kv[i]->key.via.str.size, m.kv[i]->key.via.str.ptr);
-            print_plain(&m.kv[i]->val);
+            kvmap_print_plain(&m.kv[i]->val);
             printf("\n");
         }
         int ret = m.n ? CLI_OK : CLI_MISS;

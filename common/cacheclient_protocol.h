@@ -48,7 +48,8 @@
     ACTION(18, INFO, "server description")                                      \
     ACTION(19, CONFIG_GET, "read configuration options")                        \
     ACTION(20, CONFIG_SET, "change a run-time configuration option")            \
-    ACTION(21, NAMESPACE, "select the connection's namespace")
+    ACTION(21, NAMESPACE, "select the connection's namespace")                  \
+    ACTION(22, CLUSTER_STATUS, "how this node sees its peers (replication)")
 
 enum cc_op {
 #define CC_OP_ENUM(num, name, desc) CC_OP_##name = num,

@@ -473,6 +473,10 @@ static int _map_op(cc_client *c, int op, const char *arg, cc_item *out)
 
 int cc_stats(cc_client *c, cc_item *out) { return _map_op(c, CC_OP_STATS, NULL, out); }
 int cc_info(cc_client *c, cc_item *out) { return _map_op(c, CC_OP_INFO, NULL, out); }
+int cc_cluster_status(cc_client *c, cc_item *out)
+{
+    return _map_op(c, CC_OP_CLUSTER_STATUS, NULL, out);
+}
 int cc_config_get(cc_client *c, const char *pattern, cc_item *out)
 {
     return _map_op(c, CC_OP_CONFIG_GET, pattern ? pattern : "*", out);

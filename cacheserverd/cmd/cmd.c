@@ -53,6 +53,7 @@ static const struct {
                           "CONFIG_GET takes [pattern:str] (a name or a glob)"},
     [CC_OP_CONFIG_SET] = {cmd_config_set, 2, 2, "CONFIG_SET takes name:str, value:str"},
     [CC_OP_NAMESPACE] = {cmd_namespace, 1, 1, "NAMESPACE takes name:str"},
+    [CC_OP_CLUSTER_STATUS] = {cmd_cluster_status, 0, 0, "CLUSTER_STATUS takes no arguments"},
 };
 #undef ANY
 

@@ -2,11 +2,13 @@
  * INFO, CONFIG GET and CONFIG SET. */
 #include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cmd-internal.h"
+#include "repl.h"
 #include "tiering.h"
 #include "histogram.h"
 #include "stats.h"
@@ -300,6 +302,64 @@ void cmd_info(struct session *s, struct req *q, struct reply *r)
         _kv_s(&b, TIER_KEY("health"), t.health);
 #undef TIER_KEY
     }
+    _kv_reply(&b, q, r);
+}
+
+/* CLUSTER_STATUS: a flat map like INFO's. "enabled" 0 and nothing else without peers. */
+void cmd_cluster_status(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    struct repl_status *st = malloc(sizeof(*st));
+    if (!st) {
+        reply_error(r, q->id, CC_E_NOMEM, "out of memory");
+        return;
+    }
+    repl_status(st);
+    struct kvbuf b;
+    _kv_init(&b);
+    _kv_u(&b, "enabled", st->enabled);
+    if (st->enabled) {
+        _kv_u(&b, "node_id", st->node_id);
+        _kv_s(&b, "node_name", st->name);
+        _kv_s(&b, "fingerprint", st->fp);
+        _kv_u(&b, "cert_expiry", st->cert_expiry > 0 ? (uint64_t)st->cert_expiry : 0);
+        _kv_u(&b, "peers", (uint64_t)st->npeers);
+    }
+    char k[256];
+    for (int i = 0; i < st->npeers; i++) {
+        const struct repl_peer_status *p = &st->peers[i];
+#define PK(field) (snprintf(k, sizeof(k), "peer.%s." field, p->name), k)
+        _kv_s(&b, PK("addr"), p->addr);
+        _kv_s(&b, PK("fingerprint"), p->fp);
+        _kv_u(&b, PK("node_id"), p->node_id);
+        _kv_s(&b, PK("link"), p->link);
+        _kv_s(&b, PK("in"), p->in_up ? "up" : "down");
+        _kv_u(&b, PK("cert_expiry"), p->cert_expiry);
+        _kv_u(&b, PK("lag_records"), p->lag_records);
+        _kv_u(&b, PK("lag_bytes"), p->lag_bytes);
+        _kv_u(&b, PK("lag_ms"), p->lag_ms);
+        _kv_u(&b, PK("partial_resyncs"), p->partial_resyncs);
+        _kv_u(&b, PK("full_syncs"), p->full_syncs);
+        _kv_u(&b, PK("applied"), p->applied);
+        _kv_u(&b, PK("dropped_older"), p->dropped_older);
+        _kv_u(&b, PK("clock_rejected"), p->clock_rejected);
+        _kv_s(&b, PK("last_error"), p->last_error);
+        if (p->view_age_ms >= 0) {
+            _kv_u(&b, PK("view_age_ms"), (uint64_t)p->view_age_ms);
+            _kv_s(&b, PK("view_fingerprint"), p->view_fp);
+        }
+#undef PK
+        for (uint32_t j = 0; j < p->nview; j++) {
+            const struct repl_view_status *v = &p->view[j];
+            snprintf(k, sizeof(k), "peer.%s.view.%s.fingerprint", p->name, v->name);
+            _kv_s(&b, k, v->fp);
+            snprintf(k, sizeof(k), "peer.%s.view.%s.link", p->name, v->name);
+            _kv_s(&b, k, v->out_up ? "up" : "down");
+            snprintf(k, sizeof(k), "peer.%s.view.%s.in", p->name, v->name);
+            _kv_s(&b, k, v->in_up ? "up" : "down");
+        }
+    }
+    free(st);
     _kv_reply(&b, q, r);
 }
 

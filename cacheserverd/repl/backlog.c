@@ -40,17 +40,23 @@ struct backlog {
     uint64_t start;  /* offset of the oldest record kept */
     uint64_t head;   /* offset of the next record */
     uint64_t seq;    /* last sequence number given */
+    uint64_t max_stamp;
     uint64_t index[1u << INDEX_BITS]; /* offset + 1 of a record of a key there, 0 = none */
     struct backlog_stats st;
 };
 
 static inline uint64_t _align8(uint64_t v) { return (v + 7) & ~(uint64_t)7; }
 
-struct backlog *backlog_new(uint64_t cap)
+static uint64_t _cap(uint64_t cap)
 {
     if (cap < 65536)
         cap = 65536;
-    cap &= ~(uint64_t)7;
+    return cap & ~(uint64_t)7;
+}
+
+struct backlog *backlog_new(uint64_t cap)
+{
+    cap = _cap(cap);
     struct backlog *b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
@@ -159,6 +165,8 @@ bool backlog_append(struct backlog *b, const struct repl_change *c, uint64_t has
     }
     b->head += h->len;
     b->st.records++;
+    if (c->stamp > b->max_stamp)
+        b->max_stamp = c->stamp;
     pthread_mutex_unlock(&b->lock);
     return true;
 }
@@ -233,4 +241,72 @@ void backlog_stats(struct backlog *b, struct backlog_stats *out)
     out->bytes = b->head - b->start;
     pthread_mutex_unlock(&b->lock);
     out->too_large = __atomic_load_n(&b->st.too_large, __ATOMIC_RELAXED);
+}
+
+uint64_t backlog_max_stamp(struct backlog *b)
+{
+    pthread_mutex_lock(&b->lock);
+    uint64_t v = b->max_stamp;
+    pthread_mutex_unlock(&b->lock);
+    return v;
+}
+
+/* What a saved backlog starts with. */
+struct saved_hdr {
+    uint64_t cap, id, start, head, seq, max_stamp;
+};
+
+int backlog_save(struct backlog *b, FILE *f)
+{
+    pthread_mutex_lock(&b->lock);
+    struct saved_hdr h = {b->cap, b->id, b->start, b->head, b->seq, b->max_stamp};
+    int rc = fwrite(&h, sizeof(h), 1, f) == 1 ? 0 : -1;
+    /* the live bytes, in offset order: up to the end of the ring, then from its start */
+    for (uint64_t off = b->start; rc == 0 && off < b->head;) {
+        uint64_t n = _room_to_end(b, off);
+        if (n > b->head - off)
+            n = b->head - off;
+        if (fwrite(b->ring + off % b->cap, 1, n, f) != n)
+            rc = -1;
+        off += n;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+struct backlog *backlog_load(FILE *f, uint64_t cap)
+{
+    struct saved_hdr h;
+    cap = _cap(cap);
+    if (fread(&h, sizeof(h), 1, f) != 1 || h.cap != cap || h.start > h.head ||
+        h.head - h.start > cap || !h.id)
+        return NULL;
+    struct backlog *b = backlog_new(cap);
+    if (!b)
+        return NULL;
+    b->id = h.id;
+    b->start = b->head = h.start;
+    for (uint64_t off = h.start; off < h.head;) {
+        uint64_t n = _room_to_end(b, off);
+        if (n > h.head - off)
+            n = h.head - off;
+        if (fread(b->ring + off % cap, 1, n, f) != n) {
+            backlog_free(b);
+            return NULL;
+        }
+        off += n;
+    }
+    /* every record must lie inside what was read: a torn file is no backlog */
+    for (uint64_t off = h.start; off < h.head;) {
+        uint64_t span = _span(b, off);
+        if (span == 0 || span % 8 || span > h.head - off) {
+            backlog_free(b);
+            return NULL;
+        }
+        off += span;
+    }
+    b->head = h.head;
+    b->seq = h.seq;
+    b->max_stamp = h.max_stamp;
+    return b;
 }

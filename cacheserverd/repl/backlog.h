@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "wire.h"
 
@@ -52,6 +53,15 @@ int backlog_read(struct backlog *b, struct backlog_pos *pos, struct evbuffer *ou
 /* The wall-clock ms when the first record after offset was appended (0 when none): the
  * age of the oldest change a peer at offset has not acknowledged. */
 uint64_t backlog_first_time(struct backlog *b, uint64_t offset);
+
+/* The greatest stamp of a change appended (the clock must not go below it after a restart). */
+uint64_t backlog_max_stamp(struct backlog *b);
+
+/* Saving across a clean restart: write the ring's live bytes and positions to f (0 or -1),
+ * and read them back into a new backlog of the same capacity. NULL when f does not hold a
+ * backlog of cap bytes (the caller then makes a new one: a new id, and peers full-sync). */
+int backlog_save(struct backlog *b, FILE *f);
+struct backlog *backlog_load(FILE *f, uint64_t cap);
 
 /* Figures for STATS. */
 struct backlog_stats {

@@ -24,8 +24,10 @@
 #include <openssl/err.h>
 
 #include "clock.h"
+#include "keyset.h"
 #include "log.h"
 #include "repl-internal.h"
+#include "repl.h"
 #include "store.h"
 
 #define FILL (1u << 20)
@@ -86,7 +88,9 @@ static void _set_error(struct peer *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    pthread_mutex_lock(&repl.status_lock);
     vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+    pthread_mutex_unlock(&repl.status_lock);
     va_end(ap);
 }
 
@@ -144,8 +148,10 @@ static int _peer_error(struct conn *c, const struct repl_msg *m)
 
 /* ---- applying a peer's change ---- */
 
-static void _apply(struct peer *p, const struct repl_change *ch)
+/* Apply one change of peer p; *hash gets its key's hash (0 for a flush or a refusal). */
+static void _apply(struct peer *p, const struct repl_change *ch, uint64_t *hash)
 {
+    *hash = 0;
     uint64_t wall = clock_wall_ms();
     if ((ch->stamp >> 16) > wall + repl.max_offset_ms) {
         stat_incr(&p->st.clock_rejected);
@@ -174,6 +180,7 @@ static void _apply(struct peer *p, const struct repl_change *ch)
     }
     struct store_key k;
     store_key_init(&k, ns, ch->key, ch->klen);
+    *hash = k.hash;
     struct store_value v = {ch->type, ch->value, ch->vlen};
     struct store_remote r = {.stamp = ch->stamp, .origin = ch->origin, .expire_ms = ch->expire_ms,
                              .v = &v};
@@ -192,6 +199,69 @@ static void _apply(struct peer *p, const struct repl_change *ch)
     }
 }
 
+/* ---- after a full sync: what the peer did not send goes ---- */
+
+/* A full sync is authoritative for what is older than it: an item here older than the
+ * sync's start that the peer did not send was deleted, expired or evicted there, or never
+ * reached it; either way it may be stale, so it goes (a miss here, never a stale value).
+ * Removes Deletes that happened while this node was away beyond the backlog this way. Runs
+ * in steps of SCAN_BATCH keys between the link thread's other events. */
+static void _sweep_cancel(struct peer *p)
+{
+    if (p->sweep)
+        event_del(p->sweep);
+    keyset_free(p->synced);
+    p->synced = NULL;
+    free(p->gone_s);
+    free(p->gone_o);
+    p->gone_s = NULL;
+    p->gone_o = NULL;
+}
+
+_Static_assert(REPL_GONE_SLICES == 1u << STORE_GONE_BITS, "one gone mark per slice");
+
+struct scan_keys;
+static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor);
+static uint32_t _scan_n(const struct scan_keys *keys);
+static void _scan_key(const struct scan_keys *keys, uint32_t i, const uint8_t **key,
+                      uint32_t *len);
+static struct scan_keys sweep_keys;
+
+static void _sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct peer *p = arg;
+    if (!p->synced)
+        return;
+    if (keyset_failed(p->synced) || !p->gone_s) {
+        _sweep_cancel(p);
+        return;
+    }
+    if (p->sweep_ns < store_ns_count()) {
+        if (_collect_step(&sweep_keys, p->sweep_ns, &p->sweep_cursor)) {
+            for (uint32_t i = 0; i < _scan_n(&sweep_keys); i++) {
+                struct store_key k;
+                const uint8_t *key;
+                uint32_t len;
+                _scan_key(&sweep_keys, i, &key, &len);
+                store_key_init(&k, p->sweep_ns, key, len);
+                uint32_t slice = (uint32_t)(k.hash >> (64 - STORE_GONE_BITS));
+                if (!keyset_has(p->synced, k.hash) &&
+                    store_drop_older(&k, p->sync_stamp, p->gone_s[slice], p->gone_o[slice]))
+                    stat_incr(&p->st.sync_dropped);
+            }
+            if (p->sweep_cursor == 0)
+                p->sweep_ns++;
+        }
+        event_active(p->sweep, EV_TIMEOUT, 0);
+        return;
+    }
+    log_info("replication: peer %s: after its full sync, %llu items it did not have are "
+             "removed here (repl.%s.sync_dropped)", p->name,
+             (unsigned long long)stat_get(&p->st.sync_dropped), p->name);
+    _sweep_cancel(p);
+}
+
 /* ---- messages on an inbound link: a peer's changes ---- */
 
 static void _send_ack(struct peer *p)
@@ -206,6 +276,7 @@ static void _send_ack(struct peer *p)
 static int _on_inbound(struct conn *c, const struct repl_msg *m)
 {
     struct peer *p = c->peer;
+    uint64_t hash;
     switch (m->type) {
     case REPL_HELLO:
         if (m->u[0] != REPL_PROTO_VERSION) {
@@ -228,6 +299,18 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         if (m->u[0]) {
             p->rx_full = true;
             p->have_pos = false;
+            _sweep_cancel(p);
+            p->sync_stamp = m->u[3];
+            /* this node's writes from now on are newer than what the sync brings; a peer
+             * whose clock is too far ahead moves nothing and gets no authority here */
+            if ((m->u[3] >> 16) <= clock_wall_ms() + repl.max_offset_ms) {
+                store_clock_floor(m->u[3]);
+                p->synced = keyset_new();
+                p->gone_s = calloc(REPL_GONE_SLICES, sizeof(*p->gone_s));
+                p->gone_o = calloc(REPL_GONE_SLICES, sizeof(*p->gone_o));
+                if (!p->synced || !p->gone_s || !p->gone_o)
+                    _sweep_cancel(p);
+            }
         } else if (!p->have_pos || m->u[1] != p->rx_offset) {
             _protocol_error(c, "resumed from another position than this node asked");
             return -1;
@@ -238,7 +321,9 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             _protocol_error(c, "a change before the sync started");
             return -1;
         }
-        _apply(p, &m->c);
+        _apply(p, &m->c, &hash);
+        if (p->synced && hash && !keyset_add(p->synced, hash))
+            _sweep_cancel(p); /* out of memory: no sweep rather than a wrong one */
         p->rx_offset = m->u[0];
         p->rx_seq = m->u[1];
         if (++p->unacked >= 1024)
@@ -249,7 +334,23 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             _protocol_error(c, "a full-sync item outside a full sync");
             return -1;
         }
-        _apply(p, &m->c);
+        _apply(p, &m->c, &hash);
+        if (p->synced && hash && !keyset_add(p->synced, hash))
+            _sweep_cancel(p);
+        return 0;
+    case REPL_GONE:
+        if (!p->rx_full) {
+            _protocol_error(c, "GONE outside a full sync");
+            return -1;
+        }
+        for (uint64_t i = 0; p->gone_s && i < m->u[1]; i++) {
+            uint64_t v = 0;
+            for (int b = 7; b >= 0; b--)
+                v = v << 8 | m->gone_stamps[i * 8 + (uint64_t)b];
+            p->gone_s[m->u[0] + i] = v;
+            p->gone_o[m->u[0] + i] =
+                (uint16_t)(m->gone_origins[i * 2] | m->gone_origins[i * 2 + 1] << 8);
+        }
         return 0;
     case REPL_SYNCED:
         if (!p->rx_full) {
@@ -262,8 +363,27 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         p->rx_seq = m->u[1];
         _send_ack(p);
         log_info("replication: peer %s: full sync received", p->name);
+        if (p->synced) {
+            p->sweep_ns = 0;
+            p->sweep_cursor = 0;
+            event_active(p->sweep, EV_TIMEOUT, 0);
+        }
         return 0;
     case REPL_PING:
+        return 0;
+    case REPL_VIEW:
+        pthread_mutex_lock(&repl.status_lock);
+        p->view_ms = _now_ms();
+        memcpy(p->view_fp, m->fp, REPL_FP_LEN);
+        p->nview = m->nview;
+        for (uint32_t i = 0; i < m->nview; i++) {
+            snprintf(p->view[i].name, sizeof(p->view[i].name), "%.*s", (int)m->view[i].nlen,
+                     (const char *)m->view[i].name);
+            memcpy(p->view[i].fp, m->view[i].fp, REPL_FP_LEN);
+            p->view[i].out_up = m->view[i].out_up;
+            p->view[i].in_up = m->view[i].in_up;
+        }
+        pthread_mutex_unlock(&repl.status_lock);
         return 0;
     case REPL_ERROR:
         return _peer_error(c, m);
@@ -282,7 +402,16 @@ static void _start_full(struct peer *p)
     p->fs_cursor = 0;
     p->ostate = OUT_FULL;
     stat_incr(&p->st.full_syncs);
-    repl_send_start(bufferevent_get_output(p->out->bev), true, p->fs_end.offset, p->fs_end.seq);
+    repl_send_start(bufferevent_get_output(p->out->bev), true, p->fs_end.offset, p->fs_end.seq,
+                    store_clock_now());
+    /* its gone marks first: the receiver removes what is older than them and not sent */
+    static uint64_t st_buf[REPL_GONE_CHUNK];
+    static uint16_t or_buf[REPL_GONE_CHUNK];
+    for (uint32_t first = 0; first < REPL_GONE_SLICES; first += REPL_GONE_CHUNK) {
+        store_gone_marks(first, REPL_GONE_CHUNK, st_buf, or_buf);
+        repl_send_gone(bufferevent_get_output(p->out->bev), first, REPL_GONE_CHUNK, st_buf,
+                       or_buf);
+    }
     log_info("replication: peer %s: sending a full sync", p->name);
 }
 
@@ -305,10 +434,14 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
             p->acked = p->send;
             p->ostate = OUT_STREAM;
             stat_incr(&p->st.partial_resyncs);
-            repl_send_start(bufferevent_get_output(c->bev), false, p->send.offset, p->send.seq);
+            repl_send_start(bufferevent_get_output(c->bev), false, p->send.offset, p->send.seq,
+                            0);
         } else {
             _start_full(p);
         }
+        pthread_mutex_lock(&repl.status_lock);
+        p->last_error[0] = '\0'; /* up again: what went wrong before is history */
+        pthread_mutex_unlock(&repl.status_lock);
         _update_up_gauge();
         _fill(p);
         return 0;
@@ -374,19 +507,37 @@ static void _collect(void *ctx, const uint8_t *key, uint32_t klen)
     s->used += klen;
 }
 
+/* One scan step of namespace ns from *cursor into keys; false (cursor unchanged) when out
+ * of memory: the same step again later. */
+static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor)
+{
+    keys->n = 0;
+    keys->used = 0;
+    keys->failed = false;
+    uint64_t next = store_scan(ns, *cursor, "", 0, SCAN_BATCH, _collect, keys);
+    if (keys->failed)
+        return false;
+    *cursor = next;
+    return true;
+}
+
+static uint32_t _scan_n(const struct scan_keys *keys) { return keys->n; }
+
+static void _scan_key(const struct scan_keys *keys, uint32_t i, const uint8_t **key,
+                      uint32_t *len)
+{
+    *key = keys->buf + keys->off[i];
+    *len = keys->len[i];
+}
+
 /* One batch of keys of the full sync, as ITEMs. False when the scan is done. */
 static bool _full_step(struct peer *p, struct evbuffer *out)
 {
     static struct scan_keys keys;
     if (p->fs_ns >= store_ns_count())
         return false;
-    keys.n = 0;
-    keys.used = 0;
-    keys.failed = false;
-    uint64_t next = store_scan(p->fs_ns, p->fs_cursor, "", 0, SCAN_BATCH, _collect, &keys);
-    if (keys.failed)
-        return true; /* out of memory: the same step again later */
-    p->fs_cursor = next;
+    if (!_collect_step(&keys, p->fs_ns, &p->fs_cursor))
+        return true;
     const char *nsname = store_ns_name(p->fs_ns);
     for (uint32_t i = 0; i < keys.n; i++) {
         struct store_key k;
@@ -511,6 +662,8 @@ static void _conn_free(struct conn *c)
             _schedule_dial(p);
     } else if (p && p->in == c) {
         p->in = NULL;
+        if (p->rx_full)
+            _sweep_cancel(p); /* the sync did not complete: its key set says nothing */
         p->rx_full = false;
         if (!p->have_pos)
             p->rx_backlog_id = 0;
@@ -686,7 +839,21 @@ static void _schedule_dial(struct peer *p)
     evtimer_add(p->retry, &tv);
 }
 
-/* Every TICK_MS: acknowledgments, pings, gauges. */
+/* How this node sees its peers, for theirs to show (cache-cli cluster status --all). */
+static void _send_view(struct evbuffer *out)
+{
+    struct repl_view_entry v[REPL_VIEW_MAX];
+    for (int i = 0; i < repl.npeers; i++) {
+        const struct peer *q = &repl.peers[i];
+        v[i] = (struct repl_view_entry){.name = (const uint8_t *)q->name,
+                                        .nlen = (uint32_t)strlen(q->name), .fp = q->fp,
+                                        .out_up = q->out && q->ostate >= OUT_FULL,
+                                        .in_up = q->in != NULL};
+    }
+    repl_send_view(out, repl.id.fp, v, (uint32_t)repl.npeers);
+}
+
+/* Every TICK_MS: acknowledgments, pings, views, gauges. */
 static void _tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
@@ -698,9 +865,11 @@ static void _tick_cb(evutil_socket_t fd, short what, void *arg)
         struct peer *p = &repl.peers[i];
         if (p->in && (p->unacked || second))
             _send_ack(p);
-        if (p->out && second && p->ostate >= OUT_FULL)
-            repl_send_ping(bufferevent_get_output(p->out->bev), REPL_PING, head.offset, head.seq,
-                           wall);
+        if (p->out && second && p->ostate >= OUT_FULL) {
+            struct evbuffer *out = bufferevent_get_output(p->out->bev);
+            repl_send_ping(out, REPL_PING, head.offset, head.seq, wall);
+            _send_view(out);
+        }
         uint64_t lag_rec = head.seq - p->acked.seq;
         uint64_t first = lag_rec ? backlog_first_time(repl.backlog, p->acked.offset) : 0;
         __atomic_store_n(&p->st.lag_records, lag_rec, __ATOMIC_RELAXED);
@@ -753,6 +922,7 @@ int repl_link_start(char *err, size_t errlen)
     for (int i = 0; i < repl.npeers; i++) {
         struct peer *p = &repl.peers[i];
         p->retry = evtimer_new(base, _dial, p);
+        p->sweep = event_new(base, -1, 0, _sweep_cb, p);
         struct timeval now = {0, 0};
         evtimer_add(p->retry, &now);
     }
@@ -776,9 +946,13 @@ void repl_link_stop(void)
     while (conns)
         _conn_free(conns);
     for (int i = 0; i < repl.npeers; i++) {
-        if (repl.peers[i].retry)
-            event_free(repl.peers[i].retry);
-        repl.peers[i].retry = NULL;
+        struct peer *p = &repl.peers[i];
+        _sweep_cancel(p);
+        if (p->retry)
+            event_free(p->retry);
+        if (p->sweep)
+            event_free(p->sweep);
+        p->retry = p->sweep = NULL;
     }
     evconnlistener_free(listener);
     event_free(notify_ev);
@@ -786,4 +960,70 @@ void repl_link_stop(void)
     event_base_free(base);
     base = NULL;
     listener = NULL;
+}
+
+_Static_assert(REPL_MAX_PEERS <= REPL_VIEW_MAX && REPL_MAX_PEERS <= REPL_STATUS_PEERS,
+               "a VIEW and a status hold every peer");
+
+static const char *_link_name(enum out_state s)
+{
+    switch (s) {
+    case OUT_IDLE:
+        return "down";
+    case OUT_CONNECTING:
+        return "connecting";
+    case OUT_HELLO:
+        return "handshake";
+    case OUT_FULL:
+        return "full-sync";
+    case OUT_STREAM:
+        return "up";
+    }
+    return "?";
+}
+
+void repl_status(struct repl_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->enabled = repl_enabled();
+    if (!out->enabled)
+        return;
+    out->node_id = repl.node_id;
+    snprintf(out->name, sizeof(out->name), "%s", repl.node_name);
+    snprintf(out->fp, sizeof(out->fp), "%s", repl.id.fp_hex);
+    out->cert_expiry = repl.id.not_after;
+    out->npeers = repl.npeers;
+    uint64_t now = _now_ms();
+    pthread_mutex_lock(&repl.status_lock);
+    for (int i = 0; i < repl.npeers; i++) {
+        struct peer *p = &repl.peers[i];
+        struct repl_peer_status *o = &out->peers[i];
+        snprintf(o->name, sizeof(o->name), "%s", p->name);
+        snprintf(o->addr, sizeof(o->addr), "%s", p->addr_text);
+        snprintf(o->fp, sizeof(o->fp), "%s", p->fp_hex);
+        o->node_id = __atomic_load_n(&p->node_id, __ATOMIC_RELAXED);
+        o->link = _link_name(__atomic_load_n(&p->ostate, __ATOMIC_RELAXED));
+        o->in_up = stat_get(&p->st.in_up) != 0;
+        o->cert_expiry = stat_get(&p->st.cert_expiry);
+        o->lag_records = stat_get(&p->st.lag_records);
+        o->lag_bytes = stat_get(&p->st.lag_bytes);
+        o->lag_ms = stat_get(&p->st.lag_ms);
+        o->partial_resyncs = stat_get(&p->st.partial_resyncs);
+        o->full_syncs = stat_get(&p->st.full_syncs);
+        o->applied = stat_get(&p->st.applied);
+        o->dropped_older = stat_get(&p->st.dropped_older);
+        o->clock_rejected = stat_get(&p->st.clock_rejected);
+        snprintf(o->last_error, sizeof(o->last_error), "%s", p->last_error);
+        o->view_age_ms = p->view_ms ? (int64_t)(now - p->view_ms) : -1;
+        if (p->view_ms)
+            repl_fingerprint_format(p->view_fp, o->view_fp);
+        o->nview = p->nview;
+        for (uint32_t j = 0; j < p->nview; j++) {
+            snprintf(o->view[j].name, sizeof(o->view[j].name), "%s", p->view[j].name);
+            repl_fingerprint_format(p->view[j].fp, o->view[j].fp);
+            o->view[j].out_up = p->view[j].out_up;
+            o->view[j].in_up = p->view[j].in_up;
+        }
+    }
+    pthread_mutex_unlock(&repl.status_lock);
 }

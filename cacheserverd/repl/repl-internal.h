@@ -4,6 +4,7 @@
 #define REPL_INTERNAL_H
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@
 #define REPL_MAX_PEERS 32
 
 struct conn;
+struct keyset;
 
 /* Per-peer figures: STATS shows them as repl.<peer>.<name>. */
 #define PEER_STATS(ACTION)                                                                   \
@@ -30,6 +32,8 @@ struct conn;
     ACTION(dropped_older, STAT_COUNTER, "its changes not applied: older than what is here") \
     ACTION(clock_rejected, STAT_COUNTER, "its changes refused: stamped beyond max-clock-offset") \
     ACTION(dropped_nomem, STAT_COUNTER, "its changes not applied: no room in memory")       \
+    ACTION(sync_dropped, STAT_COUNTER,                                                       \
+           "items removed after a full sync from it: older than the sync, and it had none")  \
     ACTION(connects, STAT_COUNTER, "links to or from it established")                       \
     ACTION(disconnects, STAT_COUNTER, "links to or from it lost")                           \
     ACTION(cert_expiry, STAT_GAUGE, "its certificate's notAfter, unix seconds (0: not seen)")
@@ -70,12 +74,29 @@ struct peer {
     bool have_pos;             /* rx_* hold a position in its backlog */
     uint64_t rx_backlog_id, rx_offset, rx_seq;
     bool rx_full;              /* receiving a full sync */
+    uint64_t sync_stamp;       /* its clock when that sync began */
+    struct keyset *synced;     /* the keys (hashes) it sent in that sync */
+    uint64_t *gone_s;          /* its gone marks at that sync's start (REPL_GONE_SLICES) */
+    uint16_t *gone_o;
+    struct event *sweep;       /* after SYNCED: removes what it did not send (link.c) */
+    uint16_t sweep_ns;
+    uint64_t sweep_cursor;
     uint64_t unacked;          /* changes applied since the last ACK */
 
+    /* guarded by repl.status_lock (read by CLUSTER_STATUS on a worker) */
     char last_error[160];
+    uint64_t view_ms;          /* when its last VIEW arrived (monotonic ms; 0: never) */
+    uint8_t view_fp[REPL_FP_LEN];
+    uint32_t nview;
+    struct {
+        char name[REPL_NAME_MAX + 1];
+        uint8_t fp[REPL_FP_LEN];
+        bool out_up, in_up;
+    } view[REPL_VIEW_MAX];
+
     struct peer_stats st;
-    struct stat_desc st_desc[16];
-    char st_names[16][REPL_NAME_MAX + 32];
+    struct stat_desc st_desc[20];
+    char st_names[20][REPL_NAME_MAX + 32];
 };
 
 /* The process's replication state. */
@@ -90,12 +111,20 @@ struct repl {
     int npeers;
     struct backlog *backlog;
     uint64_t max_offset_ms;
+    pthread_mutex_t status_lock; /* peers' last_error and view */
 };
 
 extern struct repl repl;
 
 /* Parse "HOST:PORT" (an IPv4 address) into out. 0 or -1. */
 int repl_parse_addr(const char *text, struct sockaddr_in *out);
+
+/* state.c: keep the backlog and this node's positions in its peers' backlogs across a clean
+ * restart. save: 0 or -1. load: the saved backlog if there is one of capacity cap (NULL:
+ * make a new one); restores the positions only when `positions` (the data survived); the
+ * file is removed once read. */
+int repl_state_save(const char *path, bool positions);
+struct backlog *repl_state_load(const char *path, uint64_t cap, bool positions);
 
 /* link.c: start the link thread (listener, one outbound link per peer). 0 or -1 (err). */
 int repl_link_start(char *err, size_t errlen);

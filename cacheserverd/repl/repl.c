@@ -4,6 +4,7 @@
 #include "repl.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,22 @@ OPTION_STRUCT(repl, REPL_OPTIONS);
 static struct repl_options opts;
 static struct option_desc opt_desc[] = OPTION_DESCRIBE(REPL_OPTIONS);
 
-struct repl repl;
+struct repl repl = {.status_lock = PTHREAD_MUTEX_INITIALIZER};
 static bool enabled;
+static char state_path[4200];
+
+static const char *_opt_s(const char *name)
+{
+    struct option_desc *d = option_registry_find(name);
+    return d && (d->type == OPT_STR) ? option_get_s(d->value) : "";
+}
+
+/* Does the data survive a restart (so a position in a peer's backlog is still worth it)? */
+static bool _data_persists(void)
+{
+    const char *p = _opt_s("persist");
+    return *p && strcmp(p, "off") != 0;
+}
 
 void repl_options_register(void)
 {
@@ -132,7 +147,7 @@ static int _load_peers(char *err, size_t errlen)
 static void _on_mutation(void *arg, const struct mutation *m)
 {
     (void)arg;
-    if (m->origin != repl.node_id || !repl.backlog)
+    if (m->origin != repl.node_id || m->local || !repl.backlog)
         return; /* a peer's change applied here: its origin sends it, nobody forwards */
     struct repl_change c = {.stamp = m->hlc, .origin = repl.node_id, .key = m->key,
                             .klen = m->klen, .expire_ms = m->expire_ms, .type = m->type};
@@ -220,7 +235,11 @@ int repl_setup(char *err, size_t errlen)
         return -1;
     repl.max_offset_ms = option_get_u(&opts.max_clock_offset);
     repl.pins = calloc((size_t)repl.npeers + 1, REPL_FP_LEN);
-    repl.backlog = backlog_new(option_get_u(&opts.repl_backlog_size));
+    snprintf(state_path, sizeof(state_path), "%s/replication.state", _opt_s("data_dir"));
+    repl.backlog = repl_state_load(state_path, option_get_u(&opts.repl_backlog_size),
+                                   _data_persists());
+    if (!repl.backlog)
+        repl.backlog = backlog_new(option_get_u(&opts.repl_backlog_size));
     if (!repl.pins || !repl.backlog)
         return _fail(err, errlen, "%sout of memory for the backlog", "");
     for (int i = 0; i < repl.npeers; i++)
@@ -250,6 +269,9 @@ int repl_setup(char *err, size_t errlen)
 void repl_teardown(void)
 {
     repl_link_stop();
+    if (enabled && repl_state_save(state_path, true) != 0)
+        log_warn("replication: cannot save %s: %s (peers get a full sync after the restart)",
+                 state_path, strerror(errno));
     if (repl.client_ctx)
         SSL_CTX_free(repl.client_ctx);
     if (repl.server_ctx)

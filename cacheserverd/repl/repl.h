@@ -35,6 +35,41 @@
     ACTION(repl_test_clock_skew_ms, OPT_UINT, "0", OPT_STARTUP,                              \
            "TESTS ONLY: this node's stamps run this many ms ahead of its clock")
 
+/* The cluster as this node sees it, for CLUSTER_STATUS (cache-cli cluster status). */
+#define REPL_STATUS_PEERS 32
+struct repl_view_status {
+    char name[65];
+    char fp[65];        /* the fingerprint that node pins for this peer */
+    bool out_up, in_up;
+};
+struct repl_peer_status {
+    char name[65];
+    char addr[128];
+    char fp[65];        /* the fingerprint this node pins for it */
+    uint16_t node_id;   /* 0 until it said */
+    const char *link;   /* outbound link: "down", "connecting", "handshake", "full-sync", "up" */
+    bool in_up;
+    uint64_t cert_expiry; /* its certificate's notAfter, unix s (0: not seen) */
+    uint64_t lag_records, lag_bytes, lag_ms, partial_resyncs, full_syncs, applied,
+        dropped_older, clock_rejected;
+    char last_error[160];
+    int64_t view_age_ms; /* age of its last VIEW (-1: none yet) */
+    char view_fp[65];    /* its own fingerprint, as it says */
+    uint32_t nview;
+    struct repl_view_status view[REPL_STATUS_PEERS];
+};
+struct repl_status {
+    bool enabled;
+    uint16_t node_id;
+    char name[65];
+    char fp[65];
+    int64_t cert_expiry;
+    int npeers;
+    struct repl_peer_status peers[REPL_STATUS_PEERS];
+};
+/* Fill *out (safe from any thread; never blocks on the link thread's I/O). */
+void repl_status(struct repl_status *out);
+
 /* Registers the options table (call before settings are loaded). */
 void repl_options_register(void);
 /* Checks the options, loads the identity, subscribes to the mutation path, starts the link

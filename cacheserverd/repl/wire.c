@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <msgpack.h>
 
+#include "identity.h"
 #include "mpread.h"
 
 /* ---- encoding ---- */
@@ -136,9 +137,17 @@ static int _send3(struct evbuffer *out, enum repl_msg_type t, uint64_t a, uint64
     return _frame(out, &sb, NULL, 0);
 }
 
-int repl_send_start(struct evbuffer *out, bool full, uint64_t offset, uint64_t seq)
+int repl_send_start(struct evbuffer *out, bool full, uint64_t offset, uint64_t seq,
+                    uint64_t stamp)
 {
-    return _send3(out, REPL_START, full, offset, seq, 3);
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint8(&pk, REPL_START);
+    msgpack_pack_uint8(&pk, full ? 1 : 0);
+    msgpack_pack_uint64(&pk, offset);
+    msgpack_pack_uint64(&pk, seq);
+    msgpack_pack_uint64(&pk, stamp);
+    return _frame(out, &sb, NULL, 0);
 }
 
 int repl_send_rec(struct evbuffer *out, uint64_t offset, uint64_t seq, const uint8_t *body,
@@ -179,6 +188,52 @@ int repl_send_error(struct evbuffer *out, unsigned code, const char *msg)
     msgpack_pack_uint8(&pk, REPL_ERROR);
     msgpack_pack_uint32(&pk, code);
     _pack_name(&pk, msg);
+    return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct repl_view_entry *v,
+                   uint32_t n)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, REPL_VIEW);
+    _pack_bin(&pk, own_fp, REPL_FP_LEN);
+    msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_str(&pk, v[i].nlen);
+        msgpack_pack_str_body(&pk, v[i].name, v[i].nlen);
+        _pack_bin(&pk, v[i].fp, REPL_FP_LEN);
+        if (v[i].out_up)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);
+        if (v[i].in_up)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);
+    }
+    return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_gone(struct evbuffer *out, uint32_t first, uint32_t n, const uint64_t *stamps,
+                   const uint16_t *origins)
+{
+    uint8_t st[REPL_GONE_CHUNK * 8], org[REPL_GONE_CHUNK * 2];
+    if (n > REPL_GONE_CHUNK)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        for (int b = 0; b < 8; b++)
+            st[i * 8 + (uint32_t)b] = (uint8_t)(stamps[i] >> (8 * b));
+        org[i * 2] = (uint8_t)origins[i];
+        org[i * 2 + 1] = (uint8_t)(origins[i] >> 8);
+    }
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, REPL_GONE);
+    msgpack_pack_uint32(&pk, first);
+    _pack_bin(&pk, st, n * 8);
+    _pack_bin(&pk, org, n * 2);
     return _frame(out, &sb, NULL, 0);
 }
 
@@ -269,7 +324,7 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
     uint64_t t;
     mp_cursor_init(&c, body, len);
     memset(m, 0, sizeof(*m));
-    if (!mp_read_array(&c, &n) || n == 0 || !_read_u(&c, &t, REPL_ERROR) || t == 0)
+    if (!mp_read_array(&c, &n) || n == 0 || !_read_u(&c, &t, REPL_GONE) || t == 0)
         FAIL("not a peer-link message");
     m->type = (enum repl_msg_type)t;
     n--;
@@ -290,11 +345,15 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
         break;
     }
     case REPL_START:
+        if (n != 4 || !_read_u(&c, &m->u[0], 1) || !mp_read_uint(&c, &m->u[1]) ||
+            !mp_read_uint(&c, &m->u[2]) || !mp_read_uint(&c, &m->u[3]))
+            FAIL("bad START");
+        break;
     case REPL_PING:
     case REPL_ACK:
-        if (n != 3 || !_read_u(&c, &m->u[0], m->type == REPL_START ? 1 : UINT64_MAX) ||
-            !mp_read_uint(&c, &m->u[1]) || !mp_read_uint(&c, &m->u[2]))
-            FAIL("bad START, PING or ACK");
+        if (n != 3 || !mp_read_uint(&c, &m->u[0]) || !mp_read_uint(&c, &m->u[1]) ||
+            !mp_read_uint(&c, &m->u[2]))
+            FAIL("bad PING or ACK");
         break;
     case REPL_SYNCED:
         if (n != 2 || !mp_read_uint(&c, &m->u[0]) || !mp_read_uint(&c, &m->u[1]))
@@ -320,6 +379,31 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
             !_read_name(&c, &m->text, &m->tlen, 1024))
             FAIL("bad ERROR");
         break;
+    case REPL_GONE: {
+        uint32_t sl, ol;
+        if (n != 3 || !_read_u(&c, &m->u[0], REPL_GONE_SLICES - 1) ||
+            !mp_read_bytes(&c, &m->gone_stamps, &sl) || !mp_read_bytes(&c, &m->gone_origins, &ol) ||
+            sl % 8 || sl / 8 > REPL_GONE_CHUNK || ol != sl / 4 ||
+            m->u[0] + sl / 8 > REPL_GONE_SLICES)
+            FAIL("bad GONE");
+        m->u[1] = sl / 8;
+        break;
+    }
+    case REPL_VIEW: {
+        uint32_t fplen, k;
+        if (n != 2 || !mp_read_bytes(&c, &m->fp, &fplen) || fplen != REPL_FP_LEN ||
+            !mp_read_array(&c, &m->nview) || m->nview > REPL_VIEW_MAX)
+            FAIL("bad VIEW");
+        for (uint32_t i = 0; i < m->nview; i++) {
+            struct repl_view_entry *e = &m->view[i];
+            if (!mp_read_array(&c, &k) || k != 4 ||
+                !_read_name(&c, &e->name, &e->nlen, REPL_NAME_MAX) ||
+                !mp_read_bytes(&c, &e->fp, &fplen) || fplen != REPL_FP_LEN ||
+                !mp_read_bool(&c, &e->out_up) || !mp_read_bool(&c, &e->in_up))
+                FAIL("bad VIEW entry");
+        }
+        break;
+    }
     }
     if (mp_remaining(&c) != 0)
         FAIL("trailing bytes after the message");

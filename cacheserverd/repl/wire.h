@@ -26,14 +26,28 @@ struct evbuffer;
 enum repl_msg_type {
     REPL_HELLO = 1,   /* sender -> receiver: proto, node_id, name, backlog_id */
     REPL_WELCOME = 2, /* receiver -> sender: node_id, name, has_pos, backlog_id, offset, seq */
-    REPL_START = 3,   /* sender: full, offset, seq: RECs follow from offset, or a full sync */
+    REPL_START = 3,   /* sender: full, offset, seq, stamp: RECs follow from offset, or a
+                       * full sync (ITEMs, then SYNCED) of what it held at stamp */
     REPL_REC = 4,     /* sender: one change from its backlog (offset after it, seq) */
     REPL_ITEM = 5,    /* sender: one item of a full sync */
     REPL_SYNCED = 6,  /* sender: the full sync is complete; RECs continue from offset */
     REPL_PING = 7,    /* either: head offset and seq (sender), wall clock ms */
     REPL_ACK = 8,     /* receiver: offset and seq applied, wall clock ms */
     REPL_ERROR = 9,   /* either, then it closes: code, message */
+    REPL_VIEW = 10,   /* sender, every second: its own fingerprint and how it sees its peers */
+    REPL_GONE = 11,   /* sender, in a full sync before the ITEMs: a range of its gone marks */
 };
+#define REPL_GONE_SLICES (1u << 16) /* = STORE_GONE_BITS (checked in link.c) */
+#define REPL_GONE_CHUNK 4096u
+
+/* One peer as a node sees it, in a VIEW. */
+struct repl_view_entry {
+    const uint8_t *name;
+    uint32_t nlen;
+    const uint8_t *fp; /* REPL_FP_LEN bytes: the fingerprint it pins for that peer */
+    bool out_up, in_up;
+};
+#define REPL_VIEW_MAX 32
 
 /* What a change does, on the wire (a subset of the store's mutation ops). */
 enum repl_op {
@@ -62,13 +76,18 @@ struct repl_change {
 struct repl_msg {
     enum repl_msg_type type;
     uint64_t u[4];            /* HELLO: proto, node_id, backlog_id; WELCOME: node_id,
-                               * has_pos, backlog_id, offset; START: full, offset, seq;
+                               * has_pos, backlog_id, offset; START: full, offset, seq, stamp;
                                * REC: offset, seq; SYNCED: offset, seq; PING/ACK: offset,
                                * seq, wall_ms; ERROR: code */
     uint64_t seq;             /* WELCOME: seq */
     const uint8_t *text;      /* HELLO, WELCOME: node name; ERROR: message */
     uint32_t tlen;
     struct repl_change c;     /* REC, ITEM */
+    const uint8_t *gone_stamps;  /* GONE: u[0] = first slice, u[1] = n; n x 8 bytes LE */
+    const uint8_t *gone_origins; /* GONE: n x 2 bytes LE */
+    const uint8_t *fp;        /* VIEW: the sender's own fingerprint */
+    uint32_t nview;           /* VIEW: entries */
+    struct repl_view_entry view[REPL_VIEW_MAX];
 };
 
 /* The size of a change's fields as repl_change_pack writes them, at most. */
@@ -83,7 +102,9 @@ size_t repl_change_pack(const struct repl_change *c, uint8_t *out);
 int repl_send_hello(struct evbuffer *out, uint16_t node_id, const char *name, uint64_t backlog_id);
 int repl_send_welcome(struct evbuffer *out, uint16_t node_id, const char *name, bool has_pos,
                       uint64_t backlog_id, uint64_t offset, uint64_t seq);
-int repl_send_start(struct evbuffer *out, bool full, uint64_t offset, uint64_t seq);
+/* stamp: the sender's clock when the full sync began (what it holds is at least that new) */
+int repl_send_start(struct evbuffer *out, bool full, uint64_t offset, uint64_t seq,
+                    uint64_t stamp);
 /* A REC whose change fields (repl_change_pack's output) are body. */
 int repl_send_rec(struct evbuffer *out, uint64_t offset, uint64_t seq, const uint8_t *body,
                   size_t blen);
@@ -92,6 +113,12 @@ int repl_send_synced(struct evbuffer *out, uint64_t offset, uint64_t seq);
 int repl_send_ping(struct evbuffer *out, enum repl_msg_type type, uint64_t offset, uint64_t seq,
                    uint64_t wall_ms);
 int repl_send_error(struct evbuffer *out, unsigned code, const char *msg);
+/* Slices [first, first+n) of the sender's gone marks, n <= REPL_GONE_CHUNK. */
+int repl_send_gone(struct evbuffer *out, uint32_t first, uint32_t n, const uint64_t *stamps,
+                   const uint16_t *origins);
+/* n <= REPL_VIEW_MAX entries (fp: REPL_FP_LEN bytes each) */
+int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct repl_view_entry *v,
+                   uint32_t n);
 
 /* Frame cutting: the body length announced at the start of buf (at least 4 bytes). */
 uint32_t repl_frame_len(const uint8_t hdr[4]);

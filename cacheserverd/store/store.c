@@ -43,7 +43,7 @@ static uint16_t node_id; /* the origin of this node's changes */
  * bring back what a newer change removed); losing there makes the key a miss, never stale.
  * The origin takes part as in every comparison: two nodes may stamp the same ms and
  * counter, and the greater node id wins there too. */
-#define GONE_BITS 16
+#define GONE_BITS STORE_GONE_BITS
 struct gone_mark {
     uint64_t stamp;
     uint16_t origin;
@@ -922,6 +922,42 @@ void store_version_floor(uint64_t v)
 }
 
 void store_set_node_id(uint16_t id) { node_id = id; }
+
+void store_clock_floor(uint64_t v) { store_hlc_floor(v); }
+uint64_t store_clock_now(void) { return store_hlc_now(); }
+
+void store_gone_marks(uint32_t first, uint32_t n, uint64_t *stamps, uint16_t *origins)
+{
+    for (uint32_t i = first; i < first + n && i < (1u << GONE_BITS); i++) {
+        /* slice i belongs to the shard of the hashes whose top bits are i */
+        struct shard *s = &store_shards[i >> (GONE_BITS - STORE_SHARD_BITS)];
+        pthread_mutex_lock(&s->lock);
+        stamps[i - first] = gone[i].stamp;
+        origins[i - first] = gone[i].origin;
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+bool store_drop_older(const struct store_key *k, uint64_t stamp, uint64_t mark,
+                      uint16_t mark_origin)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    bool dropped = slot && (*slot)->version < stamp &&
+                   !_wins((*slot)->version, (uint16_t)(*slot)->origin, mark, mark_origin);
+    if (dropped) {
+        struct item *it = *slot;
+        _do_gone(k->hash, it->version, (uint16_t)it->origin);
+        struct mutation m = {.op = MUT_DEL, .ns = it->ns, .key = item_key(it), .klen = it->klen,
+                             .hash = k->hash, .type = it->type, .version = it->version,
+                             .origin = it->origin, .hlc = it->version, .local = true};
+        _emit(&m);
+        _do_unlink(s, slot);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return dropped;
+}
 
 enum store_status store_apply(const struct store_key *k, const struct store_remote *r)
 {

@@ -126,6 +126,7 @@ struct mutation {
     uint64_t hlc;         /* the change's hybrid-logical-clock stamp (unix ms << 16 | logical
                            * counter): the new version for SET, APPEND, TOUCH; a stamp of
                            * its own for the others */
+    bool local;           /* MUT_DEL: not a change to send anywhere (store_drop_older) */
     /* a stream's MUT_SET, APPEND, TOUCH, LOAD, when streams are persisted (NULL otherwise) */
     const struct store_stream_view *stream;
 };
@@ -310,6 +311,21 @@ uint64_t store_memory_limit(void);
  * peer's change at or below v does not replace what only a disk tier holds. A version is
  * the hybrid-logical-clock stamp of the change that made the item (store/hlc.c). */
 void store_version_floor(uint64_t v);
+/* Stamps handed out from now on are above v (and nothing else changes). */
+void store_clock_floor(uint64_t v);
+/* A new stamp of this node's clock. */
+uint64_t store_clock_now(void);
+/* The "gone" marks (what left memory, see store_apply): 2^STORE_GONE_BITS slices of the
+ * hash space, slice = hash >> (64 - STORE_GONE_BITS). Copies slices [first, first+n). */
+#define STORE_GONE_BITS 16
+void store_gone_marks(uint32_t first, uint32_t n, uint64_t *stamps, uint16_t *origins);
+/* Remove k if memory holds it with a version below stamp and not above (mark, mark_origin):
+ * a local removal, not a change (its MUT_DEL record has `local` set, and its own version and
+ * origin), which also drops a disk copy. What a full sync does with what its sender did not
+ * send although the sender removed something there since (mark: the sender's gone mark for
+ * the key's slice). True when it removed something. */
+bool store_drop_older(const struct store_key *k, uint64_t stamp, uint64_t mark,
+                      uint16_t mark_origin);
 /* TESTS ONLY (option repl-test-clock-skew-ms): stamps run ms ahead of the wall clock. */
 void store_hlc_skew(uint64_t ms);
 /* Per-item overhead counted against the limit besides key and value bytes. */

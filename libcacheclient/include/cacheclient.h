@@ -148,6 +148,9 @@ CC_EXPORT int cc_stats(cc_client *c, cc_item *out);
 CC_EXPORT int cc_info(cc_client *c, cc_item *out);
 CC_EXPORT int cc_config_get(cc_client *c, const char *pattern, cc_item *out);
 CC_EXPORT int cc_config_set(cc_client *c, const char *name, const char *value);
+/** How the server sees its replication peers: a flat map (docs/protocol.md, CLUSTER_STATUS);
+ * "enabled" is 0 on a node without peers. */
+CC_EXPORT int cc_cluster_status(cc_client *c, cc_item *out);
 
 /* ---- Batches: many requests in one write, replies collected in order ---- */
 typedef struct cc_batch cc_batch;

@@ -15,7 +15,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -400,6 +402,8 @@ static void _join_writers(struct cluster *cl, struct writer *w, pthread_t *t)
 
 /* ---- tests ---- */
 
+static void _write_keys(struct cluster *cl, int node, const char *prefix, int n);
+
 /* 3 nodes, 3 writers, a link cut every 300 ms (one blackholed for 1.5 s of it): after the
  * writers stop, every node holds the same keys, versions and values; the backlog resumed
  * every reconnection (no full sync after the first). */
@@ -440,7 +444,8 @@ static void test_three_nodes_converge_through_link_cuts(void **state)
 }
 
 /* A 64 KiB backlog and a link down while 2 MB of changes are made: the peer gets a full
- * sync, and the cluster still converges. */
+ * sync, and the cluster still converges; what was deleted meanwhile does not survive on
+ * the peer that was away (the full sync removes what its sender did not have). */
 static void test_small_backlog_full_sync_converges(void **state)
 {
     (void)state;
@@ -449,10 +454,20 @@ static void test_small_backlog_full_sync_converges(void **state)
     const char *extra[] = {"--repl-backlog-size", "64KiB", NULL};
     _cluster_start(&cl, extra);
     _wait_links(&cl, 10000);
+    _write_keys(&cl, 1, "old", 100);
+    _wait_agree(&cl, 5000);
     uint64_t full0 = _sum_peer_stat(&cl, "full_syncs");
     faultproxy_refuse(cl.proxy[0][1], true);
     faultproxy_cut(cl.proxy[0][1]);
     char key[32], val[1000];
+    for (int i = 0; i < 50; i++) { /* node 1 does not hear of these */
+        snprintf(key, sizeof(key), "old%d", i);
+        const void *kp = key;
+        size_t kl = strlen(key);
+        uint64_t n;
+        assert_int_equal(cc_del(cl.nodes[0].c, 1, &kp, &kl, &n), CC_OK);
+        assert_int_equal(n, 1);
+    }
     memset(val, 'x', sizeof(val));
     for (int i = 0; i < 2000; i++) {
         snprintf(key, sizeof(key), "big%d", i);
@@ -462,6 +477,11 @@ static void test_small_backlog_full_sync_converges(void **state)
     faultproxy_refuse(cl.proxy[0][1], false);
     _wait_agree(&cl, 30000);
     assert_true(_sum_peer_stat(&cl, "full_syncs") > full0);
+    cc_item it = {0};
+    assert_int_equal(cc_get(cl.nodes[1].c, "old7", 4, &it), CC_NOT_FOUND);
+    assert_int_equal(cc_get(cl.nodes[1].c, "old77", 5, &it), CC_OK);
+    cc_item_release(&it);
+    assert_true(_stat(&cl, 1, "repl.n0.sync_dropped") >= 50);
     _cluster_destroy(&cl);
 }
 
@@ -614,6 +634,125 @@ static void test_wrong_peers_refused(void **state)
     _cluster_destroy(&cl);
 }
 
+/* SET n keys "<prefix><i>" on node i. */
+static void _write_keys(struct cluster *cl, int node, const char *prefix, int n)
+{
+    char key[32], val[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "%s%d", prefix, i);
+        snprintf(val, sizeof(val), "%s-n%d", prefix, node);
+        cc_value v = cc_value_bytes(val, strlen(val));
+        assert_int_equal(cc_set(cl->nodes[node].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+}
+
+/* With persistence, a clean restart of a node resumes both ways from the backlog (no full
+ * sync); a kill -9 cannot (its backlog is lost: full syncs) but the nodes still agree. */
+static void test_restart_resumes_and_crash_resyncs(void **state)
+{
+    (void)state;
+    struct cluster cl;
+    _cluster_init(&cl, 2);
+    char ssd[MAXN][320];
+    for (int i = 0; i < 2; i++) {
+        snprintf(ssd[i], sizeof(ssd[i]), "%s/ssd%d", cl.root, i);
+        const char *extra[] = {"--ssd-path", ssd[i], "--ssd-size", "64MiB", "--persist", "async",
+                               NULL};
+        _start_node(&cl, i, extra, -1);
+    }
+    _wait_links(&cl, 10000);
+    _write_keys(&cl, 0, "a", 300);
+    _write_keys(&cl, 1, "b", 300);
+    _wait_agree(&cl, 5000);
+    uint64_t full0 = _stat(&cl, 0, "repl.n1.full_syncs");
+    uint64_t part0 = _stat(&cl, 0, "repl.n1.partial_resyncs");
+
+    cc_client_destroy(&cl.nodes[1].c);
+    harness_restart(cl.nodes[1].h);
+    cl.nodes[1].c = _client(cl.nodes[1].h);
+    assert_true(harness_log_contains(cl.nodes[1].h, "replication: resumed from"));
+    _wait_links(&cl, 10000);
+    _write_keys(&cl, 0, "c", 300);
+    _write_keys(&cl, 1, "d", 300);
+    _wait_agree(&cl, 5000);
+    assert_int_equal(_stat(&cl, 0, "repl.n1.full_syncs"), full0);
+    assert_true(_stat(&cl, 0, "repl.n1.partial_resyncs") > part0);
+    assert_int_equal(_stat(&cl, 1, "repl.n0.full_syncs"), 0);
+    assert_int_equal(_stat(&cl, 1, "repl.n0.partial_resyncs"), 1);
+
+    /* kill -9 while writes go on: no saved state, so full syncs, and still one answer */
+    cc_client_destroy(&cl.nodes[1].c);
+    harness_kill(cl.nodes[1].h, SIGKILL);
+    _write_keys(&cl, 0, "e", 300);
+    harness_respawn(cl.nodes[1].h);
+    cl.nodes[1].c = _client(cl.nodes[1].h);
+    _write_keys(&cl, 1, "f", 300);
+    _wait_links(&cl, 10000);
+    _wait_agree(&cl, 30000);
+    assert_true(_stat(&cl, 1, "repl.n0.full_syncs") >= 1);
+    _cluster_destroy(&cl);
+}
+
+/* Run cache-cli against node i; its exit code, and its output in out. */
+static int _cli(struct cluster *cl, int i, const char *args, char *out, size_t len)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "\"%s\" -s %s %s 2>&1", getenv("CACHE_CLI"),
+             harness_socket(cl->nodes[i].h), args);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, len - 1, f);
+    out[n] = '\0';
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Poll `cluster status --all` on node i until its exit code is want (views come every s). */
+static void _wait_cli(struct cluster *cl, int i, int want, const char *needle)
+{
+    static char out[16384];
+    uint64_t end = _ms() + 8000;
+    int rc;
+    while ((rc = _cli(cl, i, "cluster status --all", out, sizeof(out))) != want ||
+           !strstr(out, needle)) {
+        if (_ms() > end)
+            fail_msg("cluster status --all: exit %d, wanted %d and '%s':\n%s", rc, want, needle,
+                     out);
+        _sleep_ms(200);
+    }
+}
+
+/* cache-cli cluster status --all: every node's view, and exit 1 when two nodes pin different
+ * certificates for one node or a peer does not answer. */
+static void test_cluster_status_finds_disagreement(void **state)
+{
+    (void)state;
+    struct cluster cl;
+    _cluster_init(&cl, 3);
+    _cluster_start(&cl, NULL);
+    _wait_links(&cl, 10000);
+    _wait_cli(&cl, 0, 0, "every node pins the same certificates");
+    char out[16384];
+    assert_int_equal(_cli(&cl, 0, "cluster status", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, cl.nodes[1].fp));
+    assert_non_null(strstr(out, "n2 "));
+    assert_int_equal(_cli(&cl, 0, "stats --prometheus", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "# TYPE cacheserverd_repl_lag_records gauge"));
+    assert_non_null(strstr(out, "cacheserverd_repl_lag_records{peer=\"n1\"} "));
+    /* node 1 comes back pinning a certificate for node 2 that node 2 does not have */
+    cc_client_destroy(&cl.nodes[1].c);
+    harness_destroy(&cl.nodes[1].h);
+    _start_node(&cl, 1, NULL, 2);
+    _wait_cli(&cl, 0, 1, "DISAGREE: n1 has aaaaaaaa");
+    /* node 2 stops answering */
+    cc_client_destroy(&cl.nodes[2].c);
+    harness_destroy(&cl.nodes[2].h);
+    _wait_cli(&cl, 0, 1, "NO ANSWER: n2");
+    assert_int_equal(_cli(&cl, 0, "cluster status --json", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "\"peer.n1.fingerprint\""));
+    _cluster_destroy(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +760,8 @@ int main(void)
         cmocka_unit_test(test_future_stamps_refused),
         cmocka_unit_test(test_partition_heals_to_last_writer),
         cmocka_unit_test(test_small_backlog_full_sync_converges),
+        cmocka_unit_test(test_restart_resumes_and_crash_resyncs),
+        cmocka_unit_test(test_cluster_status_finds_disagreement),
         cmocka_unit_test(test_three_nodes_converge_through_link_cuts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
