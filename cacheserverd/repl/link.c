@@ -11,6 +11,7 @@
  * READ_TIMEOUT_S is closed and dialed again. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,14 @@ static void _schedule_dial(struct peer *p);
 static void _fill(struct peer *p);
 
 /* ---- small helpers ---- */
+
+/* Small records must not wait for Nagle's algorithm (and the peer's delayed ACK). */
+static void _nodelay(evutil_socket_t fd)
+{
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
 
 static void _set_error(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void _set_error(struct peer *p, const char *fmt, ...)
@@ -720,6 +729,7 @@ static void _event_cb(struct bufferevent *bev, short what, void *arg)
             p->unacked = 0;
             __atomic_store_n(&p->st.in_up, 1, __ATOMIC_RELAXED);
         } else {
+            _nodelay(bufferevent_getfd(bev));
             c->peer->ostate = OUT_HELLO;
             c->peer->backoff_ms = 0;
             if (c->peer->down_logged)
@@ -797,6 +807,7 @@ static void _accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sock
         evutil_closesocket(fd);
         return;
     }
+    _nodelay(fd);
     struct conn *c = _conn_new(fd, ssl, false);
     if (c && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->from, sizeof(c->from));
