@@ -8,6 +8,8 @@ PACKAGES=(
   gcc meson ninja-build pkg-config python3
   libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libcmocka-dev libedit-dev
   libssl-dev openssl
+  # fuzzing (libFuzzer + sanitizer runtimes, scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   # php-ext (igbinary: the optional serializer; php-cgi + cgi-fcgi: the FastCGI tests)
   php-dev php-cli php-igbinary php-cgi libfcgi-bin
   # bench: the servers we compare with, and the PHP extensions bench/php compares with

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test twice: in a normal build and in an
-# ASan+UBSan build (meson's b_sanitize). Ends with one line "N passed, N failed" summing
+# ASan+UBSan build (meson's b_sanitize); then every fuzz target for 20 s (counted as one). Ends with one line "N passed, N failed" summing
 # every test it ran; exits non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +63,13 @@ if [ -x php-ext/test-installed.sh ]; then
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-1}))
   if [ "$inst_rc" -ne 0 ] && [ "${f:-1}" -eq 0 ]; then failed=$((failed + 1)); fi
+fi
+
+# Every libFuzzer target for 20 s (clang build in build-fuzz; docs/reliability.md): a crash
+# or sanitizer report fails it, and the crasher is kept under tests/fuzz/regress/.
+if [ -x scripts/fuzz.sh ]; then
+  echo "== fuzz targets, 20 s each"
+  if ./scripts/fuzz.sh 20; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 
 echo "$passed passed, $failed failed"

@@ -95,6 +95,69 @@ bool diskval_expired(const uint8_t *buf, size_t len, uint64_t now_ms)
     return diskval_peek(buf, len, &v) && v.expire_ms != 0 && v.expire_ms <= now_ms;
 }
 
+/* The first output buffer of a decompression when the header's length is larger: the
+ * output grows (doubling) only as zstd fills it. */
+#define DECOMPRESS_FIRST (64u * 1024)
+
+/* Decompress exactly raw bytes from src into a malloc'd *out. The header's length is
+ * checked, not trusted with an allocation: a record whose checksum is right but whose lengths
+ * lie (a bug that wrote it, a crafted file) must not make us allocate up to 4 GiB for a few
+ * bytes of payload, so the buffer grows only as zstd produces output, to at most raw. */
+static int _decompress(const uint8_t *src, size_t srclen, size_t raw, uint8_t **out)
+{
+    size_t cap = raw < DECOMPRESS_FIRST ? raw : DECOMPRESS_FIRST;
+    uint8_t *d = malloc(cap ? cap : 1);
+    ZSTD_DStream *z = ZSTD_createDStream();
+    if (!d || !z) {
+        free(d);
+        ZSTD_freeDStream(z);
+        return DISKVAL_NOMEM;
+    }
+    ZSTD_inBuffer in = {src, srclen, 0};
+    ZSTD_outBuffer o = {d, cap, 0};
+    int st = DISKVAL_CORRUPT;
+    for (;;) {
+        size_t r = ZSTD_decompressStream(z, &o, &in);
+        if (ZSTD_isError(r))
+            break;
+        if (in.pos == in.size && r == 0) {
+            st = o.pos == raw ? DISKVAL_OK : DISKVAL_CORRUPT; /* every frame ended */
+            break;
+        }
+        if (o.pos < o.size) {
+            if (in.pos == in.size)
+                break; /* zstd wants input we do not have: truncated */
+            continue;  /* a frame ended and another follows */
+        }
+        /* output full: more than raw bytes is corrupt, else grow */
+        if (o.size == raw) {
+            /* one more call tells a complete frame (0) from one that goes on */
+            uint8_t extra;
+            ZSTD_outBuffer probe = {&extra, 1, 0};
+            r = ZSTD_decompressStream(z, &probe, &in);
+            if (!ZSTD_isError(r) && r == 0 && probe.pos == 0 && in.pos == in.size)
+                st = DISKVAL_OK;
+            break;
+        }
+        size_t ncap = o.size > raw / 2 ? raw : o.size * 2;
+        uint8_t *nd = realloc(d, ncap);
+        if (!nd) {
+            st = DISKVAL_NOMEM;
+            break;
+        }
+        d = nd;
+        o.dst = d;
+        o.size = ncap;
+    }
+    ZSTD_freeDStream(z);
+    if (st != DISKVAL_OK) {
+        free(d);
+        return st;
+    }
+    *out = d;
+    return DISKVAL_OK;
+}
+
 int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskval *out,
                    uint8_t **owned)
 {
@@ -116,14 +179,10 @@ int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskv
         out->len = raw;
         return DISKVAL_OK;
     }
-    uint8_t *d = malloc(raw ? raw : 1);
-    if (!d)
-        return DISKVAL_NOMEM;
-    size_t n = ZSTD_decompress(d, raw, buf + DISKVAL_HEADER, stored);
-    if (ZSTD_isError(n) || n != raw) {
-        free(d);
-        return DISKVAL_CORRUPT;
-    }
+    uint8_t *d = NULL;
+    int st = _decompress(buf + DISKVAL_HEADER, stored, raw, &d);
+    if (st != DISKVAL_OK)
+        return st;
     *owned = d;
     out->data = d;
     out->len = raw;

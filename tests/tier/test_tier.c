@@ -106,6 +106,44 @@ static void put_n(uint8_t *p, uint64_t v, int n, bool be)
         p[be ? n - 1 - i : i] = (uint8_t)(v >> (8 * i));
 }
 
+/* A compressed record whose checksum is right but whose value length is not (a writer's bug,
+ * a crafted file) is corrupt, and a length of 4 GiB - 1 is not allocated before zstd shows
+ * the payload is short (fuzz_diskval's oom finding, tests/fuzz/regress/diskval). */
+static void test_compressed_length_must_match(void **state)
+{
+    (void)state;
+    size_t len = 200000; /* more than the first 64KiB buffer: it grows twice */
+    uint8_t *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t)('a' + i % 7);
+    struct diskval v = {.type = 4, .version = 5, .data = data, .len = len};
+    struct diskval_opts o = {.zstd_level = 3, .compress_threshold = 64};
+    uint8_t *enc, *owned;
+    size_t elen;
+    bool comp;
+    assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+    assert_true(comp);
+    const uint64_t lies[] = {len - 1, len + 1, 65536, 0, UINT32_MAX};
+    for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+        put_n(enc + 32, lies[i], 4, false);
+        put_n(enc + 4, crc32c(crc32c(0, enc, 4), enc + 8, elen - 8), 4, false);
+        assert_null(diskval_why(enc, elen)); /* the header itself is consistent */
+        struct diskval out;
+        owned = (uint8_t *)1;
+        assert_int_equal(diskval_decode(enc, elen, fake_now, &out, &owned), DISKVAL_CORRUPT);
+        assert_null(owned);
+    }
+    put_n(enc + 32, len, 4, false);
+    put_n(enc + 4, crc32c(crc32c(0, enc, 4), enc + 8, elen - 8), 4, false);
+    struct diskval out;
+    assert_int_equal(diskval_decode(enc, elen, fake_now, &out, &owned), DISKVAL_OK);
+    assert_int_equal(out.len, len);
+    assert_memory_equal(out.data, data, len);
+    free(owned);
+    free(enc);
+    free(data);
+}
+
 static size_t layout(uint8_t *r, bool be)
 {
     static const char payload[] = "hello";
@@ -331,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_expired_values),
         cmocka_unit_test(test_little_endian_layout),
         cmocka_unit_test(test_other_byte_order_refused),
+        cmocka_unit_test(test_compressed_length_must_match),
         cmocka_unit_test_setup_teardown(test_tierdb_put_get_reopen_expire, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_directory, setup_dir, teardown_dir),
     };

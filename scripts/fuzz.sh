@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target of tests/fuzz/ for SECONDS each (default 60) and prints, per
+# target, the executions, the edges covered (libFuzzer's cov:) and the findings.
+#   scripts/fuzz.sh [SECONDS-PER-TARGET]
+# Configures build-fuzz (clang, -Dfuzz=true) when it is missing, then builds the targets.
+# Each target's corpus grows in build-fuzz/corpus/<target>/, seeded from tests/fuzz/corpus/
+# and tests/fuzz/regress/; crashers go to build-fuzz/artifacts/<target>/ and are copied to
+# tests/fuzz/regress/<target>/, which the unit suite replays: commit one with its fix.
+# Exit status: 0 when no target found anything, 1 when one did, 2 on a setup error.
+# See docs/reliability.md.
+set -uo pipefail
+
+SECS="${1:-60}"
+case "$SECS" in
+  '' | *[!0-9]*) echo "usage: $0 [SECONDS-PER-TARGET]" >&2; exit 2 ;;
+esac
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT" || exit 2
+BUILD=build-fuzz
+TARGETS=(mpread diskval fingerprint option frames repl_wire)
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+  # b_lundef=false: libcacheclient.so links with ASan's symbols left to the executable
+  CC=clang meson setup "$BUILD" -Dfuzz=true -Db_lundef=false >/dev/null || {
+    echo "fuzz: meson setup $BUILD failed (clang and libclang-rt-14-dev: scripts/deps.sh)" >&2
+    exit 2
+  }
+fi
+ninja -C "$BUILD" "${TARGETS[@]/#/tests/fuzz/fuzz_}" >/dev/null || {
+  echo "fuzz: building the targets failed: ninja -C $BUILD" >&2
+  exit 2
+}
+
+# A finding is a crash, a sanitizer report, a leak, a timeout or an out-of-memory input.
+_findings() { find "$1" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o \
+  -name 'timeout-*' -o -name 'oom-*' \) | sort; }
+
+status=0
+rows=()
+for t in "${TARGETS[@]}"; do
+  corpus="$BUILD/corpus/$t" artifacts="$BUILD/artifacts/$t" log="$BUILD/fuzz-$t.log"
+  mkdir -p "$corpus" "$artifacts" "tests/fuzz/regress/$t"
+  for seed in tests/fuzz/corpus/"$t"/* tests/fuzz/regress/"$t"/*; do
+    [ -f "$seed" ] && cp -n "$seed" "$corpus/" 2>/dev/null
+  done
+  before="$(_findings "$artifacts")"
+  args=(-max_total_time="$SECS" -print_final_stats=1 -artifact_prefix="$artifacts/"
+        -timeout=10 -rss_limit_mb=2048)
+  [ -f "tests/fuzz/dict/$t.dict" ] && args+=(-dict="tests/fuzz/dict/$t.dict")
+  # the config reader prints a line per bad file: keep the target's stderr out of the log
+  # (libFuzzer's own output and sanitizer reports still show)
+  [ "$t" = option ] && args+=(-close_fd_mask=2)
+  echo "fuzz: $t for ${SECS}s (log: $log)" >&2
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
+    "$BUILD/tests/fuzz/fuzz_$t" "${args[@]}" "$corpus" >"$log" 2>&1
+  rc=$?
+  execs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')"
+  [ -n "$execs" ] || execs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')"
+  edges="$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')"
+  new=()
+  while IFS= read -r f; do
+    [ -n "$f" ] && ! grep -qxF "$f" <<<"$before" && new+=("$f")
+  done < <(_findings "$artifacts")
+  for f in "${new[@]}"; do
+    cp "$f" "tests/fuzz/regress/$t/"
+    echo "fuzz: $t: finding $f, kept as tests/fuzz/regress/$t/$(basename "$f")" >&2
+  done
+  if [ ${#new[@]} -eq 0 ] && [ $rc -ne 0 ]; then
+    echo "fuzz: $t exited $rc without an artifact: see $log" >&2
+    new=("exit $rc")
+  fi
+  [ ${#new[@]} -gt 0 ] && status=1
+  rows+=("$(printf '%-12s %12s %8s %9s' "$t" "${execs:-?}" "${edges:-?}" "${#new[@]}")")
+done
+
+printf '\n%-12s %12s %8s %9s   (%ss each)\n' target execs edges findings "$SECS"
+printf '%s\n' "${rows[@]}"
+exit $status
