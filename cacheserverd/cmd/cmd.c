@@ -137,7 +137,8 @@ void cmd_reply_store_status(struct req *q, struct reply *r, int st)
                     (unsigned long long)store_memory_limit());
         return;
     case STORE_ELIMIT:
-        reply_error(r, q->id, CC_E_LIMIT, "too many namespaces (at most %d)", CC_MAX_NAMESPACES);
+        reply_error(r, q->id, CC_E_LIMIT, "limit reached: at most %d namespaces, and a replicated "
+                    "counter takes increments from at most 64 nodes", CC_MAX_NAMESPACES);
         return;
     }
     reply_error(r, q->id, CC_E_INTERNAL, "unexpected store status %d", st);

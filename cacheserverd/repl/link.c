@@ -193,7 +193,13 @@ static void _apply(struct peer *p, const struct repl_change *ch, uint64_t *hash)
     struct store_value v = {ch->type, ch->value, ch->vlen};
     struct store_remote r = {.stamp = ch->stamp, .origin = ch->origin, .expire_ms = ch->expire_ms,
                              .v = &v};
-    r.op = ch->op == REPL_OP_SET ? MUT_SET : ch->op == REPL_OP_DEL ? MUT_DEL : MUT_TOUCH;
+    r.op = ch->op == REPL_OP_SET || ch->op == REPL_OP_COUNTER ? MUT_SET
+           : ch->op == REPL_OP_DEL                            ? MUT_DEL
+                                                              : MUT_TOUCH;
+    if (ch->op == REPL_OP_COUNTER) {
+        r.ctr = ch->ctr;
+        r.ctr_len = ch->ctr_len;
+    }
     switch (store_apply(&k, &r)) {
     case STORE_OK:
         stat_incr(&p->st.applied);
@@ -566,6 +572,8 @@ static bool _full_step(struct peer *p, struct evbuffer *out)
             c.type = 0;
         } else {
             c.value = store_item_value(it, &c.vlen);
+            if ((c.ctr = store_item_counter(it, &c.ctr_len)))
+                c.op = REPL_OP_COUNTER;
         }
         if (c.stamp)
             repl_send_item(out, &c);

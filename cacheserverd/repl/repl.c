@@ -154,9 +154,13 @@ static void _on_mutation(void *arg, const struct mutation *m)
     switch (m->op) {
     case MUT_SET:
         /* a stream is not copied yet: peers drop their older value (a miss, never stale) */
-        c.op = m->type == STORE_T_STREAM || !m->value ? REPL_OP_DEL : REPL_OP_SET;
+        c.op = m->type == STORE_T_STREAM || !m->value ? REPL_OP_DEL
+               : m->ctr                               ? REPL_OP_COUNTER
+                                                      : REPL_OP_SET;
         c.value = m->value;
         c.vlen = (uint32_t)m->vlen;
+        c.ctr = m->ctr;
+        c.ctr_len = m->ctr_len;
         break;
     case MUT_APPEND:
     case MUT_DEL:
@@ -172,7 +176,7 @@ static void _on_mutation(void *arg, const struct mutation *m)
     default:
         return; /* expiry is absolute and travels with the value; eviction, loads: local */
     }
-    if (c.op != REPL_OP_SET)
+    if (c.op != REPL_OP_SET && c.op != REPL_OP_COUNTER)
         c.type = 0;
     if (!(c.op == REPL_OP_FLUSH && c.all)) {
         const char *ns = store_ns_name((uint16_t)m->ns);
@@ -187,6 +191,8 @@ static void _on_mutation(void *arg, const struct mutation *m)
         c.value = NULL;
         c.vlen = 0;
         c.type = 0;
+        c.ctr = NULL;
+        c.ctr_len = 0;
         backlog_append(repl.backlog, &c, m->hash);
     }
     repl_link_notify();

@@ -27,7 +27,7 @@ static int _raw_write(void *data, const char *buf, size_t len)
 size_t repl_change_bound(const struct repl_change *c)
 {
     return 2 + (5 + (size_t)c->nslen) + (5 + (size_t)c->klen) + 9 + 3 + 2 +
-           (5 + (size_t)c->vlen) + 9 + 16;
+           (5 + (size_t)c->vlen) + 9 + (5 + (size_t)c->ctr_len) + 16;
 }
 
 static void _pack_bin(msgpack_packer *pk, const uint8_t *p, uint32_t len)
@@ -52,11 +52,15 @@ static void _pack_change(msgpack_packer *pk, const struct repl_change *c)
     msgpack_pack_uint64(pk, c->stamp);
     msgpack_pack_uint16(pk, c->origin);
     msgpack_pack_uint8(pk, c->type);
-    if (c->op == REPL_OP_SET)
+    if (c->op == REPL_OP_SET || c->op == REPL_OP_COUNTER)
         _pack_bin(pk, c->value, c->vlen);
     else
         msgpack_pack_nil(pk);
     msgpack_pack_uint64(pk, c->expire_ms);
+    if (c->op == REPL_OP_COUNTER)
+        _pack_bin(pk, c->ctr, c->ctr_len);
+    else
+        msgpack_pack_nil(pk);
 }
 
 size_t repl_change_pack(const struct repl_change *c, uint8_t *out)
@@ -275,7 +279,7 @@ static int _decode_change(struct mp_cursor *c, struct repl_change *ch, const cha
 {
     uint64_t op, stamp, origin, type, expire;
     memset(ch, 0, sizeof(*ch));
-    if (!_read_u(c, &op, REPL_OP_FLUSH) || op == 0)
+    if (!_read_u(c, &op, REPL_OP_COUNTER) || op == 0)
         FAIL("bad change op");
     ch->op = (uint8_t)op;
     if (mp_peek_nil(c)) {
@@ -303,17 +307,25 @@ static int _decode_change(struct mp_cursor *c, struct repl_change *ch, const cha
     ch->stamp = stamp;
     ch->origin = (uint16_t)origin;
     ch->type = (uint8_t)type;
-    if (op == REPL_OP_SET) {
+    if (op == REPL_OP_SET || op == REPL_OP_COUNTER) {
         if (!mp_read_bytes(c, &ch->value, &ch->vlen))
             FAIL("a set has no value");
         if (!_valid_value(ch->value, ch->vlen, ch->type))
             FAIL("the value is not one msgpack value of its type");
+        if (op == REPL_OP_COUNTER && ch->type != 2 /* STORE_T_INT */)
+            FAIL("a counter is an int");
     } else if (!mp_read_nil(c)) {
         FAIL("only a set carries a value");
     }
     if (!mp_read_uint(c, &expire))
         FAIL("bad expiry");
     ch->expire_ms = expire;
+    if (op == REPL_OP_COUNTER) {
+        if (!mp_read_bytes(c, &ch->ctr, &ch->ctr_len) || ch->ctr_len < 20)
+            FAIL("a counter has no state");
+    } else if (!mp_read_nil(c)) {
+        FAIL("only a counter carries a state");
+    }
     return 0;
 }
 
@@ -371,8 +383,8 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
             FAIL("bad ITEM");
         if (_decode_change(&c, &m->c, why) != 0)
             return -1;
-        if (m->c.op != REPL_OP_SET && m->c.op != REPL_OP_DEL)
-            FAIL("an ITEM is a value or a delete");
+        if (m->c.op != REPL_OP_SET && m->c.op != REPL_OP_DEL && m->c.op != REPL_OP_COUNTER)
+            FAIL("an ITEM is a value, a counter or a delete");
         break;
     case REPL_ERROR:
         if (n != 2 || !_read_u(&c, &m->u[0], UINT32_MAX) ||

@@ -55,6 +55,7 @@ enum repl_op {
     REPL_OP_DEL = 2,   /* a delete (also: a change not sent as a value, see repl.c) */
     REPL_OP_TOUCH = 3, /* a new absolute expiry */
     REPL_OP_FLUSH = 4, /* a namespace (ns != "" or all) flushed */
+    REPL_OP_COUNTER = 5, /* a counter's value and per-origin state (store/counter.h) */
 };
 
 /* One change: the fields a REC and an ITEM share. Pointers go into the decoded frame. */
@@ -71,6 +72,8 @@ struct repl_change {
     const uint8_t *value;  /* REPL_OP_SET: the value's msgpack encoding */
     uint32_t vlen;
     uint64_t expire_ms;    /* absolute unix ms, 0 = none */
+    const uint8_t *ctr;    /* REPL_OP_COUNTER: the state */
+    uint32_t ctr_len;
 };
 
 struct repl_msg {
@@ -96,7 +99,7 @@ size_t repl_change_bound(const struct repl_change *c);
  * returns the bytes written. */
 size_t repl_change_pack(const struct repl_change *c, uint8_t *out);
 /* Number of msgpack elements repl_change_pack writes. */
-#define REPL_CHANGE_FIELDS 8
+#define REPL_CHANGE_FIELDS 9
 
 /* Encoders: each appends one whole frame to out. 0, or -1 when out of memory. */
 int repl_send_hello(struct evbuffer *out, uint16_t node_id, const char *name, uint64_t backlog_id);

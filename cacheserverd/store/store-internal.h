@@ -12,6 +12,8 @@
 #define ITEM_VISITED 0x01u   /* SIEVE: read since the hand last passed */
 #define ITEM_LINKED 0x02u    /* in the table and the SIEVE list */
 #define ITEM_EVER_READ 0x04u /* read at least once since written */
+#define ITEM_COUNTER 0x08u   /* an int with a replicated counter state after it (counter.h) */
+#define ITEM_CTR_OFFSET 16   /* where that state starts in the value area (after 9 + pad) */
 
 /* 56 bytes of metadata, then the key, then the value encoding (or, for a stream, a
  * struct stream *). */

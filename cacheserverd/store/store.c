@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "counter.h"
 #include "mpread.h"
 #include "stats.h"
 #include "store-internal.h"
@@ -112,6 +113,8 @@ uint64_t store_memory_limit(void) { return option_get_u(&opts.memory); }
 static uint64_t _item_mem(const struct item *it)
 {
     uint64_t m = sizeof(struct item) + it->klen + it->vlen;
+    if (it->flags & ITEM_COUNTER)
+        m += ITEM_CTR_OFFSET - it->vlen + ctr_len_at(item_val((struct item *)it) + ITEM_CTR_OFFSET);
     if (it->type == STORE_T_STREAM)
         m += store_stream_mem(item_stream(it));
     return m;
@@ -172,6 +175,15 @@ static inline void _item_ref(struct item *it) { __atomic_add_fetch(&it->refcount
 uint8_t store_item_type(const struct item *it) { return it->type; }
 uint64_t store_item_version(const struct item *it) { return it->version; }
 uint16_t store_item_origin(const struct item *it) { return (uint16_t)it->origin; }
+
+const uint8_t *store_item_counter(const struct item *it, uint32_t *len)
+{
+    if (!(it->flags & ITEM_COUNTER))
+        return NULL;
+    const uint8_t *p = item_val((struct item *)it) + ITEM_CTR_OFFSET;
+    *len = (uint32_t)ctr_len_at(p);
+    return p;
+}
 uint64_t store_item_expire_ms(const struct item *it) { return it->expire_ms; }
 
 const uint8_t *store_item_value(const struct item *it, uint32_t *len)
@@ -251,6 +263,10 @@ static void _emit_change(enum mutation_op op, struct item *it, uint64_t hash, co
         .origin = origin,
         .hlc = stamp,
     };
+    if ((it->flags & ITEM_COUNTER) && op == MUT_SET) {
+        m.ctr = item_val(it) + ITEM_CTR_OFFSET;
+        m.ctr_len = (uint32_t)ctr_len_at(m.ctr);
+    }
     struct store_stream_view view;
     if (it->type == STORE_T_STREAM &&
         (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD) &&
@@ -307,7 +323,7 @@ static void _list_remove(struct shard *s, struct item *it)
 /* Link a new item (its memory already reserved); the table takes the caller's reference. */
 static void _do_link(struct shard *s, struct item *it, uint64_t hash)
 {
-    it->flags = (uint8_t)(ITEM_LINKED | (it->flags & ITEM_EVER_READ));
+    it->flags = (uint8_t)(ITEM_LINKED | (it->flags & (ITEM_EVER_READ | ITEM_COUNTER)));
     it->gen = store_ns_gen(it->ns);
     do_store_table_insert(s, it, hash);
     _list_push(s, it);
@@ -765,9 +781,220 @@ static enum store_status _current_int(const struct item *it, int64_t *cur)
     return STORE_ETYPE;
 }
 
+/* ---- replicated counters (counter.h): with a node id, INCR keeps per-origin state ---- */
+
+/* A new unlinked counter item holding c and its value, memory reserved; NULL (ENOMEM or an
+ * overflowing value). */
+static struct item *_counter_item(const struct store_key *k, const struct ctr *c,
+                                  uint64_t expire_ms, uint16_t origin)
+{
+    int64_t v;
+    if (!ctr_value(c, &v))
+        return NULL;
+    struct item *it = _item_new(k, STORE_T_INT, ITEM_CTR_OFFSET + (uint32_t)ctr_size(c->n));
+    if (!it)
+        return NULL;
+    it->vlen = _encode_int(item_val(it), v);
+    memset(item_val(it) + it->vlen, 0, ITEM_CTR_OFFSET - it->vlen);
+    ctr_write(c, item_val(it) + ITEM_CTR_OFFSET);
+    it->flags = ITEM_COUNTER;
+    it->version = ctr_version(c);
+    it->origin = origin;
+    it->expire_ms = expire_ms;
+    if (_reserve(_item_mem(it)) != STORE_OK) {
+        free(it);
+        return NULL;
+    }
+    return it;
+}
+
+/* The counter state an item stands for: its own, or for a plain int (or decimal bytes) an
+ * epoch at its version with its value as the base. false for other types. */
+static bool _item_ctr(struct item *it, struct ctr *c)
+{
+    if (it->flags & ITEM_COUNTER) {
+        const uint8_t *p = item_val(it) + ITEM_CTR_OFFSET;
+        return ctr_read(p, ctr_len_at(p), c);
+    }
+    int64_t cur;
+    if (_current_int(it, &cur) != STORE_OK)
+        return false;
+    c->epoch = it->version;
+    c->eorigin = (uint16_t)it->origin;
+    c->base = cur;
+    c->n = 0;
+    return true;
+}
+
+/* The epoch a SET or DEL from a peer competes with: a counter's, else the version. */
+static void _epoch_of(const struct item *it, uint64_t *stamp, uint16_t *origin)
+{
+    if (it->flags & ITEM_COUNTER) {
+        struct ctr c;
+        const uint8_t *p = item_val((struct item *)it) + ITEM_CTR_OFFSET;
+        if (ctr_read(p, ctr_len_at(p), &c)) {
+            *stamp = c.epoch;
+            *origin = c.eorigin;
+            return;
+        }
+    }
+    *stamp = it->version;
+    *origin = (uint16_t)it->origin;
+}
+
+/* Install nit at k if memory still holds `seen` there (NULL: still nothing). `seen` is
+ * referenced by the caller, so its address cannot have been reused. */
+static bool _install_if_unchanged(const struct store_key *k, struct item *seen, struct item *nit)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    bool same = slot ? *slot == seen : !seen;
+    if (same)
+        _do_replace(s, slot, nit, k->hash, MUT_SET);
+    pthread_mutex_unlock(&s->lock);
+    return same;
+}
+
+/* INCR with a node id: this node's sum grows in the counter's state. The state is computed
+ * under the lock, the item allocated outside it, and installed if the key did not change
+ * meanwhile (else again). */
+static enum store_status _incr_counter(const struct store_key *k, int64_t delta, int64_t initial,
+                                       uint64_t ttl_ms, int64_t *result)
+{
+    struct shard *s = _shard(k);
+    for (int attempt = 0; attempt < 16; attempt++) {
+        struct ctr c;
+        uint64_t expire;
+        struct item *seen = NULL; /* referenced: its address cannot be reused meanwhile */
+        pthread_mutex_lock(&s->lock);
+        struct item **slot = _do_find(s, k);
+        uint64_t stamp = store_hlc_now();
+        if (slot) {
+            if (!_item_ctr(*slot, &c)) {
+                enum store_status rc = _current_int(*slot, &(int64_t){0});
+                pthread_mutex_unlock(&s->lock);
+                return rc == STORE_OK ? STORE_ETYPE : rc;
+            }
+            seen = *slot;
+            _item_ref(seen);
+            expire = (*slot)->expire_ms;
+            if (!ctr_add(&c, node_id, delta, stamp)) {
+                store_item_release(seen);
+                pthread_mutex_unlock(&s->lock);
+                return STORE_ELIMIT;
+            }
+        } else if (_on_disk(k)) {
+            pthread_mutex_unlock(&s->lock);
+            return STORE_ON_DISK;
+        } else {
+            /* created here: an epoch of its own, counting from initial */
+            c.epoch = stamp;
+            c.eorigin = node_id;
+            c.base = initial;
+            c.n = 0;
+            expire = _expire_at(ttl_ms);
+        }
+        pthread_mutex_unlock(&s->lock);
+        int64_t v;
+        struct item *nit = NULL;
+        enum store_status rc = !ctr_value(&c, &v) ? STORE_EOVERFLOW
+                               : !(nit = _counter_item(k, &c, expire, node_id)) ? STORE_ENOMEM
+                                                                                 : STORE_OK;
+        if (rc == STORE_OK) {
+            if (_install_if_unchanged(k, seen, nit)) {
+                nit = NULL;
+                *result = v;
+            } else {
+                rc = STORE_NOT_STORED; /* the key changed meanwhile: again */
+            }
+        }
+        if (nit)
+            _item_free(nit);
+        if (seen)
+            store_item_release(seen);
+        if (rc != STORE_NOT_STORED)
+            return rc;
+    }
+    return STORE_ENOMEM;
+}
+
+/* A peer's counter state: merged with what is here (same epoch), or replacing it (newer
+ * epoch), or dropped (older). Two-phase like _incr_counter. */
+static enum store_status _apply_counter(const struct store_key *k, const struct store_remote *r)
+{
+    struct ctr in;
+    if (!r->v || r->v->type != STORE_T_INT || !ctr_read(r->ctr, r->ctr_len, &in))
+        return STORE_ETYPE;
+    store_hlc_floor(ctr_version(&in));
+    struct shard *s = _shard(k);
+    for (int attempt = 0; attempt < 16; attempt++) {
+        struct ctr c;
+        uint64_t expire = r->expire_ms;
+        struct item *seen = NULL; /* referenced, as in _incr_counter */
+        pthread_mutex_lock(&s->lock);
+        struct item **slot = _do_find(s, k);
+        enum store_status rc = STORE_OK;
+        if (!slot) {
+            /* something at or after its epoch left memory here (a delete resets a counter,
+             * and an eviction cannot be told from one): a miss, never a reset undone */
+            struct gone_mark *g = _gone(k->hash);
+            if (!_wins(in.epoch, in.eorigin, g->stamp, g->origin))
+                rc = STORE_NOT_STORED;
+            if (rc != STORE_OK && miss_hooks.forget)
+                miss_hooks.forget(miss_hooks.arg, k);
+            c = in;
+        } else {
+            seen = *slot;
+            _item_ref(seen);
+            expire = (*slot)->expire_ms;
+            struct ctr here;
+            if (!_item_ctr(*slot, &here)) {
+                /* another type: the newer of its version and the counter's epoch wins */
+                rc = _wins(in.epoch, in.eorigin, (*slot)->version, (uint16_t)(*slot)->origin)
+                         ? STORE_OK
+                         : STORE_NOT_STORED;
+                c = in;
+                expire = r->expire_ms;
+            } else if (in.epoch == here.epoch && in.eorigin == here.eorigin) {
+                c = here;
+                if (!ctr_merge(&c, &in))
+                    rc = STORE_NOT_STORED; /* nothing new */
+                if (r->expire_ms != expire && ctr_version(&in) >= ctr_version(&here))
+                    expire = r->expire_ms;
+            } else if (_wins(in.epoch, in.eorigin, here.epoch, here.eorigin)) {
+                c = in;
+                expire = r->expire_ms;
+            } else {
+                rc = STORE_NOT_STORED;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+        struct item *nit = NULL;
+        if (rc == STORE_OK && !(nit = _counter_item(k, &c, expire, r->origin)))
+            rc = STORE_ENOMEM;
+        bool again = false;
+        if (rc == STORE_OK) {
+            if (_install_if_unchanged(k, seen, nit))
+                nit = NULL;
+            else
+                again = true; /* the key changed meanwhile */
+        }
+        if (nit)
+            _item_free(nit);
+        if (seen)
+            store_item_release(seen);
+        if (!again)
+            return rc;
+    }
+    return STORE_ENOMEM;
+}
+
 enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t initial,
                              uint64_t ttl_ms, int64_t *result)
 {
+    if (node_id)
+        return _incr_counter(k, delta, initial, ttl_ms, result);
     struct item *nit = _item_reserved(k, STORE_T_INT, NULL, 9);
     if (!nit)
         return STORE_ENOMEM;
@@ -967,6 +1194,8 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
     if ((op == MUT_SET && (!r->v || r->v->type == STORE_T_STREAM)) ||
         (op != MUT_SET && op != MUT_DEL && op != MUT_TOUCH) || r->stamp == 0)
         return STORE_ETYPE;
+    if (op == MUT_SET && r->ctr)
+        return _apply_counter(k, r);
     struct item *nit = NULL;
     if (op == MUT_SET) {
         nit = _item_reserved(k, r->v->type, r->v->data, r->v->len);
@@ -981,7 +1210,18 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     enum store_status rc = STORE_OK;
-    if (slot && !_wins(r->stamp, r->origin, (*slot)->version, (uint16_t)(*slot)->origin)) {
+    uint64_t here = 0;
+    uint16_t here_origin = 0;
+    if (slot) {
+        /* a SET or DEL resets a counter when it is newer than the counter's epoch */
+        if (op == MUT_TOUCH) {
+            here = (*slot)->version;
+            here_origin = (uint16_t)(*slot)->origin;
+        } else {
+            _epoch_of(*slot, &here, &here_origin);
+        }
+    }
+    if (slot && !_wins(r->stamp, r->origin, here, here_origin)) {
         rc = STORE_NOT_STORED; /* memory holds a newer change */
     } else if (!slot && !_wins(r->stamp, r->origin, _gone(k->hash)->stamp, _gone(k->hash)->origin)) {
         rc = STORE_NOT_STORED; /* what left memory may be newer: a miss, and no disk copy */

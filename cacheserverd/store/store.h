@@ -127,6 +127,8 @@ struct mutation {
                            * counter): the new version for SET, APPEND, TOUCH; a stamp of
                            * its own for the others */
     bool local;           /* MUT_DEL: not a change to send anywhere (store_drop_older) */
+    const uint8_t *ctr;   /* MUT_SET of a replicated counter: its state (counter.h), else NULL */
+    uint32_t ctr_len;
     /* a stream's MUT_SET, APPEND, TOUCH, LOAD, when streams are persisted (NULL otherwise) */
     const struct store_stream_view *stream;
 };
@@ -186,6 +188,8 @@ uint64_t store_item_version(const struct item *it);
 uint16_t store_item_origin(const struct item *it);
 /* Absolute expiry in unix ms, 0 = none. */
 uint64_t store_item_expire_ms(const struct item *it);
+/* A replicated counter's state (INCR with a node id; docs/replication.md), or NULL. */
+const uint8_t *store_item_counter(const struct item *it, uint32_t *len);
 /* Remaining ttl in ms, or STORE_TTL_NONE. */
 int64_t store_item_ttl(const struct item *it);
 /* Length of a stream or of a bytes value's content; other types: 0. */
@@ -212,6 +216,9 @@ enum store_status store_load(const struct store_key *k, const struct store_value
                              uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
                              void *arg);
 enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms);
+/* With a node id set (replication), the int keeps a per-origin counter state so that
+ * increments made on several nodes add up (docs/replication.md, "Counters"); STORE_ELIMIT
+ * when a counter has had more than 64 origins. */
 enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t initial,
                              uint64_t ttl_ms, int64_t *result);
 enum store_status store_append(const struct store_key *k, const void *data, uint32_t len,
@@ -289,6 +296,9 @@ struct store_remote {
     uint16_t origin;
     const struct store_value *v;  /* MUT_SET: not a stream */
     uint64_t expire_ms;           /* MUT_SET, MUT_TOUCH: absolute unix ms, 0 = none */
+    const uint8_t *ctr;           /* MUT_SET of a counter: its state (v is its int); merged
+                                   * with what is here instead of replacing it */
+    uint32_t ctr_len;
 };
 /* Apply r to k if it is the last writer: the greater (stamp, origin) wins against what
  * memory holds, and a key memory does not hold takes it only when its stamp is above every

@@ -43,8 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (m.type != REPL_REC && m.type != REPL_ITEM)
         return 0;
     const struct repl_change *c = &m.c;
-    if (m.type == REPL_REC && c->op != REPL_OP_SET && c->op != REPL_OP_DEL)
-        return 0; /* an ITEM carries only values and deletes */
+    if (m.type == REPL_REC && c->op != REPL_OP_SET && c->op != REPL_OP_DEL &&
+        c->op != REPL_OP_COUNTER)
+        return 0; /* an ITEM carries only values, counters and deletes */
     struct evbuffer *out = evbuffer_new();
     if (!out)
         return 0;
@@ -63,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (again.type != REPL_ITEM || d->op != c->op || d->all != c->all ||
         !_same(d->ns, d->nslen, c->ns, c->nslen) || !_same(d->key, d->klen, c->key, c->klen) ||
         d->stamp != c->stamp || d->origin != c->origin || d->type != c->type ||
-        !_same(d->value, d->vlen, c->value, c->vlen) || d->expire_ms != c->expire_ms)
+        !_same(d->value, d->vlen, c->value, c->vlen) || d->expire_ms != c->expire_ms ||
+        !_same(d->ctr, d->ctr_len, c->ctr, c->ctr_len))
         _fail("a change lost a field in the round trip");
     evbuffer_free(out);
     return 0;

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "option.h"
+#include "counter.h"
+#include "mpread.h"
 #include "store.h"
 
 static void _config(const char *name, const char *value)
@@ -435,6 +437,98 @@ static uint64_t _version_of(const char *key)
     return v;
 }
 
+static int64_t _int_of(const char *key)
+{
+    struct store_key k;
+    struct item *it;
+    int64_t v = -999;
+    _key(&k, 0, key);
+    if (store_peek(&k, &it) != STORE_OK)
+        return v;
+    uint32_t len;
+    const uint8_t *p = store_item_value(it, &len);
+    struct mp_cursor c;
+    mp_cursor_init(&c, p, len);
+    assert_true(mp_read_int(&c, &v));
+    store_item_release(it);
+    return v;
+}
+
+/* A peer's counter state for key: its epoch, and one entry (origin, sum, stamp). */
+static enum store_status _apply_ctr(const char *key, const struct ctr *c, uint16_t origin)
+{
+    uint8_t st[CTR_HEADER + CTR_MAX_ENTRIES * CTR_ENTRY], enc[9];
+    int64_t v;
+    assert_true(ctr_value(c, &v));
+    enc[0] = 0xd3;
+    for (int i = 0; i < 8; i++)
+        enc[1 + i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
+    struct store_value sv = {STORE_T_INT, enc, 9};
+    struct store_remote r = {.op = MUT_SET, .stamp = ctr_version(c), .origin = origin,
+                             .v = &sv, .ctr = st, .ctr_len = (uint32_t)ctr_write(c, st)};
+    struct store_key k;
+    _key(&k, 0, key);
+    return store_apply(&k, &r);
+}
+
+/* With a node id, INCR keeps per-origin sums: a peer's state of the same epoch adds its
+ * increments once (applying it again changes nothing, an older one neither); a newer epoch
+ * replaces the state; a SET newer than the epoch resets the counter, an older one does not;
+ * a malformed state is refused. */
+static void test_counters_merge_per_origin(void **state)
+{
+    (void)state;
+    store_set_node_id(1);
+    struct store_key k;
+    _key(&k, 0, "cn");
+    int64_t r;
+    assert_int_equal(store_incr(&k, 1, 10, 0, &r), STORE_OK); /* created at 10 */
+    assert_int_equal(store_incr(&k, 2, 0, 0, &r), STORE_OK);
+    assert_int_equal(r, 12);
+    struct item *it;
+    assert_int_equal(store_peek(&k, &it), STORE_OK);
+    uint32_t len;
+    const uint8_t *p = store_item_counter(it, &len);
+    assert_non_null(p);
+    struct ctr here, peer;
+    assert_true(ctr_read(p, len, &here));
+    store_item_release(it);
+    assert_int_equal(here.base, 10);
+    assert_int_equal(here.n, 1);
+    /* node 2 added 5 in the same epoch */
+    peer = here;
+    peer.n = 0;
+    uint64_t t = ctr_version(&here) + 100;
+    assert_true(ctr_add(&peer, 2, 5, t));
+    assert_int_equal(_apply_ctr("cn", &peer, 2), STORE_OK);
+    assert_int_equal(_int_of("cn"), 17);
+    assert_int_equal(_apply_ctr("cn", &peer, 2), STORE_NOT_STORED); /* again: once */
+    assert_int_equal(_int_of("cn"), 17);
+    struct ctr older = here;
+    older.n = 0;
+    assert_true(ctr_add(&older, 2, 3, t - 1));
+    assert_int_equal(_apply_ctr("cn", &older, 2), STORE_NOT_STORED);
+    assert_int_equal(store_incr(&k, 1, 0, 0, &r), STORE_OK); /* this node's sum still counts */
+    assert_int_equal(r, 18);
+    /* a SET older than the epoch does not reset it; a newer one does */
+    assert_int_equal(_apply("cn", MUT_SET, here.epoch - 1, 3, "x", 0), STORE_NOT_STORED);
+    assert_int_equal(_int_of("cn"), 18);
+    /* a newer epoch replaces the state */
+    struct ctr fresh = {.epoch = t + 1000, .eorigin = 3, .base = 100, .n = 0};
+    assert_true(ctr_add(&fresh, 3, 1, t + 1001));
+    assert_int_equal(_apply_ctr("cn", &fresh, 3), STORE_OK);
+    assert_int_equal(_int_of("cn"), 101);
+    assert_int_equal(_apply_ctr("cn", &peer, 2), STORE_NOT_STORED); /* the old epoch */
+    assert_int_equal(_apply("cn", MUT_SET, t + 5000, 3, "reset", 0), STORE_OK);
+    assert_int_equal(_has(0, "cn", "reset"), 1);
+    /* malformed */
+    uint8_t bad[19] = {0}, enc[9] = {0xd3};
+    struct store_value sv = {STORE_T_INT, enc, 9};
+    struct store_remote rr = {.op = MUT_SET, .stamp = t + 6000, .origin = 2, .v = &sv,
+                              .ctr = bad, .ctr_len = sizeof(bad)};
+    assert_int_equal(store_apply(&k, &rr), STORE_ETYPE);
+}
+
 /* Last writer wins on (stamp, node id) whatever order peers' changes arrive in, and nothing a
  * newer change removed (delete, expiry, eviction) comes back. */
 static void test_peer_changes_last_writer_wins(void **state)
@@ -751,6 +845,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incr_initial_overflow_and_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_changes_last_writer_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_changes_do_not_undo_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_merge_per_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_append_and_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_sees_every_key_while_the_table_grows, setup,
                                         teardown),
