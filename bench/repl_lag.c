@@ -167,19 +167,15 @@ int main(int argc, char **argv)
 done:
     pthread_join(t, NULL);
     cc_client_destroy(&c);
-    if (json)
-        printf("{\"rate\": %.0f, \"count\": %llu, \"lost\": %llu, \"write_errors\": %d, "
-               "\"p50_us\": %llu, \"p99_us\": %llu, \"p999_us\": %llu, \"max_us\": %llu}\n",
-               rate, (unsigned long long)h.count, (unsigned long long)lost,
-               atomic_load(&write_errors), (unsigned long long)hist_percentile(&h, 50),
-               (unsigned long long)hist_percentile(&h, 99),
-               (unsigned long long)hist_percentile(&h, 99.9), (unsigned long long)h.max);
-    else
-        printf("rate %.0f/s: %llu writes seen, %llu lost, %d write errors; lag p50 %llu us, "
-               "p99 %llu us, p99.9 %llu us, max %llu us\n",
-               rate, (unsigned long long)h.count, (unsigned long long)lost,
-               atomic_load(&write_errors), (unsigned long long)hist_percentile(&h, 50),
-               (unsigned long long)hist_percentile(&h, 99),
-               (unsigned long long)hist_percentile(&h, 99.9), (unsigned long long)h.max);
+    /* the same figures, as JSON or as a line */
+    const char *fmt = json ? "{\"rate\": %.0f, \"count\": %llu, \"lost\": %llu, "
+                             "\"write_errors\": %d, \"p50_us\": %llu, \"p99_us\": %llu, "
+                             "\"p999_us\": %llu, \"max_us\": %llu}\n"
+                           : "rate %.0f/s: %llu writes seen, %llu lost, %d write errors; lag "
+                             "p50 %llu us, p99 %llu us, p99.9 %llu us, max %llu us\n";
+    printf(fmt, rate, (unsigned long long)h.count, (unsigned long long)lost,
+           atomic_load(&write_errors), (unsigned long long)hist_percentile(&h, 50),
+           (unsigned long long)hist_percentile(&h, 99),
+           (unsigned long long)hist_percentile(&h, 99.9), (unsigned long long)h.max);
     return lost || atomic_load(&write_errors) ? 1 : 0;
 }

@@ -20,12 +20,6 @@
 #include "tiering.h"
 #include "version.h"
 
-static const char *_opt_s(const char *name)
-{
-    struct option_desc *d = option_registry_find(name);
-    return d && d->type == OPT_STR ? option_get_s(d->value) : "";
-}
-
 /* mkdir -p: create path and its missing parents. 0, or -1 with errno. */
 static int _mkdirs(const char *path, mode_t mode)
 {
@@ -86,9 +80,9 @@ static void _fmt_size(uint64_t v, char *buf, size_t len)
 static int _fail(const char *what, const char *arg)
 {
     log_error("cannot start: %s%s%s", what, arg ? ": " : "", arg ? arg : "");
-    if (*_opt_s("log_file"))
+    if (*option_registry_str("log_file"))
         fprintf(stderr, "cacheserverd: cannot start: %s%s%s (see %s)\n", what, arg ? ": " : "",
-                arg ? arg : "", _opt_s("log_file"));
+                arg ? arg : "", option_registry_str("log_file"));
     return 1;
 }
 
@@ -138,14 +132,16 @@ int main(int argc, char **argv)
         settings_teardown();
         return code;
     }
-    if (log_setup(_opt_s("log_file"), (enum log_level)log_level_parse(_opt_s("log_level"))) != 0) {
-        fprintf(stderr, "cacheserverd: cannot open log file '%s': %s\n", _opt_s("log_file"),
+    const char *log_file = option_registry_str("log_file");
+    if (log_setup(log_file, (enum log_level)log_level_parse(option_registry_str("log_level"))) !=
+        0) {
+        fprintf(stderr, "cacheserverd: cannot open log file '%s': %s\n", log_file,
                 strerror(errno));
         settings_teardown();
         return 1;
     }
-    const char *sock = _opt_s("socket");
-    const char *data_dir = _opt_s("data_dir");
+    const char *sock = option_registry_str("socket");
+    const char *data_dir = option_registry_str("data_dir");
     code = 1;
     if (_mkdir_parent(sock, 0755) != 0) {
         code = _fail("cannot create the socket's directory", strerror(errno));

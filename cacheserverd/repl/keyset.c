@@ -32,14 +32,15 @@ void keyset_free(struct keyset *s)
     }
 }
 
-static void _put(uint64_t *slot, uint64_t cap, uint64_t h)
+/* true when h was not there yet */
+static bool _put(uint64_t *slot, uint64_t cap, uint64_t h)
 {
     for (uint64_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
         if (slot[i] == h)
-            return;
+            return false;
         if (!slot[i]) {
             slot[i] = h;
-            return;
+            return true;
         }
     }
 }
@@ -61,15 +62,7 @@ bool keyset_add(struct keyset *s, uint64_t hash)
         s->slot = slot;
         s->cap = cap;
     }
-    for (uint64_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        if (s->slot[i] == h)
-            break;
-        if (!s->slot[i]) {
-            s->slot[i] = h;
-            s->n++;
-            break;
-        }
-    }
+    s->n += _put(s->slot, s->cap, h);
     return true;
 }
 
@@ -85,4 +78,3 @@ bool keyset_has(const struct keyset *s, uint64_t hash)
 }
 
 bool keyset_failed(const struct keyset *s) { return s->failed; }
-uint64_t keyset_count(const struct keyset *s) { return s->n; }

@@ -14,6 +14,5 @@ void keyset_free(struct keyset *s);
 bool keyset_add(struct keyset *s, uint64_t hash);
 bool keyset_has(const struct keyset *s, uint64_t hash);
 bool keyset_failed(const struct keyset *s);
-uint64_t keyset_count(const struct keyset *s);
 
 #endif

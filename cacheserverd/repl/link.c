@@ -214,6 +214,66 @@ static void _apply(struct peer *p, const struct repl_change *ch, uint64_t *hash)
     }
 }
 
+/* ---- walking memory in steps (full sync, and the sweep after one) ---- */
+
+/* The keys one scan step visited (a step may visit a few more than it was asked for: it
+ * finishes a bucket), copied out, since the scan holds the shard's lock. */
+struct scan_keys {
+    uint32_t n, max;
+    uint32_t *off, *len;
+    uint8_t *buf;
+    size_t used, cap;
+    bool failed;
+};
+
+static void _collect(void *ctx, const uint8_t *key, uint32_t klen)
+{
+    struct scan_keys *s = ctx;
+    if (s->n == s->max) {
+        uint32_t max = s->max ? s->max * 2 : SCAN_BATCH * 2;
+        uint32_t *off = realloc(s->off, max * sizeof(*off));
+        if (off)
+            s->off = off;
+        uint32_t *len = off ? realloc(s->len, max * sizeof(*len)) : NULL;
+        if (!len) {
+            s->failed = true;
+            return;
+        }
+        s->len = len;
+        s->max = max;
+    }
+    if (s->used + klen > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        while (cap < s->used + klen)
+            cap *= 2;
+        uint8_t *nb = realloc(s->buf, cap);
+        if (!nb) {
+            s->failed = true;
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->used, key, klen);
+    s->off[s->n] = (uint32_t)s->used;
+    s->len[s->n++] = klen;
+    s->used += klen;
+}
+
+/* One scan step of namespace ns from *cursor into keys; false (cursor unchanged) when out
+ * of memory: the same step again later. */
+static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor)
+{
+    keys->n = 0;
+    keys->used = 0;
+    keys->failed = false;
+    uint64_t next = store_scan(ns, *cursor, "", 0, SCAN_BATCH, _collect, keys);
+    if (keys->failed)
+        return false;
+    *cursor = next;
+    return true;
+}
+
 /* ---- after a full sync: what the peer did not send goes ---- */
 
 /* A full sync is authoritative for what is older than it: an item here older than the
@@ -235,11 +295,6 @@ static void _sweep_cancel(struct peer *p)
 
 _Static_assert(REPL_GONE_SLICES == 1u << STORE_GONE_BITS, "one gone mark per slice");
 
-struct scan_keys;
-static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor);
-static uint32_t _scan_n(const struct scan_keys *keys);
-static void _scan_key(const struct scan_keys *keys, uint32_t i, const uint8_t **key,
-                      uint32_t *len);
 static struct scan_keys sweep_keys;
 
 static void _sweep_cb(evutil_socket_t fd, short what, void *arg)
@@ -254,12 +309,10 @@ static void _sweep_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (p->sweep_ns < store_ns_count()) {
         if (_collect_step(&sweep_keys, p->sweep_ns, &p->sweep_cursor)) {
-            for (uint32_t i = 0; i < _scan_n(&sweep_keys); i++) {
+            for (uint32_t i = 0; i < sweep_keys.n; i++) {
                 struct store_key k;
-                const uint8_t *key;
-                uint32_t len;
-                _scan_key(&sweep_keys, i, &key, &len);
-                store_key_init(&k, p->sweep_ns, key, len);
+                store_key_init(&k, p->sweep_ns, sweep_keys.buf + sweep_keys.off[i],
+                               sweep_keys.len[i]);
                 uint32_t slice = (uint32_t)(k.hash >> (64 - STORE_GONE_BITS));
                 if (!keyset_has(p->synced, k.hash) &&
                     store_drop_older(&k, p->sync_stamp, p->gone_s[slice], p->gone_o[slice]))
@@ -477,73 +530,6 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
 }
 
 /* ---- sending ---- */
-
-/* The keys one scan step visited (a step may visit a few more than it was asked for: it
- * finishes a bucket), copied out, since the scan holds the shard's lock. */
-struct scan_keys {
-    uint32_t n, max;
-    uint32_t *off, *len;
-    uint8_t *buf;
-    size_t used, cap;
-    bool failed;
-};
-
-static void _collect(void *ctx, const uint8_t *key, uint32_t klen)
-{
-    struct scan_keys *s = ctx;
-    if (s->n == s->max) {
-        uint32_t max = s->max ? s->max * 2 : SCAN_BATCH * 2;
-        uint32_t *off = realloc(s->off, max * sizeof(*off));
-        if (off)
-            s->off = off;
-        uint32_t *len = off ? realloc(s->len, max * sizeof(*len)) : NULL;
-        if (!len) {
-            s->failed = true;
-            return;
-        }
-        s->len = len;
-        s->max = max;
-    }
-    if (s->used + klen > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        while (cap < s->used + klen)
-            cap *= 2;
-        uint8_t *nb = realloc(s->buf, cap);
-        if (!nb) {
-            s->failed = true;
-            return;
-        }
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->used, key, klen);
-    s->off[s->n] = (uint32_t)s->used;
-    s->len[s->n++] = klen;
-    s->used += klen;
-}
-
-/* One scan step of namespace ns from *cursor into keys; false (cursor unchanged) when out
- * of memory: the same step again later. */
-static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor)
-{
-    keys->n = 0;
-    keys->used = 0;
-    keys->failed = false;
-    uint64_t next = store_scan(ns, *cursor, "", 0, SCAN_BATCH, _collect, keys);
-    if (keys->failed)
-        return false;
-    *cursor = next;
-    return true;
-}
-
-static uint32_t _scan_n(const struct scan_keys *keys) { return keys->n; }
-
-static void _scan_key(const struct scan_keys *keys, uint32_t i, const uint8_t **key,
-                      uint32_t *len)
-{
-    *key = keys->buf + keys->off[i];
-    *len = keys->len[i];
-}
 
 /* One batch of keys of the full sync, as ITEMs. False when the scan is done. */
 static bool _full_step(struct peer *p, struct evbuffer *out)

@@ -22,16 +22,10 @@ struct repl repl = {.status_lock = PTHREAD_MUTEX_INITIALIZER};
 static bool enabled;
 static char state_path[4200];
 
-static const char *_opt_s(const char *name)
-{
-    struct option_desc *d = option_registry_find(name);
-    return d && (d->type == OPT_STR) ? option_get_s(d->value) : "";
-}
-
 /* Does the data survive a restart (so a position in a peer's backlog is still worth it)? */
 static bool _data_persists(void)
 {
-    const char *p = _opt_s("persist");
+    const char *p = option_registry_str("persist");
     return *p && strcmp(p, "off") != 0;
 }
 
@@ -241,7 +235,8 @@ int repl_setup(char *err, size_t errlen)
         return -1;
     repl.max_offset_ms = option_get_u(&opts.max_clock_offset);
     repl.pins = calloc((size_t)repl.npeers + 1, REPL_FP_LEN);
-    snprintf(state_path, sizeof(state_path), "%s/replication.state", _opt_s("data_dir"));
+    snprintf(state_path, sizeof(state_path), "%s/replication.state",
+             option_registry_str("data_dir"));
     repl.backlog = repl_state_load(state_path, option_get_u(&opts.repl_backlog_size),
                                    _data_persists());
     if (!repl.backlog)

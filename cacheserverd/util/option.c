@@ -370,6 +370,13 @@ void option_registry_foreach(void (*fn)(void *arg, const char *module, struct op
             fn(arg, tables[t].module, &tables[t].d[i]);
 }
 
+const char *option_registry_str(const char *name)
+{
+    struct option_desc *d = option_registry_find(name);
+    const char *v = d && d->type == OPT_STR ? option_get_s(d->value) : NULL;
+    return v ? v : "";
+}
+
 int option_registry_set(const char *name, const char *value, bool runtime, char *err,
                         size_t errlen)
 {
