@@ -121,7 +121,8 @@ struct mutation {
                            * a stream); MUT_APPEND: the appended bytes */
     uint64_t vlen;        /* for a stream's MUT_SET/TOUCH/LOAD: its whole length */
     uint64_t expire_ms;   /* absolute unix ms, 0 = none */
-    uint64_t version;     /* the item's version (what a DEL or expiry removed: its last one) */
+    uint64_t version;     /* the item's version (what a DEL or expiry removed: its last one;
+                           * 0 for a DEL of a key memory did not hold) */
     uint32_t origin;      /* node id that made the change (0 = this node until replication) */
     uint64_t hlc;         /* the change's hybrid-logical-clock stamp (unix ms << 16 | logical
                            * counter): the new version for SET, APPEND, TOUCH; a stamp of

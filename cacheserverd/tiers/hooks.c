@@ -130,6 +130,10 @@ static void _on_mutation(void *arg, const struct mutation *m)
         return;
     case MUT_EXPIRE: /* the disk copy carries the same expiry */
         return;
+    case MUT_DEL:
+        if (!m->version)
+            return; /* memory held nothing: the del-miss hook (forget) already dropped it */
+        break;
     case MUT_FLUSH: {
         tix_drop_ns(m->ns);
         restore_note_flush(m->ns);
