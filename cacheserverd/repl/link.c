@@ -948,8 +948,7 @@ void repl_link_stop(void)
         event_base_loopbreak(base);
         pthread_join(thread, NULL);
     }
-    while (conns)
-        _conn_free(conns);
+    /* nothing may fire any more: timers, the listener, then the links */
     for (int i = 0; i < repl.npeers; i++) {
         struct peer *p = &repl.peers[i];
         _sweep_cancel(p);
@@ -962,6 +961,11 @@ void repl_link_stop(void)
     evconnlistener_free(listener);
     event_free(notify_ev);
     event_free(tick_ev);
+    while (conns)
+        _conn_free(conns);
+    /* a freed bufferevent (with its SSL) is finalized by the loop, later: let the loop run
+     * those (and any left from its last turn) before the base goes */
+    event_base_loop(base, EVLOOP_NONBLOCK);
     event_base_free(base);
     base = NULL;
     listener = NULL;
