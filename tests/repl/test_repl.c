@@ -127,9 +127,14 @@ static void _start_node(struct cluster *cl, int i, const char *const *extra, int
     nd->c = _client(nd->h);
 }
 
+/* The cluster of the running test, for _teardown: a failing assertion leaves the test
+ * before its _cluster_destroy. */
+static struct cluster *live;
+
 static void _cluster_init(struct cluster *cl, int n)
 {
     memset(cl, 0, sizeof(*cl));
+    live = cl;
     cl->n = n;
     snprintf(cl->root, sizeof(cl->root), "/tmp/csd-repl-XXXXXX");
     assert_non_null(mkdtemp(cl->root));
@@ -166,6 +171,16 @@ static void _cluster_destroy(struct cluster *cl)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", cl->root);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", cl->root);
+    live = NULL;
+}
+
+/* After every test: stop and remove what a failed one left (servers, proxies, files). */
+static int _teardown(void **state)
+{
+    (void)state;
+    if (live)
+        _cluster_destroy(live);
+    return 0;
 }
 
 static uint64_t _stat(struct cluster *cl, int i, const char *fmt, ...)
@@ -311,7 +326,6 @@ static void _wait_agree(struct cluster *cl, unsigned timeout_ms)
                                                  "lag_records", "sent", "partial_resyncs",
                                                  "full_syncs", "out_up", "in_up"};
             for (int i = 0; i < cl->n; i++) {
-                if (getenv("KEEP")) { char c2[400]; snprintf(c2, sizeof c2, "cp %s/server.log /tmp/node%d.log", harness_dir(cl->nodes[i].h), i); if (system(c2)) {} }
                 harness_print_log(cl->nodes[i].h, 15);
                 for (int j = 0; j < cl->n; j++)
                     for (size_t l = 0; j != i && l < sizeof(leaves) / sizeof(leaves[0]); l++)
@@ -322,6 +336,19 @@ static void _wait_agree(struct cluster *cl, unsigned timeout_ms)
         }
         _sleep_ms(100);
     }
+}
+
+/* Wait until every link's first full sync has completed: a marker written on each node
+ * reaches the others only after SYNCED (links count as up during a full sync already). */
+static void _wait_synced(struct cluster *cl)
+{
+    char key[32];
+    for (int i = 0; i < cl->n; i++) {
+        snprintf(key, sizeof(key), "synced-marker-%d", i);
+        cc_value v = cc_value_bytes("1", 1);
+        assert_int_equal(cc_set(cl->nodes[i].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    _wait_agree(cl, 10000);
 }
 
 /* ---- writers ---- */
@@ -421,10 +448,11 @@ static int _scale(void)
 static void test_three_nodes_converge_through_link_cuts(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 3);
     _cluster_start(&cl, NULL);
     _wait_links(&cl, 10000);
+    _wait_synced(&cl);
     uint64_t full0 = _sum_peer_stat(&cl, "full_syncs");
 
     struct writer w[MAXN];
@@ -461,7 +489,7 @@ static void test_three_nodes_converge_through_link_cuts(void **state)
 static void test_small_backlog_full_sync_converges(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 2);
     const char *extra[] = {"--repl-backlog-size", "64KiB", NULL};
     _cluster_start(&cl, extra);
@@ -503,7 +531,7 @@ static void test_small_backlog_full_sync_converges(void **state)
 static void test_partition_heals_to_last_writer(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 3);
     _cluster_start(&cl, NULL);
     _wait_links(&cl, 10000);
@@ -581,7 +609,7 @@ static void test_partition_heals_to_last_writer(void **state)
 static void test_future_stamps_refused(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 2);
     _start_node(&cl, 0, NULL, -1);
     const char *skew[] = {"--repl-test-clock-skew-ms", "10000", NULL};
@@ -612,7 +640,7 @@ static void test_future_stamps_refused(void **state)
 static void test_wrong_peers_refused(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 3);
     /* node 0 pins the wrong fingerprint for node 1; node 2 is not started */
     _start_node(&cl, 0, NULL, 1);
@@ -663,7 +691,7 @@ static void _write_keys(struct cluster *cl, int node, const char *prefix, int n)
 static void test_restart_resumes_and_crash_resyncs(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 2);
     char ssd[MAXN][320];
     for (int i = 0; i < 2; i++) {
@@ -733,7 +761,7 @@ static void *_incr_writer(void *arg)
 static void test_counters_add_up_across_nodes(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 3);
     _cluster_start(&cl, NULL);
     _wait_links(&cl, 10000);
@@ -754,8 +782,7 @@ static void test_counters_add_up_across_nodes(void **state)
     }
     for (int round = 0; round < 6; round++) {
         _sleep_ms(200);
-        if (!getenv("NO_CUTS"))
-            faultproxy_cut(cl.proxy[round % 3][(round + 1) % 3]);
+        faultproxy_cut(cl.proxy[round % 3][(round + 1) % 3]);
     }
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
@@ -781,10 +808,11 @@ static void test_counters_add_up_across_nodes(void **state)
 static void test_silent_peer_is_dropped_and_resumes(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 2);
     _cluster_start(&cl, NULL);
     _wait_links(&cl, 10000);
+    _wait_synced(&cl);
     uint64_t disc = _stat(&cl, 0, "repl.n1.disconnects");
     faultproxy_blackhole(cl.proxy[0][1], true);
     uint64_t end = _ms() + 12000;
@@ -839,7 +867,7 @@ static void _wait_cli(struct cluster *cl, int i, int want, const char *needle)
 static void test_cluster_status_finds_disagreement(void **state)
 {
     (void)state;
-    struct cluster cl;
+    static struct cluster cl; /* static: _teardown still finds it after a failure */
     _cluster_init(&cl, 3);
     _cluster_start(&cl, NULL);
     _wait_links(&cl, 10000);
@@ -868,15 +896,15 @@ static void test_cluster_status_finds_disagreement(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wrong_peers_refused),
-        cmocka_unit_test(test_future_stamps_refused),
-        cmocka_unit_test(test_partition_heals_to_last_writer),
-        cmocka_unit_test(test_small_backlog_full_sync_converges),
-        cmocka_unit_test(test_restart_resumes_and_crash_resyncs),
-        cmocka_unit_test(test_cluster_status_finds_disagreement),
-        cmocka_unit_test(test_silent_peer_is_dropped_and_resumes),
-        cmocka_unit_test(test_counters_add_up_across_nodes),
-        cmocka_unit_test(test_three_nodes_converge_through_link_cuts),
+        cmocka_unit_test_teardown(test_wrong_peers_refused, _teardown),
+        cmocka_unit_test_teardown(test_future_stamps_refused, _teardown),
+        cmocka_unit_test_teardown(test_partition_heals_to_last_writer, _teardown),
+        cmocka_unit_test_teardown(test_small_backlog_full_sync_converges, _teardown),
+        cmocka_unit_test_teardown(test_restart_resumes_and_crash_resyncs, _teardown),
+        cmocka_unit_test_teardown(test_cluster_status_finds_disagreement, _teardown),
+        cmocka_unit_test_teardown(test_silent_peer_is_dropped_and_resumes, _teardown),
+        cmocka_unit_test_teardown(test_counters_add_up_across_nodes, _teardown),
+        cmocka_unit_test_teardown(test_three_nodes_converge_through_link_cuts, _teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
