@@ -173,6 +173,7 @@ int main(int argc, char **argv)
     handler = *cmd_handler();
     if (!handler.thread_exit)
         handler.thread_exit = cmd_thread_exit;
+    handler.stopping = repl_wait_release; /* a WAIT must not hold the shutdown up */
     if (core_setup(&handler) != 0) {
         code = _fail("cannot listen", sock);
         goto out_core;

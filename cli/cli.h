@@ -79,6 +79,8 @@ int cli_cmd_info(struct cli *cli, int argc, char **argv);
 int cli_cmd_config(struct cli *cli, int argc, char **argv);
 /* cluster.c */
 int cli_cmd_cluster(struct cli *cli, int argc, char **argv);
+/* wait REPLICAS TIMEOUT: cluster.c */
+int cli_cmd_wait(struct cli *cli, int argc, char **argv);
 
 /* ---- the interactive prompt (repl.c) ---- */
 int cli_repl(struct cli *cli);

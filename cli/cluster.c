@@ -199,3 +199,23 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
     kvmap_free(&m);
     return problems ? CLI_MISS : CLI_OK;
 }
+
+int cli_cmd_wait(struct cli *cli, int argc, char **argv)
+{
+    uint64_t replicas, timeout;
+    if (argc != 2)
+        return cli_usage("wait");
+    if (cli_parse_u64("REPLICAS", argv[0], &replicas) || cli_parse_ttl(argv[1], &timeout))
+        return CLI_ERROR;
+    if (replicas > CC_WAIT_MAX_REPLICAS || timeout > CC_WAIT_MAX_TIMEOUT_MS) {
+        fprintf(stderr, "cache-cli: wait: REPLICAS is 0..%d and TIMEOUT at most %d ms\n",
+                CC_WAIT_MAX_REPLICAS, CC_WAIT_MAX_TIMEOUT_MS);
+        return CLI_ERROR;
+    }
+    unsigned acked = 0;
+    int rc = cc_wait(cli->c, (unsigned)replicas, (uint32_t)timeout, &acked);
+    if (rc != CC_OK)
+        return cli_status(cli, "wait", rc);
+    printf("%u\n", acked);
+    return acked >= replicas ? CLI_OK : CLI_MISS; /* like exists: 1 = fewer than asked */
+}

@@ -528,6 +528,9 @@ const struct cli_command cli_commands[] = {
     {"cluster", "status [--all] [--json]",
      "replication peers as this node sees them (--all: and as each peer does; exit 1 when "
      "they disagree)", cli_cmd_cluster},
+    {"wait", "REPLICAS TIMEOUT",
+     "wait until REPLICAS peers have every change made so far, at most TIMEOUT (e.g. 500ms, "
+     "max 60s); prints how many did (exit 1 when fewer)", cli_cmd_wait},
     {"help", "[COMMAND]", "list commands, or describe one", cmd_help},
     {NULL, NULL, NULL, NULL},
 };

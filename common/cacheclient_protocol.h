@@ -49,7 +49,12 @@
     ACTION(19, CONFIG_GET, "read configuration options")                        \
     ACTION(20, CONFIG_SET, "change a run-time configuration option")            \
     ACTION(21, NAMESPACE, "select the connection's namespace")                  \
-    ACTION(22, CLUSTER_STATUS, "how this node sees its peers (replication)")
+    ACTION(22, CLUSTER_STATUS, "how this node sees its peers (replication)")      \
+    ACTION(23, WAIT, "wait until N peers acknowledged this node's changes so far")
+
+/* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
+#define CC_WAIT_MAX_REPLICAS 255
+#define CC_WAIT_MAX_TIMEOUT_MS 60000
 
 enum cc_op {
 #define CC_OP_ENUM(num, name, desc) CC_OP_##name = num,

@@ -477,6 +477,25 @@ int cc_cluster_status(cc_client *c, cc_item *out)
 {
     return _map_op(c, CC_OP_CLUSTER_STATUS, NULL, out);
 }
+int cc_wait(cc_client *c, unsigned replicas, uint32_t timeout_ms, unsigned *acked)
+{
+    if (replicas > CC_WAIT_MAX_REPLICAS || timeout_ms > CC_WAIT_MAX_TIMEOUT_MS)
+        return cc_fail(c, CC_E_CLIENT_ARGS, "WAIT takes replicas 0..%d and timeout_ms 0..%d",
+                       CC_WAIT_MAX_REPLICAS, CC_WAIT_MAX_TIMEOUT_MS);
+    uint64_t id, n = 0;
+    size_t s = _begin(c, CC_OP_WAIT, 2, &id);
+    msgpack_pack_unsigned_int(&c->pk, replicas);
+    msgpack_pack_uint32(&c->pk, timeout_ms);
+    /* the reply may take the whole wait: this call's I/O timeout starts after it */
+    int io = c->io_timeout_ms;
+    c->io_timeout_ms = io + (int)timeout_ms;
+    int st = _with_number(c, s, id, &n, NULL);
+    c->io_timeout_ms = io;
+    if (acked && st == CC_OK)
+        *acked = (unsigned)n;
+    return st;
+}
+
 int cc_config_get(cc_client *c, const char *pattern, cc_item *out)
 {
     return _map_op(c, CC_OP_CONFIG_GET, pattern ? pattern : "*", out);

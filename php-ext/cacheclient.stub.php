@@ -97,6 +97,13 @@ final class CacheClient
 
     public function ping(): bool {}
 
+    /**
+     * Wait until $replicas replication peers have every change the server made so far (this
+     * client's writes included), at most $timeout seconds (0..60; 0 = report at once).
+     * Returns how many peers did: 0 on a server without peers.
+     */
+    public function wait(int $replicas, float $timeout = 1.0): int {}
+
     /** Close the connection; the next call reconnects. */
     public function close(): void {}
 }

@@ -1,5 +1,5 @@
 /* This is a generated file, edit the .stub.php file instead.
- * Stub hash: bd6fcdbfed043d52b5b22ac254ac4b3c9d7e81be */
+ * Stub hash: 8ff0a3c69b3c3fb2df221adfa8b1a449dbb8804c */
 
 ZEND_BEGIN_ARG_INFO_EX(arginfo_class_CacheClient___construct, 0, 0, 0)
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, socket, IS_STRING, 1, "null")
@@ -110,6 +110,11 @@ ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_ping, 0, 0, _IS_BOOL, 0)
 ZEND_END_ARG_INFO()
 
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_wait, 0, 1, IS_LONG, 0)
+	ZEND_ARG_TYPE_INFO(0, replicas, IS_LONG, 0)
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, timeout, IS_DOUBLE, 0, "1.0")
+ZEND_END_ARG_INFO()
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_close, 0, 0, IS_VOID, 0)
 ZEND_END_ARG_INFO()
 
@@ -153,6 +158,7 @@ ZEND_METHOD(CacheClient, flush);
 ZEND_METHOD(CacheClient, flushAll);
 ZEND_METHOD(CacheClient, stats);
 ZEND_METHOD(CacheClient, ping);
+ZEND_METHOD(CacheClient, wait);
 ZEND_METHOD(CacheClient, close);
 ZEND_METHOD(CacheClientKeyIterator, __construct);
 ZEND_METHOD(CacheClientKeyIterator, current);
@@ -188,6 +194,7 @@ static const zend_function_entry class_CacheClient_methods[] = {
 	ZEND_ME(CacheClient, flushAll, arginfo_class_CacheClient_flushAll, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, stats, arginfo_class_CacheClient_stats, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, ping, arginfo_class_CacheClient_ping, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClient, wait, arginfo_class_CacheClient_wait, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, close, arginfo_class_CacheClient_close, ZEND_ACC_PUBLIC)
 	ZEND_FE_END
 };

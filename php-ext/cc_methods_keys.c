@@ -416,6 +416,41 @@ PHP_METHOD(CacheClient, ping)
     RETURN_TRUE;
 }
 
+PHP_METHOD(CacheClient, wait)
+{
+    zend_long replicas;
+    double timeout = 1.0;
+    ZEND_PARSE_PARAMETERS_START(1, 2)
+        Z_PARAM_LONG(replicas)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_DOUBLE(timeout)
+    ZEND_PARSE_PARAMETERS_END();
+    if (replicas < 0 || replicas > CC_WAIT_MAX_REPLICAS) {
+        zend_argument_value_error(1, "must be between 0 and %d", CC_WAIT_MAX_REPLICAS);
+        RETURN_THROWS();
+    }
+    if (!(timeout >= 0 && timeout <= CC_WAIT_MAX_TIMEOUT_MS / 1000.0)) {
+        zend_argument_value_error(2, "must be between 0 and %d seconds",
+                                  CC_WAIT_MAX_TIMEOUT_MS / 1000);
+        RETURN_THROWS();
+    }
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    if (!cli)
+        RETURN_THROWS();
+    cc_client *c = php_cc_begin(&cli->core, true);
+    if (!c)
+        RETURN_THROWS();
+    int st;
+    unsigned acked = 0;
+    PHP_CC_RUN(st, true, cc_wait(c, (unsigned)replicas, (uint32_t)(timeout * 1000.0), &acked));
+    php_cc_end(&cli->core);
+    if (st != CC_OK) {
+        php_cc_throw_conn(cli->core.conn, st);
+        RETURN_THROWS();
+    }
+    RETURN_LONG((zend_long)acked);
+}
+
 PHP_METHOD(CacheClient, close)
 {
     ZEND_PARSE_PARAMETERS_NONE();

@@ -35,6 +35,7 @@ struct req {
     const struct disk_reads *disk; /* read for this run (NULL on a first run) */
     const char *disk_error; /* a chunk needed could not be read: the reply is this error */
     bool from_disk;         /* the reply is a disk read's result: no latency sample */
+    bool deferred;          /* the handler took a core_defer and answers later (WAIT) */
     struct session *s;
     const uint8_t *body;    /* the request's frame body (valid during the handler) */
     size_t blen;
@@ -120,6 +121,9 @@ void cmd_cluster_status(struct session *s, struct req *q, struct reply *r);
 void cmd_config_get(struct session *s, struct req *q, struct reply *r);
 void cmd_config_set(struct session *s, struct req *q, struct reply *r);
 void cmd_namespace(struct session *s, struct req *q, struct reply *r);
+
+/* cmd_repl.c */
+void cmd_wait(struct session *s, struct req *q, struct reply *r);
 
 /* per-op latency, for STATS */
 struct histogram;

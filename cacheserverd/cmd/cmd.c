@@ -54,6 +54,7 @@ static const struct {
     [CC_OP_CONFIG_SET] = {cmd_config_set, 2, 2, "CONFIG_SET takes name:str, value:str"},
     [CC_OP_NAMESPACE] = {cmd_namespace, 1, 1, "NAMESPACE takes name:str"},
     [CC_OP_CLUSTER_STATUS] = {cmd_cluster_status, 0, 0, "CLUSTER_STATUS takes no arguments"},
+    [CC_OP_WAIT] = {cmd_wait, 2, 2, "WAIT takes replicas:uint, timeout_ms:uint"},
 };
 #undef ANY
 
@@ -200,6 +201,10 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
         table[op].fn(s, &q, r);
     if (!q.from_disk)
         hist_record(&op_hist[op], clock_mono_us() - t0);
+    if (q.deferred) {
+        reply_discard(r);
+        return CORE_PENDING;
+    }
     if (cmd_tier_after(s, &q, r, body, len))
         return CORE_PENDING;
     reply_finish(r, out);

@@ -281,6 +281,8 @@ int core_run(void)
 {
     event_base_dispatch(main_base);
     listener_close();
+    if (core_h->stopping)
+        core_h->stopping();
     worker_pool_stop();
     log_info("all connections closed; %llu served since start",
              (unsigned long long)stat_get(&core_st.connections_total));

@@ -41,6 +41,7 @@ struct backlog {
     uint64_t head;   /* offset of the next record */
     uint64_t seq;    /* last sequence number given */
     uint64_t max_stamp;
+    uint64_t keep_seq; /* records up to this seq are not superseded (backlog_wait_mark) */
     uint64_t index[1u << INDEX_BITS]; /* offset + 1 of a record of a key there, 0 = none */
     struct backlog_stats st;
 };
@@ -154,7 +155,8 @@ bool backlog_append(struct backlog *b, const struct repl_change *c, uint64_t has
         if (*slot && *slot - 1 >= b->start) {
             struct rec_hdr *old = _at(b, *slot - 1);
             const uint8_t *ok = (const uint8_t *)(old + 1);
-            if (!(old->flags & REC_PAD) && old->hash == hash && old->klen == klen &&
+            if (!(old->flags & REC_PAD) && old->seq > b->keep_seq && old->hash == hash &&
+                old->klen == klen &&
                 old->ns_len == c->nslen && !memcmp(ok, c->ns, c->nslen) &&
                 !memcmp(ok + c->nslen, c->key, klen)) {
                 old->flags |= REC_SUPERSEDED;
@@ -177,6 +179,15 @@ struct backlog_pos backlog_head(struct backlog *b)
     struct backlog_pos p = {b->head, b->seq};
     pthread_mutex_unlock(&b->lock);
     return p;
+}
+
+uint64_t backlog_wait_mark(struct backlog *b)
+{
+    pthread_mutex_lock(&b->lock);
+    uint64_t head = b->head;
+    b->keep_seq = b->seq;
+    pthread_mutex_unlock(&b->lock);
+    return head;
 }
 
 bool backlog_has(struct backlog *b, uint64_t offset)

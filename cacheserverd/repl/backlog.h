@@ -43,6 +43,10 @@ struct backlog_pos {
 
 /* The head: where the next record will go, and the last sequence number given out. */
 struct backlog_pos backlog_head(struct backlog *b);
+/* For WAIT: the head's offset, and no record before it is marked superseded from now on (a
+ * peer that acknowledges the head then has every one of them, not a later change of the same
+ * key that has yet to reach it). */
+uint64_t backlog_wait_mark(struct backlog *b);
 /* Is offset still inside the ring (a reader there can go on)? */
 bool backlog_has(struct backlog *b, uint64_t offset);
 /* Copy the records from *pos, as REC frames, into out, until out holds more than

@@ -466,6 +466,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
 static void _start_full(struct peer *p)
 {
     p->fs_end = backlog_head(repl.backlog);
+    p->acked = (struct backlog_pos){0, 0}; /* what it had is not known to be there any more */
     p->fs_ns = 0;
     p->fs_cursor = 0;
     p->ostate = OUT_FULL;
@@ -517,6 +518,7 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
         if (m->u[0] >= p->acked.offset) {
             p->acked.offset = m->u[0];
             p->acked.seq = m->u[1];
+            repl_wait_acked();
         }
         return 0;
     case REPL_PING:
@@ -622,14 +624,14 @@ static void _read_cb(struct bufferevent *bev, void *arg)
     for (;;) {
         uint8_t hdr[4];
         if (evbuffer_copyout(in, hdr, 4) < 4)
-            return;
+            break;
         uint32_t len = repl_frame_len(hdr);
         if (len > REPL_MAX_FRAME) {
             _protocol_error(c, "frame too large");
             return;
         }
         if (evbuffer_get_length(in) < 4 + (size_t)len)
-            return;
+            break;
         const uint8_t *frame = evbuffer_pullup(in, 4 + (ssize_t)len);
         struct repl_msg m;
         const char *why = NULL;
@@ -642,6 +644,10 @@ static void _read_cb(struct bufferevent *bev, void *arg)
             return; /* c is gone */
         evbuffer_drain(in, 4 + (size_t)len);
     }
+    /* everything that arrived is applied: say so now, not at the next tick, so a writer's
+     * WAIT returns after one round trip (one ACK per read, however many changes it held) */
+    if (!c->outbound && c->peer && c->peer->in == c && c->peer->unacked)
+        _send_ack(c->peer);
 }
 
 static void _write_cb(struct bufferevent *bev, void *arg)
@@ -919,6 +925,10 @@ int repl_link_start(char *err, size_t errlen)
         base = NULL;
         return -1;
     }
+    if (repl_wait_setup(base) != 0) {
+        snprintf(err, errlen, "out of memory for the link thread's events");
+        return -1;
+    }
     notify_ev = event_new(base, -1, EV_PERSIST | EV_READ, _notify_cb, NULL);
     tick_ev = event_new(base, -1, EV_PERSIST, _tick_cb, NULL);
     struct timeval tick = {0, TICK_MS * 1000};
@@ -958,6 +968,7 @@ void repl_link_stop(void)
             event_free(p->sweep);
         p->retry = p->sweep = NULL;
     }
+    repl_wait_teardown();
     evconnlistener_free(listener);
     event_free(notify_ev);
     event_free(tick_ev);

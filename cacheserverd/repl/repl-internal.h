@@ -132,4 +132,11 @@ int repl_link_start(char *err, size_t errlen);
 void repl_link_notify(void);
 void repl_link_stop(void);
 
+/* wait.c, on the link thread: make its events (0 or -1); a peer acknowledged more: answer the
+ * waiters it satisfies; free what is left after the loop stopped. */
+struct event_base;
+int repl_wait_setup(struct event_base *base);
+void repl_wait_acked(void);
+void repl_wait_teardown(void);
+
 #endif

@@ -77,6 +77,17 @@ void repl_options_register(void);
 int repl_setup(char *err, size_t errlen);
 /* Stops the link thread, closes every connection, frees everything. */
 void repl_teardown(void);
+/* WAIT: how many peers have acknowledged every change this node made before the call?
+ * Without replication, *now = 0 and 1 is returned. Otherwise 0: done(arg, n) is called once,
+ * on the link thread, when n >= replicas peers have acknowledged, or when timeout_ms passed
+ * (n is then how many did), or at shutdown (repl_wait_release); -1 when out of memory.
+ * A peer acknowledges a change once it applied it (or found it older than what it holds).
+ * Any thread. */
+typedef void (*repl_wait_fn)(void *arg, unsigned acked);
+int repl_wait(unsigned replicas, uint64_t timeout_ms, repl_wait_fn done, void *arg,
+              unsigned *now);
+/* Shutdown has begun: answer every WAIT now with what it has. Any thread. */
+void repl_wait_release(void);
 /* Is this node in a cluster (peers configured)? */
 bool repl_enabled(void);
 

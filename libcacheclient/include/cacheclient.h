@@ -151,6 +151,13 @@ CC_EXPORT int cc_config_set(cc_client *c, const char *name, const char *value);
 /** How the server sees its replication peers: a flat map (docs/protocol.md, CLUSTER_STATUS);
  * "enabled" is 0 on a node without peers. */
 CC_EXPORT int cc_cluster_status(cc_client *c, cc_item *out);
+/** WAIT: block until `replicas` peers have acknowledged every change the server made before
+ * this call (this connection's writes included), or timeout_ms (0..60000) passed; *acked is
+ * how many did (0 without replication; timeout 0 reports the count at once). Replication stays
+ * asynchronous: a write is acknowledged after the local apply, and WAIT is how a caller asks
+ * for more. The call's I/O timeout is io_timeout_ms after timeout_ms.
+ * @return CC_OK, or an error (E_BAD_ARGS over the bounds). */
+CC_EXPORT int cc_wait(cc_client *c, unsigned replicas, uint32_t timeout_ms, unsigned *acked);
 
 /* ---- Batches: many requests in one write, replies collected in order ---- */
 typedef struct cc_batch cc_batch;

@@ -154,6 +154,10 @@ check "scan prefix in namespace" 0 "$(printf 'user:1\nuser:2\nuser:3')" -- bash 
 check "scan limit" 0 "2" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" -n app scan --limit 2 | wc -l"
 check "namespaces are separate" 1 "" -- cli get user:1
 check_err "scan bad count" 2 "--count is 1..1000" -- cli scan --count 0
+# wait: a server without peers has none that acknowledge (exit 1 unless 0 are asked for)
+check "wait without peers" 1 "0" -- cli wait 1 100ms
+check "wait for 0 peers" 0 "0" -- cli wait 0 0
+check_err "wait bounds" 2 "REPLICAS is 0..255" -- cli wait 256 1s
 check "flush namespace" 0 "removed 4 items from namespace 'app'" -- cli flush app
 check "other namespace kept" 0 "hello world" -- cli get greeting
 

@@ -52,17 +52,27 @@ static uint64_t _ms(void)
 
 static void _sleep_ms(unsigned ms) { usleep(ms * 1000u); }
 
-/* A port nothing listens on now (bind to 0, read it, close). */
+/* A port nothing listens on now, below the kernel's ephemeral range (32768..60999 by
+ * default): a port bind(0) hands out is soon handed out again to someone's outgoing
+ * connection or listener (the fault proxies', another test's), and the node started on it
+ * then finds it taken. */
 static uint16_t _free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)_ms();
+    for (int tries = 0; tries < 1000; tries++) {
+        uint16_t port = (uint16_t)(20000 + rand_r(&seed) % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    fail_msg("no free port in 20000..31999");
+    return 0;
 }
 
 /* cacheserverd --gen-identity DIR; the fingerprint is the last line it prints. */
@@ -833,6 +843,93 @@ static void test_silent_peer_is_dropped_and_resumes(void **state)
     _cluster_destroy(&cl);
 }
 
+/* ---- WAIT ---- */
+
+struct waiter_arg {
+    cc_client *c;
+    unsigned replicas, timeout_ms, acked;
+    int rc;
+};
+
+static void *_waiter(void *arg)
+{
+    struct waiter_arg *w = arg;
+    w->rc = cc_wait(w->c, w->replicas, w->timeout_ms, &w->acked);
+    return NULL;
+}
+
+/* WAIT returns once N peers have every change made before it: then both peers read the
+ * value at once; with a peer cut off it waits out its timeout and says how many did; its
+ * bounds are refused; a WAIT pending at shutdown does not hold the shutdown up. */
+static void test_wait_counts_acknowledging_peers(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    _cluster_init(&cl, 3);
+    _cluster_start(&cl, NULL);
+    _wait_links(&cl, 10000);
+    _wait_synced(&cl);
+    cc_client *c = cl.nodes[0].c;
+    unsigned acked = 99;
+    for (int round = 0; round < 20; round++) {
+        char key[32], val[32];
+        snprintf(key, sizeof(key), "w%d", round);
+        snprintf(val, sizeof(val), "v%d", round);
+        cc_value v = cc_value_bytes(val, strlen(val));
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+        assert_int_equal(cc_wait(c, 2, 5000, &acked), CC_OK);
+        assert_int_equal(acked, 2);
+        for (int j = 1; j < 3; j++) { /* no polling: it is there the moment WAIT returns */
+            cc_item it = {0};
+            assert_int_equal(cc_get(cl.nodes[j].c, key, strlen(key), &it), CC_OK);
+            assert_int_equal(it.value.len, strlen(val));
+            assert_memory_equal(it.value.data, val, strlen(val));
+            cc_item_release(&it);
+        }
+    }
+    /* bounds */
+    assert_int_equal(cc_wait(c, 256, 10, &acked), CC_E_CLIENT_ARGS);
+    int fd = harness_connect(cl.nodes[0].h);
+    static const uint8_t bad[] = {0x94, 23, 1, 0xcd, 0x01, 0x00, 10}; /* [23, 1, 256, 10] */
+    assert_int_equal(harness_send_frame(fd, bad, sizeof(bad)), 0);
+    uint8_t *body;
+    size_t blen;
+    assert_int_equal(harness_recv_frame(fd, &body, &blen), 0);
+    assert_true(blen >= 3 && body[2] == CC_E_BAD_ARGS);
+    free(body);
+    close(fd);
+    /* one peer cut off: WAIT for both waits out its timeout and reports one */
+    faultproxy_blackhole(cl.proxy[0][2], true);
+    cc_value v = cc_value_bytes("late", 4);
+    assert_int_equal(cc_set(c, "cut", 3, &v, 0, 0, 0, NULL), CC_OK);
+    uint64_t t0 = _ms();
+    assert_int_equal(cc_wait(c, 2, 400, &acked), CC_OK);
+    uint64_t took = _ms() - t0;
+    assert_int_equal(acked, 1);
+    assert_true(took >= 390 && took < 3000);
+    assert_int_equal(cc_wait(c, 1, 5000, &acked), CC_OK);
+    assert_int_equal(acked, 1);
+    assert_int_equal(cc_wait(c, 2, 0, &acked), CC_OK); /* timeout 0: the count now */
+    assert_int_equal(acked, 1);
+    /* shutdown while a WAIT for both is pending (it would wait 60 s) */
+    struct waiter_arg w = {.replicas = 2, .timeout_ms = 60000};
+    w.c = _client(cl.nodes[0].h);
+    assert_int_equal(cc_ping(w.c), CC_OK);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, _waiter, &w), 0);
+    _sleep_ms(300);
+    t0 = _ms();
+    assert_int_equal(harness_stop(cl.nodes[0].h), 0);
+    assert_true(_ms() - t0 < 5000);
+    pthread_join(t, NULL);
+    assert_true(w.rc == CC_OK || w.rc == CC_E_IO || w.rc == CC_E_SHUTDOWN);
+    if (w.rc == CC_OK)
+        assert_int_equal(w.acked, 1);
+    cc_client_destroy(&w.c);
+    faultproxy_blackhole(cl.proxy[0][2], false);
+    _cluster_destroy(&cl);
+}
+
 /* Run cache-cli against node i; its exit code, and its output in out. */
 static int _cli(struct cluster *cl, int i, const char *args, char *out, size_t len)
 {
@@ -902,6 +999,7 @@ int main(void)
         cmocka_unit_test_teardown(test_small_backlog_full_sync_converges, _teardown),
         cmocka_unit_test_teardown(test_restart_resumes_and_crash_resyncs, _teardown),
         cmocka_unit_test_teardown(test_cluster_status_finds_disagreement, _teardown),
+        cmocka_unit_test_teardown(test_wait_counts_acknowledging_peers, _teardown),
         cmocka_unit_test_teardown(test_silent_peer_is_dropped_and_resumes, _teardown),
         cmocka_unit_test_teardown(test_counters_add_up_across_nodes, _teardown),
         cmocka_unit_test_teardown(test_three_nodes_converge_through_link_cuts, _teardown),

@@ -62,6 +62,10 @@ struct core_handler {
     /* Connection refused because max_connections is reached: write the error reply frame
      * (session is NULL); core then closes. */
     void (*too_many_connections)(struct core_out *out);
+    /* Optional (NULL = none): called on the main thread when shutdown begins, before the
+     * workers drain: answer now the deferred replies that wait on something other than this
+     * process's own I/O (WAIT's peers), since the workers wait for every deferred reply. */
+    void (*stopping)(void);
     /* Optional (NULL = none): called on each worker thread just before it exits, after its
      * last connection is closed, to free per-thread state. */
     void (*thread_exit)(void);
