@@ -137,7 +137,7 @@ static int single(struct nconn *n, const struct workload *w, const struct bench_
     }
     case OP_INCR: {
         int64_t r;
-        rc = cc_incr(n->c, key, kl, 1, 1, (uint64_t)w->ttl_s * 1000, &r);
+        rc = cc_incr(n->c, key, kl, 1, 0, (uint64_t)w->ttl_s * 1000, &r);
         break;
     }
     default:

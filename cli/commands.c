@@ -311,16 +311,11 @@ static int counter(struct cli *cli, const char *cmd, int argc, char **argv, bool
     int np;
     if (cli_parse(cmd, argc, argv, o, NOPTS(o), pos, &np) || np < 1 || np > 2)
         return cli_usage(cmd);
-    int64_t delta = 1, initial;
+    int64_t delta = 1, initial = 0;
     uint64_t ttl = 0;
     if (np == 2 && cli_parse_i64("DELTA", pos[1], &delta))
         return CLI_ERROR;
-    /* A missing key starts as if it had been 0 (as in Redis) unless --initial says otherwise. */
-    if (delta == INT64_MIN && !o[0].value && decr) {
-        fprintf(stderr, "cache-cli: %s: DELTA out of range\n", cmd);
-        return CLI_ERROR;
-    }
-    initial = decr ? -delta : delta;
+    /* A missing key counts from 0 (as in Redis) or --initial; the server adds DELTA. */
     if (o[0].value && cli_parse_i64("--initial", o[0].value, &initial))
         return CLI_ERROR;
     if (o[1].value && cli_parse_ttl(o[1].value, &ttl))
@@ -513,8 +508,8 @@ const struct cli_command cli_commands[] = {
     {"del", "KEY...", "delete keys; prints how many existed", cmd_del},
     {"exists", "KEY...", "count keys that exist (exit 1 unless all do)", cmd_exists},
     {"mget", "KEY... [--json]", "print many values, one per line", cmd_mget},
-    {"incr", "KEY [DELTA] [--initial N] [--ttl T]", "add DELTA (default 1); a missing key becomes DELTA", cmd_incr},
-    {"decr", "KEY [DELTA] [--initial N] [--ttl T]", "subtract DELTA (default 1); a missing key becomes -DELTA", cmd_decr},
+    {"incr", "KEY [DELTA] [--initial N] [--ttl T]", "add DELTA (default 1); a missing key counts from N (default 0)", cmd_incr},
+    {"decr", "KEY [DELTA] [--initial N] [--ttl T]", "subtract DELTA (default 1); a missing key counts from N (default 0)", cmd_decr},
     {"ttl", "KEY", "remaining time to live in seconds (-1: none)", cmd_ttl},
     {"touch", "KEY TTL", "set a key's time to live (0: none)", cmd_touch},
     {"append", "KEY [DATA] [--ttl T]", "append to a stream (stdin in 1 MiB chunks when DATA is left out)", cmd_append},

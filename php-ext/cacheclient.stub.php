@@ -55,11 +55,14 @@ final class CacheClient
     public function ttl(string $key): ?float {}
 
     /**
-     * Add $by to an int value. A missing key is created as $initial (then $ttl applies) and
-     * $by is not added. Throws CacheClientServerException (E_TYPE) on a non-integer value.
+     * Add $by to an int value and return the new value. A missing key counts from $initial:
+     * it is created as $initial + $by (then $ttl applies), so the first increment('hits') is 1,
+     * as in Redis, APCu, libcacheclient and cache-cli. Throws CacheClientServerException
+     * (E_TYPE) on a non-integer value, (E_OVERFLOW) beyond int64.
      */
     public function increment(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): int {}
 
+    /** Subtract $by; a missing key is created as $initial - $by (so the first decrement is -1). */
     public function decrement(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): int {}
 
     /** @return array|null ['value' => mixed, 'version' => int], null on a miss */

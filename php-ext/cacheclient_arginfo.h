@@ -1,5 +1,5 @@
 /* This is a generated file, edit the .stub.php file instead.
- * Stub hash: 8ff0a3c69b3c3fb2df221adfa8b1a449dbb8804c */
+ * Stub hash: 1d9b8ed374b714416bad17ca8b56ce79f167bbad */
 
 ZEND_BEGIN_ARG_INFO_EX(arginfo_class_CacheClient___construct, 0, 0, 0)
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, socket, IS_STRING, 1, "null")

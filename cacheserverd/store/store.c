@@ -888,11 +888,13 @@ static enum store_status _incr_counter(const struct store_key *k, int64_t delta,
             pthread_mutex_unlock(&s->lock);
             return STORE_ON_DISK;
         } else {
-            /* created here: an epoch of its own, counting from initial */
+            /* created here: an epoch of its own, counting from initial, then this node's
+             * delta added (as INCR of a missing key does in Redis) */
             c.epoch = stamp;
             c.eorigin = node_id;
             c.base = initial;
             c.n = 0;
+            ctr_add(&c, node_id, delta, stamp); /* n was 0: there is room */
             expire = _expire_at(ttl_ms);
         }
         pthread_mutex_unlock(&s->lock);
@@ -1012,6 +1014,9 @@ enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t i
     } else if (_on_disk(k)) {
         rc = STORE_ON_DISK;
     } else {
+        /* a missing key counts from initial, then delta is added (as in Redis) */
+        if (__builtin_add_overflow(initial, delta, &v))
+            rc = STORE_EOVERFLOW;
         nit->expire_ms = _expire_at(ttl_ms);
     }
     if (rc == STORE_OK) {

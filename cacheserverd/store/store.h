@@ -217,7 +217,8 @@ enum store_status store_load(const struct store_key *k, const struct store_value
                              uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
                              void *arg);
 enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms);
-/* With a node id set (replication), the int keeps a per-origin counter state so that
+/* A missing key is created as initial + delta (E_OVERFLOW beyond int64), as INCR of a
+ * missing key is in Redis. With a node id set (replication), the int keeps a per-origin counter state so that
  * increments made on several nodes add up (docs/replication.md, "Counters"); STORE_ELIMIT
  * when a counter has had more than 64 origins. */
 enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t initial,

@@ -119,6 +119,11 @@ CC_EXPORT int cc_exists(cc_client *c, size_t n, const void *const *keys, const s
 CC_EXPORT int cc_touch(cc_client *c, const void *key, size_t klen, uint64_t ttl_ms);
 /** *ttl_ms = remaining ms or -1 for no expiry. @return CC_OK or CC_NOT_FOUND. */
 CC_EXPORT int cc_ttl(cc_client *c, const void *key, size_t klen, int64_t *ttl_ms);
+/** Add delta to an int (or a canonical decimal bytes value) and put the new value in *result.
+ * A missing key counts from initial: it is created as initial + delta (cc_decr: initial -
+ * delta) with ttl_ms (0 = none; an existing key keeps its ttl), so cc_incr(c, k, n, 1, 0, 0, &r)
+ * of a missing key gives 1, as Redis INCR does (and PHP increment(), cache-cli incr).
+ * @return CC_OK, CC_E_TYPE (not an int), CC_E_OVERFLOW (beyond int64; nothing changed). */
 CC_EXPORT int cc_incr(cc_client *c, const void *key, size_t klen, int64_t delta, int64_t initial,
                       uint64_t ttl_ms, int64_t *result);
 CC_EXPORT int cc_decr(cc_client *c, const void *key, size_t klen, int64_t delta, int64_t initial,

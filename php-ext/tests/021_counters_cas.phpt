@@ -6,7 +6,7 @@ require __DIR__ . '/setup.inc';
 $c = cc_fresh();
 
 echo "-- increment\n";
-var_dump($c->increment('n'));                 // created as initial (0), delta not added
+var_dump($c->increment('n'));                 // created as initial (0), then $by added: 1 (as C and cache-cli)
 var_dump($c->increment('n'), $c->increment('n', 10), $c->decrement('n', 3));
 var_dump($c->increment('m', 5, 100), $c->increment('m', 5, 100));
 var_dump($c->decrement('d', 1, 0), $c->decrement('d'));   // goes negative, no floor at 0
@@ -52,17 +52,17 @@ var_dump($c->exists('boom'));
 ?>
 --EXPECT--
 -- increment
-int(0)
 int(1)
-int(11)
-int(8)
-int(100)
+int(2)
+int(12)
+int(9)
 int(105)
-int(0)
+int(110)
 int(-1)
+int(-2)
 int(42)
 int(42)
-int(1)
+int(2)
 bool(true)
 CacheClientServerException 107
 bool(true)

@@ -36,6 +36,11 @@ var_dump($c->increment("{$p}num"));        // a canonical decimal string counts 
 var_dump($c->get("{$p}num"));
 $cli('incr', "{$p}visits");
 var_dump($c->get("{$p}visits"));
+echo "-- a missing key: the same answer from both\n";
+echo $cli('incr', "{$p}cli_hits"), "\n";
+var_dump($c->increment("{$p}php_hits"));
+echo $cli('incr', "{$p}cli_from", '5', '--initial', '100'), "\n";
+var_dump($c->increment("{$p}php_from", 5, 100));
 $c->deleteByPrefix($p);
 ?>
 --EXPECT--
@@ -50,3 +55,8 @@ string(2) "41"
 int(42)
 int(42)
 int(1)
+-- a missing key: the same answer from both
+1
+int(1)
+105
+int(105)

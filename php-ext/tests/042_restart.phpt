@@ -27,7 +27,7 @@ try {
 } catch (CacheClientConnectionException $e) {
     echo get_class($e), " ", $e->getCode(), "\n";
 }
-var_dump(in_array($c->increment('n', 1, 100), [11, 100], true));  // the next call reconnects
+var_dump(in_array($c->increment('n', 1, 100), [11, 101], true));  // the next call reconnects
 
 // a private (non persistent) client behaves the same
 $p = new CacheClient($s->socket);

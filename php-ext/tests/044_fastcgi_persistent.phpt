@@ -14,7 +14,7 @@ $script = "$dir/page.php";
 file_put_contents($script, '<?php
 $c = new CacheClient(' . var_export($s->socket, true) . ', ["persistent" => true]);
 if (isset($_GET["fatal"])) { $c->set("before_fatal", 1); undefined_function(); }
-echo $c->increment("hits", 1, 1), " ", getmypid();
+echo $c->increment("hits"), " ", getmypid();
 ');
 $cmd = 'PHP_FCGI_CHILDREN=0 PHP_FCGI_MAX_REQUESTS=1000 exec /usr/bin/php-cgi -n -d extension=' .
        escapeshellarg(cc_module_path()) . ' -d display_errors=0 -b ' . escapeshellarg($fcgi);

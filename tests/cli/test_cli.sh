@@ -119,7 +119,9 @@ check "incr missing starts at delta" 0 "1" -- cli incr visits
 check "incr" 0 "11" -- cli incr visits 10
 check "decr negative delta" 0 "16" -- cli decr visits -5
 check "decr" 0 "15" -- cli decr visits
-check "incr --initial" 0 "100" -- cli incr fromhundred 5 --initial 100
+check "incr --initial" 0 "105" -- cli incr fromhundred 5 --initial 100
+check "decr missing starts at -delta" 0 "-3" -- cli decr downward 3
+check "decr --initial" 0 "7" -- cli decr fromten 3 --initial 10
 check "incr bytes number" 0 "OK" -- cli set strnum 41
 check "incr converts" 0 "42" -- cli incr strnum
 check_err "incr on text" 2 "E_TYPE \(106\)" -- cli incr greeting

@@ -482,9 +482,10 @@ static void test_counters_merge_per_origin(void **state)
     struct store_key k;
     _key(&k, 0, "cn");
     int64_t r;
-    assert_int_equal(store_incr(&k, 1, 10, 0, &r), STORE_OK); /* created at 10 */
+    assert_int_equal(store_incr(&k, 1, 10, 0, &r), STORE_OK); /* created at 10, plus 1 */
+    assert_int_equal(r, 11);
     assert_int_equal(store_incr(&k, 2, 0, 0, &r), STORE_OK);
-    assert_int_equal(r, 12);
+    assert_int_equal(r, 13);
     struct item *it;
     assert_int_equal(store_peek(&k, &it), STORE_OK);
     uint32_t len;
@@ -501,18 +502,18 @@ static void test_counters_merge_per_origin(void **state)
     uint64_t t = ctr_version(&here) + 100;
     assert_true(ctr_add(&peer, 2, 5, t));
     assert_int_equal(_apply_ctr("cn", &peer, 2), STORE_OK);
-    assert_int_equal(_int_of("cn"), 17);
+    assert_int_equal(_int_of("cn"), 18);
     assert_int_equal(_apply_ctr("cn", &peer, 2), STORE_NOT_STORED); /* again: once */
-    assert_int_equal(_int_of("cn"), 17);
+    assert_int_equal(_int_of("cn"), 18);
     struct ctr older = here;
     older.n = 0;
     assert_true(ctr_add(&older, 2, 3, t - 1));
     assert_int_equal(_apply_ctr("cn", &older, 2), STORE_NOT_STORED);
     assert_int_equal(store_incr(&k, 1, 0, 0, &r), STORE_OK); /* this node's sum still counts */
-    assert_int_equal(r, 18);
+    assert_int_equal(r, 19);
     /* a SET older than the epoch does not reset it; a newer one does */
     assert_int_equal(_apply("cn", MUT_SET, here.epoch - 1, 3, "x", 0), STORE_NOT_STORED);
-    assert_int_equal(_int_of("cn"), 18);
+    assert_int_equal(_int_of("cn"), 19);
     /* a newer epoch replaces the state */
     struct ctr fresh = {.epoch = t + 1000, .eorigin = 3, .base = 100, .n = 0};
     assert_true(ctr_add(&fresh, 3, 1, t + 1001));
@@ -632,14 +633,24 @@ static void test_incr_initial_overflow_and_types(void **state)
     int64_t v;
     _key(&k, 0, "ctr");
     assert_int_equal(store_incr(&k, 5, 100, 0, &v), STORE_OK);
-    assert_int_equal(v, 100); /* created as initial, delta not added */
-    assert_int_equal(store_incr(&k, 5, 0, 0, &v), STORE_OK);
+    assert_int_equal(v, 105); /* created as initial, then delta added (as in Redis) */
+    assert_int_equal(store_incr(&k, 0, 0, 0, &v), STORE_OK);
     assert_int_equal(v, 105);
     assert_int_equal(store_incr(&k, -205, 0, 0, &v), STORE_OK);
     assert_int_equal(v, -100);
     assert_int_equal(store_incr(&k, INT64_MIN, 0, 0, &v), STORE_EOVERFLOW);
     assert_int_equal(store_incr(&k, 0, 0, 0, &v), STORE_OK);
     assert_int_equal(v, -100); /* unchanged by the failed incr */
+    _key(&k, 0, "ovf"); /* a missing key whose initial + delta leaves int64: not created */
+    assert_int_equal(store_incr(&k, 1, INT64_MAX, 0, &v), STORE_EOVERFLOW);
+    struct item *it;
+    assert_int_equal(store_peek(&k, &it), STORE_NOT_FOUND);
+    store_set_node_id(1); /* the same with a replicated counter */
+    assert_int_equal(store_incr(&k, -1, INT64_MIN, 0, &v), STORE_EOVERFLOW);
+    assert_int_equal(store_peek(&k, &it), STORE_NOT_FOUND);
+    assert_int_equal(store_incr(&k, 3, 4, 0, &v), STORE_OK);
+    assert_int_equal(v, 7);
+    store_set_node_id(0);
     _set_str(0, "dec", "41", 0, 0, 0, NULL);
     _key(&k, 0, "dec");
     assert_int_equal(store_incr(&k, 1, 0, 0, &v), STORE_OK);
@@ -802,7 +813,7 @@ static void *_incr_worker(void *arg)
     for (int i = 0; i < PER_THREAD; i++) {
         snprintf(key, sizeof(key), "cnt%d", i % KEYS);
         _key(&k, 0, key);
-        if (store_incr(&k, 1, 1, 0, &v) != STORE_OK)
+        if (store_incr(&k, 1, 0, 0, &v) != STORE_OK)
             return (void *)1;
     }
     return NULL;
