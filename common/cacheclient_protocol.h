@@ -138,6 +138,9 @@ CC_PROTOCOL_API const char *cc_op_name(int op);
 
 /* TTL reply values besides a remaining time in milliseconds. */
 #define CC_TTL_NONE (-1)
+/* The largest ttl a request may carry, in ms: 100 years of 365.25 days. Larger ones are
+ * E_BAD_ARGS (an expiry time beyond it would not be meant, and now + ttl must not wrap). */
+#define CC_TTL_MAX_MS 3155760000000ull
 
 static inline uint32_t cc_be32_read(const uint8_t *p)
 {

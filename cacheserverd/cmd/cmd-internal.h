@@ -51,6 +51,8 @@ bool cmd_arg_key(struct req *q, struct reply *r, struct store_key *k, uint16_t n
 /* Reply with the protocol status for a store status (for errors, with a message). */
 void cmd_reply_store_status(struct req *q, struct reply *r, int st);
 void cmd_bad_args(struct req *q, struct reply *r, const char *what);
+/* false (E_BAD_ARGS written) for a ttl above CC_TTL_MAX_MS */
+bool cmd_ttl_ok(struct req *q, struct reply *r, uint64_t ttl_ms);
 /* E_BAD_ARGS with the op's usage from the table (a wrong argument count gets it before the
  * handler runs; a handler calls it for an argument of the wrong type). */
 void cmd_bad_usage(struct req *q, struct reply *r);

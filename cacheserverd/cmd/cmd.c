@@ -1,5 +1,6 @@
 /* Request dispatch: validates a frame, reads op and id, runs the op's handler from the
  * table, records its latency, and maps store outcomes to protocol statuses. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -86,6 +87,16 @@ void cmd_thread_exit(void) { reply_thread_free(); }
 void cmd_bad_args(struct req *q, struct reply *r, const char *what)
 {
     reply_error(r, q->id, CC_E_BAD_ARGS, "%s", what);
+}
+
+bool cmd_ttl_ok(struct req *q, struct reply *r, uint64_t ttl_ms)
+{
+    if (ttl_ms <= CC_TTL_MAX_MS)
+        return true;
+    reply_error(r, q->id, CC_E_BAD_ARGS,
+                "%s ttl %" PRIu64 " ms is above the maximum %llu ms (100 years); 0 means none",
+                cc_op_name(q->op), ttl_ms, CC_TTL_MAX_MS);
+    return false;
 }
 
 void cmd_bad_usage(struct req *q, struct reply *r) { cmd_bad_args(q, r, table[q->op].usage); }

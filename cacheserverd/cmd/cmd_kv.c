@@ -258,6 +258,8 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "SET ttl, flags (1 NX or 2 XX) and cas must be uints");
         return;
     }
+    if (!cmd_ttl_ok(q, r, ttl))
+        return;
     uint64_t version = 0;
     int st = store_set(&k, &v, ttl, (unsigned)flags, cas, &version);
     if (cmd_on_disk(q, &k, st))
@@ -295,6 +297,8 @@ void cmd_mset(struct session *s, struct req *q, struct reply *r)
                 cmd_bad_args(q, r, "MSET ttl must be a uint");
                 return;
             }
+            if (!cmd_ttl_ok(q, r, ttl))
+                return;
             if (pass == 1) {
                 int st = store_set(&k, &v, ttl, 0, 0, NULL);
                 if (st != STORE_OK) {
@@ -350,6 +354,8 @@ void cmd_touch(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "TOUCH ttl must be a uint");
         return;
     }
+    if (!cmd_ttl_ok(q, r, ttl))
+        return;
     int st = store_touch(&k, ttl);
     if (!cmd_on_disk(q, &k, st))
         cmd_reply_store_status(q, r, st);
@@ -393,6 +399,8 @@ static void _incr(struct session *s, struct req *q, struct reply *r, bool negate
         cmd_bad_args(q, r, "INCR/DECR delta and initial must be int64, ttl a uint");
         return;
     }
+    if (!cmd_ttl_ok(q, r, ttl))
+        return;
     if (negate) {
         if (delta == INT64_MIN) {
             cmd_reply_store_status(q, r, STORE_EOVERFLOW);
@@ -427,6 +435,8 @@ void cmd_append(struct session *s, struct req *q, struct reply *r)
         cmd_bad_args(q, r, "APPEND data must be bytes, ttl a uint");
         return;
     }
+    if (!cmd_ttl_ok(q, r, ttl))
+        return;
     uint64_t max = option_get_u(&cmd_opts.max_value_size);
     if (len > max) {
         reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,

@@ -113,6 +113,9 @@ check_err "bad ttl" 2 "ttl must be" -- cli touch greeting 5parsecs
 check "short ttl" 0 "OK" -- cli set brief v --ttl 150ms
 sleep 0.3
 check "expired" 1 "" -- cli get brief
+check_err "ttl above 100 years refused" 2 "E_BAD_ARGS \(102\).*maximum" -- cli set far v --ttl 40000d
+check "nothing written" 1 "" -- cli get far
+check_err "touch above 100 years refused" 2 "E_BAD_ARGS \(102\).*maximum" -- cli touch greeting 9000000000000000ms
 
 # --- counters
 check "incr missing starts at delta" 0 "1" -- cli incr visits

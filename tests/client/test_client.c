@@ -195,6 +195,42 @@ static void test_ttl_touch_and_expiry(void **state)
     cc_client_destroy(&c);
 }
 
+/* A ttl beyond CC_TTL_MAX_MS (100 years) is refused by every write that takes one, and
+ * nothing is written; at the maximum it is kept. Before the limit, 2^64-1 wrapped now + ttl
+ * (acknowledged, then gone at once) and 2^63 made TTL/GET report INT64_MIN. */
+static void test_ttl_beyond_the_maximum_is_refused(void **state)
+{
+    (void)state;
+    cc_client *c = _client("ttlmax");
+    cc_value v = cc_value_bytes("x", 1);
+    const uint64_t huge[] = {UINT64_MAX, (uint64_t)1 << 63, CC_TTL_MAX_MS + 1};
+    int64_t ttl, n;
+    uint64_t len;
+    for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+        EXPECT_STATUS(c, CC_E_BAD_ARGS, cc_set(c, "k", 1, &v, huge[i], 0, 0, NULL));
+        assert_non_null(strstr(cc_errmsg(c), "maximum"));
+        EXPECT_STATUS(c, CC_NOT_FOUND, cc_ttl(c, "k", 1, &ttl));
+        const void *kp = "k";
+        size_t kl = 1;
+        EXPECT_STATUS(c, CC_E_BAD_ARGS, cc_mset(c, 1, &kp, &kl, &v, &huge[i]));
+        EXPECT_STATUS(c, CC_NOT_FOUND, cc_ttl(c, "k", 1, &ttl));
+        EXPECT_STATUS(c, CC_E_BAD_ARGS, cc_incr(c, "k", 1, 1, 0, huge[i], &n));
+        EXPECT_STATUS(c, CC_E_BAD_ARGS, cc_append(c, "k", 1, "ab", 2, huge[i], &len));
+        EXPECT_STATUS(c, CC_NOT_FOUND, cc_ttl(c, "k", 1, &ttl));
+        EXPECT_STATUS(c, CC_OK, cc_set(c, "t", 1, &v, 60000, 0, 0, NULL));
+        EXPECT_STATUS(c, CC_E_BAD_ARGS, cc_touch(c, "t", 1, huge[i]));
+        EXPECT_STATUS(c, CC_OK, cc_ttl(c, "t", 1, &ttl));
+        assert_true(ttl > 0 && ttl <= 60000); /* unchanged */
+    }
+    EXPECT_STATUS(c, CC_OK, cc_set(c, "k", 1, &v, CC_TTL_MAX_MS, 0, 0, NULL));
+    EXPECT_STATUS(c, CC_OK, cc_ttl(c, "k", 1, &ttl));
+    assert_true(ttl > (int64_t)CC_TTL_MAX_MS - 60000 && ttl <= (int64_t)CC_TTL_MAX_MS);
+    EXPECT_STATUS(c, CC_OK, cc_touch(c, "t", 1, CC_TTL_MAX_MS));
+    EXPECT_STATUS(c, CC_OK, cc_ttl(c, "t", 1, &ttl));
+    assert_true(ttl > (int64_t)CC_TTL_MAX_MS - 60000 && ttl <= (int64_t)CC_TTL_MAX_MS);
+    cc_client_destroy(&c);
+}
+
 static void test_nx_xx_and_cas(void **state)
 {
     (void)state;
@@ -654,6 +690,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_round_trips),
         cmocka_unit_test(test_ttl_touch_and_expiry),
+        cmocka_unit_test(test_ttl_beyond_the_maximum_is_refused),
         cmocka_unit_test(test_nx_xx_and_cas),
         cmocka_unit_test(test_multi_key_operations),
         cmocka_unit_test(test_counters),
