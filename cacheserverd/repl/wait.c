@@ -77,11 +77,9 @@ int repl_wait_setup(struct event_base *base)
     return wake_ev && timer_ev ? 0 : -1;
 }
 
-void repl_wait_acked(void)
-{
-    if (__atomic_load_n(&waiters, __ATOMIC_RELAXED))
-        _check(-1, 0, NULL);
-}
+/* One lock and a walk of a list that is usually empty: no unlocked peek at the list, which
+ * would race with the writers that change it under the lock. */
+void repl_wait_acked(void) { _check(-1, 0, NULL); }
 
 void repl_wait_teardown(void)
 {
@@ -119,7 +117,7 @@ int repl_wait(unsigned replicas, uint64_t timeout_ms, repl_wait_fn done, void *a
     x->arg = arg;
     pthread_mutex_lock(&lock);
     x->next = waiters;
-    __atomic_store_n(&waiters, x, __ATOMIC_RELAXED);
+    waiters = x;
     pthread_mutex_unlock(&lock);
     event_active(wake_ev, EV_TIMEOUT, 0);
     return 0;
