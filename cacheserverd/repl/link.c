@@ -30,6 +30,7 @@
 #include "repl-internal.h"
 #include "repl.h"
 #include "store.h"
+#include "tiering.h"
 
 #define FILL (1u << 20)
 #define TICK_MS 100
@@ -37,7 +38,6 @@
 #define WRITE_TIMEOUT_S 10
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-#define SCAN_BATCH 64
 
 #define REPL_STATS(ACTION)                                                                   \
     ACTION(repl_peers_up, STAT_GAUGE, "peers whose links both ways are up")                 \
@@ -200,7 +200,7 @@ static void _apply(struct peer *p, const struct repl_change *ch, uint64_t *hash)
         r.ctr = ch->ctr;
         r.ctr_len = ch->ctr_len;
     }
-    switch (store_apply(&k, &r)) {
+    switch (tiering_apply_remote(&k, &r)) {
     case STORE_OK:
         stat_incr(&p->st.applied);
         break;
@@ -212,122 +212,6 @@ static void _apply(struct peer *p, const struct repl_change *ch, uint64_t *hash)
         stat_incr(&p->st.dropped_nomem);
         break;
     }
-}
-
-/* ---- walking memory in steps (full sync, and the sweep after one) ---- */
-
-/* The keys one scan step visited (a step may visit a few more than it was asked for: it
- * finishes a bucket), copied out, since the scan holds the shard's lock. */
-struct scan_keys {
-    uint32_t n, max;
-    uint32_t *off, *len;
-    uint8_t *buf;
-    size_t used, cap;
-    bool failed;
-};
-
-static void _collect(void *ctx, const uint8_t *key, uint32_t klen)
-{
-    struct scan_keys *s = ctx;
-    if (s->n == s->max) {
-        uint32_t max = s->max ? s->max * 2 : SCAN_BATCH * 2;
-        uint32_t *off = realloc(s->off, max * sizeof(*off));
-        if (off)
-            s->off = off;
-        uint32_t *len = off ? realloc(s->len, max * sizeof(*len)) : NULL;
-        if (!len) {
-            s->failed = true;
-            return;
-        }
-        s->len = len;
-        s->max = max;
-    }
-    if (s->used + klen > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        while (cap < s->used + klen)
-            cap *= 2;
-        uint8_t *nb = realloc(s->buf, cap);
-        if (!nb) {
-            s->failed = true;
-            return;
-        }
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->used, key, klen);
-    s->off[s->n] = (uint32_t)s->used;
-    s->len[s->n++] = klen;
-    s->used += klen;
-}
-
-/* One scan step of namespace ns from *cursor into keys; false (cursor unchanged) when out
- * of memory: the same step again later. */
-static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor)
-{
-    keys->n = 0;
-    keys->used = 0;
-    keys->failed = false;
-    uint64_t next = store_scan(ns, *cursor, "", 0, SCAN_BATCH, _collect, keys);
-    if (keys->failed)
-        return false;
-    *cursor = next;
-    return true;
-}
-
-/* ---- after a full sync: what the peer did not send goes ---- */
-
-/* A full sync is authoritative for what is older than it: an item here older than the
- * sync's start that the peer did not send was deleted, expired or evicted there, or never
- * reached it; either way it may be stale, so it goes (a miss here, never a stale value).
- * Removes Deletes that happened while this node was away beyond the backlog this way. Runs
- * in steps of SCAN_BATCH keys between the link thread's other events. */
-static void _sweep_cancel(struct peer *p)
-{
-    if (p->sweep)
-        event_del(p->sweep);
-    keyset_free(p->synced);
-    p->synced = NULL;
-    free(p->gone_s);
-    free(p->gone_o);
-    p->gone_s = NULL;
-    p->gone_o = NULL;
-}
-
-_Static_assert(REPL_GONE_SLICES == 1u << STORE_GONE_BITS, "one gone mark per slice");
-
-static struct scan_keys sweep_keys;
-
-static void _sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct peer *p = arg;
-    if (!p->synced)
-        return;
-    if (keyset_failed(p->synced) || !p->gone_s) {
-        _sweep_cancel(p);
-        return;
-    }
-    if (p->sweep_ns < store_ns_count()) {
-        if (_collect_step(&sweep_keys, p->sweep_ns, &p->sweep_cursor)) {
-            for (uint32_t i = 0; i < sweep_keys.n; i++) {
-                struct store_key k;
-                store_key_init(&k, p->sweep_ns, sweep_keys.buf + sweep_keys.off[i],
-                               sweep_keys.len[i]);
-                uint32_t slice = (uint32_t)(k.hash >> (64 - STORE_GONE_BITS));
-                if (!keyset_has(p->synced, k.hash) &&
-                    store_drop_older(&k, p->sync_stamp, p->gone_s[slice], p->gone_o[slice]))
-                    stat_incr(&p->st.sync_dropped);
-            }
-            if (p->sweep_cursor == 0)
-                p->sweep_ns++;
-        }
-        event_active(p->sweep, EV_TIMEOUT, 0);
-        return;
-    }
-    log_info("replication: peer %s: after its full sync, %llu items it did not have are "
-             "removed here (repl.%s.sync_dropped)", p->name,
-             (unsigned long long)stat_get(&p->st.sync_dropped), p->name);
-    _sweep_cancel(p);
 }
 
 /* ---- messages on an inbound link: a peer's changes ---- */
@@ -367,7 +251,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         if (m->u[0]) {
             p->rx_full = true;
             p->have_pos = false;
-            _sweep_cancel(p);
+            repl_sweep_cancel(p);
             p->sync_stamp = m->u[3];
             /* this node's writes from now on are newer than what the sync brings; a peer
              * whose clock is too far ahead moves nothing and gets no authority here */
@@ -377,7 +261,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
                 p->gone_s = calloc(REPL_GONE_SLICES, sizeof(*p->gone_s));
                 p->gone_o = calloc(REPL_GONE_SLICES, sizeof(*p->gone_o));
                 if (!p->synced || !p->gone_s || !p->gone_o)
-                    _sweep_cancel(p);
+                    repl_sweep_cancel(p);
             }
         } else if (!p->have_pos || m->u[1] != p->rx_offset) {
             _protocol_error(c, "resumed from another position than this node asked");
@@ -391,7 +275,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         }
         _apply(p, &m->c, &hash);
         if (p->synced && hash && !keyset_add(p->synced, hash))
-            _sweep_cancel(p); /* out of memory: no sweep rather than a wrong one */
+            repl_sweep_cancel(p); /* out of memory: no sweep rather than a wrong one */
         p->rx_offset = m->u[0];
         p->rx_seq = m->u[1];
         if (++p->unacked >= 1024)
@@ -404,7 +288,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         }
         _apply(p, &m->c, &hash);
         if (p->synced && hash && !keyset_add(p->synced, hash))
-            _sweep_cancel(p);
+            repl_sweep_cancel(p);
         return 0;
     case REPL_GONE:
         if (!p->rx_full) {
@@ -431,11 +315,8 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         p->rx_seq = m->u[1];
         _send_ack(p);
         log_info("replication: peer %s: full sync received", p->name);
-        if (p->synced) {
-            p->sweep_ns = 0;
-            p->sweep_cursor = 0;
-            event_active(p->sweep, EV_TIMEOUT, 0);
-        }
+        if (p->synced)
+            repl_sweep_begin(p);
         return 0;
     case REPL_PING:
         return 0;
@@ -467,20 +348,11 @@ static void _start_full(struct peer *p)
 {
     p->fs_end = backlog_head(repl.backlog);
     p->acked = (struct backlog_pos){0, 0}; /* what it had is not known to be there any more */
-    p->fs_ns = 0;
-    p->fs_cursor = 0;
     p->ostate = OUT_FULL;
     stat_incr(&p->st.full_syncs);
     repl_send_start(bufferevent_get_output(p->out->bev), true, p->fs_end.offset, p->fs_end.seq,
                     store_clock_now());
-    /* its gone marks first: the receiver removes what is older than them and not sent */
-    static uint64_t st_buf[REPL_GONE_CHUNK];
-    static uint16_t or_buf[REPL_GONE_CHUNK];
-    for (uint32_t first = 0; first < REPL_GONE_SLICES; first += REPL_GONE_CHUNK) {
-        store_gone_marks(first, REPL_GONE_CHUNK, st_buf, or_buf);
-        repl_send_gone(bufferevent_get_output(p->out->bev), first, REPL_GONE_CHUNK, st_buf,
-                       or_buf);
-    }
+    repl_full_begin(p, bufferevent_get_output(p->out->bev));
     log_info("replication: peer %s: sending a full sync", p->name);
 }
 
@@ -533,53 +405,13 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
 
 /* ---- sending ---- */
 
-/* One batch of keys of the full sync, as ITEMs. False when the scan is done. */
-static bool _full_step(struct peer *p, struct evbuffer *out)
-{
-    static struct scan_keys keys;
-    if (p->fs_ns >= store_ns_count())
-        return false;
-    if (!_collect_step(&keys, p->fs_ns, &p->fs_cursor))
-        return true;
-    const char *nsname = store_ns_name(p->fs_ns);
-    for (uint32_t i = 0; i < keys.n; i++) {
-        struct store_key k;
-        struct item *it;
-        store_key_init(&k, p->fs_ns, keys.buf + keys.off[i], keys.len[i]);
-        if (store_peek(&k, &it) != STORE_OK)
-            continue;
-        struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
-                                .nslen = (uint32_t)strlen(nsname), .key = k.data, .klen = k.len,
-                                .stamp = store_item_version(it), .origin = store_item_origin(it),
-                                .type = store_item_type(it),
-                                .expire_ms = store_item_expire_ms(it)};
-        if (!c.origin)
-            c.origin = repl.node_id;
-        if (c.type == STORE_T_STREAM) { /* not copied yet: the peer drops an older value */
-            c.op = REPL_OP_DEL;
-            c.type = 0;
-        } else {
-            c.value = store_item_value(it, &c.vlen);
-            if ((c.ctr = store_item_counter(it, &c.ctr_len)))
-                c.op = REPL_OP_COUNTER;
-        }
-        if (c.stamp)
-            repl_send_item(out, &c);
-        store_item_release(it);
-        stat_incr(&p->st.sent);
-    }
-    if (p->fs_cursor == 0)
-        p->fs_ns++;
-    return true;
-}
-
 static void _fill(struct peer *p)
 {
     if (!p->out || (p->ostate != OUT_FULL && p->ostate != OUT_STREAM))
         return;
     struct evbuffer *out = bufferevent_get_output(p->out->bev);
     while (p->ostate == OUT_FULL && evbuffer_get_length(out) < FILL) {
-        if (!_full_step(p, out)) {
+        if (!repl_full_step(p, out)) {
             repl_send_synced(out, p->fs_end.offset, p->fs_end.seq);
             p->send = p->fs_end;
             p->ostate = OUT_STREAM;
@@ -604,8 +436,10 @@ static void _notify_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     __atomic_store_n(&notified, 0, __ATOMIC_RELEASE);
-    for (int i = 0; i < repl.npeers; i++)
+    for (int i = 0; i < repl.npeers; i++) {
         _fill(&repl.peers[i]);
+        repl_sweep_poke(&repl.peers[i]);
+    }
 }
 
 void repl_link_notify(void)
@@ -666,13 +500,14 @@ static void _conn_free(struct conn *c)
             stat_incr(&p->st.disconnects);
         p->out = NULL;
         p->ostate = OUT_IDLE;
+        repl_full_cancel(p);
         __atomic_store_n(&p->st.out_up, 0, __ATOMIC_RELAXED);
         if (running)
             _schedule_dial(p);
     } else if (p && p->in == c) {
         p->in = NULL;
         if (p->rx_full)
-            _sweep_cancel(p); /* the sync did not complete: its key set says nothing */
+            repl_sweep_cancel(p); /* the sync did not complete: its key set says nothing */
         p->rx_full = false;
         if (!p->have_pos)
             p->rx_backlog_id = 0;
@@ -937,7 +772,7 @@ int repl_link_start(char *err, size_t errlen)
     for (int i = 0; i < repl.npeers; i++) {
         struct peer *p = &repl.peers[i];
         p->retry = evtimer_new(base, _dial, p);
-        p->sweep = event_new(base, -1, 0, _sweep_cb, p);
+        p->sweep = event_new(base, -1, 0, repl_sweep_cb, p);
         struct timeval now = {0, 0};
         evtimer_add(p->retry, &now);
     }
@@ -961,7 +796,8 @@ void repl_link_stop(void)
     /* nothing may fire any more: timers, the listener, then the links */
     for (int i = 0; i < repl.npeers; i++) {
         struct peer *p = &repl.peers[i];
-        _sweep_cancel(p);
+        repl_sweep_cancel(p);
+        repl_full_cancel(p);
         if (p->retry)
             event_free(p->retry);
         if (p->sweep)

@@ -17,6 +17,8 @@
 
 struct conn;
 struct keyset;
+struct tiering_scan;
+struct evbuffer;
 
 /* Per-peer figures: STATS shows them as repl.<peer>.<name>. */
 #define PEER_STATS(ACTION)                                                                   \
@@ -63,6 +65,7 @@ struct peer {
     struct backlog_pos acked;  /* what it acknowledged */
     uint16_t fs_ns;            /* full sync: namespace and scan cursor */
     uint64_t fs_cursor;
+    struct tiering_scan *fs_disk; /* full sync: the walk of the disk tiers, after memory */
     struct backlog_pos fs_end; /* full sync: where the backlog continues after it */
     struct event *retry;
     unsigned backoff_ms;
@@ -81,6 +84,11 @@ struct peer {
     struct event *sweep;       /* after SYNCED: removes what it did not send (link.c) */
     uint16_t sweep_ns;
     uint64_t sweep_cursor;
+    enum { SWEEP_MEMORY, SWEEP_WAIT, SWEEP_DISK } sweep_stage;
+    uint64_t sweep_gen;              /* atomic: counts sweeps begun and cancelled */
+    uint64_t sweep_written;          /* atomic: the sweep whose wait for the writer ended */
+    struct tiering_scan *sweep_disk; /* the sweep's walk of the disk tiers, after memory */
+    uint64_t sweep_dropped;          /* what this sweep removed */
     uint64_t unacked;          /* changes applied since the last ACK */
 
     /* guarded by repl.status_lock (read by CLUSTER_STATUS on a worker) */
@@ -131,6 +139,19 @@ int repl_link_start(char *err, size_t errlen);
 /* Wake the link thread: the backlog has new records. Any thread, cheap when already woken. */
 void repl_link_notify(void);
 void repl_link_stop(void);
+
+/* fullsync.c, on the link thread. The sender: begin (the gone marks, then memory and the
+ * disk tiers from the start), one step into out (false when everything was sent), cancel
+ * (the link went). The receiver, after SYNCED: begin the sweep (p->synced, gone marks and
+ * sync_stamp set; p->sweep is its event, run with repl_sweep_cb), poke it, cancel it. */
+void repl_full_begin(struct peer *p, struct evbuffer *out);
+bool repl_full_step(struct peer *p, struct evbuffer *out);
+void repl_full_cancel(struct peer *p);
+void repl_sweep_begin(struct peer *p);
+void repl_sweep_cb(int fd, short what, void *arg);
+/* After repl_link_notify: a sweep waiting for the disk writer goes on when it is done. */
+void repl_sweep_poke(struct peer *p);
+void repl_sweep_cancel(struct peer *p);
 
 /* wait.c, on the link thread: make its events (0 or -1); a peer acknowledged more: answer the
  * waiters it satisfies; free what is left after the loop stopped. */

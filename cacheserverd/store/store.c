@@ -1191,6 +1191,27 @@ bool store_drop_older(const struct store_key *k, uint64_t stamp, uint64_t mark,
     return dropped;
 }
 
+bool store_drop_older_disk(const struct store_key *k, uint64_t version, uint64_t stamp,
+                           uint64_t mark, uint16_t mark_origin, bool (*still)(void *arg),
+                           void *arg)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    bool dropped = false;
+    if (_do_find(s, k)) {
+        pthread_mutex_unlock(&s->lock);
+        return store_drop_older(k, stamp, mark, mark_origin); /* loaded since: the same rule */
+    }
+    /* the disk copy's origin is not kept on disk: 0 compares below every node's own */
+    if (version < stamp && !_wins(version, 0, mark, mark_origin) && still(arg) &&
+        miss_hooks.forget) {
+        _do_gone(k->hash, version, 0);
+        dropped = miss_hooks.forget(miss_hooks.arg, k);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return dropped;
+}
+
 enum store_status store_apply(const struct store_key *k, const struct store_remote *r)
 {
     enum mutation_op op = r->op;
@@ -1226,10 +1247,27 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
             _epoch_of(*slot, &here, &here_origin);
         }
     }
-    if (slot && !_wins(r->stamp, r->origin, here, here_origin)) {
-        rc = STORE_NOT_STORED; /* memory holds a newer change */
-    } else if (!slot && !_wins(r->stamp, r->origin, _gone(k->hash)->stamp, _gone(k->hash)->origin)) {
-        rc = STORE_NOT_STORED; /* what left memory may be newer: a miss, and no disk copy */
+    /* Without the key in memory, the slice's gone mark decides, unless the key's current
+     * copy is on disk: nothing changed the key since that copy was made (every change drops
+     * it), so its version is the key's here, and the change is compared with it exactly
+     * (the caller reads it when asked with STORE_ON_DISK). */
+    bool lost = false, keep = false;
+    if (slot) {
+        keep = !_wins(r->stamp, r->origin, here, here_origin); /* memory holds a newer change */
+    } else if (!_wins(r->stamp, r->origin, _gone(k->hash)->stamp, _gone(k->hash)->origin)) {
+        if (r->disk_known && r->still && r->still(r->still_arg))
+            keep = r->stamp <= r->disk_version; /* the disk copy is as new: it stays */
+        else if (!r->disk_known && _on_disk(k))
+            rc = STORE_ON_DISK;
+        else
+            lost = true; /* what left memory may be newer: a miss, and no disk copy */
+    }
+    if (rc == STORE_ON_DISK) {
+        /* nothing changes: the caller asks again with the disk copy's version */
+    } else if (keep) {
+        rc = STORE_NOT_STORED;
+    } else if (lost) {
+        rc = STORE_NOT_STORED;
         if (miss_hooks.forget)
             miss_hooks.forget(miss_hooks.arg, k);
     } else if (op == MUT_SET) {

@@ -301,15 +301,26 @@ struct store_remote {
     const uint8_t *ctr;           /* MUT_SET of a counter: its state (v is its int); merged
                                    * with what is here instead of replacing it */
     uint32_t ctr_len;
+    /* After STORE_ON_DISK: the caller read the version of the key's disk copy. still(arg),
+     * asked under the key's lock, says that copy is still the current one (NULL: there
+     * was none). */
+    bool disk_known;
+    uint64_t disk_version;
+    bool (*still)(void *arg);
+    void *still_arg;
 };
 /* Apply r to k if it is the last writer: the greater (stamp, origin) wins against what
- * memory holds, and a key memory does not hold takes it only when its stamp is above every
- * stamp that left memory near that key (deleted, expired, evicted: see `gone` in store.c),
- * else the key becomes a miss here (its disk copy too): never older than the winner. A SET
- * already expired is a delete. Records go out as for local changes, with r's origin and
- * stamp; the clock moves above the stamp. STORE_OK (applied), STORE_NOT_STORED (older:
- * dropped), STORE_NOT_FOUND (a touch of a missing key), STORE_ENOMEM, STORE_ETYPE (not
- * one of the three, a stream, stamp 0). */
+ * memory holds, and a key memory does not hold takes it when its stamp is above every
+ * stamp that left memory near that key (deleted, expired, evicted: see `gone` in store.c).
+ * Otherwise, when a disk tier may hold the key, STORE_ON_DISK asks the caller for the
+ * version of that copy (r->disk_known, tiering_apply_remote does it): the current copy on
+ * disk is the key's last state here, so the change wins only when newer than it, and a
+ * change as old leaves the copy alone. Without one, the key becomes a miss here (any disk
+ * copy too): never older than the winner. A SET already expired is a delete. Records go
+ * out as for local changes, with r's origin and stamp; the clock moves above the stamp.
+ * STORE_OK (applied), STORE_NOT_STORED (older: dropped), STORE_NOT_FOUND (a touch of a
+ * missing key), STORE_ON_DISK, STORE_ENOMEM, STORE_ETYPE (not one of the three, a stream,
+ * stamp 0). */
 enum store_status store_apply(const struct store_key *k, const struct store_remote *r);
 
 /* A peer flushed a namespace (ns >= 0) or everything (ns < 0) at stamp: flushed here too,
@@ -338,6 +349,14 @@ void store_gone_marks(uint32_t first, uint32_t n, uint64_t *stamps, uint16_t *or
  * the key's slice). True when it removed something. */
 bool store_drop_older(const struct store_key *k, uint64_t stamp, uint64_t mark,
                       uint16_t mark_origin);
+/* The same for a key memory does not hold and a disk tier holds at `version` (the disk
+ * keeps no origin: it counts as 0), when still(arg), asked under the key's lock, says that
+ * copy is still the current one: the disk copy is dropped through the miss hooks' forget,
+ * a local removal that goes nowhere. When memory holds the key (loaded since the caller
+ * read the disk), store_drop_older's rule applies to it. True when it removed something. */
+bool store_drop_older_disk(const struct store_key *k, uint64_t version, uint64_t stamp,
+                           uint64_t mark, uint16_t mark_origin, bool (*still)(void *arg),
+                           void *arg);
 /* TESTS ONLY (option repl-test-clock-skew-ms): stamps run ms ahead of the wall clock. */
 void store_hlc_skew(uint64_t ms);
 /* Per-item overhead counted against the limit besides key and value bytes. */

@@ -38,6 +38,7 @@
 
 #include "option.h"
 #include "stats.h"
+#include "store.h"
 
 #define TIERING_OPTIONS(ACTION)                                                                \
     ACTION(ssd_path, OPT_STR, "", OPT_STARTUP,                                                 \
@@ -190,5 +191,42 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote);
  * the key changed since the read. STORE_OK, STORE_NOT_STORED or STORE_ENOMEM. */
 int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res);
 void tiering_result_free(struct tiering_result *res);
+
+/* fn(arg, ok, err) once the writer has written (or failed) every job queued so far: at once
+ * on the caller's thread when it has, else on the writer's thread (as tiering_when_durable,
+ * whatever the persistence). */
+void tiering_when_written(tiering_durable_fn fn, void *arg);
+/* store_apply of a peer's change, and when it answers STORE_ON_DISK, again with the version
+ * of the key's disk copy, read on the caller's thread (a disk read: the link thread's). */
+enum store_status tiering_apply_remote(const struct store_key *k, struct store_remote *r);
+
+/* Replication's walk of what the disk tiers hold: a full sync sends it, the receiver's
+ * sweep after one checks it (docs/replication.md, "Full sync"). Records in tier-key order,
+ * the first tier, then the HDD behind an SSD; only each key's current copy (its index entry
+ * LIVE on that tier, or no entry yet during a warm restart's indexing; when a write of the
+ * key is queued, the value on its way instead): no stale copy waiting for its delete, no
+ * stream chunk, nothing expired. It reads the disk on the
+ * caller's thread, a bounded number of records per step. */
+struct tiering_scan;
+struct tiering_scan_rec {
+    struct store_key key;  /* its namespace found or created by name; data valid in fn only */
+    uint8_t type;
+    bool stream;           /* a stream's head (value NULL) */
+    const uint8_t *value;  /* the value's encoding, with values (valid in fn only) */
+    size_t len;
+    uint64_t expire_ms, version;
+    uint64_t seq;          /* the index entry's sequence (tiering_drop_older) */
+};
+typedef void (*tiering_scan_fn)(void *arg, const struct tiering_scan_rec *r);
+/* values: decode (and verify) each value; without, only the header is read. NULL when out
+ * of memory; a walk of nothing without disk tiers. */
+struct tiering_scan *tiering_scan_new(bool values);
+/* Hand up to max records (skipped ones count too) to fn. False once the walk is over. */
+bool tiering_scan_step(struct tiering_scan *s, unsigned max, tiering_scan_fn fn, void *arg);
+void tiering_scan_free(struct tiering_scan *s);
+/* store_drop_older_disk for the record r: drop the key's copy here when it is older than
+ * stamp and not above (mark, mark_origin), unless it changed since the walk read it. */
+bool tiering_drop_older(const struct tiering_scan_rec *r, uint64_t stamp, uint64_t mark,
+                        uint16_t mark_origin);
 
 #endif

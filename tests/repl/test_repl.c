@@ -22,344 +22,7 @@
 
 #include <cmocka.h>
 
-#include "cacheclient.h"
-#include "faultproxy.h"
-#include "harness.h"
-
-#define MAXN 3
-
-struct node {
-    struct harness *h;
-    char dir[256];
-    char fp[80];
-    uint16_t port; /* replication-listen */
-    cc_client *c;
-};
-
-struct cluster {
-    int n;
-    char root[200];
-    struct node nodes[MAXN];
-    struct faultproxy *proxy[MAXN][MAXN]; /* [from][to]: from's link to `to` goes through it */
-};
-
-static uint64_t _ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void _sleep_ms(unsigned ms) { usleep(ms * 1000u); }
-
-/* A port nothing listens on now, below the kernel's ephemeral range (32768..60999 by
- * default): a port bind(0) hands out is soon handed out again to someone's outgoing
- * connection or listener (the fault proxies', another test's), and the node started on it
- * then finds it taken. */
-static uint16_t _free_port(void)
-{
-    static unsigned seed;
-    if (!seed)
-        seed = (unsigned)getpid() ^ (unsigned)_ms();
-    for (int tries = 0; tries < 1000; tries++) {
-        uint16_t port = (uint16_t)(20000 + rand_r(&seed) % 12000);
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(fd);
-        if (ok)
-            return port;
-    }
-    fail_msg("no free port in 20000..31999");
-    return 0;
-}
-
-/* cacheserverd --gen-identity DIR; the fingerprint is the last line it prints. */
-static void _gen_identity(const char *dir, char *fp, size_t len)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "\"%s\" --gen-identity %s", getenv("CACHESERVERD"), dir);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    char line[256] = "";
-    fp[0] = '\0';
-    while (fgets(line, sizeof(line), f))
-        snprintf(fp, len, "%.*s", (int)strcspn(line, "\n"), line);
-    assert_int_equal(pclose(f), 0);
-    assert_int_equal(strlen(fp), 64);
-}
-
-static cc_client *_client(struct harness *h)
-{
-    cc_options o;
-    cc_options_init(&o);
-    o.socket_path = harness_socket(h);
-    cc_client *c = cc_client_create(&o);
-    assert_non_null(c);
-    return c;
-}
-
-/* Start node i with extra arguments (NULL-terminated, may be NULL). wrong_fp_for: a peer
- * whose fingerprint this node pins wrong (a made-up one; -1: none). */
-static void _start_node(struct cluster *cl, int i, const char *const *extra, int wrong_fp_for)
-{
-    struct node *nd = &cl->nodes[i];
-    static char bufs[MAXN][24][200];
-    const char *args[64];
-    int a = 0;
-    snprintf(bufs[i][0], 200, "%d", i + 1);
-    snprintf(bufs[i][1], 200, "n%d", i);
-    snprintf(bufs[i][2], 200, "127.0.0.1:%u", nd->port);
-    args[a++] = "--node-id";
-    args[a++] = bufs[i][0];
-    args[a++] = "--node-name";
-    args[a++] = bufs[i][1];
-    args[a++] = "--replication-listen";
-    args[a++] = bufs[i][2];
-    args[a++] = "--identity";
-    args[a++] = nd->dir;
-    int b = 3;
-    for (int j = 0; j < cl->n; j++) {
-        if (j == i)
-            continue;
-        const char *fp = j == wrong_fp_for
-                             ? "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                             : cl->nodes[j].fp;
-        snprintf(bufs[i][b], 200, "n%d 127.0.0.1:%u %s", j, faultproxy_port(cl->proxy[i][j]), fp);
-        args[a++] = "--peer";
-        args[a++] = bufs[i][b++];
-    }
-    for (int k = 0; extra && extra[k]; k++)
-        args[a++] = extra[k];
-    args[a] = NULL;
-    nd->h = harness_start(args);
-    nd->c = _client(nd->h);
-}
-
-/* The cluster of the running test, for _teardown: a failing assertion leaves the test
- * before its _cluster_destroy. */
-static struct cluster *live;
-
-static void _cluster_init(struct cluster *cl, int n)
-{
-    memset(cl, 0, sizeof(*cl));
-    live = cl;
-    cl->n = n;
-    snprintf(cl->root, sizeof(cl->root), "/tmp/csd-repl-XXXXXX");
-    assert_non_null(mkdtemp(cl->root));
-    for (int i = 0; i < n; i++) {
-        snprintf(cl->nodes[i].dir, sizeof(cl->nodes[i].dir), "%s/id%d", cl->root, i);
-        _gen_identity(cl->nodes[i].dir, cl->nodes[i].fp, sizeof(cl->nodes[i].fp));
-        cl->nodes[i].port = _free_port();
-    }
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            if (i != j)
-                cl->proxy[i][j] = faultproxy_start(cl->nodes[j].port);
-}
-
-static void _cluster_start(struct cluster *cl, const char *const *extra)
-{
-    for (int i = 0; i < cl->n; i++)
-        _start_node(cl, i, extra, -1);
-}
-
-static void _cluster_destroy(struct cluster *cl)
-{
-    for (int i = 0; i < cl->n; i++) {
-        if (cl->nodes[i].c)
-            cc_client_destroy(&cl->nodes[i].c);
-        if (cl->nodes[i].h)
-                harness_destroy(&cl->nodes[i].h);
-    }
-    for (int i = 0; i < cl->n; i++)
-        for (int j = 0; j < cl->n; j++)
-            if (cl->proxy[i][j])
-                faultproxy_stop(&cl->proxy[i][j]);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", cl->root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", cl->root);
-    live = NULL;
-}
-
-/* After every test: stop and remove what a failed one left (servers, proxies, files). */
-static int _teardown(void **state)
-{
-    (void)state;
-    if (live)
-        _cluster_destroy(live);
-    return 0;
-}
-
-static uint64_t _stat(struct cluster *cl, int i, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static uint64_t _stat(struct cluster *cl, int i, const char *fmt, ...)
-{
-    char name[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof(name), fmt, ap);
-    va_end(ap);
-    return harness_stat(cl->nodes[i].h, name);
-}
-
-/* Sum of a per-peer stat over every node and its peers. */
-static uint64_t _sum_peer_stat(struct cluster *cl, const char *leaf)
-{
-    uint64_t sum = 0;
-    for (int i = 0; i < cl->n; i++)
-        for (int j = 0; j < cl->n; j++)
-            if (i != j)
-                sum += _stat(cl, i, "repl.n%d.%s", j, leaf);
-    return sum;
-}
-
-/* Wait until every link is up both ways (repl_peers_up == n - 1 on every node). */
-static void _wait_links(struct cluster *cl, unsigned timeout_ms)
-{
-    uint64_t end = _ms() + timeout_ms;
-    for (;;) {
-        bool all = true;
-        for (int i = 0; i < cl->n; i++)
-            all &= _stat(cl, i, "repl_peers_up") == (uint64_t)(cl->n - 1);
-        if (all)
-            return;
-        if (_ms() > end) {
-            for (int i = 0; i < cl->n; i++)
-                harness_print_log(cl->nodes[i].h, 20);
-            fail_msg("the links did not come up within %u ms", timeout_ms);
-        }
-        _sleep_ms(50);
-    }
-}
-
-/* ---- a node's whole content, for comparing ---- */
-
-struct entry {
-    char key[64];
-    uint64_t version;
-    char val[64];
-};
-
-struct dump {
-    size_t n, cap;
-    struct entry *e;
-};
-
-static int _entry_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct entry *)a)->key, ((const struct entry *)b)->key);
-}
-
-static void _dump(cc_client *c, struct dump *d)
-{
-    d->n = 0;
-    uint64_t cursor = 0;
-    do {
-        cc_keys keys = {0};
-        assert_int_equal(cc_scan(c, cursor, "", 0, 1000, &cursor, &keys), CC_OK);
-        for (size_t i = 0; i < keys.n; i++) {
-            cc_item it = {0};
-            if (cc_get(c, keys.keys[i], keys.lens[i], &it) != CC_OK)
-                continue; /* deleted since the scan saw it */
-            if (d->n == d->cap) {
-                d->cap = d->cap ? d->cap * 2 : 1024;
-                d->e = realloc(d->e, d->cap * sizeof(*d->e));
-            }
-            struct entry *e = &d->e[d->n++];
-            snprintf(e->key, sizeof(e->key), "%.*s", (int)keys.lens[i], keys.keys[i]);
-            e->version = it.version;
-            if (it.value.type == CC_TYPE_INT)
-                snprintf(e->val, sizeof(e->val), "%lld", (long long)it.value.i);
-            else
-                snprintf(e->val, sizeof(e->val), "%.*s", (int)it.value.len,
-                         (const char *)it.value.data);
-            cc_item_release(&it);
-        }
-        cc_keys_release(&keys);
-    } while (cursor != 0);
-    if (d->n)
-        qsort(d->e, d->n, sizeof(*d->e), _entry_cmp);
-}
-
-/* Do all nodes hold the same keys, versions and values? On the last try, print the first
- * difference. */
-static bool _agree(struct cluster *cl, bool print)
-{
-    struct dump d[MAXN] = {{0}};
-    bool same = true;
-    for (int i = 0; i < cl->n; i++)
-        _dump(cl->nodes[i].c, &d[i]);
-    for (int i = 1; i < cl->n && same; i++) {
-        if (d[i].n != d[0].n) {
-            same = false;
-            if (print)
-                fprintf(stderr, "node 0 holds %zu keys, node %d %zu\n", d[0].n, i, d[i].n);
-        }
-        for (size_t k = 0, l = 0; print && !same && (k < d[0].n || l < d[i].n);) {
-            int c = k == d[0].n ? 1 : l == d[i].n ? -1 : strcmp(d[0].e[k].key, d[i].e[l].key);
-            if (c < 0)
-                fprintf(stderr, "only node 0 holds %s v%llu '%s'\n", d[0].e[k].key,
-                        (unsigned long long)d[0].e[k].version, d[0].e[k].val);
-            else if (c > 0)
-                fprintf(stderr, "only node %d holds %s v%llu '%s'\n", i, d[i].e[l].key,
-                        (unsigned long long)d[i].e[l].version, d[i].e[l].val);
-            k += c <= 0;
-            l += c >= 0;
-        }
-        for (size_t k = 0; k < d[0].n && k < d[i].n && same; k++) {
-            if (strcmp(d[0].e[k].key, d[i].e[k].key) || d[0].e[k].version != d[i].e[k].version ||
-                strcmp(d[0].e[k].val, d[i].e[k].val)) {
-                same = false;
-                if (print)
-                    fprintf(stderr, "node 0: %s v%llu '%s'; node %d: %s v%llu '%s'\n",
-                            d[0].e[k].key, (unsigned long long)d[0].e[k].version, d[0].e[k].val,
-                            i, d[i].e[k].key, (unsigned long long)d[i].e[k].version,
-                            d[i].e[k].val);
-            }
-        }
-    }
-    for (int i = 0; i < cl->n; i++)
-        free(d[i].e);
-    return same;
-}
-
-static void _wait_agree(struct cluster *cl, unsigned timeout_ms)
-{
-    uint64_t end = _ms() + timeout_ms;
-    while (!_agree(cl, false)) {
-        if (_ms() > end) {
-            _agree(cl, true);
-            static const char *const leaves[] = {"applied", "dropped_older", "clock_rejected",
-                                                 "lag_records", "sent", "partial_resyncs",
-                                                 "full_syncs", "out_up", "in_up"};
-            for (int i = 0; i < cl->n; i++) {
-                harness_print_log(cl->nodes[i].h, 15);
-                for (int j = 0; j < cl->n; j++)
-                    for (size_t l = 0; j != i && l < sizeof(leaves) / sizeof(leaves[0]); l++)
-                        fprintf(stderr, "node %d: repl.n%d.%s = %llu\n", i, j, leaves[l],
-                                (unsigned long long)_stat(cl, i, "repl.n%d.%s", j, leaves[l]));
-            }
-            fail_msg("the nodes did not agree within %u ms", timeout_ms);
-        }
-        _sleep_ms(100);
-    }
-}
-
-/* Wait until every link's first full sync has completed: a marker written on each node
- * reaches the others only after SYNCED (links count as up during a full sync already). */
-static void _wait_synced(struct cluster *cl)
-{
-    char key[32];
-    for (int i = 0; i < cl->n; i++) {
-        snprintf(key, sizeof(key), "synced-marker-%d", i);
-        cc_value v = cc_value_bytes("1", 1);
-        assert_int_equal(cc_set(cl->nodes[i].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
-    }
-    _wait_agree(cl, 10000);
-}
+#include "cluster.h"
 
 /* ---- writers ---- */
 
@@ -376,7 +39,7 @@ struct writer {
 static void *_writer(void *arg)
 {
     struct writer *w = arg;
-    cc_client *c = _client(w->h);
+    cc_client *c = cl_client(w->h);
     char key[32], val[48];
     for (unsigned i = 0; i < w->ops; i++) {
         unsigned r = (unsigned)rand_r(&w->seed);
@@ -440,7 +103,6 @@ static void _join_writers(struct cluster *cl, struct writer *w, pthread_t *t)
 
 /* ---- tests ---- */
 
-static void _write_keys(struct cluster *cl, int node, const char *prefix, int n);
 
 /* The soak scale: REPL_SOAK_SCALE=N (scripts/repl-soak.sh) makes the long scenarios N times
  * longer with the same assertions; 1 in the suite. */
@@ -458,12 +120,12 @@ static int _scale(void)
 static void test_three_nodes_converge_through_link_cuts(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 3);
-    _cluster_start(&cl, NULL);
-    _wait_links(&cl, 10000);
-    _wait_synced(&cl);
-    uint64_t full0 = _sum_peer_stat(&cl, "full_syncs");
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 3);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
+    cluster_wait_synced(&cl);
+    uint64_t full0 = cluster_sum_peer_stat(&cl, "full_syncs");
 
     struct writer w[MAXN];
     pthread_t t[MAXN];
@@ -471,11 +133,11 @@ static void test_three_nodes_converge_through_link_cuts(void **state)
     _run_writers(&cl, w, t, 3000u * (unsigned)scale, 2000, 1000);
     unsigned seed = 99;
     for (int round = 0; round < 12 * scale; round++) {
-        _sleep_ms(300);
+        cl_sleep_ms(300);
         int i = rand_r(&seed) % 3, j = (i + 1 + rand_r(&seed) % 2) % 3;
         if (round % 12 == 4) {
             faultproxy_blackhole(cl.proxy[i][j], true); /* silence: no FIN, no RST */
-            _sleep_ms(1500);
+            cl_sleep_ms(1500);
             faultproxy_cut(cl.proxy[i][j]);
             faultproxy_blackhole(cl.proxy[i][j], false);
         } else {
@@ -483,14 +145,14 @@ static void test_three_nodes_converge_through_link_cuts(void **state)
         }
     }
     _join_writers(&cl, w, t);
-    _wait_agree(&cl, 5000);
-    uint64_t partial = _sum_peer_stat(&cl, "partial_resyncs");
-    uint64_t full = _sum_peer_stat(&cl, "full_syncs") - full0;
+    cluster_wait_agree(&cl, 5000);
+    uint64_t partial = cluster_sum_peer_stat(&cl, "partial_resyncs");
+    uint64_t full = cluster_sum_peer_stat(&cl, "full_syncs") - full0;
     if (partial < 8u * (unsigned)scale || full != 0)
         fail_msg("expected >= 8 partial resyncs and no full sync, got %llu and %llu",
                  (unsigned long long)partial, (unsigned long long)full);
-    assert_true(_sum_peer_stat(&cl, "applied") > 3000);
-    _cluster_destroy(&cl);
+    assert_true(cluster_sum_peer_stat(&cl, "applied") > 3000);
+    cluster_destroy(&cl);
 }
 
 /* A 64 KiB backlog and a link down while 2 MB of changes are made: the peer gets a full
@@ -499,14 +161,14 @@ static void test_three_nodes_converge_through_link_cuts(void **state)
 static void test_small_backlog_full_sync_converges(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 2);
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 2);
     const char *extra[] = {"--repl-backlog-size", "64KiB", NULL};
-    _cluster_start(&cl, extra);
-    _wait_links(&cl, 10000);
-    _write_keys(&cl, 1, "old", 100);
-    _wait_agree(&cl, 5000);
-    uint64_t full0 = _sum_peer_stat(&cl, "full_syncs");
+    cluster_start(&cl, extra);
+    cluster_wait_links(&cl, 10000);
+    cluster_write_keys(&cl, 1, "old", 100);
+    cluster_wait_agree(&cl, 5000);
+    uint64_t full0 = cluster_sum_peer_stat(&cl, "full_syncs");
     faultproxy_refuse(cl.proxy[0][1], true);
     faultproxy_cut(cl.proxy[0][1]);
     char key[32], val[1000];
@@ -525,14 +187,14 @@ static void test_small_backlog_full_sync_converges(void **state)
         assert_int_equal(cc_set(cl.nodes[0].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
     }
     faultproxy_refuse(cl.proxy[0][1], false);
-    _wait_agree(&cl, 30000);
-    assert_true(_sum_peer_stat(&cl, "full_syncs") > full0);
+    cluster_wait_agree(&cl, 30000);
+    assert_true(cluster_sum_peer_stat(&cl, "full_syncs") > full0);
     cc_item it = {0};
     assert_int_equal(cc_get(cl.nodes[1].c, "old7", 4, &it), CC_NOT_FOUND);
     assert_int_equal(cc_get(cl.nodes[1].c, "old77", 5, &it), CC_OK);
     cc_item_release(&it);
-    assert_true(_stat(&cl, 1, "repl.n0.sync_dropped") >= 50);
-    _cluster_destroy(&cl);
+    assert_true(cluster_stat(&cl, 1, "repl.n0.sync_dropped") >= 50);
+    cluster_destroy(&cl);
 }
 
 /* A partition {0} | {1, 2}: writes on both sides, some to the same keys, deletes on one
@@ -541,10 +203,10 @@ static void test_small_backlog_full_sync_converges(void **state)
 static void test_partition_heals_to_last_writer(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 3);
-    _cluster_start(&cl, NULL);
-    _wait_links(&cl, 10000);
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 3);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
     char key[32], val[48];
     /* before: 200 keys everywhere */
     for (int i = 0; i < 200; i++) {
@@ -552,7 +214,7 @@ static void test_partition_heals_to_last_writer(void **state)
         cc_value v = cc_value_bytes("before", 6);
         assert_int_equal(cc_set(cl.nodes[1].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
     }
-    _wait_agree(&cl, 5000);
+    cluster_wait_agree(&cl, 5000);
     for (int j = 1; j < 3; j++) {
         faultproxy_blackhole(cl.proxy[0][j], true);
         faultproxy_blackhole(cl.proxy[j][0], true);
@@ -572,14 +234,14 @@ static void test_partition_heals_to_last_writer(void **state)
         cc_value v = cc_value_bytes(val, strlen(val));
         assert_int_equal(cc_set(cl.nodes[0].c, key, strlen(key), &v, 0, 0, 0, &v0[i]), CC_OK);
     }
-    _sleep_ms(5);
+    cl_sleep_ms(5);
     for (int i = 150; i < 250; i++) {
         snprintf(key, sizeof(key), "p%d", i);
         snprintf(val, sizeof(val), "two-%d", i);
         cc_value v = cc_value_bytes(val, strlen(val));
         assert_int_equal(cc_set(cl.nodes[2].c, key, strlen(key), &v, 0, 0, 0, &v2[i]), CC_OK);
     }
-    _sleep_ms(300);
+    cl_sleep_ms(300);
     /* during the partition, 0 and 2 disagree */
     cc_item it = {0};
     assert_int_equal(cc_get(cl.nodes[2].c, "p0", 2, &it), CC_OK);
@@ -590,7 +252,7 @@ static void test_partition_heals_to_last_writer(void **state)
         faultproxy_blackhole(cl.proxy[0][j], false);
         faultproxy_blackhole(cl.proxy[j][0], false);
     }
-    _wait_agree(&cl, 10000);
+    cluster_wait_agree(&cl, 10000);
     for (int i = 0; i < 250; i++) {
         snprintf(key, sizeof(key), "p%d", i);
         for (int n = 0; n < 3; n++) {
@@ -612,37 +274,37 @@ static void test_partition_heals_to_last_writer(void **state)
             cc_item_release(&it);
         }
     }
-    _cluster_destroy(&cl);
+    cluster_destroy(&cl);
 }
 
 /* A node whose stamps run 10 s ahead: the others apply none of its writes and count them. */
 static void test_future_stamps_refused(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 2);
-    _start_node(&cl, 0, NULL, -1);
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 2);
+    cluster_start_node(&cl, 0, NULL, -1);
     const char *skew[] = {"--repl-test-clock-skew-ms", "10000", NULL};
-    _start_node(&cl, 1, skew, -1);
-    _wait_links(&cl, 10000);
+    cluster_start_node(&cl, 1, skew, -1);
+    cluster_wait_links(&cl, 10000);
     cc_value v = cc_value_bytes("future", 6);
     assert_int_equal(cc_set(cl.nodes[1].c, "f", 1, &v, 0, 0, 0, NULL), CC_OK);
-    uint64_t end = _ms() + 5000;
-    while (_stat(&cl, 0, "repl.n1.clock_rejected") == 0 && _ms() < end)
-        _sleep_ms(50);
-    assert_true(_stat(&cl, 0, "repl.n1.clock_rejected") >= 1);
+    uint64_t end = cl_now_ms() + 5000;
+    while (cluster_stat(&cl, 0, "repl.n1.clock_rejected") == 0 && cl_now_ms() < end)
+        cl_sleep_ms(50);
+    assert_true(cluster_stat(&cl, 0, "repl.n1.clock_rejected") >= 1);
     cc_item it = {0};
     assert_int_equal(cc_get(cl.nodes[0].c, "f", 1, &it), CC_NOT_FOUND);
     assert_true(harness_log_contains(cl.nodes[0].h, "max-clock-offset"));
     /* the other way round works */
     cc_value w = cc_value_bytes("now", 3);
     assert_int_equal(cc_set(cl.nodes[0].c, "g", 1, &w, 0, 0, 0, NULL), CC_OK);
-    end = _ms() + 5000;
-    while (cc_get(cl.nodes[1].c, "g", 1, &it) != CC_OK && _ms() < end)
-        _sleep_ms(50);
+    end = cl_now_ms() + 5000;
+    while (cc_get(cl.nodes[1].c, "g", 1, &it) != CC_OK && cl_now_ms() < end)
+        cl_sleep_ms(50);
     assert_int_equal(it.value.len, 3);
     cc_item_release(&it);
-    _cluster_destroy(&cl);
+    cluster_destroy(&cl);
 }
 
 /* A peer with the wrong certificate, garbage on the peer port, a stranger's TLS client: each
@@ -650,18 +312,18 @@ static void test_future_stamps_refused(void **state)
 static void test_wrong_peers_refused(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 3);
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 3);
     /* node 0 pins the wrong fingerprint for node 1; node 2 is not started */
-    _start_node(&cl, 0, NULL, 1);
-    _start_node(&cl, 1, NULL, -1);
-    uint64_t end = _ms() + 10000;
-    while (_stat(&cl, 1, "repl_refused") == 0 && _ms() < end)
-        _sleep_ms(50);
-    assert_true(_stat(&cl, 1, "repl_refused") >= 1);
-    assert_int_equal(_stat(&cl, 0, "repl.n1.out_up"), 0);
+    cluster_start_node(&cl, 0, NULL, 1);
+    cluster_start_node(&cl, 1, NULL, -1);
+    uint64_t end = cl_now_ms() + 10000;
+    while (cluster_stat(&cl, 1, "repl_refused") == 0 && cl_now_ms() < end)
+        cl_sleep_ms(50);
+    assert_true(cluster_stat(&cl, 1, "repl_refused") >= 1);
+    assert_int_equal(cluster_stat(&cl, 0, "repl.n1.out_up"), 0);
     /* garbage on the port */
-    uint64_t before = _stat(&cl, 1, "repl_refused");
+    uint64_t before = cluster_stat(&cl, 1, "repl_refused");
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(cl.nodes[1].port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -674,73 +336,63 @@ static void test_wrong_peers_refused(void **state)
     while (read(fd, buf, sizeof(buf)) > 0)
         ;
     close(fd);
-    end = _ms() + 5000;
-    while (_stat(&cl, 1, "repl_refused") == before && _ms() < end)
-        _sleep_ms(50);
-    assert_true(_stat(&cl, 1, "repl_refused") > before);
+    end = cl_now_ms() + 5000;
+    while (cluster_stat(&cl, 1, "repl_refused") == before && cl_now_ms() < end)
+        cl_sleep_ms(50);
+    assert_true(cluster_stat(&cl, 1, "repl_refused") > before);
     assert_true(harness_log_contains(cl.nodes[1].h, "refused a connection from 127.0.0.1"));
     assert_int_equal(harness_ping(cl.nodes[1].h), 0);
     assert_int_equal(harness_ping(cl.nodes[0].h), 0);
-    _cluster_destroy(&cl);
+    cluster_destroy(&cl);
 }
 
 /* SET n keys "<prefix><i>" on node i. */
-static void _write_keys(struct cluster *cl, int node, const char *prefix, int n)
-{
-    char key[32], val[32];
-    for (int i = 0; i < n; i++) {
-        snprintf(key, sizeof(key), "%s%d", prefix, i);
-        snprintf(val, sizeof(val), "%s-n%d", prefix, node);
-        cc_value v = cc_value_bytes(val, strlen(val));
-        assert_int_equal(cc_set(cl->nodes[node].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
-    }
-}
 
 /* With persistence, a clean restart of a node resumes both ways from the backlog (no full
  * sync); a kill -9 cannot (its backlog is lost: full syncs) but the nodes still agree. */
 static void test_restart_resumes_and_crash_resyncs(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 2);
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 2);
     char ssd[MAXN][320];
     for (int i = 0; i < 2; i++) {
         snprintf(ssd[i], sizeof(ssd[i]), "%s/ssd%d", cl.root, i);
         const char *extra[] = {"--ssd-path", ssd[i], "--ssd-size", "64MiB", "--persist", "async",
                                NULL};
-        _start_node(&cl, i, extra, -1);
+        cluster_start_node(&cl, i, extra, -1);
     }
-    _wait_links(&cl, 10000);
-    _write_keys(&cl, 0, "a", 300);
-    _write_keys(&cl, 1, "b", 300);
-    _wait_agree(&cl, 5000);
-    uint64_t full0 = _stat(&cl, 0, "repl.n1.full_syncs");
-    uint64_t part0 = _stat(&cl, 0, "repl.n1.partial_resyncs");
+    cluster_wait_links(&cl, 10000);
+    cluster_write_keys(&cl, 0, "a", 300);
+    cluster_write_keys(&cl, 1, "b", 300);
+    cluster_wait_agree(&cl, 5000);
+    uint64_t full0 = cluster_stat(&cl, 0, "repl.n1.full_syncs");
+    uint64_t part0 = cluster_stat(&cl, 0, "repl.n1.partial_resyncs");
 
     cc_client_destroy(&cl.nodes[1].c);
     harness_restart(cl.nodes[1].h);
-    cl.nodes[1].c = _client(cl.nodes[1].h);
+    cl.nodes[1].c = cl_client(cl.nodes[1].h);
     assert_true(harness_log_contains(cl.nodes[1].h, "replication: resumed from"));
-    _wait_links(&cl, 10000);
-    _write_keys(&cl, 0, "c", 300);
-    _write_keys(&cl, 1, "d", 300);
-    _wait_agree(&cl, 5000);
-    assert_int_equal(_stat(&cl, 0, "repl.n1.full_syncs"), full0);
-    assert_true(_stat(&cl, 0, "repl.n1.partial_resyncs") > part0);
-    assert_int_equal(_stat(&cl, 1, "repl.n0.full_syncs"), 0);
-    assert_int_equal(_stat(&cl, 1, "repl.n0.partial_resyncs"), 1);
+    cluster_wait_links(&cl, 10000);
+    cluster_write_keys(&cl, 0, "c", 300);
+    cluster_write_keys(&cl, 1, "d", 300);
+    cluster_wait_agree(&cl, 5000);
+    assert_int_equal(cluster_stat(&cl, 0, "repl.n1.full_syncs"), full0);
+    assert_true(cluster_stat(&cl, 0, "repl.n1.partial_resyncs") > part0);
+    assert_int_equal(cluster_stat(&cl, 1, "repl.n0.full_syncs"), 0);
+    assert_int_equal(cluster_stat(&cl, 1, "repl.n0.partial_resyncs"), 1);
 
     /* kill -9 while writes go on: no saved state, so full syncs, and still one answer */
     cc_client_destroy(&cl.nodes[1].c);
     harness_kill(cl.nodes[1].h, SIGKILL);
-    _write_keys(&cl, 0, "e", 300);
+    cluster_write_keys(&cl, 0, "e", 300);
     harness_respawn(cl.nodes[1].h);
-    cl.nodes[1].c = _client(cl.nodes[1].h);
-    _write_keys(&cl, 1, "f", 300);
-    _wait_links(&cl, 10000);
-    _wait_agree(&cl, 30000);
-    assert_true(_stat(&cl, 1, "repl.n0.full_syncs") >= 1);
-    _cluster_destroy(&cl);
+    cl.nodes[1].c = cl_client(cl.nodes[1].h);
+    cluster_write_keys(&cl, 1, "f", 300);
+    cluster_wait_links(&cl, 10000);
+    cluster_wait_agree(&cl, 30000);
+    assert_true(cluster_stat(&cl, 1, "repl.n0.full_syncs") >= 1);
+    cluster_destroy(&cl);
 }
 
 struct incr_writer {
@@ -752,7 +404,7 @@ struct incr_writer {
 static void *_incr_writer(void *arg)
 {
     struct incr_writer *w = arg;
-    cc_client *c = _client(w->h);
+    cc_client *c = cl_client(w->h);
     char key[16];
     for (unsigned i = 0; i < w->n; i++) {
         unsigned k = (unsigned)rand_r(&w->seed) % w->keys;
@@ -771,17 +423,17 @@ static void *_incr_writer(void *arg)
 static void test_counters_add_up_across_nodes(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 3);
-    _cluster_start(&cl, NULL);
-    _wait_links(&cl, 10000);
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 3);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
     char key[16];
     for (int k = 0; k < 100; k++) { /* created once, before the race */
         snprintf(key, sizeof(key), "ctr%d", k);
         int64_t res;
         assert_int_equal(cc_incr(cl.nodes[0].c, key, strlen(key), 1, 0, 0, &res), CC_OK);
     }
-    _wait_agree(&cl, 5000);
+    cluster_wait_agree(&cl, 5000);
     struct incr_writer w[MAXN];
     pthread_t t[MAXN];
     for (int i = 0; i < 3; i++) {
@@ -791,12 +443,12 @@ static void test_counters_add_up_across_nodes(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, _incr_writer, &w[i]), 0);
     }
     for (int round = 0; round < 6; round++) {
-        _sleep_ms(200);
+        cl_sleep_ms(200);
         faultproxy_cut(cl.proxy[round % 3][(round + 1) % 3]);
     }
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
-    _wait_agree(&cl, 10000);
+    cluster_wait_agree(&cl, 10000);
     for (int k = 0; k < 100; k++) {
         snprintf(key, sizeof(key), "ctr%d", k);
         int64_t want = 1 + (int64_t)(w[0].acked[k] + w[1].acked[k] + w[2].acked[k]);
@@ -809,7 +461,7 @@ static void test_counters_add_up_across_nodes(void **state)
             cc_item_release(&it);
         }
     }
-    _cluster_destroy(&cl);
+    cluster_destroy(&cl);
 }
 
 /* A peer that stops reading (and answering): the link is dropped after READ_TIMEOUT_S and
@@ -818,29 +470,29 @@ static void test_counters_add_up_across_nodes(void **state)
 static void test_silent_peer_is_dropped_and_resumes(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 2);
-    _cluster_start(&cl, NULL);
-    _wait_links(&cl, 10000);
-    _wait_synced(&cl);
-    uint64_t disc = _stat(&cl, 0, "repl.n1.disconnects");
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 2);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
+    cluster_wait_synced(&cl);
+    uint64_t disc = cluster_stat(&cl, 0, "repl.n1.disconnects");
     faultproxy_blackhole(cl.proxy[0][1], true);
-    uint64_t end = _ms() + 12000;
+    uint64_t end = cl_now_ms() + 12000;
     int i = 0;
-    while (_stat(&cl, 0, "repl.n1.disconnects") == disc && _ms() < end) {
+    while (cluster_stat(&cl, 0, "repl.n1.disconnects") == disc && cl_now_ms() < end) {
         char key[32];
         snprintf(key, sizeof(key), "s%d", i++);
         cc_value v = cc_value_bytes("x", 1);
         assert_int_equal(cc_set(cl.nodes[0].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
-        _sleep_ms(50);
+        cl_sleep_ms(50);
     }
-    assert_true(_stat(&cl, 0, "repl.n1.disconnects") > disc);
+    assert_true(cluster_stat(&cl, 0, "repl.n1.disconnects") > disc);
     assert_int_equal(harness_ping(cl.nodes[0].h), 0);
     faultproxy_cut(cl.proxy[0][1]); /* the old, silent connections go */
     faultproxy_blackhole(cl.proxy[0][1], false);
-    _wait_agree(&cl, 10000);
-    assert_int_equal(_stat(&cl, 0, "repl.n1.full_syncs"), 1); /* only the first */
-    _cluster_destroy(&cl);
+    cluster_wait_agree(&cl, 10000);
+    assert_int_equal(cluster_stat(&cl, 0, "repl.n1.full_syncs"), 1); /* only the first */
+    cluster_destroy(&cl);
 }
 
 /* ---- WAIT ---- */
@@ -865,10 +517,10 @@ static void test_wait_counts_acknowledging_peers(void **state)
 {
     (void)state;
     static struct cluster cl;
-    _cluster_init(&cl, 3);
-    _cluster_start(&cl, NULL);
-    _wait_links(&cl, 10000);
-    _wait_synced(&cl);
+    cluster_init(&cl, 3);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
+    cluster_wait_synced(&cl);
     cc_client *c = cl.nodes[0].c;
     unsigned acked = 99;
     for (int round = 0; round < 20; round++) {
@@ -902,9 +554,9 @@ static void test_wait_counts_acknowledging_peers(void **state)
     faultproxy_blackhole(cl.proxy[0][2], true);
     cc_value v = cc_value_bytes("late", 4);
     assert_int_equal(cc_set(c, "cut", 3, &v, 0, 0, 0, NULL), CC_OK);
-    uint64_t t0 = _ms();
+    uint64_t t0 = cl_now_ms();
     assert_int_equal(cc_wait(c, 2, 400, &acked), CC_OK);
-    uint64_t took = _ms() - t0;
+    uint64_t took = cl_now_ms() - t0;
     assert_int_equal(acked, 1);
     assert_true(took >= 390 && took < 3000);
     assert_int_equal(cc_wait(c, 1, 5000, &acked), CC_OK);
@@ -913,21 +565,21 @@ static void test_wait_counts_acknowledging_peers(void **state)
     assert_int_equal(acked, 1);
     /* shutdown while a WAIT for both is pending (it would wait 60 s) */
     struct waiter_arg w = {.replicas = 2, .timeout_ms = 60000};
-    w.c = _client(cl.nodes[0].h);
+    w.c = cl_client(cl.nodes[0].h);
     assert_int_equal(cc_ping(w.c), CC_OK);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, _waiter, &w), 0);
-    _sleep_ms(300);
-    t0 = _ms();
+    cl_sleep_ms(300);
+    t0 = cl_now_ms();
     assert_int_equal(harness_stop(cl.nodes[0].h), 0);
-    assert_true(_ms() - t0 < 5000);
+    assert_true(cl_now_ms() - t0 < 5000);
     pthread_join(t, NULL);
     assert_true(w.rc == CC_OK || w.rc == CC_E_IO || w.rc == CC_E_SHUTDOWN);
     if (w.rc == CC_OK)
         assert_int_equal(w.acked, 1);
     cc_client_destroy(&w.c);
     faultproxy_blackhole(cl.proxy[0][2], false);
-    _cluster_destroy(&cl);
+    cluster_destroy(&cl);
 }
 
 /* Run cache-cli against node i; its exit code, and its output in out. */
@@ -948,14 +600,14 @@ static int _cli(struct cluster *cl, int i, const char *args, char *out, size_t l
 static void _wait_cli(struct cluster *cl, int i, int want, const char *needle)
 {
     static char out[16384];
-    uint64_t end = _ms() + 8000;
+    uint64_t end = cl_now_ms() + 8000;
     int rc;
     while ((rc = _cli(cl, i, "cluster status --all", out, sizeof(out))) != want ||
            !strstr(out, needle)) {
-        if (_ms() > end)
+        if (cl_now_ms() > end)
             fail_msg("cluster status --all: exit %d, wanted %d and '%s':\n%s", rc, want, needle,
                      out);
-        _sleep_ms(200);
+        cl_sleep_ms(200);
     }
 }
 
@@ -964,10 +616,10 @@ static void _wait_cli(struct cluster *cl, int i, int want, const char *needle)
 static void test_cluster_status_finds_disagreement(void **state)
 {
     (void)state;
-    static struct cluster cl; /* static: _teardown still finds it after a failure */
-    _cluster_init(&cl, 3);
-    _cluster_start(&cl, NULL);
-    _wait_links(&cl, 10000);
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 3);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
     _wait_cli(&cl, 0, 0, "every node pins the same certificates");
     char out[16384];
     assert_int_equal(_cli(&cl, 0, "cluster status", out, sizeof(out)), 0);
@@ -979,7 +631,7 @@ static void test_cluster_status_finds_disagreement(void **state)
     /* node 1 comes back pinning a certificate for node 2 that node 2 does not have */
     cc_client_destroy(&cl.nodes[1].c);
     harness_destroy(&cl.nodes[1].h);
-    _start_node(&cl, 1, NULL, 2);
+    cluster_start_node(&cl, 1, NULL, 2);
     _wait_cli(&cl, 0, 1, "DISAGREE: n1 has aaaaaaaa");
     /* node 2 stops answering */
     cc_client_destroy(&cl.nodes[2].c);
@@ -987,22 +639,22 @@ static void test_cluster_status_finds_disagreement(void **state)
     _wait_cli(&cl, 0, 1, "NO ANSWER: n2");
     assert_int_equal(_cli(&cl, 0, "cluster status --json", out, sizeof(out)), 0);
     assert_non_null(strstr(out, "\"peer.n1.fingerprint\""));
-    _cluster_destroy(&cl);
+    cluster_destroy(&cl);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_wrong_peers_refused, _teardown),
-        cmocka_unit_test_teardown(test_future_stamps_refused, _teardown),
-        cmocka_unit_test_teardown(test_partition_heals_to_last_writer, _teardown),
-        cmocka_unit_test_teardown(test_small_backlog_full_sync_converges, _teardown),
-        cmocka_unit_test_teardown(test_restart_resumes_and_crash_resyncs, _teardown),
-        cmocka_unit_test_teardown(test_cluster_status_finds_disagreement, _teardown),
-        cmocka_unit_test_teardown(test_wait_counts_acknowledging_peers, _teardown),
-        cmocka_unit_test_teardown(test_silent_peer_is_dropped_and_resumes, _teardown),
-        cmocka_unit_test_teardown(test_counters_add_up_across_nodes, _teardown),
-        cmocka_unit_test_teardown(test_three_nodes_converge_through_link_cuts, _teardown),
+        cmocka_unit_test_teardown(test_wrong_peers_refused, cluster_teardown),
+        cmocka_unit_test_teardown(test_future_stamps_refused, cluster_teardown),
+        cmocka_unit_test_teardown(test_partition_heals_to_last_writer, cluster_teardown),
+        cmocka_unit_test_teardown(test_small_backlog_full_sync_converges, cluster_teardown),
+        cmocka_unit_test_teardown(test_restart_resumes_and_crash_resyncs, cluster_teardown),
+        cmocka_unit_test_teardown(test_cluster_status_finds_disagreement, cluster_teardown),
+        cmocka_unit_test_teardown(test_wait_counts_acknowledging_peers, cluster_teardown),
+        cmocka_unit_test_teardown(test_silent_peer_is_dropped_and_resumes, cluster_teardown),
+        cmocka_unit_test_teardown(test_counters_add_up_across_nodes, cluster_teardown),
+        cmocka_unit_test_teardown(test_three_nodes_converge_through_link_cuts, cluster_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

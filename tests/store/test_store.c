@@ -626,6 +626,81 @@ static void test_peer_changes_do_not_undo_eviction(void **state)
     _config("memory", "64MiB");
 }
 
+/* A disk tier, as the store's miss hooks see it: one key it holds, and the forgets. */
+static const char *disk_key;
+static int disk_forgets;
+static bool _disk_on(void *arg, const struct store_key *k)
+{
+    (void)arg;
+    return disk_key && k->len == strlen(disk_key) && memcmp(k->data, disk_key, k->len) == 0;
+}
+static bool _disk_forget(void *arg, const struct store_key *k)
+{
+    disk_forgets++;
+    return _disk_on(arg, k);
+}
+static bool _still_yes(void *arg)
+{
+    (void)arg;
+    return true;
+}
+
+/* A key memory evicted and a disk tier holds: a peer's change of it is compared with the
+ * disk copy's version (STORE_ON_DISK asks for it), not with the slice's gone mark, so a
+ * change delivered again (a full sync after the stream) leaves the copy alone. */
+static void test_peer_change_compared_with_disk_copy(void **state)
+{
+    (void)state;
+    store_set_node_id(1);
+    _config("memory", "1MiB");
+    uint64_t s = store_clock_now();
+    assert_int_equal(_apply("d0", MUT_SET, s, 2, "from-2", 0), STORE_OK);
+    char key[32], val[200];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (int i = 0; i < 20000; i++) { /* newer writes evict it: the gone marks pass s */
+        snprintf(key, sizeof(key), "f%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, NULL), STORE_OK);
+    }
+    assert_int_equal(_version_of("d0"), 0);
+    struct store_miss_hooks hooks = {.on_disk = _disk_on, .forget = _disk_forget};
+    store_set_miss_hooks(&hooks);
+    disk_key = "d0";
+    disk_forgets = 0;
+
+    struct store_key k;
+    _key(&k, 0, "d0");
+    uint8_t enc[32];
+    struct store_value v = {STORE_T_BYTES, enc, _bin(enc, "from-2", 6)};
+    struct store_remote r = {.op = MUT_SET, .stamp = s, .origin = 2, .v = &v};
+    /* the same change again: the store asks for the disk copy's version first */
+    assert_int_equal(store_apply(&k, &r), STORE_ON_DISK);
+    r.disk_known = true;
+    r.disk_version = s;
+    r.still = _still_yes;
+    assert_int_equal(store_apply(&k, &r), STORE_NOT_STORED);
+    assert_int_equal(disk_forgets, 0); /* the disk copy stays */
+    assert_int_equal(_version_of("d0"), 0);
+    /* a change newer than the disk copy (though not above the gone mark) wins */
+    r.disk_version = s - 5;
+    assert_int_equal(store_apply(&k, &r), STORE_OK);
+    assert_int_equal(_version_of("d0"), s);
+    /* no current disk copy (still NULL): below the gone mark it is a miss, disk copy too */
+    assert_int_equal(store_del(&k), STORE_OK); /* memory held it: the disk is not asked */
+    assert_int_equal(disk_forgets, 0);
+    r.disk_known = false;
+    assert_int_equal(store_apply(&k, &r), STORE_ON_DISK);
+    r.disk_known = true;
+    r.disk_version = 0;
+    r.still = NULL;
+    assert_int_equal(store_apply(&k, &r), STORE_NOT_STORED);
+    assert_int_equal(disk_forgets, 1);
+    store_set_miss_hooks(NULL);
+    disk_key = NULL;
+    store_set_node_id(0);
+    _config("memory", "64MiB");
+}
+
 static void test_incr_initial_overflow_and_types(void **state)
 {
     (void)state;
@@ -856,6 +931,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incr_initial_overflow_and_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_changes_last_writer_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_changes_do_not_undo_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_change_compared_with_disk_copy, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_counters_merge_per_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_append_and_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_sees_every_key_while_the_table_grows, setup,

@@ -1,0 +1,334 @@
+/* A full sync (docs/replication.md, "Full sync"), both ends, on the link thread. The sender
+ * sends its gone marks, then walks its memory and its disk tiers in steps (the next step
+ * only when the link's output has drained) and sends every item; the receiver, after
+ * SYNCED, walks its own memory and disk tiers in steps between the link thread's other
+ * events and removes what is older than the sync, was not sent, and is not above the
+ * sender's gone mark for its slice. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "keyset.h"
+#include "log.h"
+#include "repl-internal.h"
+#include "store.h"
+#include "tiering.h"
+
+#define SCAN_BATCH 64
+#define DISK_BATCH 256 /* records of a disk tier per step (they are read, not locked) */
+
+/* ---- walking memory in steps ---- */
+
+/* The keys one scan step visited (a step may visit a few more than it was asked for: it
+ * finishes a bucket), copied out, since the scan holds the shard's lock. */
+struct scan_keys {
+    uint32_t n, max;
+    uint32_t *off, *len;
+    uint8_t *buf;
+    size_t used, cap;
+    bool failed;
+};
+
+static void _collect(void *ctx, const uint8_t *key, uint32_t klen)
+{
+    struct scan_keys *s = ctx;
+    if (s->n == s->max) {
+        uint32_t max = s->max ? s->max * 2 : SCAN_BATCH * 2;
+        uint32_t *off = realloc(s->off, max * sizeof(*off));
+        if (off)
+            s->off = off;
+        uint32_t *len = off ? realloc(s->len, max * sizeof(*len)) : NULL;
+        if (!len) {
+            s->failed = true;
+            return;
+        }
+        s->len = len;
+        s->max = max;
+    }
+    if (s->used + klen > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        while (cap < s->used + klen)
+            cap *= 2;
+        uint8_t *nb = realloc(s->buf, cap);
+        if (!nb) {
+            s->failed = true;
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->used, key, klen);
+    s->off[s->n] = (uint32_t)s->used;
+    s->len[s->n++] = klen;
+    s->used += klen;
+}
+
+/* One scan step of namespace ns from *cursor into keys; false (cursor unchanged) when out
+ * of memory: the same step again later. */
+static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor)
+{
+    keys->n = 0;
+    keys->used = 0;
+    keys->failed = false;
+    uint64_t next = store_scan(ns, *cursor, "", 0, SCAN_BATCH, _collect, keys);
+    if (keys->failed)
+        return false;
+    *cursor = next;
+    return true;
+}
+
+/* ---- the sender ---- */
+
+void repl_full_begin(struct peer *p, struct evbuffer *out)
+{
+    p->fs_ns = 0;
+    p->fs_cursor = 0;
+    tiering_scan_free(p->fs_disk);
+    p->fs_disk = NULL;
+    /* its gone marks first: the receiver removes what is older than them and not sent */
+    static uint64_t st_buf[REPL_GONE_CHUNK];
+    static uint16_t or_buf[REPL_GONE_CHUNK];
+    for (uint32_t first = 0; first < REPL_GONE_SLICES; first += REPL_GONE_CHUNK) {
+        store_gone_marks(first, REPL_GONE_CHUNK, st_buf, or_buf);
+        repl_send_gone(out, first, REPL_GONE_CHUNK, st_buf, or_buf);
+    }
+}
+
+void repl_full_cancel(struct peer *p)
+{
+    tiering_scan_free(p->fs_disk);
+    p->fs_disk = NULL;
+}
+
+/* An item memory holds, as an ITEM. */
+static void _send_item(struct evbuffer *out, const struct store_key *k, const char *nsname,
+                       struct item *it)
+{
+    struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
+                            .nslen = (uint32_t)strlen(nsname), .key = k->data, .klen = k->len,
+                            .stamp = store_item_version(it), .origin = store_item_origin(it),
+                            .type = store_item_type(it), .expire_ms = store_item_expire_ms(it)};
+    if (!c.origin)
+        c.origin = repl.node_id;
+    if (c.type == STORE_T_STREAM) { /* not copied yet: the peer drops an older value */
+        c.op = REPL_OP_DEL;
+        c.type = 0;
+    } else {
+        c.value = store_item_value(it, &c.vlen);
+        if ((c.ctr = store_item_counter(it, &c.ctr_len)))
+            c.op = REPL_OP_COUNTER;
+    }
+    if (c.stamp)
+        repl_send_item(out, &c);
+}
+
+struct disk_send {
+    struct peer *p;
+    struct evbuffer *out;
+};
+
+/* A record of a disk tier, as an ITEM; memory's copy instead when memory holds the key
+ * (loaded since the memory walk: the same or a newer version). The disk keeps no origin:
+ * the item goes out as this node's. */
+static void _send_disk_rec(void *arg, const struct tiering_scan_rec *r)
+{
+    struct disk_send *d = arg;
+    const char *nsname = store_ns_name(r->key.ns);
+    struct item *it;
+    if (store_peek(&r->key, &it) == STORE_OK) {
+        _send_item(d->out, &r->key, nsname, it);
+        store_item_release(it);
+    } else if (r->version) {
+        struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
+                                .nslen = (uint32_t)strlen(nsname), .key = r->key.data,
+                                .klen = r->key.len, .stamp = r->version,
+                                .origin = repl.node_id, .type = r->type, .value = r->value,
+                                .vlen = (uint32_t)r->len, .expire_ms = r->expire_ms};
+        if (r->stream) { /* not copied yet: the peer drops an older value */
+            c.op = REPL_OP_DEL;
+            c.type = 0;
+            c.value = NULL;
+            c.vlen = 0;
+        }
+        repl_send_item(d->out, &c);
+    }
+    stat_incr(&d->p->st.sent);
+}
+
+/* After memory: the disk tiers. False when they are done too. */
+static bool _disk_step(struct peer *p, struct evbuffer *out)
+{
+    if (!tiering_enabled())
+        return false;
+    if (!p->fs_disk && !(p->fs_disk = tiering_scan_new(true))) {
+        log_warn("replication: peer %s: out of memory for walking the disk tiers; the full "
+                 "sync sends memory only", p->name);
+        return false;
+    }
+    struct disk_send d = {p, out};
+    if (tiering_scan_step(p->fs_disk, DISK_BATCH, _send_disk_rec, &d))
+        return true;
+    repl_full_cancel(p);
+    return false;
+}
+
+bool repl_full_step(struct peer *p, struct evbuffer *out)
+{
+    static struct scan_keys keys;
+    if (p->fs_ns >= store_ns_count())
+        return _disk_step(p, out);
+    if (!_collect_step(&keys, p->fs_ns, &p->fs_cursor))
+        return true;
+    const char *nsname = store_ns_name(p->fs_ns);
+    for (uint32_t i = 0; i < keys.n; i++) {
+        struct store_key k;
+        struct item *it;
+        store_key_init(&k, p->fs_ns, keys.buf + keys.off[i], keys.len[i]);
+        if (store_peek(&k, &it) != STORE_OK)
+            continue;
+        _send_item(out, &k, nsname, it);
+        store_item_release(it);
+        stat_incr(&p->st.sent);
+    }
+    if (p->fs_cursor == 0)
+        p->fs_ns++;
+    return true;
+}
+
+/* ---- the receiver: after a full sync, what the peer did not send goes ---- */
+
+/* A full sync is authoritative for what is older than it: an item here older than the
+ * sync's start that the peer did not send was deleted, expired or evicted there, or never
+ * reached it; either way it may be stale, so it goes (a miss here, never a stale value).
+ * Removes deletes that happened while this node was away beyond the backlog this way. Runs
+ * in steps of SCAN_BATCH keys of memory, then DISK_BATCH records of the disk tiers, between
+ * the link thread's other events. */
+void repl_sweep_cancel(struct peer *p)
+{
+    if (p->sweep)
+        event_del(p->sweep);
+    keyset_free(p->synced);
+    p->synced = NULL;
+    free(p->gone_s);
+    free(p->gone_o);
+    p->gone_s = NULL;
+    p->gone_o = NULL;
+    tiering_scan_free(p->sweep_disk);
+    p->sweep_disk = NULL;
+    __atomic_add_fetch(&p->sweep_gen, 1, __ATOMIC_RELAXED); /* a pending wait is void */
+}
+
+void repl_sweep_begin(struct peer *p)
+{
+    p->sweep_ns = 0;
+    p->sweep_cursor = 0;
+    p->sweep_dropped = 0;
+    p->sweep_stage = SWEEP_MEMORY;
+    __atomic_add_fetch(&p->sweep_gen, 1, __ATOMIC_RELAXED);
+    tiering_scan_free(p->sweep_disk);
+    p->sweep_disk = NULL;
+    event_active(p->sweep, EV_TIMEOUT, 0);
+}
+
+/* Between the walks of memory and of the disk tiers, the sweep waits until the tiers' writer
+ * has written every job queued before: an item evicted before the memory walk reached it
+ * is then on disk where the disk walk finds it, not on its way there. */
+struct sweep_wait {
+    struct peer *p;
+    uint64_t gen;
+};
+
+/* The writer's thread (or the link thread, when nothing was queued). */
+static void _written(void *arg, bool ok, const char *err)
+{
+    (void)ok, (void)err;
+    struct sweep_wait *w = arg;
+    __atomic_store_n(&w->p->sweep_written, w->gen, __ATOMIC_RELEASE);
+    free(w);
+    repl_link_notify();
+}
+
+void repl_sweep_poke(struct peer *p)
+{
+    if (p->synced && p->sweep_stage == SWEEP_WAIT &&
+        __atomic_load_n(&p->sweep_written, __ATOMIC_ACQUIRE) ==
+            __atomic_load_n(&p->sweep_gen, __ATOMIC_RELAXED)) {
+        p->sweep_stage = SWEEP_DISK;
+        event_active(p->sweep, EV_TIMEOUT, 0);
+    }
+}
+
+_Static_assert(REPL_GONE_SLICES == 1u << STORE_GONE_BITS, "one gone mark per slice");
+
+static inline uint32_t _slice(uint64_t hash) { return (uint32_t)(hash >> (64 - STORE_GONE_BITS)); }
+
+static void _sweep_disk_rec(void *arg, const struct tiering_scan_rec *r)
+{
+    struct peer *p = arg;
+    uint32_t slice = _slice(r->key.hash);
+    if (!keyset_has(p->synced, r->key.hash) &&
+        tiering_drop_older(r, p->sync_stamp, p->gone_s[slice], p->gone_o[slice])) {
+        stat_incr(&p->st.sync_dropped);
+        p->sweep_dropped++;
+    }
+}
+
+static struct scan_keys sweep_keys;
+
+void repl_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct peer *p = arg;
+    if (!p->synced)
+        return;
+    if (keyset_failed(p->synced) || !p->gone_s) {
+        repl_sweep_cancel(p);
+        return;
+    }
+    if (p->sweep_ns < store_ns_count()) {
+        if (_collect_step(&sweep_keys, p->sweep_ns, &p->sweep_cursor)) {
+            for (uint32_t i = 0; i < sweep_keys.n; i++) {
+                struct store_key k;
+                store_key_init(&k, p->sweep_ns, sweep_keys.buf + sweep_keys.off[i],
+                               sweep_keys.len[i]);
+                uint32_t slice = _slice(k.hash);
+                if (!keyset_has(p->synced, k.hash) &&
+                    store_drop_older(&k, p->sync_stamp, p->gone_s[slice], p->gone_o[slice])) {
+                    stat_incr(&p->st.sync_dropped);
+                    p->sweep_dropped++;
+                }
+            }
+            if (p->sweep_cursor == 0)
+                p->sweep_ns++;
+        }
+        event_active(p->sweep, EV_TIMEOUT, 0);
+        return;
+    }
+    if (tiering_enabled() && p->sweep_stage == SWEEP_MEMORY) {
+        struct sweep_wait *w = malloc(sizeof(*w));
+        if (w) {
+            p->sweep_stage = SWEEP_WAIT;
+            *w = (struct sweep_wait){p, __atomic_load_n(&p->sweep_gen, __ATOMIC_RELAXED)};
+            tiering_when_written(_written, w);
+            return;
+        }
+        log_warn("replication: peer %s: out of memory for the sweep of the disk tiers; after "
+                 "its full sync only memory was checked", p->name);
+    } else if (p->sweep_stage == SWEEP_WAIT) {
+        return; /* repl_sweep_poke goes on */
+    } else if (tiering_enabled()) {
+        if (!p->sweep_disk && !(p->sweep_disk = tiering_scan_new(false))) {
+            log_warn("replication: peer %s: out of memory for walking the disk tiers; after "
+                     "its full sync only memory was checked", p->name);
+        } else if (tiering_scan_step(p->sweep_disk, DISK_BATCH, _sweep_disk_rec, p)) {
+            event_active(p->sweep, EV_TIMEOUT, 0);
+            return;
+        }
+    }
+    log_info("replication: peer %s: after its full sync, %llu items it did not have are "
+             "removed here (repl.%s.sync_dropped)", p->name,
+             (unsigned long long)p->sweep_dropped, p->name);
+    repl_sweep_cancel(p);
+}

@@ -1,0 +1,219 @@
+/* What replication asks of the disk tiers (tiering.h): the version of a key's disk copy when
+ * a peer's change is compared with it, and the walk of what the tiers hold (a full sync
+ * sends it, the receiver's sweep after one checks it). A step holds a tier's read lock
+ * (the writer reopens a degraded tier under its write lock) and an iterator that starts at
+ * the key after the last one visited, so no iterator lives between steps and the writer is
+ * never kept waiting for more than one step. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "diskval.h"
+#include "index.h"
+#include "log.h"
+#include "tiering-internal.h"
+#include "tiering.h"
+
+struct tiering_scan {
+    struct tiering *ctx;
+    bool values;
+    int tier;       /* the tier being walked; TIX_TIERS when done */
+    bool started;   /* last holds the last key visited in this tier */
+    size_t lastlen, lastcap;
+    uint8_t *last;
+};
+
+struct tiering_scan *tiering_scan_new(bool values)
+{
+    struct tiering *ctx = tiering_ctx();
+    struct tiering_scan *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->ctx = ctx;
+    s->values = values;
+    s->tier = tiering_enabled() ? TIX_SSD : TIX_TIERS;
+    return s;
+}
+
+void tiering_scan_free(struct tiering_scan *s)
+{
+    if (s)
+        free(s->last);
+    free(s);
+}
+
+/* Which copy of k is current, given a record of it on tier `tier`: the record itself (its
+ * index entry LIVE on that tier, or no entry yet during a warm restart's indexing), a
+ * write queued for the key (*qv: its value, a reference), or none (a stale copy waiting
+ * for its delete, one on the other tier, one a change replaced). */
+static bool _current(const struct store_key *k, int tier, uint64_t *seq, struct tix_value **qv)
+{
+    struct tix_entry e = tix_get(k->hash);
+    *seq = e.seq;
+    *qv = NULL;
+    if (e.state == TIX_QUEUED) /* evicted again since: what is on its way is the key's */
+        return (*qv = tix_queued_value(k->hash, seq)) != NULL;
+    if (e.state == TIX_LIVE)
+        return e.tier == tier;
+    /* a warm restart still indexing: an entry not made yet means "unchanged since" */
+    return e.state == TIX_NONE && restore_indexing();
+}
+
+/* Visit one record; false when it is not one to hand out. */
+static bool _record(struct tiering_scan *s, const uint8_t *key, size_t klen, const uint8_t *val,
+                    size_t vlen, uint64_t now, tiering_scan_fn fn, void *arg)
+{
+    uint64_t sid;
+    struct tiering_scan_rec r = {0};
+    struct tix_value *qv;
+    if (tiering_stream_record(key, klen, &sid) || !tiering_key_parse(key, klen, &r.key) ||
+        !_current(&r.key, s->tier, &r.seq, &qv))
+        return false;
+    struct diskval v;
+    uint8_t *owned = NULL;
+    bool ok = true;
+    if (qv) {
+        v = (struct diskval){.type = qv->type, .expire_ms = qv->expire_ms,
+                             .version = qv->version, .data = qv->data, .len = qv->len};
+        ok = !v.expire_ms || v.expire_ms > now;
+    } else if (!s->values) {
+        ok = diskval_peek(val, vlen, &v) && (!v.expire_ms || v.expire_ms > now);
+        v.data = NULL;
+    } else {
+        int rc = diskval_decode(val, vlen, now, &v, &owned);
+        if (rc == DISKVAL_CORRUPT)
+            stat_incr(&s->ctx->stats.checksum_errors);
+        ok = rc == DISKVAL_OK;
+    }
+    if (ok) {
+        r.type = v.type;
+        r.stream = v.type == STORE_T_STREAM;
+        r.value = r.stream || !s->values ? NULL : v.data;
+        r.len = r.value ? v.len : 0;
+        r.expire_ms = v.expire_ms;
+        r.version = v.version;
+        fn(arg, &r);
+    }
+    free(owned);
+    if (qv)
+        tix_value_release(qv);
+    return ok;
+}
+
+bool tiering_scan_step(struct tiering_scan *s, unsigned max, tiering_scan_fn fn, void *arg)
+{
+    uint64_t now = clock_wall_ms();
+    unsigned seen = 0;
+    while (s->tier < TIX_TIERS && seen < max) {
+        struct tier *t = &s->ctx->tiers[s->tier];
+        pthread_rwlock_rdlock(&t->lock);
+        struct tierdb_iter *it = NULL;
+        if (t->db && atomic_load(&s->ctx->active))
+            it = s->started ? tierdb_iter_from(t->db, s->last, s->lastlen)
+                            : tierdb_iter_new(t->db);
+        const uint8_t *key, *val;
+        size_t klen, vlen;
+        bool more = false;
+        while (it && seen < max && (more = tierdb_iter_next(it, &key, &klen, &val, &vlen))) {
+            if (s->started && klen == s->lastlen && memcmp(key, s->last, klen) == 0)
+                continue; /* where the last step ended */
+            if (klen > s->lastcap) {
+                uint8_t *nl = realloc(s->last, klen);
+                if (!nl) {
+                    more = true; /* out of memory: this step ends here, the next retries */
+                    seen = max;
+                    break;
+                }
+                s->last = nl;
+                s->lastcap = klen;
+            }
+            memcpy(s->last, key, klen);
+            s->lastlen = klen;
+            s->started = true;
+            seen++; /* every record counts: a step stays bounded however many are skipped */
+            _record(s, key, klen, val, vlen, now, fn, arg);
+        }
+        char err[160];
+        if (it && !more && tierdb_iter_status(it, err, sizeof(err)) != 0)
+            log_warn("replication: walking the %s tier stopped: %s", t->name, err);
+        tierdb_iter_free(it);
+        pthread_rwlock_unlock(&t->lock);
+        if (!more) { /* this tier is done (or gone): the next */
+            s->tier++;
+            s->started = false;
+            s->lastlen = 0;
+        }
+    }
+    return s->tier < TIX_TIERS;
+}
+
+bool tiering_drop_older(const struct tiering_scan_rec *r, uint64_t stamp, uint64_t mark,
+                        uint16_t mark_origin)
+{
+    struct tiering_expect x = {r->key.hash, r->seq};
+    return store_drop_older_disk(&r->key, r->version, stamp, mark, mark_origin,
+                                 tiering_expect_live, &x);
+}
+
+/* The version of the key's current disk copy (a queued write's from memory, else read from
+ * the tier the index names); false when there is none. */
+static bool _disk_version(const struct store_key *k, uint64_t *version, uint64_t *seq)
+{
+    struct tiering *ctx = tiering_ctx();
+    struct tix_entry e = tix_get(k->hash);
+    if (e.state == TIX_QUEUED) {
+        struct tix_value *qv = tix_queued_value(k->hash, seq);
+        if (!qv)
+            return false;
+        *version = qv->version;
+        tix_value_release(qv);
+        return true;
+    }
+    if (e.state != TIX_LIVE || e.tier >= TIX_TIERS)
+        return false;
+    *seq = e.seq;
+    const char *ns = store_ns_name(k->ns);
+    size_t nslen = strlen(ns);
+    uint8_t *key = malloc(1 + nslen + k->len);
+    if (!key)
+        return false;
+    size_t klen = tierdb_key(key, ns, nslen, k->data, k->len);
+    struct tier *t = &ctx->tiers[e.tier];
+    uint8_t *raw = NULL;
+    size_t rlen = 0;
+    char err[160];
+    int rc = -1;
+    pthread_rwlock_rdlock(&t->lock);
+    if (t->db && atomic_load(&ctx->active))
+        rc = tierdb_get(t->db, key, klen, &raw, &rlen, err, sizeof(err));
+    pthread_rwlock_unlock(&t->lock);
+    free(key);
+    struct diskval v;
+    bool found = rc == 0 && diskval_peek(raw, rlen, &v);
+    if (found)
+        *version = v.version;
+    free(raw);
+    return found;
+}
+
+enum store_status tiering_apply_remote(const struct store_key *k, struct store_remote *r)
+{
+    enum store_status rc = store_apply(k, r);
+    if (rc != STORE_ON_DISK)
+        return rc;
+    struct tiering_expect x = {k->hash, 0};
+    r->disk_known = true;
+    r->still = _disk_version(k, &r->disk_version, &x.seq) ? tiering_expect_live : NULL;
+    r->still_arg = &x;
+    rc = store_apply(k, r);
+    r->disk_known = false;
+    r->still = NULL;
+    r->still_arg = NULL;
+    return rc;
+}
+
+void tiering_when_written(tiering_durable_fn fn, void *arg)
+{
+    tiering_when_durable(tiering_pushed(tiering_ctx()), fn, arg);
+}

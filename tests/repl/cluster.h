@@ -1,0 +1,87 @@
+/* Clusters of real cacheserverd processes on 127.0.0.1 for the replication tests: each node
+ * has its own identity (`cacheserverd --gen-identity`), data directory and peer port, and
+ * each peer link goes through a fault proxy (tests/harness/faultproxy.h) that a test cuts,
+ * blackholes and heals: proxy[i][j] carries node i's link to node j. Every function fails
+ * the running cmocka test (with a message) when something cannot be set up. */
+#ifndef TEST_REPL_CLUSTER_H
+#define TEST_REPL_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cacheclient.h"
+#include "faultproxy.h"
+#include "harness.h"
+
+#define MAXN 3
+
+struct node {
+    struct harness *h;
+    char dir[256];
+    char fp[80];
+    uint16_t port; /* replication-listen */
+    cc_client *c;
+};
+
+struct cluster {
+    int n;
+    char root[200];
+    struct node nodes[MAXN];
+    struct faultproxy *proxy[MAXN][MAXN]; /* [from][to]: from's link to `to` goes through it */
+};
+
+/* A node's whole content in memory (SCAN, then GET of every key), sorted by key. */
+struct entry {
+    char key[64];
+    uint64_t version;
+    char val[64];
+};
+struct dump {
+    size_t n, cap;
+    struct entry *e;
+};
+
+uint64_t cl_now_ms(void); /* monotonic */
+void cl_sleep_ms(unsigned ms);
+/* A loopback port nothing listens on now, in 20000..31999 (below the ephemeral range). */
+uint16_t cl_free_port(void);
+/* cacheserverd --gen-identity DIR; fp gets the fingerprint (the last line it prints). */
+void cl_gen_identity(const char *dir, char *fp, size_t len);
+/* A client of the node's socket. */
+cc_client *cl_client(struct harness *h);
+
+/* Identities, ports and proxies for n nodes (none started). */
+void cluster_init(struct cluster *cl, int n);
+/* Start node i with extra arguments (NULL-terminated, may be NULL); its peers are every
+ * other node through the proxies. wrong_fp_for: a peer whose fingerprint this node pins
+ * wrong (a made-up one; -1: none). */
+void cluster_start_node(struct cluster *cl, int i, const char *const *extra, int wrong_fp_for);
+/* Start every node with the same extra arguments. */
+void cluster_start(struct cluster *cl, const char *const *extra);
+/* Stop everything and remove the files. */
+void cluster_destroy(struct cluster *cl);
+/* A cmocka teardown: destroys the cluster a failed test left behind. */
+int cluster_teardown(void **state);
+
+/* The STATS value named by fmt on node i (the test fails when there is none). */
+uint64_t cluster_stat(struct cluster *cl, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sum of repl.<peer>.<leaf> over every node and its peers. */
+uint64_t cluster_sum_peer_stat(struct cluster *cl, const char *leaf);
+/* Wait until every link is up both ways (repl_peers_up == n - 1 on every node). */
+void cluster_wait_links(struct cluster *cl, unsigned timeout_ms);
+
+void cluster_dump(cc_client *c, struct dump *d);
+/* Do all nodes hold the same keys, versions and values in memory? print: the first
+ * difference. */
+bool cluster_agree(struct cluster *cl, bool print);
+/* Wait until they do; fails with the difference, logs and link figures after timeout_ms. */
+void cluster_wait_agree(struct cluster *cl, unsigned timeout_ms);
+/* Wait until every link's first full sync has completed (a marker written on each node
+ * reaches the others only after SYNCED). */
+void cluster_wait_synced(struct cluster *cl);
+/* SET prefix0..prefix(n-1) to "prefix-n<node>" on node. */
+void cluster_write_keys(struct cluster *cl, int node, const char *prefix, int n);
+
+#endif
