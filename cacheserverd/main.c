@@ -155,6 +155,7 @@ int main(int argc, char **argv)
         code = _fail("store setup failed", NULL);
         goto out_store;
     }
+    store_set_node_id(repl_node_id()); /* before a warm restart loads counters */
     if (tiering_setup() != 0) {
         code = _fail("disk tier setup failed (see the log)", NULL);
         goto out_tiering;

@@ -39,38 +39,58 @@ static uint32_t _crc(const uint8_t *buf, size_t len)
 int diskval_encode(const struct diskval *v, const struct diskval_opts *o, uint8_t **out,
                    size_t *outlen, bool *compressed)
 {
-    if (v->len > UINT32_MAX)
+    if (v->len > UINT32_MAX - DISKVAL_CTR_MAX - 2 || v->ctr_len > DISKVAL_CTR_MAX)
         return DISKVAL_CORRUPT;
-    size_t payload = v->len;
+    /* a counter's payload: value, state, the state's length */
+    const uint8_t *plain = v->data;
+    size_t len = v->len;
+    uint8_t *joined = NULL;
+    if (v->ctr_len) {
+        len = v->len + v->ctr_len + 2;
+        if (!(joined = malloc(len)))
+            return DISKVAL_NOMEM;
+        if (v->len)
+            memcpy(joined, v->data, v->len);
+        memcpy(joined + v->len, v->ctr, v->ctr_len);
+        joined[len - 2] = (uint8_t)v->ctr_len;
+        joined[len - 1] = (uint8_t)(v->ctr_len >> 8);
+        plain = joined;
+    }
+    size_t payload = len;
     uint8_t *buf = NULL;
     *compressed = false;
-    if (v->len >= o->compress_threshold && v->len > 0) {
-        size_t bound = ZSTD_compressBound(v->len);
+    if (len >= o->compress_threshold && len > 0) {
+        size_t bound = ZSTD_compressBound(len);
         buf = malloc(DISKVAL_HEADER + bound);
-        if (!buf)
+        if (!buf) {
+            free(joined);
             return DISKVAL_NOMEM;
-        size_t n = ZSTD_compress(buf + DISKVAL_HEADER, bound, v->data, v->len, o->zstd_level);
-        if (!ZSTD_isError(n) && n <= v->len - v->len / 8) {
+        }
+        size_t n = ZSTD_compress(buf + DISKVAL_HEADER, bound, plain, len, o->zstd_level);
+        if (!ZSTD_isError(n) && n <= len - len / 8) {
             payload = n;
             *compressed = true;
         }
     }
     if (!*compressed) {
         free(buf);
-        buf = malloc(DISKVAL_HEADER + v->len);
-        if (!buf)
+        buf = malloc(DISKVAL_HEADER + len);
+        if (!buf) {
+            free(joined);
             return DISKVAL_NOMEM;
-        if (v->len)
-            memcpy(buf + DISKVAL_HEADER, v->data, v->len);
+        }
+        if (len)
+            memcpy(buf + DISKVAL_HEADER, plain, len);
     }
+    free(joined);
     buf[0] = DISKVAL_FORMAT;
     buf[1] = v->type;
-    buf[2] = *compressed ? DISKVAL_ZSTD : 0;
+    buf[2] = (uint8_t)((*compressed ? DISKVAL_ZSTD : 0) | (v->ctr_len ? DISKVAL_CTR : 0));
     buf[3] = 0;
     put64(buf + 8, v->expire_ms);
     put64(buf + 16, v->version);
     put64(buf + 24, v->hlc);
-    put32(buf + 32, (uint32_t)v->len);
+    put32(buf + 32, (uint32_t)len);
     put32(buf + 36, (uint32_t)payload);
     put32(buf + 4, _crc(buf, DISKVAL_HEADER + payload));
     *out = buf;
@@ -158,11 +178,27 @@ static int _decompress(const uint8_t *src, size_t srclen, size_t raw, uint8_t **
     return DISKVAL_OK;
 }
 
+/* A counter's payload: split the state off the value (out->data, out->len: the payload). */
+static int _split_ctr(struct diskval *out)
+{
+    if (out->len < 2)
+        return DISKVAL_CORRUPT;
+    uint32_t n = (uint32_t)out->data[out->len - 2] | (uint32_t)out->data[out->len - 1] << 8;
+    if ((size_t)n + 2 > out->len)
+        return DISKVAL_CORRUPT;
+    out->len -= (size_t)n + 2;
+    out->ctr = n ? out->data + out->len : NULL;
+    out->ctr_len = n;
+    return DISKVAL_OK;
+}
+
+#define DISKVAL_FLAGS (DISKVAL_ZSTD | DISKVAL_CTR)
+
 int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskval *out,
                    uint8_t **owned)
 {
     *owned = NULL;
-    if (len < DISKVAL_HEADER || buf[0] != DISKVAL_FORMAT || (buf[2] & ~DISKVAL_ZSTD) != 0)
+    if (len < DISKVAL_HEADER || buf[0] != DISKVAL_FORMAT || (buf[2] & ~DISKVAL_FLAGS) != 0)
         return DISKVAL_CORRUPT;
     uint32_t raw = get32(buf + 32), stored = get32(buf + 36);
     if ((size_t)stored != len - DISKVAL_HEADER)
@@ -177,7 +213,7 @@ int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskv
             return DISKVAL_CORRUPT;
         out->data = buf + DISKVAL_HEADER;
         out->len = raw;
-        return DISKVAL_OK;
+        return buf[2] & DISKVAL_CTR ? _split_ctr(out) : DISKVAL_OK;
     }
     uint8_t *d = NULL;
     int st = _decompress(buf + DISKVAL_HEADER, stored, raw, &d);
@@ -186,7 +222,11 @@ int diskval_decode(const uint8_t *buf, size_t len, uint64_t now_ms, struct diskv
     *owned = d;
     out->data = d;
     out->len = raw;
-    return DISKVAL_OK;
+    if (buf[2] & DISKVAL_CTR && (st = _split_ctr(out)) != DISKVAL_OK) {
+        free(d);
+        *owned = NULL;
+    }
+    return st;
 }
 
 const char *diskval_why(const uint8_t *buf, size_t len)
@@ -195,7 +235,7 @@ const char *diskval_why(const uint8_t *buf, size_t len)
         return "shorter than the header";
     if (buf[0] != DISKVAL_FORMAT)
         return "unknown format byte";
-    if ((buf[2] & ~DISKVAL_ZSTD) != 0)
+    if ((buf[2] & ~DISKVAL_FLAGS) != 0)
         return "unknown flags";
     size_t stored = len - DISKVAL_HEADER;
     uint32_t crc = _crc(buf, len);

@@ -146,6 +146,11 @@ static void _send_disk_rec(void *arg, const struct tiering_scan_rec *r)
                                 .klen = r->key.len, .stamp = r->version,
                                 .origin = repl.node_id, .type = r->type, .value = r->value,
                                 .vlen = (uint32_t)r->len, .expire_ms = r->expire_ms};
+        if (r->ctr) {
+            c.op = REPL_OP_COUNTER;
+            c.ctr = r->ctr;
+            c.ctr_len = r->ctr_len;
+        }
         if (r->stream) { /* not copied yet: the peer drops an older value */
             c.op = REPL_OP_DEL;
             c.type = 0;

@@ -200,6 +200,15 @@ static int _fail(char *err, size_t errlen, const char *fmt, const char *a)
     return -1;
 }
 
+uint16_t repl_node_id(void)
+{
+    const char *peers = option_get_s(&opts.peer);
+    uint64_t id = option_get_u(&opts.node_id);
+    if ((!peers || !*peers) && !*option_get_s(&opts.replication_listen))
+        return 0;
+    return id <= 65535 ? (uint16_t)id : 0;
+}
+
 int repl_setup(char *err, size_t errlen)
 {
     const char *peers = option_get_s(&opts.peer);

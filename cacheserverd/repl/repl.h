@@ -72,6 +72,9 @@ void repl_status(struct repl_status *out);
 
 /* Registers the options table (call before settings are loaded). */
 void repl_options_register(void);
+/* The node id the options give (0: not in a cluster), before repl_setup checks them: main
+ * tells the store before the disk tiers load anything (a counter's state needs it). */
+uint16_t repl_node_id(void);
 /* Checks the options, loads the identity, subscribes to the mutation path, starts the link
  * thread. 0, or -1 with the reason logged and in err. */
 int repl_setup(char *err, size_t errlen);

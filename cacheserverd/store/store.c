@@ -263,7 +263,8 @@ static void _emit_change(enum mutation_op op, struct item *it, uint64_t hash, co
         .origin = origin,
         .hlc = stamp,
     };
-    if ((it->flags & ITEM_COUNTER) && op == MUT_SET) {
+    if ((it->flags & ITEM_COUNTER) &&
+        (op == MUT_SET || op == MUT_TOUCH || op == MUT_EVICT || op == MUT_LOAD)) {
         m.ctr = item_val(it) + ITEM_CTR_OFFSET;
         m.ctr_len = (uint32_t)ctr_len_at(m.ctr);
     }
@@ -639,7 +640,7 @@ static enum store_status _load_item(const struct store_key *k, struct item *nit,
 {
     nit->expire_ms = expire_ms;
     nit->version = version;
-    nit->flags = ITEM_EVER_READ; /* _do_link keeps this bit */
+    nit->flags = (nit->flags & ITEM_COUNTER) | ITEM_EVER_READ; /* _do_link keeps these */
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
@@ -657,13 +658,21 @@ static enum store_status _load_item(const struct store_key *k, struct item *nit,
     return rc;
 }
 
+static struct item *_counter_item(const struct store_key *k, const struct ctr *c,
+                                  uint64_t expire_ms, uint16_t origin);
+
 enum store_status store_load(const struct store_key *k, const struct store_value *v,
-                             uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
-                             void *arg)
+                             const uint8_t *ctr, uint32_t ctr_len, uint64_t expire_ms,
+                             uint64_t version, bool (*still)(void *arg), void *arg)
 {
     if (expire_ms && expire_ms <= clock_wall_ms())
         return STORE_NOT_STORED;
-    struct item *nit = _item_reserved(k, v->type, v->data, v->len);
+    struct ctr c;
+    struct item *nit;
+    if (ctr && node_id && v->type == STORE_T_INT && ctr_read(ctr, ctr_len, &c))
+        nit = _counter_item(k, &c, expire_ms, node_id); /* the origin is not kept on disk */
+    else
+        nit = _item_reserved(k, v->type, v->data, v->len);
     if (!nit)
         return STORE_ENOMEM;
     return _load_item(k, nit, expire_ms, version, still, arg);
@@ -937,6 +946,11 @@ static enum store_status _apply_counter(const struct store_key *k, const struct 
         pthread_mutex_lock(&s->lock);
         struct item **slot = _do_find(s, k);
         enum store_status rc = STORE_OK;
+        if (!slot && !r->disk_known && _on_disk(k)) {
+            /* a disk copy keeps its own state: the caller loads it, then this merges */
+            pthread_mutex_unlock(&s->lock);
+            return STORE_ON_DISK;
+        }
         if (!slot) {
             /* something at or after its epoch left memory here (a delete resets a counter,
              * and an eviction cannot be told from one): a miss, never a reset undone */

@@ -128,7 +128,8 @@ struct mutation {
                            * counter): the new version for SET, APPEND, TOUCH; a stamp of
                            * its own for the others */
     bool local;           /* MUT_DEL: not a change to send anywhere (store_drop_older) */
-    const uint8_t *ctr;   /* MUT_SET of a replicated counter: its state (counter.h), else NULL */
+    const uint8_t *ctr;   /* a replicated counter's state (counter.h) in MUT_SET, MUT_TOUCH,
+                           * MUT_EVICT and MUT_LOAD records (what the disk keeps), else NULL */
     uint32_t ctr_len;
     /* a stream's MUT_SET, APPEND, TOUCH, LOAD, when streams are persisted (NULL otherwise) */
     const struct store_stream_view *stream;
@@ -210,12 +211,14 @@ enum store_status store_set(const struct store_key *k, const struct store_value 
 enum store_status store_del(const struct store_key *k);
 /* Put a copy read from a disk tier back in memory (promotion, warm restart, a command that
  * needs the value). Not a change: its record is MUT_LOAD, the item counts as read, version
- * and absolute expiry are kept. Stored only when memory does not hold the key and still(arg)
- * says the copy is current; still() runs under the key's lock, where every change of the key
- * is ordered. STORE_OK, STORE_NOT_STORED or STORE_ENOMEM. */
+ * and absolute expiry are kept, and so is a replicated counter's state (ctr, ctr_len: what
+ * the item's records carried; NULL for none, or without a node id). Stored only when memory
+ * does not hold the key and still(arg) says the copy is current; still() runs under the
+ * key's lock, where every change of the key is ordered. STORE_OK, STORE_NOT_STORED or
+ * STORE_ENOMEM. */
 enum store_status store_load(const struct store_key *k, const struct store_value *v,
-                             uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
-                             void *arg);
+                             const uint8_t *ctr, uint32_t ctr_len, uint64_t expire_ms,
+                             uint64_t version, bool (*still)(void *arg), void *arg);
 enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms);
 /* A missing key is created as initial + delta (E_OVERFLOW beyond int64), as INCR of a
  * missing key is in Redis. With a node id set (replication), the int keeps a per-origin counter state so that

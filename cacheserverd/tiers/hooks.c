@@ -21,7 +21,7 @@ bool tiering_queue_put(struct tiering *ctx, const struct mutation *m, uint64_t h
 {
     struct tjob *j = tjob_new(TJOB_PUT, m->ns, m->key, m->klen);
     struct tix_value *qv = j ? tix_value_new(m->type, m->expire_ms, m->version, m->value,
-                                             (uint32_t)m->vlen)
+                                             (uint32_t)m->vlen, m->ctr, m->ctr_len)
                              : NULL;
     if (!qv) {
         tjob_free(j);
@@ -30,7 +30,8 @@ bool tiering_queue_put(struct tiering *ctx, const struct mutation *m, uint64_t h
     j->put.qv = qv;
     j->put.v = (struct diskval){.type = m->type, .expire_ms = m->expire_ms,
                                 .version = m->version, .hlc = m->hlc, .data = qv->data,
-                                .len = m->vlen};
+                                .len = m->vlen, .ctr = qv->ctr_len ? qv->data + qv->len : NULL,
+                                .ctr_len = qv->ctr_len};
     j->hash = hash;
     j->persist = persist;
     j->put.warm = warm;

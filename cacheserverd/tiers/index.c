@@ -85,9 +85,10 @@ static void _grow(struct shard *s)
 }
 
 struct tix_value *tix_value_new(uint8_t type, uint64_t expire_ms, uint64_t version,
-                                const void *data, uint32_t len)
+                                const void *data, uint32_t len, const void *ctr,
+                                uint32_t ctr_len)
 {
-    struct tix_value *v = malloc(sizeof(*v) + (len ? len : 1));
+    struct tix_value *v = malloc(sizeof(*v) + (size_t)len + ctr_len + 1);
     if (!v)
         return NULL;
     v->refs = 1;
@@ -95,7 +96,11 @@ struct tix_value *tix_value_new(uint8_t type, uint64_t expire_ms, uint64_t versi
     v->expire_ms = expire_ms;
     v->version = version;
     v->len = len;
-    memcpy(v->data, data, len);
+    v->ctr_len = ctr_len;
+    if (len)
+        memcpy(v->data, data, len);
+    if (ctr_len)
+        memcpy(v->data + len, ctr, ctr_len);
     return v;
 }
 

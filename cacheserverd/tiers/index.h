@@ -21,10 +21,12 @@ struct tix_value {
     uint8_t type;
     uint64_t expire_ms, version;
     uint32_t len;
+    uint32_t ctr_len; /* a replicated counter's state, at data + len (0: none) */
     uint8_t data[];
 };
 struct tix_value *tix_value_new(uint8_t type, uint64_t expire_ms, uint64_t version,
-                                const void *data, uint32_t len);
+                                const void *data, uint32_t len, const void *ctr,
+                                uint32_t ctr_len);
 void tix_value_release(struct tix_value *v);
 
 struct tix_entry {

@@ -75,7 +75,9 @@ static bool _record(struct tiering_scan *s, const uint8_t *key, size_t klen, con
     bool ok = true;
     if (qv) {
         v = (struct diskval){.type = qv->type, .expire_ms = qv->expire_ms,
-                             .version = qv->version, .data = qv->data, .len = qv->len};
+                             .version = qv->version, .data = qv->data, .len = qv->len,
+                             .ctr = qv->ctr_len ? qv->data + qv->len : NULL,
+                             .ctr_len = qv->ctr_len};
         ok = !v.expire_ms || v.expire_ms > now;
     } else if (!s->values) {
         ok = diskval_peek(val, vlen, &v) && (!v.expire_ms || v.expire_ms > now);
@@ -91,6 +93,8 @@ static bool _record(struct tiering_scan *s, const uint8_t *key, size_t klen, con
         r.stream = v.type == STORE_T_STREAM;
         r.value = r.stream || !s->values ? NULL : v.data;
         r.len = r.value ? v.len : 0;
+        r.ctr = r.value ? v.ctr : NULL;
+        r.ctr_len = r.ctr ? v.ctr_len : 0;
         r.expire_ms = v.expire_ms;
         r.version = v.version;
         fn(arg, &r);
@@ -156,11 +160,36 @@ bool tiering_drop_older(const struct tiering_scan_rec *r, uint64_t stamp, uint64
                                  tiering_expect_live, &x);
 }
 
+/* The record of k on the tier its LIVE index entry e names, read now (malloc'd into *raw):
+ * true when there is one. */
+static bool _disk_get(const struct store_key *k, const struct tix_entry *e, uint8_t **raw,
+                      size_t *rlen)
+{
+    struct tiering *ctx = tiering_ctx();
+    *raw = NULL;
+    if (e->state != TIX_LIVE || e->tier >= TIX_TIERS)
+        return false;
+    const char *ns = store_ns_name(k->ns);
+    size_t nslen = strlen(ns);
+    uint8_t *key = malloc(1 + nslen + k->len);
+    if (!key)
+        return false;
+    size_t klen = tierdb_key(key, ns, nslen, k->data, k->len);
+    struct tier *t = &ctx->tiers[e->tier];
+    char err[160];
+    int rc = -1;
+    pthread_rwlock_rdlock(&t->lock);
+    if (t->db && atomic_load(&ctx->active))
+        rc = tierdb_get(t->db, key, klen, raw, rlen, err, sizeof(err));
+    pthread_rwlock_unlock(&t->lock);
+    free(key);
+    return rc == 0;
+}
+
 /* The version of the key's current disk copy (a queued write's from memory, else read from
  * the tier the index names); false when there is none. */
 static bool _disk_version(const struct store_key *k, uint64_t *version, uint64_t *seq)
 {
-    struct tiering *ctx = tiering_ctx();
     struct tix_entry e = tix_get(k->hash);
     if (e.state == TIX_QUEUED) {
         struct tix_value *qv = tix_queued_value(k->hash, seq);
@@ -170,31 +199,49 @@ static bool _disk_version(const struct store_key *k, uint64_t *version, uint64_t
         tix_value_release(qv);
         return true;
     }
-    if (e.state != TIX_LIVE || e.tier >= TIX_TIERS)
-        return false;
     *seq = e.seq;
-    const char *ns = store_ns_name(k->ns);
-    size_t nslen = strlen(ns);
-    uint8_t *key = malloc(1 + nslen + k->len);
-    if (!key)
-        return false;
-    size_t klen = tierdb_key(key, ns, nslen, k->data, k->len);
-    struct tier *t = &ctx->tiers[e.tier];
-    uint8_t *raw = NULL;
+    uint8_t *raw;
     size_t rlen = 0;
-    char err[160];
-    int rc = -1;
-    pthread_rwlock_rdlock(&t->lock);
-    if (t->db && atomic_load(&ctx->active))
-        rc = tierdb_get(t->db, key, klen, &raw, &rlen, err, sizeof(err));
-    pthread_rwlock_unlock(&t->lock);
-    free(key);
     struct diskval v;
-    bool found = rc == 0 && diskval_peek(raw, rlen, &v);
+    bool found = _disk_get(k, &e, &raw, &rlen) && diskval_peek(raw, rlen, &v);
     if (found)
         *version = v.version;
     free(raw);
     return found;
+}
+
+/* A counter's change for a key only a disk tier holds: its disk copy, with its per-origin
+ * state, back in memory first, where the change merges with it. */
+static void _load_counter(const struct store_key *k)
+{
+    struct tix_entry e = tix_get(k->hash); /* a queued write: _load_queued_counter */
+    uint8_t *raw, *owned = NULL;
+    size_t rlen = 0;
+    struct diskval v;
+    if (_disk_get(k, &e, &raw, &rlen) &&
+        diskval_decode(raw, rlen, clock_wall_ms(), &v, &owned) == DISKVAL_OK &&
+        v.type != STORE_T_STREAM) {
+        struct store_value sv = {.type = v.type, .data = v.data, .len = (uint32_t)v.len};
+        struct tiering_expect x = {k->hash, e.seq};
+        store_load(k, &sv, v.ctr, v.ctr_len, v.expire_ms, v.version, tiering_expect_live, &x);
+    }
+    free(owned);
+    free(raw);
+}
+
+static void _load_queued_counter(const struct store_key *k)
+{
+    uint64_t seq;
+    struct tix_value *qv = tix_queued_value(k->hash, &seq);
+    if (!qv)
+        return;
+    if (qv->type != STORE_T_STREAM) {
+        struct store_value sv = {.type = qv->type, .data = qv->data, .len = qv->len};
+        struct tiering_expect x = {k->hash, seq};
+        store_load(k, &sv, qv->ctr_len ? qv->data + qv->len : NULL, qv->ctr_len,
+                   qv->expire_ms, qv->version, tiering_expect_live, &x);
+    }
+    tix_value_release(qv);
 }
 
 enum store_status tiering_apply_remote(const struct store_key *k, struct store_remote *r)
@@ -202,6 +249,14 @@ enum store_status tiering_apply_remote(const struct store_key *k, struct store_r
     enum store_status rc = store_apply(k, r);
     if (rc != STORE_ON_DISK)
         return rc;
+    if (r->ctr) {
+        _load_counter(k);
+        _load_queued_counter(k);
+        r->disk_known = true; /* loaded, or not: in memory now, or as if nothing were on disk */
+        rc = store_apply(k, r);
+        r->disk_known = false;
+        return rc;
+    }
     struct tiering_expect x = {k->hash, 0};
     r->disk_known = true;
     r->still = _disk_version(k, &r->disk_version, &x.seq) ? tiering_expect_live : NULL;

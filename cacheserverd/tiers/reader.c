@@ -194,12 +194,13 @@ void *tiering_reader_main(void *arg)
                     res->expire_ms = v.expire_ms;
                     res->version = v.version;
                     res->len = v.len;
-                    res->data = owned ? owned : malloc(v.len ? v.len : 1);
+                    res->ctr_len = v.ctr_len; /* right after the value, in both buffers */
+                    res->data = owned ? owned : malloc(v.len + v.ctr_len + 1);
                     if (!res->data) {
                         res->status = TIER_ERROR;
                         snprintf(res->err, sizeof(res->err), "out of memory");
                     } else if (!owned) {
-                        memcpy(res->data, v.data, v.len);
+                        memcpy(res->data, v.data, v.len + v.ctr_len);
                     }
                 } else if (d == DISKVAL_CORRUPT) {
                     stat_incr(&ctx->stats.checksum_errors);
@@ -302,16 +303,17 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
             return true;
         }
         struct tiering_result *res = calloc(1, sizeof(*res));
-        uint8_t *data = res ? malloc(v->len ? v->len : 1) : NULL;
+        uint8_t *data = res ? malloc((size_t)v->len + v->ctr_len + 1) : NULL;
         if (!data) {
             free(res);
             tix_value_release(v);
             return false;
         }
-        memcpy(data, v->data, v->len);
+        memcpy(data, v->data, (size_t)v->len + v->ctr_len); /* a counter's state follows */
         *res = (struct tiering_result){.status = TIER_FOUND, .tier = TIX_SSD, .type = v->type,
-                                       .data = data, .len = v->len, .expire_ms = v->expire_ms,
-                                       .version = v->version, .hash = hash, .seq = seq};
+                                       .data = data, .len = v->len, .ctr_len = v->ctr_len,
+                                       .expire_ms = v->expire_ms, .version = v->version,
+                                       .hash = hash, .seq = seq};
         tix_value_release(v);
         if (res->expire_ms && res->expire_ms <= clock_wall_ms()) {
             free(res->data);
@@ -380,7 +382,8 @@ int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tieri
     }
     struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
     struct tiering_expect x = {res->hash, res->seq};
-    return store_load(&k, &v, res->expire_ms, res->version, tiering_expect_live, &x);
+    return store_load(&k, &v, res->ctr_len ? res->data + res->len : NULL, res->ctr_len,
+                      res->expire_ms, res->version, tiering_expect_live, &x);
 }
 
 void tiering_result_free(struct tiering_result *res)

@@ -205,7 +205,8 @@ static bool _load_one(const uint8_t *key, size_t klen, const uint8_t *raw, size_
         return false;
     struct store_value sv = {.type = v.type, .data = v.data, .len = (uint32_t)v.len};
     struct tiering_expect x = {hash, seq};
-    *rc = store_load(&k, &sv, v.expire_ms, v.version, tiering_expect_live, &x);
+    *rc = store_load(&k, &sv, v.ctr, v.ctr_len, v.expire_ms, v.version, tiering_expect_live,
+                     &x);
     free(owned);
     return *rc == STORE_OK;
 }

@@ -150,6 +150,7 @@ struct tiering_result {
     uint8_t type;
     uint8_t *data;
     size_t len;
+    uint32_t ctr_len;   /* a replicated counter's state, at data + len (0: none) */
     uint64_t expire_ms;
     uint64_t version;
     uint64_t hash, seq;
@@ -197,7 +198,8 @@ void tiering_result_free(struct tiering_result *res);
  * whatever the persistence). */
 void tiering_when_written(tiering_durable_fn fn, void *arg);
 /* store_apply of a peer's change, and when it answers STORE_ON_DISK, again with the version
- * of the key's disk copy, read on the caller's thread (a disk read: the link thread's). */
+ * of the key's disk copy, read on the caller's thread (a disk read: the link thread's); a
+ * counter's state is merged with the disk copy's, loaded back into memory first. */
 enum store_status tiering_apply_remote(const struct store_key *k, struct store_remote *r);
 
 /* Replication's walk of what the disk tiers hold: a full sync sends it, the receiver's
@@ -214,6 +216,8 @@ struct tiering_scan_rec {
     bool stream;           /* a stream's head (value NULL) */
     const uint8_t *value;  /* the value's encoding, with values (valid in fn only) */
     size_t len;
+    const uint8_t *ctr;    /* with values: a replicated counter's state, or NULL */
+    uint32_t ctr_len;
     uint64_t expire_ms, version;
     uint64_t seq;          /* the index entry's sequence (tiering_drop_older) */
 };

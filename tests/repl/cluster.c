@@ -334,3 +334,74 @@ void cluster_write_keys(struct cluster *cl, int node, const char *prefix, int n)
         assert_int_equal(cc_set(cl->nodes[node].c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
     }
 }
+
+static void *_incr_writer(void *arg)
+{
+    struct incr_writer *w = arg;
+    cc_client *c = cl_client(w->h);
+    char key[16];
+    for (unsigned i = 0; i < w->n; i++) {
+        unsigned k = (unsigned)rand_r(&w->seed) % w->keys;
+        snprintf(key, sizeof(key), "ctr%u", k);
+        int64_t res;
+        if (cc_incr(c, key, strlen(key), 1, 0, 0, &res) == CC_OK)
+            w->acked[k]++;
+    }
+    cc_client_destroy(&c);
+    return NULL;
+}
+
+void cluster_counters_begin(struct cluster *cl, struct incr_writer *w, unsigned keys,
+                            unsigned seed)
+{
+    char key[16];
+    for (unsigned k = 0; k < keys; k++) { /* created once, before the race */
+        snprintf(key, sizeof(key), "ctr%u", k);
+        int64_t res;
+        assert_int_equal(cc_incr(cl->nodes[0].c, key, strlen(key), 1, 0, 0, &res), CC_OK);
+    }
+    cluster_wait_agree(cl, 5000);
+    memset(w, 0, sizeof(*w) * (size_t)cl->n);
+    for (int i = 0; i < cl->n; i++)
+        w[i].seed = seed + (unsigned)i;
+}
+
+void cluster_incr_start(struct cluster *cl, struct incr_writer *w, const int *nodes, int n,
+                        unsigned each, unsigned keys, pthread_t *t)
+{
+    assert_true(keys <= 100);
+    for (int i = 0; i < n; i++) {
+        struct incr_writer *x = &w[nodes[i]];
+        x->h = cl->nodes[nodes[i]].h;
+        x->n = each;
+        x->keys = keys;
+        assert_int_equal(pthread_create(&t[i], NULL, _incr_writer, x), 0);
+    }
+}
+
+void cluster_incr_join(const int *nodes, int n, pthread_t *t)
+{
+    (void)nodes;
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+void cluster_check_counters(struct cluster *cl, const struct incr_writer *w, unsigned keys,
+                            int64_t initial)
+{
+    char key[16];
+    for (unsigned k = 0; k < keys; k++) {
+        snprintf(key, sizeof(key), "ctr%u", k);
+        int64_t want = initial;
+        for (int i = 0; i < cl->n; i++)
+            want += (int64_t)w[i].acked[k];
+        for (int n = 0; n < cl->n; n++) {
+            cc_item it = {0};
+            assert_int_equal(cc_get(cl->nodes[n].c, key, strlen(key), &it), CC_OK);
+            if (it.value.i != want)
+                fail_msg("node %d: %s = %lld, the writers were acknowledged %lld increments",
+                         n, key, (long long)it.value.i, (long long)want);
+            cc_item_release(&it);
+        }
+    }
+}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include "cacheclient.h"
 #include "faultproxy.h"
 #include "harness.h"
@@ -83,5 +85,24 @@ void cluster_wait_agree(struct cluster *cl, unsigned timeout_ms);
 void cluster_wait_synced(struct cluster *cl);
 /* SET prefix0..prefix(n-1) to "prefix-n<node>" on node. */
 void cluster_write_keys(struct cluster *cl, int node, const char *prefix, int n);
+
+/* Counter writers: w[i] increments random keys ctr0..ctr(keys-1) by 1 on node i, on a client
+ * of its own, counting what was acknowledged. Start the writers of the n nodes listed (each
+ * makes `each` increments, seeded by w[i].seed; keys <= 100), then join them. */
+struct incr_writer {
+    struct harness *h;
+    unsigned n, keys, seed;
+    uint64_t acked[100];
+};
+/* Create ctr0..ctr(keys-1) at 1 on node 0 (INCR), wait until every node has them, and
+ * make w[0..n) fresh writers seeded from seed. */
+void cluster_counters_begin(struct cluster *cl, struct incr_writer *w, unsigned keys,
+                            unsigned seed);
+void cluster_incr_start(struct cluster *cl, struct incr_writer *w, const int *nodes, int n,
+                        unsigned each, unsigned keys, pthread_t *t);
+void cluster_incr_join(const int *nodes, int n, pthread_t *t);
+/* Every node holds, for each key, initial + the increments acknowledged to every writer. */
+void cluster_check_counters(struct cluster *cl, const struct incr_writer *w, unsigned keys,
+                            int64_t initial);
 
 #endif

@@ -395,28 +395,6 @@ static void test_restart_resumes_and_crash_resyncs(void **state)
     cluster_destroy(&cl);
 }
 
-struct incr_writer {
-    struct harness *h;
-    unsigned n, keys, seed;
-    uint64_t acked[100];
-};
-
-static void *_incr_writer(void *arg)
-{
-    struct incr_writer *w = arg;
-    cc_client *c = cl_client(w->h);
-    char key[16];
-    for (unsigned i = 0; i < w->n; i++) {
-        unsigned k = (unsigned)rand_r(&w->seed) % w->keys;
-        snprintf(key, sizeof(key), "ctr%u", k);
-        int64_t res;
-        if (cc_incr(c, key, strlen(key), 1, 0, 0, &res) == CC_OK)
-            w->acked[k]++;
-    }
-    cc_client_destroy(&c);
-    return NULL;
-}
-
 /* Counters: 3 writers on 3 nodes increment the same 100 keys at once, with link cuts: every
  * node's totals equal the sum of the increments acknowledged anywhere (the first increment,
  * before the race, creates each key at 0 + 1 on node 0, as INCR does without peers). */
@@ -427,40 +405,18 @@ static void test_counters_add_up_across_nodes(void **state)
     cluster_init(&cl, 3);
     cluster_start(&cl, NULL);
     cluster_wait_links(&cl, 10000);
-    char key[16];
-    for (int k = 0; k < 100; k++) { /* created once, before the race */
-        snprintf(key, sizeof(key), "ctr%d", k);
-        int64_t res;
-        assert_int_equal(cc_incr(cl.nodes[0].c, key, strlen(key), 1, 0, 0, &res), CC_OK);
-    }
-    cluster_wait_agree(&cl, 5000);
-    struct incr_writer w[MAXN];
+    static struct incr_writer w[MAXN];
+    cluster_counters_begin(&cl, w, 100, 7u);
+    static const int all[] = {0, 1, 2};
     pthread_t t[MAXN];
-    for (int i = 0; i < 3; i++) {
-        memset(&w[i], 0, sizeof(w[i]));
-        w[i] = (struct incr_writer){.h = cl.nodes[i].h, .n = 3000, .keys = 100,
-                                    .seed = 7u + (unsigned)i};
-        assert_int_equal(pthread_create(&t[i], NULL, _incr_writer, &w[i]), 0);
-    }
+    cluster_incr_start(&cl, w, all, 3, 3000, 100, t);
     for (int round = 0; round < 6; round++) {
         cl_sleep_ms(200);
         faultproxy_cut(cl.proxy[round % 3][(round + 1) % 3]);
     }
-    for (int i = 0; i < 3; i++)
-        pthread_join(t[i], NULL);
+    cluster_incr_join(all, 3, t);
     cluster_wait_agree(&cl, 10000);
-    for (int k = 0; k < 100; k++) {
-        snprintf(key, sizeof(key), "ctr%d", k);
-        int64_t want = 1 + (int64_t)(w[0].acked[k] + w[1].acked[k] + w[2].acked[k]);
-        for (int n = 0; n < 3; n++) {
-            cc_item it = {0};
-            assert_int_equal(cc_get(cl.nodes[n].c, key, strlen(key), &it), CC_OK);
-            if (it.value.i != want)
-                fail_msg("node %d: %s = %lld, the writers were acknowledged %lld increments",
-                         n, key, (long long)it.value.i, (long long)want);
-            cc_item_release(&it);
-        }
-    }
+    cluster_check_counters(&cl, w, 100, 1);
     cluster_destroy(&cl);
 }
 

@@ -340,7 +340,7 @@ static void test_every_change_emits_one_mutation_record(void **state)
     uint8_t enc[8];
     struct store_value lv = {STORE_T_BYTES, enc, _bin(enc, "disk", 4)};
     _key(&k, 0, "l");
-    assert_int_equal(store_load(&k, &lv, 0, 7, NULL, NULL), STORE_OK);
+    assert_int_equal(store_load(&k, &lv, NULL, 0, 0, 7, NULL, NULL), STORE_OK);
     assert_true(_last_of("l")->ever_read);
 
     /* eviction: 3 MiB of never-read values into 1 MiB */
@@ -701,6 +701,38 @@ static void test_peer_change_compared_with_disk_copy(void **state)
     _config("memory", "64MiB");
 }
 
+/* A counter put back from a disk tier (store_load with the state its records carried) is a
+ * counter again: a peer's increments in its epoch merge with it instead of losing to it. */
+static void test_counter_loaded_with_its_state(void **state)
+{
+    (void)state;
+    store_set_node_id(1);
+    struct ctr c = {.epoch = 1000, .eorigin = 2, .base = 10};
+    assert_true(ctr_add(&c, 2, 5, 1100));
+    assert_true(ctr_add(&c, 1, 7, 1200));
+    uint8_t st[CTR_HEADER + CTR_MAX_ENTRIES * CTR_ENTRY], enc[9] = {0xd3};
+    enc[8] = 22;
+    size_t n = ctr_write(&c, st);
+    struct store_value v = {STORE_T_INT, enc, 9};
+    struct store_key k;
+    _key(&k, 0, "loaded");
+    assert_int_equal(store_load(&k, &v, st, (uint32_t)n, 0, 1200, NULL, NULL), STORE_OK);
+    struct item *it;
+    uint32_t len;
+    assert_int_equal(store_peek(&k, &it), STORE_OK);
+    assert_non_null(store_item_counter(it, &len));
+    store_item_release(it);
+    struct ctr peer = c;
+    peer.n = 0;
+    assert_true(ctr_add(&peer, 2, 9, 1300)); /* node 2: 9 in all now */
+    assert_int_equal(_apply_ctr("loaded", &peer, 2), STORE_OK);
+    assert_int_equal(_int_of("loaded"), 10 + 9 + 7);
+    int64_t r;
+    assert_int_equal(store_incr(&k, 1, 0, 0, &r), STORE_OK); /* the same epoch goes on */
+    assert_int_equal(r, 27);
+    store_set_node_id(0);
+}
+
 static void test_incr_initial_overflow_and_types(void **state)
 {
     (void)state;
@@ -934,6 +966,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_change_compared_with_disk_copy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_counters_merge_per_origin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counter_loaded_with_its_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_append_and_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_sees_every_key_while_the_table_grows, setup,
                                         teardown),

@@ -68,6 +68,54 @@ static void test_round_trip_and_compression(void **state)
     round_trip(100000, 0, false);    /* random bytes: stored raw */
 }
 
+/* A replicated counter's state travels after its value (flag 2), compressed or not, and
+ * comes back apart from it; a record without one has none. */
+static void test_counter_state_round_trip(void **state)
+{
+    (void)state;
+    uint8_t val[9] = {0xd3, 0, 0, 0, 0, 0, 0, 0, 42}, ctr[400];
+    for (size_t i = 0; i < sizeof(ctr); i++)
+        ctr[i] = (uint8_t)(i % 3); /* compressible: the zstd path too */
+    for (int threshold = 0; threshold < 2; threshold++) {
+        struct diskval v = {.type = 2, .version = 5, .data = val, .len = sizeof(val),
+                            .ctr = ctr, .ctr_len = sizeof(ctr)};
+        struct diskval_opts o = {.zstd_level = 3, .compress_threshold = threshold ? 64 : 1u << 20};
+        uint8_t *enc, *owned;
+        size_t elen;
+        bool comp;
+        assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+        assert_int_equal(comp, threshold == 1);
+        assert_int_equal(enc[2] & DISKVAL_CTR, DISKVAL_CTR);
+        struct diskval out;
+        assert_int_equal(diskval_decode(enc, elen, fake_now, &out, &owned), DISKVAL_OK);
+        assert_int_equal(out.len, sizeof(val));
+        assert_memory_equal(out.data, val, sizeof(val));
+        assert_int_equal(out.ctr_len, sizeof(ctr));
+        assert_memory_equal(out.ctr, ctr, sizeof(ctr));
+        assert_null(diskval_why(enc, elen));
+        free(owned);
+        /* a state length beyond the payload is corrupt, not a read past it */
+        if (!comp) {
+            enc[elen - 1] = 0xff;
+            enc[elen - 2] = 0xff;
+            assert_int_equal(diskval_decode(enc, elen, fake_now, &out, &owned),
+                             DISKVAL_CORRUPT);
+        }
+        free(enc);
+    }
+    struct diskval v = {.type = 2, .version = 5, .data = val, .len = sizeof(val)};
+    struct diskval_opts o = {.zstd_level = 3, .compress_threshold = 64};
+    uint8_t *enc, *owned;
+    size_t elen;
+    bool comp;
+    assert_int_equal(diskval_encode(&v, &o, &enc, &elen, &comp), DISKVAL_OK);
+    struct diskval out;
+    assert_int_equal(diskval_decode(enc, elen, fake_now, &out, &owned), DISKVAL_OK);
+    assert_null(out.ctr);
+    assert_int_equal(out.ctr_len, 0);
+    free(enc);
+}
+
 static void test_every_corrupt_byte_is_detected(void **state)
 {
     (void)state;
@@ -365,6 +413,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_known_value),
         cmocka_unit_test(test_round_trip_and_compression),
+        cmocka_unit_test(test_counter_state_round_trip),
         cmocka_unit_test(test_every_corrupt_byte_is_detected),
         cmocka_unit_test(test_expired_values),
         cmocka_unit_test(test_little_endian_layout),
