@@ -155,7 +155,9 @@ bool backlog_append(struct backlog *b, const struct repl_change *c, uint64_t has
         if (*slot && *slot - 1 >= b->start) {
             struct rec_hdr *old = _at(b, *slot - 1);
             const uint8_t *ok = (const uint8_t *)(old + 1);
-            if (!(old->flags & REC_PAD) && old->seq > b->keep_seq && old->hash == hash &&
+            /* an APPEND takes nothing's place: the bytes before it must arrive too */
+            if (c->op != REPL_OP_APPEND && !(old->flags & REC_PAD) && old->seq > b->keep_seq &&
+                old->hash == hash &&
                 old->klen == klen &&
                 old->ns_len == c->nslen && !memcmp(ok, c->ns, c->nslen) &&
                 !memcmp(ok + c->nslen, c->key, klen)) {

@@ -102,6 +102,28 @@ void repl_full_cancel(struct peer *p)
     p->fs_disk = NULL;
 }
 
+/* A stream memory holds whole, up to this long, goes as one APPEND of all of it; a longer
+ * one (or one partly on disk) as a delete at its version: the peer drops what it has. */
+#define STREAM_COPY_MAX (1u << 20)
+
+/* A stream, as an ITEM: true when it went as a copy. */
+static bool _send_stream(struct evbuffer *out, const struct store_key *k, const char *nsname)
+{
+    struct store_stream_copy sc;
+    if (store_stream_copy(k, STREAM_COPY_MAX, &sc) != STORE_OK)
+        return false;
+    struct repl_change c = {.op = REPL_OP_APPEND, .ns = (const uint8_t *)nsname,
+                            .nslen = (uint32_t)strlen(nsname), .key = k->data, .klen = k->len,
+                            .stamp = sc.version, .origin = sc.origin ? sc.origin : repl.node_id,
+                            .type = STORE_T_STREAM, .value = sc.data, .vlen = (uint32_t)sc.len,
+                            .expire_ms = sc.expire_ms, .s_epoch = sc.epoch,
+                            .s_eorigin = sc.eorigin ? sc.eorigin : repl.node_id, .s_offset = 0};
+    if (c.stamp)
+        repl_send_item(out, &c);
+    free(sc.data);
+    return true;
+}
+
 /* An item memory holds, as an ITEM. */
 static void _send_item(struct evbuffer *out, const struct store_key *k, const char *nsname,
                        struct item *it)
@@ -112,8 +134,10 @@ static void _send_item(struct evbuffer *out, const struct store_key *k, const ch
                             .type = store_item_type(it), .expire_ms = store_item_expire_ms(it)};
     if (!c.origin)
         c.origin = repl.node_id;
-    if (c.type == STORE_T_STREAM) { /* not copied yet: the peer drops an older value */
-        c.op = REPL_OP_DEL;
+    if (c.type == STORE_T_STREAM) {
+        if (_send_stream(out, k, nsname))
+            return;
+        c.op = REPL_OP_DEL; /* not copied: the peer drops an older value */
         c.type = 0;
     } else {
         c.value = store_item_value(it, &c.vlen);

@@ -157,8 +157,21 @@ static int _peer_error(struct conn *c, const struct repl_msg *m)
 
 /* ---- applying a peer's change ---- */
 
-/* Apply one change of peer p; *hash gets its key's hash (0 for a flush or a refusal). */
-static void _apply(struct peer *p, const struct repl_change *ch, uint64_t *hash)
+/* A peer's APPEND: in an ITEM (item), the whole stream. */
+static enum store_status _apply_append(const struct store_key *k, const struct repl_change *ch,
+                                       bool item)
+{
+    struct store_remote_append ra = {
+        .a = {.epoch = ch->s_epoch, .eorigin = ch->s_eorigin, .offset = ch->s_offset,
+              .data = ch->value, .len = ch->vlen, .prev = ch->s_prev,
+              .prev_origin = ch->s_prev_origin},
+        .stamp = ch->stamp, .origin = ch->origin, .expire_ms = ch->expire_ms, .whole = item};
+    return store_apply_append(k, &ra);
+}
+
+/* Apply one change of peer p (item: from a full sync); *hash gets its key's hash (0 for a
+ * flush or a refusal). */
+static void _apply(struct peer *p, const struct repl_change *ch, bool item, uint64_t *hash)
 {
     *hash = 0;
     uint64_t wall = clock_wall_ms();
@@ -200,7 +213,13 @@ static void _apply(struct peer *p, const struct repl_change *ch, uint64_t *hash)
         r.ctr = ch->ctr;
         r.ctr_len = ch->ctr_len;
     }
-    switch (tiering_apply_remote(&k, &r)) {
+    enum store_status rc = ch->op == REPL_OP_APPEND ? _apply_append(&k, ch, item)
+                                                     : tiering_apply_remote(&k, &r);
+    if (rc == STORE_NOT_FOUND && ch->op == REPL_OP_APPEND) {
+        stat_incr(&p->st.stream_lost);
+        return;
+    }
+    switch (rc) {
     case STORE_OK:
         stat_incr(&p->st.applied);
         break;
@@ -273,7 +292,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             _protocol_error(c, "a change before the sync started");
             return -1;
         }
-        _apply(p, &m->c, &hash);
+        _apply(p, &m->c, false, &hash);
         if (p->synced && hash && !keyset_add(p->synced, hash))
             repl_sweep_cancel(p); /* out of memory: no sweep rather than a wrong one */
         p->rx_offset = m->u[0];
@@ -286,7 +305,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             _protocol_error(c, "a full-sync item outside a full sync");
             return -1;
         }
-        _apply(p, &m->c, &hash);
+        _apply(p, &m->c, true, &hash);
         if (p->synced && hash && !keyset_add(p->synced, hash))
             repl_sweep_cancel(p);
         return 0;

@@ -34,6 +34,8 @@ struct evbuffer;
     ACTION(dropped_older, STAT_COUNTER, "its changes not applied: older than what is here") \
     ACTION(clock_rejected, STAT_COUNTER, "its changes refused: stamped beyond max-clock-offset") \
     ACTION(dropped_nomem, STAT_COUNTER, "its changes not applied: no room in memory")       \
+    ACTION(stream_lost, STAT_COUNTER,                                                        \
+           "its appends this node could not follow (a gap, or a newer branch): a miss here") \
     ACTION(sync_dropped, STAT_COUNTER,                                                       \
            "items removed after a full sync from it: older than the sync, and it had none")  \
     ACTION(connects, STAT_COUNTER, "links to or from it established")                       \

@@ -145,9 +145,23 @@ static void _on_mutation(void *arg, const struct mutation *m)
         return; /* a peer's change applied here: its origin sends it, nobody forwards */
     struct repl_change c = {.stamp = m->hlc, .origin = repl.node_id, .key = m->key,
                             .klen = m->klen, .expire_ms = m->expire_ms, .type = m->type};
-    switch (m->op) {
+    if ((m->op == MUT_SET || m->op == MUT_APPEND) && m->append && m->append->epoch) {
+        /* what an APPEND added, where: peers holding the stream that long grow it alike */
+        c.op = REPL_OP_APPEND;
+        c.value = m->append->data;
+        c.vlen = m->append->len;
+        c.s_epoch = m->append->epoch;
+        c.s_eorigin = m->append->eorigin ? m->append->eorigin : repl.node_id;
+        c.s_offset = m->append->offset;
+        c.s_prev = m->append->prev;
+        c.s_prev_origin = m->append->prev_origin ? m->append->prev_origin
+                          : m->append->prev      ? repl.node_id
+                                                 : 0;
+        c.type = STORE_T_STREAM;
+    } else switch (m->op) {
     case MUT_SET:
-        /* a stream is not copied yet: peers drop their older value (a miss, never stale) */
+        /* a stream not made by APPEND here, or whose epoch this node does not know (it came
+         * back from disk): peers drop their older value (a miss, never stale) */
         c.op = m->type == STORE_T_STREAM || !m->value ? REPL_OP_DEL
                : m->ctr                               ? REPL_OP_COUNTER
                                                       : REPL_OP_SET;
@@ -170,7 +184,7 @@ static void _on_mutation(void *arg, const struct mutation *m)
     default:
         return; /* expiry is absolute and travels with the value; eviction, loads: local */
     }
-    if (c.op != REPL_OP_SET && c.op != REPL_OP_COUNTER)
+    if (c.op != REPL_OP_SET && c.op != REPL_OP_COUNTER && c.op != REPL_OP_APPEND)
         c.type = 0;
     if (!(c.op == REPL_OP_FLUSH && c.all)) {
         const char *ns = store_ns_name((uint16_t)m->ns);

@@ -27,7 +27,8 @@ static int _raw_write(void *data, const char *buf, size_t len)
 size_t repl_change_bound(const struct repl_change *c)
 {
     return 2 + (5 + (size_t)c->nslen) + (5 + (size_t)c->klen) + 9 + 3 + 2 +
-           (5 + (size_t)c->vlen) + 9 + (5 + (size_t)c->ctr_len) + 16;
+           (5 + (size_t)c->vlen) + 9 + (5 + (size_t)c->ctr_len) + 16 +
+           (c->op == REPL_OP_APPEND ? 40 : 0); /* [epoch, origin, offset, prev, origin] */
 }
 
 static void _pack_bin(msgpack_packer *pk, const uint8_t *p, uint32_t len)
@@ -52,15 +53,23 @@ static void _pack_change(msgpack_packer *pk, const struct repl_change *c)
     msgpack_pack_uint64(pk, c->stamp);
     msgpack_pack_uint16(pk, c->origin);
     msgpack_pack_uint8(pk, c->type);
-    if (c->op == REPL_OP_SET || c->op == REPL_OP_COUNTER)
+    if (c->op == REPL_OP_SET || c->op == REPL_OP_COUNTER || c->op == REPL_OP_APPEND)
         _pack_bin(pk, c->value, c->vlen);
     else
         msgpack_pack_nil(pk);
     msgpack_pack_uint64(pk, c->expire_ms);
-    if (c->op == REPL_OP_COUNTER)
+    if (c->op == REPL_OP_COUNTER) {
         _pack_bin(pk, c->ctr, c->ctr_len);
-    else
+    } else if (c->op == REPL_OP_APPEND) {
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_uint64(pk, c->s_epoch);
+        msgpack_pack_uint16(pk, c->s_eorigin);
+        msgpack_pack_uint64(pk, c->s_offset);
+        msgpack_pack_uint64(pk, c->s_prev);
+        msgpack_pack_uint16(pk, c->s_prev_origin);
+    } else {
         msgpack_pack_nil(pk);
+    }
 }
 
 size_t repl_change_pack(const struct repl_change *c, uint8_t *out)
@@ -279,7 +288,7 @@ static int _decode_change(struct mp_cursor *c, struct repl_change *ch, const cha
 {
     uint64_t op, stamp, origin, type, expire;
     memset(ch, 0, sizeof(*ch));
-    if (!_read_u(c, &op, REPL_OP_COUNTER) || op == 0)
+    if (!_read_u(c, &op, REPL_OP_APPEND) || op == 0)
         FAIL("bad change op");
     ch->op = (uint8_t)op;
     if (mp_peek_nil(c)) {
@@ -314,6 +323,9 @@ static int _decode_change(struct mp_cursor *c, struct repl_change *ch, const cha
             FAIL("the value is not one msgpack value of its type");
         if (op == REPL_OP_COUNTER && ch->type != 2 /* STORE_T_INT */)
             FAIL("a counter is an int");
+    } else if (op == REPL_OP_APPEND) {
+        if (!mp_read_bytes(c, &ch->value, &ch->vlen))
+            FAIL("an append has no bytes");
     } else if (!mp_read_nil(c)) {
         FAIL("only a set carries a value");
     }
@@ -323,8 +335,21 @@ static int _decode_change(struct mp_cursor *c, struct repl_change *ch, const cha
     if (op == REPL_OP_COUNTER) {
         if (!mp_read_bytes(c, &ch->ctr, &ch->ctr_len) || ch->ctr_len < 20)
             FAIL("a counter has no state");
+    } else if (op == REPL_OP_APPEND) {
+        uint32_t n;
+        uint64_t epoch, eorigin, offset, prev, prev_origin;
+        if (!mp_read_array(c, &n) || n != 5 || !mp_read_uint(c, &epoch) || epoch == 0 ||
+            !_read_u(c, &eorigin, UINT16_MAX) || !mp_read_uint(c, &offset) ||
+            offset > UINT64_MAX - ch->vlen || !mp_read_uint(c, &prev) ||
+            !_read_u(c, &prev_origin, UINT16_MAX))
+            FAIL("an append has no place in its stream");
+        ch->s_epoch = epoch;
+        ch->s_eorigin = (uint16_t)eorigin;
+        ch->s_offset = offset;
+        ch->s_prev = prev;
+        ch->s_prev_origin = (uint16_t)prev_origin;
     } else if (!mp_read_nil(c)) {
-        FAIL("only a counter carries a state");
+        FAIL("only a counter or an append carries a state");
     }
     return 0;
 }
@@ -383,8 +408,11 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
             FAIL("bad ITEM");
         if (_decode_change(&c, &m->c, why) != 0)
             return -1;
-        if (m->c.op != REPL_OP_SET && m->c.op != REPL_OP_DEL && m->c.op != REPL_OP_COUNTER)
-            FAIL("an ITEM is a value, a counter or a delete");
+        if (m->c.op != REPL_OP_SET && m->c.op != REPL_OP_DEL && m->c.op != REPL_OP_COUNTER &&
+            m->c.op != REPL_OP_APPEND)
+            FAIL("an ITEM is a value, a counter, a stream or a delete");
+        if (m->c.op == REPL_OP_APPEND && m->c.s_offset != 0)
+            FAIL("an ITEM's stream is whole");
         break;
     case REPL_ERROR:
         if (n != 2 || !_read_u(&c, &m->u[0], UINT32_MAX) ||

@@ -56,6 +56,7 @@ enum repl_op {
     REPL_OP_TOUCH = 3, /* a new absolute expiry */
     REPL_OP_FLUSH = 4, /* a namespace (ns != "" or all) flushed */
     REPL_OP_COUNTER = 5, /* a counter's value and per-origin state (store/counter.h) */
+    REPL_OP_APPEND = 6,  /* bytes appended to a stream (in an ITEM: the whole stream) */
 };
 
 /* One change: the fields a REC and an ITEM share. Pointers go into the decoded frame. */
@@ -74,6 +75,11 @@ struct repl_change {
     uint64_t expire_ms;    /* absolute unix ms, 0 = none */
     const uint8_t *ctr;    /* REPL_OP_COUNTER: the state */
     uint32_t ctr_len;
+    uint64_t s_epoch;      /* REPL_OP_APPEND: the stream's epoch (stamp, node id), the */
+    uint16_t s_eorigin;    /* offset of the bytes (value, vlen: not a msgpack value) and */
+    uint64_t s_offset;     /* the version (stamp, node id) the stream had before them */
+    uint64_t s_prev;
+    uint16_t s_prev_origin;
 };
 
 struct repl_msg {

@@ -60,6 +60,8 @@ struct stream {
     bool evicted;        /* left memory unchanged (evicted, or a load not done): persisted
                           * chunks are kept */
     bool exposed;        /* its view went out with a change: its chunks may be on disk */
+    uint64_t epoch;      /* replication: the (stamp, node id) it started from (the APPEND */
+    uint16_t eorigin;    /* that made it, or the bytes value it grew from); 0: not known */
 };
 
 /* A power-of-two bucket array. */

@@ -241,8 +241,9 @@ static void _emit(struct mutation *m)
 /* A change of item it (shard locked) at key hash: its record, with value bytes (NULL and 0
  * for none; a stream's length for its MUT_SET/TOUCH/LOAD/EVICT) and, for a persisted
  * stream, its view. */
-static void _emit_change(enum mutation_op op, struct item *it, uint64_t hash, const uint8_t *value,
-                         uint64_t vlen, uint64_t stamp, uint16_t origin)
+static void _emit_record(enum mutation_op op, struct item *it, uint64_t hash,
+                         const uint8_t *value, uint64_t vlen, uint64_t stamp, uint16_t origin,
+                         const struct store_append_info *app)
 {
     if (nsubscribers == 0) {
         stat_incr(&st.mutations);
@@ -273,7 +274,14 @@ static void _emit_change(enum mutation_op op, struct item *it, uint64_t hash, co
         (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD) &&
         do_store_stream_view(item_stream(it), &view))
         m.stream = &view;
+    m.append = app;
     _emit(&m);
+}
+
+static void _emit_change(enum mutation_op op, struct item *it, uint64_t hash, const uint8_t *value,
+                         uint64_t vlen, uint64_t stamp, uint16_t origin)
+{
+    _emit_record(op, it, hash, value, vlen, stamp, origin, NULL);
 }
 
 /* A change of it: one that made the item (set, append, incr, touch) is stamped with its new
@@ -354,6 +362,44 @@ static void _do_replace(struct shard *s, struct item **slot, struct item *nit, u
         _do_unlink(s, slot);
     _do_link(s, nit, hash);
     _emit_value(op, nit, hash);
+}
+
+/* The same for a stream an APPEND made (its record says what the append added where). */
+static void _do_replace_stream(struct shard *s, struct item **slot, struct item *nit,
+                               uint64_t hash, const struct store_append_info *app)
+{
+    if (slot)
+        _do_unlink(s, slot);
+    _do_link(s, nit, hash);
+    _emit_record(MUT_SET, nit, hash, NULL, item_stream(nit)->len, nit->version,
+                 (uint16_t)nit->origin, app);
+}
+
+/* Append to the stream item it (shard locked) as a change of version/origin, with its
+ * record. The bytes added, or -1 without memory. */
+static int64_t _do_stream_append(struct shard *s, struct item *it, uint64_t hash,
+                                 const uint8_t *data, uint32_t len, uint64_t version,
+                                 uint16_t origin)
+{
+    struct stream *stm = item_stream(it);
+    uint64_t offset = stm->len, prev = it->version;
+    uint16_t prev_origin = (uint16_t)it->origin;
+    uint64_t before = _item_mem(it);
+    int64_t added = do_store_stream_append(stm, data, len);
+    uint64_t grown = _item_mem(it) - before;
+    stat_add(&st.bytes_used, grown);
+    __atomic_store_n(&s->bytes, s->bytes + grown, __ATOMIC_RELAXED);
+    store_ns_account(it, 0, (int64_t)grown);
+    if (added < 0)
+        return added;
+    it->version = version;
+    it->origin = origin;
+    /* chunks first: persistence writes them before the stream's head */
+    do_store_stream_spill(stm, it->ns, item_key(it), it->klen);
+    struct store_append_info app = {stm->epoch, stm->eorigin, offset, data, len, prev,
+                                    prev_origin};
+    _emit_record(MUT_APPEND, it, hash, data, len, version, origin, &app);
+    return added;
 }
 
 void do_store_reclaim(struct shard *s, struct item **slot, uint64_t hash)
@@ -591,6 +637,51 @@ enum store_status store_range(const struct store_key *k, uint64_t offset, uint64
         *total = n;
     } else {
         rc = STORE_ETYPE;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* A piece of a stream, copied into the buffer behind ctx. */
+struct copy_buf {
+    uint8_t *p;
+    size_t used;
+};
+static void _copy_piece(void *ctx, const uint8_t *data, size_t len, void (*release)(void *),
+                        void *arg)
+{
+    struct copy_buf *b = ctx;
+    memcpy(b->p + b->used, data, len);
+    b->used += len;
+    if (release)
+        release(arg);
+}
+
+enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
+                                    struct store_stream_copy *out)
+{
+    struct shard *s = _shard(k);
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    enum store_status rc = STORE_NOT_FOUND;
+    if (slot && (*slot)->type == STORE_T_STREAM) {
+        struct item *it = *slot;
+        struct stream *stm = item_stream(it);
+        struct copy_buf b = {NULL, 0};
+        rc = STORE_ELIMIT;
+        if (stm->len <= max && stm->epoch && (b.p = malloc(stm->len ? stm->len : 1))) {
+            if (do_store_stream_range(stm, 0, stm->len, _copy_piece, NULL, &b)) {
+                *out = (struct store_stream_copy){.data = b.p, .len = stm->len,
+                                                  .version = it->version,
+                                                  .origin = (uint16_t)it->origin,
+                                                  .epoch = stm->epoch, .eorigin = stm->eorigin,
+                                                  .expire_ms = it->expire_ms};
+                rc = STORE_OK;
+            } else {
+                free(b.p); /* some of it is on disk */
+            }
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -1047,24 +1138,37 @@ enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t i
     return rc;
 }
 
+/* An unlinked stream item for k, its memory reserved (*base: what it costs empty) and room
+ * made for `extra` more bytes; false without memory. */
+static bool _new_stream_item(const struct store_key *k, uint64_t extra, struct item **nit,
+                             struct stream **nst, uint64_t *base)
+{
+    *nit = _item_new(k, STORE_T_STREAM, sizeof(struct stream *));
+    *nst = store_stream_create();
+    if (!*nit || !*nst) {
+        free(*nit);
+        free(*nst);
+        return false;
+    }
+    memcpy(item_val(*nit), nst, sizeof(*nst));
+    *base = _item_mem(*nit);
+    if (_reserve(*base) != STORE_OK || !_make_room(extra)) {
+        store_stream_destroy(*nst);
+        free(*nit);
+        return false;
+    }
+    return true;
+}
+
 enum store_status store_append(const struct store_key *k, const void *data, uint32_t len,
                                uint64_t ttl_ms, uint64_t *new_len)
 {
     /* A fresh stream item, used when the key is missing or holds bytes. */
-    struct item *nit = _item_new(k, STORE_T_STREAM, sizeof(struct stream *));
-    struct stream *nst = store_stream_create();
-    if (!nit || !nst) {
-        free(nit);
-        free(nst);
+    struct item *nit;
+    struct stream *nst;
+    uint64_t base;
+    if (!_new_stream_item(k, len, &nit, &nst, &base))
         return STORE_ENOMEM;
-    }
-    memcpy(item_val(nit), &nst, sizeof(nst));
-    uint64_t base = _item_mem(nit);
-    if (_reserve(base) != STORE_OK || !_make_room(len)) {
-        store_stream_destroy(nst);
-        free(nit);
-        return STORE_ENOMEM;
-    }
     struct shard *s = _shard(k);
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
@@ -1072,36 +1176,31 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
     uint64_t version = store_hlc_now();
     if (slot && (*slot)->type == STORE_T_STREAM) {
         struct item *it = *slot;
-        uint64_t before = _item_mem(it);
-        int64_t added = do_store_stream_append(item_stream(it), data, len);
-        uint64_t grown = _item_mem(it) - before;
-        stat_add(&st.bytes_used, grown);
-        __atomic_store_n(&s->bytes, s->bytes + grown, __ATOMIC_RELAXED);
-        store_ns_account(it, 0, (int64_t)grown);
-        if (added < 0) {
+        if (_do_stream_append(s, it, k->hash, data, len, version, node_id) < 0)
             rc = STORE_ENOMEM;
-        } else {
-            it->version = version;
-            it->origin = node_id;
+        else
             *new_len = item_stream(it)->len;
-            /* chunks first: persistence writes them before the stream's head */
-            do_store_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
-            _emit_item(MUT_APPEND, it, k->hash, data, len);
-        }
     } else if (slot && (*slot)->type != STORE_T_BYTES) {
         rc = STORE_ETYPE;
     } else if (!slot && _on_disk(k)) {
         rc = STORE_ON_DISK;
     } else {
         int64_t added = 0;
+        /* its epoch: this change, or the bytes value it grows from (whose content it starts
+         * with, so a peer holding that value can do the same) */
+        nst->epoch = version;
+        nst->eorigin = node_id;
         if (slot) { /* bytes become a stream: copy the content once */
             uint32_t blen;
             const uint8_t *b = _bytes_content(*slot, &blen);
             added = blen ? do_store_stream_append(nst, b, blen) : 0;
             nit->expire_ms = (*slot)->expire_ms;
+            nst->epoch = (*slot)->version;
+            nst->eorigin = (uint16_t)(*slot)->origin;
         } else {
             nit->expire_ms = _expire_at(ttl_ms);
         }
+        uint64_t offset = nst->len;
         if (added >= 0)
             added = do_store_stream_append(nst, data, len);
         stat_add(&st.bytes_used, _item_mem(nit) - base);
@@ -1112,7 +1211,10 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
             nit->origin = node_id;
             *new_len = nst->len;
             do_store_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
-            _do_replace(s, slot, nit, k->hash, MUT_SET);
+            /* grown from a bytes value: that value was the version before */
+            struct store_append_info app = {nst->epoch, nst->eorigin, offset, data, len,
+                                            slot ? nst->epoch : 0, slot ? nst->eorigin : 0};
+            _do_replace_stream(s, slot, nit, k->hash, &app);
             nit = NULL;
         }
     }
@@ -1309,6 +1411,102 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
     pthread_mutex_unlock(&s->lock);
     if (nit)
         _item_free(nit);
+    return rc;
+}
+
+/* ---- a peer's APPEND ---- */
+
+/* Remove what memory holds at *slot (or the disk copy when slot is NULL) because a newer
+ * state of the key, which this node cannot build, exists at (stamp, origin): a local
+ * removal (its record has `local` set), and nothing older comes back. */
+static void _do_lose(struct shard *s, struct item **slot, const struct store_key *k,
+                     uint64_t stamp, uint16_t origin)
+{
+    _do_gone(k->hash, stamp, origin);
+    if (!slot) {
+        if (miss_hooks.forget)
+            miss_hooks.forget(miss_hooks.arg, k);
+        return;
+    }
+    struct item *it = *slot;
+    struct mutation m = {.op = MUT_DEL, .ns = it->ns, .key = item_key(it), .klen = it->klen,
+                         .hash = k->hash, .type = it->type, .version = it->version,
+                         .origin = it->origin, .hlc = it->version, .local = true};
+    _emit(&m);
+    _do_unlink(s, slot);
+}
+
+enum store_status store_apply_append(const struct store_key *k,
+                                     const struct store_remote_append *r)
+{
+    const struct store_append_info *a = &r->a;
+    if (!r->stamp || !a->epoch || (r->whole && a->offset))
+        return STORE_ETYPE;
+    if (r->expire_ms && r->expire_ms <= clock_wall_ms()) { /* gone at that stamp */
+        struct store_remote d = {.op = MUT_DEL, .stamp = r->stamp, .origin = r->origin};
+        return store_apply(k, &d);
+    }
+    bool starts = a->offset == 0 && (r->whole || (r->stamp == a->epoch && r->origin == a->eorigin));
+    struct item *nit;
+    struct stream *nst;
+    uint64_t base;
+    if (!_new_stream_item(k, a->len, &nit, &nst, &base))
+        return STORE_ENOMEM;
+    store_hlc_floor(r->stamp);
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    struct item *it = slot ? *slot : NULL;
+    struct stream *here = it && it->type == STORE_T_STREAM ? item_stream(it) : NULL;
+    uint64_t hv = it ? it->version : _gone(k->hash)->stamp;
+    uint16_t ho = it ? (uint16_t)it->origin : _gone(k->hash)->origin;
+    bool newer = _wins(r->stamp, r->origin, hv, ho);
+    uint32_t blen = 0;
+    const uint8_t *bytes = it && it->type == STORE_T_BYTES ? _bytes_content(it, &blen) : NULL;
+    enum store_status rc = STORE_NOT_STORED;
+    bool made = false; /* nit holds a stream to link in */
+    if (here && !r->whole && here->epoch == a->epoch && here->eorigin == a->eorigin) {
+        if (here->len == a->offset && it->version == a->prev && ho == a->prev_origin) {
+            /* the next bytes of this very stream, as it is here */
+            it->expire_ms = r->expire_ms;
+            rc = _do_stream_append(s, it, k->hash, a->data, a->len, r->stamp, r->origin) < 0
+                     ? STORE_ENOMEM
+                     : STORE_OK;
+        } else if (newer) {
+            _do_lose(s, slot, k, r->stamp, r->origin); /* a gap, or another branch won */
+            rc = STORE_NOT_FOUND;
+        } /* else: this append again, or one of a branch older than what is here */
+    } else if (bytes && !r->whole && it->version == a->epoch && ho == a->eorigin &&
+               blen == a->offset && a->prev == a->epoch && a->prev_origin == a->eorigin) { /* the bytes value it grew from: grow it the same way */
+        int64_t added = blen ? do_store_stream_append(nst, bytes, blen) : 0;
+        if (added >= 0)
+            added = do_store_stream_append(nst, a->data, a->len);
+        stat_add(&st.bytes_used, _item_mem(nit) - base);
+        rc = added < 0 ? STORE_ENOMEM : STORE_OK;
+        made = rc == STORE_OK;
+    } else if (starts && newer) { /* a new stream, or a full sync's copy of one */
+        rc = do_store_stream_append(nst, a->data, a->len) < 0 ? STORE_ENOMEM : STORE_OK;
+        stat_add(&st.bytes_used, _item_mem(nit) - base);
+        made = rc == STORE_OK; /* its record drops an older disk copy */
+    } else if (newer) { /* a state this node cannot build: a miss here */
+        _do_lose(s, slot, k, r->stamp, r->origin);
+        rc = STORE_NOT_FOUND;
+    }
+    if (made) { /* a stream made here (not an append to the one memory holds): link it in */
+        nst->epoch = a->epoch;
+        nst->eorigin = a->eorigin;
+        nit->version = r->stamp;
+        nit->origin = r->origin;
+        nit->expire_ms = r->expire_ms;
+        do_store_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
+        _do_replace_stream(s, slot, nit, k->hash, a);
+        nit = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit); /* unused: gives back everything charged for it */
+    if (rc == STORE_OK)
+        _make_room(0);
     return rc;
 }
 

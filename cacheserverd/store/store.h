@@ -133,6 +133,21 @@ struct mutation {
     uint32_t ctr_len;
     /* a stream's MUT_SET, APPEND, TOUCH, LOAD, when streams are persisted (NULL otherwise) */
     const struct store_stream_view *stream;
+    /* an APPEND's MUT_SET (it made the stream) or MUT_APPEND: what it added where */
+    const struct store_append_info *append;
+};
+
+/* Where an APPEND put its bytes: the stream's epoch (the (stamp, node id) it started from:
+ * the APPEND that created it, or the bytes value it grew from), the offset of data, and
+ * the version (stamp, node id) the key had before (0 for a stream made from nothing). */
+struct store_append_info {
+    uint64_t epoch;
+    uint16_t eorigin;
+    uint64_t offset;
+    const uint8_t *data;
+    uint32_t len;
+    uint64_t prev;
+    uint16_t prev_origin;
 };
 
 /* Every change of the store, exactly one record each, in the order changes are applied to
@@ -325,6 +340,37 @@ struct store_remote {
  * missing key), STORE_ON_DISK, STORE_ENOMEM, STORE_ETYPE (not one of the three, a stream,
  * stamp 0). */
 enum store_status store_apply(const struct store_key *k, const struct store_remote *r);
+
+/* A peer's APPEND (docs/replication.md, "Streams"): a.len bytes at a.offset of the stream
+ * a.epoch/a.eorigin names, made at stamp by origin, with the stream's absolute expiry. Taken
+ * when memory holds that stream (or the bytes value it grew from) exactly as it was before
+ * (a.offset long, at version a.prev/a.prev_origin), or holds nothing older and the append
+ * starts the stream (offset 0 at its own stamp, or a full sync's whole stream): then the
+ * stream grows (or is made) with the new version. A
+ * copy of the stream already that long: STORE_NOT_STORED. Anything this node cannot bring
+ * to that state (a gap, another stream newer than what it holds here) makes the key a
+ * miss here when the append is newer (STORE_NOT_FOUND), else STORE_NOT_STORED. */
+struct store_remote_append {
+    struct store_append_info a;
+    uint64_t stamp;
+    uint16_t origin;
+    uint64_t expire_ms;
+    bool whole; /* a full sync: a.data is the whole stream (a.offset 0) at version stamp */
+};
+enum store_status store_apply_append(const struct store_key *k,
+                                     const struct store_remote_append *r);
+
+/* A consistent copy of the stream at k for a full sync: its bytes (malloc'd: free data),
+ * version, origin, epoch and expiry. STORE_OK, STORE_NOT_FOUND (not a stream), STORE_ELIMIT
+ * (longer than max, some of it on disk, its epoch not known, or no memory). It copies under
+ * the key's shard lock: keep max small (the link thread uses 1 MiB). */
+struct store_stream_copy {
+    uint8_t *data;
+    uint64_t len, version, epoch, expire_ms;
+    uint16_t origin, eorigin;
+};
+enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
+                                    struct store_stream_copy *out);
 
 /* A peer flushed a namespace (ns >= 0) or everything (ns < 0) at stamp: flushed here too,
  * whatever the versions (a flush is not ordered against changes), recorded with origin. */
