@@ -65,7 +65,7 @@ check_err "server down: connect error names the socket" 2 "E_CONNECT \(200\).*$t
 check "set" 0 "OK" -- cli set greeting "hello world"
 check "get" 0 "hello world" -- cli get greeting
 check "get --raw has no newline" 0 "hello world" -- cli get --raw greeting
-check "get --meta" 0 "$(printf 'type: bytes\nttl: none\nversion: %s\nlength: 11\nvalue: hello world' \
+check "get --meta" 0 "$(printf 'type: bytes\nttl: -1\nversion: %s\nlength: 11\nvalue: hello world' \
   "$(cli get --meta greeting | sed -n 's/^version: //p')")" -- cli get --meta greeting
 check "get miss" 1 "" -- cli get missing
 check_err "get miss says so" 1 "not found" -- cli get missing
@@ -106,6 +106,7 @@ check "cas wrote" 0 "w" -- cli get fresh
 check "set with ttl" 0 "OK" -- cli set t v --ttl 100
 check "ttl" 0 "1" -- bash -c "v=\$(\"$CACHE_CLI\" -s \"$sock\" ttl t); awk -v v=\"\$v\" 'BEGIN{print (v>99 && v<=100)}'"
 check "ttl none" 0 "-1" -- cli ttl greeting
+check "get --meta ttl as ttl prints it (seconds)" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" get --meta t | grep -Ec '^ttl: (99[.][0-9]{3}|100)\$'"
 check "ttl miss" 1 "" -- cli ttl missing
 check "touch" 0 "OK" -- cli touch greeting 2h
 check "ttl after touch" 0 "1" -- bash -c "v=\$(\"$CACHE_CLI\" -s \"$sock\" ttl greeting); awk -v v=\"\$v\" 'BEGIN{print (v>7100 && v<=7200)}'"
