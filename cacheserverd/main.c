@@ -144,7 +144,13 @@ int main(int argc, char **argv)
     const char *data_dir = option_registry_str("data_dir");
     code = 1;
     if (_mkdir_parent(sock, 0755) != 0) {
-        code = _fail("cannot create the socket's directory", strerror(errno));
+        char why[512];
+        int e = errno;
+        const char *slash = strrchr(sock, '/');
+        snprintf(why, sizeof(why), "%.*s: %s%s", (int)(slash ? slash - sock : 0), sock, strerror(e),
+                 e == EACCES ? " (run as root, create the directory for this user, or choose "
+                               "another path with --socket)" : "");
+        code = _fail("cannot create the socket's directory", why);
         goto out_log;
     }
     if (_mkdirs(data_dir, 0750) != 0) {

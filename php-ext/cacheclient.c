@@ -31,7 +31,7 @@ zend_class_entry *php_cc_serialization_exception_ce;
 #define PHP_CC_MAX_SOCKET_PATH 107
 
 PHP_INI_BEGIN()
-    STD_PHP_INI_ENTRY("cacheclient.socket", "/run/cacheserverd/cacheserverd.sock", PHP_INI_ALL,
+    STD_PHP_INI_ENTRY("cacheclient.socket", CC_DEFAULT_SOCKET, PHP_INI_ALL,
                       OnUpdateString, socket, zend_cacheclient_globals, cacheclient_globals)
     STD_PHP_INI_ENTRY("cacheclient.connect_timeout", "0.5", PHP_INI_ALL, OnUpdateReal,
                       connect_timeout, zend_cacheclient_globals, cacheclient_globals)

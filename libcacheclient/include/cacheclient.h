@@ -39,7 +39,8 @@ typedef struct cc_client cc_client;
 
 /** Connection options. Initialise with cc_options_init() and override fields. */
 typedef struct cc_options {
-    const char *socket_path; /**< Unix socket path; default "./run/cacheserverd.sock" */
+    const char *socket_path; /**< Unix socket path; default CC_DEFAULT_SOCKET,
+                                  "/run/cacheserverd/cacheserverd.sock" (the server's default) */
     int connect_timeout_ms;  /**< default 500; a full listen backlog is retried until then */
     int io_timeout_ms;       /**< per call, for sending the request and reading its reply; default 2000 */
     const char *ns;          /**< namespace selected on every (re)connect; NULL = default "" */
