@@ -185,6 +185,7 @@ int main(int argc, char **argv)
         goto out_core;
     }
 
+    cmd_set_worker_threads(core_threads());
     char mem[32] = "?";
     struct option_desc *m = option_registry_find("memory");
     if (m)

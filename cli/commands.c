@@ -286,11 +286,21 @@ static int cmd_mget(struct cli *cli, int argc, char **argv)
     int ret = cli_status(cli, "mget", rc);
     bool missed = false;
     for (int i = 0; rc == CC_OK && i < np; i++) {
-        if (!items[i].found) {
+        if (!items[i].found)
             missed = true;
-            printf(o[0].value ? "null\n" : "(not found)\n");
-        } else if (o[0].value) {
-            cli_print_value_json(&items[i].value);
+        if (o[0].value) {
+            /* one object per key, so a miss never reads as a stored null */
+            printf("{\"key\": ");
+            json_print_string(stdout, pos[i], lens[i]);
+            if (items[i].found) {
+                printf(", \"found\": true, \"value\": ");
+                cli_print_json(&items[i].value);
+                printf("}\n");
+            } else {
+                printf(", \"found\": false}\n");
+            }
+        } else if (!items[i].found) {
+            printf("(not found)\n");
         } else {
             cli_print_value(&items[i].value, false);
         }
@@ -505,7 +515,7 @@ const struct cli_command cli_commands[] = {
      "store a value (read from stdin when VALUE is left out)", cmd_set},
     {"del", "KEY...", "delete keys; prints how many existed", cmd_del},
     {"exists", "KEY...", "count keys that exist (exit 1 unless all do)", cmd_exists},
-    {"mget", "KEY... [--json]", "print many values, one per line", cmd_mget},
+    {"mget", "KEY... [--json]", "print many values, one per line (--json: {\"key\", \"found\", \"value\"} per key)", cmd_mget},
     {"incr", "KEY [DELTA] [--initial N] [--ttl T]", "add DELTA (default 1); a missing key counts from N (default 0)", cmd_incr},
     {"decr", "KEY [DELTA] [--initial N] [--ttl T]", "subtract DELTA (default 1); a missing key counts from N (default 0)", cmd_decr},
     {"ttl", "KEY", "remaining time to live in seconds (-1: none)", cmd_ttl},

@@ -65,6 +65,10 @@ static uint64_t start_time;
 const struct histogram *cmd_op_histogram(int op) { return &op_hist[op]; }
 uint64_t cmd_start_time(void) { return start_time; }
 
+static unsigned worker_threads;
+void cmd_set_worker_threads(unsigned n) { __atomic_store_n(&worker_threads, n, __ATOMIC_RELAXED); }
+unsigned cmd_worker_threads(void) { return __atomic_load_n(&worker_threads, __ATOMIC_RELAXED); }
+
 void cmd_options_register(void)
 {
     size_t n = sizeof(opt_desc) / sizeof(opt_desc[0]);

@@ -559,6 +559,12 @@ enum store_status store_get(const struct store_key *k, struct item **out) { retu
 enum store_status store_peek(const struct store_key *k, struct item **out) { return _lookup(k, out,
                              false); }
 
+void store_count_read(const struct store_key *k, bool hit)
+{
+    stat_incr(hit ? &st.hits : &st.misses);
+    store_ns_hit(k->ns, hit);
+}
+
 enum store_status store_range(const struct store_key *k, uint64_t offset, uint64_t length,
                               store_piece_fn fn, store_spilled_fn spilled, void *ctx,
                               uint64_t *total)

@@ -148,7 +148,9 @@ check "strlen miss" 1 "" -- cli strlen missing
 # --- multi-key
 check "mget" 0 "$(printf 'OK\nhello world')" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" set m1 OK >/dev/null && \"$CACHE_CLI\" -s \"$sock\" mget m1 greeting"
 check "mget with miss" 1 "$(printf 'OK\n(not found)')" -- cli mget m1 missing
-check "mget --json" 1 "$(printf '"OK"\nnull\n42')" -- cli mget --json m1 missing i
+check "mget --json" 1 "$(printf '{"key": "m1", "found": true, "value": "OK"}\n{"key": "missing", "found": false}\n{"key": "i", "found": true, "value": 42}')" -- cli mget --json m1 missing i
+check "mget --json: a stored null is not a miss" 1 "$(printf '{"key": "z", "found": true, "value": null}\n{"key": "missing", "found": false}')" -- cli mget --json z missing
+check "mget --json: all hits exit 0" 0 '{"key": "z", "found": true, "value": null}' -- cli mget --json z
 check "exists all" 0 "2" -- cli exists m1 greeting
 check "exists some" 1 "1" -- cli exists m1 missing
 check "del" 0 "1" -- cli del m1 missing
@@ -181,6 +183,34 @@ for l in lines:
     assert l.startswith(\"#\") or re.fullmatch(r\"cacheserverd_[a-z0-9_]+(\\{[a-z]+=\\\"[^\\\"]*\\\"\\})? [0-9.e+-]+\", l), l
 print(\"ok\")'"
 check "info" 0 "cacheserverd" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" info | sed -n 's/^server  *//p'"
+check "info threads" 0 "2" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" info | sed -n 's/^threads  *//p'"
+check "info --json: numbers are JSON numbers" 0 "ok" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" info --json | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+for k in (\"threads\", \"max_connections\", \"memory\", \"max_key_size\", \"max_value_size\", \"max_frame_size\", \"pid\", \"uptime_s\", \"bytes_used\"):
+    assert type(d[k]) is int, (k, d[k])
+assert d[\"memory\"] == 32 << 20 and d[\"threads\"] == 2, d
+for k in (\"server\", \"version\", \"socket\", \"data_dir\", \"persist\"):
+    assert type(d[k]) is str, (k, d[k])
+print(\"ok\")'"
+# GETRANGE counts in hits and misses as GET does (docs/config.md)
+check "getrange counts hits and misses" 0 "1 1" -- bash -c "
+hm() { \"$CACHE_CLI\" -s \"$sock\" stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"hits\"], d[\"misses\"], d[\"ns.default.hits\"], d[\"ns.default.misses\"])'; }
+\"$CACHE_CLI\" -s \"$sock\" append grk abcdef >/dev/null
+read h0 m0 nh0 nm0 < <(hm)
+\"$CACHE_CLI\" -s \"$sock\" getrange grk 1 2 >/dev/null
+\"$CACHE_CLI\" -s \"$sock\" getrange grmissing 0 2 2>/dev/null
+read h1 m1 nh1 nm1 < <(hm)
+[ \$((nh1 - nh0)) = \$((h1 - h0)) ] && [ \$((nm1 - nm0)) = \$((m1 - m0)) ] && echo \$((h1 - h0)) \$((m1 - m0))"
+# with the default --threads 0 (one per core), info shows the threads that run
+"$CACHESERVERD" --socket "$tmp/t0.sock" --data-dir "$tmp/data0" --log-file "$tmp/server0.log" \
+  >"$tmp/server0.out" 2>&1 &
+t0_pid=$!
+for _ in $(seq 100); do "$CACHE_CLI" -s "$tmp/t0.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
+running=$(sed -n 's/.* \([0-9][0-9]*\) worker threads.*/\1/p' "$tmp/server0.out")
+check "info threads with --threads 0 is the running count" 0 "$running" -- bash -c "\"$CACHE_CLI\" -s \"$tmp/t0.sock\" info | sed -n 's/^threads  *//p'"
+check "config get threads stays as configured" 0 "threads = 0" -- "$CACHE_CLI" -s "$tmp/t0.sock" config get threads
+kill "$t0_pid"; wait "$t0_pid" 2>/dev/null
 check "config get" 0 "max_key_size = 8192" -- cli config get max_key_size
 check_err "config set unknown" 2 "E_CONFIG \(110\).*bogus" -- cli config set bogus 1
 check_err "config usage" 2 "usage: cache-cli config" -- cli config frob
