@@ -66,7 +66,6 @@ void php_cc_throw_status(int status, const char *msg)
     case CC_E_PROTOCOL:
     case CC_E_UNKNOWN_OP:
     case CC_E_BAD_ARGS:
-    case CC_E_FRAME_TOO_LARGE:
     case CC_E_VERSION:
     case CC_E_BAD_REPLY:
         ce = php_cc_protocol_exception_ce;

@@ -12,6 +12,13 @@
  * is CC_E_BAD_ARGS). A remaining ttl read back (cc_ttl, cc_item.ttl_ms) is milliseconds, -1 =
  * no expiry (cache-cli prints -1 too; PHP's ttl() returns null). Timeouts are milliseconds.
  *
+ * Size limits: HELLO tells the client the server's max_frame_size. A request longer than that
+ * (a value larger than about max_frame_size, in cc_set, cc_mset, cc_append or a batch) is
+ * refused before anything is sent, with CC_E_FRAME_TOO_LARGE and a message saying to store
+ * it in pieces with cc_append; the connection stays usable (the server would have closed
+ * it). A value under max_frame_size but above max_value_size is the server's
+ * CC_E_VALUE_TOO_LARGE.
+ *
  * Connections: the client connects on first use (or with cc_connect). A broken connection
  * (server restart, timeout, protocol error) is closed; the failing call returns the error and
  * the next call connects again and re-selects the namespace. Requests are never replayed.
@@ -198,7 +205,9 @@ CC_EXPORT int cc_batch_incr(cc_batch *b, const void *key, size_t klen, int64_t d
 /** Number of requests added so far. */
 CC_EXPORT size_t cc_batch_count(const cc_batch *b);
 /** Send everything in one write and read every reply. results must have cc_batch_count()
- * entries; release each results[i].item. The batch is emptied for reuse.
+ * entries; release each results[i].item. The batch is emptied for reuse. A request longer
+ * than the server's max_frame_size fails the whole batch with CC_E_FRAME_TOO_LARGE before
+ * anything is sent (every result has that status).
  * @return CC_OK if every reply arrived (check each status), or a connection error. */
 CC_EXPORT int cc_batch_exec(cc_batch *b, cc_result *results);
 
