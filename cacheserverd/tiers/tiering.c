@@ -4,6 +4,7 @@
  * writer.c, the readers in reader.c, streams in streams.c. */
 #include "tiering.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "histogram.h"
 #include "index.h"
 #include "log.h"
@@ -93,6 +95,13 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
     tr->size = size;
     atomic_store(&tr->degraded, false);
     char err[512];
+    /* a path whose parents are missing (a fresh machine) is created, as the socket's and
+     * data-dir are; one that cannot be is said plainly (it is not a damaged tier) */
+    if (util_mkdirs(option_get_s(path), 0750) != 0) {
+        log_error("%s tier: cannot create the tier directory %s: %s", name, option_get_s(path),
+                  strerror(errno));
+        return -1;
+    }
     struct tierdb_opts o = {.path = option_get_s(path),
                             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
                             .start_empty = option_get_b(&ctx->opts.tier_start_empty),
