@@ -39,6 +39,21 @@ void tiering_options_register(void)
 {
     option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &the_tiering.opts);
     option_registry_add("tiering", opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]));
+    /* docs/config.md lists the same ranges */
+    static const struct option_range ranges[] = {
+        {"ssd_size", 1ull << 20, 1ull << 60, false},
+        {"hdd_size", 1ull << 20, 1ull << 60, false},
+        {"tier_compress_level", 1, 19, false},
+        {"tier_compress_threshold", 0, 4ull << 30, false},
+        {"tier_queue", 16, 1u << 24, false},
+        {"tier_io_threads", 1, 256, false},
+        {"tier_write_rate", 1ull << 20, 1ull << 40, true}, /* 0 = no limit */
+        {"promote_window_s", 0, 86400, false},              /* 0 = never */
+        {"stream_spill_size", 256ull << 10, 1ull << 40, false},
+        {"persist_sync_ms", 1, 60000, false},
+        {"persist_queue", 16, 1u << 24, false},
+    };
+    option_registry_ranges("tiering", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
 
 bool tiering_enabled(void) { return atomic_load(&the_tiering.active); }

@@ -214,6 +214,17 @@ kill "$t0_pid"; wait "$t0_pid" 2>/dev/null
 check "config get" 0 "max_key_size = 8192" -- cli config get max_key_size
 check_err "config set unknown" 2 "E_CONFIG \(110\).*bogus" -- cli config set bogus 1
 check_err "config usage" 2 "usage: cache-cli config" -- cli config frob
+# every numeric option has a range; CONFIG SET outside it is E_CONFIG naming the range
+check_err "config set memory 1" 2 "E_CONFIG \(110\).*'memory'.*must be 1MiB\.\.1PiB" -- cli config set memory 1
+check_err "config set memory 0" 2 "E_CONFIG \(110\).*must be 1MiB\.\.1PiB" -- cli config set memory 0
+check_err "config set max-value-size 1KiB" 2 "E_CONFIG \(110\).*must be 1MiB\.\.4GiB - 1" -- cli config set max-value-size 1KiB
+check_err "config set max-key-size 0" 2 "E_CONFIG \(110\).*must be 16\.\.64KiB - 1" -- cli config set max-key-size 0
+check_err "config set max-output-buffer 0" 2 "E_CONFIG \(110\).*must be 64KiB\.\.64GiB" -- cli config set max-output-buffer 0
+check_err "config set output-timeout-ms 0" 2 "E_CONFIG \(110\).*must be 100\.\.3600000" -- cli config set output-timeout-ms 0
+check_err "config set sweep-buckets 0" 2 "E_CONFIG \(110\).*must be 1\.\.1048576" -- cli config set sweep-buckets 0
+check_err "config set sweep-interval-ms 0" 2 "E_CONFIG \(110\).*must be 10\.\.60000" -- cli config set sweep-interval-ms 0
+check "refused values left the options alone" 0 "$(printf 'memory = 33554432')" -- cli config get memory
+check "config set in range" 0 "OK" -- cli config set sweep-interval-ms 200
 
 # --- interactive mode, fed from a pipe
 repl_out=$(printf 'set "two words" "a b"\nget "two words"\nget nothere\nincr rc 5\nbogus\nget \\x41key\nquit\nget greeting\n' | cli 2>"$tmp/repl.err")
