@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "core.h"
+#include "fsutil.h"
 #include "log.h"
 #include "identity.h"
 #include "option.h"
@@ -19,35 +20,6 @@
 #include "store.h"
 #include "tiering.h"
 #include "version.h"
-
-/* mkdir -p: create path and its missing parents. 0, or -1 with errno. */
-static int _mkdirs(const char *path, mode_t mode)
-{
-    char buf[4096];
-    struct stat st;
-    if (strlen(path) >= sizeof(buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, mode) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, mode) != 0 && errno != EEXIST)
-        return -1;
-    if (stat(buf, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
 
 /* Create the directory the socket lives in (nothing to do for a bare file name). */
 static int _mkdir_parent(const char *file, mode_t mode)
@@ -62,7 +34,7 @@ static int _mkdir_parent(const char *file, mode_t mode)
     }
     memcpy(dir, file, (size_t)(slash - file));
     dir[slash - file] = '\0';
-    return _mkdirs(dir, mode);
+    return util_mkdirs(dir, mode);
 }
 
 static void _fmt_size(uint64_t v, char *buf, size_t len)
@@ -144,10 +116,16 @@ int main(int argc, char **argv)
     const char *data_dir = option_registry_str("data_dir");
     code = 1;
     if (_mkdir_parent(sock, 0755) != 0) {
-        code = _fail("cannot create the socket's directory", strerror(errno));
+        char why[512];
+        int e = errno;
+        const char *slash = strrchr(sock, '/');
+        snprintf(why, sizeof(why), "%.*s: %s%s", (int)(slash ? slash - sock : 0), sock, strerror(e),
+                 e == EACCES ? " (run as root, create the directory for this user, or choose "
+                               "another path with --socket)" : "");
+        code = _fail("cannot create the socket's directory", why);
         goto out_log;
     }
-    if (_mkdirs(data_dir, 0750) != 0) {
+    if (util_mkdirs(data_dir, 0750) != 0) {
         code = _fail("cannot create data-dir", strerror(errno));
         goto out_log;
     }
@@ -180,6 +158,7 @@ int main(int argc, char **argv)
         goto out_core;
     }
 
+    cmd_set_worker_threads(core_threads());
     char mem[32] = "?";
     struct option_desc *m = option_registry_find("memory");
     if (m)

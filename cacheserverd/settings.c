@@ -64,9 +64,13 @@ static void _help_one(void *arg, const char *module, struct option_desc *d)
         printf("\n%s options:\n", module);
         *last_module = module;
     }
+    char range[96], range_note[112] = "";
     option_display_name(d->name, name, sizeof(name));
     snprintf(left, sizeof(left), "--%s %s", name, _type_name(d->type));
-    printf("  %-32s default: %s%s\n      %s\n", left, *d->def ? d->def : "\"\"",
+    option_format_range(d, range, sizeof(range));
+    if (*range)
+        snprintf(range_note, sizeof(range_note), "  range: %s", range);
+    printf("  %-32s default: %s%s%s\n      %s\n", left, *d->def ? d->def : "\"\"", range_note,
            d->when == OPT_RUNTIME ? "  [runtime]" : "", d->desc);
 }
 

@@ -68,6 +68,8 @@ int cli_read_stdin(char **buf, size_t *len, size_t max);
 /* A value as cache-cli prints it: bytes and streams raw, numbers and bools as text, arrays,
  * maps and objects as JSON. Followed by a newline unless raw is set. */
 void cli_print_value(const cc_value *v, bool raw);
+/* A value as JSON (bytes quoted), without a newline. */
+void cli_print_json(const cc_value *v);
 /* A value as one line of JSON (bytes quoted). */
 void cli_print_value_json(const cc_value *v);
 /* A ttl in ms as seconds ("12.5", "-1" for none). */

@@ -42,11 +42,9 @@ static int cmd_get(struct cli *cli, int argc, char **argv)
     if (rc != CC_OK)
         return cli_status(cli, "get", rc);
     if (o[0].value) {
+        /* the ttl as `ttl` prints it: seconds, -1 = no expiry */
         printf("type: %s\nttl: ", cc_type_name(it.value.type));
-        if (it.ttl_ms < 0)
-            printf("none\n");
-        else
-            printf("%.3f s\n", (double)it.ttl_ms / 1000);
+        cli_print_ttl(it.ttl_ms);
         printf("version: %" PRIu64 "\n", it.version);
         if (it.value.type == CC_TYPE_BYTES || it.value.type == CC_TYPE_STREAM)
             printf("length: %zu\n", it.value.len);
@@ -288,11 +286,21 @@ static int cmd_mget(struct cli *cli, int argc, char **argv)
     int ret = cli_status(cli, "mget", rc);
     bool missed = false;
     for (int i = 0; rc == CC_OK && i < np; i++) {
-        if (!items[i].found) {
+        if (!items[i].found)
             missed = true;
-            printf(o[0].value ? "null\n" : "(not found)\n");
-        } else if (o[0].value) {
-            cli_print_value_json(&items[i].value);
+        if (o[0].value) {
+            /* one object per key, so a miss never reads as a stored null */
+            printf("{\"key\": ");
+            json_print_string(stdout, pos[i], lens[i]);
+            if (items[i].found) {
+                printf(", \"found\": true, \"value\": ");
+                cli_print_json(&items[i].value);
+                printf("}\n");
+            } else {
+                printf(", \"found\": false}\n");
+            }
+        } else if (!items[i].found) {
+            printf("(not found)\n");
         } else {
             cli_print_value(&items[i].value, false);
         }
@@ -502,16 +510,16 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
 
 const struct cli_command cli_commands[] = {
     {"ping", "", "check the server answers", cmd_ping},
-    {"get", "KEY [--meta] [--raw] [--json]", "print a value (--meta: type, ttl, version too)", cmd_get},
+    {"get", "KEY [--meta] [--raw] [--json]", "print a value (--meta: type, ttl in seconds or -1, version too)", cmd_get},
     {"set", "KEY [VALUE] [--ttl T] [--type bytes|int|float|bool|null|json] [--nx|--xx] [--cas VERSION]",
      "store a value (read from stdin when VALUE is left out)", cmd_set},
     {"del", "KEY...", "delete keys; prints how many existed", cmd_del},
     {"exists", "KEY...", "count keys that exist (exit 1 unless all do)", cmd_exists},
-    {"mget", "KEY... [--json]", "print many values, one per line", cmd_mget},
+    {"mget", "KEY... [--json]", "print many values, one per line (--json: {\"key\", \"found\", \"value\"} per key)", cmd_mget},
     {"incr", "KEY [DELTA] [--initial N] [--ttl T]", "add DELTA (default 1); a missing key counts from N (default 0)", cmd_incr},
     {"decr", "KEY [DELTA] [--initial N] [--ttl T]", "subtract DELTA (default 1); a missing key counts from N (default 0)", cmd_decr},
     {"ttl", "KEY", "remaining time to live in seconds (-1: none)", cmd_ttl},
-    {"touch", "KEY TTL", "set a key's time to live (0: none)", cmd_touch},
+    {"touch", "KEY TTL", "set a key's time to live in seconds or with a unit (0: none)", cmd_touch},
     {"append", "KEY [DATA] [--ttl T]", "append to a stream (stdin in 1 MiB chunks when DATA is left out)", cmd_append},
     {"getrange", "KEY OFFSET LENGTH [--raw]", "print LENGTH bytes of a stream from OFFSET", cmd_getrange},
     {"strlen", "KEY", "length of a stream or bytes value", cmd_strlen},

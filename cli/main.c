@@ -17,7 +17,7 @@ static void usage(FILE *out)
             "interactive prompt (with history), or one per line from stdin when it is not a terminal.\n"
             "\n"
             "Options:\n"
-            "  -s, --socket PATH      server socket (default $CACHE_SOCKET, else ./run/cacheserverd.sock)\n"
+            "  -s, --socket PATH      server socket (default $CACHE_SOCKET, else " CC_DEFAULT_SOCKET ")\n"
             "  -n, --namespace NAME   namespace the key commands work in (default: the default one)\n"
             "  -t, --timeout MS       connect and per-command timeout in ms (default 2000)\n"
             "  -h, --help             this help\n"
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     struct cli cli = {0};
     cli.socket_path = getenv("CACHE_SOCKET");
     if (!cli.socket_path || !*cli.socket_path)
-        cli.socket_path = "./run/cacheserverd.sock";
+        cli.socket_path = CC_DEFAULT_SOCKET;
     int64_t timeout = 2000;
     int c;
     /* '+': stop at the first non-option, so command arguments like "-5" are left alone */

@@ -81,6 +81,8 @@ void cli_print_value(const cc_value *v, bool raw)
         fputc('\n', stdout);
 }
 
+void cli_print_json(const cc_value *v) { print_scalar_or_json(v, true); }
+
 void cli_print_value_json(const cc_value *v)
 {
     print_scalar_or_json(v, true);

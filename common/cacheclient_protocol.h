@@ -132,6 +132,11 @@ enum cc_type {
 CC_PROTOCOL_API const char *cc_type_name(int type);
 CC_PROTOCOL_API const char *cc_op_name(int op);
 
+/* The socket a server listens on and every client (libcacheclient, cache-cli, the PHP
+ * extension's cacheclient.socket) connects to by default: one absolute path, so a php-fpm
+ * worker (whose working directory is not the server's) finds it too. */
+#define CC_DEFAULT_SOCKET "/run/cacheserverd/cacheserverd.sock"
+
 /* SET flags (bit set). */
 #define CC_SET_NX 1u /* only if the key does not exist */
 #define CC_SET_XX 2u /* only if the key exists */

@@ -22,6 +22,7 @@ struct cc_client {
     int connect_timeout_ms;
     int io_timeout_ms;
     int fd;            /* -1 when not connected */
+    uint64_t max_frame_size; /* the server's, from HELLO; 0 = not known */
     unsigned fork_gen; /* cc_fork_generation() when fd was opened: a forked child reconnects */
     uint64_t next_id;
     struct cc_buf out; /* requests being encoded */

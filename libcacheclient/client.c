@@ -9,7 +9,7 @@
 void cc_options_init(cc_options *o)
 {
     memset(o, 0, sizeof(*o));
-    o->socket_path = "./run/cacheserverd.sock";
+    o->socket_path = CC_DEFAULT_SOCKET;
     o->connect_timeout_ms = 500;
     o->io_timeout_ms = 2000;
 }
@@ -27,7 +27,7 @@ cc_client *cc_client_create(const cc_options *opts)
     if (!c)
         return NULL;
     c->fd = -1;
-    c->socket_path = _dup(opts->socket_path ? opts->socket_path : "./run/cacheserverd.sock");
+    c->socket_path = _dup(opts->socket_path ? opts->socket_path : CC_DEFAULT_SOCKET);
     c->ns = _dup(opts->ns && opts->ns[0] ? opts->ns : NULL);
     c->client_name = _dup(opts->client_name);
     c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 500;

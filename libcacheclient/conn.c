@@ -92,6 +92,28 @@ static int _connect_socket(cc_client *c, int64_t deadline)
     }
 }
 
+/* Keep what HELLO's map says about limits: max_frame_size, for refusing a request the
+ * server would answer E_FRAME_TOO_LARGE and close the connection on. */
+static void _hello_limits(cc_client *c, struct cc_reply *r)
+{
+    uint32_t n;
+    if (r->nresults < 1 || !mp_read_map(&r->rest, &n))
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *k;
+        uint32_t klen;
+        uint64_t v;
+        if (!mp_read_bytes(&r->rest, &k, &klen))
+            return;
+        if (klen == 14 && memcmp(k, "max_frame_size", 14) == 0 && mp_read_uint(&r->rest, &v)) {
+            c->max_frame_size = v;
+            continue;
+        }
+        if (!mp_skip_any(&r->rest, 8))
+            return;
+    }
+}
+
 static int _hello(cc_client *c)
 {
     uint64_t id;
@@ -111,9 +133,10 @@ static int _hello(cc_client *c)
     cc_req_end(c, start);
     struct cc_reply r;
     int st = cc_roundtrip(c, id, &r);
-    if (st == CC_OK)
+    if (st == CC_OK) {
+        _hello_limits(c, &r);
         cc_reply_free(&r);
-    else if (st < 200)
+    } else if (st < 200)
         _close(c); /* the server refused the handshake: do not keep a half-set-up connection */
     return st;
 }
@@ -137,6 +160,7 @@ int cc_conn_ensure(cc_client *c)
         return CC_OK;
     c->in.len = 0;
     c->in_off = 0;
+    c->max_frame_size = 0; /* until this server's HELLO says */
     int st = _connect_socket(c, cc_deadline(c->connect_timeout_ms));
     if (st != CC_OK)
         return st;
@@ -152,8 +176,33 @@ int cc_conn_ensure(cc_client *c)
     return st;
 }
 
+/* A frame in out longer than the server's max_frame_size: the server would answer
+ * E_FRAME_TOO_LARGE and close the connection, and the caller would see only a broken pipe.
+ * Refuse the whole write before sending anything; the connection stays usable. */
+static int _check_frames(cc_client *c)
+{
+    if (!c->max_frame_size)
+        return CC_OK;
+    for (size_t off = 0; off + CC_FRAME_HEADER_SIZE <= c->out.len;) {
+        uint64_t len = cc_be32_read(c->out.data + off);
+        if (len > c->max_frame_size) {
+            c->out.len = 0;
+            return cc_fail(c, CC_E_FRAME_TOO_LARGE,
+                           "request of %llu bytes exceeds the server's max_frame_size %llu: "
+                           "store a value this large in pieces with APPEND (cc_append, "
+                           "cache-cli append, PHP append() or the cache:// stream wrapper)",
+                           (unsigned long long)len, (unsigned long long)c->max_frame_size);
+        }
+        off += CC_FRAME_HEADER_SIZE + len;
+    }
+    return CC_OK;
+}
+
 int cc_conn_send(cc_client *c, int64_t deadline)
 {
+    int st = _check_frames(c);
+    if (st != CC_OK)
+        return st;
     size_t off = 0;
     while (off < c->out.len) {
         ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL);
@@ -164,7 +213,7 @@ int cc_conn_send(cc_client *c, int64_t deadline)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int st = _wait(c, POLLOUT, deadline);
+            st = _wait(c, POLLOUT, deadline);
             if (st)
                 return st;
             continue;

@@ -7,6 +7,7 @@
 #include "php_cacheclient.h"
 
 #include <math.h>
+#include <time.h>
 
 #include "ext/standard/info.h"
 #include "ext/spl/spl_exceptions.h"
@@ -30,7 +31,7 @@ zend_class_entry *php_cc_serialization_exception_ce;
 #define PHP_CC_MAX_SOCKET_PATH 107
 
 PHP_INI_BEGIN()
-    STD_PHP_INI_ENTRY("cacheclient.socket", "/run/cacheserverd/cacheserverd.sock", PHP_INI_ALL,
+    STD_PHP_INI_ENTRY("cacheclient.socket", CC_DEFAULT_SOCKET, PHP_INI_ALL,
                       OnUpdateString, socket, zend_cacheclient_globals, cacheclient_globals)
     STD_PHP_INI_ENTRY("cacheclient.connect_timeout", "0.5", PHP_INI_ALL, OnUpdateReal,
                       connect_timeout, zend_cacheclient_globals, cacheclient_globals)
@@ -65,7 +66,6 @@ void php_cc_throw_status(int status, const char *msg)
     case CC_E_PROTOCOL:
     case CC_E_UNKNOWN_OP:
     case CC_E_BAD_ARGS:
-    case CC_E_FRAME_TOO_LARGE:
     case CC_E_VERSION:
     case CC_E_BAD_REPLY:
         ce = php_cc_protocol_exception_ce;
@@ -126,34 +126,65 @@ zend_result php_cc_key_make(php_cc_key *k, const php_cc_core *core, const char *
     return SUCCESS;
 }
 
-zend_result php_cc_ttl_ms(zval *ttl, uint32_t arg_num, uint64_t *ms)
+static void _ttl_error(uint32_t arg_num, const char *msg)
 {
-    if (Z_TYPE_P(ttl) == IS_LONG) {
-        zend_long s = Z_LVAL_P(ttl);
-        if (s < 0 || (zend_ulong)s > UINT64_MAX / 1000 / 2) {
-            if (arg_num)
-                zend_argument_value_error(arg_num, "must be between 0 and %" PRIu64 " seconds",
-                                          UINT64_MAX / 1000 / 2);
-            else
-                zend_value_error("ttl must be between 0 and %" PRIu64 " seconds",
-                                 UINT64_MAX / 1000 / 2);
+    if (arg_num)
+        zend_argument_value_error(arg_num, "%s", msg);
+    else
+        zend_value_error("ttl %s", msg);
+}
+
+#define PHP_CC_TTL_RANGE_MSG                                                                  \
+    "must be a number of seconds 0..2592000 (30 days), or a Unix time (seconds) at most 100 " \
+    "years ahead"
+
+zend_result php_cc_ttl_ms(zval *ttl, uint32_t arg_num, uint64_t *ms, bool *past)
+{
+    double d;
+    bool is_long = Z_TYPE_P(ttl) == IS_LONG;
+    if (past)
+        *past = false;
+    if (is_long) {
+        if (Z_LVAL_P(ttl) < 0) {
+            _ttl_error(arg_num, "must be a finite number of seconds >= 0");
             return FAILURE;
         }
-        *ms = (uint64_t)s * 1000;
+        d = (double)Z_LVAL_P(ttl);
+    } else {
+        d = Z_DVAL_P(ttl);
+        if (!zend_finite(d) || d < 0) {
+            _ttl_error(arg_num, "must be a finite number of seconds >= 0");
+            return FAILURE;
+        }
+    }
+    if (d <= (double)PHP_CC_TTL_RELATIVE_MAX) {
+        /* relative seconds */
+        uint64_t v = is_long ? (uint64_t)Z_LVAL_P(ttl) * 1000 : (uint64_t)ceil(d * 1000.0);
+        if (v == 0 && d > 0)
+            v = 1; /* a tiny positive TTL is not "no expiry" */
+        *ms = v;
         return SUCCESS;
     }
-    double d = Z_DVAL_P(ttl);
-    if (!zend_finite(d) || d < 0 || d > (double)(UINT64_MAX / 1000 / 2)) {
-        if (arg_num)
-            zend_argument_value_error(arg_num, "must be a finite number of seconds >= 0");
-        else
-            zend_value_error("ttl must be a finite number of seconds >= 0");
+    /* Above 30 days: an absolute Unix time, as memcached takes it. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (d > (double)(now_ms / 1000) + (double)(CC_TTL_MAX_MS / 1000)) {
+        _ttl_error(arg_num, PHP_CC_TTL_RANGE_MSG);
         return FAILURE;
     }
-    uint64_t v = (uint64_t)ceil(d * 1000.0);
-    if (v == 0 && d > 0)
-        v = 1; /* a tiny positive TTL is not "no expiry" */
-    *ms = v;
+    int64_t at_ms = is_long ? (int64_t)Z_LVAL_P(ttl) * 1000 : (int64_t)ceil(d * 1000.0);
+    if (at_ms <= now_ms) {
+        /* Already past: the write expires at once. Callers that can make it a delete do
+         * (past != NULL); the others write with the shortest TTL, 1 ms. */
+        if (past)
+            *past = true;
+        *ms = 1;
+        return SUCCESS;
+    }
+    *ms = (uint64_t)(at_ms - now_ms);
+    if (*ms > CC_TTL_MAX_MS)
+        *ms = CC_TTL_MAX_MS;
     return SUCCESS;
 }
 

@@ -10,7 +10,11 @@
 
 /**
  * A client of the per-host cacheserverd over its Unix socket.
- * TTLs are relative seconds (int or float, millisecond precision); 0 = no expiry.
+ * Every $ttl is in seconds (int or float, millisecond precision); 0 = no expiry. Up to
+ * 2592000 (30 days) it is relative; a larger one is an absolute Unix time (memcached's rule:
+ * time() + 60 works), at most 100 years ahead. An absolute time not in the future expires
+ * the write at once: set(), replace(), setMulti() and touch() delete the key(s); add(),
+ * cas(), increment(), decrement() and append() write with the shortest TTL, 1 ms.
  * A miss is never an exception; connection, timeout, protocol and server errors throw
  * CacheClientException subclasses whose getCode() is the protocol status code.
  *
@@ -32,15 +36,25 @@ final class CacheClient
     /** Hits only, keyed by the requested keys, in request order. */
     public function getMulti(array $keys): array {}
 
+    /** @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time) */
     public function set(string $key, mixed $value, int|float $ttl = 0): bool {}
 
-    /** Store only if the key does not exist; false when it does. */
+    /**
+     * Store only if the key does not exist; false when it does.
+     * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     */
     public function add(string $key, mixed $value, int|float $ttl = 0): bool {}
 
-    /** Store only if the key exists; false when it does not. */
+    /**
+     * Store only if the key exists; false when it does not.
+     * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     */
     public function replace(string $key, mixed $value, int|float $ttl = 0): bool {}
 
-    /** @param array $items key => value; all are written or none. */
+    /**
+     * @param array $items key => value; all are written or none.
+     * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     */
     public function setMulti(array $items, int|float $ttl = 0): bool {}
 
     /** @return int how many of the keys existed and were deleted */
@@ -48,33 +62,52 @@ final class CacheClient
 
     public function exists(string $key): bool {}
 
-    /** Set a new TTL; false when the key does not exist. */
+    /**
+     * Set a new TTL; false when the key does not exist.
+     * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     */
     public function touch(string $key, int|float $ttl): bool {}
 
-    /** Remaining seconds (ms precision), 0.0 for no expiry, null when the key does not exist. */
-    public function ttl(string $key): ?float {}
+    /**
+     * Remaining seconds (ms precision); null when the key has no expiry (as C and cache-cli
+     * answer -1); false when the key does not exist.
+     */
+    public function ttl(string $key): float|false|null {}
 
     /**
      * Add $by to an int value and return the new value. A missing key counts from $initial:
      * it is created as $initial + $by (then $ttl applies), so the first increment('hits') is 1,
      * as in Redis, APCu, libcacheclient and cache-cli. Throws CacheClientServerException
      * (E_TYPE) on a non-integer value, (E_OVERFLOW) beyond int64.
+     * @param int|float $ttl seconds, for a key it creates (0 = no expiry; above 30 days a Unix time)
      */
     public function increment(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): int {}
 
-    /** Subtract $by; a missing key is created as $initial - $by (so the first decrement is -1). */
+    /**
+     * Subtract $by; a missing key is created as $initial - $by (so the first decrement is -1).
+     * @param int|float $ttl seconds, for a key it creates (0 = no expiry; above 30 days a Unix time)
+     */
     public function decrement(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): int {}
 
     /** @return array|null ['value' => mixed, 'version' => int], null on a miss */
     public function getWithVersion(string $key): ?array {}
 
-    /** Store only if the item still has $version; false on a version mismatch or a miss. */
+    /**
+     * Store only if the item still has $version; false on a version mismatch or a miss.
+     * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     */
     public function cas(string $key, int $version, mixed $value, int|float $ttl = 0): bool {}
 
-    /** Compute-if-absent: the stored value, or $compute($key) stored with $ttl and returned. */
+    /**
+     * Compute-if-absent: the stored value, or $compute($key) stored with $ttl and returned.
+     * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     */
     public function remember(string $key, callable $compute, int|float $ttl = 0): mixed {}
 
-    /** Append bytes to a stream value (created if missing); returns the new length. */
+    /**
+     * Append bytes to a stream value (created if missing); returns the new length.
+     * @param int|float $ttl seconds, for a key it creates (0 = no expiry; above 30 days a Unix time)
+     */
     public function append(string $key, string $data, int|float $ttl = 0): int {}
 
     /** Bytes [$offset, $offset + $length) of a string or stream value; null on a miss. */

@@ -269,8 +269,12 @@ static void _store(php_cc_client *cli, zend_string *key, zval *value, zval *zttl
 {
     php_cc_key k;
     uint64_t ttl_ms;
+    bool past = false;
     php_cc_encoded enc;
-    if (php_cc_ttl_ms(zttl, ttl_arg, &ttl_ms) == FAILURE ||
+    /* An absolute TTL already past makes set and replace a delete (memcached leaves nothing
+     * readable either); add and cas cannot be a conditional delete: they write with 1 ms. */
+    bool can_delete = !(flags & CC_SET_NX) && cas == 0;
+    if (php_cc_ttl_ms(zttl, ttl_arg, &ttl_ms, can_delete ? &past : NULL) == FAILURE ||
         php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
         return;
     if (php_cc_encode(&cli->core.codec, value, &enc) == FAILURE) {
@@ -280,7 +284,18 @@ static void _store(php_cc_client *cli, zend_string *key, zval *value, zval *zttl
     /* A replayed plain SET or XX SET leaves the same state and answer; NX and CAS do not. */
     bool replayable = !(flags & CC_SET_NX) && cas == 0;
     cc_client *c = php_cc_begin(&cli->core, replayable);
-    if (c) {
+    if (c && past) {
+        int st;
+        uint64_t deleted = 0;
+        const void *kp = k.p;
+        size_t kl = k.len;
+        PHP_CC_RUN(st, true, cc_del(c, 1, &kp, &kl, &deleted));
+        php_cc_end(&cli->core);
+        if (st == CC_OK)
+            RETVAL_BOOL(!(flags & CC_SET_XX) || deleted > 0);
+        else
+            php_cc_throw_conn(cli->core.conn, st);
+    } else if (c) {
         int st;
         PHP_CC_RUN(st, replayable, cc_set(c, k.p, k.len, &enc.v, ttl_ms, flags, cas, NULL));
         php_cc_end(&cli->core);
@@ -353,8 +368,9 @@ PHP_METHOD(CacheClient, setMulti)
     if (!cli)
         RETURN_THROWS();
     uint64_t ttl_ms;
+    bool past;
     ZVAL_LONG(&zero, 0);
-    if (php_cc_ttl_ms(zttl ? zttl : &zero, 2, &ttl_ms) == FAILURE)
+    if (php_cc_ttl_ms(zttl ? zttl : &zero, 2, &ttl_ms, &past) == FAILURE)
         RETURN_THROWS();
     size_t n = zend_hash_num_elements(items);
     if (n == 0)
@@ -413,7 +429,12 @@ PHP_METHOD(CacheClient, setMulti)
         cc_client *c = php_cc_begin(&cli->core, true);
         if (c) {
             int st;
-            PHP_CC_RUN(st, true, cc_mset(c, n, kp, kl, vals, ttls));
+            uint64_t deleted;
+            /* an absolute TTL already past: every key is deleted (nothing stays readable) */
+            if (past)
+                PHP_CC_RUN(st, true, cc_del(c, n, kp, kl, &deleted));
+            else
+                PHP_CC_RUN(st, true, cc_mset(c, n, kp, kl, vals, ttls));
             php_cc_end(&cli->core);
             if (st == CC_OK)
                 RETVAL_TRUE;
@@ -449,7 +470,7 @@ PHP_METHOD(CacheClient, remember)
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     uint64_t ttl_ms;
     ZVAL_LONG(&zero, 0);
-    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 3, &ttl_ms) == FAILURE)
+    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 3, &ttl_ms, NULL) == FAILURE)
         RETURN_THROWS();
 
     /* 1. the stored value, if any */

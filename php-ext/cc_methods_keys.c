@@ -97,15 +97,25 @@ PHP_METHOD(CacheClient, touch)
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     php_cc_key k;
     uint64_t ttl_ms;
-    if (!cli || php_cc_ttl_ms(zttl, 2, &ttl_ms) == FAILURE ||
+    bool past;
+    if (!cli || php_cc_ttl_ms(zttl, 2, &ttl_ms, &past) == FAILURE ||
         php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
         RETURN_THROWS();
     cc_client *c = php_cc_begin(&cli->core, true);
     if (c) {
         int st;
-        PHP_CC_RUN(st, true, cc_touch(c, k.p, k.len, ttl_ms));
+        uint64_t deleted = 0;
+        const void *kp = k.p;
+        size_t kl = k.len;
+        /* an absolute TTL already past expires the item now: a delete */
+        if (past)
+            PHP_CC_RUN(st, true, cc_del(c, 1, &kp, &kl, &deleted));
+        else
+            PHP_CC_RUN(st, true, cc_touch(c, k.p, k.len, ttl_ms));
         php_cc_end(&cli->core);
-        if (st == CC_OK || st == CC_NOT_FOUND)
+        if (past && st == CC_OK)
+            RETVAL_BOOL(deleted > 0);
+        else if (st == CC_OK || st == CC_NOT_FOUND)
             RETVAL_BOOL(st == CC_OK);
         else
             php_cc_throw_conn(cli->core.conn, st);
@@ -128,10 +138,12 @@ PHP_METHOD(CacheClient, ttl)
     int64_t ms = 0;
     PHP_CC_RUN(st, true, cc_ttl(c, k.p, k.len, &ms));
     php_cc_end(&cli->core);
-    if (st == CC_OK)
-        RETVAL_DOUBLE(ms < 0 ? 0.0 : (double)ms / 1000.0);
+    if (st == CC_OK && ms < 0)
+        RETVAL_NULL(); /* no expiry */
+    else if (st == CC_OK)
+        RETVAL_DOUBLE((double)ms / 1000.0);
     else if (st == CC_NOT_FOUND)
-        RETVAL_NULL();
+        RETVAL_FALSE;
     else
         php_cc_throw_conn(cli->core.conn, st);
     php_cc_key_free(&k);
@@ -153,7 +165,7 @@ static void _incr(INTERNAL_FUNCTION_PARAMETERS, bool up)
     php_cc_key k;
     uint64_t ttl_ms;
     ZVAL_LONG(&zero, 0);
-    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 4, &ttl_ms) == FAILURE ||
+    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 4, &ttl_ms, NULL) == FAILURE ||
         php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
         RETURN_THROWS();
     cc_client *c = php_cc_begin(&cli->core, false);
@@ -193,7 +205,7 @@ PHP_METHOD(CacheClient, append)
     php_cc_key k;
     uint64_t ttl_ms;
     ZVAL_LONG(&zero, 0);
-    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 3, &ttl_ms) == FAILURE ||
+    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 3, &ttl_ms, NULL) == FAILURE ||
         php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
         RETURN_THROWS();
     cc_client *c = php_cc_begin(&cli->core, false);

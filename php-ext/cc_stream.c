@@ -501,7 +501,7 @@ static php_stream *_open(php_stream_wrapper *wrapper, const char *url, const cha
                 ZVAL_COPY_VALUE(&n, t);
             else
                 ZVAL_DOUBLE(&n, zval_get_double(t));
-            if (php_cc_ttl_ms(&n, 0, &ttl_ms) == FAILURE)
+            if (php_cc_ttl_ms(&n, 0, &ttl_ms, NULL) == FAILURE)
                 return NULL;
         }
         zval *cs = php_stream_context_get_option(ctx, "cache", "chunk_size");

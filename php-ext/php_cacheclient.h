@@ -93,9 +93,17 @@ static inline void php_cc_key_free(php_cc_key *k)
     }
 }
 
-/* Relative seconds (int or float) to protocol milliseconds; ValueError when negative or not
- * finite. A positive TTL under 1 ms becomes 1 ms, never 0 (= no expiry). */
-zend_result php_cc_ttl_ms(zval *ttl, uint32_t arg_num, uint64_t *ms);
+/* Longest TTL taken as relative seconds: 30 days, memcached's rule. A larger one is an
+ * absolute Unix time. */
+#define PHP_CC_TTL_RELATIVE_MAX 2592000
+
+/* A PHP TTL (int or float seconds) to protocol milliseconds (0 = no expiry). Up to 30 days
+ * it is relative; above, an absolute Unix time (memcached's rule), at most 100 years ahead.
+ * A positive TTL under 1 ms becomes 1 ms, never 0. An absolute time not in the future sets
+ * *past (when past is not NULL: the caller turns the write into a delete) and *ms = 1 (the
+ * shortest TTL: the write expires at once). ValueError when negative, not finite or too
+ * far ahead; arg_num 0 names no argument ("ttl ..."). */
+zend_result php_cc_ttl_ms(zval *ttl, uint32_t arg_num, uint64_t *ms, bool *past);
 
 /* Class registration of the methods file, the key iterator, the stream wrapper, sessions. */
 void php_cc_methods_minit(void);

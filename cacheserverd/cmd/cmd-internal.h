@@ -131,5 +131,7 @@ void cmd_wait(struct session *s, struct req *q, struct reply *r);
 struct histogram;
 const struct histogram *cmd_op_histogram(int op);
 uint64_t cmd_start_time(void);
+/* Worker threads running (cmd_set_worker_threads), 0 until set. */
+unsigned cmd_worker_threads(void);
 
 #endif

@@ -65,11 +65,23 @@ static uint64_t start_time;
 const struct histogram *cmd_op_histogram(int op) { return &op_hist[op]; }
 uint64_t cmd_start_time(void) { return start_time; }
 
+static unsigned worker_threads;
+void cmd_set_worker_threads(unsigned n) { __atomic_store_n(&worker_threads, n, __ATOMIC_RELAXED); }
+unsigned cmd_worker_threads(void) { return __atomic_load_n(&worker_threads, __ATOMIC_RELAXED); }
+
 void cmd_options_register(void)
 {
     size_t n = sizeof(opt_desc) / sizeof(opt_desc[0]);
     option_bind(opt_desc, n, &cmd_opts);
     option_registry_add("cmd", opt_desc, n);
+    /* docs/config.md lists the same ranges. Keys: an item keeps its length in 16 bits.
+     * Values: at least the 1 MiB pieces clients APPEND (cache-cli, cache://); the frame rule
+     * (settings.c) bounds both further. */
+    static const struct option_range ranges[] = {
+        {"max_key_size", 16, 65535, false},
+        {"max_value_size", 1ull << 20, UINT32_MAX, false},
+    };
+    option_registry_ranges("cmd", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
 
 int cmd_setup(void)

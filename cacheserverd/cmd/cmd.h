@@ -20,6 +20,9 @@ int cmd_setup(void);
 void cmd_teardown(void);
 /* The handler to give core. */
 const struct core_handler *cmd_handler(void);
+/* The number of worker threads core runs (the `threads` option resolved: 0 = one per core),
+ * for INFO. */
+void cmd_set_worker_threads(unsigned n);
 /* Free the calling worker thread's reply buffer (call as a worker thread exits). */
 void cmd_thread_exit(void);
 

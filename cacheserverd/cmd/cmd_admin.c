@@ -280,8 +280,14 @@ void cmd_info(struct session *s, struct req *q, struct reply *r)
         struct option_desc *d = option_registry_find(shown[i]);
         if (!d)
             continue;
-        option_format(d, val, sizeof(val));
-        _kv_s(&b, shown[i], val);
+        if (!strcmp(shown[i], "threads") && cmd_worker_threads()) {
+            _kv_u(&b, "threads", cmd_worker_threads()); /* the running count, not "0" */
+        } else if (d->type == OPT_UINT || d->type == OPT_SIZE) {
+            _kv_u(&b, shown[i], option_get_u(d->value)); /* numbers as numbers */
+        } else {
+            option_format(d, val, sizeof(val));
+            _kv_s(&b, shown[i], val);
+        }
     }
     _kv_u(&b, "bytes_used", store_bytes_used());
     _kv_u(&b, "item_overhead_bytes", store_item_overhead());

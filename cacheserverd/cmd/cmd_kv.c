@@ -473,10 +473,15 @@ void cmd_getrange(struct session *s, struct req *q, struct reply *r)
     int st = _reply_range(q, r, &k, off, len);
     if (st == STORE_ON_DISK)
         return; /* the reply is dropped: GETRANGE runs again once the chunks are read */
+    if (st == STORE_NOT_FOUND && cmd_need_disk(q, &k)) {
+        reply_discard(r);
+        return; /* loaded from disk, then GETRANGE runs again (and counts then) */
+    }
+    /* a read like GET: a hit when the key was there (E_TYPE included), else a miss */
+    store_count_read(&k, st != STORE_NOT_FOUND);
     if (st != STORE_OK) {
         reply_discard(r);
-        if (st != STORE_NOT_FOUND || !cmd_need_disk(q, &k))
-            cmd_reply_store_status(q, r, st);
+        cmd_reply_store_status(q, r, st);
     }
 }
 

@@ -83,36 +83,6 @@ static int _check_gids(const struct option_desc *d, const struct option_value *v
     return core_idlist_parse(v->s, true, &l, err, errlen);
 }
 
-static int _check_threads(const struct option_desc *d, const struct option_value *v,
-                          char *err, size_t errlen)
-{
-    (void)d;
-    if (v->u <= CORE_MAX_THREADS)
-        return 0;
-    snprintf(err, errlen, "at most %d worker threads", CORE_MAX_THREADS);
-    return -1;
-}
-
-static int _check_positive(const struct option_desc *d, const struct option_value *v,
-                           char *err, size_t errlen)
-{
-    (void)d;
-    if (v->u > 0)
-        return 0;
-    snprintf(err, errlen, "must be at least 1");
-    return -1;
-}
-
-static int _check_frame_size(const struct option_desc *d, const struct option_value *v,
-                             char *err, size_t errlen)
-{
-    (void)d;
-    if (v->u >= 1024 && v->u <= UINT32_MAX)
-        return 0;
-    snprintf(err, errlen, "must be between 1KiB and 4GiB - 1 (frame lengths are 32-bit)");
-    return -1;
-}
-
 static int _check_log_level(const struct option_desc *d, const struct option_value *v,
                             char *err, size_t errlen)
 {
@@ -131,8 +101,16 @@ void core_options_register(void)
     } checks[] = {
         {"socket_mode", _check_mode},         {"socket_group", _check_group},
         {"allow_uids", _check_uids},          {"allow_gids", _check_gids},
-        {"threads", _check_threads},          {"max_connections", _check_positive},
-        {"max_frame_size", _check_frame_size}, {"log_level", _check_log_level},
+        {"log_level", _check_log_level},
+    };
+    /* docs/config.md lists the same ranges */
+    static const struct option_range ranges[] = {
+        {"threads", 0, CORE_MAX_THREADS, false},             /* 0 = one per online core */
+        {"max_connections", 1, 1000000, false},
+        {"max_frame_size", 1ull << 20, UINT32_MAX, false},   /* frame lengths are 32-bit */
+        {"max_output_buffer", 64ull << 10, 64ull << 30, false},
+        {"output_timeout_ms", 100, 3600000, false},
+        {"shutdown_timeout_ms", 0, 600000, false},
     };
     char err[512];
     option_bind(core_desc, STAT_COUNT(core_desc), &core_opts);
@@ -143,6 +121,7 @@ void core_options_register(void)
             abort();
         }
     }
+    option_registry_ranges("core", ranges, STAT_COUNT(ranges));
 }
 
 /* ---- helpers shared inside core ---- */

@@ -30,12 +30,13 @@
 
 #include <stdint.h>
 
+#include "cacheclient_protocol.h" /* CC_DEFAULT_SOCKET */
 #include "handler.h"
 #include "option.h"
 #include "stats.h"
 
 #define CORE_OPTIONS(ACTION)                                                                   \
-    ACTION(socket, OPT_STR, "./run/cacheserverd.sock", OPT_STARTUP,                            \
+    ACTION(socket, OPT_STR, CC_DEFAULT_SOCKET, OPT_STARTUP,                                    \
            "Unix socket path to listen on (its directory is created if missing)")             \
     ACTION(socket_mode, OPT_STR, "0660", OPT_STARTUP,                                          \
            "permissions of the socket file, octal")                                           \

@@ -1,10 +1,12 @@
 #include "tierdb.h"
 
 #include <rocksdb/c.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diskval.h"
 
@@ -83,6 +85,10 @@ struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen
         db->limiter = rocksdb_ratelimiter_create(o->write_rate_bytes, 100000, 10);
         rocksdb_options_set_ratelimiter(db->opts, db->limiter);
     }
+    /* Only a directory that already holds a tier (a CURRENT file) can be a damaged one. */
+    char current[4096];
+    snprintf(current, sizeof(current), "%s/CURRENT", o->path);
+    bool existed = access(current, F_OK) == 0;
     char *rerr = NULL;
     db->db = rocksdb_open(db->opts, o->path, &rerr);
     if (!db->db && o->start_empty) {
@@ -95,8 +101,14 @@ struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen
         db->db = rocksdb_open(db->opts, o->path, &rerr);
     }
     if (!db->db) {
+        const char *hint = "";
+        if (rerr && strstr(rerr, "lock file"))
+            hint = " (another process has this tier open: a second cacheserverd on the same "
+                   "path? Each server needs its own tier directories)";
+        else if (existed && !o->start_empty)
+            hint = " (a damaged tier can be started empty with tier_start_empty)";
         snprintf(err, errlen, "cannot open %s: %s%s", o->path, rerr ? rerr : "unknown error",
-                 o->start_empty ? "" : " (a damaged tier can be started empty with tier_start_empty)");
+                 hint);
         free(rerr);
         tierdb_close(db);
         return NULL;

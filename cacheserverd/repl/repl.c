@@ -33,6 +33,14 @@ void repl_options_register(void)
 {
     option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &opts);
     option_registry_add("replication", opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]));
+    /* docs/config.md lists the same ranges */
+    static const struct option_range ranges[] = {
+        {"node_id", 0, 65535, false}, /* 0 = not in a cluster (1.. required with peers) */
+        {"max_clock_offset", 1, 3600000, false},
+        {"repl_backlog_size", 64ull << 10, 64ull << 30, false},
+        {"repl_test_clock_skew_ms", 0, 86400000, false},
+    };
+    option_registry_ranges("replication", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
 
 bool repl_enabled(void) { return enabled; }

@@ -72,6 +72,13 @@ void store_options_register(void)
 {
     option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &opts);
     option_registry_add("store", opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]));
+    /* docs/config.md lists the same ranges */
+    static const struct option_range ranges[] = {
+        {"memory", 1ull << 20, 1ull << 50, false},
+        {"sweep_interval_ms", 10, 60000, false},
+        {"sweep_buckets", 1, 1u << 20, false},
+    };
+    option_registry_ranges("store", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
 
 int store_mutation_subscribe(store_mutation_fn fn, void *arg)
@@ -605,6 +612,12 @@ enum store_status store_get(const struct store_key *k, struct item **out) { retu
                             true); }
 enum store_status store_peek(const struct store_key *k, struct item **out) { return _lookup(k, out,
                              false); }
+
+void store_count_read(const struct store_key *k, bool hit)
+{
+    stat_incr(hit ? &st.hits : &st.misses);
+    store_ns_hit(k->ns, hit);
+}
 
 enum store_status store_range(const struct store_key *k, uint64_t offset, uint64_t length,
                               store_piece_fn fn, store_spilled_fn spilled, void *ctx,

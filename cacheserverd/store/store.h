@@ -217,6 +217,9 @@ void store_item_release(void *it);
 /* ---- operations (see docs/protocol.md for their semantics) ---- */
 /* STORE_OK with a new reference in *out, or STORE_NOT_FOUND. Counts a hit or a miss. */
 enum store_status store_get(const struct store_key *k, struct item **out);
+/* Count a read that did not go through store_get (GETRANGE) in hits or misses, and in its
+ * namespace's. */
+void store_count_read(const struct store_key *k, bool hit);
 /* Like store_get but counts nothing and does not mark the item as read. */
 enum store_status store_peek(const struct store_key *k, struct item **out);
 enum store_status store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,

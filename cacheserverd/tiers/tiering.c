@@ -4,6 +4,7 @@
  * writer.c, the readers in reader.c, streams in streams.c. */
 #include "tiering.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "histogram.h"
 #include "index.h"
 #include "log.h"
@@ -37,6 +39,21 @@ void tiering_options_register(void)
 {
     option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &the_tiering.opts);
     option_registry_add("tiering", opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]));
+    /* docs/config.md lists the same ranges */
+    static const struct option_range ranges[] = {
+        {"ssd_size", 1ull << 20, 1ull << 60, false},
+        {"hdd_size", 1ull << 20, 1ull << 60, false},
+        {"tier_compress_level", 1, 19, false},
+        {"tier_compress_threshold", 0, 4ull << 30, false},
+        {"tier_queue", 16, 1u << 24, false},
+        {"tier_io_threads", 1, 256, false},
+        {"tier_write_rate", 1ull << 20, 1ull << 40, true}, /* 0 = no limit */
+        {"promote_window_s", 0, 86400, false},              /* 0 = never */
+        {"stream_spill_size", 256ull << 10, 1ull << 40, false},
+        {"persist_sync_ms", 1, 60000, false},
+        {"persist_queue", 16, 1u << 24, false},
+    };
+    option_registry_ranges("tiering", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
 
 bool tiering_enabled(void) { return atomic_load(&the_tiering.active); }
@@ -93,6 +110,13 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
     tr->size = size;
     atomic_store(&tr->degraded, false);
     char err[512];
+    /* a path whose parents are missing (a fresh machine) is created, as the socket's and
+     * data-dir are; one that cannot be is said plainly (it is not a damaged tier) */
+    if (util_mkdirs(option_get_s(path), 0750) != 0) {
+        log_error("%s tier: cannot create the tier directory %s: %s", name, option_get_s(path),
+                  strerror(errno));
+        return -1;
+    }
     struct tierdb_opts o = {.path = option_get_s(path),
                             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
                             .start_empty = option_get_b(&ctx->opts.tier_start_empty),

@@ -42,12 +42,14 @@
 
 #define TIERING_OPTIONS(ACTION)                                                                \
     ACTION(ssd_path, OPT_STR, "", OPT_STARTUP,                                                 \
-           "directory of the SSD tier (a RocksDB instance); empty = no SSD tier")              \
+           "directory of the SSD tier (a RocksDB instance; created with its parents if "       \
+           "missing); empty = no SSD tier")                                                    \
     ACTION(ssd_size, OPT_SIZE, "1GiB", OPT_STARTUP,                                            \
            "bytes of records (keys and stored values) the SSD tier may hold; above 90% the "   \
            "coldest move to the HDD tier (or leave the cache) until under 80%")                \
     ACTION(hdd_path, OPT_STR, "", OPT_STARTUP,                                                 \
-           "directory of the HDD tier (a RocksDB instance); empty = no HDD tier. Without an "  \
+           "directory of the HDD tier (a RocksDB instance; created with its parents if "       \
+           "missing); empty = no HDD tier. Without an "                                        \
            "SSD tier it is the only disk tier")                                                \
     ACTION(hdd_size, OPT_SIZE, "10GiB", OPT_STARTUP,                                           \
            "bytes of records the HDD tier may hold; above 90% the coldest leave the cache")    \
@@ -62,7 +64,8 @@
     ACTION(tier_write_rate, OPT_SIZE, "64MiB", OPT_STARTUP,                                    \
            "background write limit (flush and compaction) of each disk tier, bytes/s")         \
     ACTION(tier_start_empty, OPT_BOOL, "false", OPT_STARTUP,                                   \
-           "start a disk tier empty when its directory cannot be opened (else refuse)")        \
+           "start a disk tier empty when its existing directory cannot be opened (damaged; "   \
+           "else refuse)")                                                                     \
     ACTION(demote_unread, OPT_BOOL, "false", OPT_RUNTIME,                                    \
            "also demote evicted items that were never read since written (default: they "    \
            "leave, as in S3-FIFO's small queue)")                                              \

@@ -196,6 +196,13 @@ int option_set(struct option_desc *d, const char *text, char *err, size_t errlen
         }
         break;
     }
+    if (rc == 0 && d->has_range && (d->type == OPT_UINT || d->type == OPT_SIZE) &&
+        !(d->zero_ok && cand.u == 0) && (cand.u < d->min || cand.u > d->max)) {
+        char range[96];
+        option_format_range(d, range, sizeof(range));
+        snprintf(why, sizeof(why), "out of range: must be %s", range);
+        rc = -1;
+    }
     if (rc == 0 && d->check && !(d->type == OPT_LIST && !*text))
         rc = d->check(d, &cand, why, sizeof(why));
     if (rc != 0) {
@@ -414,6 +421,70 @@ int option_registry_check(const char *name, option_check_fn fn, char *err, size_
     option_display_name(d->name, dn, sizeof(dn));
     _errf(err, errlen, "invalid value '%s' for option '%s': %s", text, dn, why);
     return -1;
+}
+
+/* x in its largest exact unit ("64KiB"), with suffix; false when x is 0 or not a multiple of
+ * 1KiB. */
+static bool _fmt_unit(uint64_t x, const char *suffix, char *buf, size_t len)
+{
+    static const char *const names[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = -1;
+    while (x && u < 5 && x % 1024 == 0) {
+        x /= 1024;
+        u++;
+    }
+    if (u < 0)
+        return false;
+    snprintf(buf, len, "%llu%s%s", (unsigned long long)x, names[u], suffix);
+    return true;
+}
+
+/* A size as text: "64KiB", "4GiB - 1" (one below a unit), else bytes. */
+static void _fmt_size(uint64_t v, char *buf, size_t len)
+{
+    if (_fmt_unit(v, "", buf, len) || (v != UINT64_MAX && _fmt_unit(v + 1, " - 1", buf, len)))
+        return;
+    snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+void option_format_range(const struct option_desc *d, char *buf, size_t len)
+{
+    if (!len)
+        return;
+    buf[0] = '\0';
+    if (!d->has_range)
+        return;
+    char lo[48], hi[48];
+    if (d->type == OPT_SIZE) {
+        _fmt_size(d->min, lo, sizeof(lo));
+        _fmt_size(d->max, hi, sizeof(hi));
+    } else {
+        snprintf(lo, sizeof(lo), "%llu", (unsigned long long)d->min);
+        snprintf(hi, sizeof(hi), "%llu", (unsigned long long)d->max);
+    }
+    snprintf(buf, len, "%s%s..%s", d->zero_ok && d->min > 0 ? "0 or " : "", lo, hi);
+}
+
+void option_registry_ranges(const char *module, const struct option_range *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct option_desc *d = option_registry_find(r[i].name);
+        if (!d || (d->type != OPT_UINT && d->type != OPT_SIZE) || r[i].min > r[i].max) {
+            fprintf(stderr, "option_registry_ranges: %s: no numeric option '%s'\n", module,
+                    r[i].name);
+            abort();
+        }
+        d->has_range = true;
+        d->zero_ok = r[i].zero_ok;
+        d->min = r[i].min;
+        d->max = r[i].max;
+        uint64_t v = option_get_u(d->value);
+        if (!(d->zero_ok && v == 0) && (v < d->min || v > d->max)) {
+            fprintf(stderr, "option_registry_ranges: %s: the default of '%s' is out of its "
+                    "range\n", module, r[i].name);
+            abort();
+        }
+    }
 }
 
 void option_registry_teardown(void)

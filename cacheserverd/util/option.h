@@ -53,6 +53,11 @@ struct option_desc {
      * option_registry_check. Must not block: it also runs for CONFIG SET on a worker. */
     int (*check)(const struct option_desc *d, const struct option_value *v, char *err,
                  size_t errlen);
+    /* The range of an OPT_UINT or OPT_SIZE option (option_registry_ranges): a value outside
+     * min..max is refused with a message naming the range, before `check` runs; with zero_ok,
+     * 0 (a documented "off") is accepted too. Every numeric option has one. */
+    bool has_range, zero_ok;
+    uint64_t min, max;
 };
 
 /* Declares `struct <prefix>_options { struct option_value memory; ... }`. */
@@ -136,6 +141,18 @@ int option_registry_set(const char *name, const char *value, bool runtime, char 
 /* Attach a validation hook to a registered option and check its current value with it.
  * Returns 0, or -1 (err set) if there is no such option or the current value fails. */
 int option_registry_check(const char *name, option_check_fn fn, char *err, size_t errlen);
+/* The ranges of a module's numeric options. */
+struct option_range {
+    const char *name;
+    uint64_t min, max;
+    bool zero_ok; /* 0 is accepted too (it means "off" or "none") */
+};
+/* Give registered options their ranges and check their current values; an unknown name or
+ * a default outside its range is a bug: it aborts, naming the module. */
+void option_registry_ranges(const char *module, const struct option_range *r, size_t n);
+/* The range as text ("1MiB..1PiB", "0 or 1MiB..1TiB", "100..3600000"; sizes in units when
+ * exact, "4GiB - 1" for one below a unit); "" when the option has none. */
+void option_format_range(const struct option_desc *d, char *buf, size_t len);
 /* Free every registered table's strings and the retired strings; empty the registry. */
 void option_registry_teardown(void);
 

@@ -8,6 +8,17 @@
  * code; local failures are 200..299 (E_CONNECT, E_TIMEOUT, E_IO, ...). cc_errmsg() gives the
  * message of the most recent error on that client.
  *
+ * Units: every ttl_ms is milliseconds, 0 = no expiry (at most CC_TTL_MAX_MS, 100 years: larger
+ * is CC_E_BAD_ARGS). A remaining ttl read back (cc_ttl, cc_item.ttl_ms) is milliseconds, -1 =
+ * no expiry (cache-cli prints -1 too; PHP's ttl() returns null). Timeouts are milliseconds.
+ *
+ * Size limits: HELLO tells the client the server's max_frame_size. A request longer than that
+ * (a value larger than about max_frame_size, in cc_set, cc_mset, cc_append or a batch) is
+ * refused before anything is sent, with CC_E_FRAME_TOO_LARGE and a message saying to store
+ * it in pieces with cc_append; the connection stays usable (the server would have closed
+ * it). A value under max_frame_size but above max_value_size is the server's
+ * CC_E_VALUE_TOO_LARGE.
+ *
  * Connections: the client connects on first use (or with cc_connect). A broken connection
  * (server restart, timeout, protocol error) is closed; the failing call returns the error and
  * the next call connects again and re-selects the namespace. Requests are never replayed.
@@ -35,7 +46,8 @@ typedef struct cc_client cc_client;
 
 /** Connection options. Initialise with cc_options_init() and override fields. */
 typedef struct cc_options {
-    const char *socket_path; /**< Unix socket path; default "./run/cacheserverd.sock" */
+    const char *socket_path; /**< Unix socket path; default CC_DEFAULT_SOCKET,
+                                  "/run/cacheserverd/cacheserverd.sock" (the server's default) */
     int connect_timeout_ms;  /**< default 500; a full listen backlog is retried until then */
     int io_timeout_ms;       /**< per call, for sending the request and reading its reply; default 2000 */
     const char *ns;          /**< namespace selected on every (re)connect; NULL = default "" */
@@ -74,7 +86,7 @@ CC_EXPORT cc_value cc_value_object(const char *class_name, size_t class_len, uin
 typedef struct cc_item {
     bool found;       /**< false for a miss (MGET) */
     cc_value value;
-    int64_t ttl_ms;   /**< remaining ttl in ms, -1 = no expiry */
+    int64_t ttl_ms;   /**< remaining ttl in milliseconds, -1 = no expiry */
     uint64_t version; /**< for CAS */
     void *_buf;       /**< private */
 } cc_item;
@@ -106,31 +118,37 @@ CC_EXPORT int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out);
 /** Reads n keys in one frame; out[i].found tells hit or miss. @return CC_OK or an error. */
 CC_EXPORT int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                       cc_item *out);
-/** flags: CC_SET_NX / CC_SET_XX; cas: 0 or a version. version_out may be NULL.
+/** flags: CC_SET_NX / CC_SET_XX; cas: 0 or a version; ttl_ms: milliseconds, 0 = no expiry.
+ * version_out may be NULL.
  * @return CC_OK, CC_NOT_STORED, CC_CAS_MISMATCH, CC_NOT_FOUND (cas on a missing key), or an error. */
 CC_EXPORT int cc_set(cc_client *c, const void *key, size_t klen, const cc_value *v,
                      uint64_t ttl_ms, unsigned flags, uint64_t cas, uint64_t *version_out);
+/** n items in one frame, all written or none; ttls_ms[i]: milliseconds, 0 = no expiry. */
 CC_EXPORT int cc_mset(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                       const cc_value *values, const uint64_t *ttls_ms);
 CC_EXPORT int cc_del(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                      uint64_t *deleted);
 CC_EXPORT int cc_exists(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                         uint64_t *count);
+/** Give a key a new ttl_ms (milliseconds, 0 = no expiry). @return CC_OK or CC_NOT_FOUND. */
 CC_EXPORT int cc_touch(cc_client *c, const void *key, size_t klen, uint64_t ttl_ms);
-/** *ttl_ms = remaining ms or -1 for no expiry. @return CC_OK or CC_NOT_FOUND. */
+/** *ttl_ms = remaining milliseconds, or -1 for no expiry. @return CC_OK or CC_NOT_FOUND. */
 CC_EXPORT int cc_ttl(cc_client *c, const void *key, size_t klen, int64_t *ttl_ms);
 /** Add delta to an int (or a canonical decimal bytes value) and put the new value in *result.
  * A missing key counts from initial: it is created as initial + delta (cc_decr: initial -
- * delta) with ttl_ms (0 = none; an existing key keeps its ttl), so cc_incr(c, k, n, 1, 0, 0, &r)
- * of a missing key gives 1, as Redis INCR does (and PHP increment(), cache-cli incr).
+ * delta) with ttl_ms (milliseconds, 0 = none; an existing key keeps its ttl), so
+ * cc_incr(c, k, n, 1, 0, 0, &r) of a missing key gives 1, as Redis INCR does (and PHP
+ * increment(), cache-cli incr).
  * @return CC_OK, CC_E_TYPE (not an int), CC_E_OVERFLOW (beyond int64; nothing changed). */
 CC_EXPORT int cc_incr(cc_client *c, const void *key, size_t klen, int64_t delta, int64_t initial,
                       uint64_t ttl_ms, int64_t *result);
 CC_EXPORT int cc_decr(cc_client *c, const void *key, size_t klen, int64_t delta, int64_t initial,
                       uint64_t ttl_ms, int64_t *result);
+/** Append to a stream (created when missing; a bytes value becomes one); ttl_ms
+ * (milliseconds, 0 = no expiry) applies only when the key is created. *new_len: bytes. */
 CC_EXPORT int cc_append(cc_client *c, const void *key, size_t klen, const void *data, size_t len,
                         uint64_t ttl_ms, uint64_t *new_len);
-/** out->value is bytes. */
+/** offset and length in bytes; out->value is bytes. */
 CC_EXPORT int cc_getrange(cc_client *c, const void *key, size_t klen, uint64_t offset,
                           uint64_t length, cc_item *out);
 CC_EXPORT int cc_strlen(cc_client *c, const void *key, size_t klen, uint64_t *len);
@@ -179,6 +197,7 @@ CC_EXPORT cc_batch *cc_batch_create(cc_client *c);
 CC_EXPORT void cc_batch_destroy(cc_batch **b);
 /** Each add returns CC_OK or CC_E_CLIENT_ARGS / CC_E_CLIENT_NOMEM; nothing is sent yet. */
 CC_EXPORT int cc_batch_get(cc_batch *b, const void *key, size_t klen);
+/** ttl_ms: milliseconds, 0 = no expiry. */
 CC_EXPORT int cc_batch_set(cc_batch *b, const void *key, size_t klen, const cc_value *v,
                            uint64_t ttl_ms);
 CC_EXPORT int cc_batch_del(cc_batch *b, const void *key, size_t klen);
@@ -186,7 +205,9 @@ CC_EXPORT int cc_batch_incr(cc_batch *b, const void *key, size_t klen, int64_t d
 /** Number of requests added so far. */
 CC_EXPORT size_t cc_batch_count(const cc_batch *b);
 /** Send everything in one write and read every reply. results must have cc_batch_count()
- * entries; release each results[i].item. The batch is emptied for reuse.
+ * entries; release each results[i].item. The batch is emptied for reuse. A request longer
+ * than the server's max_frame_size fails the whole batch with CC_E_FRAME_TOO_LARGE before
+ * anything is sent (every result has that status).
  * @return CC_OK if every reply arrived (check each status), or a connection error. */
 CC_EXPORT int cc_batch_exec(cc_batch *b, cc_result *results);
 

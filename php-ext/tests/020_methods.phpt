@@ -90,11 +90,11 @@ int(0)
 int(3)
 int(0)
 -- touch / ttl
-float(0)
-bool(true)
-bool(true)
-bool(false)
 NULL
 bool(true)
 bool(true)
-float(0)
+bool(false)
+bool(false)
+bool(true)
+bool(true)
+NULL

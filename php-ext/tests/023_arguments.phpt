@@ -1,5 +1,5 @@
 --TEST--
-Bad arguments raise TypeError/ValueError; TTLs are relative seconds (int or float)
+Bad arguments raise TypeError/ValueError; TTLs are seconds (int or float)
 --FILE--
 <?php
 require __DIR__ . '/setup.inc';
@@ -51,7 +51,7 @@ empty key: ValueError: CacheClient::get(): Argument #1 ($key) must not be empty
 empty key set: ValueError: CacheClient::set(): Argument #1 ($key) must not be empty
 empty key in getMulti: ValueError: CacheClient::getMulti(): Argument #1 ($keys) must not contain empty keys
 bad key type in getMulti: TypeError: CacheClient::getMulti(): Argument #1 ($keys) must contain only string or int keys, float given
-negative ttl: ValueError: CacheClient::set(): Argument #3 ($ttl) must be between 0 and 9223372036854775 seconds
+negative ttl: ValueError: CacheClient::set(): Argument #3 ($ttl) must be a finite number of seconds >= 0
 NAN ttl: ValueError: CacheClient::set(): Argument #3 ($ttl) must be a finite number of seconds >= 0
 INF ttl: ValueError: CacheClient::touch(): Argument #2 ($ttl) must be a finite number of seconds >= 0
 string ttl: TypeError: CacheClient::set(): Argument #3 ($ttl) must be of type int|float, string given
@@ -72,6 +72,6 @@ bool(false)
 bool(true)
 NULL
 bool(false)
-float(0)
+NULL
 bool(true)
 int(1)

@@ -75,7 +75,7 @@ bool(true)
 NULL
 array(0) {
 }
-NULL
+bool(false)
 NULL
 NULL
 bool(false)

@@ -65,7 +65,7 @@ check_err "server down: connect error names the socket" 2 "E_CONNECT \(200\).*$t
 check "set" 0 "OK" -- cli set greeting "hello world"
 check "get" 0 "hello world" -- cli get greeting
 check "get --raw has no newline" 0 "hello world" -- cli get --raw greeting
-check "get --meta" 0 "$(printf 'type: bytes\nttl: none\nversion: %s\nlength: 11\nvalue: hello world' \
+check "get --meta" 0 "$(printf 'type: bytes\nttl: -1\nversion: %s\nlength: 11\nvalue: hello world' \
   "$(cli get --meta greeting | sed -n 's/^version: //p')")" -- cli get --meta greeting
 check "get miss" 1 "" -- cli get missing
 check_err "get miss says so" 1 "not found" -- cli get missing
@@ -106,6 +106,7 @@ check "cas wrote" 0 "w" -- cli get fresh
 check "set with ttl" 0 "OK" -- cli set t v --ttl 100
 check "ttl" 0 "1" -- bash -c "v=\$(\"$CACHE_CLI\" -s \"$sock\" ttl t); awk -v v=\"\$v\" 'BEGIN{print (v>99 && v<=100)}'"
 check "ttl none" 0 "-1" -- cli ttl greeting
+check "get --meta ttl as ttl prints it (seconds)" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" get --meta t | grep -Ec '^ttl: (99[.][0-9]{3}|100)\$'"
 check "ttl miss" 1 "" -- cli ttl missing
 check "touch" 0 "OK" -- cli touch greeting 2h
 check "ttl after touch" 0 "1" -- bash -c "v=\$(\"$CACHE_CLI\" -s \"$sock\" ttl greeting); awk -v v=\"\$v\" 'BEGIN{print (v>7100 && v<=7200)}'"
@@ -147,7 +148,9 @@ check "strlen miss" 1 "" -- cli strlen missing
 # --- multi-key
 check "mget" 0 "$(printf 'OK\nhello world')" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" set m1 OK >/dev/null && \"$CACHE_CLI\" -s \"$sock\" mget m1 greeting"
 check "mget with miss" 1 "$(printf 'OK\n(not found)')" -- cli mget m1 missing
-check "mget --json" 1 "$(printf '"OK"\nnull\n42')" -- cli mget --json m1 missing i
+check "mget --json" 1 "$(printf '{"key": "m1", "found": true, "value": "OK"}\n{"key": "missing", "found": false}\n{"key": "i", "found": true, "value": 42}')" -- cli mget --json m1 missing i
+check "mget --json: a stored null is not a miss" 1 "$(printf '{"key": "z", "found": true, "value": null}\n{"key": "missing", "found": false}')" -- cli mget --json z missing
+check "mget --json: all hits exit 0" 0 '{"key": "z", "found": true, "value": null}' -- cli mget --json z
 check "exists all" 0 "2" -- cli exists m1 greeting
 check "exists some" 1 "1" -- cli exists m1 missing
 check "del" 0 "1" -- cli del m1 missing
@@ -180,9 +183,48 @@ for l in lines:
     assert l.startswith(\"#\") or re.fullmatch(r\"cacheserverd_[a-z0-9_]+(\\{[a-z]+=\\\"[^\\\"]*\\\"\\})? [0-9.e+-]+\", l), l
 print(\"ok\")'"
 check "info" 0 "cacheserverd" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" info | sed -n 's/^server  *//p'"
+check "info threads" 0 "2" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" info | sed -n 's/^threads  *//p'"
+check "info --json: numbers are JSON numbers" 0 "ok" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" info --json | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+for k in (\"threads\", \"max_connections\", \"memory\", \"max_key_size\", \"max_value_size\", \"max_frame_size\", \"pid\", \"uptime_s\", \"bytes_used\"):
+    assert type(d[k]) is int, (k, d[k])
+assert d[\"memory\"] == 32 << 20 and d[\"threads\"] == 2, d
+for k in (\"server\", \"version\", \"socket\", \"data_dir\", \"persist\"):
+    assert type(d[k]) is str, (k, d[k])
+print(\"ok\")'"
+# GETRANGE counts in hits and misses as GET does (docs/config.md)
+check "getrange counts hits and misses" 0 "1 1" -- bash -c "
+hm() { \"$CACHE_CLI\" -s \"$sock\" stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"hits\"], d[\"misses\"], d[\"ns.default.hits\"], d[\"ns.default.misses\"])'; }
+\"$CACHE_CLI\" -s \"$sock\" append grk abcdef >/dev/null
+read h0 m0 nh0 nm0 < <(hm)
+\"$CACHE_CLI\" -s \"$sock\" getrange grk 1 2 >/dev/null
+\"$CACHE_CLI\" -s \"$sock\" getrange grmissing 0 2 2>/dev/null
+read h1 m1 nh1 nm1 < <(hm)
+[ \$((nh1 - nh0)) = \$((h1 - h0)) ] && [ \$((nm1 - nm0)) = \$((m1 - m0)) ] && echo \$((h1 - h0)) \$((m1 - m0))"
+# with the default --threads 0 (one per core), info shows the threads that run
+"$CACHESERVERD" --socket "$tmp/t0.sock" --data-dir "$tmp/data0" --log-file "$tmp/server0.log" \
+  >"$tmp/server0.out" 2>&1 &
+t0_pid=$!
+for _ in $(seq 100); do "$CACHE_CLI" -s "$tmp/t0.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
+running=$(sed -n 's/.* \([0-9][0-9]*\) worker threads.*/\1/p' "$tmp/server0.out")
+check "info threads with --threads 0 is the running count" 0 "$running" -- bash -c "\"$CACHE_CLI\" -s \"$tmp/t0.sock\" info | sed -n 's/^threads  *//p'"
+check "config get threads stays as configured" 0 "threads = 0" -- "$CACHE_CLI" -s "$tmp/t0.sock" config get threads
+kill "$t0_pid"; wait "$t0_pid" 2>/dev/null
 check "config get" 0 "max_key_size = 8192" -- cli config get max_key_size
 check_err "config set unknown" 2 "E_CONFIG \(110\).*bogus" -- cli config set bogus 1
 check_err "config usage" 2 "usage: cache-cli config" -- cli config frob
+# every numeric option has a range; CONFIG SET outside it is E_CONFIG naming the range
+check_err "config set memory 1" 2 "E_CONFIG \(110\).*'memory'.*must be 1MiB\.\.1PiB" -- cli config set memory 1
+check_err "config set memory 0" 2 "E_CONFIG \(110\).*must be 1MiB\.\.1PiB" -- cli config set memory 0
+check_err "config set max-value-size 1KiB" 2 "E_CONFIG \(110\).*must be 1MiB\.\.4GiB - 1" -- cli config set max-value-size 1KiB
+check_err "config set max-key-size 0" 2 "E_CONFIG \(110\).*must be 16\.\.64KiB - 1" -- cli config set max-key-size 0
+check_err "config set max-output-buffer 0" 2 "E_CONFIG \(110\).*must be 64KiB\.\.64GiB" -- cli config set max-output-buffer 0
+check_err "config set output-timeout-ms 0" 2 "E_CONFIG \(110\).*must be 100\.\.3600000" -- cli config set output-timeout-ms 0
+check_err "config set sweep-buckets 0" 2 "E_CONFIG \(110\).*must be 1\.\.1048576" -- cli config set sweep-buckets 0
+check_err "config set sweep-interval-ms 0" 2 "E_CONFIG \(110\).*must be 10\.\.60000" -- cli config set sweep-interval-ms 0
+check "refused values left the options alone" 0 "$(printf 'memory = 33554432')" -- cli config get memory
+check "config set in range" 0 "OK" -- cli config set sweep-interval-ms 200
 
 # --- interactive mode, fed from a pipe
 repl_out=$(printf 'set "two words" "a b"\nget "two words"\nget nothere\nincr rc 5\nbogus\nget \\x41key\nquit\nget greeting\n' | cli 2>"$tmp/repl.err")

@@ -509,6 +509,60 @@ static void test_limits_fail_alone(void **state)
     cc_client_destroy(&c);
 }
 
+/* A request longer than the server's max_frame_size (learnt from HELLO) is refused before
+ * anything is sent: E_FRAME_TOO_LARGE naming APPEND, and the connection stays usable (the
+ * server would have closed it, and the caller saw only E_IO "Broken pipe"). */
+static void test_frame_too_large_refused_locally(void **state)
+{
+    (void)state;
+    const char *args[] = {"--max-frame-size", "2MiB", "--max-value-size", "1MiB", NULL};
+    struct harness *small = harness_start(args);
+    assert_non_null(small);
+    cc_options o;
+    cc_options_init(&o);
+    o.socket_path = harness_socket(small);
+    cc_client *c = cc_client_create(&o);
+    assert_non_null(c);
+    EXPECT_STATUS(c, CC_OK, cc_ping(c));
+    size_t vlen = 3 * 1024 * 1024;
+    char *val = calloc(1, vlen);
+    cc_value v = cc_value_bytes(val, vlen);
+    EXPECT_STATUS(c, CC_E_FRAME_TOO_LARGE, cc_set(c, "big", 3, &v, 0, 0, 0, NULL));
+    assert_non_null(strstr(cc_errmsg(c), "max_frame_size 2097152"));
+    assert_non_null(strstr(cc_errmsg(c), "APPEND"));
+    EXPECT_STATUS(c, CC_E_FRAME_TOO_LARGE, cc_append(c, "big", 3, val, vlen, 0, NULL));
+    const void *keys[] = {"big"};
+    const size_t lens[] = {3};
+    const uint64_t ttls[] = {0};
+    EXPECT_STATUS(c, CC_E_FRAME_TOO_LARGE, cc_mset(c, 1, keys, lens, &v, ttls));
+    /* in a batch: nothing is sent, every result says why */
+    cc_batch *b = cc_batch_create(c);
+    cc_value one = cc_value_int(1);
+    assert_int_equal(cc_batch_set(b, "a", 1, &one, 0), CC_OK);
+    assert_int_equal(cc_batch_set(b, "big", 3, &v, 0), CC_OK);
+    cc_result res[2];
+    EXPECT_STATUS(c, CC_E_FRAME_TOO_LARGE, cc_batch_exec(b, res));
+    assert_int_equal(res[0].status, CC_E_FRAME_TOO_LARGE);
+    assert_int_equal(res[1].status, CC_E_FRAME_TOO_LARGE);
+    cc_batch_destroy(&b);
+    /* nothing reached the server, the connection still works, and a value that fits the
+     * frame but not max_value_size is still the server's E_VALUE_TOO_LARGE */
+    cc_item it;
+    EXPECT_STATUS(c, CC_NOT_FOUND, cc_get(c, "a", 1, &it));
+    EXPECT_STATUS(c, CC_OK, cc_ping(c));
+    v.len = 1024 * 1024 + 1;
+    EXPECT_STATUS(c, CC_E_VALUE_TOO_LARGE, cc_set(c, "big", 3, &v, 0, 0, 0, NULL));
+    /* APPEND in pieces builds the large value */
+    uint64_t len = 0;
+    for (int i = 0; i < 3; i++)
+        EXPECT_STATUS(c, CC_OK, cc_append(c, "big", 3, val, 1024 * 1024, 0, &len));
+    assert_int_equal(len, vlen);
+    assert_int_equal(harness_stat(small, "frames_too_large"), 0);
+    free(val);
+    cc_client_destroy(&c);
+    harness_destroy(&small);
+}
+
 static void test_batch_pipelines_mixed_operations(void **state)
 {
     (void)state;
@@ -698,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_scan_namespaces_and_flush),
         cmocka_unit_test(test_stats_info_config),
         cmocka_unit_test(test_limits_fail_alone),
+        cmocka_unit_test(test_frame_too_large_refused_locally),
         cmocka_unit_test(test_batch_pipelines_mixed_operations),
         cmocka_unit_test(test_malformed_requests_fail_alone),
         cmocka_unit_test(test_concurrent_incr_totals_are_exact),

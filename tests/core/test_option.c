@@ -28,8 +28,10 @@ static int setup(void **state)
 {
     (void)state;
     memset(&topts, 0, sizeof(topts));
-    for (size_t i = 0; i < NT; i++)
+    for (size_t i = 0; i < NT; i++) {
         tdesc[i].check = NULL;
+        tdesc[i].has_range = false;
+    }
     option_bind(tdesc, NT, &topts);
     option_registry_add("test", tdesc, NT);
     return 0;
@@ -288,6 +290,38 @@ static void test_check_hook_refuses_values_and_keeps_the_old_one(void **state)
     assert_int_equal(option_registry_check("missing", _max_100, err, sizeof(err)), -1);
 }
 
+/* A range refuses values outside it with a message naming it (sizes in units), keeps the old
+ * value, accepts both ends, and 0 when zero_ok says 0 means "off". */
+static void test_range_refuses_values_naming_it(void **state)
+{
+    (void)state;
+    char err[512] = "", range[96];
+    static const struct option_range r[] = {
+        {"t_uint", 5, 50, false},
+        {"t_size", 1ull << 20, (4ull << 30) - 1, true},
+    };
+    assert_int_equal(option_registry_set("t-size", "1MiB", false, err, sizeof(err)), 0);
+    option_registry_ranges("test", r, 2);
+    option_format_range(option_registry_find("t_uint"), range, sizeof(range));
+    assert_string_equal(range, "5..50");
+    option_format_range(option_registry_find("t_size"), range, sizeof(range));
+    assert_string_equal(range, "0 or 1MiB..4GiB - 1");
+    option_format_range(option_registry_find("t_name"), range, sizeof(range));
+    assert_string_equal(range, "");
+    assert_int_equal(option_registry_set("t-uint", "4", true, err, sizeof(err)), -1);
+    assert_string_equal(err, "invalid value '4' for option 't-uint': out of range: must be 5..50");
+    assert_int_equal(option_registry_set("t-uint", "51", true, err, sizeof(err)), -1);
+    assert_int_equal(option_get_u(&topts.t_uint), 7);
+    assert_int_equal(option_registry_set("t-uint", "5", true, err, sizeof(err)), 0);
+    assert_int_equal(option_registry_set("t-uint", "50", true, err, sizeof(err)), 0);
+    assert_int_equal(option_registry_set("t-size", "1KiB", false, err, sizeof(err)), -1);
+    assert_string_equal(err, "invalid value '1KiB' for option 't-size': out of range: must be "
+                             "0 or 1MiB..4GiB - 1");
+    assert_int_equal(option_registry_set("t-size", "4GiB", false, err, sizeof(err)), -1);
+    assert_int_equal(option_registry_set("t-size", "0", false, err, sizeof(err)), 0);
+    assert_int_equal(option_registry_set("t-size", "4294967295", false, err, sizeof(err)), 0);
+}
+
 /* core's validation hooks, through the registry as the config file would use them. */
 static void test_core_options_validate_their_values(void **state)
 {
@@ -307,9 +341,12 @@ static void test_core_options_validate_their_values(void **state)
         {"threads", "0", 1},            {"threads", "1024", 1},
         {"threads", "5000", 0},         {"max-connections", "0", 0},
         {"max-connections", "1", 1},    {"max-frame-size", "100", 0},
-        {"max-frame-size", "4GiB", 0},  {"max-frame-size", "1KiB", 1},
+        {"max-frame-size", "4GiB", 0},  {"max-frame-size", "1MiB", 1},
+        {"max-frame-size", "1KiB", 0},  {"max-frame-size", "4294967295", 1},
         {"log-level", "debug", 1},      {"log-level", "WARN", 1},
-        {"log-level", "verbose", 0},    {"output-timeout-ms", "0", 1},
+        {"log-level", "verbose", 0},    {"output-timeout-ms", "0", 0},
+        {"output-timeout-ms", "100", 1}, {"max-output-buffer", "0", 0},
+        {"max-output-buffer", "64KiB", 1}, {"shutdown-timeout-ms", "0", 1},
     };
     char err[512];
     core_options_register();
@@ -367,6 +404,7 @@ int main(void)
         T(test_registry_foreach_visits_every_option_in_order),
         T(test_registry_set_at_startup_and_at_run_time),
         T(test_check_hook_refuses_values_and_keeps_the_old_one),
+        T(test_range_refuses_values_naming_it),
         T(test_core_options_validate_their_values),
         T(test_list_collects_entries_in_order),
     };

@@ -155,7 +155,7 @@ static void test_bad_value_exits_2_naming_option_and_value(void **state)
                         "cacheserverd: command line: invalid value 'abc' for option "
                         "'max-connections'", NULL);
     _expect_usage_error((const char *[]){"--max_connections=0", NULL},
-                        "invalid value '0' for option 'max-connections'", "at least 1");
+                        "invalid value '0' for option 'max-connections'", "must be 1..1000000");
     _expect_usage_error((const char *[]){"--max-output-buffer", "12parsecs", NULL},
                         "invalid value '12parsecs' for option 'max-output-buffer'", "unit");
     _expect_usage_error((const char *[]){"--socket-mode", "0999", NULL},
@@ -215,6 +215,74 @@ static void test_frame_size_must_hold_the_largest_value_and_key(void **state)
                         "max-value-size");
     _expect_usage_error((const char *[]){"--max-value-size", "100MiB", NULL},
                         "option 'max-frame-size'", "max-key-size");
+}
+
+/* Every numeric option has a documented range, refused outside it with a message naming
+ * the range, on the command line and in the config file alike (CONFIG SET: tests/cli). */
+static void test_numeric_options_refused_outside_their_range(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *value, *range;
+    } cases[] = {
+        {"memory", "0", "1MiB..1PiB"},
+        {"memory", "1", "1MiB..1PiB"},
+        {"max-value-size", "1KiB", "1MiB..4GiB - 1"},
+        {"max-key-size", "0", "16..64KiB - 1"},
+        {"max-key-size", "64KiB", "16..64KiB - 1"},
+        {"max-output-buffer", "0", "64KiB..64GiB"},
+        {"output-timeout-ms", "0", "100..3600000"},
+        {"sweep-buckets", "0", "1..1048576"},
+        {"sweep-interval-ms", "0", "10..60000"},
+        {"max-connections", "0", "1..1000000"},
+        {"threads", "1025", "0..1024"},
+        {"max-frame-size", "1KiB", "1MiB..4GiB - 1"},
+        {"tier-compress-level", "0", "1..19"},
+        {"tier-io-threads", "0", "1..256"},
+        {"tier-write-rate", "1KiB", "0 or 1MiB..1TiB"},
+        {"repl-backlog-size", "1KiB", "64KiB..64GiB"},
+        {"node-id", "65536", "0..65535"},
+    };
+    char want[256], path[256], text[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s", cases[i].name);
+        snprintf(want, sizeof(want), "invalid value '%s' for option '%s'", cases[i].value,
+                 cases[i].name);
+        char range[96];
+        snprintf(range, sizeof(range), "must be %s", cases[i].range);
+        _expect_usage_error((const char *[]){flag, cases[i].value, NULL}, want, range);
+        snprintf(text, sizeof(text), "%s = %s\n", cases[i].name, cases[i].value);
+        _write_file("range.conf", text, path, sizeof(path));
+        _expect_usage_error((const char *[]){"--config", path, NULL}, want, range);
+    }
+    /* the ends of a range are accepted; 0 where it means "off" too */
+    static struct run r;
+    _run(&r, (const char *[]){"--memory", "1MiB", "--max-key-size", "16", "--tier-write-rate",
+                              "0", "--sweep-interval-ms", "60000", "--help", NULL});
+    EXPECT_EQ(NULL, "exit code", 0, r.code);
+}
+
+/* --help shows every numeric option's range (docs/config.md lists the same). */
+static void test_help_shows_every_numeric_range(void **state)
+{
+    (void)state;
+    static struct run r;
+    _run(&r, (const char *[]){"--help", NULL});
+    EXPECT_EQ(NULL, "exit code of --help", 0, r.code);
+    int numeric = 0;
+    for (char *line = r.out; line && *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol)
+            *eol = '\0';
+        if (!strncmp(line, "  --", 4) && (strstr(line, " NUM ") || strstr(line, " SIZE "))) {
+            numeric++;
+            if (!strstr(line, "range: "))
+                fail_msg("--help: no range for a numeric option: \"%s\"", line);
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    assert_true(numeric >= 26);
 }
 
 struct expect_opt {
@@ -391,6 +459,8 @@ int main(void)
         cmocka_unit_test(test_flag_without_value_or_stray_argument_exits_2),
         cmocka_unit_test(test_config_file_errors_name_file_and_line),
         cmocka_unit_test(test_frame_size_must_hold_the_largest_value_and_key),
+        cmocka_unit_test(test_numeric_options_refused_outside_their_range),
+        cmocka_unit_test(test_help_shows_every_numeric_range),
         cmocka_unit_test(test_help_lists_every_core_option),
         cmocka_unit_test(test_version_prints_the_project_version),
         cmocka_unit_test_teardown(test_config_file_applies_and_command_line_wins, teardown),

@@ -30,7 +30,7 @@ static int setup(void **state)
     (void)state;
     store_options_register();
     _config("memory", "64MiB");
-    _config("sweep_interval_ms", "5");
+    _config("sweep_interval_ms", "10"); /* the shortest allowed */
     return store_setup();
 }
 
@@ -189,11 +189,23 @@ static void test_memory_limit_is_hard_and_sieve_keeps_hot_items(void **state)
     }
     if (hot_left < 90)
         fail_msg("expected >= 90 of 100 hot keys to survive SIEVE eviction, got %d", hot_left);
-    /* a value larger than the whole limit is refused, not an abort */
-    static char big[65000];
-    memset(big, 'b', sizeof(big) - 1);
-    _config("memory", "32KiB");
-    assert_int_equal(_set_str(0, "big", big, 0, 0, 0, NULL), STORE_ENOMEM);
+    /* a value larger than the whole limit is refused, not an abort (1 MiB is the smallest
+     * memory option: a bin32 of 1.5 MiB) */
+    uint32_t blen = 3u << 19;
+    uint8_t *big = malloc(blen + 5);
+    assert_non_null(big);
+    big[0] = 0xc6;
+    big[1] = (uint8_t)(blen >> 24);
+    big[2] = (uint8_t)(blen >> 16);
+    big[3] = (uint8_t)(blen >> 8);
+    big[4] = (uint8_t)blen;
+    memset(big + 5, 'b', blen);
+    _config("memory", "1MiB");
+    struct store_key bk;
+    store_key_init(&bk, 0, "big", 3);
+    struct store_value bv = {STORE_T_BYTES, big, blen + 5};
+    assert_int_equal(store_set(&bk, &bv, 0, 0, 0, NULL), STORE_ENOMEM);
+    free(big);
     _config("memory", "64MiB");
 }
 

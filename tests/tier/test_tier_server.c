@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,78 @@ static void test_damaged_directory_refused(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Run the server with args (a printf format filled with dir) for at most 20 s, its output in
+ * out; returns its exit code. */
+static int _run_server(const char *out, const char *fmt, const char *dir)
+{
+    char args[2048], cmd[4096];
+    snprintf(args, sizeof(args), fmt, dir, dir, dir, dir);
+    snprintf(cmd, sizeof(cmd), "timeout 20 '%s' %s >%s 2>&1", getenv("CACHESERVERD"), args, out);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static bool _file_contains(const char *file, const char *needle)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "grep -qF -- '%s' %s", needle, file);
+    return system(cmd) == 0;
+}
+
+/* A tier path whose parents are missing (README's /var/lib/cache/ssd on a fresh machine)
+ * is created, as the socket's directory is; one that cannot be created says so plainly, and
+ * nothing that is not a damaged tier points at tier_start_empty. */
+static void test_tier_directory_created_or_explained(void **state)
+{
+    (void)state;
+    char dir[200], cmd[1024], out[300];
+    snprintf(dir, sizeof(dir), "%s/tier-mk.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(out, sizeof(out), "%s/out.txt", dir);
+    /* missing parents: created, and the tier works */
+    char ssd[300];
+    snprintf(ssd, sizeof(ssd), "%s/x/does/not/exist/ssd", dir);
+    const char *args[] = {"--ssd-path", ssd, "--memory", "8MiB", NULL};
+    struct harness *h = harness_start(args);
+    assert_non_null(h);
+    srv = h;
+    cc_client *c = _client();
+    cc_value v = cc_value_bytes("on disk", 7);
+    assert_int_equal(cc_set(c, "k", 1, &v, 0, 0, 0, NULL), CC_OK);
+    cc_client_destroy(&c);
+    harness_destroy(&h);
+    srv = NULL;
+    struct stat st;
+    assert_int_equal(stat(ssd, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    snprintf(cmd, sizeof(cmd), "%s/x/does/not/exist/ssd/CURRENT", dir);
+    assert_int_equal(access(cmd, F_OK), 0);
+    /* a parent that is a file: the directory cannot be created, and the message says so */
+    snprintf(cmd, sizeof(cmd), "echo x > %s/plainfile", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_not_equal(_run_server(out, "--socket %s/a.sock --data-dir %s/data --ssd-path "
+                                          "%s/plainfile/ssd", dir), 0);
+    if (!_file_contains(out, "cannot create the tier directory") ||
+        !_file_contains(out, "Not a directory") || _file_contains(out, "tier_start_empty")) {
+        system((snprintf(cmd, sizeof(cmd), "cat %s >&2", out), cmd));
+        fail_msg("an uncreatable tier directory is not explained plainly");
+    }
+    /* a tier another server has open is not damaged either */
+    snprintf(ssd, sizeof(ssd), "%s/shared", dir);
+    const char *args2[] = {"--ssd-path", ssd, NULL};
+    h = harness_start(args2);
+    assert_non_null(h);
+    assert_int_not_equal(_run_server(out, "--socket %s/b.sock --data-dir %s/data2 --ssd-path "
+                                          "%s/shared", dir), 0);
+    harness_destroy(&h);
+    if (!_file_contains(out, "another process") || _file_contains(out, "tier_start_empty")) {
+        system((snprintf(cmd, sizeof(cmd), "cat %s >&2", out), cmd));
+        fail_msg("a tier in use by another server is reported as damaged");
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- two disk tiers ---- */
 
 static struct harness *srv2;
@@ -405,6 +478,7 @@ int main(void)
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_damaged_directory_refused),
+        cmocka_unit_test(test_tier_directory_created_or_explained),
     };
     const struct CMUnitTest two[] = {
         cmocka_unit_test(test_ssd_sheds_coldest_to_hdd),
