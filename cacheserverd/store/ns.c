@@ -1,5 +1,6 @@
 /* Namespaces: up to STORE_MAX_NAMESPACES names, each with an id stored in its items, a
  * generation that FLUSH bumps (items of an older generation are dead and reclaimed lazily),
+ * a mark that a peer's FLUSH raises (items older than it are dead, newer ones live),
  * and per-namespace hit/miss/item/byte counters. Lookup by name takes a mutex; connections
  * resolve their namespace once, at selection, and keep the id. */
 #include <stdlib.h>
@@ -12,7 +13,13 @@ struct ns {
     uint8_t len;
     uint16_t gen;
     uint64_t hits, misses, items, bytes;
+    uint64_t flush_stamp;  /* a peer's FLUSH of it: items older than (stamp, origin) are */
+    uint16_t flush_origin; /* dead, newer ones (written elsewhere meanwhile) live */
 };
+
+/* The same for a peer's FLUSH of every namespace. */
+static uint64_t all_flush_stamp;
+static uint16_t all_flush_origin;
 
 static struct ns *spaces;
 static uint16_t nspaces; /* read without the lock: only grows, entries are set before */
@@ -77,6 +84,45 @@ void store_ns_stats(uint16_t id, struct store_ns_stats *out)
 uint16_t store_ns_gen(uint16_t ns) { return __atomic_load_n(&spaces[ns].gen, __ATOMIC_ACQUIRE); }
 
 bool store_ns_item_live(const struct item *it) { return it->gen == store_ns_gen(it->ns); }
+
+/* (v, o) at or below (s, so)? */
+static inline bool _at_or_below(uint64_t v, uint16_t o, uint64_t s, uint16_t so)
+{
+    return v < s || (v == s && o <= so);
+}
+
+bool store_ns_item_flushed(const struct item *it)
+{
+    if (!store_ns_item_live(it))
+        return true;
+    const struct ns *n = &spaces[it->ns];
+    uint64_t s = __atomic_load_n(&n->flush_stamp, __ATOMIC_ACQUIRE);
+    uint64_t a = __atomic_load_n(&all_flush_stamp, __ATOMIC_ACQUIRE);
+    return (s && _at_or_below(it->version, (uint16_t)it->origin, s,
+                              __atomic_load_n(&n->flush_origin, __ATOMIC_RELAXED))) ||
+           (a && _at_or_below(it->version, (uint16_t)it->origin, a,
+                              __atomic_load_n(&all_flush_origin, __ATOMIC_RELAXED)));
+}
+
+/* Raise (*stamp, *origin) to (s, o) if above; origin first, so a reader that sees the new
+ * stamp sees its origin (marks only grow; a flush is rare). */
+static void _raise(uint64_t *stamp, uint16_t *origin, uint64_t s, uint16_t o)
+{
+    if (_at_or_below(s, o, __atomic_load_n(stamp, __ATOMIC_ACQUIRE), *origin))
+        return;
+    __atomic_store_n(origin, o, __ATOMIC_RELAXED);
+    __atomic_store_n(stamp, s, __ATOMIC_RELEASE);
+}
+
+void store_ns_flush_below(int ns, uint64_t stamp, uint16_t origin)
+{
+    pthread_mutex_lock(&ns_lock);
+    if (ns < 0)
+        _raise(&all_flush_stamp, &all_flush_origin, stamp, origin);
+    else if (ns < store_ns_count())
+        _raise(&spaces[ns].flush_stamp, &spaces[ns].flush_origin, stamp, origin);
+    pthread_mutex_unlock(&ns_lock);
+}
 
 /* Items of a flushed generation no longer count: the flush zeroed the counters. */
 void store_ns_account(const struct item *it, int64_t items, int64_t bytes)

@@ -122,6 +122,10 @@ int store_ns_setup(void);
 void store_ns_teardown(void);
 uint16_t store_ns_gen(uint16_t ns);
 bool store_ns_item_live(const struct item *it);
+/* Dead by a FLUSH: of an older generation, or older than a peer's FLUSH of its namespace. */
+bool store_ns_item_flushed(const struct item *it);
+/* A peer's FLUSH of ns (< 0: every namespace) at (stamp, origin): older items are dead. */
+void store_ns_flush_below(int ns, uint64_t stamp, uint16_t origin);
 void store_ns_account(const struct item *it, int64_t items, int64_t bytes);
 void store_ns_hit(uint16_t ns, bool hit);
 /* Bump generations (ns < 0: all); returns live items invalidated. */

@@ -108,7 +108,7 @@ static uint64_t _expire_at(uint64_t ttl_ms) { return ttl_ms ? clock_wall_ms() + 
 
 bool store_item_expired(const struct item *it, uint64_t now_ms)
 {
-    return (it->expire_ms && it->expire_ms <= now_ms) || !store_ns_item_live(it);
+    return (it->expire_ms && it->expire_ms <= now_ms) || store_ns_item_flushed(it);
 }
 
 size_t store_item_overhead(void) { return sizeof(struct item); }
@@ -412,7 +412,7 @@ static int64_t _do_stream_append(struct shard *s, struct item *it, uint64_t hash
 void do_store_reclaim(struct shard *s, struct item **slot, uint64_t hash)
 {
     struct item *it = *slot;
-    if (store_ns_item_live(it)) { /* a flushed item's record was the flush */
+    if (!store_ns_item_flushed(it)) { /* a flushed item's record was the flush */
         _do_gone(hash, it->version, (uint16_t)it->origin);
         stat_incr(&st.expirations);
         _emit_item(MUT_EXPIRE, it, hash, NULL, 0);
@@ -1267,19 +1267,25 @@ bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx,
     return freed > 0;
 }
 
-void store_version_floor(uint64_t v)
+/* Every slice's gone mark at least (v, origin). */
+static void _gone_floor(uint64_t v, uint16_t origin)
 {
-    store_hlc_floor(v);
-    /* what the disk holds is not compared with a peer's change: treat it as gone at v */
     for (unsigned i = 0; i < STORE_SHARDS; i++) {
         struct shard *s = &store_shards[i];
         pthread_mutex_lock(&s->lock);
         uint64_t per = (1u << GONE_BITS) / STORE_SHARDS;
         for (uint64_t j = i * per; j < (i + 1) * per; j++)
-            if (gone[j].stamp < v)
-                gone[j] = (struct gone_mark){v, UINT16_MAX}; /* no peer's (v, id) wins */
+            if (_wins(v, origin, gone[j].stamp, gone[j].origin))
+                gone[j] = (struct gone_mark){v, origin};
         pthread_mutex_unlock(&s->lock);
     }
+}
+
+void store_version_floor(uint64_t v)
+{
+    store_hlc_floor(v);
+    /* what the disk holds is not compared with a peer's change: treat it as gone at v */
+    _gone_floor(v, UINT16_MAX); /* no peer's (v, id) wins */
 }
 
 void store_set_node_id(uint16_t id) { node_id = id; }
@@ -1571,22 +1577,33 @@ uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t p
     return (shard << SCAN_SHARD_SHIFT) | pos;
 }
 
-static void _flush(int ns, uint16_t origin, uint64_t stamp, uint64_t *removed)
+/* A FLUSH is a change at (stamp, origin) like any other: what a peer made before it and
+ * sends later must not bring a flushed key back, so every slice's gone mark rises to it
+ * (for a flush of one namespace that holds back, as a miss, a peer's change older than it
+ * in the others too: changes in flight for a few ms). */
+static void _flush(int ns, uint16_t origin, uint64_t stamp, uint64_t n, uint64_t *removed)
 {
-    uint64_t n = store_ns_flush(ns);
     stat_add(&st.flushed, n);
+    _gone_floor(stamp, origin);
     struct mutation m = {.op = MUT_FLUSH, .ns = ns, .origin = origin, .hlc = stamp};
     _emit(&m);
     if (removed)
         *removed = n;
 }
 
-void store_flush(int ns, uint64_t *removed) { _flush(ns, node_id, 0, removed); }
+void store_flush(int ns, uint64_t *removed)
+{
+    uint64_t stamp = store_hlc_now();
+    _flush(ns, node_id, stamp, store_ns_flush(ns), removed);
+}
 
 void store_flush_remote(int ns, uint16_t origin, uint64_t stamp)
 {
     store_hlc_floor(stamp);
-    _flush(ns, origin, stamp, NULL);
+    /* ordered by its stamp: what this node wrote after it (in that namespace) stays; the
+     * older items die now and are reclaimed as they are met, like expired ones */
+    store_ns_flush_below(ns, stamp, origin);
+    _flush(ns, origin, stamp, 0, NULL);
 }
 
 /* Used by the sweeper to keep the limit after CONFIG SET memory lowers it. */

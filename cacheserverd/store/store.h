@@ -375,8 +375,11 @@ struct store_stream_copy {
 enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
                                     struct store_stream_copy *out);
 
-/* A peer flushed a namespace (ns >= 0) or everything (ns < 0) at stamp: flushed here too,
- * whatever the versions (a flush is not ordered against changes), recorded with origin. */
+/* A peer flushed a namespace (ns >= 0) or everything (ns < 0) at stamp: what is older than
+ * (stamp, origin) there is gone here too, what was written after it stays (a flush is
+ * ordered by its stamp like any change); recorded with origin. A local FLUSH and a peer's
+ * both raise every gone mark to their stamp, so a change made before them arriving later
+ * brings nothing back. */
 void store_flush_remote(int ns, uint16_t origin, uint64_t stamp);
 
 /* Memory accounting for tests and INFO. */

@@ -420,6 +420,43 @@ static void test_counters_add_up_across_nodes(void **state)
     cluster_destroy(&cl);
 }
 
+/* A FLUSH is ordered by its stamp like any change. During a partition node 1 writes
+ * `early`, then node 0 flushes, then node 1 writes `late`: after healing no node holds
+ * `early` or what was there before the flush (node 0 refuses `early`, made before its
+ * flush), and every node holds `late` (node 1 keeps it: it was written after the flush). */
+static void test_flush_ordered_by_its_stamp(void **state)
+{
+    (void)state;
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 2);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
+    cluster_write_keys(&cl, 0, "before", 50);
+    cluster_wait_agree(&cl, 5000);
+    faultproxy_blackhole(cl.proxy[0][1], true);
+    faultproxy_blackhole(cl.proxy[1][0], true);
+    cc_value v = cc_value_bytes("x", 1);
+    assert_int_equal(cc_set(cl.nodes[1].c, "early", 5, &v, 0, 0, 0, NULL), CC_OK);
+    cl_sleep_ms(5);
+    uint64_t removed;
+    assert_int_equal(cc_flush(cl.nodes[0].c, NULL, &removed), CC_OK);
+    cl_sleep_ms(5);
+    assert_int_equal(cc_set(cl.nodes[1].c, "late", 4, &v, 0, 0, 0, NULL), CC_OK);
+    faultproxy_cut(cl.proxy[0][1]);
+    faultproxy_cut(cl.proxy[1][0]);
+    faultproxy_blackhole(cl.proxy[0][1], false);
+    faultproxy_blackhole(cl.proxy[1][0], false);
+    cluster_wait_agree(&cl, 10000);
+    cc_item it = {0};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(cc_get(cl.nodes[i].c, "early", 5, &it), CC_NOT_FOUND);
+        assert_int_equal(cc_get(cl.nodes[i].c, "before7", 7, &it), CC_NOT_FOUND);
+        assert_int_equal(cc_get(cl.nodes[i].c, "late", 4, &it), CC_OK);
+        cc_item_release(&it);
+    }
+    cluster_destroy(&cl);
+}
+
 /* A peer that stops reading (and answering): the link is dropped after READ_TIMEOUT_S and
  * counted, the node keeps serving and writing, and once the peer reads again it catches up
  * from the backlog. */
@@ -609,6 +646,7 @@ int main(void)
         cmocka_unit_test_teardown(test_cluster_status_finds_disagreement, cluster_teardown),
         cmocka_unit_test_teardown(test_wait_counts_acknowledging_peers, cluster_teardown),
         cmocka_unit_test_teardown(test_silent_peer_is_dropped_and_resumes, cluster_teardown),
+        cmocka_unit_test_teardown(test_flush_ordered_by_its_stamp, cluster_teardown),
         cmocka_unit_test_teardown(test_counters_add_up_across_nodes, cluster_teardown),
         cmocka_unit_test_teardown(test_three_nodes_converge_through_link_cuts, cluster_teardown),
     };
