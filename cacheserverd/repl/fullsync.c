@@ -79,6 +79,27 @@ static bool _collect_step(struct scan_keys *keys, uint16_t ns, uint64_t *cursor)
     return true;
 }
 
+bool repl_walk_step(uint16_t *ns, uint64_t *cursor, repl_item_fn fn, void *arg)
+{
+    static struct scan_keys keys;
+    if (*ns >= store_ns_count())
+        return false;
+    if (!_collect_step(&keys, *ns, cursor))
+        return true; /* out of memory: the same step again later */
+    for (uint32_t i = 0; i < keys.n; i++) {
+        struct store_key k;
+        struct item *it;
+        store_key_init(&k, *ns, keys.buf + keys.off[i], keys.len[i]);
+        if (store_peek(&k, &it) != STORE_OK)
+            continue;
+        fn(arg, &k, it);
+        store_item_release(it);
+    }
+    if (*cursor == 0)
+        (*ns)++;
+    return *ns < store_ns_count();
+}
+
 /* ---- the sender ---- */
 
 void repl_full_begin(struct peer *p, struct evbuffer *out)
@@ -106,8 +127,9 @@ void repl_full_cancel(struct peer *p)
  * one (or one partly on disk) as a delete at its version: the peer drops what it has. */
 #define STREAM_COPY_MAX (1u << 20)
 
-/* A stream, as an ITEM: true when it went as a copy. */
-static bool _send_stream(struct evbuffer *out, const struct store_key *k, const char *nsname)
+/* A stream, as an ITEM (or an AE_ITEM): true when it went as a copy. */
+static bool _send_stream(struct evbuffer *out, const struct store_key *k, const char *nsname,
+                         bool ae)
 {
     struct store_stream_copy sc;
     if (store_stream_copy(k, STREAM_COPY_MAX, &sc) != STORE_OK)
@@ -119,14 +141,13 @@ static bool _send_stream(struct evbuffer *out, const struct store_key *k, const 
                             .expire_ms = sc.expire_ms, .s_epoch = sc.epoch,
                             .s_eorigin = sc.eorigin ? sc.eorigin : repl.node_id, .s_offset = 0};
     if (c.stamp)
-        repl_send_item(out, &c);
+        (ae ? repl_send_ae_item : repl_send_item)(out, &c);
     free(sc.data);
     return true;
 }
 
-/* An item memory holds, as an ITEM. */
-static void _send_item(struct evbuffer *out, const struct store_key *k, const char *nsname,
-                       struct item *it)
+void repl_item_send(struct evbuffer *out, const struct store_key *k, const char *nsname,
+                    struct item *it, bool ae)
 {
     struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
                             .nslen = (uint32_t)strlen(nsname), .key = k->data, .klen = k->len,
@@ -135,7 +156,7 @@ static void _send_item(struct evbuffer *out, const struct store_key *k, const ch
     if (!c.origin)
         c.origin = repl.node_id;
     if (c.type == STORE_T_STREAM) {
-        if (_send_stream(out, k, nsname))
+        if (_send_stream(out, k, nsname, ae))
             return;
         c.op = REPL_OP_DEL; /* not copied: the peer drops an older value */
         c.type = 0;
@@ -145,7 +166,7 @@ static void _send_item(struct evbuffer *out, const struct store_key *k, const ch
             c.op = REPL_OP_COUNTER;
     }
     if (c.stamp)
-        repl_send_item(out, &c);
+        (ae ? repl_send_ae_item : repl_send_item)(out, &c);
 }
 
 struct disk_send {
@@ -162,7 +183,7 @@ static void _send_disk_rec(void *arg, const struct tiering_scan_rec *r)
     const char *nsname = store_ns_name(r->key.ns);
     struct item *it;
     if (store_peek(&r->key, &it) == STORE_OK) {
-        _send_item(d->out, &r->key, nsname, it);
+        repl_item_send(d->out, &r->key, nsname, it, false);
         store_item_release(it);
     } else if (r->version) {
         struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
@@ -217,7 +238,7 @@ bool repl_full_step(struct peer *p, struct evbuffer *out)
         store_key_init(&k, p->fs_ns, keys.buf + keys.off[i], keys.len[i]);
         if (store_peek(&k, &it) != STORE_OK)
             continue;
-        _send_item(out, &k, nsname, it);
+        repl_item_send(out, &k, nsname, it, false);
         store_item_release(it);
         stat_incr(&p->st.sent);
     }

@@ -79,6 +79,8 @@ static unsigned nrefused_logged;
 static uint64_t _now_ms(void) { return clock_mono_us() / 1000; }
 
 static void _conn_free(struct conn *c);
+
+struct evbuffer *repl_conn_output(struct conn *c) { return bufferevent_get_output(c->bev); }
 static void _schedule_dial(struct peer *p);
 static void _fill(struct peer *p);
 
@@ -133,7 +135,7 @@ static void _update_up_gauge(void)
     __atomic_store_n(&st.repl_peers_up, up, __ATOMIC_RELAXED);
 }
 
-static void _protocol_error(struct conn *c, const char *why)
+void repl_protocol_error(struct conn *c, const char *why)
 {
     stat_incr(&st.repl_protocol_errors);
     if (c->peer) {
@@ -169,9 +171,7 @@ static enum store_status _apply_append(const struct store_key *k, const struct r
     return store_apply_append(k, &ra);
 }
 
-/* Apply one change of peer p (item: from a full sync); *hash gets its key's hash (0 for a
- * flush or a refusal). */
-static void _apply(struct peer *p, const struct repl_change *ch, bool item, uint64_t *hash)
+int repl_apply(struct peer *p, const struct repl_change *ch, bool item, uint64_t *hash)
 {
     *hash = 0;
     uint64_t wall = clock_wall_ms();
@@ -187,18 +187,18 @@ static void _apply(struct peer *p, const struct repl_change *ch, bool item, uint
                      (unsigned long long)repl.max_offset_ms);
         }
         _set_error(p, "changes stamped beyond max-clock-offset refused");
-        return;
+        return STORE_NOT_STORED;
     }
     uint16_t ns = 0;
     if (!(ch->op == REPL_OP_FLUSH && ch->all) &&
         store_ns_id(ch->ns, ch->nslen, &ns) != STORE_OK) {
         stat_incr(&p->st.dropped_nomem);
-        return;
+        return STORE_ELIMIT;
     }
     if (ch->op == REPL_OP_FLUSH) {
         store_flush_remote(ch->all ? -1 : ns, ch->origin, ch->stamp);
         stat_incr(&p->st.applied);
-        return;
+        return STORE_OK;
     }
     struct store_key k;
     store_key_init(&k, ns, ch->key, ch->klen);
@@ -217,7 +217,7 @@ static void _apply(struct peer *p, const struct repl_change *ch, bool item, uint
                                                      : tiering_apply_remote(&k, &r);
     if (rc == STORE_NOT_FOUND && ch->op == REPL_OP_APPEND) {
         stat_incr(&p->st.stream_lost);
-        return;
+        return rc;
     }
     switch (rc) {
     case STORE_OK:
@@ -231,6 +231,7 @@ static void _apply(struct peer *p, const struct repl_change *ch, bool item, uint
         stat_incr(&p->st.dropped_nomem);
         break;
     }
+    return rc;
 }
 
 /* ---- messages on an inbound link: a peer's changes ---- */
@@ -251,11 +252,11 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
     switch (m->type) {
     case REPL_HELLO:
         if (m->u[0] != REPL_PROTO_VERSION) {
-            _protocol_error(c, "unsupported protocol version");
+            repl_protocol_error(c, "unsupported protocol version");
             return -1;
         }
         if (m->u[1] == 0 || m->u[1] == repl.node_id) {
-            _protocol_error(c, "the peer's node-id is 0 or this node's own");
+            repl_protocol_error(c, "the peer's node-id is 0 or this node's own");
             return -1;
         }
         p->node_id = (uint16_t)m->u[1];
@@ -283,16 +284,16 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
                     repl_sweep_cancel(p);
             }
         } else if (!p->have_pos || m->u[1] != p->rx_offset) {
-            _protocol_error(c, "resumed from another position than this node asked");
+            repl_protocol_error(c, "resumed from another position than this node asked");
             return -1;
         }
         return 0;
     case REPL_REC:
         if (p->rx_full || !p->have_pos) {
-            _protocol_error(c, "a change before the sync started");
+            repl_protocol_error(c, "a change before the sync started");
             return -1;
         }
-        _apply(p, &m->c, false, &hash);
+        repl_apply(p, &m->c, false, &hash);
         if (p->synced && hash && !keyset_add(p->synced, hash))
             repl_sweep_cancel(p); /* out of memory: no sweep rather than a wrong one */
         p->rx_offset = m->u[0];
@@ -302,16 +303,16 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         return 0;
     case REPL_ITEM:
         if (!p->rx_full) {
-            _protocol_error(c, "a full-sync item outside a full sync");
+            repl_protocol_error(c, "a full-sync item outside a full sync");
             return -1;
         }
-        _apply(p, &m->c, true, &hash);
+        repl_apply(p, &m->c, true, &hash);
         if (p->synced && hash && !keyset_add(p->synced, hash))
             repl_sweep_cancel(p);
         return 0;
     case REPL_GONE:
         if (!p->rx_full) {
-            _protocol_error(c, "GONE outside a full sync");
+            repl_protocol_error(c, "GONE outside a full sync");
             return -1;
         }
         for (uint64_t i = 0; p->gone_s && i < m->u[1]; i++) {
@@ -325,7 +326,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         return 0;
     case REPL_SYNCED:
         if (!p->rx_full) {
-            _protocol_error(c, "SYNCED outside a full sync");
+            repl_protocol_error(c, "SYNCED outside a full sync");
             return -1;
         }
         p->rx_full = false;
@@ -353,10 +354,17 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         }
         pthread_mutex_unlock(&repl.status_lock);
         return 0;
+    case REPL_AE:
+    case REPL_AE_ITEM:
+        if (p->rx_full || !p->have_pos) {
+            repl_protocol_error(c, "anti-entropy before the link is in sync");
+            return -1;
+        }
+        return repl_ae_on_inbound(p, m);
     case REPL_ERROR:
         return _peer_error(c, m);
     default:
-        _protocol_error(c, "a message a receiver does not take");
+        repl_protocol_error(c, "a message a receiver does not take");
         return -1;
     }
 }
@@ -381,11 +389,11 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
     switch (m->type) {
     case REPL_WELCOME:
         if (p->ostate != OUT_HELLO) {
-            _protocol_error(c, "WELCOME twice");
+            repl_protocol_error(c, "WELCOME twice");
             return -1;
         }
         if (m->u[0] == 0 || m->u[0] == repl.node_id) {
-            _protocol_error(c, "the peer's node-id is 0 or this node's own");
+            repl_protocol_error(c, "the peer's node-id is 0 or this node's own");
             return -1;
         }
         p->node_id = (uint16_t)m->u[0];
@@ -414,10 +422,16 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
         return 0;
     case REPL_PING:
         return 0;
+    case REPL_AE:
+        if (p->ostate != OUT_STREAM) {
+            repl_protocol_error(c, "anti-entropy before the link is in sync");
+            return -1;
+        }
+        return repl_ae_on_outbound(p, m);
     case REPL_ERROR:
         return _peer_error(c, m);
     default:
-        _protocol_error(c, "a message a sender does not take");
+        repl_protocol_error(c, "a message a sender does not take");
         return -1;
     }
 }
@@ -449,6 +463,7 @@ static void _fill(struct peer *p)
         return;
     }
     stat_add(&p->st.sent, p->send.seq - before);
+    repl_ae_fill(p);
 }
 
 static void _notify_cb(evutil_socket_t fd, short what, void *arg)
@@ -480,7 +495,7 @@ static void _read_cb(struct bufferevent *bev, void *arg)
             break;
         uint32_t len = repl_frame_len(hdr);
         if (len > REPL_MAX_FRAME) {
-            _protocol_error(c, "frame too large");
+            repl_protocol_error(c, "frame too large");
             return;
         }
         if (evbuffer_get_length(in) < 4 + (size_t)len)
@@ -489,7 +504,7 @@ static void _read_cb(struct bufferevent *bev, void *arg)
         struct repl_msg m;
         const char *why = NULL;
         if (!frame || repl_decode(frame + 4, len, &m, &why) != 0) {
-            _protocol_error(c, why ? why : "out of memory");
+            repl_protocol_error(c, why ? why : "out of memory");
             return;
         }
         int rc = c->outbound ? _on_outbound(c, &m) : _on_inbound(c, &m);
@@ -520,11 +535,13 @@ static void _conn_free(struct conn *c)
         p->out = NULL;
         p->ostate = OUT_IDLE;
         repl_full_cancel(p);
+        repl_ae_link_down(p, true);
         __atomic_store_n(&p->st.out_up, 0, __ATOMIC_RELAXED);
         if (running)
             _schedule_dial(p);
     } else if (p && p->in == c) {
         p->in = NULL;
+        repl_ae_link_down(p, false);
         if (p->rx_full)
             repl_sweep_cancel(p); /* the sync did not complete: its key set says nothing */
         p->rx_full = false;
@@ -792,6 +809,10 @@ int repl_link_start(char *err, size_t errlen)
         struct peer *p = &repl.peers[i];
         p->retry = evtimer_new(base, _dial, p);
         p->sweep = event_new(base, -1, 0, repl_sweep_cb, p);
+        if (repl_ae_setup(base, p) != 0) {
+            snprintf(err, errlen, "out of memory for anti-entropy");
+            return -1;
+        }
         struct timeval now = {0, 0};
         evtimer_add(p->retry, &now);
     }
@@ -817,6 +838,7 @@ void repl_link_stop(void)
         struct peer *p = &repl.peers[i];
         repl_sweep_cancel(p);
         repl_full_cancel(p);
+        repl_ae_teardown(p);
         if (p->retry)
             event_free(p->retry);
         if (p->sweep)

@@ -36,6 +36,9 @@ struct evbuffer;
     ACTION(dropped_nomem, STAT_COUNTER, "its changes not applied: no room in memory")       \
     ACTION(stream_lost, STAT_COUNTER,                                                        \
            "its appends this node could not follow (a gap, or a newer branch): a miss here") \
+    ACTION(ae_rounds, STAT_COUNTER, "anti-entropy rounds this node ran against it")        \
+    ACTION(ae_buckets, STAT_COUNTER, "buckets those rounds found different")               \
+    ACTION(ae_repaired, STAT_COUNTER, "items those rounds brought here and applied")       \
     ACTION(sync_dropped, STAT_COUNTER,                                                       \
            "items removed after a full sync from it: older than the sync, and it had none")  \
     ACTION(connects, STAT_COUNTER, "links to or from it established")                       \
@@ -92,6 +95,7 @@ struct peer {
     struct tiering_scan *sweep_disk; /* the sweep's walk of the disk tiers, after memory */
     uint64_t sweep_dropped;          /* what this sweep removed */
     uint64_t unacked;          /* changes applied since the last ACK */
+    struct ae *ae;             /* anti-entropy with it (antientropy.c) */
 
     /* guarded by repl.status_lock (read by CLUSTER_STATUS on a worker) */
     char last_error[160];
@@ -105,8 +109,8 @@ struct peer {
     } view[REPL_VIEW_MAX];
 
     struct peer_stats st;
-    struct stat_desc st_desc[20];
-    char st_names[20][REPL_NAME_MAX + 32];
+    struct stat_desc st_desc[24];
+    char st_names[24][REPL_NAME_MAX + 32];
 };
 
 /* The process's replication state. */
@@ -121,6 +125,7 @@ struct repl {
     int npeers;
     struct backlog *backlog;
     uint64_t max_offset_ms;
+    uint64_t ae_interval_ms; /* anti-entropy rounds with each peer this often (0: none) */
     pthread_mutex_t status_lock; /* peers' last_error and view */
 };
 
@@ -146,6 +151,15 @@ void repl_link_stop(void);
  * disk tiers from the start), one step into out (false when everything was sent), cancel
  * (the link went). The receiver, after SYNCED: begin the sweep (p->synced, gone marks and
  * sync_stamp set; p->sweep is its event, run with repl_sweep_cb), poke it, cancel it. */
+struct store_key;
+struct item;
+/* One step of a walk of memory (every namespace, from ns and cursor 0): fn for each item
+ * of about 64 keys (a reference held during the call). False once the walk is over. */
+typedef void (*repl_item_fn)(void *arg, const struct store_key *k, struct item *it);
+bool repl_walk_step(uint16_t *ns, uint64_t *cursor, repl_item_fn fn, void *arg);
+/* An item memory holds, as an ITEM (ae: an AE_ITEM) into out. */
+void repl_item_send(struct evbuffer *out, const struct store_key *k, const char *nsname,
+                    struct item *it, bool ae);
 void repl_full_begin(struct peer *p, struct evbuffer *out);
 bool repl_full_step(struct peer *p, struct evbuffer *out);
 void repl_full_cancel(struct peer *p);
@@ -154,6 +168,26 @@ void repl_sweep_cb(int fd, short what, void *arg);
 /* After repl_link_notify: a sweep waiting for the disk writer goes on when it is done. */
 void repl_sweep_poke(struct peer *p);
 void repl_sweep_cancel(struct peer *p);
+
+/* antientropy.c, on the link thread: set up a peer's (0 or -1), a message of an
+ * anti-entropy round on its inbound (the receiver's side) or outbound link (the sender's):
+ * 0, or -1 after a protocol error closed it; a link went down; free everything. */
+struct repl_msg;
+struct event_base;
+int repl_ae_setup(struct event_base *base, struct peer *p);
+int repl_ae_on_inbound(struct peer *p, const struct repl_msg *m);
+int repl_ae_on_outbound(struct peer *p, const struct repl_msg *m);
+void repl_ae_link_down(struct peer *p, bool outbound);
+/* The sender's side: its output drained (or more may go): send more of what a round wants. */
+void repl_ae_fill(struct peer *p);
+/* link.c: the output buffer of a link. */
+struct evbuffer *repl_conn_output(struct conn *c);
+void repl_ae_teardown(struct peer *p);
+/* link.c: apply a change of p (item: from a full sync or an anti-entropy round); *hash
+ * gets its key's hash. Returns the store's answer. */
+int repl_apply(struct peer *p, const struct repl_change *ch, bool item, uint64_t *hash);
+/* link.c: close c for a malformed or unexpected message (why), as a protocol error. */
+void repl_protocol_error(struct conn *c, const char *why);
 
 /* wait.c, on the link thread: make its events (0 or -1); a peer acknowledged more: answer the
  * waiters it satisfies; free what is left after the loop stopped. */

@@ -39,6 +39,7 @@ void repl_options_register(void)
         {"max_clock_offset", 1, 3600000, false},
         {"repl_backlog_size", 64ull << 10, 64ull << 30, false},
         {"repl_test_clock_skew_ms", 0, 86400000, false},
+        {"anti_entropy_interval", 1, 86400, true}, /* 0 = none */
     };
     option_registry_ranges("replication", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
@@ -265,6 +266,7 @@ int repl_setup(char *err, size_t errlen)
     if (_load_peers(err, errlen) != 0)
         return -1;
     repl.max_offset_ms = option_get_u(&opts.max_clock_offset);
+    repl.ae_interval_ms = option_get_u(&opts.anti_entropy_interval) * 1000;
     repl.pins = calloc((size_t)repl.npeers + 1, REPL_FP_LEN);
     snprintf(state_path, sizeof(state_path), "%s/replication.state",
              option_registry_str("data_dir"));

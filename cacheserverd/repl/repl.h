@@ -32,6 +32,8 @@
            "ms a peer's stamp may be ahead of this clock; changes further ahead are refused") \
     ACTION(repl_backlog_size, OPT_SIZE, "64MiB", OPT_STARTUP,                                \
            "memory for this node's recent changes, from which a reconnecting peer resumes")  \
+    ACTION(anti_entropy_interval, OPT_UINT, "60", OPT_STARTUP,                               \
+           "seconds between anti-entropy rounds with each peer (0 = none)")                  \
     ACTION(repl_test_clock_skew_ms, OPT_UINT, "0", OPT_STARTUP,                              \
            "TESTS ONLY: this node's stamps run this many ms ahead of its clock")
 

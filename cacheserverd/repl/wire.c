@@ -174,13 +174,23 @@ int repl_send_rec(struct evbuffer *out, uint64_t offset, uint64_t seq, const uin
     return _frame(out, &sb, body, blen);
 }
 
-int repl_send_item(struct evbuffer *out, const struct repl_change *c)
+static int _send_change(struct evbuffer *out, enum repl_msg_type type, const struct repl_change *c)
 {
     PACKER(sb, pk);
     msgpack_pack_array(&pk, 1 + REPL_CHANGE_FIELDS);
-    msgpack_pack_uint8(&pk, REPL_ITEM);
+    msgpack_pack_uint8(&pk, type);
     _pack_change(&pk, c);
     return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_item(struct evbuffer *out, const struct repl_change *c)
+{
+    return _send_change(out, REPL_ITEM, c);
+}
+
+int repl_send_ae_item(struct evbuffer *out, const struct repl_change *c)
+{
+    return _send_change(out, REPL_AE_ITEM, c);
 }
 
 int repl_send_synced(struct evbuffer *out, uint64_t offset, uint64_t seq)
@@ -229,24 +239,65 @@ int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct rep
     return _frame(out, &sb, NULL, 0);
 }
 
-int repl_send_gone(struct evbuffer *out, uint32_t first, uint32_t n, const uint64_t *stamps,
-                   const uint16_t *origins)
+/* Marks as two byte strings: stamps (8 bytes LE each), origins (2 bytes LE each). */
+static void _marks_bytes(uint32_t n, const uint64_t *stamps, const uint16_t *origins,
+                         uint8_t *st, uint8_t *org)
 {
-    uint8_t st[REPL_GONE_CHUNK * 8], org[REPL_GONE_CHUNK * 2];
-    if (n > REPL_GONE_CHUNK)
-        return -1;
     for (uint32_t i = 0; i < n; i++) {
         for (int b = 0; b < 8; b++)
             st[i * 8 + (uint32_t)b] = (uint8_t)(stamps[i] >> (8 * b));
         org[i * 2] = (uint8_t)origins[i];
         org[i * 2 + 1] = (uint8_t)(origins[i] >> 8);
     }
+}
+
+int repl_send_gone(struct evbuffer *out, uint32_t first, uint32_t n, const uint64_t *stamps,
+                   const uint16_t *origins)
+{
+    static uint8_t st[REPL_GONE_CHUNK * 8], org[REPL_GONE_CHUNK * 2]; /* link thread only */
+    if (n > REPL_GONE_CHUNK)
+        return -1;
+    _marks_bytes(n, stamps, origins, st, org);
     PACKER(sb, pk);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, REPL_GONE);
     msgpack_pack_uint32(&pk, first);
     _pack_bin(&pk, st, n * 8);
     _pack_bin(&pk, org, n * 2);
+    return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_ae_marks(struct evbuffer *out, uint64_t round, uint32_t first, uint32_t n,
+                       const uint64_t *stamps, const uint16_t *origins)
+{
+    static uint8_t st[REPL_GONE_CHUNK * 8], org[REPL_GONE_CHUNK * 2]; /* link thread only */
+    if (n > REPL_GONE_CHUNK)
+        return -1;
+    _marks_bytes(n, stamps, origins, st, org);
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 6);
+    msgpack_pack_uint8(&pk, REPL_AE);
+    msgpack_pack_uint8(&pk, REPL_AE_MARKS);
+    msgpack_pack_uint64(&pk, round);
+    msgpack_pack_uint32(&pk, first);
+    _pack_bin(&pk, st, n * 8);
+    _pack_bin(&pk, org, n * 2);
+    return _frame(out, &sb, NULL, 0);
+}
+
+int repl_send_ae(struct evbuffer *out, enum repl_ae_kind kind, uint64_t round, uint64_t arg,
+                 const uint8_t *bin, uint32_t blen)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint8(&pk, REPL_AE);
+    msgpack_pack_uint8(&pk, (uint8_t)kind);
+    msgpack_pack_uint64(&pk, round);
+    msgpack_pack_uint64(&pk, arg);
+    if (bin)
+        _pack_bin(&pk, bin, blen);
+    else
+        msgpack_pack_nil(&pk);
     return _frame(out, &sb, NULL, 0);
 }
 
@@ -361,7 +412,7 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
     uint64_t t;
     mp_cursor_init(&c, body, len);
     memset(m, 0, sizeof(*m));
-    if (!mp_read_array(&c, &n) || n == 0 || !_read_u(&c, &t, REPL_GONE) || t == 0)
+    if (!mp_read_array(&c, &n) || n == 0 || !_read_u(&c, &t, REPL_AE_ITEM) || t == 0)
         FAIL("not a peer-link message");
     m->type = (enum repl_msg_type)t;
     n--;
@@ -404,6 +455,7 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
             return -1;
         break;
     case REPL_ITEM:
+    case REPL_AE_ITEM:
         if (n != REPL_CHANGE_FIELDS)
             FAIL("bad ITEM");
         if (_decode_change(&c, &m->c, why) != 0)
@@ -427,6 +479,32 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
             m->u[0] + sl / 8 > REPL_GONE_SLICES)
             FAIL("bad GONE");
         m->u[1] = sl / 8;
+        break;
+    }
+    case REPL_AE: {
+        uint64_t kind;
+        uint32_t sl, ol;
+        if (!_read_u(&c, &kind, REPL_AE_END) || kind == 0 || !mp_read_uint(&c, &m->u[0]))
+            FAIL("bad AE");
+        m->ae_kind = (uint32_t)kind;
+        if (kind == REPL_AE_MARKS) {
+            if (n != 5 || !_read_u(&c, &m->u[1], REPL_GONE_SLICES - 1) ||
+                !mp_read_bytes(&c, &m->gone_stamps, &sl) ||
+                !mp_read_bytes(&c, &m->gone_origins, &ol) || sl % 8 ||
+                sl / 8 > REPL_GONE_CHUNK || ol != sl / 4 || m->u[1] + sl / 8 > REPL_GONE_SLICES)
+                FAIL("bad AE marks");
+            m->u[2] = sl / 8;
+            break;
+        }
+        if (n != 4 || !mp_read_uint(&c, &m->u[1]))
+            FAIL("bad AE");
+        if (kind == REPL_AE_DIGEST || kind == REPL_AE_WANT) {
+            uint32_t want = kind == REPL_AE_DIGEST ? REPL_AE_BUCKETS * 8 : REPL_AE_BUCKETS / 8;
+            if (!mp_read_bytes(&c, &m->ae_bin, &sl) || sl != want)
+                FAIL("bad AE digests");
+        } else if (!mp_read_nil(&c)) {
+            FAIL("bad AE");
+        }
         break;
     }
     case REPL_VIEW: {

@@ -18,7 +18,7 @@
 
 struct evbuffer;
 
-#define REPL_PROTO_VERSION 1
+#define REPL_PROTO_VERSION 2 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM) */
 /* The largest frame either side accepts: a value of the largest allowed size and its key. */
 #define REPL_MAX_FRAME (512u * 1024u * 1024u)
 #define REPL_NAME_MAX 64
@@ -36,7 +36,21 @@ enum repl_msg_type {
     REPL_ERROR = 9,   /* either, then it closes: code, message */
     REPL_VIEW = 10,   /* sender, every second: its own fingerprint and how it sees its peers */
     REPL_GONE = 11,   /* sender, in a full sync before the ITEMs: a range of its gone marks */
+    REPL_AE = 12,     /* either, anti-entropy (antientropy.c): kind (enum repl_ae_kind),
+                       * round, and what the kind carries */
+    REPL_AE_ITEM = 13, /* sender, in an anti-entropy round: one item (as an ITEM) */
 };
+
+/* The kinds of an anti-entropy message. The receiver of a link's changes asks, its sender
+ * answers: MARKS (receiver) and BEGIN, MARKS (sender) and DIGEST, WANT, AE_ITEMs and END. */
+enum repl_ae_kind {
+    REPL_AE_MARKS = 1,  /* a range of the gone marks (as GONE: u[1] first, u[2] n) */
+    REPL_AE_BEGIN = 2,  /* u[1]: the round's cutoff stamp (items at or above it are left out) */
+    REPL_AE_DIGEST = 3, /* digests: REPL_AE_BUCKETS x 8 bytes LE */
+    REPL_AE_WANT = 4,   /* digests: REPL_AE_BUCKETS / 8 bytes, a bit per bucket to send */
+    REPL_AE_END = 5,
+};
+#define REPL_AE_BUCKETS 4096u
 #define REPL_GONE_SLICES (1u << 16) /* = STORE_GONE_BITS (checked in link.c) */
 #define REPL_GONE_CHUNK 4096u
 
@@ -94,6 +108,8 @@ struct repl_msg {
     struct repl_change c;     /* REC, ITEM */
     const uint8_t *gone_stamps;  /* GONE: u[0] = first slice, u[1] = n; n x 8 bytes LE */
     const uint8_t *gone_origins; /* GONE: n x 2 bytes LE */
+    uint32_t ae_kind;         /* AE: enum repl_ae_kind; u[0] the round */
+    const uint8_t *ae_bin;    /* AE DIGEST, WANT: the bytes */
     const uint8_t *fp;        /* VIEW: the sender's own fingerprint */
     uint32_t nview;           /* VIEW: entries */
     struct repl_view_entry view[REPL_VIEW_MAX];
@@ -125,6 +141,13 @@ int repl_send_error(struct evbuffer *out, unsigned code, const char *msg);
 /* Slices [first, first+n) of the sender's gone marks, n <= REPL_GONE_CHUNK. */
 int repl_send_gone(struct evbuffer *out, uint32_t first, uint32_t n, const uint64_t *stamps,
                    const uint16_t *origins);
+/* Anti-entropy: marks [first, first+n) (n <= REPL_GONE_CHUNK), BEGIN, DIGEST, WANT, END;
+ * an AE_ITEM. */
+int repl_send_ae_marks(struct evbuffer *out, uint64_t round, uint32_t first, uint32_t n,
+                       const uint64_t *stamps, const uint16_t *origins);
+int repl_send_ae(struct evbuffer *out, enum repl_ae_kind kind, uint64_t round, uint64_t arg,
+                 const uint8_t *bin, uint32_t blen);
+int repl_send_ae_item(struct evbuffer *out, const struct repl_change *c);
 /* n <= REPL_VIEW_MAX entries (fp: REPL_FP_LEN bytes each) */
 int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct repl_view_entry *v,
                    uint32_t n);
