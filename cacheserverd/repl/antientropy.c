@@ -103,14 +103,7 @@ static void _send_marks(struct evbuffer *out, const struct ae_side *s)
 
 static void _take_marks(struct ae_side *s, const struct repl_msg *m)
 {
-    for (uint64_t i = 0; i < m->u[2]; i++) {
-        uint64_t v = 0;
-        for (int b = 7; b >= 0; b--)
-            v = v << 8 | m->gone_stamps[i * 8 + (uint64_t)b];
-        s->theirs_s[m->u[1] + i] = v;
-        s->theirs_o[m->u[1] + i] =
-            (uint16_t)(m->gone_origins[i * 2] | m->gone_origins[i * 2 + 1] << 8);
-    }
+    repl_marks_decode(m, s->theirs_s + m->u[1], s->theirs_o + m->u[1], m->u[2]);
 }
 
 static inline bool _above(uint64_t v, uint16_t o, uint64_t s, uint16_t so)

@@ -315,14 +315,8 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             repl_protocol_error(c, "GONE outside a full sync");
             return -1;
         }
-        for (uint64_t i = 0; p->gone_s && i < m->u[1]; i++) {
-            uint64_t v = 0;
-            for (int b = 7; b >= 0; b--)
-                v = v << 8 | m->gone_stamps[i * 8 + (uint64_t)b];
-            p->gone_s[m->u[0] + i] = v;
-            p->gone_o[m->u[0] + i] =
-                (uint16_t)(m->gone_origins[i * 2] | m->gone_origins[i * 2 + 1] << 8);
-        }
+        if (p->gone_s)
+            repl_marks_decode(m, p->gone_s + m->u[0], p->gone_o + m->u[0], m->u[1]);
         return 0;
     case REPL_SYNCED:
         if (!p->rx_full) {

@@ -301,6 +301,18 @@ int repl_send_ae(struct evbuffer *out, enum repl_ae_kind kind, uint64_t round, u
     return _frame(out, &sb, NULL, 0);
 }
 
+void repl_marks_decode(const struct repl_msg *m, uint64_t *stamps, uint16_t *origins,
+                       uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        for (int b = 7; b >= 0; b--)
+            v = v << 8 | m->gone_stamps[i * 8 + (uint64_t)b];
+        stamps[i] = v;
+        origins[i] = (uint16_t)(m->gone_origins[i * 2] | m->gone_origins[i * 2 + 1] << 8);
+    }
+}
+
 uint32_t repl_frame_len(const uint8_t hdr[4])
 {
     return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];

@@ -152,6 +152,10 @@ int repl_send_ae_item(struct evbuffer *out, const struct repl_change *c);
 int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct repl_view_entry *v,
                    uint32_t n);
 
+/* The n gone marks a GONE or an AE MARKS message carries, into stamps and origins. */
+void repl_marks_decode(const struct repl_msg *m, uint64_t *stamps, uint16_t *origins,
+                       uint64_t n);
+
 /* Frame cutting: the body length announced at the start of buf (at least 4 bytes). */
 uint32_t repl_frame_len(const uint8_t hdr[4]);
 
