@@ -361,14 +361,24 @@ static void _do_unlink(struct shard *s, struct item **slot)
     store_item_release(it);
 }
 
-/* Replace old (at *slot) by new in the table, or link new if there was none. */
+/* Replace old (at *slot) by new in the table, or link new if there was none. The old item
+ * is freed only after the new one's record left: freeing a persisted stream tells the
+ * stream hooks to delete its chunks (gone), and persistence must queue that delete behind
+ * the write that replaces the stream's head. The other way round a crash between the two
+ * left the old head on disk naming chunks already deleted, and the key answered E_DISK
+ * ("the end of the stream is missing on disk") until it was overwritten. */
 static void _do_replace(struct shard *s, struct item **slot, struct item *nit, uint64_t hash,
                         enum mutation_op op)
 {
-    if (slot)
+    struct item *old = slot ? *slot : NULL;
+    if (old) {
+        _item_ref(old);
         _do_unlink(s, slot);
+    }
     _do_link(s, nit, hash);
     _emit_value(op, nit, hash);
+    if (old)
+        store_item_release(old);
 }
 
 /* The same for a stream an APPEND made (its record says what the append added where). */
