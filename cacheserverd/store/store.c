@@ -367,8 +367,9 @@ static void _do_unlink(struct shard *s, struct item **slot)
  * the write that replaces the stream's head. The other way round a crash between the two
  * left the old head on disk naming chunks already deleted, and the key answered E_DISK
  * ("the end of the stream is missing on disk") until it was overwritten. */
-static void _do_replace(struct shard *s, struct item **slot, struct item *nit, uint64_t hash,
-                        enum mutation_op op)
+static void _do_replace_rec(struct shard *s, struct item **slot, struct item *nit,
+                            uint64_t hash, enum mutation_op op,
+                            const struct store_append_info *app)
 {
     struct item *old = slot ? *slot : NULL;
     if (old) {
@@ -376,20 +377,26 @@ static void _do_replace(struct shard *s, struct item **slot, struct item *nit, u
         _do_unlink(s, slot);
     }
     _do_link(s, nit, hash);
-    _emit_value(op, nit, hash);
+    if (app) /* a stream an APPEND made: its record says what the append added where */
+        _emit_record(MUT_SET, nit, hash, NULL, item_stream(nit)->len, nit->version,
+                     (uint16_t)nit->origin, app);
+    else
+        _emit_value(op, nit, hash);
     if (old)
         store_item_release(old);
 }
 
-/* The same for a stream an APPEND made (its record says what the append added where). */
+static void _do_replace(struct shard *s, struct item **slot, struct item *nit, uint64_t hash,
+                        enum mutation_op op)
+{
+    _do_replace_rec(s, slot, nit, hash, op, NULL);
+}
+
+/* The same for a stream an APPEND made. */
 static void _do_replace_stream(struct shard *s, struct item **slot, struct item *nit,
                                uint64_t hash, const struct store_append_info *app)
 {
-    if (slot)
-        _do_unlink(s, slot);
-    _do_link(s, nit, hash);
-    _emit_record(MUT_SET, nit, hash, NULL, item_stream(nit)->len, nit->version,
-                 (uint16_t)nit->origin, app);
+    _do_replace_rec(s, slot, nit, hash, MUT_SET, app);
 }
 
 /* Append to the stream item it (shard locked) as a change of version/origin, with its
