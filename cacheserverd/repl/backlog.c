@@ -139,8 +139,10 @@ bool backlog_append(struct backlog *b, const struct repl_change *c, uint64_t has
     _make_room(b, bound);
     struct rec_hdr *h = _at(b, b->head);
     uint8_t *p = (uint8_t *)(h + 1);
-    memcpy(p, c->ns, c->nslen);
-    memcpy(p + c->nslen, c->key, klen);
+    if (c->nslen)
+        memcpy(p, c->ns, c->nslen);
+    if (klen) /* a FLUSH has no key (NULL) */
+        memcpy(p + c->nslen, c->key, klen);
     size_t body = repl_change_pack(c, p + c->nslen + klen);
     h->len = (uint32_t)_align8(sizeof(*h) + c->nslen + klen + body);
     h->flags = 0;
