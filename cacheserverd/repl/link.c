@@ -68,7 +68,8 @@ static struct event_base *base;
 static struct evconnlistener *listener;
 static struct event *notify_ev, *tick_ev;
 static pthread_t thread;
-static bool running; /* atomic: read by repl_link_notify on any thread */
+static bool running; /* atomic: read by repl_link_notify on any thread, and by the link
+                      * thread while repl_link_stop clears it on the main thread */
 static int notified; /* atomic: notify_ev is active */
 
 /* Sources refused and already logged (logged once each). */
@@ -675,7 +676,7 @@ static void _conn_free(struct conn *c)
         p->out = NULL;
         _set_ostate(p, OUT_IDLE);
         __atomic_store_n(&p->st.out_up, 0, __ATOMIC_RELAXED);
-        if (running)
+        if (__atomic_load_n(&running, __ATOMIC_ACQUIRE))
             _schedule_dial(p);
     } else if (p && p->in == c) {
         p->in = NULL;
@@ -825,7 +826,7 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct peer *p = arg;
-    if (p->out || !running)
+    if (p->out || !__atomic_load_n(&running, __ATOMIC_ACQUIRE))
         return;
     SSL *ssl = SSL_new(repl.client_ctx);
     if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])p->fp, 1) != 0) {
