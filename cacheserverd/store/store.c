@@ -33,9 +33,15 @@ static struct {
     store_mutation_fn fn;
     void *arg;
 } subscribers[MAX_SUBSCRIBERS];
+/* nsubscribers and node_id are set on the main thread at startup (repl_setup), after the
+ * tiers' restore thread may have begun loading keys (store_load emits records and stamps
+ * them with node_id): so atomics. A subscriber's slot is filled before the release store
+ * that counts it; _emit and _emit_change read the count with acquire. */
 static int nsubscribers;
 static struct store_miss_hooks miss_hooks;
-static uint16_t node_id; /* the origin of this node's changes */
+static uint16_t node_id; /* the origin of this node's changes; read it with _self() */
+
+static inline uint16_t _self(void) { return __atomic_load_n(&node_id, __ATOMIC_RELAXED); }
 
 /* What left memory, for last-writer-wins on keys memory no longer holds: per 2^16 slices of
  * the hash space (its top bits, so each slice belongs to one shard and is guarded by its
@@ -76,11 +82,12 @@ void store_options_register(void)
 
 int store_mutation_subscribe(store_mutation_fn fn, void *arg)
 {
-    if (nsubscribers >= MAX_SUBSCRIBERS)
+    int n = nsubscribers; /* subscribers are added on the main thread only */
+    if (n >= MAX_SUBSCRIBERS)
         return -1;
-    subscribers[nsubscribers].fn = fn;
-    subscribers[nsubscribers].arg = arg;
-    nsubscribers++;
+    subscribers[n].fn = fn;
+    subscribers[n].arg = arg;
+    __atomic_store_n(&nsubscribers, n + 1, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -230,11 +237,12 @@ uint64_t store_item_strlen(const struct item *it)
 static void _emit(struct mutation *m)
 {
     stat_incr(&st.mutations);
-    if (nsubscribers == 0)
+    int n = __atomic_load_n(&nsubscribers, __ATOMIC_ACQUIRE);
+    if (n == 0)
         return;
     if (!m->hlc)
         m->hlc = store_hlc_now();
-    for (int i = 0; i < nsubscribers; i++)
+    for (int i = 0; i < n; i++)
         subscribers[i].fn(subscribers[i].arg, m);
 }
 
@@ -244,7 +252,7 @@ static void _emit(struct mutation *m)
 static void _emit_change(enum mutation_op op, struct item *it, uint64_t hash, const uint8_t *value,
                          uint64_t vlen, uint64_t stamp, uint16_t origin)
 {
-    if (nsubscribers == 0) {
+    if (__atomic_load_n(&nsubscribers, __ATOMIC_RELAXED) == 0) { /* _emit loads it again */
         stat_incr(&st.mutations);
         return;
     }
@@ -282,7 +290,7 @@ static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, cons
 {
     bool made = op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH;
     _emit_change(op, it, hash, value, vlen, made ? it->version : 0,
-                 made ? (uint16_t)it->origin : node_id);
+                 made ? (uint16_t)it->origin : _self());
 }
 
 /* A change whose record carries the item's value (its encoding, or a stream's length). */
@@ -620,7 +628,7 @@ enum store_status store_set(const struct store_key *k, const struct store_value 
         rc = STORE_CAS_MISMATCH;
     if (rc == STORE_OK) {
         nit->version = store_hlc_now();
-        nit->origin = node_id;
+        nit->origin = _self();
         if (version)
             *version = nit->version;
         _do_replace(s, slot, nit, k->hash, MUT_SET);
@@ -698,17 +706,17 @@ enum store_status store_del(const struct store_key *k)
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     uint64_t stamp = store_hlc_now();
-    _do_gone(k->hash, stamp, node_id);
+    _do_gone(k->hash, stamp, _self());
     if (!slot) {
         bool elsewhere = miss_hooks.forget && miss_hooks.forget(miss_hooks.arg, k);
         /* still a change: peers may hold the key (its record has no value and type 0) */
         struct mutation m = {.op = MUT_DEL, .ns = k->ns, .key = k->data, .klen = k->len,
-                             .hash = k->hash, .origin = node_id, .hlc = stamp};
+                             .hash = k->hash, .origin = _self(), .hlc = stamp};
         _emit(&m);
         pthread_mutex_unlock(&s->lock);
         return elsewhere ? STORE_OK : STORE_NOT_FOUND;
     }
-    _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, stamp, node_id);
+    _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, stamp, _self());
     _do_unlink(s, slot);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -726,7 +734,7 @@ enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms)
     }
     (*slot)->expire_ms = _expire_at(ttl_ms);
     (*slot)->version = store_hlc_now(); /* a change like any other: a new stamp */
-    (*slot)->origin = node_id;
+    (*slot)->origin = _self();
     _emit_value(MUT_TOUCH, *slot, k->hash);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -879,7 +887,7 @@ static enum store_status _incr_counter(const struct store_key *k, int64_t delta,
             seen = *slot;
             _item_ref(seen);
             expire = (*slot)->expire_ms;
-            if (!ctr_add(&c, node_id, delta, stamp)) {
+            if (!ctr_add(&c, _self(), delta, stamp)) {
                 store_item_release(seen);
                 pthread_mutex_unlock(&s->lock);
                 return STORE_ELIMIT;
@@ -891,17 +899,17 @@ static enum store_status _incr_counter(const struct store_key *k, int64_t delta,
             /* created here: an epoch of its own, counting from initial, then this node's
              * delta added (as INCR of a missing key does in Redis) */
             c.epoch = stamp;
-            c.eorigin = node_id;
+            c.eorigin = _self();
             c.base = initial;
             c.n = 0;
-            ctr_add(&c, node_id, delta, stamp); /* n was 0: there is room */
+            ctr_add(&c, _self(), delta, stamp); /* n was 0: there is room */
             expire = _expire_at(ttl_ms);
         }
         pthread_mutex_unlock(&s->lock);
         int64_t v;
         struct item *nit = NULL;
         enum store_status rc = !ctr_value(&c, &v) ? STORE_EOVERFLOW
-                               : !(nit = _counter_item(k, &c, expire, node_id)) ? STORE_ENOMEM
+                               : !(nit = _counter_item(k, &c, expire, _self())) ? STORE_ENOMEM
                                                                                  : STORE_OK;
         if (rc == STORE_OK) {
             if (_install_if_unchanged(k, seen, nit)) {
@@ -995,7 +1003,7 @@ static enum store_status _apply_counter(const struct store_key *k, const struct 
 enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t initial,
                              uint64_t ttl_ms, int64_t *result)
 {
-    if (node_id)
+    if (_self())
         return _incr_counter(k, delta, initial, ttl_ms, result);
     struct item *nit = _item_reserved(k, STORE_T_INT, NULL, 9);
     if (!nit)
@@ -1022,7 +1030,7 @@ enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t i
     if (rc == STORE_OK) {
         _encode_int(item_val(nit), v);
         nit->version = store_hlc_now();
-        nit->origin = node_id;
+        nit->origin = _self();
         _do_replace(s, slot, nit, k->hash, MUT_SET);
         nit = NULL;
         *result = v;
@@ -1068,7 +1076,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
             rc = STORE_ENOMEM;
         } else {
             it->version = version;
-            it->origin = node_id;
+            it->origin = _self();
             *new_len = item_stream(it)->len;
             /* chunks first: persistence writes them before the stream's head */
             do_store_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
@@ -1095,7 +1103,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
             rc = STORE_ENOMEM;
         } else {
             nit->version = version;
-            nit->origin = node_id;
+            nit->origin = _self();
             *new_len = nst->len;
             do_store_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
             _do_replace(s, slot, nit, k->hash, MUT_SET);
@@ -1153,7 +1161,7 @@ void store_version_floor(uint64_t v)
     }
 }
 
-void store_set_node_id(uint16_t id) { node_id = id; }
+void store_set_node_id(uint16_t id) { __atomic_store_n(&node_id, id, __ATOMIC_RELAXED); }
 
 void store_clock_floor(uint64_t v) { store_hlc_floor(v); }
 uint64_t store_clock_now(void) { return store_hlc_now(); }
@@ -1318,7 +1326,7 @@ static void _flush(int ns, uint16_t origin, uint64_t stamp, uint64_t *removed)
         *removed = n;
 }
 
-void store_flush(int ns, uint64_t *removed) { _flush(ns, node_id, 0, removed); }
+void store_flush(int ns, uint64_t *removed) { _flush(ns, _self(), 0, removed); }
 
 void store_flush_remote(int ns, uint16_t origin, uint64_t stamp)
 {
