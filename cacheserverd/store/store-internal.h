@@ -30,7 +30,8 @@ struct item {
     uint16_t ns;
     uint16_t gen;        /* namespace generation at write time; stale = flushed */
     uint8_t type;
-    uint8_t flags;
+    uint8_t flags;       /* ITEM_*: once linked, changed under the shard lock with atomic
+                          * read-modify-writes (store_item_counter reads it without) */
     uint8_t data[];
 };
 

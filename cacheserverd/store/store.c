@@ -185,7 +185,9 @@ uint16_t store_item_origin(const struct item *it) { return (uint16_t)it->origin;
 
 const uint8_t *store_item_counter(const struct item *it, uint32_t *len)
 {
-    if (!(it->flags & ITEM_COUNTER))
+    /* without the shard lock (a reference is held): ITEM_COUNTER never changes once the
+     * item is linked, but the other bits of the byte do (under the lock) */
+    if (!(__atomic_load_n(&it->flags, __ATOMIC_RELAXED) & ITEM_COUNTER))
         return NULL;
     const uint8_t *p = item_val((struct item *)it) + ITEM_CTR_OFFSET;
     *len = (uint32_t)ctr_len_at(p);
@@ -347,7 +349,7 @@ static void _do_unlink(struct shard *s, struct item **slot)
     do_store_table_remove_at(s, slot);
     _list_remove(s, it);
     __atomic_store_n(&s->bytes, s->bytes - _item_mem(it), __ATOMIC_RELAXED);
-    it->flags &= (uint8_t)~ITEM_LINKED;
+    __atomic_fetch_and(&it->flags, (uint8_t)~ITEM_LINKED, __ATOMIC_RELAXED);
     stat_decr(&st.items);
     store_ns_account(it, -1, -(int64_t)_item_mem(it));
     store_item_release(it);
@@ -398,7 +400,7 @@ static bool _do_evict_one(struct shard *s)
     uint64_t now = clock_wall_ms();
     for (uint64_t steps = 0; steps <= 2 * s->count + 1; steps++) {
         if (!store_item_expired(h, now) && (h->flags & ITEM_VISITED)) {
-            h->flags &= (uint8_t)~ITEM_VISITED;
+            __atomic_fetch_and(&h->flags, (uint8_t)~ITEM_VISITED, __ATOMIC_RELAXED);
             h = h->prev ? h->prev : s->tail;
             continue;
         }
@@ -551,7 +553,7 @@ static enum store_status _lookup(const struct store_key *k, struct item **out, b
     }
     struct item *it = *slot;
     if (count)
-        it->flags |= ITEM_VISITED | ITEM_EVER_READ;
+        __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ, __ATOMIC_RELAXED);
     _item_ref(it);
     pthread_mutex_unlock(&s->lock);
     if (count) {
@@ -580,7 +582,7 @@ enum store_status store_range(const struct store_key *k, uint64_t offset, uint64
         return STORE_NOT_FOUND;
     }
     struct item *it = *slot;
-    it->flags |= ITEM_VISITED | ITEM_EVER_READ;
+    __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ, __ATOMIC_RELAXED);
     enum store_status rc = STORE_OK;
     uint64_t len = store_item_strlen(it);
     uint64_t n = offset >= len ? 0 : (len - offset < length ? len - offset : length);
