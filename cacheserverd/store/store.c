@@ -179,9 +179,31 @@ void store_item_release(void *arg)
 
 static inline void _item_ref(struct item *it) { __atomic_add_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL); }
 
+/* A linked item's version, expire_ms and origin change in place (TOUCH, a peer's TOUCH,
+ * APPEND) under the shard lock: atomic stores, as readers holding only a reference load
+ * them (struct item). */
+static void _restamp(struct item *it, uint64_t expire_ms, uint64_t version, uint16_t origin)
+{
+    union item_meta m = {.word = it->meta};
+    m.expire_ms = expire_ms;
+    m.origin = origin;
+    __atomic_store_n(&it->meta, m.word, __ATOMIC_RELAXED);
+    __atomic_store_n(&it->version, version, __ATOMIC_RELAXED);
+}
+
+static union item_meta _meta(const struct item *it)
+{
+    return (union item_meta){.word = __atomic_load_n(&it->meta, __ATOMIC_RELAXED)};
+}
+
+_Static_assert(sizeof(union item_meta) == sizeof(uint64_t), "item_meta is one word");
+
 uint8_t store_item_type(const struct item *it) { return it->type; }
-uint64_t store_item_version(const struct item *it) { return it->version; }
-uint16_t store_item_origin(const struct item *it) { return (uint16_t)it->origin; }
+uint64_t store_item_version(const struct item *it)
+{
+    return __atomic_load_n(&it->version, __ATOMIC_RELAXED);
+}
+uint16_t store_item_origin(const struct item *it) { return (uint16_t)_meta(it).origin; }
 
 const uint8_t *store_item_counter(const struct item *it, uint32_t *len)
 {
@@ -193,7 +215,7 @@ const uint8_t *store_item_counter(const struct item *it, uint32_t *len)
     *len = (uint32_t)ctr_len_at(p);
     return p;
 }
-uint64_t store_item_expire_ms(const struct item *it) { return it->expire_ms; }
+uint64_t store_item_expire_ms(const struct item *it) { return _meta(it).expire_ms; }
 
 const uint8_t *store_item_value(const struct item *it, uint32_t *len)
 {
@@ -203,10 +225,11 @@ const uint8_t *store_item_value(const struct item *it, uint32_t *len)
 
 int64_t store_item_ttl(const struct item *it)
 {
-    if (!it->expire_ms)
+    uint64_t expire_ms = _meta(it).expire_ms;
+    if (!expire_ms)
         return STORE_TTL_NONE;
     uint64_t now = clock_wall_ms();
-    return it->expire_ms > now ? (int64_t)(it->expire_ms - now) : 0;
+    return expire_ms > now ? (int64_t)(expire_ms - now) : 0;
 }
 
 /* Content of a bytes value (the str/bin payload inside its encoding). */
@@ -223,7 +246,7 @@ static const uint8_t *_bytes_content(const struct item *it, uint32_t *len)
 uint64_t store_item_strlen(const struct item *it)
 {
     if (it->type == STORE_T_STREAM)
-        return item_stream(it)->len;
+        return __atomic_load_n(&item_stream(it)->len, __ATOMIC_RELAXED);
     if (it->type == STORE_T_BYTES) {
         uint32_t len;
         _bytes_content(it, &len);
@@ -734,9 +757,8 @@ enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms)
         pthread_mutex_unlock(&s->lock);
         return rc;
     }
-    (*slot)->expire_ms = _expire_at(ttl_ms);
-    (*slot)->version = store_hlc_now(); /* a change like any other: a new stamp */
-    (*slot)->origin = _self();
+    /* a change like any other: a new stamp */
+    _restamp(*slot, _expire_at(ttl_ms), store_hlc_now(), _self());
     _emit_value(MUT_TOUCH, *slot, k->hash);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -1077,8 +1099,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
         if (added < 0) {
             rc = STORE_ENOMEM;
         } else {
-            it->version = version;
-            it->origin = _self();
+            _restamp(it, it->expire_ms, version, _self());
             *new_len = item_stream(it)->len;
             /* chunks first: persistence writes them before the stream's head */
             do_store_stream_spill(item_stream(it), it->ns, item_key(it), it->klen);
@@ -1254,9 +1275,7 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
             miss_hooks.forget(miss_hooks.arg, k);
         }
     } else if (slot) { /* MUT_TOUCH */
-        (*slot)->expire_ms = r->expire_ms;
-        (*slot)->version = r->stamp;
-        (*slot)->origin = r->origin;
+        _restamp(*slot, r->expire_ms, r->stamp, r->origin);
         _emit_value(MUT_TOUCH, *slot, k->hash);
     } else {
         /* a touch of a key memory does not hold: a disk copy would keep the old expiry */
