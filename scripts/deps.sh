@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  # build
+  # build (gcc brings ThreadSanitizer's runtime, libtsan2, for scripts/tsan.sh)
   gcc meson ninja-build pkg-config python3
   libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libcmocka-dev libedit-dev
   libssl-dev openssl

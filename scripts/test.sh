@@ -38,6 +38,14 @@ run_build build
 MESON_TEST_ARGS=(--timeout-multiplier 3)
 run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
+# ThreadSanitizer (scripts/tsan.sh, docs/reliability.md): every threaded test in build-tsan
+# (about 2.5 minutes); a race report fails the test it happened in.
+./scripts/tsan.sh
+tsan_rc=$?
+tsan_failed=$failed
+count_meson build-tsan
+if [ "$tsan_rc" -ne 0 ] && [ "$failed" -eq "$tsan_failed" ]; then failed=$((failed + 1)); fi
+
 if [ -x php-ext/build-and-test.sh ]; then
   echo "== php-ext tests"
   php_out=$(mktemp)

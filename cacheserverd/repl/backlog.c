@@ -252,7 +252,9 @@ uint64_t backlog_first_time(struct backlog *b, uint64_t offset)
 void backlog_stats(struct backlog *b, struct backlog_stats *out)
 {
     pthread_mutex_lock(&b->lock);
-    *out = b->st;
+    /* field by field: too_large is added to without the lock, so not part of a plain copy */
+    out->records = b->st.records;
+    out->superseded = b->st.superseded;
     out->bytes = b->head - b->start;
     pthread_mutex_unlock(&b->lock);
     out->too_large = __atomic_load_n(&b->st.too_large, __ATOMIC_RELAXED);

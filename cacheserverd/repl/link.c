@@ -68,7 +68,8 @@ static struct event_base *base;
 static struct evconnlistener *listener;
 static struct event *notify_ev, *tick_ev;
 static pthread_t thread;
-static bool running; /* atomic: read by repl_link_notify on any thread */
+static bool running; /* atomic: read by repl_link_notify on any thread, and by the link
+                      * thread while repl_link_stop clears it on the main thread */
 static int notified; /* atomic: notify_ev is active */
 
 /* Sources refused and already logged (logged once each). */
@@ -85,6 +86,14 @@ static void _schedule_dial(struct peer *p);
 static void _fill(struct peer *p);
 
 /* ---- small helpers ---- */
+
+/* A peer's ostate and node_id change on this thread only, with atomic stores: repl_status
+ * (CLUSTER_STATUS, on a worker) reads them without a lock. Relaxed: each is shown as it is,
+ * nothing else is read through them. */
+static void _set_ostate(struct peer *p, enum out_state s)
+{
+    __atomic_store_n(&p->ostate, s, __ATOMIC_RELAXED);
+}
 
 /* Small records must not wait for Nagle's algorithm (and the peer's delayed ACK). */
 static void _nodelay(evutil_socket_t fd)
@@ -259,7 +268,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             repl_protocol_error(c, "the peer's node-id is 0 or this node's own");
             return -1;
         }
-        p->node_id = (uint16_t)m->u[1];
+        __atomic_store_n(&p->node_id, (uint16_t)m->u[1], __ATOMIC_RELAXED);
         if (!p->have_pos || p->rx_backlog_id != m->u[2]) {
             p->have_pos = false;
             p->rx_backlog_id = m->u[2];
@@ -369,7 +378,7 @@ static void _start_full(struct peer *p)
 {
     p->fs_end = backlog_head(repl.backlog);
     p->acked = (struct backlog_pos){0, 0}; /* what it had is not known to be there any more */
-    p->ostate = OUT_FULL;
+    _set_ostate(p, OUT_FULL);
     stat_incr(&p->st.full_syncs);
     repl_send_start(bufferevent_get_output(p->out->bev), true, p->fs_end.offset, p->fs_end.seq,
                     store_clock_now());
@@ -390,11 +399,11 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
             repl_protocol_error(c, "the peer's node-id is 0 or this node's own");
             return -1;
         }
-        p->node_id = (uint16_t)m->u[0];
+        __atomic_store_n(&p->node_id, (uint16_t)m->u[0], __ATOMIC_RELAXED);
         if (m->u[1] && m->u[2] == backlog_id(repl.backlog) && backlog_has(repl.backlog, m->u[3])) {
             p->send = (struct backlog_pos){m->u[3], m->seq};
             p->acked = p->send;
-            p->ostate = OUT_STREAM;
+            _set_ostate(p, OUT_STREAM);
             stat_incr(&p->st.partial_resyncs);
             repl_send_start(bufferevent_get_output(c->bev), false, p->send.offset, p->send.seq,
                             0);
@@ -441,7 +450,7 @@ static void _fill(struct peer *p)
         if (!repl_full_step(p, out)) {
             repl_send_synced(out, p->fs_end.offset, p->fs_end.seq);
             p->send = p->fs_end;
-            p->ostate = OUT_STREAM;
+            _set_ostate(p, OUT_STREAM);
         }
     }
     if (p->ostate != OUT_STREAM)
@@ -527,11 +536,11 @@ static void _conn_free(struct conn *c)
         if (p->ostate != OUT_CONNECTING)
             stat_incr(&p->st.disconnects);
         p->out = NULL;
-        p->ostate = OUT_IDLE;
+        _set_ostate(p, OUT_IDLE);
         repl_full_cancel(p);
         repl_ae_link_down(p, true);
         __atomic_store_n(&p->st.out_up, 0, __ATOMIC_RELAXED);
-        if (running)
+        if (__atomic_load_n(&running, __ATOMIC_ACQUIRE))
             _schedule_dial(p);
     } else if (p && p->in == c) {
         p->in = NULL;
@@ -595,7 +604,7 @@ static void _event_cb(struct bufferevent *bev, short what, void *arg)
             __atomic_store_n(&p->st.in_up, 1, __ATOMIC_RELAXED);
         } else {
             _nodelay(bufferevent_getfd(bev));
-            c->peer->ostate = OUT_HELLO;
+            _set_ostate(c->peer, OUT_HELLO);
             c->peer->backoff_ms = 0;
             if (c->peer->down_logged)
                 log_info("replication: peer %s: connected", c->peer->name);
@@ -682,7 +691,7 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct peer *p = arg;
-    if (p->out || !running)
+    if (p->out || !__atomic_load_n(&running, __ATOMIC_ACQUIRE))
         return;
     SSL *ssl = SSL_new(repl.client_ctx);
     if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])p->fp, 1) != 0) {
@@ -697,7 +706,7 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
     }
     c->peer = p;
     p->out = c;
-    p->ostate = OUT_CONNECTING;
+    _set_ostate(p, OUT_CONNECTING);
     snprintf(c->from, sizeof(c->from), "%s", p->addr_text);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->addr, sizeof(p->addr)) != 0) {
         _set_error(p, "connect: %s", strerror(errno));

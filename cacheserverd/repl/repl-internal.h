@@ -65,7 +65,7 @@ struct peer {
 
     /* outbound: this node's changes to the peer */
     struct conn *out;
-    enum out_state ostate;
+    enum out_state ostate;     /* atomic stores (link.c's _set_ostate): read by repl_status */
     struct backlog_pos send;   /* next record to send */
     struct backlog_pos acked;  /* what it acknowledged */
     uint16_t fs_ns;            /* full sync: namespace and scan cursor */
@@ -78,7 +78,7 @@ struct peer {
 
     /* inbound: the peer's changes to this node */
     struct conn *in;
-    uint16_t node_id;          /* its id, once a HELLO named it */
+    uint16_t node_id;          /* its id, once a HELLO named it (atomic stores, as ostate) */
     bool have_pos;             /* rx_* hold a position in its backlog */
     uint64_t rx_backlog_id, rx_offset, rx_seq;
     bool rx_full;              /* receiving a full sync */

@@ -7,13 +7,13 @@
 #include "store-internal.h"
 
 static uint64_t last;
-static uint64_t skew_ms;
+static uint64_t skew_ms; /* atomic: set at startup while the restore thread may stamp */
 
-void store_hlc_skew(uint64_t ms) { skew_ms = ms; }
+void store_hlc_skew(uint64_t ms) { __atomic_store_n(&skew_ms, ms, __ATOMIC_RELAXED); }
 
 uint64_t store_hlc_now(void)
 {
-    uint64_t phys = (clock_wall_ms() + skew_ms) << 16;
+    uint64_t phys = (clock_wall_ms() + __atomic_load_n(&skew_ms, __ATOMIC_RELAXED)) << 16;
     uint64_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
     for (;;) {
         uint64_t next = phys > prev ? phys : prev + 1;

@@ -15,22 +15,42 @@
 #define ITEM_COUNTER 0x08u   /* an int with a replicated counter state after it (counter.h) */
 #define ITEM_CTR_OFFSET 16   /* where that state starts in the value area (after 9 + pad) */
 
+/* An item's expire_ms and origin as one word (the same bitfields as in struct item). */
+union item_meta {
+    struct {
+        uint64_t expire_ms : 48;
+        uint64_t origin : 16;
+    };
+    uint64_t word;
+};
+
 /* 56 bytes of metadata, then the key, then the value encoding (or, for a stream, a
- * struct stream *). */
+ * struct stream *).
+ * A TOUCH (local or a peer's) and an APPEND to a stream change a linked item's version,
+ * expire_ms and origin in place, under the shard lock, while whoever holds a reference
+ * reads them without it (GET's reply, the link thread's full sync): those changes are atomic
+ * stores of version and of meta (store.c's _restamp), and the store_item_ accessors load
+ * them atomically. */
 struct item {
     struct item *hnext;  /* hash chain */
     struct item *prev;   /* SIEVE list: towards the head (newest) */
     struct item *next;   /* SIEVE list: towards the tail (oldest) */
     uint64_t version;    /* the HLC stamp of the change that made it */
-    uint64_t expire_ms : 48; /* absolute unix ms; 0 = never */
-    uint64_t origin : 16;    /* node id that made it (0: this node, no node id set) */
+    union {
+        struct {
+            uint64_t expire_ms : 48; /* absolute unix ms; 0 = never */
+            uint64_t origin : 16;    /* node id that made it (0: this node, no node id set) */
+        };
+        uint64_t meta;   /* the two as one word (union item_meta) */
+    };
     uint32_t refcount;   /* the table holds one reference while linked */
     uint32_t vlen;       /* encoding length; sizeof(struct stream *) for streams */
     uint16_t klen;
     uint16_t ns;
     uint16_t gen;        /* namespace generation at write time; stale = flushed */
     uint8_t type;
-    uint8_t flags;
+    uint8_t flags;       /* ITEM_*: once linked, changed under the shard lock with atomic
+                          * read-modify-writes (store_item_counter reads it without) */
     uint8_t data[];
 };
 
@@ -50,7 +70,8 @@ struct chunk {
 };
 
 struct stream {
-    uint64_t len;
+    uint64_t len;        /* grows under the lock with atomic stores: store_item_strlen reads it
+                          * without (GET holds only a reference) */
     uint32_t nchunks;
     uint32_t cap;
     struct chunk **chunks;

@@ -33,9 +33,15 @@ static struct {
     store_mutation_fn fn;
     void *arg;
 } subscribers[MAX_SUBSCRIBERS];
+/* nsubscribers and node_id are set on the main thread at startup (repl_setup), after the
+ * tiers' restore thread may have begun loading keys (store_load emits records and stamps
+ * them with node_id): so atomics. A subscriber's slot is filled before the release store
+ * that counts it; _emit and _emit_change read the count with acquire. */
 static int nsubscribers;
 static struct store_miss_hooks miss_hooks;
-static uint16_t node_id; /* the origin of this node's changes */
+static uint16_t node_id; /* the origin of this node's changes; read it with _self() */
+
+static inline uint16_t _self(void) { return __atomic_load_n(&node_id, __ATOMIC_RELAXED); }
 
 /* What left memory, for last-writer-wins on keys memory no longer holds: per 2^16 slices of
  * the hash space (its top bits, so each slice belongs to one shard and is guarded by its
@@ -83,11 +89,12 @@ void store_options_register(void)
 
 int store_mutation_subscribe(store_mutation_fn fn, void *arg)
 {
-    if (nsubscribers >= MAX_SUBSCRIBERS)
+    int n = nsubscribers; /* subscribers are added on the main thread only */
+    if (n >= MAX_SUBSCRIBERS)
         return -1;
-    subscribers[nsubscribers].fn = fn;
-    subscribers[nsubscribers].arg = arg;
-    nsubscribers++;
+    subscribers[n].fn = fn;
+    subscribers[n].arg = arg;
+    __atomic_store_n(&nsubscribers, n + 1, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -179,19 +186,43 @@ void store_item_release(void *arg)
 
 static inline void _item_ref(struct item *it) { __atomic_add_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL); }
 
+/* A linked item's version, expire_ms and origin change in place (TOUCH, a peer's TOUCH,
+ * APPEND) under the shard lock: atomic stores, as readers holding only a reference load
+ * them (struct item). */
+static void _restamp(struct item *it, uint64_t expire_ms, uint64_t version, uint16_t origin)
+{
+    union item_meta m = {.word = it->meta};
+    m.expire_ms = expire_ms;
+    m.origin = origin;
+    __atomic_store_n(&it->meta, m.word, __ATOMIC_RELAXED);
+    __atomic_store_n(&it->version, version, __ATOMIC_RELAXED);
+}
+
+static union item_meta _meta(const struct item *it)
+{
+    return (union item_meta){.word = __atomic_load_n(&it->meta, __ATOMIC_RELAXED)};
+}
+
+_Static_assert(sizeof(union item_meta) == sizeof(uint64_t), "item_meta is one word");
+
 uint8_t store_item_type(const struct item *it) { return it->type; }
-uint64_t store_item_version(const struct item *it) { return it->version; }
-uint16_t store_item_origin(const struct item *it) { return (uint16_t)it->origin; }
+uint64_t store_item_version(const struct item *it)
+{
+    return __atomic_load_n(&it->version, __ATOMIC_RELAXED);
+}
+uint16_t store_item_origin(const struct item *it) { return (uint16_t)_meta(it).origin; }
 
 const uint8_t *store_item_counter(const struct item *it, uint32_t *len)
 {
-    if (!(it->flags & ITEM_COUNTER))
+    /* without the shard lock (a reference is held): ITEM_COUNTER never changes once the
+     * item is linked, but the other bits of the byte do (under the lock) */
+    if (!(__atomic_load_n(&it->flags, __ATOMIC_RELAXED) & ITEM_COUNTER))
         return NULL;
     const uint8_t *p = item_val((struct item *)it) + ITEM_CTR_OFFSET;
     *len = (uint32_t)ctr_len_at(p);
     return p;
 }
-uint64_t store_item_expire_ms(const struct item *it) { return it->expire_ms; }
+uint64_t store_item_expire_ms(const struct item *it) { return _meta(it).expire_ms; }
 
 const uint8_t *store_item_value(const struct item *it, uint32_t *len)
 {
@@ -201,10 +232,11 @@ const uint8_t *store_item_value(const struct item *it, uint32_t *len)
 
 int64_t store_item_ttl(const struct item *it)
 {
-    if (!it->expire_ms)
+    uint64_t expire_ms = _meta(it).expire_ms;
+    if (!expire_ms)
         return STORE_TTL_NONE;
     uint64_t now = clock_wall_ms();
-    return it->expire_ms > now ? (int64_t)(it->expire_ms - now) : 0;
+    return expire_ms > now ? (int64_t)(expire_ms - now) : 0;
 }
 
 /* Content of a bytes value (the str/bin payload inside its encoding). */
@@ -221,7 +253,7 @@ static const uint8_t *_bytes_content(const struct item *it, uint32_t *len)
 uint64_t store_item_strlen(const struct item *it)
 {
     if (it->type == STORE_T_STREAM)
-        return item_stream(it)->len;
+        return __atomic_load_n(&item_stream(it)->len, __ATOMIC_RELAXED);
     if (it->type == STORE_T_BYTES) {
         uint32_t len;
         _bytes_content(it, &len);
@@ -237,11 +269,12 @@ uint64_t store_item_strlen(const struct item *it)
 static void _emit(struct mutation *m)
 {
     stat_incr(&st.mutations);
-    if (nsubscribers == 0)
+    int n = __atomic_load_n(&nsubscribers, __ATOMIC_ACQUIRE);
+    if (n == 0)
         return;
     if (!m->hlc)
         m->hlc = store_hlc_now();
-    for (int i = 0; i < nsubscribers; i++)
+    for (int i = 0; i < n; i++)
         subscribers[i].fn(subscribers[i].arg, m);
 }
 
@@ -252,7 +285,7 @@ static void _emit_record(enum mutation_op op, struct item *it, uint64_t hash,
                          const uint8_t *value, uint64_t vlen, uint64_t stamp, uint16_t origin,
                          const struct store_append_info *app)
 {
-    if (nsubscribers == 0) {
+    if (__atomic_load_n(&nsubscribers, __ATOMIC_RELAXED) == 0) { /* _emit loads it again */
         stat_incr(&st.mutations);
         return;
     }
@@ -298,7 +331,7 @@ static void _emit_item(enum mutation_op op, struct item *it, uint64_t hash, cons
 {
     bool made = op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH;
     _emit_change(op, it, hash, value, vlen, made ? it->version : 0,
-                 made ? (uint16_t)it->origin : node_id);
+                 made ? (uint16_t)it->origin : _self());
 }
 
 /* A change whose record carries the item's value (its encoding, or a stream's length). */
@@ -355,7 +388,7 @@ static void _do_unlink(struct shard *s, struct item **slot)
     do_store_table_remove_at(s, slot);
     _list_remove(s, it);
     __atomic_store_n(&s->bytes, s->bytes - _item_mem(it), __ATOMIC_RELAXED);
-    it->flags &= (uint8_t)~ITEM_LINKED;
+    __atomic_fetch_and(&it->flags, (uint8_t)~ITEM_LINKED, __ATOMIC_RELAXED);
     stat_decr(&st.items);
     store_ns_account(it, -1, -(int64_t)_item_mem(it));
     store_item_release(it);
@@ -399,11 +432,11 @@ static void _do_replace_stream(struct shard *s, struct item **slot, struct item 
     _do_replace_rec(s, slot, nit, hash, MUT_SET, app);
 }
 
-/* Append to the stream item it (shard locked) as a change of version/origin, with its
- * record. The bytes added, or -1 without memory. */
+/* Append to the stream item it (shard locked) as a change of version/origin (and its new
+ * expiry), with its record. The bytes added, or -1 without memory. */
 static int64_t _do_stream_append(struct shard *s, struct item *it, uint64_t hash,
-                                 const uint8_t *data, uint32_t len, uint64_t version,
-                                 uint16_t origin)
+                                 const uint8_t *data, uint32_t len, uint64_t expire_ms,
+                                 uint64_t version, uint16_t origin)
 {
     struct stream *stm = item_stream(it);
     uint64_t offset = stm->len, prev = it->version;
@@ -416,8 +449,7 @@ static int64_t _do_stream_append(struct shard *s, struct item *it, uint64_t hash
     store_ns_account(it, 0, (int64_t)grown);
     if (added < 0)
         return added;
-    it->version = version;
-    it->origin = origin;
+    _restamp(it, expire_ms, version, origin);
     /* chunks first: persistence writes them before the stream's head */
     do_store_stream_spill(stm, it->ns, item_key(it), it->klen);
     struct store_append_info app = {stm->epoch, stm->eorigin, offset, data, len, prev,
@@ -461,7 +493,7 @@ static bool _do_evict_one(struct shard *s)
     uint64_t now = clock_wall_ms();
     for (uint64_t steps = 0; steps <= 2 * s->count + 1; steps++) {
         if (!store_item_expired(h, now) && (h->flags & ITEM_VISITED)) {
-            h->flags &= (uint8_t)~ITEM_VISITED;
+            __atomic_fetch_and(&h->flags, (uint8_t)~ITEM_VISITED, __ATOMIC_RELAXED);
             h = h->prev ? h->prev : s->tail;
             continue;
         }
@@ -614,7 +646,7 @@ static enum store_status _lookup(const struct store_key *k, struct item **out, b
     }
     struct item *it = *slot;
     if (count)
-        it->flags |= ITEM_VISITED | ITEM_EVER_READ;
+        __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ, __ATOMIC_RELAXED);
     _item_ref(it);
     pthread_mutex_unlock(&s->lock);
     if (count) {
@@ -649,7 +681,7 @@ enum store_status store_range(const struct store_key *k, uint64_t offset, uint64
         return STORE_NOT_FOUND;
     }
     struct item *it = *slot;
-    it->flags |= ITEM_VISITED | ITEM_EVER_READ;
+    __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ, __ATOMIC_RELAXED);
     enum store_status rc = STORE_OK;
     uint64_t len = store_item_strlen(it);
     uint64_t n = offset >= len ? 0 : (len - offset < length ? len - offset : length);
@@ -742,7 +774,7 @@ enum store_status store_set(const struct store_key *k, const struct store_value 
         rc = STORE_CAS_MISMATCH;
     if (rc == STORE_OK) {
         nit->version = store_hlc_now();
-        nit->origin = node_id;
+        nit->origin = _self();
         if (version)
             *version = nit->version;
         _do_replace(s, slot, nit, k->hash, MUT_SET);
@@ -790,8 +822,8 @@ enum store_status store_load(const struct store_key *k, const struct store_value
         return STORE_NOT_STORED;
     struct ctr c;
     struct item *nit;
-    if (ctr && node_id && v->type == STORE_T_INT && ctr_read(ctr, ctr_len, &c))
-        nit = _counter_item(k, &c, expire_ms, node_id); /* the origin is not kept on disk */
+    if (ctr && _self() && v->type == STORE_T_INT && ctr_read(ctr, ctr_len, &c))
+        nit = _counter_item(k, &c, expire_ms, _self()); /* the origin is not kept on disk */
     else
         nit = _item_reserved(k, v->type, v->data, v->len);
     if (!nit)
@@ -828,17 +860,17 @@ enum store_status store_del(const struct store_key *k)
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     uint64_t stamp = store_hlc_now();
-    _do_gone(k->hash, stamp, node_id);
+    _do_gone(k->hash, stamp, _self());
     if (!slot) {
         bool elsewhere = miss_hooks.forget && miss_hooks.forget(miss_hooks.arg, k);
         /* still a change: peers may hold the key (its record has no value and type 0) */
         struct mutation m = {.op = MUT_DEL, .ns = k->ns, .key = k->data, .klen = k->len,
-                             .hash = k->hash, .origin = node_id, .hlc = stamp};
+                             .hash = k->hash, .origin = _self(), .hlc = stamp};
         _emit(&m);
         pthread_mutex_unlock(&s->lock);
         return elsewhere ? STORE_OK : STORE_NOT_FOUND;
     }
-    _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, stamp, node_id);
+    _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, stamp, _self());
     _do_unlink(s, slot);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -854,9 +886,8 @@ enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms)
         pthread_mutex_unlock(&s->lock);
         return rc;
     }
-    (*slot)->expire_ms = _expire_at(ttl_ms);
-    (*slot)->version = store_hlc_now(); /* a change like any other: a new stamp */
-    (*slot)->origin = node_id;
+    /* a change like any other: a new stamp */
+    _restamp(*slot, _expire_at(ttl_ms), store_hlc_now(), _self());
     _emit_value(MUT_TOUCH, *slot, k->hash);
     pthread_mutex_unlock(&s->lock);
     return STORE_OK;
@@ -1009,7 +1040,7 @@ static enum store_status _incr_counter(const struct store_key *k, int64_t delta,
             seen = *slot;
             _item_ref(seen);
             expire = (*slot)->expire_ms;
-            if (!ctr_add(&c, node_id, delta, stamp)) {
+            if (!ctr_add(&c, _self(), delta, stamp)) {
                 store_item_release(seen);
                 pthread_mutex_unlock(&s->lock);
                 return STORE_ELIMIT;
@@ -1021,17 +1052,17 @@ static enum store_status _incr_counter(const struct store_key *k, int64_t delta,
             /* created here: an epoch of its own, counting from initial, then this node's
              * delta added (as INCR of a missing key does in Redis) */
             c.epoch = stamp;
-            c.eorigin = node_id;
+            c.eorigin = _self();
             c.base = initial;
             c.n = 0;
-            ctr_add(&c, node_id, delta, stamp); /* n was 0: there is room */
+            ctr_add(&c, _self(), delta, stamp); /* n was 0: there is room */
             expire = _expire_at(ttl_ms);
         }
         pthread_mutex_unlock(&s->lock);
         int64_t v;
         struct item *nit = NULL;
         enum store_status rc = !ctr_value(&c, &v) ? STORE_EOVERFLOW
-                               : !(nit = _counter_item(k, &c, expire, node_id)) ? STORE_ENOMEM
+                               : !(nit = _counter_item(k, &c, expire, _self())) ? STORE_ENOMEM
                                                                                  : STORE_OK;
         if (rc == STORE_OK) {
             if (_install_if_unchanged(k, seen, nit)) {
@@ -1130,7 +1161,7 @@ static enum store_status _apply_counter(const struct store_key *k, const struct 
 enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t initial,
                              uint64_t ttl_ms, int64_t *result)
 {
-    if (node_id)
+    if (_self())
         return _incr_counter(k, delta, initial, ttl_ms, result);
     struct item *nit = _item_reserved(k, STORE_T_INT, NULL, 9);
     if (!nit)
@@ -1157,7 +1188,7 @@ enum store_status store_incr(const struct store_key *k, int64_t delta, int64_t i
     if (rc == STORE_OK) {
         _encode_int(item_val(nit), v);
         nit->version = store_hlc_now();
-        nit->origin = node_id;
+        nit->origin = _self();
         _do_replace(s, slot, nit, k->hash, MUT_SET);
         nit = NULL;
         *result = v;
@@ -1206,7 +1237,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
     uint64_t version = store_hlc_now();
     if (slot && (*slot)->type == STORE_T_STREAM) {
         struct item *it = *slot;
-        if (_do_stream_append(s, it, k->hash, data, len, version, node_id) < 0)
+        if (_do_stream_append(s, it, k->hash, data, len, it->expire_ms, version, _self()) < 0)
             rc = STORE_ENOMEM;
         else
             *new_len = item_stream(it)->len;
@@ -1219,7 +1250,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
         /* its epoch: this change, or the bytes value it grows from (whose content it starts
          * with, so a peer holding that value can do the same) */
         nst->epoch = version;
-        nst->eorigin = node_id;
+        nst->eorigin = _self();
         if (slot) { /* bytes become a stream: copy the content once */
             uint32_t blen;
             const uint8_t *b = _bytes_content(*slot, &blen);
@@ -1238,7 +1269,7 @@ enum store_status store_append(const struct store_key *k, const void *data, uint
             rc = STORE_ENOMEM;
         } else {
             nit->version = version;
-            nit->origin = node_id;
+            nit->origin = _self();
             *new_len = nst->len;
             do_store_stream_spill(nst, nit->ns, item_key(nit), nit->klen);
             /* grown from a bytes value: that value was the version before */
@@ -1305,7 +1336,7 @@ void store_version_floor(uint64_t v)
     _gone_floor(v, UINT16_MAX); /* no peer's (v, id) wins */
 }
 
-void store_set_node_id(uint16_t id) { node_id = id; }
+void store_set_node_id(uint16_t id) { __atomic_store_n(&node_id, id, __ATOMIC_RELAXED); }
 
 void store_clock_floor(uint64_t v) { store_hlc_floor(v); }
 uint64_t store_clock_now(void) { return store_hlc_now(); }
@@ -1434,9 +1465,7 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
             miss_hooks.forget(miss_hooks.arg, k);
         }
     } else if (slot) { /* MUT_TOUCH */
-        (*slot)->expire_ms = r->expire_ms;
-        (*slot)->version = r->stamp;
-        (*slot)->origin = r->origin;
+        _restamp(*slot, r->expire_ms, r->stamp, r->origin);
         _emit_value(MUT_TOUCH, *slot, k->hash);
     } else {
         /* a touch of a key memory does not hold: a disk copy would keep the old expiry */
@@ -1504,8 +1533,8 @@ enum store_status store_apply_append(const struct store_key *k,
     if (here && !r->whole && here->epoch == a->epoch && here->eorigin == a->eorigin) {
         if (here->len == a->offset && it->version == a->prev && ho == a->prev_origin) {
             /* the next bytes of this very stream, as it is here */
-            it->expire_ms = r->expire_ms;
-            rc = _do_stream_append(s, it, k->hash, a->data, a->len, r->stamp, r->origin) < 0
+            rc = _do_stream_append(s, it, k->hash, a->data, a->len, r->expire_ms, r->stamp,
+                                   r->origin) < 0
                      ? STORE_ENOMEM
                      : STORE_OK;
         } else if (newer) {
@@ -1611,7 +1640,7 @@ static void _flush(int ns, uint16_t origin, uint64_t stamp, uint64_t n, uint64_t
 void store_flush(int ns, uint64_t *removed)
 {
     uint64_t stamp = store_hlc_now();
-    _flush(ns, node_id, stamp, store_ns_flush(ns), removed);
+    _flush(ns, _self(), stamp, store_ns_flush(ns), removed);
 }
 
 void store_flush_remote(int ns, uint16_t origin, uint64_t stamp)

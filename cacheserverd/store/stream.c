@@ -117,7 +117,7 @@ int64_t do_store_stream_append(struct stream *st, const uint8_t *data, uint32_t 
         last = st->chunks[st->nchunks - 1];
         memcpy(last->data + last->len, data, n);
         last->len += n;
-        st->len += n;
+        __atomic_store_n(&st->len, st->len + n, __ATOMIC_RELAXED);
         data += n;
         len -= n;
     }

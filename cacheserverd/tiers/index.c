@@ -19,6 +19,9 @@ struct node {
 struct shard {
     pthread_mutex_t lock;
     struct node **b;
+    /* mask and count change under lock, with atomic stores: tix_count and tix_memory (the
+     * writer thread's gauges, STATS) read them without it. Relaxed: they are only numbers
+     * there, never used to reach a node. */
     uint64_t mask;
     uint64_t count;
 };
@@ -81,7 +84,7 @@ static void _grow(struct shard *s)
         }
     free(s->b);
     s->b = nb;
-    s->mask = nsize - 1;
+    __atomic_store_n(&s->mask, nsize - 1, __ATOMIC_RELAXED);
 }
 
 struct tix_value *tix_value_new(uint8_t type, uint64_t expire_ms, uint64_t version,
@@ -135,7 +138,7 @@ static void _put(struct shard *s, struct node **p, uint64_t h, const struct tix_
             struct node *n = *p;
             *p = n->next;
             free(n);
-            s->count--;
+            __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
             return;
         }
         (*p)->e = *e;
@@ -156,7 +159,8 @@ static void _put(struct shard *s, struct node **p, uint64_t h, const struct tix_
     n->next = s->b[h & s->mask];
     s->b[h & s->mask] = n;
     _account(e, 1);
-    if (++s->count > s->mask + 1)
+    __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
+    if (s->count > s->mask + 1)
         _grow(s);
 }
 

@@ -164,18 +164,24 @@ bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64
 #define RESYNC_MAX 64
 static pthread_mutex_t resync_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t resync[RESYNC_MAX];
+/* Changed under resync_lock, with atomic stores: _take_resync reads it without the lock
+ * first, to skip the lock when the list is empty (nearly always). Relaxed: the list itself
+ * is read under the lock; a stale 0 is an append that ran before the failure was recorded,
+ * which a writer thread recording it at any moment makes possible anyway. */
 static unsigned nresync;
 
 void tiering_stream_resync(uint64_t sid)
 {
     pthread_mutex_lock(&resync_lock);
+    unsigned n = nresync;
     bool have = false;
-    for (unsigned i = 0; i < nresync && !have; i++)
+    for (unsigned i = 0; i < n && !have; i++)
         have = resync[i] == sid;
     if (!have) {
-        if (nresync == RESYNC_MAX) /* the oldest: its stream may be gone long since */
-            memmove(resync, resync + 1, --nresync * sizeof(resync[0]));
-        resync[nresync++] = sid;
+        if (n == RESYNC_MAX) /* the oldest: its stream may be gone long since */
+            memmove(resync, resync + 1, --n * sizeof(resync[0]));
+        resync[n++] = sid;
+        __atomic_store_n(&nresync, n, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&resync_lock);
 }
@@ -187,9 +193,10 @@ static bool _take_resync(uint64_t sid)
         return false;
     pthread_mutex_lock(&resync_lock);
     bool had = false;
-    for (unsigned i = 0; i < nresync; i++)
+    for (unsigned i = 0, n = nresync; i < n; i++)
         if (resync[i] == sid) {
-            resync[i] = resync[--nresync];
+            resync[i] = resync[n - 1];
+            __atomic_store_n(&nresync, n - 1, __ATOMIC_RELAXED);
             had = true;
             break;
         }

@@ -86,9 +86,9 @@ uint64_t tiering_next_seq(struct tiering *ctx) { return atomic_fetch_add(&ctx->s
 
 void tiering_restore_progress(struct tiering *ctx, uint64_t indexed, uint64_t loaded, uint64_t ms)
 {
-    ctx->stats.restore_indexed = indexed;
-    ctx->stats.restore_loaded = loaded;
-    ctx->stats.restore_ms = ms;
+    stat_set(&ctx->stats.restore_indexed, indexed);
+    stat_set(&ctx->stats.restore_loaded, loaded);
+    stat_set(&ctx->stats.restore_ms, ms);
 }
 
 const char *tiering_persist_mode(void)

@@ -269,16 +269,16 @@ static void _shed(struct tiering *ctx, bool wal, uint64_t incoming)
 
 static void _gauges(struct tiering *ctx)
 {
-    ctx->stats.ssd_items = tix_live(TIX_SSD);
-    ctx->stats.ssd_bytes = tix_live_bytes(TIX_SSD);
+    stat_set(&ctx->stats.ssd_items, tix_live(TIX_SSD));
+    stat_set(&ctx->stats.ssd_bytes, tix_live_bytes(TIX_SSD));
     struct tierdb *first = ctx->tiers[TIX_SSD].db;
-    ctx->stats.ssd_disk_bytes = first ? tierdb_bytes(first) : 0;
+    stat_set(&ctx->stats.ssd_disk_bytes, first ? tierdb_bytes(first) : 0);
     if (ctx->tiers[TIX_HDD].db) {
-        ctx->stats.hdd_items = tix_live(TIX_HDD);
-        ctx->stats.hdd_bytes = tix_live_bytes(TIX_HDD);
-        ctx->stats.hdd_disk_bytes = tierdb_bytes(ctx->tiers[TIX_HDD].db);
+        stat_set(&ctx->stats.hdd_items, tix_live(TIX_HDD));
+        stat_set(&ctx->stats.hdd_bytes, tix_live_bytes(TIX_HDD));
+        stat_set(&ctx->stats.hdd_disk_bytes, tierdb_bytes(ctx->tiers[TIX_HDD].db));
     }
-    ctx->stats.ssd_index_bytes = tix_memory();
+    stat_set(&ctx->stats.ssd_index_bytes, tix_memory());
 }
 
 /* A tier whose writes fail (a full disk, a path turned read-only) stays degraded: RocksDB
@@ -356,7 +356,7 @@ void *tiering_writer_main(void *arg)
                 atomic_store(&ctx->drop_logged, false);
                 unsynced = unsynced || (wal && !sync);
             }
-            ctx->stats.persist_lag_ms = clock_wall_ms() - jobs[n - 1]->t_ms;
+            stat_set(&ctx->stats.persist_lag_ms, clock_wall_ms() - jobs[n - 1]->t_ms);
             for (int i = 0; i < n; i++) {
                 _finish(ctx, wb, jobs[i], i, w[i], ok);
                 tjob_free(jobs[i]);

@@ -47,5 +47,7 @@ static inline void stat_add(uint64_t *v, uint64_t n) { __atomic_fetch_add(v, n, 
 static inline void stat_sub(uint64_t *v, uint64_t n) { __atomic_fetch_sub(v, n, __ATOMIC_RELAXED); }
 static inline void stat_decr(uint64_t *v) { __atomic_fetch_sub(v, 1, __ATOMIC_RELAXED); }
 static inline uint64_t stat_get(const uint64_t *v) { return __atomic_load_n(v, __ATOMIC_RELAXED); }
+/* A gauge one thread computes and sets (never a plain assignment: STATS reads it meanwhile). */
+static inline void stat_set(uint64_t *v, uint64_t n) { __atomic_store_n(v, n, __ATOMIC_RELAXED); }
 
 #endif
