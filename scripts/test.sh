@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test twice: in a normal build and in an
-# ASan+UBSan build (meson's b_sanitize); then every fuzz target for 20 s (counted as one). Ends with one line "N passed, N failed" summing
-# every test it ran; exits non-zero if any failed.
+# ASan+UBSan build (meson's b_sanitize); then the threaded tests under ThreadSanitizer
+# (scripts/tsan.sh), the PHP extension's tests, and every fuzz target for 20 s (counted as
+# one). Ends with one line "N passed, N failed" summing every test it ran; exits non-zero
+# if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh || exit 1
