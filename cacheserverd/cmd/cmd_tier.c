@@ -438,6 +438,12 @@ bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, const uin
     uint64_t ticket = tiering_durable_ticket();
     if (ticket)
         return _hold_until_durable(q, r, ticket, false);
+    /* async persistence behind the connections: this write's reply waits for the writer
+     * (flow control: the reply is the one the write made) instead of a later write being
+     * dropped */
+    ticket = tiering_backpressure_ticket();
+    if (ticket)
+        return _hold_until_durable(q, r, ticket, true);
     /* streams spilling faster than the disk takes them: this APPEND waits for the writer */
     ticket = q->op == CC_OP_APPEND ? tiering_stream_ticket() : 0;
     return ticket && _hold_until_durable(q, r, ticket, true);

@@ -154,8 +154,13 @@ static void _on_mutation(void *arg, const struct mutation *m)
     default:
         break;
     }
-    /* sync: the writer keeps up with the connections (each waits for its write) */
-    size_t limit = ctx->pmode == PERSIST_SYNC ? 0 : option_get_u(&ctx->opts.persist_queue);
+    /* sync: the writer keeps up with the connections (each waits for its write); async:
+     * replies wait once persist_queue writes are queued (tiering_backpressure_ticket), so
+     * the queue passes it only by what is in flight; a write is dropped (counted) only
+     * beyond PERSIST_QUEUE_HARD times it, a bound on memory */
+    size_t limit = ctx->pmode == PERSIST_SYNC
+                       ? 0
+                       : option_get_u(&ctx->opts.persist_queue) * PERSIST_QUEUE_HARD;
     if (ctx->pmode != PERSIST_OFF && (m->op == MUT_SET || m->op == MUT_TOUCH) && m->value &&
         m->type != STORE_T_STREAM) {
         if (tiering_queue_put(ctx, m, m->hash, true, false, limit))

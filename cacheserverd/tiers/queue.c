@@ -42,6 +42,14 @@ bool tq_push(struct queue *q, struct tjob *j, size_t limit)
     return true;
 }
 
+uint64_t tq_head_age_ms(struct queue *q, uint64_t now_ms)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t t = q->head ? q->head->t_ms : now_ms;
+    pthread_mutex_unlock(&q->lock);
+    return now_ms > t ? now_ms - t : 0;
+}
+
 bool tiering_push_write(struct tiering *ctx, struct tjob *j, size_t limit)
 {
     stat_incr(&ctx->stats.tier_queue_depth); /* first: the writer may take the job at once */

@@ -21,6 +21,8 @@
 #include "tiering.h"
 
 enum persist_mode { PERSIST_OFF = 0, PERSIST_ASYNC, PERSIST_SYNC };
+/* Async persistence drops a write only when this many times persist_queue are queued. */
+#define PERSIST_QUEUE_HARD 4
 
 OPTION_STRUCT(tiering, TIERING_OPTIONS);
 STAT_STRUCT(tiering, TIERING_STATS);
@@ -159,6 +161,8 @@ void tiering_restore_progress(struct tiering *ctx, uint64_t indexed, uint64_t lo
 void tq_init(struct queue *q);
 /* Append j unless the queue holds `limit` jobs already (0 = no limit) or is stopped. */
 bool tq_push(struct queue *q, struct tjob *j, size_t limit);
+/* How long the oldest job has waited in q (0 when empty). */
+uint64_t tq_head_age_ms(struct queue *q, uint64_t now_ms);
 /* tq_push to the writer's queue, counted in tier_queue_depth (from before the push: the
  * writer subtracts what it takes). */
 bool tiering_push_write(struct tiering *ctx, struct tjob *j, size_t limit);

@@ -80,7 +80,8 @@
     ACTION(persist_sync_ms, OPT_UINT, "1000", OPT_STARTUP,                                     \
            "async persistence: fsync the write-ahead log this often")                          \
     ACTION(persist_queue, OPT_UINT, "65536", OPT_STARTUP,                                      \
-           "async persistence: writes waiting for the disk; beyond it a write is not "         \
+           "async persistence: writes waiting for the disk; beyond it a write's reply waits "  \
+           "until the disk caught up (as with sync); only beyond 4 times it is a write not "   \
            "persisted (counted in persist_dropped, its older disk copy deleted)")
 
 #define TIERING_STATS(ACTION)                                                                  \
@@ -108,6 +109,8 @@
     ACTION(disk_stored_bytes, STAT_COUNTER, "bytes written for them (after compression)")     \
     ACTION(persist_writes, STAT_COUNTER, "changes written to disk by persistence")             \
     ACTION(persist_dropped, STAT_COUNTER, "changes not persisted: queue or tier full, or error")\
+    ACTION(persist_waits, STAT_COUNTER,                                                        \
+           "async persistence: replies held until the disk caught up (queue full or behind)") \
     ACTION(persist_batches, STAT_COUNTER, "group commits (one write-ahead-log write each)")    \
     ACTION(persist_lag_ms, STAT_GAUGE, "age of the newest change in the last batch written")   \
     ACTION(restore_indexed, STAT_GAUGE, "keys found on disk at start (warm restart)")          \
@@ -167,6 +170,12 @@ enum { TIER_FOUND = 0, TIER_MISS = 1, TIER_ERROR = 2 };
 bool tiering_on_disk(uint64_t hash);
 /* "off", "async" or "sync". */
 const char *tiering_persist_mode(void);
+/* Async persistence falling behind (persist_queue writes queued, or the oldest waiting
+ * longer than persist_sync_ms): a ticket covering every change queued so far, for the
+ * reply of a write to wait on (tiering_when_durable), so a burst slows its writers instead
+ * of losing what was acknowledged and the loss window of a crash stays near
+ * persist_sync_ms; else 0. */
+uint64_t tiering_backpressure_ticket(void);
 /* Sync persistence: a ticket covering every change queued so far (0 when writes need no
  * wait). tiering_when_durable calls fn(arg, ok, err) once they are all on disk, at once
  * (on the caller's thread) when they already are, else on the writer thread. */

@@ -394,6 +394,18 @@ uint64_t tiering_pushed(struct tiering *ctx)
     return t;
 }
 
+uint64_t tiering_backpressure_ticket(void)
+{
+    struct tiering *ctx = tiering_ctx();
+    if (ctx->pmode != PERSIST_ASYNC || !atomic_load(&ctx->active))
+        return 0;
+    if (stat_get(&ctx->stats.tier_queue_depth) < option_get_u(&ctx->opts.persist_queue) &&
+        tq_head_age_ms(&ctx->wq, clock_wall_ms()) < option_get_u(&ctx->opts.persist_sync_ms))
+        return 0;
+    stat_incr(&ctx->stats.persist_waits);
+    return tiering_pushed(ctx);
+}
+
 uint64_t tiering_durable_ticket(void)
 {
     struct tiering *ctx = tiering_ctx();

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+
 #include <cmocka.h>
 #include <signal.h>
 #include <stdio.h>
@@ -236,6 +238,69 @@ static void _kill_rounds(const char *mode, uint64_t allowed_tail_ms)
     _rm_parent(ssd);
 }
 
+/* A burst far faster than the disk takes it, with persist = async and a queue of 64: no
+ * write is dropped (replies wait for the writer instead: persist_waits), and after a clean
+ * restart every acknowledged key is there. Before, a full queue dropped writes for good
+ * (issue: 16.5% of a burst missing after a clean restart). */
+struct burst {
+    struct harness *h;
+    int first, n;
+};
+
+static void *_burst(void *arg)
+{
+    struct burst *b = arg;
+    cc_client *c = tier_client(b->h);
+    char key[32], val[200];
+    for (int i = b->first; i < b->first + b->n; i++) {
+        snprintf(key, sizeof(key), "b:%d", i);
+        memset(val, 'a' + i % 26, sizeof(val));
+        cc_value v = cc_value_bytes(val, sizeof(val));
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    cc_client_destroy(&c);
+    return NULL;
+}
+
+static void test_async_burst_drops_nothing(void **state)
+{
+    (void)state;
+    char ssd[300];
+    _ssd_dir(ssd, sizeof(ssd), "burst");
+    const char *args[] = {"--memory", "64MiB", "--ssd-path", ssd, "--persist", "async",
+                          "--persist-queue", "64", "--threads", "2", NULL};
+    struct harness *h = harness_start(args);
+    enum { WRITERS = 4, EACH = 10000 };
+    struct burst b[WRITERS];
+    pthread_t t[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        b[i] = (struct burst){h, i * EACH, EACH};
+        assert_int_equal(pthread_create(&t[i], NULL, _burst, &b[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(harness_stat(h, "persist_dropped"), 0);
+    assert_true(harness_stat(h, "persist_waits") > 0);
+    harness_restart(h);
+    cc_client *c = tier_client(h);
+    char key[32];
+    int missing = 0;
+    for (int i = 0; i < WRITERS * EACH; i++) {
+        snprintf(key, sizeof(key), "b:%d", i);
+        cc_item it = {0};
+        if (cc_get(c, key, strlen(key), &it) != CC_OK)
+            missing++;
+        else
+            cc_item_release(&it);
+    }
+    if (missing)
+        fail_msg("%d of %d acknowledged keys missing after a clean restart", missing,
+                 WRITERS * EACH);
+    cc_client_destroy(&c);
+    harness_destroy(&h);
+    _rm_parent(ssd);
+}
+
 static void test_kill9_sync_loses_nothing(void **state)
 {
     (void)state;
@@ -253,6 +318,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_restart_keeps_everything),
         cmocka_unit_test(test_clean_restart_with_hdd_tier),
+        cmocka_unit_test(test_async_burst_drops_nothing),
         cmocka_unit_test(test_kill9_sync_loses_nothing),
         cmocka_unit_test(test_kill9_async_loses_at_most_a_second),
     };
