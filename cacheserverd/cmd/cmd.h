@@ -4,6 +4,8 @@
 #ifndef CMD_H
 #define CMD_H
 
+#include <msgpack.h>
+
 #include "handler.h"
 #include "option.h"
 
@@ -25,5 +27,7 @@ const struct core_handler *cmd_handler(void);
 void cmd_set_worker_threads(unsigned n);
 /* Free the calling worker thread's reply buffer (call as a worker thread exits). */
 void cmd_thread_exit(void);
+/* The STATS map (a msgpack map) into *out, which it initialises; safe from any thread. */
+void cmd_stats_map(msgpack_sbuffer *out);
 
 #endif
