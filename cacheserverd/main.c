@@ -157,6 +157,10 @@ int main(int argc, char **argv)
         code = _fail("cannot listen", sock);
         goto out_core;
     }
+    if (cmd_metrics_start(why, sizeof(why)) != 0) {
+        code = _fail("metrics-listen", why);
+        goto out_core;
+    }
 
     cmd_set_worker_threads(core_threads());
     char mem[32] = "?";
@@ -172,6 +176,7 @@ int main(int argc, char **argv)
     code = core_run();
     log_info("cacheserverd stopped");
 out_core:
+    cmd_metrics_stop();
     core_teardown();
 out_repl:
     /* after the workers, before the tiers: the link thread applies peers' changes */

@@ -235,5 +235,37 @@ check "flush --all" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" flush --all | 
 check "empty after flush" 1 "" -- cli get greeting
 check "server alive" 0 "PONG" -- cli ping
 
+# --- metrics-listen: a second server serving GET /metrics over HTTP, fetched with curl
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mport=$(free_port)
+msock="$tmp/metrics.sock"
+"$CACHESERVERD" --socket "$msock" --data-dir "$tmp/mdata" --memory 32MiB --threads 1 \
+  --metrics-listen "127.0.0.1:$mport" --log-file "$tmp/mserver.log" &
+mserver_pid=$!
+for _ in $(seq 100); do
+  curl -sf -o /dev/null "http://127.0.0.1:$mport/metrics" && break
+  sleep 0.1
+done
+mcli() { "$CACHE_CLI" -s "$msock" "$@"; }
+mcli get nothing-here >/dev/null 2>&1; mcli set k v >/dev/null; mcli get k >/dev/null; mcli get k >/dev/null
+check "GET /metrics: 200, Prometheus text" 0 "200 text/plain; version=0.0.4; charset=utf-8" -- \
+  curl -s -o /dev/null -w '%{http_code} %{content_type}' "http://127.0.0.1:$mport/metrics"
+check "GET /metrics follows the Prometheus conventions" 0 "ok" -- \
+  bash -c "curl -sf \"http://127.0.0.1:$mport/metrics\" | python3 \"$prom_check\""
+# the same families, types and labels as cache-cli stats --prometheus (values move on)
+shape='s/ [^ ]*$//; /^# HELP/d; /connections/d; /op="\(stats\|hello\|ping\)"/d'
+check "GET /metrics is cache-cli stats --prometheus" 0 "" -- bash -c "diff <(curl -sf \"http://127.0.0.1:$mport/metrics\" | sed '$shape') <(\"$CACHE_CLI\" -s \"$msock\" stats --prometheus | sed '$shape')"
+check "other paths are 404" 0 "404" -- curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/"
+check "other methods are refused" 0 "501" -- curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$mport/metrics"
+check "server alive after scrapes" 0 "PONG" -- mcli ping
+kill "$mserver_pid"; wait "$mserver_pid" 2>/dev/null
+check_err "metrics-listen: a malformed address stops the start" 1 "metrics-listen.*not HOST:PORT" -- \
+  "$CACHESERVERD" --socket "$tmp/bad.sock" --data-dir "$tmp/bdata" --metrics-listen nonsense
+check_err "metrics-listen: a port in use stops the start" 1 "metrics-listen.*cannot listen on 127.0.0.1:" -- \
+  python3 -c "import socket, subprocess, sys
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+sys.exit(subprocess.run([sys.argv[1], '--socket', sys.argv[2], '--data-dir', sys.argv[3],
+  '--metrics-listen', '127.0.0.1:%d' % s.getsockname()[1]]).returncode)" "$CACHESERVERD" "$tmp/bad2.sock" "$tmp/bdata2"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
