@@ -169,9 +169,13 @@ int main(int argc, char **argv)
         _fmt_size(option_get_u(m->value), mem, sizeof(mem));
     log_info("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
              "threads, pid %d)", sock, mem, core_threads(), (int)getpid());
-    printf("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
-           "threads, pid %d)\n", sock, mem, core_threads(), (int)getpid());
-    fflush(stdout);
+    /* Logging to a file: say it on stdout too, where the one running the server looks. Logging
+     * to stderr (no log-file), the terminal has the line already: once is enough. */
+    if (*option_registry_str("log_file")) {
+        printf("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
+               "threads, pid %d)\n", sock, mem, core_threads(), (int)getpid());
+        fflush(stdout);
+    }
 
     code = core_run();
     log_info("cacheserverd stopped");

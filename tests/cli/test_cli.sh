@@ -240,7 +240,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 mport=$(free_port)
 msock="$tmp/metrics.sock"
 "$CACHESERVERD" --socket "$msock" --data-dir "$tmp/mdata" --memory 32MiB --threads 1 \
-  --metrics-listen "127.0.0.1:$mport" --log-file "$tmp/mserver.log" &
+  --metrics-listen "127.0.0.1:$mport" --log-file "$tmp/mserver.log" >"$tmp/mserver.out" &
 mserver_pid=$!
 for _ in $(seq 100); do
   curl -sf -o /dev/null "http://127.0.0.1:$mport/metrics" && break
@@ -259,6 +259,9 @@ check "other paths are 404" 0 "404" -- curl -s -o /dev/null -w '%{http_code}' "h
 check "other methods are refused" 0 "501" -- curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$mport/metrics"
 check "server alive after scrapes" 0 "PONG" -- mcli ping
 kill "$mserver_pid"; wait "$mserver_pid" 2>/dev/null
+# with log-file, the start line goes to the log and once to stdout
+check "start line once on stdout with --log-file" 0 "1" -- grep -c "listening on $msock" "$tmp/mserver.out"
+check "start line once in the log file" 0 "1" -- grep -c "INFO cacheserverd .* listening on $msock" "$tmp/mserver.log"
 check_err "metrics-listen: a malformed address stops the start" 1 "metrics-listen.*not HOST:PORT" -- \
   "$CACHESERVERD" --socket "$tmp/bad.sock" --data-dir "$tmp/bdata" --metrics-listen nonsense
 check_err "metrics-listen: a port in use stops the start" 1 "metrics-listen.*cannot listen on 127.0.0.1:" -- \
