@@ -157,6 +157,10 @@ int main(int argc, char **argv)
         code = _fail("cannot listen", sock);
         goto out_core;
     }
+    if (cmd_metrics_start(why, sizeof(why)) != 0) {
+        code = _fail("metrics-listen", why);
+        goto out_core;
+    }
 
     cmd_set_worker_threads(core_threads());
     char mem[32] = "?";
@@ -165,13 +169,18 @@ int main(int argc, char **argv)
         _fmt_size(option_get_u(m->value), mem, sizeof(mem));
     log_info("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
              "threads, pid %d)", sock, mem, core_threads(), (int)getpid());
-    printf("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
-           "threads, pid %d)\n", sock, mem, core_threads(), (int)getpid());
-    fflush(stdout);
+    /* Logging to a file: say it on stdout too, where the one running the server looks. Logging
+     * to stderr (no log-file), the terminal has the line already: once is enough. */
+    if (*option_registry_str("log_file")) {
+        printf("cacheserverd " CACHESERVERD_VERSION " listening on %s (memory %s, %u worker "
+               "threads, pid %d)\n", sock, mem, core_threads(), (int)getpid());
+        fflush(stdout);
+    }
 
     code = core_run();
     log_info("cacheserverd stopped");
 out_core:
+    cmd_metrics_stop();
     core_teardown();
 out_repl:
     /* after the workers, before the tiers: the link thread applies peers' changes */

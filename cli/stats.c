@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "json.h"
 #include "kvmap.h"
+#include "promtext.h"
 
 #define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -169,104 +170,6 @@ static void stats_table(const struct kvmap *m)
     }
 }
 
-/* Prometheus text format: cacheserverd_<name>; op.* and ns.* become labels. */
-static bool is_gauge(const char *name)
-{
-    static const char *const g[] = {"items", "bytes_used", "memory_limit", "connections",
-                                    "hit_rate", "uptime_s", "namespaces"};
-    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
-        if (strcmp(name, g[i]) == 0)
-            return true;
-    static const char *const repl_g[] = {"repl_out_up", "repl_in_up", "repl_lag_records",
-                                         "repl_lag_bytes", "repl_lag_ms", "repl_cert_expiry",
-                                         "repl_peers_up", "repl_backlog_bytes"};
-    for (size_t i = 0; i < sizeof(repl_g) / sizeof(repl_g[0]); i++)
-        if (strcmp(name, repl_g[i]) == 0)
-            return true;
-    return strstr(name, "_us") != NULL || strstr(name, "hit_rate") != NULL ||
-           strcmp(name, "ns_items") == 0 || strcmp(name, "ns_bytes") == 0;
-}
-
-static void prom_line(const char *metric, const char *labels, const msgpack_object *v,
-                      char *last_metric, size_t last_len)
-{
-    if (strcmp(metric, last_metric) != 0) {
-        printf("# TYPE cacheserverd_%s %s\n", metric, is_gauge(metric) ? "gauge" : "counter");
-        snprintf(last_metric, last_len, "%s", metric);
-    }
-    printf("cacheserverd_%s%s ", metric, labels);
-    if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
-        printf("%.6g\n", v->via.f64);
-    else
-        printf("%.0f\n", kvmap_num(v));
-}
-
-static void sanitize(char *s)
-{
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
-            *s = '_';
-}
-
-static void label_escape(char *out, size_t n, const char *in, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 3 < n; i++) {
-        if (in[i] == '\\' || in[i] == '"')
-            out[o++] = '\\';
-        else if (in[i] == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-            continue;
-        }
-        out[o++] = in[i];
-    }
-    out[o] = '\0';
-}
-
-static void stats_prometheus(const struct kvmap *m)
-{
-    char last[128] = "";
-    /* plain counters and gauges first, then the labelled families one metric at a time */
-    for (size_t i = 0; i < m->n; i++) {
-        const msgpack_object_kv *kv = m->kv[i];
-        if (kvmap_key_starts(kv, "op.") || kvmap_key_starts(kv, "ns.") ||
-            kvmap_key_starts(kv, "repl.") || kv->val.type == MSGPACK_OBJECT_STR)
-            continue;
-        char name[128];
-        snprintf(name, sizeof(name), "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
-        sanitize(name);
-        prom_line(name, "", &kv->val, last, sizeof(last));
-    }
-    static const struct { const char *prefix, *label, *leaves[20]; } fam[] = {
-        {"op.", "op", {"count", "p50_us", "p99_us", "p999_us", "max_us", NULL}},
-        {"ns.", "namespace", {"hits", "misses", "hit_rate", "items", "bytes", NULL}},
-        {"repl.", "peer", {"out_up", "in_up", "sent", "lag_records", "lag_bytes", "lag_ms",
-                           "partial_resyncs", "full_syncs", "applied", "dropped_older",
-                           "dropped_nomem", "clock_rejected", "sync_dropped", "connects",
-                           "disconnects",
-                           "cert_expiry", NULL}},
-    };
-    char names[64][96];
-    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-        size_t n = group_names(m, fam[f].prefix, names, 64);
-        for (size_t l = 0; fam[f].leaves[l]; l++) {
-            char metric[64], labels[256], esc[200], key[256];
-            snprintf(metric, sizeof(metric), "%s%s", fam[f].prefix, fam[f].leaves[l]);
-            sanitize(metric);
-            for (size_t i = 0; i < n; i++) {
-                snprintf(key, sizeof(key), "%.16s%.95s.%.32s", fam[f].prefix, names[i], fam[f].leaves[l]);
-                const msgpack_object *v = kvmap_get(m, key);
-                if (!v)
-                    continue;
-                label_escape(esc, sizeof(esc), names[i], strlen(names[i]));
-                snprintf(labels, sizeof(labels), "{%s=\"%s\"}", fam[f].label, esc);
-                prom_line(metric, labels, v, last, sizeof(last));
-            }
-        }
-    }
-}
-
 int cli_cmd_stats(struct cli *cli, int argc, char **argv)
 {
     struct cli_opt o[] = {{"json", false, NULL}, {"prometheus", false, NULL}};
@@ -281,7 +184,7 @@ int cli_cmd_stats(struct cli *cli, int argc, char **argv)
     if (o[0].value)
         kvmap_print_json(&m);
     else if (o[1].value)
-        stats_prometheus(&m);
+        prom_write_stats(stdout, &m.u.data);
     else
         stats_table(&m);
     kvmap_free(&m);

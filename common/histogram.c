@@ -43,6 +43,7 @@ void hist_record(struct histogram *h, uint64_t v)
 {
     __atomic_fetch_add(&h->buckets[hist_index(_bits(h), v)], 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
     _raise(&h->max, v);
     _raise(&h->min_inv, ~v);
 }
@@ -55,6 +56,7 @@ int hist_merge(struct histogram *into, const struct histogram *from)
     for (uint32_t i = 0; i < HIST_NBUCKETS(bits); i++)
         into->buckets[i] += from->buckets[i];
     into->count += from->count;
+    into->sum += from->sum;
     _raise(&into->max, from->max);
     _raise(&into->min_inv, from->min_inv);
     return 0;

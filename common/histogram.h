@@ -19,6 +19,7 @@
 struct histogram {
     uint64_t count;
     uint64_t max;
+    uint64_t sum;      /* of every value recorded (Prometheus summaries' _sum) */
     uint64_t min_inv;  /* ~min, so that a zeroed histogram has none yet: see hist_min */
     uint32_t sub_bits; /* 0 stands for HIST_DEFAULT_SUB_BITS */
     uint64_t buckets[HIST_NBUCKETS(HIST_MAX_SUB_BITS)];

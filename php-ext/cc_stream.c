@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "ext/standard/file.h"
+#include "ext/standard/php_filestat.h"
 #include "zend_exceptions.h"
 
 #include "cc_stream.h"
@@ -613,9 +614,12 @@ static int _unlink(php_stream_wrapper *wrapper, const char *url, int options,
         PHP_CC_RUN(st, true, cc_del(c, n, keys, lens, &deleted));
     php_cc_conn_end(core->conn);
     cc_item_release(&item);
-    if (st == CC_OK && deleted > 0)
+    if (st == CC_OK && deleted > 0) {
         ret = 1;
-    else if (st == CC_OK || st == CC_NOT_FOUND)
+        /* as unlink() of a plain file does: file_exists() and friends must not answer from
+         * the stat PHP cached before the delete */
+        php_clear_stat_cache(1, NULL, 0);
+    } else if (st == CC_OK || st == CC_NOT_FOUND)
         php_stream_wrapper_log_error(wrapper, options, "cache://%s: no such key", key);
     else
         _warn(key, klen, st, core->conn);

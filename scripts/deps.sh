@@ -8,6 +8,8 @@ PACKAGES=(
   gcc meson ninja-build pkg-config python3
   libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libcmocka-dev libedit-dev
   libssl-dev openssl
+  # tests (curl: the metrics-listen endpoint, tests/cli)
+  curl
   # fuzzing (libFuzzer + sanitizer runtimes, scripts/fuzz.sh)
   clang libclang-rt-14-dev
   # php-ext (igbinary: the optional serializer; php-cgi + cgi-fcgi: the FastCGI tests)

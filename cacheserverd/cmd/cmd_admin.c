@@ -194,7 +194,8 @@ static double _ratio(uint64_t hits, uint64_t misses)
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
-/* prefix.count, .p50_us, .p99_us, .p999_us, .max_us of a histogram (nothing when empty). */
+/* prefix.count, .p50_us, .p99_us, .p999_us, .max_us, .sum_us of a histogram (nothing when
+ * empty). */
 static void _kv_hist(struct kvbuf *b, const char *prefix, const struct histogram *h)
 {
     uint64_t count = h ? __atomic_load_n(&h->count, __ATOMIC_RELAXED) : 0;
@@ -213,14 +214,14 @@ static void _kv_hist(struct kvbuf *b, const char *prefix, const struct histogram
     }
     snprintf(name, sizeof(name), "%s.max_us", prefix);
     _kv_u(b, name, __atomic_load_n(&h->max, __ATOMIC_RELAXED));
+    snprintf(name, sizeof(name), "%s.sum_us", prefix);
+    _kv_u(b, name, __atomic_load_n(&h->sum, __ATOMIC_RELAXED));
 }
 
-void cmd_stats(struct session *s, struct req *q, struct reply *r)
+/* The STATS map's entries (STATS and metrics-listen). */
+static void _stats_build(struct kvbuf *b)
 {
-    (void)s;
-    struct kvbuf b;
-    _kv_init(&b);
-    stats_foreach(_stat_one, &b);
+    stats_foreach(_stat_one, b);
     uint64_t hits = 0, misses = 0;
     char name[128];
     uint16_t nns = store_ns_count();
@@ -231,19 +232,19 @@ void cmd_stats(struct session *s, struct req *q, struct reply *r)
         hits += ns.hits;
         misses += ns.misses;
         snprintf(name, sizeof(name), "ns.%s.hits", nm);
-        _kv_u(&b, name, ns.hits);
+        _kv_u(b, name, ns.hits);
         snprintf(name, sizeof(name), "ns.%s.misses", nm);
-        _kv_u(&b, name, ns.misses);
+        _kv_u(b, name, ns.misses);
         snprintf(name, sizeof(name), "ns.%s.hit_rate", nm);
-        _kv_f(&b, name, _ratio(ns.hits, ns.misses));
+        _kv_f(b, name, _ratio(ns.hits, ns.misses));
         snprintf(name, sizeof(name), "ns.%s.items", nm);
-        _kv_u(&b, name, ns.items);
+        _kv_u(b, name, ns.items);
         snprintf(name, sizeof(name), "ns.%s.bytes", nm);
-        _kv_u(&b, name, ns.bytes);
+        _kv_u(b, name, ns.bytes);
     }
-    _kv_f(&b, "hit_rate", _ratio(hits, misses));
-    _kv_u(&b, "memory_limit", store_memory_limit());
-    _kv_u(&b, "uptime_s", (uint64_t)time(NULL) - cmd_start_time());
+    _kv_f(b, "hit_rate", _ratio(hits, misses));
+    _kv_u(b, "memory_limit", store_memory_limit());
+    _kv_u(b, "uptime_s", (uint64_t)time(NULL) - cmd_start_time());
     for (int op = 0; op < CC_OP__COUNT; op++) {
         char lower[32];
         const char *on = cc_op_name(op);
@@ -252,13 +253,34 @@ void cmd_stats(struct session *s, struct req *q, struct reply *r)
             lower[i] = (char)(on[i] >= 'A' && on[i] <= 'Z' ? on[i] + 32 : on[i]);
         lower[i] = '\0';
         snprintf(name, sizeof(name), "op.%s", lower);
-        _kv_hist(&b, name, cmd_op_histogram(op));
+        _kv_hist(b, name, cmd_op_histogram(op));
     }
     struct tiering_tier_info t;
     for (int i = 0; tiering_tier_info(i, &t); i++) {
         snprintf(name, sizeof(name), "disk_read.%s", t.name);
-        _kv_hist(&b, name, tiering_read_histogram(i));
+        _kv_hist(b, name, tiering_read_histogram(i));
     }
+}
+
+void cmd_stats_map(msgpack_sbuffer *out)
+{
+    struct kvbuf b;
+    _kv_init(&b);
+    _stats_build(&b);
+    msgpack_sbuffer_init(out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, b.n);
+    msgpack_sbuffer_write(out, b.buf.data ? b.buf.data : "", b.buf.size);
+    msgpack_sbuffer_destroy(&b.buf);
+}
+
+void cmd_stats(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    struct kvbuf b;
+    _kv_init(&b);
+    _stats_build(&b);
     _kv_reply(&b, q, r);
 }
 

@@ -406,20 +406,24 @@ static void test_config_set_at_run_time_respects_startup_only_and_frame_size(voi
 }
 
 /* Run in the foreground as a user would: the socket's directory is created, the startup line
- * goes to stdout, SIGTERM exits 0 and removes the socket. */
+ * is printed once (the log, on stderr: not on stdout too), SIGTERM exits 0 and removes the
+ * socket. */
 static void test_foreground_run_creates_dirs_and_stops_on_sigterm(void **state)
 {
     (void)state;
     const char *bin = getenv("CACHESERVERD");
-    char sock[256], data[256], outp[256];
+    char sock[256], data[256], outp[256], errp[256];
     snprintf(sock, sizeof(sock), "%s/fg/a/b/cache.sock", tmp);
     snprintf(data, sizeof(data), "%s/fg/data/x", tmp);
     snprintf(outp, sizeof(outp), "%s/fg.out", tmp);
+    snprintf(errp, sizeof(errp), "%s/fg.err", tmp);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(o, STDOUT_FILENO);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(e, STDERR_FILENO);
         execl(bin, bin, "--socket", sock, "--data-dir", data, "--threads", "1", (char *)NULL);
         _exit(127);
     }
@@ -431,20 +435,28 @@ static void test_foreground_run_creates_dirs_and_stops_on_sigterm(void **state)
     int alive = waitpid(pid, NULL, WNOHANG) == 0;
     EXPECT_TRUE(NULL, alive && S_ISSOCK(st.st_mode), "server did not create socket %s", sock);
     EXPECT_TRUE(NULL, stat(data, &st) == 0 && S_ISDIR(st.st_mode), "data-dir %s not created", data);
-    static char out[4096];
+    static char out[4096], err[8192];
     char want[400];
     deadline = tu_now_ms() + 10000;
     snprintf(want, sizeof(want), "listening on %s (memory 256MiB, 1 worker threads, pid %d)\n",
              sock, (int)pid);
     do {
-        _slurp(outp, out, sizeof(out));
-    } while (!strstr(out, want) && tu_now_ms() < deadline && (tu_sleep_ms(10), 1));
+        _slurp(errp, err, sizeof(err));
+    } while (!strstr(err, want) && tu_now_ms() < deadline && (tu_sleep_ms(10), 1));
     kill(pid, SIGTERM);
     int status;
     waitpid(pid, &status, 0);
     fg_pid = 0;
-    if (!strstr(out, want))
-        fail_msg("stdout: expected \"...%s\", got \"%s\"", want, out);
+    _slurp(outp, out, sizeof(out));
+    _slurp(errp, err, sizeof(err));
+    const char *first = strstr(err, want);
+    if (!first)
+        fail_msg("stderr (the log): expected \"...%s\", got \"%s\"", want, err);
+    if (strstr(first + 1, want))
+        fail_msg("stderr: the start line twice: \"%s\"", err);
+    if (strstr(out, "listening on"))
+        fail_msg("stdout: the start line again, although the log already went to the terminal: "
+                 "\"%s\"", out);
     EXPECT_EQ(NULL, "exited normally", 1, WIFEXITED(status));
     EXPECT_EQ(NULL, "exit code after SIGTERM", 0, WEXITSTATUS(status));
     EXPECT_TRUE(NULL, stat(sock, &st) != 0 && errno == ENOENT,
