@@ -42,6 +42,7 @@
     ACTION(disk_stored_bytes, STAT_COUNTER, "bytes written for them (after compression)") \
     ACTION(persist_writes, STAT_COUNTER, "changes written to disk by persistence") \
     ACTION(persist_dropped, STAT_COUNTER, "changes not persisted: queue or tier full, or error") \
+    ACTION(persist_waits, STAT_COUNTER, "async persistence: replies held until the disk caught up (queue full or behind)") \
     ACTION(persist_batches, STAT_COUNTER, "group commits (one write-ahead-log write each)") \
     ACTION(persist_lag_ms, STAT_GAUGE, "age of the newest change in the last batch written") \
     ACTION(restore_indexed, STAT_GAUGE, "keys found on disk at start (warm restart)") \
