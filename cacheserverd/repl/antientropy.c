@@ -161,6 +161,16 @@ static void _send_wanted(void *arg, const struct store_key *k, struct item *it)
         repl_item_send(c->out, k, store_ns_name(k->ns), it, true);
 }
 
+/* Start side s's digest walk (run in steps by _step_cb). */
+static void _walk_begin(struct ae *a, struct ae_side *s)
+{
+    memset(s->digest, 0, sizeof(s->digest));
+    s->ns = 0;
+    s->cursor = 0;
+    s->stage = AE_WALK;
+    event_active(a->step, EV_TIMEOUT, 0);
+}
+
 /* ---- the receiver's side ---- */
 
 static void _rx_begin(struct ae *a)
@@ -230,11 +240,7 @@ int repl_ae_on_inbound(struct peer *p, const struct repl_msg *m)
                 v = v << 8 | m->ae_bin[b * 8 + (unsigned)i];
             s->their_digest[b] = v;
         }
-        memset(s->digest, 0, sizeof(s->digest));
-        s->ns = 0;
-        s->cursor = 0;
-        s->stage = AE_WALK;
-        event_active(a->step, EV_TIMEOUT, 0);
+        _walk_begin(a, s);
         return 0;
     case REPL_AE_END:
         if (s->stage == AE_WAIT_ITEMS) {
@@ -269,11 +275,7 @@ int repl_ae_on_outbound(struct peer *p, const struct repl_msg *m)
             return 0;
         s->cutoff = m->u[1];
         _snapshot_marks(s);
-        memset(s->digest, 0, sizeof(s->digest));
-        s->ns = 0;
-        s->cursor = 0;
-        s->stage = AE_WALK;
-        event_active(a->step, EV_TIMEOUT, 0);
+        _walk_begin(a, s);
         return 0;
     case REPL_AE_WANT:
         if (s->round != m->u[0] || s->stage != AE_WAIT_WANT)

@@ -21,6 +21,12 @@ void tq_init(struct queue *q)
     pthread_cond_init(&q->cond, NULL);
 }
 
+/* q->head_ms follows the head (under the lock), so the age is read without it. */
+static void _head_moved(struct queue *q)
+{
+    __atomic_store_n(&q->head_ms, q->head ? q->head->t_ms : 0, __ATOMIC_RELAXED);
+}
+
 bool tq_push(struct queue *q, struct tjob *j, size_t limit)
 {
     pthread_mutex_lock(&q->lock);
@@ -31,10 +37,12 @@ bool tq_push(struct queue *q, struct tjob *j, size_t limit)
     j->next = NULL;
     j->t_ms = clock_wall_ms();
     q->pushed++;
-    if (q->tail)
+    if (q->tail) {
         q->tail->next = j;
-    else
+    } else {
         q->head = j;
+        _head_moved(q);
+    }
     q->tail = j;
     q->n++;
     pthread_cond_signal(&q->cond);
@@ -44,10 +52,8 @@ bool tq_push(struct queue *q, struct tjob *j, size_t limit)
 
 uint64_t tq_head_age_ms(struct queue *q, uint64_t now_ms)
 {
-    pthread_mutex_lock(&q->lock);
-    uint64_t t = q->head ? q->head->t_ms : now_ms;
-    pthread_mutex_unlock(&q->lock);
-    return now_ms > t ? now_ms - t : 0;
+    uint64_t t = __atomic_load_n(&q->head_ms, __ATOMIC_RELAXED);
+    return t && now_ms > t ? now_ms - t : 0;
 }
 
 bool tiering_push_write(struct tiering *ctx, struct tjob *j, size_t limit)
@@ -70,6 +76,7 @@ struct tjob *tq_pop(struct queue *q)
         if (!q->head)
             q->tail = NULL;
         q->n--;
+        _head_moved(q);
     }
     pthread_mutex_unlock(&q->lock);
     return j;
@@ -103,6 +110,8 @@ int tq_pop_batch(struct queue *q, struct tjob **out, int max, uint64_t timeout_m
         q->n--;
         out[n++] = j;
     }
+    if (n)
+        _head_moved(q);
     bool done = n == 0 && q->stop;
     pthread_mutex_unlock(&q->lock);
     return done ? -1 : n;

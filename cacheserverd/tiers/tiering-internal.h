@@ -111,6 +111,8 @@ struct queue {
     struct tjob *head, *tail;
     size_t n;
     uint64_t pushed; /* jobs ever pushed (the writer's: durability tickets) */
+    uint64_t head_ms; /* atomic: when the head job was queued (0: empty), for
+                       * tq_head_age_ms without the lock */
     bool stop;
 };
 
@@ -161,7 +163,7 @@ void tiering_restore_progress(struct tiering *ctx, uint64_t indexed, uint64_t lo
 void tq_init(struct queue *q);
 /* Append j unless the queue holds `limit` jobs already (0 = no limit) or is stopped. */
 bool tq_push(struct queue *q, struct tjob *j, size_t limit);
-/* How long the oldest job has waited in q (0 when empty). */
+/* How long the oldest job has waited in q (0 when empty); no lock: a write's reply asks. */
 uint64_t tq_head_age_ms(struct queue *q, uint64_t now_ms);
 /* tq_push to the writer's queue, counted in tier_queue_depth (from before the push: the
  * writer subtracts what it takes). */
