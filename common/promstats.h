@@ -79,6 +79,7 @@
     ACTION(clock_rejected, STAT_COUNTER, "its changes refused: stamped beyond max-clock-offset") \
     ACTION(dropped_nomem, STAT_COUNTER, "its changes not applied: no room in memory") \
     ACTION(stream_lost, STAT_COUNTER, "its appends this node could not follow (a gap, or a newer branch): a miss here") \
+    ACTION(streams_in_parts, STAT_COUNTER, "its streams too long for one copy that a full sync brought here in parts") \
     ACTION(ae_rounds, STAT_COUNTER, "anti-entropy rounds this node ran against it") \
     ACTION(ae_buckets, STAT_COUNTER, "buckets those rounds found different") \
     ACTION(ae_repaired, STAT_COUNTER, "items those rounds brought here and applied") \

@@ -104,10 +104,10 @@ bool repl_walk_step(uint16_t *ns, uint64_t *cursor, repl_item_fn fn, void *arg)
 
 void repl_full_begin(struct peer *p, struct evbuffer *out)
 {
+    repl_full_cancel(p);
     p->fs_ns = 0;
     p->fs_cursor = 0;
-    tiering_scan_free(p->fs_disk);
-    p->fs_disk = NULL;
+    p->fs_disk_done = false;
     /* its gone marks first: the receiver removes what is older than them and not sent */
     static uint64_t st_buf[REPL_GONE_CHUNK];
     static uint16_t or_buf[REPL_GONE_CHUNK];
@@ -117,14 +117,62 @@ void repl_full_begin(struct peer *p, struct evbuffer *out)
     }
 }
 
+/* A stream waiting to go in parts: its key, and the version to send a delete at when it
+ * cannot be read any more (another change replaced it meanwhile, which follows in the
+ * backlog: the peer drops an older value, never keeps a stale one). */
+struct fs_part {
+    uint16_t ns;
+    uint16_t origin;
+    uint32_t klen;
+    uint64_t version;
+    uint8_t *key;
+};
+
+static void _parts_pop(struct peer *p)
+{
+    free(p->fs_parts[0].key);
+    memmove(p->fs_parts, p->fs_parts + 1, (p->fs_nparts - 1) * sizeof(*p->fs_parts));
+    p->fs_nparts--;
+    p->fs_sending = false;
+}
+
 void repl_full_cancel(struct peer *p)
 {
     tiering_scan_free(p->fs_disk);
     p->fs_disk = NULL;
+    while (p->fs_nparts)
+        _parts_pop(p);
+    free(p->fs_parts);
+    p->fs_parts = NULL;
+    p->fs_partcap = 0;
 }
 
-/* A stream memory holds whole, up to this long, goes as one APPEND of all of it; a longer
- * one (or one partly on disk) as a delete at its version: the peer drops what it has. */
+/* Queue the stream at k to go in parts. False without memory. */
+static bool _parts_push(struct peer *p, const struct store_key *k, uint64_t version,
+                        uint16_t origin)
+{
+    if (p->fs_nparts == p->fs_partcap) {
+        uint32_t cap = p->fs_partcap ? p->fs_partcap * 2 : 16;
+        struct fs_part *np = realloc(p->fs_parts, cap * sizeof(*np));
+        if (!np)
+            return false;
+        p->fs_parts = np;
+        p->fs_partcap = cap;
+    }
+    uint8_t *key = malloc(k->len ? k->len : 1);
+    if (!key)
+        return false;
+    memcpy(key, k->data, k->len);
+    p->fs_parts[p->fs_nparts++] = (struct fs_part){.ns = k->ns, .origin = origin,
+                                                   .klen = k->len, .version = version,
+                                                   .key = key};
+    return true;
+}
+
+/* A stream memory holds whole, up to this long, goes as one APPEND of all of it; in a full
+ * sync a longer one (or one partly on disk) goes in parts of a chunk each, read one at a
+ * time (from memory, or from the disk tier: never all of it at once); in an anti-entropy
+ * round, as a delete at its version: the peer drops what it has. */
 #define STREAM_COPY_MAX (1u << 20)
 
 /* A stream, as an ITEM (or an AE_ITEM): true when it went as a copy. */
@@ -146,8 +194,83 @@ static bool _send_stream(struct evbuffer *out, const struct store_key *k, const 
     return true;
 }
 
+static void _item_send(struct peer *p, struct evbuffer *out, const struct store_key *k,
+                       const char *nsname, struct item *it, bool ae);
+
 void repl_item_send(struct evbuffer *out, const struct store_key *k, const char *nsname,
                     struct item *it, bool ae)
+{
+    _item_send(NULL, out, k, nsname, it, ae);
+}
+
+void repl_full_item(struct peer *p, struct evbuffer *out, const struct store_key *k,
+                    struct item *it)
+{
+    _item_send(p, out, k, store_ns_name(k->ns), it, false);
+}
+
+/* The next part of the first stream queued to go in parts. */
+static void _part_step(struct peer *p, struct evbuffer *out)
+{
+    static uint8_t buf[STORE_STREAM_CHUNK];
+    struct fs_part *f = &p->fs_parts[0];
+    struct store_key k;
+    store_key_init(&k, f->ns, f->key, f->klen);
+    const char *nsname = store_ns_name(f->ns);
+    struct repl_change c = {.op = REPL_OP_DEL, .ns = (const uint8_t *)nsname,
+                            .nslen = (uint32_t)strlen(nsname), .key = k.data, .klen = k.len,
+                            .stamp = f->version, .origin = f->origin ? f->origin : repl.node_id};
+    if (!p->fs_sending) {
+        /* a stream only a disk tier holds comes back to memory (its last chunk) first */
+        if (store_stream_info(&k, &p->fs_si) != STORE_OK && tiering_enabled() &&
+            tiering_stream_load(&k))
+            (void)store_stream_info(&k, &p->fs_si);
+        if (!p->fs_si.sid || !p->fs_si.version) {
+            repl_send_item(out, &c); /* not a stream whose epoch is known any more */
+            _parts_pop(p);
+            return;
+        }
+        p->fs_sending = true;
+        p->fs_off = 0;
+    }
+    const struct store_stream_info *si = &p->fs_si;
+    uint32_t n = 0;
+    uint64_t want = si->len - p->fs_off;
+    enum store_status rc = store_stream_read(&k, si->sid, p->fs_off,
+                                             want < sizeof(buf) ? (uint32_t)want : sizeof(buf),
+                                             buf, &n);
+    char err[160] = "";
+    if (rc == STORE_ON_DISK)
+        rc = tiering_stream_read(si->sid, p->fs_off, n, buf, err, sizeof(err)) == 0
+                 ? STORE_OK
+                 : STORE_NOT_FOUND;
+    if (rc != STORE_OK || n == 0) {
+        /* replaced or gone meanwhile (the change that did it follows in the backlog), or
+         * unreadable: the peer drops what it has of it */
+        if (err[0])
+            log_warn("replication: peer %s: a stream could not be read for its full sync: %s",
+                     p->name, err);
+        c.stamp = si->version;
+        c.origin = si->origin ? si->origin : repl.node_id;
+        repl_send_item(out, &c);
+        _parts_pop(p);
+        return;
+    }
+    c = (struct repl_change){.op = REPL_OP_APPEND, .ns = c.ns, .nslen = c.nslen, .key = k.data,
+                             .klen = k.len, .stamp = si->version,
+                             .origin = si->origin ? si->origin : repl.node_id,
+                             .type = STORE_T_STREAM, .value = buf, .vlen = n,
+                             .expire_ms = si->expire_ms, .s_epoch = si->epoch,
+                             .s_eorigin = si->eorigin ? si->eorigin : repl.node_id,
+                             .s_offset = p->fs_off, .s_prev = si->len};
+    repl_send_item(out, &c);
+    p->fs_off += n;
+    if (p->fs_off == si->len)
+        _parts_pop(p);
+}
+
+static void _item_send(struct peer *p, struct evbuffer *out, const struct store_key *k,
+                       const char *nsname, struct item *it, bool ae)
 {
     struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
                             .nslen = (uint32_t)strlen(nsname), .key = k->data, .klen = k->len,
@@ -158,6 +281,8 @@ void repl_item_send(struct evbuffer *out, const struct store_key *k, const char 
     if (c.type == STORE_T_STREAM) {
         if (_send_stream(out, k, nsname, ae))
             return;
+        if (p && c.stamp && _parts_push(p, k, c.stamp, c.origin))
+            return; /* in parts, in the next steps */
         c.op = REPL_OP_DEL; /* not copied: the peer drops an older value */
         c.type = 0;
     } else {
@@ -183,8 +308,10 @@ static void _send_disk_rec(void *arg, const struct tiering_scan_rec *r)
     const char *nsname = store_ns_name(r->key.ns);
     struct item *it;
     if (store_peek(&r->key, &it) == STORE_OK) {
-        repl_item_send(d->out, &r->key, nsname, it, false);
+        repl_full_item(d->p, d->out, &r->key, it);
         store_item_release(it);
+    } else if (r->stream && r->version && _parts_push(d->p, &r->key, r->version, 0)) {
+        /* in parts: read back from disk then, not under this walk's tier lock */
     } else if (r->version) {
         struct repl_change c = {.op = REPL_OP_SET, .ns = (const uint8_t *)nsname,
                                 .nslen = (uint32_t)strlen(nsname), .key = r->key.data,
@@ -210,7 +337,7 @@ static void _send_disk_rec(void *arg, const struct tiering_scan_rec *r)
 /* After memory: the disk tiers. False when they are done too. */
 static bool _disk_step(struct peer *p, struct evbuffer *out)
 {
-    if (!tiering_enabled())
+    if (!tiering_enabled() || p->fs_disk_done)
         return false;
     if (!p->fs_disk && !(p->fs_disk = tiering_scan_new(true))) {
         log_warn("replication: peer %s: out of memory for walking the disk tiers; the full "
@@ -220,31 +347,112 @@ static bool _disk_step(struct peer *p, struct evbuffer *out)
     struct disk_send d = {p, out};
     if (tiering_scan_step(p->fs_disk, DISK_BATCH, _send_disk_rec, &d))
         return true;
-    repl_full_cancel(p);
-    return false;
+    tiering_scan_free(p->fs_disk);
+    p->fs_disk = NULL;
+    p->fs_disk_done = true;
+    return p->fs_nparts > 0; /* the streams its last step queued go next */
 }
 
 bool repl_full_step(struct peer *p, struct evbuffer *out)
 {
     static struct scan_keys keys;
+    if (p->fs_nparts) {
+        _part_step(p, out);
+        return true;
+    }
     if (p->fs_ns >= store_ns_count())
         return _disk_step(p, out);
     if (!_collect_step(&keys, p->fs_ns, &p->fs_cursor))
         return true;
-    const char *nsname = store_ns_name(p->fs_ns);
     for (uint32_t i = 0; i < keys.n; i++) {
         struct store_key k;
         struct item *it;
         store_key_init(&k, p->fs_ns, keys.buf + keys.off[i], keys.len[i]);
         if (store_peek(&k, &it) != STORE_OK)
             continue;
-        repl_item_send(out, &k, nsname, it, false);
+        repl_full_item(p, out, &k, it);
         store_item_release(it);
         stat_incr(&p->st.sent);
     }
     if (p->fs_cursor == 0)
         p->fs_ns++;
     return true;
+}
+
+/* ---- the receiver: a stream in parts ---- */
+
+struct part_wait {
+    struct peer *p;
+    uint64_t gen;
+};
+
+void repl_stream_part_cancel(struct peer *p)
+{
+    store_stage_abort(p->rx_stage);
+    p->rx_stage = NULL;
+}
+
+/* The writer's thread: the chunks a paused link waited for are written. */
+static void _part_written(void *arg, bool ok, const char *err)
+{
+    (void)ok, (void)err;
+    struct part_wait *w = arg;
+    __atomic_store_n(&w->p->rx_written, w->gen, __ATOMIC_RELEASE);
+    free(w);
+    repl_link_notify();
+}
+
+/* More than the disk writer's share of stream chunks wait for it: read nothing more from
+ * this link until it has written them (flow control: the sender's output fills and it
+ * waits), so a copy never piles up in memory faster than the disk takes it. */
+static void _part_pace(struct peer *p)
+{
+    if (!tiering_stream_ticket())
+        return;
+    struct part_wait *w = malloc(sizeof(*w));
+    if (!w)
+        return;
+    *w = (struct part_wait){p, __atomic_add_fetch(&p->rx_pause_gen, 1, __ATOMIC_RELAXED)};
+    p->rx_paused = true;
+    tiering_when_written(_part_written, w);
+}
+
+void repl_stream_part_poke(struct peer *p, void (*resume)(struct peer *p))
+{
+    if (p->rx_paused && __atomic_load_n(&p->rx_written, __ATOMIC_ACQUIRE) ==
+                            __atomic_load_n(&p->rx_pause_gen, __ATOMIC_RELAXED)) {
+        p->rx_paused = false;
+        resume(p);
+    }
+}
+
+int repl_stream_part(struct peer *p, const struct store_key *k, const struct repl_change *ch)
+{
+    if (ch->s_offset == 0) {
+        repl_stream_part_cancel(p); /* a copy not finished: the sender gave it up */
+        struct store_remote_append ra = {
+            .a = {.epoch = ch->s_epoch, .eorigin = ch->s_eorigin},
+            .stamp = ch->stamp, .origin = ch->origin, .expire_ms = ch->expire_ms};
+        if (!(p->rx_stage = store_stage_begin(k, &ra)))
+            return STORE_ENOMEM;
+    } else if (!p->rx_stage || !store_stage_is(p->rx_stage, k, ch->stamp, ch->origin) ||
+               store_stage_len(p->rx_stage) != ch->s_offset) {
+        return STORE_NOT_STORED; /* a part of a copy not begun here */
+    }
+    enum store_status rc = store_stage_add(p->rx_stage, ch->value, ch->vlen);
+    if (rc != STORE_OK) {
+        repl_stream_part_cancel(p);
+        return rc;
+    }
+    if (store_stage_len(p->rx_stage) < ch->s_prev) {
+        _part_pace(p);
+        return -1;
+    }
+    rc = store_stage_commit(p->rx_stage);
+    p->rx_stage = NULL;
+    if (rc == STORE_OK)
+        stat_incr(&p->st.streams_in_parts);
+    return rc;
 }
 
 /* ---- the receiver: after a full sync, what the peer did not send goes ---- */

@@ -222,8 +222,13 @@ int repl_apply(struct peer *p, const struct repl_change *ch, bool item, uint64_t
         r.ctr = ch->ctr;
         r.ctr_len = ch->ctr_len;
     }
-    enum store_status rc = ch->op == REPL_OP_APPEND ? _apply_append(&k, ch, item)
-                                                     : tiering_apply_remote(&k, &r);
+    int rc;
+    if (item && ch->op == REPL_OP_APPEND && ch->s_prev && ch->vlen < ch->s_prev) {
+        if ((rc = repl_stream_part(p, &k, ch)) < 0)
+            return STORE_OK; /* more parts to come: counted once it is complete */
+    } else {
+        rc = ch->op == REPL_OP_APPEND ? _apply_append(&k, ch, item) : tiering_apply_remote(&k, &r);
+    }
     if (rc == STORE_NOT_FOUND && ch->op == REPL_OP_APPEND) {
         stat_incr(&p->st.stream_lost);
         return rc;
@@ -281,6 +286,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             p->rx_full = true;
             p->have_pos = false;
             repl_sweep_cancel(p);
+            repl_stream_part_cancel(p);
             p->sync_stamp = m->u[3];
             /* this node's writes from now on are newer than what the sync brings; a peer
              * whose clock is too far ahead moves nothing and gets no authority here */
@@ -333,6 +339,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             return -1;
         }
         p->rx_full = false;
+        repl_stream_part_cancel(p); /* a copy in parts the sender did not finish */
         p->have_pos = true;
         p->rx_offset = m->u[0];
         p->rx_seq = m->u[1];
@@ -469,6 +476,18 @@ static void _fill(struct peer *p)
     repl_ae_fill(p);
 }
 
+static void _read_cb(struct bufferevent *bev, void *arg);
+
+/* A link paused for the disk writer (repl_stream_part) reads again: what arrived meanwhile
+ * first. */
+static void _resume_reading(struct peer *p)
+{
+    if (!p->in)
+        return;
+    bufferevent_enable(p->in->bev, EV_READ);
+    _read_cb(p->in->bev, p->in);
+}
+
 static void _notify_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
@@ -476,6 +495,7 @@ static void _notify_cb(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < repl.npeers; i++) {
         _fill(&repl.peers[i]);
         repl_sweep_poke(&repl.peers[i]);
+        repl_stream_part_poke(&repl.peers[i], _resume_reading);
     }
 }
 
@@ -493,6 +513,10 @@ static void _read_cb(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     for (;;) {
+        if (!c->outbound && c->peer && c->peer->rx_paused) {
+            bufferevent_disable(bev, EV_READ); /* _resume_reading goes on */
+            break;
+        }
         uint8_t hdr[4];
         if (evbuffer_copyout(in, hdr, 4) < 4)
             break;
@@ -548,6 +572,8 @@ static void _conn_free(struct conn *c)
         if (p->rx_full)
             repl_sweep_cancel(p); /* the sync did not complete: its key set says nothing */
         p->rx_full = false;
+        repl_stream_part_cancel(p);
+        p->rx_paused = false;
         if (!p->have_pos)
             p->rx_backlog_id = 0;
         __atomic_store_n(&p->st.in_up, 0, __ATOMIC_RELAXED);

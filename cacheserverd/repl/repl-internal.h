@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "backlog.h"
+#include "store.h"
 #include "identity.h"
 #include "stats.h"
 #include "wire.h"
@@ -36,6 +37,8 @@ struct evbuffer;
     ACTION(dropped_nomem, STAT_COUNTER, "its changes not applied: no room in memory")       \
     ACTION(stream_lost, STAT_COUNTER,                                                        \
            "its appends this node could not follow (a gap, or a newer branch): a miss here") \
+    ACTION(streams_in_parts, STAT_COUNTER,                                                   \
+           "its streams too long for one copy that a full sync brought here in parts")       \
     ACTION(ae_rounds, STAT_COUNTER, "anti-entropy rounds this node ran against it")        \
     ACTION(ae_buckets, STAT_COUNTER, "buckets those rounds found different")               \
     ACTION(ae_repaired, STAT_COUNTER, "items those rounds brought here and applied")       \
@@ -71,7 +74,13 @@ struct peer {
     uint16_t fs_ns;            /* full sync: namespace and scan cursor */
     uint64_t fs_cursor;
     struct tiering_scan *fs_disk; /* full sync: the walk of the disk tiers, after memory */
+    bool fs_disk_done;
     struct backlog_pos fs_end; /* full sync: where the backlog continues after it */
+    struct fs_part *fs_parts;  /* full sync: streams to send in parts, in order (fullsync.c) */
+    uint32_t fs_nparts, fs_partcap;
+    bool fs_sending;           /* the first one's parts are going: */
+    struct store_stream_info fs_si; /* which stream, */
+    uint64_t fs_off;           /* and how much of it went */
     struct event *retry;
     unsigned backoff_ms;
     bool down_logged;          /* a failure to connect was logged (until it connects) */
@@ -84,6 +93,10 @@ struct peer {
     bool rx_full;              /* receiving a full sync */
     uint64_t sync_stamp;       /* its clock when that sync began */
     struct keyset *synced;     /* the keys (hashes) it sent in that sync */
+    struct store_stage *rx_stage; /* a stream of that sync arriving in parts */
+    bool rx_paused;            /* not reading until the disk writer caught up with its chunks */
+    uint64_t rx_pause_gen;     /* atomic: pauses begun */
+    uint64_t rx_written;       /* atomic: the pause whose wait for the writer ended */
     uint64_t *gone_s;          /* its gone marks at that sync's start (REPL_GONE_SLICES) */
     uint16_t *gone_o;
     struct event *sweep;       /* after SYNCED: removes what it did not send (link.c) */
@@ -160,6 +173,18 @@ bool repl_walk_step(uint16_t *ns, uint64_t *cursor, repl_item_fn fn, void *arg);
 /* An item memory holds, as an ITEM (ae: an AE_ITEM) into out. */
 void repl_item_send(struct evbuffer *out, const struct store_key *k, const char *nsname,
                     struct item *it, bool ae);
+/* A full sync's item: as repl_item_send, but a stream too long for one copy goes in parts
+ * (queued for the next steps). */
+void repl_full_item(struct peer *p, struct evbuffer *out, const struct store_key *k,
+                    struct item *it);
+/* The receiver: a part of a stream a full sync copies in parts (an ITEM of op APPEND whose
+ * total, s_prev, is more than it holds). -1 while the copy is not complete, else as
+ * store_stage_commit (or STORE_NOT_STORED: a part of no copy begun here, STORE_ENOMEM). */
+int repl_stream_part(struct peer *p, const struct store_key *k, const struct repl_change *ch);
+/* Drop the stream arriving in parts (the sync ended, failed or started again). */
+void repl_stream_part_cancel(struct peer *p);
+/* After repl_link_notify: a link that paused reading for the disk writer reads again. */
+void repl_stream_part_poke(struct peer *p, void (*resume)(struct peer *p));
 void repl_full_begin(struct peer *p, struct evbuffer *out);
 bool repl_full_step(struct peer *p, struct evbuffer *out);
 void repl_full_cancel(struct peer *p);

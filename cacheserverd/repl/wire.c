@@ -475,8 +475,12 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
         if (m->c.op != REPL_OP_SET && m->c.op != REPL_OP_DEL && m->c.op != REPL_OP_COUNTER &&
             m->c.op != REPL_OP_APPEND)
             FAIL("an ITEM is a value, a counter, a stream or a delete");
-        if (m->c.op == REPL_OP_APPEND && m->c.s_offset != 0)
-            FAIL("an ITEM's stream is whole");
+        /* a stream in an ITEM: the whole of it (offset 0, total 0 or its length), or a
+         * part of a copy in parts: total its whole length, the part inside it */
+        if (m->c.op == REPL_OP_APPEND &&
+            (m->c.s_prev ? m->c.s_offset > m->c.s_prev || m->c.vlen > m->c.s_prev - m->c.s_offset
+                         : m->c.s_offset != 0))
+            FAIL("an ITEM's stream part is outside its stream");
         break;
     case REPL_ERROR:
         if (n != 2 || !_read_u(&c, &m->u[0], UINT32_MAX) ||

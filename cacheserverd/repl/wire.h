@@ -18,7 +18,8 @@
 
 struct evbuffer;
 
-#define REPL_PROTO_VERSION 2 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM) */
+#define REPL_PROTO_VERSION 3 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM); 3: streams
+                                * copied in parts */
 /* The largest frame either side accepts: a value of the largest allowed size and its key. */
 #define REPL_MAX_FRAME (512u * 1024u * 1024u)
 #define REPL_NAME_MAX 64
@@ -92,8 +93,8 @@ struct repl_change {
     uint64_t s_epoch;      /* REPL_OP_APPEND: the stream's epoch (stamp, node id), the */
     uint16_t s_eorigin;    /* offset of the bytes (value, vlen: not a msgpack value) and */
     uint64_t s_offset;     /* the version (stamp, node id) the stream had before them */
-    uint64_t s_prev;
-    uint16_t s_prev_origin;
+    uint64_t s_prev;       /* in an ITEM (a full sync's copy): the stream's whole length */
+    uint16_t s_prev_origin; /* when it travels in parts (0: this ITEM holds all of it) */
 };
 
 struct repl_msg {

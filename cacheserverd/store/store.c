@@ -312,8 +312,10 @@ static void _emit_record(enum mutation_op op, struct item *it, uint64_t hash,
     struct store_stream_view view;
     if (it->type == STORE_T_STREAM &&
         (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD) &&
-        do_store_stream_view(item_stream(it), &view))
+        do_store_stream_view(item_stream(it), &view)) {
+        view.origin = (uint16_t)it->origin;
         m.stream = &view;
+    }
     m.append = app;
     _emit(&m);
 }
@@ -749,6 +751,53 @@ enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
     return rc;
 }
 
+enum store_status store_stream_info(const struct store_key *k, struct store_stream_info *out)
+{
+    struct shard *s = _shard(k);
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    enum store_status rc = STORE_NOT_FOUND;
+    if (slot && (*slot)->type == STORE_T_STREAM && item_stream(*slot)->epoch) {
+        struct item *it = *slot;
+        struct stream *stm = item_stream(it);
+        *out = (struct store_stream_info){.sid = stm->id, .len = stm->len,
+                                          .version = it->version, .epoch = stm->epoch,
+                                          .expire_ms = it->expire_ms,
+                                          .origin = (uint16_t)it->origin,
+                                          .eorigin = stm->eorigin};
+        rc = STORE_OK;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+enum store_status store_stream_read(const struct store_key *k, uint64_t sid, uint64_t off,
+                                    uint32_t max, uint8_t *buf, uint32_t *n)
+{
+    struct shard *s = _shard(k);
+    *n = 0;
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    struct stream *stm = slot && (*slot)->type == STORE_T_STREAM ? item_stream(*slot) : NULL;
+    enum store_status rc = STORE_NOT_FOUND;
+    if (stm && stm->id == sid && off < stm->len) {
+        uint32_t idx = (uint32_t)(off / STREAM_CHUNK), in = (uint32_t)(off % STREAM_CHUNK);
+        struct chunk *c = stm->chunks[idx];
+        uint64_t avail = (c ? c->len : STREAM_CHUNK) - in; /* a chunk on disk is a full one */
+        if (avail > stm->len - off)
+            avail = stm->len - off;
+        if (avail > max)
+            avail = max;
+        *n = (uint32_t)avail;
+        if (c)
+            memcpy(buf, c->data + in, avail);
+        rc = c ? STORE_OK : STORE_ON_DISK;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 /* ---- writes ---- */
 
 enum store_status store_set(const struct store_key *k, const struct store_value *v, uint64_t ttl_ms,
@@ -833,8 +882,8 @@ enum store_status store_load(const struct store_key *k, const struct store_value
 
 enum store_status store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len,
                                     const void *tail, uint32_t tail_len, uint64_t disk_bytes,
-                                    uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
-                                    void *arg)
+                                    const struct store_stream_meta *meta, uint64_t expire_ms,
+                                    uint64_t version, bool (*still)(void *arg), void *arg)
 {
     if (expire_ms && expire_ms <= clock_wall_ms())
         return STORE_NOT_STORED;
@@ -845,6 +894,11 @@ enum store_status store_load_stream(const struct store_key *k, uint64_t sid, uin
         return STORE_ENOMEM;
     }
     stm->evicted = true; /* until it is linked: freeing it must not delete its chunks */
+    if (meta && meta->epoch) {
+        stm->epoch = meta->epoch;
+        stm->eorigin = meta->eorigin;
+        nit->origin = meta->origin;
+    }
     memcpy(item_val(nit), &stm, sizeof(stm));
     if (_reserve(_item_mem(nit)) != STORE_OK) {
         store_stream_destroy(stm);
@@ -1297,6 +1351,8 @@ bool store_has_stream(const struct store_key *k, uint64_t sid)
     return has;
 }
 
+static uint64_t _staged_spilled(uint64_t sid, uint32_t idx, bool ok, uint32_t disk_bytes);
+
 bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx, bool ok,
                           uint32_t disk_bytes)
 {
@@ -1310,6 +1366,8 @@ bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx,
         stat_sub(&st.bytes_used, freed);
         __atomic_store_n(&s->bytes, s->bytes - freed, __ATOMIC_RELAXED);
         store_ns_account(it, 0, -(int64_t)freed);
+    } else {
+        freed = _staged_spilled(sid, idx, ok, disk_bytes); /* a peer's copy being built */
     }
     pthread_mutex_unlock(&s->lock);
     return freed > 0;
@@ -1570,6 +1628,144 @@ enum store_status store_apply_append(const struct store_key *k,
     pthread_mutex_unlock(&s->lock);
     if (nit)
         _item_free(nit); /* unused: gives back everything charged for it */
+    if (rc == STORE_OK)
+        _make_room(0);
+    return rc;
+}
+
+/* ---- a peer's copy of a long stream, built aside (store.h, store_stage_*) ---- */
+
+struct store_stage {
+    struct store_stage *next, **pprev; /* stages, under stage_lock */
+    struct store_key k;                /* its data is the item's key */
+    struct item *nit;
+    struct stream *nst;
+    uint64_t stamp, expire_ms;
+    uint16_t origin;
+};
+
+/* Staged streams, for the writer's word that one of their chunks is on disk
+ * (store_stream_spilled): taken inside a shard lock, never the other way round. */
+static pthread_mutex_t stage_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_stage *stages;
+
+static uint64_t _staged_spilled(uint64_t sid, uint32_t idx, bool ok, uint32_t disk_bytes)
+{
+    uint64_t freed = 0;
+    pthread_mutex_lock(&stage_lock);
+    for (struct store_stage *sg = stages; sg; sg = sg->next)
+        if (sg->nst->id == sid) {
+            freed = do_store_stream_spilled(sg->nst, idx, ok, disk_bytes);
+            stat_sub(&st.bytes_used, freed);
+            break;
+        }
+    pthread_mutex_unlock(&stage_lock);
+    return freed;
+}
+
+static void _stage_unlist(struct store_stage *sg)
+{
+    pthread_mutex_lock(&stage_lock);
+    if ((*sg->pprev = sg->next))
+        sg->next->pprev = sg->pprev;
+    pthread_mutex_unlock(&stage_lock);
+}
+
+struct store_stage *store_stage_begin(const struct store_key *k,
+                                      const struct store_remote_append *r)
+{
+    if (!r->stamp || !r->a.epoch)
+        return NULL;
+    struct store_stage *sg = calloc(1, sizeof(*sg));
+    uint64_t base;
+    if (!sg || !_new_stream_item(k, 0, &sg->nit, &sg->nst, &base)) {
+        free(sg);
+        return NULL;
+    }
+    sg->k = *k;
+    sg->k.data = item_key(sg->nit);
+    sg->stamp = r->stamp;
+    sg->origin = r->origin;
+    sg->expire_ms = r->expire_ms;
+    sg->nst->epoch = r->a.epoch;
+    sg->nst->eorigin = r->a.eorigin;
+    pthread_mutex_lock(&stage_lock);
+    if ((sg->next = stages))
+        stages->pprev = &sg->next;
+    stages = sg;
+    sg->pprev = &stages;
+    pthread_mutex_unlock(&stage_lock);
+    return sg;
+}
+
+enum store_status store_stage_add(struct store_stage *sg, const uint8_t *data, uint32_t len)
+{
+    if (!_make_room(len))
+        return STORE_ENOMEM;
+    pthread_mutex_lock(&stage_lock); /* the writer may drop a spilled chunk meanwhile */
+    uint64_t before = _item_mem(sg->nit);
+    int64_t added = do_store_stream_append(sg->nst, data, len);
+    stat_add(&st.bytes_used, _item_mem(sg->nit) - before);
+    if (added >= 0) /* full chunks to the disk tier as they fill: never all of it in memory */
+        do_store_stream_spill(sg->nst, sg->nit->ns, item_key(sg->nit), sg->nit->klen);
+    pthread_mutex_unlock(&stage_lock);
+    return added < 0 ? STORE_ENOMEM : STORE_OK;
+}
+
+uint64_t store_stage_len(const struct store_stage *sg)
+{
+    return __atomic_load_n(&sg->nst->len, __ATOMIC_RELAXED);
+}
+
+bool store_stage_is(const struct store_stage *sg, const struct store_key *k, uint64_t stamp,
+                    uint16_t origin)
+{
+    return sg->stamp == stamp && sg->origin == origin && sg->k.hash == k->hash &&
+           sg->k.ns == k->ns && sg->k.len == k->len && memcmp(sg->k.data, k->data, k->len) == 0;
+}
+
+void store_stage_abort(struct store_stage *sg)
+{
+    if (!sg)
+        return;
+    _stage_unlist(sg);
+    _item_free(sg->nit); /* its chunks on disk are deleted with it */
+    free(sg);
+}
+
+enum store_status store_stage_commit(struct store_stage *sg)
+{
+    const struct store_key *k = &sg->k;
+    if (sg->expire_ms && sg->expire_ms <= clock_wall_ms()) { /* gone at that stamp */
+        struct store_remote d = {.op = MUT_DEL, .stamp = sg->stamp, .origin = sg->origin};
+        enum store_status rc = store_apply(k, &d);
+        store_stage_abort(sg);
+        return rc == STORE_ON_DISK ? STORE_OK : rc;
+    }
+    store_hlc_floor(sg->stamp);
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    _stage_unlist(sg); /* linked or freed below: the writer finds it in the table from now */
+    struct item **slot = _do_find(s, k);
+    struct item *it = slot ? *slot : NULL;
+    uint64_t hv = it ? it->version : _gone(k->hash)->stamp;
+    uint16_t ho = it ? (uint16_t)it->origin : _gone(k->hash)->origin;
+    struct item *nit = sg->nit;
+    enum store_status rc = STORE_NOT_STORED;
+    if (_wins(sg->stamp, sg->origin, hv, ho)) {
+        nit->version = sg->stamp;
+        nit->origin = sg->origin;
+        nit->expire_ms = sg->expire_ms;
+        struct store_append_info a = {.epoch = sg->nst->epoch, .eorigin = sg->nst->eorigin};
+        do_store_stream_spill(sg->nst, nit->ns, item_key(nit), nit->klen);
+        _do_replace_stream(s, slot, nit, k->hash, &a);
+        nit = NULL;
+        rc = STORE_OK;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit);
+    free(sg);
     if (rc == STORE_OK)
         _make_room(0);
     return rc;

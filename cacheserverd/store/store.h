@@ -103,6 +103,9 @@ enum mutation_op {
 /* A stream as a change left it (persistence writes its head and last chunk). */
 struct store_stream_view {
     uint64_t sid, len;
+    uint64_t epoch;        /* replication: the stream's epoch (0: not known) and the node */
+    uint16_t eorigin;      /* ids of its epoch and of its last change (0: this node) */
+    uint16_t origin;
     bool chunks_handed;    /* every full chunk was handed to the stream hooks' spill */
     uint32_t tail_idx;     /* the last chunk: its index and its bytes (valid during the */
     const uint8_t *tail;   /* subscriber's call only: copy them); tail_len 0 for an empty */
@@ -286,10 +289,14 @@ void store_set_stream_hooks(const struct store_stream_hooks *h);
 /* Put a stream read from a disk tier back in memory: its chunks but the last stay on disk
  * (stream sid, len bytes), the last (tail, len - its offset bytes) in memory. As store_load
  * otherwise. */
+struct store_stream_meta {
+    uint64_t epoch;    /* what a stream's head on disk keeps for replication (0: not known) */
+    uint16_t eorigin, origin;
+};
 enum store_status store_load_stream(const struct store_key *k, uint64_t sid, uint64_t len,
                                     const void *tail, uint32_t tail_len, uint64_t disk_bytes,
-                                    uint64_t expire_ms, uint64_t version, bool (*still)(void *arg),
-                                    void *arg);
+                                    const struct store_stream_meta *meta, uint64_t expire_ms,
+                                    uint64_t version, bool (*still)(void *arg), void *arg);
 /* Does memory hold, at k, the stream sid (whose chunks on disk it then still needs)? */
 bool store_has_stream(const struct store_key *k, uint64_t sid);
 /* Chunk idx of stream sid (the key's current stream, or nothing happens) was written (ok:
@@ -374,6 +381,41 @@ struct store_stream_copy {
 };
 enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
                                     struct store_stream_copy *out);
+
+/* A stream too long for one copy goes in parts (docs/replication.md, "Streams"): the
+ * sender notes which stream the key holds (its id names it while it lives: its first len
+ * bytes never change, appends only add), then reads it part by part with
+ * store_stream_read. STORE_OK, STORE_NOT_FOUND (not a stream, or its epoch not known). */
+struct store_stream_info {
+    uint64_t sid, len, version, epoch, expire_ms;
+    uint16_t origin, eorigin;
+};
+enum store_status store_stream_info(const struct store_key *k, struct store_stream_info *out);
+/* Bytes of stream sid at k from off: at most max, never past the end of the chunk holding
+ * off. STORE_OK (*n bytes copied into buf), STORE_ON_DISK (that chunk is on a disk tier:
+ * read *n bytes of it with tiering_stream_read), STORE_NOT_FOUND (k holds no stream sid
+ * any more, or one not longer than off). */
+enum store_status store_stream_read(const struct store_key *k, uint64_t sid, uint64_t off,
+                                    uint32_t max, uint8_t *buf, uint32_t *n);
+
+/* The receiving side: a peer's copy of a stream arriving in parts, built aside (nothing
+ * reads it), its full chunks spilled to disk as it grows like any long stream's, then
+ * linked in at once by store_stage_commit as store_apply_append links a whole copy (when
+ * newer than what the key holds), or dropped by store_stage_abort (its chunks on disk go
+ * too). r is the first part's (offset 0); begin takes no bytes, add takes them in order.
+ * NULL / STORE_ENOMEM without memory. */
+struct store_stage;
+struct store_stage *store_stage_begin(const struct store_key *k,
+                                      const struct store_remote_append *r);
+enum store_status store_stage_add(struct store_stage *sg, const uint8_t *data, uint32_t len);
+uint64_t store_stage_len(const struct store_stage *sg);
+/* Is sg the copy of this key at this version? */
+bool store_stage_is(const struct store_stage *sg, const struct store_key *k, uint64_t stamp,
+                    uint16_t origin);
+/* STORE_OK (linked in), STORE_NOT_STORED (older than what the key holds: dropped). sg is
+ * freed either way. */
+enum store_status store_stage_commit(struct store_stage *sg);
+void store_stage_abort(struct store_stage *sg);
 
 /* A peer flushed a namespace (ns >= 0) or everything (ns < 0) at stamp: what is older than
  * (stamp, origin) there is gone here too, what was written after it stays (a flush is

@@ -150,7 +150,8 @@ bool do_store_stream_view(struct stream *st, struct store_stream_view *v)
     if (!h || !h->persist)
         return false; /* nobody writes a stream's changes: no view, no delete when freed */
     st->exposed = true;
-    *v = (struct store_stream_view){.sid = st->id, .len = st->len,
+    *v = (struct store_stream_view){.sid = st->id, .len = st->len, .epoch = st->epoch,
+                                    .eorigin = st->eorigin,
                                     .chunks_handed = st->spill_next + 1 >= st->nchunks};
     if (st->nchunks) {
         struct chunk *c = st->chunks[st->nchunks - 1];

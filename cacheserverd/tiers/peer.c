@@ -244,6 +244,31 @@ static void _load_queued_counter(const struct store_key *k)
     tix_value_release(qv);
 }
 
+bool tiering_stream_load(const struct store_key *k)
+{
+    struct tix_entry e = tix_get(k->hash);
+    uint8_t *raw, *owned = NULL;
+    size_t rlen = 0;
+    struct diskval v;
+    struct tiering_result res = {.status = TIER_MISS};
+    if (_disk_get(k, &e, &raw, &rlen) &&
+        diskval_decode(raw, rlen, clock_wall_ms(), &v, &owned) == DISKVAL_OK &&
+        v.type == STORE_T_STREAM)
+        tiering_read_stream(tiering_ctx(), &res, v.data, v.len);
+    bool loaded = false;
+    if (res.status == TIER_FOUND) {
+        struct tiering_expect x = {k->hash, e.seq};
+        loaded = store_load_stream(k, res.sid, res.slen, res.data, (uint32_t)res.len,
+                                   tiering_stream_disk_estimate(res.slen), &res.smeta,
+                                   v.expire_ms, v.version, tiering_expect_live,
+                                   &x) == STORE_OK;
+    }
+    free(res.data);
+    free(owned);
+    free(raw);
+    return loaded;
+}
+
 enum store_status tiering_apply_remote(const struct store_key *k, struct store_remote *r)
 {
     enum store_status rc = store_apply(k, r);

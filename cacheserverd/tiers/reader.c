@@ -72,11 +72,13 @@ static int _read_appends(struct tiering *ctx, uint64_t sid, uint64_t start, size
     return rc;
 }
 
-/* Bytes [start, start + want) of stream sid from the whole record of their chunk: 0, 1 when
- * there is none, -1 on an error (message in err). */
+/* Bytes [start, start + want) of stream sid from the whole record of their chunk (one
+ * chunk: start + want does not pass its end): 0, 1 when there is none, -1 on an error
+ * (message in err). */
 static int _read_whole(struct tiering *ctx, uint64_t sid, uint64_t start, size_t want, uint8_t *out,
                        char *err, size_t errlen)
 {
+    size_t in = (size_t)(start % STORE_STREAM_CHUNK);
     uint8_t key[TIERING_CHUNK_KEY], *raw;
     size_t rlen;
     tiering_chunk_key(key, sid, (uint32_t)(start / STORE_STREAM_CHUNK));
@@ -90,8 +92,8 @@ static int _read_whole(struct tiering *ctx, uint64_t sid, uint64_t start, size_t
     struct diskval v;
     uint8_t *owned = NULL;
     int d = diskval_decode(raw, rlen, 0, &v, &owned);
-    if (d == DISKVAL_OK && v.len >= want) {
-        memcpy(out, v.data, want);
+    if (d == DISKVAL_OK && v.len >= in + want) {
+        memcpy(out, v.data + in, want);
     } else {
         if (d == DISKVAL_CORRUPT)
             stat_incr(&ctx->stats.checksum_errors);
@@ -104,8 +106,19 @@ static int _read_whole(struct tiering *ctx, uint64_t sid, uint64_t start, size_t
     return rc;
 }
 
+int tiering_stream_read(uint64_t sid, uint64_t start, size_t want, uint8_t *out, char *err,
+                        size_t errlen)
+{
+    struct tiering *ctx = tiering_ctx();
+    stat_incr(&ctx->stats.stream_chunk_reads);
+    int rc = _read_whole(ctx, sid, start, want, out, err, errlen);
+    if (rc == 1)
+        snprintf(err, errlen, "a chunk of the stream is missing on disk");
+    return rc ? -1 : 0;
+}
+
 /* A stream's head was read: fill res with its id, length and last chunk. */
-static void _read_stream(struct tiering *ctx, struct tiering_result *res, const uint8_t *head,
+void tiering_read_stream(struct tiering *ctx, struct tiering_result *res, const uint8_t *head,
                          size_t hlen)
 {
     uint64_t sid, len;
@@ -117,6 +130,7 @@ static void _read_stream(struct tiering *ctx, struct tiering_result *res, const 
     }
     res->sid = sid;
     res->slen = len;
+    tiering_stream_head_meta(head, hlen, &res->smeta);
     res->status = TIER_FOUND;
     if (len == 0)
         return;
@@ -183,7 +197,7 @@ void *tiering_reader_main(void *arg)
                 uint8_t *owned;
                 int d = diskval_decode(raw, rlen, clock_wall_ms(), &v, &owned);
                 if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == TJOB_READ) {
-                    _read_stream(ctx, res, v.data, v.len);
+                    tiering_read_stream(ctx, res, v.data, v.len);
                     free(owned);
                     res->type = v.type;
                     res->expire_ms = v.expire_ms;
@@ -377,7 +391,8 @@ int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tieri
     if (res->type == STORE_T_STREAM) {
         struct tiering_expect x = {res->hash, res->seq};
         return store_load_stream(&k, res->sid, res->slen, res->data, (uint32_t)res->len,
-                                 tiering_stream_disk_estimate(res->slen), res->expire_ms,
+                                 tiering_stream_disk_estimate(res->slen), &res->smeta,
+                                 res->expire_ms,
                                  res->version, tiering_expect_live, &x);
     }
     struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};

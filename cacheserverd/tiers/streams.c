@@ -132,27 +132,50 @@ uint64_t tiering_stream_ticket(void)
     return tiering_pushed(ctx);
 }
 
-/* A stream's head record: its id and length (little-endian); its chunks are records of
- * their own. */
-#define STREAM_HEAD 16
-static void _stream_head(uint8_t *out, uint64_t sid, uint64_t len)
+/* A stream's head record: its id and length, then what replication needs to go on with it
+ * after it comes back from disk (its epoch, the epoch's node id and the node id of its
+ * last change), all little-endian; its chunks are records of their own. A head of 16 bytes
+ * (written before the epoch was kept) has an epoch not known. */
+#define STREAM_HEAD_V1 16
+#define STREAM_HEAD 28
+static void _put_le(uint8_t *out, uint64_t v, int n)
 {
-    for (int i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(sid >> (8 * i));
-        out[8 + i] = (uint8_t)(len >> (8 * i));
-    }
+    for (int i = 0; i < n; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t _get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void _stream_head(uint8_t *out, const struct store_stream_view *v)
+{
+    _put_le(out, v->sid, 8);
+    _put_le(out + 8, v->len, 8);
+    _put_le(out + 16, v->epoch, 8);
+    _put_le(out + 24, v->eorigin, 2);
+    _put_le(out + 26, v->origin, 2);
 }
 
 bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64_t *len)
 {
-    if (n != STREAM_HEAD)
+    if (n != STREAM_HEAD && n != STREAM_HEAD_V1)
         return false;
-    *sid = *len = 0;
-    for (int i = 7; i >= 0; i--) {
-        *sid = *sid << 8 | p[i];
-        *len = *len << 8 | p[8 + i];
-    }
+    *sid = _get_le(p, 8);
+    *len = _get_le(p + 8, 8);
     return true;
+}
+
+void tiering_stream_head_meta(const uint8_t *p, size_t n, struct store_stream_meta *m)
+{
+    *m = (struct store_stream_meta){0};
+    if (n == STREAM_HEAD)
+        *m = (struct store_stream_meta){.epoch = _get_le(p + 16, 8),
+                                        .eorigin = (uint16_t)_get_le(p + 24, 2),
+                                        .origin = (uint16_t)_get_le(p + 26, 2)};
 }
 
 /* Persistence of a changed stream (worker thread, key locked): its full chunks were handed
@@ -268,7 +291,7 @@ bool tiering_persist_stream(struct tiering *ctx, const struct mutation *m, uint6
         return false;
     }
     uint8_t head[STREAM_HEAD];
-    _stream_head(head, v->sid, v->len);
+    _stream_head(head, v);
     struct mutation hm = *m;
     hm.value = head;
     hm.vlen = STREAM_HEAD;

@@ -212,6 +212,10 @@ enum tix_state tiering_invalidate(struct tiering *ctx, uint16_t ns, const void *
 /* ---- reader.c: the I/O threads ---- */
 /* An I/O thread's entry point; arg is the struct tiering. */
 void *tiering_reader_main(void *arg);
+/* A stream's head (its payload) was read: fill res with the stream's id, length, epoch and
+ * last chunk (TIER_FOUND), or say why not (TIER_ERROR). */
+void tiering_read_stream(struct tiering *ctx, struct tiering_result *res, const uint8_t *head,
+                         size_t hlen);
 /* tiering_on_disk of ctx (the store's on_disk hook). */
 bool tiering_may_hold(struct tiering *ctx, uint64_t hash);
 
@@ -260,6 +264,8 @@ bool tiering_stream_record(const uint8_t *key, size_t klen, uint64_t *sid);
 int tiering_stream_delete_records(struct tierdb *db, struct tierdb_batch *b, uint64_t sid,
                                   bool wal);
 bool tiering_stream_head_parse(const uint8_t *p, size_t n, uint64_t *sid, uint64_t *len);
+/* The rest of a head: its stream's epoch and origins (all 0 in a head that has none). */
+void tiering_stream_head_meta(const uint8_t *p, size_t n, struct store_stream_meta *m);
 /* A record's value (diskval): is it a stream's head (unexpired at now_ms; 0 = any)? Then its
  * stream id and length. */
 bool tiering_stream_head_decode(const uint8_t *val, size_t vlen, uint64_t now_ms, uint64_t *sid,

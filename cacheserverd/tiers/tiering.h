@@ -161,6 +161,7 @@ struct tiering_result {
     uint64_t version;
     uint64_t hash, seq;
     uint64_t sid, slen; /* type STREAM: the stream's id and length; data is its last chunk */
+    struct store_stream_meta smeta; /* and its epoch and origins, when its head keeps them */
     char err[120];
 };
 enum { TIER_FOUND = 0, TIER_MISS = 1, TIER_ERROR = 2 };
@@ -197,6 +198,15 @@ uint64_t tiering_stream_ticket(void);
 /* Read chunk idx of stream sid (store_spilled_fn) from the first tier; done() as for
  * tiering_read (res->data, res->len: the chunk). False when it could not be queued. */
 bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg);
+/* Now, on the calling thread (replication's full sync): bytes [start, start + want) of
+ * stream sid, within one of its full chunks on the first tier. 0, or -1 (err says why: the
+ * stream is gone, a read error). */
+int tiering_stream_read(uint64_t sid, uint64_t start, size_t want, uint8_t *out, char *err,
+                        size_t errlen);
+/* Now, on the calling thread: put the stream a disk tier holds at k (its current copy: the
+ * index entry LIVE) back in memory, its chunks but the last staying on disk, as a read
+ * would. True when memory holds it afterwards. */
+bool tiering_stream_load(const struct store_key *k);
 /* On the worker thread, before answering with res: is the disk copy still current (no change
  * since the read was queued)? Counts the hit and tells whether to promote the key. */
 bool tiering_still_current(const struct tiering_result *res, bool *promote);
