@@ -24,7 +24,7 @@ struct worker {
     struct event *ev_wake;     /* activated by the main thread: queue or stop changed */
     struct event *ev_deadline; /* shutdown: close whatever is still open */
     struct event *ev_defer;    /* activated by any thread: a deferred reply is ready */
-    pthread_mutex_t lock;      /* guards head, tail, stop, done */
+    pthread_mutex_t lock;      /* guards head, tail, stop, done, and ev_defer's activation */
     struct pending *head, *tail;
     bool stop;
     struct core_defer *done;   /* completed deferred replies, newest first */
@@ -148,14 +148,32 @@ void worker_conn_closed(struct worker *w, struct conn *c)
 
 void worker_defer_taken(struct worker *w) { w->deferred++; }
 
+/* Any thread: a disk read's I/O thread, the writer (a reply held until durable), the link
+ * thread (WAIT), or the worker itself. The wake-up is made under w->lock and must stay
+ * there: the worker takes d only under w->lock (_on_defer), and at shutdown it exits once
+ * it has processed its last deferred reply, after which the main thread frees its event
+ * base (worker_pool_teardown). With the wake-up after the unlock, as it once was, d was the
+ * worker's to take before the wake-up was done: a completing thread that lost the CPU
+ * there, or waited inside event_active for the base lock the worker's loop held, let the
+ * worker take d, exit and have its base freed, then locked the freed base's lock and
+ * blocked for ever, and the main thread with it, joining that thread in tiering_teardown
+ * (issue 14; tests/tier/test_shutdown.c). Now the worker cannot take d, so cannot exit,
+ * before event_active returned, and nothing touches w after the unlock. No lock is added:
+ * w->lock was taken already, and no thread holds a base lock when it takes w->lock (the
+ * worker takes it in callbacks, which libevent runs with its lock released), so the order
+ * w->lock -> base lock has no reverse. Only the completion that finds the list empty wakes
+ * the worker: a list that is not empty had its wake-up made under this lock and not yet
+ * consumed, as _on_defer empties the list under the lock before it processes it. */
 void worker_defer_done(struct core_defer *d)
 {
     struct worker *w = d->w;
     pthread_mutex_lock(&w->lock);
+    bool wake = !w->done;
     d->next = w->done;
     w->done = d;
+    if (wake)
+        event_active(w->ev_defer, EV_READ, 0);
     pthread_mutex_unlock(&w->lock);
-    event_active(w->ev_defer, EV_READ, 0);
 }
 
 static void _on_defer(evutil_socket_t fd, short what, void *arg)
