@@ -26,6 +26,8 @@ run_build() {
   local dir="$1"; shift
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >/dev/null || { echo "meson setup $dir failed"; failed=$((failed + 1)); return; }
+  elif [ $# -gt 0 ]; then
+    meson configure "$dir" "$@" >/dev/null || { echo "meson configure $dir failed"; failed=$((failed + 1)); return; }
   fi
   if ! ninja -C "$dir" >"$dir.ninja.log" 2>&1; then
     cat "$dir.ninja.log"; echo "build $dir failed"; failed=$((failed + 1)); return
@@ -38,7 +40,8 @@ run_build() {
 MESON_TEST_ARGS=()
 run_build build
 MESON_TEST_ARGS=(--timeout-multiplier 3)
-run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+  -Dfault_injection=true
 
 # ThreadSanitizer (scripts/tsan.sh, docs/reliability.md): every threaded test in build-tsan
 # (about 2.5 minutes); a race report fails the test it happened in.
