@@ -368,6 +368,36 @@ static bool _is_tomb(const struct tix_entry *e, int unused)
 uint64_t tix_drop_ns(int ns) { return _drop_where(_in_ns, ns); }
 void tix_drop_tombs(void) { _drop_where(_is_tomb, 0); }
 
+static bool _unseen(const struct tix_entry *e, int tier)
+{
+    return e->state == TIX_LIVE && e->tier == tier && !e->seen;
+}
+
+void tix_unsee(int tier)
+{
+    for (int i = 0; i < TIX_SHARDS; i++) {
+        struct shard *s = &shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (uint64_t j = 0; j <= s->mask; j++)
+            for (struct node *n = s->b[j]; n; n = n->next)
+                if (n->e.state == TIX_LIVE && n->e.tier == tier)
+                    n->e.seen = false;
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+void tix_see(uint64_t h, int tier)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    if (*p && (*p)->e.state == TIX_LIVE && (*p)->e.tier == tier)
+        (*p)->e.seen = true;
+    pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t tix_drop_unseen(int tier) { return _drop_where(_unseen, tier); }
+
 uint64_t tix_count(void)
 {
     uint64_t n = 0;

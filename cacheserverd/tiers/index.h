@@ -36,6 +36,7 @@ struct tix_entry {
     uint8_t tier;        /* LIVE: TIX_SSD or TIX_HDD */
     bool ref;            /* read from disk since the tier's CLOCK hand last passed */
     bool stream;         /* the record is a stream's head (its chunks are records of their own) */
+    bool seen;           /* LIVE: its record was found by the last walk (tix_unsee, tix_see) */
     uint32_t last_hit_s; /* for promotion: second hit within a window */
     uint32_t dlen;       /* LIVE: bytes on disk (tier key and encoded value) */
     struct tix_value *qv; /* QUEUED: the value on its way (never returned by tix_get) */
@@ -79,6 +80,14 @@ struct tix_entry tix_pass(uint64_t hash);
 enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always, bool *was_stream);
 /* Remove every TOMB entry (the end of a warm restart's indexing). */
 void tix_drop_tombs(void);
+/* Reconciling the index with a tier's records (after a reopen that may have lost the
+ * writes a failed flush held only in memory): tix_unsee(tier) clears the mark of every
+ * LIVE entry of the tier, tix_see marks the entry of each record found on it, and
+ * tix_drop_unseen(tier) removes the LIVE entries of the tier left unmarked (whose records
+ * are gone), returning how many. Writer thread (no other thread makes entries LIVE then). */
+void tix_unsee(int tier);
+void tix_see(uint64_t hash, int tier);
+uint64_t tix_drop_unseen(int tier);
 /* Entries of every state (memory accounting). */
 uint64_t tix_count(void);
 /* Bytes the index uses. */

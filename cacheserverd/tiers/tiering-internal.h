@@ -127,6 +127,14 @@ struct tier {
     pthread_rwlock_t lock; /* readers hold it to use db; the writer reopens under it */
     bool write_failed;     /* writer thread: no WAL sync until a write succeeds again */
     uint64_t next_probe_ms; /* writer thread: when to try reopening a degraded tier */
+    /* writer thread: what the tier's file system can take (writer.c, _room) */
+    uint64_t disk_size;    /* bytes of its file system (0: unknown) */
+    uint64_t room;         /* bytes its files take plus the free bytes there (0: unknown) */
+    uint64_t wal_bytes;    /* bytes of its write-ahead log files */
+    uint64_t file_bytes;   /* bytes its files take */
+    uint64_t compacted_bytes; /* file_bytes after the last compaction the writer asked for */
+    uint64_t unflushed;    /* bytes of records written since its memtables were last flushed */
+    uint64_t next_room_ms; /* when to look at the file system again */
 };
 
 /* The tier policy's state: one instance, set up by tiering_setup (tiering.c) and passed to

@@ -1,12 +1,23 @@
 /* The writer thread (tiering-internal.h): demotions, persisted changes and deletes in queue
  * order, in batches of one RocksDB write per tier (group commit for sync persistence, the
  * fsync of async persistence); between batches it sheds nearly full tiers (shed.c) and
- * reopens a degraded tier once its disk has room again. */
+ * reopens a degraded tier once its disk has room again.
+ *
+ * The index and the gauges (ssd_items, ssd_bytes) count only records the tier holds:
+ *  - a record is indexed (LIVE) only once the write that holds it succeeded (_finish);
+ *  - a tier never takes more records than its file system can hold, whatever its size
+ *    option says (_size), and on a small file system the writer flushes and compacts it
+ *    before RocksDB would need more space than there is (_make_room);
+ *  - a tier reopened after a fault is checked against the index (_recover): without a
+ *    write-ahead log, what its memtables held is lost with the fault, so it starts empty;
+ *    with one, the records are walked and only the keys found stay indexed. */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -20,7 +31,17 @@
 #include "tiering.h"
 
 #define WRITE_BATCH 256 /* jobs per RocksDB write */
-#define RECOVER_FREE (1u << 20) /* free bytes a faulty tier's disk needs before a reopen */
+#define RECOVER_FREE (1u << 20) /* free bytes a faulty tier's disk needs before a reopen, beyond
+                                 * its write-ahead log (replayed and flushed by the open) */
+/* A tier's room: the bytes its files take plus the free bytes of its file system. Below
+ * SMALL_ROOM, RocksDB's own steps (memtables flushed at 32 MiB, compactions after four
+ * flushes, up to twice the data meanwhile) do not fit: the writer flushes and compacts. */
+#define SMALL_ROOM (512ull << 20)
+#define FLUSH_DEN 8   /* then flush once the memtables (or the log) hold room/FLUSH_DEN */
+#define FLUSH_MIN (1u << 20) /* ... and at least this much */
+#define COMPACT_DEN 3 /* and compact everything once the files take room/COMPACT_DEN, */
+#define REGROW_DEN 10 /* and room/REGROW_DEN more than after the last such compaction */
+#define ROOM_EVERY_MS 100 /* how often a tier with more room looks at its file system */
 
 /* The batch being written: one record per job (a put's encoding and its size). */
 struct wbatch {
@@ -29,7 +50,88 @@ struct wbatch {
     uint64_t bytes;            /* bytes of the puts prepared so far in this batch */
 };
 
-static uint64_t _size(const struct tiering *ctx, int i) { return option_get_u(ctx->tiers[i].size); }
+/* The bytes of records tier i may hold: its configured size, or less when its file system
+ * is too small for that (a size set above the disk's): a quarter of a small disk (flushes
+ * and compactions need the rest, see _make_room), two thirds of a large one less 1 GiB.
+ * Not less when the disk fills up with other files: that is a fault (the tier is degraded
+ * until there is room again), never a reason to drop what the tier holds. */
+static uint64_t _size(const struct tiering *ctx, int i)
+{
+    const struct tier *t = &ctx->tiers[i];
+    uint64_t size = option_get_u(t->size), d = t->disk_size;
+    uint64_t fits = d / 4, large = d - d / 3;
+    if (large > (1ull << 30) && large - (1ull << 30) > fits)
+        fits = large - (1ull << 30);
+    return d && fits < size ? fits : size;
+}
+
+/* Bytes the files in directory path take on disk (*all), and the bytes written to the
+ * write-ahead logs (*.log) among them (*wal: what reopening replays). */
+static void _dir_bytes(const char *path, uint64_t *all, uint64_t *wal)
+{
+    *all = *wal = 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        *all += (uint64_t)st.st_blocks * 512; /* preallocated blocks too */
+        size_t n = strlen(e->d_name);
+        if (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0)
+            *wal += (uint64_t)st.st_size;
+    }
+    closedir(d);
+}
+
+/* Look at tier t's file system: its size, the tier's room there, the size of its log.
+ * With force, or a small room, now; else at most every ROOM_EVERY_MS. */
+static void _room(struct tiering *ctx, int t, bool force)
+{
+    struct tier *tr = &ctx->tiers[t];
+    uint64_t now = clock_wall_ms();
+    if (!tr->db || (!force && tr->room >= SMALL_ROOM && now < tr->next_room_ms))
+        return;
+    tr->next_room_ms = now + ROOM_EVERY_MS;
+    const char *path = option_get_s(tr->path);
+    struct statvfs vfs;
+    _dir_bytes(path, &tr->file_bytes, &tr->wal_bytes);
+    bool ok = statvfs(path, &vfs) == 0;
+    tr->room = ok ? tr->file_bytes + (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+    if (ok && vfs.f_blocks) /* else keep what was seen */
+        tr->disk_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+}
+
+/* On a tier with a small room, before `incoming` bytes are written to the first tier (and
+ * after a batch, with 0): flush its memtables once they (or its log) would hold an eighth
+ * of the room, so that a flush always finds the space it needs; compact it all once its
+ * files take a third of the room, since shed and overwritten records keep their space until
+ * a compaction. Failures show in the next write (the tier is then degraded). */
+static void _make_room(struct tiering *ctx, uint64_t incoming)
+{
+    for (int t = 0; t < TIX_TIERS; t++) {
+        struct tier *tr = &ctx->tiers[t];
+        _room(ctx, t, false);
+        if (!tr->db || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM)
+            continue;
+        uint64_t held = tr->unflushed > tr->wal_bytes ? tr->unflushed : tr->wal_bytes;
+        uint64_t limit = tr->room / FLUSH_DEN > FLUSH_MIN ? tr->room / FLUSH_DEN : FLUSH_MIN;
+        if (held && held + (t == TIX_SSD ? incoming : 0) >= limit) {
+            tierdb_flush(tr->db);
+            tr->unflushed = 0;
+            _room(ctx, t, true);
+        }
+        if (tr->file_bytes >= tr->room / COMPACT_DEN &&
+            tr->file_bytes >= tr->compacted_bytes + tr->room / REGROW_DEN) {
+            tierdb_compact(tr->db);
+            _room(ctx, t, true);
+            tr->compacted_bytes = tr->file_bytes;
+        }
+    }
+}
 
 void tiering_disk_failed(struct tiering *ctx, int tier, const char *what, const char *err)
 {
@@ -281,6 +383,60 @@ static void _gauges(struct tiering *ctx)
     stat_set(&ctx->stats.ssd_index_bytes, tix_memory());
 }
 
+/* A tier reopened after a fault, with persistence: its write-ahead log kept every write that
+ * succeeded, but check the index against the records anyway, so that it names none that is
+ * not there (a miss, never an error). A walk over the tier; faults are rare. */
+static void _reconcile(struct tiering *ctx, int t)
+{
+    struct tier *tr = &ctx->tiers[t];
+    uint64_t t0 = clock_wall_ms(), before = tix_live(t);
+    struct tierdb_iter *it = tierdb_iter_new(tr->db);
+    if (!it)
+        return;
+    tix_unsee(t);
+    const uint8_t *key, *val;
+    size_t klen, vlen;
+    while (tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
+        struct store_key k;
+        if (tiering_key_parse(key, klen, &k))
+            tix_see(k.hash, t);
+    }
+    char err[256];
+    int rc = tierdb_iter_status(it, err, sizeof(err));
+    tierdb_iter_free(it);
+    if (rc != 0) {
+        log_error("%s tier %s: checking the index after the fault: %s; index kept", tr->name,
+                  option_get_s(tr->path), err);
+        return;
+    }
+    uint64_t gone = tix_drop_unseen(t);
+    if (gone)
+        log_error("%s tier %s: %llu of %llu indexed keys were not on it after the fault: no "
+                  "longer indexed (%llu ms)", tr->name, option_get_s(tr->path),
+                  (unsigned long long)gone, (unsigned long long)before,
+                  (unsigned long long)(clock_wall_ms() - t0));
+}
+
+/* A tier reopened after a fault, without persistence: its writes bypass the write-ahead log,
+ * so what its memtables held (demotions and deletes) is gone, and an older copy of a key
+ * may be back where its delete was lost. As at start (tiering.c), the tier starts empty;
+ * the chunks of spilled streams (keys from 0xfd) stay. */
+static void _restart_empty(struct tiering *ctx, int t)
+{
+    struct tier *tr = &ctx->tiers[t];
+    tix_unsee(t);
+    uint64_t gone = tix_drop_unseen(t); /* every LIVE entry of the tier */
+    char err[256];
+    if (tierdb_delete_range(tr->db, "", 0, "\xfd", 1, false, err, sizeof(err)) == 0)
+        tierdb_compact(tr->db); /* gives their space back now */
+    else
+        log_error("%s tier %s: emptying it after the fault: %s", tr->name,
+                  option_get_s(tr->path), err);
+    log_info("%s tier %s: without persistence, the writes it held in memory were lost with the "
+             "fault: its %llu keys are no longer indexed; it starts empty", tr->name,
+             option_get_s(tr->path), (unsigned long long)gone);
+}
+
 /* A tier whose writes fail (a full disk, a path turned read-only) stays degraded: RocksDB
  * refuses writes after such an error until it is reopened. Once a second, when the disk has
  * room again, reopen it (readers wait on the tier's lock meanwhile). */
@@ -294,9 +450,12 @@ static void _recover(struct tiering *ctx)
         tr->next_probe_ms = now + 1000;
         const char *path = option_get_s(tr->path);
         struct statvfs vfs;
-        if (statvfs(path, &vfs) != 0 || (uint64_t)vfs.f_bavail * vfs.f_frsize < RECOVER_FREE ||
+        uint64_t all, log;
+        _dir_bytes(path, &all, &log);
+        if (statvfs(path, &vfs) != 0 ||
+            (uint64_t)vfs.f_bavail * vfs.f_frsize < RECOVER_FREE + log ||
             access(path, W_OK) != 0)
-            continue; /* still full or read-only */
+            continue; /* still full (the open could not flush the log) or read-only */
         char err[512];
         struct tierdb_opts o = {
             .path = path,
@@ -316,7 +475,13 @@ static void _recover(struct tiering *ctx)
             continue;
         }
         tr->write_failed = false;
+        tr->unflushed = 0;
+        tr->compacted_bytes = 0;
         log_info("%s tier %s: reopened after the fault; writes resume", tr->name, path);
+        if (ctx->pmode == PERSIST_OFF)
+            _restart_empty(ctx, t);
+        else
+            _reconcile(ctx, t);
         _disk_ok(ctx, t);
     }
 }
@@ -331,6 +496,8 @@ void *tiering_writer_main(void *arg)
     uint64_t committed = 0, last_sync = clock_wall_ms();
     bool unsynced = false;
     char err[256];
+    for (int t = 0; t < TIX_TIERS; t++)
+        _room(ctx, t, true); /* the file systems' sizes, before the first batch */
     for (;;) {
         /* wake at least every 100 ms: shedding and the async fsync run between batches */
         uint64_t wait = ctx->pmode == PERSIST_ASYNC && sync_every < 100 ? sync_every : 100;
@@ -346,6 +513,7 @@ void *tiering_writer_main(void *arg)
                 else if (jobs[i]->kind == TJOB_CHUNK_PUT)
                     incoming += jobs[i]->klen + jobs[i]->chunk_put.v.len;
             _shed(ctx, wal, incoming); /* room first, so the batch is not dropped */
+            _make_room(ctx, incoming);
             enum outcome w[WRITE_BATCH];
             wb->bytes = 0;
             for (int i = 0; i < n; i++)
@@ -353,6 +521,7 @@ void *tiering_writer_main(void *arg)
             bool ok = _write_batches(ctx, wal, sync, err, sizeof(err));
             stat_incr(&ctx->stats.persist_batches);
             if (ok) {
+                ctx->tiers[TIX_SSD].unflushed += wb->bytes;
                 atomic_store(&ctx->drop_logged, false);
                 unsynced = unsynced || (wal && !sync);
             }
@@ -366,6 +535,7 @@ void *tiering_writer_main(void *arg)
         }
         _recover(ctx);
         _shed(ctx, wal, 0);
+        _make_room(ctx, 0);
         tiering_streams_reap(ctx);
         _gauges(ctx);
         if (unsynced && clock_wall_ms() - last_sync >= sync_every) {
