@@ -50,7 +50,8 @@
     ACTION(20, CONFIG_SET, "change a run-time configuration option")            \
     ACTION(21, NAMESPACE, "select the connection's namespace")                  \
     ACTION(22, CLUSTER_STATUS, "how this node sees its peers (replication)")      \
-    ACTION(23, WAIT, "wait until N peers acknowledged this node's changes so far")
+    ACTION(23, WAIT, "wait until N peers acknowledged this node's changes so far")           \
+    ACTION(24, FAULT, "test-only fault injection (builds with -Dfault_injection=true)")
 
 /* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
 #define CC_WAIT_MAX_REPLICAS 255

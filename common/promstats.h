@@ -10,6 +10,7 @@
     ACTION(set_nomem, STAT_COUNTER, "writes refused: no room even after eviction") \
     ACTION(rehash_steps, STAT_COUNTER, "incremental rehash steps") \
     ACTION(mutations, STAT_COUNTER, "mutation records emitted") \
+    ACTION(corrupt_values, STAT_COUNTER, "values whose checksum failed (read, sent to a peer, demoted): removed, a miss") \
     ACTION(connections, STAT_GAUGE, "open client connections") \
     ACTION(connections_total, STAT_COUNTER, "connections accepted since start") \
     ACTION(connections_refused, STAT_COUNTER, "peers refused by allow-uids/allow-gids") \
@@ -79,6 +80,7 @@
     ACTION(clock_rejected, STAT_COUNTER, "its changes refused: stamped beyond max-clock-offset") \
     ACTION(dropped_nomem, STAT_COUNTER, "its changes not applied: no room in memory") \
     ACTION(stream_lost, STAT_COUNTER, "its appends this node could not follow (a gap, or a newer branch): a miss here") \
+    ACTION(corrupt, STAT_COUNTER, "its changes refused: their values failed the checksum it sent with them") \
     ACTION(streams_in_parts, STAT_COUNTER, "its streams too long for one copy that a full sync brought here in parts") \
     ACTION(ae_rounds, STAT_COUNTER, "anti-entropy rounds this node ran against it") \
     ACTION(ae_buckets, STAT_COUNTER, "buckets those rounds found different") \

@@ -16,6 +16,8 @@ PACKAGES=(
   php-dev php-cli php-igbinary php-cgi libfcgi-bin
   # bench: the servers we compare with, and the PHP extensions bench/php compares with
   redis-server memcached php-apcu php-memcached php-redis
+  # bench/checksum: XXH3, measured against CRC-32C for the values' checksums
+  libxxhash-dev
 )
 
 missing=()

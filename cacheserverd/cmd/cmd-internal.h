@@ -127,6 +127,9 @@ void cmd_namespace(struct session *s, struct req *q, struct reply *r);
 /* cmd_repl.c */
 void cmd_wait(struct session *s, struct req *q, struct reply *r);
 
+/* cmd_fault.c: test-only faults, in builds with -Dfault_injection=true only */
+void cmd_fault(struct session *s, struct req *q, struct reply *r);
+
 /* per-op latency, for STATS */
 struct histogram;
 const struct histogram *cmd_op_histogram(int op);

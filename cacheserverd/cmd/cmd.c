@@ -56,6 +56,9 @@ static const struct {
     [CC_OP_NAMESPACE] = {cmd_namespace, 1, 1, "NAMESPACE takes name:str"},
     [CC_OP_CLUSTER_STATUS] = {cmd_cluster_status, 0, 0, "CLUSTER_STATUS takes no arguments"},
     [CC_OP_WAIT] = {cmd_wait, 2, 2, "WAIT takes replicas:uint, timeout_ms:uint"},
+#ifdef CACHE_FAULT_INJECTION
+    [CC_OP_FAULT] = {cmd_fault, 2, 2, "FAULT takes what:str, n:uint"},
+#endif
 };
 #undef ANY
 

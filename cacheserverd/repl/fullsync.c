@@ -188,6 +188,7 @@ static bool _send_stream(struct evbuffer *out, const struct store_key *k, const 
                             .type = STORE_T_STREAM, .value = sc.data, .vlen = (uint32_t)sc.len,
                             .expire_ms = sc.expire_ms, .s_epoch = sc.epoch,
                             .s_eorigin = sc.eorigin ? sc.eorigin : repl.node_id, .s_offset = 0};
+    c.crc = store_value_crc(k->data, k->len, c.value, c.vlen, NULL, 0, STORE_T_STREAM);
     if (c.stamp)
         (ae ? repl_send_ae_item : repl_send_item)(out, &c);
     free(sc.data);
@@ -263,6 +264,7 @@ static void _part_step(struct peer *p, struct evbuffer *out)
                              .expire_ms = si->expire_ms, .s_epoch = si->epoch,
                              .s_eorigin = si->eorigin ? si->eorigin : repl.node_id,
                              .s_offset = p->fs_off, .s_prev = si->len};
+    c.crc = store_value_crc(k.data, k.len, buf, n, NULL, 0, STORE_T_STREAM);
     repl_send_item(out, &c);
     p->fs_off += n;
     if (p->fs_off == si->len)
@@ -286,9 +288,12 @@ static void _item_send(struct peer *p, struct evbuffer *out, const struct store_
         c.op = REPL_OP_DEL; /* not copied: the peer drops an older value */
         c.type = 0;
     } else {
+        if (!store_item_verify(k, it, ae ? "an anti-entropy round" : "a full sync"))
+            return; /* never sent: removed here, a miss */
         c.value = store_item_value(it, &c.vlen);
         if ((c.ctr = store_item_counter(it, &c.ctr_len)))
             c.op = REPL_OP_COUNTER;
+        c.crc = store_item_crc(it);
     }
     if (c.stamp)
         (ae ? repl_send_ae_item : repl_send_item)(out, &c);
@@ -323,6 +328,8 @@ static void _send_disk_rec(void *arg, const struct tiering_scan_rec *r)
             c.ctr = r->ctr;
             c.ctr_len = r->ctr_len;
         }
+        /* read back and checked against the disk's own checksum just now */
+        c.crc = store_value_crc(c.key, c.klen, c.value, c.vlen, c.ctr, c.ctr_len, c.type);
         if (r->stream) { /* not copied yet: the peer drops an older value */
             c.op = REPL_OP_DEL;
             c.type = 0;

@@ -209,6 +209,14 @@ int repl_apply(struct peer *p, const struct repl_change *ch, bool item, uint64_t
         stat_incr(&p->st.applied);
         return STORE_OK;
     }
+    if ((ch->op == REPL_OP_SET || ch->op == REPL_OP_COUNTER || ch->op == REPL_OP_APPEND) &&
+        store_value_crc(ch->key, ch->klen, ch->value, ch->vlen, ch->ctr, ch->ctr_len,
+                        ch->type) != ch->crc) {
+        /* changed on its way (the peer's memory, its backlog, the link): never applied */
+        stat_incr(&p->st.corrupt);
+        store_corrupt_found("a peer's change");
+        return STORE_NOT_STORED;
+    }
     struct store_key k;
     store_key_init(&k, ns, ch->key, ch->klen);
     *hash = k.hash;

@@ -37,6 +37,8 @@ struct evbuffer;
     ACTION(dropped_nomem, STAT_COUNTER, "its changes not applied: no room in memory")       \
     ACTION(stream_lost, STAT_COUNTER,                                                        \
            "its appends this node could not follow (a gap, or a newer branch): a miss here") \
+    ACTION(corrupt, STAT_COUNTER,                                                            \
+           "its changes refused: their values failed the checksum it sent with them")        \
     ACTION(streams_in_parts, STAT_COUNTER,                                                   \
            "its streams too long for one copy that a full sync brought here in parts")       \
     ACTION(ae_rounds, STAT_COUNTER, "anti-entropy rounds this node ran against it")        \

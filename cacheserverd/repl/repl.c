@@ -147,6 +147,24 @@ static int _load_peers(char *err, size_t errlen)
 
 /* ---- the mutation subscriber: this node's own changes into the backlog ---- */
 
+#ifdef CACHE_FAULT_INJECTION
+static uint32_t fault_records; /* atomic: changes still to corrupt */
+void repl_fault_corrupt_records(uint32_t n) { __atomic_store_n(&fault_records, n, __ATOMIC_RELAXED); }
+
+/* The value c carries, with a bit flipped, into buf (its checksum left as it was). */
+static void _fault_record(struct repl_change *c, uint8_t *buf, size_t cap)
+{
+    uint32_t left = __atomic_load_n(&fault_records, __ATOMIC_RELAXED);
+    if (!left || !c->value || c->vlen < 2 || c->vlen > cap ||
+        !__atomic_compare_exchange_n(&fault_records, &left, left - 1, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
+        return;
+    memcpy(buf, c->value, c->vlen);
+    buf[c->vlen - 1] ^= 0x20;
+    c->value = buf;
+}
+#endif
+
 static void _on_mutation(void *arg, const struct mutation *m)
 {
     (void)arg;
@@ -167,6 +185,7 @@ static void _on_mutation(void *arg, const struct mutation *m)
                           : m->append->prev      ? repl.node_id
                                                  : 0;
         c.type = STORE_T_STREAM;
+        c.crc = store_value_crc(m->key, m->klen, c.value, c.vlen, NULL, 0, STORE_T_STREAM);
     } else switch (m->op) {
     case MUT_SET:
         /* a stream not made by APPEND here, or whose epoch this node does not know (it came
@@ -178,6 +197,7 @@ static void _on_mutation(void *arg, const struct mutation *m)
         c.vlen = (uint32_t)m->vlen;
         c.ctr = m->ctr;
         c.ctr_len = m->ctr_len;
+        c.crc = m->crc; /* the item's own, made when it was accepted: end to end */
         break;
     case MUT_APPEND:
     case MUT_DEL:
@@ -202,6 +222,10 @@ static void _on_mutation(void *arg, const struct mutation *m)
     } else {
         c.ns = (const uint8_t *)"";
     }
+#ifdef CACHE_FAULT_INJECTION
+    static __thread uint8_t fault_buf[4096];
+    _fault_record(&c, fault_buf, sizeof(fault_buf));
+#endif
     if (!backlog_append(repl.backlog, &c, m->hash)) {
         /* too large for the ring: peers drop their copy instead of getting this one */
         c.op = REPL_OP_DEL;

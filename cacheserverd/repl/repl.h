@@ -95,5 +95,10 @@ int repl_wait(unsigned replicas, uint64_t timeout_ms, repl_wait_fn done, void *a
 void repl_wait_release(void);
 /* Is this node in a cluster (peers configured)? */
 bool repl_enabled(void);
+#ifdef CACHE_FAULT_INJECTION
+/* Test only (FAULT corrupt-records): this node's next n changes to its peers carry a value
+ * with a bit flipped after their checksum was taken. */
+void repl_fault_corrupt_records(uint32_t n);
+#endif
 
 #endif

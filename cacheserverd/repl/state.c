@@ -22,7 +22,7 @@
 #include "store.h"
 
 #define MAGIC "CSDREPL1"
-#define VERSION 1u
+#define VERSION 2u /* 2: records carry a checksum (peer protocol 4) */
 
 struct saved_pos {
     uint8_t fp[REPL_FP_LEN];

@@ -28,7 +28,8 @@ size_t repl_change_bound(const struct repl_change *c)
 {
     return 2 + (5 + (size_t)c->nslen) + (5 + (size_t)c->klen) + 9 + 3 + 2 +
            (5 + (size_t)c->vlen) + 9 + (5 + (size_t)c->ctr_len) + 16 +
-           (c->op == REPL_OP_APPEND ? 40 : 0); /* [epoch, origin, offset, prev, origin] */
+           (c->op == REPL_OP_APPEND ? 40 : 0) + /* [epoch, origin, offset, prev, origin] */
+           5;                                    /* crc */
 }
 
 static void _pack_bin(msgpack_packer *pk, const uint8_t *p, uint32_t len)
@@ -70,6 +71,7 @@ static void _pack_change(msgpack_packer *pk, const struct repl_change *c)
     } else {
         msgpack_pack_nil(pk);
     }
+    msgpack_pack_uint32(pk, c->crc);
 }
 
 size_t repl_change_pack(const struct repl_change *c, uint8_t *out)
@@ -414,6 +416,10 @@ static int _decode_change(struct mp_cursor *c, struct repl_change *ch, const cha
     } else if (!mp_read_nil(c)) {
         FAIL("only a counter or an append carries a state");
     }
+    uint64_t crc;
+    if (!_read_u(c, &crc, UINT32_MAX))
+        FAIL("bad checksum");
+    ch->crc = (uint32_t)crc;
     return 0;
 }
 

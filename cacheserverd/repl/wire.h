@@ -18,8 +18,8 @@
 
 struct evbuffer;
 
-#define REPL_PROTO_VERSION 3 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM); 3: streams
-                                * copied in parts */
+#define REPL_PROTO_VERSION 4 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM); 3: streams
+                                * copied in parts; 4: every value's checksum */
 /* The largest frame either side accepts: a value of the largest allowed size and its key. */
 #define REPL_MAX_FRAME (512u * 1024u * 1024u)
 #define REPL_NAME_MAX 64
@@ -95,6 +95,8 @@ struct repl_change {
     uint64_t s_offset;     /* the version (stamp, node id) the stream had before them */
     uint64_t s_prev;       /* in an ITEM (a full sync's copy): the stream's whole length */
     uint16_t s_prev_origin; /* when it travels in parts (0: this ITEM holds all of it) */
+    uint32_t crc;          /* SET, COUNTER, APPEND: the origin's checksum (store_value_crc of
+                            * key, value, ctr and type); the receiver recomputes it */
 };
 
 struct repl_msg {
@@ -122,7 +124,7 @@ size_t repl_change_bound(const struct repl_change *c);
  * returns the bytes written. */
 size_t repl_change_pack(const struct repl_change *c, uint8_t *out);
 /* Number of msgpack elements repl_change_pack writes. */
-#define REPL_CHANGE_FIELDS 9
+#define REPL_CHANGE_FIELDS 10
 
 /* Encoders: each appends one whole frame to out. 0, or -1 when out of memory. */
 int repl_send_hello(struct evbuffer *out, uint16_t node_id, const char *name, uint64_t backlog_id);

@@ -13,6 +13,7 @@
 #define ITEM_LINKED 0x02u    /* in the table and the SIEVE list */
 #define ITEM_EVER_READ 0x04u /* read at least once since written */
 #define ITEM_COUNTER 0x08u   /* an int with a replicated counter state after it (counter.h) */
+#define ITEM_SEALED 0x10u    /* crc set before linking (off the shard lock); else at link */
 #define ITEM_CTR_OFFSET 16   /* where that state starts in the value area (after 9 + pad) */
 
 /* An item's expire_ms and origin as one word (the same bitfields as in struct item). */
@@ -45,6 +46,8 @@ struct item {
     };
     uint32_t refcount;   /* the table holds one reference while linked */
     uint32_t vlen;       /* encoding length; sizeof(struct stream *) for streams */
+    uint32_t crc;        /* CRC-32C of key, value (and counter state) and type: set before
+                          * the item is linked, never changed after (store_item_verify) */
     uint16_t klen;
     uint16_t ns;
     uint16_t gen;        /* namespace generation at write time; stale = flushed */

@@ -7,12 +7,15 @@
  * the fuller of two picked at random (_victim_shard).
  *
  * Every change ends in _emit(): the one place a mutation record leaves the store. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "clock.h"
 #include "counter.h"
+#include "crc32c.h"
+#include "log.h"
 #include "mpread.h"
 #include "stats.h"
 #include "store-internal.h"
@@ -74,6 +77,9 @@ static inline void _do_gone(uint64_t hash, uint64_t stamp, uint16_t origin)
     }
 }
 
+static int _verify_check(const struct option_desc *d, const struct option_value *v, char *err,
+                         size_t errlen);
+
 void store_options_register(void)
 {
     option_bind(opt_desc, sizeof(opt_desc) / sizeof(opt_desc[0]), &opts);
@@ -85,6 +91,8 @@ void store_options_register(void)
         {"sweep_buckets", 1, 1u << 20, false},
     };
     option_registry_ranges("store", ranges, sizeof(ranges) / sizeof(ranges[0]));
+    char err[128];
+    option_registry_check("verify_reads", _verify_check, err, sizeof(err));
 }
 
 int store_mutation_subscribe(store_mutation_fn fn, void *arg)
@@ -154,14 +162,40 @@ static enum store_status _reserve(uint64_t bytes);
 
 /* A new item holding data (when not NULL), its memory reserved (evicting as needed). NULL
  * when it does not fit: STORE_ENOMEM. */
+uint32_t store_value_crc(const uint8_t *key, uint32_t klen, const uint8_t *value, uint32_t vlen,
+                         const uint8_t *ctr, uint32_t ctr_len, uint8_t type)
+{
+    uint32_t c = crc32c(crc32c(0, key, klen), value, vlen);
+    if (ctr_len)
+        c = crc32c(c, ctr, ctr_len);
+    return crc32c(c, &type, 1);
+}
+
+static uint32_t _item_crc(const struct item *it)
+{
+    const uint8_t *ctr = NULL;
+    uint32_t ctr_len = 0;
+    if (__atomic_load_n(&it->flags, __ATOMIC_RELAXED) & ITEM_COUNTER) {
+        ctr = item_val((struct item *)it) + ITEM_CTR_OFFSET;
+        ctr_len = (uint32_t)ctr_len_at(ctr);
+    }
+    return store_value_crc(item_key(it), it->klen, item_val((struct item *)it), it->vlen, ctr,
+                           ctr_len, it->type);
+}
+
+uint32_t store_item_crc(const struct item *it) { return it->crc; }
+
 static struct item *_item_reserved(const struct store_key *k, uint8_t type, const void *data,
                                    uint32_t vlen)
 {
     struct item *it = _item_new(k, type, vlen);
     if (!it)
         return NULL;
-    if (data)
+    if (data) {
         memcpy(item_val(it), data, vlen);
+        it->crc = _item_crc(it); /* here, off the shard lock: a 64 MiB value takes ms */
+        it->flags |= ITEM_SEALED;
+    }
     if (_reserve(_item_mem(it)) != STORE_OK) {
         free(it);
         return NULL;
@@ -309,6 +343,7 @@ static void _emit_record(enum mutation_op op, struct item *it, uint64_t hash,
         m.ctr = item_val(it) + ITEM_CTR_OFFSET;
         m.ctr_len = (uint32_t)ctr_len_at(m.ctr);
     }
+    m.crc = it->crc;
     struct store_stream_view view;
     if (it->type == STORE_T_STREAM &&
         (op == MUT_SET || op == MUT_APPEND || op == MUT_TOUCH || op == MUT_LOAD) &&
@@ -374,6 +409,8 @@ static void _list_remove(struct shard *s, struct item *it)
 /* Link a new item (its memory already reserved); the table takes the caller's reference. */
 static void _do_link(struct shard *s, struct item *it, uint64_t hash)
 {
+    if (!(it->flags & ITEM_SEALED)) /* made here: small (an int, a counter, a stream) */
+        it->crc = _item_crc(it);
     it->flags = (uint8_t)(ITEM_LINKED | (it->flags & (ITEM_EVER_READ | ITEM_COUNTER)));
     it->gen = store_ns_gen(it->ns);
     do_store_table_insert(s, it, hash);
@@ -659,8 +696,78 @@ static enum store_status _lookup(const struct store_key *k, struct item **out, b
     return STORE_OK;
 }
 
-enum store_status store_get(const struct store_key *k, struct item **out) { return _lookup(k, out,
-                            true); }
+/* ---- checksums ---- */
+
+enum { VERIFY_OFF, VERIFY_SAMPLE, VERIFY_ALL };
+#define VERIFY_SAMPLE_EVERY 16 /* docs/performance.md, "Checksums": what it costs */
+static int verify_mode = VERIFY_SAMPLE; /* atomic: set by the option's check */
+
+static int _verify_check(const struct option_desc *d, const struct option_value *v, char *err,
+                         size_t errlen)
+{
+    (void)d;
+    int m = !strcmp(v->s, "off") ? VERIFY_OFF
+            : !strcmp(v->s, "sample") ? VERIFY_SAMPLE
+            : !strcmp(v->s, "all")    ? VERIFY_ALL
+                                      : -1;
+    if (m < 0) {
+        snprintf(err, errlen, "must be off, sample or all");
+        return -1;
+    }
+    __atomic_store_n(&verify_mode, m, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Should this read check the value's checksum? */
+static bool _verify_this_read(void)
+{
+    int m = __atomic_load_n(&verify_mode, __ATOMIC_RELAXED);
+    if (m != VERIFY_SAMPLE)
+        return m == VERIFY_ALL;
+    static __thread unsigned n;
+    return ++n % VERIFY_SAMPLE_EVERY == 0;
+}
+
+uint64_t store_corrupt_count(void) { return stat_get(&st.corrupt_values); }
+
+void store_corrupt_found(const char *what)
+{
+    stat_incr(&st.corrupt_values);
+    static uint64_t logged_ms; /* racy by design: at most about one line per 10 s */
+    uint64_t now = clock_wall_ms();
+    if (now - __atomic_load_n(&logged_ms, __ATOMIC_RELAXED) >= 10000) {
+        __atomic_store_n(&logged_ms, now, __ATOMIC_RELAXED);
+        log_warn("E_CORRUPT: a value failed its checksum (%s); it is removed, never served or "
+                 "sent (corrupt_values: %llu so far)", what,
+                 (unsigned long long)stat_get(&st.corrupt_values));
+    }
+}
+
+bool store_item_verify(const struct store_key *k, struct item *it, const char *what)
+{
+    if (_item_crc(it) == it->crc)
+        return true;
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    if (slot && *slot == it)
+        _do_unlink(s, slot); /* local, like an eviction without its demotion */
+    pthread_mutex_unlock(&s->lock);
+    store_corrupt_found(what);
+    return false;
+}
+
+enum store_status store_get(const struct store_key *k, struct item **out)
+{
+    enum store_status rc = _lookup(k, out, true);
+    if (rc == STORE_OK && _verify_this_read() && !store_item_verify(k, *out, "a read")) {
+        store_item_release(*out);
+        stat_incr(&st.misses); /* counted a hit: it is a miss after all */
+        stat_decr(&st.hits);
+        return STORE_NOT_FOUND;
+    }
+    return rc;
+}
 enum store_status store_peek(const struct store_key *k, struct item **out) { return _lookup(k, out,
                              false); }
 
@@ -694,10 +801,24 @@ enum store_status store_range(const struct store_key *k, uint64_t offset, uint64
     } else if (it->type == STORE_T_BYTES) {
         uint32_t blen;
         const uint8_t *b = _bytes_content(it, &blen);
-        if (n > 0) {
-            _item_ref(it);
-            fn(ctx, b + offset, (size_t)n, store_item_release, it);
+        _item_ref(it);
+        if (_verify_this_read()) { /* checked off the lock: a value may be 64 MiB */
+            pthread_mutex_unlock(&s->lock);
+            if (!store_item_verify(k, it, "a read")) {
+                store_item_release(it);
+                return STORE_NOT_FOUND;
+            }
+            if (n > 0)
+                fn(ctx, b + offset, (size_t)n, store_item_release, it);
+            else
+                store_item_release(it);
+            *total = n;
+            return STORE_OK;
         }
+        if (n > 0)
+            fn(ctx, b + offset, (size_t)n, store_item_release, it);
+        else
+            store_item_release(it);
         *total = n;
     } else {
         rc = STORE_ETYPE;
@@ -1632,6 +1753,39 @@ enum store_status store_apply_append(const struct store_key *k,
         _make_room(0);
     return rc;
 }
+
+#ifdef CACHE_FAULT_INJECTION
+struct fault_ctx {
+    uint16_t ns;
+    uint32_t want, done;
+};
+
+/* store_scan's callback: its shard is locked */
+static void _fault_key(void *ctx, const uint8_t *key, uint32_t klen)
+{
+    struct fault_ctx *f = ctx;
+    struct store_key k;
+    store_key_init(&k, f->ns, key, klen);
+    struct item **slot = f->done < f->want ? _do_find(_shard(&k), &k) : NULL;
+    if (slot && (*slot)->type != STORE_T_STREAM && (*slot)->vlen > 1) {
+        item_val(*slot)[(*slot)->vlen - 1] ^= 0x20;
+        f->done++;
+    }
+}
+
+uint32_t store_fault_corrupt_values(uint32_t n)
+{
+    struct fault_ctx f = {.want = n};
+    for (uint16_t ns = 0; ns < store_ns_count() && f.done < n; ns++) {
+        f.ns = ns;
+        uint64_t cursor = 0;
+        do
+            cursor = store_scan(ns, cursor, "", 0, 1000, _fault_key, &f);
+        while (cursor && f.done < n);
+    }
+    return f.done;
+}
+#endif
 
 /* ---- a peer's copy of a long stream, built aside (store.h, store_stage_*) ---- */
 

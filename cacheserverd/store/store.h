@@ -18,6 +18,9 @@
 #define STORE_OPTIONS(ACTION)                                                                \
     ACTION(memory, OPT_SIZE, "256MiB", OPT_RUNTIME,                                          \
            "hard memory limit for items: keys, values and per-item metadata")               \
+    ACTION(verify_reads, OPT_STR, "sample", OPT_RUNTIME,                                     \
+           "check a value's checksum before it leaves for a client: off, sample (1 read in " \
+           "16) or all; a value that fails reads as a miss (corrupt_values)")                \
     ACTION(sweep_interval_ms, OPT_UINT, "100", OPT_RUNTIME,                                  \
            "pause between two steps of the background expiry sweep")                        \
     ACTION(sweep_buckets, OPT_UINT, "256", OPT_RUNTIME,                                      \
@@ -33,7 +36,9 @@
     ACTION(flushed, STAT_COUNTER, "items removed by FLUSH")                                 \
     ACTION(set_nomem, STAT_COUNTER, "writes refused: no room even after eviction")          \
     ACTION(rehash_steps, STAT_COUNTER, "incremental rehash steps")                          \
-    ACTION(mutations, STAT_COUNTER, "mutation records emitted")
+    ACTION(mutations, STAT_COUNTER, "mutation records emitted")                            \
+    ACTION(corrupt_values, STAT_COUNTER,                                                     \
+           "values whose checksum failed (read, sent to a peer, demoted): removed, a miss")
 
 /* Streams are kept in chunks of this many bytes (all full but the last). */
 #define STORE_STREAM_CHUNK (256u * 1024u)
@@ -134,6 +139,8 @@ struct mutation {
     const uint8_t *ctr;   /* a replicated counter's state (counter.h) in MUT_SET, MUT_TOUCH,
                            * MUT_EVICT and MUT_LOAD records (what the disk keeps), else NULL */
     uint32_t ctr_len;
+    uint32_t crc;         /* MUT_SET, TOUCH, LOAD, EVICT of a value: the item's checksum
+                           * (store_value_crc of key, value, ctr and type) */
     /* a stream's MUT_SET, APPEND, TOUCH, LOAD, when streams are persisted (NULL otherwise) */
     const struct store_stream_view *stream;
     /* an APPEND's MUT_SET (it made the stream) or MUT_APPEND: what it added where */
@@ -216,6 +223,28 @@ int64_t store_item_ttl(const struct item *it);
 uint64_t store_item_strlen(const struct item *it);
 /* Drop a reference. Safe to call from any thread. Signature fits core_out_add_ref. */
 void store_item_release(void *it);
+
+/* ---- checksums (docs/design.md, "Checksums") ---- */
+/* The checksum of a value as the store keeps it with each item and peers carry it: CRC-32C
+ * of the key, the value's encoding, a counter's state (ctr, may be NULL) and the type. */
+uint32_t store_value_crc(const uint8_t *key, uint32_t klen, const uint8_t *value, uint32_t vlen,
+                         const uint8_t *ctr, uint32_t ctr_len, uint8_t type);
+/* The item's checksum, as set when it was made. */
+uint32_t store_item_crc(const struct item *it);
+/* Does the item still match its checksum? On a mismatch (with k, the key it is at): it is
+ * removed from memory if still there (a miss from now on: never served, never sent),
+ * counted in corrupt_values and logged; `what` says who found it ("a read", "a full sync").
+ * The caller still holds its reference and must not use the value. */
+bool store_item_verify(const struct store_key *k, struct item *it, const char *what);
+/* Values found corrupt so far (the health monitor watches it). */
+uint64_t store_corrupt_count(void);
+/* Count and log a corrupt value found outside the store (a peer's record, the disk). */
+void store_corrupt_found(const char *what);
+#ifdef CACHE_FAULT_INJECTION
+/* Test only (FAULT corrupt-values): flip a bit in the value of up to n items in memory
+ * (not streams), leaving their checksums as they were. Returns how many. */
+uint32_t store_fault_corrupt_values(uint32_t n);
+#endif
 
 /* ---- operations (see docs/protocol.md for their semantics) ---- */
 /* STORE_OK with a new reference in *out, or STORE_NOT_FOUND. Counts a hit or a miss. */

@@ -27,6 +27,17 @@ bool tiering_queue_put(struct tiering *ctx, const struct mutation *m, uint64_t h
         tjob_free(j);
         return false;
     }
+    /* the copy for the disk is checked against the item's checksum: a value broken in
+     * memory never gets a fresh checksum on disk (a stream's head is no item's value) */
+    if (m->type != STORE_T_STREAM &&
+        store_value_crc(m->key, m->klen, qv->data, (uint32_t)m->vlen,
+                        qv->ctr_len ? qv->data + qv->len : NULL, qv->ctr_len,
+                        m->type) != m->crc) {
+        store_corrupt_found("a write to a disk tier");
+        tix_value_release(qv);
+        tjob_free(j);
+        return false;
+    }
     j->put.qv = qv;
     j->put.v = (struct diskval){.type = m->type, .expire_ms = m->expire_ms,
                                 .version = m->version, .hlc = m->hlc, .data = qv->data,
