@@ -15,6 +15,7 @@
 #include "log.h"
 #include "identity.h"
 #include "option.h"
+#include "health.h"
 #include "repl.h"
 #include "settings.h"
 #include "store.h"
@@ -153,6 +154,10 @@ int main(int argc, char **argv)
     if (!handler.thread_exit)
         handler.thread_exit = cmd_thread_exit;
     handler.stopping = repl_wait_release; /* a WAIT must not hold the shutdown up */
+    if (health_start() != 0) { /* its known-answer tests before the first request */
+        code = _fail("health monitor", "see the log");
+        goto out_health;
+    }
     if (core_setup(&handler) != 0) {
         code = _fail("cannot listen", sock);
         goto out_core;
@@ -182,6 +187,8 @@ int main(int argc, char **argv)
 out_core:
     cmd_metrics_stop();
     core_teardown();
+out_health:
+    health_stop();
 out_repl:
     /* after the workers, before the tiers: the link thread applies peers' changes */
     repl_teardown();

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "core.h"
 #include "option.h"
+#include "health.h"
 #include "repl.h"
 #include "store.h"
 #include "tiering.h"
@@ -29,6 +30,7 @@ static void _register_all(void)
     cmd_options_register();
     tiering_options_register();
     repl_options_register();
+    health_options_register();
     /* A new module with options adds its <module>_options_register() call here. */
 }
 

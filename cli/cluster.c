@@ -83,19 +83,42 @@ static int _agree(const char *who, const char *node, const char *theirs, const c
     return 1;
 }
 
+/* cluster unfence: lift the node's self-fencing (an operator's decision). */
+static int _unfence(struct cli *cli)
+{
+    int was = 0;
+    int rc = cc_cluster_unfence(cli->c, &was);
+    if (rc != CC_OK)
+        return cli_status(cli, "cluster unfence", rc);
+    printf(was ? "fence lifted: the node serves and replicates again\n"
+               : "the node was not fenced\n");
+    return CLI_OK;
+}
+
 int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
 {
     struct cli_opt o[] = {{"all", false, NULL}, {"json", false, NULL}};
     char *pos[argc + 1];
     int np;
-    if (cli_parse("cluster", argc, argv, o, 2, pos, &np) || np != 1 || strcmp(pos[0], "status"))
+    if (cli_parse("cluster", argc, argv, o, 2, pos, &np) || np != 1 ||
+        (strcmp(pos[0], "status") && strcmp(pos[0], "unfence")))
         return cli_usage("cluster");
+    if (!strcmp(pos[0], "unfence"))
+        return _unfence(cli);
     struct kvmap m;
     int ret = kvmap_fetch(cli, "cluster status", cc_cluster_status, &m);
     if (ret != CLI_OK)
         return ret;
     if (o[1].value) {
         kvmap_print_json(&m);
+    }
+    const msgpack_object *fenced = kvmap_get(&m, "fenced");
+    if (fenced && kvmap_num(fenced) != 0) {
+        char why[300];
+        _s(&m, "fence_reason", why, sizeof(why));
+        fprintf(o[1].value ? stderr : stdout,
+                "FENCED: %s\n  writes refused, no reads served (unless fenced-reads), no "
+                "replication; `cache-cli cluster unfence` lifts it\n", why);
     }
     const msgpack_object *en = kvmap_get(&m, "enabled");
     if (!en || kvmap_num(en) == 0) {

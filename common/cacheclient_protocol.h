@@ -51,7 +51,8 @@
     ACTION(21, NAMESPACE, "select the connection's namespace")                  \
     ACTION(22, CLUSTER_STATUS, "how this node sees its peers (replication)")      \
     ACTION(23, WAIT, "wait until N peers acknowledged this node's changes so far")           \
-    ACTION(24, FAULT, "test-only fault injection (builds with -Dfault_injection=true)")
+    ACTION(24, FAULT, "test-only fault injection (builds with -Dfault_injection=true)")      \
+    ACTION(25, CLUSTER_UNFENCE, "lift this node's self-fencing (an operator's decision)")
 
 /* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
 #define CC_WAIT_MAX_REPLICAS 255
@@ -87,6 +88,7 @@ enum cc_op {
     ACTION(113, E_SHUTDOWN, "server is shutting down")                               \
     ACTION(114, E_INTERNAL, "internal error")                                        \
     ACTION(115, E_DISK, "disk tier error: value unreadable or write not durable")    \
+    ACTION(116, E_FENCED, "this node fenced itself: writes refused until unfenced")  \
     ACTION(200, E_CONNECT, "cannot connect")                                         \
     ACTION(201, E_TIMEOUT, "timed out")                                              \
     ACTION(202, E_IO, "connection lost")                                             \

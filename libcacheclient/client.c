@@ -477,6 +477,16 @@ int cc_cluster_status(cc_client *c, cc_item *out)
 {
     return _map_op(c, CC_OP_CLUSTER_STATUS, NULL, out);
 }
+int cc_cluster_unfence(cc_client *c, int *was)
+{
+    uint64_t id, n = 0;
+    size_t s = _begin(c, CC_OP_CLUSTER_UNFENCE, 0, &id);
+    int st = _with_number(c, s, id, &n, NULL);
+    if (was && st == CC_OK)
+        *was = n != 0;
+    return st;
+}
+
 int cc_wait(cc_client *c, unsigned replicas, uint32_t timeout_ms, unsigned *acked)
 {
     if (replicas > CC_WAIT_MAX_REPLICAS || timeout_ms > CC_WAIT_MAX_TIMEOUT_MS)

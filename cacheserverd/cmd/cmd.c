@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "cmd-internal.h"
+#include "fence.h"
 #include "histogram.h"
 #include "log.h"
 #include "stats.h"
@@ -56,6 +57,7 @@ static const struct {
     [CC_OP_NAMESPACE] = {cmd_namespace, 1, 1, "NAMESPACE takes name:str"},
     [CC_OP_CLUSTER_STATUS] = {cmd_cluster_status, 0, 0, "CLUSTER_STATUS takes no arguments"},
     [CC_OP_WAIT] = {cmd_wait, 2, 2, "WAIT takes replicas:uint, timeout_ms:uint"},
+    [CC_OP_CLUSTER_UNFENCE] = {cmd_cluster_unfence, 0, 0, "CLUSTER_UNFENCE takes no arguments"},
 #ifdef CACHE_FAULT_INJECTION
     [CC_OP_FAULT] = {cmd_fault, 2, 2, "FAULT takes what:str, n:uint"},
 #endif
@@ -182,6 +184,68 @@ static void *_session_open(void *ctx, const struct core_peer *peer)
 
 static void _session_close(void *session) { free(session); }
 
+/* The operations that change data: refused while this node is fenced (util/fence.h). */
+static bool _is_write(int op)
+{
+    switch (op) {
+    case CC_OP_SET:
+    case CC_OP_MSET:
+    case CC_OP_DEL:
+    case CC_OP_TOUCH:
+    case CC_OP_INCR:
+    case CC_OP_DECR:
+    case CC_OP_APPEND:
+    case CC_OP_FLUSH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A read while fenced (fenced-reads off): answered as a miss. False for other operations. */
+static bool _fenced_read(struct req *q, struct reply *r)
+{
+    uint32_t n;
+    struct mp_cursor keys;
+    switch (q->op) {
+    case CC_OP_GET:
+    case CC_OP_TTL:
+    case CC_OP_STRLEN:
+    case CC_OP_GETRANGE:
+        reply_begin(r, q->id, CC_NOT_FOUND, 0);
+        return true;
+    case CC_OP_EXISTS:
+        reply_begin(r, q->id, CC_OK, 1);
+        msgpack_pack_uint64(&r->pk, 0);
+        return true;
+    case CC_OP_MGET:
+        keys = q->args; /* MGET itself says what is wrong with a bad one */
+        if (!mp_read_array(&keys, &n))
+            return false;
+        reply_begin(r, q->id, CC_OK, 1);
+        msgpack_pack_array(&r->pk, n);
+        for (uint32_t i = 0; i < n; i++)
+            msgpack_pack_nil(&r->pk);
+        return true;
+    case CC_OP_SCAN:
+        reply_begin(r, q->id, CC_OK, 2);
+        msgpack_pack_uint64(&r->pk, 0);
+        msgpack_pack_array(&r->pk, 0);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void _fenced(struct req *q, struct reply *r)
+{
+    char why[200];
+    fence_reason(why, sizeof(why));
+    reply_error(r, q->id, CC_E_FENCED,
+                "this node fenced itself (%s): writes are refused until an operator runs "
+                "`cache-cli cluster unfence`", why[0] ? why : "no reason kept");
+}
+
 enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t len,
                                struct core_out *out, int attempt,
                                const struct disk_reads *disk)
@@ -223,6 +287,10 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
     q.out = out;
     if (q.argc < table[op].min_args || q.argc > table[op].max_args)
         cmd_bad_usage(&q, r);
+    else if (fence_active() && _is_write(q.op))
+        _fenced(&q, r);
+    else if (fence_active() && !option_get_b(&cmd_opts.fenced_reads) && _fenced_read(&q, r))
+        ; /* a miss: what a fenced node holds is not trusted */
     else
         table[op].fn(s, &q, r);
     if (!q.from_disk)

@@ -11,6 +11,8 @@
 
 #define CMD_OPTIONS(ACTION)                                                            \
     ACTION(max_key_size, OPT_SIZE, "8KiB", OPT_RUNTIME, "longest key accepted")       \
+    ACTION(fenced_reads, OPT_BOOL, "off", OPT_RUNTIME,                                \
+           "while this node is fenced, serve reads from what it holds (off: misses)") \
     ACTION(max_value_size, OPT_SIZE, "64MiB", OPT_RUNTIME,                            \
            "largest value accepted by SET, and largest GET/GETRANGE reply; larger "    \
            "values are built with APPEND")                                            \

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd-internal.h"
+#include "fence.h"
 #include "repl.h"
 #include "tiering.h"
 #include "histogram.h"
@@ -311,6 +312,10 @@ void cmd_info(struct session *s, struct req *q, struct reply *r)
             _kv_s(&b, shown[i], val);
         }
     }
+    char why[256];
+    fence_reason(why, sizeof(why));
+    _kv_u(&b, "fenced", fence_active());
+    _kv_s(&b, "fence_reason", why);
     _kv_u(&b, "bytes_used", store_bytes_used());
     _kv_u(&b, "item_overhead_bytes", store_item_overhead());
     _kv_u(&b, "namespaces", store_ns_count());
@@ -346,6 +351,10 @@ void cmd_cluster_status(struct session *s, struct req *q, struct reply *r)
     struct kvbuf b;
     _kv_init(&b);
     _kv_u(&b, "enabled", st->enabled);
+    char why[256];
+    fence_reason(why, sizeof(why));
+    _kv_u(&b, "fenced", fence_active());
+    _kv_s(&b, "fence_reason", why);
     if (st->enabled) {
         _kv_u(&b, "node_id", st->node_id);
         _kv_s(&b, "node_name", st->name);
@@ -389,6 +398,14 @@ void cmd_cluster_status(struct session *s, struct req *q, struct reply *r)
     }
     free(st);
     _kv_reply(&b, q, r);
+}
+
+void cmd_cluster_unfence(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    bool was = fence_clear("an operator (CLUSTER_UNFENCE)");
+    reply_begin(r, q->id, CC_OK, 1);
+    msgpack_pack_uint8(&r->pk, was);
 }
 
 struct config_walk {

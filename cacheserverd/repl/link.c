@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "keyset.h"
+#include "fence.h"
 #include "log.h"
 #include "repl-internal.h"
 #include "repl.h"
@@ -60,6 +61,7 @@ struct conn {
     struct bufferevent *bev;
     struct peer *peer; /* NULL for an inbound link until its certificate named the peer */
     bool outbound;
+    bool closing; /* an ERROR is on its way out: freed once the output has drained */
     char from[136];
 };
 
@@ -156,12 +158,71 @@ void repl_protocol_error(struct conn *c, const char *why)
     _conn_free(c);
 }
 
+/* This node is fenced (util/fence.h): close c, telling the peer why (its `cluster status`
+ * shows it as the link's last error). */
+static void _close_fenced(struct conn *c)
+{
+    char why[200], msg[256];
+    fence_reason(why, sizeof(why));
+    snprintf(msg, sizeof(msg), "fenced: %s", why);
+    repl_send_error(bufferevent_get_output(c->bev), 2, msg);
+    /* freed by _write_cb once the ERROR is out (freeing now would drop it unsent); nothing
+     * more is read or applied from it meanwhile */
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* Every tick: a node that fenced itself neither sends its changes nor applies its peers'
+ * (and refuses their HELLOs meanwhile; _dial dials nobody): its links close. */
+static void _fence_links(void)
+{
+    if (!fence_active())
+        return;
+    for (struct conn *c = conns, *next; c; c = next) {
+        next = c->next;
+        struct peer *p = c->peer;
+        /* established links only: one still in its handshake is refused at its HELLO,
+         * where the peer has sent all it will before the answer, so it reads the ERROR
+         * (an established one may lose it to the reset its unread changes cause) */
+        if (p && !c->closing && (p->in == c || (p->out == c && p->ostate >= OUT_FULL)))
+            _close_fenced(c);
+    }
+}
+
+/* The peer's clock (unix ms, as its stamps see it), just read in a PING or ACK: its offset
+ * from ours, for the health monitor (repl_clock_offsets). One-way delay is not subtracted:
+ * on a LAN it is far below the 80% of max-clock-offset the check looks for. */
+static void _clock_sample(struct peer *p, uint64_t peer_ms)
+{
+    int64_t off = (int64_t)peer_ms - (int64_t)store_hlc_wall_ms();
+    __atomic_store_n(&p->clock_offset_ms, off, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->clock_seen_ms, _now_ms(), __ATOMIC_RELAXED);
+}
+
+int repl_clock_offsets(int64_t *out, int max)
+{
+    int n = 0;
+    uint64_t now = _now_ms();
+    for (int i = 0; i < repl.npeers && n < max; i++) {
+        struct peer *p = &repl.peers[i];
+        uint64_t seen = __atomic_load_n(&p->clock_seen_ms, __ATOMIC_RELAXED);
+        if (seen && now - seen < 5000)
+            out[n++] = __atomic_load_n(&p->clock_offset_ms, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
 /* The peer sent ERROR: it closes the link; so does this side. Returns -1 (c is gone). */
 static int _peer_error(struct conn *c, const struct repl_msg *m)
 {
     _set_error(c->peer, "peer said: %.*s", (int)m->tlen, (const char *)m->text);
     log_warn("replication: peer %s closed the %s link: %.*s", c->peer->name,
              c->outbound ? "outbound" : "inbound", (int)m->tlen, (const char *)m->text);
+    if (m->tlen >= 7 && !memcmp(m->text, "fenced:", 7))
+        c->peer->backoff_ms = 1000; /* it refuses until an operator unfences it: dial it
+                                     * every second or two, not every few ms */
     _conn_free(c);
     return -1;
 }
@@ -212,9 +273,17 @@ int repl_apply(struct peer *p, const struct repl_change *ch, bool item, uint64_t
     if ((ch->op == REPL_OP_SET || ch->op == REPL_OP_COUNTER || ch->op == REPL_OP_APPEND) &&
         store_value_crc(ch->key, ch->klen, ch->value, ch->vlen, ch->ctr, ch->ctr_len,
                         ch->type) != ch->crc) {
-        /* changed on its way (the peer's memory, its backlog, the link): never applied */
+        /* changed on its way (the peer's memory, its backlog, the link): never applied. Not
+         * this node's corruption: counted for the peer, not in corrupt_values, so it does
+         * not fence this node (docs/integrity.md) */
         stat_incr(&p->st.corrupt);
-        store_corrupt_found("a peer's change");
+        static uint64_t logged_ms;
+        uint64_t now = _now_ms();
+        if (now - logged_ms >= 10000 || !logged_ms) {
+            logged_ms = now;
+            log_warn("replication: peer %s: a change whose value does not match the checksum "
+                     "it came with is refused (E_CORRUPT; repl.%s.corrupt)", p->name, p->name);
+        }
         return STORE_NOT_STORED;
     }
     struct store_key k;
@@ -263,7 +332,7 @@ static void _send_ack(struct peer *p)
     if (!p->in)
         return;
     repl_send_ping(bufferevent_get_output(p->in->bev), REPL_ACK, p->rx_offset, p->rx_seq,
-                   clock_wall_ms());
+                   store_hlc_wall_ms());
     p->unacked = 0;
 }
 
@@ -273,6 +342,10 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
     uint64_t hash;
     switch (m->type) {
     case REPL_HELLO:
+        if (fence_active()) {
+            _close_fenced(c);
+            return -1;
+        }
         if (m->u[0] != REPL_PROTO_VERSION) {
             repl_protocol_error(c, "unsupported protocol version");
             return -1;
@@ -357,6 +430,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
             repl_sweep_begin(p);
         return 0;
     case REPL_PING:
+        _clock_sample(p, m->u[2]);
         return 0;
     case REPL_VIEW:
         pthread_mutex_lock(&repl.status_lock);
@@ -432,6 +506,7 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
         _fill(p);
         return 0;
     case REPL_ACK:
+        _clock_sample(p, m->u[2]);
         if (m->u[0] >= p->acked.offset) {
             p->acked.offset = m->u[0];
             p->acked.seq = m->u[1];
@@ -458,7 +533,7 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
 
 static void _fill(struct peer *p)
 {
-    if (!p->out || (p->ostate != OUT_FULL && p->ostate != OUT_STREAM))
+    if (!p->out || p->out->closing || (p->ostate != OUT_FULL && p->ostate != OUT_STREAM))
         return;
     struct evbuffer *out = bufferevent_get_output(p->out->bev);
     while (p->ostate == OUT_FULL && evbuffer_get_length(out) < FILL) {
@@ -555,8 +630,12 @@ static void _read_cb(struct bufferevent *bev, void *arg)
 
 static void _write_cb(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
     struct conn *c = arg;
+    if (c->closing) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            _conn_free(c);
+        return;
+    }
     if (c->outbound && c->peer)
         _fill(c->peer);
 }
@@ -727,6 +806,10 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
     struct peer *p = arg;
     if (p->out || !__atomic_load_n(&running, __ATOMIC_ACQUIRE))
         return;
+    if (fence_active()) { /* a fenced node sends nothing: try again later */
+        _schedule_dial(p);
+        return;
+    }
     SSL *ssl = SSL_new(repl.client_ctx);
     if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])p->fp, 1) != 0) {
         SSL_free(ssl);
@@ -779,12 +862,13 @@ static void _tick_cb(evutil_socket_t fd, short what, void *arg)
     static unsigned ticks;
     bool second = ++ticks % (1000 / TICK_MS) == 0;
     struct backlog_pos head = backlog_head(repl.backlog);
-    uint64_t wall = clock_wall_ms();
+    uint64_t wall = store_hlc_wall_ms(); /* our clock, for the peers' clock check */
+    _fence_links();
     for (int i = 0; i < repl.npeers; i++) {
         struct peer *p = &repl.peers[i];
-        if (p->in && (p->unacked || second))
+        if (p->in && !p->in->closing && (p->unacked || second))
             _send_ack(p);
-        if (p->out && second && p->ostate >= OUT_FULL) {
+        if (p->out && !p->out->closing && second && p->ostate >= OUT_FULL) {
             struct evbuffer *out = bufferevent_get_output(p->out->bev);
             repl_send_ping(out, REPL_PING, head.offset, head.seq, wall);
             _send_view(out);

@@ -110,6 +110,8 @@ struct peer {
     struct tiering_scan *sweep_disk; /* the sweep's walk of the disk tiers, after memory */
     uint64_t sweep_dropped;          /* what this sweep removed */
     uint64_t unacked;          /* changes applied since the last ACK */
+    int64_t clock_offset_ms;   /* atomic: its clock minus ours, at its last PING or ACK */
+    uint64_t clock_seen_ms;    /* atomic: when (monotonic ms; 0: never) */
     struct ae *ae;             /* anti-entropy with it (antientropy.c) */
 
     /* guarded by repl.status_lock (read by CLUSTER_STATUS on a worker) */

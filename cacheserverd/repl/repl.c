@@ -342,3 +342,5 @@ void repl_teardown(void)
     repl.pins = NULL;
     enabled = false;
 }
+
+uint64_t repl_max_clock_offset_ms(void) { return option_get_u(&opts.max_clock_offset); }

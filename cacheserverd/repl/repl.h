@@ -95,6 +95,11 @@ int repl_wait(unsigned replicas, uint64_t timeout_ms, repl_wait_fn done, void *a
 void repl_wait_release(void);
 /* Is this node in a cluster (peers configured)? */
 bool repl_enabled(void);
+/* The clock offsets (ms, the peer's clock minus this node's) of the peers heard from in the
+ * last 5 s, at most max, into out; returns how many. Any thread. */
+int repl_clock_offsets(int64_t *out, int max);
+/* max-clock-offset (ms). */
+uint64_t repl_max_clock_offset_ms(void);
 #ifdef CACHE_FAULT_INJECTION
 /* Test only (FAULT corrupt-records): this node's next n changes to its peers carry a value
  * with a bit flipped after their checksum was taken. */

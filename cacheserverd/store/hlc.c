@@ -11,6 +11,11 @@ static uint64_t skew_ms; /* atomic: set at startup while the restore thread may 
 
 void store_hlc_skew(uint64_t ms) { __atomic_store_n(&skew_ms, ms, __ATOMIC_RELAXED); }
 
+uint64_t store_hlc_wall_ms(void)
+{
+    return clock_wall_ms() + __atomic_load_n(&skew_ms, __ATOMIC_RELAXED);
+}
+
 uint64_t store_hlc_now(void)
 {
     uint64_t phys = (clock_wall_ms() + __atomic_load_n(&skew_ms, __ATOMIC_RELAXED)) << 16;

@@ -125,6 +125,10 @@ static inline struct stream *item_stream(const struct item *it)
 
 /* hash.c */
 uint64_t store_hash(uint16_t ns, const void *key, size_t len);
+/* Shard locked: does the item still match its checksum? Remove it (a local removal that
+ * goes nowhere, like an eviction without its demotion). */
+bool do_store_item_intact(const struct item *it);
+void do_store_drop(struct shard *s, struct item **slot);
 
 /* table.c: chained hash table with incremental rehash (Redis-style) */
 int store_table_init(struct shard *s);

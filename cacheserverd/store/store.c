@@ -184,6 +184,7 @@ static uint32_t _item_crc(const struct item *it)
 }
 
 uint32_t store_item_crc(const struct item *it) { return it->crc; }
+bool do_store_item_intact(const struct item *it) { return _item_crc(it) == it->crc; }
 
 static struct item *_item_reserved(const struct store_key *k, uint8_t type, const void *data,
                                    uint32_t vlen)
@@ -742,6 +743,8 @@ void store_corrupt_found(const char *what)
                  (unsigned long long)stat_get(&st.corrupt_values));
     }
 }
+
+void do_store_drop(struct shard *s, struct item **slot) { _do_unlink(s, slot); }
 
 bool store_item_verify(const struct store_key *k, struct item *it, const char *what)
 {

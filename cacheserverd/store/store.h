@@ -485,6 +485,9 @@ bool store_drop_older_disk(const struct store_key *k, uint64_t version, uint64_t
                            void *arg);
 /* TESTS ONLY (option repl-test-clock-skew-ms): stamps run ms ahead of the wall clock. */
 void store_hlc_skew(uint64_t ms);
+/* This node's clock as its stamps see it (unix ms; the wall clock, plus that skew): what it
+ * tells its peers, who compare it with theirs (the health monitor's clock check). */
+uint64_t store_hlc_wall_ms(void);
 /* Per-item overhead counted against the limit besides key and value bytes. */
 size_t store_item_overhead(void);
 

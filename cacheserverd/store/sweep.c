@@ -23,8 +23,14 @@ static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wait_cond;
 
 
+/* The sweep scrubs too: it checks the checksum of every item up to this size it passes
+ * (docs/design.md, "Checksums"), so a value broken in memory is found even if nobody reads
+ * it; larger ones are checked when read or sent, never under the shard lock. */
+#define SCRUB_MAX 4096
+
 static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
 {
+    unsigned corrupt = 0;
     pthread_mutex_lock(&s->lock);
     if (s->t[1].buckets) { /* rehash in progress: help it instead */
         do_store_table_rehash_step(s);
@@ -37,13 +43,19 @@ static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
         struct item **slot = &s->t[0].buckets[s->sweep_pos++];
         while (*slot) {
             struct item *it = *slot;
-            if (store_item_expired(it, now)) /* *slot is now the next item */
+            if (store_item_expired(it, now)) { /* *slot is now the next item */
                 do_store_reclaim(s, slot, store_hash(it->ns, item_key(it), it->klen));
-            else
+            } else if (it->vlen <= SCRUB_MAX && !do_store_item_intact(it)) {
+                do_store_drop(s, slot); /* *slot is now the next item */
+                corrupt++;
+            } else {
                 slot = &(*slot)->hnext;
+            }
         }
     }
     pthread_mutex_unlock(&s->lock);
+    while (corrupt--)
+        store_corrupt_found("the background scrub");
 }
 
 /* Sleep until ms from now or until stopped. Returns false when stopped. */

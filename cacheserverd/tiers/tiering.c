@@ -237,3 +237,8 @@ void tiering_teardown(void)
     tix_teardown();
 }
 
+
+uint64_t tiering_checksum_errors(void)
+{
+    return tiering_enabled() ? stat_get(&tiering_ctx()->stats.checksum_errors) : 0;
+}

@@ -195,6 +195,8 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
  * reply waits until they are written and memory never holds more than a bounded part of
  * the streams on disk; else 0. */
 uint64_t tiering_stream_ticket(void);
+/* Values read from a disk tier that failed their checksum, so far (the health monitor). */
+uint64_t tiering_checksum_errors(void);
 /* Read chunk idx of stream sid (store_spilled_fn) from the first tier; done() as for
  * tiering_read (res->data, res->len: the chunk). False when it could not be queued. */
 bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg);

@@ -174,6 +174,9 @@ CC_EXPORT int cc_config_set(cc_client *c, const char *name, const char *value);
 /** How the server sees its replication peers: a flat map (docs/protocol.md, CLUSTER_STATUS);
  * "enabled" is 0 on a node without peers. */
 CC_EXPORT int cc_cluster_status(cc_client *c, cc_item *out);
+/** Lift the server's self-fencing (docs/integrity.md): an operator's decision that the node
+ * may serve and replicate again. *was (may be NULL) is 1 when it was fenced. */
+CC_EXPORT int cc_cluster_unfence(cc_client *c, int *was);
 /** WAIT: block until `replicas` peers have acknowledged every change the server made before
  * this call (this connection's writes included), or timeout_ms (0..60000) passed; *acked is
  * how many did (0 without replication; timeout 0 reports the count at once). Replication stays

@@ -3,7 +3,9 @@
  * and never sent to a peer, and a peer's change whose value does not match the checksum
  * its origin sent with it is never applied. Needs the test-only FAULT op (a build with
  * -Dfault_injection=true: the test command's ASan and TSan builds); elsewhere each test
- * says it is skipped. */
+ * says it is skipped. And self-fencing (docs/integrity.md): a node whose values fail their
+ * checksum, whose known-answer tests fail, or whose clock is far from its peers' fences
+ * itself; the others go on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -101,6 +103,9 @@ static void _write(struct cluster *cl, int i)
 }
 
 static const char *const verify_all[] = {"--verify-reads", "all", NULL};
+/* the same, on a node that must not fence itself for what it finds (a test of the checks) */
+static const char *const verify_all_nofence[] = {"--verify-reads", "all",
+                                                 "--corrupt-fence-limit", "0", NULL};
 
 /* 100 values broken in node 0's memory: node 0 serves none of them (a miss each), and the
  * full sync that brings node 1 everything else sends none of them. */
@@ -109,7 +114,7 @@ static void test_corrupt_values_never_served_or_sent(void **state)
     (void)state;
     static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
     cluster_init(&cl, 2);
-    cluster_start_node(&cl, 0, verify_all, -1);
+    cluster_start_node(&cl, 0, verify_all_nofence, -1);
     if (_skip_without_faults(&cl))
         return;
     _write(&cl, 0);
@@ -162,11 +167,161 @@ static void test_corrupt_records_refused(void **state)
     cluster_destroy(&cl);
 }
 
+static bool _is_fenced(struct cluster *cl, int i) { return cluster_stat(cl, i, "fenced") != 0; }
+
+/* Wait (up to timeout_ms) until node i is fenced; the time it took, in ms. */
+static uint64_t _wait_fenced(struct cluster *cl, int i, unsigned timeout_ms)
+{
+    uint64_t t0 = cl_now_ms(), end = t0 + timeout_ms;
+    while (!_is_fenced(cl, i)) {
+        if (cl_now_ms() > end) {
+            harness_print_log(cl->nodes[i].h, 10);
+            fail_msg("node %d did not fence itself within %u ms", i, timeout_ms);
+        }
+        cl_sleep_ms(20);
+    }
+    return cl_now_ms() - t0;
+}
+
+/* What a fenced node does for clients: writes E_FENCED, reads a miss; INFO says why. */
+static void _check_fenced_node(struct cluster *cl, int i, const char *why_part)
+{
+    cc_value v = cc_value_bytes("x", 1);
+    assert_int_equal(cc_set(cl->nodes[i].c, "while-fenced-here", 17, &v, 0, 0, 0, NULL),
+                     CC_E_FENCED);
+    int64_t n;
+    assert_int_equal(cc_incr(cl->nodes[i].c, "ctr", 3, 1, 0, 0, &n), CC_E_FENCED);
+    cc_item it = {0};
+    assert_int_equal(cc_get(cl->nodes[i].c, "k1", 2, &it), CC_NOT_FOUND);
+    assert_true(harness_log_contains(cl->nodes[i].h, "FENCED"));
+    assert_true(harness_log_contains(cl->nodes[i].h, why_part));
+}
+
+/* 100 values flipped in node 2's memory: the scrub finds them, node 2 fences itself within
+ * a second (1.5 s allowed here for the sanitizer builds), serves and sends nothing, and its
+ * peers go on, every value of theirs intact; the peers' links to it say it is fenced. After
+ * `cluster unfence` it takes writes and its peers' changes again. */
+static void test_corrupt_values_fence_the_node(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    cluster_init(&cl, 3);
+    cluster_start(&cl, verify_all);
+    if (_skip_without_faults(&cl))
+        return;
+    cluster_wait_links(&cl, 10000);
+    cluster_wait_synced(&cl);
+    _write(&cl, 0);
+    cluster_wait_agree(&cl, 10000);
+    assert_int_equal(_fault(&cl, 2, "corrupt-values", 100), 100);
+    uint64_t took = _wait_fenced(&cl, 2, 1500);
+    printf("# node 2 fenced itself %llu ms after 100 of its values were flipped\n",
+           (unsigned long long)took);
+    _check_fenced_node(&cl, 2, "failed their checksum");
+    for (int i = 0; i < 2; i++) {
+        int ok, miss, wrong;
+        assert_false(_is_fenced(&cl, i));
+        _check(&cl, i, &ok, &miss, &wrong);
+        if (ok != N)
+            fail_msg("node %d holds %d right, %d wrong, %d missing of %d", i, ok, wrong, miss, N);
+        assert_int_equal(cluster_stat(&cl, i, "corrupt_values"), 0);
+    }
+    /* its peers hear why when they dial it */
+    uint64_t end = cl_now_ms() + 10000;
+    while (!harness_log_contains(cl.nodes[0].h, "fenced:")) {
+        if (cl_now_ms() > end) {
+            harness_print_log(cl.nodes[0].h, 12);
+            harness_print_log(cl.nodes[2].h, 12);
+            fail_msg("node 0 was never told node 2 is fenced");
+        }
+        cl_sleep_ms(50);
+    }
+    cc_value v = cc_value_bytes("later", 5);
+    assert_int_equal(cc_set(cl.nodes[0].c, "after", 5, &v, 0, 0, 0, NULL), CC_OK);
+    /* the scrub has found every flipped value: lifted earlier, the rest would fence it again */
+    end = cl_now_ms() + 10000;
+    while (cluster_stat(&cl, 2, "corrupt_values") < 100) {
+        if (cl_now_ms() > end)
+            fail_msg("node 2's scrub found only %llu of the 100 flipped values",
+                     (unsigned long long)cluster_stat(&cl, 2, "corrupt_values"));
+        cl_sleep_ms(50);
+    }
+    int was = 0;
+    assert_int_equal(cc_cluster_unfence(cl.nodes[2].c, &was), CC_OK);
+    assert_int_equal(was, 1);
+    assert_false(_is_fenced(&cl, 2));
+    assert_int_equal(cc_set(cl.nodes[2].c, "mine", 4, &v, 0, 0, 0, NULL), CC_OK);
+    end = cl_now_ms() + 15000;
+    cc_item it = {0};
+    while (cc_get(cl.nodes[2].c, "after", 5, &it) != CC_OK) {
+        if (cl_now_ms() > end) {
+            harness_print_log(cl.nodes[0].h, 12);
+            harness_print_log(cl.nodes[2].h, 12);
+            fail_msg("node 2 never got the write node 0 made while it was fenced");
+        }
+        cl_sleep_ms(50);
+    }
+    cc_item_release(&it);
+    cluster_destroy(&cl);
+}
+
+/* A known-answer test that fails at start (fault injection): the node starts fenced and
+ * says why. */
+static void test_failed_self_test_starts_fenced(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    cluster_init(&cl, 1);
+    static const char *const kat[] = {"--fault-fail-kat", "true", NULL};
+    cluster_start_node(&cl, 0, NULL, -1);
+    if (_skip_without_faults(&cl))
+        return;
+    harness_stop(cl.nodes[0].h);
+    harness_destroy(&cl.nodes[0].h);
+    cc_client_destroy(&cl.nodes[0].c);
+    cluster_start_node(&cl, 0, kat, -1);
+    assert_true(_is_fenced(&cl, 0));
+    _check_fenced_node(&cl, 0, "known-answer test failed at start");
+    cluster_destroy(&cl);
+}
+
+/* Node 2's clock runs 10 s ahead: it fences itself within 10 s (its offset is beyond 80% of
+ * max-clock-offset from both its peers); nodes 0 and 1, each of which sees one peer of two
+ * off, stay up, and neither applied node 2's future-stamped write. */
+static void test_clock_ahead_fences_the_node(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    cluster_init(&cl, 3);
+    static const char *const skew[] = {"--repl-test-clock-skew-ms", "10000", NULL};
+    cluster_start_node(&cl, 0, NULL, -1);
+    cluster_start_node(&cl, 1, NULL, -1);
+    cluster_start_node(&cl, 2, skew, -1);
+    cluster_wait_links(&cl, 10000);
+    cc_value v = cc_value_bytes("future", 6);
+    assert_int_equal(cc_set(cl.nodes[2].c, "f", 1, &v, 0, 0, 0, NULL), CC_OK);
+    uint64_t took = _wait_fenced(&cl, 2, 10000);
+    printf("# node 2 fenced itself %llu ms after its links were up\n", (unsigned long long)took);
+    assert_true(harness_log_contains(cl.nodes[2].h, "clock"));
+    for (int i = 0; i < 2; i++) {
+        assert_false(_is_fenced(&cl, i));
+        cc_item it = {0};
+        assert_int_equal(cc_get(cl.nodes[i].c, "f", 1, &it), CC_NOT_FOUND);
+        assert_int_equal(cluster_stat(&cl, i, "repl.n2.applied"), 0);
+    }
+    assert_true(cluster_stat(&cl, 0, "repl.n2.clock_rejected") +
+                cluster_stat(&cl, 1, "repl.n2.clock_rejected") >= 1);
+    cluster_destroy(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_corrupt_values_never_served_or_sent, cluster_teardown),
         cmocka_unit_test_teardown(test_corrupt_records_refused, cluster_teardown),
+        cmocka_unit_test_teardown(test_corrupt_values_fence_the_node, cluster_teardown),
+        cmocka_unit_test_teardown(test_failed_self_test_starts_fenced, cluster_teardown),
+        cmocka_unit_test_teardown(test_clock_ahead_fences_the_node, cluster_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
