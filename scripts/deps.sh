@@ -3,11 +3,18 @@
 # missing (so running it again is quick). Needs root or sudo when something is missing.
 set -euo pipefail
 
-PACKAGES=(
+# --build: only what building and running the server and cache-cli needs (scripts/start.sh);
+# without it, everything the tests and the benchmarks need too (scripts/test.sh).
+BUILD=(
   # build (gcc brings ThreadSanitizer's runtime, libtsan2, for scripts/tsan.sh)
   gcc meson ninja-build pkg-config python3
-  libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libcmocka-dev libedit-dev
+  libevent-dev libmsgpack-dev libzstd-dev librocksdb-dev libedit-dev
   libssl-dev openssl
+)
+PACKAGES=(
+  "${BUILD[@]}"
+  # the test suite's framework
+  libcmocka-dev
   # tests (curl: the metrics-listen endpoint, tests/cli)
   curl
   # fuzzing (libFuzzer + sanitizer runtimes, scripts/fuzz.sh)
@@ -20,6 +27,7 @@ PACKAGES=(
   libxxhash-dev
 )
 
+if [ "${1:-}" = "--build" ]; then PACKAGES=("${BUILD[@]}"); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

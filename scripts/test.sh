@@ -38,7 +38,7 @@ run_build() {
 }
 
 MESON_TEST_ARGS=()
-run_build build
+run_build build -Dtests=true # scripts/start.sh may have configured it without the tests
 MESON_TEST_ARGS=(--timeout-multiplier 3)
 run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
   -Dfault_injection=true
