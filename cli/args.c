@@ -9,8 +9,29 @@
 
 #include "cli.h"
 
+static int _parse(const char *cmd, int argc, char **argv, struct cli_opt *opts, size_t nopts,
+                  char **pos, int *npos);
+
+/* What cli_usage says besides the usage line: whether cli_parse already said what was wrong,
+ * and how many arguments the command got (cli_run). */
+static bool parse_said;
+static int given;
+void cli_note_args(int argc)
+{
+    parse_said = false;
+    given = argc;
+}
+
 int cli_parse(const char *cmd, int argc, char **argv, struct cli_opt *opts, size_t nopts,
               char **pos, int *npos)
+{
+    int rc = _parse(cmd, argc, argv, opts, nopts, pos, npos);
+    parse_said = rc != 0;
+    return rc;
+}
+
+static int _parse(const char *cmd, int argc, char **argv, struct cli_opt *opts, size_t nopts,
+                  char **pos, int *npos)
 {
     bool only_pos = false;
     *npos = 0;
@@ -135,6 +156,8 @@ int cli_status(struct cli *cli, const char *cmd, int status)
 int cli_usage(const char *cmd)
 {
     const struct cli_command *c = cli_find_command(cmd);
+    if (!parse_said) /* else cli_parse said what was wrong already */
+        fprintf(stderr, "cache-cli: %s: wrong arguments (%d given)\n", cmd, given);
     if (c)
         fprintf(stderr, "usage: cache-cli %s %s\n", c->name, c->usage);
     return CLI_ERROR;

@@ -60,6 +60,10 @@ int cli_parse_ttl(const char *s, uint64_t *ms_out);
 int cli_status(struct cli *cli, const char *cmd, int status);
 /* Print a usage error for the command and return CLI_ERROR. */
 int cli_usage(const char *cmd);
+/* The i-th command's name (tab completion), NULL past the last. */
+const char *cli_command_name(int i);
+/* cli_run, before a command runs: how many arguments it got (for cli_usage's message). */
+void cli_note_args(int argc);
 
 /* Read all of stdin (at most max bytes; more is an error). */
 int cli_read_stdin(char **buf, size_t *len, size_t max);

@@ -538,6 +538,15 @@ const struct cli_command cli_commands[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+const char *cli_command_name(int i)
+{
+    static int n = -1;
+    if (n < 0)
+        for (n = 0; cli_commands[n].name; n++)
+            ;
+    return i >= 0 && i < n ? cli_commands[i].name : NULL;
+}
+
 const struct cli_command *cli_find_command(const char *name)
 {
     for (const struct cli_command *c = cli_commands; c->name; c++)
@@ -561,5 +570,12 @@ int cli_run(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "cache-cli: unknown command '%s' (try: help)\n", argv[0]);
         return CLI_ERROR;
     }
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { /* `get --help` */
+            printf("usage: cache-cli %s%s%s\n    %s\n", c->name, *c->usage ? " " : "", c->usage,
+                   c->help);
+            return CLI_OK;
+        }
+    cli_note_args(argc - 1);
     return c->run(cli, argc - 1, argv + 1);
 }

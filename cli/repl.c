@@ -100,6 +100,34 @@ static char *history_path(void)
     return p;
 }
 
+static char prompt[160];
+static char ns_buf[CC_MAX_NS_LEN + 1];
+
+static void _set_prompt(const struct cli *cli)
+{
+    snprintf(prompt, sizeof(prompt), "cache%s%s> ", cli->ns && *cli->ns ? ":" : "",
+             cli->ns ? cli->ns : "");
+}
+
+/* `use NAME` / `namespace NAME` (no NAME: the default namespace): the commands that follow
+ * work in NAME; the prompt shows it. */
+static int _use(struct cli *cli, int n, char **words)
+{
+    if (n > 2) {
+        fprintf(stderr, "cache-cli: %s takes one namespace name (none: the default one)\n",
+                words[0]);
+        return CLI_ERROR;
+    }
+    const char *ns = n == 2 ? words[1] : "";
+    int rc = cc_select_ns(cli->c, ns);
+    if (rc != CC_OK)
+        return cli_status(cli, words[0], rc);
+    snprintf(ns_buf, sizeof(ns_buf), "%s", ns);
+    cli->ns = ns_buf;
+    _set_prompt(cli);
+    return CLI_OK;
+}
+
 static int run_line(struct cli *cli, char *line, bool *quit)
 {
     char *words[MAX_WORDS];
@@ -110,9 +138,42 @@ static int run_line(struct cli *cli, char *line, bool *quit)
         *quit = true;
         return CLI_OK;
     }
-    int rc = cli_run(cli, n, words);
+    int rc = !strcmp(words[0], "use") || !strcmp(words[0], "namespace") ? _use(cli, n, words)
+                                                                        : cli_run(cli, n, words);
     fflush(stdout);
     return rc;
+}
+
+/* The worse of two exit statuses: an error over a miss over success. */
+static int _worse(int a, int b) { return a > b ? a : b; }
+
+/* Tab completion of the first word: command names (and quit, use). */
+static char *_complete_word(const char *text, int state)
+{
+    static const char *const extra[] = {"quit", "exit", "use", "namespace", NULL};
+    static int i, j;
+    static size_t len;
+    if (!state) {
+        i = j = 0;
+        len = strlen(text);
+    }
+    for (const char *name; (name = cli_command_name(i)); i++)
+        if (!strncmp(name, text, len)) {
+            i++;
+            return strdup(name);
+        }
+    for (; extra[j]; j++)
+        if (!strncmp(extra[j], text, len))
+            return strdup(extra[j++]);
+    return NULL;
+}
+
+static char **_complete(const char *text, int start, int end)
+{
+    (void)end;
+    if (start != 0)
+        return NULL; /* arguments: no completion (keys are the server's) */
+    return rl_completion_matches(text, _complete_word);
 }
 
 int cli_repl(struct cli *cli)
@@ -123,8 +184,9 @@ int cli_repl(struct cli *cli)
     if (!isatty(STDIN_FILENO)) {
         char *line = NULL;
         size_t cap = 0;
+        /* a script's status: the worst of its commands', not only its last one's */
         while (!quit && getline(&line, &cap, stdin) >= 0)
-            last = run_line(cli, line, &quit);
+            last = _worse(last, run_line(cli, line, &quit));
         free(line);
         return last;
     }
@@ -133,10 +195,14 @@ int cli_repl(struct cli *cli)
     stifle_history(HISTORY_LINES);
     if (hist)
         read_history(hist);
-    printf("cache-cli connected to %s (type help, or quit)\n", cli->socket_path);
-    char prompt[128];
-    snprintf(prompt, sizeof(prompt), "cache%s%s> ", cli->ns && *cli->ns ? ":" : "",
-             cli->ns ? cli->ns : "");
+    int ping = cc_ping(cli->c);
+    if (ping == CC_OK)
+        printf("cache-cli connected to %s (type help, or quit)\n", cli->socket_path);
+    else
+        printf("cache-cli: nothing answers at %s (%s); each command tries again (type help, "
+               "or quit)\n", cli->socket_path, cc_errmsg(cli->c));
+    _set_prompt(cli);
+    rl_attempted_completion_function = _complete;
     while (!quit) {
         char *line = readline(prompt);
         if (!line) {

@@ -229,6 +229,16 @@ repl_out=$(printf 'set "two words" "a b"\nget "two words"\nget nothere\nincr rc 
 check "repl output" 0 "$(printf 'OK\na b\n5')" -- printf '%s' "$repl_out"
 check "repl reports errors and goes on" 0 "1" -- grep -c "unknown command 'bogus'" "$tmp/repl.err"
 check "repl escapes" 0 "OK" -- bash -c "printf 'set Akey OK\n' | \"$CACHE_CLI\" -s \"$sock\" >/dev/null; printf 'get \\\\x41key\n' | \"$CACHE_CLI\" -s \"$sock\""
+# a script's status is its worst command's, not only its last one's (issue 15)
+check "script status: a miss then a success is 1" 1 "PONG" -- bash -c "printf 'get nothere\nping\n' | \"$CACHE_CLI\" -s \"$sock\" 2>/dev/null"
+check "script status: an error anywhere is 2" 2 "PONG" -- bash -c "printf 'bogus\nping\n' | \"$CACHE_CLI\" -s \"$sock\" 2>/dev/null"
+# use / namespace in the prompt or a script: the next commands work in that namespace
+check "use NAME switches the namespace" 0 "$(printf 'OK\nin-app')" -- bash -c "printf 'use app\nset k1 in-app\nget k1\n' | \"$CACHE_CLI\" -s \"$sock\""
+check "the key is in that namespace" 0 "in-app" -- "$CACHE_CLI" -s "$sock" -n app get k1
+check "use with no name is the default namespace again" 1 "" -- bash -c "printf 'use app\nuse\nget k1\n' | \"$CACHE_CLI\" -s \"$sock\" 2>/dev/null"
+# COMMAND --help describes the command; wrong arguments say what was wrong
+check "get --help" 0 "$(printf 'usage: cache-cli get KEY [--meta] [--raw] [--json]\n    print a value (--meta: type, ttl in seconds or -1, version too)')" -- cli get --help
+check_err "set with one argument too many says so" 2 "set: wrong arguments \(3 given\)" -- cli set k v w
 
 # --- flush everything; the server is still healthy
 check "flush --all" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" flush --all | grep -c 'every namespace'"
