@@ -100,11 +100,21 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
     struct cli_opt o[] = {{"all", false, NULL}, {"json", false, NULL}};
     char *pos[argc + 1];
     int np;
-    if (cli_parse("cluster", argc, argv, o, 2, pos, &np) || np != 1 ||
-        (strcmp(pos[0], "status") && strcmp(pos[0], "unfence")))
+    if (cli_parse("cluster", argc, argv, o, 2, pos, &np) || np < 1 ||
+        (strcmp(pos[0], "status") && strcmp(pos[0], "unfence") && strcmp(pos[0], "revoke")) ||
+        np != (strcmp(pos[0], "revoke") ? 1 : 2))
         return cli_usage("cluster");
     if (!strcmp(pos[0], "unfence"))
         return _unfence(cli);
+    if (!strcmp(pos[0], "revoke")) {
+        int rc = cc_cluster_revoke(cli->c, pos[1]);
+        if (rc != CC_OK)
+            return cli_status(cli, "cluster revoke", rc);
+        printf("revocation of %s proposed and signed here; it is applied once a majority of "
+               "the members signed it (each on evidence of its own: the same request there, "
+               "or %s fenced itself). `cluster status` shows it.\n", pos[1], pos[1]);
+        return CLI_OK;
+    }
     struct kvmap m;
     int ret = kvmap_fetch(cli, "cluster status", cc_cluster_status, &m);
     if (ret != CLI_OK)
@@ -134,8 +144,9 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
     int n = _peer_names(&m, names);
     if (!o[1].value) {
         _date(kvmap_num(kvmap_get(&m, "cert_expiry")), date, sizeof(date));
-        printf("node %s (id %.0f), certificate expires %s\n  fingerprint %s\n", self,
-               kvmap_num(kvmap_get(&m, "node_id")), date, self_fp);
+        printf("node %s (id %.0f), certificate expires %s, membership epoch %.0f\n"
+               "  fingerprint %s\n", self, kvmap_num(kvmap_get(&m, "node_id")), date,
+               kvmap_num(kvmap_get(&m, "membership_epoch")), self_fp);
         printf("%-12s %-5s %-21s %-10s %-5s %10s %8s %10s %8s %6s %-10s  %s\n", "peer", "id",
                "address", "link", "in", "lag(recs)", "lag(ms)", "behind", "partial", "full",
                "cert", "last error");
@@ -145,6 +156,8 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
             _peer_s(&m, names[i], "link", link, sizeof(link));
             _peer_s(&m, names[i], "in", in, sizeof(in));
             _peer_s(&m, names[i], "last_error", err, sizeof(err));
+            if (_peer_n(&m, names[i], "revoked", 0))
+                snprintf(link, sizeof(link), "REVOKED");
             _date(_peer_n(&m, names[i], "cert_expiry", 0), date, sizeof(date));
             printf("%-12s %-5.0f %-21s %-10s %-5s %10.0f %8.0f %9.0fB %8.0f %6.0f %-10s  %s\n",
                    names[i], _peer_n(&m, names[i], "node_id", 0), addr, link, in,

@@ -477,6 +477,16 @@ int cc_cluster_status(cc_client *c, cc_item *out)
 {
     return _map_op(c, CC_OP_CLUSTER_STATUS, NULL, out);
 }
+int cc_cluster_revoke(cc_client *c, const char *peer)
+{
+    if (!peer || !*peer)
+        return cc_fail(c, CC_E_CLIENT_ARGS, "a peer name is needed");
+    uint64_t id;
+    size_t s = _begin(c, CC_OP_CLUSTER_REVOKE, 1, &id);
+    cc_pack_str(c, peer);
+    return _simple(c, s, id);
+}
+
 int cc_cluster_unfence(cc_client *c, int *was)
 {
     uint64_t id, n = 0;

@@ -58,6 +58,7 @@ static const struct {
     [CC_OP_CLUSTER_STATUS] = {cmd_cluster_status, 0, 0, "CLUSTER_STATUS takes no arguments"},
     [CC_OP_WAIT] = {cmd_wait, 2, 2, "WAIT takes replicas:uint, timeout_ms:uint"},
     [CC_OP_CLUSTER_UNFENCE] = {cmd_cluster_unfence, 0, 0, "CLUSTER_UNFENCE takes no arguments"},
+    [CC_OP_CLUSTER_REVOKE] = {cmd_cluster_revoke, 1, 1, "CLUSTER_REVOKE takes peer:str"},
 #ifdef CACHE_FAULT_INJECTION
     [CC_OP_FAULT] = {cmd_fault, 2, 2, "FAULT takes what:str, n:uint"},
 #endif

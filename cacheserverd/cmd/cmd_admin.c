@@ -361,6 +361,7 @@ void cmd_cluster_status(struct session *s, struct req *q, struct reply *r)
         _kv_s(&b, "fingerprint", st->fp);
         _kv_u(&b, "cert_expiry", st->cert_expiry > 0 ? (uint64_t)st->cert_expiry : 0);
         _kv_u(&b, "peers", (uint64_t)st->npeers);
+        _kv_u(&b, "membership_epoch", st->membership_epoch);
     }
     char k[256];
     for (int i = 0; i < st->npeers; i++) {
@@ -371,6 +372,7 @@ void cmd_cluster_status(struct session *s, struct req *q, struct reply *r)
         _kv_u(&b, PK("node_id"), p->node_id);
         _kv_s(&b, PK("link"), p->link);
         _kv_s(&b, PK("in"), p->in_up ? "up" : "down");
+        _kv_u(&b, PK("revoked"), p->revoked);
         _kv_u(&b, PK("cert_expiry"), p->cert_expiry);
         _kv_u(&b, PK("lag_records"), p->lag_records);
         _kv_u(&b, PK("lag_bytes"), p->lag_bytes);
@@ -406,6 +408,35 @@ void cmd_cluster_unfence(struct session *s, struct req *q, struct reply *r)
     bool was = fence_clear("an operator (CLUSTER_UNFENCE)");
     reply_begin(r, q->id, CC_OK, 1);
     msgpack_pack_uint8(&r->pk, was);
+}
+
+void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    const uint8_t *name;
+    uint32_t nlen;
+    if (!mp_read_bytes(&q->args, &name, &nlen) || nlen == 0 || nlen > 64) {
+        cmd_bad_usage(q, r);
+        return;
+    }
+    if (!repl_enabled()) {
+        reply_error(r, q->id, CC_E_BAD_ARGS, "replication is off on this node: no peers");
+        return;
+    }
+    if (fence_active()) {
+        reply_error(r, q->id, CC_E_FENCED, "a fenced node takes part in no vote");
+        return;
+    }
+    char n[65], msg[400];
+    snprintf(n, sizeof(n), "%.*s", (int)nlen, (const char *)name);
+    if (repl_members_revoke(n, msg, sizeof(msg)) != 0) {
+        reply_error(r, q->id, CC_E_BAD_ARGS, "%s", msg);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    size_t ml = strlen(msg);
+    msgpack_pack_str(&r->pk, ml);
+    msgpack_pack_str_body(&r->pk, msg, ml);
 }
 
 struct config_walk {

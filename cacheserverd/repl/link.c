@@ -201,6 +201,36 @@ static void _clock_sample(struct peer *p, uint64_t peer_ms)
     __atomic_store_n(&p->clock_seen_ms, _now_ms(), __ATOMIC_RELAXED);
 }
 
+int repl_link_outputs(const struct peer *only, struct evbuffer **outs, int max)
+{
+    int n = 0;
+    for (struct conn *c = conns; c && n < max; c = c->next) {
+        struct peer *p = c->peer;
+        if (p && !c->closing && (only ? p == only : !p->revoked) &&
+            (p->in == c || (p->out == c && p->ostate >= OUT_FULL)))
+            outs[n++] = bufferevent_get_output(c->bev);
+    }
+    return n;
+}
+
+void repl_link_revoked(struct peer *p)
+{
+    memset(repl.pins[p->idx], 0, REPL_FP_LEN); /* no certificate has this fingerprint */
+    for (struct conn *c = conns, *next; c; c = next) {
+        next = c->next;
+        if (c->peer == p && !c->closing) {
+            repl_send_error(bufferevent_get_output(c->bev), 3,
+                            "revoked: a majority of the cluster revoked this node");
+            c->closing = true;
+            bufferevent_disable(c->bev, EV_READ);
+            bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+            bufferevent_enable(c->bev, EV_WRITE);
+        }
+    }
+    if (p->retry)
+        evtimer_del(p->retry);
+}
+
 int repl_clock_offsets(int64_t *out, int max)
 {
     int n = 0;
@@ -220,8 +250,10 @@ static int _peer_error(struct conn *c, const struct repl_msg *m)
     _set_error(c->peer, "peer said: %.*s", (int)m->tlen, (const char *)m->text);
     log_warn("replication: peer %s closed the %s link: %.*s", c->peer->name,
              c->outbound ? "outbound" : "inbound", (int)m->tlen, (const char *)m->text);
-    if (m->tlen >= 7 && !memcmp(m->text, "fenced:", 7))
-        c->peer->backoff_ms = 1000; /* it refuses until an operator unfences it: dial it
+    if (m->tlen >= 7 && !memcmp(m->text, "fenced:", 7)) {
+        __atomic_store_n(&c->peer->fenced_seen_ms, clock_wall_ms(), __ATOMIC_RELAXED);
+        c->peer->backoff_ms = 1000;
+    } /* it refuses until an operator unfences it: dial it
                                      * every second or two, not every few ms */
     _conn_free(c);
     return -1;
@@ -361,6 +393,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         }
         repl_send_welcome(bufferevent_get_output(c->bev), repl.node_id, repl.node_name,
                           p->have_pos, p->rx_backlog_id, p->rx_offset, p->rx_seq);
+        repl_members_link_up(bufferevent_get_output(c->bev));
         return 0;
     case REPL_START:
         if (m->u[0]) {
@@ -431,6 +464,9 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         return 0;
     case REPL_PING:
         _clock_sample(p, m->u[2]);
+        return 0;
+    case REPL_MEMBER:
+        repl_members_on_msg(m->blob, m->blen);
         return 0;
     case REPL_VIEW:
         pthread_mutex_lock(&repl.status_lock);
@@ -503,7 +539,11 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
         p->last_error[0] = '\0'; /* up again: what went wrong before is history */
         pthread_mutex_unlock(&repl.status_lock);
         _update_up_gauge();
+        repl_members_link_up(bufferevent_get_output(c->bev));
         _fill(p);
+        return 0;
+    case REPL_MEMBER:
+        repl_members_on_msg(m->blob, m->blen);
         return 0;
     case REPL_ACK:
         _clock_sample(p, m->u[2]);
@@ -580,6 +620,7 @@ static void _notify_cb(evutil_socket_t fd, short what, void *arg)
         repl_sweep_poke(&repl.peers[i]);
         repl_stream_part_poke(&repl.peers[i], _resume_reading);
     }
+    repl_members_step();
 }
 
 void repl_link_notify(void)
@@ -806,6 +847,8 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
     struct peer *p = arg;
     if (p->out || !__atomic_load_n(&running, __ATOMIC_ACQUIRE))
         return;
+    if (p->revoked)
+        return; /* revoked by the cluster (members.c): never again */
     if (fence_active()) { /* a fenced node sends nothing: try again later */
         _schedule_dial(p);
         return;
@@ -864,6 +907,8 @@ static void _tick_cb(evutil_socket_t fd, short what, void *arg)
     struct backlog_pos head = backlog_head(repl.backlog);
     uint64_t wall = store_hlc_wall_ms(); /* our clock, for the peers' clock check */
     _fence_links();
+    if (second)
+        repl_members_step(); /* evidence may have come (a peer fenced itself) */
     for (int i = 0; i < repl.npeers; i++) {
         struct peer *p = &repl.peers[i];
         if (p->in && !p->in->closing && (p->unacked || second))
@@ -1011,6 +1056,7 @@ void repl_status(struct repl_status *out)
     snprintf(out->fp, sizeof(out->fp), "%s", repl.id.fp_hex);
     out->cert_expiry = repl.id.not_after;
     out->npeers = repl.npeers;
+    out->membership_epoch = repl_members_epoch();
     uint64_t now = _now_ms();
     pthread_mutex_lock(&repl.status_lock);
     for (int i = 0; i < repl.npeers; i++) {
@@ -1022,6 +1068,7 @@ void repl_status(struct repl_status *out)
         o->node_id = __atomic_load_n(&p->node_id, __ATOMIC_RELAXED);
         o->link = _link_name(__atomic_load_n(&p->ostate, __ATOMIC_RELAXED));
         o->in_up = stat_get(&p->st.in_up) != 0;
+        o->revoked = __atomic_load_n(&p->revoked, __ATOMIC_RELAXED);
         o->cert_expiry = stat_get(&p->st.cert_expiry);
         o->lag_records = stat_get(&p->st.lag_records);
         o->lag_bytes = stat_get(&p->st.lag_bytes);

@@ -110,6 +110,8 @@ struct peer {
     struct tiering_scan *sweep_disk; /* the sweep's walk of the disk tiers, after memory */
     uint64_t sweep_dropped;          /* what this sweep removed */
     uint64_t unacked;          /* changes applied since the last ACK */
+    bool revoked;              /* by a majority of the members (members.c): never linked again */
+    uint64_t fenced_seen_ms;   /* atomic: when it last said it fenced itself (wall ms) */
     int64_t clock_offset_ms;   /* atomic: its clock minus ours, at its last PING or ACK */
     uint64_t clock_seen_ms;    /* atomic: when (monotonic ms; 0: never) */
     struct ae *ae;             /* anti-entropy with it (antientropy.c) */
@@ -197,6 +199,20 @@ void repl_sweep_cb(int fd, short what, void *arg);
 /* After repl_link_notify: a sweep waiting for the disk writer goes on when it is done. */
 void repl_sweep_poke(struct peer *p);
 void repl_sweep_cancel(struct peer *p);
+
+/* members.c (docs/integrity.md): setup after the identity and the peers, before the link
+ * thread (replays membership.state; -1: a state that does not check); on the link thread:
+ * a MEMBER frame's blob, a link up (send what was applied and the proposal under way), and
+ * a step (take the operator's request, sign on evidence, apply what a majority signed). */
+int repl_members_setup(char *err, size_t errlen);
+void repl_members_teardown(void);
+void repl_members_on_msg(const uint8_t *blob, uint32_t len);
+void repl_members_link_up(struct evbuffer *out);
+void repl_members_step(void);
+/* link.c for members.c: the outputs of the established links (to one peer, or to every peer
+ * not revoked); a peer revoked: close its links, unpin it, dial it no more. */
+int repl_link_outputs(const struct peer *only, struct evbuffer **outs, int max);
+void repl_link_revoked(struct peer *p);
 
 /* antientropy.c, on the link thread: set up a peer's (0 or -1), a message of an
  * anti-entropy round on its inbound (the receiver's side) or outbound link (the sender's):

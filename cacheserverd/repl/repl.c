@@ -314,6 +314,8 @@ int repl_setup(char *err, size_t errlen)
                  "(for tests only)", (unsigned long long)skew);
         store_hlc_skew(skew);
     }
+    if (repl_members_setup(err, errlen) != 0) /* a revoked peer stays unpinned */
+        return -1;
     if (store_mutation_subscribe(_on_mutation, NULL) != 0)
         return _fail(err, errlen, "%sno room for another mutation subscriber", "");
     if (repl_link_start(err, errlen) != 0)
@@ -338,6 +340,7 @@ void repl_teardown(void)
     repl_identity_free(&repl.id);
     backlog_free(repl.backlog);
     repl.backlog = NULL;
+    repl_members_teardown();
     free(repl.pins);
     repl.pins = NULL;
     enabled = false;

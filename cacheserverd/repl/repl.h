@@ -51,6 +51,7 @@ struct repl_peer_status {
     uint16_t node_id;   /* 0 until it said */
     const char *link;   /* outbound link: "down", "connecting", "handshake", "full-sync", "up" */
     bool in_up;
+    bool revoked;       /* by a majority of the members (docs/integrity.md) */
     uint64_t cert_expiry; /* its certificate's notAfter, unix s (0: not seen) */
     uint64_t lag_records, lag_bytes, lag_ms, partial_resyncs, full_syncs, applied,
         dropped_older, clock_rejected;
@@ -66,6 +67,7 @@ struct repl_status {
     char name[65];
     char fp[65];
     int64_t cert_expiry;
+    uint64_t membership_epoch;
     int npeers;
     struct repl_peer_status peers[REPL_STATUS_PEERS];
 };
@@ -98,6 +100,11 @@ bool repl_enabled(void);
 /* The clock offsets (ms, the peer's clock minus this node's) of the peers heard from in the
  * last 5 s, at most max, into out; returns how many. Any thread. */
 int repl_clock_offsets(int64_t *out, int max);
+/* CLUSTER_REVOKE (any thread): ask for the revocation of the peer named name (members.c):
+ * this node proposes and signs it; msg says what happens next. 0, or -1 (msg says why). */
+int repl_members_revoke(const char *name, char *msg, size_t mlen);
+/* The membership's epoch: how many changes were applied. */
+uint64_t repl_members_epoch(void);
 /* max-clock-offset (ms). */
 uint64_t repl_max_clock_offset_ms(void);
 #ifdef CACHE_FAULT_INJECTION

@@ -216,6 +216,15 @@ int repl_send_error(struct evbuffer *out, unsigned code, const char *msg)
     return _frame(out, &sb, NULL, 0);
 }
 
+int repl_send_member(struct evbuffer *out, const uint8_t *blob, size_t len)
+{
+    PACKER(sb, pk);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, REPL_MEMBER);
+    _pack_bin(&pk, blob, (uint32_t)len);
+    return _frame(out, &sb, NULL, 0);
+}
+
 int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct repl_view_entry *v,
                    uint32_t n)
 {
@@ -430,7 +439,7 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
     uint64_t t;
     mp_cursor_init(&c, body, len);
     memset(m, 0, sizeof(*m));
-    if (!mp_read_array(&c, &n) || n == 0 || !_read_u(&c, &t, REPL_AE_ITEM) || t == 0)
+    if (!mp_read_array(&c, &n) || n == 0 || !_read_u(&c, &t, REPL_MEMBER) || t == 0)
         FAIL("not a peer-link message");
     m->type = (enum repl_msg_type)t;
     n--;
@@ -529,6 +538,10 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
         }
         break;
     }
+    case REPL_MEMBER:
+        if (n != 1 || !mp_read_bytes(&c, &m->blob, &m->blen) || m->blen == 0)
+            FAIL("bad MEMBER");
+        break;
     case REPL_VIEW: {
         uint32_t fplen, k;
         if (n != 2 || !mp_read_bytes(&c, &m->fp, &fplen) || fplen != REPL_FP_LEN ||

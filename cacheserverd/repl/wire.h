@@ -18,8 +18,8 @@
 
 struct evbuffer;
 
-#define REPL_PROTO_VERSION 4 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM); 3: streams
-                                * copied in parts; 4: every value's checksum */
+#define REPL_PROTO_VERSION 5 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM); 3: streams
+                                * copied in parts; 4: every value's checksum; 5: MEMBER */
 /* The largest frame either side accepts: a value of the largest allowed size and its key. */
 #define REPL_MAX_FRAME (512u * 1024u * 1024u)
 #define REPL_NAME_MAX 64
@@ -40,6 +40,8 @@ enum repl_msg_type {
     REPL_AE = 12,     /* either, anti-entropy (antientropy.c): kind (enum repl_ae_kind),
                        * round, and what the kind carries */
     REPL_AE_ITEM = 13, /* sender, in an anti-entropy round: one item (as an ITEM) */
+    REPL_MEMBER = 14, /* either: a membership change, proposed or applied, with its
+                       * signatures (members.c encodes and checks it: blob) */
 };
 
 /* The kinds of an anti-entropy message. The receiver of a link's changes asks, its sender
@@ -114,6 +116,8 @@ struct repl_msg {
     uint32_t ae_kind;         /* AE: enum repl_ae_kind; u[0] the round */
     const uint8_t *ae_bin;    /* AE DIGEST, WANT: the bytes */
     const uint8_t *fp;        /* VIEW: the sender's own fingerprint */
+    const uint8_t *blob;      /* MEMBER: the change (members.c) */
+    uint32_t blen;
     uint32_t nview;           /* VIEW: entries */
     struct repl_view_entry view[REPL_VIEW_MAX];
 };
@@ -141,6 +145,7 @@ int repl_send_synced(struct evbuffer *out, uint64_t offset, uint64_t seq);
 int repl_send_ping(struct evbuffer *out, enum repl_msg_type type, uint64_t offset, uint64_t seq,
                    uint64_t wall_ms);
 int repl_send_error(struct evbuffer *out, unsigned code, const char *msg);
+int repl_send_member(struct evbuffer *out, const uint8_t *blob, size_t len);
 /* Slices [first, first+n) of the sender's gone marks, n <= REPL_GONE_CHUNK. */
 int repl_send_gone(struct evbuffer *out, uint32_t first, uint32_t n, const uint64_t *stamps,
                    const uint16_t *origins);

@@ -177,6 +177,11 @@ CC_EXPORT int cc_cluster_status(cc_client *c, cc_item *out);
 /** Lift the server's self-fencing (docs/integrity.md): an operator's decision that the node
  * may serve and replicate again. *was (may be NULL) is 1 when it was fenced. */
 CC_EXPORT int cc_cluster_unfence(cc_client *c, int *was);
+/** Ask the cluster to revoke the peer named `peer` (docs/integrity.md): this node proposes and
+ * signs it; the other members sign only on evidence of their own (the same request made to
+ * them, or the peer fenced itself), and it is applied once a majority signed. Returns at
+ * once (CC_OK: proposed); `cluster status` shows `revoked` and the membership epoch. */
+CC_EXPORT int cc_cluster_revoke(cc_client *c, const char *peer);
 /** WAIT: block until `replicas` peers have acknowledged every change the server made before
  * this call (this connection's writes included), or timeout_ms (0..60000) passed; *acked is
  * how many did (0 without replication; timeout 0 reports the count at once). Replication stays

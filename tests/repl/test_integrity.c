@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -314,6 +315,129 @@ static void test_clock_ahead_fences_the_node(void **state)
     cluster_destroy(&cl);
 }
 
+static uint64_t _revoked(struct cluster *cl, int i, const char *peer)
+{
+    cc_item it = {0};
+    assert_int_equal(cc_cluster_status(cl->nodes[i].c, &it), CC_OK);
+    char needle[96];
+    snprintf(needle, sizeof(needle), "peer.%s.revoked", peer);
+    /* the reply is a flat msgpack map: find the key, the value follows it (a fixint) */
+    const uint8_t *p = it.value.data, *end = p + it.value.len;
+    size_t nl = strlen(needle);
+    uint64_t v = 0;
+    for (; p + nl + 2 <= end; p++)
+        if (p[0] == (0xa0 | nl) && !memcmp(p + 1, needle, nl)) {
+            v = p[1 + nl];
+            break;
+        }
+    cc_item_release(&it);
+    return v;
+}
+
+static bool _links_to(struct cluster *cl, int i, int j)
+{
+    return cluster_stat(cl, i, "repl.n%d.out_up", j) || cluster_stat(cl, i, "repl.n%d.in_up", j);
+}
+
+/* Revocation by a majority (docs/integrity.md): node 2 alone cannot revoke node 0 (node 1
+ * has no evidence against it and node 0 does not sign its own revocation); one operator
+ * asking to revoke node 2 is not enough either; when the operators of nodes 0 and 1 both ask,
+ * 2 of 3 signed: nodes 0 and 1 drop node 2 within 5 s, refuse it when it comes back with its
+ * old data directory, and node 2 fences itself. */
+static void test_majority_revokes_a_node(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    cluster_init(&cl, 3);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
+    assert_int_equal(cc_cluster_revoke(cl.nodes[2].c, "n0"), CC_OK);
+    assert_int_equal(cc_cluster_revoke(cl.nodes[0].c, "n2"), CC_OK);
+    cl_sleep_ms(1500);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            if (i != j && _revoked(&cl, i, j == 0 ? "n0" : j == 1 ? "n1" : "n2"))
+                fail_msg("node %d holds node %d revoked on too few signatures", i, j);
+    uint64_t t0 = cl_now_ms();
+    assert_int_equal(cc_cluster_revoke(cl.nodes[1].c, "n2"), CC_OK);
+    for (int i = 0; i < 2; i++) {
+        while (!_revoked(&cl, i, "n2") || _links_to(&cl, i, 2)) {
+            if (cl_now_ms() - t0 > 5000) {
+                harness_print_log(cl.nodes[i].h, 10);
+                fail_msg("node %d did not drop node 2 within 5 s", i);
+            }
+            cl_sleep_ms(50);
+        }
+    }
+    printf("# nodes 0 and 1 dropped node 2 %llu ms after the second operator asked\n",
+           (unsigned long long)(cl_now_ms() - t0));
+    assert_false(_revoked(&cl, 0, "n1"));
+    /* node 2 heard of it (it was linked when it was applied) and fenced itself */
+    uint64_t end = cl_now_ms() + 5000;
+    while (!_is_fenced(&cl, 2) && cl_now_ms() < end)
+        cl_sleep_ms(50);
+    assert_true(_is_fenced(&cl, 2));
+    /* back with its old data directory: refused by both, and fenced again at start */
+    harness_restart(cl.nodes[2].h);
+    cc_client_destroy(&cl.nodes[2].c);
+    cl.nodes[2].c = cl_client(cl.nodes[2].h);
+    assert_true(_is_fenced(&cl, 2));
+    /* and without it (a node that lost, or threw away, what it was told): it dials, and its
+     * handshakes are refused, its fingerprint being pinned no more */
+    harness_kill(cl.nodes[2].h, SIGTERM);
+    cc_client_destroy(&cl.nodes[2].c);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/data/membership.state", harness_dir(cl.nodes[2].h));
+    assert_int_equal(unlink(path), 0);
+    uint64_t refused = cluster_stat(&cl, 0, "repl_refused") + cluster_stat(&cl, 1, "repl_refused");
+    harness_respawn(cl.nodes[2].h);
+    cl.nodes[2].c = cl_client(cl.nodes[2].h);
+    assert_false(_is_fenced(&cl, 2));
+    cl_sleep_ms(3000);
+    for (int i = 0; i < 2; i++)
+        assert_false(_links_to(&cl, i, 2));
+    if (cluster_stat(&cl, 0, "repl_refused") + cluster_stat(&cl, 1, "repl_refused") <= refused)
+        fail_msg("nodes 0 and 1 never refused node 2's handshakes after its restart");
+    /* nodes 0 and 1 still replicate between them */
+    cc_value v = cc_value_bytes("still", 5);
+    assert_int_equal(cc_set(cl.nodes[0].c, "after-revoke", 12, &v, 0, 0, 0, NULL), CC_OK);
+    end = cl_now_ms() + 5000;
+    cc_item it = {0};
+    while (cc_get(cl.nodes[1].c, "after-revoke", 12, &it) != CC_OK) {
+        if (cl_now_ms() > end)
+            fail_msg("nodes 0 and 1 stopped replicating after the revocation");
+        cl_sleep_ms(50);
+    }
+    cc_item_release(&it);
+    cluster_destroy(&cl);
+}
+
+/* A fenced node is evidence enough: one operator asks to revoke node 2, which fenced itself
+ * (its clock 10 s ahead); node 1 signs on that evidence, and node 2 is revoked. */
+static void test_fenced_node_revoked_by_one_operator(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    cluster_init(&cl, 3);
+    static const char *const skew[] = {"--repl-test-clock-skew-ms", "10000", NULL};
+    cluster_start_node(&cl, 0, NULL, -1);
+    cluster_start_node(&cl, 1, NULL, -1);
+    cluster_start_node(&cl, 2, skew, -1);
+    cluster_wait_links(&cl, 10000);
+    _wait_fenced(&cl, 2, 10000);
+    cl_sleep_ms(2500); /* its peers dial it and hear why */
+    assert_int_equal(cc_cluster_revoke(cl.nodes[0].c, "n2"), CC_OK);
+    uint64_t end = cl_now_ms() + 5000;
+    while (!_revoked(&cl, 0, "n2") || !_revoked(&cl, 1, "n2")) {
+        if (cl_now_ms() > end) {
+            harness_print_log(cl.nodes[1].h, 10);
+            fail_msg("node 2 (fenced) was not revoked on one operator's request");
+        }
+        cl_sleep_ms(50);
+    }
+    cluster_destroy(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +446,8 @@ int main(void)
         cmocka_unit_test_teardown(test_corrupt_values_fence_the_node, cluster_teardown),
         cmocka_unit_test_teardown(test_failed_self_test_starts_fenced, cluster_teardown),
         cmocka_unit_test_teardown(test_clock_ahead_fences_the_node, cluster_teardown),
+        cmocka_unit_test_teardown(test_majority_revokes_a_node, cluster_teardown),
+        cmocka_unit_test_teardown(test_fenced_node_revoked_by_one_operator, cluster_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
