@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <msgpack.h>
@@ -202,6 +203,71 @@ static void test_frame_larger_than_many_reads_round_trips(void **state)
     EXPECT_PING(h);
 }
 
+/* A frame of 256 KiB or more that is not all in yet is read into a buffer of its own
+ * (conn.c, CONN_DIRECT_MIN): frames right behind it in the same write are read after it,
+ * and one cut off applies nothing. */
+static void test_large_frame_read_on_its_own_then_the_next_frames(void **state)
+{
+    struct harness *h = *state;
+    size_t len = (1u << 20) + 12345;
+    char *value = malloc(len);
+    assert_non_null(value);
+    for (size_t i = 0; i < len; i++)
+        value[i] = (char)(i * 7 + 3);
+    /* capture a SET frame through a socketpair, then send it with a GET and a PING behind */
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    size_t cap = len + 4096, n = 0;
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    int fd = harness_connect(h);
+    assert_true(fd >= 0);
+    /* the frame is larger than the socketpair buffer: read it back as it is written */
+    if (fork() == 0) {
+        tu_send_set(sp[1], 1, "direct", value, len);
+        _exit(0);
+    }
+    close(sp[1]);
+    for (ssize_t r; (r = read(sp[0], buf + n, cap - n)) > 0;)
+        n += (size_t)r;
+    close(sp[0]);
+    int wst;
+    wait(&wst);
+    assert_true(n > len);
+    size_t set_len = n;
+    n = tu_frame_get(buf, n, cap, 2, "direct");
+    assert_true(n > set_len);
+    assert_int_equal(harness_send(fd, buf, n), 0);
+    assert_int_equal(tu_send_ping(fd, 3), 0);
+    uint64_t id = 0, status = 99;
+    EXPECT_EQ(h, "SET reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "SET id", 1, id);
+    EXPECT_EQ(h, "SET status", CC_OK, status);
+    uint8_t *body;
+    size_t blen;
+    EXPECT_EQ(h, "GET reply frame", 0, harness_recv_frame(fd, &body, &blen));
+    EXPECT_TRUE(h, blen > len && memmem(body, blen, value, len) != NULL,
+                "GET right behind a large SET: expected its %zu bytes back", len);
+    free(body);
+    EXPECT_EQ(h, "PING reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "PING id", 3, id);
+    close(fd);
+
+    /* the same SET cut off 1 KiB before its end, sent as a different key */
+    memcpy(memmem(buf, set_len, "direct", 6), "cutoff", 6);
+    fd = harness_connect(h);
+    assert_int_equal(harness_send(fd, buf, set_len - 1024), 0);
+    close(fd);
+    fd = harness_connect(h);
+    assert_int_equal(tu_send_get(fd, 4, "cutoff"), 0);
+    EXPECT_EQ(h, "GET reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "GET of the key whose large SET was cut off", CC_NOT_FOUND, status);
+    close(fd);
+    free(buf);
+    free(value);
+    EXPECT_PING(h);
+}
+
 /* A request naming n keys k0..k(n-1): MGET [keys], MSET [[k, v]...], DEL/EXISTS k... */
 static int _send_keys(int fd, uint64_t op, uint64_t id, uint32_t n)
 {
@@ -359,6 +425,7 @@ int main(void)
         T(test_client_leaving_mid_frame_applies_nothing),
         T(test_pipelined_requests_are_answered_in_order),
         T(test_frame_larger_than_many_reads_round_trips),
+        T(test_large_frame_read_on_its_own_then_the_next_frames),
         T(test_multi_key_requests_are_bounded_by_max_request_keys),
         T(test_scan_call_visits_a_bounded_number_of_buckets),
     };
