@@ -306,7 +306,7 @@ static uint64_t _status_of(struct harness *h, int fd, uint64_t op, uint64_t id, 
     return status;
 }
 
-/* max-request-keys (default 4096) bounds MGET, MSET, DEL and EXISTS: one more key is E_LIMIT
+/* max-request-keys (default 1024) bounds MGET, MSET, DEL and EXISTS: one more key is E_LIMIT
  * and nothing is applied; the connection stays open. The issue's MGET of 100,000 keys is
  * refused with the default. */
 static void test_multi_key_requests_are_bounded_by_max_request_keys(void **state)
@@ -314,10 +314,10 @@ static void test_multi_key_requests_are_bounded_by_max_request_keys(void **state
     struct harness *h = *state;
     int fd = harness_connect(h);
     assert_true(fd >= 0);
-    EXPECT_EQ(h, "MGET of 100,000 keys (default limit 4096)", CC_E_LIMIT,
+    EXPECT_EQ(h, "MGET of 100,000 keys (default limit 1024)", CC_E_LIMIT,
               _status_of(h, fd, CC_OP_MGET, 1, 100000));
-    EXPECT_EQ(h, "MGET of 4096 keys", CC_OK, _status_of(h, fd, CC_OP_MGET, 2, 4096));
-    EXPECT_EQ(h, "MGET of 4097 keys", CC_E_LIMIT, _status_of(h, fd, CC_OP_MGET, 3, 4097));
+    EXPECT_EQ(h, "MGET of 1024 keys", CC_OK, _status_of(h, fd, CC_OP_MGET, 2, 1024));
+    EXPECT_EQ(h, "MGET of 1025 keys", CC_E_LIMIT, _status_of(h, fd, CC_OP_MGET, 3, 1025));
 
     uint64_t id = 0, status = 99;
     assert_int_equal(tu_send_config_set(fd, 4, "max-request-keys", "10"), 0);
