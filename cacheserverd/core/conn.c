@@ -21,7 +21,9 @@
  * evbuffer_pullup would then copy all of it into one block in the pass that handles it.
  * For a 64 MiB SET that copy (and its page faults) was a third of the time the pass held
  * the worker, every other connection there waiting (bench/bounds, issue 14). Read straight,
- * the body's pages are touched by the reads, a CONN_READ_MAX at a time, one per pass. */
+ * the body's pages are touched by the reads, a CONN_READ_MAX at a time, one per pass. The
+ * block is allocated when the header arrives (a frame is at most max_frame_size); its pages
+ * become resident only as the reads fill them. */
 #define CONN_DIRECT_MIN (256u * 1024)
 
 static const uint8_t _empty_body[1];

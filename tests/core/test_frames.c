@@ -341,6 +341,38 @@ static void test_multi_key_requests_are_bounded_by_max_request_keys(void **state
     EXPECT_PING(h);
 }
 
+/* An MGET reply is at most 2 x max-value-size: E_VALUE_TOO_LARGE beyond, whatever the key
+ * count (the bound on what one MGET makes the server hold and write). */
+static void test_mget_reply_is_bounded_by_twice_max_value_size(void **state)
+{
+    struct harness *h = *state;
+    int fd = harness_connect(h);
+    assert_true(fd >= 0);
+    uint64_t id = 0, status = 99;
+    assert_int_equal(tu_send_config_set(fd, 1, "max-value-size", "1MiB"), 0);
+    EXPECT_EQ(h, "CONFIG SET reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "CONFIG SET max-value-size 1MiB", CC_OK, status);
+    size_t len = 900u << 10;
+    char *value = malloc(len);
+    assert_non_null(value);
+    memset(value, 'm', len);
+    for (int i = 0; i < 3; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(tu_send_set(fd, 2, k, value, len), 0);
+        EXPECT_EQ(h, "SET reply", 0, tu_recv_reply(fd, &id, &status));
+        EXPECT_EQ(h, "SET of 900 KiB", CC_OK, status);
+    }
+    free(value);
+    EXPECT_EQ(h, "MGET of two 900 KiB values (1.8 MiB, limit 2 MiB)", CC_OK,
+              _status_of(h, fd, CC_OP_MGET, 3, 2));
+    EXPECT_EQ(h, "MGET of three 900 KiB values (2.7 MiB, limit 2 MiB)", CC_E_VALUE_TOO_LARGE,
+              _status_of(h, fd, CC_OP_MGET, 4, 3));
+    EXPECT_EQ(h, "PING on the same connection afterwards", 0, tu_ping_fd(fd, 5));
+    close(fd);
+    EXPECT_PING(h);
+}
+
 /* SCAN [cursor, prefix, count] -> next cursor and the number of keys returned. */
 static void _scan(struct harness *h, int fd, uint64_t cursor, const char *prefix, uint64_t count,
                   uint64_t *next, uint32_t *nkeys)
@@ -427,6 +459,7 @@ int main(void)
         T(test_frame_larger_than_many_reads_round_trips),
         T(test_large_frame_read_on_its_own_then_the_next_frames),
         T(test_multi_key_requests_are_bounded_by_max_request_keys),
+        T(test_mget_reply_is_bounded_by_twice_max_value_size),
         T(test_scan_call_visits_a_bounded_number_of_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
