@@ -56,6 +56,9 @@ bool cmd_ttl_ok(struct req *q, struct reply *r, uint64_t ttl_ms);
 /* E_BAD_ARGS with the op's usage from the table (a wrong argument count gets it before the
  * handler runs; a handler calls it for an argument of the wrong type). */
 void cmd_bad_usage(struct req *q, struct reply *r);
+/* false (E_LIMIT written) when a request names more than max_request_keys keys (MGET, MSET,
+ * DEL, EXISTS): it would run whole on its worker, and the others there would wait for it. */
+bool cmd_keys_ok(struct req *q, struct reply *r, uint64_t n);
 
 /* cmd_kv.c */
 void cmd_get(struct session *s, struct req *q, struct reply *r);

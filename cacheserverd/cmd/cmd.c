@@ -86,6 +86,9 @@ void cmd_options_register(void)
     static const struct option_range ranges[] = {
         {"max_key_size", 16, 65535, false},
         {"max_value_size", 1ull << 20, UINT32_MAX, false},
+        /* a multi-key request runs whole on its worker, so its key count is what bounds
+         * the time other connections on that worker wait (docs/protocol.md, "Limits") */
+        {"max_request_keys", 1, 1000000, false},
     };
     option_registry_ranges("cmd", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
@@ -118,6 +121,18 @@ bool cmd_ttl_ok(struct req *q, struct reply *r, uint64_t ttl_ms)
 }
 
 void cmd_bad_usage(struct req *q, struct reply *r) { cmd_bad_args(q, r, table[q->op].usage); }
+
+bool cmd_keys_ok(struct req *q, struct reply *r, uint64_t n)
+{
+    uint64_t max = option_get_u(&cmd_opts.max_request_keys);
+    if (n <= max)
+        return true;
+    reply_error(r, q->id, CC_E_LIMIT,
+                "%s of %" PRIu64 " keys is over max_request_keys %" PRIu64
+                ": split it into requests of at most that many",
+                cc_op_name(q->op), n, max);
+    return false;
+}
 
 bool cmd_arg_key(struct req *q, struct reply *r, struct store_key *k, uint16_t ns)
 {

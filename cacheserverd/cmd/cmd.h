@@ -16,6 +16,9 @@
     ACTION(max_value_size, OPT_SIZE, "64MiB", OPT_RUNTIME,                            \
            "largest value accepted by SET, and largest GET/GETRANGE reply; larger "    \
            "values are built with APPEND")                                            \
+    ACTION(max_request_keys, OPT_UINT, "1024", OPT_RUNTIME,                           \
+           "most keys one MGET, MSET, DEL or EXISTS may name (E_LIMIT beyond): bounds "  \
+           "the time one request holds its worker thread")                              \
     ACTION(metrics_listen, OPT_STR, "", OPT_STARTUP,                                  \
            "HOST:PORT where GET /metrics serves STATS in the Prometheus text format "  \
            "over HTTP; empty = off")

@@ -86,13 +86,14 @@ void cmd_hello(struct session *s, struct req *q, struct reply *r)
         }
     }
     reply_begin(r, q->id, CC_OK, 1);
-    msgpack_pack_map(&r->pk, 6);
+    msgpack_pack_map(&r->pk, 7);
     _pack_kv_uint(r, "version", CC_PROTOCOL_VERSION);
     _pack_kv_str(r, "server", "cacheserverd " SERVER_VERSION);
     _pack_kv_uint(r, "max_key_size", option_get_u(&cmd_opts.max_key_size));
     _pack_kv_uint(r, "max_value_size", option_get_u(&cmd_opts.max_value_size));
     struct option_desc *mf = option_registry_find("max_frame_size");
     _pack_kv_uint(r, "max_frame_size", mf ? option_get_u(mf->value) : 0);
+    _pack_kv_uint(r, "max_request_keys", option_get_u(&cmd_opts.max_request_keys));
     _pack_kv_str(r, "namespace", store_ns_name(s->ns));
 }
 
@@ -297,7 +298,7 @@ void cmd_info(struct session *s, struct req *q, struct reply *r)
     _kv_u(&b, "uptime_s", (uint64_t)time(NULL) - cmd_start_time());
     static const char *const shown[] = {"socket", "data_dir", "threads", "max_connections",
                                         "memory", "max_key_size", "max_value_size",
-                                        "max_frame_size"};
+                                        "max_frame_size", "max_request_keys"};
     char val[256];
     for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
         struct option_desc *d = option_registry_find(shown[i]);

@@ -174,6 +174,8 @@ void cmd_mget(struct session *s, struct req *q, struct reply *r)
         cmd_bad_usage(q, r);
         return;
     }
+    if (!cmd_keys_ok(q, r, n))
+        return;
     /* validate every key first so an error reply is never half built */
     struct mp_cursor keys = q->args;
     struct store_key k;
@@ -279,6 +281,8 @@ void cmd_mset(struct session *s, struct req *q, struct reply *r)
         cmd_bad_usage(q, r);
         return;
     }
+    if (!cmd_keys_ok(q, r, n))
+        return; /* nothing written */
     struct mp_cursor items = q->args;
     struct store_key k;
     struct store_value v;
@@ -315,6 +319,8 @@ void cmd_mset(struct session *s, struct req *q, struct reply *r)
 /* DEL and EXISTS: variadic keys, counted. */
 static void _count_keys(struct session *s, struct req *q, struct reply *r, bool del)
 {
+    if (!cmd_keys_ok(q, r, q->argc))
+        return; /* nothing deleted */
     struct mp_cursor keys = q->args;
     struct store_key k;
     for (uint32_t i = 0; i < q->argc; i++)

@@ -93,6 +93,8 @@ struct conn {
     void *session;
     struct core_peer peer;
     uint64_t need;            /* bytes still missing from the frame being received */
+    uint8_t *big;             /* a large frame's body, read straight into it (conn.c) */
+    uint64_t big_len, big_have;
     uint64_t progress_us;     /* last time output made progress (or the stall began) */
     bool reading;             /* ev_read is added */
     bool writing;             /* ev_write is added */

@@ -1,13 +1,19 @@
 /* Framing against a real server: frames split or truncated at every point, a 4 GiB length
  * prefix, bodies that are not msgpack, a client leaving mid-frame, pipelining and frames far
- * larger than one read. Every test ends by checking the server still answers PING. */
+ * larger than one read. Also the bounds on one request's work (docs/protocol.md, "Limits"):
+ * keys per multi-key request (max-request-keys) and the buckets one SCAN call visits. Every
+ * test ends by checking the server still answers PING. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <msgpack.h>
+
 #include "cacheclient_protocol.h"
+#include "mpread.h"
 #include "testutil.h"
 
 static int setup(void **state)
@@ -197,6 +203,248 @@ static void test_frame_larger_than_many_reads_round_trips(void **state)
     EXPECT_PING(h);
 }
 
+/* A frame of 256 KiB or more that is not all in yet is read into a buffer of its own
+ * (conn.c, CONN_DIRECT_MIN): frames right behind it in the same write are read after it,
+ * and one cut off applies nothing. */
+static void test_large_frame_read_on_its_own_then_the_next_frames(void **state)
+{
+    struct harness *h = *state;
+    size_t len = (1u << 20) + 12345;
+    char *value = malloc(len);
+    assert_non_null(value);
+    for (size_t i = 0; i < len; i++)
+        value[i] = (char)(i * 7 + 3);
+    /* capture a SET frame through a socketpair, then send it with a GET and a PING behind */
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    size_t cap = len + 4096, n = 0;
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    int fd = harness_connect(h);
+    assert_true(fd >= 0);
+    /* the frame is larger than the socketpair buffer: read it back as it is written */
+    if (fork() == 0) {
+        tu_send_set(sp[1], 1, "direct", value, len);
+        _exit(0);
+    }
+    close(sp[1]);
+    for (ssize_t r; (r = read(sp[0], buf + n, cap - n)) > 0;)
+        n += (size_t)r;
+    close(sp[0]);
+    int wst;
+    wait(&wst);
+    assert_true(n > len);
+    size_t set_len = n;
+    n = tu_frame_get(buf, n, cap, 2, "direct");
+    assert_true(n > set_len);
+    assert_int_equal(harness_send(fd, buf, n), 0);
+    assert_int_equal(tu_send_ping(fd, 3), 0);
+    uint64_t id = 0, status = 99;
+    EXPECT_EQ(h, "SET reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "SET id", 1, id);
+    EXPECT_EQ(h, "SET status", CC_OK, status);
+    uint8_t *body;
+    size_t blen;
+    EXPECT_EQ(h, "GET reply frame", 0, harness_recv_frame(fd, &body, &blen));
+    EXPECT_TRUE(h, blen > len && memmem(body, blen, value, len) != NULL,
+                "GET right behind a large SET: expected its %zu bytes back", len);
+    free(body);
+    EXPECT_EQ(h, "PING reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "PING id", 3, id);
+    close(fd);
+
+    /* the same SET cut off 1 KiB before its end, sent as a different key */
+    memcpy(memmem(buf, set_len, "direct", 6), "cutoff", 6);
+    fd = harness_connect(h);
+    assert_int_equal(harness_send(fd, buf, set_len - 1024), 0);
+    close(fd);
+    fd = harness_connect(h);
+    assert_int_equal(tu_send_get(fd, 4, "cutoff"), 0);
+    EXPECT_EQ(h, "GET reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "GET of the key whose large SET was cut off", CC_NOT_FOUND, status);
+    close(fd);
+    free(buf);
+    free(value);
+    EXPECT_PING(h);
+}
+
+/* A request naming n keys k0..k(n-1): MGET [keys], MSET [[k, v]...], DEL/EXISTS k... */
+static int _send_keys(int fd, uint64_t op, uint64_t id, uint32_t n)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    bool variadic = op == CC_OP_DEL || op == CC_OP_EXISTS;
+    msgpack_pack_array(&pk, variadic ? 2 + n : 3);
+    msgpack_pack_uint64(&pk, op);
+    msgpack_pack_uint64(&pk, id);
+    if (!variadic)
+        msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        char k[16];
+        int kl = snprintf(k, sizeof(k), "k%u", i);
+        if (op == CC_OP_MSET) {
+            msgpack_pack_array(&pk, 2);
+            msgpack_pack_str_with_body(&pk, k, (size_t)kl);
+            msgpack_pack_str_with_body(&pk, "v", 1);
+        } else {
+            msgpack_pack_str_with_body(&pk, k, (size_t)kl);
+        }
+    }
+    int rc = harness_send_frame(fd, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static uint64_t _status_of(struct harness *h, int fd, uint64_t op, uint64_t id, uint32_t n)
+{
+    uint64_t rid = 0, status = 999;
+    assert_int_equal(_send_keys(fd, op, id, n), 0);
+    EXPECT_EQ(h, "a reply to a multi-key request", 0, tu_recv_reply(fd, &rid, &status));
+    EXPECT_EQ(h, "reply id", id, rid);
+    return status;
+}
+
+/* max-request-keys (default 1024) bounds MGET, MSET, DEL and EXISTS: one more key is E_LIMIT
+ * and nothing is applied; the connection stays open. The issue's MGET of 100,000 keys is
+ * refused with the default. */
+static void test_multi_key_requests_are_bounded_by_max_request_keys(void **state)
+{
+    struct harness *h = *state;
+    int fd = harness_connect(h);
+    assert_true(fd >= 0);
+    EXPECT_EQ(h, "MGET of 100,000 keys (default limit 1024)", CC_E_LIMIT,
+              _status_of(h, fd, CC_OP_MGET, 1, 100000));
+    EXPECT_EQ(h, "MGET of 1024 keys", CC_OK, _status_of(h, fd, CC_OP_MGET, 2, 1024));
+    EXPECT_EQ(h, "MGET of 1025 keys", CC_E_LIMIT, _status_of(h, fd, CC_OP_MGET, 3, 1025));
+
+    uint64_t id = 0, status = 99;
+    assert_int_equal(tu_send_config_set(fd, 4, "max-request-keys", "10"), 0);
+    EXPECT_EQ(h, "CONFIG SET reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "CONFIG SET max-request-keys 10", CC_OK, status);
+    static const uint64_t ops[] = {CC_OP_MGET, CC_OP_MSET, CC_OP_DEL, CC_OP_EXISTS};
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "%s of 11 keys (limit 10)", cc_op_name((int)ops[i]));
+        EXPECT_EQ(h, what, CC_E_LIMIT, _status_of(h, fd, ops[i], 10 + i, 11));
+        if (ops[i] == CC_OP_MSET) {
+            assert_int_equal(tu_send_get(fd, 20, "k0"), 0);
+            EXPECT_EQ(h, "GET reply", 0, tu_recv_reply(fd, &id, &status));
+            EXPECT_EQ(h, "GET k0 after the refused MSET (nothing written)", CC_NOT_FOUND, status);
+        }
+        snprintf(what, sizeof(what), "%s of 10 keys (limit 10)", cc_op_name((int)ops[i]));
+        EXPECT_EQ(h, what, CC_OK, _status_of(h, fd, ops[i], 30 + i, 10));
+    }
+    EXPECT_EQ(h, "PING on the same connection afterwards", 0, tu_ping_fd(fd, 40));
+    close(fd);
+    EXPECT_PING(h);
+}
+
+/* An MGET reply is at most 2 x max-value-size: E_VALUE_TOO_LARGE beyond, whatever the key
+ * count (the bound on what one MGET makes the server hold and write). */
+static void test_mget_reply_is_bounded_by_twice_max_value_size(void **state)
+{
+    struct harness *h = *state;
+    int fd = harness_connect(h);
+    assert_true(fd >= 0);
+    uint64_t id = 0, status = 99;
+    assert_int_equal(tu_send_config_set(fd, 1, "max-value-size", "1MiB"), 0);
+    EXPECT_EQ(h, "CONFIG SET reply", 0, tu_recv_reply(fd, &id, &status));
+    EXPECT_EQ(h, "CONFIG SET max-value-size 1MiB", CC_OK, status);
+    size_t len = 900u << 10;
+    char *value = malloc(len);
+    assert_non_null(value);
+    memset(value, 'm', len);
+    for (int i = 0; i < 3; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(tu_send_set(fd, 2, k, value, len), 0);
+        EXPECT_EQ(h, "SET reply", 0, tu_recv_reply(fd, &id, &status));
+        EXPECT_EQ(h, "SET of 900 KiB", CC_OK, status);
+    }
+    free(value);
+    EXPECT_EQ(h, "MGET of two 900 KiB values (1.8 MiB, limit 2 MiB)", CC_OK,
+              _status_of(h, fd, CC_OP_MGET, 3, 2));
+    EXPECT_EQ(h, "MGET of three 900 KiB values (2.7 MiB, limit 2 MiB)", CC_E_VALUE_TOO_LARGE,
+              _status_of(h, fd, CC_OP_MGET, 4, 3));
+    EXPECT_EQ(h, "PING on the same connection afterwards", 0, tu_ping_fd(fd, 5));
+    close(fd);
+    EXPECT_PING(h);
+}
+
+/* SCAN [cursor, prefix, count] -> next cursor and the number of keys returned. */
+static void _scan(struct harness *h, int fd, uint64_t cursor, const char *prefix, uint64_t count,
+                  uint64_t *next, uint32_t *nkeys)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint64(&pk, CC_OP_SCAN);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_uint64(&pk, cursor);
+    msgpack_pack_bin_with_body(&pk, prefix, strlen(prefix));
+    msgpack_pack_uint64(&pk, count);
+    assert_int_equal(harness_send_frame(fd, sb.data, sb.size), 0);
+    msgpack_sbuffer_destroy(&sb);
+    uint8_t *body;
+    size_t len;
+    EXPECT_EQ(h, "SCAN reply", 0, harness_recv_frame(fd, &body, &len));
+    struct mp_cursor c;
+    uint32_t n;
+    uint64_t id, status;
+    mp_cursor_init(&c, body, len);
+    bool ok = mp_read_array(&c, &n) && n == 4 && mp_read_uint(&c, &id) &&
+              mp_read_uint(&c, &status) && status == CC_OK && mp_read_uint(&c, next) &&
+              mp_read_array(&c, nkeys);
+    free(body);
+    EXPECT_TRUE(h, ok, "SCAN reply is not [id, 0, next_cursor, keys]");
+}
+
+/* One SCAN call visits at most 16 x count + 256 hash buckets, however few of them hold
+ * matching keys: a call may return no key with a cursor that is not 0. The store has at
+ * least 256 shards x 64 buckets, so a prefix matching nothing cannot be settled in one
+ * call of count 1 (272 buckets); the scan still ends, in more calls. */
+static void test_scan_call_visits_a_bounded_number_of_buckets(void **state)
+{
+    struct harness *h = *state;
+    int fd = harness_connect(h);
+    assert_true(fd >= 0);
+    uint64_t id, status, next;
+    uint32_t nkeys;
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "other%d", i);
+        assert_int_equal(tu_send_set(fd, 1, k, "v", 1), 0);
+        EXPECT_EQ(h, "SET reply", 0, tu_recv_reply(fd, &id, &status));
+    }
+    _scan(h, fd, 0, "nomatch", 1, &next, &nkeys);
+    EXPECT_EQ(h, "keys from the first SCAN call of a prefix matching nothing", 0, nkeys);
+    EXPECT_TRUE(h, next != 0,
+                "SCAN count 1 walked every bucket in one call (cursor 0): no bound on its work");
+    unsigned calls = 1;
+    while (next != 0 && calls < 100000) {
+        _scan(h, fd, next, "nomatch", 1, &next, &nkeys);
+        EXPECT_EQ(h, "keys from a SCAN call of a prefix matching nothing", 0, nkeys);
+        calls++;
+    }
+    EXPECT_EQ(h, "the scan ended (cursor 0)", 0, next);
+    EXPECT_TRUE(h, calls >= 256 * 64 / 272, "SCAN of %u calls visited more than its budget",
+                calls);
+    /* every key is still found by a whole scan of count 1000 */
+    unsigned found = 0;
+    next = 0;
+    do {
+        _scan(h, fd, next, "other", 1000, &next, &nkeys);
+        found += nkeys;
+    } while (next != 0);
+    EXPECT_EQ(h, "keys found by a whole SCAN", 100, found);
+    close(fd);
+    EXPECT_PING(h);
+}
+
 int main(void)
 {
 #define T(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
@@ -209,6 +457,10 @@ int main(void)
         T(test_client_leaving_mid_frame_applies_nothing),
         T(test_pipelined_requests_are_answered_in_order),
         T(test_frame_larger_than_many_reads_round_trips),
+        T(test_large_frame_read_on_its_own_then_the_next_frames),
+        T(test_multi_key_requests_are_bounded_by_max_request_keys),
+        T(test_mget_reply_is_bounded_by_twice_max_value_size),
+        T(test_scan_call_visits_a_bounded_number_of_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
