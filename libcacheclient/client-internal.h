@@ -23,6 +23,8 @@ struct cc_client {
     int io_timeout_ms;
     int fd;            /* -1 when not connected */
     uint64_t max_frame_size; /* the server's, from HELLO; 0 = not known */
+    uint64_t max_request_keys; /* the server's, from HELLO (MGET/MSET/DEL/EXISTS split into
+                                * requests of at most this many keys); 0 = not known */
     unsigned fork_gen; /* cc_fork_generation() when fd was opened: a forked child reconnects */
     uint64_t next_id;
     struct cc_buf out; /* requests being encoded */

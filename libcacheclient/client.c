@@ -191,11 +191,41 @@ int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out)
     return _adopt(c, out, 1, &r);
 }
 
+/* The server takes at most max_request_keys keys per MGET, MSET, DEL or EXISTS (HELLO says
+ * how many): a longer call is sent as several requests of that many, in order. The size of
+ * the first piece of n keys (n when the server has no limit, or does not say). */
+static size_t _piece(cc_client *c, size_t n)
+{
+    if (!c->max_request_keys && n > 1)
+        cc_conn_ensure(c); /* its HELLO says the limit; an error shows in the request */
+    return c->max_request_keys && n > c->max_request_keys ? (size_t)c->max_request_keys : n;
+}
+
+static int _mget_piece(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                       cc_item *out);
+
 int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens, cc_item *out)
 {
     memset(out, 0, n * sizeof(*out));
     for (size_t i = 0; i < n; i++)
         CHECK_KEY(c, keys[i], klens[i]);
+    for (size_t done = 0; done < n;) {
+        size_t k = _piece(c, n - done);
+        int st = _mget_piece(c, k, keys + done, klens + done, out + done);
+        if (st != CC_OK) {
+            for (size_t i = 0; i < done; i++)
+                cc_item_release(&out[i]);
+            memset(out, 0, n * sizeof(*out));
+            return st;
+        }
+        done += k;
+    }
+    return CC_OK;
+}
+
+static int _mget_piece(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                       cc_item *out)
+{
     uint64_t id;
     size_t s = _begin(c, CC_OP_MGET, 1, &id);
     msgpack_pack_array(&c->pk, n);
@@ -242,6 +272,9 @@ int cc_set(cc_client *c, const void *key, size_t klen, const cc_value *v, uint64
     return st;
 }
 
+static int _mset_piece(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                       const cc_value *values, const uint64_t *ttls_ms);
+
 int cc_mset(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
             const cc_value *values, const uint64_t *ttls_ms)
 {
@@ -250,6 +283,21 @@ int cc_mset(cc_client *c, size_t n, const void *const *keys, const size_t *klens
         if (cc_check_value(&values[i]) != CC_OK)
             return cc_fail(c, CC_E_CLIENT_ARGS, "invalid value at index %zu", i);
     }
+    size_t done = 0;
+    do { /* pieces in order: a failure leaves the earlier ones written, as separate MSETs */
+        size_t k = _piece(c, n - done);
+        int st = _mset_piece(c, k, keys + done, klens + done, values + done,
+                             ttls_ms ? ttls_ms + done : NULL);
+        if (st != CC_OK)
+            return st;
+        done += k;
+    } while (done < n);
+    return CC_OK;
+}
+
+static int _mset_piece(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                       const cc_value *values, const uint64_t *ttls_ms)
+{
     uint64_t id, count;
     size_t s = _begin(c, CC_OP_MSET, 1, &id);
     msgpack_pack_array(&c->pk, n);
@@ -269,14 +317,25 @@ static int _keys_op(cc_client *c, int op, size_t n, const void *const *keys, con
         return cc_fail(c, CC_E_CLIENT_ARGS, "at least one key is needed");
     for (size_t i = 0; i < n; i++)
         CHECK_KEY(c, keys[i], klens[i]);
-    uint64_t id, count = 0;
-    size_t s = _begin(c, op, (uint32_t)n, &id);
-    for (size_t i = 0; i < n; i++)
-        cc_pack_bytes(c, keys[i], klens[i]);
-    int st = _with_number(c, s, id, &count, NULL);
+    uint64_t total = 0;
+    for (size_t done = 0; done < n;) {
+        size_t k = _piece(c, n - done);
+        uint64_t id, count = 0;
+        size_t s = _begin(c, op, (uint32_t)k, &id);
+        for (size_t i = done; i < done + k; i++)
+            cc_pack_bytes(c, keys[i], klens[i]);
+        int st = _with_number(c, s, id, &count, NULL);
+        if (st != CC_OK) {
+            if (result)
+                *result = total; /* what the pieces before did (DEL: deleted) */
+            return st;
+        }
+        total += count;
+        done += k;
+    }
     if (result)
-        *result = count;
-    return st;
+        *result = total;
+    return CC_OK;
 }
 
 int cc_del(cc_client *c, size_t n, const void *const *keys, const size_t *klens, uint64_t *deleted)

@@ -109,6 +109,10 @@ static void _hello_limits(cc_client *c, struct cc_reply *r)
             c->max_frame_size = v;
             continue;
         }
+        if (klen == 16 && memcmp(k, "max_request_keys", 16) == 0 && mp_read_uint(&r->rest, &v)) {
+            c->max_request_keys = v;
+            continue;
+        }
         if (!mp_skip_any(&r->rest, 8))
             return;
     }
@@ -161,6 +165,7 @@ int cc_conn_ensure(cc_client *c)
     c->in.len = 0;
     c->in_off = 0;
     c->max_frame_size = 0; /* until this server's HELLO says */
+    c->max_request_keys = 0;
     int st = _connect_socket(c, cc_deadline(c->connect_timeout_ms));
     if (st != CC_OK)
         return st;

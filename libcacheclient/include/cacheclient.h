@@ -115,7 +115,8 @@ CC_EXPORT int cc_select_ns(cc_client *c, const char *ns);
 
 /** @return CC_OK with *out filled, CC_NOT_FOUND, or an error. */
 CC_EXPORT int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out);
-/** Reads n keys in one frame; out[i].found tells hit or miss. @return CC_OK or an error. */
+/** Reads n keys in one frame (or, beyond the server's max_request_keys, in frames of that many,
+ * one after the other); out[i].found tells hit or miss. @return CC_OK or an error. */
 CC_EXPORT int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                       cc_item *out);
 /** flags: CC_SET_NX / CC_SET_XX; cas: 0 or a version; ttl_ms: milliseconds, 0 = no expiry.
@@ -123,9 +124,13 @@ CC_EXPORT int cc_mget(cc_client *c, size_t n, const void *const *keys, const siz
  * @return CC_OK, CC_NOT_STORED, CC_CAS_MISMATCH, CC_NOT_FOUND (cas on a missing key), or an error. */
 CC_EXPORT int cc_set(cc_client *c, const void *key, size_t klen, const cc_value *v,
                      uint64_t ttl_ms, unsigned flags, uint64_t cas, uint64_t *version_out);
-/** n items in one frame, all written or none; ttls_ms[i]: milliseconds, 0 = no expiry. */
+/** n items in one frame, all written or none; ttls_ms[i]: milliseconds, 0 = no expiry. Beyond
+ * the server's max_request_keys (1024 by default), in frames of that many, in order: each
+ * all or none, and a failure leaves the pieces before it written. */
 CC_EXPORT int cc_mset(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                       const cc_value *values, const uint64_t *ttls_ms);
+/** DEL and EXISTS of n keys: beyond the server's max_request_keys, in frames of that many;
+ * *deleted / *count sum them (on an error, what the frames before it did). */
 CC_EXPORT int cc_del(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                      uint64_t *deleted);
 CC_EXPORT int cc_exists(cc_client *c, size_t n, const void *const *keys, const size_t *klens,

@@ -288,6 +288,38 @@ static void test_multi_key_operations(void **state)
     cc_client_destroy(&c);
 }
 
+/* More keys than the server takes in one request (max-request-keys, 1024 by default): the
+ * library sends them in pieces, so MSET, MGET, EXISTS and DEL of 3,000 keys just work. */
+static void test_multi_key_operations_beyond_the_server_limit(void **state)
+{
+    (void)state;
+    cc_client *c = _client("many");
+    enum { N = 3000 };
+    static char names[N][16];
+    static const void *keys[N];
+    static size_t kl[N];
+    static cc_value vals[N];
+    static cc_item items[N + 1];
+    for (int i = 0; i < N; i++) {
+        kl[i] = (size_t)snprintf(names[i], sizeof(names[i]), "many%d", i);
+        keys[i] = names[i];
+        vals[i] = cc_value_int(i);
+    }
+    EXPECT_STATUS(c, CC_OK, cc_mset(c, N, keys, kl, vals, NULL));
+    EXPECT_STATUS(c, CC_OK, cc_mget(c, N, keys, kl, items));
+    for (int i = 0; i < N; i++) {
+        assert_true(items[i].found);
+        assert_int_equal(items[i].value.i, i);
+        cc_item_release(&items[i]);
+    }
+    uint64_t n;
+    EXPECT_STATUS(c, CC_OK, cc_exists(c, N, keys, kl, &n));
+    assert_int_equal(n, N);
+    EXPECT_STATUS(c, CC_OK, cc_del(c, N, keys, kl, &n));
+    assert_int_equal(n, N);
+    cc_client_destroy(&c);
+}
+
 static void test_counters(void **state)
 {
     (void)state;
@@ -747,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_ttl_beyond_the_maximum_is_refused),
         cmocka_unit_test(test_nx_xx_and_cas),
         cmocka_unit_test(test_multi_key_operations),
+        cmocka_unit_test(test_multi_key_operations_beyond_the_server_limit),
         cmocka_unit_test(test_counters),
         cmocka_unit_test(test_streams_by_ranges),
         cmocka_unit_test(test_scan_namespaces_and_flush),
