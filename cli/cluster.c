@@ -171,6 +171,20 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
     }
     int problems = 0;
     rep = o[1].value ? stderr : stdout;
+    /* certificates that expire within 14 days: a warning, not a failure */
+    time_t now = time(NULL);
+    double soon = (double)now + 14 * 86400.0, own = kvmap_num(kvmap_get(&m, "cert_expiry"));
+    if (own > 0 && own < soon) {
+        _date(own, date, sizeof(date));
+        fprintf(rep, "WARNING: this node's certificate expires %s: rotate it\n", date);
+    }
+    for (int i = 0; i < n; i++) {
+        double exp = _peer_n(&m, names[i], "cert_expiry", 0);
+        if (exp > 0 && exp < soon) {
+            _date(exp, date, sizeof(date));
+            fprintf(rep, "WARNING: %s's certificate expires %s: rotate it\n", names[i], date);
+        }
+    }
     if (o[0].value) {
         for (int i = 0; i < n; i++) {
             double age = _peer_n(&m, names[i], "view_age_ms", -1);
@@ -186,6 +200,13 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
             char who[100];
             snprintf(who, sizeof(who), "%.72s (its own certificate)", names[i]);
             problems += _agree(who, names[i], claimed, pinned);
+            double theirs = _peer_n(&m, names[i], "view_membership_epoch", -1),
+                   ours = kvmap_num(kvmap_get(&m, "membership_epoch"));
+            if (theirs >= 0 && theirs != ours) {
+                fprintf(rep, "DISAGREE: %s is at membership epoch %.0f, this node at %.0f (a "
+                        "change that has not reached every node)\n", names[i], theirs, ours);
+                problems++;
+            }
             if (!o[1].value)
                 printf("as %s sees it (%.1f s ago):\n", names[i], age / 1000);
             /* its view: one entry per node it pins */

@@ -387,6 +387,7 @@ void cmd_cluster_status(struct session *s, struct req *q, struct reply *r)
         if (p->view_age_ms >= 0) {
             _kv_u(&b, PK("view_age_ms"), (uint64_t)p->view_age_ms);
             _kv_s(&b, PK("view_fingerprint"), p->view_fp);
+            _kv_u(&b, PK("view_membership_epoch"), p->view_epoch);
         }
 #undef PK
         for (uint32_t j = 0; j < p->nview; j++) {

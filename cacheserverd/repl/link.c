@@ -472,6 +472,7 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         pthread_mutex_lock(&repl.status_lock);
         p->view_ms = _now_ms();
         memcpy(p->view_fp, m->fp, REPL_FP_LEN);
+        p->view_epoch = m->u[0];
         p->nview = m->nview;
         for (uint32_t i = 0; i < m->nview; i++) {
             snprintf(p->view[i].name, sizeof(p->view[i].name), "%.*s", (int)m->view[i].nlen,
@@ -895,7 +896,7 @@ static void _send_view(struct evbuffer *out)
                                         .out_up = q->out && q->ostate >= OUT_FULL,
                                         .in_up = q->in != NULL};
     }
-    repl_send_view(out, repl.id.fp, v, (uint32_t)repl.npeers);
+    repl_send_view(out, repl.id.fp, repl_members_epoch(), v, (uint32_t)repl.npeers);
 }
 
 /* Every TICK_MS: acknowledgments, pings, views, gauges. */
@@ -1082,6 +1083,7 @@ void repl_status(struct repl_status *out)
         o->view_age_ms = p->view_ms ? (int64_t)(now - p->view_ms) : -1;
         if (p->view_ms)
             repl_fingerprint_format(p->view_fp, o->view_fp);
+        o->view_epoch = p->view_epoch;
         o->nview = p->nview;
         for (uint32_t j = 0; j < p->nview; j++) {
             snprintf(o->view[j].name, sizeof(o->view[j].name), "%s", p->view[j].name);

@@ -120,6 +120,7 @@ struct peer {
     char last_error[160];
     uint64_t view_ms;          /* when its last VIEW arrived (monotonic ms; 0: never) */
     uint8_t view_fp[REPL_FP_LEN];
+    uint64_t view_epoch;       /* its membership epoch, as its VIEW says */
     uint32_t nview;
     struct {
         char name[REPL_NAME_MAX + 1];

@@ -58,6 +58,7 @@ struct repl_peer_status {
     char last_error[160];
     int64_t view_age_ms; /* age of its last VIEW (-1: none yet) */
     char view_fp[65];    /* its own fingerprint, as it says */
+    uint64_t view_epoch; /* its membership epoch, as it says */
     uint32_t nview;
     struct repl_view_status view[REPL_STATUS_PEERS];
 };

@@ -225,13 +225,14 @@ int repl_send_member(struct evbuffer *out, const uint8_t *blob, size_t len)
     return _frame(out, &sb, NULL, 0);
 }
 
-int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct repl_view_entry *v,
-                   uint32_t n)
+int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, uint64_t epoch,
+                   const struct repl_view_entry *v, uint32_t n)
 {
     PACKER(sb, pk);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, REPL_VIEW);
     _pack_bin(&pk, own_fp, REPL_FP_LEN);
+    msgpack_pack_uint64(&pk, epoch);
     msgpack_pack_array(&pk, n);
     for (uint32_t i = 0; i < n; i++) {
         msgpack_pack_array(&pk, 4);
@@ -544,8 +545,9 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
         break;
     case REPL_VIEW: {
         uint32_t fplen, k;
-        if (n != 2 || !mp_read_bytes(&c, &m->fp, &fplen) || fplen != REPL_FP_LEN ||
-            !mp_read_array(&c, &m->nview) || m->nview > REPL_VIEW_MAX)
+        if (n != 3 || !mp_read_bytes(&c, &m->fp, &fplen) || fplen != REPL_FP_LEN ||
+            !mp_read_uint(&c, &m->u[0]) || !mp_read_array(&c, &m->nview) ||
+            m->nview > REPL_VIEW_MAX)
             FAIL("bad VIEW");
         for (uint32_t i = 0; i < m->nview; i++) {
             struct repl_view_entry *e = &m->view[i];

@@ -35,7 +35,8 @@ enum repl_msg_type {
     REPL_PING = 7,    /* either: head offset and seq (sender), wall clock ms */
     REPL_ACK = 8,     /* receiver: offset and seq applied, wall clock ms */
     REPL_ERROR = 9,   /* either, then it closes: code, message */
-    REPL_VIEW = 10,   /* sender, every second: its own fingerprint and how it sees its peers */
+    REPL_VIEW = 10,   /* sender, every second: its own fingerprint, its membership epoch (u[0]) and
+                       * how it sees its peers */
     REPL_GONE = 11,   /* sender, in a full sync before the ITEMs: a range of its gone marks */
     REPL_AE = 12,     /* either, anti-entropy (antientropy.c): kind (enum repl_ae_kind),
                        * round, and what the kind carries */
@@ -157,8 +158,8 @@ int repl_send_ae(struct evbuffer *out, enum repl_ae_kind kind, uint64_t round, u
                  const uint8_t *bin, uint32_t blen);
 int repl_send_ae_item(struct evbuffer *out, const struct repl_change *c);
 /* n <= REPL_VIEW_MAX entries (fp: REPL_FP_LEN bytes each) */
-int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, const struct repl_view_entry *v,
-                   uint32_t n);
+int repl_send_view(struct evbuffer *out, const uint8_t *own_fp, uint64_t epoch,
+                   const struct repl_view_entry *v, uint32_t n);
 
 /* The n gone marks a GONE or an AE MARKS message carries, into stamps and origins. */
 void repl_marks_decode(const struct repl_msg *m, uint64_t *stamps, uint16_t *origins,
