@@ -101,11 +101,21 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
     char *pos[argc + 1];
     int np;
     if (cli_parse("cluster", argc, argv, o, 2, pos, &np) || np < 1 ||
-        (strcmp(pos[0], "status") && strcmp(pos[0], "unfence") && strcmp(pos[0], "revoke")) ||
+        (strcmp(pos[0], "status") && strcmp(pos[0], "unfence") && strcmp(pos[0], "revoke") &&
+         strcmp(pos[0], "rotate-cert")) ||
         np != (strcmp(pos[0], "revoke") ? 1 : 2))
         return cli_usage("cluster");
     if (!strcmp(pos[0], "unfence"))
         return _unfence(cli);
+    if (!strcmp(pos[0], "rotate-cert")) {
+        int rc = cc_cluster_rotate_cert(cli->c);
+        if (rc != CC_OK)
+            return cli_status(cli, "cluster rotate-cert", rc);
+        printf("a new certificate was made and its rotation proposed: peers accept both until "
+               "a majority signed, then only the new one; `cluster status --all` exits 0 once "
+               "every node has it\n");
+        return CLI_OK;
+    }
     if (!strcmp(pos[0], "revoke")) {
         int rc = cc_cluster_revoke(cli->c, pos[1]);
         if (rc != CC_OK)

@@ -53,7 +53,8 @@
     ACTION(23, WAIT, "wait until N peers acknowledged this node's changes so far")           \
     ACTION(24, FAULT, "test-only fault injection (builds with -Dfault_injection=true)")      \
     ACTION(25, CLUSTER_UNFENCE, "lift this node's self-fencing (an operator's decision)")    \
-    ACTION(26, CLUSTER_REVOKE, "ask the cluster to revoke a peer (a majority must sign)")
+    ACTION(26, CLUSTER_REVOKE, "ask the cluster to revoke a peer (a majority must sign)")     \
+    ACTION(27, CLUSTER_ROTATE_CERT, "give this node a new certificate, as a signed change")
 
 /* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
 #define CC_WAIT_MAX_REPLICAS 255

@@ -546,6 +546,13 @@ int cc_cluster_revoke(cc_client *c, const char *peer)
     return _simple(c, s, id);
 }
 
+int cc_cluster_rotate_cert(cc_client *c)
+{
+    uint64_t id;
+    size_t s = _begin(c, CC_OP_CLUSTER_ROTATE_CERT, 0, &id);
+    return _simple(c, s, id);
+}
+
 int cc_cluster_unfence(cc_client *c, int *was)
 {
     uint64_t id, n = 0;

@@ -59,6 +59,8 @@ static const struct {
     [CC_OP_WAIT] = {cmd_wait, 2, 2, "WAIT takes replicas:uint, timeout_ms:uint"},
     [CC_OP_CLUSTER_UNFENCE] = {cmd_cluster_unfence, 0, 0, "CLUSTER_UNFENCE takes no arguments"},
     [CC_OP_CLUSTER_REVOKE] = {cmd_cluster_revoke, 1, 1, "CLUSTER_REVOKE takes peer:str"},
+    [CC_OP_CLUSTER_ROTATE_CERT] = {cmd_cluster_rotate_cert, 0, 0,
+                                   "CLUSTER_ROTATE_CERT takes no arguments"},
 #ifdef CACHE_FAULT_INJECTION
     [CC_OP_FAULT] = {cmd_fault, 2, 2, "FAULT takes what:str, n:uint"},
 #endif

@@ -441,6 +441,28 @@ void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r)
     msgpack_pack_str_body(&r->pk, msg, ml);
 }
 
+void cmd_cluster_rotate_cert(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    if (!repl_enabled()) {
+        reply_error(r, q->id, CC_E_BAD_ARGS, "replication is off on this node: no peers");
+        return;
+    }
+    if (fence_active()) {
+        reply_error(r, q->id, CC_E_FENCED, "a fenced node proposes no change");
+        return;
+    }
+    char msg[600];
+    if (repl_members_rotate(msg, sizeof(msg)) != 0) {
+        reply_error(r, q->id, CC_E_INTERNAL, "%s", msg);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, 1);
+    size_t ml = strlen(msg);
+    msgpack_pack_str(&r->pk, ml);
+    msgpack_pack_str_body(&r->pk, msg, ml);
+}
+
 struct config_walk {
     struct kvbuf *b;
     const char *pattern;

@@ -213,9 +213,48 @@ int repl_link_outputs(const struct peer *only, struct evbuffer **outs, int max)
     return n;
 }
 
+void repl_link_pin(struct peer *p, const uint8_t *fp, const uint8_t *next)
+{
+    if (fp) {
+        pthread_mutex_lock(&repl.status_lock); /* repl_status reads fp_hex */
+        memcpy(p->fp, fp, REPL_FP_LEN);
+        repl_fingerprint_format(fp, p->fp_hex);
+        pthread_mutex_unlock(&repl.status_lock);
+        memcpy(repl.pins[p->idx], fp, REPL_FP_LEN);
+    }
+    if (next)
+        memcpy(repl.pins[repl.npeers + p->idx], next, REPL_FP_LEN);
+    else
+        memset(repl.pins[repl.npeers + p->idx], 0, REPL_FP_LEN);
+}
+
+int repl_link_swap_identity(struct repl_identity *nid, char *err, size_t errlen)
+{
+    SSL_CTX *cc = repl_tls_ctx_new(nid, false, err, errlen);
+    SSL_CTX *sc = cc ? repl_tls_ctx_new(nid, true, err, errlen) : NULL;
+    if (!sc) {
+        if (cc)
+            SSL_CTX_free(cc);
+        return -1;
+    }
+    /* connections made before keep theirs (an SSL holds its context) */
+    SSL_CTX_free(repl.client_ctx);
+    SSL_CTX_free(repl.server_ctx);
+    repl.client_ctx = cc;
+    repl.server_ctx = sc;
+    pthread_mutex_lock(&repl.status_lock); /* repl_status reads fp_hex and not_after */
+    struct repl_identity old = repl.id;
+    repl.id = *nid;
+    pthread_mutex_unlock(&repl.status_lock);
+    repl_identity_free(&old);
+    memset(nid, 0, sizeof(*nid));
+    return 0;
+}
+
 void repl_link_revoked(struct peer *p)
 {
     memset(repl.pins[p->idx], 0, REPL_FP_LEN); /* no certificate has this fingerprint */
+    memset(repl.pins[repl.npeers + p->idx], 0, REPL_FP_LEN);
     for (struct conn *c = conns, *next; c; c = next) {
         next = c->next;
         if (c->peer == p && !c->closing) {
@@ -830,7 +869,7 @@ static void _accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sock
 {
     (void)l, (void)salen, (void)arg;
     SSL *ssl = SSL_new(repl.server_ctx);
-    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])repl.pins,
+    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])repl.pins, 2 *
                              (size_t)repl.npeers) != 0) {
         SSL_free(ssl);
         evutil_closesocket(fd);
@@ -855,7 +894,10 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
         return;
     }
     SSL *ssl = SSL_new(repl.client_ctx);
-    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])p->fp, 1) != 0) {
+    uint8_t pins[2][REPL_FP_LEN]; /* its fingerprint, and the one it is rotating to */
+    memcpy(pins[0], repl.pins[p->idx], REPL_FP_LEN);
+    memcpy(pins[1], repl.pins[repl.npeers + p->idx], REPL_FP_LEN);
+    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])pins, 2) != 0) {
         SSL_free(ssl);
         _schedule_dial(p);
         return;
@@ -1054,8 +1096,10 @@ void repl_status(struct repl_status *out)
         return;
     out->node_id = repl.node_id;
     snprintf(out->name, sizeof(out->name), "%s", repl.node_name);
+    pthread_mutex_lock(&repl.status_lock);
     snprintf(out->fp, sizeof(out->fp), "%s", repl.id.fp_hex);
     out->cert_expiry = repl.id.not_after;
+    pthread_mutex_unlock(&repl.status_lock);
     out->npeers = repl.npeers;
     out->membership_epoch = repl_members_epoch();
     uint64_t now = _now_ms();

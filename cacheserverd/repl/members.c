@@ -38,6 +38,7 @@
 #define FENCED_EVIDENCE_MS 60000   /* a member's "fenced" counts this long */
 
 enum { CHANGE_PROPOSED = 1, CHANGE_APPLIED = 2 };
+enum { KIND_REVOKE = 1, KIND_ROTATE = 2 };
 
 struct sig {
     uint8_t fp[REPL_FP_LEN];
@@ -46,10 +47,15 @@ struct sig {
     uint8_t sig[SIG_LEN];
 };
 
-/* A revocation: of `target`, at `epoch` (the list it changes), with its signatures. */
+/* A change of the member `target`, at `epoch` (the list it changes), with its signatures:
+ * its revocation, or its certificate's rotation to new_fp (new_cert: the certificate). */
 struct change {
+    uint8_t kind;
     uint64_t epoch;
     uint8_t target[REPL_FP_LEN];
+    uint8_t new_fp[REPL_FP_LEN];
+    uint32_t new_cert_len;
+    uint8_t new_cert[CERT_MAX];
     uint32_t nsigs;
     struct sig sigs[MAX_SIGS];
 };
@@ -72,7 +78,12 @@ uint64_t repl_members_epoch(void) { return __atomic_load_n(&epoch, __ATOMIC_RELA
 
 /* ---- who is who ---- */
 
-static bool _is_self(const uint8_t *fp) { return !memcmp(fp, repl.id.fp, REPL_FP_LEN); }
+/* This node's fingerprint as the membership knows it: its certificate's, once a rotation of
+ * it was applied and the new identity is in place. */
+static uint8_t self_fp[REPL_FP_LEN];
+static uint8_t self_fp0[REPL_FP_LEN]; /* at epoch 0: the state file's first line */
+
+static bool _is_self(const uint8_t *fp) { return !memcmp(fp, self_fp, REPL_FP_LEN); }
 
 static struct peer *_peer_of(const uint8_t *fp)
 {
@@ -103,16 +114,24 @@ static int _nactive(void)
 
 /* ---- signatures ---- */
 
-/* What a signature covers: a domain, the epoch and the revoked member's fingerprint. */
+/* What a signature covers: a domain naming the kind, the epoch, the member's fingerprint
+ * and (a rotation) the new one. */
 static size_t _signed_bytes(const struct change *c, uint8_t *out)
 {
-    static const char dom[] = "cacheserverd membership v1: revoke";
-    memcpy(out, dom, sizeof(dom));
-    size_t o = sizeof(dom);
+    static const char revoke[] = "cacheserverd membership v1: revoke",
+                      rotate[] = "cacheserverd membership v1: rotate";
+    const char *dom = c->kind == KIND_ROTATE ? rotate : revoke;
+    memcpy(out, dom, sizeof(revoke));
+    size_t o = sizeof(revoke);
     for (int i = 0; i < 8; i++)
         out[o++] = (uint8_t)(c->epoch >> (56 - 8 * i));
     memcpy(out + o, c->target, REPL_FP_LEN);
-    return o + REPL_FP_LEN;
+    o += REPL_FP_LEN;
+    if (c->kind == KIND_ROTATE) {
+        memcpy(out + o, c->new_fp, REPL_FP_LEN);
+        o += REPL_FP_LEN;
+    }
+    return o;
 }
 
 static bool _sign(struct change *c)
@@ -120,7 +139,7 @@ static bool _sign(struct change *c)
     if (c->nsigs >= MAX_SIGS)
         return false;
     struct sig *s = &c->sigs[c->nsigs];
-    uint8_t msg[128];
+    uint8_t msg[160];
     size_t mlen = _signed_bytes(c, msg), slen = SIG_LEN;
     unsigned char *der = s->cert;
     int dlen = i2d_X509(repl.id.cert, NULL);
@@ -137,14 +156,14 @@ static bool _sign(struct change *c)
     return ok;
 }
 
-/* Is s a good signature of c by an active member other than the one it revokes? */
+/* Is s a good signature of c by an active member (not the one a revocation revokes)? */
 static bool _sig_ok(const struct change *c, const struct sig *s)
 {
-    if (!_active(s->fp) || !memcmp(s->fp, c->target, REPL_FP_LEN))
+    if (!_active(s->fp) || (c->kind == KIND_REVOKE && !memcmp(s->fp, c->target, REPL_FP_LEN)))
         return false;
     const unsigned char *p = s->cert;
     X509 *x = d2i_X509(NULL, &p, s->cert_len);
-    uint8_t fp[REPL_FP_LEN], msg[128];
+    uint8_t fp[REPL_FP_LEN], msg[160];
     size_t mlen = _signed_bytes(c, msg);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     bool ok = x && md && repl_cert_fingerprint(x, fp) == 0 && !memcmp(fp, s->fp, REPL_FP_LEN) &&
@@ -185,11 +204,16 @@ static bool _signed_by_me(const struct change *c)
 
 static void _pack(msgpack_packer *pk, int kind, const struct change *c)
 {
-    msgpack_pack_array(pk, 4);
+    msgpack_pack_array(pk, 7);
     msgpack_pack_uint8(pk, (uint8_t)kind);
+    msgpack_pack_uint8(pk, c->kind);
     msgpack_pack_uint64(pk, c->epoch);
     msgpack_pack_bin(pk, REPL_FP_LEN);
     msgpack_pack_bin_body(pk, c->target, REPL_FP_LEN);
+    msgpack_pack_bin(pk, REPL_FP_LEN);
+    msgpack_pack_bin_body(pk, c->new_fp, REPL_FP_LEN);
+    msgpack_pack_bin(pk, c->new_cert_len);
+    msgpack_pack_bin_body(pk, c->new_cert, c->new_cert_len);
     msgpack_pack_array(pk, c->nsigs);
     for (uint32_t i = 0; i < c->nsigs; i++) {
         const struct sig *s = &c->sigs[i];
@@ -206,16 +230,24 @@ static void _pack(msgpack_packer *pk, int kind, const struct change *c)
 static bool _unpack(struct mp_cursor *cur, int *kind, struct change *c)
 {
     uint32_t n, len, ns;
-    uint64_t k;
-    const uint8_t *p;
+    uint64_t k, ck;
+    const uint8_t *p, *nf, *ncert;
+    uint32_t nflen, nclen;
     memset(c, 0, sizeof(*c));
-    if (!mp_read_array(cur, &n) || n != 4 || !mp_read_uint(cur, &k) ||
-        (k != CHANGE_PROPOSED && k != CHANGE_APPLIED) || !mp_read_uint(cur, &c->epoch) ||
-        !mp_read_bytes(cur, &p, &len) || len != REPL_FP_LEN || !mp_read_array(cur, &ns) ||
-        ns > MAX_SIGS)
+    if (!mp_read_array(cur, &n) || n != 7 || !mp_read_uint(cur, &k) ||
+        (k != CHANGE_PROPOSED && k != CHANGE_APPLIED) || !mp_read_uint(cur, &ck) ||
+        (ck != KIND_REVOKE && ck != KIND_ROTATE) || !mp_read_uint(cur, &c->epoch) ||
+        !mp_read_bytes(cur, &p, &len) || len != REPL_FP_LEN ||
+        !mp_read_bytes(cur, &nf, &nflen) || nflen != REPL_FP_LEN ||
+        !mp_read_bytes(cur, &ncert, &nclen) || nclen > CERT_MAX ||
+        (ck == KIND_ROTATE) != (nclen > 0) || !mp_read_array(cur, &ns) || ns > MAX_SIGS)
         return false;
     *kind = (int)k;
+    c->kind = (uint8_t)ck;
     memcpy(c->target, p, REPL_FP_LEN);
+    memcpy(c->new_fp, nf, REPL_FP_LEN);
+    memcpy(c->new_cert, ncert, nclen);
+    c->new_cert_len = nclen;
     for (uint32_t i = 0; i < ns; i++) {
         struct sig *s = &c->sigs[i];
         if (!mp_read_array(cur, &n) || n != 3 || !mp_read_bytes(cur, &p, &len) ||
@@ -274,8 +306,10 @@ static int _save(void)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, 3);
     msgpack_pack_uint8(&pk, 1); /* the format */
+    msgpack_pack_bin(&pk, REPL_FP_LEN); /* this node's fingerprint at epoch 0 */
+    msgpack_pack_bin_body(&pk, self_fp0, REPL_FP_LEN);
     msgpack_pack_array(&pk, napplied);
     for (uint32_t i = 0; i < napplied; i++)
         _pack(&pk, CHANGE_APPLIED, &applied[i]);
@@ -295,6 +329,74 @@ static int _save(void)
 
 /* ---- applying ---- */
 
+/* The identity directory, and the new identity a rotation of this node made in it. */
+static void _next_dir(char *out, size_t len)
+{
+    snprintf(out, len, "%s/next", option_registry_str("identity"));
+}
+
+/* This node's rotation was applied (or, at start, found applied): its new key and certificate
+ * (made in identity/next by repl_members_rotate) take the old ones' place, and the TLS
+ * contexts of new connections use them; the links up keep theirs. 0, or -1 (logged). */
+static int _take_next_identity(void)
+{
+    char next[4200], from[4300], to[4300], err[256];
+    _next_dir(next, sizeof(next));
+    struct repl_identity nid = {0};
+    if (repl_identity_load(next, &nid, err, sizeof(err)) != REPL_ID_OK ||
+        memcmp(nid.fp, self_fp, REPL_FP_LEN)) {
+        log_error("membership: this node's rotated identity is not in %s (%s): the old one "
+                  "stays in use; its peers pin the new one", next, err);
+        repl_identity_free(&nid);
+        return -1;
+    }
+    const char *dir = option_registry_str("identity");
+    /* the key first: a crash between the two renames leaves key.pem and cert.pem not
+     * matching, and the start finishes the move from next/ (repl_members_setup) */
+    static const char *const files[] = {"key.pem", "cert.pem"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof(from), "%s/%s", next, files[i]);
+        snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+        if (rename(from, to) != 0) {
+            log_error("membership: moving %s to %s: %s", from, to, strerror(errno));
+            repl_identity_free(&nid);
+            return -1;
+        }
+    }
+    rmdir(next);
+    if (repl_link_swap_identity(&nid, err, sizeof(err)) != 0) {
+        log_error("membership: the rotated identity: %s", err);
+        repl_identity_free(&nid);
+        return -1;
+    }
+    log_info("membership: this node's certificate is now %s", repl.id.fp_hex);
+    return 0;
+}
+
+static bool _loading; /* repl_members_setup replays: this node's identity is sorted out after */
+
+static void _apply_rotation(const struct change *c)
+{
+    char was[REPL_FP_HEX_SIZE], now_hex[REPL_FP_HEX_SIZE];
+    repl_fingerprint_format(c->target, was);
+    repl_fingerprint_format(c->new_fp, now_hex);
+    if (_is_self(c->target)) {
+        memcpy(self_fp, c->new_fp, REPL_FP_LEN);
+        if (!_loading)
+            _take_next_identity();
+        return;
+    }
+    struct peer *p = _peer_of(c->target);
+    if (!p)
+        return;
+    repl_link_pin(p, c->new_fp, NULL); /* the new one only, from now on */
+    log_info("membership: %s's certificate is now %s (was %s; epoch %llu): update its `peer` "
+             "line in this node's config", p->name, now_hex, was,
+             (unsigned long long)(c->epoch + 1));
+}
+
+static void _apply_rotation(const struct change *c);
+
 static void _apply(const struct change *c, bool save)
 {
     struct change *na = realloc(applied, (napplied + 1) * sizeof(*applied));
@@ -308,7 +410,9 @@ static void _apply(const struct change *c, bool save)
     npending = 0; /* proposals for the old list: proposed again, if still wanted, for the new */
     char hex[REPL_FP_HEX_SIZE];
     repl_fingerprint_format(c->target, hex);
-    if (_is_self(c->target)) {
+    if (c->kind == KIND_ROTATE) {
+        _apply_rotation(c);
+    } else if (_is_self(c->target)) {
         _self_revoked = true;
         fence_set("this node was revoked by a majority of the cluster (membership epoch %llu)",
                   (unsigned long long)(c->epoch + 1));
@@ -327,17 +431,35 @@ static void _apply(const struct change *c, bool save)
         _save();
 }
 
+/* A rotation's new certificate is the one it names, and its owner signed it. */
+static bool _rotation_ok(const struct change *c)
+{
+    const unsigned char *p = c->new_cert;
+    X509 *x = d2i_X509(NULL, &p, c->new_cert_len);
+    uint8_t fp[REPL_FP_LEN];
+    bool ok = x && repl_cert_fingerprint(x, fp) == 0 && !memcmp(fp, c->new_fp, REPL_FP_LEN) &&
+              !_peer_of(c->new_fp) && !_is_self(c->new_fp);
+    X509_free(x);
+    for (uint32_t i = 0; ok && i < c->nsigs; i++)
+        if (!memcmp(c->sigs[i].fp, c->target, REPL_FP_LEN))
+            return true; /* _tidy kept only good signatures */
+    return false;
+}
+
 /* A change signed by a majority of the members active at its epoch: apply it. */
 static bool _ready(struct change *c)
 {
     return c->epoch == repl_members_epoch() && _active(c->target) &&
-           _tidy(c) * 2 > _nactive();
+           _tidy(c) * 2 > _nactive() && (c->kind != KIND_ROTATE || _rotation_ok(c));
 }
 
 /* ---- signing: only on evidence of its own ---- */
 
-static bool _evidence(const uint8_t *target)
+static bool _evidence(const struct change *c)
 {
+    if (c->kind == KIND_ROTATE) /* its owner asked for it */
+        return _rotation_ok(c);
+    const uint8_t *target = c->target;
     uint64_t now = clock_wall_ms();
     pthread_mutex_lock(&intent_lock);
     bool asked = intent_until_ms > now && !memcmp(intent_fp, target, REPL_FP_LEN);
@@ -349,16 +471,18 @@ static bool _evidence(const uint8_t *target)
     return seen && now - seen < FENCED_EVIDENCE_MS;
 }
 
-/* The proposal to revoke target at this epoch (made when make; NULL when there is none). */
-static struct change *_pending(const uint8_t *target, bool make)
+/* The proposal of this kind for target at this epoch (a revocation made when make; NULL
+ * when there is none). */
+static struct change *_pending(uint8_t kind, const uint8_t *target, bool make)
 {
     for (uint32_t i = 0; i < npending; i++)
-        if (!memcmp(pending[i].target, target, REPL_FP_LEN))
+        if (pending[i].kind == kind && !memcmp(pending[i].target, target, REPL_FP_LEN))
             return &pending[i];
     if (!make || npending == sizeof(pending) / sizeof(pending[0]))
         return NULL;
     struct change *c = &pending[npending++];
     memset(c, 0, sizeof(*c));
+    c->kind = kind;
     c->epoch = repl_members_epoch();
     memcpy(c->target, target, REPL_FP_LEN);
     return c;
@@ -367,11 +491,13 @@ static struct change *_pending(const uint8_t *target, bool make)
 /* Sign c if this node may and has evidence. True when it signed. */
 static bool _maybe_sign(struct change *c)
 {
-    if (fence_active() || _self_revoked || _is_self(c->target) || _signed_by_me(c) ||
-        !_evidence(c->target))
+    if (fence_active() || _self_revoked || _signed_by_me(c) ||
+        (_is_self(c->target) && c->kind != KIND_ROTATE) || !_evidence(c))
         return false;
     return _sign(c);
 }
+
+static void _take_rotation_request(void);
 
 void repl_members_step(void)
 {
@@ -383,7 +509,8 @@ void repl_members_step(void)
     memcpy(target, intent_fp, REPL_FP_LEN);
     pthread_mutex_unlock(&intent_lock);
     if (asked && _active(target))
-        _pending(target, true);
+        _pending(KIND_REVOKE, target, true);
+    _take_rotation_request();
     for (uint32_t i = 0; i < npending; i++) {
         struct change *c = &pending[i];
         bool signed_now = _maybe_sign(c);
@@ -419,9 +546,16 @@ void repl_members_on_msg(const uint8_t *blob, uint32_t len)
     }
     if (c.epoch != repl_members_epoch() || !_active(c.target))
         return;
-    struct change *mine = _pending(c.target, true);
+    struct change *mine = _pending(c.kind, c.target, c.kind == KIND_REVOKE);
+    if (!mine && c.kind == KIND_ROTATE && npending < sizeof(pending) / sizeof(pending[0])) {
+        mine = &pending[npending++];
+        *mine = c;
+        mine->nsigs = 0;
+    }
     if (!mine)
         return;
+    if (c.kind == KIND_ROTATE && memcmp(mine->new_fp, c.new_fp, REPL_FP_LEN))
+        return; /* another rotation of the same member: the first one stands */
     /* take the signatures it has that ours lacks */
     for (uint32_t i = 0; i < c.nsigs && mine->nsigs < MAX_SIGS; i++) {
         bool have = false;
@@ -431,6 +565,11 @@ void repl_members_on_msg(const uint8_t *blob, uint32_t len)
             mine->sigs[mine->nsigs++] = c.sigs[i];
     }
     _tidy(mine);
+    if (mine->kind == KIND_ROTATE && _rotation_ok(mine)) {
+        struct peer *p = _peer_of(mine->target);
+        if (p) /* its owner asked: accept the new certificate besides the old one already */
+            repl_link_pin(p, NULL, mine->new_fp);
+    }
     repl_members_step();
 }
 
@@ -457,12 +596,81 @@ int repl_members_revoke(const char *name, char *msg, size_t mlen)
     return 0;
 }
 
+static pthread_mutex_t rot_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool rot_asked; /* under rot_lock */
+
+int repl_members_rotate(char *msg, size_t mlen)
+{
+    char next[4200], fp[REPL_FP_HEX_SIZE], err[256], key[4300], cn[REPL_CN_MAX * 4 + 1];
+    _next_dir(next, sizeof(next));
+    snprintf(key, sizeof(key), "%s/key.pem", next);
+    pthread_mutex_lock(&repl.status_lock);
+    snprintf(cn, sizeof(cn), "%s", repl.id.cn);
+    pthread_mutex_unlock(&repl.status_lock);
+    /* one made before and not taken yet (a rotation still under way) is proposed again */
+    if (access(key, F_OK) != 0 &&
+        repl_identity_generate(next, cn, fp, sizeof(fp), err, sizeof(err)) != REPL_ID_OK) {
+        snprintf(msg, mlen, "making the new identity in %s: %s", next, err);
+        return -1;
+    }
+    pthread_mutex_lock(&rot_lock);
+    rot_asked = true;
+    pthread_mutex_unlock(&rot_lock);
+    repl_link_notify();
+    snprintf(msg, mlen, "new certificate made in %s and its rotation proposed: peers accept it "
+             "besides the old one now, and only it once a majority signed (`cluster status "
+             "--all` says when every node has it)", next);
+    return 0;
+}
+
+/* Link thread: an operator asked for a rotation of this node's certificate. */
+static void _take_rotation_request(void)
+{
+    pthread_mutex_lock(&rot_lock);
+    bool asked = rot_asked;
+    rot_asked = false;
+    pthread_mutex_unlock(&rot_lock);
+    if (!asked || npending == sizeof(pending) / sizeof(pending[0]))
+        return;
+    char next[4200], err[256];
+    _next_dir(next, sizeof(next));
+    struct repl_identity nid = {0};
+    unsigned char *der = NULL;
+    int dlen = -1;
+    if (repl_identity_load(next, &nid, err, sizeof(err)) == REPL_ID_OK)
+        dlen = i2d_X509(nid.cert, &der);
+    if (dlen <= 0 || dlen > CERT_MAX) {
+        log_error("membership: the new identity in %s: %s", next, err);
+        repl_identity_free(&nid);
+        OPENSSL_free(der);
+        return;
+    }
+    struct change *c = _pending(KIND_ROTATE, self_fp, false);
+    if (!c) {
+        c = &pending[npending++];
+        memset(c, 0, sizeof(*c));
+        c->kind = KIND_ROTATE;
+        c->epoch = repl_members_epoch();
+        memcpy(c->target, self_fp, REPL_FP_LEN);
+    }
+    memcpy(c->new_fp, nid.fp, REPL_FP_LEN);
+    memcpy(c->new_cert, der, (size_t)dlen);
+    c->new_cert_len = (uint32_t)dlen;
+    OPENSSL_free(der);
+    repl_identity_free(&nid);
+    if (!_signed_by_me(c))
+        _sign(c); /* with the current key: this node asks for it */
+    _broadcast(CHANGE_PROPOSED, c);
+}
+
 /* ---- start ---- */
 
 int repl_members_setup(char *err, size_t errlen)
 {
     snprintf(state_path, sizeof(state_path), "%s/membership.state",
              option_registry_str("data_dir"));
+    memcpy(self_fp, repl.id.fp, REPL_FP_LEN);
+    memcpy(self_fp0, repl.id.fp, REPL_FP_LEN);
     FILE *f = fopen(state_path, "rb");
     if (!f)
         return 0; /* epoch 0: as configured */
@@ -470,23 +678,37 @@ int repl_members_setup(char *err, size_t errlen)
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
     struct mp_cursor cur;
-    uint32_t k, nc;
+    uint32_t k, nc, fplen;
     uint64_t fmt;
+    const uint8_t *fp0;
     mp_cursor_init(&cur, buf, n);
-    if (!mp_read_array(&cur, &k) || k != 2 || !mp_read_uint(&cur, &fmt) || fmt != 1 ||
+    if (!mp_read_array(&cur, &k) || k != 3 || !mp_read_uint(&cur, &fmt) || fmt != 1 ||
+        !mp_read_bytes(&cur, &fp0, &fplen) || fplen != REPL_FP_LEN ||
         !mp_read_array(&cur, &nc)) {
         snprintf(err, errlen, "%s is not a membership state this version reads", state_path);
         return -1;
     }
+    memcpy(self_fp0, fp0, REPL_FP_LEN); /* the changes name this node as it was then */
+    memcpy(self_fp, fp0, REPL_FP_LEN);
     static struct change c;
+    _loading = true;
     for (uint32_t i = 0; i < nc; i++) {
         int kind;
         if (!_unpack(&cur, &kind, &c) || kind != CHANGE_APPLIED || !_ready(&c)) {
+            _loading = false;
             snprintf(err, errlen, "%s: change %u does not check (signatures, epoch): refusing "
                      "to start on a membership it cannot trust", state_path, i + 1);
             return -1;
         }
         _apply(&c, false);
+    }
+    _loading = false;
+    /* a rotation of this node applied, its new identity not moved in yet (a crash came
+     * between): finish it now */
+    if (memcmp(self_fp, repl.id.fp, REPL_FP_LEN) && _take_next_identity() != 0) {
+        snprintf(err, errlen, "the membership names this node by a certificate its identity "
+                 "directory does not hold (see the log)");
+        return -1;
     }
     log_info("membership: epoch %llu (%u changes from %s)",
              (unsigned long long)repl_members_epoch(), nc, state_path);

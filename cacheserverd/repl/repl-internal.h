@@ -214,6 +214,12 @@ void repl_members_step(void);
  * not revoked); a peer revoked: close its links, unpin it, dial it no more. */
 int repl_link_outputs(const struct peer *only, struct evbuffer **outs, int max);
 void repl_link_revoked(struct peer *p);
+/* A peer's pinned fingerprint becomes fp (when not NULL), and next (NULL: none) is accepted
+ * besides it: a rotation under way. */
+void repl_link_pin(struct peer *p, const uint8_t *fp, const uint8_t *next);
+/* This node's identity becomes *nid (taken: *nid is emptied): new TLS contexts for the
+ * connections made from now on. 0, or -1 (err) with nothing changed. */
+int repl_link_swap_identity(struct repl_identity *nid, char *err, size_t errlen);
 
 /* antientropy.c, on the link thread: set up a peer's (0 or -1), a message of an
  * anti-entropy round on its inbound (the receiver's side) or outbound link (the sender's):

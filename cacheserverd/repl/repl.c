@@ -291,7 +291,9 @@ int repl_setup(char *err, size_t errlen)
         return -1;
     repl.max_offset_ms = option_get_u(&opts.max_clock_offset);
     repl.ae_interval_ms = option_get_u(&opts.anti_entropy_interval) * 1000;
-    repl.pins = calloc((size_t)repl.npeers + 1, REPL_FP_LEN);
+    /* peer i's fingerprint at i, and at npeers + i the one it is rotating to (members.c), if
+     * any: zeros, which no certificate has, stand for none */
+    repl.pins = calloc(2 * (size_t)repl.npeers + 1, REPL_FP_LEN);
     snprintf(state_path, sizeof(state_path), "%s/replication.state",
              option_registry_str("data_dir"));
     repl.backlog = repl_state_load(state_path, option_get_u(&opts.repl_backlog_size),

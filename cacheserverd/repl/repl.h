@@ -104,6 +104,9 @@ int repl_clock_offsets(int64_t *out, int max);
 /* CLUSTER_REVOKE (any thread): ask for the revocation of the peer named name (members.c):
  * this node proposes and signs it; msg says what happens next. 0, or -1 (msg says why). */
 int repl_members_revoke(const char *name, char *msg, size_t mlen);
+/* CLUSTER_ROTATE_CERT (any thread): make a new key and certificate for this node (in the
+ * identity directory's next/) and propose the rotation to it (members.c). 0, or -1. */
+int repl_members_rotate(char *msg, size_t mlen);
 /* The membership's epoch: how many changes were applied. */
 uint64_t repl_members_epoch(void);
 /* max-clock-offset (ms). */

@@ -187,6 +187,10 @@ CC_EXPORT int cc_cluster_unfence(cc_client *c, int *was);
  * them, or the peer fenced itself), and it is applied once a majority signed. Returns at
  * once (CC_OK: proposed); `cluster status` shows `revoked` and the membership epoch. */
 CC_EXPORT int cc_cluster_revoke(cc_client *c, const char *peer);
+/** Give the server a new certificate (docs/integrity.md): it makes a new key and certificate
+ * and proposes the rotation; its peers accept both until a majority signed, then only the
+ * new one. Returns at once (CC_OK: proposed). */
+CC_EXPORT int cc_cluster_rotate_cert(cc_client *c);
 /** WAIT: block until `replicas` peers have acknowledged every change the server made before
  * this call (this connection's writes included), or timeout_ms (0..60000) passed; *acked is
  * how many did (0 without replication; timeout 0 reports the count at once). Replication stays

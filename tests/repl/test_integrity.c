@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -438,6 +439,130 @@ static void test_fenced_node_revoked_by_one_operator(void **state)
     cluster_destroy(&cl);
 }
 
+/* The string value of key in node i's CLUSTER_STATUS map (a flat msgpack map: the key as a
+ * str, then its value as a str of at most 255 bytes), into out ("" when absent). */
+static void _status_str(struct cluster *cl, int i, const char *key, char *out, size_t len)
+{
+    cc_item it = {0};
+    assert_int_equal(cc_cluster_status(cl->nodes[i].c, &it), CC_OK);
+    const uint8_t *p = it.value.data, *end = p + it.value.len;
+    size_t kl = strlen(key);
+    out[0] = '\0';
+    for (; p + kl + 3 <= end; p++) {
+        if (p[0] != (0xa0 | kl) || memcmp(p + 1, key, kl))
+            continue;
+        const uint8_t *v = p + 1 + kl;
+        size_t vl = 0;
+        if ((v[0] & 0xe0) == 0xa0) {
+            vl = v[0] & 0x1f;
+            v += 1;
+        } else if (v[0] == 0xd9) {
+            vl = v[1];
+            v += 2;
+        }
+        if (v + vl <= end)
+            snprintf(out, len, "%.*s", (int)vl, (const char *)v);
+        break;
+    }
+    cc_item_release(&it);
+}
+
+/* cache-cli cluster status --all on node i: its exit code. */
+static int _status_all(struct cluster *cl, int i)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "\"%s\" -s %s cluster status --all >/dev/null 2>&1",
+             getenv("CACHE_CLI"), harness_socket(cl->nodes[i].h));
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static uint64_t _disconnects(struct cluster *cl)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < cl->n; i++)
+        for (int j = 0; j < cl->n; j++)
+            if (i != j)
+                n += cluster_stat(cl, i, "repl.n%d.disconnects", j);
+    return n;
+}
+
+/* Certificate rotation (docs/integrity.md): node 0 rotates its certificate while it takes
+ * writes: no link drops, every write reaches both peers, and they pin the new certificate.
+ * Rotated again while node 1 is partitioned away, nodes 0 and 2 apply it; `cluster status
+ * --all` fails on node 2 until node 1 (healed) has the change from node 2 and links to node
+ * 0's new certificate, then it exits 0. */
+static void test_certificate_rotation(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    cluster_init(&cl, 3);
+    cluster_start(&cl, NULL);
+    cluster_wait_links(&cl, 10000);
+    cluster_wait_synced(&cl);
+    char old[80], now[80], pinned[80];
+    _status_str(&cl, 0, "fingerprint", old, sizeof(old));
+    uint64_t drops = _disconnects(&cl);
+    assert_int_equal(cc_cluster_rotate_cert(cl.nodes[0].c), CC_OK);
+    cluster_write_keys(&cl, 0, "during-rotation", 2000);
+    uint64_t end = cl_now_ms() + 10000;
+    for (;;) {
+        _status_str(&cl, 0, "fingerprint", now, sizeof(now));
+        char p1[80], p2[80];
+        _status_str(&cl, 1, "peer.n0.fingerprint", p1, sizeof(p1));
+        _status_str(&cl, 2, "peer.n0.fingerprint", p2, sizeof(p2));
+        if (strcmp(now, old) && !strcmp(p1, now) && !strcmp(p2, now))
+            break;
+        if (cl_now_ms() > end)
+            fail_msg("rotation not applied: node 0 %s (was %s), pinned by 1: %s, by 2: %s", now,
+                     old, p1, p2);
+        cl_sleep_ms(50);
+    }
+    cluster_wait_agree(&cl, 10000); /* every write of node 0 reached both peers */
+    assert_int_equal(_disconnects(&cl), drops);
+    /* again, node 1 partitioned away */
+    for (int j = 0; j < 3; j++)
+        if (j != 1) {
+            faultproxy_blackhole(cl.proxy[1][j], true);
+            faultproxy_blackhole(cl.proxy[j][1], true);
+        }
+    char second_old[80];
+    snprintf(second_old, sizeof(second_old), "%s", now);
+    assert_int_equal(cc_cluster_rotate_cert(cl.nodes[0].c), CC_OK);
+    end = cl_now_ms() + 10000;
+    for (;;) {
+        _status_str(&cl, 2, "peer.n0.fingerprint", pinned, sizeof(pinned));
+        if (strcmp(pinned, second_old))
+            break;
+        if (cl_now_ms() > end)
+            fail_msg("the second rotation was not applied by nodes 0 and 2");
+        cl_sleep_ms(50);
+    }
+    _status_str(&cl, 0, "fingerprint", now, sizeof(now));
+    assert_string_equal(pinned, now);
+    assert_int_not_equal(_status_all(&cl, 2), 0);
+    for (int j = 0; j < 3; j++)
+        if (j != 1) {
+            faultproxy_cut(cl.proxy[1][j]);
+            faultproxy_cut(cl.proxy[j][1]);
+            faultproxy_blackhole(cl.proxy[1][j], false);
+            faultproxy_blackhole(cl.proxy[j][1], false);
+        }
+    end = cl_now_ms() + 30000;
+    while (_status_all(&cl, 2) != 0) {
+        if (cl_now_ms() > end) {
+            _status_str(&cl, 1, "peer.n0.fingerprint", pinned, sizeof(pinned));
+            harness_print_log(cl.nodes[1].h, 10);
+            fail_msg("cluster status --all never agreed after healing (node 1 pins %s for "
+                     "node 0, which is %s)", pinned, now);
+        }
+        cl_sleep_ms(250);
+    }
+    _status_str(&cl, 1, "peer.n0.fingerprint", pinned, sizeof(pinned));
+    assert_string_equal(pinned, now);
+    cluster_destroy(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +573,7 @@ int main(void)
         cmocka_unit_test_teardown(test_clock_ahead_fences_the_node, cluster_teardown),
         cmocka_unit_test_teardown(test_majority_revokes_a_node, cluster_teardown),
         cmocka_unit_test_teardown(test_fenced_node_revoked_by_one_operator, cluster_teardown),
+        cmocka_unit_test_teardown(test_certificate_rotation, cluster_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
