@@ -41,7 +41,7 @@ var_dump($c->get('t2'));
 echo "-- exists of many: how many exist\n";
 var_dump($c->exists('a'), $c->exists('nope'));
 var_dump($c->exists(['a', 'b', 'nope', 7, 't2']));
-var_dump($c->exists(['nope']), $c->exists([]));
+var_dump($c->exists(['nope']), $c->exists([]), $c->exists(['a', 'a']));
 $many = [];
 for ($i = 0; $i < 1500; $i++) { $many["e$i"] = $i; }
 $c->setMulti($many);
@@ -118,6 +118,7 @@ bool(false)
 int(4)
 int(0)
 int(0)
+int(2)
 int(1500)
 int(1500)
 -- getAndTouch
