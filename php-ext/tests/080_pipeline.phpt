@@ -51,6 +51,11 @@ $r = $c->pipeline(function ($p) {
 var_dump($r[0], get_class($r[1]), $r[1] instanceof CacheClientException, $r[1]->getCode() === 106, $r[2]);
 echo $r[1]->getMessage(), "\n";
 
+echo "-- a value that cannot be decoded is its slot's exception too\n";
+cc_raw_set('p:ser7', cc_mp_object('Foo', 7, 'opaque'));
+$r = $c->pipeline(fn($p) => $p->get('ser7')->get('a'));
+var_dump(get_class($r[0]), $r[1]);
+
 echo "-- an exception in the callable sends nothing\n";
 try {
     $c->pipeline(function ($p) {
@@ -159,6 +164,9 @@ bool(true)
 bool(true)
 int(1)
 E_TYPE: operation not valid for the value's type
+-- a value that cannot be decoded is its slot's exception too
+string(33) "CacheClientSerializationException"
+string(2) "AA"
 -- an exception in the callable sends nothing
 RuntimeException: changed my mind
 bool(false)
