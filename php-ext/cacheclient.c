@@ -396,8 +396,10 @@ static PHP_MINIT_FUNCTION(cacheclient)
     php_cc_serialization_exception_ce = register_class_CacheClientSerializationException(php_cc_exception_ce);
     php_cc_client_ce = register_class_CacheClient();
     php_cc_keyiter_ce = register_class_CacheClientKeyIterator(zend_ce_iterator);
+    php_cc_pipeline_ce = register_class_CacheClientPipeline();
     php_cc_methods_minit();
     php_cc_keyiter_minit();
+    php_cc_pipeline_minit();
     php_cc_conn_minit();
     if (php_cc_stream_minit(module_number) == FAILURE)
         return FAILURE;

@@ -33,8 +33,19 @@ final class CacheClient
     /** The value, or null on a miss; $found tells a stored null/false from a miss. */
     public function get(string $key, mixed &$found = null): mixed {}
 
-    /** Hits only, keyed by the requested keys, in request order. */
-    public function getMulti(array $keys): array {}
+    /**
+     * Hits only, keyed by the requested keys, in request order. With $withVersions each hit
+     * is ['value' => mixed, 'version' => int], as getWithVersion() answers it.
+     */
+    public function getMulti(array $keys, bool $withVersions = false): array {}
+
+    /**
+     * The value (null on a miss, $found false) and a new TTL for it, in one round trip: a GET
+     * and a TOUCH pipelined, NOT atomic (a write between the two is possible; a key deleted
+     * between them is a miss).
+     * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     */
+    public function getAndTouch(string $key, int|float $ttl, mixed &$found = null): mixed {}
 
     /** @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time) */
     public function set(string $key, mixed $value, int|float $ttl = 0): bool {}
@@ -54,13 +65,16 @@ final class CacheClient
     /**
      * @param array $items key => value; all are written or none.
      * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     * @param array|null $ttls key => TTL (int|float, as $ttl) for the keys that take another
+     *        one than $ttl; each must be a key of $items
      */
-    public function setMulti(array $items, int|float $ttl = 0): bool {}
+    public function setMulti(array $items, int|float $ttl = 0, ?array $ttls = null): bool {}
 
     /** @return int how many of the keys existed and were deleted */
     public function delete(string|array $key): int {}
 
-    public function exists(string $key): bool {}
+    /** One key: whether it exists. An array of keys: how many of them exist (phpredis). */
+    public function exists(string|array $key): bool|int {}
 
     /**
      * Set a new TTL; false when the key does not exist.
@@ -140,8 +154,51 @@ final class CacheClient
      */
     public function wait(int $replicas, float $timeout = 1.0): int {}
 
+    /**
+     * Record calls on the CacheClientPipeline passed to $fn and send them all in one write
+     * once $fn returns; returns their results in call order, each as the CacheClient method
+     * of the same name returns it. A server error on one call is its result (a
+     * CacheClientException object, not thrown); an exception in $fn sends nothing.
+     * @param callable(CacheClientPipeline): mixed $fn
+     */
+    public function pipeline(callable $fn): array {}
+
     /** Close the connection; the next call reconnects. */
     public function close(): void {}
+}
+
+/**
+ * The recorder of CacheClient::pipeline(): each method takes the arguments of the
+ * CacheClient method of the same name, records the call and returns the pipeline itself.
+ * It records only while the callable of pipeline() runs.
+ *
+ * @not-serializable
+ */
+final class CacheClientPipeline
+{
+    private function __construct() {}
+
+    public function get(string $key): CacheClientPipeline {}
+
+    public function getWithVersion(string $key): CacheClientPipeline {}
+
+    public function set(string $key, mixed $value, int|float $ttl = 0): CacheClientPipeline {}
+
+    public function add(string $key, mixed $value, int|float $ttl = 0): CacheClientPipeline {}
+
+    public function replace(string $key, mixed $value, int|float $ttl = 0): CacheClientPipeline {}
+
+    public function delete(string $key): CacheClientPipeline {}
+
+    public function exists(string $key): CacheClientPipeline {}
+
+    public function increment(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): CacheClientPipeline {}
+
+    public function decrement(string $key, int $by = 1, int $initial = 0, int|float $ttl = 0): CacheClientPipeline {}
+
+    public function touch(string $key, int|float $ttl): CacheClientPipeline {}
+
+    public function ttl(string $key): CacheClientPipeline {}
 }
 
 /**

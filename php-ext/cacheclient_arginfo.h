@@ -1,5 +1,5 @@
 /* This is a generated file, edit the .stub.php file instead.
- * Stub hash: b5f1b78d7e4d6346338165b2122c5ca172ed1da9 */
+ * Stub hash: 58b6e92042395a11d44af9511521d3c2597cbb9e */
 
 ZEND_BEGIN_ARG_INFO_EX(arginfo_class_CacheClient___construct, 0, 0, 0)
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, socket, IS_STRING, 1, "null")
@@ -13,6 +13,13 @@ ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_getMulti, 0, 1, IS_ARRAY, 0)
 	ZEND_ARG_TYPE_INFO(0, keys, IS_ARRAY, 0)
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, withVersions, _IS_BOOL, 0, "false")
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_getAndTouch, 0, 2, IS_MIXED, 0)
+	ZEND_ARG_TYPE_INFO(0, key, IS_STRING, 0)
+	ZEND_ARG_TYPE_MASK(0, ttl, MAY_BE_LONG|MAY_BE_DOUBLE, NULL)
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(1, found, IS_MIXED, 0, "null")
 ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_set, 0, 2, _IS_BOOL, 0)
@@ -28,14 +35,15 @@ ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_setMulti, 0, 1, _IS_BOOL, 0)
 	ZEND_ARG_TYPE_INFO(0, items, IS_ARRAY, 0)
 	ZEND_ARG_TYPE_MASK(0, ttl, MAY_BE_LONG|MAY_BE_DOUBLE, "0")
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, ttls, IS_ARRAY, 1, "null")
 ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_delete, 0, 1, IS_LONG, 0)
 	ZEND_ARG_TYPE_MASK(0, key, MAY_BE_STRING|MAY_BE_ARRAY, NULL)
 ZEND_END_ARG_INFO()
 
-ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_exists, 0, 1, _IS_BOOL, 0)
-	ZEND_ARG_TYPE_INFO(0, key, IS_STRING, 0)
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_MASK_EX(arginfo_class_CacheClient_exists, 0, 1, MAY_BE_BOOL|MAY_BE_LONG)
+	ZEND_ARG_TYPE_MASK(0, key, MAY_BE_STRING|MAY_BE_ARRAY, NULL)
 ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_touch, 0, 2, _IS_BOOL, 0)
@@ -115,6 +123,10 @@ ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_wait, 0, 1, IS
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, timeout, IS_DOUBLE, 0, "1.0")
 ZEND_END_ARG_INFO()
 
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_pipeline, 0, 1, IS_ARRAY, 0)
+	ZEND_ARG_TYPE_INFO(0, fn, IS_CALLABLE, 0)
+ZEND_END_ARG_INFO()
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_close, 0, 0, IS_VOID, 0)
 ZEND_END_ARG_INFO()
 
@@ -132,10 +144,49 @@ ZEND_END_ARG_INFO()
 
 #define arginfo_class_CacheClientKeyIterator_valid arginfo_class_CacheClient_ping
 
+#define arginfo_class_CacheClientPipeline___construct arginfo_class_CacheClientKeyIterator___construct
+
+ZEND_BEGIN_ARG_WITH_RETURN_OBJ_INFO_EX(arginfo_class_CacheClientPipeline_get, 0, 1, CacheClientPipeline, 0)
+	ZEND_ARG_TYPE_INFO(0, key, IS_STRING, 0)
+ZEND_END_ARG_INFO()
+
+#define arginfo_class_CacheClientPipeline_getWithVersion arginfo_class_CacheClientPipeline_get
+
+ZEND_BEGIN_ARG_WITH_RETURN_OBJ_INFO_EX(arginfo_class_CacheClientPipeline_set, 0, 2, CacheClientPipeline, 0)
+	ZEND_ARG_TYPE_INFO(0, key, IS_STRING, 0)
+	ZEND_ARG_TYPE_INFO(0, value, IS_MIXED, 0)
+	ZEND_ARG_TYPE_MASK(0, ttl, MAY_BE_LONG|MAY_BE_DOUBLE, "0")
+ZEND_END_ARG_INFO()
+
+#define arginfo_class_CacheClientPipeline_add arginfo_class_CacheClientPipeline_set
+
+#define arginfo_class_CacheClientPipeline_replace arginfo_class_CacheClientPipeline_set
+
+#define arginfo_class_CacheClientPipeline_delete arginfo_class_CacheClientPipeline_get
+
+#define arginfo_class_CacheClientPipeline_exists arginfo_class_CacheClientPipeline_get
+
+ZEND_BEGIN_ARG_WITH_RETURN_OBJ_INFO_EX(arginfo_class_CacheClientPipeline_increment, 0, 1, CacheClientPipeline, 0)
+	ZEND_ARG_TYPE_INFO(0, key, IS_STRING, 0)
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, by, IS_LONG, 0, "1")
+	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, initial, IS_LONG, 0, "0")
+	ZEND_ARG_TYPE_MASK(0, ttl, MAY_BE_LONG|MAY_BE_DOUBLE, "0")
+ZEND_END_ARG_INFO()
+
+#define arginfo_class_CacheClientPipeline_decrement arginfo_class_CacheClientPipeline_increment
+
+ZEND_BEGIN_ARG_WITH_RETURN_OBJ_INFO_EX(arginfo_class_CacheClientPipeline_touch, 0, 2, CacheClientPipeline, 0)
+	ZEND_ARG_TYPE_INFO(0, key, IS_STRING, 0)
+	ZEND_ARG_TYPE_MASK(0, ttl, MAY_BE_LONG|MAY_BE_DOUBLE, NULL)
+ZEND_END_ARG_INFO()
+
+#define arginfo_class_CacheClientPipeline_ttl arginfo_class_CacheClientPipeline_get
+
 
 ZEND_METHOD(CacheClient, __construct);
 ZEND_METHOD(CacheClient, get);
 ZEND_METHOD(CacheClient, getMulti);
+ZEND_METHOD(CacheClient, getAndTouch);
 ZEND_METHOD(CacheClient, set);
 ZEND_METHOD(CacheClient, add);
 ZEND_METHOD(CacheClient, replace);
@@ -159,6 +210,7 @@ ZEND_METHOD(CacheClient, flushAll);
 ZEND_METHOD(CacheClient, stats);
 ZEND_METHOD(CacheClient, ping);
 ZEND_METHOD(CacheClient, wait);
+ZEND_METHOD(CacheClient, pipeline);
 ZEND_METHOD(CacheClient, close);
 ZEND_METHOD(CacheClientKeyIterator, __construct);
 ZEND_METHOD(CacheClientKeyIterator, current);
@@ -166,12 +218,25 @@ ZEND_METHOD(CacheClientKeyIterator, key);
 ZEND_METHOD(CacheClientKeyIterator, next);
 ZEND_METHOD(CacheClientKeyIterator, rewind);
 ZEND_METHOD(CacheClientKeyIterator, valid);
+ZEND_METHOD(CacheClientPipeline, __construct);
+ZEND_METHOD(CacheClientPipeline, get);
+ZEND_METHOD(CacheClientPipeline, getWithVersion);
+ZEND_METHOD(CacheClientPipeline, set);
+ZEND_METHOD(CacheClientPipeline, add);
+ZEND_METHOD(CacheClientPipeline, replace);
+ZEND_METHOD(CacheClientPipeline, delete);
+ZEND_METHOD(CacheClientPipeline, exists);
+ZEND_METHOD(CacheClientPipeline, increment);
+ZEND_METHOD(CacheClientPipeline, decrement);
+ZEND_METHOD(CacheClientPipeline, touch);
+ZEND_METHOD(CacheClientPipeline, ttl);
 
 
 static const zend_function_entry class_CacheClient_methods[] = {
 	ZEND_ME(CacheClient, __construct, arginfo_class_CacheClient___construct, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, get, arginfo_class_CacheClient_get, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, getMulti, arginfo_class_CacheClient_getMulti, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClient, getAndTouch, arginfo_class_CacheClient_getAndTouch, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, set, arginfo_class_CacheClient_set, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, add, arginfo_class_CacheClient_add, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, replace, arginfo_class_CacheClient_replace, ZEND_ACC_PUBLIC)
@@ -195,6 +260,7 @@ static const zend_function_entry class_CacheClient_methods[] = {
 	ZEND_ME(CacheClient, stats, arginfo_class_CacheClient_stats, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, ping, arginfo_class_CacheClient_ping, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, wait, arginfo_class_CacheClient_wait, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClient, pipeline, arginfo_class_CacheClient_pipeline, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, close, arginfo_class_CacheClient_close, ZEND_ACC_PUBLIC)
 	ZEND_FE_END
 };
@@ -207,6 +273,23 @@ static const zend_function_entry class_CacheClientKeyIterator_methods[] = {
 	ZEND_ME(CacheClientKeyIterator, next, arginfo_class_CacheClientKeyIterator_next, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClientKeyIterator, rewind, arginfo_class_CacheClientKeyIterator_rewind, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClientKeyIterator, valid, arginfo_class_CacheClientKeyIterator_valid, ZEND_ACC_PUBLIC)
+	ZEND_FE_END
+};
+
+
+static const zend_function_entry class_CacheClientPipeline_methods[] = {
+	ZEND_ME(CacheClientPipeline, __construct, arginfo_class_CacheClientPipeline___construct, ZEND_ACC_PRIVATE)
+	ZEND_ME(CacheClientPipeline, get, arginfo_class_CacheClientPipeline_get, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, getWithVersion, arginfo_class_CacheClientPipeline_getWithVersion, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, set, arginfo_class_CacheClientPipeline_set, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, add, arginfo_class_CacheClientPipeline_add, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, replace, arginfo_class_CacheClientPipeline_replace, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, delete, arginfo_class_CacheClientPipeline_delete, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, exists, arginfo_class_CacheClientPipeline_exists, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, increment, arginfo_class_CacheClientPipeline_increment, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, decrement, arginfo_class_CacheClientPipeline_decrement, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, touch, arginfo_class_CacheClientPipeline_touch, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientPipeline, ttl, arginfo_class_CacheClientPipeline_ttl, ZEND_ACC_PUBLIC)
 	ZEND_FE_END
 };
 
@@ -259,6 +342,17 @@ static zend_class_entry *register_class_CacheClientKeyIterator(zend_class_entry 
 	class_entry = zend_register_internal_class_ex(&ce, NULL);
 	class_entry->ce_flags |= ZEND_ACC_FINAL|ZEND_ACC_NOT_SERIALIZABLE;
 	zend_class_implements(class_entry, 1, class_entry_Iterator);
+
+	return class_entry;
+}
+
+static zend_class_entry *register_class_CacheClientPipeline(void)
+{
+	zend_class_entry ce, *class_entry;
+
+	INIT_CLASS_ENTRY(ce, "CacheClientPipeline", class_CacheClientPipeline_methods);
+	class_entry = zend_register_internal_class_ex(&ce, NULL);
+	class_entry->ce_flags |= ZEND_ACC_FINAL|ZEND_ACC_NOT_SERIALIZABLE;
 
 	return class_entry;
 }

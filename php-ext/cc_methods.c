@@ -178,8 +178,11 @@ PHP_METHOD(CacheClient, get)
 PHP_METHOD(CacheClient, getMulti)
 {
     HashTable *keys;
-    ZEND_PARSE_PARAMETERS_START(1, 1)
+    bool with_versions = false;
+    ZEND_PARSE_PARAMETERS_START(1, 2)
         Z_PARAM_ARRAY_HT(keys)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_BOOL(with_versions)
     ZEND_PARSE_PARAMETERS_END();
 
     php_cc_client *cli = php_cc_this(ZEND_THIS);
@@ -209,6 +212,15 @@ PHP_METHOD(CacheClient, getMulti)
             zval v;
             if (php_cc_decode(&cli->core.codec, &items[i].value, &v) == FAILURE)
                 break;
+            if (with_versions) {
+                /* as getWithVersion() answers each key */
+                zval pair;
+                array_init_size(&pair, 2);
+                add_assoc_zval_ex(&pair, "value", sizeof("value") - 1, &v);
+                add_assoc_long_ex(&pair, "version", sizeof("version") - 1,
+                                  (zend_long)items[i].version);
+                ZVAL_COPY_VALUE(&v, &pair);
+            }
             cc_item_release(&items[i]);
             zend_symtable_update(Z_ARRVAL_P(return_value), Z_STR(kl.orig[i]), &v);
         }
@@ -357,12 +369,13 @@ PHP_METHOD(CacheClient, cas)
 
 PHP_METHOD(CacheClient, setMulti)
 {
-    HashTable *items;
+    HashTable *items, *key_ttls = NULL;
     zval *zttl = NULL, zero;
-    ZEND_PARSE_PARAMETERS_START(1, 2)
+    ZEND_PARSE_PARAMETERS_START(1, 3)
         Z_PARAM_ARRAY_HT(items)
         Z_PARAM_OPTIONAL
         Z_PARAM_NUMBER(zttl)
+        Z_PARAM_ARRAY_HT_OR_NULL(key_ttls)
     ZEND_PARSE_PARAMETERS_END();
     php_cc_client *cli = php_cc_this(ZEND_THIS);
     if (!cli)
@@ -372,6 +385,33 @@ PHP_METHOD(CacheClient, setMulti)
     ZVAL_LONG(&zero, 0);
     if (php_cc_ttl_ms(zttl ? zttl : &zero, 2, &ttl_ms, &past) == FAILURE)
         RETURN_THROWS();
+    if (key_ttls) {
+        /* every per-key TTL names a key of $items and is a TTL: a typo is an error, not a
+         * silently ignored TTL */
+        zend_string *tkey;
+        zend_ulong tidx;
+        zval *t;
+        ZEND_HASH_FOREACH_KEY_VAL(key_ttls, tidx, tkey, t) {
+            ZVAL_DEREF(t);
+            if (Z_TYPE_P(t) != IS_LONG && Z_TYPE_P(t) != IS_DOUBLE) {
+                zend_argument_type_error(3, "must contain only int or float TTLs, %s given",
+                                         zend_zval_type_name(t));
+                RETURN_THROWS();
+            }
+            if (!(tkey ? zend_hash_exists(items, tkey) : zend_hash_index_exists(items, tidx))) {
+                if (tkey)
+                    zend_argument_value_error(3, "names key \"%s\" that is not in argument #1 ($items)",
+                                              ZSTR_VAL(tkey));
+                else
+                    zend_argument_value_error(3, "names key " ZEND_ULONG_FMT " that is not in argument #1 ($items)",
+                                              tidx);
+                RETURN_THROWS();
+            }
+            uint64_t ms;
+            if (php_cc_ttl_ms(t, 3, &ms, NULL) == FAILURE)
+                RETURN_THROWS();
+        } ZEND_HASH_FOREACH_END();
+    }
     size_t n = zend_hash_num_elements(items);
     if (n == 0)
         RETURN_TRUE;
@@ -384,6 +424,8 @@ PHP_METHOD(CacheClient, setMulti)
     cc_value *vals = safe_emalloc(n, sizeof(cc_value), 0);
     uint64_t *ttls = safe_emalloc(n, sizeof(uint64_t), 0);
     size_t done = 0;
+    bool *gone = ecalloc(n, sizeof(bool)); /* an absolute TTL already past: deleted */
+    size_t ngone = 0;
     zend_string *skey;
     zend_ulong ikey;
     zval *val;
@@ -422,19 +464,54 @@ PHP_METHOD(CacheClient, setMulti)
         }
         vals[done] = enc[done].v;
         ttls[done] = ttl_ms;
+        gone[done] = past;
+        zval *t = key_ttls ? (skey ? zend_hash_find(key_ttls, skey)
+                                   : zend_hash_index_find(key_ttls, ikey))
+                           : NULL;
+        if (t) {
+            ZVAL_DEREF(t);
+            if (php_cc_ttl_ms(t, 3, &ttls[done], &gone[done]) == FAILURE) {
+                done++;
+                ok = false;
+                break;
+            }
+        }
+        ngone += gone[done];
         done++;
     } ZEND_HASH_FOREACH_END();
 
     if (ok) {
         cc_client *c = php_cc_begin(&cli->core, true);
         if (c) {
-            int st;
+            int st = CC_OK;
             uint64_t deleted;
-            /* an absolute TTL already past: every key is deleted (nothing stays readable) */
-            if (past)
-                PHP_CC_RUN(st, true, cc_del(c, n, kp, kl, &deleted));
-            else
+            /* An absolute TTL already past: that key is deleted (nothing stays readable).
+             * The others are one MSET (all or none), then the deletes. */
+            if (ngone) {
+                size_t w = 0;
+                const void **gp = safe_emalloc(ngone, sizeof(void *), 0);
+                size_t *gl = safe_emalloc(ngone, sizeof(size_t), 0);
+                size_t g = 0;
+                for (size_t i = 0; i < n; i++) {
+                    if (gone[i]) {
+                        gp[g] = kp[i];
+                        gl[g++] = kl[i];
+                    } else {
+                        kp[w] = kp[i];
+                        kl[w] = kl[i];
+                        vals[w] = vals[i];
+                        ttls[w++] = ttls[i];
+                    }
+                }
+                if (w)
+                    PHP_CC_RUN(st, true, cc_mset(c, w, kp, kl, vals, ttls));
+                if (st == CC_OK)
+                    PHP_CC_RUN(st, true, cc_del(c, ngone, gp, gl, &deleted));
+                efree(gp);
+                efree(gl);
+            } else {
                 PHP_CC_RUN(st, true, cc_mset(c, n, kp, kl, vals, ttls));
+            }
             php_cc_end(&cli->core);
             if (st == CC_OK)
                 RETVAL_TRUE;
@@ -452,6 +529,7 @@ PHP_METHOD(CacheClient, setMulti)
     efree(enc);
     efree(vals);
     efree(ttls);
+    efree(gone);
 }
 
 /* delete and exists: one key or many. */

@@ -49,7 +49,7 @@ static void _count_keys(INTERNAL_FUNCTION_PARAMETERS, bool del)
         php_cc_end(&cli->core);
         if (st != CC_OK)
             php_cc_throw_conn(cli->core.conn, st);
-        else if (del)
+        else if (del || !key)
             RETVAL_LONG((zend_long)count);
         else
             RETVAL_BOOL(count > 0);
@@ -62,29 +62,9 @@ static void _count_keys(INTERNAL_FUNCTION_PARAMETERS, bool del)
 
 PHP_METHOD(CacheClient, delete) { _count_keys(INTERNAL_FUNCTION_PARAM_PASSTHRU, true); }
 
-PHP_METHOD(CacheClient, exists)
-{
-    zend_string *key;
-    ZEND_PARSE_PARAMETERS_START(1, 1)
-        Z_PARAM_STR(key)
-    ZEND_PARSE_PARAMETERS_END();
-    php_cc_client *cli = php_cc_this(ZEND_THIS);
-    php_cc_key k;
-    cc_client *c = php_cc_key_begin(cli, key, &k, true);
-    if (!c)
-        RETURN_THROWS();
-    int st;
-    uint64_t count = 0;
-    const void *p = k.p;
-    size_t len = k.len;
-    PHP_CC_RUN(st, true, cc_exists(c, 1, &p, &len, &count));
-    php_cc_end(&cli->core);
-    if (st != CC_OK)
-        php_cc_throw_conn(cli->core.conn, st);
-    else
-        RETVAL_BOOL(count > 0);
-    php_cc_key_free(&k);
-}
+/* exists(string): bool; exists(array): how many of the keys exist (a key named twice
+ * counts twice), as phpredis' exists() and the protocol's EXISTS count. */
+PHP_METHOD(CacheClient, exists) { _count_keys(INTERNAL_FUNCTION_PARAM_PASSTHRU, false); }
 
 PHP_METHOD(CacheClient, touch)
 {

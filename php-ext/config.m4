@@ -69,7 +69,7 @@ if test "$PHP_CACHECLIENT" != "no"; then
   PHP_SUBST(CACHECLIENT_SHARED_LIBADD)
 
   PHP_NEW_EXTENSION(cacheclient,
-    [cacheclient.c cc_conn.c cc_codec.c cc_methods.c cc_methods_keys.c cc_keys.c cc_stream.c cc_session.c],
+    [cacheclient.c cc_conn.c cc_codec.c cc_methods.c cc_methods_keys.c cc_keys.c cc_pipeline.c cc_stream.c cc_session.c],
     $ext_shared,, [-DZEND_ENABLE_STATIC_TSRMLS_CACHE=1 -std=gnu11 -Wall -Wextra -Wno-unused-parameter])
   PHP_ADD_EXTENSION_DEP(cacheclient, session)
   PHP_ADD_EXTENSION_DEP(cacheclient, spl)

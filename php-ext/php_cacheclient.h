@@ -52,6 +52,7 @@ static inline php_cc_client *php_cc_client_from_obj(zend_object *obj)
 
 extern zend_class_entry *php_cc_client_ce;
 extern zend_class_entry *php_cc_keyiter_ce;
+extern zend_class_entry *php_cc_pipeline_ce;
 extern zend_class_entry *php_cc_exception_ce;
 extern zend_class_entry *php_cc_connection_exception_ce;
 extern zend_class_entry *php_cc_timeout_exception_ce;
@@ -108,6 +109,7 @@ zend_result php_cc_ttl_ms(zval *ttl, uint32_t arg_num, uint64_t *ms, bool *past)
 /* Class registration of the methods file, the key iterator, the stream wrapper, sessions. */
 void php_cc_methods_minit(void);
 void php_cc_keyiter_minit(void);
+void php_cc_pipeline_minit(void);
 zend_result php_cc_stream_minit(int module_number);
 void php_cc_stream_mshutdown(int module_number);
 zend_result php_cc_session_minit(void);

@@ -6,7 +6,7 @@
 # Installs BUILD_DIR (meson install --destdir) into a temporary root, builds the extension
 # with phpize and ./configure --with-cacheclient=<that prefix> (only what libcacheclient
 # installs: cacheclient.h, its protocol header and the shared library), loads it in php and
-# makes real round trips (scalars, an array, a map, a miss) against BUILD_DIR's
+# makes real round trips (scalars, an array, a map, a miss, a pipeline) against BUILD_DIR's
 # cacheserverd. Its last line is "N passed, N failed".
 set -u
 if [ $# -ne 1 ]; then
@@ -67,6 +67,14 @@ LD_LIBRARY_PATH="$libdir" php -n -d extension="$tmp/ext/modules/cacheclient.so" 
     }
     if ($c->get("missing", $found) !== null || $found !== false) {
         fwrite(STDERR, "a miss is not null with \$found false\n"); $bad++;
+    }
+    /* the batch calls of the shared library (pipeline, getAndTouch) */
+    $r = $c->pipeline(function ($p) {
+        $p->set("p", 1, 60)->add("p", 2)->decrement("p")->ttl("p")->exists("p")->get("nope");
+    });
+    if ($r[0] !== true || $r[1] !== false || $r[2] !== 0 || !($r[3] > 59) || $r[4] !== true ||
+        $r[5] !== null || $c->getAndTouch("p", 0) !== 0 || $c->ttl("p") !== null) {
+        fwrite(STDERR, "pipeline: " . var_export($r, true) . "\n"); $bad++;
     }
     exit($bad ? 1 : 0);' "$sock" || fail "round trips through the installed library failed"
 echo "installed-library test: phpize against $prefix, round trips OK"

@@ -202,8 +202,10 @@ CC_EXPORT int cc_wait(cc_client *c, unsigned replicas, uint32_t timeout_ms, unsi
 /* ---- Batches: many requests in one write, replies collected in order ---- */
 typedef struct cc_batch cc_batch;
 
-/** One reply of a batch. item is filled for GET; num holds version (SET), count (DEL),
- * or the new value (INCR/DECR, as int64 bits). */
+/** One result of a batch. status is the request's outcome (CC_OK, CC_NOT_FOUND, ... or an
+ * error). item is filled for GET and MGET hits; num holds the version (SET), the count (DEL:
+ * 1 deleted, 0 not there; EXISTS: 1 or 0), the new value (INCR/DECR) or the remaining
+ * milliseconds (TTL, -1 = no expiry). TOUCH has only its status. */
 typedef struct cc_result {
     int status;
     cc_item item;
@@ -217,12 +219,40 @@ CC_EXPORT int cc_batch_get(cc_batch *b, const void *key, size_t klen);
 /** ttl_ms: milliseconds, 0 = no expiry. */
 CC_EXPORT int cc_batch_set(cc_batch *b, const void *key, size_t klen, const cc_value *v,
                            uint64_t ttl_ms);
+/** SET with cc_set's flags (CC_SET_NX / CC_SET_XX) and cas (0 or a version): the result's
+ * status is CC_OK (num = the new version), CC_NOT_STORED, CC_CAS_MISMATCH or CC_NOT_FOUND, as
+ * cc_set answers. cc_batch_set(b, k, kl, v, ttl) is cc_batch_set_ex(b, k, kl, v, ttl, 0, 0). */
+CC_EXPORT int cc_batch_set_ex(cc_batch *b, const void *key, size_t klen, const cc_value *v,
+                              uint64_t ttl_ms, unsigned flags, uint64_t cas);
+/** DEL of one key: num = 1 when it was deleted, 0 when it was not there. */
 CC_EXPORT int cc_batch_del(cc_batch *b, const void *key, size_t klen);
+/** INCR / DECR by delta; a missing key counts from 0 and gets no ttl. num = the new value. */
 CC_EXPORT int cc_batch_incr(cc_batch *b, const void *key, size_t klen, int64_t delta);
-/** Number of requests added so far. */
+CC_EXPORT int cc_batch_decr(cc_batch *b, const void *key, size_t klen, int64_t delta);
+/** INCR / DECR with cc_incr's initial and ttl_ms (milliseconds, 0 = none) for a key it
+ * creates. num = the new value; CC_E_TYPE / CC_E_OVERFLOW in status as cc_incr answers. */
+CC_EXPORT int cc_batch_incr_ex(cc_batch *b, const void *key, size_t klen, int64_t delta,
+                               int64_t initial, uint64_t ttl_ms);
+CC_EXPORT int cc_batch_decr_ex(cc_batch *b, const void *key, size_t klen, int64_t delta,
+                               int64_t initial, uint64_t ttl_ms);
+/** TTL: num = remaining milliseconds, -1 = no expiry; status CC_NOT_FOUND for a miss. */
+CC_EXPORT int cc_batch_ttl(cc_batch *b, const void *key, size_t klen);
+/** TOUCH: a new ttl_ms (milliseconds, 0 = no expiry); status CC_OK or CC_NOT_FOUND. */
+CC_EXPORT int cc_batch_touch(cc_batch *b, const void *key, size_t klen, uint64_t ttl_ms);
+/** EXISTS of one key: status CC_OK, num = 1 if it exists, 0 if not. */
+CC_EXPORT int cc_batch_exists(cc_batch *b, const void *key, size_t klen);
+/** MGET of n keys as ONE request (beyond the server's max_request_keys, several, which may
+ * connect to learn that limit) that fills n results, one per key in order, exactly as n
+ * cc_batch_get would: status CC_OK with the item, or CC_NOT_FOUND for a miss. A server error
+ * on the request (E_LIMIT, ...) is the status of every one of its n results. So results stay
+ * one per key, and cc_batch_count() counts results, not requests. */
+CC_EXPORT int cc_batch_mget(cc_batch *b, size_t n, const void *const *keys, const size_t *klens);
+/** Number of results cc_batch_exec will fill: one per request added so far, n per MGET. */
 CC_EXPORT size_t cc_batch_count(const cc_batch *b);
 /** Send everything in one write and read every reply. results must have cc_batch_count()
- * entries; release each results[i].item. The batch is emptied for reuse. A request longer
+ * entries, in the order the requests were added; release each results[i].item (a no-op
+ * for the results without one). A request whose reply is malformed fails its own results
+ * and the ones after it with that status. The batch is emptied for reuse. A request longer
  * than the server's max_frame_size fails the whole batch with CC_E_FRAME_TOO_LARGE before
  * anything is sent (every result has that status).
  * @return CC_OK if every reply arrived (check each status), or a connection error. */

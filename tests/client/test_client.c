@@ -627,6 +627,134 @@ static void test_batch_pipelines_mixed_operations(void **state)
     cc_client_destroy(&c);
 }
 
+/* The batch has every single-key operation (and MGET): each result as the plain call
+ * answers it, one per key for MGET (misses included), in the order they were added. */
+static void test_batch_has_every_operation(void **state)
+{
+    (void)state;
+    cc_client *c = _client("batch2");
+    cc_value one = cc_value_int(1), two = cc_value_int(2), str = cc_value_bytes("x", 1);
+    uint64_t v1 = 0;
+    EXPECT_STATUS(c, CC_OK, cc_set(c, "k1", 2, &one, 0, 0, 0, &v1));
+    EXPECT_STATUS(c, CC_OK, cc_set(c, "k2", 2, &two, 60000, 0, 0, NULL));
+    EXPECT_STATUS(c, CC_OK, cc_set(c, "s", 1, &str, 0, 0, 0, NULL));
+    cc_batch *b = cc_batch_create(c);
+    const void *keys[] = {"k1", "nope", "k2"};
+    const size_t lens[] = {2, 4, 2};
+    assert_int_equal(cc_batch_mget(b, 3, keys, lens), CC_OK);            /* 0..2 */
+    assert_int_equal(cc_batch_decr(b, "k2", 2, 5), CC_OK);               /* 3 */
+    assert_int_equal(cc_batch_decr_ex(b, "c", 1, 1, 10, 0), CC_OK);      /* 4 */
+    assert_int_equal(cc_batch_incr_ex(b, "d", 1, 2, 100, 5000), CC_OK);  /* 5 */
+    assert_int_equal(cc_batch_ttl(b, "k2", 2), CC_OK);                   /* 6 */
+    assert_int_equal(cc_batch_ttl(b, "k1", 2), CC_OK);                   /* 7 */
+    assert_int_equal(cc_batch_ttl(b, "nope", 4), CC_OK);                 /* 8 */
+    assert_int_equal(cc_batch_touch(b, "k1", 2, 30000), CC_OK);          /* 9 */
+    assert_int_equal(cc_batch_touch(b, "nope", 4, 30000), CC_OK);        /* 10 */
+    assert_int_equal(cc_batch_exists(b, "k1", 2), CC_OK);                /* 11 */
+    assert_int_equal(cc_batch_exists(b, "nope", 4), CC_OK);              /* 12 */
+    assert_int_equal(cc_batch_set_ex(b, "k1", 2, &two, 0, CC_SET_NX, 0), CC_OK);   /* 13 */
+    assert_int_equal(cc_batch_set_ex(b, "new", 3, &two, 0, CC_SET_XX, 0), CC_OK);  /* 14 */
+    assert_int_equal(cc_batch_set_ex(b, "k1", 2, &two, 0, 0, v1 + 1000), CC_OK);   /* 15 */
+    assert_int_equal(cc_batch_set_ex(b, "new", 3, &two, 0, CC_SET_NX, 0), CC_OK);  /* 16 */
+    assert_int_equal(cc_batch_incr(b, "s", 1, 1), CC_OK);                /* 17: E_TYPE */
+    assert_int_equal(cc_batch_get(b, "new", 3), CC_OK);                  /* 18 */
+    assert_int_equal(cc_batch_mget(b, 0, keys, lens), CC_E_CLIENT_ARGS);
+    assert_int_equal(cc_batch_exists(b, "", 0), CC_E_CLIENT_ARGS);
+    assert_int_equal(cc_batch_count(b), 19);
+    cc_result res[19];
+    EXPECT_STATUS(c, CC_OK, cc_batch_exec(b, res));
+    assert_int_equal(res[0].status, CC_OK);
+    assert_true(res[0].item.found);
+    assert_int_equal(res[0].item.value.i, 1);
+    assert_int_equal(res[0].item.version, v1);
+    assert_int_equal(res[1].status, CC_NOT_FOUND);
+    assert_false(res[1].item.found);
+    assert_int_equal(res[2].status, CC_OK);
+    assert_int_equal(res[2].item.value.i, 2);
+    assert_true(res[2].item.ttl_ms > 0 && res[2].item.ttl_ms <= 60000);
+    assert_int_equal(res[3].status, CC_OK);
+    assert_int_equal(res[3].num, -3);
+    assert_int_equal(res[4].num, 9);
+    assert_int_equal(res[5].num, 102);
+    assert_true(res[6].num > 0 && res[6].num <= 60000);
+    assert_int_equal(res[7].status, CC_OK);
+    assert_int_equal(res[7].num, -1);
+    assert_int_equal(res[8].status, CC_NOT_FOUND);
+    assert_int_equal(res[9].status, CC_OK);
+    assert_int_equal(res[10].status, CC_NOT_FOUND);
+    assert_int_equal(res[11].status, CC_OK);
+    assert_int_equal(res[11].num, 1);
+    assert_int_equal(res[12].status, CC_OK);
+    assert_int_equal(res[12].num, 0);
+    assert_int_equal(res[13].status, CC_NOT_STORED);
+    assert_int_equal(res[14].status, CC_NOT_STORED);
+    assert_int_equal(res[15].status, CC_CAS_MISMATCH);
+    assert_int_equal(res[16].status, CC_OK);
+    assert_true(res[16].num > 0);
+    assert_int_equal(res[17].status, CC_E_TYPE);
+    assert_int_equal(res[18].status, CC_OK);
+    assert_int_equal(res[18].item.value.i, 2);
+    assert_int_equal(res[18].item.version, (uint64_t)res[16].num);
+    for (int i = 0; i < 19; i++)
+        cc_item_release(&res[i].item);
+    /* the touch took, and the items of one MGET are released in any order */
+    int64_t ttl = 0;
+    EXPECT_STATUS(c, CC_OK, cc_ttl(c, "k1", 2, &ttl));
+    assert_true(ttl > 0 && ttl <= 30000);
+    cc_batch_destroy(&b);
+    cc_client_destroy(&c);
+}
+
+/* An MGET beyond the server's max_request_keys goes in pieces inside the batch; results stay
+ * one per key. */
+static void test_batch_mget_beyond_the_server_limit(void **state)
+{
+    (void)state;
+    const char *args[] = {"--max-request-keys", "4", NULL};
+    struct harness *small = harness_start(args);
+    assert_non_null(small);
+    cc_options o;
+    cc_options_init(&o);
+    o.socket_path = harness_socket(small);
+    cc_client *c = cc_client_create(&o);
+    assert_non_null(c);
+    enum { N = 10 };
+    char names[N][8];
+    const void *keys[N];
+    size_t lens[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "m%d", i);
+        keys[i] = names[i];
+        lens[i] = strlen(names[i]);
+        if (i % 3 != 0) {
+            cc_value v = cc_value_int(i);
+            EXPECT_STATUS(c, CC_OK, cc_set(c, names[i], lens[i], &v, 0, 0, 0, NULL));
+        }
+    }
+    cc_batch *b = cc_batch_create(c);
+    assert_int_equal(cc_batch_get(b, "m1", 2), CC_OK);
+    assert_int_equal(cc_batch_mget(b, N, keys, lens), CC_OK);
+    assert_int_equal(cc_batch_exists(b, "m2", 2), CC_OK);
+    assert_int_equal(cc_batch_count(b), N + 2);
+    cc_result res[N + 2];
+    EXPECT_STATUS(c, CC_OK, cc_batch_exec(b, res));
+    assert_int_equal(res[0].item.value.i, 1);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0) {
+            assert_int_equal(res[1 + i].status, CC_NOT_FOUND);
+        } else {
+            assert_int_equal(res[1 + i].status, CC_OK);
+            assert_int_equal(res[1 + i].item.value.i, i);
+        }
+    }
+    assert_int_equal(res[N + 1].num, 1);
+    for (int i = N + 1; i >= 0; i--)
+        cc_item_release(&res[i].item);
+    cc_batch_destroy(&b);
+    cc_client_destroy(&c);
+    harness_destroy(&small);
+}
+
 static void test_reconnects_after_restart_and_refuses_nowhere(void **state)
 {
     (void)state;
@@ -787,6 +915,8 @@ int main(void)
         cmocka_unit_test(test_limits_fail_alone),
         cmocka_unit_test(test_frame_too_large_refused_locally),
         cmocka_unit_test(test_batch_pipelines_mixed_operations),
+        cmocka_unit_test(test_batch_has_every_operation),
+        cmocka_unit_test(test_batch_mget_beyond_the_server_limit),
         cmocka_unit_test(test_malformed_requests_fail_alone),
         cmocka_unit_test(test_concurrent_incr_totals_are_exact),
         cmocka_unit_test(test_reconnects_after_restart_and_refuses_nowhere),
