@@ -266,6 +266,15 @@ static bool _unpack(struct mp_cursor *cur, int *kind, struct change *c)
     return true;
 }
 
+bool repl_members_parse(const uint8_t *blob, uint32_t len)
+{
+    struct mp_cursor cur;
+    static struct change c;
+    int kind;
+    mp_cursor_init(&cur, blob, len);
+    return _unpack(&cur, &kind, &c) && mp_remaining(&cur) == 0;
+}
+
 /* ---- gossip ---- */
 
 static void _send(struct evbuffer *out, int kind, const struct change *c)

@@ -147,6 +147,9 @@ int repl_send_ping(struct evbuffer *out, enum repl_msg_type type, uint64_t offse
                    uint64_t wall_ms);
 int repl_send_error(struct evbuffer *out, unsigned code, const char *msg);
 int repl_send_member(struct evbuffer *out, const uint8_t *blob, size_t len);
+/* members.c: does a MEMBER frame's blob decode as a change (nothing else checked)? For the
+ * peer-wire fuzz target. */
+bool repl_members_parse(const uint8_t *blob, uint32_t len);
 /* Slices [first, first+n) of the sender's gone marks, n <= REPL_GONE_CHUNK. */
 int repl_send_gone(struct evbuffer *out, uint32_t first, uint32_t n, const uint64_t *stamps,
                    const uint16_t *origins);
