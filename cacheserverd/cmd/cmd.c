@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "cmd-internal.h"
+#include "fault_alloc.h"
 #include "fence.h"
 #include "histogram.h"
 #include "log.h"
@@ -303,6 +304,9 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
     uint64_t t0 = clock_mono_us();
     q.op = (int)op;
     q.out = out;
+    /* Fault builds: from here to the reply's assembly, allocations may be made to fail
+     * (FAULT fail-allocs, fault_alloc.c), except FAULT's own. */
+    fault_alloc_request(q.op != CC_OP_FAULT);
     if (q.argc < table[op].min_args || q.argc > table[op].max_args)
         cmd_bad_usage(&q, r);
     else if (fence_active() && _is_write(q.op))
@@ -313,14 +317,17 @@ enum core_verdict cmd_dispatch(struct session *s, const uint8_t *body, size_t le
         table[op].fn(s, &q, r);
     if (!q.from_disk)
         hist_record(&op_hist[op], clock_mono_us() - t0);
+    enum core_verdict v = CORE_CONTINUE;
     if (q.deferred) {
         reply_discard(r);
-        return CORE_PENDING;
+        v = CORE_PENDING;
+    } else if (cmd_tier_after(s, &q, r, body, len)) {
+        v = CORE_PENDING;
+    } else {
+        reply_finish(r, out);
     }
-    if (cmd_tier_after(s, &q, r, body, len))
-        return CORE_PENDING;
-    reply_finish(r, out);
-    return CORE_CONTINUE;
+    fault_alloc_request(false);
+    return v;
 }
 
 static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,

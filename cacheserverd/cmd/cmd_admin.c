@@ -137,53 +137,55 @@ void cmd_flush(struct session *s, struct req *q, struct reply *r)
 /* ---- STATS: a flat map, built in a side buffer because its size is known only at the end ---- */
 
 struct kvbuf {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
+    struct rbuf rb; /* rb.failed: out of memory, the map is incomplete */
     uint32_t n;
 };
 
 static void _kv_init(struct kvbuf *b)
 {
-    msgpack_sbuffer_init(&b->buf);
-    msgpack_packer_init(&b->pk, &b->buf, msgpack_sbuffer_write);
+    rbuf_init(&b->rb);
     b->n = 0;
 }
 
 static void _kv_key(struct kvbuf *b, const char *k)
 {
     size_t len = strlen(k);
-    msgpack_pack_str(&b->pk, len);
-    msgpack_pack_str_body(&b->pk, k, len);
+    msgpack_pack_str(&b->rb.pk, len);
+    msgpack_pack_str_body(&b->rb.pk, k, len);
     b->n++;
 }
 
 static void _kv_u(struct kvbuf *b, const char *k, uint64_t v)
 {
     _kv_key(b, k);
-    msgpack_pack_uint64(&b->pk, v);
+    msgpack_pack_uint64(&b->rb.pk, v);
 }
 
 static void _kv_s(struct kvbuf *b, const char *k, const char *v)
 {
     _kv_key(b, k);
     size_t len = strlen(v);
-    msgpack_pack_str(&b->pk, len);
-    msgpack_pack_str_body(&b->pk, v, len);
+    msgpack_pack_str(&b->rb.pk, len);
+    msgpack_pack_str_body(&b->rb.pk, v, len);
 }
 
 static void _kv_f(struct kvbuf *b, const char *k, double v)
 {
     _kv_key(b, k);
-    msgpack_pack_double(&b->pk, v);
+    msgpack_pack_double(&b->rb.pk, v);
 }
 
-/* Moves the map into the reply as its one result. */
+/* Moves the map into the reply as its one result (E_NOMEM when building it failed). */
 static void _kv_reply(struct kvbuf *b, struct req *q, struct reply *r)
 {
+    if (b->rb.failed) {
+        rbuf_destroy(&b->rb);
+        reply_error(r, q->id, CC_E_NOMEM, "out of memory building the reply");
+        return;
+    }
     reply_begin(r, q->id, CC_OK, 1);
     msgpack_pack_map(&r->pk, b->n);
-    msgpack_sbuffer_write(&r->buf, b->buf.data ? b->buf.data : "", b->buf.size);
-    msgpack_sbuffer_destroy(&b->buf);
+    reply_write_rbuf(r, &b->rb);
 }
 
 static void _stat_one(void *arg, const struct stat_desc *d, uint64_t value)
@@ -272,9 +274,13 @@ void cmd_stats_map(msgpack_sbuffer *out)
     msgpack_sbuffer_init(out);
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, b.n);
-    msgpack_sbuffer_write(out, b.buf.data ? b.buf.data : "", b.buf.size);
-    msgpack_sbuffer_destroy(&b.buf);
+    if (b.rb.failed) { /* out of memory: an empty map rather than a broken one */
+        msgpack_pack_map(&pk, 0);
+    } else {
+        msgpack_pack_map(&pk, b.n);
+        msgpack_sbuffer_write(out, b.rb.buf.data ? b.rb.buf.data : "", b.rb.buf.size);
+    }
+    rbuf_destroy(&b.rb);
 }
 
 void cmd_stats(struct session *s, struct req *q, struct reply *r)

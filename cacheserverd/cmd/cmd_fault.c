@@ -1,12 +1,25 @@
 /* FAULT what n: test-only fault injection (docs/reliability.md, "Fault injection"),
  * compiled only into builds configured with -Dfault_injection=true; elsewhere op 24 is
- * E_UNKNOWN_OP. It answers how many faults it set up.
- *   corrupt-values n   flip a bit in the stored value of up to n items in memory
+ * E_UNKNOWN_OP. It answers a count (below, per fault).
+ *   corrupt-values n   flip a bit in the stored value of up to n items in memory (answers
+ *                      how many it corrupted)
  *   corrupt-records n  flip a bit in the value of this node's next n changes to its peers,
- *                      after their checksum was taken */
+ *                      after their checksum was taken (answers n)
+ *   fail-allocs n      the next n heap allocations (malloc, calloc, realloc, strdup, strndup)
+ *                      that our code makes while a worker handles a request fail (NULL),
+ *                      after the ones skip-allocs lets through; 0 disarms (and clears
+ *                      skip-allocs). Answers how many failures the previous arming had left
+ *                      unused (0: all of them happened). The hook is fault_alloc.c; it needs
+ *                      the executable linked with --wrap, which cacheserverd/meson.build does
+ *                      in fault builds. A request must answer E_NOMEM, never crash.
+ *   skip-allocs n      let the next n of those allocations succeed before fail-allocs starts
+ *                      failing them (set it first: fail-allocs keeps it); answers how many
+ *                      allocations the hook failed since the server started.
+ * FAULT itself runs outside the hook: arming and disarming never fail. */
 #include <string.h>
 
 #include "cmd-internal.h"
+#include "fault_alloc.h"
 
 #ifdef CACHE_FAULT_INJECTION
 #include "repl.h"
@@ -28,8 +41,14 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
     } else if (wlen == 15 && !memcmp(what, "corrupt-records", 15)) {
         repl_fault_corrupt_records((uint32_t)n);
         done = n;
+    } else if (wlen == 11 && !memcmp(what, "fail-allocs", 11)) {
+        done = fault_alloc_arm((uint32_t)n);
+    } else if (wlen == 11 && !memcmp(what, "skip-allocs", 11)) {
+        fault_alloc_skip((uint32_t)n);
+        done = fault_alloc_failed();
     } else {
-        reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values and corrupt-records");
+        reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values, corrupt-records, "
+                    "fail-allocs and skip-allocs");
         return;
     }
     reply_begin(r, q->id, CC_OK, 1);

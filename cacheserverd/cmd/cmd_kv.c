@@ -68,11 +68,11 @@ static int _reply_range(struct req *q, struct reply *r, const struct store_key *
     return STORE_OK;
 }
 
-enum pack { PACK_OK, PACK_TOO_LARGE, PACK_ON_DISK, PACK_FAILED };
+enum pack { PACK_OK, PACK_TOO_LARGE, PACK_ON_DISK, PACK_GONE, PACK_NOMEM };
 
 /* Packs type, value, ttl, version for a found item, taking over the item reference. Else
  * what is in r is incomplete: a stream larger than max_value_size, one with chunks to read
- * from disk first (recorded in q), or one that vanished (or no memory). */
+ * from disk first (recorded in q), one that vanished, or no memory to collect its pieces. */
 static enum pack _pack_item(struct req *q, struct reply *r, const struct store_key *k,
                             struct item *it)
 {
@@ -87,7 +87,7 @@ static enum pack _pack_item(struct req *q, struct reply *r, const struct store_k
             return PACK_TOO_LARGE;
         int st = _reply_range(q, r, k, 0, len);
         if (st != STORE_OK)
-            return st == STORE_ON_DISK ? PACK_ON_DISK : PACK_FAILED;
+            return st == STORE_ON_DISK ? PACK_ON_DISK : st == STORE_ENOMEM ? PACK_NOMEM : PACK_GONE;
     } else {
         uint32_t vlen;
         const uint8_t *v = store_item_value(it, &vlen);
@@ -112,9 +112,13 @@ static void _reply_item(struct req *q, struct reply *r, const struct store_key *
         reply_error(r, q->id, CC_E_VALUE_TOO_LARGE,
                     "stream longer than max_value_size: read it with GETRANGE");
         return;
-    case PACK_FAILED:
+    case PACK_GONE:
         reply_discard(r);
         reply_begin(r, q->id, CC_NOT_FOUND, 0); /* deleted while it was read */
+        return;
+    case PACK_NOMEM: /* not a miss: the value is there */
+        reply_discard(r);
+        cmd_reply_store_status(q, r, STORE_ENOMEM);
         return;
     }
 }
@@ -127,8 +131,10 @@ static bool _get_from_disk(struct req *q, struct reply *r, const struct store_ke
 {
     bool promote = false;
     q->from_disk = true;
-    if (!res || res->status == TIER_ERROR) {
-        reply_error(r, q->id, CC_E_DISK, "SSD tier: %s", res ? res->err : "out of memory");
+    if (!res) {
+        reply_error(r, q->id, CC_E_NOMEM, "out of memory reading the key from disk");
+    } else if (res->status == TIER_ERROR) {
+        reply_error(r, q->id, CC_E_DISK, "SSD tier: %s", res->err);
     } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
         reply_begin(r, q->id, CC_NOT_FOUND, 0);
     } else if (res->type == STORE_T_STREAM) {
@@ -194,11 +200,17 @@ void cmd_mget(struct session *s, struct req *q, struct reply *r)
             msgpack_pack_nil(&r->pk);
             continue;
         }
+        size_t mark = r->buf.size; /* nothing is referenced past it on PACK_GONE */
         msgpack_pack_array(&r->pk, 4);
         enum pack pk = _pack_item(q, r, &k, it);
         if (pk == PACK_ON_DISK)
             continue; /* this reply is dropped: MGET runs again once the chunks are read */
-        if (pk == PACK_FAILED) {
+        if (pk == PACK_GONE) { /* deleted while it was read: a miss, like a key not there */
+            r->buf.size = mark;
+            msgpack_pack_nil(&r->pk);
+            continue;
+        }
+        if (pk == PACK_NOMEM) {
             reply_discard(r);
             cmd_reply_store_status(q, r, STORE_ENOMEM);
             return;
@@ -508,16 +520,15 @@ void cmd_strlen(struct session *s, struct req *q, struct reply *r)
 }
 
 struct scan_out {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
+    struct rbuf rb; /* rb.failed: out of memory, the keys are incomplete */
     uint32_t n;
 };
 
 static void _scan_key(void *ctx, const uint8_t *key, uint32_t klen)
 {
     struct scan_out *o = ctx;
-    msgpack_pack_bin(&o->pk, klen);
-    msgpack_pack_bin_body(&o->pk, key, klen);
+    msgpack_pack_bin(&o->rb.pk, klen);
+    msgpack_pack_bin_body(&o->rb.pk, key, klen);
     o->n++;
 }
 
@@ -532,12 +543,15 @@ void cmd_scan(struct session *s, struct req *q, struct reply *r)
         return;
     }
     struct scan_out o = {.n = 0};
-    msgpack_sbuffer_init(&o.buf);
-    msgpack_packer_init(&o.pk, &o.buf, msgpack_sbuffer_write);
+    rbuf_init(&o.rb);
     uint64_t next = store_scan(s->ns, cursor, prefix, plen, (uint32_t)count, _scan_key, &o);
+    if (o.rb.failed) {
+        rbuf_destroy(&o.rb);
+        cmd_reply_store_status(q, r, STORE_ENOMEM);
+        return;
+    }
     reply_begin(r, q->id, CC_OK, 2);
     msgpack_pack_uint64(&r->pk, next);
     msgpack_pack_array(&r->pk, o.n);
-    msgpack_sbuffer_write(&r->buf, o.buf.data ? o.buf.data : "", o.buf.size);
-    msgpack_sbuffer_destroy(&o.buf);
+    reply_write_rbuf(r, &o.rb);
 }

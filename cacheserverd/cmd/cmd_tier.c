@@ -1,6 +1,7 @@
 /* Requests that wait for a disk tier (cmd-internal.h): keys and stream chunks read from disk
  * before a request runs again, and replies held until a sync-persisted change is durable.
  * Both use core's deferred replies, so only the waiting connection waits. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ struct disk_read {
     int refs;                   /* atomic: the set it is in and each reply piece */
     uint8_t use;                /* enum disk_use */
     struct load *l;             /* while the read is in flight */
-    struct tiering_result *res; /* NULL: out of memory (or, for a load, not read) */
+    struct tiering_result *res; /* NULL: out of memory (or, for a load, not_read) */
+    bool not_read;              /* a load the reader did not queue (not for lack of memory) */
     uint64_t sid;               /* DISK_CHUNK: stream id and chunk index */
     uint32_t idx;
     uint16_t ns;                /* a key */
@@ -159,10 +161,13 @@ bool cmd_chunk_piece(void *ctx, uint64_t sid, uint32_t idx, uint32_t off, uint32
         if (d->use != DISK_CHUNK || d->sid != sid || d->idx != idx)
             continue;
         struct tiering_result *res = d->res;
-        if (!res || res->status != TIER_FOUND || (uint64_t)off + len > res->len) {
-            q->disk_error = !res                       ? "out of memory reading a stream chunk"
-                            : res->status == TIER_ERROR ? res->err
-                                                        : "a chunk of the stream is missing on disk";
+        if (!res) { /* out of memory: E_NOMEM, not a disk error */
+            q->needs_failed = true;
+            return false;
+        }
+        if (res->status != TIER_FOUND || (uint64_t)off + len > res->len) {
+            q->disk_error = res->status == TIER_ERROR ? res->err
+                                                      : "a chunk of the stream is missing on disk";
             return false;
         }
         __atomic_add_fetch(&d->refs, 1, __ATOMIC_ACQ_REL);
@@ -201,14 +206,21 @@ static void _load_free(struct load *l)
     free(l);
 }
 
-/* A key the request needs in memory could not be read (a checksum mismatch, an I/O error):
- * the request fails with that error rather than running as if the key were missing. */
-static const char *_key_error(const struct load *l)
+/* A key the request needs in memory could not be read (a checksum mismatch, an I/O error,
+ * or no memory for the result: *status E_NOMEM then, else E_DISK): the request fails with
+ * that error rather than running as if the key were missing. */
+static const char *_key_error(const struct load *l, int *status)
 {
     for (uint32_t i = 0; i < l->n; i++) {
         const struct tiering_result *res = l->v[i]->res;
-        if (l->v[i]->use == DISK_LOAD && (!res || res->status == TIER_ERROR))
-            return res ? res->err : "out of memory";
+        if (l->v[i]->use != DISK_LOAD || (res && res->status != TIER_ERROR))
+            continue;
+        if (res)
+            return res->err;
+        if (l->v[i]->not_read)
+            return "the key could not be read";
+        *status = CC_E_NOMEM;
+        return "out of memory reading a key from disk";
     }
     return NULL;
 }
@@ -231,10 +243,11 @@ static bool _back_in_memory(const struct disk_read *d)
 static void _load_fill(void *arg, struct core_out *out)
 {
     struct load *l = arg;
-    const char *err = out ? _key_error(l) : NULL;
+    int status = CC_E_DISK;
+    const char *err = out ? _key_error(l, &status) : NULL;
     if (err) {
         struct reply *r = reply_get();
-        reply_error(r, l->id, CC_E_DISK, "disk tier: %s", err);
+        reply_error(r, l->id, status, "disk tier: %s", err);
         reply_finish(r, out);
     } else if (out) {
         uint32_t ncarry = l->carry ? l->carry->n : 0;
@@ -313,6 +326,7 @@ static bool _start_loads(struct session *s, struct req *q, const uint8_t *body, 
         struct disk_read *d = l->v[i];
         d->l = l;
         bool queued;
+        errno = 0; /* tiering_read says "not queued" alike for gone and for no memory */
         if (d->use == DISK_CHUNK) {
             queued = tiering_read_chunk(d->sid, d->idx, _load_read, d);
         } else {
@@ -322,9 +336,11 @@ static bool _start_loads(struct session *s, struct req *q, const uint8_t *body, 
         }
         if (queued)
             continue;
-        /* gone from disk meanwhile, or no memory: an answer reads it as a miss */
-        if (d->use == DISK_ANSWER && (d->res = calloc(1, sizeof(*d->res))))
+        /* Out of memory (what the allocation that failed left in errno): no result, which
+         * is E_NOMEM. Else gone from disk meanwhile: an answer reads it as a miss. */
+        if (errno != ENOMEM && d->use == DISK_ANSWER && (d->res = calloc(1, sizeof(*d->res))))
             d->res->status = TIER_MISS;
+        d->not_read = errno != ENOMEM && d->use == DISK_LOAD;
         atomic_fetch_sub(&l->pending, 1);
     }
     if (atomic_fetch_sub(&l->pending, 1) == 1)
@@ -348,7 +364,11 @@ static void _held_fill(void *arg, struct core_out *out)
 {
     struct held *h = arg;
     if (out) {
-        if (h->ok || h->flow) {
+        if (!h->frame) { /* the change was made; its reply could not be kept */
+            struct reply *r = reply_get();
+            reply_error(r, h->id, CC_E_NOMEM, "out of memory keeping the reply");
+            reply_finish(r, out);
+        } else if (h->ok || h->flow) {
             core_out_add(out, h->frame, h->len);
         } else {
             struct reply *r = reply_get();
@@ -394,9 +414,7 @@ static bool _hold_until_durable(struct req *q, struct reply *r, uint64_t ticket,
     }
     h->id = q->id;
     h->frame = reply_take(r, &h->len);
-    if (!h->frame) { /* r was discarded: answer with what we know */
-        h->ok = h->flow = false;
-        snprintf(h->err, sizeof(h->err), "out of memory for the reply");
+    if (!h->frame) { /* r was discarded: E_NOMEM (_held_fill) */
         core_defer_complete(h->defer, _held_fill, h);
         return true;
     }
@@ -418,11 +436,10 @@ bool cmd_tier_after(struct session *s, struct req *q, struct reply *r, const uin
         bool keys = false;
         for (uint32_t i = 0; i < q->nneeds; i++)
             keys = keys || q->needs[i]->use != DISK_CHUNK;
-        bool started = !q->needs_failed &&
-                       q->attempt + 1 < (keys ? MAX_ATTEMPTS : MAX_CHUNK_RUNS) &&
-                       _start_loads(s, q, body, len);
+        bool retry = q->attempt + 1 < (keys ? MAX_ATTEMPTS : MAX_CHUNK_RUNS);
+        bool started = !q->needs_failed && retry && _start_loads(s, q, body, len);
         if (!started) {
-            if (q->needs_failed)
+            if (q->needs_failed || retry) /* recording or starting the reads ran out */
                 reply_error(r, q->id, CC_E_NOMEM, "out of memory while loading keys from disk");
             else
                 reply_error(r, q->id, CC_E_NOMEM,

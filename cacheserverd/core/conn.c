@@ -57,9 +57,16 @@ void core_out_add_ref(struct core_out *o, const void *data, size_t len,
                       void (*release)(void *arg), void *arg)
 {
     struct _ref *r = NULL;
-    if (o->failed || len == 0 || !(r = malloc(sizeof(*r)))) {
+    if (o->failed || len == 0) {
         if (len)
             o->failed = true;
+        release(arg);
+        return;
+    }
+    if (!(r = malloc(sizeof(*r)))) {
+        /* no memory for the reference: copy the bytes instead (what evbuffer_add fails
+         * on, the connection is closed for) */
+        core_out_add(o, data, len);
         release(arg);
         return;
     }
