@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "cli.h"
 #include "json.h"
@@ -42,12 +43,23 @@ static int cmd_get(struct cli *cli, int argc, char **argv)
     if (rc != CC_OK)
         return cli_status(cli, "get", rc);
     if (o[0].value) {
+        /* A string a client stored compressed (PHP's compression_threshold) is an object to
+         * the server; get prints the string, so --meta says what is stored. */
+        bool zstd = it.value.type == CC_TYPE_OBJECT &&
+                    json_is_zstd(it.value.class_name, it.value.class_len, it.value.serializer);
+        unsigned long long zlen = zstd ? ZSTD_getFrameContentSize(it.value.data, it.value.len) : 0;
+        if (zstd && zlen != ZSTD_CONTENTSIZE_ERROR && zlen != ZSTD_CONTENTSIZE_UNKNOWN)
+            printf("type: bytes (zstd-compressed by a client, %zu bytes stored)\nttl: ",
+                   it.value.len);
+        else
+            printf("type: %s\nttl: ", cc_type_name(it.value.type));
         /* the ttl as `ttl` prints it: seconds, -1 = no expiry */
-        printf("type: %s\nttl: ", cc_type_name(it.value.type));
         cli_print_ttl(it.ttl_ms);
         printf("version: %" PRIu64 "\n", it.version);
         if (it.value.type == CC_TYPE_BYTES || it.value.type == CC_TYPE_STREAM)
             printf("length: %zu\n", it.value.len);
+        else if (zstd && zlen != ZSTD_CONTENTSIZE_ERROR && zlen != ZSTD_CONTENTSIZE_UNKNOWN)
+            printf("length: %llu\n", zlen);
         printf("value: ");
     }
     if (o[2].value)
@@ -440,6 +452,32 @@ static int cmd_strlen(struct cli *cli, int argc, char **argv)
         return cli_usage("strlen");
     uint64_t len = 0;
     int rc = cc_strlen(cli->c, argv[0], strlen(argv[0]), &len);
+    if (rc == CC_E_TYPE) {
+        /* The server sees a string a client stored compressed as an object (E_TYPE): read it
+         * and answer the length of the string, which the zstd frame records. */
+        const char *m = cc_errmsg(cli->c);
+        char *msg = strdup(m && *m ? m : cc_status_message(rc));
+        cc_item it = {0};
+        int grc = cc_get(cli->c, argv[0], strlen(argv[0]), &it);
+        unsigned long long zlen = ZSTD_CONTENTSIZE_ERROR;
+        if (grc == CC_OK && it.value.type == CC_TYPE_OBJECT &&
+            json_is_zstd(it.value.class_name, it.value.class_len, it.value.serializer))
+            zlen = ZSTD_getFrameContentSize(it.value.data, it.value.len);
+        cc_item_release(&it);
+        if (grc != CC_OK) {
+            free(msg);
+            return cli_status(cli, "strlen", grc);
+        }
+        if (zlen != ZSTD_CONTENTSIZE_ERROR && zlen != ZSTD_CONTENTSIZE_UNKNOWN) {
+            free(msg);
+            printf("%llu\n", zlen);
+            return CLI_OK;
+        }
+        fprintf(stderr, "cache-cli: strlen: %s (%d): %s\n", cc_status_name(rc), rc,
+                msg ? msg : "");
+        free(msg);
+        return CLI_ERROR;
+    }
     if (rc != CC_OK)
         return cli_status(cli, "strlen", rc);
     printf("%" PRIu64 "\n", len);
@@ -522,7 +560,7 @@ const struct cli_command cli_commands[] = {
     {"touch", "KEY TTL", "set a key's time to live in seconds or with a unit (0: none)", cmd_touch},
     {"append", "KEY [DATA] [--ttl T]", "append to a stream (stdin in 1 MiB chunks when DATA is left out)", cmd_append},
     {"getrange", "KEY OFFSET LENGTH [--raw]", "print LENGTH bytes of a stream from OFFSET", cmd_getrange},
-    {"strlen", "KEY", "length of a stream or bytes value", cmd_strlen},
+    {"strlen", "KEY", "length of a stream or bytes value (or of a string a client stored zstd-compressed)", cmd_strlen},
     {"scan", "[PREFIX] [--count N] [--limit M]", "list keys (of the namespace) starting with PREFIX", cmd_scan},
     {"stats", "[--json|--prometheus]", "counters, hit rates and latency per operation", cli_cmd_stats},
     {"info", "[--json]", "server description and settings", cli_cmd_info},

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "cacheclient_protocol.h"
 
 struct jp {
@@ -413,6 +415,68 @@ static void print_float(FILE *out, double d)
         fputs(buf, out);
 }
 
+int json_is_zstd(const char *cls, size_t clen, uint64_t ser)
+{
+    return ser == 0 && clen == sizeof(CLI_CLASS_ZSTD) - 1 && memcmp(cls, CLI_CLASS_ZSTD, clen) == 0;
+}
+
+int json_zstd_decompress(const void *data, size_t len, char **out, size_t *outlen)
+{
+    unsigned long long sz = ZSTD_getFrameContentSize(data, len);
+    if (sz == ZSTD_CONTENTSIZE_ERROR || sz == ZSTD_CONTENTSIZE_UNKNOWN || sz > CLI_ZSTD_MAX)
+        return -1;
+    char *buf = malloc((size_t)sz + 1);
+    if (!buf)
+        return -1;
+    size_t n = ZSTD_decompress(buf, (size_t)sz, data, len);
+    if (ZSTD_isError(n) || n != sz) {
+        free(buf);
+        return -1;
+    }
+    buf[sz] = '\0';
+    *out = buf;
+    *outlen = (size_t)sz;
+    return 0;
+}
+
+/* Objects inside serializer-3 objects are decoded recursively: bounded, so a crafted value
+ * cannot exhaust the stack. */
+static int object_depth;
+
+void json_print_object(FILE *out, const char *cls, size_t clen, uint64_t ser, const char *data,
+                       size_t len)
+{
+    if (json_is_zstd(cls, clen, ser)) {
+        char *s;
+        size_t n;
+        if (json_zstd_decompress(data, len, &s, &n) == 0) {
+            json_print_string(out, s, n);
+            free(s);
+            return;
+        }
+    }
+    fputs("{\"@class\": ", out);
+    json_print_string(out, cls, clen);
+    fprintf(out, ", \"@serializer\": %" PRIu64 ", \"@data\": ", ser);
+    if (ser == CLI_SER_MSGPACK && object_depth < JSON_MAX_DEPTH * 2) {
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t off = 0;
+        if (msgpack_unpack_next(&u, data, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len &&
+            u.data.type == MSGPACK_OBJECT_MAP) {
+            object_depth++;
+            json_print(out, &u.data);
+            object_depth--;
+            msgpack_unpacked_destroy(&u);
+            fputc('}', out);
+            return;
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    json_print_string(out, data, len);
+    fputc('}', out);
+}
+
 static void print_object_ext(FILE *out, const msgpack_object_ext *e)
 {
     msgpack_unpacked u;
@@ -422,13 +486,19 @@ static void print_object_ext(FILE *out, const msgpack_object_ext *e)
         msgpack_unpack_next(&u, e->ptr, e->size, &off) == MSGPACK_UNPACK_SUCCESS &&
         u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 3) {
         const msgpack_object *f = u.data.via.array.ptr;
-        fputs("{\"@class\": ", out);
-        json_print(out, &f[0]);
-        fputs(", \"@serializer\": ", out);
-        json_print(out, &f[1]);
-        fputs(", \"@data\": ", out);
-        json_print(out, &f[2]);
-        fputc('}', out);
+        if (f[0].type == MSGPACK_OBJECT_STR && f[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            f[2].type == MSGPACK_OBJECT_BIN) {
+            json_print_object(out, f[0].via.str.ptr, f[0].via.str.size, f[1].via.u64,
+                              f[2].via.bin.ptr, f[2].via.bin.size);
+        } else {
+            fputs("{\"@class\": ", out);
+            json_print(out, &f[0]);
+            fputs(", \"@serializer\": ", out);
+            json_print(out, &f[1]);
+            fputs(", \"@data\": ", out);
+            json_print(out, &f[2]);
+            fputc('}', out);
+        }
     } else {
         fprintf(out, "{\"@ext\": %d, \"@data\": ", e->type);
         json_print_string(out, e->ptr, e->size);

@@ -29,13 +29,23 @@ static void print_float(double d, bool json)
     printf(json && (isnan(d) || isinf(d)) ? "\"%s\"" : "%s", buf);
 }
 
-static void print_object(const cc_value *v)
+/* Objects as JSON (json_print_object): a string a client compressed ("@zstd") prints as
+ * that string, raw unless json; a msgpack-serialized object with its properties as JSON. */
+static void print_object(const cc_value *v, bool json)
 {
-    fputs("{\"@class\": ", stdout);
-    json_print_string(stdout, v->class_name, v->class_len);
-    printf(", \"@serializer\": %" PRIu64 ", \"@data\": ", v->serializer);
-    json_print_string(stdout, (const char *)v->data, v->len);
-    fputc('}', stdout);
+    if (!json && json_is_zstd(v->class_name, v->class_len, v->serializer)) {
+        char *s;
+        size_t n;
+        if (json_zstd_decompress(v->data, v->len, &s, &n) == 0) {
+            fwrite(s, 1, n, stdout);
+            free(s);
+            return;
+        }
+        fprintf(stderr, "cache-cli: a zstd-compressed string that cannot be decompressed "
+                        "(corrupt, or larger than 1 GiB): printed as an object\n");
+    }
+    json_print_object(stdout, v->class_name, v->class_len, v->serializer,
+                      (const char *)v->data, v->len);
 }
 
 static void print_scalar_or_json(const cc_value *v, bool json)
@@ -61,7 +71,7 @@ static void print_scalar_or_json(const cc_value *v, bool json)
         print_encoded_json(v);
         break;
     case CC_TYPE_OBJECT:
-        print_object(v);
+        print_object(v, json);
         break;
     case CC_TYPE_BYTES:
     case CC_TYPE_STREAM:

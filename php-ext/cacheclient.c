@@ -39,6 +39,8 @@ PHP_INI_BEGIN()
                       zend_cacheclient_globals, cacheclient_globals)
     STD_PHP_INI_ENTRY("cacheclient.serializer", "php", PHP_INI_ALL, OnUpdateString, serializer,
                       zend_cacheclient_globals, cacheclient_globals)
+    STD_PHP_INI_ENTRY("cacheclient.compression_level", "3", PHP_INI_ALL, OnUpdateLong,
+                      compression_level, zend_cacheclient_globals, cacheclient_globals)
     STD_PHP_INI_BOOLEAN("cacheclient.session_locking", "1", PHP_INI_ALL, OnUpdateBool,
                         session_locking, zend_cacheclient_globals, cacheclient_globals)
     STD_PHP_INI_ENTRY("cacheclient.session_lock_wait", "10", PHP_INI_ALL, OnUpdateReal,
@@ -234,7 +236,12 @@ static zend_result _serializer_id(const char *name, size_t len, uint8_t *out)
         *out = PHP_CC_SER_IGBINARY;
         return SUCCESS;
     }
-    zend_value_error("CacheClient: serializer must be \"php\" or \"igbinary\", \"%s\" given", name);
+    if (len == 7 && memcmp(name, "msgpack", 7) == 0) {
+        *out = PHP_CC_SER_MSGPACK;
+        return SUCCESS;
+    }
+    zend_value_error("CacheClient: serializer must be \"php\", \"igbinary\" or \"msgpack\", "
+                     "\"%s\" given", name);
     return FAILURE;
 }
 
@@ -259,6 +266,7 @@ zend_result php_cc_core_init(php_cc_core *core, zend_string *socket, HashTable *
     zend_string *ns = NULL, *prefix = NULL;
     uint8_t serializer;
     zend_long threshold = 0;
+    zend_long level = CCG(compression_level);
     zval *allowed = NULL;
     const char *sock = socket ? ZSTR_VAL(socket) : CCG(socket);
     size_t sock_len = socket ? ZSTR_LEN(socket) : (sock ? strlen(sock) : 0);
@@ -275,6 +283,11 @@ zend_result php_cc_core_init(php_cc_core *core, zend_string *socket, HashTable *
     const char *ser_ini = CCG(serializer) ? CCG(serializer) : "php";
     if (_serializer_id(ser_ini, strlen(ser_ini), &serializer) == FAILURE)
         return FAILURE;
+    if (level < PHP_CC_ZSTD_LEVEL_MIN || level > PHP_CC_ZSTD_LEVEL_MAX) {
+        zend_value_error("%s: cacheclient.compression_level must be %d..%d, " ZEND_LONG_FMT
+                         " given", ctx, PHP_CC_ZSTD_LEVEL_MIN, PHP_CC_ZSTD_LEVEL_MAX, level);
+        return FAILURE;
+    }
 
     if (options) {
         zend_string *name;
@@ -332,6 +345,19 @@ zend_result php_cc_core_init(php_cc_core *core, zend_string *socket, HashTable *
                     return FAILURE;
                 }
                 threshold = Z_LVAL_P(v);
+            } else if (zend_string_equals_literal(name, "compression_level")) {
+                if (Z_TYPE_P(v) != IS_LONG) {
+                    zend_type_error("%s: option \"compression_level\" must be of type int, %s "
+                                    "given", ctx, zend_zval_type_name(v));
+                    return FAILURE;
+                }
+                if (Z_LVAL_P(v) < PHP_CC_ZSTD_LEVEL_MIN || Z_LVAL_P(v) > PHP_CC_ZSTD_LEVEL_MAX) {
+                    zend_value_error("%s: option \"compression_level\" must be %d..%d (zstd "
+                                     "levels), " ZEND_LONG_FMT " given", ctx,
+                                     PHP_CC_ZSTD_LEVEL_MIN, PHP_CC_ZSTD_LEVEL_MAX, Z_LVAL_P(v));
+                    return FAILURE;
+                }
+                level = Z_LVAL_P(v);
             } else if (zend_string_equals_literal(name, "allowed_classes")) {
                 allowed = v;
             } else {
@@ -348,6 +374,7 @@ zend_result php_cc_core_init(php_cc_core *core, zend_string *socket, HashTable *
     }
     core->codec.serializer = serializer;
     core->codec.compress_threshold = (size_t)threshold;
+    core->codec.compress_level = (int)level;
     core->ns = ns ? zend_string_copy(ns) : ZSTR_EMPTY_ALLOC();
     core->prefix = prefix && ZSTR_LEN(prefix) ? zend_string_copy(prefix) : NULL;
     const char *pid = NULL;
@@ -443,6 +470,7 @@ static PHP_MINFO_FUNCTION(cacheclient)
     php_info_print_table_row(2, "Version", PHP_CACHECLIENT_VERSION);
     php_info_print_table_row(2, "Protocol version", "1");
     php_info_print_table_row(2, "igbinary serializer", php_cc_igbinary_available() ? "yes" : "no");
+    php_info_print_table_row(2, "msgpack serializer", "yes (built in)");
     php_info_print_table_row(2, "Compression", "zstd");
     php_info_print_table_row(2, "Session handler", "cacheclient");
     php_info_print_table_row(2, "Stream wrapper", "cache://");

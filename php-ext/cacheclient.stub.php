@@ -25,7 +25,8 @@ final class CacheClient
     /**
      * @param string|null $socket Unix socket path; null = ini cacheclient.socket
      * @param array $options persistent (bool|string id), connect_timeout (s), read_timeout (s),
-     *        namespace, prefix, serializer ("php"|"igbinary"), compression_threshold (bytes, 0 = off),
+     *        namespace, prefix, serializer ("php"|"igbinary"|"msgpack"), compression_threshold
+     *        (bytes, 0 = off), compression_level (zstd 1..19, default 3),
      *        allowed_classes (bool|array of class names), client_name
      */
     public function __construct(?string $socket = null, array $options = []) {}

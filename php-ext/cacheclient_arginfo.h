@@ -1,5 +1,5 @@
 /* This is a generated file, edit the .stub.php file instead.
- * Stub hash: 58b6e92042395a11d44af9511521d3c2597cbb9e */
+ * Stub hash: 26f43d69852c73b1f6e1cbee71e026dd2c73eee6 */
 
 ZEND_BEGIN_ARG_INFO_EX(arginfo_class_CacheClient___construct, 0, 0, 0)
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, socket, IS_STRING, 1, "null")

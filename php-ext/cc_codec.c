@@ -11,7 +11,6 @@
 
 /* The largest string a "@zstd" frame may claim to expand to. */
 #define PHP_CC_ZSTD_MAX ((unsigned long long)1 << 30)
-#define PHP_CC_ZSTD_LEVEL 3
 
 /* ---- codec options ---- */
 
@@ -19,6 +18,7 @@ void php_cc_codec_init(php_cc_codec *codec)
 {
     codec->serializer = PHP_CC_SER_PHP;
     codec->compress_threshold = 0;
+    codec->compress_level = PHP_CC_ZSTD_LEVEL_DEFAULT;
     ZVAL_TRUE(&codec->allowed_classes);
     codec->unserialize_opts = NULL;
 }
@@ -160,13 +160,92 @@ static void _pack_bytes(msgpack_packer *pk, const char *p, size_t n)
     }
 }
 
+typedef struct _enc {
+    msgpack_packer pk;
+    const php_cc_codec *codec;
+} _enc;
+
+static zend_result _encode(_enc *e, zval *zv, int depth);
+
+/* Whether the msgpack serializer stores an object as the map of its properties: a user class
+ * (or stdClass) whose whole state is its properties, as serialize() sees them. Objects that
+ * serialize themselves (__serialize, Serializable, __sleep), enums, internal classes other
+ * than stdClass and their subclasses (their state may live outside the properties) and
+ * classes serialize() refuses (Closure, anonymous) keep serialize(). */
+static bool _msgpack_serializable(zend_class_entry *ce)
+{
+    if (ce->ce_flags & (ZEND_ACC_ENUM | ZEND_ACC_NOT_SERIALIZABLE | ZEND_ACC_ANON_CLASS))
+        return false;
+    if (ce->__serialize || ce->serialize ||
+        zend_hash_str_exists(&ce->function_table, "__sleep", sizeof("__sleep") - 1))
+        return false;
+    for (zend_class_entry *c = ce; c; c = c->parent)
+        if (c->type == ZEND_INTERNAL_CLASS && c != zend_standard_class_def)
+            return false;
+    return true;
+}
+
+/* The msgpack map of an object's properties, named and chosen as serialize() does:
+ * uninitialized typed properties are left out, protected ones are "\0*\0name", private
+ * ones "\0Class\0name". */
+static zend_result _encode_props(_enc *e, zval *zv, int depth)
+{
+    zend_string *key;
+    zend_ulong idx;
+    zval *val;
+    uint32_t n = 0;
+    HashTable *props = zend_get_properties_for(zv, ZEND_PROP_PURPOSE_SERIALIZE);
+    if (props) {
+        ZEND_HASH_FOREACH_VAL_IND(props, val) {
+            (void)val;
+            n++;
+        } ZEND_HASH_FOREACH_END();
+    }
+    msgpack_pack_map(&e->pk, n);
+    if (!props)
+        return SUCCESS;
+    zend_result rc = SUCCESS;
+    ZEND_HASH_FOREACH_KEY_VAL_IND(props, idx, key, val) {
+        if (key)
+            _pack_bytes(&e->pk, ZSTR_VAL(key), ZSTR_LEN(key));
+        else
+            msgpack_pack_int64(&e->pk, (int64_t)(zend_long)idx);
+        if (_encode(e, val, depth + 1) == FAILURE) {
+            rc = FAILURE;
+            break;
+        }
+    } ZEND_HASH_FOREACH_END();
+    zend_release_properties(props);
+    return rc;
+}
+
 /* Serialize one object: *cls is its class name, *data the serializer's output (owned by the
- * caller), *ser the serializer id. Enums always use serialize(): "E:len:"Class:Case";". */
-static zend_result _serialize_object(const php_cc_codec *codec, zval *zv, zend_string **cls,
-                                     zend_string **data, uint8_t *ser)
+ * caller), *ser the serializer id. Enums always use serialize(): "E:len:"Class:Case";".
+ * depth: how deep the object sits in the value (objects stored as msgpack maps count as a
+ * level, so an object that contains itself is refused instead of recursing forever). */
+static zend_result _serialize_object(const php_cc_codec *codec, zval *zv, int depth,
+                                     zend_string **cls, zend_string **data, uint8_t *ser)
 {
     zend_class_entry *ce = Z_OBJCE_P(zv);
     *cls = ce->name;
+    if (codec->serializer == PHP_CC_SER_MSGPACK && _msgpack_serializable(ce)) {
+        if (depth >= CC_MAX_VALUE_DEPTH) {
+            zend_value_error("CacheClient: values nested deeper than %d levels cannot be stored "
+                             "(or an object contains itself)", CC_MAX_VALUE_DEPTH);
+            return FAILURE;
+        }
+        _enc e;
+        smart_str buf = {0};
+        e.codec = codec;
+        msgpack_packer_init(&e.pk, &buf, _sbuf_write);
+        if (_encode_props(&e, zv, depth) == FAILURE) {
+            smart_str_free(&buf);
+            return FAILURE;
+        }
+        *data = smart_str_extract(&buf);
+        *ser = PHP_CC_SER_MSGPACK;
+        return SUCCESS;
+    }
     if (codec->serializer == PHP_CC_SER_IGBINARY && !(ce->ce_flags & ZEND_ACC_ENUM)) {
         zval ret;
         if (!php_cc_igbinary_available()) {
@@ -219,18 +298,11 @@ static void _pack_object_payload(msgpack_packer *pk, const char *cls, size_t cle
     msgpack_pack_bin_body(pk, data, dlen);
 }
 
-typedef struct _enc {
-    msgpack_packer pk;
-    const php_cc_codec *codec;
-} _enc;
-
-static zend_result _encode(_enc *e, zval *zv, int depth);
-
-static zend_result _encode_object(_enc *e, zval *zv)
+static zend_result _encode_object(_enc *e, zval *zv, int depth)
 {
     zend_string *cls, *data;
     uint8_t ser;
-    if (_serialize_object(e->codec, zv, &cls, &data, &ser) == FAILURE)
+    if (_serialize_object(e->codec, zv, depth, &cls, &data, &ser) == FAILURE)
         return FAILURE;
     smart_str payload = {0};
     msgpack_packer ppk;
@@ -300,7 +372,7 @@ static zend_result _encode(_enc *e, zval *zv, int depth)
     case IS_ARRAY:
         return _encode_array(e, Z_ARRVAL_P(zv), depth);
     case IS_OBJECT:
-        return _encode_object(e, zv);
+        return _encode_object(e, zv, depth);
     default:
         zend_type_error("CacheClient: cannot store a value of type %s", zend_zval_type_name(zv));
         return FAILURE;
@@ -330,7 +402,8 @@ zend_result php_cc_encode(const php_cc_codec *codec, zval *zv, php_cc_encoded *o
         if (codec->compress_threshold && n >= codec->compress_threshold) {
             size_t bound = ZSTD_compressBound(n);
             zend_string *z = zend_string_alloc(bound, 0);
-            size_t clen = ZSTD_compress(ZSTR_VAL(z), bound, Z_STRVAL_P(zv), n, PHP_CC_ZSTD_LEVEL);
+            size_t clen = ZSTD_compress(ZSTR_VAL(z), bound, Z_STRVAL_P(zv), n,
+                                         codec->compress_level);
             if (!ZSTD_isError(clen) && clen < n) {
                 ZSTR_LEN(z) = clen;
                 out->data = z;
@@ -360,7 +433,7 @@ zend_result php_cc_encode(const php_cc_codec *codec, zval *zv, php_cc_encoded *o
     case IS_OBJECT: {
         zend_string *cls;
         uint8_t ser;
-        if (_serialize_object(codec, zv, &cls, &out->data, &ser) == FAILURE)
+        if (_serialize_object(codec, zv, 0, &cls, &out->data, &ser) == FAILURE)
             return FAILURE;
         out->v = cc_value_object(ZSTR_VAL(cls), ZSTR_LEN(cls), ser, ZSTR_VAL(out->data),
                                  ZSTR_LEN(out->data));
@@ -450,8 +523,83 @@ static zend_result _decompress(const char *data, size_t len, zval *out)
     return SUCCESS;
 }
 
+typedef struct _dec {
+    const php_cc_codec *codec;
+} _dec;
+
+static zend_result _decode_mp(_dec *d, cc_reader *c, zval *out, int depth);
+
+/* Serializer 3: data is the msgpack map of the properties (serialize()'s names). serialize()'s
+ * object format is its array format behind O:len:"Class", so the map is decoded to an array
+ * and the object built by unserialize() itself: allowed_classes, unknown classes
+ * (__PHP_Incomplete_Class), typed and readonly properties, __unserialize()/__wakeup() and
+ * dynamic properties behave exactly as for serializer 1. */
+static zend_result _unserialize_msgpack(const php_cc_codec *codec, const char *cls, size_t clen,
+                                        const char *data, size_t len, zval *out, int depth)
+{
+    cc_reader c;
+    _dec d = {codec};
+    zval props;
+    cc_reader_init(&c, (const uint8_t *)data, len);
+    if (cc_read_peek_type(&c) != CC_TYPE_MAP) {
+        _throw_ser("CacheClient: an object of class %.*s stored with the msgpack serializer "
+                   "holds no property map", (int)clen, cls);
+        return FAILURE;
+    }
+    if (_decode_mp(&d, &c, &props, depth + 1) == FAILURE)
+        return FAILURE;
+    if (cc_reader_remaining(&c) != 0) {
+        zval_ptr_dtor(&props);
+        _throw_ser("CacheClient: trailing bytes after the properties of an object of class %.*s",
+                   (int)clen, cls);
+        return FAILURE;
+    }
+    smart_str arr = {0};
+    php_serialize_data_t vh;
+    PHP_VAR_SERIALIZE_INIT(vh);
+    php_var_serialize(&arr, &props, &vh);
+    PHP_VAR_SERIALIZE_DESTROY(vh);
+    zval_ptr_dtor(&props);
+    if (EG(exception)) {
+        smart_str_free(&arr);
+        return FAILURE;
+    }
+    if (!arr.s || ZSTR_LEN(arr.s) < 2 || ZSTR_VAL(arr.s)[0] != 'a') {
+        smart_str_free(&arr);
+        _throw_ser("CacheClient: could not rebuild an object of class %.*s", (int)clen, cls);
+        return FAILURE;
+    }
+    smart_str buf = {0};
+    smart_str_appendl(&buf, "O:", 2);
+    smart_str_append_unsigned(&buf, clen);
+    smart_str_appendl(&buf, ":\"", 2);
+    smart_str_appendl(&buf, cls, clen);
+    smart_str_appendc(&buf, '"');
+    smart_str_appendl(&buf, ZSTR_VAL(arr.s) + 1, ZSTR_LEN(arr.s) - 1); /* ":N:{...}" */
+    smart_str_free(&arr);
+    smart_str_0(&buf);
+    ZVAL_NULL(out);
+    php_unserialize_with_options(out, ZSTR_VAL(buf.s), ZSTR_LEN(buf.s), codec->unserialize_opts,
+                                 "CacheClient");
+    smart_str_free(&buf);
+    if (EG(exception)) {
+        zval_ptr_dtor(out);
+        ZVAL_UNDEF(out);
+        return FAILURE;
+    }
+    if (Z_TYPE_P(out) != IS_OBJECT) {
+        zval_ptr_dtor(out);
+        ZVAL_UNDEF(out);
+        _throw_ser("CacheClient: invalid class name or properties in an object of class %.*s "
+                   "stored with the msgpack serializer", (int)clen, cls);
+        return FAILURE;
+    }
+    return SUCCESS;
+}
+
 static zend_result _decode_object(const php_cc_codec *codec, const char *cls, size_t clen,
-                                  uint64_t ser, const char *data, size_t len, zval *out)
+                                  uint64_t ser, const char *data, size_t len, zval *out,
+                                  int depth)
 {
     if (clen > 0 && cls[0] == '@') {
         if (clen == sizeof(PHP_CC_CLASS_ZSTD) - 1 && memcmp(cls, PHP_CC_CLASS_ZSTD, clen) == 0)
@@ -467,18 +615,18 @@ static zend_result _decode_object(const php_cc_codec *codec, const char *cls, si
         return _unserialize_php(codec, data, len, out);
     case PHP_CC_SER_IGBINARY:
         return _unserialize_igbinary(codec, cls, clen, data, len, out);
+    case PHP_CC_SER_MSGPACK:
+        if (depth >= 64) {
+            _throw_ser("CacheClient: objects nested too deep in a value from the server");
+            return FAILURE;
+        }
+        return _unserialize_msgpack(codec, cls, clen, data, len, out, depth);
     default:
         _throw_ser("CacheClient: cannot decode an object of class %.*s with serializer %" PRIu64,
                    (int)clen, cls, ser);
         return FAILURE;
     }
 }
-
-typedef struct _dec {
-    const php_cc_codec *codec;
-} _dec;
-
-static zend_result _decode_mp(_dec *d, cc_reader *c, zval *out, int depth);
 
 /* Map key as PHP would store it: ints stay ints, numeric strings become ints (as in any PHP
  * array), nil/bool/float follow PHP's array key rules; containers are refused. */
@@ -626,7 +774,8 @@ static zend_result _decode_mp(_dec *d, cc_reader *c, zval *out, int depth)
         if (!cc_read_array(&pc, &n) || n != 3 || !cc_read_bytes(&pc, &cls, &clen) ||
             !cc_read_uint(&pc, &ser) || !cc_read_bytes(&pc, &data, &dlen))
             break;
-        return _decode_object(d->codec, (const char *)cls, clen, ser, (const char *)data, dlen, out);
+        return _decode_object(d->codec, (const char *)cls, clen, ser, (const char *)data, dlen, out,
+                              depth);
     }
     default:
         break;
@@ -680,7 +829,7 @@ zend_result php_cc_decode(const php_cc_codec *codec, const cc_value *v, zval *ou
         return php_cc_decode_msgpack(codec, v->data, v->len, out);
     case CC_TYPE_OBJECT:
         return _decode_object(codec, v->class_name, v->class_len, v->serializer,
-                              (const char *)v->data, v->len, out);
+                              (const char *)v->data, v->len, out, 0);
     default:
         _throw_ser("CacheClient: unknown value type %d from the server", v->type);
         return FAILURE;

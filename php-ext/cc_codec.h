@@ -4,8 +4,11 @@
  * clients read what PHP wrote: null, bool, int, float (INF/NAN included), bytes, array (a
  * PHP list, keys 0..n-1 in order) and map (any other PHP array, int and string keys kept).
  * Nested strings are msgpack str when valid UTF-8, bin otherwise. Objects and enums become
- * the object type: ext 1 [class, serializer, data] with serializer 1 (serialize()) or 2
- * (igbinary). Classes whose names start with '@' are the extension's own encodings:
+ * the object type: ext 1 [class, serializer, data] with serializer 1 (serialize()), 2
+ * (igbinary) or 3 (msgpack: data is the msgpack map of the properties as serialize() names
+ * them, "\0*\0prop" for protected and "\0Class\0prop" for private ones, so C and cache-cli
+ * decode it; read back through unserialize()'s own object rules). Classes whose names start
+ * with '@' are the extension's own encodings:
  *   "@zstd"    serializer 0, data = one zstd frame of a string (compression_threshold)
  *   "@stream"  serializer 0, data = the key holding a cache:// stream's bytes
  * Encoding uses msgpack-c's packer, decoding libcacheclient's value reader (cc_reader in
@@ -20,13 +23,20 @@
 #define PHP_CC_SER_OPAQUE 0
 #define PHP_CC_SER_PHP 1
 #define PHP_CC_SER_IGBINARY 2
+#define PHP_CC_SER_MSGPACK 3
+
+/* zstd levels for compression_level: the range accepted and the default. */
+#define PHP_CC_ZSTD_LEVEL_MIN 1
+#define PHP_CC_ZSTD_LEVEL_MAX 19
+#define PHP_CC_ZSTD_LEVEL_DEFAULT 3
 
 #define PHP_CC_CLASS_ZSTD "@zstd"
 #define PHP_CC_CLASS_STREAM "@stream"
 
 typedef struct php_cc_codec {
-    uint8_t serializer;           /* PHP_CC_SER_PHP or PHP_CC_SER_IGBINARY, for writing */
+    uint8_t serializer;           /* PHP_CC_SER_PHP, _IGBINARY or _MSGPACK, for writing */
     size_t compress_threshold;    /* strings of at least this many bytes are compressed; 0 = off */
+    int compress_level;           /* zstd level, PHP_CC_ZSTD_LEVEL_MIN..MAX */
     zval allowed_classes;         /* true, false or an array of class names (unserialize()'s option) */
     HashTable *unserialize_opts;  /* ['allowed_classes' => ...]; NULL when every class is allowed */
 } php_cc_codec;

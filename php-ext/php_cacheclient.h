@@ -19,7 +19,8 @@ ZEND_BEGIN_MODULE_GLOBALS(cacheclient)
     char *socket;              /* cacheclient.socket */
     double connect_timeout;    /* cacheclient.connect_timeout, seconds */
     double read_timeout;       /* cacheclient.read_timeout, seconds */
-    char *serializer;          /* cacheclient.serializer: "php" or "igbinary" */
+    char *serializer;          /* cacheclient.serializer: "php", "igbinary" or "msgpack" */
+    zend_long compression_level; /* cacheclient.compression_level: zstd level 1..19 */
     bool session_locking;      /* cacheclient.session_locking */
     double session_lock_wait;  /* cacheclient.session_lock_wait, seconds */
     zend_long session_lock_expire; /* cacheclient.session_lock_expire, seconds (0 = auto) */

@@ -6,7 +6,8 @@
 # Installs BUILD_DIR (meson install --destdir) into a temporary root, builds the extension
 # with phpize and ./configure --with-cacheclient=<that prefix> (only what libcacheclient
 # installs: cacheclient.h, its protocol header and the shared library), loads it in php and
-# makes real round trips (scalars, an array, a map, a miss, a pipeline) against BUILD_DIR's
+# makes real round trips (scalars, an array, a map, a miss, a pipeline, a msgpack-serialized
+# object, a compressed string) against BUILD_DIR's
 # cacheserverd. Its last line is "N passed, N failed".
 set -u
 if [ $# -ne 1 ]; then
@@ -75,6 +76,15 @@ LD_LIBRARY_PATH="$libdir" php -n -d extension="$tmp/ext/modules/cacheclient.so" 
     if ($r[0] !== true || $r[1] !== false || $r[2] !== 0 || !($r[3] > 59) || $r[4] !== true ||
         $r[5] !== null || $c->getAndTouch("p", 0) !== 0 || $c->ttl("p") !== null) {
         fwrite(STDERR, "pipeline: " . var_export($r, true) . "\n"); $bad++;
+    }
+    /* an object with the msgpack serializer, a string compressed at level 19 */
+    $m = new CacheClient($argv[1], ["serializer" => "msgpack", "compression_threshold" => 10,
+                                    "compression_level" => 19]);
+    $o = new stdClass; $o->a = [1, "x"]; $o->b = new stdClass;
+    $big = str_repeat("abc", 1000);
+    $m->set("o", $o); $m->set("z", $big);
+    if ($m->get("o") != $o || $c->get("z") !== $big) {
+        fwrite(STDERR, "msgpack serializer / compression level round trip failed\n"); $bad++;
     }
     exit($bad ? 1 : 0);' "$sock" || fail "round trips through the installed library failed"
 echo "installed-library test: phpize against $prefix, round trips OK"

@@ -58,7 +58,7 @@ string ttl: TypeError: CacheClient::set(): Argument #3 ($ttl) must be of type in
 unknown option: ValueError: CacheClient::__construct(): unknown option "namespce"
 bad timeout: ValueError: CacheClient: option "read_timeout" must be a finite number of seconds in (0, 86400]
 infinite timeout: ValueError: CacheClient: option "connect_timeout" must be a finite number of seconds in (0, 86400]
-bad serializer: ValueError: CacheClient: serializer must be "php" or "igbinary", "json" given
+bad serializer: ValueError: CacheClient: serializer must be "php", "igbinary" or "msgpack", "json" given
 long namespace: ValueError: CacheClient::__construct(): option "namespace" must be at most 64 bytes without NUL
 empty socket: ValueError: CacheClient::__construct(): the socket path must be 1 to 107 bytes without NUL, "" given
 socket path too long: ValueError: CacheClient::__construct(): the socket path must be 1 to 107 bytes without NUL, "/sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss" given

@@ -240,6 +240,54 @@ check "use with no name is the default namespace again" 1 "" -- bash -c "printf 
 check "get --help" 0 "$(printf 'usage: cache-cli get KEY [--meta] [--raw] [--json]\n    print a value (--meta: type, ttl in seconds or -1, version too)')" -- cli get --help
 check_err "set with one argument too many says so" 2 "set: wrong arguments \(3 given\)" -- cli set k v w
 
+# --- values other clients store as objects (php-ext/README.md "Values"): a string the PHP
+# extension compressed (class "@zstd", serializer 0, one zstd frame) and an object stored with
+# its msgpack serializer (serializer 3, data = the msgpack map of its properties). cache-cli
+# cannot write them, so they are sent as raw SET frames.
+raw_set() { # KEY HEX_VALUE: SET KEY to the msgpack value given in hex; prints the status
+  python3 -c 'import socket, struct, sys
+key = sys.argv[2].encode(); val = bytes.fromhex(sys.argv[3])
+body = bytes([0x94, 4, 1, 0xa0 | len(key)]) + key + val
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(struct.pack(">I", len(body)) + body)
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+r = s.recv(n, socket.MSG_WAITALL)
+print("ok" if r[2] == 0 else "status %d" % r[2])' "$sock" "$1" "$2"
+}
+ext_object() { # CLASS SERIALIZER DATA_HEX: the hex of ext 1 [class, serializer, bin data]
+  python3 -c 'import sys
+cls = sys.argv[1].encode(); data = bytes.fromhex(sys.argv[3])
+p = bytes([0x93, 0xa0 | len(cls)]) + cls + bytes([int(sys.argv[2]), 0xc4, len(data)]) + data
+print((bytes([0xc7, len(p), 1]) + p).hex())' "$@"
+}
+# 1000 x "a": a zstd frame with its content size and one RLE block (11 bytes)
+zframe=28b52ffd60e802431f0061
+aaa=$(printf 'a%.0s' $(seq 1000))
+check "raw set of a compressed string" 0 "ok" -- raw_set zs "$(ext_object @zstd 0 $zframe)"
+check "get of a compressed string prints the string" 0 "$aaa" -- cli get zs
+check "get --json of a compressed string is the JSON string" 0 "\"$aaa\"" -- cli get --json zs
+check "get --meta of a compressed string" 0 "$(printf 'type: bytes (zstd-compressed by a client, 11 bytes stored)\nttl: -1\nversion: %s\nlength: 1000' \
+  "$(cli get --meta zs | sed -n 's/^version: //p')")" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" get --meta zs | sed '/^value: /d'"
+check "strlen of a compressed string is the string's length" 0 "1000" -- cli strlen zs
+check "mget prints the compressed string too" 0 "$aaa" -- cli mget zs
+check "... and in mget --json" 0 "{\"key\": \"zs\", \"found\": true, \"value\": \"$aaa\"}" -- cli mget --json zs
+check "raw set of an array holding a compressed string" 0 "ok" -- raw_set zarr "92$(ext_object @zstd 0 $zframe)01"
+check "a compressed string inside an array prints as the string" 0 "[\"$aaa\", 1]" -- cli get zarr
+# corrupt frames: printed as the object they are, strlen stays E_TYPE
+check "raw set of a corrupt compressed string" 0 "ok" -- raw_set zbad "$(ext_object @zstd 0 6e6f7065)"
+check "get of a corrupt compressed string prints the object" 0 '{"@class": "@zstd", "@serializer": 0, "@data": "nope"}' -- cli get zbad
+check_err "... and says why" 0 "cannot be decompressed" -- cli get zbad
+check_err "strlen of a corrupt compressed string is E_TYPE" 2 "strlen: E_TYPE \(106\)" -- cli strlen zbad
+check "strlen of an int is still E_TYPE" 2 "" -- cli strlen i
+# {"x": 1, "name": "p"}, with a protected property "\0*\0p" = 2
+check "raw set of a msgpack-serialized object" 0 "ok" -- raw_set obj "$(ext_object Point 3 83a17801a46e616d65a170a4002a007002)"
+check "get --json of a msgpack-serialized object shows its properties" 0 \
+  '{"@class": "Point", "@serializer": 3, "@data": {"x": 1, "name": "p", "\u0000*\u0000p": 2}}' -- cli get --json obj
+check "raw set of an array holding one" 0 "ok" -- raw_set objs "92$(ext_object Point 3 81a17802)c0"
+check "objects inside arrays too" 0 '[{"@class": "Point", "@serializer": 3, "@data": {"x": 2}}, null]' -- cli get objs
+check "raw set of a PHP-serialized object" 0 "ok" -- raw_set phpobj "$(ext_object Foo 1 "$(printf 'O:3:"Foo":0:{}' | od -An -tx1 | tr -d ' \n')")"
+check "other serializers: @data is the serialized string" 0 '{"@class": "Foo", "@serializer": 1, "@data": "O:3:\"Foo\":0:{}"}' -- cli get phpobj
+
 # --- flush everything; the server is still healthy
 check "flush --all" 0 "1" -- bash -c "\"$CACHE_CLI\" -s \"$sock\" flush --all | grep -c 'every namespace'"
 check "empty after flush" 1 "" -- cli get greeting
