@@ -104,6 +104,7 @@ struct shard {
     struct item *tail;     /* SIEVE: oldest */
     struct item *hand;     /* SIEVE hand; NULL = start from the tail */
     uint64_t sweep_pos;    /* expiry sweep position in t[0] */
+    uint64_t scrub_pos;    /* the checksum scrub's position in t[0] (sweep.c) */
 } __attribute__((aligned(64)));
 
 #define STORE_SHARD_BITS 8

@@ -106,6 +106,7 @@ bool do_store_table_rehash_step(struct shard *s)
         memset(&s->t[1], 0, sizeof(s->t[1]));
         s->rehash_pos = 0;
         s->sweep_pos = 0;
+        s->scrub_pos = 0;
     }
     return true;
 }
