@@ -299,11 +299,13 @@ static void test_clock_ahead_fences_the_node(void **state)
     cluster_start_node(&cl, 0, NULL, -1);
     cluster_start_node(&cl, 1, NULL, -1);
     cluster_start_node(&cl, 2, skew, -1);
-    cluster_wait_links(&cl, 10000);
+    /* at once, before its links are up: it may fence itself as soon as it hears its peers'
+     * clocks (under ThreadSanitizer before all its links were ever up together) */
     cc_value v = cc_value_bytes("future", 6);
-    assert_int_equal(cc_set(cl.nodes[2].c, "f", 1, &v, 0, 0, 0, NULL), CC_OK);
-    uint64_t took = _wait_fenced(&cl, 2, 10000);
-    printf("# node 2 fenced itself %llu ms after its links were up\n", (unsigned long long)took);
+    int set = cc_set(cl.nodes[2].c, "f", 1, &v, 0, 0, 0, NULL);
+    assert_true(set == CC_OK || set == CC_E_FENCED);
+    uint64_t took = _wait_fenced(&cl, 2, 15000);
+    printf("# node 2 fenced itself %llu ms after it started\n", (unsigned long long)took);
     assert_true(harness_log_contains(cl.nodes[2].h, "clock"));
     for (int i = 0; i < 2; i++) {
         assert_false(_is_fenced(&cl, i));
@@ -311,8 +313,9 @@ static void test_clock_ahead_fences_the_node(void **state)
         assert_int_equal(cc_get(cl.nodes[i].c, "f", 1, &it), CC_NOT_FOUND);
         assert_int_equal(cluster_stat(&cl, i, "repl.n2.applied"), 0);
     }
-    assert_true(cluster_stat(&cl, 0, "repl.n2.clock_rejected") +
-                cluster_stat(&cl, 1, "repl.n2.clock_rejected") >= 1);
+    if (set == CC_OK) /* it was sent before the fence: refused and counted */
+        assert_true(cluster_stat(&cl, 0, "repl.n2.clock_rejected") +
+                    cluster_stat(&cl, 1, "repl.n2.clock_rejected") >= 1);
     cluster_destroy(&cl);
 }
 
@@ -424,9 +427,14 @@ static void test_fenced_node_revoked_by_one_operator(void **state)
     cluster_start_node(&cl, 0, NULL, -1);
     cluster_start_node(&cl, 1, NULL, -1);
     cluster_start_node(&cl, 2, skew, -1);
-    cluster_wait_links(&cl, 10000);
-    _wait_fenced(&cl, 2, 10000);
-    cl_sleep_ms(2500); /* its peers dial it and hear why */
+    _wait_fenced(&cl, 2, 15000);
+    /* its peers dial it and hear why */
+    uint64_t told = cl_now_ms() + 10000;
+    while (!harness_log_contains(cl.nodes[1].h, "fenced:")) {
+        if (cl_now_ms() > told)
+            fail_msg("node 1 never heard that node 2 fenced itself");
+        cl_sleep_ms(50);
+    }
     assert_int_equal(cc_cluster_revoke(cl.nodes[0].c, "n2"), CC_OK);
     uint64_t end = cl_now_ms() + 5000;
     while (!_revoked(&cl, 0, "n2") || !_revoked(&cl, 1, "n2")) {
@@ -538,8 +546,16 @@ static void test_certificate_rotation(void **state)
             fail_msg("the second rotation was not applied by nodes 0 and 2");
         cl_sleep_ms(50);
     }
-    _status_str(&cl, 0, "fingerprint", now, sizeof(now));
-    assert_string_equal(pinned, now);
+    /* node 2 may apply it a moment before node 0 (whichever gathers the majority first) */
+    end = cl_now_ms() + 10000;
+    for (;;) {
+        _status_str(&cl, 0, "fingerprint", now, sizeof(now));
+        if (!strcmp(pinned, now))
+            break;
+        if (cl_now_ms() > end)
+            fail_msg("node 0 is %s, node 2 pins %s for it", now, pinned);
+        cl_sleep_ms(50);
+    }
     assert_int_not_equal(_status_all(&cl, 2), 0);
     for (int j = 0; j < 3; j++)
         if (j != 1) {
