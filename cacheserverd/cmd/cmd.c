@@ -261,7 +261,7 @@ static void _fenced(struct req *q, struct reply *r)
     char why[200];
     fence_reason(why, sizeof(why));
     reply_error(r, q->id, CC_E_FENCED,
-                "this node fenced itself (%s): writes are refused until an operator runs "
+                "this node is fenced: %s. Writes are refused until an operator runs "
                 "`cache-cli cluster unfence`", why[0] ? why : "no reason kept");
 }
 
