@@ -158,6 +158,17 @@ void repl_protocol_error(struct conn *c, const char *why)
     _conn_free(c);
 }
 
+/* Send ERROR code/msg on c and close it once that is out (_write_cb frees it: freeing now
+ * would drop the ERROR unsent); nothing more is read or applied from it meanwhile. */
+static void _close_with_error(struct conn *c, unsigned code, const char *msg)
+{
+    repl_send_error(bufferevent_get_output(c->bev), code, msg);
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_enable(c->bev, EV_WRITE);
+}
+
 /* This node is fenced (util/fence.h): close c, telling the peer why (its `cluster status`
  * shows it as the link's last error). */
 static void _close_fenced(struct conn *c)
@@ -165,13 +176,7 @@ static void _close_fenced(struct conn *c)
     char why[200], msg[256];
     fence_reason(why, sizeof(why));
     snprintf(msg, sizeof(msg), "fenced: %s", why);
-    repl_send_error(bufferevent_get_output(c->bev), 2, msg);
-    /* freed by _write_cb once the ERROR is out (freeing now would drop it unsent); nothing
-     * more is read or applied from it meanwhile */
-    c->closing = true;
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    bufferevent_enable(c->bev, EV_WRITE);
+    _close_with_error(c, 2, msg);
 }
 
 /* Every tick: a node that fenced itself neither sends its changes nor applies its peers'
@@ -257,14 +262,8 @@ void repl_link_revoked(struct peer *p)
     memset(repl.pins[repl.npeers + p->idx], 0, REPL_FP_LEN);
     for (struct conn *c = conns, *next; c; c = next) {
         next = c->next;
-        if (c->peer == p && !c->closing) {
-            repl_send_error(bufferevent_get_output(c->bev), 3,
-                            "revoked: a majority of the cluster revoked this node");
-            c->closing = true;
-            bufferevent_disable(c->bev, EV_READ);
-            bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-            bufferevent_enable(c->bev, EV_WRITE);
-        }
+        if (c->peer == p && !c->closing)
+            _close_with_error(c, 3, "revoked: a majority of the cluster revoked this node");
     }
     if (p->retry)
         evtimer_del(p->retry);
@@ -660,7 +659,8 @@ static void _notify_cb(evutil_socket_t fd, short what, void *arg)
         repl_sweep_poke(&repl.peers[i]);
         repl_stream_part_poke(&repl.peers[i], _resume_reading);
     }
-    repl_members_step();
+    if (repl_members_asked())
+        repl_members_step(); /* an operator's revoke or rotate-cert: now, not at the tick */
 }
 
 void repl_link_notify(void)

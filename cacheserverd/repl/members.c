@@ -73,6 +73,9 @@ static char state_path[4200];
 static pthread_mutex_t intent_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t intent_fp[REPL_FP_LEN];
 static uint64_t intent_until_ms;
+static bool asked_now; /* atomic: a request came since the link thread last looked */
+
+bool repl_members_asked(void) { return __atomic_exchange_n(&asked_now, false, __ATOMIC_ACQ_REL); }
 
 uint64_t repl_members_epoch(void) { return __atomic_load_n(&epoch, __ATOMIC_RELAXED); }
 
@@ -598,6 +601,7 @@ int repl_members_revoke(const char *name, char *msg, size_t mlen)
     memcpy(intent_fp, fp, REPL_FP_LEN);
     intent_until_ms = clock_wall_ms() + INTENT_MS;
     pthread_mutex_unlock(&intent_lock);
+    __atomic_store_n(&asked_now, true, __ATOMIC_RELEASE);
     repl_link_notify();
     snprintf(msg, mlen, "revocation of %s proposed and signed here; it is applied once a "
              "majority of the members signed it (on evidence of their own: an operator's "
@@ -625,6 +629,7 @@ int repl_members_rotate(char *msg, size_t mlen)
     pthread_mutex_lock(&rot_lock);
     rot_asked = true;
     pthread_mutex_unlock(&rot_lock);
+    __atomic_store_n(&asked_now, true, __ATOMIC_RELEASE);
     repl_link_notify();
     snprintf(msg, mlen, "new certificate made in %s and its rotation proposed: peers accept it "
              "besides the old one now, and only it once a majority signed (`cluster status "

@@ -210,6 +210,9 @@ void repl_members_teardown(void);
 void repl_members_on_msg(const uint8_t *blob, uint32_t len);
 void repl_members_link_up(struct evbuffer *out);
 void repl_members_step(void);
+/* Did an operator's request (revoke, rotate-cert) come since the last call? (It clears it.)
+ * The link thread's wake-up runs a step only then: a wake-up comes with every write. */
+bool repl_members_asked(void);
 /* link.c for members.c: the outputs of the established links (to one peer, or to every peer
  * not revoked); a peer revoked: close its links, unpin it, dial it no more. */
 int repl_link_outputs(const struct peer *only, struct evbuffer **outs, int max);
