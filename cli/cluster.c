@@ -84,6 +84,33 @@ static int _agree(const char *who, const char *node, const char *theirs, const c
 }
 
 /* cluster unfence: lift the node's self-fencing (an operator's decision). */
+/* cluster revoke|readmit|remove NODE: an operator's request for a membership change. */
+static const struct {
+    const char *verb, *noun;
+    int (*call)(cc_client *, const char *);
+    const char *needs; /* %s: the node */
+} _asks[] = {
+    {"revoke", "revocation", cc_cluster_revoke, "the same request there, or %s fenced itself"},
+    {"readmit", "re-admission", cc_cluster_readmit,
+     "the same request there, while %s is fenced"},
+    {"remove", "removal", cc_cluster_remove,
+     "the same request there; %s itself may sign its removal"},
+};
+
+static int _ask(struct cli *cli, int k, const char *node)
+{
+    char what[32], needs[200];
+    snprintf(what, sizeof(what), "cluster %s", _asks[k].verb);
+    int rc = _asks[k].call(cli->c, node);
+    if (rc != CC_OK)
+        return cli_status(cli, what, rc);
+    snprintf(needs, sizeof(needs), _asks[k].needs, node);
+    printf("%s of %s proposed and signed here; it is applied once a majority of the members "
+           "signed it (each on evidence of its own: %s). `cluster status` shows it.\n",
+           _asks[k].noun, node, needs);
+    return CLI_OK;
+}
+
 static int _unfence(struct cli *cli)
 {
     int was = 0;
@@ -100,10 +127,15 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
     struct cli_opt o[] = {{"all", false, NULL}, {"json", false, NULL}};
     char *pos[argc + 1];
     int np;
-    if (cli_parse("cluster", argc, argv, o, 2, pos, &np) || np < 1 ||
-        (strcmp(pos[0], "status") && strcmp(pos[0], "unfence") && strcmp(pos[0], "revoke") &&
+    if (cli_parse("cluster", argc, argv, o, 2, pos, &np) || np < 1)
+        return cli_usage("cluster");
+    int nk = -1; /* revoke, readmit, remove: they name a NODE */
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(pos[0], _asks[k].verb))
+            nk = k;
+    if ((nk < 0 && strcmp(pos[0], "status") && strcmp(pos[0], "unfence") &&
          strcmp(pos[0], "rotate-cert")) ||
-        np != (strcmp(pos[0], "revoke") ? 1 : 2))
+        np != (nk < 0 ? 1 : 2))
         return cli_usage("cluster");
     if (!strcmp(pos[0], "unfence"))
         return _unfence(cli);
@@ -116,15 +148,8 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
                "every node has it\n");
         return CLI_OK;
     }
-    if (!strcmp(pos[0], "revoke")) {
-        int rc = cc_cluster_revoke(cli->c, pos[1]);
-        if (rc != CC_OK)
-            return cli_status(cli, "cluster revoke", rc);
-        printf("revocation of %s proposed and signed here; it is applied once a majority of "
-               "the members signed it (each on evidence of its own: the same request there, "
-               "or %s fenced itself). `cluster status` shows it.\n", pos[1], pos[1]);
-        return CLI_OK;
-    }
+    if (nk >= 0)
+        return _ask(cli, nk, pos[1]);
     struct kvmap m;
     int ret = kvmap_fetch(cli, "cluster status", cc_cluster_status, &m);
     if (ret != CLI_OK)
@@ -167,7 +192,8 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
             _peer_s(&m, names[i], "in", in, sizeof(in));
             _peer_s(&m, names[i], "last_error", err, sizeof(err));
             if (_peer_n(&m, names[i], "revoked", 0))
-                snprintf(link, sizeof(link), "REVOKED");
+                snprintf(link, sizeof(link), _peer_n(&m, names[i], "removed", 0) ? "REMOVED"
+                                                                                  : "REVOKED");
             _date(_peer_n(&m, names[i], "cert_expiry", 0), date, sizeof(date));
             printf("%-12s %-5.0f %-21s %-10s %-5s %10.0f %8.0f %9.0fB %8.0f %6.0f %-10s  %s\n",
                    names[i], _peer_n(&m, names[i], "node_id", 0), addr, link, in,

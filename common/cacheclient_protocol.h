@@ -54,7 +54,9 @@
     ACTION(24, FAULT, "test-only fault injection (builds with -Dfault_injection=true)")      \
     ACTION(25, CLUSTER_UNFENCE, "lift this node's self-fencing (an operator's decision)")    \
     ACTION(26, CLUSTER_REVOKE, "ask the cluster to revoke a peer (a majority must sign)")     \
-    ACTION(27, CLUSTER_ROTATE_CERT, "give this node a new certificate, as a signed change")
+    ACTION(27, CLUSTER_ROTATE_CERT, "give this node a new certificate, as a signed change")  \
+    ACTION(28, CLUSTER_READMIT, "ask the cluster to lift a fenced peer's fence (a majority)") \
+    ACTION(29, CLUSTER_REMOVE, "ask the cluster to remove a member (a majority must sign)")
 
 /* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
 #define CC_WAIT_MAX_REPLICAS 255

@@ -536,14 +536,30 @@ int cc_cluster_status(cc_client *c, cc_item *out)
 {
     return _map_op(c, CC_OP_CLUSTER_STATUS, NULL, out);
 }
+/* CLUSTER_REVOKE, _READMIT, _REMOVE: a membership change naming one member. */
+static int _cluster_named(cc_client *c, enum cc_op op, const char *name)
+{
+    if (!name || !*name)
+        return cc_fail(c, CC_E_CLIENT_ARGS, "a member's name is needed");
+    uint64_t id;
+    size_t s = _begin(c, op, 1, &id);
+    cc_pack_str(c, name);
+    return _simple(c, s, id);
+}
+
 int cc_cluster_revoke(cc_client *c, const char *peer)
 {
-    if (!peer || !*peer)
-        return cc_fail(c, CC_E_CLIENT_ARGS, "a peer name is needed");
-    uint64_t id;
-    size_t s = _begin(c, CC_OP_CLUSTER_REVOKE, 1, &id);
-    cc_pack_str(c, peer);
-    return _simple(c, s, id);
+    return _cluster_named(c, CC_OP_CLUSTER_REVOKE, peer);
+}
+
+int cc_cluster_readmit(cc_client *c, const char *peer)
+{
+    return _cluster_named(c, CC_OP_CLUSTER_READMIT, peer);
+}
+
+int cc_cluster_remove(cc_client *c, const char *member)
+{
+    return _cluster_named(c, CC_OP_CLUSTER_REMOVE, member);
 }
 
 int cc_cluster_rotate_cert(cc_client *c)

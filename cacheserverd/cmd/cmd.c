@@ -60,6 +60,8 @@ static const struct {
     [CC_OP_WAIT] = {cmd_wait, 2, 2, "WAIT takes replicas:uint, timeout_ms:uint"},
     [CC_OP_CLUSTER_UNFENCE] = {cmd_cluster_unfence, 0, 0, "CLUSTER_UNFENCE takes no arguments"},
     [CC_OP_CLUSTER_REVOKE] = {cmd_cluster_revoke, 1, 1, "CLUSTER_REVOKE takes peer:str"},
+    [CC_OP_CLUSTER_READMIT] = {cmd_cluster_readmit, 1, 1, "CLUSTER_READMIT takes peer:str"},
+    [CC_OP_CLUSTER_REMOVE] = {cmd_cluster_remove, 1, 1, "CLUSTER_REMOVE takes member:str"},
     [CC_OP_CLUSTER_ROTATE_CERT] = {cmd_cluster_rotate_cert, 0, 0,
                                    "CLUSTER_ROTATE_CERT takes no arguments"},
 #ifdef CACHE_FAULT_INJECTION

@@ -380,6 +380,7 @@ void cmd_cluster_status(struct session *s, struct req *q, struct reply *r)
         _kv_s(&b, PK("link"), p->link);
         _kv_s(&b, PK("in"), p->in_up ? "up" : "down");
         _kv_u(&b, PK("revoked"), p->revoked);
+        _kv_u(&b, PK("removed"), p->removed);
         _kv_u(&b, PK("cert_expiry"), p->cert_expiry);
         _kv_u(&b, PK("lag_records"), p->lag_records);
         _kv_u(&b, PK("lag_bytes"), p->lag_bytes);
@@ -418,9 +419,11 @@ void cmd_cluster_unfence(struct session *s, struct req *q, struct reply *r)
     msgpack_pack_uint8(&r->pk, was);
 }
 
-void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r)
+/* CLUSTER_REVOKE, _READMIT, _REMOVE: an operator's request for a membership change naming
+ * one member, which ask() (members.c) proposes and signs. */
+static void _cluster_ask(struct req *q, struct reply *r,
+                         int (*ask)(const char *name, char *msg, size_t mlen))
 {
-    (void)s;
     const uint8_t *name;
     uint32_t nlen;
     if (!mp_read_bytes(&q->args, &name, &nlen) || nlen == 0 || nlen > 64) {
@@ -437,7 +440,7 @@ void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r)
     }
     char n[65], msg[400];
     snprintf(n, sizeof(n), "%.*s", (int)nlen, (const char *)name);
-    if (repl_members_revoke(n, msg, sizeof(msg)) != 0) {
+    if (ask(n, msg, sizeof(msg)) != 0) {
         reply_error(r, q->id, CC_E_BAD_ARGS, "%s", msg);
         return;
     }
@@ -445,6 +448,24 @@ void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r)
     size_t ml = strlen(msg);
     msgpack_pack_str(&r->pk, ml);
     msgpack_pack_str_body(&r->pk, msg, ml);
+}
+
+void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    _cluster_ask(q, r, repl_members_revoke);
+}
+
+void cmd_cluster_readmit(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    _cluster_ask(q, r, repl_members_readmit);
+}
+
+void cmd_cluster_remove(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    _cluster_ask(q, r, repl_members_remove);
 }
 
 void cmd_cluster_rotate_cert(struct session *s, struct req *q, struct reply *r)

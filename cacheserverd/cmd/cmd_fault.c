@@ -5,6 +5,8 @@
  *                      how many it corrupted)
  *   corrupt-records n  flip a bit in the value of this node's next n changes to its peers,
  *                      after their checksum was taken (answers n)
+ *   fence n            fence this node (n is ignored) as a failed self-check would, with the
+ *                      reason "fault injection"; answers 1 when this fenced it
  *   fail-allocs n      the next n heap allocations (malloc, calloc, realloc, strdup, strndup)
  *                      that our code makes while a worker handles a request fail (NULL),
  *                      after the ones skip-allocs lets through; 0 disarms (and clears
@@ -22,6 +24,7 @@
 #include "fault_alloc.h"
 
 #ifdef CACHE_FAULT_INJECTION
+#include "fence.h"
 #include "repl.h"
 
 void cmd_fault(struct session *s, struct req *q, struct reply *r)
@@ -41,6 +44,8 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
     } else if (wlen == 15 && !memcmp(what, "corrupt-records", 15)) {
         repl_fault_corrupt_records((uint32_t)n);
         done = n;
+    } else if (wlen == 5 && !memcmp(what, "fence", 5)) {
+        done = fence_set("fault injection (FAULT fence)");
     } else if (wlen == 11 && !memcmp(what, "fail-allocs", 11)) {
         done = fault_alloc_arm((uint32_t)n);
     } else if (wlen == 11 && !memcmp(what, "skip-allocs", 11)) {
@@ -48,7 +53,7 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
         done = fault_alloc_failed();
     } else {
         reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values, corrupt-records, "
-                    "fail-allocs and skip-allocs");
+                    "fence, fail-allocs and skip-allocs");
         return;
     }
     reply_begin(r, q->id, CC_OK, 1);

@@ -39,6 +39,7 @@
 #define WRITE_TIMEOUT_S 10
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+#define HEARING_MS 3000 /* a fenced node reads a refused link this long at most */
 
 #define REPL_STATS(ACTION)                                                                   \
     ACTION(repl_peers_up, STAT_GAUGE, "peers whose links both ways are up")                 \
@@ -62,6 +63,11 @@ struct conn {
     struct peer *peer; /* NULL for an inbound link until its certificate named the peer */
     bool outbound;
     bool closing; /* an ERROR is on its way out: freed once the output has drained */
+    /* A fenced node's inbound link, closing: it reads on until the peer closes (or
+     * HEARING_MS), taking only MEMBER frames, so a change that re-admits this node reaches
+     * it (members.c); freed then, not when its output drained. */
+    bool hearing;
+    uint64_t hearing_until_ms;
     char from[136];
 };
 
@@ -170,13 +176,31 @@ static void _close_with_error(struct conn *c, unsigned code, const char *msg)
 }
 
 /* This node is fenced (util/fence.h): close c, telling the peer why (its `cluster status`
- * shows it as the link's last error). */
+ * shows it as the link's last error). An inbound link hears the peer out first: its dialer
+ * sends the membership's changes right after its HELLO (a re-admission among them), then
+ * reads the ERROR and closes; reading all it sent also spares it a reset. */
 static void _close_fenced(struct conn *c)
 {
     char why[200], msg[256];
     fence_reason(why, sizeof(why));
     snprintf(msg, sizeof(msg), "fenced: %s", why);
     _close_with_error(c, 2, msg);
+    if (!c->outbound) {
+        c->hearing = true;
+        c->hearing_until_ms = _now_ms() + HEARING_MS;
+        bufferevent_enable(c->bev, EV_READ);
+    }
+}
+
+/* Every tick: a link heard out for longer than HEARING_MS goes. */
+static void _end_hearings(void)
+{
+    uint64_t now = _now_ms();
+    for (struct conn *c = conns, *next; c; c = next) {
+        next = c->next;
+        if (c->hearing && now > c->hearing_until_ms)
+            _conn_free(c);
+    }
 }
 
 /* Every tick: a node that fenced itself neither sends its changes nor applies its peers'
@@ -196,13 +220,21 @@ static void _fence_links(void)
     }
 }
 
-/* The peer's clock (unix ms, as its stamps see it), just read in a PING or ACK: its offset
- * from ours, for the health monitor (repl_clock_offsets). One-way delay is not subtracted:
- * on a LAN it is far below the 80% of max-clock-offset the check looks for. */
-static void _clock_sample(struct peer *p, uint64_t peer_ms)
+/* An ACK answering this node's PING sent at sent_ms (our clock) says the peer's clock read
+ * peer_ms (unix ms, as its stamps see it) in between: its offset from ours, for the health
+ * monitor (repl_clock_offsets), is peer_ms minus the round trip's midpoint, give or take half
+ * the round trip. What is kept is the offset it is at least (0 when the round trip allows
+ * none): a slow round trip (a loaded host, a starved process) makes a sample vaguer, never a
+ * clock look wrong (Cristian's bound, as CockroachDB's clock monitor takes it). */
+static void _clock_sample(struct peer *p, uint64_t peer_ms, uint64_t sent_ms)
 {
-    int64_t off = (int64_t)peer_ms - (int64_t)store_hlc_wall_ms();
-    __atomic_store_n(&p->clock_offset_ms, off, __ATOMIC_RELAXED);
+    uint64_t now = store_hlc_wall_ms();
+    if (now < sent_ms)
+        return; /* our clock stepped back meanwhile: no bound */
+    int64_t half = (int64_t)((now - sent_ms) / 2) + 1; /* +1: the clocks' ms granularity */
+    int64_t off = (int64_t)peer_ms - (int64_t)(sent_ms + (now - sent_ms) / 2);
+    int64_t least = off > half ? off - half : off < -half ? off + half : 0;
+    __atomic_store_n(&p->clock_offset_ms, least, __ATOMIC_RELAXED);
     __atomic_store_n(&p->clock_seen_ms, _now_ms(), __ATOMIC_RELAXED);
 }
 
@@ -258,12 +290,15 @@ int repl_link_swap_identity(struct repl_identity *nid, char *err, size_t errlen)
 
 void repl_link_revoked(struct peer *p)
 {
+    const char *why = __atomic_load_n(&p->removed, __ATOMIC_RELAXED)
+                          ? "removed: the cluster removed this node"
+                          : "revoked: a majority of the cluster revoked this node";
     memset(repl.pins[p->idx], 0, REPL_FP_LEN); /* no certificate has this fingerprint */
     memset(repl.pins[repl.npeers + p->idx], 0, REPL_FP_LEN);
     for (struct conn *c = conns, *next; c; c = next) {
         next = c->next;
         if (c->peer == p && !c->closing)
-            _close_with_error(c, 3, "revoked: a majority of the cluster revoked this node");
+            _close_with_error(c, 3, why);
     }
     if (p->retry)
         evtimer_del(p->retry);
@@ -402,7 +437,8 @@ static void _send_ack(struct peer *p)
     if (!p->in)
         return;
     repl_send_ping(bufferevent_get_output(p->in->bev), REPL_ACK, p->rx_offset, p->rx_seq,
-                   store_hlc_wall_ms());
+                   store_hlc_wall_ms(), p->ping_echo_ms);
+    p->ping_echo_ms = 0; /* echoed once: a later ACK would stretch the round trip */
     p->unacked = 0;
 }
 
@@ -413,8 +449,8 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
     switch (m->type) {
     case REPL_HELLO:
         if (fence_active()) {
-            _close_fenced(c);
-            return -1;
+            _close_fenced(c); /* and hears out what follows the HELLO */
+            return 0;
         }
         if (m->u[0] != REPL_PROTO_VERSION) {
             repl_protocol_error(c, "unsupported protocol version");
@@ -500,8 +536,9 @@ static int _on_inbound(struct conn *c, const struct repl_msg *m)
         if (p->synced)
             repl_sweep_begin(p);
         return 0;
-    case REPL_PING:
-        _clock_sample(p, m->u[2]);
+    case REPL_PING: /* answered at once, so the sender's round trip is only the network's */
+        p->ping_echo_ms = m->u[2];
+        _send_ack(p);
         return 0;
     case REPL_MEMBER:
         repl_members_on_msg(m->blob, m->blen);
@@ -578,14 +615,14 @@ static int _on_outbound(struct conn *c, const struct repl_msg *m)
         p->last_error[0] = '\0'; /* up again: what went wrong before is history */
         pthread_mutex_unlock(&repl.status_lock);
         _update_up_gauge();
-        repl_members_link_up(bufferevent_get_output(c->bev));
         _fill(p);
         return 0;
     case REPL_MEMBER:
         repl_members_on_msg(m->blob, m->blen);
         return 0;
     case REPL_ACK:
-        _clock_sample(p, m->u[2]);
+        if (m->u[3])
+            _clock_sample(p, m->u[2], m->u[3]);
         if (m->u[0] >= p->acked.offset) {
             p->acked.offset = m->u[0];
             p->acked.seq = m->u[1];
@@ -677,7 +714,7 @@ static void _read_cb(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     for (;;) {
-        if (!c->outbound && c->peer && c->peer->rx_paused) {
+        if (!c->outbound && c->peer && c->peer->rx_paused && !c->hearing) {
             bufferevent_disable(bev, EV_READ); /* _resume_reading goes on */
             break;
         }
@@ -698,14 +735,18 @@ static void _read_cb(struct bufferevent *bev, void *arg)
             repl_protocol_error(c, why ? why : "out of memory");
             return;
         }
-        int rc = c->outbound ? _on_outbound(c, &m) : _on_inbound(c, &m);
+        int rc = 0;
+        if (!c->hearing)
+            rc = c->outbound ? _on_outbound(c, &m) : _on_inbound(c, &m);
+        else if (m.type == REPL_MEMBER) /* nothing else is applied */
+            repl_members_on_msg(m.blob, m.blen);
         if (rc != 0)
             return; /* c is gone */
         evbuffer_drain(in, 4 + (size_t)len);
     }
     /* everything that arrived is applied: say so now, not at the next tick, so a writer's
      * WAIT returns after one round trip (one ACK per read, however many changes it held) */
-    if (!c->outbound && c->peer && c->peer->in == c && c->peer->unacked)
+    if (!c->outbound && !c->hearing && c->peer && c->peer->in == c && c->peer->unacked)
         _send_ack(c->peer);
 }
 
@@ -713,7 +754,7 @@ static void _write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     if (c->closing) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && !c->hearing)
             _conn_free(c);
         return;
     }
@@ -776,6 +817,10 @@ static void _event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
     char why[256];
+    if (c->hearing) { /* the peer closed (it read the ERROR): nothing to report */
+        _conn_free(c);
+        return;
+    }
     if (what & BEV_EVENT_CONNECTED) {
         SSL *ssl = bufferevent_openssl_get_ssl(bev);
         uint8_t fp[REPL_FP_LEN];
@@ -805,6 +850,9 @@ static void _event_cb(struct bufferevent *bev, short what, void *arg)
             c->peer->down_logged = false;
             repl_send_hello(bufferevent_get_output(bev), repl.node_id, repl.node_name,
                             backlog_id(repl.backlog));
+            /* the membership's changes right behind it: a fenced peer refuses the HELLO but
+             * hears them (_close_fenced), so a majority's re-admission reaches it */
+            repl_members_link_up(bufferevent_get_output(bev));
             __atomic_store_n(&c->peer->st.out_up, 1, __ATOMIC_RELAXED);
         }
         int64_t exp = repl_tls_peer_expiry(ssl);
@@ -950,6 +998,7 @@ static void _tick_cb(evutil_socket_t fd, short what, void *arg)
     struct backlog_pos head = backlog_head(repl.backlog);
     uint64_t wall = store_hlc_wall_ms(); /* our clock, for the peers' clock check */
     _fence_links();
+    _end_hearings();
     if (second)
         repl_members_step(); /* evidence may have come (a peer fenced itself) */
     for (int i = 0; i < repl.npeers; i++) {
@@ -958,7 +1007,7 @@ static void _tick_cb(evutil_socket_t fd, short what, void *arg)
             _send_ack(p);
         if (p->out && !p->out->closing && second && p->ostate >= OUT_FULL) {
             struct evbuffer *out = bufferevent_get_output(p->out->bev);
-            repl_send_ping(out, REPL_PING, head.offset, head.seq, wall);
+            repl_send_ping(out, REPL_PING, head.offset, head.seq, wall, 0);
             _send_view(out);
         }
         uint64_t lag_rec = head.seq - p->acked.seq;
@@ -1114,6 +1163,7 @@ void repl_status(struct repl_status *out)
         o->link = _link_name(__atomic_load_n(&p->ostate, __ATOMIC_RELAXED));
         o->in_up = stat_get(&p->st.in_up) != 0;
         o->revoked = __atomic_load_n(&p->revoked, __ATOMIC_RELAXED);
+        o->removed = __atomic_load_n(&p->removed, __ATOMIC_RELAXED);
         o->cert_expiry = stat_get(&p->st.cert_expiry);
         o->lag_records = stat_get(&p->st.lag_records);
         o->lag_bytes = stat_get(&p->st.lag_bytes);

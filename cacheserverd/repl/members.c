@@ -1,14 +1,16 @@
 /* Membership and revocation (docs/integrity.md, "Membership and revocation"), on the link
- * thread but for the operator's request (any thread, under lock).
+ * thread but for the operators' requests (any thread, under lock).
  *
  * The members are this node and its configured peers; the list has an epoch, 0 as
- * configured. A change (today: revoke one member) names the epoch it applies to and the
- * member, and carries Ed25519 signatures by members' identity keys, each with the signer's
- * certificate so any node checks it against the fingerprint it pins. A change is applied
- * when a majority of the members active at its epoch signed it; the revoked member's own
- * signature counts for nothing. A node signs only on evidence of its own: an operator asked
- * for the same revocation here (`cache-cli cluster revoke NODE`), or the member told this
- * node it fenced itself (its ERROR "fenced: ..."). Proposals, signatures and applied changes
+ * configured. A change (revoke a member, rotate its certificate, re-admit it after it fenced
+ * itself, remove it) names the epoch it applies to and the member, and carries Ed25519
+ * signatures by members' identity keys, each with the signer's certificate so any node checks
+ * it against the fingerprint it pins. A change is applied when a majority of the members
+ * active at its epoch signed it; a revoked or re-admitted member's own signature counts for
+ * nothing. A node signs only on evidence of its own (_evidence): an operator asked for the
+ * same change here (`cache-cli cluster revoke|readmit|remove NODE`), or, for a revocation,
+ * the member told this node it fenced itself (its ERROR "fenced: ..."). Proposals, signatures
+ * and applied changes
  * travel as MEMBER frames on every link; applied changes are kept in the data directory
  * (membership.state) and replayed, checked again, at start. A revoked peer's links close and
  * its fingerprint leaves the pinned set, so its handshakes fail; a node that learns it was
@@ -38,7 +40,10 @@
 #define FENCED_EVIDENCE_MS 60000   /* a member's "fenced" counts this long */
 
 enum { CHANGE_PROPOSED = 1, CHANGE_APPLIED = 2 };
-enum { KIND_REVOKE = 1, KIND_ROTATE = 2 };
+/* What a change does to its target member: revoke it (a bad node locked out), rotate its
+ * certificate, re-admit it (it fenced itself; a majority lifts the fence), or remove it (a
+ * planned departure, which the member itself may sign). */
+enum { KIND_REVOKE = 1, KIND_ROTATE = 2, KIND_READMIT = 3, KIND_REMOVE = 4, KIND_MAX = 4 };
 
 struct sig {
     uint8_t fp[REPL_FP_LEN];
@@ -69,10 +74,14 @@ static struct change pending[REPL_MAX_PEERS + 1];
 static uint32_t npending;
 static char state_path[4200];
 
-/* The operator's request (CLUSTER_REVOKE, a worker thread): under intent_lock. */
+/* The operators' requests (CLUSTER_REVOKE, _READMIT, _REMOVE, on a worker thread), one per
+ * kind (the latest): under intent_lock. */
 static pthread_mutex_t intent_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t intent_fp[REPL_FP_LEN];
-static uint64_t intent_until_ms;
+static struct intent {
+    uint8_t fp[REPL_FP_LEN];
+    bool self;         /* this node's removal (fp unset: the link thread knows this node's) */
+    uint64_t until_ms; /* wall ms; 0: none */
+} intents[KIND_MAX + 1];
 static bool asked_now; /* atomic: a request came since the link thread last looked */
 
 bool repl_members_asked(void) { return __atomic_exchange_n(&asked_now, false, __ATOMIC_ACQ_REL); }
@@ -96,7 +105,7 @@ static struct peer *_peer_of(const uint8_t *fp)
     return NULL;
 }
 
-static bool _self_revoked;
+static bool _self_revoked; /* revoked or removed: this node is out of the cluster */
 
 /* A member, active now (not revoked)? */
 static bool _active(const uint8_t *fp)
@@ -121,11 +130,14 @@ static int _nactive(void)
  * and (a rotation) the new one. */
 static size_t _signed_bytes(const struct change *c, uint8_t *out)
 {
-    static const char revoke[] = "cacheserverd membership v1: revoke",
-                      rotate[] = "cacheserverd membership v1: rotate";
-    const char *dom = c->kind == KIND_ROTATE ? rotate : revoke;
-    memcpy(out, dom, sizeof(revoke));
-    size_t o = sizeof(revoke);
+    static const char *const domains[KIND_MAX + 1] = {
+        [KIND_REVOKE] = "cacheserverd membership v1: revoke",
+        [KIND_ROTATE] = "cacheserverd membership v1: rotate",
+        [KIND_READMIT] = "cacheserverd membership v1: readmit",
+        [KIND_REMOVE] = "cacheserverd membership v1: remove"};
+    const char *dom = domains[c->kind];
+    size_t o = strlen(dom) + 1; /* with its NUL */
+    memcpy(out, dom, o);
     for (int i = 0; i < 8; i++)
         out[o++] = (uint8_t)(c->epoch >> (56 - 8 * i));
     memcpy(out + o, c->target, REPL_FP_LEN);
@@ -159,10 +171,15 @@ static bool _sign(struct change *c)
     return ok;
 }
 
-/* Is s a good signature of c by an active member (not the one a revocation revokes)? */
+/* Does the target's own signature count? Not for its revocation nor its re-admission (a bad
+ * or fenced node has no say in either); for its rotation and its removal it does. */
+static bool _target_may_sign(int kind) { return kind == KIND_ROTATE || kind == KIND_REMOVE; }
+
+/* Is s a good signature of c by an active member (and not by a target that has no say)? */
 static bool _sig_ok(const struct change *c, const struct sig *s)
 {
-    if (!_active(s->fp) || (c->kind == KIND_REVOKE && !memcmp(s->fp, c->target, REPL_FP_LEN)))
+    if (!_active(s->fp) ||
+        (!_target_may_sign(c->kind) && !memcmp(s->fp, c->target, REPL_FP_LEN)))
         return false;
     const unsigned char *p = s->cert;
     X509 *x = d2i_X509(NULL, &p, s->cert_len);
@@ -239,7 +256,7 @@ static bool _unpack(struct mp_cursor *cur, int *kind, struct change *c)
     memset(c, 0, sizeof(*c));
     if (!mp_read_array(cur, &n) || n != 7 || !mp_read_uint(cur, &k) ||
         (k != CHANGE_PROPOSED && k != CHANGE_APPLIED) || !mp_read_uint(cur, &ck) ||
-        (ck != KIND_REVOKE && ck != KIND_ROTATE) || !mp_read_uint(cur, &c->epoch) ||
+        ck < KIND_REVOKE || ck > KIND_MAX || !mp_read_uint(cur, &c->epoch) ||
         !mp_read_bytes(cur, &p, &len) || len != REPL_FP_LEN ||
         !mp_read_bytes(cur, &nf, &nflen) || nflen != REPL_FP_LEN ||
         !mp_read_bytes(cur, &ncert, &nclen) || nclen > CERT_MAX ||
@@ -407,7 +424,53 @@ static void _apply_rotation(const struct change *c)
              (unsigned long long)(c->epoch + 1));
 }
 
-static void _apply_rotation(const struct change *c);
+/* A revocation or a removal: the member is out of the cluster. */
+static void _apply_removal(const struct change *c)
+{
+    bool removed = c->kind == KIND_REMOVE;
+    unsigned long long e = (unsigned long long)(c->epoch + 1);
+    char hex[REPL_FP_HEX_SIZE];
+    repl_fingerprint_format(c->target, hex);
+    if (_is_self(c->target)) {
+        _self_revoked = true;
+        if (removed)
+            fence_set("this node was removed from the cluster (membership epoch %llu)", e);
+        else
+            fence_set("this node was revoked by a majority of the cluster (membership epoch "
+                      "%llu)", e);
+        return;
+    }
+    struct peer *p = _peer_of(c->target);
+    if (p) {
+        _broadcast_to(p, CHANGE_APPLIED, c); /* it learns why, and fences itself */
+        __atomic_store_n(&p->removed, removed, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->revoked, true, __ATOMIC_RELAXED); /* repl_status reads it */
+        repl_link_revoked(p); /* its links close, its fingerprint leaves the pins */
+    }
+    log_warn("membership: %s (%s) %s by %u members' signatures: its links are closed and "
+             "refused from now on (epoch %llu)", p ? p->name : "a node", hex,
+             removed ? "removed" : "revoked", c->nsigs, e);
+}
+
+/* A re-admission: the member's fence is lifted by a majority, as an operator's `cluster
+ * unfence` on it would. */
+static void _apply_readmit(const struct change *c)
+{
+    char who[120];
+    snprintf(who, sizeof(who), "a majority of the cluster (re-admitted at membership epoch %llu)",
+             (unsigned long long)(c->epoch + 1));
+    if (_is_self(c->target)) {
+        if (!_loading) /* a fence at start is this start's own finding */
+            fence_clear(who);
+        return;
+    }
+    struct peer *p = _peer_of(c->target);
+    if (!p)
+        return;
+    __atomic_store_n(&p->fenced_seen_ms, 0, __ATOMIC_RELAXED); /* no longer evidence */
+    log_info("membership: %s re-admitted by %u members' signatures (epoch %llu)", p->name,
+             c->nsigs, (unsigned long long)(c->epoch + 1));
+}
 
 static void _apply(const struct change *c, bool save)
 {
@@ -420,25 +483,17 @@ static void _apply(const struct change *c, bool save)
     applied[napplied++] = *c;
     __atomic_store_n(&epoch, c->epoch + 1, __ATOMIC_RELAXED);
     npending = 0; /* proposals for the old list: proposed again, if still wanted, for the new */
-    char hex[REPL_FP_HEX_SIZE];
-    repl_fingerprint_format(c->target, hex);
-    if (c->kind == KIND_ROTATE) {
+    pthread_mutex_lock(&intent_lock); /* done: the request is spent */
+    struct intent *in = &intents[c->kind];
+    if (!memcmp(in->self ? self_fp : in->fp, c->target, REPL_FP_LEN))
+        in->until_ms = 0;
+    pthread_mutex_unlock(&intent_lock);
+    if (c->kind == KIND_ROTATE)
         _apply_rotation(c);
-    } else if (_is_self(c->target)) {
-        _self_revoked = true;
-        fence_set("this node was revoked by a majority of the cluster (membership epoch %llu)",
-                  (unsigned long long)(c->epoch + 1));
-    } else {
-        struct peer *p = _peer_of(c->target);
-        if (p) {
-            _broadcast_to(p, CHANGE_APPLIED, c); /* it learns why, and fences itself */
-            __atomic_store_n(&p->revoked, true, __ATOMIC_RELAXED); /* repl_status reads it */
-            repl_link_revoked(p); /* its links close, its fingerprint leaves the pins */
-        }
-        log_warn("membership: %s (%s) revoked by %u members' signatures: its links are closed "
-                 "and refused from now on (epoch %llu)", p ? p->name : "a node", hex, c->nsigs,
-                 (unsigned long long)(c->epoch + 1));
-    }
+    else if (c->kind == KIND_READMIT)
+        _apply_readmit(c);
+    else
+        _apply_removal(c);
     if (save)
         _save();
 }
@@ -467,24 +522,46 @@ static bool _ready(struct change *c)
 
 /* ---- signing: only on evidence of its own ---- */
 
-static bool _evidence(const struct change *c)
+/* An operator asked this node for c (the same kind, the same member) in the last 10 min. */
+static bool _asked(const struct change *c)
 {
-    if (c->kind == KIND_ROTATE) /* its owner asked for it */
-        return _rotation_ok(c);
-    const uint8_t *target = c->target;
     uint64_t now = clock_wall_ms();
     pthread_mutex_lock(&intent_lock);
-    bool asked = intent_until_ms > now && !memcmp(intent_fp, target, REPL_FP_LEN);
+    const struct intent *in = &intents[c->kind];
+    bool asked = in->until_ms > now && !memcmp(in->self ? self_fp : in->fp, c->target,
+                                               REPL_FP_LEN);
     pthread_mutex_unlock(&intent_lock);
-    if (asked)
-        return true;
-    struct peer *p = _peer_of(target);
-    uint64_t seen = p ? __atomic_load_n(&p->fenced_seen_ms, __ATOMIC_RELAXED) : 0;
-    return seen && now - seen < FENCED_EVIDENCE_MS;
+    return asked;
 }
 
-/* The proposal of this kind for target at this epoch (a revocation made when make; NULL
- * when there is none). */
+/* The member told this node it fenced itself, in the last minute. */
+static bool _seen_fenced(const uint8_t *fp)
+{
+    struct peer *p = _peer_of(fp);
+    uint64_t seen = p ? __atomic_load_n(&p->fenced_seen_ms, __ATOMIC_RELAXED) : 0;
+    return seen && clock_wall_ms() - seen < FENCED_EVIDENCE_MS;
+}
+
+/* Has this node evidence of its own for c? A rotation: its owner asked (signed it). A
+ * revocation: an operator asked here, or the member fenced itself. A re-admission: an
+ * operator asked here and the member is fenced (lifting a fence is the risky direction: the
+ * fence alone is no reason). A removal: an operator asked here. */
+static bool _evidence(const struct change *c)
+{
+    switch (c->kind) {
+    case KIND_ROTATE:
+        return _rotation_ok(c);
+    case KIND_REVOKE:
+        return _asked(c) || _seen_fenced(c->target);
+    case KIND_READMIT:
+        return _asked(c) && _seen_fenced(c->target);
+    default:
+        return _asked(c);
+    }
+}
+
+/* The proposal of this kind for target at this epoch (made when make, but a rotation, whose
+ * certificate its owner gives; NULL when there is none or no room). */
 static struct change *_pending(uint8_t kind, const uint8_t *target, bool make)
 {
     for (uint32_t i = 0; i < npending; i++)
@@ -504,7 +581,7 @@ static struct change *_pending(uint8_t kind, const uint8_t *target, bool make)
 static bool _maybe_sign(struct change *c)
 {
     if (fence_active() || _self_revoked || _signed_by_me(c) ||
-        (_is_self(c->target) && c->kind != KIND_ROTATE) || !_evidence(c))
+        (_is_self(c->target) && !_target_may_sign(c->kind)) || !_evidence(c))
         return false;
     return _sign(c);
 }
@@ -513,15 +590,17 @@ static void _take_rotation_request(void);
 
 void repl_members_step(void)
 {
-    /* the operator's request: this node proposes it (or joins the proposal under way) */
+    /* the operators' requests: this node proposes them (or joins the proposals under way) */
     uint64_t now = clock_wall_ms();
+    struct intent want[KIND_MAX + 1];
     pthread_mutex_lock(&intent_lock);
-    bool asked = intent_until_ms > now;
-    uint8_t target[REPL_FP_LEN];
-    memcpy(target, intent_fp, REPL_FP_LEN);
+    memcpy(want, intents, sizeof(want));
     pthread_mutex_unlock(&intent_lock);
-    if (asked && _active(target))
-        _pending(KIND_REVOKE, target, true);
+    for (uint8_t k = 1; k <= KIND_MAX; k++) {
+        const uint8_t *fp = want[k].self ? self_fp : want[k].fp;
+        if (want[k].until_ms > now && _active(fp))
+            _pending(k, fp, true);
+    }
     _take_rotation_request();
     for (uint32_t i = 0; i < npending; i++) {
         struct change *c = &pending[i];
@@ -558,7 +637,7 @@ void repl_members_on_msg(const uint8_t *blob, uint32_t len)
     }
     if (c.epoch != repl_members_epoch() || !_active(c.target))
         return;
-    struct change *mine = _pending(c.kind, c.target, c.kind == KIND_REVOKE);
+    struct change *mine = _pending(c.kind, c.target, c.kind != KIND_ROTATE);
     if (!mine && c.kind == KIND_ROTATE && npending < sizeof(pending) / sizeof(pending[0])) {
         mine = &pending[npending++];
         *mine = c;
@@ -587,26 +666,56 @@ void repl_members_on_msg(const uint8_t *blob, uint32_t len)
 
 /* ---- the operator ---- */
 
-int repl_members_revoke(const char *name, char *msg, size_t mlen)
+/* An operator asked this node to revoke, re-admit or remove the member named name (a
+ * removal may name this node itself). */
+static int _ask(uint8_t kind, const char *name, char *msg, size_t mlen)
 {
-    const uint8_t *fp = NULL;
-    for (int i = 0; i < repl.npeers; i++)
-        if (!strcmp(repl.peers[i].name, name))
-            fp = repl.peers[i].fp;
-    if (!fp) {
-        snprintf(msg, mlen, "no peer named '%s' (this node cannot revoke itself)", name);
+    static const char *const verbs[KIND_MAX + 1] = {
+        [KIND_REVOKE] = "revocation", [KIND_READMIT] = "re-admission", [KIND_REMOVE] = "removal"};
+    uint8_t fp[REPL_FP_LEN];
+    bool self = kind == KIND_REMOVE && !strcmp(name, repl.node_name), found = false;
+    pthread_mutex_lock(&repl.status_lock); /* a rotation changes a peer's fp under it */
+    for (int i = 0; i < repl.npeers && !found; i++)
+        if ((found = !strcmp(repl.peers[i].name, name)))
+            memcpy(fp, repl.peers[i].fp, REPL_FP_LEN);
+    pthread_mutex_unlock(&repl.status_lock);
+    if (!found && !self) {
+        snprintf(msg, mlen, "no peer named '%s'%s", name,
+                 kind == KIND_REMOVE ? "" : " (this node cannot name itself)");
         return -1;
     }
     pthread_mutex_lock(&intent_lock);
-    memcpy(intent_fp, fp, REPL_FP_LEN);
-    intent_until_ms = clock_wall_ms() + INTENT_MS;
+    if (found)
+        memcpy(intents[kind].fp, fp, REPL_FP_LEN);
+    intents[kind].self = self;
+    intents[kind].until_ms = clock_wall_ms() + INTENT_MS;
     pthread_mutex_unlock(&intent_lock);
     __atomic_store_n(&asked_now, true, __ATOMIC_RELEASE);
     repl_link_notify();
-    snprintf(msg, mlen, "revocation of %s proposed and signed here; it is applied once a "
-             "majority of the members signed it (on evidence of their own: an operator's "
-             "request there too, or %s fenced itself)", name, name);
+    static const char *const needs[KIND_MAX + 1] = {
+        [KIND_REVOKE] = "an operator's request there too, or %s fenced itself",
+        [KIND_READMIT] = "an operator's request there too, while %s is fenced",
+        [KIND_REMOVE] = "an operator's request there too (%s itself may sign its removal)"};
+    char need[200];
+    snprintf(need, sizeof(need), needs[kind], name);
+    snprintf(msg, mlen, "%s of %s proposed and signed here; it is applied once a majority of "
+             "the members signed it (on evidence of their own: %s)", verbs[kind], name, need);
     return 0;
+}
+
+int repl_members_revoke(const char *name, char *msg, size_t mlen)
+{
+    return _ask(KIND_REVOKE, name, msg, mlen);
+}
+
+int repl_members_readmit(const char *name, char *msg, size_t mlen)
+{
+    return _ask(KIND_READMIT, name, msg, mlen);
+}
+
+int repl_members_remove(const char *name, char *msg, size_t mlen)
+{
+    return _ask(KIND_REMOVE, name, msg, mlen);
 }
 
 static pthread_mutex_t rot_lock = PTHREAD_MUTEX_INITIALIZER;

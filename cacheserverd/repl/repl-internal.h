@@ -111,8 +111,10 @@ struct peer {
     uint64_t sweep_dropped;          /* what this sweep removed */
     uint64_t unacked;          /* changes applied since the last ACK */
     bool revoked;              /* by a majority of the members (members.c): never linked again */
+    bool removed;              /* atomic: ... and it was a removal, not a revocation */
     uint64_t fenced_seen_ms;   /* atomic: when it last said it fenced itself (wall ms) */
-    int64_t clock_offset_ms;   /* atomic: its clock minus ours, at its last PING or ACK */
+    int64_t clock_offset_ms;   /* atomic: its clock minus ours, at least (_clock_sample) */
+    uint64_t ping_echo_ms;     /* its last PING's clock, for the next ACK to echo (0: sent) */
     uint64_t clock_seen_ms;    /* atomic: when (monotonic ms; 0: never) */
     struct ae *ae;             /* anti-entropy with it (antientropy.c) */
 

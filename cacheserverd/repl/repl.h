@@ -52,6 +52,7 @@ struct repl_peer_status {
     const char *link;   /* outbound link: "down", "connecting", "handshake", "full-sync", "up" */
     bool in_up;
     bool revoked;       /* by a majority of the members (docs/integrity.md) */
+    bool removed;       /* ... a planned removal rather than a revocation */
     uint64_t cert_expiry; /* its certificate's notAfter, unix s (0: not seen) */
     uint64_t lag_records, lag_bytes, lag_ms, partial_resyncs, full_syncs, applied,
         dropped_older, clock_rejected;
@@ -104,6 +105,10 @@ int repl_clock_offsets(int64_t *out, int max);
 /* CLUSTER_REVOKE (any thread): ask for the revocation of the peer named name (members.c):
  * this node proposes and signs it; msg says what happens next. 0, or -1 (msg says why). */
 int repl_members_revoke(const char *name, char *msg, size_t mlen);
+/* CLUSTER_READMIT: the same for lifting the fence of the peer named name (it fenced itself). */
+int repl_members_readmit(const char *name, char *msg, size_t mlen);
+/* CLUSTER_REMOVE: the same for removing the member named name (a peer, or this node). */
+int repl_members_remove(const char *name, char *msg, size_t mlen);
 /* CLUSTER_ROTATE_CERT (any thread): make a new key and certificate for this node (in the
  * identity directory's next/) and propose the rotation to it (members.c). 0, or -1. */
 int repl_members_rotate(char *msg, size_t mlen);

@@ -140,13 +140,13 @@ int repl_send_welcome(struct evbuffer *out, uint16_t node_id, const char *name, 
     return _frame(out, &sb, NULL, 0);
 }
 
-static int _send3(struct evbuffer *out, enum repl_msg_type t, uint64_t a, uint64_t b, uint64_t c,
-                  unsigned n)
+static int _send4(struct evbuffer *out, enum repl_msg_type t, uint64_t a, uint64_t b, uint64_t c,
+                  uint64_t d, unsigned n)
 {
     PACKER(sb, pk);
     msgpack_pack_array(&pk, 1 + n);
     msgpack_pack_uint8(&pk, (uint8_t)t);
-    uint64_t v[3] = {a, b, c};
+    uint64_t v[4] = {a, b, c, d};
     for (unsigned i = 0; i < n; i++)
         msgpack_pack_uint64(&pk, v[i]);
     return _frame(out, &sb, NULL, 0);
@@ -197,13 +197,13 @@ int repl_send_ae_item(struct evbuffer *out, const struct repl_change *c)
 
 int repl_send_synced(struct evbuffer *out, uint64_t offset, uint64_t seq)
 {
-    return _send3(out, REPL_SYNCED, offset, seq, 0, 2);
+    return _send4(out, REPL_SYNCED, offset, seq, 0, 0, 2);
 }
 
 int repl_send_ping(struct evbuffer *out, enum repl_msg_type type, uint64_t offset, uint64_t seq,
-                   uint64_t wall_ms)
+                   uint64_t wall_ms, uint64_t echo_ms)
 {
-    return _send3(out, type, offset, seq, wall_ms, 3);
+    return _send4(out, type, offset, seq, wall_ms, echo_ms, 4);
 }
 
 int repl_send_error(struct evbuffer *out, unsigned code, const char *msg)
@@ -467,8 +467,8 @@ int repl_decode(const uint8_t *body, size_t len, struct repl_msg *m, const char 
         break;
     case REPL_PING:
     case REPL_ACK:
-        if (n != 3 || !mp_read_uint(&c, &m->u[0]) || !mp_read_uint(&c, &m->u[1]) ||
-            !mp_read_uint(&c, &m->u[2]))
+        if (n != 4 || !mp_read_uint(&c, &m->u[0]) || !mp_read_uint(&c, &m->u[1]) ||
+            !mp_read_uint(&c, &m->u[2]) || !mp_read_uint(&c, &m->u[3]))
             FAIL("bad PING or ACK");
         break;
     case REPL_SYNCED:

@@ -18,8 +18,9 @@
 
 struct evbuffer;
 
-#define REPL_PROTO_VERSION 5 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM); 3: streams
-                                * copied in parts; 4: every value's checksum; 5: MEMBER */
+#define REPL_PROTO_VERSION 6 /* 2: streams (op 6) and anti-entropy (AE, AE_ITEM); 3: streams
+                                * copied in parts; 4: every value's checksum; 5: MEMBER;
+                                * 6: ACK echoes the PING's clock */
 /* The largest frame either side accepts: a value of the largest allowed size and its key. */
 #define REPL_MAX_FRAME (512u * 1024u * 1024u)
 #define REPL_NAME_MAX 64
@@ -107,7 +108,7 @@ struct repl_msg {
     uint64_t u[4];            /* HELLO: proto, node_id, backlog_id; WELCOME: node_id,
                                * has_pos, backlog_id, offset; START: full, offset, seq, stamp;
                                * REC: offset, seq; SYNCED: offset, seq; PING/ACK: offset,
-                               * seq, wall_ms; ERROR: code */
+                               * seq, wall_ms, echo_ms; ERROR: code */
     uint64_t seq;             /* WELCOME: seq */
     const uint8_t *text;      /* HELLO, WELCOME: node name; ERROR: message */
     uint32_t tlen;
@@ -143,8 +144,10 @@ int repl_send_rec(struct evbuffer *out, uint64_t offset, uint64_t seq, const uin
                   size_t blen);
 int repl_send_item(struct evbuffer *out, const struct repl_change *c);
 int repl_send_synced(struct evbuffer *out, uint64_t offset, uint64_t seq);
+/* PING or ACK: the sender's position, its clock (wall ms) and, an ACK, the clock of the PING
+ * it answers (0: none), so the PING's sender bounds the clock offset by the round trip. */
 int repl_send_ping(struct evbuffer *out, enum repl_msg_type type, uint64_t offset, uint64_t seq,
-                   uint64_t wall_ms);
+                   uint64_t wall_ms, uint64_t echo_ms);
 int repl_send_error(struct evbuffer *out, unsigned code, const char *msg);
 int repl_send_member(struct evbuffer *out, const uint8_t *blob, size_t len);
 /* members.c: does a MEMBER frame's blob decode as a change (nothing else checked)? For the

@@ -187,6 +187,16 @@ CC_EXPORT int cc_cluster_unfence(cc_client *c, int *was);
  * them, or the peer fenced itself), and it is applied once a majority signed. Returns at
  * once (CC_OK: proposed); `cluster status` shows `revoked` and the membership epoch. */
 CC_EXPORT int cc_cluster_revoke(cc_client *c, const char *peer);
+/** Ask the cluster to lift the fence of the peer named `peer`, which fenced itself
+ * (docs/integrity.md, "Re-admission"): like cc_cluster_revoke, but the other members sign only
+ * when the same request was made to them and they see the peer fenced; once a majority signed,
+ * the peer is unfenced as `cluster unfence` on it would. Returns at once (CC_OK: proposed). */
+CC_EXPORT int cc_cluster_readmit(cc_client *c, const char *peer);
+/** Ask the cluster to remove the member named `member` (a peer, or this server itself): a
+ * planned departure. Signed like a revocation, on an operator's request on each signer, and
+ * the member's own signature counts; once a majority signed, every node drops it and it
+ * fences itself ("removed from the cluster"). Returns at once (CC_OK: proposed). */
+CC_EXPORT int cc_cluster_remove(cc_client *c, const char *member);
 /** Give the server a new certificate (docs/integrity.md): it makes a new key and certificate
  * and proposes the rotation; its peers accept both until a majority signed, then only the
  * new one. Returns at once (CC_OK: proposed). */

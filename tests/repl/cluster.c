@@ -405,3 +405,109 @@ void cluster_check_counters(struct cluster *cl, const struct incr_writer *w, uns
         }
     }
 }
+
+void cluster_up(struct cluster *cl, int n)
+{
+    cluster_init(cl, n);
+    cluster_start(cl, NULL);
+    cluster_wait_links(cl, 10000);
+}
+
+/* ---- integrity and membership ---- */
+
+int64_t cluster_fault(struct cluster *cl, int i, const char *what, uint32_t n)
+{
+    int fd = harness_connect(cl->nodes[i].h);
+    assert_true(fd >= 0);
+    uint8_t body[64];
+    size_t wl = strlen(what), o = 0;
+    body[o++] = 0x94;         /* [op, id, what, n] */
+    body[o++] = 24;           /* FAULT */
+    body[o++] = 7;            /* id */
+    body[o++] = (uint8_t)(0xa0 | wl);
+    memcpy(body + o, what, wl);
+    o += wl;
+    body[o++] = 0xce;
+    for (int s = 24; s >= 0; s -= 8)
+        body[o++] = (uint8_t)(n >> s);
+    assert_int_equal(harness_send_frame(fd, body, o), 0);
+    uint8_t *r;
+    size_t rlen;
+    assert_int_equal(harness_recv_frame(fd, &r, &rlen), 0);
+    close(fd);
+    int64_t done = -1;
+    /* [7, 0, count] (count a fixint, uint8, 16, 32 or 64), or [7, error, message] */
+    if (rlen >= 4 && r[0] == 0x93 && r[1] == 7 && r[2] == 0) {
+        if (r[3] < 0x80)
+            done = r[3];
+        else if (r[3] >= 0xcc && r[3] <= 0xcf) {
+            done = 0;
+            for (size_t k = 0; k < (1u << (r[3] - 0xcc)) && 4 + k < rlen; k++)
+                done = done << 8 | r[4 + k];
+        }
+    }
+    free(r);
+    return done;
+}
+
+bool cluster_is_fenced(struct cluster *cl, int i) { return cluster_stat(cl, i, "fenced") != 0; }
+
+uint64_t cluster_wait_fenced(struct cluster *cl, int i, unsigned timeout_ms)
+{
+    uint64_t t0 = cl_now_ms(), end = t0 + timeout_ms;
+    while (!cluster_is_fenced(cl, i)) {
+        if (cl_now_ms() > end) {
+            harness_print_log(cl->nodes[i].h, 10);
+            fail_msg("node %d did not fence itself within %u ms", i, timeout_ms);
+        }
+        cl_sleep_ms(20);
+    }
+    return cl_now_ms() - t0;
+}
+
+bool cluster_links_to(struct cluster *cl, int i, int j)
+{
+    return cluster_stat(cl, i, "repl.n%d.out_up", j) || cluster_stat(cl, i, "repl.n%d.in_up", j);
+}
+
+/* Where key's value starts in a flat msgpack map of str keys (NULL when absent). */
+static const uint8_t *_map_find(const cc_item *it, const char *key)
+{
+    const uint8_t *p = it->value.data, *end = p + it->value.len;
+    size_t kl = strlen(key);
+    for (; p + kl + 2 <= end; p++)
+        if (p[0] == (0xa0 | kl) && !memcmp(p + 1, key, kl))
+            return p + 1 + kl;
+    return NULL;
+}
+
+uint64_t cluster_status_num(struct cluster *cl, int i, const char *key)
+{
+    cc_item it = {0};
+    assert_int_equal(cc_cluster_status(cl->nodes[i].c, &it), CC_OK);
+    const uint8_t *v = _map_find(&it, key);
+    uint64_t n = v && v[0] < 0x80 ? v[0] : 0;
+    cc_item_release(&it);
+    return n;
+}
+
+void cluster_status_str(struct cluster *cl, int i, const char *key, char *out, size_t len)
+{
+    cc_item it = {0};
+    assert_int_equal(cc_cluster_status(cl->nodes[i].c, &it), CC_OK);
+    const uint8_t *v = _map_find(&it, key), *end = it.value.data + it.value.len;
+    out[0] = '\0';
+    size_t vl = 0;
+    if (v && v < end && (v[0] & 0xe0) == 0xa0) {
+        vl = v[0] & 0x1f;
+        v += 1;
+    } else if (v && v + 1 < end && v[0] == 0xd9) {
+        vl = v[1];
+        v += 2;
+    } else {
+        v = NULL;
+    }
+    if (v && v + vl <= end)
+        snprintf(out, len, "%.*s", (int)vl, (const char *)v);
+    cc_item_release(&it);
+}

@@ -61,6 +61,8 @@ void cluster_init(struct cluster *cl, int n);
 void cluster_start_node(struct cluster *cl, int i, const char *const *extra, int wrong_fp_for);
 /* Start every node with the same extra arguments. */
 void cluster_start(struct cluster *cl, const char *const *extra);
+/* cluster_init, cluster_start without extra arguments, and cluster_wait_links (10 s). */
+void cluster_up(struct cluster *cl, int n);
 /* Stop everything and remove the files. */
 void cluster_destroy(struct cluster *cl);
 /* A cmocka teardown: destroys the cluster a failed test left behind. */
@@ -105,4 +107,18 @@ void cluster_incr_join(const int *nodes, int n, pthread_t *t);
 void cluster_check_counters(struct cluster *cl, const struct incr_writer *w, unsigned keys,
                             int64_t initial);
 
+/* Integrity and membership (test_integrity.c, test_membership.c). */
+/* FAULT what n on node i: how many faults it set up, or -1 when the server has no FAULT
+ * (a normal build: configure with -Dfault_injection=true). */
+int64_t cluster_fault(struct cluster *cl, int i, const char *what, uint32_t n);
+bool cluster_is_fenced(struct cluster *cl, int i);
+/* Wait (up to timeout_ms) until node i is fenced; the time it took, in ms. */
+uint64_t cluster_wait_fenced(struct cluster *cl, int i, unsigned timeout_ms);
+/* Has node i a link (either way) up to node j? */
+bool cluster_links_to(struct cluster *cl, int i, int j);
+/* A number (a fixint: 0..127) in node i's CLUSTER_STATUS map, by its key; 0 when absent. */
+uint64_t cluster_status_num(struct cluster *cl, int i, const char *key);
+/* The string value of key in node i's CLUSTER_STATUS map (at most 255 bytes), into out (""
+ * when absent). */
+void cluster_status_str(struct cluster *cl, int i, const char *key, char *out, size_t len);
 #endif
