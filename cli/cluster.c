@@ -133,10 +133,21 @@ int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
     for (int k = 0; k < 3; k++)
         if (!strcmp(pos[0], _asks[k].verb))
             nk = k;
-    if ((nk < 0 && strcmp(pos[0], "status") && strcmp(pos[0], "unfence") &&
+    bool add = !strcmp(pos[0], "add");
+    if ((nk < 0 && !add && strcmp(pos[0], "status") && strcmp(pos[0], "unfence") &&
          strcmp(pos[0], "rotate-cert")) ||
-        np != (nk < 0 ? 1 : 2))
+        np != (add ? 4 : nk < 0 ? 1 : 2))
         return cli_usage("cluster");
+    if (add) {
+        int rc = cc_cluster_add(cli->c, pos[1], pos[2], pos[3]);
+        if (rc != CC_OK)
+            return cli_status(cli, "cluster add", rc);
+        printf("addition of %s (%s) proposed and signed here; it is applied once a majority "
+               "of the members signed it (each on the same request there). Start %s with "
+               "`peer` lines naming the members; `cluster status --all` shows when every node "
+               "has it.\n", pos[1], pos[2], pos[1]);
+        return CLI_OK;
+    }
     if (!strcmp(pos[0], "unfence"))
         return _unfence(cli);
     if (!strcmp(pos[0], "rotate-cert")) {

@@ -567,12 +567,13 @@ const struct cli_command cli_commands[] = {
     {"flush", "[NAMESPACE | --all]", "delete the namespace's keys (default: the current one) or all", cmd_flush},
     {"config", "get [PATTERN] | set NAME VALUE", "read or change configuration options", cli_cmd_config},
     {"cluster",
-     "status [--all] [--json] | unfence | revoke PEER | readmit PEER | remove NODE | rotate-cert",
+     "status [--all] [--json] | unfence | revoke PEER | readmit PEER | remove NODE | add NAME "
+     "HOST:PORT FINGERPRINT | rotate-cert",
      "replication peers as this node sees them (--all: and as each peer does; exit 1 when "
      "they disagree); unfence: lift the node's self-fencing; revoke: ask a majority to lock "
      "PEER out; readmit: ask a majority to lift fenced PEER's fence; remove: ask a majority to "
-     "remove NODE (a peer or this node) from the cluster; rotate-cert: give this node a new "
-     "certificate", cli_cmd_cluster},
+     "remove NODE (a peer or this node) from the cluster; add: ask a majority to add a new "
+     "member; rotate-cert: give this node a new certificate", cli_cmd_cluster},
     {"wait", "REPLICAS TIMEOUT",
      "wait until REPLICAS peers have every change made so far, at most TIMEOUT (e.g. 500ms, "
      "max 60s); prints how many did (exit 1 when fewer)", cli_cmd_wait},

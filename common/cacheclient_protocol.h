@@ -56,7 +56,8 @@
     ACTION(26, CLUSTER_REVOKE, "ask the cluster to revoke a peer (a majority must sign)")     \
     ACTION(27, CLUSTER_ROTATE_CERT, "give this node a new certificate, as a signed change")  \
     ACTION(28, CLUSTER_READMIT, "ask the cluster to lift a fenced peer's fence (a majority)") \
-    ACTION(29, CLUSTER_REMOVE, "ask the cluster to remove a member (a majority must sign)")
+    ACTION(29, CLUSTER_REMOVE, "ask the cluster to remove a member (a majority must sign)")  \
+    ACTION(30, CLUSTER_ADD, "ask the cluster to add a member (a majority must sign)")
 
 /* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
 #define CC_WAIT_MAX_REPLICAS 255

@@ -562,6 +562,18 @@ int cc_cluster_remove(cc_client *c, const char *member)
     return _cluster_named(c, CC_OP_CLUSTER_REMOVE, member);
 }
 
+int cc_cluster_add(cc_client *c, const char *name, const char *addr, const char *fingerprint)
+{
+    if (!name || !*name || !addr || !*addr || !fingerprint || !*fingerprint)
+        return cc_fail(c, CC_E_CLIENT_ARGS, "a name, a HOST:PORT and a fingerprint are needed");
+    uint64_t id;
+    size_t s = _begin(c, CC_OP_CLUSTER_ADD, 3, &id);
+    cc_pack_str(c, name);
+    cc_pack_str(c, addr);
+    cc_pack_str(c, fingerprint);
+    return _simple(c, s, id);
+}
+
 int cc_cluster_rotate_cert(cc_client *c)
 {
     uint64_t id;

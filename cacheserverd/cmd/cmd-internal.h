@@ -127,6 +127,7 @@ void cmd_cluster_unfence(struct session *s, struct req *q, struct reply *r);
 void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r);
 void cmd_cluster_readmit(struct session *s, struct req *q, struct reply *r);
 void cmd_cluster_remove(struct session *s, struct req *q, struct reply *r);
+void cmd_cluster_add(struct session *s, struct req *q, struct reply *r);
 void cmd_cluster_rotate_cert(struct session *s, struct req *q, struct reply *r);
 void cmd_config_get(struct session *s, struct req *q, struct reply *r);
 void cmd_config_set(struct session *s, struct req *q, struct reply *r);

@@ -62,6 +62,8 @@ static const struct {
     [CC_OP_CLUSTER_REVOKE] = {cmd_cluster_revoke, 1, 1, "CLUSTER_REVOKE takes peer:str"},
     [CC_OP_CLUSTER_READMIT] = {cmd_cluster_readmit, 1, 1, "CLUSTER_READMIT takes peer:str"},
     [CC_OP_CLUSTER_REMOVE] = {cmd_cluster_remove, 1, 1, "CLUSTER_REMOVE takes member:str"},
+    [CC_OP_CLUSTER_ADD] = {cmd_cluster_add, 3, 3,
+                           "CLUSTER_ADD takes name:str, addr:str (HOST:PORT), fingerprint:str"},
     [CC_OP_CLUSTER_ROTATE_CERT] = {cmd_cluster_rotate_cert, 0, 0,
                                    "CLUSTER_ROTATE_CERT takes no arguments"},
 #ifdef CACHE_FAULT_INJECTION

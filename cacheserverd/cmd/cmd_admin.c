@@ -419,28 +419,38 @@ void cmd_cluster_unfence(struct session *s, struct req *q, struct reply *r)
     msgpack_pack_uint8(&r->pk, was);
 }
 
-/* CLUSTER_REVOKE, _READMIT, _REMOVE: an operator's request for a membership change naming
- * one member, which ask() (members.c) proposes and signs. */
-static void _cluster_ask(struct req *q, struct reply *r,
-                         int (*ask)(const char *name, char *msg, size_t mlen))
+/* CLUSTER_REVOKE, _READMIT, _REMOVE, _ADD: an operator's request for a membership change
+ * (members.c). Its n string arguments (1..128 bytes each) into args; false when the request
+ * was answered (bad arguments, no replication, fenced). */
+#define ASK_ARG_MAX 128
+static bool _cluster_args(struct req *q, struct reply *r, char (*args)[ASK_ARG_MAX + 1], int n)
 {
-    const uint8_t *name;
-    uint32_t nlen;
-    if (!mp_read_bytes(&q->args, &name, &nlen) || nlen == 0 || nlen > 64) {
-        cmd_bad_usage(q, r);
-        return;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *v;
+        uint32_t len;
+        if (!mp_read_bytes(&q->args, &v, &len) || len == 0 || len > ASK_ARG_MAX ||
+            memchr(v, 0, len)) {
+            cmd_bad_usage(q, r);
+            return false;
+        }
+        memcpy(args[i], v, len);
+        args[i][len] = '\0';
     }
     if (!repl_enabled()) {
         reply_error(r, q->id, CC_E_BAD_ARGS, "replication is off on this node: no peers");
-        return;
+        return false;
     }
     if (fence_active()) {
         reply_error(r, q->id, CC_E_FENCED, "a fenced node takes part in no vote");
-        return;
+        return false;
     }
-    char n[65], msg[400];
-    snprintf(n, sizeof(n), "%.*s", (int)nlen, (const char *)name);
-    if (ask(n, msg, sizeof(msg)) != 0) {
+    return true;
+}
+
+/* The request's outcome: msg says what happens next, or (rc != 0) why it was refused. */
+static void _cluster_answer(struct req *q, struct reply *r, int rc, const char *msg)
+{
+    if (rc != 0) {
         reply_error(r, q->id, CC_E_BAD_ARGS, "%s", msg);
         return;
     }
@@ -448,6 +458,15 @@ static void _cluster_ask(struct req *q, struct reply *r,
     size_t ml = strlen(msg);
     msgpack_pack_str(&r->pk, ml);
     msgpack_pack_str_body(&r->pk, msg, ml);
+}
+
+/* A change naming one member (revoke, readmit, remove). */
+static void _cluster_ask(struct req *q, struct reply *r,
+                         int (*ask)(const char *name, char *msg, size_t mlen))
+{
+    char a[1][ASK_ARG_MAX + 1], msg[600];
+    if (_cluster_args(q, r, a, 1))
+        _cluster_answer(q, r, ask(a[0], msg, sizeof(msg)), msg);
 }
 
 void cmd_cluster_revoke(struct session *s, struct req *q, struct reply *r)
@@ -466,6 +485,14 @@ void cmd_cluster_remove(struct session *s, struct req *q, struct reply *r)
 {
     (void)s;
     _cluster_ask(q, r, repl_members_remove);
+}
+
+void cmd_cluster_add(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    char a[3][ASK_ARG_MAX + 1], msg[600];
+    if (_cluster_args(q, r, a, 3))
+        _cluster_answer(q, r, repl_members_add(a[0], a[1], a[2], msg, sizeof(msg)), msg);
 }
 
 void cmd_cluster_rotate_cert(struct session *s, struct req *q, struct reply *r)

@@ -260,9 +260,9 @@ void repl_link_pin(struct peer *p, const uint8_t *fp, const uint8_t *next)
         memcpy(repl.pins[p->idx], fp, REPL_FP_LEN);
     }
     if (next)
-        memcpy(repl.pins[repl.npeers + p->idx], next, REPL_FP_LEN);
+        memcpy(repl.pins[REPL_MAX_PEERS + p->idx], next, REPL_FP_LEN);
     else
-        memset(repl.pins[repl.npeers + p->idx], 0, REPL_FP_LEN);
+        memset(repl.pins[REPL_MAX_PEERS + p->idx], 0, REPL_FP_LEN);
 }
 
 int repl_link_swap_identity(struct repl_identity *nid, char *err, size_t errlen)
@@ -294,7 +294,7 @@ void repl_link_revoked(struct peer *p)
                           ? "removed: the cluster removed this node"
                           : "revoked: a majority of the cluster revoked this node";
     memset(repl.pins[p->idx], 0, REPL_FP_LEN); /* no certificate has this fingerprint */
-    memset(repl.pins[repl.npeers + p->idx], 0, REPL_FP_LEN);
+    memset(repl.pins[REPL_MAX_PEERS + p->idx], 0, REPL_FP_LEN);
     for (struct conn *c = conns, *next; c; c = next) {
         next = c->next;
         if (c->peer == p && !c->closing)
@@ -308,12 +308,14 @@ int repl_clock_offsets(int64_t *out, int max)
 {
     int n = 0;
     uint64_t now = _now_ms();
+    pthread_mutex_lock(&repl.status_lock); /* a membership change may add a peer */
     for (int i = 0; i < repl.npeers && n < max; i++) {
         struct peer *p = &repl.peers[i];
         uint64_t seen = __atomic_load_n(&p->clock_seen_ms, __ATOMIC_RELAXED);
         if (seen && now - seen < 5000)
             out[n++] = __atomic_load_n(&p->clock_offset_ms, __ATOMIC_RELAXED);
     }
+    pthread_mutex_unlock(&repl.status_lock);
     return n;
 }
 
@@ -917,8 +919,8 @@ static void _accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sock
 {
     (void)l, (void)salen, (void)arg;
     SSL *ssl = SSL_new(repl.server_ctx);
-    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])repl.pins, 2 *
-                             (size_t)repl.npeers) != 0) {
+    if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])repl.pins,
+                             2 * REPL_MAX_PEERS) != 0) {
         SSL_free(ssl);
         evutil_closesocket(fd);
         return;
@@ -944,7 +946,7 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
     SSL *ssl = SSL_new(repl.client_ctx);
     uint8_t pins[2][REPL_FP_LEN]; /* its fingerprint, and the one it is rotating to */
     memcpy(pins[0], repl.pins[p->idx], REPL_FP_LEN);
-    memcpy(pins[1], repl.pins[repl.npeers + p->idx], REPL_FP_LEN);
+    memcpy(pins[1], repl.pins[REPL_MAX_PEERS + p->idx], REPL_FP_LEN);
     if (!ssl || repl_tls_pin(ssl, (const uint8_t(*)[REPL_FP_LEN])pins, 2) != 0) {
         SSL_free(ssl);
         _schedule_dial(p);
@@ -963,6 +965,26 @@ static void _dial(evutil_socket_t fd, short what, void *arg)
         _set_error(p, "connect: %s", strerror(errno));
         _conn_free(c); /* schedules the next try */
     }
+}
+
+/* A peer's timers (dial, sweep, anti-entropy); its first dial at once. 0, or -1. */
+static int _peer_events(struct peer *p)
+{
+    p->retry = evtimer_new(base, _dial, p);
+    p->sweep = event_new(base, -1, 0, repl_sweep_cb, p);
+    if (!p->retry || !p->sweep || repl_ae_setup(base, p) != 0)
+        return -1;
+    struct timeval now = {0, 0};
+    evtimer_add(p->retry, &now);
+    return 0;
+}
+
+void repl_link_peer_added(struct peer *p)
+{
+    memcpy(repl.pins[p->idx], p->fp, REPL_FP_LEN);
+    if (base && _peer_events(p) != 0) /* base: the link thread runs (not at start) */
+        log_error("replication: peer %s: out of memory for its events: it is not dialed",
+                  p->name);
 }
 
 static void _schedule_dial(struct peer *p)
@@ -1063,17 +1085,11 @@ int repl_link_start(char *err, size_t errlen)
     struct timeval tick = {0, TICK_MS * 1000};
     event_add(tick_ev, &tick);
     __atomic_store_n(&running, true, __ATOMIC_RELEASE);
-    for (int i = 0; i < repl.npeers; i++) {
-        struct peer *p = &repl.peers[i];
-        p->retry = evtimer_new(base, _dial, p);
-        p->sweep = event_new(base, -1, 0, repl_sweep_cb, p);
-        if (repl_ae_setup(base, p) != 0) {
+    for (int i = 0; i < repl.npeers; i++)
+        if (_peer_events(&repl.peers[i]) != 0) {
             snprintf(err, errlen, "out of memory for anti-entropy");
             return -1;
         }
-        struct timeval now = {0, 0};
-        evtimer_add(p->retry, &now);
-    }
     if (pthread_create(&thread, NULL, _thread_main, NULL) != 0) {
         running = false;
         snprintf(err, errlen, "cannot start the link thread");
@@ -1149,10 +1165,10 @@ void repl_status(struct repl_status *out)
     snprintf(out->fp, sizeof(out->fp), "%s", repl.id.fp_hex);
     out->cert_expiry = repl.id.not_after;
     pthread_mutex_unlock(&repl.status_lock);
-    out->npeers = repl.npeers;
     out->membership_epoch = repl_members_epoch();
     uint64_t now = _now_ms();
     pthread_mutex_lock(&repl.status_lock);
+    out->npeers = repl.npeers; /* under the lock: a membership change may add one */
     for (int i = 0; i < repl.npeers; i++) {
         struct peer *p = &repl.peers[i];
         struct repl_peer_status *o = &out->peers[i];

@@ -3,9 +3,9 @@
  *
  * The members are this node and its configured peers; the list has an epoch, 0 as
  * configured. A change (revoke a member, rotate its certificate, re-admit it after it fenced
- * itself, remove it) names the epoch it applies to and the member, and carries Ed25519
- * signatures by members' identity keys, each with the signer's certificate so any node checks
- * it against the fingerprint it pins. A change is applied when a majority of the members
+ * itself, remove it, add a new one) names the epoch it applies to and the member, and carries
+ * Ed25519 signatures by members' identity keys, each with the signer's certificate so any
+ * node checks it against the fingerprint it pins. A change is applied when a majority of the members
  * active at its epoch signed it; a revoked or re-admitted member's own signature counts for
  * nothing. A node signs only on evidence of its own (_evidence): an operator asked for the
  * same change here (`cache-cli cluster revoke|readmit|remove NODE`), or, for a revocation,
@@ -14,7 +14,8 @@
  * travel as MEMBER frames on every link; applied changes are kept in the data directory
  * (membership.state) and replayed, checked again, at start. A revoked peer's links close and
  * its fingerprint leaves the pinned set, so its handshakes fail; a node that learns it was
- * revoked fences itself, then and after every restart. */
+ * revoked fences itself, then and after every restart. An added node joins at the epoch of
+ * its addition (_join), which its state file then starts from. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,9 +42,18 @@
 
 enum { CHANGE_PROPOSED = 1, CHANGE_APPLIED = 2 };
 /* What a change does to its target member: revoke it (a bad node locked out), rotate its
- * certificate, re-admit it (it fenced itself; a majority lifts the fence), or remove it (a
- * planned departure, which the member itself may sign). */
-enum { KIND_REVOKE = 1, KIND_ROTATE = 2, KIND_READMIT = 3, KIND_REMOVE = 4, KIND_MAX = 4 };
+ * certificate, re-admit it (it fenced itself; a majority lifts the fence), remove it (a
+ * planned departure, which the member itself may sign), or add it (a new member, by name,
+ * address and fingerprint). */
+enum {
+    KIND_REVOKE = 1,
+    KIND_ROTATE = 2,
+    KIND_READMIT = 3,
+    KIND_REMOVE = 4,
+    KIND_ADD = 5,
+    KIND_MAX = 5
+};
+#define ADDR_MAX 127
 
 struct sig {
     uint8_t fp[REPL_FP_LEN];
@@ -61,11 +71,15 @@ struct change {
     uint8_t new_fp[REPL_FP_LEN];
     uint32_t new_cert_len;
     uint8_t new_cert[CERT_MAX];
+    char name[REPL_NAME_MAX + 1]; /* an addition: the new member's name and HOST:PORT */
+    char addr[ADDR_MAX + 1];
     uint32_t nsigs;
     struct sig sigs[MAX_SIGS];
 };
 
 static uint64_t epoch;                   /* link thread (atomic stores: status reads it) */
+static uint64_t base_epoch; /* where `applied` starts: 0, or the addition of this node, which
+                             * joined then (what came before is its peers' history) */
 static struct change *applied;           /* every change applied, in order */
 static uint32_t napplied;
 /* Proposals being signed: at most one per member (a second operator's request for another
@@ -81,6 +95,7 @@ static struct intent {
     uint8_t fp[REPL_FP_LEN];
     bool self;         /* this node's removal (fp unset: the link thread knows this node's) */
     uint64_t until_ms; /* wall ms; 0: none */
+    char name[REPL_NAME_MAX + 1], addr[ADDR_MAX + 1]; /* an addition's */
 } intents[KIND_MAX + 1];
 static bool asked_now; /* atomic: a request came since the link thread last looked */
 
@@ -107,34 +122,52 @@ static struct peer *_peer_of(const uint8_t *fp)
 
 static bool _self_revoked; /* revoked or removed: this node is out of the cluster */
 
-/* A member, active now (not revoked)? */
+/* While the state file replays at start: configured peers that one of its changes adds
+ * later (their `peer` line was written after the addition), no members until then. */
+static uint8_t joining[REPL_MAX_PEERS][REPL_FP_LEN];
+static int njoining;
+
+static bool _joining(const uint8_t *fp)
+{
+    for (int i = 0; i < njoining; i++)
+        if (!memcmp(joining[i], fp, REPL_FP_LEN))
+            return true;
+    return false;
+}
+
+/* A member, active now (not revoked, removed, nor still to be added)? */
 static bool _active(const uint8_t *fp)
 {
     if (_is_self(fp))
         return !_self_revoked;
     struct peer *p = _peer_of(fp);
-    return p && !p->revoked;
+    return p && !p->revoked && !_joining(fp);
 }
+
+/* A member now or before (an addition of it would be no addition)? */
+static bool _known(const uint8_t *fp) { return _is_self(fp) || (_peer_of(fp) && !_joining(fp)); }
 
 static int _nactive(void)
 {
     int n = !_self_revoked;
     for (int i = 0; i < repl.npeers; i++)
-        n += !repl.peers[i].revoked;
+        n += !repl.peers[i].revoked && !_joining(repl.peers[i].fp);
     return n;
 }
 
 /* ---- signatures ---- */
 
 /* What a signature covers: a domain naming the kind, the epoch, the member's fingerprint
- * and (a rotation) the new one. */
+ * and (a rotation) the new one or (an addition) the new member's name and address. */
+#define SIGNED_MAX 400
 static size_t _signed_bytes(const struct change *c, uint8_t *out)
 {
     static const char *const domains[KIND_MAX + 1] = {
         [KIND_REVOKE] = "cacheserverd membership v1: revoke",
         [KIND_ROTATE] = "cacheserverd membership v1: rotate",
         [KIND_READMIT] = "cacheserverd membership v1: readmit",
-        [KIND_REMOVE] = "cacheserverd membership v1: remove"};
+        [KIND_REMOVE] = "cacheserverd membership v1: remove",
+        [KIND_ADD] = "cacheserverd membership v1: add"};
     const char *dom = domains[c->kind];
     size_t o = strlen(dom) + 1; /* with its NUL */
     memcpy(out, dom, o);
@@ -145,6 +178,11 @@ static size_t _signed_bytes(const struct change *c, uint8_t *out)
     if (c->kind == KIND_ROTATE) {
         memcpy(out + o, c->new_fp, REPL_FP_LEN);
         o += REPL_FP_LEN;
+    } else if (c->kind == KIND_ADD) { /* each with its NUL */
+        size_t nl = strlen(c->name) + 1, al = strlen(c->addr) + 1;
+        memcpy(out + o, c->name, nl);
+        memcpy(out + o + nl, c->addr, al);
+        o += nl + al;
     }
     return o;
 }
@@ -154,7 +192,7 @@ static bool _sign(struct change *c)
     if (c->nsigs >= MAX_SIGS)
         return false;
     struct sig *s = &c->sigs[c->nsigs];
-    uint8_t msg[160];
+    uint8_t msg[SIGNED_MAX];
     size_t mlen = _signed_bytes(c, msg), slen = SIG_LEN;
     unsigned char *der = s->cert;
     int dlen = i2d_X509(repl.id.cert, NULL);
@@ -172,7 +210,8 @@ static bool _sign(struct change *c)
 }
 
 /* Does the target's own signature count? Not for its revocation nor its re-admission (a bad
- * or fenced node has no say in either); for its rotation and its removal it does. */
+ * or fenced node has no say in either), nor its addition (it is no member yet); for its
+ * rotation and its removal it does. */
 static bool _target_may_sign(int kind) { return kind == KIND_ROTATE || kind == KIND_REMOVE; }
 
 /* Is s a good signature of c by an active member (and not by a target that has no say)? */
@@ -183,7 +222,7 @@ static bool _sig_ok(const struct change *c, const struct sig *s)
         return false;
     const unsigned char *p = s->cert;
     X509 *x = d2i_X509(NULL, &p, s->cert_len);
-    uint8_t fp[REPL_FP_LEN], msg[160];
+    uint8_t fp[REPL_FP_LEN], msg[SIGNED_MAX];
     size_t mlen = _signed_bytes(c, msg);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     bool ok = x && md && repl_cert_fingerprint(x, fp) == 0 && !memcmp(fp, s->fp, REPL_FP_LEN) &&
@@ -222,9 +261,18 @@ static bool _signed_by_me(const struct change *c)
 
 /* ---- encoding (a MEMBER frame's blob, and the state file's entries) ---- */
 
+static void _pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* [kind, change kind, epoch, target, new fp, new cert, signatures] and, an addition, its
+ * name and address. */
 static void _pack(msgpack_packer *pk, int kind, const struct change *c)
 {
-    msgpack_pack_array(pk, 7);
+    msgpack_pack_array(pk, c->kind == KIND_ADD ? 9 : 7);
     msgpack_pack_uint8(pk, (uint8_t)kind);
     msgpack_pack_uint8(pk, c->kind);
     msgpack_pack_uint64(pk, c->epoch);
@@ -245,22 +293,39 @@ static void _pack(msgpack_packer *pk, int kind, const struct change *c)
         msgpack_pack_bin(pk, SIG_LEN);
         msgpack_pack_bin_body(pk, s->sig, SIG_LEN);
     }
+    if (c->kind == KIND_ADD) {
+        _pack_str(pk, c->name);
+        _pack_str(pk, c->addr);
+    }
+}
+
+/* A str of 1..max bytes without NULs into out. */
+static bool _read_text(struct mp_cursor *cur, char *out, size_t max)
+{
+    const uint8_t *p;
+    uint32_t len;
+    if (!mp_read_bytes(cur, &p, &len) || len == 0 || len > max || memchr(p, 0, len))
+        return false;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return true;
 }
 
 static bool _unpack(struct mp_cursor *cur, int *kind, struct change *c)
 {
-    uint32_t n, len, ns;
+    uint32_t n, top, len, ns;
     uint64_t k, ck;
     const uint8_t *p, *nf, *ncert;
     uint32_t nflen, nclen;
     memset(c, 0, sizeof(*c));
-    if (!mp_read_array(cur, &n) || n != 7 || !mp_read_uint(cur, &k) ||
+    if (!mp_read_array(cur, &top) || (top != 7 && top != 9) || !mp_read_uint(cur, &k) ||
         (k != CHANGE_PROPOSED && k != CHANGE_APPLIED) || !mp_read_uint(cur, &ck) ||
         ck < KIND_REVOKE || ck > KIND_MAX || !mp_read_uint(cur, &c->epoch) ||
         !mp_read_bytes(cur, &p, &len) || len != REPL_FP_LEN ||
         !mp_read_bytes(cur, &nf, &nflen) || nflen != REPL_FP_LEN ||
         !mp_read_bytes(cur, &ncert, &nclen) || nclen > CERT_MAX ||
-        (ck == KIND_ROTATE) != (nclen > 0) || !mp_read_array(cur, &ns) || ns > MAX_SIGS)
+        (ck == KIND_ROTATE) != (nclen > 0) || (ck == KIND_ADD) != (top == 9) ||
+        !mp_read_array(cur, &ns) || ns > MAX_SIGS)
         return false;
     *kind = (int)k;
     c->kind = (uint8_t)ck;
@@ -283,7 +348,8 @@ static bool _unpack(struct mp_cursor *cur, int *kind, struct change *c)
         memcpy(s->sig, p, SIG_LEN);
     }
     c->nsigs = ns;
-    return true;
+    return top == 7 || (_read_text(cur, c->name, REPL_NAME_MAX) &&
+                        _read_text(cur, c->addr, ADDR_MAX));
 }
 
 bool repl_members_parse(const uint8_t *blob, uint32_t len)
@@ -335,10 +401,11 @@ static int _save(void)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_uint8(&pk, 1); /* the format */
-    msgpack_pack_bin(&pk, REPL_FP_LEN); /* this node's fingerprint at epoch 0 */
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, 2); /* the format (1: without the base epoch, 0) */
+    msgpack_pack_bin(&pk, REPL_FP_LEN); /* this node's fingerprint at its base epoch */
     msgpack_pack_bin_body(&pk, self_fp0, REPL_FP_LEN);
+    msgpack_pack_uint64(&pk, base_epoch);
     msgpack_pack_array(&pk, napplied);
     for (uint32_t i = 0; i < napplied; i++)
         _pack(&pk, CHANGE_APPLIED, &applied[i]);
@@ -472,6 +539,35 @@ static void _apply_readmit(const struct change *c)
              c->nsigs, (unsigned long long)(c->epoch + 1));
 }
 
+/* An addition: a new peer, pinned and dialed from now on; or, this node the new member, it
+ * joined (repl_members_on_msg took its base epoch from the change). */
+static void _apply_add(const struct change *c)
+{
+    unsigned long long e = (unsigned long long)(c->epoch + 1);
+    if (_is_self(c->target)) {
+        log_info("membership: this node (%s) joined the cluster at membership epoch %llu",
+                 c->name, e);
+        return;
+    }
+    struct peer *p = _peer_of(c->target);
+    if (p) { /* at start: its `peer` line was written after the addition */
+        for (int i = 0; i < njoining; i++)
+            if (!memcmp(joining[i], c->target, REPL_FP_LEN))
+                memcpy(joining[i], joining[--njoining], REPL_FP_LEN);
+    } else {
+        char err[300];
+        if (!(p = repl_peer_add(c->name, c->addr, c->target, err, sizeof(err)))) {
+            log_error("membership: the cluster added %s (%s), which this node cannot take: "
+                      "%s; its membership is epoch %llu all the same", c->name, c->addr, err,
+                      e);
+            return;
+        }
+        repl_link_peer_added(p);
+    }
+    log_info("membership: %s (%s) added by %u members' signatures (epoch %llu)%s", c->name,
+             c->addr, c->nsigs, e, _loading ? "" : ": add its `peer` line to this node's config");
+}
+
 static void _apply(const struct change *c, bool save)
 {
     struct change *na = realloc(applied, (napplied + 1) * sizeof(*applied));
@@ -492,6 +588,8 @@ static void _apply(const struct change *c, bool save)
         _apply_rotation(c);
     else if (c->kind == KIND_READMIT)
         _apply_readmit(c);
+    else if (c->kind == KIND_ADD)
+        _apply_add(c);
     else
         _apply_removal(c);
     if (save)
@@ -513,11 +611,39 @@ static bool _rotation_ok(const struct change *c)
     return false;
 }
 
+/* An addition adds a node that never was a member, under a name no other member has, at an
+ * address this node can dial. */
+static bool _addition_ok(const struct change *c)
+{
+    struct sockaddr_in sa;
+    if (_known(c->target) || !strcmp(c->name, repl.node_name) ||
+        repl_parse_addr(c->addr, &sa) != 0)
+        return false;
+    for (int i = 0; i < repl.npeers; i++) /* a joining peer's own line names it alike */
+        if (!strcmp(repl.peers[i].name, c->name) &&
+            memcmp(repl.peers[i].fp, c->target, REPL_FP_LEN))
+            return false;
+    return true;
+}
+
 /* A change signed by a majority of the members active at its epoch: apply it. */
 static bool _ready(struct change *c)
 {
-    return c->epoch == repl_members_epoch() && _active(c->target) &&
-           _tidy(c) * 2 > _nactive() && (c->kind != KIND_ROTATE || _rotation_ok(c));
+    if (c->epoch != repl_members_epoch())
+        return false;
+    if (c->kind == KIND_ADD)
+        return _addition_ok(c) && _tidy(c) * 2 > _nactive();
+    return _active(c->target) && _tidy(c) * 2 > _nactive() &&
+           (c->kind != KIND_ROTATE || _rotation_ok(c));
+}
+
+/* This node's own addition, as a node that joins sees it: signed by a majority of its
+ * configured peers (the members it was told to trust; it was none of them then), at any
+ * epoch from its own on. */
+static bool _ready_to_join(struct change *c)
+{
+    return c->kind == KIND_ADD && _is_self(c->target) && c->epoch >= repl_members_epoch() &&
+           !_self_revoked && _tidy(c) * 2 > _nactive() - 1;
 }
 
 /* ---- signing: only on evidence of its own ---- */
@@ -528,8 +654,10 @@ static bool _asked(const struct change *c)
     uint64_t now = clock_wall_ms();
     pthread_mutex_lock(&intent_lock);
     const struct intent *in = &intents[c->kind];
-    bool asked = in->until_ms > now && !memcmp(in->self ? self_fp : in->fp, c->target,
-                                               REPL_FP_LEN);
+    bool asked = in->until_ms > now &&
+                 !memcmp(in->self ? self_fp : in->fp, c->target, REPL_FP_LEN) &&
+                 (c->kind != KIND_ADD || (!strcmp(in->name, c->name) &&
+                                          !strcmp(in->addr, c->addr)));
     pthread_mutex_unlock(&intent_lock);
     return asked;
 }
@@ -545,7 +673,8 @@ static bool _seen_fenced(const uint8_t *fp)
 /* Has this node evidence of its own for c? A rotation: its owner asked (signed it). A
  * revocation: an operator asked here, or the member fenced itself. A re-admission: an
  * operator asked here and the member is fenced (lifting a fence is the risky direction: the
- * fence alone is no reason). A removal: an operator asked here. */
+ * fence alone is no reason). A removal or an addition: an operator asked here (an addition:
+ * for the same name and address too). */
 static bool _evidence(const struct change *c)
 {
     switch (c->kind) {
@@ -560,8 +689,9 @@ static bool _evidence(const struct change *c)
     }
 }
 
-/* The proposal of this kind for target at this epoch (made when make, but a rotation, whose
- * certificate its owner gives; NULL when there is none or no room). */
+/* The proposal of this kind for target at this epoch (made when make; NULL when there is
+ * none or no room). A rotation's certificate and an addition's name and address are the
+ * caller's to fill in. */
 static struct change *_pending(uint8_t kind, const uint8_t *target, bool make)
 {
     for (uint32_t i = 0; i < npending; i++)
@@ -588,6 +718,21 @@ static bool _maybe_sign(struct change *c)
 
 static void _take_rotation_request(void);
 
+/* This node was added (c: its addition, checked by _ready_to_join): it takes the cluster's
+ * epoch from there. Changes it applied before are its peers' history, which its `peer`
+ * lines already reflect (an operator wrote them from the cluster as it is). */
+static void _join(const struct change *c)
+{
+    free(applied);
+    applied = NULL;
+    napplied = 0;
+    base_epoch = c->epoch;
+    __atomic_store_n(&epoch, c->epoch, __ATOMIC_RELAXED);
+    memcpy(self_fp0, self_fp, REPL_FP_LEN);
+    _apply(c, true);
+    _broadcast(CHANGE_APPLIED, c);
+}
+
 void repl_members_step(void)
 {
     /* the operators' requests: this node proposes them (or joins the proposals under way) */
@@ -598,8 +743,13 @@ void repl_members_step(void)
     pthread_mutex_unlock(&intent_lock);
     for (uint8_t k = 1; k <= KIND_MAX; k++) {
         const uint8_t *fp = want[k].self ? self_fp : want[k].fp;
-        if (want[k].until_ms > now && _active(fp))
-            _pending(k, fp, true);
+        if (want[k].until_ms <= now || (k == KIND_ADD ? _known(fp) : !_active(fp)))
+            continue;
+        struct change *c = _pending(k, fp, true);
+        if (c && k == KIND_ADD && !c->name[0]) {
+            memcpy(c->name, want[k].name, sizeof(c->name));
+            memcpy(c->addr, want[k].addr, sizeof(c->addr));
+        }
     }
     _take_rotation_request();
     for (uint32_t i = 0; i < npending; i++) {
@@ -632,21 +782,26 @@ void repl_members_on_msg(const uint8_t *blob, uint32_t len)
         if (_ready(&c)) {
             _apply(&c, true);
             _broadcast(CHANGE_APPLIED, &c);
+        } else if (_ready_to_join(&c)) {
+            _join(&c);
         }
         return;
     }
-    if (c.epoch != repl_members_epoch() || !_active(c.target))
+    bool carried = c.kind == KIND_ROTATE || c.kind == KIND_ADD; /* with what the change adds */
+    if (c.epoch != repl_members_epoch() || (c.kind == KIND_ADD ? _known(c.target)
+                                                                : !_active(c.target)))
         return;
-    struct change *mine = _pending(c.kind, c.target, c.kind != KIND_ROTATE);
-    if (!mine && c.kind == KIND_ROTATE && npending < sizeof(pending) / sizeof(pending[0])) {
+    struct change *mine = _pending(c.kind, c.target, !carried);
+    if (!mine && carried && npending < sizeof(pending) / sizeof(pending[0])) {
         mine = &pending[npending++];
         *mine = c;
         mine->nsigs = 0;
     }
     if (!mine)
         return;
-    if (c.kind == KIND_ROTATE && memcmp(mine->new_fp, c.new_fp, REPL_FP_LEN))
-        return; /* another rotation of the same member: the first one stands */
+    if ((c.kind == KIND_ROTATE && memcmp(mine->new_fp, c.new_fp, REPL_FP_LEN)) ||
+        (c.kind == KIND_ADD && (strcmp(mine->name, c.name) || strcmp(mine->addr, c.addr))))
+        return; /* another rotation or addition of the same member: the first one stands */
     /* take the signatures it has that ours lacks */
     for (uint32_t i = 0; i < c.nsigs && mine->nsigs < MAX_SIGS; i++) {
         bool have = false;
@@ -716,6 +871,56 @@ int repl_members_readmit(const char *name, char *msg, size_t mlen)
 int repl_members_remove(const char *name, char *msg, size_t mlen)
 {
     return _ask(KIND_REMOVE, name, msg, mlen);
+}
+
+int repl_members_add(const char *name, const char *addr, const char *fp_hex, char *msg,
+                     size_t mlen)
+{
+    uint8_t fp[REPL_FP_LEN];
+    struct sockaddr_in sa;
+    if (!*name || strlen(name) > REPL_NAME_MAX || strchr(name, '.') || strchr(name, ' ')) {
+        snprintf(msg, mlen, "a member's name is 1..%d characters without '.' or spaces",
+                 REPL_NAME_MAX);
+        return -1;
+    }
+    if (strlen(addr) > ADDR_MAX || repl_parse_addr(addr, &sa) != 0) {
+        snprintf(msg, mlen, "'%s' is not an IPv4 HOST:PORT", addr);
+        return -1;
+    }
+    if (repl_fingerprint_parse(fp_hex, fp) != 0) {
+        snprintf(msg, mlen, "'%s' is not a SHA-256 fingerprint (64 hex characters, as "
+                 "cacheserverd --gen-identity prints it)", fp_hex);
+        return -1;
+    }
+    const char *clash = !strcmp(name, repl.node_name) ? "this node's name" : NULL;
+    pthread_mutex_lock(&repl.status_lock); /* peers and identity change under it */
+    if (!clash && repl.npeers == REPL_MAX_PEERS)
+        clash = "the limit of peers (32) was reached";
+    for (int i = 0; i < repl.npeers && !clash; i++)
+        if (!strcmp(repl.peers[i].name, name) || !memcmp(repl.peers[i].fp, fp, REPL_FP_LEN))
+            clash = "a peer's name or fingerprint";
+    if (!clash && !memcmp(fp, repl.id.fp, REPL_FP_LEN))
+        clash = "this node's fingerprint";
+    pthread_mutex_unlock(&repl.status_lock);
+    if (clash) {
+        snprintf(msg, mlen, "cannot add %s: %s", name, clash);
+        return -1;
+    }
+    pthread_mutex_lock(&intent_lock);
+    struct intent *in = &intents[KIND_ADD];
+    memcpy(in->fp, fp, REPL_FP_LEN);
+    in->self = false;
+    snprintf(in->name, sizeof(in->name), "%s", name);
+    snprintf(in->addr, sizeof(in->addr), "%s", addr);
+    in->until_ms = clock_wall_ms() + INTENT_MS;
+    pthread_mutex_unlock(&intent_lock);
+    __atomic_store_n(&asked_now, true, __ATOMIC_RELEASE);
+    repl_link_notify();
+    snprintf(msg, mlen, "addition of %s (%s) proposed and signed here; it is applied once a "
+             "majority of the members signed it (each on an operator's request of its own, "
+             "for the same name, address and fingerprint); %s's own `peer` lines name the "
+             "members", name, addr, name);
+    return 0;
 }
 
 static pthread_mutex_t rot_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -802,22 +1007,36 @@ int repl_members_setup(char *err, size_t errlen)
     fclose(f);
     struct mp_cursor cur;
     uint32_t k, nc, fplen;
-    uint64_t fmt;
+    uint64_t fmt, base = 0;
     const uint8_t *fp0;
     mp_cursor_init(&cur, buf, n);
-    if (!mp_read_array(&cur, &k) || k != 3 || !mp_read_uint(&cur, &fmt) || fmt != 1 ||
+    if (!mp_read_array(&cur, &k) || !mp_read_uint(&cur, &fmt) ||
+        !((fmt == 1 && k == 3) || (fmt == 2 && k == 4)) ||
         !mp_read_bytes(&cur, &fp0, &fplen) || fplen != REPL_FP_LEN ||
-        !mp_read_array(&cur, &nc)) {
+        (fmt == 2 && !mp_read_uint(&cur, &base)) || !mp_read_array(&cur, &nc)) {
         snprintf(err, errlen, "%s is not a membership state this version reads", state_path);
         return -1;
     }
     memcpy(self_fp0, fp0, REPL_FP_LEN); /* the changes name this node as it was then */
     memcpy(self_fp, fp0, REPL_FP_LEN);
+    /* configured peers that a change adds are no members until it is replayed */
     static struct change c;
+    struct mp_cursor scan = cur;
+    for (uint32_t i = 0; i < nc; i++) {
+        int kind;
+        if (!_unpack(&scan, &kind, &c))
+            break; /* the replay says so */
+        if (c.kind == KIND_ADD && _peer_of(c.target) && njoining < REPL_MAX_PEERS)
+            memcpy(joining[njoining++], c.target, REPL_FP_LEN);
+    }
+    base_epoch = base;
+    __atomic_store_n(&epoch, base, __ATOMIC_RELAXED);
     _loading = true;
     for (uint32_t i = 0; i < nc; i++) {
         int kind;
-        if (!_unpack(&cur, &kind, &c) || kind != CHANGE_APPLIED || !_ready(&c)) {
+        /* a node that joined: its own addition first, checked as when it joined */
+        if (!_unpack(&cur, &kind, &c) || kind != CHANGE_APPLIED ||
+            !(base && i == 0 ? _ready_to_join(&c) && c.epoch == base : _ready(&c))) {
             _loading = false;
             snprintf(err, errlen, "%s: change %u does not check (signatures, epoch): refusing "
                      "to start on a membership it cannot trust", state_path, i + 1);
@@ -826,6 +1045,7 @@ int repl_members_setup(char *err, size_t errlen)
         _apply(&c, false);
     }
     _loading = false;
+    njoining = 0; /* added since, or never: a `peer` line no change added is a member */
     /* a rotation of this node applied, its new identity not moved in yet (a crash came
      * between): finish it now */
     if (memcmp(self_fp, repl.id.fp, REPL_FP_LEN) && _take_next_identity() != 0) {
@@ -844,5 +1064,7 @@ void repl_members_teardown(void)
     applied = NULL;
     napplied = 0;
     npending = 0;
+    base_epoch = 0;
+    njoining = 0;
     __atomic_store_n(&epoch, 0, __ATOMIC_RELAXED);
 }

@@ -219,6 +219,12 @@ bool repl_members_asked(void);
  * not revoked); a peer revoked: close its links, unpin it, dial it no more. */
 int repl_link_outputs(const struct peer *only, struct evbuffer **outs, int max);
 void repl_link_revoked(struct peer *p);
+/* A membership change added p (repl_peer_add): pin it, and dial it once the link thread runs
+ * (at once when it does). Link thread, or start before it. */
+void repl_link_peer_added(struct peer *p);
+/* repl.c: a peer as a membership change adds it; NULL (err says why) when it cannot be. */
+struct peer *repl_peer_add(const char *name, const char *addr, const uint8_t *fp, char *err,
+                           size_t errlen);
 /* A peer's pinned fingerprint becomes fp (when not NULL), and next (NULL: none) is accepted
  * besides it: a rotation under way. */
 void repl_link_pin(struct peer *p, const uint8_t *fp, const uint8_t *next);

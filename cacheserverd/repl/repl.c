@@ -115,6 +115,37 @@ static void _register_peer_stats(struct peer *p)
     stats_register(p->st_desc, n, &p->st);
 }
 
+/* A peer as a membership change adds it (members.c, on the link thread; or at start,
+ * replaying the changes): set up, its stats registered, unpinned and not dialed until
+ * repl_link_peer_added. NULL with err when there is no room or it clashes. */
+struct peer *repl_peer_add(const char *name, const char *addr, const uint8_t *fp, char *err,
+                           size_t errlen)
+{
+    if (repl.npeers == REPL_MAX_PEERS) {
+        _errf(err, errlen, "at most %d peers", REPL_MAX_PEERS);
+        return NULL;
+    }
+    char entry[512], hex[REPL_FP_HEX_SIZE];
+    repl_fingerprint_format(fp, hex);
+    snprintf(entry, sizeof(entry), "%s %s %s", name, addr, hex);
+    struct peer *p = &repl.peers[repl.npeers];
+    memset(p, 0, sizeof(*p));
+    p->idx = repl.npeers;
+    if (_parse_peer(entry, p, err, errlen) != 0)
+        return NULL;
+    for (int i = 0; i < repl.npeers; i++)
+        if (!strcmp(repl.peers[i].name, name) || !memcmp(repl.peers[i].fp, fp, REPL_FP_LEN)) {
+            _errf(err, errlen, "peer '%s': its name or fingerprint is another peer's", entry);
+            return NULL;
+        }
+    if (repl.pins) /* not yet at start: repl_setup registers every peer's stats then */
+        _register_peer_stats(p);
+    pthread_mutex_lock(&repl.status_lock); /* repl_status and repl_clock_offsets read it */
+    repl.npeers++;
+    pthread_mutex_unlock(&repl.status_lock);
+    return p;
+}
+
 static int _load_peers(char *err, size_t errlen)
 {
     const char *pos = option_get_s(&opts.peer);
@@ -291,9 +322,10 @@ int repl_setup(char *err, size_t errlen)
         return -1;
     repl.max_offset_ms = option_get_u(&opts.max_clock_offset);
     repl.ae_interval_ms = option_get_u(&opts.anti_entropy_interval) * 1000;
-    /* peer i's fingerprint at i, and at npeers + i the one it is rotating to (members.c), if
-     * any: zeros, which no certificate has, stand for none */
-    repl.pins = calloc(2 * (size_t)repl.npeers + 1, REPL_FP_LEN);
+    /* peer i's fingerprint at i, and at REPL_MAX_PEERS + i the one it is rotating to
+     * (members.c), if any: zeros, which no certificate has, stand for none (and for the
+     * peers a membership change may add) */
+    repl.pins = calloc(2 * REPL_MAX_PEERS, REPL_FP_LEN);
     snprintf(state_path, sizeof(state_path), "%s/replication.state",
              option_registry_str("data_dir"));
     repl.backlog = repl_state_load(state_path, option_get_u(&opts.repl_backlog_size),
@@ -304,11 +336,11 @@ int repl_setup(char *err, size_t errlen)
         return _fail(err, errlen, "%sout of memory for the backlog", "");
     for (int i = 0; i < repl.npeers; i++)
         memcpy(repl.pins[i], repl.peers[i].fp, REPL_FP_LEN);
+    for (int i = 0; i < repl.npeers; i++)
+        _register_peer_stats(&repl.peers[i]);
     if (!(repl.client_ctx = repl_tls_ctx_new(&repl.id, false, why, sizeof(why))) ||
         !(repl.server_ctx = repl_tls_ctx_new(&repl.id, true, why, sizeof(why))))
         return _fail(err, errlen, "TLS: %s", why);
-    for (int i = 0; i < repl.npeers; i++)
-        _register_peer_stats(&repl.peers[i]);
     store_set_node_id(repl.node_id);
     uint64_t skew = option_get_u(&opts.repl_test_clock_skew_ms);
     if (skew) {

@@ -109,6 +109,9 @@ int repl_members_revoke(const char *name, char *msg, size_t mlen);
 int repl_members_readmit(const char *name, char *msg, size_t mlen);
 /* CLUSTER_REMOVE: the same for removing the member named name (a peer, or this node). */
 int repl_members_remove(const char *name, char *msg, size_t mlen);
+/* CLUSTER_ADD: the same for adding a member: its name, HOST:PORT and fingerprint (hex). */
+int repl_members_add(const char *name, const char *addr, const char *fp_hex, char *msg,
+                     size_t mlen);
 /* CLUSTER_ROTATE_CERT (any thread): make a new key and certificate for this node (in the
  * identity directory's next/) and propose the rotation to it (members.c). 0, or -1. */
 int repl_members_rotate(char *msg, size_t mlen);

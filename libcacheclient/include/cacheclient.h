@@ -197,6 +197,13 @@ CC_EXPORT int cc_cluster_readmit(cc_client *c, const char *peer);
  * the member's own signature counts; once a majority signed, every node drops it and it
  * fences itself ("removed from the cluster"). Returns at once (CC_OK: proposed). */
 CC_EXPORT int cc_cluster_remove(cc_client *c, const char *member);
+/** Ask the cluster to add a member (docs/integrity.md, "Adding a member"): its name, its
+ * replication address (HOST:PORT) and its certificate's fingerprint (as `cacheserverd
+ * --gen-identity` printed it). Signed like a removal, on an operator's request (for the same
+ * three) on each signer; once a majority signed, every member pins and dials it, and the new
+ * node, whose own `peer` lines name the members, joins at that epoch. Returns at once. */
+CC_EXPORT int cc_cluster_add(cc_client *c, const char *name, const char *addr,
+                             const char *fingerprint);
 /** Give the server a new certificate (docs/integrity.md): it makes a new key and certificate
  * and proposes the rotation; its peers accept both until a majority signed, then only the
  * new one. Returns at once (CC_OK: proposed). */

@@ -288,6 +288,21 @@ int harness_stop(struct harness *h)
     return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
 }
 
+void harness_add_args(struct harness *h, const char *const *more)
+{
+    size_t n = 0, m = 0;
+    while (h->argv[n])
+        n++;
+    while (more[m])
+        m++;
+    char **argv = realloc(h->argv, (n + m + 1) * sizeof(char *));
+    assert_non_null(argv);
+    for (size_t i = 0; i < m; i++)
+        argv[n + i] = strdup(more[i]);
+    argv[n + m] = NULL;
+    h->argv = argv;
+}
+
 void harness_respawn(struct harness *h)
 {
     if (h->pid > 0)

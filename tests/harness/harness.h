@@ -26,6 +26,9 @@ void harness_restart(struct harness *h);
 int harness_kill(struct harness *h, int sig);
 /* Start again after harness_kill (same directory and arguments). */
 void harness_respawn(struct harness *h);
+/* Arguments (NULL-terminated) added to the server's command line from its next respawn or
+ * restart on. */
+void harness_add_args(struct harness *h, const char *const *more);
 /* SIGTERM and wait; returns the exit code (or 128+signal). */
 int harness_stop(struct harness *h);
 /* Stop if running, remove the directory, free; sets *h to NULL. */

@@ -95,7 +95,7 @@ void cluster_start_node(struct cluster *cl, int i, const char *const *extra, int
     args[a++] = nd->dir;
     int b = 3;
     for (int j = 0; j < cl->n; j++) {
-        if (j == i)
+        if (j == i || ((cl->absent >> j & 1) && !(cl->absent >> i & 1)))
             continue;
         const char *fp = j == wrong_fp_for
                              ? "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

@@ -16,7 +16,7 @@
 #include "faultproxy.h"
 #include "harness.h"
 
-#define MAXN 3
+#define MAXN 4
 
 struct node {
     struct harness *h;
@@ -28,6 +28,7 @@ struct node {
 
 struct cluster {
     int n;
+    unsigned absent; /* bit j: node j is in no other node's `peer` lines (it names them) */
     char root[200];
     struct node nodes[MAXN];
     struct faultproxy *proxy[MAXN][MAXN]; /* [from][to]: from's link to `to` goes through it */

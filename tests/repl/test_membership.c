@@ -365,6 +365,88 @@ static void test_majority_removes_a_node(void **state)
     cluster_destroy(&cl);
 }
 
+
+/* Wait (up to timeout_ms) until nodes i and j have a link up (either way) to each other. */
+static void _wait_linked(struct cluster *cl, int i, int j, unsigned timeout_ms)
+{
+    uint64_t end = cl_now_ms() + timeout_ms;
+    while (!cluster_links_to(cl, i, j) || !cluster_links_to(cl, j, i)) {
+        if (cl_now_ms() > end) {
+            harness_print_log(cl->nodes[j].h, 10);
+            fail_msg("nodes %d and %d did not link within %u ms", i, j, timeout_ms);
+        }
+        cl_sleep_ms(50);
+    }
+}
+
+/* Adding a member (docs/integrity.md): nodes 0-2 run at membership epoch 1 (node 0 rotated
+ * its certificate); node 3 starts with `peer` lines naming them as they are, and nobody
+ * links to it. One operator's request is not enough; with node 1's too, every node pins and
+ * dials node 3, which joins at epoch 2 and replicates both ways. After restarts (node 3 with
+ * its state, whose base is its addition; node 0 with a `peer` line for node 3 added to its
+ * command line, which must not count node 3 as a member of the epochs before) both are at
+ * epoch 2 again and `cluster status --all` agrees everywhere. */
+static void test_majority_adds_a_node(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    cluster_init(&cl, 4);
+    cl.absent = 1u << 3;
+    for (int i = 0; i < 3; i++)
+        cluster_start_node(&cl, i, NULL, -1);
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            _wait_linked(&cl, i, j, 10000);
+    assert_int_equal(cc_cluster_rotate_cert(cl.nodes[0].c), CC_OK);
+    _wait_epoch(&cl, 3, 1, 10000);
+    cluster_status_str(&cl, 0, "fingerprint", cl.nodes[0].fp, sizeof(cl.nodes[0].fp));
+    cluster_start_node(&cl, 3, NULL, -1);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", cl.nodes[3].port);
+    const char *fp3 = cl.nodes[3].fp;
+    assert_int_equal(cc_cluster_add(cl.nodes[0].c, "n1", addr, fp3), CC_E_BAD_ARGS);
+    assert_int_equal(cc_cluster_add(cl.nodes[0].c, "n3", "nowhere", fp3), CC_E_BAD_ARGS);
+    assert_int_equal(cc_cluster_add(cl.nodes[0].c, "n3", addr, "abc"), CC_E_BAD_ARGS);
+    assert_int_equal(cc_cluster_add(cl.nodes[0].c, "n3", addr, fp3), CC_OK);
+    cl_sleep_ms(2000); /* one operator: nobody else signs, nobody links to node 3 */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(_epoch(&cl, i), 1);
+        assert_false(cluster_links_to(&cl, 3, i));
+    }
+    uint64_t t0 = cl_now_ms();
+    assert_int_equal(cc_cluster_add(cl.nodes[1].c, "n3", addr, fp3), CC_OK);
+    _wait_epoch(&cl, 4, 2, 10000);
+    for (int i = 0; i < 3; i++)
+        _wait_linked(&cl, i, 3, 10000);
+    printf("# node 3 joined and linked to all 3 members %llu ms after the second request\n",
+           (unsigned long long)(cl_now_ms() - t0));
+    _replicates(&cl, 3, 2, "from-new-member");
+    _replicates(&cl, 0, 3, "to-new-member");
+    /* restarts: node 3 from its own state, node 0 with node 3 in its config too */
+    harness_restart(cl.nodes[3].h);
+    cc_client_destroy(&cl.nodes[3].c);
+    cl.nodes[3].c = cl_client(cl.nodes[3].h);
+    harness_kill(cl.nodes[0].h, SIGTERM);
+    cc_client_destroy(&cl.nodes[0].c);
+    char line[200];
+    snprintf(line, sizeof(line), "n3 %s %s", addr, fp3);
+    const char *const more[] = {"--peer", line, NULL};
+    harness_add_args(cl.nodes[0].h, more);
+    harness_respawn(cl.nodes[0].h);
+    cl.nodes[0].c = cl_client(cl.nodes[0].h);
+    _wait_epoch(&cl, 4, 2, 5000);
+    for (int i = 0; i < 3; i++)
+        _wait_linked(&cl, i, 3, 10000);
+    _replicates(&cl, 3, 0, "after-restarts");
+    uint64_t end = cl_now_ms() + 10000;
+    while (_status_all(&cl, 0) != 0 || _status_all(&cl, 3) != 0) {
+        if (cl_now_ms() > end)
+            fail_msg("cluster status --all on nodes 0 and 3 never agreed");
+        cl_sleep_ms(250);
+    }
+    cluster_destroy(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +455,7 @@ int main(void)
         cmocka_unit_test_teardown(test_majority_readmits_a_fenced_node, cluster_teardown),
         cmocka_unit_test_teardown(test_majority_removes_a_node, cluster_teardown),
         cmocka_unit_test_teardown(test_certificate_rotation, cluster_teardown),
+        cmocka_unit_test_teardown(test_majority_adds_a_node, cluster_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
