@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The soak (issue 14, docs/reliability.md "Soak"): one cacheserverd with an SSD tier and
 # async persistence under a mixed load of clients that connect and leave, a SIGHUP every
-# minute and a clean restart every 5 minutes, for DURATION seconds (default 1800). Every
-# value read is checked by cache-bench against what was written. After each process's
-# warm-up (its first minute) its RSS must stay within 5% of the level it reached, and its
-# open file descriptors and threads must not grow. Prints one line per round and a summary;
-# exits 1 on any failure. Server on CPU 1, load on CPU 0. Needs a built tree.
-#   scripts/soak.sh [DURATION-SECONDS]
+# minute and a clean restart every SOAK_RESTART_S seconds (default 300; 0: never), for
+# DURATION seconds (default 1800). Every value read is checked by cache-bench against what was
+# written. After each process's warm-up (SOAK_WARMUP_S, default 180: the 64 MiB of items,
+# RocksDB's memtables and block cache and malloc's arenas fill in about two minutes) its RSS
+# must stay within 5% of the level it reached, and its threads and open file descriptors
+# must not grow (RocksDB's .sst files, which come and go with compactions, are counted apart
+# and not checked). Prints one line per round and a summary; exits 1 on any failure. Server
+# on CPU 1, load on CPU 0. Needs a built tree.
+#   [SOAK_RESTART_S=0] [SOAK_WARMUP_S=180] scripts/soak.sh [DURATION-SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-1800}"
+RESTART_S="${SOAK_RESTART_S:-300}"
+WARMUP_S="${SOAK_WARMUP_S:-180}"
 B="${BUILD:-build}"
 [ -x "$B/bench/cache-bench" ] || { echo "soak: build first (ninja -C $B)" >&2; exit 2; }
 tmp=$(mktemp -d /tmp/soak.XXXXXX)
@@ -35,7 +40,9 @@ start() {
 stop() { kill "$pid"; wait "$pid" || { echo "soak: the server exited with $?" >&2; exit 1; }; pid=; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
 threads() { awk '/^Threads/ { print $2 }' "/proc/$pid/status"; }
-fds() { ls "/proc/$pid/fd" | wc -l; }
+# open fds but RocksDB's table files, and those apart
+fds() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -cv '\.sst$'; }
+ssts() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -c '\.sst$'; }
 
 failed=0
 fail() { echo "soak: FAIL: $*"; failed=1; }
@@ -57,10 +64,10 @@ while [ $(( $(date +%s) - t0 )) -lt "$DURATION" ]; do
   ops=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["ops"]))' 2>/dev/null || echo 0)
   reads_checked=$((reads_checked + ops))
   now=$(date +%s)
-  r=$(rss_kb) f=$(fds) th=$(threads)
-  printf 'round %4d  t=%5ds  conns %2d  ops %8s  rss %6d KiB  fds %3d  threads %2d\n' \
-    "$rounds" $((now - t0)) "$conns" "$ops" "$r" "$f" "$th"
-  if [ $((now - life_t0)) -ge 60 ]; then
+  r=$(rss_kb) f=$(fds) th=$(threads) sst=$(ssts)
+  printf 'round %4d  t=%5ds  conns %2d  ops %8s  rss %6d KiB  fds %3d (+%d sst)  threads %2d\n' \
+    "$rounds" $((now - t0)) "$conns" "$ops" "$r" "$f" "$sst" "$th"
+  if [ $((now - life_t0)) -ge "$WARMUP_S" ]; then
     if [ -z "$base_rss" ]; then
       base_rss=$r base_fds=$f base_threads=$th # the level after warm-up
     else
@@ -73,7 +80,8 @@ while [ $(( $(date +%s) - t0 )) -lt "$DURATION" ]; do
     kill -HUP "$pid"
     last_hup=$now
   fi
-  if [ $((now - life_t0)) -ge 300 ] && [ $((now - t0)) -lt "$DURATION" ]; then
+  if [ "$RESTART_S" -gt 0 ] && [ $((now - life_t0)) -ge "$RESTART_S" ] &&
+     [ $((now - t0)) -lt "$DURATION" ]; then
     stop
     start
     echo "restarted (clean), new pid $pid"
