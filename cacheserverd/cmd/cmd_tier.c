@@ -1,7 +1,6 @@
 /* Requests that wait for a disk tier (cmd-internal.h): keys and stream chunks read from disk
  * before a request runs again, and replies held until a sync-persisted change is durable.
  * Both use core's deferred replies, so only the waiting connection waits. */
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,22 +324,22 @@ static bool _start_loads(struct session *s, struct req *q, const uint8_t *body, 
     for (uint32_t i = 0; i < l->n; i++) {
         struct disk_read *d = l->v[i];
         d->l = l;
-        bool queued;
-        errno = 0; /* tiering_read says "not queued" alike for gone and for no memory */
+        enum tiering_queued qd;
         if (d->use == DISK_CHUNK) {
-            queued = tiering_read_chunk(d->sid, d->idx, _load_read, d);
+            qd = tiering_read_chunk(d->sid, d->idx, _load_read, d);
         } else {
             struct store_key k;
             store_key_init(&k, d->ns, d->key, d->klen);
-            queued = tiering_read(k.ns, k.data, k.len, k.hash, _load_read, d);
+            qd = tiering_read(k.ns, k.data, k.len, k.hash, _load_read, d);
         }
-        if (queued)
+        if (qd == TIERING_QUEUED)
             continue;
-        /* Out of memory (what the allocation that failed left in errno): no result, which
-         * is E_NOMEM. Else gone from disk meanwhile: an answer reads it as a miss. */
-        if (errno != ENOMEM && d->use == DISK_ANSWER && (d->res = calloc(1, sizeof(*d->res))))
+        /* Out of memory: no result, which is E_NOMEM. Else gone from disk meanwhile: an
+         * answer reads it as a miss. */
+        bool gone = qd == TIERING_NOT_THERE;
+        if (gone && d->use == DISK_ANSWER && (d->res = calloc(1, sizeof(*d->res))))
             d->res->status = TIER_MISS;
-        d->not_read = errno != ENOMEM && d->use == DISK_LOAD;
+        d->not_read = gone && d->use == DISK_LOAD;
         atomic_fetch_sub(&l->pending, 1);
     }
     if (atomic_fetch_sub(&l->pending, 1) == 1)

@@ -272,25 +272,28 @@ static void _read_when_written(void *arg, bool ok, const char *err)
     tjob_free(j);
 }
 
-/* Hand a read job to the I/O threads (freed when it cannot be queued). */
-static bool _queue_read(struct tiering *ctx, struct tjob *j, uint8_t tier, tiering_done_fn done,
-                        void *arg)
+/* Hand a read job (NULL: its allocation failed) to the I/O threads (freed when it cannot be
+ * queued: the tiers are stopping). */
+static enum tiering_queued _queue_read(struct tiering *ctx, struct tjob *j, uint8_t tier,
+                                       tiering_done_fn done, void *arg)
 {
+    if (!j)
+        return TIERING_NO_MEMORY;
     j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = tier,
                                  .t_us = clock_mono_us()};
     if (!tq_push(&ctx->rq, j, 0)) {
         tjob_free(j);
-        return false;
+        return TIERING_NOT_THERE;
     }
-    return true;
+    return TIERING_QUEUED;
 }
 
-bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, tiering_done_fn done,
-                  void *arg)
+enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash,
+                                 tiering_done_fn done, void *arg)
 {
     struct tiering *ctx = tiering_ctx();
     if (!atomic_load(&ctx->active))
-        return false;
+        return TIERING_NOT_THERE;
     struct tix_entry e = tix_get(hash);
     if (e.state == TIX_NONE && restore_indexing()) {
         /* not indexed yet: the disk may have it. Index it now; a miss removes the entry. */
@@ -302,26 +305,26 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
         uint64_t seq;
         struct tix_value *v = tix_queued_value(hash, &seq);
         if (!v)
-            return false;
+            return TIERING_NOT_THERE; /* written meanwhile, and gone since */
         if (v->type == STORE_T_STREAM) {
             /* a stream's head names chunks queued before it: read once they are written */
             tix_value_release(v);
             struct tjob *j = tjob_new(TJOB_READ, ns, key, klen);
             if (!j)
-                return false;
+                return TIERING_NO_MEMORY;
             j->hash = hash;
             j->seq = seq;
             j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = TIX_SSD,
                                          .t_us = clock_mono_us()};
             tiering_when_durable(tiering_pushed(ctx), _read_when_written, j);
-            return true;
+            return TIERING_QUEUED;
         }
         struct tiering_result *res = calloc(1, sizeof(*res));
         uint8_t *data = res ? malloc((size_t)v->len + v->ctr_len + 1) : NULL;
         if (!data) {
             free(res);
             tix_value_release(v);
-            return false;
+            return TIERING_NO_MEMORY;
         }
         memcpy(data, v->data, (size_t)v->len + v->ctr_len); /* a counter's state follows */
         *res = (struct tiering_result){.status = TIER_FOUND, .tier = TIX_SSD, .type = v->type,
@@ -335,25 +338,25 @@ bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, ti
             res->status = TIER_MISS;
         }
         done(arg, res);
-        return true;
+        return TIERING_QUEUED;
     }
     if (e.state != TIX_LIVE)
-        return false;
+        return TIERING_NOT_THERE;
     struct tjob *j = tjob_new(TJOB_READ, ns, key, klen);
-    if (!j)
-        return false;
-    j->hash = hash;
-    j->seq = e.seq;
+    if (j) {
+        j->hash = hash;
+        j->seq = e.seq;
+    }
     return _queue_read(ctx, j, e.tier, done, arg);
 }
 
-bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg)
+enum tiering_queued tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done,
+                                       void *arg)
 {
     struct tiering *ctx = tiering_ctx();
     if (!atomic_load(&ctx->active))
-        return false;
-    struct tjob *j = tjob_chunk_new(TJOB_CHUNK_READ, sid, idx);
-    return j && _queue_read(ctx, j, TIX_SSD, done, arg);
+        return TIERING_NOT_THERE;
+    return _queue_read(ctx, tjob_chunk_new(TJOB_CHUNK_READ, sid, idx), TIX_SSD, done, arg);
 }
 
 bool tiering_still_current(const struct tiering_result *res, bool *promote)

@@ -185,11 +185,17 @@ typedef void (*tiering_durable_fn)(void *arg, bool ok, const char *err);
 void tiering_when_durable(uint64_t ticket, tiering_durable_fn fn, void *arg);
 /* Remaining ttl of a result in ms, -1 for none. */
 int64_t tiering_ttl_ms(const struct tiering_result *res);
-/* After a memory miss: when the SSD may hold the key, queue a read and return true; done()
- * is later called once on an I/O thread (it must not block; hand over to the worker). */
+/* What tiering_read and tiering_read_chunk did with the read. */
+enum tiering_queued {
+    TIERING_QUEUED = 0, /* done() is called once, later, on an I/O thread */
+    TIERING_NOT_THERE,  /* the disk does not hold it (or the tiers are off or stopping): a miss */
+    TIERING_NO_MEMORY,  /* an allocation failed: the request answers E_NOMEM */
+};
+/* After a memory miss: when the SSD may hold the key, queue a read; done() is later called
+ * once on an I/O thread (it must not block; hand over to the worker). */
 typedef void (*tiering_done_fn)(void *arg, struct tiering_result *res);
-bool tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash, tiering_done_fn done,
-                  void *arg);
+enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash,
+                                 tiering_done_fn done, void *arg);
 /* When more than 8 MiB (or a quarter of the memory limit) of stream chunks wait for the
  * writer: a ticket covering every job queued so far (for tiering_when_durable), so an APPEND
  * reply waits until they are written and memory never holds more than a bounded part of
@@ -199,7 +205,8 @@ uint64_t tiering_stream_ticket(void);
 uint64_t tiering_checksum_errors(void);
 /* Read chunk idx of stream sid (store_spilled_fn) from the first tier; done() as for
  * tiering_read (res->data, res->len: the chunk). False when it could not be queued. */
-bool tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done, void *arg);
+enum tiering_queued tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done,
+                                       void *arg);
 /* Now, on the calling thread (replication's full sync): bytes [start, start + want) of
  * stream sid, within one of its full chunks on the first tier. 0, or -1 (err says why: the
  * stream is gone, a read error). */
