@@ -8,6 +8,8 @@
 #
 #   scripts/analyze.sh            the whole tree
 #   NINJA_JOBS=1 scripts/analyze.sh
+#   scripts/analyze.sh --again    no build: the last run's reports against the list as it is
+#                                 now (after adding a line to it)
 #
 # The known list: one line a report, "FILE FUNCTION WARNING SUBJECT REASON...", fields split
 # by white space up to the reason. FILE is relative to the top of the tree, FUNCTION the one
@@ -24,17 +26,26 @@ LOG=$DIR/analyzer.log
 JOBS=${NINJA_JOBS:-2}
 
 start=$(date +%s)
-if [ ! -f "$DIR/build.ninja" ]; then
-  meson setup "$DIR" -Dtests=false -Dfuzz=false -Dc_args=-fanalyzer >/dev/null ||
-    { echo "analyze: meson setup $DIR failed"; exit 2; }
+if [ "${1:-}" = "--again" ]; then
+  [ -f "$LOG" ] || { echo "analyze: no $LOG yet: run scripts/analyze.sh first"; exit 2; }
+else
+  if [ ! -f "$DIR/build.ninja" ]; then
+    meson setup "$DIR" -Dtests=false -Dfuzz=false -Dc_args=-fanalyzer >/dev/null ||
+      { echo "analyze: meson setup $DIR failed"; exit 2; }
+  elif ! grep -q -- -fanalyzer "$DIR/build.ninja"; then
+    # a build dir of that name without the analyzer would pass with no reports
+    meson configure "$DIR" -Dc_args=-fanalyzer >/dev/null ||
+      { echo "analyze: meson configure $DIR failed"; exit 2; }
+  fi
+  # every file compiled again: ninja prints a file's warnings only when it compiles it
+  ninja -C "$DIR" -t clean >/dev/null
+  # LC_ALL=C: plain quotes in gcc's messages, which the known list spells
+  if ! LC_ALL=C nice -n 10 ninja -C "$DIR" -j "$JOBS" >"$LOG" 2>&1; then
+    tail -n 40 "$LOG"; echo "analyze: build $DIR failed (log: $LOG)"; exit 2
+  fi
 fi
-# every file compiled again: ninja prints a file's warnings only when it compiles it
-ninja -C "$DIR" -t clean >/dev/null
-# LC_ALL=C: plain quotes in gcc's messages, which the known list spells
-if ! LC_ALL=C nice -n 10 ninja -C "$DIR" -j "$JOBS" >"$LOG" 2>&1; then
-  tail -n 40 "$LOG"; echo "analyze: build $DIR failed (log: $LOG)"; exit 2
-fi
-elapsed=$(($(date +%s) - start))
+took="in $(($(date +%s) - start))s"
+[ "${1:-}" = "--again" ] && took="(the last run's)"
 
 # "file line warning function subject" a report, once each (a header's report comes once per
 # file that includes it)
@@ -78,7 +89,7 @@ while read -r k; do
   [ -n "$k" ] && [ -z "${used[$k]:-}" ] && echo "  stale  $k (no report matches this line of $KNOWN)"
 done <<<"$known"
 
-echo "analyze: $total reports in ${elapsed}s, $((total - new)) explained in $KNOWN, $new new (log: $LOG)"
+echo "analyze: $total reports $took, $((total - new)) explained in $KNOWN, $new new (log: $LOG)"
 if [ "$new" -gt 0 ]; then
   echo "new reports (the analyzer's path for each is in $LOG):"
   printf '%s' "$newlist"
