@@ -11,12 +11,14 @@
 #   scripts/analyze.sh --again    no build: the last run's reports against the list as it is
 #                                 now (after adding a line to it)
 #
+#   ANALYZE_DIR=DIR               another build dir than build-analyzer
+#
 # The known list: one line a report, "FILE FUNCTION WARNING SUBJECT REASON...", fields split
 # by white space up to the reason. FILE is relative to the top of the tree, FUNCTION the one
 # gcc names in "In function", WARNING the option (-Wanalyzer-malloc-leak), SUBJECT the first
-# quoted name in the message ('np' in "leak of 'np'"; - when there is none). No line
-# numbers, so a line survives edits around it; a line covers every report with its four
-# fields (four callocs checked on one line leak alike). '#' starts a comment.
+# quoted name in the message ('np' in "leak of 'np'", without its spaces; - when there is
+# none). No line numbers, so a line survives edits around it; a line covers every report with
+# its four fields (four callocs checked on one line leak alike). '#' starts a comment.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,13 +55,14 @@ reports=$(awk '
   /: In function \x27/ {
     fn = $0; sub(/.*: In function \x27/, "", fn); sub(/\x27.*/, "", fn); next
   }
-  /: At top level:/ { fn = "-"; next }
+  /^\[[0-9]+\/[0-9]+\] / || /: At top level:/ { fn = "-"; next } # a new file; outside functions
   /: warning: .*\[-Wanalyzer-[a-z-]+\]$/ {
     split($0, loc, ":"); file = loc[1]; sub(/^(\.\.\/)+/, "", file)
     w = $0; sub(/.*\[-Wanalyzer-/, "-Wanalyzer-", w); sub(/\]$/, "", w)
     msg = $0; sub(/^[^ ]*: warning: /, "", msg)
     subj = "-"
     if (match(msg, /\x27[^\x27]*\x27/)) subj = substr(msg, RSTART + 1, RLENGTH - 2)
+    gsub(/[ \t]/, "", subj) # one field: "ser + i" is "ser+i"
     key = file ":" loc[2] ":" loc[3] ":" msg
     if (!(key in seen)) { seen[key] = 1; print file, loc[2], w, fn, subj }
   }' "$LOG")
