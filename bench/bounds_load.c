@@ -351,16 +351,21 @@ int main(int argc, char **argv)
         }
         for (size_t j = 0; j < res[k].nlat; j++) {
             if (all.nlat == all.cap) {
-                all.cap = all.cap ? all.cap * 2 : 1024;
-                all.lat = realloc(all.lat, all.cap * sizeof(double));
-                if (!all.lat)
+                size_t ncap = all.cap ? all.cap * 2 : 1024;
+                double *nlat = realloc(all.lat, ncap * sizeof(double));
+                if (!nlat) {
+                    free(all.lat);
                     return 1;
+                }
+                all.lat = nlat;
+                all.cap = ncap;
             }
             all.lat[all.nlat++] = res[k].lat[j];
         }
         free(res[k].lat);
     }
-    qsort(all.lat, all.nlat, sizeof(double), _cmp);
+    if (all.nlat) /* qsort's array may not be NULL, even empty */
+        qsort(all.lat, all.nlat, sizeof(double), _cmp);
     double p50 = all.nlat ? all.lat[all.nlat / 2] : 0;
     double p99 = all.nlat ? all.lat[(size_t)((double)all.nlat * 0.99)] : 0;
     double max = all.nlat ? all.lat[all.nlat - 1] : 0;

@@ -163,8 +163,17 @@ int report_plot(const char *svg_path, int nfiles, char **files)
         size_t lcap = 0;
         while (getline(&line, &lcap, in) > 0) {
             if (ns == cap) {
-                cap = cap ? cap * 2 : 8;
-                ser = realloc(ser, sizeof(*ser) * (size_t)cap);
+                int ncap = cap ? cap * 2 : 8;
+                struct series *nser = realloc(ser, sizeof(*ser) * (size_t)ncap);
+                if (!nser) {
+                    fprintf(stderr, "cache-bench plot: out of memory reading %s\n", files[f]);
+                    free(line);
+                    fclose(in);
+                    free(ser);
+                    return -1;
+                }
+                ser = nser;
+                cap = ncap;
             }
             if (parse_line(line, &ser[ns]) == 0)
                 ns++;
