@@ -41,8 +41,8 @@ stop() { kill "$pid"; wait "$pid" || { echo "soak: the server exited with $?" >&
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
 threads() { awk '/^Threads/ { print $2 }' "/proc/$pid/status"; }
 # open fds but RocksDB's table files, and those apart
-fds() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -cv '\.sst$'; }
-ssts() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -c '\.sst$'; }
+fds() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -cv '\.sst$' || true; }
+ssts() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -c '\.sst$' || true; }
 
 failed=0
 fail() { echo "soak: FAIL: $*"; failed=1; }
