@@ -129,6 +129,7 @@ int cmd_metrics_start(char *why, size_t len)
         snprintf(why, len, "cannot start its thread");
         goto fail;
     }
+    pthread_setname_np(thread, "csd-metrics");
     running = true;
     log_info("metrics on http://%s/metrics", addr);
     return 0;

@@ -240,6 +240,10 @@ int worker_pool_setup(unsigned n)
             worker_pool_teardown();
             return -1;
         }
+        char name[32]; /* top -H, perf and gdb tell the threads apart by these */
+        snprintf(name, sizeof(name), "csd-worker-%u", i);
+        name[15] = '\0'; /* the kernel keeps 15 characters */
+        pthread_setname_np(workers[i].thread, name);
         workers[i].started = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

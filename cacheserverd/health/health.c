@@ -277,7 +277,7 @@ int health_start(void)
         log_error("health monitor: cannot start its thread");
         return -1;
     }
-    pthread_setname_np(thread, "health");
+    pthread_setname_np(thread, "csd-health");
     return 0;
 }
 

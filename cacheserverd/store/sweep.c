@@ -130,6 +130,7 @@ int store_sweep_start(void)
         running = false;
         return -1;
     }
+    pthread_setname_np(thread, "csd-sweep");
     return 0;
 }
 

@@ -356,6 +356,7 @@ int restore_start(struct tiering *ctx)
         atomic_store(&busy, false);
         return -1;
     }
+    pthread_setname_np(thread, "csd-restore");
     running = true;
     return 0;
 }

@@ -193,9 +193,15 @@ int tiering_setup(void)
     ctx->readers = calloc(ctx->nreaders, sizeof(*ctx->readers));
     if (!ctx->readers || pthread_create(&ctx->writer, NULL, tiering_writer_main, ctx) != 0)
         return -1;
-    for (unsigned i = 0; i < ctx->nreaders; i++)
+    pthread_setname_np(ctx->writer, "csd-tier-write");
+    for (unsigned i = 0; i < ctx->nreaders; i++) {
         if (pthread_create(&ctx->readers[i], NULL, tiering_reader_main, ctx) != 0)
             return -1;
+        char name[32];
+        snprintf(name, sizeof(name), "csd-tier-read%u", i);
+        name[15] = '\0'; /* the kernel keeps 15 characters */
+        pthread_setname_np(ctx->readers[i], name);
+    }
     tiering_hooks_install(ctx);
     if (tiering_mutations_subscribe(ctx) != 0)
         return -1;
