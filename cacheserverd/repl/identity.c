@@ -642,6 +642,31 @@ int repl_tls_pin(SSL *ssl, const uint8_t fp[][REPL_FP_LEN], size_t n)
     return 0;
 }
 
+/* A refused certificate is logged once a minute (a node not added yet, or revoked, dials
+ * every second or two). Only the link thread verifies certificates. */
+static bool _first_this_minute(const uint8_t *fp)
+{
+    static struct {
+        uint8_t fp[REPL_FP_LEN];
+        uint64_t ms;
+    } seen[8];
+    static unsigned next;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (unsigned i = 0; i < 8; i++)
+        if (!memcmp(seen[i].fp, fp, REPL_FP_LEN)) {
+            if (now - seen[i].ms < 60000)
+                return false;
+            seen[i].ms = now;
+            return true;
+        }
+    memcpy(seen[next].fp, fp, REPL_FP_LEN);
+    seen[next].ms = now;
+    next = (next + 1) % 8;
+    return true;
+}
+
 /* Replaces OpenSSL's chain verification (there is no CA): the peer is accepted if and only if
  * the fingerprint of its leaf certificate is in the SSL's pin set. Its proof of holding the
  * certificate's key is the handshake's CertificateVerify, which OpenSSL checks regardless. */
@@ -668,10 +693,13 @@ static int _verify_pinned(X509_STORE_CTX *xs, void *arg)
             return 1;
         }
     }
-    char hex[REPL_FP_HEX_SIZE];
-    repl_fingerprint_format(fp, hex);
-    log_warn("repl: refused a peer whose certificate sha256 %s is not pinned%s", hex,
-             ps ? "" : " (no pin set on the connection)");
+    if (_first_this_minute(fp)) {
+        char hex[REPL_FP_HEX_SIZE];
+        repl_fingerprint_format(fp, hex);
+        log_warn("repl: refused a peer whose certificate sha256 %s is not pinned%s (logged "
+                 "once a minute per certificate; counted in repl_refused)", hex,
+                 ps ? "" : " (no pin set on the connection)");
+    }
     X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
     return 0;
 }

@@ -829,14 +829,23 @@ static int _ask(uint8_t kind, const char *name, char *msg, size_t mlen)
         [KIND_REVOKE] = "revocation", [KIND_READMIT] = "re-admission", [KIND_REMOVE] = "removal"};
     uint8_t fp[REPL_FP_LEN];
     bool self = kind == KIND_REMOVE && !strcmp(name, repl.node_name), found = false;
+    uint64_t fenced_seen = 0;
     pthread_mutex_lock(&repl.status_lock); /* a rotation changes a peer's fp under it */
     for (int i = 0; i < repl.npeers && !found; i++)
-        if ((found = !strcmp(repl.peers[i].name, name)))
+        if ((found = !strcmp(repl.peers[i].name, name))) {
             memcpy(fp, repl.peers[i].fp, REPL_FP_LEN);
+            fenced_seen = __atomic_load_n(&repl.peers[i].fenced_seen_ms, __ATOMIC_RELAXED);
+        }
     pthread_mutex_unlock(&repl.status_lock);
     if (!found && !self) {
         snprintf(msg, mlen, "no peer named '%s'%s", name,
                  kind == KIND_REMOVE ? "" : " (this node cannot name itself)");
+        return -1;
+    }
+    if (kind == KIND_READMIT &&
+        (!fenced_seen || clock_wall_ms() - fenced_seen >= FENCED_EVIDENCE_MS)) {
+        snprintf(msg, mlen, "%s has not said it is fenced in the last minute: nothing to "
+                 "re-admit (`cluster status` shows each peer's last error)", name);
         return -1;
     }
     pthread_mutex_lock(&intent_lock);
