@@ -6,8 +6,8 @@
 # written. After each process's warm-up (SOAK_WARMUP_S, default 180: the 64 MiB of items,
 # RocksDB's memtables and block cache and malloc's arenas fill in about two minutes) its RSS
 # must stay within 5% of the level it reached, and its threads and open file descriptors
-# must not grow (RocksDB's .sst files, which come and go with compactions, are counted apart
-# and not checked). Prints one line per round and a summary; exits 1 on any failure. Server
+# must not grow (counted once the round's clients are gone; RocksDB's files, which come and
+# go with flushes and compactions, are counted apart and not checked). Prints one line per round and a summary; exits 1 on any failure. Server
 # on CPU 1, load on CPU 0. Needs a built tree.
 #   [SOAK_RESTART_S=0] [SOAK_WARMUP_S=180] scripts/soak.sh [DURATION-SECONDS]
 set -euo pipefail
@@ -40,9 +40,21 @@ start() {
 stop() { kill "$pid"; wait "$pid" || { echo "soak: the server exited with $?" >&2; exit 1; }; pid=; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
 threads() { awk '/^Threads/ { print $2 }' "/proc/$pid/status"; }
-# open fds but RocksDB's table files, and those apart
-fds() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -cv '\.sst$' || true; }
-ssts() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -c '\.sst$' || true; }
+# Wait (up to 3 s) until the round's clients are gone: only the asking connection is open,
+# so the fds counted below are the server's own.
+idle() {
+  local n
+  for _ in $(seq 30); do
+    n=$("$B/cli/cache-cli" -s "$sock" stats --json 2>/dev/null |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"])' 2>/dev/null || echo 99)
+    [ "$n" -le 1 ] && return 0
+    sleep 0.1
+  done
+}
+# open fds but RocksDB's files (its tables, logs, manifest and directories come and go with
+# flushes and compactions), and those apart
+fds() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -cv "^$tmp/\(ssd\|data\)" || true; }
+dbfds() { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | grep -c "^$tmp/\(ssd\|data\)" || true; }
 
 failed=0
 fail() { echo "soak: FAIL: $*"; failed=1; }
@@ -63,10 +75,11 @@ while [ $(( $(date +%s) - t0 )) -lt "$DURATION" ]; do
           --duration 10 --warmup 0 --json) || fail "round $rounds: cache-bench reported errors or mismatches"
   ops=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["ops"]))' 2>/dev/null || echo 0)
   reads_checked=$((reads_checked + ops))
+  idle
   now=$(date +%s)
-  r=$(rss_kb) f=$(fds) th=$(threads) sst=$(ssts)
-  printf 'round %4d  t=%5ds  conns %2d  ops %8s  rss %6d KiB  fds %3d (+%d sst)  threads %2d\n' \
-    "$rounds" $((now - t0)) "$conns" "$ops" "$r" "$f" "$sst" "$th"
+  r=$(rss_kb) f=$(fds) th=$(threads) db=$(dbfds)
+  printf 'round %4d  t=%5ds  conns %2d  ops %8s  rss %6d KiB  fds %3d (+%d RocksDB)  threads %2d\n' \
+    "$rounds" $((now - t0)) "$conns" "$ops" "$r" "$f" "$db" "$th"
   if [ $((now - life_t0)) -ge "$WARMUP_S" ]; then
     if [ -z "$base_rss" ]; then
       base_rss=$r base_fds=$f base_threads=$th # the level after warm-up
