@@ -199,6 +199,21 @@ static void _check_streams(struct cluster *cl, int i, int from, int to, int *ok,
     }
 }
 
+/* Node 0 of n started with args, given streams 0..nstreams-1, then a byte flipped in a chunk
+ * of each of them; false when the build has no FAULT (the test is skipped). */
+static bool _broken_streams_on_node0(struct cluster *cl, int n, const char *const *args,
+                                     int nstreams)
+{
+    cluster_init(cl, n);
+    cluster_start_node(cl, 0, args, -1);
+    if (_skip_without_faults(cl))
+        return false;
+    for (int s = 0; s < nstreams; s++)
+        _write_stream(cl->nodes[0].c, s);
+    assert_int_equal(_fault(cl, 0, "corrupt-streams", 100), nstreams);
+    return true;
+}
+
 /* A node that scrubs slowly (so what it finds, the full sync and the reads find) */
 static const char *const verify_all_noscrub[] = {"--verify-reads", "all", "--corrupt-fence-limit",
                                                  "0", "--sweep-interval-ms", "60000", NULL};
@@ -211,13 +226,8 @@ static void test_corrupt_streams_never_served_or_sent(void **state)
 {
     (void)state;
     static struct cluster cl;
-    cluster_init(&cl, 2);
-    cluster_start_node(&cl, 0, verify_all_noscrub, -1);
-    if (_skip_without_faults(&cl))
+    if (!_broken_streams_on_node0(&cl, 2, verify_all_noscrub, 8))
         return;
-    for (int s = 0; s < 8; s++)
-        _write_stream(cl.nodes[0].c, s);
-    assert_int_equal(_fault(&cl, 0, "corrupt-streams", 100), 8);
     for (int s = 8; s < 16; s++)
         _write_stream(cl.nodes[0].c, s);
     cluster_start_node(&cl, 1, verify_all, -1); /* joins: a full sync from node 0 */
@@ -246,15 +256,10 @@ static void test_scrub_finds_corrupt_streams(void **state)
 {
     (void)state;
     static struct cluster cl;
-    cluster_init(&cl, 1);
     static const char *const off[] = {"--verify-reads", "off", "--corrupt-fence-limit", "0",
                                       NULL};
-    cluster_start_node(&cl, 0, off, -1);
-    if (_skip_without_faults(&cl))
+    if (!_broken_streams_on_node0(&cl, 1, off, 4))
         return;
-    for (int s = 0; s < 4; s++)
-        _write_stream(cl.nodes[0].c, s);
-    assert_int_equal(_fault(&cl, 0, "corrupt-streams", 4), 4);
     uint64_t t0 = cl_now_ms();
     while (cluster_stat(&cl, 0, "corrupt_values") < 4) {
         if (cl_now_ms() - t0 > 20000)
