@@ -3,6 +3,8 @@
  * E_UNKNOWN_OP. It answers a count (below, per fault).
  *   corrupt-values n   flip a bit in the stored value of up to n items in memory (answers
  *                      how many it corrupted)
+ *   corrupt-streams n  flip a bit in a chunk of up to n streams in memory (the first chunk
+ *                      memory holds), leaving its checksum (answers how many)
  *   corrupt-records n  flip a bit in the value of this node's next n changes to its peers,
  *                      after their checksum was taken (answers n)
  *   fence n            fence this node (n is ignored) as a failed self-check would, with the
@@ -40,7 +42,9 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
     }
     uint64_t done;
     if (wlen == 14 && !memcmp(what, "corrupt-values", 14)) {
-        done = store_fault_corrupt_values((uint32_t)n);
+        done = store_fault_corrupt_values((uint32_t)n, false);
+    } else if (wlen == 15 && !memcmp(what, "corrupt-streams", 15)) {
+        done = store_fault_corrupt_values((uint32_t)n, true);
     } else if (wlen == 15 && !memcmp(what, "corrupt-records", 15)) {
         repl_fault_corrupt_records((uint32_t)n);
         done = n;
@@ -52,8 +56,8 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
         fault_alloc_skip((uint32_t)n);
         done = fault_alloc_failed();
     } else {
-        reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values, corrupt-records, "
-                    "fence, fail-allocs and skip-allocs");
+        reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values, corrupt-streams, "
+                    "corrupt-records, fence, fail-allocs and skip-allocs");
         return;
     }
     reply_begin(r, q->id, CC_OK, 1);

@@ -175,13 +175,15 @@ static bool _parts_push(struct peer *p, const struct store_key *k, uint64_t vers
  * round, as a delete at its version: the peer drops what it has. */
 #define STREAM_COPY_MAX (1u << 20)
 
-/* A stream, as an ITEM (or an AE_ITEM): true when it went as a copy. */
+/* A stream, as an ITEM (or an AE_ITEM): true when it went as a copy, or when its chunks
+ * failed their checksums (nothing goes: like a corrupt value, removed here). */
 static bool _send_stream(struct evbuffer *out, const struct store_key *k, const char *nsname,
                          bool ae)
 {
     struct store_stream_copy sc;
-    if (store_stream_copy(k, STREAM_COPY_MAX, &sc) != STORE_OK)
-        return false;
+    if (store_stream_copy(k, STREAM_COPY_MAX, &sc,
+                          ae ? "an anti-entropy round" : "a full sync") != STORE_OK)
+        return sc.corrupt;
     struct repl_change c = {.op = REPL_OP_APPEND, .ns = (const uint8_t *)nsname,
                             .nslen = (uint32_t)strlen(nsname), .key = k->data, .klen = k->len,
                             .stamp = sc.version, .origin = sc.origin ? sc.origin : repl.node_id,

@@ -65,11 +65,26 @@ struct item {
  * memory: chunks[i] is NULL for a chunk that lives on disk only. */
 #define STREAM_CHUNK STORE_STREAM_CHUNK
 
+/* A chunk's crc is the CRC-32C of data[0, len): an append extends it over the bytes it adds
+ * (crc32c is streaming), under the shard lock, with len. A chunk someone else holds a
+ * reference to is never written (the append copies it first, _prepare_last), and references
+ * are taken under the lock: so whoever took one may read len, crc and the bytes without the
+ * lock and check them against each other (store_chunk_intact). */
 struct chunk {
     uint32_t refcount;
     uint32_t len;
     uint32_t cap;
+    uint32_t crc;
     uint8_t data[];
+};
+
+/* Chunks a reader took a reference to under the lock, to check off it (store_chunks_check).
+ * Zero it before use. */
+struct chunk_set {
+    struct chunk **v;  /* one, or a larger array */
+    uint32_t n, cap;
+    bool corrupt;      /* out of memory for the set: a chunk checked under the lock failed */
+    struct chunk *one[4];
 };
 
 struct stream {
@@ -86,6 +101,9 @@ struct stream {
     bool exposed;        /* its view went out with a change: its chunks may be on disk */
     uint64_t epoch;      /* replication: the (stamp, node id) it started from (the APPEND */
     uint16_t eorigin;    /* that made it, or the bytes value it grew from); 0: not known */
+    uint32_t scrub_idx;  /* the scrub (sweep.c): the chunk it checks, how far it got and the */
+    uint32_t scrub_off;  /* CRC-32C of the bytes before that (do_store_stream_scrub) */
+    uint32_t scrub_crc;
 };
 
 /* A power-of-two bucket array. */
@@ -168,9 +186,23 @@ void store_stream_destroy(struct stream *st);
 uint64_t store_stream_mem(const struct stream *st);
 void store_chunk_release(void *chunk);
 /* Hands [off, off+len) to fn, chunks on disk to spilled (when NULL, or when it returns false,
- * the range is incomplete). Returns false when some bytes were not handed over. */
+ * the range is incomplete). Returns false when some bytes were not handed over. With keep,
+ * every chunk handed to fn is also kept there (a reference) to be checked off the lock. */
 bool do_store_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
-                     store_spilled_fn spilled, void *ctx);
+                     store_spilled_fn spilled, void *ctx, struct chunk_set *keep);
+/* Do the chunk's bytes match its crc? Shard locked, or a reference taken under it held. */
+bool store_chunk_intact(const struct chunk *c);
+/* Off the lock: check every chunk kept in cs and drop their references. False when one
+ * failed (then the stream must not be served or sent). */
+bool store_chunks_check(struct chunk_set *cs);
+/* Shard locked: the scrub's next *budget bytes of the stream's chunks in memory, going on
+ * from where it stopped (it wraps around); *budget is lowered by what it checked. False
+ * when a chunk it finished failed its crc. */
+bool do_store_stream_scrub(struct stream *st, uint32_t *budget);
+#ifdef CACHE_FAULT_INJECTION
+/* Shard locked: flip a byte of the stream's first chunk in memory, leaving its crc. */
+bool do_store_stream_fault(struct stream *st);
+#endif
 /* The stream hooks (store_set_stream_hooks); store_stream_destroy tells `gone`. */
 void store_stream_set_hooks(const struct store_stream_hooks *h);
 /* Hand full chunks not handed yet to the spill hook while it takes them (stream item it,

@@ -760,6 +760,17 @@ bool store_item_verify(const struct store_key *k, struct item *it, const char *w
     return false;
 }
 
+void store_stream_corrupt(const struct store_key *k, uint64_t sid, const char *what)
+{
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, k);
+    if (slot && (*slot)->type == STORE_T_STREAM && item_stream(*slot)->id == sid)
+        _do_unlink(s, slot); /* local, like an eviction without its demotion */
+    pthread_mutex_unlock(&s->lock);
+    store_corrupt_found(what);
+}
+
 enum store_status store_get(const struct store_key *k, struct item **out)
 {
     enum store_status rc = _lookup(k, out, true);
@@ -798,9 +809,23 @@ enum store_status store_range(const struct store_key *k, uint64_t offset, uint64
     uint64_t len = store_item_strlen(it);
     uint64_t n = offset >= len ? 0 : (len - offset < length ? len - offset : length);
     if (it->type == STORE_T_STREAM) {
-        if (!do_store_stream_range(item_stream(it), offset, n, fn, spilled, ctx))
+        struct stream *stm = item_stream(it);
+        struct chunk_set keep = {0};
+        bool verify = _verify_this_read();
+        if (!do_store_stream_range(stm, offset, n, fn, spilled, ctx, verify ? &keep : NULL))
             rc = STORE_ON_DISK;
         *total = n;
+        if (verify) { /* the chunks handed out, checked off the lock: 256 KiB each */
+            uint64_t sid = stm->id;
+            bool intact = do_store_item_intact(it);
+            pthread_mutex_unlock(&s->lock);
+            if (!store_chunks_check(&keep) || !intact) {
+                store_stream_corrupt(k, sid, "a read");
+                *total = 0;
+                return STORE_NOT_FOUND; /* the pieces handed to fn are released by the caller */
+            }
+            return rc;
+        }
     } else if (it->type == STORE_T_BYTES) {
         uint32_t blen;
         const uint8_t *b = _bytes_content(it, &blen);
@@ -846,10 +871,12 @@ static void _copy_piece(void *ctx, const uint8_t *data, size_t len, void (*relea
 }
 
 enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
-                                    struct store_stream_copy *out)
+                                    struct store_stream_copy *out, const char *what)
 {
     struct shard *s = _shard(k);
     memset(out, 0, sizeof(*out));
+    struct chunk_set keep = {0};
+    uint64_t sid = 0;
     pthread_mutex_lock(&s->lock);
     struct item **slot = _do_find(s, k);
     enum store_status rc = STORE_NOT_FOUND;
@@ -858,8 +885,9 @@ enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
         struct stream *stm = item_stream(it);
         struct copy_buf b = {NULL, 0};
         rc = STORE_ELIMIT;
+        sid = stm->id;
         if (stm->len <= max && stm->epoch && (b.p = malloc(stm->len ? stm->len : 1))) {
-            if (do_store_stream_range(stm, 0, stm->len, _copy_piece, NULL, &b)) {
+            if (do_store_stream_range(stm, 0, stm->len, _copy_piece, NULL, &b, &keep)) {
                 *out = (struct store_stream_copy){.data = b.p, .len = stm->len,
                                                   .version = it->version,
                                                   .origin = (uint16_t)it->origin,
@@ -872,6 +900,14 @@ enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
         }
     }
     pthread_mutex_unlock(&s->lock);
+    if (!store_chunks_check(&keep)) { /* what it copied is what they hold: never sent */
+        if (rc == STORE_OK)
+            free(out->data);
+        memset(out, 0, sizeof(*out));
+        out->corrupt = true;
+        store_stream_corrupt(k, sid, what);
+        return STORE_NOT_FOUND;
+    }
     return rc;
 }
 
@@ -905,20 +941,34 @@ enum store_status store_stream_read(const struct store_key *k, uint64_t sid, uin
     struct item **slot = _do_find(s, k);
     struct stream *stm = slot && (*slot)->type == STORE_T_STREAM ? item_stream(*slot) : NULL;
     enum store_status rc = STORE_NOT_FOUND;
+    struct chunk *c = NULL;
+    uint32_t in = 0;
     if (stm && stm->id == sid && off < stm->len) {
-        uint32_t idx = (uint32_t)(off / STREAM_CHUNK), in = (uint32_t)(off % STREAM_CHUNK);
-        struct chunk *c = stm->chunks[idx];
+        uint32_t idx = (uint32_t)(off / STREAM_CHUNK);
+        in = (uint32_t)(off % STREAM_CHUNK);
+        c = stm->chunks[idx];
         uint64_t avail = (c ? c->len : STREAM_CHUNK) - in; /* a chunk on disk is a full one */
         if (avail > stm->len - off)
             avail = stm->len - off;
         if (avail > max)
             avail = max;
         *n = (uint32_t)avail;
-        if (c)
-            memcpy(buf, c->data + in, avail);
+        if (c) /* copied and checked off the lock: held, nobody writes it */
+            __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
         rc = c ? STORE_OK : STORE_ON_DISK;
     }
     pthread_mutex_unlock(&s->lock);
+    if (c) {
+        bool ok = store_chunk_intact(c); /* the whole chunk, whatever part of it goes */
+        if (ok)
+            memcpy(buf, c->data + in, *n);
+        store_chunk_release(c);
+        if (!ok) {
+            *n = 0;
+            store_stream_corrupt(k, sid, "a full sync");
+            return STORE_NOT_FOUND;
+        }
+    }
     return rc;
 }
 
@@ -1761,6 +1811,7 @@ enum store_status store_apply_append(const struct store_key *k,
 struct fault_ctx {
     uint16_t ns;
     uint32_t want, done;
+    bool streams;
 };
 
 /* store_scan's callback: its shard is locked */
@@ -1770,15 +1821,18 @@ static void _fault_key(void *ctx, const uint8_t *key, uint32_t klen)
     struct store_key k;
     store_key_init(&k, f->ns, key, klen);
     struct item **slot = f->done < f->want ? _do_find(_shard(&k), &k) : NULL;
-    if (slot && (*slot)->type != STORE_T_STREAM && (*slot)->vlen > 1) {
-        item_val(*slot)[(*slot)->vlen - 1] ^= 0x20;
+    if (!slot || ((*slot)->type == STORE_T_STREAM) != f->streams)
+        return;
+    if (f->streams ? do_store_stream_fault(item_stream(*slot)) : (*slot)->vlen > 1) {
+        if (!f->streams)
+            item_val(*slot)[(*slot)->vlen - 1] ^= 0x20;
         f->done++;
     }
 }
 
-uint32_t store_fault_corrupt_values(uint32_t n)
+uint32_t store_fault_corrupt_values(uint32_t n, bool streams)
 {
-    struct fault_ctx f = {.want = n};
+    struct fault_ctx f = {.want = n, .streams = streams};
     for (uint16_t ns = 0; ns < store_ns_count() && f.done < n; ns++) {
         f.ns = ns;
         uint64_t cursor = 0;

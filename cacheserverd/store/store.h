@@ -240,10 +240,14 @@ bool store_item_verify(const struct store_key *k, struct item *it, const char *w
 uint64_t store_corrupt_count(void);
 /* Count and log a corrupt value found outside the store (a peer's record, the disk). */
 void store_corrupt_found(const char *what);
+/* A stream found corrupt off the lock (a chunk failed its crc): removed from memory if k
+ * still holds the stream sid, counted and logged as store_corrupt_found(what). */
+void store_stream_corrupt(const struct store_key *k, uint64_t sid, const char *what);
 #ifdef CACHE_FAULT_INJECTION
-/* Test only (FAULT corrupt-values): flip a bit in the value of up to n items in memory
- * (not streams), leaving their checksums as they were. Returns how many. */
-uint32_t store_fault_corrupt_values(uint32_t n);
+/* Test only (FAULT corrupt-values, corrupt-streams): flip a bit in the value of up to n items
+ * in memory (not streams), or with streams in a byte of a chunk of up to n streams in memory,
+ * leaving their checksums as they were. Returns how many. */
+uint32_t store_fault_corrupt_values(uint32_t n, bool streams);
 #endif
 
 /* ---- operations (see docs/protocol.md for their semantics) ---- */
@@ -291,7 +295,9 @@ typedef bool (*store_spilled_fn)(void *ctx, uint64_t sid, uint32_t idx, uint32_t
  * fn as one or more pieces, and the pieces of a stream on disk to spilled (may be NULL).
  * *total gets the length of the range. STORE_ON_DISK when spilled did not supply some piece
  * (the pieces handed to fn are then incomplete: release them, read the chunks named, try
- * again); STORE_ETYPE for other types. */
+ * again); STORE_ETYPE for other types. As store_get, it checks the value's checksum (a
+ * stream's: those of the chunks handed out, after fn had them) as verify-reads says:
+ * STORE_NOT_FOUND when it failed (release the pieces fn had; never send them). */
 enum store_status store_range(const struct store_key *k, uint64_t offset, uint64_t length,
                               store_piece_fn fn, store_spilled_fn spilled, void *ctx,
                               uint64_t *total);
@@ -306,9 +312,11 @@ struct store_stream_hooks {
     uint64_t threshold;
     bool persist; /* every stream's full chunks are handed over (threshold ignored), and
                    * changes of a stream come with its view (struct mutation.stream) */
+    /* crc: the chunk's CRC-32C as memory keeps it; a chunk whose bytes no longer match it
+     * must not be written (store_stream_corrupt) */
     bool (*spill)(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
-                  uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
-                  void *rarg);
+                  uint32_t idx, const uint8_t *data, uint32_t len, uint32_t crc,
+                  void (*release)(void *), void *rarg);
     /* evicted: the stream left memory by eviction (not by a change or expiry) */
     void (*gone)(void *arg, uint64_t sid, uint64_t disk_bytes, bool evicted);
     void *arg;
@@ -400,16 +408,18 @@ enum store_status store_apply_append(const struct store_key *k,
                                      const struct store_remote_append *r);
 
 /* A consistent copy of the stream at k for a full sync: its bytes (malloc'd: free data),
- * version, origin, epoch and expiry. STORE_OK, STORE_NOT_FOUND (not a stream), STORE_ELIMIT
- * (longer than max, some of it on disk, its epoch not known, or no memory). It copies under
- * the key's shard lock: keep max small (the link thread uses 1 MiB). */
+ * version, origin, epoch and expiry. STORE_OK, STORE_NOT_FOUND (not a stream, or one whose
+ * chunks failed their checksums: corrupt set, store_stream_corrupt(what)), STORE_ELIMIT (longer than max,
+ * some of it on disk, its epoch not known, or no memory). It copies under the key's shard
+ * lock: keep max small (the link thread uses 1 MiB); the chunks are checked off it. */
 struct store_stream_copy {
     uint8_t *data;
     uint64_t len, version, epoch, expire_ms;
     uint16_t origin, eorigin;
+    bool corrupt; /* STORE_NOT_FOUND: it was removed for a failed checksum */
 };
 enum store_status store_stream_copy(const struct store_key *k, uint64_t max,
-                                    struct store_stream_copy *out);
+                                    struct store_stream_copy *out, const char *what);
 
 /* A stream too long for one copy goes in parts (docs/replication.md, "Streams"): the
  * sender notes which stream the key holds (its id names it while it lives: its first len
@@ -423,7 +433,8 @@ enum store_status store_stream_info(const struct store_key *k, struct store_stre
 /* Bytes of stream sid at k from off: at most max, never past the end of the chunk holding
  * off. STORE_OK (*n bytes copied into buf), STORE_ON_DISK (that chunk is on a disk tier:
  * read *n bytes of it with tiering_stream_read), STORE_NOT_FOUND (k holds no stream sid
- * any more, or one not longer than off). */
+ * any more, or one not longer than off, or the chunk failed its checksum: the stream is
+ * removed, store_stream_corrupt). The whole chunk is checked, off the lock. */
 enum store_status store_stream_read(const struct store_key *k, uint64_t sid, uint64_t off,
                                     uint32_t max, uint8_t *buf, uint32_t *n);
 

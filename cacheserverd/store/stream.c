@@ -1,11 +1,13 @@
 /* Streams: values built by APPEND, kept as reference-counted chunks so GETRANGE hands
  * readers chunk references (zero copy) and an append never copies more than one chunk.
- * Long streams spill their full chunks to a disk tier through the stream hooks. */
+ * Long streams spill their full chunks to a disk tier through the stream hooks. Each chunk
+ * carries the CRC-32C of its bytes (store-internal.h, struct chunk), extended by appends. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "clock.h"
+#include "crc32c.h"
 #include "store-internal.h"
 
 static struct store_stream_hooks hooks_copy;
@@ -56,6 +58,7 @@ static struct chunk *_chunk_new(uint32_t cap)
     c->refcount = 1;
     c->len = 0;
     c->cap = cap;
+    c->crc = 0;
     return c;
 }
 
@@ -80,6 +83,7 @@ static int64_t _prepare_last(struct stream *st, uint32_t need)
         return -1;
     memcpy(n->data, c->data, c->len);
     n->len = c->len;
+    n->crc = c->crc; /* a copy of a broken chunk stays broken */
     st->chunks[st->nchunks - 1] = n;
     int64_t added = (int64_t)cap - (int64_t)c->cap;
     store_chunk_release(c); /* readers keep theirs */
@@ -116,6 +120,7 @@ int64_t do_store_stream_append(struct stream *st, const uint8_t *data, uint32_t 
         added += grown;
         last = st->chunks[st->nchunks - 1];
         memcpy(last->data + last->len, data, n);
+        last->crc = crc32c(last->crc, last->data + last->len, n);
         last->len += n;
         __atomic_store_n(&st->len, st->len + n, __ATOMIC_RELAXED);
         data += n;
@@ -135,7 +140,7 @@ bool do_store_stream_spill(struct stream *st, uint16_t ns, const uint8_t *key, u
         if (!c)
             continue; /* on disk already (handed over again after a failure) */
         __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
-        if (!h->spill(h->arg, ns, key, klen, st->id, st->spill_next, c->data, c->len,
+        if (!h->spill(h->arg, ns, key, klen, st->id, st->spill_next, c->data, c->len, c->crc,
                       store_chunk_release, c)) {
             store_chunk_release(c);
             return false;
@@ -180,6 +185,7 @@ struct stream *store_stream_restore(uint64_t sid, uint64_t len, const void *tail
     if (last) {
         memcpy(last->data, tail, tail_len);
         last->len = tail_len;
+        last->crc = crc32c(0, tail, tail_len); /* the disk record's own checksum held */
         cs[n - 1] = last;
     }
     *st = (struct stream){.len = len, .nchunks = n, .cap = n ? n : 1, .chunks = cs, .id = sid,
@@ -228,8 +234,98 @@ uint64_t store_stream_mem(const struct stream *st)
     return m;
 }
 
+bool store_chunk_intact(const struct chunk *c) { return crc32c(0, c->data, c->len) == c->crc; }
+
+/* Keep a reference to c in cs; without memory for it, check c now (shard locked). */
+static void _keep(struct chunk_set *cs, struct chunk *c)
+{
+    if (!cs->v) {
+        cs->v = cs->one;
+        cs->cap = sizeof(cs->one) / sizeof(cs->one[0]);
+    }
+    if (cs->n == cs->cap) {
+        uint32_t ncap = cs->cap * 2;
+        struct chunk **nv = malloc(ncap * sizeof(*nv));
+        if (!nv) {
+            cs->corrupt |= !store_chunk_intact(c);
+            return;
+        }
+        memcpy(nv, cs->v, cs->n * sizeof(*nv));
+        if (cs->v != cs->one)
+            free(cs->v);
+        cs->v = nv;
+        cs->cap = ncap;
+    }
+    __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
+    cs->v[cs->n++] = c;
+}
+
+bool store_chunks_check(struct chunk_set *cs)
+{
+    bool ok = !cs->corrupt;
+    for (uint32_t i = 0; i < cs->n; i++) {
+        ok = ok && store_chunk_intact(cs->v[i]); /* held: nobody writes it */
+        store_chunk_release(cs->v[i]);
+    }
+    if (cs->v != cs->one)
+        free(cs->v);
+    *cs = (struct chunk_set){0};
+    return ok;
+}
+
+bool do_store_stream_scrub(struct stream *st, uint32_t *budget)
+{
+    /* at most one pass over the chunk array: the ones on disk cost nothing here */
+    for (uint32_t seen = 0; *budget > 0 && st->nchunks > 0 && seen <= st->nchunks; seen++) {
+        if (st->scrub_idx >= st->nchunks)
+            st->scrub_idx = st->scrub_off = st->scrub_crc = 0; /* round again */
+        struct chunk *c = st->chunks[st->scrub_idx];
+        if (c && st->scrub_off < c->len) {
+            uint32_t n = c->len - st->scrub_off;
+            if (n > *budget)
+                n = *budget;
+            st->scrub_crc = crc32c(st->scrub_crc, c->data + st->scrub_off, n);
+            st->scrub_off += n;
+            *budget -= n;
+            if (st->scrub_off < c->len)
+                return true; /* on from here next time (appends only add after it) */
+        }
+        bool ok = !c || st->scrub_off > c->len || st->scrub_crc == c->crc;
+        st->scrub_idx++;
+        st->scrub_off = st->scrub_crc = 0;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+#ifdef CACHE_FAULT_INJECTION
+bool do_store_stream_fault(struct stream *st)
+{
+    for (uint32_t i = 0; i < st->nchunks; i++) {
+        struct chunk *c = st->chunks[i];
+        if (!c || !c->len)
+            continue;
+        if (__atomic_load_n(&c->refcount, __ATOMIC_ACQUIRE) > 1) { /* a reader's stays */
+            struct chunk *n = _chunk_new(c->cap);
+            if (!n)
+                return false;
+            memcpy(n->data, c->data, c->len);
+            n->len = c->len;
+            n->crc = c->crc;
+            st->chunks[i] = n;
+            store_chunk_release(c);
+            c = n;
+        }
+        c->data[c->len / 2] ^= 0x20;
+        return true;
+    }
+    return false;
+}
+#endif
+
 bool do_store_stream_range(struct stream *st, uint64_t off, uint64_t len, store_piece_fn fn,
-                     store_spilled_fn spilled, void *ctx)
+                     store_spilled_fn spilled, void *ctx, struct chunk_set *keep)
 {
     bool complete = true;
     while (len > 0 && off < st->len) {
@@ -240,6 +336,8 @@ bool do_store_stream_range(struct stream *st, uint64_t off, uint64_t len, store_
         if (n > len)
             n = len;
         if (c) {
+            if (keep)
+                _keep(keep, c);
             __atomic_add_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL);
             fn(ctx, c->data + in, (size_t)n, store_chunk_release, c);
         } else if (!spilled || !spilled(ctx, st->id, idx, in, (uint32_t)n)) {

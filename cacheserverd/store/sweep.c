@@ -29,10 +29,27 @@ static pthread_cond_t wait_cond;
  * in memory is found even if nobody reads it: every item of a store of N items within
  * about N / (256 x SCRUB_ITEMS) rounds (1M items: 25 s at the default sweep interval).
  * Checking every item the expiry sweep passes cost GETs milliseconds at p99 (bench/repl).
- * Larger values are checked when read or sent, never under the shard lock. */
+ * Larger values are checked when read or sent, never under the shard lock. A stream's chunks
+ * are checked a slice at a time within the same bound: what is left of the step's
+ * SCRUB_ITEMS x SCRUB_MAX bytes (at least SCRUB_MAX), counted as that many items, going on
+ * from where its last slice stopped (do_store_stream_scrub). */
 #define SCRUB_MAX 4096
 #define SCRUB_ITEMS 16
 #define SCRUB_BUCKETS 256 /* at most this many buckets looked at per shard and step */
+
+/* The next slice of a stream's chunks (other items: nothing); false when one failed. */
+static bool _scrub_stream(struct item *it, unsigned *checked)
+{
+    if (it->type != STORE_T_STREAM)
+        return true;
+    uint32_t budget = (*checked < SCRUB_ITEMS ? SCRUB_ITEMS - *checked + 1 : 1) * SCRUB_MAX;
+    uint32_t left = budget;
+    bool ok = do_store_stream_scrub(item_stream(it), &left);
+    uint32_t slices = (budget - left + SCRUB_MAX - 1) / SCRUB_MAX;
+    if (slices > 1)
+        *checked += slices - 1; /* the item counted one already */
+    return ok;
+}
 
 static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
 {
@@ -62,7 +79,8 @@ static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
         struct item **slot = &s->t[0].buckets[s->scrub_pos++];
         while (*slot) {
             struct item *it = *slot;
-            if (it->vlen <= SCRUB_MAX && (checked++, !do_store_item_intact(it))) {
+            if (it->vlen <= SCRUB_MAX && (checked++, !do_store_item_intact(it) ||
+                                          !_scrub_stream(it, &checked))) {
                 do_store_drop(s, slot); /* *slot is now the next item */
                 corrupt++;
             } else {

@@ -92,8 +92,8 @@ static bool _set_stream_key(struct tjob *j, uint16_t ns, const uint8_t *key, uin
 }
 
 static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
-                      uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
-                      void *rarg)
+                      uint32_t idx, const uint8_t *data, uint32_t len, uint32_t crc,
+                      void (*release)(void *), void *rarg)
 {
     struct tiering *ctx = arg;
     if (!atomic_load(&ctx->active) || atomic_load(&ctx->tiers[TIX_SSD].degraded))
@@ -104,6 +104,7 @@ static bool _on_spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen,
         return false;
     }
     j->chunk_put.v = (struct diskval){.type = STORE_T_BYTES, .data = data, .len = len};
+    j->chunk_put.crc = crc;
     /* all of it before the push: from then on the writer may finish and free the job */
     j->chunk_put.crelease = release;
     j->chunk_put.carg = rarg;

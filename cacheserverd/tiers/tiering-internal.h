@@ -79,6 +79,8 @@ struct tjob_chunk_put {
     void *carg;
     bool tail;                /* the bytes an APPEND added, written by persistence (the last
                                * chunk stays in memory; its record is rewritten as it grows) */
+    uint32_t crc;             /* not a tail: the chunk's CRC-32C in memory, checked before the
+                               * write (a chunk that fails it is never written as good) */
 };
 
 /* TJOB_CHUNK_DEL */

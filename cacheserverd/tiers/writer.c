@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crc32c.h"
 #include "diskval.h"
 #include "index.h"
 #include "log.h"
@@ -225,6 +226,11 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
     case TJOB_CHUNK_PUT: {
         bool full;
         const struct tjob_chunk_put *c = &j->chunk_put;
+        if (!c->tail && crc32c(0, c->v.data, c->v.len) != c->crc) {
+            /* broken in memory: never written; the stream is removed (a miss) */
+            store_stream_corrupt(&c->sk, c->sid, "a write to disk");
+            return W_DROP;
+        }
         if (!_put_value(ctx, wb, j, &c->v, i, b, &full))
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
         if (!c->tail && ctx->pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */

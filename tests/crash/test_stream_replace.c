@@ -32,10 +32,11 @@ static void _record(void *arg, const struct mutation *m)
 }
 
 static bool _spill(void *arg, uint16_t ns, const uint8_t *key, uint32_t klen, uint64_t sid,
-                   uint32_t idx, const uint8_t *data, uint32_t len, void (*release)(void *),
-                   void *rarg)
+                   uint32_t idx, const uint8_t *data, uint32_t len, uint32_t crc,
+                   void (*release)(void *), void *rarg)
 {
     (void)arg, (void)ns, (void)key, (void)klen, (void)sid, (void)idx, (void)data, (void)len;
+    (void)crc;
     (void)release, (void)rarg;
     return false; /* the chunks stay in memory */
 }

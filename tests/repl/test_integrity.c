@@ -100,6 +100,146 @@ static void test_corrupt_values_never_served_or_sent(void **state)
     cluster_destroy(&cl);
 }
 
+/* Streams (docs/integrity.md, "Checksums"): every chunk carries the CRC-32C of its bytes.
+ * Stream s's byte j is _sbyte(s, j); the streams go in APPENDs of 64 KiB. Short ones (3
+ * chunks) go in a full sync as one copy, long ones (6 chunks, over 1 MiB) in parts. */
+#define SHORT_STREAM (600u * 1024u)
+#define LONG_STREAM (1536u * 1024u)
+static uint8_t _sbyte(int s, uint64_t j) { return (uint8_t)(j * 31 + (uint64_t)s * 7 + j / 977); }
+static uint64_t _slen(int s) { return s % 2 ? LONG_STREAM : SHORT_STREAM; }
+
+static void _write_stream(cc_client *c, int s)
+{
+    static uint8_t buf[64 * 1024];
+    char key[32];
+    snprintf(key, sizeof(key), "s%d", s);
+    for (uint64_t off = 0; off < _slen(s); off += sizeof(buf)) {
+        size_t n = _slen(s) - off < sizeof(buf) ? (size_t)(_slen(s) - off) : sizeof(buf);
+        for (size_t j = 0; j < n; j++)
+            buf[j] = _sbyte(s, off + j);
+        uint64_t len;
+        assert_int_equal(cc_append(c, key, strlen(key), buf, n, 0, &len), CC_OK);
+    }
+}
+
+/* Are stream s's bytes [off, off + len) what it was given? */
+static bool _stream_right(int s, uint64_t off, const uint8_t *p, size_t len)
+{
+    for (size_t j = 0; j < len; j++)
+        if (p[j] != _sbyte(s, off + j))
+            return false;
+    return true;
+}
+
+/* Streams from..to-1 on node i, read with GETRANGE (a range over the byte FAULT flips in a
+ * chunk of 256 KiB: its middle) and with GET: right (ok), a miss, or anything else. */
+static void _check_streams(struct cluster *cl, int i, int from, int to, int *ok, int *miss,
+                           int *wrong)
+{
+    *ok = *miss = *wrong = 0;
+    for (int s = from; s < to; s++) {
+        char key[32];
+        snprintf(key, sizeof(key), "s%d", s);
+        cc_item it = {0};
+        int rc = cc_getrange(cl->nodes[i].c, key, strlen(key), 100 * 1024, 64 * 1024, &it);
+        bool right = rc == CC_OK && it.value.len == 64 * 1024 &&
+                     _stream_right(s, 100 * 1024, it.value.data, it.value.len);
+        if (rc == CC_OK)
+            cc_item_release(&it);
+        if (rc == CC_OK && right) {
+            rc = cc_get(cl->nodes[i].c, key, strlen(key), &it);
+            right = rc == CC_OK && it.value.len == _slen(s) &&
+                    _stream_right(s, 0, it.value.data, it.value.len);
+            if (rc == CC_OK)
+                cc_item_release(&it);
+        }
+        if (rc == CC_NOT_FOUND)
+            (*miss)++;
+        else if (right)
+            (*ok)++;
+        else
+            (*wrong)++;
+    }
+}
+
+/* Node 0 of n started with args, given streams 0..nstreams-1, then a byte flipped in a chunk
+ * of each of them; false when the build has no FAULT (the test is skipped). */
+static bool _broken_streams_on_node0(struct cluster *cl, int n, const char *const *args,
+                                     int nstreams)
+{
+    cluster_init(cl, n);
+    cluster_start_node(cl, 0, args, -1);
+    if (_skip_without_faults(cl))
+        return false;
+    for (int s = 0; s < nstreams; s++)
+        _write_stream(cl->nodes[0].c, s);
+    assert_int_equal(cluster_fault(cl, 0, "corrupt-streams", 100), nstreams);
+    return true;
+}
+
+/* A node that scrubs slowly (so what it finds, the full sync and the reads find) */
+static const char *const verify_all_noscrub[] = {"--verify-reads", "all", "--corrupt-fence-limit",
+                                                 "0", "--sweep-interval-ms", "60000", NULL};
+
+/* 8 streams with a byte flipped in a chunk in node 0's memory, 8 intact: the full sync that
+ * brings node 1 the intact ones sends none of the others (short ones go as a copy, long ones
+ * in parts), and node 0 counts them. Then 2 more flipped: node 0 serves neither (GETRANGE,
+ * GET: a miss each), and serves the rest right. */
+static void test_corrupt_streams_never_served_or_sent(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    if (!_broken_streams_on_node0(&cl, 2, verify_all_noscrub, 8))
+        return;
+    for (int s = 8; s < 16; s++)
+        _write_stream(cl.nodes[0].c, s);
+    cluster_start_node(&cl, 1, verify_all, -1); /* joins: a full sync from node 0 */
+    cluster_wait_links(&cl, 10000);
+    cluster_wait_synced(&cl);
+    int ok, miss, wrong;
+    _check_streams(&cl, 1, 0, 16, &ok, &miss, &wrong);
+    if (wrong || ok != 8 || miss != 8)
+        fail_msg("node 1 holds %d streams right, %d wrong, %d missing of 16", ok, wrong, miss);
+    /* at least 8: a reader that found one too before it was removed counts it as well */
+    assert_true(cluster_stat(&cl, 0, "corrupt_values") >= 8);
+    assert_int_equal(cluster_stat(&cl, 1, "corrupt_values"), 0);
+    assert_true(harness_log_contains(cl.nodes[0].h, "E_CORRUPT"));
+
+    assert_int_equal(cluster_fault(&cl, 0, "corrupt-streams", 2), 2);
+    _check_streams(&cl, 0, 0, 16, &ok, &miss, &wrong);
+    if (wrong || ok != 6 || miss != 10)
+        fail_msg("node 0 serves %d streams right, %d wrong, %d missing of 16", ok, wrong, miss);
+    assert_true(cluster_stat(&cl, 0, "corrupt_values") >= 10);
+    cluster_destroy(&cl);
+}
+
+/* Nobody reads them: the background scrub finds 4 streams with a byte flipped in a chunk
+ * (a slice of each per step) and removes them; with reads unchecked (verify-reads off) they
+ * are a miss from then on. */
+static void test_scrub_finds_corrupt_streams(void **state)
+{
+    (void)state;
+    static struct cluster cl;
+    static const char *const off[] = {"--verify-reads", "off", "--corrupt-fence-limit", "0",
+                                      NULL};
+    if (!_broken_streams_on_node0(&cl, 1, off, 4))
+        return;
+    uint64_t t0 = cl_now_ms();
+    while (cluster_stat(&cl, 0, "corrupt_values") < 4) {
+        if (cl_now_ms() - t0 > 20000)
+            fail_msg("the scrub found %llu of 4 broken streams in 20 s",
+                     (unsigned long long)cluster_stat(&cl, 0, "corrupt_values"));
+        cl_sleep_ms(50);
+    }
+    printf("# the scrub found 4 broken streams of 600 KiB to 1.5 MiB in %llu ms\n",
+           (unsigned long long)(cl_now_ms() - t0));
+    int ok, miss, wrong;
+    _check_streams(&cl, 0, 0, 4, &ok, &miss, &wrong);
+    assert_int_equal(miss, 4);
+    assert_true(harness_log_contains(cl.nodes[0].h, "the background scrub"));
+    cluster_destroy(&cl);
+}
+
 /* Node 0's next 50 changes leave with a bit flipped after their checksum was taken: node 1
  * applies none of them, counts them, and takes the others. */
 static void test_corrupt_records_refused(void **state)
@@ -270,6 +410,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_corrupt_values_never_served_or_sent, cluster_teardown),
+        cmocka_unit_test_teardown(test_corrupt_streams_never_served_or_sent, cluster_teardown),
+        cmocka_unit_test_teardown(test_scrub_finds_corrupt_streams, cluster_teardown),
         cmocka_unit_test_teardown(test_corrupt_records_refused, cluster_teardown),
         cmocka_unit_test_teardown(test_corrupt_values_fence_the_node, cluster_teardown),
         cmocka_unit_test_teardown(test_failed_self_test_starts_fenced, cluster_teardown),

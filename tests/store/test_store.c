@@ -839,6 +839,103 @@ static void test_stream_append_and_ranges(void **state)
     free(want);
 }
 
+/* Streams' chunk checksums (docs/integrity.md, "Checksums"): every read checked, a reader
+ * in another thread holding the pieces of the last chunk it read while appends of odd sizes
+ * go on into that chunk (they copy it first), and the scrub (every 10 ms here) going over
+ * the growing stream: nothing ever reads as corrupt, and the bytes are right. */
+#define CRC_TOTAL (1200u * 1024u)
+static uint8_t _crc_byte(size_t i) { return (uint8_t)(i * 13 + i / 509); }
+struct crc_reader {
+    volatile int stop;
+    int bad;    /* reads that were not STORE_OK or had wrong bytes */
+    int reads;
+};
+struct hold {
+    size_t n;
+    uint64_t from;
+    bool wrong;
+    void (*release[8])(void *);
+    void *arg[8];
+};
+static void _hold_piece(void *ctx, const uint8_t *data, size_t len, void (*release)(void *),
+                        void *arg)
+{
+    struct hold *h = ctx;
+    for (size_t i = 0; i < len; i++)
+        h->wrong |= data[i] != _crc_byte(h->from + i);
+    h->from += len;
+    h->release[h->n] = release;
+    h->arg[h->n++] = arg;
+}
+static void _drop_held(struct hold *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        h->release[i](h->arg[i]);
+    h->n = 0;
+}
+static void *_crc_read_loop(void *arg)
+{
+    struct crc_reader *r = arg;
+    struct store_key k;
+    _key(&k, 0, "crcs");
+    struct hold held = {0};
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        struct hold h = {0};
+        uint64_t total;
+        struct item *it;
+        if (store_peek(&k, &it) != STORE_OK)
+            continue;
+        uint64_t len = store_item_strlen(it);
+        store_item_release(it);
+        h.from = len > 1000 ? len - 1000 : 0;
+        enum store_status rc = store_range(&k, h.from, 1000, _hold_piece, NULL, &h, &total);
+        r->bad += rc != STORE_OK || h.wrong;
+        r->reads++;
+        _drop_held(&held); /* the previous read's pieces, held until now */
+        held = h;
+    }
+    _drop_held(&held);
+    return NULL;
+}
+
+static void test_stream_chunk_checksums_hold_under_appends(void **state)
+{
+    (void)state;
+    char err[128];
+    assert_int_equal(option_registry_set("verify_reads", "all", false, err, sizeof(err)), 0);
+    uint64_t corrupt = store_corrupt_count();
+    uint8_t *buf = malloc(5000);
+    struct store_key k;
+    _key(&k, 0, "crcs");
+    uint64_t len = 0;
+    assert_int_equal(store_append(&k, "\0", 1, 0, &len), STORE_OK); /* _crc_byte(0) */
+    struct crc_reader r = {0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, _crc_read_loop, &r), 0);
+    for (size_t n = 1; len < CRC_TOTAL; n = n * 7 % 4999 + 1) {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = _crc_byte(len + i);
+        assert_int_equal(store_append(&k, buf, (uint32_t)n, 0, &len), STORE_OK);
+    }
+    usleep(50000); /* a few scrub steps over the whole of it */
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    assert_int_equal(r.bad, 0);
+    assert_true(r.reads > 0);
+    struct hold h = {0};
+    uint64_t total = 0;
+    for (uint64_t off = 0; off < len; off += total) { /* all of it, a chunk at a time */
+        h.from = off;
+        assert_int_equal(store_range(&k, off, 256 * 1024, _hold_piece, NULL, &h, &total),
+                         STORE_OK);
+        _drop_held(&h);
+        assert_false(h.wrong);
+    }
+    assert_int_equal(store_corrupt_count(), corrupt);
+    assert_int_equal(option_registry_set("verify_reads", "sample", false, err, sizeof(err)), 0);
+    free(buf);
+}
+
 struct seen {
     char *marks;
     int n;
@@ -980,6 +1077,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counters_merge_per_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counter_loaded_with_its_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_append_and_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_chunk_checksums_hold_under_appends, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_scan_sees_every_key_while_the_table_grows, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_namespaces_and_flush, setup, teardown),
