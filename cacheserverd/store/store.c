@@ -729,6 +729,23 @@ static bool _verify_this_read(void)
     return ++n % VERIFY_SAMPLE_EVERY == 0;
 }
 
+/* The same for a read of n bytes of a stream. A check covers the whole chunks the read
+ * touched (256 KiB each), so `sample` checks one read per VERIFY_SAMPLE_EVERY chunks' worth
+ * of bytes served, not one read in VERIFY_SAMPLE_EVERY: about one byte in 16 of what is
+ * served, as for values (a 4 KiB GETRANGE is checked about one time in 1,024). */
+static bool _verify_this_range(uint64_t n)
+{
+    int m = __atomic_load_n(&verify_mode, __ATOMIC_RELAXED);
+    if (m != VERIFY_SAMPLE)
+        return m == VERIFY_ALL;
+    static __thread uint64_t served;
+    served += n ? n : 1;
+    if (served < (uint64_t)VERIFY_SAMPLE_EVERY * STORE_STREAM_CHUNK)
+        return false;
+    served = 0;
+    return true;
+}
+
 uint64_t store_corrupt_count(void) { return stat_get(&st.corrupt_values); }
 
 void store_corrupt_found(const char *what)
@@ -811,7 +828,7 @@ enum store_status store_range(const struct store_key *k, uint64_t offset, uint64
     if (it->type == STORE_T_STREAM) {
         struct stream *stm = item_stream(it);
         struct chunk_set keep = {0};
-        bool verify = _verify_this_read();
+        bool verify = _verify_this_range(n);
         if (!do_store_stream_range(stm, offset, n, fn, spilled, ctx, verify ? &keep : NULL))
             rc = STORE_ON_DISK;
         *total = n;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -260,6 +261,13 @@ static struct harness *_start_persist(const char *mode)
     return h;
 }
 
+static int64_t _mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void test_streams_survive_a_clean_restart(void **state)
 {
     (void)state;
@@ -269,8 +277,12 @@ static void test_streams_survive_a_clean_restart(void **state)
     /* one inside a chunk, one across chunks, one far larger than memory, one with a ttl */
     const uint64_t ns[] = {1000, 3 * MIB + 17, 40 * MIB, 300 * 1024};
     const char *keys[] = {"small", "mid", "large", "ttl"};
-    for (int i = 0; i < 4; i++)
+    int64_t ttl_set = 0;
+    for (int i = 0; i < 4; i++) {
+        if (i == 3)
+            ttl_set = _mono_ms();
         assert_int_equal(_append(c, keys[i], 0, ns[i], i == 3 ? 120000 : 0), ns[i]);
+    }
     assert_int_equal(_append(c, "cold", 0, 12 * MIB, 0), 12 * MIB); /* not read again */
     cc_value v = cc_value_bytes("plain", 5);
     assert_int_equal(cc_set(c, "plain", 5, &v, 0, 0, 0, NULL), CC_OK);
@@ -286,7 +298,12 @@ static void test_streams_survive_a_clean_restart(void **state)
     }
     int64_t ttl = 0;
     assert_int_equal(cc_ttl(c, "ttl", 3, &ttl), CC_OK);
-    assert_true(ttl > 100000 && ttl <= 120000);
+    /* what is left of the 120 s, however long the restart and the reads took (a loaded
+     * machine: 20 s and more under ASan) */
+    int64_t left = 120000 - (_mono_ms() - ttl_set);
+    if (ttl < left - 2000 || ttl > 120000)
+        fail_msg("ttl %lld ms after the restart, expected about %lld", (long long)ttl,
+                 (long long)left);
     /* a restored stream takes appends; a deleted one leaves the disk */
     assert_int_equal(_append(c, "mid", ns[1], MIB, 0), ns[1] + MIB);
     _check_range(c, "mid", ns[1] - 100, 200, ns[1] + MIB);
