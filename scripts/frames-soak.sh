@@ -5,26 +5,31 @@
 #
 # One release cacheserverd, memory only (64 MiB, no disk tier), on CPU 1; on CPU 0,
 # scripts/frames-replay.py replays every input of the frames fuzz corpus (copied at start
-# from FRAMES_CORPUS, default /work/main/build-fuzz/corpus/frames, else tests/fuzz/corpus/frames)
-# over a fresh connection each, in a loop, at most FRAMES_RATE inputs/s (default 2000), for
-# SECONDS (default 3600). Every 30 s: elapsed time, inputs sent, VmRSS, threads, fds, items.
-# Then SIGTERM (the server must exit 0) and the verdict: the RSS levels off when every sample
-# of the second half stays within 5% of that half's first one; otherwise it prints the growth
-# per million inputs. Exit 1 on a crash, a non-zero exit or growth.
-#   [BUILD=build-release] [FRAMES_RATE=2000] [MALLOC_ARENA_MAX=..] scripts/frames-soak.sh [SECONDS]
+# from FRAMES_CORPUS, else build-fuzz/corpus/frames, /work/main/build-fuzz/corpus/frames or
+# the seeds in tests/fuzz/corpus/frames, the first that exists) over a fresh connection each,
+# in a loop, at most FRAMES_RATE inputs/s (default 2000), for SECONDS (default 3600). Every
+# 30 s: elapsed time, inputs sent, VmRSS (anonymous and file-backed apart), threads, fds,
+# items. Then SIGTERM (the server must exit 0) and the verdict: the RSS levels off when every
+# sample of the second half stays within 5% of that half's first one; otherwise it prints the
+# growth per million inputs (it needs 4 samples: a run of 90 s or more). Exit 1 on a crash,
+# a non-zero exit or growth.
+# BUILD (default build-release) is set up and built when needed. MALLOC_* variables (glibc's
+# tunables, to compare) reach the server.
+#   [BUILD=build-release] [FRAMES_RATE=2000] [FRAMES_CORPUS=DIR] scripts/frames-soak.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_RUN="${1:-3600}"
 RATE="${FRAMES_RATE:-2000}"
 B="${BUILD:-build-release}"
-CORPUS="${FRAMES_CORPUS:-/work/main/build-fuzz/corpus/frames}"
-[ -d "$CORPUS" ] || CORPUS=tests/fuzz/corpus/frames
-[ -d "$CORPUS" ] || { echo "frames-soak: no corpus at $CORPUS" >&2; exit 2; }
+# the corpus scripts/fuzz.sh grew here, else the main checkout's, else the seeds
+CORPUS="${FRAMES_CORPUS:-}"
+for c in build-fuzz/corpus/frames /work/main/build-fuzz/corpus/frames tests/fuzz/corpus/frames; do
+  [ -n "$CORPUS" ] || { [ -d "$c" ] && CORPUS=$c; }
+done
+[ -d "$CORPUS" ] || { echo "frames-soak: no corpus at '$CORPUS'" >&2; exit 2; }
 
-if [ ! -x "$B/cacheserverd/cacheserverd" ]; then
-  [ -d "$B" ] || meson setup "$B" --buildtype=release -Dtests=false
-  ninja -C "$B" -j2 cacheserverd/cacheserverd
-fi
+[ -d "$B" ] || meson setup "$B" --buildtype=release -Dtests=false
+ninja -C "$B" -j2 cacheserverd/cacheserverd >/dev/null # a no-op when it is up to date
 if [ "$(meson introspect "$B" --buildoptions 2>/dev/null |
         python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="buildtype"][0])' 2>/dev/null)" != release ]; then
   echo "frames-soak: warning: $B is not a release build" >&2
