@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -23,10 +24,29 @@
  * the worker, every other connection there waiting (bench/bounds, issue 14). Read straight,
  * the body's pages are touched by the reads, a CONN_READ_MAX at a time, one per pass. The
  * block is allocated when the header arrives (a frame is at most max_frame_size); its pages
- * become resident only as the reads fill them. */
+ * become resident only as the reads fill them.
+ * The block is a mapping of its own (mmap), not malloc's: glibc raises its mmap threshold to
+ * the size of any mmapped block freed (up to 32 MiB) and its trim threshold to twice that,
+ * so after one such frame the next ones came from a worker's malloc arena, and the pages their
+ * reads touched stayed resident after free (the top of an arena is given back only past the
+ * trim threshold). Under fuzzed frames announcing large lengths the RSS crept up that way
+ * (issue 14; docs/reliability.md, "RSS under fuzzed frames"). munmap gives all of it back. */
 #define CONN_DIRECT_MIN (256u * 1024)
 
 static const uint8_t _empty_body[1];
+
+/* c->big's block (see CONN_DIRECT_MIN), or NULL. */
+static uint8_t *_big_alloc(uint64_t len)
+{
+    void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void _big_free(uint8_t *p, uint64_t len)
+{
+    if (p)
+        munmap(p, (size_t)len);
+}
 static struct core_ratelimit rl_slow, rl_large;
 
 /* ---- core_out (handler.h) ---- */
@@ -239,7 +259,7 @@ static bool _cut_frames(struct conn *c)
             c->need = len + CC_FRAME_HEADER_SIZE - avail;
             if (len >= CONN_DIRECT_MIN) {
                 /* the rest is read into c->big (_on_read), which c->in then precedes no more */
-                if (!(c->big = malloc(len))) {
+                if (!(c->big = _big_alloc(len))) {
                     log_error("connection %llu: out of memory for a %llu-byte frame",
                               (unsigned long long)c->peer.conn_id, (unsigned long long)len);
                     conn_close(c);
@@ -283,7 +303,8 @@ static bool _big_frame(struct conn *c)
     uint8_t *body = c->big;
     c->big = NULL;
     enum core_verdict v = core_h->frame(c->session, body, c->big_len, &c->out);
-    free(body); /* as with c->in's bytes, the handler keeps no pointer into a body */
+    /* as with c->in's bytes, the handler keeps no pointer into a body */
+    _big_free(body, c->big_len);
     return _after_frame(c, v) && _cut_frames(c);
 }
 
@@ -508,7 +529,7 @@ void conn_close(struct conn *c)
         event_free(c->ev_timer);
     if (c->in)
         evbuffer_free(c->in);
-    free(c->big);
+    _big_free(c->big, c->big_len);
     close(c->fd);
     stat_decr(&core_st.connections);
     worker_conn_closed(c->w, c);

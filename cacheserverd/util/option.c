@@ -229,11 +229,34 @@ int option_set(struct option_desc *d, const char *text, char *err, size_t errlen
         } else {
             copy = strdup(text);
         }
-        struct _retired *r = NULL;
-        if (!copy || (d->when == OPT_RUNTIME && v->set && !(r = malloc(sizeof(*r))))) {
-            free(copy);
+        if (!copy) {
             _errf(err, errlen, "invalid value '%s' for option '%s': out of memory", text, name);
             return -1;
+        }
+        bool keep_old = d->when == OPT_RUNTIME && v->set;
+        struct _retired *r = NULL;
+        if (keep_old) {
+            /* Strings of a runtime option are kept once per distinct value, not once per
+             * CONFIG SET (a client setting it in a loop would grow the heap for ever): the
+             * same value is no change, and a value the option had before takes its kept
+             * string back, which then keeps the one it replaces. */
+            if (cur && !strcmp(cur, copy)) {
+                free(copy);
+                break;
+            }
+            for (r = retired; r && strcmp(r->s, copy); r = r->next)
+                ;
+            if (r) {
+                free(copy);
+                r->s = __atomic_exchange_n(&v->s, r->s, __ATOMIC_ACQ_REL);
+                break;
+            }
+            if (!(r = malloc(sizeof(*r)))) {
+                free(copy);
+                _errf(err, errlen, "invalid value '%s' for option '%s': out of memory", text,
+                      name);
+                return -1;
+            }
         }
         char *old = __atomic_exchange_n(&v->s, copy, __ATOMIC_ACQ_REL);
         if (r) {
@@ -485,6 +508,14 @@ void option_registry_ranges(const char *module, const struct option_range *r, si
             abort();
         }
     }
+}
+
+size_t option_retired_count(void)
+{
+    size_t n = 0;
+    for (const struct _retired *r = retired; r; r = r->next)
+        n++;
+    return n;
 }
 
 void option_registry_teardown(void)

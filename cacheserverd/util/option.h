@@ -153,6 +153,9 @@ void option_registry_ranges(const char *module, const struct option_range *r, si
 /* The range as text ("1MiB..1PiB", "0 or 1MiB..1TiB", "100..3600000"; sizes in units when
  * exact, "4GiB - 1" for one below a unit); "" when the option has none. */
 void option_format_range(const struct option_desc *d, char *buf, size_t len);
+/* How many replaced strings of OPT_RUNTIME options are kept: one per distinct value such an
+ * option had besides its current one, however often CONFIG SET ran (for tests). */
+size_t option_retired_count(void);
 /* Free every registered table's strings and the retired strings; empty the registry. */
 void option_registry_teardown(void);
 

@@ -389,6 +389,40 @@ static void test_list_collects_entries_in_order(void **state)
     assert_string_equal(buf, "");
 }
 
+/* CONFIG SET of a runtime string keeps the strings it replaces (a reader may hold one), but
+ * once per distinct value: setting it in a loop must not grow the heap for ever (found
+ * while measuring the server's RSS under fuzzed frames, issue 14). */
+static void test_runtime_string_keeps_each_value_once(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    assert_int_equal(option_retired_count(), 0);
+    const char *first = option_get_s(&topts.t_name);
+    assert_string_equal(first, "first");
+    static const char *const values[] = {"off", "sample", "all", "sample", "off"};
+    for (int round = 0; round < 1000; round++)
+        for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+            assert_int_equal(option_registry_set("t-name", values[i], true, err, sizeof(err)), 0);
+            assert_string_equal(option_get_s(&topts.t_name), values[i]);
+        }
+    /* "first", and two of off/sample/all: the third is the current value */
+    assert_int_equal(option_retired_count(), 3);
+    /* the same value again is no change */
+    const char *cur = option_get_s(&topts.t_name);
+    assert_int_equal(option_registry_set("t-name", "off", true, err, sizeof(err)), 0);
+    assert_ptr_equal(option_get_s(&topts.t_name), cur);
+    /* a string handed out earlier is still readable, and comes back as the value */
+    assert_string_equal(first, "first");
+    assert_int_equal(option_registry_set("t-name", "first", true, err, sizeof(err)), 0);
+    assert_ptr_equal(option_get_s(&topts.t_name), first);
+    assert_int_equal(option_retired_count(), 3);
+    /* startup sets of a string free the old one at once: nothing kept */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(option_registry_set("t-fixed", i % 2 ? "a" : "b", false, err,
+                                             sizeof(err)), 0);
+    assert_int_equal(option_retired_count(), 3);
+}
+
 int main(void)
 {
 #define T(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
@@ -407,6 +441,7 @@ int main(void)
         T(test_range_refuses_values_naming_it),
         T(test_core_options_validate_their_values),
         T(test_list_collects_entries_in_order),
+        T(test_runtime_string_keeps_each_value_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
