@@ -50,6 +50,7 @@
     ACTION(restore_loaded, STAT_GAUGE, "of those, loaded back into memory") \
     ACTION(restore_ms, STAT_GAUGE, "warm restart: ms until memory was refilled (0 = running)") \
     ACTION(ssd_index_bytes, STAT_GAUGE, "memory of the index of disk-held keys") \
+    ACTION(tier_rocksdb_bytes, STAT_GAUGE, "RocksDB's own memory: memtables, block cache and table readers, every tier") \
     ACTION(stream_chunks_written, STAT_COUNTER, "stream chunks written to the first disk tier") \
     ACTION(stream_chunks_deferred, STAT_COUNTER, "stream chunks not written yet (queue or tier full, write error): kept in memory") \
     ACTION(stream_chunk_reads, STAT_COUNTER, "stream chunks read from disk") \

@@ -84,8 +84,11 @@ while [ $(( $(date +%s) - t0 )) -lt "$DURATION" ]; do
   idle
   now=$(date +%s)
   r=$(rss_kb) f=$(fds) th=$(threads) db=$(dbfds)
-  printf 'round %4d  t=%5ds  conns %2d  ops %8s  rss %6d KiB  fds %3d (+%d RocksDB)  threads %2d\n' \
-    "$rounds" $((now - t0)) "$conns" "$ops" "$r" "$f" "$db" "$th"
+  rdb=$("$B/cli/cache-cli" -s "$sock" stats --json 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin).get("tier_rocksdb_bytes", 0) // 1024)' \
+    2>/dev/null || echo 0)
+  printf 'round %4d  t=%5ds  conns %2d  ops %8s  rss %6d KiB (RocksDB %6d)  fds %3d (+%d RocksDB)  threads %2d\n' \
+    "$rounds" $((now - t0)) "$conns" "$ops" "$r" "$rdb" "$f" "$db" "$th"
   if [ $((now - life_t0)) -ge "$BASE_S" ]; then
     if [ -z "$base_rss" ]; then
       base_rss=$r base_fds=$f base_threads=$th # the level after warm-up

@@ -332,6 +332,15 @@ uint64_t tierdb_bytes(struct tierdb *db)
     return sst + mem;
 }
 
+uint64_t tierdb_memory(struct tierdb *db)
+{
+    uint64_t mem = 0, cache = 0, readers = 0;
+    rocksdb_property_int(db->db, "rocksdb.cur-size-all-mem-tables", &mem);
+    rocksdb_property_int(db->db, "rocksdb.block-cache-usage", &cache);
+    rocksdb_property_int(db->db, "rocksdb.estimate-table-readers-mem", &readers);
+    return mem + cache + readers;
+}
+
 void tierdb_flush(struct tierdb *db)
 {
     rocksdb_flushoptions_t *f = rocksdb_flushoptions_create();

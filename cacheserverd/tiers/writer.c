@@ -387,6 +387,11 @@ static void _gauges(struct tiering *ctx)
         stat_set(&ctx->stats.hdd_disk_bytes, tierdb_bytes(ctx->tiers[TIX_HDD].db));
     }
     stat_set(&ctx->stats.ssd_index_bytes, tix_memory());
+    uint64_t rdb = 0;
+    for (int t = 0; t < TIX_TIERS; t++)
+        if (ctx->tiers[t].db)
+            rdb += tierdb_memory(ctx->tiers[t].db);
+    stat_set(&ctx->stats.tier_rocksdb_bytes, rdb);
 }
 
 /* A tier reopened after a fault, with persistence: its write-ahead log kept every write that
