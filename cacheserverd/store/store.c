@@ -1000,8 +1000,10 @@ enum store_status store_lease_get(const struct store_key *k, uint32_t lease_ms, 
         }
         enum store_status rc = do_store_lease_take(s, k, lease_ms, token, left_ms);
         pthread_mutex_unlock(&s->lock);
-        stat_incr(&st.misses);
-        store_ns_hit(k->ns, false);
+        if (rc != STORE_LEASE_WAIT) { /* a waiter's polls count in lease_waits only */
+            stat_incr(&st.misses);
+            store_ns_hit(k->ns, false);
+        }
         if (rc == STORE_LEASED)
             _make_room(0); /* the lease's bytes count against the limit too */
         return rc;

@@ -354,7 +354,7 @@ uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t p
 
 /* ---- leases (docs/protocol.md, LEASE_GET and LEASE_SET; store/lease.c) ---- */
 #define STORE_LEASE_MAX_MS 60000
-/* A read like store_get (counts a hit or a miss) that, on a miss, hands out the key's lease:
+/* A read like store_get (counts a hit or a miss, but not a LEASE_WAIT) that, on a miss, hands out the key's lease:
  * STORE_OK (a hit: *out as store_get), STORE_LEASED (*token, held for lease_ms, 1..
  * STORE_LEASE_MAX_MS; *left_ms = lease_ms), STORE_LEASE_WAIT (another caller holds it for
  * *left_ms more), STORE_ELIMIT (max_leases held), STORE_ENOMEM, or, with ask_disk, STORE_ON_DISK
