@@ -447,6 +447,47 @@ static void test_bad_arguments_and_the_lease_limit(void **state)
     cc_client_destroy(&c);
 }
 
+/* With an SSD tier: a key memory evicted is a LEASE_GET hit from disk, not a lease; only a
+ * miss on every tier takes the lease. */
+static void test_lease_get_reads_the_disk_tier(void **state)
+{
+    (void)state;
+    char base[256], ssd[300];
+    const char *t = getenv("TMPDIR");
+    snprintf(base, sizeof(base), "%s/lease-ssd.XXXXXX", t ? t : "/tmp");
+    assert_non_null(mkdtemp(base));
+    snprintf(ssd, sizeof(ssd), "%s/ssd", base);
+    const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd, "--demote-unread", "true",
+                          "--tier-queue", "100000", NULL};
+    struct harness *d = harness_start(args);
+    cc_client *c = client_test_new(d, NULL, "test_lease");
+    static char val[4000];
+    for (int i = 0; i < 1500; i++) { /* 6 MB through 2 MiB of memory */
+        char key[32];
+        snprintf(key, sizeof(key), "d:%d", i);
+        memset(val, 'a' + i % 26, sizeof(val));
+        cc_value v = cc_value_bytes(val, sizeof(val));
+        EXPECT_STATUS(c, CC_OK, cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL));
+    }
+    for (int i = 0; i < 3000 && harness_stat(d, "tier_queue_depth") != 0; i++)
+        _sleep_ms(10);
+    uint64_t reads = harness_stat(d, "ssd_reads"), grants = harness_stat(d, "lease_grants");
+    cc_item it;
+    uint64_t token = 0;
+    EXPECT_STATUS(c, CC_OK, cc_lease_get(c, "d:0", 3, 1000, &it, &token, NULL));
+    assert_int_equal(it.value.len, sizeof(val));
+    assert_true(it.value.data[0] == 'a' && it.value.data[sizeof(val) - 1] == 'a');
+    cc_item_release(&it);
+    assert_true(harness_stat(d, "ssd_reads") > reads);
+    token = _lease(c, "d:none", 1000); /* on no tier: the lease */
+    assert_int_equal(harness_stat(d, "lease_grants"), grants + 1);
+    cc_client_destroy(&c);
+    harness_destroy(&d);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_changes_between_lease_and_set_lose_the_lease),
         cmocka_unit_test(test_remember_release_and_timeouts),
         cmocka_unit_test(test_bad_arguments_and_the_lease_limit),
+        cmocka_unit_test(test_lease_get_reads_the_disk_tier),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
