@@ -1712,6 +1712,7 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
         rc = STORE_NOT_STORED;
     } else if (lost) {
         rc = STORE_NOT_STORED;
+        do_store_lease_changed(s, k->ns, k->hash, k->data, k->len); /* the key changed */
         if (miss_hooks.forget)
             miss_hooks.forget(miss_hooks.arg, k);
     } else if (op == MUT_SET) {
@@ -1722,8 +1723,12 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
         if (slot) {
             _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, r->stamp, r->origin);
             _do_unlink(s, slot);
-        } else if (miss_hooks.forget) {
-            miss_hooks.forget(miss_hooks.arg, k);
+        } else {
+            /* no record (memory held nothing to remove), but the key changed: a value
+             * computed under a lease taken before the delete must not be stored after it */
+            do_store_lease_changed(s, k->ns, k->hash, k->data, k->len);
+            if (miss_hooks.forget)
+                miss_hooks.forget(miss_hooks.arg, k);
         }
     } else if (slot) { /* MUT_TOUCH */
         _restamp(*slot, r->expire_ms, r->stamp, r->origin);
