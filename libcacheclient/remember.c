@@ -30,6 +30,9 @@ void cc_remember_options_init(cc_remember_options *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* A server older than leases (E_UNKNOWN_OP): a token that means "store with a plain SET". */
+#define NO_LEASES UINT64_MAX
+
 /* Compute the value; with a token, store it under the lease (or, when the compute failed,
  * give the lease back). */
 static int _compute(cc_client *c, const void *key, size_t klen, const cc_remember_options *o,
@@ -39,7 +42,7 @@ static int _compute(cc_client *c, const void *key, size_t klen, const cc_remembe
     memset(&v, 0, sizeof(v));
     int st = fn(arg, key, klen, &v);
     if (st != CC_OK) {
-        if (token) {
+        if (token && token != NO_LEASES) {
             char err[sizeof(c->err)];
             memcpy(err, c->err, sizeof(err)); /* the compute's own message, if it set one */
             cc_lease_set(c, key, klen, token, NULL, 0, NULL); /* a failure is not ours */
@@ -51,14 +54,18 @@ static int _compute(cc_client *c, const void *key, size_t klen, const cc_remembe
         st = cc_fail(c, CC_E_CLIENT_ARGS, "the compute callback gave an invalid value (type %d)",
                      v.type);
     uint64_t version = 0;
-    if (st == CC_OK && token) {
+    if (st == CC_OK && token == NO_LEASES) {
+        st = cc_set(c, key, klen, &v, o->ttl_ms, 0, 0, &version);
+        if (st == CC_OK)
+            *how = CC_REMEMBER_COMPUTED;
+    } else if (st == CC_OK && token) {
         st = cc_lease_set(c, key, klen, token, &v, o->ttl_ms, &version);
         if (st == CC_OK) {
             *how = CC_REMEMBER_COMPUTED;
         } else if (st == CC_NOT_STORED) {
             st = CC_OK; /* the lease was lost (the key changed meanwhile): the value stands */
         }
-    } else if (st != CC_OK && token) {
+    } else if (st != CC_OK && token && token != NO_LEASES) {
         cc_lease_set(c, key, klen, token, NULL, 0, NULL);
     }
     if (st != CC_OK)
@@ -105,6 +112,13 @@ int cc_remember(cc_client *c, const void *key, size_t klen, const cc_remember_op
             return _compute(c, key, klen, opts, 0, fn, arg, out, how);
         case CC_LEASE_WAIT:
             break;
+        case CC_E_UNKNOWN_OP: /* a server older than leases: GET, compute, SET as before */
+            st = cc_get(c, key, klen, out);
+            if (st == CC_OK)
+                *how = CC_REMEMBER_HIT;
+            if (st != CC_NOT_FOUND)
+                return st;
+            return _compute(c, key, klen, opts, NO_LEASES, fn, arg, out, how);
         default:
             return st;
         }

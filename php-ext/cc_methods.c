@@ -625,6 +625,41 @@ static zend_result _lease_store(php_cc_client *cli, const php_cc_key *k, uint64_
     return r;
 }
 
+/* remember() against a server without leases (E_UNKNOWN_OP): GET, compute on a miss, SET,
+ * as before leases (concurrent callers may all compute). */
+static void _remember_unleased(php_cc_client *cli, zend_string *key, const php_cc_key *k,
+                               zend_fcall_info *fci, zend_fcall_info_cache *fcc, zval *zttl,
+                               zval *return_value)
+{
+    cc_client *c = php_cc_begin(&cli->core, true);
+    if (!c)
+        return;
+    cc_item item = {0};
+    int st;
+    PHP_CC_RUN(st, true, cc_get(c, k->p, k->len, &item));
+    php_cc_end(&cli->core);
+    if (st == CC_OK) {
+        if (php_cc_decode(&cli->core.codec, &item.value, return_value) == FAILURE)
+            ZVAL_NULL(return_value);
+        cc_item_release(&item);
+        return;
+    }
+    if (st != CC_NOT_FOUND) {
+        php_cc_throw_conn(cli->core.conn, st);
+        return;
+    }
+    zval computed, stored;
+    if (_call_compute(fci, fcc, key, &computed) == FAILURE)
+        return;
+    ZVAL_UNDEF(&stored);
+    _store(cli, key, &computed, zttl, 3, 0, 0, &stored);
+    if (EG(exception)) {
+        zval_ptr_dtor(&computed);
+        return;
+    }
+    ZVAL_COPY_VALUE(return_value, &computed);
+}
+
 PHP_METHOD(CacheClient, remember)
 {
     zend_string *key;
@@ -673,6 +708,13 @@ PHP_METHOD(CacheClient, remember)
                 ZVAL_NULL(return_value);
             cc_item_release(&item);
             break;
+        }
+        if (st == CC_E_UNKNOWN_OP) { /* a server older than leases: get, compute, set */
+            _remember_unleased(cli, key, &k, &fci, &fcc, zttl ? zttl : &zero, return_value);
+            php_cc_key_free(&k);
+            if (EG(exception))
+                RETURN_THROWS();
+            return;
         }
         if (cc_status_is_error(st)) {
             php_cc_throw_conn(cli->core.conn, st);

@@ -261,7 +261,9 @@ enum cc_remember_how {
  * opts may be NULL (the defaults); how may be NULL.
  * @return CC_OK with *out holding the value (owned: cc_item_release; a computed one has
  * ttl_ms as given, -1 for none, and its version, 0 when not stored), fn's status when it
- * failed, CC_E_TIMEOUT (the wait ran out and opts->timeout_error), or an error. */
+ * failed, CC_E_TIMEOUT (the wait ran out and opts->timeout_error), or an error. Against a
+ * server older than leases (CC_E_UNKNOWN_OP) it falls back to cc_get, fn, cc_set: concurrent
+ * callers may then all compute. */
 CC_EXPORT int cc_remember(cc_client *c, const void *key, size_t klen,
                           const cc_remember_options *opts, cc_compute_fn fn, void *arg,
                           cc_item *out, int *how);
