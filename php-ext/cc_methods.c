@@ -625,6 +625,15 @@ static zend_result _lease_store(php_cc_client *cli, const php_cc_key *k, uint64_
     return r;
 }
 
+/* A hit's value as the return value (null, with the exception pending, when it cannot be
+ * decoded); the item is released. */
+static void _return_item(php_cc_client *cli, cc_item *item, zval *return_value)
+{
+    if (php_cc_decode(&cli->core.codec, &item->value, return_value) == FAILURE)
+        ZVAL_NULL(return_value);
+    cc_item_release(item);
+}
+
 /* remember() against a server without leases (E_UNKNOWN_OP): GET, compute on a miss, SET,
  * as before leases (concurrent callers may all compute). */
 static void _remember_unleased(php_cc_client *cli, zend_string *key, const php_cc_key *k,
@@ -639,9 +648,7 @@ static void _remember_unleased(php_cc_client *cli, zend_string *key, const php_c
     PHP_CC_RUN(st, true, cc_get(c, k->p, k->len, &item));
     php_cc_end(&cli->core);
     if (st == CC_OK) {
-        if (php_cc_decode(&cli->core.codec, &item.value, return_value) == FAILURE)
-            ZVAL_NULL(return_value);
-        cc_item_release(&item);
+        _return_item(cli, &item, return_value);
         return;
     }
     if (st != CC_NOT_FOUND) {
@@ -704,9 +711,7 @@ PHP_METHOD(CacheClient, remember)
         PHP_CC_RUN(st, true, cc_lease_get(c, k.p, k.len, (uint32_t)lease_ms, &item, &token, &retry));
         php_cc_end(&cli->core);
         if (st == CC_OK) {
-            if (php_cc_decode(&cli->core.codec, &item.value, return_value) == FAILURE)
-                ZVAL_NULL(return_value);
-            cc_item_release(&item);
+            _return_item(cli, &item, return_value);
             break;
         }
         if (st == CC_E_UNKNOWN_OP) { /* a server older than leases: get, compute, set */

@@ -16,6 +16,16 @@
                      cc_errmsg(c));                                                            \
     } while (0)
 
+/* The server a test group runs against: each file's group_setup starts it. */
+static struct harness *srv;
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    harness_destroy(&srv);
+    return 0;
+}
+
 /* A client of h's server in namespace ns (NULL: the default), named name in its logs. */
 static inline cc_client *client_test_new(const struct harness *h, const char *ns,
                                          const char *name)

@@ -20,8 +20,6 @@
 #include "harness.h"
 #include "mpread.h"
 
-static struct harness *srv;
-
 static cc_client *_client(const char *ns) { return client_test_new(srv, ns, "test_client"); }
 
 static int group_setup(void **state)
@@ -30,13 +28,6 @@ static int group_setup(void **state)
     const char *args[] = {"--memory", "256MiB", NULL};
     srv = harness_start(args);
     return srv ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    harness_destroy(&srv);
-    return 0;
 }
 
 static uint64_t _now_ms(void) { return client_test_now_ms(); }

@@ -20,8 +20,6 @@
 #include "client_test.h"
 #include "harness.h"
 
-static struct harness *srv;
-
 static cc_client *_client(const char *ns) { return client_test_new(srv, ns, "test_lease"); }
 
 static int group_setup(void **state)
@@ -29,13 +27,6 @@ static int group_setup(void **state)
     (void)state;
     srv = harness_start(NULL);
     return srv ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    harness_destroy(&srv);
-    return 0;
 }
 
 static uint64_t _now_ms(void) { return client_test_now_ms(); }
