@@ -57,7 +57,16 @@
     ACTION(27, CLUSTER_ROTATE_CERT, "give this node a new certificate, as a signed change")  \
     ACTION(28, CLUSTER_READMIT, "ask the cluster to lift a fenced peer's fence (a majority)") \
     ACTION(29, CLUSTER_REMOVE, "ask the cluster to remove a member (a majority must sign)")  \
-    ACTION(30, CLUSTER_ADD, "ask the cluster to add a member (a majority must sign)")
+    ACTION(30, CLUSTER_ADD, "ask the cluster to add a member (a majority must sign)")        \
+    ACTION(32, LEASE_GET, "read one key; on a miss, the key's lease (one caller computes)")  \
+    ACTION(33, LEASE_SET, "store a computed value if the lease is still the key's")
+
+/* LEASE_GET's lease_ms: 1..CC_LEASE_MAX_MS, CC_LEASE_DEFAULT_MS when not given. A server
+ * holds at most max_leases leases at once (an option, default 16384; E_LIMIT beyond). */
+#define CC_LEASE_DEFAULT_MS 10000
+#define CC_LEASE_MAX_MS 60000
+/* LEASE_WAIT's suggested retry delay: the lease's time left, but at most this (ms). */
+#define CC_LEASE_RETRY_MS 10
 
 /* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
 #define CC_WAIT_MAX_REPLICAS 255
@@ -77,6 +86,8 @@ enum cc_op {
     ACTION(1, NOT_FOUND, "not found")                                                \
     ACTION(2, NOT_STORED, "not stored: NX/XX condition not met")                     \
     ACTION(3, CAS_MISMATCH, "not stored: version does not match")                    \
+    ACTION(4, LEASED, "a miss: the caller holds the key's lease and should compute it")  \
+    ACTION(5, LEASE_WAIT, "a miss: another caller is computing the key; retry shortly")  \
     ACTION(100, E_PROTOCOL, "malformed request")                                     \
     ACTION(101, E_UNKNOWN_OP, "unknown operation")                                   \
     ACTION(102, E_BAD_ARGS, "wrong number or type of arguments")                     \

@@ -11,6 +11,12 @@
     ACTION(rehash_steps, STAT_COUNTER, "incremental rehash steps") \
     ACTION(mutations, STAT_COUNTER, "mutation records emitted") \
     ACTION(corrupt_values, STAT_COUNTER, "values whose checksum failed (read, sent to a peer, demoted): removed, a miss") \
+    ACTION(leases, STAT_GAUGE, "leases outstanding: LEASE_GET misses whose caller computes") \
+    ACTION(lease_grants, STAT_COUNTER, "LEASE_GET misses that got a lease (the one to compute)") \
+    ACTION(lease_waits, STAT_COUNTER, "LEASE_GET misses told to wait: another caller holds the key's lease (hot misses)") \
+    ACTION(lease_lost, STAT_COUNTER, "LEASE_SETs not stored: the lease expired, or the key changed or was flushed") \
+    ACTION(lease_expired, STAT_COUNTER, "leases that ran out before their LEASE_SET") \
+    ACTION(lease_full, STAT_COUNTER, "LEASE_GET misses refused with E_LIMIT: max_leases held") \
     ACTION(connections, STAT_GAUGE, "open client connections") \
     ACTION(connections_total, STAT_COUNTER, "connections accepted since start") \
     ACTION(connections_refused, STAT_COUNTER, "peers refused by allow-uids/allow-gids") \

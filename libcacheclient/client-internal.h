@@ -61,6 +61,9 @@ void cc_pack_str(cc_client *c, const char *s);
 /* Returns CC_OK or CC_E_CLIENT_ARGS (bad msgpack for an array/map, or a stream). */
 int cc_pack_value(cc_client *c, const cc_value *v);
 int cc_check_value(const cc_value *v);
+/* An item holding a copy of v (owned, as a reply's), with that ttl and version. CC_OK,
+ * CC_E_CLIENT_ARGS (an invalid value) or CC_E_CLIENT_NOMEM. */
+int cc_item_from_value(const cc_value *v, int64_t ttl_ms, uint64_t version, cc_item *out);
 /* codec.c: decoding */
 int cc_reply_parse(cc_client *c, struct cc_reply *r, uint64_t want_id);
 void cc_reply_free(struct cc_reply *r);

@@ -625,3 +625,68 @@ int cc_config_set(cc_client *c, const char *name, const char *value)
     cc_pack_str(c, value);
     return _simple(c, s, id);
 }
+
+int cc_lease_get(cc_client *c, const void *key, size_t klen, uint32_t lease_ms, cc_item *out,
+                 uint64_t *token, uint32_t *retry_ms)
+{
+    memset(out, 0, sizeof(*out));
+    CHECK_KEY(c, key, klen);
+    if (lease_ms > CC_LEASE_MAX_MS)
+        return cc_fail(c, CC_E_CLIENT_ARGS, "lease_ms must be 0 (the default, %d) or 1..%d",
+                       CC_LEASE_DEFAULT_MS, CC_LEASE_MAX_MS);
+    uint64_t id;
+    size_t s = _begin(c, CC_OP_LEASE_GET, lease_ms ? 2 : 1, &id);
+    cc_pack_bytes(c, key, klen);
+    if (lease_ms)
+        msgpack_pack_uint32(&c->pk, lease_ms);
+    cc_req_end(c, s);
+    struct cc_reply r;
+    int st = cc_roundtrip(c, id, &r);
+    if (cc_status_is_error(st))
+        return st;
+    uint64_t tok = 0, retry = 0;
+    bool ok = true;
+    if (st == CC_OK)
+        ok = cc_decode_item(&r.rest, out) == CC_OK;
+    else if (st == CC_LEASED)
+        ok = mp_read_uint(&r.rest, &tok) && tok != 0;
+    else if (st == CC_LEASE_WAIT)
+        ok = mp_read_uint(&r.rest, &retry);
+    if (!ok) {
+        cc_reply_free(&r);
+        memset(out, 0, sizeof(*out));
+        return cc_fail(c, CC_E_BAD_REPLY, "malformed LEASE_GET reply");
+    }
+    if (token)
+        *token = tok;
+    if (retry_ms)
+        *retry_ms = (uint32_t)(retry > CC_LEASE_MAX_MS ? CC_LEASE_MAX_MS : retry);
+    if (st == CC_OK)
+        return _adopt(c, out, 1, &r);
+    cc_reply_free(&r);
+    return st;
+}
+
+int cc_lease_set(cc_client *c, const void *key, size_t klen, uint64_t token, const cc_value *v,
+                 uint64_t ttl_ms, uint64_t *version_out)
+{
+    if (version_out)
+        *version_out = 0;
+    CHECK_KEY(c, key, klen);
+    if (token == 0)
+        return cc_fail(c, CC_E_CLIENT_ARGS, "token must be the one cc_lease_get gave");
+    if (v && cc_check_value(v) != CC_OK)
+        return cc_fail(c, CC_E_CLIENT_ARGS, "invalid value (type %d)", v->type);
+    uint64_t id, version = 0;
+    size_t s = _begin(c, CC_OP_LEASE_SET, v ? 4 : 2, &id);
+    cc_pack_bytes(c, key, klen);
+    msgpack_pack_uint64(&c->pk, token);
+    if (!v)
+        return _simple(c, s, id);
+    cc_pack_value(c, v);
+    msgpack_pack_uint64(&c->pk, ttl_ms);
+    int st = _with_number(c, s, id, &version, NULL);
+    if (version_out)
+        *version_out = st == CC_OK ? version : 0;
+    return st;
+}

@@ -84,50 +84,79 @@ int cc_check_value(const cc_value *v)
     }
 }
 
-int cc_pack_value(cc_client *c, const cc_value *v)
+/* The value's encoding through pk, which writes into out. */
+static int _pack_value(msgpack_packer *pk, struct cc_buf *out, const cc_value *v)
 {
     int st = cc_check_value(v);
     if (st != CC_OK)
         return st;
     switch (v->type) {
     case CC_TYPE_NULL:
-        msgpack_pack_nil(&c->pk);
+        msgpack_pack_nil(pk);
         break;
     case CC_TYPE_BOOL:
-        v->b ? msgpack_pack_true(&c->pk) : msgpack_pack_false(&c->pk);
+        v->b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
         break;
     case CC_TYPE_INT:
         if (v->is_uint)
-            msgpack_pack_uint64(&c->pk, v->u);
+            msgpack_pack_uint64(pk, v->u);
         else
-            msgpack_pack_int64(&c->pk, v->i);
+            msgpack_pack_int64(pk, v->i);
         break;
     case CC_TYPE_FLOAT:
-        msgpack_pack_double(&c->pk, v->f);
+        msgpack_pack_double(pk, v->f);
         break;
     case CC_TYPE_BYTES:
-        cc_pack_bytes(c, v->data, v->len);
+        msgpack_pack_bin(pk, v->len);
+        msgpack_pack_bin_body(pk, v->data, v->len);
         break;
     case CC_TYPE_ARRAY:
     case CC_TYPE_MAP:
-        _buf_write(&c->out, (const char *)v->data, v->len);
+        _buf_write(out, (const char *)v->data, v->len);
         break;
     case CC_TYPE_OBJECT: {
         /* ext 1 whose payload is msgpack [class, serializer, data] */
         struct cc_buf payload = {0};
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &payload, _buf_write);
-        msgpack_pack_array(&pk, 3);
-        msgpack_pack_str(&pk, v->class_len);
-        msgpack_pack_str_body(&pk, v->class_name, v->class_len);
-        msgpack_pack_uint64(&pk, v->serializer);
-        msgpack_pack_bin(&pk, v->len);
-        msgpack_pack_bin_body(&pk, v->data, v->len);
-        msgpack_pack_ext(&c->pk, payload.len, CC_EXT_OBJECT);
-        msgpack_pack_ext_body(&c->pk, payload.data, payload.len);
+        msgpack_packer ppk;
+        msgpack_packer_init(&ppk, &payload, _buf_write);
+        msgpack_pack_array(&ppk, 3);
+        msgpack_pack_str(&ppk, v->class_len);
+        msgpack_pack_str_body(&ppk, v->class_name, v->class_len);
+        msgpack_pack_uint64(&ppk, v->serializer);
+        msgpack_pack_bin(&ppk, v->len);
+        msgpack_pack_bin_body(&ppk, v->data, v->len);
+        msgpack_pack_ext(pk, payload.len, CC_EXT_OBJECT);
+        msgpack_pack_ext_body(pk, payload.data, payload.len);
         free(payload.data);
         break;
     }
+    }
+    return CC_OK;
+}
+
+int cc_pack_value(cc_client *c, const cc_value *v) { return _pack_value(&c->pk, &c->out, v); }
+
+int cc_item_from_value(const cc_value *v, int64_t ttl_ms, uint64_t version, cc_item *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct cc_buf b = {0};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, _buf_write);
+    msgpack_pack_uint8(&pk, (uint8_t)v->type);
+    int st = _pack_value(&pk, &b, v);
+    msgpack_pack_int64(&pk, ttl_ms);
+    msgpack_pack_uint64(&pk, version);
+    if (st != CC_OK || !b.data) { /* a write that failed leaves the buffer short */
+        free(b.data);
+        return st != CC_OK ? st : CC_E_CLIENT_NOMEM;
+    }
+    struct cc_reply r = {.body = b.data, .len = b.len};
+    struct mp_cursor cur;
+    mp_cursor_init(&cur, r.body, r.len);
+    if (cc_decode_item(&cur, out) != CC_OK || cc_items_adopt(out, 1, &r) != CC_OK) {
+        free(b.data);
+        memset(out, 0, sizeof(*out));
+        return CC_E_CLIENT_NOMEM; /* a value cc_check_value took always decodes */
     }
     return CC_OK;
 }

@@ -114,10 +114,16 @@ final class CacheClient
     public function cas(string $key, int $version, mixed $value, int|float $ttl = 0): bool {}
 
     /**
-     * Compute-if-absent: the stored value, or $compute($key) stored with $ttl and returned.
+     * Compute-if-absent, at most once per key across every process of the host: the stored
+     * value, or $compute($key) stored with $ttl and returned. The first caller to miss the key
+     * gets its lease and computes; concurrent callers of the same key wait (polling) for that
+     * value instead of computing it too. When the wait runs out they compute without storing.
      * @param int|float $ttl seconds (0 = no expiry; above 30 days a Unix time)
+     * @param array $options lease (seconds, 0.001..60, default 10: how long the lease holds
+     *        if its holder never stores), wait (seconds, 0..60, default the lease: how long to
+     *        wait for another caller's value; 0 = compute at once)
      */
-    public function remember(string $key, callable $compute, int|float $ttl = 0): mixed {}
+    public function remember(string $key, callable $compute, int|float $ttl = 0, array $options = []): mixed {}
 
     /**
      * Append bytes to a stream value (created if missing); returns the new length.

@@ -3,6 +3,9 @@
  * replay rule of cc_conn.h), and the mapping of outcomes to PHP return values. */
 #include "cc_methods.h"
 
+#include <time.h>
+#include <unistd.h>
+
 #include "zend_exceptions.h"
 #include "zend_interfaces.h"
 
@@ -532,76 +535,231 @@ PHP_METHOD(CacheClient, setMulti)
     efree(gone);
 }
 
-/* delete and exists: one key or many. */
+/* ---- remember: compute-if-absent with a lease (docs/protocol.md, "Leases") ---- */
+
+/* Seconds (int or float) in options[name] as milliseconds in lo..hi; *ms unchanged when the
+ * option is absent or null. ValueError/TypeError otherwise. */
+static zend_result _option_ms(HashTable *options, const char *name, uint64_t lo, uint64_t hi,
+                              uint64_t *ms)
+{
+    zval *z = options ? zend_hash_str_find_deref(options, name, strlen(name)) : NULL;
+    if (!z || Z_TYPE_P(z) == IS_NULL)
+        return SUCCESS;
+    if (Z_TYPE_P(z) != IS_LONG && Z_TYPE_P(z) != IS_DOUBLE) {
+        zend_argument_type_error(4, "option \"%s\" must be int|float seconds, %s given", name,
+                                 zend_zval_type_name(z));
+        return FAILURE;
+    }
+    double sec = Z_TYPE_P(z) == IS_LONG ? (double)Z_LVAL_P(z) : Z_DVAL_P(z);
+    double v = sec * 1000.0;
+    if (!(v >= (double)lo && v <= (double)hi)) { /* NaN fails too */
+        zend_argument_value_error(4, "option \"%s\" must be %.3f..%.3f seconds", name,
+                                  (double)lo / 1000.0, (double)hi / 1000.0);
+        return FAILURE;
+    }
+    *ms = (uint64_t)(v + 0.5);
+    return SUCCESS;
+}
+
+static uint64_t _mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Call $compute($key); FAILURE with the exception pending. */
+static zend_result _call_compute(zend_fcall_info *fci, zend_fcall_info_cache *fcc,
+                                 zend_string *key, zval *computed)
+{
+    zval arg;
+    ZVAL_STR_COPY(&arg, key);
+    fci->retval = computed;
+    fci->params = &arg;
+    fci->param_count = 1;
+    ZVAL_UNDEF(computed);
+    zend_result r = zend_call_function(fci, fcc);
+    zval_ptr_dtor(&arg);
+    if (r == FAILURE || EG(exception)) {
+        zval_ptr_dtor(computed);
+        ZVAL_UNDEF(computed);
+        return FAILURE;
+    }
+    return SUCCESS;
+}
+
+/* End the lease (token) without storing: the compute failed or the value is not to be kept.
+ * A failure here is not the caller's problem: the lease expires on its own. */
+static void _lease_release(php_cc_client *cli, const php_cc_key *k, uint64_t token)
+{
+    cc_client *c = php_cc_begin(&cli->core, false);
+    if (!c) {
+        zend_clear_exception();
+        return;
+    }
+    cc_lease_set(c, k->p, k->len, token, NULL, 0, NULL);
+    php_cc_end(&cli->core);
+}
+
+/* Store the computed value under the lease token. A lost lease (NOT_STORED) is no error:
+ * the value stands, it is just not kept. FAILURE with an exception pending. */
+static zend_result _lease_store(php_cc_client *cli, const php_cc_key *k, uint64_t token,
+                                zval *computed, uint64_t ttl_ms)
+{
+    php_cc_encoded enc;
+    if (php_cc_encode(&cli->core.codec, computed, &enc) == FAILURE) {
+        _lease_release(cli, k, token);
+        return FAILURE;
+    }
+    cc_client *c = php_cc_begin(&cli->core, false);
+    zend_result r = FAILURE;
+    if (c) {
+        int st = cc_lease_set(c, k->p, k->len, token, &enc.v, ttl_ms, NULL);
+        php_cc_end(&cli->core);
+        if (st == CC_OK || st == CC_NOT_STORED)
+            r = SUCCESS;
+        else
+            php_cc_throw_conn(cli->core.conn, st);
+    }
+    php_cc_encoded_free(&enc);
+    return r;
+}
+
+/* A hit's value as the return value (null, with the exception pending, when it cannot be
+ * decoded); the item is released. */
+static void _return_item(php_cc_client *cli, cc_item *item, zval *return_value)
+{
+    if (php_cc_decode(&cli->core.codec, &item->value, return_value) == FAILURE)
+        ZVAL_NULL(return_value);
+    cc_item_release(item);
+}
+
+/* remember() against a server without leases (E_UNKNOWN_OP): GET, compute on a miss, SET,
+ * as before leases (concurrent callers may all compute). */
+static void _remember_unleased(php_cc_client *cli, zend_string *key, const php_cc_key *k,
+                               zend_fcall_info *fci, zend_fcall_info_cache *fcc, zval *zttl,
+                               zval *return_value)
+{
+    cc_client *c = php_cc_begin(&cli->core, true);
+    if (!c)
+        return;
+    cc_item item = {0};
+    int st;
+    PHP_CC_RUN(st, true, cc_get(c, k->p, k->len, &item));
+    php_cc_end(&cli->core);
+    if (st == CC_OK) {
+        _return_item(cli, &item, return_value);
+        return;
+    }
+    if (st != CC_NOT_FOUND) {
+        php_cc_throw_conn(cli->core.conn, st);
+        return;
+    }
+    zval computed, stored;
+    if (_call_compute(fci, fcc, key, &computed) == FAILURE)
+        return;
+    ZVAL_UNDEF(&stored);
+    _store(cli, key, &computed, zttl, 3, 0, 0, &stored);
+    if (EG(exception)) {
+        zval_ptr_dtor(&computed);
+        return;
+    }
+    ZVAL_COPY_VALUE(return_value, &computed);
+}
+
 PHP_METHOD(CacheClient, remember)
 {
     zend_string *key;
     zend_fcall_info fci;
     zend_fcall_info_cache fcc;
     zval *zttl = NULL, zero;
-    ZEND_PARSE_PARAMETERS_START(2, 3)
+    HashTable *options = NULL;
+    ZEND_PARSE_PARAMETERS_START(2, 4)
         Z_PARAM_STR(key)
         Z_PARAM_FUNC(fci, fcc)
         Z_PARAM_OPTIONAL
         Z_PARAM_NUMBER(zttl)
+        Z_PARAM_ARRAY_HT(options)
     ZEND_PARSE_PARAMETERS_END();
     php_cc_client *cli = php_cc_this(ZEND_THIS);
-    uint64_t ttl_ms;
+    uint64_t ttl_ms, lease_ms = CC_LEASE_DEFAULT_MS, wait_ms;
+    bool past = false;
     ZVAL_LONG(&zero, 0);
-    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 3, &ttl_ms, NULL) == FAILURE)
+    if (!cli || php_cc_ttl_ms(zttl ? zttl : &zero, 3, &ttl_ms, &past) == FAILURE ||
+        _option_ms(options, "lease", 1, CC_LEASE_MAX_MS, &lease_ms) == FAILURE)
+        RETURN_THROWS();
+    wait_ms = lease_ms; /* by default as long as the lease can last: then it is ours to take */
+    if (_option_ms(options, "wait", 0, CC_LEASE_MAX_MS, &wait_ms) == FAILURE)
         RETURN_THROWS();
 
-    /* 1. the stored value, if any */
     php_cc_key k;
     if (php_cc_key_make(&k, &cli->core, ZSTR_VAL(key), ZSTR_LEN(key)) == FAILURE)
         RETURN_THROWS();
-    cc_client *c = php_cc_begin(&cli->core, true);
-    if (!c) {
-        php_cc_key_free(&k);
-        RETURN_THROWS();
-    }
-    cc_item item = {0};
-    int st;
-    PHP_CC_RUN(st, true, cc_get(c, k.p, k.len, &item));
-    php_cc_end(&cli->core);
-    php_cc_key_free(&k);
-    if (st == CC_OK) {
-        zend_result r = php_cc_decode(&cli->core.codec, &item.value, return_value);
-        cc_item_release(&item);
-        if (r == FAILURE) {
-            ZVAL_NULL(return_value);
-            RETURN_THROWS();
-        }
-        return;
-    }
-    cc_item_release(&item);
-    if (st != CC_NOT_FOUND) {
-        php_cc_throw_conn(cli->core.conn, st);
-        RETURN_THROWS();
-    }
-
-    /* 2. compute it (no call is in flight: the callback may use this client) */
-    zval arg, computed;
-    ZVAL_STR_COPY(&arg, key);
-    fci.retval = &computed;
-    fci.params = &arg;
-    fci.param_count = 1;
+    uint64_t deadline = _mono_ms() + wait_ms;
+    uint64_t pause = 0, token = 0;
+    bool computed_ok = false;
+    zval computed;
     ZVAL_UNDEF(&computed);
-    zend_result r = zend_call_function(&fci, &fcc);
-    zval_ptr_dtor(&arg);
-    if (r == FAILURE || EG(exception)) {
-        zval_ptr_dtor(&computed);
-        RETURN_THROWS();
+    for (;;) {
+        /* 1. the stored value, or the key's lease */
+        cc_client *c = php_cc_begin(&cli->core, true);
+        if (!c)
+            break;
+        cc_item item = {0};
+        uint32_t retry = 0;
+        int st;
+        PHP_CC_RUN(st, true, cc_lease_get(c, k.p, k.len, (uint32_t)lease_ms, &item, &token, &retry));
+        php_cc_end(&cli->core);
+        if (st == CC_OK) {
+            _return_item(cli, &item, return_value);
+            break;
+        }
+        if (st == CC_E_UNKNOWN_OP) { /* a server older than leases: get, compute, set */
+            _remember_unleased(cli, key, &k, &fci, &fcc, zttl ? zttl : &zero, return_value);
+            php_cc_key_free(&k);
+            if (EG(exception))
+                RETURN_THROWS();
+            return;
+        }
+        if (cc_status_is_error(st)) {
+            php_cc_throw_conn(cli->core.conn, st);
+            break;
+        }
+        /* 2. another caller computes it: wait for its value, polling, up to the bound */
+        uint64_t now = _mono_ms();
+        if (st == CC_LEASE_WAIT && now < deadline) {
+            pause = pause ? pause * 2 : (retry ? retry : 1);
+            if (pause > 20)
+                pause = 20;
+            uint64_t left = deadline - now;
+            usleep((useconds_t)((pause < left ? pause : left) * 1000));
+            continue;
+        }
+        /* 3. compute it: with the lease (LEASED) it is stored; after a wait that ran out, or
+         * without a lease to be had (a fenced server), it is only returned. No call is in
+         * flight: the callback may use this client. */
+        if (st != CC_LEASED)
+            token = 0;
+        if (_call_compute(&fci, &fcc, key, &computed) == FAILURE) {
+            if (token)
+                _lease_release(cli, &k, token); /* the next caller computes at once */
+            break;
+        }
+        computed_ok = true;
+        if (token && past)
+            _lease_release(cli, &k, token); /* an absolute TTL already past: keep nothing */
+        else if (token)
+            _lease_store(cli, &k, token, &computed, ttl_ms);
+        break;
     }
-
-    /* 3. store and return it */
-    zval stored;
-    ZVAL_UNDEF(&stored);
-    _store(cli, key, &computed, zttl ? zttl : &zero, 3, 0, 0, &stored);
+    php_cc_key_free(&k);
     if (EG(exception)) {
         zval_ptr_dtor(&computed);
+        zval_ptr_dtor(return_value);
+        ZVAL_NULL(return_value);
         RETURN_THROWS();
     }
-    RETURN_COPY_VALUE(&computed);
+    if (computed_ok)
+        RETURN_COPY_VALUE(&computed);
 }
 

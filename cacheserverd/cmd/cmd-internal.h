@@ -75,6 +75,8 @@ void cmd_append(struct session *s, struct req *q, struct reply *r);
 void cmd_getrange(struct session *s, struct req *q, struct reply *r);
 void cmd_strlen(struct session *s, struct req *q, struct reply *r);
 void cmd_scan(struct session *s, struct req *q, struct reply *r);
+void cmd_lease_get(struct session *s, struct req *q, struct reply *r);
+void cmd_lease_set(struct session *s, struct req *q, struct reply *r);
 /* cmd_tier.c: requests that wait for a disk tier, one mechanism for every command.
  * A run that needs something only a disk tier holds records it and returns (or, for a
  * multi-key request, goes on collecting). The dispatcher then drops the reply, reads what

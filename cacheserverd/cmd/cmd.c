@@ -21,7 +21,7 @@ _Static_assert((int)STORE_T_STREAM == (int)CC_TYPE_STREAM && (int)STORE_T_INT ==
                    (int)STORE_T_OBJECT == (int)CC_TYPE_OBJECT,
                "store and protocol type codes must agree");
 _Static_assert(STORE_MAX_NAMESPACES == CC_MAX_NAMESPACES && STORE_MAX_NS_LEN == CC_MAX_NS_LEN &&
-                   STORE_TTL_NONE == CC_TTL_NONE,
+                   STORE_TTL_NONE == CC_TTL_NONE && STORE_LEASE_MAX_MS == CC_LEASE_MAX_MS,
                "store and protocol limits must agree");
 
 /* Each operation's handler, how many arguments it takes after op and id (the dispatcher
@@ -66,6 +66,9 @@ static const struct {
                            "CLUSTER_ADD takes name:str, addr:str (HOST:PORT), fingerprint:str"},
     [CC_OP_CLUSTER_ROTATE_CERT] = {cmd_cluster_rotate_cert, 0, 0,
                                    "CLUSTER_ROTATE_CERT takes no arguments"},
+    [CC_OP_LEASE_GET] = {cmd_lease_get, 1, 2, "LEASE_GET takes key, [lease_ms:uint]"},
+    [CC_OP_LEASE_SET] = {cmd_lease_set, 2, 4,
+                         "LEASE_SET takes key, token:uint, [value, [ttl:uint]]"},
 #ifdef CACHE_FAULT_INJECTION
     [CC_OP_FAULT] = {cmd_fault, 2, 2, "FAULT takes what:str, n:uint"},
 #endif
@@ -219,6 +222,7 @@ static bool _is_write(int op)
     case CC_OP_DECR:
     case CC_OP_APPEND:
     case CC_OP_FLUSH:
+    case CC_OP_LEASE_SET:
         return true;
     default:
         return false;
@@ -232,6 +236,7 @@ static bool _fenced_read(struct req *q, struct reply *r)
     struct mp_cursor keys;
     switch (q->op) {
     case CC_OP_GET:
+    case CC_OP_LEASE_GET: /* a miss without a lease: the caller computes, stores nothing */
     case CC_OP_TTL:
     case CC_OP_STRLEN:
     case CC_OP_GETRANGE:

@@ -125,9 +125,10 @@ static void _reply_item(struct req *q, struct reply *r, const struct store_key *
 
 /* A GET's run after its memory miss was read from disk (cmd_read_disk): answers from the
  * result and returns true, or loads a stream into memory and returns false (the GET goes on
- * from memory). */
+ * from memory). A miss on disk too: NOT_FOUND, or (quiet_miss, LEASE_GET) false and no
+ * reply: the caller goes on as for a miss. */
 static bool _get_from_disk(struct req *q, struct reply *r, const struct store_key *k,
-                           const struct tiering_result *res)
+                           const struct tiering_result *res, bool quiet_miss)
 {
     bool promote = false;
     q->from_disk = true;
@@ -136,6 +137,10 @@ static bool _get_from_disk(struct req *q, struct reply *r, const struct store_ke
     } else if (res->status == TIER_ERROR) {
         reply_error(r, q->id, CC_E_DISK, "SSD tier: %s", res->err);
     } else if (res->status != TIER_FOUND || !tiering_still_current(res, &promote)) {
+        if (quiet_miss) {
+            q->from_disk = false;
+            return false;
+        }
         reply_begin(r, q->id, CC_NOT_FOUND, 0);
     } else if (res->type == STORE_T_STREAM) {
         /* its chunks stay on disk */
@@ -162,7 +167,7 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
     if (!cmd_arg_key(q, r, &k, s->ns))
         return;
     const struct tiering_result *res;
-    if (cmd_disk_result(q, &k, &res) && _get_from_disk(q, r, &k, res))
+    if (cmd_disk_result(q, &k, &res) && _get_from_disk(q, r, &k, res, false))
         return;
     struct item *it;
     if (store_get(&k, &it) != STORE_OK) {
@@ -171,6 +176,58 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
         return;
     }
     _reply_item(q, r, &k, it);
+}
+
+/* LEASE_GET: GET's answer for a hit (memory, then the disk tiers as GET reads them); on a
+ * miss the key's lease (LEASED with the token) or, while another caller holds it,
+ * LEASE_WAIT with a retry delay and the time the lease has left. The server never waits:
+ * the client polls (docs/protocol.md, "Leases"). */
+void cmd_lease_get(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    uint64_t lease_ms = CC_LEASE_DEFAULT_MS;
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    if (q->argc > 1 && (!mp_read_uint(&q->args, &lease_ms) || lease_ms < 1 ||
+                        lease_ms > CC_LEASE_MAX_MS)) {
+        reply_error(r, q->id, CC_E_BAD_ARGS, "LEASE_GET lease_ms must be 1..%d (ms)",
+                    CC_LEASE_MAX_MS);
+        return;
+    }
+    const struct tiering_result *res;
+    bool asked = cmd_disk_result(q, &k, &res);
+    if (asked && _get_from_disk(q, r, &k, res, true))
+        return;
+    struct item *it = NULL;
+    uint64_t token = 0;
+    uint32_t left = 0;
+    int st = store_lease_get(&k, (uint32_t)lease_ms, !asked, &it, &token, &left);
+    if (st == STORE_ON_DISK) {
+        if (cmd_read_disk(q, &k))
+            return; /* runs again with the disk's answer */
+        st = store_lease_get(&k, (uint32_t)lease_ms, false, &it, &token, &left);
+    }
+    switch (st) {
+    case STORE_OK:
+        _reply_item(q, r, &k, it);
+        return;
+    case STORE_LEASED:
+        reply_begin(r, q->id, CC_LEASED, 1);
+        msgpack_pack_uint64(&r->pk, token);
+        return;
+    case STORE_LEASE_WAIT:
+        reply_begin(r, q->id, CC_LEASE_WAIT, 2);
+        msgpack_pack_uint32(&r->pk, left < CC_LEASE_RETRY_MS ? left : CC_LEASE_RETRY_MS);
+        msgpack_pack_uint32(&r->pk, left);
+        return;
+    case STORE_ELIMIT:
+        reply_error(r, q->id, CC_E_LIMIT,
+                    "max_leases (%llu) leases are held: compute without a lease, or raise it",
+                    (unsigned long long)store_max_leases());
+        return;
+    default:
+        cmd_reply_store_status(q, r, st);
+    }
 }
 
 void cmd_mget(struct session *s, struct req *q, struct reply *r)
@@ -284,6 +341,39 @@ void cmd_set(struct session *s, struct req *q, struct reply *r)
     }
     reply_begin(r, q->id, CC_OK, 1);
     msgpack_pack_uint64(&r->pk, version);
+}
+
+/* LEASE_SET key, token[, value[, ttl]]: stores the value only while token is the key's live
+ * lease (which it ends); without a value it ends the lease (a compute that failed). */
+void cmd_lease_set(struct session *s, struct req *q, struct reply *r)
+{
+    struct store_key k;
+    struct store_value v;
+    uint64_t token, ttl = 0;
+    if (!cmd_arg_key(q, r, &k, s->ns))
+        return;
+    if (!mp_read_uint(&q->args, &token) || token == 0) {
+        cmd_bad_args(q, r, "LEASE_SET token must be the uint LEASE_GET answered");
+        return;
+    }
+    bool store = q->argc > 2;
+    if (store && !_arg_value(q, r, &v))
+        return;
+    if (!_opt_uint(q, 3, &ttl, 0)) {
+        cmd_bad_args(q, r, "LEASE_SET ttl must be a uint");
+        return;
+    }
+    if (!cmd_ttl_ok(q, r, ttl))
+        return;
+    uint64_t version = 0;
+    int st = store_lease_set(&k, token, store ? &v : NULL, ttl, &version);
+    if (st != STORE_OK) {
+        cmd_reply_store_status(q, r, st);
+        return;
+    }
+    reply_begin(r, q->id, CC_OK, store ? 1 : 0);
+    if (store)
+        msgpack_pack_uint64(&r->pk, version);
 }
 
 void cmd_mset(struct session *s, struct req *q, struct reply *r)

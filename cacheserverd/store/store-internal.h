@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "stats.h"
 #include "store.h"
 
 #define ITEM_VISITED 0x01u   /* SIEVE: read since the hand last passed */
@@ -112,8 +113,13 @@ struct table {
     uint64_t mask; /* size - 1; size 0 means unused */
 };
 
+#define STORE_LEASE_BUCKETS 16
+struct lease;
+
 struct shard {
     pthread_mutex_t lock;
+    struct lease *leases[STORE_LEASE_BUCKETS]; /* lease.c: the keys' leases */
+    uint32_t nleases;
     struct table t[2];     /* t[1] is the new table while rehashing */
     uint64_t rehash_pos;   /* next bucket of t[0] to move */
     uint64_t count;        /* items linked */
@@ -231,6 +237,28 @@ void store_enforce_limit(void);
 struct option_value *store_opt_sweep_interval(void);
 struct option_value *store_opt_sweep_buckets(void);
 bool store_item_expired(const struct item *it, uint64_t now_ms);
+
+/* store.c's stats, for the files of store/ that count too */
+STAT_STRUCT(store, STORE_STATS);
+extern struct store_stats *const store_stat;
+struct option_value *store_opt_max_leases(void);
+
+/* lease.c */
+/* A change of the key (any mutation record but MUT_LOAD): its lease, if any, is gone. */
+void do_store_lease_changed(struct shard *s, uint16_t ns, uint64_t hash, const uint8_t *key,
+                            uint32_t klen);
+/* A FLUSH (local or a peer's): every lease granted before it is lost. */
+void store_lease_flushed(void);
+/* Free the shard's expired leases (the sweeper). */
+void do_store_lease_sweep(struct shard *s, uint64_t now_us);
+void store_lease_free_all(struct shard *s);
+/* The key's lease (no live item at k): STORE_LEASED (granted), STORE_LEASE_WAIT,
+ * STORE_ELIMIT, STORE_ENOMEM. */
+enum store_status do_store_lease_take(struct shard *s, const struct store_key *k,
+                                      uint32_t lease_ms, uint64_t *token, uint32_t *left_ms);
+/* End the key's lease if token is it and it is live: STORE_OK, else STORE_NOT_STORED. */
+enum store_status do_store_lease_redeem(struct shard *s, const struct store_key *k,
+                                        uint64_t token);
 
 /* hlc.c */
 /* A new stamp, greater than every one before (and than any floor). */

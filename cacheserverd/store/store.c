@@ -21,11 +21,10 @@
 #include "store-internal.h"
 
 OPTION_STRUCT(store, STORE_OPTIONS);
-STAT_STRUCT(store, STORE_STATS);
-
 static struct store_options opts;
 static struct option_desc opt_desc[] = OPTION_DESCRIBE(STORE_OPTIONS);
 static struct store_stats st;
+struct store_stats *const store_stat = &st;
 static struct stat_desc st_desc[] = STAT_DESCRIBE(STORE_STATS);
 
 struct shard *store_shards;
@@ -89,6 +88,7 @@ void store_options_register(void)
         {"memory", 1ull << 20, 1ull << 50, false},
         {"sweep_interval_ms", 10, 60000, false},
         {"sweep_buckets", 1, 1u << 20, false},
+        {"max_leases", 1, 1u << 20, false},
     };
     option_registry_ranges("store", ranges, sizeof(ranges) / sizeof(ranges[0]));
     char err[128];
@@ -299,10 +299,20 @@ uint64_t store_item_strlen(const struct item *it)
 
 /* ---- the mutation path ---- */
 
+/* A change of a key ends its lease (lease.c): a value computed before it must not be stored
+ * after it. A load is no change. Shard locked. */
+static inline void _lease_change(enum mutation_op op, uint16_t ns, uint64_t hash,
+                                 const uint8_t *key, uint32_t klen)
+{
+    if (key && op != MUT_LOAD)
+        do_store_lease_changed(store_shard_of(store_shards, hash), ns, hash, key, klen);
+}
+
 /* The one exit of the mutation path: every change's record leaves the store here. A
  * record without a stamp (m->hlc 0) gets one now. */
 static void _emit(struct mutation *m)
 {
+    _lease_change(m->op, (uint16_t)m->ns, m->hash, m->key, m->klen);
     stat_incr(&st.mutations);
     int n = __atomic_load_n(&nsubscribers, __ATOMIC_ACQUIRE);
     if (n == 0)
@@ -321,6 +331,7 @@ static void _emit_record(enum mutation_op op, struct item *it, uint64_t hash,
                          const struct store_append_info *app)
 {
     if (__atomic_load_n(&nsubscribers, __ATOMIC_RELAXED) == 0) { /* _emit loads it again */
+        _lease_change(op, it->ns, hash, item_key(it), it->klen);
         stat_incr(&st.mutations);
         return;
     }
@@ -642,6 +653,7 @@ void store_teardown(void)
             store_item_release(it);
             it = next;
         }
+        store_lease_free_all(s);
         store_table_free(s);
         pthread_mutex_destroy(&s->lock);
     }
@@ -1018,6 +1030,73 @@ enum store_status store_set(const struct store_key *k, const struct store_value 
         if (version)
             *version = nit->version;
         _do_replace(s, slot, nit, k->hash, MUT_SET);
+        nit = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nit)
+        _item_free(nit); /* gives back the reservation */
+    return rc;
+}
+
+/* ---- leases (lease.c holds the table) ---- */
+
+enum store_status store_lease_get(const struct store_key *k, uint32_t lease_ms, bool ask_disk,
+                                  struct item **out, uint64_t *token, uint32_t *left_ms)
+{
+    struct shard *s = _shard(k);
+    for (int pass = 0;; pass++) {
+        pthread_mutex_lock(&s->lock);
+        struct item **slot = _do_find(s, k);
+        if (slot) {
+            struct item *it = *slot;
+            __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ, __ATOMIC_RELAXED);
+            _item_ref(it);
+            pthread_mutex_unlock(&s->lock);
+            if (pass == 0 && _verify_this_read() && !store_item_verify(k, it, "a read")) {
+                store_item_release(it); /* removed: a miss, which may take the lease */
+                continue;
+            }
+            stat_incr(&st.hits);
+            store_ns_hit(k->ns, true);
+            *out = it;
+            return STORE_OK;
+        }
+        if (ask_disk && _on_disk(k)) {
+            pthread_mutex_unlock(&s->lock);
+            return STORE_ON_DISK;
+        }
+        enum store_status rc = do_store_lease_take(s, k, lease_ms, token, left_ms);
+        pthread_mutex_unlock(&s->lock);
+        if (rc != STORE_LEASE_WAIT) { /* a waiter's polls count in lease_waits only */
+            stat_incr(&st.misses);
+            store_ns_hit(k->ns, false);
+        }
+        if (rc == STORE_LEASED)
+            _make_room(0); /* the lease's bytes count against the limit too */
+        return rc;
+    }
+}
+
+enum store_status store_lease_set(const struct store_key *k, uint64_t token,
+                                  const struct store_value *v, uint64_t ttl_ms,
+                                  uint64_t *version)
+{
+    struct item *nit = NULL;
+    if (v) {
+        nit = _item_reserved(k, v->type, v->data, v->len);
+        if (!nit)
+            return STORE_ENOMEM;
+        nit->expire_ms = _expire_at(ttl_ms);
+    }
+    struct shard *s = _shard(k);
+    pthread_mutex_lock(&s->lock);
+    enum store_status rc = do_store_lease_redeem(s, k, token);
+    if (rc == STORE_OK && nit) {
+        nit->version = store_hlc_now();
+        nit->origin = _self();
+        if (version)
+            *version = nit->version;
+        _do_replace(s, _do_find(s, k), nit, k->hash, MUT_SET);
         nit = NULL;
     }
     pthread_mutex_unlock(&s->lock);
@@ -1700,6 +1779,7 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
         rc = STORE_NOT_STORED;
     } else if (lost) {
         rc = STORE_NOT_STORED;
+        do_store_lease_changed(s, k->ns, k->hash, k->data, k->len); /* the key changed */
         if (miss_hooks.forget)
             miss_hooks.forget(miss_hooks.arg, k);
     } else if (op == MUT_SET) {
@@ -1710,8 +1790,12 @@ enum store_status store_apply(const struct store_key *k, const struct store_remo
         if (slot) {
             _emit_change(MUT_DEL, *slot, k->hash, NULL, 0, r->stamp, r->origin);
             _do_unlink(s, slot);
-        } else if (miss_hooks.forget) {
-            miss_hooks.forget(miss_hooks.arg, k);
+        } else {
+            /* no record (memory held nothing to remove), but the key changed: a value
+             * computed under a lease taken before the delete must not be stored after it */
+            do_store_lease_changed(s, k->ns, k->hash, k->data, k->len);
+            if (miss_hooks.forget)
+                miss_hooks.forget(miss_hooks.arg, k);
         }
     } else if (slot) { /* MUT_TOUCH */
         _restamp(*slot, r->expire_ms, r->stamp, r->origin);
@@ -2063,6 +2147,7 @@ static void _flush(int ns, uint16_t origin, uint64_t stamp, uint64_t n, uint64_t
 
 void store_flush(int ns, uint64_t *removed)
 {
+    store_lease_flushed(); /* before the items die: a lease set after it sees it */
     uint64_t stamp = store_hlc_now();
     _flush(ns, _self(), stamp, store_ns_flush(ns), removed);
 }
@@ -2070,6 +2155,7 @@ void store_flush(int ns, uint64_t *removed)
 void store_flush_remote(int ns, uint16_t origin, uint64_t stamp)
 {
     store_hlc_floor(stamp);
+    store_lease_flushed();
     /* ordered by its stamp: what this node wrote after it (in that namespace) stays; the
      * older items die now and are reclaimed as they are met, like expired ones */
     store_ns_flush_below(ns, stamp, origin);
@@ -2081,3 +2167,5 @@ void store_enforce_limit(void) { _make_room(0); }
 
 struct option_value *store_opt_sweep_interval(void) { return &opts.sweep_interval_ms; }
 struct option_value *store_opt_sweep_buckets(void) { return &opts.sweep_buckets; }
+struct option_value *store_opt_max_leases(void) { return &opts.max_leases; }
+uint64_t store_max_leases(void) { return option_get_u(&opts.max_leases); }

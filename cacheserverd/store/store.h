@@ -24,7 +24,9 @@
     ACTION(sweep_interval_ms, OPT_UINT, "100", OPT_RUNTIME,                                  \
            "pause between two steps of the background expiry sweep")                        \
     ACTION(sweep_buckets, OPT_UINT, "256", OPT_RUNTIME,                                      \
-           "hash buckets the expiry sweep examines per shard and step")
+           "hash buckets the expiry sweep examines per shard and step")                      \
+    ACTION(max_leases, OPT_UINT, "16384", OPT_RUNTIME,                                       \
+           "most LEASE_GET leases outstanding at once (E_LIMIT beyond)")
 
 #define STORE_STATS(ACTION)                                                                  \
     ACTION(items, STAT_GAUGE, "items in memory (including expired ones not yet reclaimed)") \
@@ -38,7 +40,15 @@
     ACTION(rehash_steps, STAT_COUNTER, "incremental rehash steps")                          \
     ACTION(mutations, STAT_COUNTER, "mutation records emitted")                            \
     ACTION(corrupt_values, STAT_COUNTER,                                                     \
-           "values whose checksum failed (read, sent to a peer, demoted): removed, a miss")
+           "values whose checksum failed (read, sent to a peer, demoted): removed, a miss")  \
+    ACTION(leases, STAT_GAUGE, "leases outstanding: LEASE_GET misses whose caller computes")  \
+    ACTION(lease_grants, STAT_COUNTER, "LEASE_GET misses that got a lease (the one to compute)") \
+    ACTION(lease_waits, STAT_COUNTER,                                                        \
+           "LEASE_GET misses told to wait: another caller holds the key's lease (hot misses)") \
+    ACTION(lease_lost, STAT_COUNTER,                                                         \
+           "LEASE_SETs not stored: the lease expired, or the key changed or was flushed")    \
+    ACTION(lease_expired, STAT_COUNTER, "leases that ran out before their LEASE_SET")         \
+    ACTION(lease_full, STAT_COUNTER, "LEASE_GET misses refused with E_LIMIT: max_leases held")
 
 /* Streams are kept in chunks of this many bytes (all full but the last). */
 #define STORE_STREAM_CHUNK (256u * 1024u)
@@ -71,6 +81,8 @@ enum store_status {
     STORE_ENOMEM,       /* cannot fit within the memory limit */
     STORE_ELIMIT,       /* too many namespaces */
     STORE_ON_DISK,      /* memory misses the key, a disk tier may hold it: load it first */
+    STORE_LEASED,       /* store_lease_get: a miss, and the caller now holds the key's lease */
+    STORE_LEASE_WAIT,   /* store_lease_get: a miss, and another caller holds the lease */
 };
 
 #define STORE_SET_NX 1u
@@ -347,6 +359,25 @@ bool store_stream_spilled(const struct store_key *k, uint64_t sid, uint32_t idx,
 typedef void (*store_key_fn)(void *ctx, const uint8_t *key, uint32_t klen);
 uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t plen,
                     uint32_t count, store_key_fn fn, void *ctx);
+
+/* ---- leases (docs/protocol.md, LEASE_GET and LEASE_SET; store/lease.c) ---- */
+#define STORE_LEASE_MAX_MS 60000
+/* A read like store_get (counts a hit or a miss, but not a LEASE_WAIT) that, on a miss, hands out the key's lease:
+ * STORE_OK (a hit: *out as store_get), STORE_LEASED (*token, held for lease_ms, 1..
+ * STORE_LEASE_MAX_MS; *left_ms = lease_ms), STORE_LEASE_WAIT (another caller holds it for
+ * *left_ms more), STORE_ELIMIT (max_leases held), STORE_ENOMEM, or, with ask_disk, STORE_ON_DISK
+ * (memory misses the key and a disk tier may hold it: nothing counted, no lease). */
+enum store_status store_lease_get(const struct store_key *k, uint32_t lease_ms, bool ask_disk,
+                                  struct item **out, uint64_t *token, uint32_t *left_ms);
+/* Store v (as store_set without flags) only when token is the key's live lease, which it
+ * ends; v NULL ends it without storing (a compute that failed). STORE_OK (*version set when
+ * v), STORE_NOT_STORED (the lease expired, or the key changed or was flushed since it was
+ * granted), STORE_ENOMEM. */
+/* The max_leases option. */
+uint64_t store_max_leases(void);
+enum store_status store_lease_set(const struct store_key *k, uint64_t token,
+                                  const struct store_value *v, uint64_t ttl_ms,
+                                  uint64_t *version);
 
 /* Flush one namespace (ns >= 0) or everything (ns < 0). O(number of namespaces): items are
  * invalidated at once and reclaimed by the sweeper. *removed = live items invalidated. */

@@ -55,6 +55,7 @@ static void _sweep_shard(struct shard *s, uint64_t buckets, uint64_t now)
 {
     unsigned corrupt = 0;
     pthread_mutex_lock(&s->lock);
+    do_store_lease_sweep(s, clock_mono_us()); /* leases whose holder never came back */
     if (s->t[1].buckets) { /* rehash in progress: help it instead */
         do_store_table_rehash_step(s);
         pthread_mutex_unlock(&s->lock);

@@ -216,6 +216,75 @@ CC_EXPORT int cc_cluster_rotate_cert(cc_client *c);
  * @return CC_OK, or an error (E_BAD_ARGS over the bounds). */
 CC_EXPORT int cc_wait(cc_client *c, unsigned replicas, uint32_t timeout_ms, unsigned *acked);
 
+/* ---- Leases: compute a missing value once per key, across every process of the host ----
+ * (docs/protocol.md, "Leases"; memcached's leases at Facebook, NSDI'13.) The first caller to
+ * miss a key gets its lease (a token) and computes; the others are told to wait and poll
+ * until the value is there. Any change of the key between the lease and its cc_lease_set
+ * (SET, DEL, INCR, expiry, FLUSH, a peer's write) makes that set CC_NOT_STORED, so a value
+ * computed from older data never overwrites a newer one. A lease lasts lease_ms (at most
+ * CC_LEASE_MAX_MS): a holder that crashed delays the others at most that long. Leases are
+ * per server (not replicated). The server never waits: the waiting is the caller's (polls
+ * with short sleeps, cc_remember does it). */
+
+/** LEASE_GET: cc_get, and on a miss the key's lease. lease_ms: how long the lease holds,
+ * milliseconds, 1..CC_LEASE_MAX_MS (60000); 0 = the server's default, CC_LEASE_DEFAULT_MS
+ * (10000). token and retry_ms may be NULL.
+ * @return CC_OK (a hit: *out filled as cc_get), CC_LEASED (a miss: this caller holds the
+ * lease, *token; compute the value and give it to cc_lease_set), CC_LEASE_WAIT (a miss while
+ * another caller holds the lease: ask again after *retry_ms milliseconds), CC_NOT_FOUND (a
+ * miss with no lease to be had: the server is fenced and stores nothing), or an error
+ * (CC_E_LIMIT: the server holds its max_leases leases). */
+CC_EXPORT int cc_lease_get(cc_client *c, const void *key, size_t klen, uint32_t lease_ms,
+                           cc_item *out, uint64_t *token, uint32_t *retry_ms);
+/** LEASE_SET: store v (ttl_ms: milliseconds, 0 = no expiry) only while token is still the
+ * key's lease, which this ends; v NULL ends the lease without storing (the compute failed:
+ * the next caller gets the lease at once). version_out may be NULL.
+ * @return CC_OK, CC_NOT_STORED (the lease expired, or the key changed or was flushed since:
+ * nothing stored, the value is still the caller's to use), or an error. */
+CC_EXPORT int cc_lease_set(cc_client *c, const void *key, size_t klen, uint64_t token,
+                           const cc_value *v, uint64_t ttl_ms, uint64_t *version_out);
+
+/** cc_remember's compute: fill *out with the value for key (cc_value_* helpers; its memory
+ * must stay valid until cc_remember returns, which copies it). Return CC_OK, or any other
+ * status to give up: the lease is given back, nothing is stored, and cc_remember returns that
+ * status. It may use the same client. */
+typedef int (*cc_compute_fn)(void *arg, const void *key, size_t klen, cc_value *out);
+
+/** Options of cc_remember; zero them with cc_remember_options_init (every 0 is a default). */
+typedef struct cc_remember_options {
+    uint64_t ttl_ms;   /**< the stored value's ttl, milliseconds; 0 = no expiry */
+    uint32_t lease_ms; /**< how long the lease holds (1..CC_LEASE_MAX_MS); 0 = 10000 */
+    uint32_t wait_ms;  /**< how long to wait for another caller's value; 0 = lease_ms (then
+                            the lease has expired and this caller may take it over) */
+    bool timeout_error; /**< when the wait runs out: false (default) computes without
+                             storing, true returns CC_E_TIMEOUT without computing */
+} cc_remember_options;
+
+CC_EXPORT void cc_remember_options_init(cc_remember_options *o);
+
+/** How cc_remember got its value (*how). */
+enum cc_remember_how {
+    CC_REMEMBER_HIT = 0,        /**< it was stored */
+    CC_REMEMBER_WAITED = 1,     /**< another caller computed it while this one waited */
+    CC_REMEMBER_COMPUTED = 2,   /**< computed here and stored */
+    CC_REMEMBER_NOT_STORED = 3, /**< computed here, not stored: the lease was lost (the key
+                                     changed meanwhile), the wait ran out, or the server is
+                                     fenced */
+};
+
+/** Compute-if-absent, at most once per key across every process of the host: the stored
+ * value, or, on a miss, fn's value stored with opts->ttl_ms, while concurrent callers of the
+ * same key wait (polling, up to opts->wait_ms) and get that value instead of computing.
+ * opts may be NULL (the defaults); how may be NULL.
+ * @return CC_OK with *out holding the value (owned: cc_item_release; a computed one has
+ * ttl_ms as given, -1 for none, and its version, 0 when not stored), fn's status when it
+ * failed, CC_E_TIMEOUT (the wait ran out and opts->timeout_error), or an error. Against a
+ * server older than leases (CC_E_UNKNOWN_OP) it falls back to cc_get, fn, cc_set: concurrent
+ * callers may then all compute. */
+CC_EXPORT int cc_remember(cc_client *c, const void *key, size_t klen,
+                          const cc_remember_options *opts, cc_compute_fn fn, void *arg,
+                          cc_item *out, int *how);
+
 /* ---- Batches: many requests in one write, replies collected in order ---- */
 typedef struct cc_batch cc_batch;
 

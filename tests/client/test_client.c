@@ -16,30 +16,11 @@
 #include <unistd.h>
 
 #include "cacheclient.h"
+#include "client_test.h"
 #include "harness.h"
 #include "mpread.h"
 
-static struct harness *srv;
-
-#define EXPECT_STATUS(c, want, got)                                                            \
-    do {                                                                                       \
-        int g_ = (got);                                                                        \
-        if (g_ != (want))                                                                      \
-            fail_msg("%s: expected %s, got %s (%s)", #got, cc_strstatus(want), cc_strstatus(g_), \
-                     cc_errmsg(c));                                                            \
-    } while (0)
-
-static cc_client *_client(const char *ns)
-{
-    cc_options o;
-    cc_options_init(&o);
-    o.socket_path = harness_socket(srv);
-    o.ns = ns;
-    o.client_name = "test_client";
-    cc_client *c = cc_client_create(&o);
-    assert_non_null(c);
-    return c;
-}
+static cc_client *_client(const char *ns) { return client_test_new(srv, ns, "test_client"); }
 
 static int group_setup(void **state)
 {
@@ -49,19 +30,7 @@ static int group_setup(void **state)
     return srv ? 0 : -1;
 }
 
-static int group_teardown(void **state)
-{
-    (void)state;
-    harness_destroy(&srv);
-    return 0;
-}
-
-static uint64_t _now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static uint64_t _now_ms(void) { return client_test_now_ms(); }
 
 static void _set(cc_client *c, const char *key, const cc_value *v)
 {

@@ -704,6 +704,39 @@ static void _a_ns(int status, int iter)
     }
 }
 
+/* LEASE_GET of a missing key (the lease is granted: its token), and LEASE_SET with it */
+static uint64_t lease_token;
+static void _b_lease_get(int iter) { kstr = _ikey("lease", iter); }
+static bool _k_lease_get(struct rep *r, int iter)
+{
+    (void)iter;
+    uint64_t token;
+    return r->status == CC_LEASED && mp_read_uint(&r->res, &token) && token > 0;
+}
+static void _b_lease_set(int iter)
+{
+    static char key[64];
+    snprintf(key, sizeof(key), "lset:%d", iter);
+    kstr = key;
+    struct rep r;
+    _call(CC_OP_LEASE_GET, 1, _a_key, iter, &r); /* no fault armed yet */
+    assert_int_equal(r.status, CC_LEASED);
+    assert_true(mp_read_uint(&r.res, &lease_token));
+    _rep_free(&r);
+    vdata = (const uint8_t *)known;
+    vlen = sizeof(known) - 1;
+}
+static void _p_lease_set(msgpack_packer *pk, int iter)
+{
+    _a_key(pk, iter);
+    msgpack_pack_uint64(pk, lease_token);
+    _pk_bin(pk, vdata, vlen);
+}
+static void _a_lease_set(int status, int iter)
+{
+    _expect(_ikey("lset", iter), known, sizeof(known) - 1, status != CC_OK);
+}
+
 /* FLUSH of a namespace holding three keys */
 static void _b_flush(int iter)
 {
@@ -762,6 +795,9 @@ static const struct nomem_case cases[] = {
     {"FLUSH namespace", CC_OP_FLUSH, 1, _a_str, _b_flush, _k_flush, _a_flush},
     {"HELLO", CC_OP_HELLO, 1, _p_hello, _b_none, _k_hello, _a_none},
     {"CLUSTER_STATUS", CC_OP_CLUSTER_STATUS, 0, NULL, _b_none, _k_cluster, _a_none},
+    {"LEASE_GET hit", CC_OP_LEASE_GET, 1, _a_key, _b_get_known, _k_get_known, _a_none},
+    {"LEASE_GET miss", CC_OP_LEASE_GET, 1, _a_key, _b_lease_get, _k_lease_get, _a_none},
+    {"LEASE_SET", CC_OP_LEASE_SET, 3, _p_lease_set, _b_lease_set, _k_set, _a_lease_set},
 };
 
 /* ---- the same against keys only the disk tier holds (cmd_tier.c: keys and chunks read

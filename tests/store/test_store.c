@@ -487,6 +487,113 @@ static enum store_status _apply_ctr(const char *key, const struct ctr *c, uint16
  * increments once (applying it again changes nothing, an older one neither); a newer epoch
  * replaces the state; a SET newer than the epoch resets the counter, an older one does not;
  * a malformed state is refused. */
+/* The key's lease: its token. */
+static uint64_t _lease(const char *key)
+{
+    struct store_key k;
+    _key(&k, 0, key);
+    struct item *it = NULL;
+    uint64_t token = 0;
+    uint32_t left = 0;
+    assert_int_equal(store_lease_get(&k, 5000, false, &it, &token, &left), STORE_LEASED);
+    assert_true(token > 0 && left == 5000);
+    return token;
+}
+
+static enum store_status _lease_set(const char *key, uint64_t token)
+{
+    uint8_t enc[16];
+    struct store_value v = {STORE_T_BYTES, enc, _bin(enc, "computed", 8)};
+    struct store_key k;
+    _key(&k, 0, key);
+    return store_lease_set(&k, token, &v, 0, NULL);
+}
+
+/* Every kind of change of a key between its lease and the lease's set ends the lease, with
+ * and without mutation subscribers (the record is built only with them); a load does not. */
+static void test_leases_end_with_any_change(void **state)
+{
+    (void)state;
+    store_set_node_id(1);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            assert_int_equal(store_mutation_subscribe(_record, NULL), 0);
+        recs.n = 0;
+        struct store_key k;
+        struct item *it;
+        uint64_t t, t2, len;
+        uint32_t left;
+        int64_t r;
+        /* a second caller waits; the holder's set is stored and ends the lease */
+        t = _lease("a");
+        _key(&k, 0, "a");
+        assert_int_equal(store_lease_get(&k, 5000, false, &it, &t2, &left), STORE_LEASE_WAIT);
+        assert_true(left > 4000 && left <= 5000);
+        assert_int_equal(_lease_set("a", t + 1), STORE_NOT_STORED); /* not its token */
+        assert_int_equal(_lease_set("a", t), STORE_OK);
+        assert_int_equal(_has(0, "a", "computed"), 1);
+        assert_int_equal(_lease_set("a", t), STORE_NOT_STORED);
+        assert_int_equal(store_lease_get(&k, 5000, false, &it, &t2, &left), STORE_OK);
+        store_item_release(it);
+        assert_int_equal(store_del(&k), STORE_OK);
+        /* local changes */
+        t = _lease("s");
+        assert_int_equal(_set_str(0, "s", "x", 0, 0, 0, NULL), STORE_OK);
+        assert_int_equal(_lease_set("s", t), STORE_NOT_STORED);
+        t = _lease("i");
+        _key(&k, 0, "i");
+        assert_int_equal(store_incr(&k, 1, 0, 0, &r), STORE_OK);
+        assert_int_equal(_lease_set("i", t), STORE_NOT_STORED);
+        t = _lease("ap");
+        _key(&k, 0, "ap");
+        assert_int_equal(store_append(&k, "x", 1, 0, &len), STORE_OK);
+        assert_int_equal(_lease_set("ap", t), STORE_NOT_STORED);
+        t = _lease("d");
+        _key(&k, 0, "d");
+        assert_int_equal(store_del(&k), STORE_NOT_FOUND); /* nothing held: still a change */
+        assert_int_equal(_lease_set("d", t), STORE_NOT_STORED);
+        t = _lease("f");
+        store_flush(5, NULL); /* another namespace: every lease goes */
+        assert_int_equal(_lease_set("f", t), STORE_NOT_STORED);
+        _lease("f"); /* and the flushed one holds no one back */
+        /* a peer's set, delete, and flush */
+        t = _lease("ps");
+        assert_int_equal(_apply("ps", MUT_SET, store_clock_now() + 1000, 2, "peer", 0), STORE_OK);
+        assert_int_equal(_lease_set("ps", t), STORE_NOT_STORED);
+        assert_int_equal(_has(0, "ps", "peer"), 1);
+        t = _lease("pd");
+        assert_int_equal(_apply("pd", MUT_DEL, store_clock_now() + 1000, 2, NULL, 0), STORE_OK);
+        assert_int_equal(_lease_set("pd", t), STORE_NOT_STORED);
+        t = _lease("pf");
+        store_flush_remote(0, 2, store_clock_now() + 1000);
+        assert_int_equal(_lease_set("pf", t), STORE_NOT_STORED);
+        /* a copy loaded from disk is no change: the lease still holds */
+        t = _lease("ld");
+        uint8_t enc[16];
+        struct store_value lv = {STORE_T_BYTES, enc, _bin(enc, "disk", 4)};
+        _key(&k, 0, "ld");
+        assert_int_equal(store_load(&k, &lv, NULL, 0, 0, 7, NULL, NULL), STORE_OK);
+        assert_int_equal(_lease_set("ld", t), STORE_OK);
+        assert_int_equal(_has(0, "ld", "computed"), 1);
+        /* a lease runs out: the next caller gets a new one, the old holder's set fails */
+        _key(&k, 0, "x");
+        assert_int_equal(store_lease_get(&k, 20, false, &it, &t, &left), STORE_LEASED);
+        _sleep_ms(30);
+        t2 = _lease("x");
+        assert_true(t2 != t);
+        assert_int_equal(_lease_set("x", t), STORE_NOT_STORED);
+        assert_int_equal(_lease_set("x", t2), STORE_OK);
+        /* given back without a value: the next caller gets it at once */
+        t = _lease("g");
+        _key(&k, 0, "g");
+        assert_int_equal(store_lease_set(&k, t, NULL, 0, NULL), STORE_OK);
+        assert_int_equal(store_lease_set(&k, t, NULL, 0, NULL), STORE_NOT_STORED);
+        t = _lease("g");
+        assert_int_equal(store_lease_set(&k, t, NULL, 0, NULL), STORE_OK);
+        store_flush(-1, NULL);
+    }
+}
+
 static void test_counters_merge_per_origin(void **state)
 {
     (void)state;
@@ -1062,6 +1169,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_set_get_versions_and_conditions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leases_end_with_any_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_expires_and_sweeper_reclaims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_limit_is_hard_and_sieve_keeps_hot_items,
                                         setup, teardown),
