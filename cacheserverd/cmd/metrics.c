@@ -67,6 +67,17 @@ static void _not_found(struct evhttp_request *req, void *arg)
     evhttp_send_error(req, HTTP_NOTFOUND, "only /metrics is served here");
 }
 
+static struct event *stop_ev;
+
+/* In the loop: stop it. An activated event, unlike event_base_loopbreak, is not lost when
+ * the stop comes before the thread entered its loop (event_base_loop clears a break asked
+ * for earlier): then it runs as the loop's first act. */
+static void _stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    event_base_loopbreak(base);
+}
+
 static void *_run(void *arg)
 {
     (void)arg;
@@ -110,7 +121,8 @@ int cmd_metrics_start(char *why, size_t len)
         snprintf(why, len, "'%s' is not HOST:PORT (e.g. 127.0.0.1:9150)", addr);
         return -1;
     }
-    if (!(base = event_base_new()) || !(http = evhttp_new(base))) {
+    if (!(base = event_base_new()) || !(http = evhttp_new(base)) ||
+        !(stop_ev = event_new(base, -1, 0, _stop_cb, NULL))) {
         snprintf(why, len, "cannot create the HTTP server");
         goto fail;
     }
@@ -136,6 +148,9 @@ int cmd_metrics_start(char *why, size_t len)
 fail:
     if (http)
         evhttp_free(http);
+    if (stop_ev)
+        event_free(stop_ev);
+    stop_ev = NULL;
     if (base)
         event_base_free(base);
     http = NULL;
@@ -147,8 +162,10 @@ void cmd_metrics_stop(void)
 {
     if (!running)
         return;
-    event_base_loopbreak(base); /* thread-safe: core_setup turned libevent's locking on */
+    event_active(stop_ev, EV_READ, 0); /* thread-safe: core_setup turned locking on */
     pthread_join(thread, NULL);
+    event_free(stop_ev);
+    stop_ev = NULL;
     evhttp_free(http);
     event_base_free(base);
     http = NULL;

@@ -295,9 +295,11 @@ static void test_large_frames_cut_off_leave_nothing_resident(void **state)
             base = tu_proc_kb(harness_pid(h), "RssAnon");
     }
     long now = tu_proc_kb(harness_pid(h), "RssAnon");
-    EXPECT_TRUE(h, base > 0 && now - base < 2048,
+    /* 4 MiB: with malloc's arenas the 20 frames kept 8 MiB and more; ThreadSanitizer's
+     * own allocator and shadow add ~2.4 MiB over them with the mapping too */
+    EXPECT_TRUE(h, base > 0 && now - base < 4096,
                 "anonymous RSS after 20 large frames cut off at 4 of 16 MiB: expected within "
-                "2 MiB of %ld KiB, got %ld KiB", base, now);
+                "4 MiB of %ld KiB, got %ld KiB", base, now);
     free(buf);
     EXPECT_PING(h);
 }
