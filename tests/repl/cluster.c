@@ -413,6 +413,15 @@ void cluster_up(struct cluster *cl, int n)
     cluster_wait_links(cl, 10000);
 }
 
+void cluster_start_skewed(struct cluster *cl)
+{
+    static const char *const skew[] = {"--repl-test-clock-skew-ms", "10000", NULL};
+    cluster_init(cl, 3);
+    cluster_start_node(cl, 0, NULL, -1);
+    cluster_start_node(cl, 1, NULL, -1);
+    cluster_start_node(cl, 2, skew, -1);
+}
+
 /* ---- integrity and membership ---- */
 
 int64_t cluster_fault(struct cluster *cl, int i, const char *what, uint32_t n)

@@ -64,6 +64,9 @@ void cluster_start_node(struct cluster *cl, int i, const char *const *extra, int
 void cluster_start(struct cluster *cl, const char *const *extra);
 /* cluster_init, cluster_start without extra arguments, and cluster_wait_links (10 s). */
 void cluster_up(struct cluster *cl, int n);
+/* Three nodes, node 2's clock 10 s ahead (repl-test-clock-skew-ms): cluster_init and
+ * every node started, links not waited for. */
+void cluster_start_skewed(struct cluster *cl);
 /* Stop everything and remove the files. */
 void cluster_destroy(struct cluster *cl);
 /* A cmocka teardown: destroys the cluster a failed test left behind. */

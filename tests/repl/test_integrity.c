@@ -381,11 +381,7 @@ static void test_clock_ahead_fences_the_node(void **state)
 {
     (void)state;
     static struct cluster cl;
-    cluster_init(&cl, 3);
-    static const char *const skew[] = {"--repl-test-clock-skew-ms", "10000", NULL};
-    cluster_start_node(&cl, 0, NULL, -1);
-    cluster_start_node(&cl, 1, NULL, -1);
-    cluster_start_node(&cl, 2, skew, -1);
+    cluster_start_skewed(&cl);
     /* at once, before its links are up: it may fence itself as soon as it hears its peers'
      * clocks (under ThreadSanitizer before all its links were ever up together) */
     cc_value v = cc_value_bytes("future", 6);

@@ -61,6 +61,18 @@ static void _replicates(struct cluster *cl, int from, int to, const char *key)
     cc_item_release(&it);
 }
 
+/* Wait until node i holds node 2 out (revoked or removed, no link), at most 5 s after t0. */
+static void _wait_dropped(struct cluster *cl, int i, uint64_t t0)
+{
+    while (!_revoked(cl, i, "n2") || cluster_links_to(cl, i, 2)) {
+        if (cl_now_ms() - t0 > 5000) {
+            harness_print_log(cl->nodes[i].h, 10);
+            fail_msg("node %d did not drop node 2 within 5 s", i);
+        }
+        cl_sleep_ms(50);
+    }
+}
+
 /* Revocation by a majority (docs/integrity.md): node 2 alone cannot revoke node 0 (node 1
  * has no evidence against it and node 0 does not sign its own revocation); one operator
  * asking to revoke node 2 is not enough either; when the operators of nodes 0 and 1 both ask,
@@ -81,13 +93,7 @@ static void test_majority_revokes_a_node(void **state)
     uint64_t t0 = cl_now_ms();
     assert_int_equal(cc_cluster_revoke(cl.nodes[1].c, "n2"), CC_OK);
     for (int i = 0; i < 2; i++) {
-        while (!_revoked(&cl, i, "n2") || cluster_links_to(&cl, i, 2)) {
-            if (cl_now_ms() - t0 > 5000) {
-                harness_print_log(cl.nodes[i].h, 10);
-                fail_msg("node %d did not drop node 2 within 5 s", i);
-            }
-            cl_sleep_ms(50);
-        }
+        _wait_dropped(&cl, i, t0);
     }
     printf("# nodes 0 and 1 dropped node 2 %llu ms after the second operator asked\n",
            (unsigned long long)(cl_now_ms() - t0));
@@ -128,11 +134,7 @@ static void test_fenced_node_revoked_by_one_operator(void **state)
 {
     (void)state;
     static struct cluster cl;
-    cluster_init(&cl, 3);
-    static const char *const skew[] = {"--repl-test-clock-skew-ms", "10000", NULL};
-    cluster_start_node(&cl, 0, NULL, -1);
-    cluster_start_node(&cl, 1, NULL, -1);
-    cluster_start_node(&cl, 2, skew, -1);
+    cluster_start_skewed(&cl);
     cluster_wait_fenced(&cl, 2, 15000);
     /* its peers dial it and hear why */
     uint64_t told = cl_now_ms() + 10000;
@@ -343,13 +345,7 @@ static void test_majority_removes_a_node(void **state)
     assert_int_equal(cc_cluster_remove(cl.nodes[2].c, "n2"), CC_OK);
     assert_int_equal(cc_cluster_remove(cl.nodes[0].c, "n2"), CC_OK);
     for (int i = 0; i < 2; i++) {
-        while (!_revoked(&cl, i, "n2") || cluster_links_to(&cl, i, 2)) {
-            if (cl_now_ms() - t0 > 5000) {
-                harness_print_log(cl.nodes[i].h, 10);
-                fail_msg("node %d did not drop node 2 within 5 s", i);
-            }
-            cl_sleep_ms(50);
-        }
+        _wait_dropped(&cl, i, t0);
         assert_int_equal(cluster_status_num(&cl, i, "peer.n2.removed"), 1);
     }
     printf("# nodes 0 and 1 dropped node 2 %llu ms after the second request\n",
@@ -408,11 +404,12 @@ static void test_majority_adds_a_node(void **state)
     assert_int_equal(cc_cluster_add(cl.nodes[0].c, "n3", "nowhere", fp3), CC_E_BAD_ARGS);
     assert_int_equal(cc_cluster_add(cl.nodes[0].c, "n3", addr, "abc"), CC_E_BAD_ARGS);
     assert_int_equal(cc_cluster_add(cl.nodes[0].c, "n3", addr, fp3), CC_OK);
-    cl_sleep_ms(2000); /* one operator: nobody else signs, nobody links to node 3 */
-    for (int i = 0; i < 3; i++) {
+    cl_sleep_ms(2000); /* one operator: nobody else signs, node 3 is not added */
+    for (int i = 0; i < 3; i++)
         assert_int_equal(_epoch(&cl, i), 1);
-        assert_false(cluster_links_to(&cl, 3, i));
-    }
+    /* (not node 3's links: in TLS 1.3 its dial completes before the member refuses its
+     * certificate, so its out_up flickers) */
+    assert_int_equal(_epoch(&cl, 3), 0);
     uint64_t t0 = cl_now_ms();
     assert_int_equal(cc_cluster_add(cl.nodes[1].c, "n3", addr, fp3), CC_OK);
     /* 30 s: under ThreadSanitizer, on a busy machine, the links to the new node took ~10 s
