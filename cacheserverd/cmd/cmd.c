@@ -345,6 +345,21 @@ static enum core_verdict _frame(void *session, const uint8_t *body, size_t len,
     return cmd_dispatch(session, body, len, out, 0, NULL);
 }
 
+/* GET and MGET change nothing a request can see (a disk read's load into memory is not a
+ * change: docs/design.md), so they may run before the deferred requests ahead of them and
+ * these before them (core's handler.h). Any other request, or a frame that does not parse,
+ * waits for the replies before it. */
+static bool _reorderable(void *session, const uint8_t *body, size_t len)
+{
+    (void)session;
+    struct mp_cursor c;
+    uint32_t n;
+    uint64_t op;
+    mp_cursor_init(&c, body, len);
+    return mp_read_array(&c, &n) && n >= 2 && mp_read_uint(&c, &op) &&
+           (op == CC_OP_GET || op == CC_OP_MGET);
+}
+
 static void _frame_too_large(void *session, uint64_t len, uint64_t max, struct core_out *out)
 {
     (void)session;
@@ -366,6 +381,7 @@ static const struct core_handler handler = {
     .session_open = _session_open,
     .session_close = _session_close,
     .frame = _frame,
+    .reorderable = _reorderable,
     .frame_too_large = _frame_too_large,
     .too_many_connections = _too_many,
     .thread_exit = cmd_thread_exit,

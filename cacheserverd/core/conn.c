@@ -100,19 +100,52 @@ void core_out_add_ref(struct core_out *o, const void *data, size_t len,
     }
 }
 
-/* ---- deferred replies (handler.h) ---- */
+/* ---- deferred replies in order (handler.h) ----
+ * A connection's deferred replies form a queue in request order. Each holds, in `after`,
+ * the replies of the requests that followed it up to the next deferred one; while the queue
+ * is not empty handlers write into c->aout, the newest one's `after`. A fill runs when its
+ * completion reaches the worker, in any order: the oldest one writes straight to the output,
+ * a later one into its own `reply` buffer. Then every filled reply at the head of the queue
+ * moves to the output with what followed it (_defers_out), so the client reads replies in
+ * the order of its requests. What may run while replies are deferred is in _may_overtake:
+ * reads behind reads, and nothing behind anything else. Before this, a connection parsed
+ * nothing while a reply was deferred, so a pipeline of GETs that went to the disk tier
+ * waited for one disk read after another (issue 16; docs/performance.md). */
 
 struct core_defer *core_defer_begin(struct core_out *o)
 {
     struct conn *c = o->conn;
-    if (!c || c->defer)
+    if (!c)
         return NULL;
     struct core_defer *d = calloc(1, sizeof(*d));
-    if (!d)
+    struct evbuffer *after = d ? evbuffer_new() : NULL;
+    if (!after) {
+        free(d);
         return NULL;
+    }
     d->w = c->w;
     d->c = c;
-    c->defer = d;
+    struct core_defer *at = o->slot;
+    if (at) {
+        /* begun by at's fill (its request runs again and waits again): d takes the place of
+         * at's reply, so what followed at now follows d */
+        d->after = at->after;
+        at->after = after;
+        d->reorderable = at->reorderable;
+        d->cnext = at->cnext;
+        at->cnext = d;
+        if (c->dq_tail == at)
+            c->dq_tail = d;
+    } else {
+        d->after = after;
+        if (c->dq_tail)
+            c->dq_tail->cnext = d;
+        else
+            c->dq_head = d;
+        c->dq_tail = d;
+    }
+    c->aout.buf = c->dq_tail->after;
+    c->ndefers++;
     worker_defer_taken(c->w);
     return d;
 }
@@ -133,7 +166,7 @@ static uint64_t _limit(void) { return option_get_u(&core_opts.max_output_buffer)
 
 static void _read_start(struct conn *c)
 {
-    if (!c->reading && !c->closing && !c->paused && !c->defer) {
+    if (!c->reading && !c->closing && !c->paused && !c->held) {
         event_add(c->ev_read, NULL);
         c->reading = true;
     }
@@ -218,21 +251,45 @@ static bool _flush(struct conn *c)
         event_del(c->ev_write);
         c->writing = false;
     }
-    if (c->closing && !c->defer) { /* a deferred reply is still to come: wait for it */
+    if (c->closing && !c->ndefers) { /* a deferred reply is still to come: wait for it */
         conn_close(c);
         return false;
     }
     return true;
 }
 
+/* Parsing waits until every deferred reply is out (or fewer are deferred). */
+static void _hold(struct conn *c)
+{
+    c->held = true;
+    _read_stop(c);
+}
+
+/* Behind deferred replies, whether the request in this complete frame may run now: while
+ * fewer than CORE_MAX_DEFERS are deferred, every one of them from a reorderable request, the
+ * replies written behind them within max_output_buffer, and this request reorderable too. */
+static bool _may_overtake(struct conn *c, const uint8_t *body, size_t len)
+{
+    if (c->ndefers >= CORE_MAX_DEFERS || !core_h->reorderable)
+        return false;
+    size_t behind = 0;
+    for (const struct core_defer *d = c->dq_head; d; d = d->cnext) {
+        if (!d->reorderable)
+            return false;
+        behind += evbuffer_get_length(d->after) + (d->reply ? evbuffer_get_length(d->reply) : 0);
+    }
+    return behind <= _limit() && core_h->reorderable(c->session, body, len);
+}
+
 /* Hand every complete frame in the input to the handler until the input runs out, output
- * goes above the limit, or the connection starts closing. Returns false if c was freed. */
+ * goes above the limit, the connection starts closing, or a frame must wait for deferred
+ * replies. Returns false if c was freed. */
 static bool _after_frame(struct conn *c, enum core_verdict v);
 
 static bool _cut_frames(struct conn *c)
 {
     uint64_t max = option_get_u(&core_opts.max_frame_size);
-    while (!c->paused && !c->closing && !c->defer) {
+    while (!c->paused && !c->closing && !c->held) {
         size_t avail = evbuffer_get_length(c->in);
         if (avail < CC_FRAME_HEADER_SIZE) {
             c->need = CC_FRAME_HEADER_SIZE - avail;
@@ -251,8 +308,12 @@ static bool _cut_frames(struct conn *c)
                          (unsigned long long)c->peer.conn_id, (int)c->peer.pid,
                          (unsigned)c->peer.uid, (unsigned long long)len,
                          (unsigned long long)max, core_ratelimit_note(skipped, note, sizeof(note)));
-            core_h->frame_too_large(c->session, len, max, &c->out);
+            core_h->frame_too_large(c->session, len, max, c->ndefers ? &c->aout : &c->out);
             _begin_close(c);
+            break;
+        }
+        if (c->ndefers && len >= CONN_DIRECT_MIN) { /* never read around deferred replies */
+            _hold(c);
             break;
         }
         if (avail - CC_FRAME_HEADER_SIZE < len) {
@@ -273,16 +334,22 @@ static bool _cut_frames(struct conn *c)
             break;
         }
         c->need = 0;
-        evbuffer_drain(c->in, CC_FRAME_HEADER_SIZE);
-        const uint8_t *body = _empty_body;
-        if (len && !(body = evbuffer_pullup(c->in, (ev_ssize_t)len))) {
+        const uint8_t *frame = evbuffer_pullup(c->in, (ev_ssize_t)(CC_FRAME_HEADER_SIZE + len));
+        if (!frame) {
             log_error("connection %llu: out of memory for a %llu-byte frame",
                       (unsigned long long)c->peer.conn_id, (unsigned long long)len);
             conn_close(c);
             return false;
         }
-        enum core_verdict v = core_h->frame(c->session, body, len, &c->out);
-        evbuffer_drain(c->in, len);
+        const uint8_t *body = len ? frame + CC_FRAME_HEADER_SIZE : _empty_body;
+        if (c->ndefers && !_may_overtake(c, body, len)) {
+            _hold(c); /* the frame stays in c->in */
+            break;
+        }
+        enum core_verdict v = core_h->frame(c->session, body, len, c->ndefers ? &c->aout : &c->out);
+        if (v == CORE_PENDING && c->dq_tail && !c->dq_tail->filled && core_h->reorderable)
+            c->dq_tail->reorderable = core_h->reorderable(c->session, body, len);
+        evbuffer_drain(c->in, CC_FRAME_HEADER_SIZE + len);
         if (!_after_frame(c, v))
             return false;
     }
@@ -293,7 +360,7 @@ static bool _cut_frames(struct conn *c)
  * held), then go on with c->in as _cut_frames does. Returns false if c was freed. */
 static bool _big_frame(struct conn *c)
 {
-    if (c->paused || c->closing || c->defer)
+    if (c->paused || c->closing || c->held)
         return true;
     if (c->big_have < c->big_len) {
         c->need = c->big_len - c->big_have;
@@ -302,17 +369,18 @@ static bool _big_frame(struct conn *c)
     c->need = 0;
     uint8_t *body = c->big;
     c->big = NULL;
+    /* begun with nothing deferred (_cut_frames), and nothing was parsed since */
     enum core_verdict v = core_h->frame(c->session, body, c->big_len, &c->out);
     /* as with c->in's bytes, the handler keeps no pointer into a body */
     _big_free(body, c->big_len);
     return _after_frame(c, v) && _cut_frames(c);
 }
 
-/* After the handler ran on a frame: close on a failed reply, start closing, stop reading
- * for a deferred reply, or pause above the output limit. Returns false if c was freed. */
+/* After the handler ran on a frame: close on a failed reply, start closing, or pause above
+ * the output limit. Returns false if c was freed. */
 static bool _after_frame(struct conn *c, enum core_verdict v)
 {
-    if (c->out.failed) {
+    if (c->out.failed || c->aout.failed) {
         log_error("connection %llu: out of memory for a reply; closing",
                   (unsigned long long)c->peer.conn_id);
         conn_close(c);
@@ -320,10 +388,6 @@ static bool _after_frame(struct conn *c, enum core_verdict v)
     }
     if (v == CORE_CLOSE) {
         _begin_close(c);
-        return true;
-    }
-    if (v == CORE_PENDING && c->defer) {
-        _read_stop(c); /* no more input until the reply is out: bounded buffering */
         return true;
     }
     if (_pending(c) > _limit()) {
@@ -347,14 +411,44 @@ static void _process(struct conn *c)
     }
 }
 
-void conn_defer_resumed(struct conn *c)
+/* Move every filled reply at the head of the queue, and what followed it, to the output. */
+static void _defers_out(struct conn *c)
 {
-    if (c->out.failed) {
+    struct core_defer *d;
+    while ((d = c->dq_head) && d->filled) {
+        if (d->reply && evbuffer_add_buffer(c->out.buf, d->reply) != 0)
+            c->out.failed = true;
+        if (evbuffer_add_buffer(c->out.buf, d->after) != 0)
+            c->out.failed = true;
+        if (d->reply)
+            evbuffer_free(d->reply);
+        evbuffer_free(d->after);
+        c->dq_head = d->cnext;
+        c->ndefers--;
+        free(d);
+    }
+    if (!c->dq_head)
+        c->dq_tail = NULL;
+    c->aout.buf = c->dq_tail ? c->dq_tail->after : NULL;
+}
+
+void conn_defer_fill(struct conn *c, struct core_defer *d)
+{
+    /* the oldest writes straight to the output; a later one waits in its own buffer */
+    struct core_out o = {.conn = c, .slot = d,
+                         .buf = c->dq_head == d ? c->out.buf : (d->reply = evbuffer_new())};
+    o.failed = !o.buf;
+    d->fill(d->arg, &o);
+    d->filled = true; /* c owns d now (_defers_out or conn_close frees it) */
+    if (!o.failed)
+        _defers_out(c);
+    if (o.failed || c->out.failed) {
         log_error("connection %llu: out of memory for a reply; closing",
                   (unsigned long long)c->peer.conn_id);
         conn_close(c);
         return;
     }
+    c->held = false; /* parsing goes on, or holds again (_cut_frames) */
     _read_start(c);
     _process(c);
 }
@@ -490,6 +584,7 @@ void conn_open(struct worker *w, struct event_base *base, int fd, const struct c
     c->in = evbuffer_new();
     c->out.buf = evbuffer_new();
     c->out.conn = c;
+    c->aout.conn = c; /* its buf is set while replies are deferred */
     c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, _on_read, c);
     c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, _on_write, c);
     c->ev_timer = evtimer_new(base, _on_timer, c);
@@ -515,8 +610,18 @@ void conn_drain(struct conn *c)
 
 void conn_close(struct conn *c)
 {
-    if (c->defer)
-        c->defer->c = NULL; /* its completion frees what it holds (fill with out NULL) */
+    for (struct core_defer *d = c->dq_head, *next; d; d = next) {
+        next = d->cnext;
+        if (d->reply)
+            evbuffer_free(d->reply); /* runs the release callbacks of unsent references */
+        evbuffer_free(d->after);
+        if (d->filled) {
+            free(d);
+        } else {
+            d->reply = d->after = NULL;
+            d->c = NULL; /* its completion frees what it holds (fill with out NULL) */
+        }
+    }
     if (c->out.buf)
         evbuffer_free(c->out.buf); /* runs the release callbacks of unsent references */
     if (c->session)

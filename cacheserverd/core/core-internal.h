@@ -46,19 +46,29 @@ bool core_idlist_has(const struct core_idlist *l, uint32_t id);
 
 /* ---- output (conn.c): what a handler writes into ---- */
 struct conn;
+struct core_defer;
 struct core_out {
     struct evbuffer *buf;
     bool failed; /* an append failed (out of memory): the reply is incomplete, close */
     struct conn *conn; /* the connection this output belongs to (NULL: a rejected socket) */
+    struct core_defer *slot; /* a deferred reply's fill writes here: a defer begun in it
+                              * takes that reply's place in the order (conn.c) */
 };
 
-/* A deferred reply (handler.h): owned by the worker until its completion is processed. */
+/* A deferred reply (handler.h). Owned by the worker until its completion is processed, then
+ * by its connection until its reply reaches the output in request order (conn.c). */
 struct core_defer {
     struct core_defer *next;  /* the worker's completed list */
     struct worker *w;
     struct conn *c;           /* NULL once the connection closed (worker thread only) */
     void (*fill)(void *arg, struct core_out *out);
     void *arg;
+    /* Worker thread only: */
+    struct core_defer *cnext; /* the connection's deferred replies, in request order */
+    struct evbuffer *reply;   /* filled, not yet at the head of the order */
+    struct evbuffer *after;   /* the replies of the requests that followed, up to the next */
+    bool filled;
+    bool reorderable;         /* its request may be overtaken (handler->reorderable) */
 };
 
 /* ---- listener (listener.c, main thread) ---- */
@@ -100,7 +110,13 @@ struct conn {
     bool writing;             /* ev_write is added */
     bool paused;              /* output above max_output_buffer: requests not parsed */
     bool closing;             /* flush what is pending, then close */
-    struct core_defer *defer; /* a reply this connection waits for; no parsing meanwhile */
+    /* Deferred replies, oldest first (conn.c, "Deferred replies in order"). While there are
+     * any, handlers write into aout (the newest one's `after`), out.buf is what the socket
+     * gets, and only requests that may overtake are parsed; held: parsing waits for all. */
+    struct core_defer *dq_head, *dq_tail;
+    unsigned ndefers;
+    bool held;
+    struct core_out aout;
 };
 
 /* Called by a worker for each connection handed to it; takes ownership of fd (closed on
@@ -119,8 +135,9 @@ void worker_conn_closed(struct worker *w, struct conn *c);
 /* worker.c: count a token taken on this worker, and queue a completed one (any thread). */
 void worker_defer_taken(struct worker *w);
 void worker_defer_done(struct core_defer *d);
-/* conn.c, worker thread: the connection's deferred reply was written: go on parsing. */
-void conn_defer_resumed(struct conn *c);
+/* conn.c, worker thread: run d's fill for its connection, write every reply now in order,
+ * and go on parsing once nothing holds it; frees d when its reply is out. */
+void conn_defer_fill(struct conn *c, struct core_defer *d);
 
 /* Write a short reply frame straight to a fresh socket and close it: used by the listener
  * for max_connections (handler->too_many_connections). */

@@ -196,13 +196,11 @@ static void _on_defer(evutil_socket_t fd, short what, void *arg)
         struct conn *c = d->c;
         w->deferred--;
         if (c) {
-            c->defer = NULL;
-            d->fill(d->arg, &c->out);
-            conn_defer_resumed(c);
+            conn_defer_fill(c, d); /* c owns d from here */
         } else {
             d->fill(d->arg, NULL);
+            free(d);
         }
-        free(d);
         d = next;
     }
     _maybe_exit(w);

@@ -162,6 +162,104 @@ static void test_changes_win_over_disk_copies(void **state)
     cc_client_destroy(&c);
 }
 
+/* A pipeline of reads that go to disk, with memory hits, an MGET and changes among them:
+ * the server runs GETs behind GETs still waiting for the disk, yet every reply comes in
+ * request order, and a change waits for the reads sent before it (a GET sent before a SET
+ * or DEL of its key sees the old value, one sent after sees the change). */
+#define PIPE_KEYS 120
+static void test_pipelined_disk_reads_in_order(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    char key[32], *val = malloc(VLEN), *want = malloc(VLEN);
+    for (int i = 0; i < PIPE_KEYS; i++) {
+        snprintf(key, sizeof(key), "pipe:%d", i);
+        _value(i, val);
+        cc_value v = cc_value_bytes(val, VLEN);
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    _evict_to_disk(c, 3);
+    cc_value hot = cc_value_bytes("in memory", 9);
+    assert_int_equal(cc_set(c, "pipe:hot", 8, &hot, 0, 0, 0, NULL), CC_OK);
+    uint64_t reads = _stat(c, "ssd_reads");
+
+    cc_batch *b = cc_batch_create(c);
+    assert_non_null(b);
+    enum { GET_OLD, GET_NEW, GET_GONE, GET_HOT, SET, DEL } kind[PIPE_KEYS * 2];
+    int id[PIPE_KEYS * 2], n = 0;
+    cc_value nv = cc_value_bytes("changed!", 8);
+    for (int i = 0; i < PIPE_KEYS; i++) {
+        snprintf(key, sizeof(key), "pipe:%d", i);
+        assert_int_equal(cc_batch_get(b, key, strlen(key)), CC_OK);
+        kind[n] = GET_OLD, id[n++] = i;
+        if (i % 10 == 5) { /* a memory hit between disk reads */
+            assert_int_equal(cc_batch_get(b, "pipe:hot", 8), CC_OK);
+            kind[n] = GET_HOT, id[n++] = i;
+        }
+        if (i == 40) { /* changes of keys read before and after them */
+            assert_int_equal(cc_batch_set(b, "pipe:40", 7, &nv, 0), CC_OK);
+            kind[n] = SET, id[n++] = 40;
+            assert_int_equal(cc_batch_del(b, "pipe:39", 7), CC_OK);
+            kind[n] = DEL, id[n++] = 39;
+        }
+    }
+    /* after the changes: the new value, the deleted key gone */
+    assert_int_equal(cc_batch_get(b, "pipe:40", 7), CC_OK);
+    kind[n] = GET_NEW, id[n++] = 40;
+    assert_int_equal(cc_batch_get(b, "pipe:39", 7), CC_OK);
+    kind[n] = GET_GONE, id[n++] = 39;
+    const char *mk[3] = {"pipe:90", "pipe:39", "pipe:91"};
+    size_t ml[3] = {7, 7, 7};
+    assert_int_equal(cc_batch_mget(b, 3, (const void *const *)mk, ml), CC_OK);
+    kind[n] = GET_OLD, id[n++] = 90;
+    kind[n] = GET_GONE, id[n++] = 39;
+    kind[n] = GET_OLD, id[n++] = 91;
+    assert_int_equal((int)cc_batch_count(b), n);
+    cc_result *res = calloc((size_t)n, sizeof(*res));
+    assert_int_equal(cc_batch_exec(b, res), CC_OK);
+    for (int j = 0; j < n; j++) {
+        const cc_item *it = &res[j].item;
+        switch (kind[j]) {
+        case GET_OLD:
+            if (res[j].status != CC_OK)
+                fail_msg("result %d, GET pipe:%d: %s", j, id[j], cc_strstatus(res[j].status));
+            _value(id[j], want);
+            assert_int_equal(it->value.len, VLEN);
+            if (memcmp(it->value.data, want, VLEN) != 0)
+                fail_msg("result %d, GET pipe:%d: another key's or a newer value", j, id[j]);
+            break;
+        case GET_NEW:
+            assert_int_equal(res[j].status, CC_OK);
+            assert_int_equal(it->value.len, 8);
+            assert_memory_equal(it->value.data, "changed!", 8);
+            break;
+        case GET_GONE:
+            assert_int_equal(res[j].status, CC_NOT_FOUND);
+            break;
+        case GET_HOT:
+            assert_int_equal(res[j].status, CC_OK);
+            assert_int_equal(it->value.len, 9);
+            assert_memory_equal(it->value.data, "in memory", 9);
+            break;
+        case SET:
+            assert_int_equal(res[j].status, CC_OK);
+            break;
+        case DEL:
+            assert_int_equal(res[j].status, CC_OK);
+            assert_int_equal(res[j].num, 1);
+            break;
+        }
+        cc_item_release(&res[j].item);
+    }
+    assert_true(_stat(c, "ssd_reads") >= reads + PIPE_KEYS / 2); /* they did go to disk */
+    assert_int_equal(harness_ping(srv), 0);
+    free(res);
+    cc_batch_destroy(&b);
+    free(val);
+    free(want);
+    cc_client_destroy(&c);
+}
+
 /* Commands other than GET on keys only the disk holds see their values, never a miss: the
  * server loads them back first. */
 static void test_commands_on_disk_only_keys(void **state)
@@ -474,6 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fill_12x_and_read_every_key),
         cmocka_unit_test(test_commands_on_disk_only_keys),
+        cmocka_unit_test(test_pipelined_disk_reads_in_order),
         cmocka_unit_test(test_changes_win_over_disk_copies),
     };
     const struct CMUnitTest alone[] = {

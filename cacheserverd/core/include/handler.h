@@ -5,6 +5,7 @@
 #ifndef CORE_HANDLER_H
 #define CORE_HANDLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -35,13 +36,18 @@ enum core_verdict {
 
 /* Deferred replies, for a request that must wait (a disk read on an I/O thread). In frame(),
  * take a token with core_defer_begin and return CORE_PENDING; write nothing for that frame.
- * The connection parses no further request until the reply is written, so replies stay in
- * request order; other connections on the worker go on. Later, from any thread, call
+ * Replies always go out in request order. Behind a deferred request the connection parses
+ * only requests the handler calls reorderable, and only while every deferred one is
+ * reorderable too (at most CORE_MAX_DEFERS of them); any other request waits until every
+ * reply before it is written. Other connections on the worker go on. A fill may begin a new
+ * defer (the request runs again and must wait again): its reply takes the place of the
+ * filled one. Later, from any thread, call
  * core_defer_complete: `fill` then runs on the connection's worker thread with the
  * connection's output, to write the reply frame, or with out == NULL when the connection
  * closed meanwhile (free what arg holds). Shutdown waits for every pending token. */
 struct core_defer;
-/* NULL when out of memory (answer now instead). Only inside frame(), once per frame. */
+#define CORE_MAX_DEFERS 64 /* deferred replies a connection may wait for at once */
+/* NULL when out of memory (answer now instead). Only inside frame() or a fill, once. */
 struct core_defer *core_defer_begin(struct core_out *o);
 void core_defer_complete(struct core_defer *d, void (*fill)(void *arg, struct core_out *out),
                          void *arg);
@@ -56,6 +62,10 @@ struct core_handler {
      * frame for it (length prefix included) to out. Runs on the connection's worker thread. */
     enum core_verdict (*frame)(void *session, const uint8_t *body, size_t len,
                                struct core_out *out);
+    /* Optional (NULL = never): true when the request in this complete frame body may run
+     * before the deferred requests received ahead of it, and they before it: it changes
+     * nothing a request can see (a read), so the order in which they run cannot show. */
+    bool (*reorderable)(void *session, const uint8_t *body, size_t len);
     /* The peer announced a frame longer than max_frame_size: write the error reply frame;
      * core then closes the connection. */
     void (*frame_too_large)(void *session, uint64_t len, uint64_t max, struct core_out *out);
