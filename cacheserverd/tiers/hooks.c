@@ -68,12 +68,12 @@ static void _demote(struct tiering *ctx, const struct mutation *m)
 {
     if (!m->value || m->type == STORE_T_STREAM)
         return; /* streams stay in memory */
-    if (ctx->pmode != PERSIST_OFF) {
-        /* persistence has written it, or will; read in memory, it is warm for the CLOCK */
-        enum tix_state s = tix_state_warm(m->hash, m->ever_read);
-        if (s == TIX_LIVE || s == TIX_QUEUED)
-            return;
-    }
+    /* The disk holds this very value, or will: persistence wrote it, or it was loaded from
+     * there and not changed since (a change replaces the entry with a tombstone). Read in
+     * memory, it is warm for the CLOCK. */
+    enum tix_state s = tix_state_warm(m->hash, m->ever_read);
+    if (s == TIX_LIVE || s == TIX_QUEUED)
+        return;
     if (!m->ever_read && !option_get_b(&ctx->opts.demote_unread)) {
         stat_incr(&ctx->stats.demote_skipped);
         return;
@@ -159,9 +159,12 @@ static void _on_mutation(void *arg, const struct mutation *m)
         return;
     }
     case MUT_LOAD:
-        if (ctx->pmode != PERSIST_OFF)
-            return; /* the disk copy is the same value: keep it */
-        break;      /* memory owns it again; it is demoted anew when evicted */
+        /* The disk copy is the same value: keep it, so that evicting the item again writes
+         * nothing (_demote). Deleting it, as a load once did without persistence, made each
+         * promotion a delete now and a compressed rewrite at its eviction: under a uniform
+         * load over 5x memory, that churn was most of the tier writer's and RocksDB's work
+         * (issue 16, docs/performance.md). */
+        return;
     default:
         break;
     }
