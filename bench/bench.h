@@ -34,6 +34,7 @@ struct workload {
     unsigned mix_total;
     uint32_t mget;          /* keys per multi-get; 1 = plain GET */
     uint32_t ttl_s;
+    bool random_values;     /* values of random bytes (do not compress) instead of letters */
     char prefix[9];         /* prepended to every key, so runs with other value sizes do not meet */
 };
 

@@ -36,6 +36,9 @@ static void usage(FILE *out)
         "  --prefix P           prepend P (up to 8 characters) to every key\n"
         "  --ttl S              ttl of written values in seconds (default 0: none)\n"
         "  --populate           write every key before the run\n"
+        "  --populate-rate OPS  write them at this many SETs per second (default: at once)\n"
+        "  --values KIND        letters (default; compress well) or random (bytes that do\n"
+        "                       not compress)\n"
         "  --fill-misses        cache-aside: each GET that misses is followed by a SET of its\n"
         "                       key (not counted as an operation; closed loop, pipeline 1)\n"
         "  --duration S         measured seconds (default 5)\n"
@@ -123,7 +126,7 @@ int main(int argc, char **argv)
     }
     enum { O_DRIVER = 256, O_SOCKET, O_HOST, O_PORT, O_CONNS, O_THREADS, O_PIPE, O_KEYS, O_VSIZE,
            O_DIST, O_MIX, O_MGET, O_TTL, O_POP, O_DUR, O_WARM, O_RATE, O_CPU, O_LABEL, O_JSON,
-           O_PROGRESS, O_HELP, O_PREFIX, O_FILL };
+           O_PROGRESS, O_HELP, O_PREFIX, O_FILL, O_POPRATE, O_VALUES };
     static const struct option lo[] = {
         {"driver", 1, NULL, O_DRIVER}, {"socket", 1, NULL, O_SOCKET}, {"host", 1, NULL, O_HOST},
         {"port", 1, NULL, O_PORT}, {"connections", 1, NULL, O_CONNS}, {"threads", 1, NULL, O_THREADS},
@@ -133,6 +136,7 @@ int main(int argc, char **argv)
         {"warmup", 1, NULL, O_WARM}, {"rate", 1, NULL, O_RATE}, {"cpu", 1, NULL, O_CPU},
         {"label", 1, NULL, O_LABEL}, {"json", 0, NULL, O_JSON}, {"progress", 0, NULL, O_PROGRESS},
         {"help", 0, NULL, O_HELP}, {"prefix", 1, NULL, O_PREFIX}, {"fill-misses", 0, NULL, O_FILL},
+        {"populate-rate", 1, NULL, O_POPRATE}, {"values", 1, NULL, O_VALUES},
         {NULL, 0, NULL, 0}};
     struct run_config cfg = {.driver = &bench_driver_native, .connections = 1, .pipeline = 1,
                              .duration_s = 5, .warmup_s = 0.5, .cpu = -1,
@@ -167,6 +171,14 @@ int main(int argc, char **argv)
         case O_TTL: cfg.w.ttl_s = (uint32_t)strtoul(optarg, NULL, 10); break;
         case O_POP: cfg.populate = true; break;
         case O_FILL: cfg.fill_misses = true; break;
+        case O_POPRATE: cfg.populate_rate = atof(optarg); break;
+        case O_VALUES:
+            if (strcmp(optarg, "letters") != 0 && strcmp(optarg, "random") != 0) {
+                fprintf(stderr, "cache-bench: --values is letters or random\n");
+                return 2;
+            }
+            cfg.w.random_values = strcmp(optarg, "random") == 0;
+            break;
         case O_DUR: cfg.duration_s = atof(optarg); break;
         case O_WARM: cfg.warmup_s = atof(optarg); break;
         case O_RATE: cfg.rate = atof(optarg); break;
@@ -197,7 +209,8 @@ int main(int argc, char **argv)
         cfg.threads = cfg.connections;
     if (cfg.connections < 1 || cfg.connections > 1024 || cfg.pipeline < 1 ||
         cfg.pipeline > BENCH_MAX_PIPELINE || cfg.w.keys < 1 || cfg.w.keys > BENCH_MAX_KEYS || cfg.w.mget < 1 ||
-        cfg.w.mget > BENCH_MAX_MGET || cfg.duration_s <= 0 || cfg.warmup_s < 0 || cfg.rate < 0) {
+        cfg.w.mget > BENCH_MAX_MGET || cfg.duration_s <= 0 || cfg.warmup_s < 0 || cfg.rate < 0 ||
+        cfg.populate_rate < 0) {
         fprintf(stderr, "cache-bench: limits: connections 1..1024, pipeline 1..%d, keys 1..%u, "
                         "mget 1..%d, duration > 0\n", BENCH_MAX_PIPELINE, BENCH_MAX_KEYS, BENCH_MAX_MGET);
         return 2;

@@ -203,7 +203,14 @@ int run_populate(const struct run_config *cfg)
     struct bench_stats st;
     memset(&st, 0, sizeof(st));
     int rc = 0;
+    uint64_t t0 = bench_now_ns();
     for (uint32_t k = 0; k < cfg->w.keys && rc == 0; k += BATCH) {
+        if (cfg->populate_rate > 0) { /* paced: batch k starts at k / rate seconds */
+            uint64_t at = t0 + (uint64_t)((double)k * 1e9 / cfg->populate_rate);
+            uint64_t now = bench_now_ns();
+            if (at > now)
+                usleep((useconds_t)((at - now) / 1000));
+        }
         int n = 0;
         for (; n < BATCH && k + (uint32_t)n < cfg->w.keys; n++) {
             ids[n] = k + (uint32_t)n;

@@ -15,6 +15,7 @@ struct run_config {
     double warmup_s;
     double rate;       /* open loop: total operations per second; 0 = closed loop */
     bool populate;
+    double populate_rate; /* SETs per second while populating; 0 = as fast as it goes */
     bool fill_misses;  /* cache-aside: a GET that misses is followed by a SET of its key */
     bool progress;
     int cpu;           /* pin every load thread to this CPU, -1 = not pinned */

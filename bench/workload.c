@@ -102,16 +102,30 @@ static int make_keys(struct workload *w)
 static uint8_t *alpha;
 static size_t alpha_len;
 
+/* --values random: value id's bytes from 16 on are a window at a pseudo-random offset (below
+ * RANDOM_SPAN) into a table of random bytes, so a value does not compress on its own. */
+#define RANDOM_SPAN (1u << 20)
+static bool random_values;
+
 int workload_prepare(struct workload *w)
 {
-    if (!alpha || alpha_len < (size_t)w->vmax + 26) {
+    size_t need = (size_t)w->vmax + (w->random_values ? RANDOM_SPAN : 26);
+    if (!alpha || alpha_len < need || random_values != w->random_values) {
         free(alpha);
-        alpha_len = (size_t)w->vmax + 26;
+        alpha_len = need;
         alpha = malloc(alpha_len);
         if (!alpha)
             return -1;
-        for (size_t i = 0; i < alpha_len; i++)
-            alpha[i] = (uint8_t)('a' + i % 26);
+        random_values = w->random_values;
+        uint64_t x = 0x243f6a8885a308d3ull; /* xorshift64: the same bytes in every run */
+        for (size_t i = 0; i < alpha_len; i++) {
+            if (random_values) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                alpha[i] = (uint8_t)(x >> 56);
+            } else {
+                alpha[i] = (uint8_t)('a' + i % 26);
+            }
+        }
     }
     if (make_keys(w))
         return -1;
@@ -167,9 +181,11 @@ uint32_t workload_value_len(const struct workload *w, uint32_t id)
     return w->vmin + (uint32_t)(mix64(id) % (uint64_t)(w->vmax - w->vmin + 1));
 }
 
-/* The letters of value id from byte 16 on (workload_prepare made the run long enough). */
+/* The bytes of value id from byte 16 on (workload_prepare made the table long enough). */
 static const uint8_t *letters(uint32_t id)
 {
+    if (random_values)
+        return alpha + (id * 2654435761u) % RANDOM_SPAN;
     return alpha + (id * 31u + 16u) % 26u;
 }
 
@@ -183,8 +199,8 @@ static void hex8(uint32_t v, uint8_t *out)
     }
 }
 
-/* Header: key id and length as 16 hex digits ("%08x%08x"), then the letters. The value is
- * printable, so cache-cli shows what it is. */
+/* Header: key id and length as 16 hex digits ("%08x%08x"), then the letters (printable, so
+ * cache-cli shows what it is) or the random bytes. */
 void workload_value(const struct workload *w, uint32_t id, uint8_t *buf, uint32_t len)
 {
     (void)w;
