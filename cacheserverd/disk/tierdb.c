@@ -79,19 +79,6 @@ struct tierdb *tierdb_open(const struct tierdb_opts *o, char *err, size_t errlen
      * (a 186 MB log took 1.3 s; see docs/performance.md) */
     rocksdb_options_set_write_buffer_size(db->opts, 32u << 20);
     rocksdb_options_set_max_total_wal_size(db->opts, 48u << 20);
-    /* Reads: nearly every read is of a key the tier index says is there, so a read that
-     * looks in a file without the key is the one to avoid: a whole-key bloom filter per file
-     * (10 bits a key, ~1% false positives), none on the last level (optimize_filters_for_hits:
-     * the key is there or nowhere), and one over each memtable, whose skip-list searches were
-     * 4% of the server's CPU under a disk-bound GET load (docs/performance.md, issue 16). */
-    rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom_full(10));
-    rocksdb_block_based_options_set_whole_key_filtering(table, 1);
-    rocksdb_options_set_block_based_table_factory(db->opts, table);
-    rocksdb_block_based_options_destroy(table); /* the factory keeps its own copy */
-    rocksdb_options_set_optimize_filters_for_hits(db->opts, 1);
-    rocksdb_options_set_memtable_prefix_bloom_size_ratio(db->opts, 0.05);
-    rocksdb_options_set_memtable_whole_key_filtering(db->opts, 1);
     db->filter = rocksdb_compactionfilter_create(db, filter_destroy, filter_fn, filter_name);
     rocksdb_options_set_compaction_filter(db->opts, db->filter);
     if (o->write_rate_bytes > 0) {
