@@ -47,7 +47,7 @@ static void _big_free(uint8_t *p, uint64_t len)
     if (p)
         munmap(p, (size_t)len);
 }
-static struct core_ratelimit rl_slow, rl_large;
+static struct ratelimit rl_slow, rl_large;
 
 /* ---- core_out (handler.h) ---- */
 
@@ -302,12 +302,12 @@ static bool _cut_frames(struct conn *c)
             uint64_t skipped;
             char note[64];
             stat_incr(&core_st.frames_too_large);
-            if (core_ratelimit_ok(&rl_large, &skipped))
+            if (ratelimit_ok(&rl_large, &skipped))
                 log_info("connection %llu (pid %d uid %u): frame of %llu bytes is over "
                          "max-frame-size %llu; closing%s",
                          (unsigned long long)c->peer.conn_id, (int)c->peer.pid,
                          (unsigned)c->peer.uid, (unsigned long long)len,
-                         (unsigned long long)max, core_ratelimit_note(skipped, note, sizeof(note)));
+                         (unsigned long long)max, ratelimit_note(skipped, note, sizeof(note)));
             core_h->frame_too_large(c->session, len, max, c->ndefers ? &c->aout : &c->out);
             _begin_close(c);
             break;
@@ -557,12 +557,12 @@ static void _on_timer(evutil_socket_t fd, short what, void *arg)
         uint64_t skipped;
         char note[64];
         stat_incr(&core_st.connections_dropped_slow);
-        if (core_ratelimit_ok(&rl_slow, &skipped))
+        if (ratelimit_ok(&rl_slow, &skipped))
             log_warn("connection %llu (pid %d uid %u): closed, no reply progress for %llu ms "
                      "with %zu bytes pending%s",
                      (unsigned long long)c->peer.conn_id, (int)c->peer.pid,
                      (unsigned)c->peer.uid, (unsigned long long)t, _pending(c),
-                     core_ratelimit_note(skipped, note, sizeof(note)));
+                     ratelimit_note(skipped, note, sizeof(note)));
     }
     conn_close(c);
 }

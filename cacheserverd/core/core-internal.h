@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "core.h"
+#include "ratelimit.h"
 
 STAT_STRUCT(core, CORE_STATS);
 OPTION_STRUCT(core, CORE_OPTIONS);
@@ -21,16 +22,6 @@ OPTION_STRUCT(core, CORE_OPTIONS);
 extern struct core_options core_opts;
 extern struct core_stats core_st;
 extern const struct core_handler *core_h;
-
-/* ---- rate-limited logging: at most one line per second per limiter (any thread) ---- */
-struct core_ratelimit {
-    uint64_t next_us;
-    uint64_t suppressed;
-};
-/* True when a line may be logged now; *suppressed = lines skipped since the last one. */
-bool core_ratelimit_ok(struct core_ratelimit *r, uint64_t *suppressed);
-/* " (N similar lines skipped)" for a log line, or "" when N is 0. Returns buf. */
-const char *core_ratelimit_note(uint64_t suppressed, char *buf, size_t len);
 
 /* ---- id lists (allow_uids, allow_gids): names or numbers, comma-separated ---- */
 #define CORE_IDLIST_MAX 64

@@ -126,27 +126,6 @@ void core_options_register(void)
 
 /* ---- helpers shared inside core ---- */
 
-bool core_ratelimit_ok(struct core_ratelimit *r, uint64_t *suppressed)
-{
-    uint64_t now = clock_mono_us();
-    uint64_t next = __atomic_load_n(&r->next_us, __ATOMIC_RELAXED);
-    if (now < next || !__atomic_compare_exchange_n(&r->next_us, &next, now + 1000000u, false,
-                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-        __atomic_fetch_add(&r->suppressed, 1, __ATOMIC_RELAXED);
-        return false;
-    }
-    *suppressed = __atomic_exchange_n(&r->suppressed, 0, __ATOMIC_RELAXED);
-    return true;
-}
-
-const char *core_ratelimit_note(uint64_t suppressed, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (suppressed)
-        snprintf(buf, len, " (%llu similar lines skipped)", (unsigned long long)suppressed);
-    return buf;
-}
-
 unsigned core_threads(void) { return nthreads; }
 
 /* ---- lifecycle ---- */

@@ -24,7 +24,7 @@ static dev_t listen_dev;
 static ino_t listen_ino;
 static struct core_idlist allow_uids, allow_gids;
 static uint64_t last_conn_id;
-static struct core_ratelimit rl_refused, rl_rejected, rl_accept;
+static struct ratelimit rl_refused, rl_rejected, rl_accept;
 
 static int _fill_addr(struct sockaddr_un *sa, const char *path)
 {
@@ -120,20 +120,20 @@ static void _accept_one(int fd)
     char note[64];
     if (!_peer_allowed(fd, &peer)) {
         stat_incr(&core_st.connections_refused);
-        if (core_ratelimit_ok(&rl_refused, &skipped))
+        if (ratelimit_ok(&rl_refused, &skipped))
             log_warn("refused connection from pid %d uid %u gid %u: not in allow-uids/"
                      "allow-gids%s", (int)peer.pid, (unsigned)peer.uid, (unsigned)peer.gid,
-                     core_ratelimit_note(skipped, note, sizeof(note)));
+                     ratelimit_note(skipped, note, sizeof(note)));
         close(fd);
         return;
     }
     uint64_t max = option_get_u(&core_opts.max_connections);
     if (stat_get(&core_st.connections) >= max) {
         stat_incr(&core_st.connections_rejected);
-        if (core_ratelimit_ok(&rl_rejected, &skipped))
+        if (ratelimit_ok(&rl_rejected, &skipped))
             log_warn("max-connections (%llu) reached: rejected a connection from pid %d uid %u%s",
                      (unsigned long long)max, (int)peer.pid, (unsigned)peer.uid,
-                     core_ratelimit_note(skipped, note, sizeof(note)));
+                     ratelimit_note(skipped, note, sizeof(note)));
         conn_reject(fd);
         return;
     }
@@ -159,9 +159,9 @@ static void _on_accept(evutil_socket_t lfd, short what, void *arg)
         uint64_t skipped;
         char note[64];
         int err = errno;
-        if (core_ratelimit_ok(&rl_accept, &skipped))
+        if (ratelimit_ok(&rl_accept, &skipped))
             log_error("accept: %s; pausing accepts for %d ms%s", strerror(err),
-                      ACCEPT_RETRY_MS, core_ratelimit_note(skipped, note, sizeof(note)));
+                      ACCEPT_RETRY_MS, ratelimit_note(skipped, note, sizeof(note)));
         event_del(ev_accept);
         struct timeval tv = {.tv_sec = 0, .tv_usec = ACCEPT_RETRY_MS * 1000};
         evtimer_add(ev_retry, &tv);

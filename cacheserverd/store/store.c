@@ -17,6 +17,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "mpread.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "store-internal.h"
 
@@ -763,14 +764,12 @@ uint64_t store_corrupt_count(void) { return stat_get(&st.corrupt_values); }
 void store_corrupt_found(const char *what)
 {
     stat_incr(&st.corrupt_values);
-    static uint64_t logged_ms; /* racy by design: at most about one line per 10 s */
-    uint64_t now = clock_wall_ms();
-    if (now - __atomic_load_n(&logged_ms, __ATOMIC_RELAXED) >= 10000) {
-        __atomic_store_n(&logged_ms, now, __ATOMIC_RELAXED);
+    static struct ratelimit rl = {.interval_ms = 10000}; /* a line per 10 s at most */
+    uint64_t skipped;
+    if (ratelimit_ok(&rl, &skipped))
         log_warn("E_CORRUPT: a value failed its checksum (%s); it is removed, never served or "
                  "sent (corrupt_values: %llu so far)", what,
                  (unsigned long long)stat_get(&st.corrupt_values));
-    }
 }
 
 void do_store_drop(struct shard *s, struct item **slot) { _do_unlink(s, slot); }
