@@ -2,9 +2,10 @@
  *
  * A ticket is the number of jobs pushed to the writer's queue when the change was made;
  * the queue is FIFO, so once the writer has committed that many jobs the change is durable.
- * Waiters are kept in a list; each batch the writer commits releases those it covers. Every
- * connection has at most one waiter (core parses no further request meanwhile), so the list
- * is as long as the connections that write. */
+ * Waiters are kept in a list; each batch the writer commits releases those it covers. A
+ * connection has at most one waiting change (core parses nothing behind it) or up to
+ * CORE_MAX_DEFERS (64) waiting reads (GETs of a stream whose head is still queued; GETs run
+ * behind GETs), so the list is bounded by the connections. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
