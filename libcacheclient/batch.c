@@ -276,8 +276,12 @@ static int _decode(cc_client *c, int op, struct cc_reply *r, cc_result *res)
     }
     bool ok = true;
     if (op == CC_OP_GET) {
-        ok = cc_decode_item(&r->rest, &res->item) == CC_OK &&
-             cc_items_adopt(&res->item, 1, r) == CC_OK;
+        ok = cc_decode_item(&r->rest, &res->item) == CC_OK;
+        if (ok && cc_items_adopt(&res->item, 1, r) != CC_OK) { /* out of memory, not a bad reply */
+            cc_reply_free(r);
+            memset(&res->item, 0, sizeof(res->item));
+            return cc_fail(c, CC_E_CLIENT_NOMEM, "out of memory");
+        }
     } else if (op == CC_OP_INCR || op == CC_OP_DECR || op == CC_OP_TTL) {
         ok = mp_read_int(&r->rest, &res->num);
     } else if (op == CC_OP_TOUCH) {
