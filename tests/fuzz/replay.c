@@ -34,8 +34,13 @@ static int _run_file(const char *path)
         len += n;
         if (n == 0)
             break;
-        if (len == cap)
-            buf = realloc(buf, cap *= 2);
+        if (len == cap) {
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb)
+                free(buf); /* the loop's check reports it */
+            buf = nb;
+            cap *= 2;
+        }
     }
     int err = ferror(f);
     fclose(f);

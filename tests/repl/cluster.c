@@ -229,7 +229,9 @@ void cluster_dump(cc_client *c, struct dump *d)
                 continue; /* deleted since the scan saw it */
             if (d->n == d->cap) {
                 d->cap = d->cap ? d->cap * 2 : 1024;
-                d->e = realloc(d->e, d->cap * sizeof(*d->e));
+                struct entry *ne = realloc(d->e, d->cap * sizeof(*d->e));
+                assert_non_null(ne);
+                d->e = ne;
             }
             struct entry *e = &d->e[d->n++];
             snprintf(e->key, sizeof(e->key), "%.*s", (int)keys.lens[i], keys.keys[i]);
