@@ -41,6 +41,7 @@
     ACTION(demote_skipped, STAT_COUNTER, "evicted items never read since written: not demoted") \
     ACTION(demote_dropped, STAT_COUNTER, "demotions dropped: queue full, tier full or write error") \
     ACTION(promotions, STAT_COUNTER, "keys copied back from disk into memory") \
+    ACTION(promotions_refused, STAT_COUNTER, "promotions refused: the key was read no more often than the item memory would have evicted for it") \
     ACTION(disk_deletes, STAT_COUNTER, "stale disk copies deleted after a change") \
     ACTION(disk_errors, STAT_COUNTER, "disk reads or writes that failed") \
     ACTION(checksum_errors, STAT_COUNTER, "disk values whose checksum did not match (never returned)") \

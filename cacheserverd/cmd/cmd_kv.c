@@ -151,7 +151,7 @@ static bool _get_from_disk(struct req *q, struct reply *r, const struct store_ke
         reply_error(r, q->id, CC_E_NOMEM, "no room in memory to load the stream");
     } else {
         if (promote)
-            tiering_load(k->ns, k->data, k->len, res);
+            tiering_promote(k->ns, k->data, k->len, res);
         reply_begin(r, q->id, CC_OK, 4);
         msgpack_pack_uint8(&r->pk, res->type);
         cmd_reply_disk_bytes(q, r, res);
@@ -175,6 +175,7 @@ void cmd_get(struct session *s, struct req *q, struct reply *r)
             reply_begin(r, q->id, CC_NOT_FOUND, 0);
         return;
     }
+    tiering_note_read(k.hash);
     _reply_item(q, r, &k, it);
 }
 
@@ -257,6 +258,7 @@ void cmd_mget(struct session *s, struct req *q, struct reply *r)
             msgpack_pack_nil(&r->pk);
             continue;
         }
+        tiering_note_read(k.hash);
         size_t mark = r->buf.size; /* nothing is referenced past it on PACK_GONE */
         msgpack_pack_array(&r->pk, 4);
         enum pack pk = _pack_item(q, r, &k, it);

@@ -536,7 +536,25 @@ static struct item **_do_find(struct shard *s, const struct store_key *k)
 
 /* ---- memory limit and eviction ---- */
 
-/* SIEVE: evict one item from shard s (locked). Returns false if the shard is empty. */
+/* Admission (store_admit_load): while this thread reserves memory for a copy that may be
+ * refused, each victim is put to the hook first; a refusal stops the eviction. */
+static struct {
+    bool (*fn)(void *arg, uint64_t cand, uint64_t victim);
+    void *arg;
+} admit_hook;
+static __thread struct {
+    bool on, refused;
+    uint64_t cand;
+} admit_tl;
+
+void store_set_admission(bool (*fn)(void *arg, uint64_t cand, uint64_t victim), void *arg)
+{
+    admit_hook.arg = arg;
+    __atomic_store_n(&admit_hook.fn, fn, __ATOMIC_RELEASE);
+}
+
+/* SIEVE: evict one item from shard s (locked). Returns false if the shard is empty, or if
+ * the admission hook refused the victim (admit_tl.refused). */
 static bool _do_evict_one(struct shard *s)
 {
     if (!s->tail)
@@ -549,8 +567,16 @@ static bool _do_evict_one(struct shard *s)
             h = h->prev ? h->prev : s->tail;
             continue;
         }
-        s->hand = h->prev;
         uint64_t hash = store_hash(h->ns, item_key(h), h->klen);
+        if (admit_tl.on && !store_item_expired(h, now)) {
+            bool (*fn)(void *, uint64_t, uint64_t) = __atomic_load_n(&admit_hook.fn, __ATOMIC_ACQUIRE);
+            if (fn && !fn(admit_hook.arg, admit_tl.cand, hash)) {
+                s->hand = h; /* the victim stays next */
+                admit_tl.refused = true;
+                return false;
+            }
+        }
+        s->hand = h->prev;
         struct item **slot = do_store_table_find(s, hash, h->ns, item_key(h), h->klen);
         if (!slot) /* cannot happen: every listed item is in the table */
             return false;
@@ -599,6 +625,8 @@ static bool _make_room(uint64_t extra)
         pthread_mutex_lock(&s->lock);
         bool ok = _do_evict_one(s);
         pthread_mutex_unlock(&s->lock);
+        if (admit_tl.on && admit_tl.refused)
+            return false;
         if (ok)
             misses = 0;
         else if (++misses >= 8 + STORE_SHARDS)
@@ -611,6 +639,8 @@ static bool _make_room(uint64_t extra)
 static enum store_status _reserve(uint64_t bytes)
 {
     if (bytes > option_get_u(&opts.memory) || !_make_room(bytes)) {
+        if (admit_tl.on && admit_tl.refused)
+            return STORE_NOT_STORED;
         stat_incr(&st.set_nomem);
         return STORE_ENOMEM;
     }
@@ -1131,6 +1161,20 @@ static enum store_status _load_item(const struct store_key *k, struct item *nit,
 
 static struct item *_counter_item(const struct store_key *k, const struct ctr *c,
                                   uint64_t expire_ms, uint16_t origin);
+
+enum store_status store_admit_load(const struct store_key *k, const struct store_value *v,
+                                   const uint8_t *ctr, uint32_t ctr_len, uint64_t expire_ms,
+                                   uint64_t version, bool (*still)(void *arg), void *arg)
+{
+    admit_tl.on = true;
+    admit_tl.refused = false;
+    admit_tl.cand = k->hash;
+    enum store_status rc = store_load(k, v, ctr, ctr_len, expire_ms, version, still, arg);
+    if (rc == STORE_ENOMEM && admit_tl.refused)
+        rc = STORE_NOT_STORED;
+    admit_tl.on = admit_tl.refused = false;
+    return rc;
+}
 
 enum store_status store_load(const struct store_key *k, const struct store_value *v,
                              const uint8_t *ctr, uint32_t ctr_len, uint64_t expire_ms,

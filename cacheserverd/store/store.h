@@ -285,6 +285,15 @@ enum store_status store_del(const struct store_key *k);
 enum store_status store_load(const struct store_key *k, const struct store_value *v,
                              const uint8_t *ctr, uint32_t ctr_len, uint64_t expire_ms,
                              uint64_t version, bool (*still)(void *arg), void *arg);
+/* store_load for an optional copy (a promotion): each item memory would evict to make room
+ * is put to the admission hook first (store_set_admission), and when the hook refuses one,
+ * nothing is evicted and the copy is not stored (STORE_NOT_STORED). */
+enum store_status store_admit_load(const struct store_key *k, const struct store_value *v,
+                                   const uint8_t *ctr, uint32_t ctr_len, uint64_t expire_ms,
+                                   uint64_t version, bool (*still)(void *arg), void *arg);
+/* The admission hook: true when the copy of key hash cand may take the place of key hash
+ * victim. Any thread; NULL = admit all. */
+void store_set_admission(bool (*fn)(void *arg, uint64_t cand, uint64_t victim), void *arg);
 enum store_status store_touch(const struct store_key *k, uint64_t ttl_ms);
 /* A missing key is created as initial + delta (E_OVERFLOW beyond int64), as INCR of a
  * missing key is in Redis. With a node id set (replication), the int keeps a per-origin counter state so that

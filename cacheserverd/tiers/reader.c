@@ -368,14 +368,30 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote)
     if ((e.state != TIX_LIVE && e.state != TIX_QUEUED) || e.seq != res->seq)
         return false;
     stat_incr(res->tier == TIX_SSD ? &ctx->stats.ssd_hits : &ctx->stats.hdd_hits);
+    tiering_note_read(res->hash);
     uint32_t now_s = (uint32_t)(clock_wall_ms() / 1000);
     uint32_t prev = tix_hit(res->hash, res->seq, now_s);
     uint64_t window = option_get_u(&ctx->opts.promote_window_s);
-    if (window && prev && now_s - prev <= window) {
+    if (window && prev && now_s - prev <= window)
         *promote = true;
-        stat_incr(&ctx->stats.promotions);
-    }
     return true;
+}
+
+void tiering_promote(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
+{
+    struct tiering *ctx = tiering_ctx();
+    if (res->status != TIER_FOUND || res->type == STORE_T_STREAM)
+        return;
+    struct store_key k;
+    store_key_init(&k, ns, key, klen);
+    struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
+    struct tiering_expect x = {res->hash, res->seq};
+    int rc = store_admit_load(&k, &v, res->ctr_len ? res->data + res->len : NULL, res->ctr_len,
+                              res->expire_ms, res->version, tiering_expect_live, &x);
+    if (rc == STORE_OK)
+        stat_incr(&ctx->stats.promotions);
+    else if (rc == STORE_NOT_STORED)
+        stat_incr(&ctx->stats.promotions_refused); /* (or changed meanwhile: rare) */
 }
 
 bool tiering_expect_live(void *expect)

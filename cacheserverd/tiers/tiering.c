@@ -202,6 +202,8 @@ int tiering_setup(void)
         name[15] = '\0'; /* the kernel keeps 15 characters */
         pthread_setname_np(ctx->readers[i], name);
     }
+    if (tiering_admission_setup(ctx) != 0)
+        return -1;
     tiering_hooks_install(ctx);
     if (tiering_mutations_subscribe(ctx) != 0)
         return -1;
@@ -240,6 +242,7 @@ void tiering_teardown(void)
         ctx->tiers[t] = (struct tier){0};
     }
     tiering_streams_teardown(); /* compactions during the close may have added some */
+    tiering_admission_teardown();
     tix_teardown();
 }
 

@@ -71,6 +71,9 @@
            "leave, as in S3-FIFO's small queue)")                                              \
     ACTION(promote_window_s, OPT_UINT, "60", OPT_RUNTIME,                                      \
            "a key read from disk twice within this many seconds moves back to memory (0 = never)")         \
+    ACTION(promote_admission, OPT_BOOL, "true", OPT_RUNTIME,                                   \
+           "promote a key only when it is read more often than the item memory would evict "   \
+           "for it (a frequency sketch, TinyLFU); false: always")                              \
     ACTION(stream_spill_size, OPT_SIZE, "4MiB", OPT_STARTUP,                                   \
            "a stream (APPEND) longer than this keeps its full 256 KiB chunks on the first disk "\
            "tier and only its last chunk in memory")                                           \
@@ -101,6 +104,8 @@
     ACTION(demote_skipped, STAT_COUNTER, "evicted items never read since written: not demoted")\
     ACTION(demote_dropped, STAT_COUNTER, "demotions dropped: queue full, tier full or write error") \
     ACTION(promotions, STAT_COUNTER, "keys copied back from disk into memory")                 \
+    ACTION(promotions_refused, STAT_COUNTER, "promotions refused: the key was read no more "   \
+           "often than the item memory would have evicted for it")                             \
     ACTION(disk_deletes, STAT_COUNTER, "stale disk copies deleted after a change")             \
     ACTION(disk_errors, STAT_COUNTER, "disk reads or writes that failed")                      \
     ACTION(checksum_errors, STAT_COUNTER, "disk values whose checksum did not match (never returned)") \
@@ -224,6 +229,11 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote);
 /* Put a found result back in memory (promotion, or a command that needs the value) unless
  * the key changed since the read. STORE_OK, STORE_NOT_STORED or STORE_ENOMEM. */
 int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res);
+/* A promotion (tiering_still_current said so): tiering_load, unless admission refuses it
+ * (promote_admission); counts promotions and promotions_refused. */
+void tiering_promote(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res);
+/* A read of key hash h that memory answered (GET, MGET): counted for promotion admission. */
+void tiering_note_read(uint64_t h);
 void tiering_result_free(struct tiering_result *res);
 
 /* fn(arg, ok, err) once the writer has written (or failed) every job queued so far: at once

@@ -515,6 +515,7 @@ void *tiering_writer_main(void *arg)
         int n = tq_pop_batch(&ctx->wq, jobs, WRITE_BATCH, wait ? wait : 1);
         if (n < 0)
             break;
+        tiering_sketch_age();
         if (n > 0) {
             stat_sub(&ctx->stats.tier_queue_depth, (uint64_t)n);
             uint64_t incoming = 0;

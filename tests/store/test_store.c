@@ -16,6 +16,7 @@
 #include "option.h"
 #include "counter.h"
 #include "mpread.h"
+#include "stats.h"
 #include "store.h"
 
 static void _config(const char *name, const char *value)
@@ -209,6 +210,9 @@ static void test_memory_limit_is_hard_and_sieve_keeps_hot_items(void **state)
     _config("memory", "64MiB");
 }
 
+/* store_admit_load (a promotion): when memory is full, each victim is put to the admission
+ * hook first; a refusal stores nothing, evicts nothing, is no E_NOMEM, and leaves later
+ * writes on the same thread alone; an admission stores the copy. */
 /* A long burst of writes never read, 10x memory, leaves what was read before it alone:
  * SIEVE's hand evicts the unread newcomers as it moves towards the head and never wraps
  * around to the items it passed (an LRU or a FIFO would have pushed them all out). */
@@ -319,6 +323,72 @@ static bool _in_memory(uint16_t ns, const char *key)
 
 #define OPS(...) ((const char[]){__VA_ARGS__, '\0'})
 #define D(op) ((char)('0' + (op)))
+
+static void _stat_of(void *arg, const struct stat_desc *d, uint64_t value)
+{
+    struct {
+        const char *name;
+        uint64_t v;
+    } *want = arg;
+    if (strcmp(d->name, want->name) == 0)
+        want->v = value;
+}
+
+/* A store stat by name (stats_foreach). */
+static uint64_t _stat(const char *name)
+{
+    struct {
+        const char *name;
+        uint64_t v;
+    } want = {name, UINT64_MAX};
+    stats_foreach(_stat_of, &want);
+    assert_int_not_equal(want.v, UINT64_MAX);
+    return want.v;
+}
+
+static uint64_t admit_asked;
+static bool admit_yes;
+static bool _admit_hook(void *arg, uint64_t cand, uint64_t victim)
+{
+    (void)arg, (void)cand, (void)victim;
+    admit_asked++;
+    return admit_yes;
+}
+
+static void test_admission_refuses_or_admits_a_promotion(void **state)
+{
+    (void)state;
+    _config("memory", "1MiB");
+    char key[32], val[1024];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (int i = 0; i < 2000; i++) { /* full */
+        snprintf(key, sizeof(key), "fill%d", i);
+        assert_int_equal(_set_str(0, key, val, 0, 0, 0, NULL), STORE_OK);
+    }
+    store_set_admission(_admit_hook, NULL);
+    struct store_key k;
+    _key(&k, 0, "promoted");
+    /* 16 KiB: more than the room a full memory has left, so something must be evicted */
+    static char big[16384];
+    static uint8_t enc[16384 + 3];
+    memset(big, 'p', sizeof(big));
+    struct store_value lv = {STORE_T_BYTES, enc, _bin(enc, big, sizeof(big))};
+    uint64_t items = _stat("items"), nomem = _stat("set_nomem");
+    admit_yes = false;
+    admit_asked = 0;
+    assert_int_equal(store_admit_load(&k, &lv, NULL, 0, 0, 7, NULL, NULL), STORE_NOT_STORED);
+    assert_true(admit_asked >= 1);
+    assert_false(_in_memory(0, "promoted"));
+    assert_int_equal(_stat("items"), items);   /* nothing evicted */
+    assert_int_equal(_stat("set_nomem"), nomem); /* a refusal is no E_NOMEM */
+    assert_int_equal(_set_str(0, "after", val, 0, 0, 0, NULL), STORE_OK); /* evicts as ever */
+    admit_yes = true;
+    assert_int_equal(store_admit_load(&k, &lv, NULL, 0, 0, 7, NULL, NULL), STORE_OK);
+    assert_true(_in_memory(0, "promoted"));
+    store_set_admission(NULL, NULL);
+    _config("memory", "64MiB");
+}
 
 /* One record per change of every kind, in apply order per key, each with the key's hash and
  * whether the item was read; eviction's record carries the value (the tiers demote it). */
@@ -1190,6 +1260,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_sees_every_key_while_the_table_grows, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_namespaces_and_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admission_refuses_or_admits_a_promotion, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_incr_totals_are_exact, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
