@@ -185,6 +185,8 @@ int tiering_setup(void)
         _open_tier(ctx, TIX_HDD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size))
         return -1;
     durable_setup();
+    if (tiering_admission_setup(ctx) != 0) /* before the writer, which ages its sketch */
+        return -1;
     tq_init(&ctx->wq);
     tq_init(&ctx->rq);
     ctx->nreaders = (unsigned)option_get_u(&ctx->opts.tier_io_threads);
@@ -202,8 +204,6 @@ int tiering_setup(void)
         name[15] = '\0'; /* the kernel keeps 15 characters */
         pthread_setname_np(ctx->readers[i], name);
     }
-    if (tiering_admission_setup(ctx) != 0)
-        return -1;
     tiering_hooks_install(ctx);
     if (tiering_mutations_subscribe(ctx) != 0)
         return -1;
