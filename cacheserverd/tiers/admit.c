@@ -76,12 +76,11 @@ static bool _admit(void *arg, uint64_t cand, uint64_t victim)
     return _freq(cand) > _freq(victim);
 }
 
-int tiering_admission_setup(struct tiering *ctx)
+int tiering_admission_setup(void)
 {
     sketch = calloc(SKETCH_SIZE, 1);
     if (!sketch)
         return -1;
-    (void)ctx;
     store_set_admission(_admit, NULL);
     return 0;
 }

@@ -377,23 +377,6 @@ bool tiering_still_current(const struct tiering_result *res, bool *promote)
     return true;
 }
 
-void tiering_promote(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
-{
-    struct tiering *ctx = tiering_ctx();
-    if (res->status != TIER_FOUND || res->type == STORE_T_STREAM)
-        return;
-    struct store_key k;
-    store_key_init(&k, ns, key, klen);
-    struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
-    struct tiering_expect x = {res->hash, res->seq};
-    int rc = store_admit_load(&k, &v, res->ctr_len ? res->data + res->len : NULL, res->ctr_len,
-                              res->expire_ms, res->version, tiering_expect_live, &x);
-    if (rc == STORE_OK)
-        stat_incr(&ctx->stats.promotions);
-    else if (rc == STORE_NOT_STORED)
-        stat_incr(&ctx->stats.promotions_refused); /* (or changed meanwhile: rare) */
-}
-
 bool tiering_expect_live(void *expect)
 {
     struct tiering_expect *x = expect;
@@ -401,7 +384,9 @@ bool tiering_expect_live(void *expect)
     return (e.state == TIX_LIVE || e.state == TIX_QUEUED) && e.seq == x->seq;
 }
 
-int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
+/* tiering_load, and for a promotion (admit) with the store's admission check. */
+static int _load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res,
+                 bool admit)
 {
     if (res->status != TIER_FOUND)
         return STORE_NOT_STORED;
@@ -416,8 +401,25 @@ int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tieri
     }
     struct store_value v = {.type = res->type, .data = res->data, .len = (uint32_t)res->len};
     struct tiering_expect x = {res->hash, res->seq};
-    return store_load(&k, &v, res->ctr_len ? res->data + res->len : NULL, res->ctr_len,
-                      res->expire_ms, res->version, tiering_expect_live, &x);
+    return (admit ? store_admit_load : store_load)(&k, &v,
+                                                   res->ctr_len ? res->data + res->len : NULL,
+                                                   res->ctr_len, res->expire_ms, res->version,
+                                                   tiering_expect_live, &x);
+}
+
+int tiering_load(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
+{
+    return _load(ns, key, klen, res, false);
+}
+
+void tiering_promote(uint16_t ns, const void *key, uint32_t klen, const struct tiering_result *res)
+{
+    struct tiering *ctx = tiering_ctx();
+    int rc = _load(ns, key, klen, res, true);
+    if (rc == STORE_OK)
+        stat_incr(&ctx->stats.promotions);
+    else if (rc == STORE_NOT_STORED && res->status == TIER_FOUND)
+        stat_incr(&ctx->stats.promotions_refused); /* (or changed meanwhile: rare) */
 }
 
 void tiering_result_free(struct tiering_result *res)

@@ -322,7 +322,7 @@ void durable_advance(uint64_t committed, bool ok, const char *err);
 void durable_teardown(void);
 
 /* admit.c: promotion admission's frequency sketch (tiering_note_read in tiering.h) */
-int tiering_admission_setup(struct tiering *ctx);
+int tiering_admission_setup(void);
 void tiering_admission_teardown(void);
 void tiering_sketch_age(void); /* the writer, between batches */
 

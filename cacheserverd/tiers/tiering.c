@@ -185,7 +185,7 @@ int tiering_setup(void)
         _open_tier(ctx, TIX_HDD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size))
         return -1;
     durable_setup();
-    if (tiering_admission_setup(ctx) != 0) /* before the writer, which ages its sketch */
+    if (tiering_admission_setup() != 0) /* before the writer, which ages its sketch */
         return -1;
     tq_init(&ctx->wq);
     tq_init(&ctx->rq);

@@ -2,18 +2,12 @@
 #include "ratelimit.h"
 
 #include <stdio.h>
-#include <time.h>
 
-static uint64_t _now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+#include "clock.h"
 
 bool ratelimit_ok(struct ratelimit *r, uint64_t *suppressed)
 {
-    uint64_t now = _now_us();
+    uint64_t now = clock_mono_us();
     uint64_t every = (r->interval_ms ? r->interval_ms : 1000u) * 1000ull;
     uint64_t next = __atomic_load_n(&r->next_us, __ATOMIC_RELAXED);
     if (now < next || !__atomic_compare_exchange_n(&r->next_us, &next, now + every, false,
