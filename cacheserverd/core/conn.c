@@ -258,6 +258,9 @@ static bool _flush(struct conn *c)
     return true;
 }
 
+/* Where a handler writes a frame's reply: behind the newest deferred reply, if any. */
+static struct core_out *_hout(struct conn *c) { return c->ndefers ? &c->aout : &c->out; }
+
 /* Parsing waits until every deferred reply is out (or fewer are deferred). */
 static void _hold(struct conn *c)
 {
@@ -308,7 +311,7 @@ static bool _cut_frames(struct conn *c)
                          (unsigned long long)c->peer.conn_id, (int)c->peer.pid,
                          (unsigned)c->peer.uid, (unsigned long long)len,
                          (unsigned long long)max, ratelimit_note(skipped, note, sizeof(note)));
-            core_h->frame_too_large(c->session, len, max, c->ndefers ? &c->aout : &c->out);
+            core_h->frame_too_large(c->session, len, max, _hout(c));
             _begin_close(c);
             break;
         }
@@ -346,7 +349,7 @@ static bool _cut_frames(struct conn *c)
             _hold(c); /* the frame stays in c->in */
             break;
         }
-        enum core_verdict v = core_h->frame(c->session, body, len, c->ndefers ? &c->aout : &c->out);
+        enum core_verdict v = core_h->frame(c->session, body, len, _hout(c));
         if (v == CORE_PENDING && c->dq_tail && !c->dq_tail->filled && core_h->reorderable)
             c->dq_tail->reorderable = core_h->reorderable(c->session, body, len);
         evbuffer_drain(c->in, CC_FRAME_HEADER_SIZE + len);
