@@ -29,21 +29,32 @@ void cl_sleep_ms(unsigned ms) { usleep(ms * 1000u); }
 /* A port nothing listens on now, below the kernel's ephemeral range (32768..60999 by
  * default): a port bind(0) hands out is soon handed out again to someone's outgoing
  * connection or listener (the fault proxies', another test's), and the node started on it
- * then finds it taken. */
+ * then finds it taken. Nor one of the last CL_RECENT_PORTS this process handed out: a
+ * cluster picks every node's port before it starts any, so a repeat passed the bind check
+ * and the second node found it taken ("Address already in use", test_repl under ASan). */
+#define CL_RECENT_PORTS 64
 uint16_t cl_free_port(void)
 {
-    static unsigned seed;
+    static unsigned seed, next;
+    static uint16_t recent[CL_RECENT_PORTS];
     if (!seed)
         seed = (unsigned)getpid() ^ (unsigned)cl_now_ms();
     for (int tries = 0; tries < 1000; tries++) {
         uint16_t port = (uint16_t)(20000 + rand_r(&seed) % 12000);
+        bool again = false;
+        for (int i = 0; i < CL_RECENT_PORTS && !again; i++)
+            again = recent[i] == port;
+        if (again)
+            continue;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(fd);
-        if (ok)
+        if (ok) {
+            recent[next++ % CL_RECENT_PORTS] = port;
             return port;
+        }
     }
     fail_msg("no free port in 20000..31999");
     return 0;
