@@ -577,7 +577,6 @@ static void _apply(const struct change *c, bool save)
     }
     applied = na;
     applied[napplied++] = *c;
-    __atomic_store_n(&epoch, c->epoch + 1, __ATOMIC_RELAXED);
     npending = 0; /* proposals for the old list: proposed again, if still wanted, for the new */
     pthread_mutex_lock(&intent_lock); /* done: the request is spent */
     struct intent *in = &intents[c->kind];
@@ -592,6 +591,9 @@ static void _apply(const struct change *c, bool save)
         _apply_add(c);
     else
         _apply_removal(c);
+    /* the new epoch shows once the change is in effect: a status that reads it then reads
+     * what it changed (a rotated node's own fingerprint, which an operator copies) */
+    __atomic_store_n(&epoch, c->epoch + 1, __ATOMIC_RELAXED);
     if (save)
         _save();
 }
