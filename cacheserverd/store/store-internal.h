@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keyhash.h"
 #include "stats.h"
 #include "store.h"
 
@@ -148,8 +149,11 @@ static inline struct stream *item_stream(const struct item *it)
     return s;
 }
 
-/* hash.c */
-uint64_t store_hash(uint16_t ns, const void *key, size_t len);
+/* The key hash (common/keyhash.h, shared with libcacheclient). */
+static inline uint64_t store_hash(uint16_t ns, const void *key, size_t len)
+{
+    return cc_key_hash(ns, key, len);
+}
 /* Shard locked: does the item still match its checksum? Remove it (a local removal that
  * goes nowhere, like an eviction without its demotion). */
 bool do_store_item_intact(const struct item *it);
