@@ -70,6 +70,15 @@
     ACTION(repl_backlog_records, STAT_COUNTER, "this node's changes put in the backlog") \
     ACTION(repl_backlog_superseded, STAT_COUNTER, "backlog records not sent: a later change of the same key follows") \
     ACTION(repl_backlog_too_large, STAT_COUNTER, "changes too large for the backlog, sent to peers as deletes") \
+    ACTION(shm.size, STAT_GAUGE, "bytes of the shared-memory read region (0: off)") \
+    ACTION(shm.entries, STAT_GAUGE, "items published in the shared-memory region now") \
+    ACTION(shm.bytes, STAT_GAUGE, "bytes of the entries published in the shared-memory region") \
+    ACTION(shm.published, STAT_COUNTER, "items copied into the shared-memory region") \
+    ACTION(shm.invalidated, STAT_COUNTER, "published copies invalidated by a change of their item") \
+    ACTION(shm.reclaimed, STAT_COUNTER, "published copies dropped to reuse their ring space") \
+    ACTION(shm.replaced, STAT_COUNTER, "published copies dropped for another key of a full bucket") \
+    ACTION(shm.offers_dropped, STAT_COUNTER, "items not published: the worker's offer list was full") \
+    ACTION(shm.resets, STAT_COUNTER, "shard rings started over after an entry header failed its checks") \
     ACTION(hit_rate, STAT_GAUGE, "hits / (hits + misses) over all namespaces") \
     ACTION(memory_limit, STAT_GAUGE, "the memory limit") \
     ACTION(uptime_s, STAT_GAUGE, "time since the server started") \

@@ -12,7 +12,7 @@
 # The default selection: the server, client and core suites (real cacheserverd processes:
 # workers, the tiers' writer, reader and restore threads, the replication link thread, the
 # sweeper), every tier_ and repl_ test, and the unit and script tests that start threads
-# (store, common_histogram, harness_faultproxy, cli, bench_verify). Left out: server_memory
+# (store, store_shm, common_histogram, harness_faultproxy, cli, bench_verify). Left out: server_memory
 # (it bounds the server's RSS, which TSan's shadow memory multiplies), bench_compare_quick
 # (mostly redis and memcached), the fuzz_ replays and the other single-threaded unit tests.
 # NINJA_JOBS=N limits the build's parallelism.
@@ -20,7 +20,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 DIR=build-tsan
-EXTRA=(store common_histogram harness_faultproxy cli bench_verify)
+EXTRA=(store store_shm common_histogram harness_faultproxy cli bench_verify)
 SKIP=(server_memory)
 
 if [ ! -f "$DIR/build.ninja" ]; then

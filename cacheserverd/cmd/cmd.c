@@ -113,7 +113,11 @@ int cmd_setup(void)
 }
 
 void cmd_teardown(void) { reply_thread_free(); }
-void cmd_thread_exit(void) { reply_thread_free(); }
+void cmd_thread_exit(void)
+{
+    reply_thread_free();
+    store_shm_thread_exit();
+}
 
 void cmd_bad_args(struct req *q, struct reply *r, const char *what)
 {
@@ -385,6 +389,7 @@ static const struct core_handler handler = {
     .frame_too_large = _frame_too_large,
     .too_many_connections = _too_many,
     .thread_exit = cmd_thread_exit,
+    .after_flush = store_shm_drain,
 };
 
 const struct core_handler *cmd_handler(void) { return &handler; }

@@ -406,9 +406,10 @@ static bool _after_frame(struct conn *c, enum core_verdict v)
 static void _process(struct conn *c)
 {
     for (;;) {
-        if (!(c->big ? _big_frame(c) : _cut_frames(c)) || !_flush(c))
-            return;
-        if (!c->paused || _pending(c) > _limit())
+        bool alive = (c->big ? _big_frame(c) : _cut_frames(c)) && _flush(c);
+        if (core_h->after_flush) /* the replies went out first */
+            core_h->after_flush();
+        if (!alive || !c->paused || _pending(c) > _limit())
             return;
         _resume(c);
     }

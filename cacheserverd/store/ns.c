@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shm.h"
 #include "store-internal.h"
 
 struct ns {
@@ -61,10 +62,19 @@ enum store_status store_ns_id(const void *name, size_t len, uint16_t *id)
     memcpy(spaces[n].name, name, len);
     spaces[n].name[len] = '\0';
     spaces[n].len = (uint8_t)len;
+    store_shm_ns_named(n, spaces[n].name, (uint8_t)len);
     __atomic_store_n(&nspaces, n + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&ns_lock);
     *id = n;
     return STORE_OK;
+}
+
+void store_ns_shm_names(void)
+{
+    pthread_mutex_lock(&ns_lock);
+    for (uint16_t i = 0; i < nspaces; i++)
+        store_shm_ns_named(i, spaces[i].name, spaces[i].len);
+    pthread_mutex_unlock(&ns_lock);
 }
 
 const char *store_ns_name(uint16_t id) { return id < store_ns_count() ? spaces[id].name : ""; }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keyhash.h"
 #include "stats.h"
 #include "store.h"
 
@@ -15,6 +16,7 @@
 #define ITEM_EVER_READ 0x04u /* read at least once since written */
 #define ITEM_COUNTER 0x08u   /* an int with a replicated counter state after it (counter.h) */
 #define ITEM_SEALED 0x10u    /* crc set before linking (off the shard lock); else at link */
+#define ITEM_WAS_PUBLISHED 0x20u /* the item it replaced was in the shm region (shm.c) */
 #define ITEM_CTR_OFFSET 16   /* where that state starts in the value area (after 9 + pad) */
 
 /* An item's expire_ms and origin as one word (the same bitfields as in struct item). */
@@ -55,8 +57,12 @@ struct item {
     uint8_t type;
     uint8_t flags;       /* ITEM_*: once linked, changed under the shard lock with atomic
                           * read-modify-writes (store_item_counter reads it without) */
+    uint32_t shm_slot;   /* its copy's slot in the shm region + 1 (shm.c), 0 = none: changed
+                          * and read under the shard lock only */
     uint8_t data[];
 };
+/* shm_slot took padding: an item's metadata is still 64 bytes (item_overhead_bytes). */
+_Static_assert(sizeof(struct item) == 64, "struct item stays 64 bytes");
 
 /* A stream: bytes in chunks of at most STREAM_CHUNK, all full but the last, so a byte offset
  * maps to a chunk by division. Chunks are reference counted so readers can hold them
@@ -148,8 +154,11 @@ static inline struct stream *item_stream(const struct item *it)
     return s;
 }
 
-/* hash.c */
-uint64_t store_hash(uint16_t ns, const void *key, size_t len);
+/* The key hash (common/keyhash.h, shared with libcacheclient). */
+static inline uint64_t store_hash(uint16_t ns, const void *key, size_t len)
+{
+    return cc_key_hash(ns, key, len);
+}
 /* Shard locked: does the item still match its checksum? Remove it (a local removal that
  * goes nowhere, like an eviction without its demotion). */
 bool do_store_item_intact(const struct item *it);
@@ -183,6 +192,8 @@ void store_ns_account(const struct item *it, int64_t items, int64_t bytes);
 void store_ns_hit(uint16_t ns, bool hit);
 /* Bump generations (ns < 0: all); returns live items invalidated. */
 uint64_t store_ns_flush(int ns);
+/* Copy the names made so far into the shm region's table (store_shm_setup). */
+void store_ns_shm_names(void);
 
 /* stream.c */
 struct stream *store_stream_create(void);
@@ -242,6 +253,9 @@ bool store_item_expired(const struct item *it, uint64_t now_ms);
 STAT_STRUCT(store, STORE_STATS);
 extern struct store_stats *const store_stat;
 struct option_value *store_opt_max_leases(void);
+struct option_value *store_opt_memory(void);
+struct option_value *store_opt_shm_reads(void);
+struct option_value *store_opt_shm_read_size(void);
 
 /* lease.c */
 /* A change of the key (any mutation record but MUT_LOAD): its lease, if any, is gone. */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mpread.h"
 #include "ratelimit.h"
+#include "shm.h"
 #include "stats.h"
 #include "store-internal.h"
 
@@ -94,6 +95,7 @@ void store_options_register(void)
     option_registry_ranges("store", ranges, sizeof(ranges) / sizeof(ranges[0]));
     char err[128];
     option_registry_check("verify_reads", _verify_check, err, sizeof(err));
+    option_registry_check("shm_read_size", store_shm_size_check, err, sizeof(err));
 }
 
 int store_mutation_subscribe(store_mutation_fn fn, void *arg)
@@ -227,6 +229,8 @@ static inline void _item_ref(struct item *it) { __atomic_add_fetch(&it->refcount
  * them (struct item). */
 static void _restamp(struct item *it, uint64_t expire_ms, uint64_t version, uint16_t origin)
 {
+    if (it->shm_slot) /* its copy carries the old version and expiry */
+        do_store_shm_invalidate(it);
     union item_meta m = {.word = it->meta};
     m.expire_ms = expire_ms;
     m.origin = origin;
@@ -437,6 +441,8 @@ static void _do_link(struct shard *s, struct item *it, uint64_t hash)
 static void _do_unlink(struct shard *s, struct item **slot)
 {
     struct item *it = *slot;
+    if (it->shm_slot) /* before the change is acknowledged: no reader gets the old copy */
+        do_store_shm_invalidate(it);
     do_store_table_remove_at(s, slot);
     _list_remove(s, it);
     __atomic_store_n(&s->bytes, s->bytes - _item_mem(it), __ATOMIC_RELAXED);
@@ -457,11 +463,14 @@ static void _do_replace_rec(struct shard *s, struct item **slot, struct item *ni
                             const struct store_append_info *app)
 {
     struct item *old = slot ? *slot : NULL;
+    bool was_published = old && old->shm_slot; /* read before _do_unlink clears it */
     if (old) {
         _item_ref(old);
         _do_unlink(s, slot);
     }
     _do_link(s, nit, hash);
+    if (was_published) /* hot before its write: published at its first read (shm.c) */
+        __atomic_fetch_or(&nit->flags, ITEM_WAS_PUBLISHED, __ATOMIC_RELAXED);
     if (app) /* a stream an APPEND made: its record says what the append added where */
         _emit_record(MUT_SET, nit, hash, NULL, item_stream(nit)->len, nit->version,
                      (uint16_t)nit->origin, app);
@@ -562,7 +571,10 @@ static bool _do_evict_one(struct shard *s)
     struct item *h = s->hand ? s->hand : s->tail;
     uint64_t now = clock_wall_ms();
     for (uint64_t steps = 0; steps <= 2 * s->count + 1; steps++) {
-        if (!store_item_expired(h, now) && (h->flags & ITEM_VISITED)) {
+        /* a published item counts as visited (its reads in the region are not seen here),
+         * until the hand went round the whole shard: then it may be the victim */
+        bool published = h->shm_slot && steps < s->count;
+        if (!store_item_expired(h, now) && ((h->flags & ITEM_VISITED) || published)) {
             __atomic_fetch_and(&h->flags, (uint8_t)~ITEM_VISITED, __ATOMIC_RELAXED);
             h = h->prev ? h->prev : s->tail;
             continue;
@@ -668,6 +680,8 @@ int store_setup(void)
         if (store_table_init(&store_shards[i]) != 0)
             return -1;
     }
+    if (store_shm_setup() != 0)
+        return -1;
     return store_sweep_start();
 }
 
@@ -676,6 +690,7 @@ void store_teardown(void)
     if (!store_shards)
         return;
     store_sweep_stop();
+    store_shm_teardown();
     for (unsigned i = 0; i < STORE_SHARDS; i++) {
         struct shard *s = &store_shards[i];
         struct item *it = s->head;
@@ -728,10 +743,17 @@ static enum store_status _lookup(const struct store_key *k, struct item **out, b
         return STORE_NOT_FOUND;
     }
     struct item *it = *slot;
-    if (count)
-        __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ, __ATOMIC_RELAXED);
+    bool offer = false;
+    if (count) {
+        uint8_t prev = __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ,
+                                         __ATOMIC_RELAXED);
+        if ((offer = do_store_shm_wants(it, prev)))
+            _item_ref(it); /* the offer's */
+    }
     _item_ref(it);
     pthread_mutex_unlock(&s->lock);
+    if (offer)
+        store_shm_offer(it);
     if (count) {
         stat_incr(&st.hits);
         store_ns_hit(k->ns, true);
@@ -1078,9 +1100,15 @@ enum store_status store_lease_get(const struct store_key *k, uint32_t lease_ms, 
         struct item **slot = _do_find(s, k);
         if (slot) {
             struct item *it = *slot;
-            __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ, __ATOMIC_RELAXED);
+            uint8_t prev = __atomic_fetch_or(&it->flags, ITEM_VISITED | ITEM_EVER_READ,
+                                             __ATOMIC_RELAXED);
+            bool offer = do_store_shm_wants(it, prev);
+            if (offer)
+                _item_ref(it); /* the offer's */
             _item_ref(it);
             pthread_mutex_unlock(&s->lock);
+            if (offer)
+                store_shm_offer(it);
             if (pass == 0 && _verify_this_read() && !store_item_verify(k, it, "a read")) {
                 store_item_release(it); /* removed: a miss, which may take the lease */
                 continue;
@@ -2180,6 +2208,9 @@ uint64_t store_scan(uint16_t ns, uint64_t cursor, const void *prefix, uint32_t p
  * in the others too: changes in flight for a few ms). */
 static void _flush(int ns, uint16_t origin, uint64_t stamp, uint64_t n, uint64_t *removed)
 {
+    /* after the store's own change (generation or mark), before the reply: every copy of
+     * the namespace in the shm region is dead (docs/shm-reads.md, "FLUSH") */
+    store_shm_flushed(ns);
     stat_add(&st.flushed, n);
     _gone_floor(stamp, origin);
     struct mutation m = {.op = MUT_FLUSH, .ns = ns, .origin = origin, .hlc = stamp};
@@ -2211,4 +2242,31 @@ void store_enforce_limit(void) { _make_room(0); }
 struct option_value *store_opt_sweep_interval(void) { return &opts.sweep_interval_ms; }
 struct option_value *store_opt_sweep_buckets(void) { return &opts.sweep_buckets; }
 struct option_value *store_opt_max_leases(void) { return &opts.max_leases; }
+struct option_value *store_opt_memory(void) { return &opts.memory; }
+struct option_value *store_opt_shm_reads(void) { return &opts.shm_reads; }
+struct option_value *store_opt_shm_read_size(void) { return &opts.shm_read_size; }
+
+bool store_shm_publish(struct item *it)
+{
+    if (!store_shm_publishing() || !store_shm_fits(it))
+        return false;
+    uint64_t snap = store_shm_ns_snapshot(it->ns); /* before the item's liveness is checked */
+    struct store_key k;
+    store_key_init(&k, it->ns, item_key(it), it->klen);
+    struct shard *s = _shard(&k);
+    pthread_mutex_lock(&s->lock);
+    struct item **slot = _do_find(s, &k);
+    if (!slot || *slot != it || it->shm_slot) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    if (!do_store_item_intact(it)) {
+        pthread_mutex_unlock(&s->lock);
+        store_item_verify(&k, it, "a publish to shared memory"); /* removes it, counts it */
+        return false;
+    }
+    bool ok = do_store_shm_write(it, k.hash, snap);
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
 uint64_t store_max_leases(void) { return option_get_u(&opts.max_leases); }

@@ -26,7 +26,13 @@
     ACTION(sweep_buckets, OPT_UINT, "256", OPT_RUNTIME,                                      \
            "hash buckets the expiry sweep examines per shard and step")                      \
     ACTION(max_leases, OPT_UINT, "16384", OPT_RUNTIME,                                       \
-           "most LEASE_GET leases outstanding at once (E_LIMIT beyond)")
+           "most LEASE_GET leases outstanding at once (E_LIMIT beyond)")                     \
+    ACTION(shm_reads, OPT_BOOL, "false", OPT_RUNTIME,                                        \
+           "copy hot small items into the shared-memory read region (docs/shm-reads.md); "   \
+           "off: nothing is published and readers fall back to the socket")                  \
+    ACTION(shm_read_size, OPT_STR, "auto", OPT_STARTUP,                                      \
+           "bytes of the shared-memory read region: auto (memory / 8), 0 (off) or a size; "  \
+           "below 4MiB it is off")
 
 #define STORE_STATS(ACTION)                                                                  \
     ACTION(items, STAT_GAUGE, "items in memory (including expired ones not yet reclaimed)") \
@@ -203,6 +209,16 @@ void store_options_register(void);
 int store_setup(void);
 /* Stop the sweeper and free every item. */
 void store_teardown(void);
+
+/* ---- the shared-memory read region (store/shm.c, docs/shm-reads.md) ---- */
+/* Publish the offers a GET hit queued on this thread (at most 32): call after the reply is
+ * written (core's after_flush). Each is copied only if it is still the key's current item. */
+void store_shm_drain(void);
+/* Drop this thread's offers (a worker's exit). */
+void store_shm_thread_exit(void);
+/* Copy it (a reference held) into the region if it is still its key's item, unpublished,
+ * small enough, not a stream, intact, and the node is not fenced. True when published. */
+bool store_shm_publish(struct item *it);
 
 /* ---- namespaces ---- */
 /* Find or create a namespace by name (<= STORE_MAX_NS_LEN bytes). STORE_OK with *id, or

@@ -18,13 +18,7 @@
 #include "mpread.h"
 #include "stats.h"
 #include "store.h"
-
-static void _config(const char *name, const char *value)
-{
-    char err[256];
-    if (option_registry_set(name, value, false, err, sizeof(err)) != 0)
-        fail_msg("set %s=%s: %s", name, value, err);
-}
+#include "store_test.h"
 
 static int setup(void **state)
 {
@@ -41,22 +35,6 @@ static int teardown(void **state)
     store_teardown();
     option_registry_teardown();
     return 0;
-}
-
-/* msgpack bin encoding of s */
-static uint32_t _bin(uint8_t *out, const char *s, size_t len)
-{
-    if (len < 256) {
-        out[0] = 0xc4;
-        out[1] = (uint8_t)len;
-        memcpy(out + 2, s, len);
-        return (uint32_t)len + 2;
-    }
-    out[0] = 0xc5;
-    out[1] = (uint8_t)(len >> 8);
-    out[2] = (uint8_t)len;
-    memcpy(out + 3, s, len);
-    return (uint32_t)len + 3;
 }
 
 static int _set_str(uint16_t ns, const char *key, const char *val, uint64_t ttl, unsigned flags,

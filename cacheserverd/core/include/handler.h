@@ -79,6 +79,10 @@ struct core_handler {
     /* Optional (NULL = none): called on each worker thread just before it exits, after its
      * last connection is closed, to free per-thread state. */
     void (*thread_exit)(void);
+    /* Optional (NULL = none): called on the worker thread after the replies of a pass over a
+     * connection's frames were handed to the socket, for work that must not delay them (the
+     * store's publishing to shared memory). Per thread: it knows no connection. */
+    void (*after_flush)(void);
 };
 
 #endif

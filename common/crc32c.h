@@ -1,8 +1,9 @@
 /* CRC-32C (Castagnoli): the checksum of every value, in memory (store), on disk (diskval)
- * and on the peer links (repl). With SSE 4.2 the CPU's crc32 instruction computes it;
- * elsewhere a table, slicing by 8 bytes. Both give the same results. */
-#ifndef UTIL_CRC32C_H
-#define UTIL_CRC32C_H
+ * and on the peer links (repl); libcacheclient links it too (hidden, as all of common/) for
+ * shared-memory reads (docs/shm-reads.md). With SSE 4.2 the CPU's crc32 instruction
+ * computes it; elsewhere a table, slicing by 8 bytes. Both give the same results. */
+#ifndef COMMON_CRC32C_H
+#define COMMON_CRC32C_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
