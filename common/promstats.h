@@ -25,6 +25,7 @@
     ACTION(frames_too_large, STAT_COUNTER, "frames refused: longer than max-frame-size") \
     ACTION(bytes_read, STAT_COUNTER, "bytes read from clients") \
     ACTION(bytes_written, STAT_COUNTER, "bytes written to clients") \
+    ACTION(fds_dropped, STAT_COUNTER, "descriptors not sent with a reply: one was already pending, or sendmsg refused it") \
     ACTION(ssd_items, STAT_GAUGE, "keys on the SSD tier") \
     ACTION(ssd_bytes, STAT_GAUGE, "bytes of the SSD tier's records (what ssd_size limits)") \
     ACTION(ssd_disk_bytes, STAT_GAUGE, "bytes the SSD tier's RocksDB files and memtables use") \
@@ -79,6 +80,7 @@
     ACTION(shm.replaced, STAT_COUNTER, "published copies dropped for another key of a full bucket") \
     ACTION(shm.offers_dropped, STAT_COUNTER, "items not published: the worker's offer list was full") \
     ACTION(shm.resets, STAT_COUNTER, "shard rings started over after an entry header failed its checks") \
+    ACTION(shm.fds_sent, STAT_COUNTER, "read-only descriptors of the region attached to HELLO replies") \
     ACTION(hit_rate, STAT_GAUGE, "hits / (hits + misses) over all namespaces") \
     ACTION(memory_limit, STAT_GAUGE, "the memory limit") \
     ACTION(uptime_s, STAT_GAUGE, "time since the server started") \

@@ -32,6 +32,13 @@ struct cc_client {
     struct cc_buf in;  /* bytes read, not yet consumed */
     size_t in_off;
     char err[256];
+    /* The shared-memory region (shm.c; docs/shm-reads.md): */
+    bool shm_ask;              /* HELLO asks for it (false once a server did not know the
+                                * option, or a region it sent failed its checks) */
+    bool in_hello;             /* a descriptor received now is HELLO's */
+    int hello_fd;              /* the descriptor that came with HELLO's reply, -1 */
+    struct cc_shm_region *shm; /* the region held (a registry reference), or NULL */
+    char shm_err[200];         /* why the last region offered was refused */
 };
 
 /* A reply frame read from the socket. body is owned (malloc'd) and given to an item, or
@@ -50,8 +57,27 @@ int cc_conn_ensure(cc_client *c);          /* connect (and HELLO) if needed */
 int cc_conn_send(cc_client *c, int64_t deadline_ms);
 int cc_conn_recv(cc_client *c, struct cc_reply *r, int64_t deadline_ms);
 int64_t cc_deadline(int timeout_ms);
+/* recv through recvmsg(MSG_CMSG_CLOEXEC): the first descriptor that comes with the bytes goes
+ * to *keep when keep is not NULL and *keep < 0; every other one is closed at once. */
+ssize_t cc_recv_fd(int s, void *buf, size_t len, int *keep);
 /* Record an error; for 200-level connection errors also closes the socket. */
 int cc_fail(cc_client *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* shm.c: the shared-memory region. cc_shm_map checks a region's descriptor as the design's
+ * map-time checks say (seals, size, magic, format, geometry, heartbeat) and maps it
+ * read-only: 0, or -1 with the reason in err (nothing mapped). */
+int cc_shm_map(int fd, const void **base, size_t *size, uint64_t *region_id, char *err,
+               size_t errlen);
+/* HELLO brought fd (consumed: closed in every case): take a reference to its region in the
+ * process-wide registry (mapping it unless this process has it for c's socket path already),
+ * dropping the one c held. 0, or -1 with the reason in c->shm_err (c keeps what it held). */
+int cc_shm_attach(cc_client *c, int fd);
+/* Drop c's reference (the last one unmaps). */
+void cc_shm_release(cc_client *c);
+/* Test hooks (not in the public header): the region_id c holds (0: none), and how many
+ * regions this process has mapped now. */
+uint64_t cc_shm_region_id(const cc_client *c);
+unsigned cc_shm_mappings(void);
 
 /* codec.c: encoding into c->out */
 size_t cc_req_begin(cc_client *c, int op, uint32_t nargs, uint64_t *id);

@@ -27,6 +27,8 @@ cc_client *cc_client_create(const cc_options *opts)
     if (!c)
         return NULL;
     c->fd = -1;
+    c->hello_fd = -1;
+    c->shm_ask = true; /* step 3: mapped, not read yet (docs/shm-reads.md) */
     c->socket_path = _dup(opts->socket_path ? opts->socket_path : CC_DEFAULT_SOCKET);
     c->ns = _dup(opts->ns && opts->ns[0] ? opts->ns : NULL);
     c->client_name = _dup(opts->client_name);
@@ -46,6 +48,7 @@ void cc_client_destroy(cc_client **cp)
     if (!c)
         return;
     cc_disconnect(c);
+    cc_shm_release(c);
     free(c->socket_path);
     free(c->ns);
     free(c->client_name);

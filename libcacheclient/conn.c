@@ -31,6 +31,9 @@ static void _close(cc_client *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    if (c->hello_fd >= 0)
+        close(c->hello_fd);
+    c->hello_fd = -1;
     c->in.len = 0;
     c->in_off = 0;
 }
@@ -93,8 +96,9 @@ static int _connect_socket(cc_client *c, int64_t deadline)
 }
 
 /* Keep what HELLO's map says about limits: max_frame_size, for refusing a request the
- * server would answer E_FRAME_TOO_LARGE and close the connection on. */
-static void _hello_limits(cc_client *c, struct cc_reply *r)
+ * server would answer E_FRAME_TOO_LARGE and close the connection on; and whether it sent
+ * the shared-memory region (shm: true). */
+static void _hello_limits(cc_client *c, struct cc_reply *r, bool *shm)
 {
     uint32_t n;
     if (r->nresults < 1 || !mp_read_map(&r->rest, &n))
@@ -113,18 +117,20 @@ static void _hello_limits(cc_client *c, struct cc_reply *r)
             c->max_request_keys = v;
             continue;
         }
+        if (klen == 3 && memcmp(k, "shm", 3) == 0 && mp_read_bool(&r->rest, shm))
+            continue;
         if (!mp_skip_any(&r->rest, 8))
             return;
     }
 }
 
-static int _hello(cc_client *c)
+static int _hello_once(cc_client *c, bool ask_shm, struct cc_reply *r)
 {
     uint64_t id;
     c->out.len = 0;
     size_t start = cc_req_begin(c, CC_OP_HELLO, 2, &id);
     msgpack_pack_uint32(&c->pk, CC_PROTOCOL_VERSION);
-    int nopts = (c->ns ? 1 : 0) + (c->client_name ? 1 : 0);
+    int nopts = (c->ns ? 1 : 0) + (c->client_name ? 1 : 0) + (ask_shm ? 1 : 0);
     msgpack_pack_map(&c->pk, (size_t)nopts);
     if (c->ns) {
         cc_pack_str(c, "namespace");
@@ -134,14 +140,55 @@ static int _hello(cc_client *c)
         cc_pack_str(c, "client");
         cc_pack_str(c, c->client_name);
     }
+    if (ask_shm) {
+        cc_pack_str(c, "shm");
+        cc_pack_str(c, "r");
+    }
     cc_req_end(c, start);
+    c->in_hello = true;
+    int st = cc_roundtrip(c, id, r);
+    c->in_hello = false;
+    return st;
+}
+
+/* The region HELLO's reply brought (shm: true and a descriptor), if any: mapped, or
+ * refused (and then not asked for again by this client). A descriptor without shm: true
+ * is closed. */
+static void _hello_region(cc_client *c, bool shm)
+{
+    int fd = c->hello_fd;
+    c->hello_fd = -1;
+    if (fd < 0)
+        return;
+    if (!shm) {
+        close(fd);
+        return;
+    }
+    if (cc_shm_attach(c, fd) != 0)
+        c->shm_ask = false;
+}
+
+static int _hello(cc_client *c)
+{
     struct cc_reply r;
-    int st = cc_roundtrip(c, id, &r);
+    bool ask = c->shm_ask;
+    int st = _hello_once(c, ask, &r);
+    if (ask && st == CC_E_BAD_ARGS && strstr(c->err, "unknown HELLO option")) {
+        /* a server older than the shared-memory region: ask it no more */
+        c->shm_ask = false;
+        st = _hello_once(c, false, &r);
+    }
     if (st == CC_OK) {
-        _hello_limits(c, &r);
+        bool shm = false;
+        _hello_limits(c, &r, &shm);
         cc_reply_free(&r);
+        _hello_region(c, shm);
     } else if (st < 200)
         _close(c); /* the server refused the handshake: do not keep a half-set-up connection */
+    if (c->hello_fd >= 0) { /* a refused HELLO's reply came with one: not ours to keep */
+        close(c->hello_fd);
+        c->hello_fd = -1;
+    }
     return st;
 }
 
@@ -229,6 +276,34 @@ int cc_conn_send(cc_client *c, int64_t deadline)
     return CC_OK;
 }
 
+ssize_t cc_recv_fd(int s, void *buf, size_t len, int *keep)
+{
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(4 * sizeof(int))];
+    } ctl;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                       .msg_controllen = sizeof(ctl.b)};
+    ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
+    if (n < 0 || m.msg_controllen == 0)
+        return n;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (keep && *keep < 0)
+                *keep = fd;
+            else
+                close(fd);
+        }
+    }
+    return n;
+}
+
 /* Make at least `need` unconsumed bytes available in c->in. */
 static int _fill(cc_client *c, size_t need, int64_t deadline)
 {
@@ -261,7 +336,9 @@ static int _fill(cc_client *c, size_t need, int64_t deadline)
             if (st)
                 return st;
         }
-        ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        /* a descriptor arrives only with HELLO's reply; any other is closed at once */
+        ssize_t n = cc_recv_fd(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len,
+                               c->in_hello ? &c->hello_fd : NULL);
         if (n > 0) {
             c->in.len += (size_t)n;
             continue;

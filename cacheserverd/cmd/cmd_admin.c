@@ -66,6 +66,7 @@ void cmd_hello(struct session *s, struct req *q, struct reply *r)
                     (unsigned long long)version, CC_PROTOCOL_VERSION);
         return;
     }
+    bool shm = false; /* the option shm: "r" was given */
     for (uint32_t i = 0; i < nopts; i++) {
         const uint8_t *k, *v;
         uint32_t kl, vl;
@@ -80,13 +81,31 @@ void cmd_hello(struct session *s, struct req *q, struct reply *r)
             size_t n = vl < sizeof(s->client) - 1 ? vl : sizeof(s->client) - 1;
             memcpy(s->client, v, n);
             s->client[n] = '\0';
+        } else if (kl == 3 && memcmp(k, "shm", 3) == 0) {
+            if (vl != 1 || v[0] != 'r') {
+                reply_error(r, q->id, CC_E_BAD_ARGS,
+                            "HELLO option shm takes \"r\" (read the shared-memory region), "
+                            "not '%.*s'", (int)vl, v);
+                return;
+            }
+            shm = true;
         } else {
             reply_error(r, q->id, CC_E_BAD_ARGS, "unknown HELLO option '%.*s'", (int)kl, k);
             return;
         }
     }
+    /* shm: the region's read-only fd goes with this reply's first byte (docs/shm-reads.md,
+     * "Handing the region to clients"); the reply is written after this handler returns */
+    bool shm_sent = false;
+    if (shm) {
+        int fd = store_shm_client_fd();
+        if (fd >= 0 && core_out_attach_fd(q->out, fd)) {
+            store_shm_fd_sent();
+            shm_sent = true;
+        }
+    }
     reply_begin(r, q->id, CC_OK, 1);
-    msgpack_pack_map(&r->pk, 7);
+    msgpack_pack_map(&r->pk, shm ? 8 : 7);
     _pack_kv_uint(r, "version", CC_PROTOCOL_VERSION);
     _pack_kv_str(r, "server", "cacheserverd " SERVER_VERSION);
     _pack_kv_uint(r, "max_key_size", option_get_u(&cmd_opts.max_key_size));
@@ -95,6 +114,13 @@ void cmd_hello(struct session *s, struct req *q, struct reply *r)
     _pack_kv_uint(r, "max_frame_size", mf ? option_get_u(mf->value) : 0);
     _pack_kv_uint(r, "max_request_keys", option_get_u(&cmd_opts.max_request_keys));
     _pack_kv_str(r, "namespace", store_ns_name(s->ns));
+    if (shm) {
+        reply_str(r, "shm", 3);
+        if (shm_sent)
+            msgpack_pack_true(&r->pk);
+        else
+            msgpack_pack_false(&r->pk);
+    }
 }
 
 void cmd_namespace(struct session *s, struct req *q, struct reply *r)

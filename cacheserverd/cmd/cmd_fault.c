@@ -19,6 +19,11 @@
  *   skip-allocs n      let the next n of those allocations succeed before fail-allocs starts
  *                      failing them (set it first: fail-allocs keeps it); answers how many
  *                      allocations the hook failed since the server started.
+ *   shm-bad-size n     the next n HELLOs with shm "r" get, instead of the region, a memfd
+ *                      of its header and namespace tables only, whose header claims the
+ *                      region's size (answers n, 0 without a region)
+ *   shm-unsealed n     the same with a copy of the header in a memfd of the region's size
+ *                      that is not sealed
  * FAULT itself runs outside the hook: arming and disarming never fail. */
 #include <string.h>
 
@@ -55,9 +60,14 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
     } else if (wlen == 11 && !memcmp(what, "skip-allocs", 11)) {
         fault_alloc_skip((uint32_t)n);
         done = fault_alloc_failed();
+    } else if (wlen == 12 && !memcmp(what, "shm-bad-size", 12)) {
+        done = store_shm_fault_arm(STORE_SHM_FAULT_BAD_SIZE, (uint32_t)n);
+    } else if (wlen == 12 && !memcmp(what, "shm-unsealed", 12)) {
+        done = store_shm_fault_arm(STORE_SHM_FAULT_UNSEALED, (uint32_t)n);
     } else {
         reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values, corrupt-streams, "
-                    "corrupt-records, fence, fail-allocs and skip-allocs");
+                    "corrupt-records, fence, fail-allocs, skip-allocs, shm-bad-size and "
+                    "shm-unsealed");
         return;
     }
     reply_begin(r, q->id, CC_OK, 1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -98,6 +99,74 @@ void core_out_add_ref(struct core_out *o, const void *data, size_t len,
         free(r);
         release(arg);
     }
+}
+
+/* ---- a descriptor with a reply (handler.h) ---- */
+
+bool core_out_attach_fd(struct core_out *o, int fd)
+{
+    struct conn *c = o->conn;
+    if (!c || fd < 0 || o->failed || c->fd_send >= 0) {
+        stat_incr(&core_st.fds_dropped);
+        if (c && c->fd_send >= 0)
+            log_info("connection %llu: a descriptor is already waiting to be sent; this reply "
+                     "goes without one", (unsigned long long)c->peer.conn_id);
+        return false;
+    }
+    c->fd_send = fd;
+    c->fd_buf = o->buf;
+    c->fd_at = evbuffer_get_length(o->buf);
+    return true;
+}
+
+/* from (a deferred reply's buffer) is about to be appended to the output: a descriptor
+ * pending in it now waits in out.buf, behind what out.buf holds. */
+static void _fd_follows(struct conn *c, struct evbuffer *from)
+{
+    if (c->fd_send >= 0 && c->fd_buf == from) {
+        c->fd_at += evbuffer_get_length(c->out.buf);
+        c->fd_buf = c->out.buf;
+    }
+}
+
+/* The output's first bytes (at least one) with the pending descriptor, as sendmsg returns. */
+static int _send_fd(struct conn *c)
+{
+    struct evbuffer_iovec v[8];
+    int nv = evbuffer_peek(c->out.buf, 64 * 1024, NULL, v, 8);
+    if (nv > 8)
+        nv = 8;
+    struct iovec iov[8];
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)nv, .msg_control = ctl.b,
+                       .msg_controllen = sizeof(ctl.b)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &c->fd_send, sizeof(int));
+    ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+        evbuffer_drain(c->out.buf, (size_t)n);
+        c->fd_send = -1;
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+               errno != EPIPE && errno != ECONNRESET) {
+        /* the descriptor, not the socket (EBADF, ETOOMANYREFS...): the bytes go without it */
+        log_warn("connection %llu: sending a descriptor: %s; the reply goes without it",
+                 (unsigned long long)c->peer.conn_id, strerror(errno));
+        stat_incr(&core_st.fds_dropped);
+        c->fd_send = -1;
+        errno = EINTR; /* try again, as a plain write */
+    }
+    return (int)(n > INT32_MAX ? INT32_MAX : n);
 }
 
 /* ---- deferred replies in order (handler.h) ----
@@ -225,8 +294,14 @@ static void _begin_close(struct conn *c)
 static bool _flush(struct conn *c)
 {
     while (_pending(c)) {
-        int n = evbuffer_write(c->out.buf, c->fd);
+        /* a pending descriptor: the bytes before it as usual, then it with the next ones */
+        bool fd_next = c->fd_send >= 0 && c->fd_buf == c->out.buf;
+        int n = !fd_next       ? evbuffer_write(c->out.buf, c->fd)
+                : c->fd_at > 0 ? evbuffer_write_atmost(c->out.buf, c->fd, (ev_ssize_t)c->fd_at)
+                               : _send_fd(c);
         if (n > 0) {
+            if (fd_next && c->fd_at > 0)
+                c->fd_at -= (size_t)n;
             stat_add(&core_st.bytes_written, (uint64_t)n);
             if (c->paused || c->closing)
                 c->progress_us = clock_mono_us();
@@ -420,8 +495,11 @@ static void _defers_out(struct conn *c)
 {
     struct core_defer *d;
     while ((d = c->dq_head) && d->filled) {
+        if (d->reply)
+            _fd_follows(c, d->reply);
         if (d->reply && evbuffer_add_buffer(c->out.buf, d->reply) != 0)
             c->out.failed = true;
+        _fd_follows(c, d->after);
         if (evbuffer_add_buffer(c->out.buf, d->after) != 0)
             c->out.failed = true;
         if (d->reply)
@@ -584,6 +662,7 @@ void conn_open(struct worker *w, struct event_base *base, int fd, const struct c
     }
     c->w = w;
     c->fd = fd;
+    c->fd_send = -1;
     c->peer = *peer;
     c->in = evbuffer_new();
     c->out.buf = evbuffer_new();

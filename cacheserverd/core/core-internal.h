@@ -108,6 +108,12 @@ struct conn {
     unsigned ndefers;
     bool held;
     struct core_out aout;
+    /* A descriptor to send with a reply's first byte (core_out_attach_fd): fd_at bytes of
+     * fd_buf precede it. fd_buf is out.buf, or a deferred reply's buffer (reply or after)
+     * until _defers_out moves it into out.buf. fd -1: none pending. */
+    int fd_send;
+    struct evbuffer *fd_buf;
+    size_t fd_at;
 };
 
 /* Called by a worker for each connection handed to it; takes ownership of fd (closed on

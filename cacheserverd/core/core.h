@@ -75,7 +75,9 @@
            "connections closed: replies stalled above max-output-buffer")                     \
     ACTION(frames_too_large, STAT_COUNTER, "frames refused: longer than max-frame-size")       \
     ACTION(bytes_read, STAT_COUNTER, "bytes read from clients")                                \
-    ACTION(bytes_written, STAT_COUNTER, "bytes written to clients")
+    ACTION(bytes_written, STAT_COUNTER, "bytes written to clients")                         \
+    ACTION(fds_dropped, STAT_COUNTER,                                                          \
+           "descriptors not sent with a reply: one was already pending, or sendmsg refused it")
 
 /* Register core's option table (and its validation hooks) in the option registry. */
 void core_options_register(void);

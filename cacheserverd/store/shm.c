@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +36,8 @@ _Static_assert(SHM_NSHARDS == STORE_SHARDS, "a part per shard, under its lock");
     ACTION(reclaimed, STAT_COUNTER, "published copies dropped to reuse their ring space")     \
     ACTION(replaced, STAT_COUNTER, "published copies dropped for another key of a full bucket") \
     ACTION(offers_dropped, STAT_COUNTER, "items not published: the worker's offer list was full") \
-    ACTION(resets, STAT_COUNTER, "shard rings started over after an entry header failed its checks")
+    ACTION(resets, STAT_COUNTER, "shard rings started over after an entry header failed its checks") \
+    ACTION(fds_sent, STAT_COUNTER, "read-only descriptors of the region attached to HELLO replies")
 
 STAT_STRUCT(shm, SHM_STATS);
 static struct shm_stats st;
@@ -53,6 +55,7 @@ struct part {
 
 static struct {
     int fd;
+    int client_fd; /* read-only, reopened through /proc: what clients get (HELLO shm) */
     uint8_t *base;
     size_t size;
     struct shm_header *hdr;
@@ -63,7 +66,7 @@ static struct {
     pthread_t thread;
     bool running;
     bool stop; /* atomic: csd-shm's end */
-} rg = {.fd = -1};
+} rg = {.fd = -1, .client_fd = -1};
 
 /* ---- atomics on the region ---- */
 
@@ -441,6 +444,102 @@ static int _map(size_t size)
     return 0;
 }
 
+/* ---- FAULT shm-bad-size, shm-unsealed: the next HELLOs that ask get a broken region ---- */
+
+#ifdef CACHE_FAULT_INJECTION
+static struct {
+    pthread_mutex_t lock;
+    int fd[2];         /* STORE_SHM_FAULT_*: made once, kept until teardown (core may be
+                        * sending one) */
+    uint32_t armed[2]; /* HELLOs left that get it */
+} flt = {PTHREAD_MUTEX_INITIALIZER, {-1, -1}, {0, 0}};
+
+/* A memfd of `size` bytes starting with a copy of the header (which claims rg.size), sealed
+ * against shrinking and growing or not at all. -1 on failure. */
+static int _fault_region(size_t size, bool seal)
+{
+    int fd = memfd_create("cacheserverd-shm-fault", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)size) != 0 ||
+        pwrite(fd, rg.hdr, SHM_HEADER_SIZE, 0) != (ssize_t)SHM_HEADER_SIZE ||
+        (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+uint32_t store_shm_fault_arm(enum store_shm_fault kind, uint32_t n)
+{
+    if (!rg.base || rg.client_fd < 0)
+        return 0; /* no region: HELLO hands nothing out anyway */
+    pthread_mutex_lock(&flt.lock);
+    if (flt.fd[kind] < 0)
+        flt.fd[kind] = kind == STORE_SHM_FAULT_BAD_SIZE ? _fault_region(SHM_PARTS_OFF, true)
+                                                        : _fault_region(rg.size, false);
+    flt.armed[kind] = flt.fd[kind] < 0 ? 0 : n;
+    pthread_mutex_unlock(&flt.lock);
+    return flt.armed[kind];
+}
+
+/* The descriptor the next HELLO gets: an armed fault's, else fd. */
+static int _fault_fd(int fd)
+{
+    pthread_mutex_lock(&flt.lock);
+    for (int k = 0; k < 2; k++)
+        if (flt.armed[k]) {
+            flt.armed[k]--;
+            fd = flt.fd[k];
+            break;
+        }
+    pthread_mutex_unlock(&flt.lock);
+    return fd;
+}
+
+static void _fault_teardown(void)
+{
+    for (int k = 0; k < 2; k++) {
+        if (flt.fd[k] >= 0)
+            close(flt.fd[k]);
+        flt.fd[k] = -1;
+        flt.armed[k] = 0;
+    }
+}
+#else
+static inline int _fault_fd(int fd) { return fd; }
+static inline void _fault_teardown(void) {}
+#endif
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1; older headers lack it */
+#endif
+
+/* After the header is filled: no new writable mapping or write() for anyone (the server's
+ * own mapping keeps writing), mode 0400, and the read-only descriptor clients get. Without
+ * that descriptor the region stays, but HELLO hands nothing out. */
+static void _harden(void)
+{
+    if (fcntl(rg.fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) != 0)
+        log_info("shm: the kernel refuses F_SEAL_FUTURE_WRITE (%s): clients get a read-only "
+                 "descriptor of a mode-0400 file only", strerror(errno));
+    if (fchmod(rg.fd, 0400) != 0)
+        log_warn("shm: fchmod 0400: %s", strerror(errno));
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", rg.fd);
+    rg.client_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (rg.client_fd < 0)
+        log_warn("shm: reopening the region read-only (%s): %s; it is not handed to clients",
+                 path, strerror(errno));
+}
+
+int store_shm_client_fd(void)
+{
+    return rg.client_fd < 0 || !store_shm_publishing() ? -1 : _fault_fd(rg.client_fd);
+}
+
+void store_shm_fd_sent(void) { stat_incr(&st.fds_sent); }
+
 int store_shm_setup(void)
 {
     stats_register(st_desc, STAT_COUNT(st_desc), &st);
@@ -489,6 +588,7 @@ int store_shm_setup(void)
     h->heartbeat_ms = _mono_ms();
     h->open = _open_now();
     store_ns_shm_names(); /* the names made so far; ns.c adds later ones */
+    _harden();
     stat_set(&st.size, size);
     __atomic_store_n(&rg.stop, false, __ATOMIC_RELAXED);
     if (pthread_create(&rg.thread, NULL, _heartbeat, NULL) != 0) {
@@ -516,10 +616,14 @@ void store_shm_teardown(void)
     }
     if (rg.fd >= 0)
         close(rg.fd);
+    if (rg.client_fd >= 0)
+        close(rg.client_fd);
+    _fault_teardown();
     for (unsigned s = 0; s < SHM_NSHARDS; s++)
         free(rg.parts[s].owner);
     memset(rg.parts, 0, sizeof(rg.parts));
     rg.fd = -1;
+    rg.client_fd = -1;
     rg.base = NULL;
     rg.size = 0;
     rg.hdr = NULL;

@@ -219,6 +219,13 @@ void store_shm_thread_exit(void);
 /* Copy it (a reference held) into the region if it is still its key's item, unpublished,
  * small enough, not a stream, intact, and the node is not fenced. True when published. */
 bool store_shm_publish(struct item *it);
+/* The region's read-only descriptor for a client (HELLO shm; in fault builds an armed FAULT
+ * shm-bad-size or shm-unsealed region instead), -1 when there is no region or it is not
+ * published to now (shm-reads off, or fenced). The store keeps
+ * it open until store_teardown: whoever sends it does not close it. */
+int store_shm_client_fd(void);
+/* Count a descriptor attached to a HELLO reply (shm.fds_sent). */
+void store_shm_fd_sent(void);
 
 /* ---- namespaces ---- */
 /* Find or create a namespace by name (<= STORE_MAX_NS_LEN bytes). STORE_OK with *id, or
@@ -276,6 +283,11 @@ void store_stream_corrupt(const struct store_key *k, uint64_t sid, const char *w
  * in memory (not streams), or with streams in a byte of a chunk of up to n streams in memory,
  * leaving their checksums as they were. Returns how many. */
 uint32_t store_fault_corrupt_values(uint32_t n, bool streams);
+/* FAULT shm-bad-size / shm-unsealed: the next n HELLOs that ask for the region get a memfd
+ * of the header and namespace tables whose header claims more than its size (sealed) / a copy of the header that is not sealed.
+ * Answers n, or 0 when there is no region. */
+enum store_shm_fault { STORE_SHM_FAULT_BAD_SIZE = 0, STORE_SHM_FAULT_UNSEALED = 1 };
+uint32_t store_shm_fault_arm(enum store_shm_fault kind, uint32_t n);
 #endif
 
 /* ---- operations (see docs/protocol.md for their semantics) ---- */

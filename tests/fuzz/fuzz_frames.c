@@ -1,7 +1,7 @@
 /* libFuzzer target: request decoding and dispatch (cacheserverd/cmd/), the code that reads
  * every frame a client sends, against a real in-process memory store. No socket, no core:
  * this file stands in for core's side of handler.h (core_out_add, core_out_add_ref,
- * core_defer_*), and runs without disk tiers (no ssd/hdd path), so no request waits for an
+ * core_out_attach_fd, core_defer_*), and runs without disk tiers (no ssd/hdd path), so no request waits for an
  * I/O thread.
  *
  * The input is what a client writes on the socket: frames of a 4-byte big-endian length
@@ -71,6 +71,13 @@ void core_out_add_ref(struct core_out *o, const void *data, size_t len,
     core_out_add(o, data, len);
     if (release)
         release(arg);
+}
+
+/* No socket: a descriptor is never attached (no region without shm-read-size anyway). */
+bool core_out_attach_fd(struct core_out *o, int fd)
+{
+    (void)o, (void)fd;
+    return false;
 }
 
 /* Without disk tiers nothing is deferred; "out of memory" makes cmd answer at once. */

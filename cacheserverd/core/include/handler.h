@@ -20,6 +20,15 @@ void core_out_add(struct core_out *o, const void *data, size_t len);
 void core_out_add_ref(struct core_out *o, const void *data, size_t len,
                       void (*release)(void *arg), void *arg);
 
+/* Send descriptor fd (SCM_RIGHTS) with the first byte of the reply written into o next:
+ * call it before writing that reply. The kernel keeps the fd with that byte, so the peer
+ * receives it with the reply whatever comes before or after (deferred replies included).
+ * core does not own fd: it must stay open until the connection is closed or the store's
+ * teardown (a shared, long-lived descriptor). One fd may be pending per connection: false
+ * (nothing attached, counted in fds_dropped) when one is already waiting, or o is not a
+ * connection's. A send the kernel refuses drops the fd, the bytes still go (fds_dropped). */
+bool core_out_attach_fd(struct core_out *o, int fd);
+
 /* Who is on the other end (from SO_PEERCRED). */
 struct core_peer {
     pid_t pid;
