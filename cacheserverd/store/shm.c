@@ -461,8 +461,12 @@ static int _fault_region(size_t size, bool seal)
     int fd = memfd_create("cacheserverd-shm-fault", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -1;
+    /* the header copied with atomic loads: csd-shm writes the heartbeat meanwhile */
+    static uint64_t hdr[SHM_HEADER_SIZE / 8];
+    for (size_t i = 0; i < SHM_HEADER_SIZE / 8; i++)
+        hdr[i] = _ld64((const uint64_t *)(const void *)rg.base + i);
     if (ftruncate(fd, (off_t)size) != 0 ||
-        pwrite(fd, rg.hdr, SHM_HEADER_SIZE, 0) != (ssize_t)SHM_HEADER_SIZE ||
+        pwrite(fd, hdr, SHM_HEADER_SIZE, 0) != (ssize_t)SHM_HEADER_SIZE ||
         (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)) {
         close(fd);
         return -1;
