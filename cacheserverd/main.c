@@ -96,6 +96,14 @@ static int _gen_identity(int argc, char **argv)
     return 0;
 }
 
+/* Core's stopping hook, first thing at shutdown: a WAIT must not hold the shutdown up, and
+ * the shared-memory region is dead before the workers drain (docs/shm-reads.md). */
+static void _stopping(void)
+{
+    store_shm_dead();
+    repl_wait_release();
+}
+
 int main(int argc, char **argv)
 {
     int code = _gen_identity(argc, argv);
@@ -153,7 +161,7 @@ int main(int argc, char **argv)
     handler = *cmd_handler();
     if (!handler.thread_exit)
         handler.thread_exit = cmd_thread_exit;
-    handler.stopping = repl_wait_release; /* a WAIT must not hold the shutdown up */
+    handler.stopping = _stopping;
     if (health_start() != 0) { /* its known-answer tests before the first request */
         code = _fail("health monitor", "see the log");
         goto out_health;

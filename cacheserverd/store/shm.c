@@ -381,15 +381,41 @@ bool store_shm_publishing(void)
     return rg.base && option_get_b(store_opt_shm_reads()) && !fence_active();
 }
 
-/* open: shm-reads on, and not fenced with fenced-reads off (docs/integrity.md). */
+/* open: shm-reads on, and not fenced with fenced-reads off (docs/integrity.md); never
+ * again once the region is dead. */
 static uint32_t _open_now(void)
 {
-    if (!option_get_b(store_opt_shm_reads()))
+    if (__atomic_load_n(&rg.hdr->dead, __ATOMIC_RELAXED) || !option_get_b(store_opt_shm_reads()))
         return 0;
     if (!fence_active())
         return 1;
     struct option_desc *fr = option_registry_find("fenced_reads");
     return fr && option_get_b(fr->value);
+}
+
+/* fence_on_change's hook: a fence closes the region at once (fenced-reads = off promises
+ * misses from the moment the node is fenced), not at csd-shm's next tick. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER; /* computing and storing open */
+
+/* open recomputed and stored under open_lock: csd-shm's tick cannot store a value it computed
+ * before a fence after the fence's own store. */
+static void _store_open(void)
+{
+    pthread_mutex_lock(&open_lock);
+    __atomic_store_n(&rg.hdr->open, _open_now(), __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&open_lock);
+}
+
+static void _fence_changed(void) { _store_open(); }
+
+void store_shm_dead(void)
+{
+    if (!rg.base)
+        return;
+    pthread_mutex_lock(&open_lock);
+    __atomic_store_n(&rg.hdr->dead, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&rg.hdr->open, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&open_lock);
 }
 
 static uint64_t _mono_ms(void)
@@ -410,7 +436,7 @@ static void *_heartbeat(void *arg)
     const struct timespec tick = {0, SHM_HEARTBEAT_MS * 1000000L};
     while (!__atomic_load_n(&rg.stop, __ATOMIC_ACQUIRE)) {
         __atomic_store_n(&rg.hdr->heartbeat_ms, _mono_ms(), __ATOMIC_RELAXED);
-        __atomic_store_n(&rg.hdr->open, _open_now(), __ATOMIC_RELAXED);
+        _store_open();
         nanosleep(&tick, NULL);
     }
     return NULL;
@@ -601,6 +627,7 @@ int store_shm_setup(void)
         return 0;
     }
     rg.running = true;
+    fence_on_change(_fence_changed);
     log_info("shm: region of %zu bytes (%u slots and a %u-byte ring per shard)%s", size, slots,
              ring, option_get_b(store_opt_shm_reads()) ? "" : "; shm-reads is off");
     return 0;
@@ -609,13 +636,15 @@ int store_shm_setup(void)
 void store_shm_teardown(void)
 {
     store_shm_thread_exit();
+    if (rg.base)
+        fence_on_change(NULL);
     if (rg.running) {
         __atomic_store_n(&rg.stop, true, __ATOMIC_RELEASE);
         pthread_join(rg.thread, NULL);
         rg.running = false;
     }
     if (rg.base) {
-        __atomic_store_n(&rg.hdr->dead, 1, __ATOMIC_RELEASE);
+        store_shm_dead();
         munmap(rg.base, rg.size);
     }
     if (rg.fd >= 0)

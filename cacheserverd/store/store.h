@@ -214,6 +214,9 @@ void store_teardown(void);
 /* Publish the offers a GET hit queued on this thread (at most 32): call after the reply is
  * written (core's after_flush). Each is copied only if it is still the key's current item. */
 void store_shm_drain(void);
+/* The server is stopping: dead = 1 and open = 0 in the header, first thing, so readers stop
+ * using the region before the workers drain (teardown unmaps it later). */
+void store_shm_dead(void);
 /* Drop this thread's offers (a worker's exit). */
 void store_shm_thread_exit(void);
 /* Copy it (a reference held) into the region if it is still its key's item, unpublished,

@@ -24,6 +24,16 @@ static uint64_t since_ms; /* atomic */
 static uint64_t count;    /* atomic */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* reason, and set/clear */
 static char reason[256];
+static void (*on_change)(void); /* atomic */
+
+void fence_on_change(void (*fn)(void)) { __atomic_store_n(&on_change, fn, __ATOMIC_RELEASE); }
+
+static void _changed(void)
+{
+    void (*fn)(void) = __atomic_load_n(&on_change, __ATOMIC_ACQUIRE);
+    if (fn)
+        fn();
+}
 
 bool fence_active(void) { return __atomic_load_n(&fenced, __ATOMIC_ACQUIRE); }
 
@@ -41,6 +51,7 @@ bool fence_set(const char *fmt, ...)
         __atomic_store_n(&fenced, true, __ATOMIC_RELEASE);
         stat_set(&st.fenced, 1);
         stat_incr(&st.fences);
+        _changed();
         log_error("FENCED: %s. This node refuses writes (E_FENCED), serves no reads unless "
                   "fenced-reads = on, and neither sends to nor applies from its peers, until "
                   "`cache-cli cluster unfence`", reason);
@@ -59,6 +70,7 @@ bool fence_clear(const char *who)
         __atomic_store_n(&since_ms, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&fenced, false, __ATOMIC_RELEASE);
         stat_set(&st.fenced, 0);
+        _changed();
     }
     pthread_mutex_unlock(&lock);
     return was;

@@ -20,6 +20,10 @@ void fence_reason(char *buf, size_t len);
 uint64_t fence_since_ms(void);
 /* Times fenced since start. */
 uint64_t fence_count(void);
+/* fn is called (under the fence's lock, right after the change is visible) each time the node
+ * is fenced or the fence lifted: for state that must follow at once, not at its next tick
+ * (the shared-memory region's `open`). One hook; NULL removes it. fn must not fence. */
+void fence_on_change(void (*fn)(void));
 /* STATS fenced (gauge) and fences (counter): once, before serving. */
 void fence_stats_register(void);
 #endif

@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "crc32c.h"
+#include "fence.h"
 #include "keyhash.h"
 #include "option.h"
 #include "shm.h"
@@ -731,6 +732,27 @@ static void test_shm_reader_never_accepts_a_torn_or_stale_copy(void **state)
     assert_true(hits > 0);
 }
 
+/* A fence closes the region at once, not at csd-shm's next tick (fenced-reads is not
+ * registered here, so it counts as off); lifting it opens it again; a stopping server's
+ * region is dead and stays closed, whatever the heartbeat thread computes after. */
+static void test_shm_fence_closes_at_once_and_a_dead_region_stays_closed(void **state)
+{
+    (void)state;
+    struct region r = _region();
+    for (int i = 0; i < 50; i++) { /* each round races csd-shm's tick */
+        assert_true(fence_set("test round %d", i));
+        assert_int_equal(__atomic_load_n(&r.h->open, __ATOMIC_ACQUIRE), 0);
+        usleep(1000 * (unsigned)(i % 3));
+        assert_int_equal(__atomic_load_n(&r.h->open, __ATOMIC_ACQUIRE), 0);
+        assert_true(fence_clear("the test"));
+        assert_int_equal(__atomic_load_n(&r.h->open, __ATOMIC_ACQUIRE), 1);
+    }
+    store_shm_dead();
+    assert_int_equal(__atomic_load_n(&r.h->dead, __ATOMIC_ACQUIRE), 1);
+    usleep(50 * 1000); /* two ticks of csd-shm */
+    assert_int_equal(__atomic_load_n(&r.h->open, __ATOMIC_ACQUIRE), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +771,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_shm_reader_never_accepts_a_torn_or_stale_copy,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_shm_fence_closes_at_once_and_a_dead_region_stays_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shm_read_size_below_4mib_or_invalid_leaves_it_off,
                                         setup_small, teardown),
     };
