@@ -57,6 +57,7 @@ int cc_conn_ensure(cc_client *c);          /* connect (and HELLO) if needed */
 int cc_conn_send(cc_client *c, int64_t deadline_ms);
 int cc_conn_recv(cc_client *c, struct cc_reply *r, int64_t deadline_ms);
 int64_t cc_deadline(int timeout_ms);
+int64_t cc_now_ms(void); /* CLOCK_MONOTONIC, ms */
 /* recv through recvmsg(MSG_CMSG_CLOEXEC): the first descriptor that comes with the bytes goes
  * to *keep when keep is not NULL and *keep < 0; every other one is closed at once. */
 ssize_t cc_recv_fd(int s, void *buf, size_t len, int *keep);

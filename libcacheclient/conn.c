@@ -17,14 +17,14 @@
 
 #define CC_READ_CHUNK (64u * 1024)
 
-static int64_t _now_ms(void)
+int64_t cc_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t cc_deadline(int timeout_ms) { return _now_ms() + (timeout_ms > 0 ? timeout_ms : 0); }
+int64_t cc_deadline(int timeout_ms) { return cc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0); }
 
 static void _close(cc_client *c)
 {
@@ -56,7 +56,7 @@ void cc_disconnect(cc_client *c) { _close(c); }
 static int _wait(cc_client *c, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - _now_ms();
+        int64_t left = deadline - cc_now_ms();
         if (left <= 0)
             return cc_fail(c, CC_E_TIMEOUT, "timed out after %d ms waiting for the server",
                            c->io_timeout_ms);
@@ -86,7 +86,7 @@ static int _connect_socket(cc_client *c, int64_t deadline)
         if (errno != EAGAIN && errno != EINTR)
             return cc_fail(c, CC_E_CONNECT, "cannot connect to %s: %s", c->socket_path,
                            strerror(errno));
-        if (_now_ms() >= deadline)
+        if (cc_now_ms() >= deadline)
             return cc_fail(c, CC_E_CONNECT, "cannot connect to %s: listen backlog full for %d ms",
                            c->socket_path, c->connect_timeout_ms);
         usleep(pause_us);

@@ -11,13 +11,6 @@
 /* The longest pause between two polls: a waiter sees the value at most this late. */
 #define POLL_MAX_MS 20
 
-static int64_t _now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void _sleep_ms(int64_t ms)
 {
     struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -96,7 +89,7 @@ int cc_remember(cc_client *c, const void *key, size_t klen, const cc_remember_op
                        CC_TTL_MAX_MS, CC_LEASE_MAX_MS);
     uint32_t lease_ms = opts->lease_ms ? opts->lease_ms : CC_LEASE_DEFAULT_MS;
     int64_t wait_ms = opts->wait_ms ? opts->wait_ms : lease_ms;
-    int64_t deadline = _now_ms() + wait_ms;
+    int64_t deadline = cc_now_ms() + wait_ms;
     int64_t pause = 0;
     for (int polls = 0;; polls++) {
         uint64_t token = 0;
@@ -122,7 +115,7 @@ int cc_remember(cc_client *c, const void *key, size_t klen, const cc_remember_op
         default:
             return st;
         }
-        int64_t left = deadline - _now_ms();
+        int64_t left = deadline - cc_now_ms();
         if (left <= 0) {
             if (opts->timeout_error) {
                 snprintf(c->err, sizeof(c->err),

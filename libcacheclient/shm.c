@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client-internal.h"
@@ -43,13 +42,6 @@ static int _refuse(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static uint64_t _mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* The map-time checks of docs/shm-reads.md on fd, reading its header with pread: seals,
@@ -85,7 +77,7 @@ static int _check(int fd, struct shm_header *h, char *err, size_t errlen)
                        (unsigned long long)h->total_size);
     /* the server's heartbeat (every 20 ms) against our CLOCK_MONOTONIC: ahead means another
      * time namespace; behind by more than the staleness bound, a dead or stalled server */
-    uint64_t hb = __atomic_load_n(&h->heartbeat_ms, __ATOMIC_RELAXED), now = _mono_ms();
+    uint64_t hb = __atomic_load_n(&h->heartbeat_ms, __ATOMIC_RELAXED), now = (uint64_t)cc_now_ms();
     if (hb > now + CC_SHM_CLOCK_AHEAD_MS || now > hb + SHM_STALE_MS)
         return _refuse(err, errlen, "heartbeat %llu ms against our clock's %llu: another clock "
                        "namespace or a stalled server", (unsigned long long)hb,
@@ -93,16 +85,22 @@ static int _check(int fd, struct shm_header *h, char *err, size_t errlen)
     return 0;
 }
 
+/* Map fd, whose header h passed _check, read-only. */
+static int _map(int fd, const struct shm_header *h, const void **base, char *err, size_t errlen)
+{
+    void *p = mmap(NULL, (size_t)h->total_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return _refuse(err, errlen, "mmap: %s", strerror(errno));
+    *base = p;
+    return 0;
+}
+
 int cc_shm_map(int fd, const void **base, size_t *size, uint64_t *region_id, char *err,
                size_t errlen)
 {
     struct shm_header h;
-    if (_check(fd, &h, err, errlen) != 0)
+    if (_check(fd, &h, err, errlen) != 0 || _map(fd, &h, base, err, errlen) != 0)
         return -1;
-    void *p = mmap(NULL, (size_t)h.total_size, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        return _refuse(err, errlen, "mmap: %s", strerror(errno));
-    *base = p;
     *size = (size_t)h.total_size;
     *region_id = h.region_id;
     return 0;
@@ -139,12 +137,8 @@ int cc_shm_attach(cc_client *c, int fd)
     if (!g) { /* a region this process has not mapped yet: it replaces the path's old one */
         g = calloc(1, sizeof(*g));
         char *path = g ? strdup(c->socket_path) : NULL;
-        const void *base;
-        size_t size;
-        uint64_t id;
-        if (!path || cc_shm_map(fd, &base, &size, &id, err, sizeof(err)) != 0) {
-            if (!path)
-                snprintf(err, sizeof(err), "out of memory");
+        const void *base = NULL; /* h passed _check above: mapped without reading it again */
+        if (!path || _map(fd, &h, &base, err, sizeof(err)) != 0) {
             free(g);
             free(path);
             pthread_mutex_unlock(&reg_lock);
@@ -153,8 +147,9 @@ int cc_shm_attach(cc_client *c, int fd)
         for (struct cc_shm_region *x = regions; x; x = x->next)
             if (x->current && !strcmp(x->path, path))
                 x->current = false;
-        *g = (struct cc_shm_region){.next = regions, .path = path, .base = base, .size = size,
-                                    .region_id = id, .current = true};
+        *g = (struct cc_shm_region){.next = regions, .path = path, .base = base,
+                                    .size = (size_t)h.total_size, .region_id = h.region_id,
+                                    .current = true};
         regions = g;
         nmapped++;
     }

@@ -66,6 +66,7 @@ static struct {
     pthread_t thread;
     bool running;
     bool stop; /* atomic: csd-shm's end */
+    struct option_desc *fenced_reads; /* cmd's option (NULL in store-only tests: off) */
 } rg = {.fd = -1, .client_fd = -1};
 
 /* ---- atomics on the region ---- */
@@ -389,8 +390,7 @@ static uint32_t _open_now(void)
         return 0;
     if (!fence_active())
         return 1;
-    struct option_desc *fr = option_registry_find("fenced_reads");
-    return fr && option_get_b(fr->value);
+    return rg.fenced_reads && option_get_b(rg.fenced_reads->value);
 }
 
 /* fence_on_change's hook: a fence closes the region at once (fenced-reads = off promises
@@ -418,13 +418,6 @@ void store_shm_dead(void)
     pthread_mutex_unlock(&open_lock);
 }
 
-static uint64_t _mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* csd-shm: the heartbeat, and open recomputed, every SHM_HEARTBEAT_MS. It sleeps, and
  * teardown waits at most one tick for it: with a timed condition wait per tick instead, a
  * ThreadSanitizer build's anonymous memory grew by megabytes a second (the RSS bound of
@@ -435,7 +428,7 @@ static void *_heartbeat(void *arg)
     pthread_setname_np(pthread_self(), "csd-shm");
     const struct timespec tick = {0, SHM_HEARTBEAT_MS * 1000000L};
     while (!__atomic_load_n(&rg.stop, __ATOMIC_ACQUIRE)) {
-        __atomic_store_n(&rg.hdr->heartbeat_ms, _mono_ms(), __ATOMIC_RELAXED);
+        __atomic_store_n(&rg.hdr->heartbeat_ms, clock_mono_us() / 1000, __ATOMIC_RELAXED);
         _store_open();
         nanosleep(&tick, NULL);
     }
@@ -615,7 +608,8 @@ int store_shm_setup(void)
     if (getrandom(&h->region_id, sizeof(h->region_id), 0) != sizeof(h->region_id))
         h->region_id = clock_mono_us() ^ ((uint64_t)getpid() << 32);
     h->server_pid = (uint32_t)getpid();
-    h->heartbeat_ms = _mono_ms();
+    rg.fenced_reads = option_registry_find("fenced_reads");
+    h->heartbeat_ms = clock_mono_us() / 1000;
     h->open = _open_now();
     store_ns_shm_names(); /* the names made so far; ns.c adds later ones */
     _harden();
@@ -662,6 +656,7 @@ void store_shm_teardown(void)
     rg.hdr = NULL;
     rg.ns_flush = NULL;
     rg.names = NULL;
+    rg.fenced_reads = NULL;
     stat_set(&st.size, 0);
     stat_set(&st.entries, 0);
     stat_set(&st.bytes, 0);
