@@ -59,7 +59,8 @@
     ACTION(29, CLUSTER_REMOVE, "ask the cluster to remove a member (a majority must sign)")  \
     ACTION(30, CLUSTER_ADD, "ask the cluster to add a member (a majority must sign)")        \
     ACTION(32, LEASE_GET, "read one key; on a miss, the key's lease (one caller computes)")  \
-    ACTION(33, LEASE_SET, "store a computed value if the lease is still the key's")
+    ACTION(33, LEASE_SET, "store a computed value if the lease is still the key's")     \
+    ACTION(34, SHM_REPORT, "report reads a client served from the shared-memory region")
 
 /* LEASE_GET's lease_ms: 1..CC_LEASE_MAX_MS, CC_LEASE_DEFAULT_MS when not given. A server
  * holds at most max_leases leases at once (an option, default 16384; E_LIMIT beyond). */

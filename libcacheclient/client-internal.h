@@ -8,6 +8,7 @@
 
 #include "cacheclient.h"
 #include "mpread.h"
+#include "shm-internal.h"
 
 struct cc_buf {
     uint8_t *data;
@@ -37,7 +38,14 @@ struct cc_client {
                                 * option, or a region it sent failed its checks) */
     bool in_hello;             /* a descriptor received now is HELLO's */
     int hello_fd;              /* the descriptor that came with HELLO's reply, -1 */
+    bool shm_reads;            /* cc_options.shm_reads: read the region at all */
     struct cc_shm_region *shm; /* the region held (a registry reference), or NULL */
+    int shm_ns;                /* the selected namespace's id in it; -1: not named there
+                                * (when its ns_count was shm_ns_seen), -2: not looked up */
+    uint32_t shm_ns_seen;
+    uint64_t report_id;        /* an SHM_REPORT went out before the request: its reply comes
+                                * first (0: none) */
+    cc_shm_info shm_stats;     /* cc_shm_stats (mapped is filled when asked) */
     char shm_err[200];         /* why the last region offered was refused */
 };
 
@@ -58,27 +66,12 @@ int cc_conn_send(cc_client *c, int64_t deadline_ms);
 int cc_conn_recv(cc_client *c, struct cc_reply *r, int64_t deadline_ms);
 int64_t cc_deadline(int timeout_ms);
 int64_t cc_now_ms(void); /* CLOCK_MONOTONIC, ms */
+unsigned cc_fork_gen(void); /* bumped in every child after fork() */
 /* recv through recvmsg(MSG_CMSG_CLOEXEC): the first descriptor that comes with the bytes goes
  * to *keep when keep is not NULL and *keep < 0; every other one is closed at once. */
 ssize_t cc_recv_fd(int s, void *buf, size_t len, int *keep);
 /* Record an error; for 200-level connection errors also closes the socket. */
 int cc_fail(cc_client *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* shm.c: the shared-memory region. cc_shm_map checks a region's descriptor as the design's
- * map-time checks say (seals, size, magic, format, geometry, heartbeat) and maps it
- * read-only: 0, or -1 with the reason in err (nothing mapped). */
-int cc_shm_map(int fd, const void **base, size_t *size, uint64_t *region_id, char *err,
-               size_t errlen);
-/* HELLO brought fd (consumed: closed in every case): take a reference to its region in the
- * process-wide registry (mapping it unless this process has it for c's socket path already),
- * dropping the one c held. 0, or -1 with the reason in c->shm_err (c keeps what it held). */
-int cc_shm_attach(cc_client *c, int fd);
-/* Drop c's reference (the last one unmaps). */
-void cc_shm_release(cc_client *c);
-/* Test hooks (not in the public header): the region_id c holds (0: none), and how many
- * regions this process has mapped now. */
-uint64_t cc_shm_region_id(const cc_client *c);
-unsigned cc_shm_mappings(void);
 
 /* codec.c: encoding into c->out */
 size_t cc_req_begin(cc_client *c, int op, uint32_t nargs, uint64_t *id);
@@ -91,6 +84,10 @@ int cc_check_value(const cc_value *v);
 /* An item holding a copy of v (owned, as a reply's), with that ttl and version. CC_OK,
  * CC_E_CLIENT_ARGS (an invalid value) or CC_E_CLIENT_NOMEM. */
 int cc_item_from_value(const cc_value *v, int64_t ttl_ms, uint64_t version, cc_item *out);
+/* An item holding a copy of a value's encoding enc[0..len) of that type (a region hit), as a
+ * reply's would: CC_OK, CC_E_BAD_REPLY (not a valid encoding of type) or CC_E_CLIENT_NOMEM. */
+int cc_item_from_encoded(int type, const uint8_t *enc, size_t len, int64_t ttl_ms,
+                         uint64_t version, cc_item *out);
 /* codec.c: decoding */
 int cc_reply_parse(cc_client *c, struct cc_reply *r, uint64_t want_id);
 void cc_reply_free(struct cc_reply *r);

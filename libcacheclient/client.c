@@ -12,6 +12,7 @@ void cc_options_init(cc_options *o)
     o->socket_path = CC_DEFAULT_SOCKET;
     o->connect_timeout_ms = 500;
     o->io_timeout_ms = 2000;
+    o->shm_reads = 1;
 }
 
 static char *_dup(const char *s) { return s ? strdup(s) : NULL; }
@@ -28,7 +29,9 @@ cc_client *cc_client_create(const cc_options *opts)
         return NULL;
     c->fd = -1;
     c->hello_fd = -1;
-    c->shm_ask = true; /* step 3: mapped, not read yet (docs/shm-reads.md) */
+    c->shm_reads = opts->shm_reads != 0;
+    c->shm_ask = c->shm_reads;
+    c->shm_ns = -2;
     c->socket_path = _dup(opts->socket_path ? opts->socket_path : CC_DEFAULT_SOCKET);
     c->ns = _dup(opts->ns && opts->ns[0] ? opts->ns : NULL);
     c->client_name = _dup(opts->client_name);
@@ -47,6 +50,8 @@ void cc_client_destroy(cc_client **cp)
     cc_client *c = *cp;
     if (!c)
         return;
+    if (c->fd >= 0)
+        cc_shm_report_now(c, true); /* the process's unreported hits, if any */
     cc_disconnect(c);
     cc_shm_release(c);
     free(c->socket_path);
@@ -62,15 +67,59 @@ int cc_connect(cc_client *c) { return cc_conn_ensure(c); }
 const char *cc_errmsg(const cc_client *c) { return c->err; }
 const char *cc_strstatus(int status) { return cc_status_name(status); }
 
+/* Region hits wait to be reported: an SHM_REPORT goes before the request in out, in the
+ * same write (docs/shm-reads.md, "Stats"). */
+static void _prepend_report(cc_client *c)
+{
+    struct cc_buf req = c->out;
+    c->out = (struct cc_buf){0};
+    c->report_id = cc_shm_report_pack(c);
+    if (c->report_id && msgpack_pack_bin_body(&c->pk, req.data, req.len) == 0 &&
+        c->out.data) {
+        free(req.data);
+        return;
+    }
+    free(c->out.data); /* nothing to report, or no memory for it: the request alone */
+    c->out = req;
+    c->report_id = 0;
+}
+
+/* The report's reply comes before the request's: read it and let it go. A connection error
+ * is the request's too. */
+static int _drop_report_reply(cc_client *c, int64_t deadline)
+{
+    uint64_t id = c->report_id;
+    c->report_id = 0;
+    char err[sizeof(c->err)];
+    memcpy(err, c->err, sizeof(err));
+    struct cc_reply r;
+    int st = cc_conn_recv(c, &r, deadline);
+    if (st != CC_OK)
+        return st;
+    st = cc_reply_parse(c, &r, id);
+    if (st == CC_OK)
+        cc_reply_free(&r);
+    if (st >= 200 || c->fd < 0)
+        return st;
+    memcpy(c->err, err, sizeof(err)); /* the report's own error is not the caller's */
+    return CC_OK;
+}
+
 int cc_roundtrip(cc_client *c, uint64_t want_id, struct cc_reply *r)
 {
     int st = cc_conn_ensure(c);
     if (st != CC_OK)
         return st;
+    if (c->shm && !c->in_hello && !c->report_id)
+        _prepend_report(c);
     int64_t deadline = cc_deadline(c->io_timeout_ms);
     st = cc_conn_send(c, deadline);
     c->out.len = 0;
-    if (st != CC_OK)
+    if (st != CC_OK) {
+        c->report_id = 0;
+        return st;
+    }
+    if (c->report_id && (st = _drop_report_reply(c, deadline)) != CC_OK)
         return st;
     st = cc_conn_recv(c, r, deadline);
     if (st != CC_OK)
@@ -166,6 +215,7 @@ int cc_select_ns(cc_client *c, const char *ns)
         return cc_fail(c, CC_E_CLIENT_NOMEM, "out of memory");
     free(c->ns);
     c->ns = copy;
+    cc_shm_ns_changed(c);
     if (c->fd < 0)
         return cc_conn_ensure(c); /* HELLO selects it */
     uint64_t id;
@@ -178,6 +228,9 @@ int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out)
 {
     memset(out, 0, sizeof(*out));
     CHECK_KEY(c, key, klen);
+    if (c->shm_reads && cc_shm_get(c, key, klen, out))
+        return CC_OK;
+    cc_shm_count_socket(c, 1);
     uint64_t id;
     size_t s = _begin(c, CC_OP_GET, 1, &id);
     cc_pack_bytes(c, key, klen);
@@ -207,11 +260,66 @@ static size_t _piece(cc_client *c, size_t n)
 static int _mget_piece(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
                        cc_item *out);
 
+static int _mget_socket(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                        cc_item *out);
+
+/* The keys the region answered are filled in out; the others go to the server in one MGET
+ * (in pieces as _mget_socket sends them), their results put back in order. */
+static int _mget_region(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                        cc_item *out)
+{
+    size_t *idx = malloc(n * sizeof(*idx));
+    if (!idx)
+        return _mget_socket(c, n, keys, klens, out);
+    size_t miss = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!cc_shm_get(c, keys[i], klens[i], &out[i]))
+            idx[miss++] = i;
+    int st = CC_OK;
+    if (miss == n) {
+        st = _mget_socket(c, n, keys, klens, out);
+    } else if (miss) {
+        const void **mk = malloc(miss * sizeof(*mk));
+        size_t *ml = malloc(miss * sizeof(*ml));
+        cc_item *mo = malloc(miss * sizeof(*mo));
+        if (!mk || !ml || !mo) {
+            st = cc_fail(c, CC_E_CLIENT_NOMEM, "out of memory");
+        } else {
+            for (size_t j = 0; j < miss; j++) {
+                mk[j] = keys[idx[j]];
+                ml[j] = klens[idx[j]];
+            }
+            st = _mget_socket(c, miss, mk, ml, mo);
+            if (st == CC_OK)
+                for (size_t j = 0; j < miss; j++)
+                    out[idx[j]] = mo[j];
+        }
+        free(mk);
+        free(ml);
+        free(mo);
+        if (st != CC_OK)
+            for (size_t i = 0; i < n; i++)
+                cc_item_release(&out[i]);
+    }
+    free(idx);
+    return st;
+}
+
 int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens, cc_item *out)
 {
     memset(out, 0, n * sizeof(*out));
     for (size_t i = 0; i < n; i++)
         CHECK_KEY(c, keys[i], klens[i]);
+    if (c->shm_reads && n)
+        return _mget_region(c, n, keys, klens, out);
+    return _mget_socket(c, n, keys, klens, out);
+}
+
+/* Every key through the socket, in requests of at most max_request_keys. */
+static int _mget_socket(cc_client *c, size_t n, const void *const *keys, const size_t *klens,
+                        cc_item *out)
+{
+    cc_shm_count_socket(c, n);
     for (size_t done = 0; done < n;) {
         size_t k = _piece(c, n - done);
         int st = _mget_piece(c, k, keys + done, klens + done, out + done);
@@ -637,6 +745,13 @@ int cc_lease_get(cc_client *c, const void *key, size_t klen, uint32_t lease_ms, 
     if (lease_ms > CC_LEASE_MAX_MS)
         return cc_fail(c, CC_E_CLIENT_ARGS, "lease_ms must be 0 (the default, %d) or 1..%d",
                        CC_LEASE_DEFAULT_MS, CC_LEASE_MAX_MS);
+    if (token)
+        *token = 0;
+    if (retry_ms)
+        *retry_ms = 0;
+    if (c->shm_reads && cc_shm_get(c, key, klen, out))
+        return CC_OK; /* a hit needs no lease */
+    cc_shm_count_socket(c, 1);
     uint64_t id;
     size_t s = _begin(c, CC_OP_LEASE_GET, lease_ms ? 2 : 1, &id);
     cc_pack_bytes(c, key, klen);

@@ -272,8 +272,36 @@ int cc_decode_item(struct mp_cursor *cur, cc_item *item)
 
 struct cc_shared {
     unsigned refs;
-    uint8_t *body;
+    uint8_t *body; /* a reply's body, or NULL when the bytes follow this header (a region hit) */
 };
+
+static bool _decode_value(struct mp_cursor *cur, int type, cc_value *v);
+
+int cc_item_from_encoded(int type, const uint8_t *enc, size_t len, int64_t ttl_ms,
+                         uint64_t version, cc_item *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (type < 0 || type >= CC_TYPE__COUNT || type == CC_TYPE_STREAM)
+        return CC_E_BAD_REPLY;
+    struct cc_shared *sh = malloc(sizeof(*sh) + len);
+    if (!sh)
+        return CC_E_CLIENT_NOMEM;
+    uint8_t *copy = (uint8_t *)(sh + 1);
+    memcpy(copy, enc, len);
+    struct mp_cursor cur;
+    mp_cursor_init(&cur, copy, len);
+    if (!_decode_value(&cur, type, &out->value) || cur.p != copy + len) {
+        free(sh);
+        memset(out, 0, sizeof(*out));
+        return CC_E_BAD_REPLY;
+    }
+    *sh = (struct cc_shared){.refs = 1, .body = NULL};
+    out->found = true;
+    out->ttl_ms = ttl_ms;
+    out->version = version;
+    out->_buf = sh;
+    return CC_OK;
+}
 
 int cc_items_adopt(cc_item *items, size_t n, struct cc_reply *r)
 {

@@ -158,10 +158,12 @@ static void _hello_region(cc_client *c, bool shm)
 {
     int fd = c->hello_fd;
     c->hello_fd = -1;
-    if (fd < 0)
-        return;
-    if (!shm) {
-        close(fd);
+    if (fd < 0 || !shm) {
+        /* this server has no region for us (off, or a new server without one): a region
+         * held from an earlier connection is not this server's to read */
+        if (fd >= 0)
+            close(fd);
+        cc_shm_release(c);
         return;
     }
     if (cc_shm_attach(c, fd) != 0)
@@ -198,6 +200,7 @@ static volatile unsigned fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void _in_child(void) { fork_generation++; }
+unsigned cc_fork_gen(void) { return fork_generation; }
 static void _register_atfork(void) { pthread_atfork(NULL, NULL, _in_child); }
 
 int cc_conn_ensure(cc_client *c)

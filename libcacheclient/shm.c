@@ -1,7 +1,8 @@
 /* The shared-memory read region on the client's side (docs/shm-reads.md, "Handing the
- * region to clients"): the checks a descriptor from HELLO must pass before it is mapped, the
- * read-only mapping, and the process-wide registry (socket path -> region) whose entries
- * clients hold references to. Nothing reads the mapping yet (that is step 4). */
+ * region to clients" and "Stats"): the checks a descriptor from HELLO must pass before it is
+ * mapped, the read-only mapping, the process-wide registry (socket path -> region) whose
+ * entries clients hold references to, a client's reads from it (the lookup itself is
+ * shm_read.c's), and the hits the process counted there, reported with SHM_REPORT. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -11,13 +12,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client-internal.h"
-#include "shm_format.h"
-
-#define CC_SHM_CLOCK_AHEAD_MS 50u /* a header's heartbeat ahead of our clock by more: another
-                                   * time namespace */
 
 struct cc_shm_region {
     struct cc_shm_region *next;
@@ -25,8 +23,16 @@ struct cc_shm_region {
     const void *base;      /* mapped PROT_READ, MAP_SHARED */
     size_t size;
     uint64_t region_id;
+    struct cc_shm_view view;
     unsigned refs;         /* clients holding it */
     bool current;          /* the one a new client of path uses (a newer one replaces it) */
+    /* Hits not reported yet, shared by the process's clients (relaxed atomics): */
+    unsigned fork_gen;     /* cc_fork_gen() the counts belong to (a child zeroes them) */
+    uint64_t pending;      /* their sum */
+    uint64_t first_ms;     /* CLOCK_MONOTONIC ms of the oldest one, 0 = none */
+    uint32_t ns_top;       /* 1 + the highest namespace id counted */
+    uint64_t bad[CC_SHM_REPORT_BAD]; /* key hashes of entries that failed their checks, 0 */
+    uint64_t hits[SHM_MAX_NS];
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -149,7 +155,8 @@ int cc_shm_attach(cc_client *c, int fd)
                 x->current = false;
         *g = (struct cc_shm_region){.next = regions, .path = path, .base = base,
                                     .size = (size_t)h.total_size, .region_id = h.region_id,
-                                    .current = true};
+                                    .view = {base, h.slots_per_shard, h.ring_size},
+                                    .current = true, .fork_gen = cc_fork_gen()};
         regions = g;
         nmapped++;
     }
@@ -157,6 +164,7 @@ int cc_shm_attach(cc_client *c, int fd)
     if (c->shm)
         _put_locked(c->shm);
     c->shm = g;
+    c->shm_ns = -2;
     pthread_mutex_unlock(&reg_lock);
     rc = 0;
 out:
@@ -184,4 +192,238 @@ unsigned cc_shm_mappings(void)
     unsigned n = nmapped;
     pthread_mutex_unlock(&reg_lock);
     return n;
+}
+
+void cc_shm_adopt(cc_client *c)
+{
+    if (c->shm || !c->shm_reads || !c->shm_ask)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    for (struct cc_shm_region *x = regions; x; x = x->next)
+        if (x->current && !strcmp(x->path, c->socket_path)) {
+            x->refs++;
+            c->shm = x;
+            c->shm_ns = -2;
+            break;
+        }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* The region said it is dead: no new client adopts it, and c lets it go. */
+static void _retire(cc_client *c)
+{
+    pthread_mutex_lock(&reg_lock);
+    c->shm->current = false;
+    _put_locked(c->shm);
+    c->shm = NULL;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void cc_shm_ns_changed(cc_client *c) { c->shm_ns = -2; }
+
+/* The selected namespace's id in g, looked up again only when the table grew. */
+static int _ns_id(cc_client *c, const struct cc_shm_region *g)
+{
+    if (c->shm_ns >= 0)
+        return c->shm_ns;
+    const struct shm_header *h = g->base;
+    uint32_t n = __atomic_load_n(&h->ns_count, __ATOMIC_ACQUIRE);
+    if (c->shm_ns == -1 && n == c->shm_ns_seen)
+        return -1;
+    const char *ns = c->ns ? c->ns : "";
+    c->shm_ns = cc_shm_ns_find(&g->view, ns, strlen(ns));
+    c->shm_ns_seen = n;
+    return c->shm_ns;
+}
+
+/* Registry lock held, or g's counts known unshared: zero counts inherited from a parent. */
+static void _fork_check(struct cc_shm_region *g)
+{
+    unsigned gen = cc_fork_gen();
+    if (__atomic_load_n(&g->fork_gen, __ATOMIC_RELAXED) == gen)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    if (g->fork_gen != gen) {
+        memset(g->hits, 0, sizeof(g->hits));
+        memset(g->bad, 0, sizeof(g->bad));
+        g->pending = g->first_ms = 0;
+        g->ns_top = 0;
+        __atomic_store_n(&g->fork_gen, gen, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+static uint64_t _mono_coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t _wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* the server's expiry clock (vDSO: no system call) */
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void _count_hit(struct cc_shm_region *g, uint16_t ns, uint64_t now)
+{
+    __atomic_fetch_add(&g->hits[ns], 1, __ATOMIC_RELAXED);
+    uint32_t top = __atomic_load_n(&g->ns_top, __ATOMIC_RELAXED);
+    while (top <= ns && !__atomic_compare_exchange_n(&g->ns_top, &top, (uint32_t)ns + 1, true,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    if (__atomic_fetch_add(&g->pending, 1, __ATOMIC_RELAXED) == 0) {
+        uint64_t zero = 0;
+        __atomic_compare_exchange_n(&g->first_ms, &zero, now ? now : 1, false,
+                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
+}
+
+static void _note_bad(struct cc_shm_region *g, uint64_t hash)
+{
+    if (!hash)
+        return;
+    for (unsigned i = 0; i < CC_SHM_REPORT_BAD; i++) {
+        uint64_t zero = 0;
+        uint64_t cur = __atomic_load_n(&g->bad[i], __ATOMIC_RELAXED);
+        if (cur == hash)
+            return;
+        if (!cur && __atomic_compare_exchange_n(&g->bad[i], &zero, hash, false,
+                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return;
+    }
+}
+
+bool cc_shm_get(cc_client *c, const void *key, size_t klen, cc_item *out)
+{
+    if (!c->shm) {
+        cc_shm_adopt(c);
+        if (!c->shm)
+            return false;
+    }
+    struct cc_shm_region *g = c->shm;
+    uint64_t now = _mono_coarse_ms();
+    enum cc_shm_result res = cc_shm_check_live(&g->view, now);
+    int ns = res == CC_SHM_HIT ? _ns_id(c, g) : -1;
+    struct cc_shm_hit hit;
+    if (res == CC_SHM_HIT)
+        res = ns < 0 ? CC_SHM_MISS
+                     : cc_shm_lookup(&g->view, (uint16_t)ns, key, klen, now, _wall_ms(), &hit);
+    if (res == CC_SHM_HIT) {
+        int64_t ttl = -1;
+        if (hit.expire_ms) {
+            uint64_t wall = _wall_ms();
+            ttl = hit.expire_ms > wall ? (int64_t)(hit.expire_ms - wall) : 0;
+        }
+        int st = cc_item_from_encoded(hit.type, hit.value, hit.vlen, ttl, hit.version, out);
+        if (st == CC_OK) {
+            _fork_check(g);
+            _count_hit(g, (uint16_t)ns, now);
+            c->shm_stats.hits++;
+            uint64_t first = __atomic_load_n(&g->first_ms, __ATOMIC_RELAXED);
+            if (first && now >= first + CC_SHM_REPORT_MS)
+                cc_shm_report_now(c, false);
+            return true;
+        }
+        res = st == CC_E_BAD_REPLY ? CC_SHM_BAD : CC_SHM_MISS; /* no memory: the socket's turn */
+    }
+    switch (res) {
+    case CC_SHM_MISS: c->shm_stats.misses++; break;
+    case CC_SHM_RETRY: c->shm_stats.retries++; break;
+    case CC_SHM_STALE: c->shm_stats.stale++; break;
+    case CC_SHM_DEAD:
+        c->shm_stats.stale++;
+        _retire(c);
+        break;
+    case CC_SHM_BAD:
+        c->shm_stats.checksum++;
+        _fork_check(g);
+        _note_bad(g, hit.hash);
+        break;
+    case CC_SHM_HIT: break;
+    }
+    return false;
+}
+
+void cc_shm_count_socket(cc_client *c, size_t n) { c->shm_stats.socket_reads += n; }
+
+uint64_t cc_shm_report_pack(cc_client *c)
+{
+    struct cc_shm_region *g = c->shm;
+    if (!g)
+        return 0;
+    _fork_check(g);
+    uint64_t bad[CC_SHM_REPORT_BAD];
+    unsigned nbad = 0;
+    for (unsigned i = 0; i < CC_SHM_REPORT_BAD; i++)
+        if (__atomic_load_n(&g->bad[i], __ATOMIC_RELAXED) &&
+            (bad[nbad] = __atomic_exchange_n(&g->bad[i], 0, __ATOMIC_RELAXED)))
+            nbad++;
+    if (!nbad && !__atomic_load_n(&g->pending, __ATOMIC_RELAXED))
+        return 0;
+    __atomic_store_n(&g->first_ms, 0, __ATOMIC_RELAXED); /* a hit from now on starts a new wait */
+    uint32_t top = __atomic_load_n(&g->ns_top, __ATOMIC_RELAXED);
+    uint32_t npairs = 0;
+    uint64_t taken = 0;
+    uint16_t ids[SHM_MAX_NS];
+    uint64_t counts[SHM_MAX_NS];
+    for (uint32_t i = 0; i < top && i < SHM_MAX_NS; i++) {
+        if (!__atomic_load_n(&g->hits[i], __ATOMIC_RELAXED))
+            continue;
+        uint64_t n = __atomic_exchange_n(&g->hits[i], 0, __ATOMIC_RELAXED);
+        if (!n)
+            continue;
+        ids[npairs] = (uint16_t)i;
+        counts[npairs++] = n;
+        taken += n;
+    }
+    __atomic_fetch_sub(&g->pending, taken, __ATOMIC_RELAXED);
+    if (!npairs && !nbad)
+        return 0;
+    uint64_t id;
+    size_t start = cc_req_begin(c, CC_OP_SHM_REPORT, 3, &id);
+    msgpack_pack_uint64(&c->pk, g->region_id);
+    msgpack_pack_map(&c->pk, npairs);
+    for (uint32_t i = 0; i < npairs; i++) {
+        msgpack_pack_uint16(&c->pk, ids[i]);
+        msgpack_pack_uint64(&c->pk, counts[i]);
+    }
+    msgpack_pack_array(&c->pk, nbad);
+    for (unsigned i = 0; i < nbad; i++)
+        msgpack_pack_uint64(&c->pk, bad[i]);
+    cc_req_end(c, start);
+    return id;
+}
+
+void cc_shm_report_now(cc_client *c, bool force)
+{
+    if (!c->shm || c->report_id)
+        return;
+    if (!force) {
+        uint64_t first = __atomic_load_n(&c->shm->first_ms, __ATOMIC_RELAXED);
+        if (!first || _mono_coarse_ms() < first + CC_SHM_REPORT_MS)
+            return;
+    }
+    /* the caller's request, if one is being encoded, waits in saved */
+    struct cc_buf saved = c->out;
+    c->out = (struct cc_buf){0};
+    char err[sizeof(c->err)];
+    memcpy(err, c->err, sizeof(err));
+    uint64_t id = cc_shm_report_pack(c);
+    if (id) {
+        struct cc_reply r;
+        if (cc_roundtrip(c, id, &r) == CC_OK)
+            cc_reply_free(&r);
+        memcpy(c->err, err, sizeof(err)); /* the report's outcome is not the caller's */
+    }
+    free(c->out.data);
+    c->out = saved;
+}
+
+void cc_shm_stats(const cc_client *c, cc_shm_info *out)
+{
+    *out = c->shm_stats;
+    out->mapped = c->shm != NULL;
 }

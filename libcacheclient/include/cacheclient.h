@@ -52,6 +52,9 @@ typedef struct cc_options {
     int io_timeout_ms;       /**< per call, for sending the request and reading its reply; default 2000 */
     const char *ns;          /**< namespace selected on every (re)connect; NULL = default "" */
     const char *client_name; /**< sent in HELLO for the server's logs; may be NULL */
+    int shm_reads;           /**< 1 (default): ask the server for its shared-memory region and
+                                  answer cc_get, cc_mget and cc_lease_get from it when the key
+                                  is there (docs/shm-reads.md); 0: every read uses the socket */
 } cc_options;
 
 /** A typed value. For bytes/stream, data/len is the content. For array and map, data/len is
@@ -91,6 +94,20 @@ typedef struct cc_item {
     void *_buf;       /**< private */
 } cc_item;
 
+/** What the shared-memory region did for one client's reads (cc_shm_stats). Each key of a
+ * cc_get, cc_mget or cc_lease_get counts once: in hits, or in one of the reasons it went to
+ * the server (misses .. checksum) and then in socket_reads too. */
+typedef struct cc_shm_info {
+    bool mapped;           /**< the client holds a region now */
+    uint64_t hits;         /**< answered from the region, without a system call */
+    uint64_t misses;       /**< not in the region (or expired, or its namespace flushed) */
+    uint64_t retries;      /**< a server write changed the key's slot during both attempts */
+    uint64_t stale;        /**< the region was closed (shm-reads off, node fenced), its server
+                                stopped or its heartbeat was late */
+    uint64_t checksum;     /**< the key's entry failed its checks (reported to the server) */
+    uint64_t socket_reads; /**< keys read through the socket */
+} cc_shm_info;
+
 /** Free what an item owns; the item becomes empty. Safe on an empty or zeroed item. */
 CC_EXPORT void cc_item_release(cc_item *item);
 
@@ -104,6 +121,8 @@ CC_EXPORT void cc_client_destroy(cc_client **c);
 CC_EXPORT int cc_connect(cc_client *c);
 /** Close the connection; the next call reconnects. */
 CC_EXPORT void cc_disconnect(cc_client *c);
+/** The client's shared-memory read counts since it was created. */
+CC_EXPORT void cc_shm_stats(const cc_client *c, cc_shm_info *out);
 /** Message of the most recent error on this client ("" if none). Valid until the next call. */
 CC_EXPORT const char *cc_errmsg(const cc_client *c);
 /** Name of a status code, e.g. "E_TIMEOUT". */
