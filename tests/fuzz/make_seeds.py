@@ -154,6 +154,31 @@ FINGERPRINTS = {
     'short': 'abc',
 }
 
+# fuzz_shm_region's inputs: flags, namespace, key length and key, value length and value, then
+# [target, offset (u16 little-endian), xor] records (see the target's header comment).
+def shm(flags, ns, key, val, records=()):
+    b = bytes([flags, ns, len(key) - 1]) + key + bytes([len(val)]) + val
+    for t, o, x in records:
+        b += bytes([t]) + struct.pack('<H', o) + bytes([x])
+    return b
+
+
+SHM_REGION = {
+    'hit': shm(1, 0, b'user:42', b'\xc4\x05hello'),
+    'hit_ns': shm(1, 2, b'k', b'\xc4\x01x'),
+    'expired': shm(3, 0, b'session', b'\xc4\x02ab'),
+    'flushed': shm(5, 1, b'page:/', b'\xc4\x00'),
+    'closed': shm(9, 0, b'k', b'\xc4\x01x'),
+    'dead': shm(0x11, 0, b'k', b'\xc4\x01x'),
+    'stale': shm(0x21, 0, b'k', b'\xc4\x01x'),
+    'torn_seq': shm(1, 0, b'user:42', b'\xc4\x05hello', [(0, 0, 1)]),
+    'bad_len': shm(1, 0, b'user:42', b'\xc4\x05hello', [(0, 48, 0xff), (0, 49, 0x7f)]),
+    'bad_pos': shm(1, 0, b'user:42', b'\xc4\x05hello', [(0, 16, 0xf8), (0, 17, 0x0f)]),
+    'bad_crc': shm(1, 0, b'user:42', b'\xc4\x05hello', [(1, 40, 0x20)]),
+    'bad_vlen': shm(1, 0, b'user:42', b'\xc4\x05hello', [(1, 16, 0x80)]),
+    'ns_table': shm(1, 3, b'k', b'\xc4\x01x', [(3, 72 * 3, 0x01)]),
+}
+
 
 def write(target, name, data):
     d = os.path.join(HERE, 'corpus', target)
@@ -173,3 +198,5 @@ for name, data in CONFIGS.items():
     write('option', name, data)
 for name, data in FINGERPRINTS.items():
     write('fingerprint', name, data)
+for name, data in SHM_REGION.items():
+    write('shm_region', name, data)
