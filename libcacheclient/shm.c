@@ -308,15 +308,15 @@ bool cc_shm_get(cc_client *c, const void *key, size_t klen, cc_item *out)
     enum cc_shm_result res = cc_shm_check_live(&g->view, now);
     int ns = res == CC_SHM_HIT ? _ns_id(c, g) : -1;
     struct cc_shm_hit hit;
-    if (res == CC_SHM_HIT)
-        res = ns < 0 ? CC_SHM_MISS
-                     : cc_shm_lookup(&g->view, (uint16_t)ns, key, klen, now, _wall_ms(), &hit);
+    uint64_t wall = 0;
     if (res == CC_SHM_HIT) {
-        int64_t ttl = -1;
-        if (hit.expire_ms) {
-            uint64_t wall = _wall_ms();
-            ttl = hit.expire_ms > wall ? (int64_t)(hit.expire_ms - wall) : 0;
-        }
+        wall = _wall_ms();
+        res = ns < 0 ? CC_SHM_MISS
+                     : cc_shm_lookup(&g->view, (uint16_t)ns, key, klen, now, wall, &hit);
+    }
+    if (res == CC_SHM_HIT) {
+        /* not expired at wall: the lookup checked */
+        int64_t ttl = hit.expire_ms ? (int64_t)(hit.expire_ms - wall) : -1;
         int st = cc_item_from_encoded(hit.type, hit.value, hit.vlen, ttl, hit.version, out);
         if (st == CC_OK) {
             _fork_check(g);
