@@ -124,7 +124,8 @@ static void _check_read(cc_client *c, int i, bool fresh)
     cc_item it;
     int st = cc_get(c, key, strlen(key), &it);
     bool hit = _hits(c) > h0;
-    if (st != CC_OK) { /* the server is down or restarting: the next call reconnects */
+    if (st != CC_OK && st != CC_NOT_FOUND) { /* the server is down or restarting: the next
+                                              * call reconnects */
         __atomic_fetch_add(&sh->errors[acked], 1, __ATOMIC_RELAXED);
         usleep(2000);
         return;
