@@ -43,7 +43,9 @@ struct shared {
     uint64_t region[NGEN]; /* region_id of the server that acknowledged generation g */
     /* the reader's counts, per generation acknowledged when the read began */
     uint64_t reads[NGEN], hits[NGEN], fresh_hits[NGEN], errors[NGEN];
+    uint64_t own_hits[NGEN]; /* region hits from the region of generation g's server */
     uint64_t violations;
+    uint64_t last_violation_ms; /* the latest violating read's end, ms after the stop */
     uint64_t old_hits_after_stop; /* region hits from the stopped server's region, read
                                    * after the stop began (before SIGTERM or SIGKILL landed, or
                                    * from a killed server's region until its heartbeat is old) */
@@ -134,6 +136,8 @@ static void _check_read(cc_client *c, int i, bool fresh)
     if (hit) {
         __atomic_fetch_add(fresh ? &sh->fresh_hits[acked] : &sh->hits[acked], 1,
                            __ATOMIC_RELAXED);
+        if (!fresh && region == sh->region[acked])
+            __atomic_fetch_add(&sh->own_hits[acked], 1, __ATOMIC_RELAXED);
         if (stop_ms && region == sh->region[1])
             __atomic_fetch_add(&sh->old_hits_after_stop, 1, __ATOMIC_RELAXED);
     }
@@ -142,6 +146,8 @@ static void _check_read(cc_client *c, int i, bool fresh)
         gen = ((const char *)it.value.data)[1] - '0';
     uint64_t now = _now_ms();
     if (!it.found || gen < (int)acked) {
+        if (stop_ms)
+            __atomic_store_n(&sh->last_violation_ms, now - stop_ms, __ATOMIC_RELAXED);
         int gi;
         for (gi = 1; gi < NGEN && sh->region[gi] != region; gi++)
             ;
@@ -232,14 +238,13 @@ static void _set_generation(int gen)
     cc_client_destroy(&c);
 }
 
-/* Wait (bounded) until the reader counted at least n region hits with generation gen
- * acknowledged. */
+/* Wait (bounded) until the reader counted at least n region hits from the region of the
+ * server that acknowledged generation gen, with gen acknowledged. */
 static bool _wait_hits(int gen, uint64_t n)
 {
     for (int i = 0; i < 1000; i++) {
-        if (__atomic_load_n(&sh->hits[gen], __ATOMIC_RELAXED) >= n ||
-            __atomic_load_n(&sh->violations, __ATOMIC_RELAXED))
-            return __atomic_load_n(&sh->hits[gen], __ATOMIC_RELAXED) >= n;
+        if (__atomic_load_n(&sh->own_hits[gen], __ATOMIC_RELAXED) >= n)
+            return true;
         usleep(10000);
     }
     return false;
@@ -247,11 +252,12 @@ static bool _wait_hits(int gen, uint64_t n)
 
 static void _report(const char *when)
 {
-    printf("# %s: reads/hits/fresh hits/errors per generation acknowledged:", when);
+    printf("# %s: reads/hits/hits from its server's region/fresh client hits/errors per "
+           "generation acknowledged:", when);
     for (int g = 1; g < NGEN; g++)
-        printf(" g%d %llu/%llu/%llu/%llu", g, (unsigned long long)sh->reads[g],
-               (unsigned long long)sh->hits[g], (unsigned long long)sh->fresh_hits[g],
-               (unsigned long long)sh->errors[g]);
+        printf(" g%d %llu/%llu/%llu/%llu/%llu", g, (unsigned long long)sh->reads[g],
+               (unsigned long long)sh->hits[g], (unsigned long long)sh->own_hits[g],
+               (unsigned long long)sh->fresh_hits[g], (unsigned long long)sh->errors[g]);
     printf("; hits from the old server's region after the stop began: %llu\n",
            (unsigned long long)sh->old_hits_after_stop);
     fflush(stdout);
@@ -264,9 +270,10 @@ static void _fail_violation(pid_t child, const char *when)
     __atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
     waitpid(child, NULL, 0);
     harness_print_log(srv, 12);
-    fail_msg("%s: %llu reads returned an old value; the first: %s (the new server %s a "
-             "stale socket)", when, (unsigned long long)sh->violations, sh->first,
-             stale_socket ? "removed" : "found no");
+    fail_msg("%s: %llu reads returned an old value, the last %llu ms after the stop; the "
+             "first: %s (the new server %s a stale socket)", when,
+             (unsigned long long)sh->violations, (unsigned long long)sh->last_violation_ms,
+             sh->first, stale_socket ? "removed" : "found no");
 }
 
 /* Start a server, SET generation 1, start the reader and wait for its region hits; stop the
@@ -299,9 +306,9 @@ static void _run(bool clean)
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         fail_msg("the reader had only %llu region hits in 10 s: the test would prove nothing",
-                 (unsigned long long)sh->hits[1]);
+                 (unsigned long long)sh->own_hits[1]);
     }
-    uint64_t hits_before = sh->hits[1];
+    uint64_t hits_before = sh->own_hits[1];
     __atomic_store_n(&sh->stop_ms, _now_ms(), __ATOMIC_RELAXED);
     if (clean) {
         harness_restart(srv);
@@ -325,7 +332,7 @@ static void _run(bool clean)
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         fail_msg("the reader never read the new server's region (%llu hits)",
-                 (unsigned long long)sh->hits[2]);
+                 (unsigned long long)sh->own_hits[2]);
     }
 
     /* a last stretch of reads with generation 2 acknowledged */
