@@ -7,7 +7,10 @@
  *   region never answers an older one afterwards: the floor (the highest sequence node 1's
  *   socket answered, and, checked apart, the highest anything on node 1 answered) is loaded
  *   before each read through the region client and its answer may not be below it. Some of
- *   those reads must be region hits, or the test proves nothing. Reads through MGET too. */
+ *   those reads must be region hits, or the test proves nothing. Reads through MGET too.
+ *   Beside them a thread with a region client of its own reads the same keys against the
+ *   socket floors the main loop publishes (stored with release after each socket read,
+ *   loaded with acquire before each of its reads): the same rule across threads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -85,6 +88,57 @@ static void *_writer(void *arg)
     return NULL;
 }
 
+/* The thread reading node 1's region against the floors the main loop's socket reads
+ * publish. */
+struct side {
+    struct harness *h;
+    uint64_t floor[NKEYS]; /* the main loop's socket floors (atomics) */
+    int stop;
+    uint64_t reads, hits, bad, errors;
+    char first[300];
+};
+
+static void *_side(void *arg)
+{
+    struct side *sd = arg;
+    cc_options o;
+    cc_options_init(&o);
+    o.socket_path = harness_socket(sd->h);
+    o.client_name = "repl_shm side";
+    cc_client *c = cc_client_create(&o);
+    if (!c)
+        return NULL;
+    for (unsigned n = 0; n < 10000000 && !__atomic_load_n(&sd->stop, __ATOMIC_ACQUIRE); n++) {
+        char key[16];
+        int k = (int)(n * 3 % NKEYS);
+        _key(k, key, sizeof(key));
+        uint64_t f = __atomic_load_n(&sd->floor[k], __ATOMIC_ACQUIRE), h0 = _hits(c);
+        cc_item it;
+        int st = cc_get(c, key, strlen(key), &it);
+        bool hit = _hits(c) > h0;
+        if (st != CC_OK || !it.found) {
+            sd->errors++;
+        } else {
+            char buf[32];
+            size_t l = it.value.len < sizeof(buf) - 1 ? it.value.len : sizeof(buf) - 1;
+            memcpy(buf, it.value.data, l);
+            buf[l] = 0;
+            uint64_t s = strtoull(buf, NULL, 10);
+            sd->reads++;
+            sd->hits += hit;
+            if (s < f && sd->bad++ == 0)
+                snprintf(sd->first, sizeof(sd->first), "%s answered %s = %llu after node 1's "
+                         "socket had answered %llu", hit ? "node 1's REGION" : "node 1's socket",
+                         key, (unsigned long long)s, (unsigned long long)f);
+        }
+        cc_item_release(&it);
+        if (n % 16 == 15)
+            usleep(50);
+    }
+    cc_client_destroy(&c);
+    return NULL;
+}
+
 /* The sequence an answer carries (0: not found). */
 static uint64_t _seq_of(int st, const cc_item *it, const char *key)
 {
@@ -128,8 +182,12 @@ static void test_repl_shm_coherence(void **state)
     static struct writer w;
     memset(&w, 0, sizeof(w));
     w.h = n2;
-    pthread_t t;
+    pthread_t t, ts;
     assert_int_equal(pthread_create(&t, NULL, _writer, &w), 0);
+    static struct side sd;
+    memset(&sd, 0, sizeof(sd));
+    sd.h = n1;
+    assert_int_equal(pthread_create(&ts, NULL, _side, &sd), 0);
 
     uint64_t floor_sock[NKEYS] = {0}, floor_any[NKEYS] = {0};
     uint64_t reads = 0, mget_hits = 0, behind = 0;
@@ -147,6 +205,7 @@ static void test_repl_shm_coherence(void **state)
             fail_msg("node 1's socket answered %s = %llu after node 1 had answered %llu",
                      key, (unsigned long long)s, (unsigned long long)floor_any[k]);
         floor_sock[k] = s > floor_sock[k] ? s : floor_sock[k];
+        __atomic_store_n(&sd.floor[k], floor_sock[k], __ATOMIC_RELEASE);
         floor_any[k] = floor_sock[k] > floor_any[k] ? floor_sock[k] : floor_any[k];
         /* then the region client, against the floor loaded before it reads */
         uint64_t fs = floor_sock[k], fa = floor_any[k], h0 = _hits(region);
@@ -195,7 +254,17 @@ static void test_repl_shm_coherence(void **state)
         }
     }
     __atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&sd.stop, 1, __ATOMIC_RELEASE);
     assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pthread_join(ts, NULL), 0);
+    printf("# the side thread read %llu times, %llu region hits, %llu errors\n",
+           (unsigned long long)sd.reads, (unsigned long long)sd.hits,
+           (unsigned long long)sd.errors);
+    if (sd.bad)
+        fail_msg("the side thread had %llu reads older than the floor; the first: %s",
+                 (unsigned long long)sd.bad, sd.first);
+    assert_true(sd.hits > 0);
+    assert_int_equal(sd.errors, 0);
     uint64_t hits = _hits(region);
     printf("# node 2 wrote %llu sequences; in %d turns node 1's region client read %llu times, "
            "%llu region hits (%llu of them in MGETs), %llu reads more than a round of writes "
