@@ -1,7 +1,8 @@
 /* The listening Unix socket, on the main thread: refuses to start over a live server, removes
- * a stale socket file, applies mode and group before listen(), accepts, checks the peer
- * against allow_uids/allow_gids (SO_PEERCRED, SO_PEERGROUPS) and max_connections, and hands
- * each accepted connection to the worker pool. */
+ * a stale socket file (and then waits before listen() if the handler asks: main.c's
+ * shared-memory readers of a crashed predecessor), applies mode and group before listen(),
+ * accepts, checks the peer against allow_uids/allow_gids (SO_PEERCRED, SO_PEERGROUPS) and
+ * max_connections, and hands each accepted connection to the worker pool. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
