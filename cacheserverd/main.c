@@ -104,6 +104,18 @@ static void _stopping(void)
     repl_wait_release();
 }
 
+/* Core's stale-socket hook: a predecessor that did not shut down cleanly left its region
+ * alive for the readers that mapped it, until its heartbeat is SHM_STALE_MS old. Nobody can
+ * connect to this server before that (docs/shm-reads.md, "Restart and replacement"). */
+static uint32_t _stale_socket_wait(const char **why)
+{
+    if (!store_shm_exists())
+        return 0;
+    *why = "a crashed predecessor's shared-memory readers stop trusting its region within "
+           "200 ms";
+    return STORE_SHM_RESTART_WAIT_MS;
+}
+
 int main(int argc, char **argv)
 {
     int code = _gen_identity(argc, argv);
@@ -162,6 +174,7 @@ int main(int argc, char **argv)
     if (!handler.thread_exit)
         handler.thread_exit = cmd_thread_exit;
     handler.stopping = _stopping;
+    handler.stale_socket_wait_ms = _stale_socket_wait;
     if (health_start() != 0) { /* its known-answer tests before the first request */
         code = _fail("health monitor", "see the log");
         goto out_health;

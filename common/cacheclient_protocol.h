@@ -59,7 +59,7 @@
     ACTION(29, CLUSTER_REMOVE, "ask the cluster to remove a member (a majority must sign)")  \
     ACTION(30, CLUSTER_ADD, "ask the cluster to add a member (a majority must sign)")        \
     ACTION(32, LEASE_GET, "read one key; on a miss, the key's lease (one caller computes)")  \
-    ACTION(33, LEASE_SET, "store a computed value if the lease is still the key's")     \
+    ACTION(33, LEASE_SET, "store a computed value if the lease is still the key's")         \
     ACTION(34, SHM_REPORT, "report reads a client served from the shared-memory region")
 
 /* LEASE_GET's lease_ms: 1..CC_LEASE_MAX_MS, CC_LEASE_DEFAULT_MS when not given. A server
@@ -68,6 +68,12 @@
 #define CC_LEASE_MAX_MS 60000
 /* LEASE_WAIT's suggested retry delay: the lease's time left, but at most this (ms). */
 #define CC_LEASE_RETRY_MS 10
+
+/* SHM_REPORT's bounds (docs/shm-reads.md, "Stats"): at most this many namespaces in its hits
+ * map (the server's namespace count), and this many key hashes whose region entry failed the
+ * client's checksum. Beyond either: E_BAD_ARGS, nothing counted. */
+#define CC_SHM_REPORT_MAX_NS 1024
+#define CC_SHM_REPORT_MAX_BAD 8
 
 /* WAIT's bounds: at most this many replicas asked for, and this long a timeout (ms). */
 #define CC_WAIT_MAX_REPLICAS 255

@@ -81,6 +81,9 @@
     ACTION(shm.offers_dropped, STAT_COUNTER, "items not published: the worker's offer list was full") \
     ACTION(shm.resets, STAT_COUNTER, "shard rings started over after an entry header failed its checks") \
     ACTION(shm.fds_sent, STAT_COUNTER, "read-only descriptors of the region attached to HELLO replies") \
+    ACTION(shm.hits, STAT_COUNTER, "reads clients served from the shared-memory region (SHM_REPORT)") \
+    ACTION(shm.reports, STAT_COUNTER, "SHM_REPORTs counted: their region is this run's") \
+    ACTION(shm.reports_stale, STAT_COUNTER, "SHM_REPORTs not counted: their region is an earlier run's, or there is none") \
     ACTION(hit_rate, STAT_GAUGE, "hits / (hits + misses) over all namespaces") \
     ACTION(memory_limit, STAT_GAUGE, "the memory limit") \
     ACTION(uptime_s, STAT_GAUGE, "time since the server started") \

@@ -134,6 +134,7 @@ void cmd_cluster_rotate_cert(struct session *s, struct req *q, struct reply *r);
 void cmd_config_get(struct session *s, struct req *q, struct reply *r);
 void cmd_config_set(struct session *s, struct req *q, struct reply *r);
 void cmd_namespace(struct session *s, struct req *q, struct reply *r);
+void cmd_shm_report(struct session *s, struct req *q, struct reply *r);
 
 /* cmd_repl.c */
 void cmd_wait(struct session *s, struct req *q, struct reply *r);

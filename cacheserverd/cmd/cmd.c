@@ -21,6 +21,7 @@ _Static_assert((int)STORE_T_STREAM == (int)CC_TYPE_STREAM && (int)STORE_T_INT ==
                    (int)STORE_T_OBJECT == (int)CC_TYPE_OBJECT,
                "store and protocol type codes must agree");
 _Static_assert(STORE_MAX_NAMESPACES == CC_MAX_NAMESPACES && STORE_MAX_NS_LEN == CC_MAX_NS_LEN &&
+                   CC_SHM_REPORT_MAX_NS == STORE_MAX_NAMESPACES &&
                    STORE_TTL_NONE == CC_TTL_NONE && STORE_LEASE_MAX_MS == CC_LEASE_MAX_MS,
                "store and protocol limits must agree");
 
@@ -69,6 +70,9 @@ static const struct {
     [CC_OP_LEASE_GET] = {cmd_lease_get, 1, 2, "LEASE_GET takes key, [lease_ms:uint]"},
     [CC_OP_LEASE_SET] = {cmd_lease_set, 2, 4,
                          "LEASE_SET takes key, token:uint, [value, [ttl:uint]]"},
+    [CC_OP_SHM_REPORT] = {cmd_shm_report, 3, 3,
+                          "SHM_REPORT takes region_id:uint, hits:map of namespace id:uint to "
+                          "count:uint, bad:array of key hashes:uint"},
 #ifdef CACHE_FAULT_INJECTION
     [CC_OP_FAULT] = {cmd_fault, 2, 2, "FAULT takes what:str, n:uint"},
 #endif

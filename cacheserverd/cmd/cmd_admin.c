@@ -1,5 +1,6 @@
 /* Handlers for connection and server administration: PING, HELLO, NAMESPACE, FLUSH, STATS,
- * INFO, CONFIG GET and CONFIG SET. */
+ * INFO, CONFIG GET and CONFIG SET, and SHM_REPORT (the counts of clients' shared-memory
+ * reads). */
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,75 @@ void cmd_namespace(struct session *s, struct req *q, struct reply *r)
     }
     if (_select_ns(s, q, r, name, len))
         reply_begin(r, q->id, CC_OK, 0);
+}
+
+/* SHM_REPORT region_id hits bad (docs/shm-reads.md, "Stats"; docs/protocol.md): a client's
+ * region hits per namespace id, and the key hashes whose region entry failed its checksum.
+ * The whole request is read and checked before anything is counted: E_BAD_ARGS counts
+ * nothing. A report for another run's region (or while there is none) is answered OK and
+ * counted only as stale: its namespace ids may mean other namespaces in this run. */
+void cmd_shm_report(struct session *s, struct req *q, struct reply *r)
+{
+    (void)s;
+    uint64_t region, bad[CC_SHM_REPORT_MAX_BAD];
+    uint32_t nhits, nbad;
+    if (!mp_read_uint(&q->args, &region) || !mp_read_map(&q->args, &nhits)) {
+        cmd_bad_usage(q, r);
+        return;
+    }
+    if (nhits > CC_SHM_REPORT_MAX_NS) {
+        reply_error(r, q->id, CC_E_BAD_ARGS,
+                    "SHM_REPORT: %u namespaces in hits, at most %d", (unsigned)nhits,
+                    CC_SHM_REPORT_MAX_NS);
+        return;
+    }
+    bool current = region != 0 && region == store_shm_region_id();
+    uint16_t nns = store_ns_count();
+    struct mp_cursor hits = q->args; /* read again below, to count */
+    for (uint32_t i = 0; i < nhits; i++) {
+        uint64_t ns, n;
+        if (!mp_read_uint(&q->args, &ns) || !mp_read_uint(&q->args, &n)) {
+            cmd_bad_usage(q, r);
+            return;
+        }
+        if (current && ns >= nns) {
+            reply_error(r, q->id, CC_E_BAD_ARGS,
+                        "SHM_REPORT: namespace id %llu does not exist (this server has %u)",
+                        (unsigned long long)ns, (unsigned)nns);
+            return;
+        }
+    }
+    if (!mp_read_array(&q->args, &nbad)) {
+        cmd_bad_usage(q, r);
+        return;
+    }
+    if (nbad > CC_SHM_REPORT_MAX_BAD) {
+        reply_error(r, q->id, CC_E_BAD_ARGS, "SHM_REPORT: %u key hashes in bad, at most %d",
+                    (unsigned)nbad, CC_SHM_REPORT_MAX_BAD);
+        return;
+    }
+    for (uint32_t i = 0; i < nbad; i++)
+        if (!mp_read_uint(&q->args, &bad[i])) {
+            cmd_bad_usage(q, r);
+            return;
+        }
+    if (!current) {
+        store_shm_report_stale();
+        reply_begin(r, q->id, CC_OK, 0);
+        return;
+    }
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < nhits; i++) {
+        uint64_t ns, n;
+        mp_read_uint(&hits, &ns);
+        mp_read_uint(&hits, &n);
+        store_ns_add_hits((uint16_t)ns, n);
+        sum += n;
+    }
+    store_shm_report_counted(sum);
+    for (uint32_t i = 0; i < nbad; i++)
+        store_shm_check_reported(bad[i]);
+    reply_begin(r, q->id, CC_OK, 0);
 }
 
 void cmd_flush(struct session *s, struct req *q, struct reply *r)
@@ -354,6 +424,13 @@ void cmd_info(struct session *s, struct req *q, struct reply *r)
     _kv_u(&b, "bytes_used", store_bytes_used());
     _kv_u(&b, "item_overhead_bytes", store_item_overhead());
     _kv_u(&b, "namespaces", store_ns_count());
+    struct option_desc *shm = option_registry_find("shm_reads");
+    _kv_key(&b, "shm_reads");
+    if (shm && option_get_b(shm->value))
+        msgpack_pack_true(&b.rb.pk);
+    else
+        msgpack_pack_false(&b.rb.pk);
+    _kv_u(&b, "shm_read_size", store_shm_size());
     _kv_s(&b, "eviction", "SIEVE");
     _kv_s(&b, "tiers", tiering_tiers());
     _kv_s(&b, "tier.memory.health", "ok");

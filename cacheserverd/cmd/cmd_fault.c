@@ -24,6 +24,9 @@
  *                      region's size (answers n, 0 without a region)
  *   shm-unsealed n     the same with a copy of the header in a memfd of the region's size
  *                      that is not sealed
+ *   corrupt-shm n      flip a byte in the value part of up to n entries published in the
+ *                      shared-memory region, leaving the slots' seq and the entries' crc as
+ *                      they were: a reader's checksum fails (answers how many)
  * FAULT itself runs outside the hook: arming and disarming never fail. */
 #include <string.h>
 
@@ -64,10 +67,12 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
         done = store_shm_fault_arm(STORE_SHM_FAULT_BAD_SIZE, (uint32_t)n);
     } else if (wlen == 12 && !memcmp(what, "shm-unsealed", 12)) {
         done = store_shm_fault_arm(STORE_SHM_FAULT_UNSEALED, (uint32_t)n);
+    } else if (wlen == 11 && !memcmp(what, "corrupt-shm", 11)) {
+        done = store_shm_fault_corrupt((uint32_t)n);
     } else {
         reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values, corrupt-streams, "
-                    "corrupt-records, fence, fail-allocs, skip-allocs, shm-bad-size and "
-                    "shm-unsealed");
+                    "corrupt-records, fence, fail-allocs, skip-allocs, shm-bad-size, "
+                    "shm-unsealed and corrupt-shm");
         return;
     }
     reply_begin(r, q->id, CC_OK, 1);

@@ -1,13 +1,15 @@
 /* The listening Unix socket, on the main thread: refuses to start over a live server, removes
- * a stale socket file, applies mode and group before listen(), accepts, checks the peer
- * against allow_uids/allow_gids (SO_PEERCRED, SO_PEERGROUPS) and max_connections, and hands
- * each accepted connection to the worker pool. */
+ * a stale socket file (and then waits before listen() if the handler asks: main.c's
+ * shared-memory readers of a crashed predecessor), applies mode and group before listen(),
+ * accepts, checks the peer against allow_uids/allow_gids (SO_PEERCRED, SO_PEERGROUPS) and
+ * max_connections, and hands each accepted connection to the worker pool. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core-internal.h"
@@ -39,7 +41,8 @@ static int _fill_addr(struct sockaddr_un *sa, const char *path)
     return 0;
 }
 
-/* Something exists at path: refuse a live server or a non-socket, remove a stale socket. */
+/* Something exists at path: refuse a live server or a non-socket, remove a stale socket.
+ * 0 (nothing there), 1 (a stale socket removed) or -1. */
 static int _clear_path(const char *path, const struct sockaddr_un *sa)
 {
     struct stat st;
@@ -74,7 +77,21 @@ static int _clear_path(const char *path, const struct sockaddr_un *sa)
         return -1;
     }
     log_info("removed stale socket '%s'", path);
-    return 0;
+    return 1;
+}
+
+/* A stale socket was removed: wait before listen() if the handler asks (nobody can connect
+ * meanwhile: the socket is bound, not listening). */
+static void _stale_wait(void)
+{
+    const char *why = "";
+    uint32_t ms = core_h && core_h->stale_socket_wait_ms ? core_h->stale_socket_wait_ms(&why) : 0;
+    if (!ms)
+        return;
+    log_info("waiting %u ms before listening: %s", (unsigned)ms, why);
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
 }
 
 /* True if the peer's supplementary groups (SO_PEERGROUPS) meet allow_gids. */
@@ -182,7 +199,8 @@ int listener_setup(struct event_base *base, const char *path, mode_t mode, gid_t
 {
     struct sockaddr_un sa;
     char why[256];
-    if (_fill_addr(&sa, path) != 0 || _clear_path(path, &sa) != 0)
+    int stale;
+    if (_fill_addr(&sa, path) != 0 || (stale = _clear_path(path, &sa)) < 0)
         return -1;
     if (core_idlist_parse(option_get_s(&core_opts.allow_uids), false, &allow_uids, why,
                           sizeof(why)) != 0 ||
@@ -222,6 +240,8 @@ int listener_setup(struct event_base *base, const char *path, mode_t mode, gid_t
         log_error("cannot chmod socket '%s' to %04o: %s", path, (unsigned)mode, strerror(errno));
         goto fail_unlink;
     }
+    if (stale)
+        _stale_wait();
     if (listen(listen_fd, LISTEN_BACKLOG) != 0) {
         log_error("listen on '%s': %s", path, strerror(errno));
         goto fail_unlink;

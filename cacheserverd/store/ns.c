@@ -148,6 +148,14 @@ void store_ns_hit(uint16_t ns, bool hit)
     __atomic_fetch_add(hit ? &spaces[ns].hits : &spaces[ns].misses, 1, __ATOMIC_RELAXED);
 }
 
+void store_ns_add_hits(uint16_t ns, uint64_t n)
+{
+    if (ns >= store_ns_count())
+        return;
+    __atomic_fetch_add(&spaces[ns].hits, n, __ATOMIC_RELAXED);
+    stat_add(&store_stat->hits, n);
+}
+
 static uint64_t _flush_one(uint16_t i)
 {
     __atomic_fetch_add(&spaces[i].gen, 1, __ATOMIC_ACQ_REL);

@@ -26,6 +26,8 @@
 #include "store-internal.h"
 
 _Static_assert(SHM_NSHARDS == STORE_SHARDS, "a part per shard, under its lock");
+_Static_assert(STORE_SHM_RESTART_WAIT_MS > SHM_STALE_MS, "a restart waits out the readers' trust");
+_Static_assert(SHM_MAX_NS == STORE_MAX_NAMESPACES, "a namespace id indexes the region's tables");
 #define SHM_MIN_SIZE (4ull << 20) /* below: a ring of fewer than three largest entries */
 #define SHM_STATS(ACTION)                                                                     \
     ACTION(size, STAT_GAUGE, "bytes of the shared-memory read region (0: off)")                \
@@ -37,7 +39,11 @@ _Static_assert(SHM_NSHARDS == STORE_SHARDS, "a part per shard, under its lock");
     ACTION(replaced, STAT_COUNTER, "published copies dropped for another key of a full bucket") \
     ACTION(offers_dropped, STAT_COUNTER, "items not published: the worker's offer list was full") \
     ACTION(resets, STAT_COUNTER, "shard rings started over after an entry header failed its checks") \
-    ACTION(fds_sent, STAT_COUNTER, "read-only descriptors of the region attached to HELLO replies")
+    ACTION(fds_sent, STAT_COUNTER, "read-only descriptors of the region attached to HELLO replies") \
+    ACTION(hits, STAT_COUNTER, "reads clients served from the shared-memory region (SHM_REPORT)") \
+    ACTION(reports, STAT_COUNTER, "SHM_REPORTs counted: their region is this run's")          \
+    ACTION(reports_stale, STAT_COUNTER,                                                       \
+           "SHM_REPORTs not counted: their region is an earlier run's, or there is none")
 
 STAT_STRUCT(shm, SHM_STATS);
 static struct shm_stats st;
@@ -667,3 +673,118 @@ const void *store_shm_base(size_t *size)
     *size = rg.size;
     return rg.base;
 }
+
+uint64_t store_shm_size(void) { return rg.base ? rg.size : 0; }
+
+uint64_t store_shm_region_id(void) { return rg.base ? rg.hdr->region_id : 0; }
+
+/* ---- SHM_REPORT: clients' counts and the entries their readers found bad ---- */
+
+void store_shm_report_counted(uint64_t hits)
+{
+    stat_incr(&st.reports);
+    stat_add(&st.hits, hits);
+}
+
+void store_shm_report_stale(void) { stat_incr(&st.reports_stale); }
+
+/* Shard locked, slot i of p valid: does its entry pass the server's own checks (those of a
+ * reader, docs/shm-reads.md "The reader" step 6, and the item's own checksum)? *why says
+ * which failed. Plain reads: this thread holds the only lock that writes the part. */
+static bool _entry_ok(const struct part *p, uint32_t i, const char **why)
+{
+    const struct shm_slot *sl = &p->slots[i];
+    uint64_t r = rg.ring, pos = _ld64(&sl->pos);
+    uint32_t len = __atomic_load_n(&sl->len, __ATOMIC_RELAXED);
+    uint16_t klen = __atomic_load_n(&sl->klen, __ATOMIC_RELAXED);
+    uint8_t type = __atomic_load_n(&sl->type, __ATOMIC_RELAXED);
+    if (len % 8 || len < sizeof(struct shm_entry) + klen || len > SHM_ENTRY_MAX ||
+        pos % r + len > r || pos < p->tail || pos + len > p->head) {
+        *why = "the slot's position or length";
+        return false;
+    }
+    const uint8_t *e = p->ring + pos % r;
+    struct shm_entry h;
+    memcpy(&h, e, sizeof(h));
+    if (h.pos != pos || h.len != len || h.klen != klen || h.type != type || h.slot != i ||
+        (h.flags & SHM_ENTRY_SKIP) || sizeof(h) + (uint64_t)klen + h.vlen > len) {
+        *why = "the entry's header does not match its slot";
+        return false;
+    }
+    const uint8_t *key = e + sizeof(h), *val = key + klen;
+    if (store_value_crc(key, klen, val, h.vlen, NULL, 0, type) != h.crc) {
+        *why = "the CRC-32C of its key, value and type";
+        return false;
+    }
+    const struct item *it = p->owner[i];
+    if (it && (it->klen != klen || memcmp(item_key(it), key, klen) != 0)) {
+        *why = "its key is not its item's";
+        return false;
+    }
+    if (it && !(__atomic_load_n(&it->flags, __ATOMIC_RELAXED) & ITEM_COUNTER) &&
+        h.crc != it->crc) {
+        *why = "its checksum is not its item's";
+        return false;
+    }
+    return true;
+}
+
+uint32_t store_shm_check_reported(uint64_t hash)
+{
+    if (!rg.base || hash == 0)
+        return 0;
+    unsigned s = (unsigned)(hash >> (64 - STORE_SHARD_BITS));
+    struct part *p = &rg.parts[s];
+    uint32_t b = (uint32_t)(hash & (rg.slots / SHM_WAYS - 1)) * SHM_WAYS, bad = 0;
+    uint32_t which[SHM_WAYS];
+    const char *why[SHM_WAYS];
+    pthread_mutex_lock(&store_shards[s].lock);
+    for (uint32_t i = b; i < b + SHM_WAYS; i++) {
+        if (_ld64(&p->slots[i].hash) != hash || _entry_ok(p, i, &why[bad]))
+            continue;
+        _invalidate(p, i);
+        which[bad++] = i;
+    }
+    pthread_mutex_unlock(&store_shards[s].lock);
+    for (uint32_t k = 0; k < bad; k++) {
+        log_warn("shm: a client's reader reported the region entry of key hash %016llx "
+                 "(shard %u, slot %u) failing its checksum, and the server's check fails too "
+                 "(%s): the copy is invalidated", (unsigned long long)hash, s, which[k], why[k]);
+        store_corrupt_found("a copy in the shared-memory region, reported by a client");
+    }
+    return bad;
+}
+
+#ifdef CACHE_FAULT_INJECTION
+uint32_t store_shm_fault_corrupt(uint32_t n)
+{
+    uint32_t done = 0;
+    if (!rg.base)
+        return 0;
+    for (unsigned s = 0; s < SHM_NSHARDS && done < n; s++) {
+        struct part *p = &rg.parts[s];
+        pthread_mutex_lock(&store_shards[s].lock);
+        for (uint32_t i = 0; i < rg.slots && done < n; i++) {
+            if (!_valid(&p->slots[i]))
+                continue;
+            uint64_t off = _ld64(&p->slots[i].pos) % rg.ring;
+            const struct shm_entry *e = (const void *)(p->ring + off);
+            if (e->vlen == 0 || sizeof(*e) + (uint64_t)e->klen + e->vlen > e->len ||
+                off + e->len > rg.ring)
+                continue;
+            /* the value's last byte, in its 8-byte word (readers copy words atomically) */
+            uint64_t at = off + sizeof(*e) + e->klen + e->vlen - 1;
+            uint64_t *w = (uint64_t *)(void *)(p->ring + (at & ~(uint64_t)7));
+            uint64_t v = _ld64(w);
+            uint8_t bytes[8];
+            memcpy(bytes, &v, 8);
+            bytes[at & 7] ^= 0x20;
+            memcpy(&v, bytes, 8);
+            _st64(w, v);
+            done++;
+        }
+        pthread_mutex_unlock(&store_shards[s].lock);
+    }
+    return done;
+}
+#endif

@@ -23,8 +23,6 @@ int store_shm_setup(void);
 /* Mark the region dead, stop csd-shm, unmap it, drop this thread's offers. */
 void store_shm_teardown(void);
 
-/* The region exists (it stays for the run once made; shm-reads only opens or closes it). */
-bool store_shm_exists(void);
 /* shm-reads is on and the region exists: publishing is allowed. */
 bool store_shm_publishing(void);
 

@@ -229,6 +229,30 @@ bool store_shm_publish(struct item *it);
 int store_shm_client_fd(void);
 /* Count a descriptor attached to a HELLO reply (shm.fds_sent). */
 void store_shm_fd_sent(void);
+/* The region exists (it stays for the run once made; shm-reads only opens or closes it). */
+bool store_shm_exists(void);
+/* The region's size in bytes (shm.size), 0 when there is none. */
+uint64_t store_shm_size(void);
+/* This run's region id (the header's region_id: random per run), 0 when there is no region. */
+uint64_t store_shm_region_id(void);
+/* A server that removed a stale socket file (its predecessor crashed) waits this long before
+ * it listens while it has a region: longer than SHM_STALE_MS, after which readers stop
+ * trusting a region whose heartbeat stopped (docs/shm-reads.md, "Restart and replacement"). */
+#define STORE_SHM_RESTART_WAIT_MS 250
+/* SHM_REPORT (docs/shm-reads.md, "Stats"): a report of this run's region counted, with the
+ * region hits it carried (shm.reports, shm.hits); the namespaces' hits are added with
+ * store_ns_add_hits. */
+void store_shm_report_counted(uint64_t hits);
+/* A report of another run's region (or of one while there is none): shm.reports_stale. */
+void store_shm_report_stale(void);
+/* A client's reader found the region entry of key hash `hash` failing its checksum. Under
+ * the hash's shard lock, each valid slot of its bucket holding that hash is checked with the
+ * server's own checks (the entry header matches the slot, the CRC-32C of key, value and type
+ * equals the entry's crc, which equals the item's for an item without counter state). Only
+ * a copy that fails them is invalidated, counted in corrupt_values and logged; a good one is
+ * left alone, so a report alone can neither empty the region nor fence the node. Returns the
+ * copies invalidated. */
+uint32_t store_shm_check_reported(uint64_t hash);
 
 /* ---- namespaces ---- */
 /* Find or create a namespace by name (<= STORE_MAX_NS_LEN bytes). STORE_OK with *id, or
@@ -237,6 +261,9 @@ enum store_status store_ns_id(const void *name, size_t len, uint16_t *id);
 /* Name of a namespace id ("" for the default one). */
 const char *store_ns_name(uint16_t id);
 uint16_t store_ns_count(void);
+/* Add n reads served from the shared-memory region (SHM_REPORT) to the hits of namespace ns
+ * (< store_ns_count()) and to the store's `hits`. */
+void store_ns_add_hits(uint16_t ns, uint64_t n);
 struct store_ns_stats {
     uint64_t hits, misses, items, bytes;
 };
@@ -291,6 +318,10 @@ uint32_t store_fault_corrupt_values(uint32_t n, bool streams);
  * Answers n, or 0 when there is no region. */
 enum store_shm_fault { STORE_SHM_FAULT_BAD_SIZE = 0, STORE_SHM_FAULT_UNSEALED = 1 };
 uint32_t store_shm_fault_arm(enum store_shm_fault kind, uint32_t n);
+/* FAULT corrupt-shm: flip a byte in the value part of up to n entries published in the
+ * region, leaving their slots' seq and the entries' crc as they were (a reader's checksum
+ * fails). Returns how many. */
+uint32_t store_shm_fault_corrupt(uint32_t n);
 #endif
 
 /* ---- operations (see docs/protocol.md for their semantics) ---- */

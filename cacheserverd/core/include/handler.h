@@ -92,6 +92,11 @@ struct core_handler {
      * connection's frames were handed to the socket, for work that must not delay them (the
      * store's publishing to shared memory). Per thread: it knows no connection. */
     void (*after_flush)(void);
+    /* Optional (NULL = never wait): called on the main thread when the listener removed a
+     * stale socket file (a predecessor that did not shut down cleanly), before listen():
+     * how many milliseconds to wait first, with *why set to the reason for the log line
+     * (main.c: the shared-memory region's readers, docs/shm-reads.md). */
+    uint32_t (*stale_socket_wait_ms)(const char **why);
 };
 
 #endif
