@@ -106,11 +106,10 @@ static void _stopping(void)
 
 /* Core's stale-socket hook: a predecessor that did not shut down cleanly left its region
  * alive for the readers that mapped it, until its heartbeat is SHM_STALE_MS old. Nobody can
- * connect to this server before that (docs/shm-reads.md, "Restart and replacement"). */
+ * connect to this server before that (docs/shm-reads.md, "Restart and replacement"). It waits
+ * with a region of its own or not: the predecessor may have had one. */
 static uint32_t _stale_socket_wait(const char **why)
 {
-    if (!store_shm_exists())
-        return 0;
     *why = "a crashed predecessor's shared-memory readers stop trusting its region within "
            "200 ms";
     return STORE_SHM_RESTART_WAIT_MS;

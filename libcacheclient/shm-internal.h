@@ -14,7 +14,6 @@
 #define CC_SHM_CLOCK_AHEAD_MS 50u /* a header's heartbeat ahead of our clock by more: another
                                    * time namespace */
 #define CC_SHM_REPORT_MS 1000     /* hits older than this are reported on their own */
-#define CC_SHM_REPORT_BAD 8u      /* key hashes of failed entries in one report */
 
 /* A mapping whose geometry passed the map-time checks: what a lookup trusts. */
 struct cc_shm_view {

@@ -33,7 +33,7 @@ struct cc_shm_region {
     uint64_t pending;      /* their sum */
     uint64_t first_ms;     /* CLOCK_MONOTONIC ms of the oldest one, 0 = none */
     uint32_t ns_top;       /* 1 + the highest namespace id counted */
-    uint64_t bad[CC_SHM_REPORT_BAD]; /* key hashes of entries that failed their checks, 0 */
+    uint64_t bad[CC_SHM_REPORT_MAX_BAD]; /* key hashes of entries that failed their checks, 0 */
     uint64_t hits[SHM_MAX_NS];
 };
 
@@ -312,7 +312,7 @@ static void _note_bad(struct cc_shm_region *g, uint64_t hash)
 {
     if (!hash)
         return;
-    for (unsigned i = 0; i < CC_SHM_REPORT_BAD; i++) {
+    for (unsigned i = 0; i < CC_SHM_REPORT_MAX_BAD; i++) {
         uint64_t zero = 0;
         uint64_t cur = __atomic_load_n(&g->bad[i], __ATOMIC_RELAXED);
         if (cur == hash)
@@ -382,9 +382,9 @@ uint64_t cc_shm_report_pack(cc_client *c)
     if (!g)
         return 0;
     _fork_check(g);
-    uint64_t bad[CC_SHM_REPORT_BAD];
+    uint64_t bad[CC_SHM_REPORT_MAX_BAD];
     unsigned nbad = 0;
-    for (unsigned i = 0; i < CC_SHM_REPORT_BAD; i++)
+    for (unsigned i = 0; i < CC_SHM_REPORT_MAX_BAD; i++)
         if (__atomic_load_n(&g->bad[i], __ATOMIC_RELAXED) &&
             (bad[nbad] = __atomic_exchange_n(&g->bad[i], 0, __ATOMIC_RELAXED)))
             nbad++;

@@ -142,28 +142,6 @@ static struct hello _hello_raw(const struct harness *h, const char *value)
     return out;
 }
 
-/* FAULT what n on a fresh connection: its count, or -1 when the server has no FAULT op. */
-static int64_t _fault(const struct harness *h, const char *what, uint64_t n)
-{
-    struct raw q;
-    _raw_begin(&q, CC_OP_FAULT, 9);
-    _pk_str(&q.pk, what);
-    msgpack_pack_uint64(&q.pk, n);
-    int s = _raw_send(h, &q);
-    uint8_t *body;
-    size_t len;
-    assert_int_equal(harness_recv_frame(s, &body, &len), 0);
-    close(s);
-    struct mp_cursor c;
-    uint32_t an;
-    uint64_t id, st, v = 0;
-    mp_cursor_init(&c, body, len);
-    assert_true(mp_read_array(&c, &an) && mp_read_uint(&c, &id) && mp_read_uint(&c, &st));
-    int64_t out = st == CC_OK && mp_read_uint(&c, &v) ? (int64_t)v : -1;
-    free(body);
-    return out;
-}
-
 /* ---- the client side ---- */
 
 static cc_client *_client(const struct harness *h)
@@ -331,7 +309,7 @@ static void test_shm_faults(void **state)
     (void)state;
     const char *args[] = {"--memory", "64MiB", "--shm-reads", "true", NULL};
     srv = harness_start(args);
-    if (_fault(srv, "fail-allocs", 0) < 0) {
+    if (harness_fault(srv, "fail-allocs", 0) < 0) {
         printf("# skipped: this cacheserverd has no FAULT op (configure with "
                "-Dfault_injection=true)\n");
         harness_destroy(&srv);
@@ -340,7 +318,7 @@ static void test_shm_faults(void **state)
     const char *kinds[] = {"shm-bad-size", "shm-unsealed"};
     const char *why[] = {"header says", "not sealed"};
     for (int k = 0; k < 2; k++) {
-        assert_int_equal(_fault(srv, kinds[k], 1), 1);
+        assert_int_equal(harness_fault(srv, kinds[k], 1), 1);
         unsigned before = cc_shm_mappings();
         cc_client *c = _client(srv);
         assert_int_equal(cc_shm_region_id(c), 0);

@@ -31,37 +31,6 @@
 
 static void _key(int i, char *buf, size_t len) { snprintf(buf, len, "fk%d", i); }
 
-/* FAULT what n on a fresh connection: its count, or -1 when the server has no FAULT op. */
-static int64_t _fault(const struct harness *h, const char *what, uint64_t n)
-{
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint64(&pk, CC_OP_FAULT);
-    msgpack_pack_uint64(&pk, 9);
-    msgpack_pack_str(&pk, strlen(what));
-    msgpack_pack_str_body(&pk, what, strlen(what));
-    msgpack_pack_uint64(&pk, n);
-    int s = harness_connect(h);
-    assert_true(s >= 0);
-    assert_int_equal(harness_send_frame(s, sb.data, sb.size), 0);
-    msgpack_sbuffer_destroy(&sb);
-    uint8_t *body;
-    size_t len;
-    assert_int_equal(harness_recv_frame(s, &body, &len), 0);
-    close(s);
-    struct mp_cursor c;
-    uint32_t an;
-    uint64_t id, st, v = 0;
-    mp_cursor_init(&c, body, len);
-    assert_true(mp_read_array(&c, &an) && mp_read_uint(&c, &id) && mp_read_uint(&c, &st));
-    int64_t out = st == CC_OK && mp_read_uint(&c, &v) ? (int64_t)v : -1;
-    free(body);
-    return out;
-}
-
 static cc_client *_client(int shm_reads, bool connect)
 {
     cc_options o;
@@ -193,7 +162,7 @@ static void test_shm_fenced(void **state)
     (void)state;
     const char *args[] = {"--memory", "64MiB", "--shm-reads", "true", NULL};
     srv = harness_start(args);
-    if (_fault(srv, "fail-allocs", 0) < 0) {
+    if (harness_fault(srv, "fail-allocs", 0) < 0) {
         printf("# skipped: this cacheserverd has no FAULT op (configure with "
                "-Dfault_injection=true)\n");
         harness_destroy(&srv);
@@ -215,7 +184,7 @@ static void test_shm_fenced(void **state)
         usleep(10000);
 
     /* the fence */
-    assert_int_equal(_fault(srv, "fence", 0), 1);
+    assert_int_equal(harness_fault(srv, "fence", 0), 1);
     __atomic_store_n(&l.fenced, 1, __ATOMIC_RELEASE);
     char key[16];
     _key(0, key, sizeof(key));

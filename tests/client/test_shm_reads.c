@@ -6,6 +6,9 @@
  *           from the region; cc_options.shm_reads = 0 reads only the socket; region hits are
  *           reported (STATS hits, ns.<name>.hits, shm.hits) by the next socket request and at
  *           cc_client_destroy.
+ *   corrupt (fault builds, else "# skipped") FAULT corrupt-shm: reads answer the right values
+ *           through the socket, the client reports the hashes, the server finds the copies
+ *           bad itself (corrupt_values) and publishes the keys again.
  * A key is published by the server after its second socket read (the admission rule);
  * _publish reads it until shm.published says so. */
 #include <setjmp.h>
@@ -229,8 +232,59 @@ static void test_shm_basic(void **state)
     harness_destroy(&srv);
 }
 
+static void test_shm_corrupt(void **state)
+{
+    (void)state;
+    const char *args[] = {"--memory", "64MiB", "--shm-reads", "true", NULL};
+    srv = harness_start(args);
+    if (harness_fault(srv, "fail-allocs", 0) < 0) {
+        printf("# skipped: this cacheserverd has no FAULT op (configure with "
+               "-Dfault_injection=true)\n");
+        harness_destroy(&srv);
+        return;
+    }
+    cc_client *c = _client_ns(NULL, 1);
+    char key[16], val[64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof(key), "ck%d", i);
+        snprintf(val, sizeof(val), "the right value of %s", key);
+        cc_value v = cc_value_bytes(val, strlen(val));
+        _set(c, key, &v, 0);
+        _publish(c, key);
+    }
+    uint64_t corrupt0 = harness_stat(srv, "corrupt_values");
+    int64_t flipped = harness_fault(srv, "corrupt-shm", 4);
+    assert_true(flipped >= 1);
+    /* every read answers the right value: from the socket when the copy is bad */
+    cc_shm_info before, after;
+    cc_shm_stats(c, &before);
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof(key), "ck%d", i);
+        snprintf(val, sizeof(val), "the right value of %s", key);
+        cc_item it;
+        EXPECT_STATUS(c, CC_OK, cc_get(c, key, strlen(key), &it));
+        assert_int_equal(it.value.len, strlen(val));
+        assert_memory_equal(it.value.data, val, strlen(val));
+        cc_item_release(&it);
+    }
+    cc_shm_stats(c, &after);
+    assert_int_equal(after.checksum - before.checksum, (uint64_t)flipped);
+    /* the reads that went to the socket carried the report: the server checked the copies
+     * itself, counted them and dropped them */
+    EXPECT_STATUS(c, CC_OK, cc_ping(c));
+    assert_int_equal(harness_stat(srv, "corrupt_values"), corrupt0 + (uint64_t)flipped);
+    /* and the keys are published again, right this time */
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof(key), "ck%d", i);
+        _publish(c, key);
+    }
+    cc_client_destroy(&c);
+    harness_destroy(&srv);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_shm_basic)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_shm_basic),
+                                       cmocka_unit_test(test_shm_corrupt)};
     return cmocka_run_group_tests_name("shm_basic", tests, NULL, group_teardown);
 }

@@ -503,6 +503,41 @@ uint64_t harness_stat(const struct harness *h, const char *name)
     return v;
 }
 
+int64_t harness_fault(const struct harness *h, const char *what, uint64_t n)
+{
+    int fd = harness_connect(h);
+    if (fd < 0)
+        return -1;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint64(&pk, CC_OP_FAULT);
+    msgpack_pack_uint64(&pk, 9);
+    msgpack_pack_str(&pk, strlen(what));
+    msgpack_pack_str_body(&pk, what, strlen(what));
+    msgpack_pack_uint64(&pk, n);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = harness_send_frame(fd, sb.data, sb.size) == 0 ? harness_recv_frame(fd, &body, &len)
+                                                            : -1;
+    msgpack_sbuffer_destroy(&sb);
+    close(fd);
+    if (rc != 0)
+        return -1;
+    struct mp_cursor c;
+    uint32_t an;
+    uint64_t id, st, v = 0;
+    mp_cursor_init(&c, body, len);
+    int64_t out = mp_read_array(&c, &an) && mp_read_uint(&c, &id) && mp_read_uint(&c, &st) &&
+                          st == CC_OK && mp_read_uint(&c, &v)
+                      ? (int64_t)v
+                      : -1;
+    free(body);
+    return out;
+}
+
 int harness_ping(const struct harness *h)
 {
     uint8_t *reply = NULL;

@@ -56,5 +56,8 @@ struct harness *harness_start_listening(const char *const *extra_args);
 void harness_print_log(const struct harness *h, int lines);
 /* 1 if the server log contains `needle`, else 0. */
 int harness_log_contains(const struct harness *h, const char *needle);
+/* FAULT what n (fault builds: docs/reliability.md) on a new connection: the count its reply
+ * carries, or -1 when the server has no FAULT op (a normal build) or did not answer OK. */
+int64_t harness_fault(const struct harness *h, const char *what, uint64_t n);
 
 #endif
