@@ -644,15 +644,13 @@ static void _run(enum variant v)
                (unsigned long long)_ld(&pg->disk_errors));
     printf("\n");
     fflush(stdout);
-    if (_failed() || bad) {
+    char msg[sizeof(pg->msg) + sizeof(why) + 4];
+    snprintf(msg, sizeof(msg), "%s%s%s", _failed() ? pg->msg : "", _failed() ? "; " : "", why);
+    bool failed = _failed() || bad;
+    uint64_t hits = _ld(&pg->hits), flush_judged = _ld(&pg->flush_judged),
+             ttl_judged = _ld(&pg->ttl_judged);
+    if (failed)
         harness_print_log(srv, 30);
-        fail_msg("%s: %s%s%s", vname[v], _failed() ? pg->msg : "", _failed() ? "; " : "", why);
-    }
-    assert_true(_ld(&pg->hits) > 0); /* else the test proved nothing about the region */
-    if (v == V_FLUSH) /* reads of keys not written since a FLUSH: the rule had work */
-        assert_true(_ld(&pg->flush_judged) > 0);
-    if (v == V_TTL) /* reads of keys past their expiry: the rule had work */
-        assert_true(_ld(&pg->ttl_judged) > 0);
     harness_destroy(&srv);
     munmap(pg, sizeof(*pg));
     pg = NULL;
@@ -661,6 +659,13 @@ static void _run(enum variant v)
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ssd_base);
         assert_int_equal(system(cmd), 0);
     }
+    if (failed)
+        fail_msg("%s: %s", vname[v], msg);
+    assert_true(hits > 0); /* else the test proved nothing about the region */
+    if (v == V_FLUSH) /* reads of keys not written since a FLUSH: the rule had work */
+        assert_true(flush_judged > 0);
+    if (v == V_TTL) /* reads of keys past their expiry: the rule had work */
+        assert_true(ttl_judged > 0);
 }
 
 static void test_set(void **state) { (void)state; _run(V_SET); }
