@@ -28,8 +28,7 @@ struct disk_read {
     int refs;                   /* atomic: the set it is in and each reply piece */
     uint8_t use;                /* enum disk_use */
     struct load *l;             /* while the read is in flight */
-    struct tiering_result *res; /* NULL: out of memory (or, for a load, not_read) */
-    bool not_read;              /* a load the reader did not queue (not for lack of memory) */
+    struct tiering_result *res; /* NULL: out of memory */
     uint64_t sid;               /* DISK_CHUNK: stream id and chunk index */
     uint32_t idx;
     uint16_t ns;                /* a key */
@@ -216,8 +215,6 @@ static const char *_key_error(const struct load *l, int *status)
             continue;
         if (res)
             return res->err;
-        if (l->v[i]->not_read)
-            return "the key could not be read";
         *status = CC_E_NOMEM;
         return "out of memory reading a key from disk";
     }
@@ -334,12 +331,11 @@ static bool _start_loads(struct session *s, struct req *q, const uint8_t *body, 
         }
         if (qd == TIERING_QUEUED)
             continue;
-        /* Out of memory: no result, which is E_NOMEM. Else gone from disk meanwhile: an
-         * answer reads it as a miss. */
-        bool gone = qd == TIERING_NOT_THERE;
-        if (gone && d->use == DISK_ANSWER && (d->res = calloc(1, sizeof(*d->res))))
+        /* Out of memory: no result, which is E_NOMEM. Else gone from disk meanwhile (the
+         * key was written or deleted since the run that asked): an answer reads it as a miss,
+         * and a load has nothing to load; the next run finds the key as it is now. */
+        if (qd == TIERING_NOT_THERE && (d->res = calloc(1, sizeof(*d->res))))
             d->res->status = TIER_MISS;
-        d->not_read = gone && d->use == DISK_LOAD;
         atomic_fetch_sub(&l->pending, 1);
     }
     if (atomic_fetch_sub(&l->pending, 1) == 1)

@@ -97,7 +97,6 @@ struct page {
     uint64_t flushes, sets, dels, incrs, touches, bigs;
     uint64_t hits, socket_reads, reads, found, checked_hits;
     uint64_t flush_judged, ttl_judged; /* reads the flush / expiry rule applied to */
-    uint64_t disk_errors;              /* tier: reads answered E_DISK (see _reader) */
     char msg[1024];
 };
 
@@ -500,15 +499,6 @@ static void _reader(const char *sock, uint32_t rid, enum variant v)
         } else if (n == 1 && st == CC_OK) {
             out[0].found = true;
         }
-        if (st == CC_E_DISK && v == V_TIER && strstr(cc_errmsg(c), "could not be read")) {
-            /* A server race outside the region, tolerated here and counted: a GET/MGET of a
-             * key on disk whose copy left the disk between the lookup and the tier read (a
-             * SET replaced it, or another read promoted it) fails with E_DISK "the key could
-             * not be read" (cmd_tier.c, not_read) instead of running again. No value was
-             * returned, so there is nothing to judge. */
-            _add(&pg->disk_errors, 1);
-            continue;
-        }
         if (st != CC_OK)
             _die("%s: reader %u: %s of %d keys: %s (%s)", vname[v], rid, n == 1 ? "GET" : "MGET",
                  n, cc_strstatus(st), cc_errmsg(c));
@@ -638,10 +628,9 @@ static void _run(enum variant v)
            (unsigned long long)harness_stat(srv, "shm.invalidated"),
            (unsigned long long)harness_stat(srv, "evictions"));
     if (v == V_TIER)
-        printf(", demotions %llu, promotions %llu; reads answered E_DISK %llu",
+        printf(", demotions %llu, promotions %llu",
                (unsigned long long)harness_stat(srv, "demotions"),
-               (unsigned long long)harness_stat(srv, "promotions"),
-               (unsigned long long)_ld(&pg->disk_errors));
+               (unsigned long long)harness_stat(srv, "promotions"));
     printf("\n");
     fflush(stdout);
     char msg[sizeof(pg->msg) + sizeof(why) + 4];
