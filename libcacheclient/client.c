@@ -281,7 +281,7 @@ static int _mget_region(cc_client *c, size_t n, const void *const *keys, const s
     } else if (miss) {
         const void **mk = malloc(miss * sizeof(*mk));
         size_t *ml = malloc(miss * sizeof(*ml));
-        cc_item *mo = malloc(miss * sizeof(*mo));
+        cc_item *mo = calloc(miss, sizeof(*mo)); /* misses stay zeroed items */
         if (!mk || !ml || !mo) {
             st = cc_fail(c, CC_E_CLIENT_NOMEM, "out of memory");
         } else {

@@ -154,16 +154,17 @@ static int _hello_once(cc_client *c, bool ask_shm, struct cc_reply *r)
 /* The region HELLO's reply brought (shm: true and a descriptor), if any: mapped, or
  * refused (and then not asked for again by this client). A descriptor without shm: true
  * is closed. */
-static void _hello_region(cc_client *c, bool shm)
+static void _hello_region(cc_client *c, bool asked, bool shm)
 {
     int fd = c->hello_fd;
     c->hello_fd = -1;
     if (fd < 0 || !shm) {
-        /* this server has no region for us (off, or a new server without one): a region
-         * held from an earlier connection is not this server's to read */
         if (fd >= 0)
             close(fd);
-        cc_shm_release(c);
+        /* asked, and this server has no region (off, or a new server without one): a region
+         * held from an earlier connection is not this server's to read */
+        if (asked)
+            cc_shm_forget_path(c);
         return;
     }
     if (cc_shm_attach(c, fd) != 0)
@@ -184,7 +185,7 @@ static int _hello(cc_client *c)
         bool shm = false;
         _hello_limits(c, &r, &shm);
         cc_reply_free(&r);
-        _hello_region(c, shm);
+        _hello_region(c, ask && c->shm_ask, shm);
     } else if (st < 200)
         _close(c); /* the server refused the handshake: do not keep a half-set-up connection */
     if (c->hello_fd >= 0) { /* a refused HELLO's reply came with one: not ours to keep */

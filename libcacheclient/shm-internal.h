@@ -63,8 +63,12 @@ int cc_shm_map(int fd, const void **base, size_t *size, uint64_t *region_id, cha
  * process-wide registry (mapping it unless this process has it for c's socket path already),
  * dropping the one c held. 0, or -1 with the reason in c->shm_err (c keeps what it held). */
 int cc_shm_attach(struct cc_client *c, int fd);
-/* Drop c's reference (the last one unmaps). */
+/* Drop c's reference (the last one unmaps; the registry holds one while the region is the
+ * current one of its socket path). */
 void cc_shm_release(struct cc_client *c);
+/* The server on c's socket path gave no region: the path's current one, if any, is current
+ * no more, and c drops its reference. */
+void cc_shm_forget_path(struct cc_client *c);
 /* A client without a region that may read one takes the current region of its socket path,
  * if this process has one (before connecting: a new client of a process that was handed the
  * region once reads it at once). */

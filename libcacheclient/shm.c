@@ -24,8 +24,10 @@ struct cc_shm_region {
     size_t size;
     uint64_t region_id;
     struct cc_shm_view view;
-    unsigned refs;         /* clients holding it */
-    bool current;          /* the one a new client of path uses (a newer one replaces it) */
+    unsigned refs;         /* clients holding it, and the registry while it is current */
+    bool current;          /* the one a new client of path uses (a newer one replaces it, a
+                            * dead one stops being it): it stays mapped while current, so a
+                            * process's next client reads it before it connects */
     /* Hits not reported yet, shared by the process's clients (relaxed atomics): */
     unsigned fork_gen;     /* cc_fork_gen() the counts belong to (a child zeroes them) */
     uint64_t pending;      /* their sum */
@@ -128,6 +130,21 @@ static void _put_locked(struct cc_shm_region *g)
     free(g);
 }
 
+/* Registry lock held: path's current region, if any, is current no more (the registry's
+ * reference dropped: unmapped unless a client still holds it). */
+static void _uncurrent_locked(const char *path)
+{
+    for (struct cc_shm_region **pp = &regions; *pp;) {
+        struct cc_shm_region *x = *pp;
+        if (x->current && !strcmp(x->path, path)) {
+            x->current = false;
+            _put_locked(x); /* x may be gone now, and *pp its successor */
+            continue;
+        }
+        pp = &x->next;
+    }
+}
+
 int cc_shm_attach(cc_client *c, int fd)
 {
     char err[200];
@@ -150,13 +167,12 @@ int cc_shm_attach(cc_client *c, int fd)
             pthread_mutex_unlock(&reg_lock);
             goto out;
         }
-        for (struct cc_shm_region *x = regions; x; x = x->next)
-            if (x->current && !strcmp(x->path, path))
-                x->current = false;
+        _uncurrent_locked(path);
         *g = (struct cc_shm_region){.next = regions, .path = path, .base = base,
                                     .size = (size_t)h.total_size, .region_id = h.region_id,
                                     .view = {base, h.slots_per_shard, h.ring_size},
-                                    .current = true, .fork_gen = cc_fork_gen()};
+                                    .current = true, .fork_gen = cc_fork_gen(),
+                                    .refs = 1 /* the registry's, while current */};
         regions = g;
         nmapped++;
     }
@@ -213,10 +229,21 @@ void cc_shm_adopt(cc_client *c)
 static void _retire(cc_client *c)
 {
     pthread_mutex_lock(&reg_lock);
-    c->shm->current = false;
+    if (c->shm->current) {
+        c->shm->current = false;
+        _put_locked(c->shm); /* the registry's: c still holds one */
+    }
     _put_locked(c->shm);
     c->shm = NULL;
     pthread_mutex_unlock(&reg_lock);
+}
+
+void cc_shm_forget_path(cc_client *c)
+{
+    pthread_mutex_lock(&reg_lock);
+    _uncurrent_locked(c->socket_path);
+    pthread_mutex_unlock(&reg_lock);
+    cc_shm_release(c);
 }
 
 void cc_shm_ns_changed(cc_client *c) { c->shm_ns = -2; }
@@ -308,15 +335,15 @@ bool cc_shm_get(cc_client *c, const void *key, size_t klen, cc_item *out)
     enum cc_shm_result res = cc_shm_check_live(&g->view, now);
     int ns = res == CC_SHM_HIT ? _ns_id(c, g) : -1;
     struct cc_shm_hit hit;
-    if (res == CC_SHM_HIT)
-        res = ns < 0 ? CC_SHM_MISS
-                     : cc_shm_lookup(&g->view, (uint16_t)ns, key, klen, now, _wall_ms(), &hit);
+    uint64_t wall = 0;
     if (res == CC_SHM_HIT) {
-        int64_t ttl = -1;
-        if (hit.expire_ms) {
-            uint64_t wall = _wall_ms();
-            ttl = hit.expire_ms > wall ? (int64_t)(hit.expire_ms - wall) : 0;
-        }
+        wall = _wall_ms();
+        res = ns < 0 ? CC_SHM_MISS
+                     : cc_shm_lookup(&g->view, (uint16_t)ns, key, klen, now, wall, &hit);
+    }
+    if (res == CC_SHM_HIT) {
+        /* not expired at wall: the lookup checked */
+        int64_t ttl = hit.expire_ms ? (int64_t)(hit.expire_ms - wall) : -1;
         int st = cc_item_from_encoded(hit.type, hit.value, hit.vlen, ttl, hit.version, out);
         if (st == CC_OK) {
             _fork_check(g);

@@ -22,6 +22,17 @@
  * Connections: the client connects on first use (or with cc_connect). A broken connection
  * (server restart, timeout, protocol error) is closed; the failing call returns the error and
  * the next call connects again and re-selects the namespace. Requests are never replayed.
+ *
+ * Shared-memory reads (docs/shm-reads.md): when the server runs with shm-reads on, HELLO hands
+ * the client a read-only mapping of the server's region of hot, small items (shared by all
+ * clients of one process and socket path). cc_get, cc_mget (per key) and cc_lease_get (hits
+ * only) answer from it without a system call when the key is there, and ask the server
+ * otherwise. A region copy is invalidated before the server acknowledges any change of its
+ * key, so a read never returns a value older than one already acknowledged to anyone. Batches
+ * never read the region. Region hits are counted by the process and reported to the server's
+ * STATS with the next request, after at most about a second, or at cc_client_destroy.
+ * cc_options.shm_reads = 0 turns it off for a client; cc_shm_stats says what it did. After
+ * fork() the child keeps the mapping (still right) and forgets the parent's unreported hits.
  */
 #ifndef CACHECLIENT_H
 #define CACHECLIENT_H
