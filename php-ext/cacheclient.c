@@ -47,6 +47,9 @@ PHP_INI_BEGIN()
                       session_lock_wait, zend_cacheclient_globals, cacheclient_globals)
     STD_PHP_INI_ENTRY("cacheclient.session_lock_expire", "0", PHP_INI_ALL, OnUpdateLong,
                       session_lock_expire, zend_cacheclient_globals, cacheclient_globals)
+    /* PHP_INI_SYSTEM: a persistent connection's client outlives the request that made it. */
+    STD_PHP_INI_BOOLEAN("cacheclient.shm_reads", "1", PHP_INI_SYSTEM, OnUpdateBool, shm_reads,
+                        zend_cacheclient_globals, cacheclient_globals)
 PHP_INI_END()
 
 /* ---- errors ---- */

@@ -152,6 +152,16 @@ final class CacheClient
     /** @return array<string, int|float> */
     public function stats(): array {}
 
+    /**
+     * This client's counts of reads through the server's shared-memory region, without any
+     * I/O: mapped (bool: the client holds the region now), hits, misses, retries, stale,
+     * checksum, socket_reads (ints). Each key of get()/getMulti()/remember() counts once, in
+     * hits or in one of the fallbacks and then in socket_reads. A persistent connection's
+     * counts run across requests (per worker process).
+     * @return array<string, bool|int>
+     */
+    public function shmStats(): array {}
+
     public function ping(): bool {}
 
     /**
@@ -166,7 +176,7 @@ final class CacheClient
      * once $fn returns; returns their results in call order, each as the CacheClient method
      * of the same name returns it. A server error on one call is its result (a
      * CacheClientException object, not thrown); an exception in $fn sends nothing.
-     * @param callable(CacheClientPipeline): mixed $fn
+     * @param callable $fn called with the CacheClientPipeline that records the calls
      */
     public function pipeline(callable $fn): array {}
 

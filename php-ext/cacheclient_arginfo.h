@@ -1,5 +1,5 @@
 /* This is a generated file, edit the .stub.php file instead.
- * Stub hash: 434d41e575d2bcadebf74ca7a17c743f48ce1fff */
+ * Stub hash: 8a80d3f0de5ad5f1a96577d97da7eac819432938 */
 
 ZEND_BEGIN_ARG_INFO_EX(arginfo_class_CacheClient___construct, 0, 0, 0)
 	ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, socket, IS_STRING, 1, "null")
@@ -116,6 +116,8 @@ ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_stats, 0, 0, IS_ARRAY, 0)
 ZEND_END_ARG_INFO()
 
+#define arginfo_class_CacheClient_shmStats arginfo_class_CacheClient_stats
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_ping, 0, 0, _IS_BOOL, 0)
 ZEND_END_ARG_INFO()
 
@@ -131,21 +133,8 @@ ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClient_close, 0, 0, IS_VOID, 0)
 ZEND_END_ARG_INFO()
 
-ZEND_BEGIN_ARG_INFO_EX(arginfo_class_CacheClientKeyIterator___construct, 0, 0, 0)
+ZEND_BEGIN_ARG_INFO_EX(arginfo_class_CacheClientPipeline___construct, 0, 0, 0)
 ZEND_END_ARG_INFO()
-
-ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClientKeyIterator_current, 0, 0, IS_STRING, 0)
-ZEND_END_ARG_INFO()
-
-#define arginfo_class_CacheClientKeyIterator_key arginfo_class_CacheClient_flushAll
-
-#define arginfo_class_CacheClientKeyIterator_next arginfo_class_CacheClient_close
-
-#define arginfo_class_CacheClientKeyIterator_rewind arginfo_class_CacheClient_close
-
-#define arginfo_class_CacheClientKeyIterator_valid arginfo_class_CacheClient_ping
-
-#define arginfo_class_CacheClientPipeline___construct arginfo_class_CacheClientKeyIterator___construct
 
 ZEND_BEGIN_ARG_WITH_RETURN_OBJ_INFO_EX(arginfo_class_CacheClientPipeline_get, 0, 1, CacheClientPipeline, 0)
 	ZEND_ARG_TYPE_INFO(0, key, IS_STRING, 0)
@@ -183,6 +172,19 @@ ZEND_END_ARG_INFO()
 
 #define arginfo_class_CacheClientPipeline_ttl arginfo_class_CacheClientPipeline_get
 
+#define arginfo_class_CacheClientKeyIterator___construct arginfo_class_CacheClientPipeline___construct
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_class_CacheClientKeyIterator_current, 0, 0, IS_STRING, 0)
+ZEND_END_ARG_INFO()
+
+#define arginfo_class_CacheClientKeyIterator_key arginfo_class_CacheClient_flushAll
+
+#define arginfo_class_CacheClientKeyIterator_next arginfo_class_CacheClient_close
+
+#define arginfo_class_CacheClientKeyIterator_rewind arginfo_class_CacheClient_close
+
+#define arginfo_class_CacheClientKeyIterator_valid arginfo_class_CacheClient_ping
+
 
 ZEND_METHOD(CacheClient, __construct);
 ZEND_METHOD(CacheClient, get);
@@ -209,16 +211,11 @@ ZEND_METHOD(CacheClient, keys);
 ZEND_METHOD(CacheClient, flush);
 ZEND_METHOD(CacheClient, flushAll);
 ZEND_METHOD(CacheClient, stats);
+ZEND_METHOD(CacheClient, shmStats);
 ZEND_METHOD(CacheClient, ping);
 ZEND_METHOD(CacheClient, wait);
 ZEND_METHOD(CacheClient, pipeline);
 ZEND_METHOD(CacheClient, close);
-ZEND_METHOD(CacheClientKeyIterator, __construct);
-ZEND_METHOD(CacheClientKeyIterator, current);
-ZEND_METHOD(CacheClientKeyIterator, key);
-ZEND_METHOD(CacheClientKeyIterator, next);
-ZEND_METHOD(CacheClientKeyIterator, rewind);
-ZEND_METHOD(CacheClientKeyIterator, valid);
 ZEND_METHOD(CacheClientPipeline, __construct);
 ZEND_METHOD(CacheClientPipeline, get);
 ZEND_METHOD(CacheClientPipeline, getWithVersion);
@@ -231,6 +228,12 @@ ZEND_METHOD(CacheClientPipeline, increment);
 ZEND_METHOD(CacheClientPipeline, decrement);
 ZEND_METHOD(CacheClientPipeline, touch);
 ZEND_METHOD(CacheClientPipeline, ttl);
+ZEND_METHOD(CacheClientKeyIterator, __construct);
+ZEND_METHOD(CacheClientKeyIterator, current);
+ZEND_METHOD(CacheClientKeyIterator, key);
+ZEND_METHOD(CacheClientKeyIterator, next);
+ZEND_METHOD(CacheClientKeyIterator, rewind);
+ZEND_METHOD(CacheClientKeyIterator, valid);
 
 
 static const zend_function_entry class_CacheClient_methods[] = {
@@ -259,21 +262,11 @@ static const zend_function_entry class_CacheClient_methods[] = {
 	ZEND_ME(CacheClient, flush, arginfo_class_CacheClient_flush, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, flushAll, arginfo_class_CacheClient_flushAll, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, stats, arginfo_class_CacheClient_stats, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClient, shmStats, arginfo_class_CacheClient_shmStats, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, ping, arginfo_class_CacheClient_ping, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, wait, arginfo_class_CacheClient_wait, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, pipeline, arginfo_class_CacheClient_pipeline, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClient, close, arginfo_class_CacheClient_close, ZEND_ACC_PUBLIC)
-	ZEND_FE_END
-};
-
-
-static const zend_function_entry class_CacheClientKeyIterator_methods[] = {
-	ZEND_ME(CacheClientKeyIterator, __construct, arginfo_class_CacheClientKeyIterator___construct, ZEND_ACC_PRIVATE)
-	ZEND_ME(CacheClientKeyIterator, current, arginfo_class_CacheClientKeyIterator_current, ZEND_ACC_PUBLIC)
-	ZEND_ME(CacheClientKeyIterator, key, arginfo_class_CacheClientKeyIterator_key, ZEND_ACC_PUBLIC)
-	ZEND_ME(CacheClientKeyIterator, next, arginfo_class_CacheClientKeyIterator_next, ZEND_ACC_PUBLIC)
-	ZEND_ME(CacheClientKeyIterator, rewind, arginfo_class_CacheClientKeyIterator_rewind, ZEND_ACC_PUBLIC)
-	ZEND_ME(CacheClientKeyIterator, valid, arginfo_class_CacheClientKeyIterator_valid, ZEND_ACC_PUBLIC)
 	ZEND_FE_END
 };
 
@@ -291,6 +284,17 @@ static const zend_function_entry class_CacheClientPipeline_methods[] = {
 	ZEND_ME(CacheClientPipeline, decrement, arginfo_class_CacheClientPipeline_decrement, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClientPipeline, touch, arginfo_class_CacheClientPipeline_touch, ZEND_ACC_PUBLIC)
 	ZEND_ME(CacheClientPipeline, ttl, arginfo_class_CacheClientPipeline_ttl, ZEND_ACC_PUBLIC)
+	ZEND_FE_END
+};
+
+
+static const zend_function_entry class_CacheClientKeyIterator_methods[] = {
+	ZEND_ME(CacheClientKeyIterator, __construct, arginfo_class_CacheClientKeyIterator___construct, ZEND_ACC_PRIVATE)
+	ZEND_ME(CacheClientKeyIterator, current, arginfo_class_CacheClientKeyIterator_current, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientKeyIterator, key, arginfo_class_CacheClientKeyIterator_key, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientKeyIterator, next, arginfo_class_CacheClientKeyIterator_next, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientKeyIterator, rewind, arginfo_class_CacheClientKeyIterator_rewind, ZEND_ACC_PUBLIC)
+	ZEND_ME(CacheClientKeyIterator, valid, arginfo_class_CacheClientKeyIterator_valid, ZEND_ACC_PUBLIC)
 	ZEND_FE_END
 };
 
@@ -335,6 +339,17 @@ static zend_class_entry *register_class_CacheClient(void)
 	return class_entry;
 }
 
+static zend_class_entry *register_class_CacheClientPipeline(void)
+{
+	zend_class_entry ce, *class_entry;
+
+	INIT_CLASS_ENTRY(ce, "CacheClientPipeline", class_CacheClientPipeline_methods);
+	class_entry = zend_register_internal_class_ex(&ce, NULL);
+	class_entry->ce_flags |= ZEND_ACC_FINAL|ZEND_ACC_NOT_SERIALIZABLE;
+
+	return class_entry;
+}
+
 static zend_class_entry *register_class_CacheClientKeyIterator(zend_class_entry *class_entry_Iterator)
 {
 	zend_class_entry ce, *class_entry;
@@ -343,17 +358,6 @@ static zend_class_entry *register_class_CacheClientKeyIterator(zend_class_entry 
 	class_entry = zend_register_internal_class_ex(&ce, NULL);
 	class_entry->ce_flags |= ZEND_ACC_FINAL|ZEND_ACC_NOT_SERIALIZABLE;
 	zend_class_implements(class_entry, 1, class_entry_Iterator);
-
-	return class_entry;
-}
-
-static zend_class_entry *register_class_CacheClientPipeline(void)
-{
-	zend_class_entry ce, *class_entry;
-
-	INIT_CLASS_ENTRY(ce, "CacheClientPipeline", class_CacheClientPipeline_methods);
-	class_entry = zend_register_internal_class_ex(&ce, NULL);
-	class_entry->ce_flags |= ZEND_ACC_FINAL|ZEND_ACC_NOT_SERIALIZABLE;
 
 	return class_entry;
 }

@@ -149,6 +149,13 @@ void php_cc_conn_close(php_cc_conn *conn)
     conn->in_flight = false;
 }
 
+void php_cc_conn_shm_stats(const php_cc_conn *conn, cc_shm_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (conn->client && conn->fork_gen == php_cc_fork_gen)
+        cc_shm_stats(conn->client, out);
+}
+
 static bool _conn_create_client(php_cc_conn *conn)
 {
     cc_options opts;
@@ -158,6 +165,7 @@ static bool _conn_create_client(php_cc_conn *conn)
     opts.io_timeout_ms = conn->io_ms;
     opts.ns = conn->init_ns[0] ? conn->init_ns : NULL;
     opts.client_name = "php-cacheclient";
+    opts.shm_reads = CCG(shm_reads) ? 1 : 0; /* docs/shm-reads.md */
     conn->client = cc_client_create(&opts);
     if (!conn->client)
         return false;

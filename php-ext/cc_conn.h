@@ -50,6 +50,11 @@ cc_client *php_cc_conn_begin(php_cc_conn *conn, const char *ns, size_t ns_len, b
 
 static inline void php_cc_conn_end(php_cc_conn *conn) { conn->in_flight = false; }
 
+/* The shared-memory read counts of conn's client (cc_shm_stats), without any I/O: zeros and
+ * mapped = false when it has no client of this process yet (never used, or used only by the
+ * parent of a fork). */
+void php_cc_conn_shm_stats(const php_cc_conn *conn, cc_shm_info *out);
+
 /* Close the socket now; the next call reconnects. */
 void php_cc_conn_close(php_cc_conn *conn);
 

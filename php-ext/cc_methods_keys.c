@@ -389,6 +389,29 @@ PHP_METHOD(CacheClient, stats)
     }
 }
 
+/* The client's own counts of the shared-memory region (docs/shm-reads.md, "Stats"): no I/O,
+ * so a loop may call it between reads. */
+PHP_METHOD(CacheClient, shmStats)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    php_cc_client *cli = php_cc_this(ZEND_THIS);
+    if (!cli)
+        RETURN_THROWS();
+    cc_shm_info s;
+    php_cc_conn_shm_stats(cli->core.conn, &s);
+    array_init_size(return_value, 7);
+    add_assoc_bool_ex(return_value, "mapped", sizeof("mapped") - 1, s.mapped);
+#define PHP_CC_SHM_COUNT(f) \
+    add_assoc_long_ex(return_value, #f, sizeof(#f) - 1, (zend_long)(s.f > ZEND_LONG_MAX ? ZEND_LONG_MAX : s.f))
+    PHP_CC_SHM_COUNT(hits);
+    PHP_CC_SHM_COUNT(misses);
+    PHP_CC_SHM_COUNT(retries);
+    PHP_CC_SHM_COUNT(stale);
+    PHP_CC_SHM_COUNT(checksum);
+    PHP_CC_SHM_COUNT(socket_reads);
+#undef PHP_CC_SHM_COUNT
+}
+
 PHP_METHOD(CacheClient, ping)
 {
     ZEND_PARSE_PARAMETERS_NONE();

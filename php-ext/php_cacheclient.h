@@ -24,6 +24,7 @@ ZEND_BEGIN_MODULE_GLOBALS(cacheclient)
     bool session_locking;      /* cacheclient.session_locking */
     double session_lock_wait;  /* cacheclient.session_lock_wait, seconds */
     zend_long session_lock_expire; /* cacheclient.session_lock_expire, seconds (0 = auto) */
+    bool shm_reads;            /* cacheclient.shm_reads: read the server's shared-memory region */
     uint64_t request_no;       /* bumped at every RINIT: "first use in this request" */
 ZEND_END_MODULE_GLOBALS(cacheclient)
 
