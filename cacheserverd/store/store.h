@@ -27,7 +27,7 @@
            "hash buckets the expiry sweep examines per shard and step")                      \
     ACTION(max_leases, OPT_UINT, "16384", OPT_RUNTIME,                                       \
            "most LEASE_GET leases outstanding at once (E_LIMIT beyond)")                     \
-    ACTION(shm_reads, OPT_BOOL, "false", OPT_RUNTIME,                                        \
+    ACTION(shm_reads, OPT_BOOL, "true", OPT_RUNTIME,                                         \
            "copy hot small items into the shared-memory read region (docs/shm-reads.md); "   \
            "off: nothing is published and readers fall back to the socket")                  \
     ACTION(shm_read_size, OPT_STR, "auto", OPT_STARTUP,                                      \

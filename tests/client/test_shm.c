@@ -290,7 +290,7 @@ static void test_shm_permission(void **state)
     harness_destroy(&srv);
 
     /* shm-reads off: shm false, no descriptor, and the client works without a region */
-    const char *off[] = {"--memory", "64MiB", NULL};
+    const char *off[] = {"--memory", "64MiB", "--shm-reads", "false", NULL};
     srv = harness_start(off);
     r = _hello_raw(srv, "r");
     assert_int_equal(r.status, CC_OK);

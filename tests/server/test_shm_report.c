@@ -490,7 +490,7 @@ static void test_shm_report_info(void **state)
     harness_destroy(&srv);
 
     /* a region, shm-reads off: false, and the size still shown */
-    const char *off[] = {"--memory", "64MiB", NULL};
+    const char *off[] = {"--memory", "64MiB", "--shm-reads", "false", NULL};
     srv = harness_start(off);
     s = harness_connect(srv);
     _info_shm(s, &reads, &size);
