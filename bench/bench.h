@@ -23,6 +23,7 @@ struct bench_target {
     const char *socket_path; /* Unix socket, or NULL for TCP */
     const char *host;
     int port;
+    bool shm_off; /* native: cc_options.shm_reads = 0 (--shm-reads off) */
 };
 
 struct workload {
@@ -48,6 +49,7 @@ struct bench_op {
 /* Counters of one thread; merged at the end. */
 struct bench_stats {
     uint64_t ops, hits, misses, errors, mismatches, reconnects;
+    uint64_t region_hits; /* of hits: read from the shared-memory region (native driver) */
     uint64_t by_kind[OP__COUNT];
     struct hist lat;
     char first_error[200];

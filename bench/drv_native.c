@@ -32,6 +32,7 @@ static void *n_connect(const struct bench_target *t, char *err, size_t errlen)
     o.socket_path = t->socket_path;
     o.io_timeout_ms = 5000;
     o.client_name = "cache-bench";
+    o.shm_reads = !t->shm_off;
     n->c = cc_client_create(&o);
     n->res = calloc(BENCH_MAX_PIPELINE, sizeof(*n->res));
     n->items = calloc(BENCH_MAX_MGET, sizeof(*n->items));
@@ -146,12 +147,24 @@ static int single(struct nconn *n, const struct workload *w, const struct bench_
     return rc == CC_OK ? 0 : status_fail(n, rc, st);
 }
 
+/* The region hits of one call: cc_shm_stats before and after. */
+static int single_counted(struct nconn *n, const struct workload *w, const struct bench_op *op,
+                          struct bench_stats *st)
+{
+    cc_shm_info a, b;
+    cc_shm_stats(n->c, &a);
+    int rc = single(n, w, op, st);
+    cc_shm_stats(n->c, &b);
+    st->region_hits += b.hits - a.hits;
+    return rc;
+}
+
 static int n_exec(void *p, const struct workload *w, const struct bench_op *ops, int count,
                   struct bench_stats *st)
 {
     struct nconn *n = p;
     if (count == 1)
-        return single(n, w, &ops[0], st);
+        return single_counted(n, w, &ops[0], st);
     if (ensure_vals(n, w, count))
         return -1;
     int queued = 0;

@@ -39,6 +39,10 @@ static void usage(FILE *out)
         "  --populate-rate OPS  write them at this many SETs per second (default: at once)\n"
         "  --values KIND        letters (default; compress well) or random (bytes that do\n"
         "                       not compress)\n"
+        "  --shm-reads on|off   native driver: read hot keys from the server's shared-memory\n"
+        "                       region (default on, as libcacheclient; docs/shm-reads.md);\n"
+        "                       region hits are counted apart (\"region\" column, JSON\n"
+        "                       region_hits; pipelines never read the region)\n"
         "  --fill-misses        cache-aside: each GET that misses is followed by a SET of its\n"
         "                       key (not counted as an operation; closed loop, pipeline 1)\n"
         "  --duration S         measured seconds (default 5)\n"
@@ -126,7 +130,7 @@ int main(int argc, char **argv)
     }
     enum { O_DRIVER = 256, O_SOCKET, O_HOST, O_PORT, O_CONNS, O_THREADS, O_PIPE, O_KEYS, O_VSIZE,
            O_DIST, O_MIX, O_MGET, O_TTL, O_POP, O_DUR, O_WARM, O_RATE, O_CPU, O_LABEL, O_JSON,
-           O_PROGRESS, O_HELP, O_PREFIX, O_FILL, O_POPRATE, O_VALUES };
+           O_PROGRESS, O_HELP, O_PREFIX, O_FILL, O_POPRATE, O_VALUES, O_SHM };
     static const struct option lo[] = {
         {"driver", 1, NULL, O_DRIVER}, {"socket", 1, NULL, O_SOCKET}, {"host", 1, NULL, O_HOST},
         {"port", 1, NULL, O_PORT}, {"connections", 1, NULL, O_CONNS}, {"threads", 1, NULL, O_THREADS},
@@ -137,7 +141,7 @@ int main(int argc, char **argv)
         {"label", 1, NULL, O_LABEL}, {"json", 0, NULL, O_JSON}, {"progress", 0, NULL, O_PROGRESS},
         {"help", 0, NULL, O_HELP}, {"prefix", 1, NULL, O_PREFIX}, {"fill-misses", 0, NULL, O_FILL},
         {"populate-rate", 1, NULL, O_POPRATE}, {"values", 1, NULL, O_VALUES},
-        {NULL, 0, NULL, 0}};
+        {"shm-reads", 1, NULL, O_SHM}, {NULL, 0, NULL, 0}};
     struct run_config cfg = {.driver = &bench_driver_native, .connections = 1, .pipeline = 1,
                              .duration_s = 5, .warmup_s = 0.5, .cpu = -1,
                              .w = {.keys = 10000, .vmin = 32, .vmax = 32, .mget = 1}};
@@ -178,6 +182,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.w.random_values = strcmp(optarg, "random") == 0;
+            break;
+        case O_SHM:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "cache-bench: --shm-reads is on or off\n");
+                return 2;
+            }
+            cfg.target.shm_off = strcmp(optarg, "off") == 0;
             break;
         case O_DUR: cfg.duration_s = atof(optarg); break;
         case O_WARM: cfg.warmup_s = atof(optarg); break;

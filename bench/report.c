@@ -18,16 +18,17 @@ static double us(const struct hist *h, double p)
 
 void report_table_header(FILE *out)
 {
-    fprintf(out, "%-28s %12s %10s %9s %7s %9s %9s %9s %9s %9s %9s\n", "run", "ops/s", "hits",
-            "misses", "errors", "p50 us", "p90 us", "p99 us", "p99.9 us", "p99.99 us", "max us");
+    fprintf(out, "%-28s %12s %10s %10s %9s %7s %9s %9s %9s %9s %9s %9s\n", "run", "ops/s", "hits",
+            "region", "misses", "errors", "p50 us", "p90 us", "p99 us", "p99.9 us", "p99.99 us",
+            "max us");
 }
 
 void report_table_row(FILE *out, const struct run_meta *m, const struct run_result *r)
 {
     const struct hist *h = &r->st.lat;
-    fprintf(out, "%-28.28s %12.0f %10llu %9llu %7llu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n",
+    fprintf(out, "%-28.28s %12.0f %10llu %10llu %9llu %7llu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n",
             m->label, r->ops_per_s, (unsigned long long)r->st.hits,
-            (unsigned long long)r->st.misses,
+            (unsigned long long)r->st.region_hits, (unsigned long long)r->st.misses,
             (unsigned long long)(r->st.errors + r->st.mismatches), us(h, 50), us(h, 90),
             us(h, 99), us(h, 99.9), us(h, 99.99), us(h, 100));
 }
@@ -64,9 +65,11 @@ void report_json(FILE *out, const struct run_meta *m, const struct run_result *r
         safe(out, m->mix);
     }
     fprintf(out, ", \"duration_s\": %.3f, \"ops\": %llu, \"ops_per_s\": %.1f, \"hits\": %llu, "
+                 "\"region_hits\": %llu, "
                  "\"misses\": %llu, \"errors\": %llu, \"mismatches\": %llu, \"reconnects\": %llu",
             r->elapsed_s, (unsigned long long)r->st.ops, r->ops_per_s,
-            (unsigned long long)r->st.hits, (unsigned long long)r->st.misses,
+            (unsigned long long)r->st.hits, (unsigned long long)r->st.region_hits,
+            (unsigned long long)r->st.misses,
             (unsigned long long)r->st.errors, (unsigned long long)r->st.mismatches,
             (unsigned long long)r->st.reconnects);
     if (r->st.first_error[0]) {

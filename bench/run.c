@@ -270,6 +270,7 @@ int run_load(const struct run_config *cfg, struct run_result *res)
         struct bench_stats *s = &wks[i].st;
         res->st.ops += s->ops;
         res->st.hits += s->hits;
+        res->st.region_hits += s->region_hits;
         res->st.misses += s->misses;
         res->st.errors += s->errors;
         res->st.mismatches += s->mismatches;

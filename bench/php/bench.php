@@ -5,12 +5,16 @@
  * Every client talks over a Unix socket; APCu is in-process shared memory (the floor).
  * Run it through bench/php/run.sh, which starts the servers on temporary sockets.
  *
- *   php bench.php --cacheclient=SOCK [--memcached=SOCK] [--redis=SOCK] [--iterations=N]
- *                 [--rounds=R] [--markdown]
+ *   php bench.php --cacheclient=SOCK [--cacheclient-socket=SOCK] [--memcached=SOCK]
+ *                 [--redis=SOCK] [--iterations=N] [--rounds=R] [--markdown]
+ * --cacheclient is a server with shm-reads on (the default: hot keys read from its shared-memory
+ * region, docs/shm-reads.md); --cacheclient-socket one with shm-reads off, so every read goes
+ * through the socket: column "cacheclient socket". Each column's region hits are printed. */
  * Prints ns/op (median of R rounds of N operations each) and the ratios.
  */
 
-$opt = getopt('', ['cacheclient:', 'memcached:', 'redis:', 'iterations:', 'rounds:', 'markdown']);
+$opt = getopt('', ['cacheclient:', 'cacheclient-socket:', 'memcached:', 'redis:', 'iterations:',
+                   'rounds:', 'markdown']);
 $iters = (int)($opt['iterations'] ?? 20000);
 $rounds = (int)($opt['rounds'] ?? 5);
 
@@ -45,6 +49,14 @@ if (isset($opt['cacheclient'])) {
         'set' => fn($k, $v) => $cc->set($k, $v),
         'get' => fn($k) => $cc->get($k),
         'mget' => fn(array $ks) => $cc->getMulti($ks),
+    ];
+}
+if (isset($opt['cacheclient-socket'])) {
+    $ccs = new CacheClient($opt['cacheclient-socket'], ['namespace' => 'bench']);
+    $backends['cacheclient socket'] = [
+        'set' => fn($k, $v) => $ccs->set($k, $v),
+        'get' => fn($k) => $ccs->get($k),
+        'mget' => fn(array $ks) => $ccs->getMulti($ks),
     ];
 }
 if (isset($opt['memcached']) && extension_loaded('memcached')) {
@@ -174,6 +186,14 @@ if ($md) {
     foreach (array_merge([$head2], $rows2) as $r) {
         foreach ($r as $i => $cell) echo str_pad($cell, $w[$i] + 2, ' ', $i ? STR_PAD_LEFT : STR_PAD_RIGHT);
         echo "\n";
+    }
+}
+
+foreach (['cacheclient' => $cc ?? null, 'cacheclient socket' => $ccs ?? null] as $n => $c) {
+    if ($c) {
+        $st = $c->shmStats();
+        printf("\n# %s: region hits %d, socket reads %d (mapped: %s)\n", $n, $st['hits'],
+               $st['socket_reads'], $st['mapped'] ? 'yes' : 'no');
     }
 }
 

@@ -1,6 +1,7 @@
 #!/bin/sh
-# PHP client benchmark: this extension vs APCu, php-memcached (memcached) and phpredis (Redis),
-# all servers on Unix sockets in a temporary directory.
+# PHP client benchmark: this extension (reading the shared-memory region, and through the socket
+# only) vs APCu, php-memcached (memcached) and phpredis (Redis), all servers on Unix sockets in
+# a temporary directory.
 #
 #   bench/php/run.sh BUILD_DIR [bench.php options, e.g. --iterations=50000 --markdown]
 #
@@ -33,7 +34,11 @@ trap cleanup EXIT INT TERM
 
 "$server" --socket "$tmp/cc.sock" --data-dir "$tmp/data" --log-file "$tmp/cc.log" >/dev/null 2>&1 &
 pids="$pids $!"
-args="--cacheclient=$tmp/cc.sock"
+# the same server with shm-reads off: every read through the socket
+"$server" --socket "$tmp/ccs.sock" --data-dir "$tmp/data-s" --log-file "$tmp/ccs.log" \
+    --shm-reads false >/dev/null 2>&1 &
+pids="$pids $!"
+args="--cacheclient=$tmp/cc.sock --cacheclient-socket=$tmp/ccs.sock"
 
 extdir=$(php -r 'echo ini_get("extension_dir");')
 ini="-n -d extension=$ext"
@@ -59,7 +64,7 @@ if command -v redis-server >/dev/null 2>&1 && [ -f "$extdir/redis.so" ]; then
 fi
 
 # wait for the sockets
-for s in cc mc redis; do
+for s in cc ccs mc redis; do
     case "$args" in *"$tmp/$s.sock"*) ;; *) continue ;; esac
     i=0
     until [ -S "$tmp/$s.sock" ]; do
