@@ -140,9 +140,9 @@ static void *_loop(void *arg)
         if (st != CC_OK && st != CC_NOT_FOUND) {
             l->errors++;
         } else if (!fenced) {
-            l->hits_before += hit;
+            __atomic_fetch_add(&l->hits_before, hit, __ATOMIC_RELAXED); /* main polls it */
         } else {
-            l->reads_fenced++;
+            __atomic_fetch_add(&l->reads_fenced, 1, __ATOMIC_RELAXED); /* main polls it */
             if ((hit || it.found) && l->bad++ == 0)
                 snprintf(l->first, sizeof(l->first), "%s read %s after the fence: \"%.*s\"",
                          hit ? "a region hit" : "a socket read", key,
