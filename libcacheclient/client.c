@@ -67,8 +67,8 @@ int cc_connect(cc_client *c) { return cc_conn_ensure(c); }
 const char *cc_errmsg(const cc_client *c) { return c->err; }
 const char *cc_strstatus(int status) { return cc_status_name(status); }
 
-/* Region hits wait to be reported: an SHM_REPORT goes before the request in out, in the
- * same write (docs/shm-reads.md, "Stats"). */
+/* Region hits (or a bad entry) wait to be reported: an SHM_REPORT goes before the request in
+ * out, in the same write (docs/shm-reads.md, "Stats"). */
 static void _prepend_report(cc_client *c)
 {
     struct cc_buf req = c->out;
@@ -110,7 +110,7 @@ int cc_roundtrip(cc_client *c, uint64_t want_id, struct cc_reply *r)
     int st = cc_conn_ensure(c);
     if (st != CC_OK)
         return st;
-    if (c->shm && !c->in_hello && !c->report_id)
+    if (c->shm && !c->in_hello && !c->report_id && cc_shm_report_due(c))
         _prepend_report(c);
     int64_t deadline = cc_deadline(c->io_timeout_ms);
     st = cc_conn_send(c, deadline);

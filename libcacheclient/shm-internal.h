@@ -14,6 +14,8 @@
 #define CC_SHM_CLOCK_AHEAD_MS 50u /* a header's heartbeat ahead of our clock by more: another
                                    * time namespace */
 #define CC_SHM_REPORT_MS 1000     /* hits older than this are reported on their own */
+#define CC_SHM_PIGGYBACK_MS 100   /* a socket request carries a report of hits this old (a
+                                   * bad entry's hash at once) */
 
 /* A mapping whose geometry passed the map-time checks: what a lookup trusts. */
 struct cc_shm_view {
@@ -79,6 +81,9 @@ void cc_shm_ns_changed(struct cc_client *c);
 bool cc_shm_get(struct cc_client *c, const void *key, size_t klen, struct cc_item *out);
 /* A socket read of n keys happened (for cc_shm_stats). */
 void cc_shm_count_socket(struct cc_client *c, size_t n);
+/* A socket request should carry a report now: a bad entry waits, or hits CC_SHM_PIGGYBACK_MS
+ * old (so a busy client sends at most about 10 reports a second, not one per request). */
+bool cc_shm_report_due(const struct cc_client *c);
 /* Unreported hits or bad entries wait: append an SHM_REPORT request to c->out (which holds
  * nothing yet) and return its id, else 0. */
 uint64_t cc_shm_report_pack(struct cc_client *c);

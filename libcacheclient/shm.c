@@ -424,6 +424,18 @@ uint64_t cc_shm_report_pack(cc_client *c)
     return id;
 }
 
+bool cc_shm_report_due(const cc_client *c)
+{
+    const struct cc_shm_region *g = c->shm;
+    if (!g)
+        return false;
+    for (unsigned i = 0; i < CC_SHM_REPORT_MAX_BAD; i++)
+        if (__atomic_load_n(&g->bad[i], __ATOMIC_RELAXED))
+            return true;
+    uint64_t first = __atomic_load_n(&g->first_ms, __ATOMIC_RELAXED);
+    return first && _mono_coarse_ms() >= first + CC_SHM_PIGGYBACK_MS;
+}
+
 void cc_shm_report_now(cc_client *c, bool force)
 {
     if (!c->shm || c->report_id)

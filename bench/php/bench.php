@@ -9,7 +9,7 @@
  *                 [--redis=SOCK] [--iterations=N] [--rounds=R] [--markdown]
  * --cacheclient is a server with shm-reads on (the default: hot keys read from its shared-memory
  * region, docs/shm-reads.md); --cacheclient-socket one with shm-reads off, so every read goes
- * through the socket: column "cacheclient socket". Each column's region hits are printed. */
+ * through the socket: column "cacheclient socket". Each column's region hits are printed.
  * Prints ns/op (median of R rounds of N operations each) and the ratios.
  */
 

@@ -3,7 +3,7 @@
 # only) vs APCu, php-memcached (memcached) and phpredis (Redis), all servers on Unix sockets in
 # a temporary directory.
 #
-#   bench/php/run.sh BUILD_DIR [bench.php options, e.g. --iterations=50000 --markdown]
+#   [PIN="0 1"] bench/php/run.sh BUILD_DIR [bench.php options, e.g. --iterations=50000 --markdown]
 #
 # BUILD_DIR is a meson build of this project where php-ext/build-and-test.sh has built the
 # extension (BUILD_DIR/php-ext/modules/cacheclient.so) and BUILD_DIR/cacheserverd/cacheserverd.
@@ -23,6 +23,13 @@ for f in "$ext" "$server"; do
     [ -e "$f" ] || { echo "$0: $f missing (ninja -C BUILD_DIR && php-ext/build-and-test.sh BUILD_DIR)" >&2; exit 1; }
 done
 
+# PIN="C S": the PHP process on CPU C, every server on CPU S (taskset); unset: not pinned
+srv_pin="" php_pin=""
+if [ -n "${PIN:-}" ]; then
+    php_pin="taskset -c ${PIN%% *}"
+    srv_pin="taskset -c ${PIN##* }"
+fi
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ccbench.XXXXXX")
 pids=""
 cleanup() {
@@ -32,10 +39,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$server" --socket "$tmp/cc.sock" --data-dir "$tmp/data" --log-file "$tmp/cc.log" >/dev/null 2>&1 &
+$srv_pin "$server" --socket "$tmp/cc.sock" --data-dir "$tmp/data" --log-file "$tmp/cc.log" >/dev/null 2>&1 &
 pids="$pids $!"
 # the same server with shm-reads off: every read through the socket
-"$server" --socket "$tmp/ccs.sock" --data-dir "$tmp/data-s" --log-file "$tmp/ccs.log" \
+$srv_pin "$server" --socket "$tmp/ccs.sock" --data-dir "$tmp/data-s" --log-file "$tmp/ccs.log" \
     --shm-reads false >/dev/null 2>&1 &
 pids="$pids $!"
 args="--cacheclient=$tmp/cc.sock --cacheclient-socket=$tmp/ccs.sock"
@@ -47,7 +54,7 @@ if [ -f "$extdir/apcu.so" ]; then
     ini="$ini -d extension=$extdir/apcu.so -d apc.enable_cli=1 -d apc.shm_size=64M"
 fi
 if command -v memcached >/dev/null 2>&1 && [ -f "$extdir/memcached.so" ]; then
-    memcached -s "$tmp/mc.sock" -a 0700 -m 64 -U 0 -u "$(id -un)" >/dev/null 2>&1 &
+    $srv_pin memcached -s "$tmp/mc.sock" -a 0700 -m 64 -U 0 -u "$(id -un)" >/dev/null 2>&1 &
     pids="$pids $!"
     for e in igbinary msgpack memcached; do
         [ -f "$extdir/$e.so" ] && ini="$ini -d extension=$extdir/$e.so"
@@ -55,7 +62,7 @@ if command -v memcached >/dev/null 2>&1 && [ -f "$extdir/memcached.so" ]; then
     args="$args --memcached=$tmp/mc.sock"
 fi
 if command -v redis-server >/dev/null 2>&1 && [ -f "$extdir/redis.so" ]; then
-    redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no \
+    $srv_pin redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no \
         --dir "$tmp" >/dev/null 2>&1 &
     pids="$pids $!"
     case "$ini" in *igbinary.so*) ;; *) [ -f "$extdir/igbinary.so" ] && ini="$ini -d extension=$extdir/igbinary.so" ;; esac
@@ -75,4 +82,4 @@ done
 sleep 0.2
 
 # shellcheck disable=SC2086
-php $ini "$here/bench.php" $args "$@"
+$php_pin php $ini "$here/bench.php" $args "$@"
