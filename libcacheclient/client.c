@@ -224,12 +224,31 @@ int cc_select_ns(cc_client *c, const char *ns)
     return _simple(c, s, id);
 }
 
+/* Before a read that may come from the region: a client without one adopts its process's
+ * region for the socket path, else connects (HELLO brings the region): the connection is
+ * needed for a socket read anyway, so a new process's first read is a region hit when the key
+ * is there. CC_OK, or the connection's error (the read fails with it, as through the socket). */
+static int _shm_ready(cc_client *c)
+{
+    if (c->shm)
+        return CC_OK;
+    cc_shm_adopt(c);
+    if (c->shm || c->fd >= 0 || !c->shm_ask)
+        return CC_OK;
+    return cc_conn_ensure(c);
+}
+
 int cc_get(cc_client *c, const void *key, size_t klen, cc_item *out)
 {
     memset(out, 0, sizeof(*out));
     CHECK_KEY(c, key, klen);
-    if (c->shm_reads && cc_shm_get(c, key, klen, out))
-        return CC_OK;
+    if (c->shm_reads) {
+        int st = _shm_ready(c);
+        if (st != CC_OK)
+            return st;
+        if (cc_shm_get(c, key, klen, out))
+            return CC_OK;
+    }
     cc_shm_count_socket(c, 1);
     uint64_t id;
     size_t s = _begin(c, CC_OP_GET, 1, &id);
@@ -310,8 +329,12 @@ int cc_mget(cc_client *c, size_t n, const void *const *keys, const size_t *klens
     memset(out, 0, n * sizeof(*out));
     for (size_t i = 0; i < n; i++)
         CHECK_KEY(c, keys[i], klens[i]);
-    if (c->shm_reads && n)
+    if (c->shm_reads && n) {
+        int st = _shm_ready(c);
+        if (st != CC_OK)
+            return st;
         return _mget_region(c, n, keys, klens, out);
+    }
     return _mget_socket(c, n, keys, klens, out);
 }
 
@@ -749,8 +772,13 @@ int cc_lease_get(cc_client *c, const void *key, size_t klen, uint32_t lease_ms, 
         *token = 0;
     if (retry_ms)
         *retry_ms = 0;
-    if (c->shm_reads && cc_shm_get(c, key, klen, out))
-        return CC_OK; /* a hit needs no lease */
+    if (c->shm_reads) {
+        int st = _shm_ready(c);
+        if (st != CC_OK)
+            return st;
+        if (cc_shm_get(c, key, klen, out))
+            return CC_OK; /* a hit needs no lease */
+    }
     cc_shm_count_socket(c, 1);
     uint64_t id;
     size_t s = _begin(c, CC_OP_LEASE_GET, lease_ms ? 2 : 1, &id);
