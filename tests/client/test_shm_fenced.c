@@ -162,12 +162,8 @@ static void test_shm_fenced(void **state)
     (void)state;
     const char *args[] = {"--memory", "64MiB", "--shm-reads", "true", NULL};
     srv = harness_start(args);
-    if (harness_fault(srv, "fail-allocs", 0) < 0) {
-        printf("# skipped: this cacheserverd has no FAULT op (configure with "
-               "-Dfault_injection=true)\n");
-        harness_destroy(&srv);
+    if (harness_skip_without_faults(&srv))
         return;
-    }
     cc_client *c = _client(1, true), *sock = _client(0, true);
     assert_int_not_equal(cc_shm_region_id(c), 0);
     _set_all(c, "before");

@@ -265,12 +265,8 @@ static void test_shm_corrupt(void **state)
     (void)state;
     const char *args[] = {"--memory", "64MiB", "--shm-reads", "true", NULL};
     srv = harness_start(args);
-    if (harness_fault(srv, "fail-allocs", 0) < 0) {
-        printf("# skipped: this cacheserverd has no FAULT op (configure with "
-               "-Dfault_injection=true)\n");
-        harness_destroy(&srv);
+    if (harness_skip_without_faults(&srv))
         return;
-    }
     cc_client *c = _client_ns(NULL, 1);
     char key[16], val[64];
     for (int i = 0; i < 4; i++) {

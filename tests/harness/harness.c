@@ -538,6 +538,16 @@ int64_t harness_fault(const struct harness *h, const char *what, uint64_t n)
     return out;
 }
 
+int harness_skip_without_faults(struct harness **h)
+{
+    if (harness_fault(*h, "fail-allocs", 0) >= 0)
+        return 0;
+    printf("# skipped: this cacheserverd has no FAULT op (configure with "
+           "-Dfault_injection=true)\n");
+    harness_destroy(h);
+    return 1;
+}
+
 int harness_ping(const struct harness *h)
 {
     uint8_t *reply = NULL;

@@ -59,5 +59,8 @@ int harness_log_contains(const struct harness *h, const char *needle);
 /* FAULT what n (fault builds: docs/reliability.md) on a new connection: the count its reply
  * carries, or -1 when the server has no FAULT op (a normal build) or did not answer OK. */
 int64_t harness_fault(const struct harness *h, const char *what, uint64_t n);
+/* A test that needs FAULT: 0 when the server has it; else prints "# skipped: ..." (meson
+ * counts the test as passed), destroys *h and returns 1. */
+int harness_skip_without_faults(struct harness **h);
 
 #endif
