@@ -19,8 +19,9 @@ PACKAGES=(
   curl
   # fuzzing (libFuzzer + sanitizer runtimes, scripts/fuzz.sh)
   clang libclang-rt-14-dev
-  # php-ext (igbinary: the optional serializer; php-cgi + cgi-fcgi: the FastCGI tests)
-  php-dev php-cli php-igbinary php-cgi libfcgi-bin
+  # php-ext (igbinary: the optional serializer; php-cgi + cgi-fcgi: the FastCGI tests;
+  # php-fpm: a real FPM pool, tests/091_shm_fpm.phpt)
+  php-dev php-cli php-igbinary php-cgi php-fpm libfcgi-bin
   # bench: the servers we compare with, and the PHP extensions bench/php compares with
   redis-server memcached php-apcu php-memcached php-redis
   # bench/checksum: XXH3, measured against CRC-32C for the values' checksums

@@ -1,14 +1,31 @@
 --TEST--
-Shared-memory reads under FastCGI (php-cgi -b with 8 children, as a PHP-FPM pool): 8 workers read and write the same 16 keys, persistent and private clients; no read ever returns a value older than the key's floor loaded before it, and the region answers reads
+Shared-memory reads under php-fpm (a master with a static pool of 8 workers on a Unix socket): 8 workers read and write the same 16 keys, persistent and private clients; no read ever returns a value older than the key's floor loaded before it, and the region answers reads
 --SKIPIF--
 <?php
-if (!is_executable('/usr/bin/php-cgi') || !is_executable('/usr/bin/cgi-fcgi')) die('skip php-cgi and cgi-fcgi (libfcgi-bin) needed');
+// php-fpm of this PHP's version (the extension is built for it): php-fpmX.Y or php-fpm
+function cc_fpm_binary(): ?string
+{
+    $ver = PHP_MAJOR_VERSION . '.' . PHP_MINOR_VERSION;
+    $dirs = array_unique(array_merge(['/usr/sbin', '/usr/local/sbin'], explode(':', getenv('PATH') ?: '')));
+    foreach (["php-fpm$ver", 'php-fpm'] as $name) {
+        foreach ($dirs as $d) {
+            $bin = "$d/$name";
+            if ($d !== '' && is_file($bin) && is_executable($bin) &&
+                str_starts_with((string)shell_exec(escapeshellarg($bin) . ' -n -v 2>/dev/null'), "PHP $ver.")) {
+                return $bin;
+            }
+        }
+    }
+    return null;
+}
+if (cc_fpm_binary() === null) die('skip php-fpm ' . PHP_MAJOR_VERSION . '.' . PHP_MINOR_VERSION . ' needed (Debian package php-fpm)');
+if (!is_executable('/usr/bin/cgi-fcgi')) die('skip cgi-fcgi needed (Debian package libfcgi-bin)');
 ?>
 --FILE--
 <?php
 require __DIR__ . '/setup.inc';
 
-const WORKERS = 8;        // php-cgi children (PHP_FCGI_CHILDREN), all on one FastCGI socket
+const WORKERS = 8;        // php-fpm workers (pm = static), all on one FastCGI socket
 const DRIVERS = 8;        // concurrent request loops (cgi-fcgi), so every worker is busy
 const PER_DRIVER = 500;   // requests per loop (about 3 s in all)
 const KEYS = 16;
@@ -108,10 +125,51 @@ for ($k = 0; $k < KEYS; $k++) {
     file_put_contents("$dir/floor.$k", (string)$seq);
 }
 
-$cmd = 'PHP_FCGI_CHILDREN=' . WORKERS . ' PHP_FCGI_MAX_REQUESTS=100000 exec /usr/bin/php-cgi -n -d extension=' .
-       escapeshellarg(cc_module_path()) . ' -d display_errors=1 -d error_reporting=-1 -b ' . escapeshellarg($fcgi);
-$cgi = proc_open($cmd, [['file', '/dev/null', 'r'], ['file', "$dir/cgi.out", 'w'], ['file', "$dir/cgi.err", 'w']], $pipes);
-for ($i = 0; $i < 500 && !file_exists($fcgi); $i++) usleep(10000);
+/* A php-fpm master of its own (config, socket, pid file and log in the test's directory), in
+ * the foreground, with a static pool of WORKERS workers that load the extension under test. No
+ * php.ini (-n): the extension and the INI settings come with -d, as for the CLI. As root (the
+ * CI runs the tests as root) php-fpm refuses to run a pool as root unless given -R. */
+function cc_fpm_binary(): ?string
+{
+    $ver = PHP_MAJOR_VERSION . '.' . PHP_MINOR_VERSION;
+    $dirs = array_unique(array_merge(['/usr/sbin', '/usr/local/sbin'], explode(':', getenv('PATH') ?: '')));
+    foreach (["php-fpm$ver", 'php-fpm'] as $name) {
+        foreach ($dirs as $d) {
+            $bin = "$d/$name";
+            if ($d !== '' && is_file($bin) && is_executable($bin) &&
+                str_starts_with((string)shell_exec(escapeshellarg($bin) . ' -n -v 2>/dev/null'), "PHP $ver.")) {
+                return $bin;
+            }
+        }
+    }
+    return null;
+}
+$conf = "$dir/php-fpm.conf";
+file_put_contents($conf, "[global]
+pid = $dir/php-fpm.pid
+error_log = $dir/php-fpm.log
+log_level = notice
+daemonize = no
+
+[cc091]
+listen = $fcgi
+listen.mode = 0600
+pm = static
+pm.max_children = " . WORKERS . "
+pm.max_requests = 0
+catch_workers_output = yes
+decorate_workers_output = no
+");
+$root = function_exists('posix_getuid') ? posix_getuid() === 0 : trim((string)shell_exec('id -u')) === '0';
+$cmd = 'exec ' . escapeshellarg(cc_fpm_binary()) . ' -n -d extension=' . escapeshellarg(cc_module_path()) .
+       ' -d display_errors=1 -d error_reporting=-1 -y ' . escapeshellarg($conf) . ' -F' . ($root ? ' -R' : '');
+$fpm = proc_open($cmd, [['file', '/dev/null', 'r'], ['file', "$dir/fpm.out", 'w'], ['file', "$dir/fpm.err", 'w']], $pipes);
+$fpm_pid = proc_get_status($fpm)['pid'];
+// the master listens before it forks the workers; requests queue on the socket until they accept
+for ($i = 0; $i < 500 && !file_exists($fcgi) && proc_get_status($fpm)['running']; $i++) usleep(10000);
+if (!file_exists($fcgi)) {
+    echo "FAIL: php-fpm did not start: ", @file_get_contents("$dir/fpm.err"), @file_get_contents("$dir/php-fpm.log"), "\n";
+}
 
 $t0 = microtime(true);
 $drivers = [];
@@ -124,8 +182,14 @@ for ($d = 0; $d < DRIVERS; $d++) {
 }
 foreach ($drivers as $p) proc_close($p);
 $elapsed = microtime(true) - $t0;
-proc_terminate($cgi);
-proc_close($cgi);
+// stop the master gracefully (SIGQUIT), harder if it lingers, and wait for it: it reaps its workers
+foreach ([3 => 5.0, 15 => 5.0, 9 => 5.0] as $sig => $wait) {
+    proc_terminate($fpm, $sig);
+    for ($t = microtime(true); proc_get_status($fpm)['running'] && microtime(true) - $t < $wait; ) usleep(10000);
+    if (!proc_get_status($fpm)['running']) break;
+    fprintf(STDERR, "091: php-fpm still running %.0f s after signal %d\n", $wait, $sig);
+}
+proc_close($fpm);
 
 $tot = ['requests' => 0, 'writes' => 0, 'reads' => 0, 'hits' => 0, 'hits_persistent' => 0,
         'hits_private' => 0, 'fails' => 0];
@@ -160,6 +224,13 @@ printf("requests=%d writes=%d reads=%d region_hits=%d (persistent %d, private %d
 var_dump($tot['requests'] === DRIVERS * PER_DRIVER, $tot['fails'] === 0 && $fails === [] && $other === []);
 var_dump($tot['hits'] > 0, $tot['hits_persistent'] > 0, $tot['hits_private'] > 0);   // else it proves nothing
 var_dump(count($pids) === WORKERS);
+// no process left behind: the master is gone (reaped above), and so are the workers that answered
+for ($t = microtime(true); microtime(true) - $t < 5; usleep(10000)) {
+    $left = array_values(array_filter(array_keys($pids), fn($p) => file_exists("/proc/$p")));
+    if ($left === []) break;
+}
+if ($left !== []) echo "php-fpm workers left running: ", implode(' ', $left), "\n";
+var_dump($left === [] && !file_exists("/proc/$fpm_pid"));
 // the server agrees with the last floors
 $ok = true;
 for ($k = 0; $k < KEYS; $k++) $ok = $ok && $c->get("k$k") === (int)file_get_contents("$dir/floor.$k");
@@ -167,6 +238,7 @@ var_dump($ok);
 ?>
 --EXPECTF--
 requests=4000 writes=800 reads=%d region_hits=%d (persistent %d, private %d) stale_or_missing=0 workers=8
+bool(true)
 bool(true)
 bool(true)
 bool(true)
