@@ -18,7 +18,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT" || exit 2
 BUILD=build-fuzz
 # FUZZ_TARGETS="a b" runs only those (two campaigns at once on two cores, say)
-read -r -a TARGETS <<<"${FUZZ_TARGETS:-mpread diskval fingerprint option frames repl_wire shm_region}"
+read -r -a TARGETS <<<"${FUZZ_TARGETS:-mpread diskval fingerprint option frames repl_wire shm_region vlog_segment}"
 
 if [ ! -f "$BUILD/build.ninja" ]; then
   # b_lundef=false: libcacheclient.so links with ASan's symbols left to the executable
