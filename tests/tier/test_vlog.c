@@ -602,14 +602,14 @@ static struct vlog_seg *new_seg(uint64_t seq)
 
 struct reader_arg {
     struct vlog_table *t;
-    volatile bool stop;
-    unsigned got;
+    bool stop;    /* atomic: set by the main thread */
+    unsigned got; /* atomic: both readers count */
 };
 
 static void *reader(void *p)
 {
     struct reader_arg *a = p;
-    while (!a->stop) {
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
         for (uint64_t seq = 100; seq < 108; seq++) {
             struct vlog_seg *s = vlog_table_get(a->t, seq);
             if (!s)
@@ -618,7 +618,7 @@ static void *reader(void *p)
             uint8_t h[8];
             if (pread(s->fd, h, 8, 0) != 8 || memcmp(h, "CSDVLOG", 8) != 0 || s->seq != seq)
                 abort();
-            a->got++;
+            __atomic_fetch_add(&a->got, 1, __ATOMIC_RELAXED);
             vlog_table_put(a->t, s);
         }
     }
@@ -671,7 +671,7 @@ static void test_segment_table_references(void **state)
             assert_int_equal(vlog_table_remove(t2, 100 + (uint64_t)((round - 4) % 8), true),
                              VLOG_OK);
     }
-    arg.stop = true;
+    __atomic_store_n(&arg.stop, true, __ATOMIC_RELEASE);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     assert_int_equal(vlog_table_count(t2), 4);
