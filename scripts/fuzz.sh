@@ -7,7 +7,7 @@
 # and tests/fuzz/regress/; crashers go to build-fuzz/artifacts/<target>/ and are copied to
 # tests/fuzz/regress/<target>/, which the unit suite replays: commit one with its fix.
 # Exit status: 0 when no target found anything, 1 when one did, 2 on a setup error.
-# See docs/reliability.md.
+# FUZZ_JOBS=N runs N campaigns at once (default: one per CPU). See docs/reliability.md.
 set -uo pipefail
 
 SECS="${1:-60}"
@@ -37,15 +37,19 @@ _findings() { find "$1" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*'
   -name 'timeout-*' -o -name 'oom-*' \) | sort; }
 
 status=0
-rows=()
-for t in "${TARGETS[@]}"; do
-  corpus="$BUILD/corpus/$t" artifacts="$BUILD/artifacts/$t" log="$BUILD/fuzz-$t.log"
+# One target's campaign; its row of the table in $BUILD/fuzz-$t.row, and 1 in
+# $BUILD/fuzz-$t.bad when it found something.
+_run() {
+  local t="$1"
+  local corpus="$BUILD/corpus/$t" artifacts="$BUILD/artifacts/$t" log="$BUILD/fuzz-$t.log"
+  rm -f "$BUILD/fuzz-$t.row" "$BUILD/fuzz-$t.bad"
   mkdir -p "$corpus" "$artifacts" "tests/fuzz/regress/$t"
   for seed in tests/fuzz/corpus/"$t"/* tests/fuzz/regress/"$t"/*; do
     [ -f "$seed" ] && cp -n "$seed" "$corpus/" 2>/dev/null
   done
+  local before
   before="$(_findings "$artifacts")"
-  args=(-max_total_time="$SECS" -print_final_stats=1 -artifact_prefix="$artifacts/"
+  local args=(-max_total_time="$SECS" -print_final_stats=1 -artifact_prefix="$artifacts/"
         -timeout=10 -rss_limit_mb=2048)
   [ -f "tests/fuzz/dict/$t.dict" ] && args+=(-dict="tests/fuzz/dict/$t.dict")
   # the config reader prints a line per bad file: keep the target's stderr out of the log
@@ -54,11 +58,12 @@ for t in "${TARGETS[@]}"; do
   echo "fuzz: $t for ${SECS}s (log: $log)" >&2
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
     "$BUILD/tests/fuzz/fuzz_$t" "${args[@]}" "$corpus" >"$log" 2>&1
-  rc=$?
+  local rc=$?
+  local execs edges
   execs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')"
   [ -n "$execs" ] || execs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')"
   edges="$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')"
-  new=()
+  local new=() f
   while IFS= read -r f; do
     [ -n "$f" ] && ! grep -qxF "$f" <<<"$before" && new+=("$f")
   done < <(_findings "$artifacts")
@@ -70,8 +75,26 @@ for t in "${TARGETS[@]}"; do
     echo "fuzz: $t exited $rc without an artifact: see $log" >&2
     new=("exit $rc")
   fi
-  [ ${#new[@]} -gt 0 ] && status=1
-  rows+=("$(printf '%-12s %12s %8s %9s' "$t" "${execs:-?}" "${edges:-?}" "${#new[@]}")")
+  [ ${#new[@]} -gt 0 ] && echo 1 >"$BUILD/fuzz-$t.bad"
+  printf '%-12s %12s %8s %9s\n' "$t" "${execs:-?}" "${edges:-?}" "${#new[@]}" >"$BUILD/fuzz-$t.row"
+}
+
+# FUZZ_JOBS campaigns at once (default: one per CPU; each target is single-threaded)
+jobs=${FUZZ_JOBS:-$(nproc)}
+running=0
+for t in "${TARGETS[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+  _run "$t" &
+  running=$((running + 1))
+done
+wait
+rows=()
+for t in "${TARGETS[@]}"; do
+  rows+=("$(cat "$BUILD/fuzz-$t.row" 2>/dev/null || printf '%-12s %12s %8s %9s' "$t" '?' '?' 'no result')")
+  [ -f "$BUILD/fuzz-$t.bad" ] || [ ! -f "$BUILD/fuzz-$t.row" ] && status=1
 done
 
 printf '\n%-12s %12s %8s %9s   (%ss each)\n' target execs edges findings "$SECS"
