@@ -43,6 +43,9 @@ struct cc_client {
     int shm_ns;                /* the selected namespace's id in it; -1: not named there
                                 * (when its ns_count was shm_ns_seen), -2: not looked up */
     uint32_t shm_ns_seen;
+    bool ns_owed;              /* cc_select_ns changed the namespace without telling the
+                                * server (it knows the name: the region's table has it):
+                                * NAMESPACE goes before the next socket request */
     uint64_t report_id;        /* an SHM_REPORT went out before the request: its reply comes
                                 * first (0: none) */
     cc_shm_info shm_stats;     /* cc_shm_stats (mapped is filled when asked) */

@@ -216,8 +216,15 @@ int cc_select_ns(cc_client *c, const char *ns)
     free(c->ns);
     c->ns = copy;
     cc_shm_ns_changed(c);
+    c->ns_owed = false;
     if (c->fd < 0)
         return cc_conn_ensure(c); /* HELLO selects it */
+    if (c->shm_reads && cc_shm_ns_known(c)) {
+        /* reads may all come from the region: tell the server only before the next socket
+         * request (cc_conn_ensure), so switching costs no round trip until one is needed */
+        c->ns_owed = true;
+        return CC_OK;
+    }
     uint64_t id;
     size_t s = _begin(c, CC_OP_NAMESPACE, 1, &id);
     cc_pack_str(c, ns);

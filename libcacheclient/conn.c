@@ -204,6 +204,28 @@ static void _in_child(void) { fork_generation++; }
 unsigned cc_fork_gen(void) { return fork_generation; }
 static void _register_atfork(void) { pthread_atfork(NULL, NULL, _in_child); }
 
+/* The NAMESPACE cc_select_ns left owed, sent and answered before the caller's request (which
+ * waits in saved). */
+static int _pay_ns(cc_client *c)
+{
+    c->ns_owed = false;
+    struct cc_buf saved = c->out;
+    c->out = (struct cc_buf){0};
+    uint64_t id;
+    size_t start = cc_req_begin(c, CC_OP_NAMESPACE, 1, &id);
+    cc_pack_str(c, c->ns ? c->ns : "");
+    cc_req_end(c, start);
+    struct cc_reply r;
+    int st = cc_roundtrip(c, id, &r);
+    if (st == CC_OK)
+        cc_reply_free(&r);
+    else if (st < 200)
+        cc_disconnect(c); /* the next call connects, and HELLO selects the namespace */
+    free(c->out.data);
+    c->out = saved;
+    return st;
+}
+
 int cc_conn_ensure(cc_client *c)
 {
     if (c->fd >= 0 && c->fork_gen != fork_generation) {
@@ -212,7 +234,8 @@ int cc_conn_ensure(cc_client *c)
         c->fd = -1;
     }
     if (c->fd >= 0)
-        return CC_OK;
+        return c->ns_owed && !c->in_hello ? _pay_ns(c) : CC_OK;
+    c->ns_owed = false; /* HELLO selects c->ns */
     c->in.len = 0;
     c->in_off = 0;
     c->max_frame_size = 0; /* until this server's HELLO says */

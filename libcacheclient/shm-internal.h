@@ -76,6 +76,9 @@ void cc_shm_forget_path(struct cc_client *c);
 void cc_shm_adopt(struct cc_client *c);
 /* The namespace the client selected changed: look its id up again. */
 void cc_shm_ns_changed(struct cc_client *c);
+/* Does c's region name its selected namespace (so the server knows the name, and a NAMESPACE
+ * of it cannot fail for the name)? */
+bool cc_shm_ns_known(struct cc_client *c);
 /* Answer a read of key from the region: true with *out filled (an item owning its copy), or
  * false (out untouched): ask the server. Counts the outcome. */
 bool cc_shm_get(struct cc_client *c, const void *key, size_t klen, struct cc_item *out);

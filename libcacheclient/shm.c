@@ -263,6 +263,8 @@ static int _ns_id(cc_client *c, const struct cc_shm_region *g)
     return c->shm_ns;
 }
 
+bool cc_shm_ns_known(cc_client *c) { return c->shm && _ns_id(c, c->shm) >= 0; }
+
 /* Registry lock held, or g's counts known unshared: zero counts inherited from a parent. */
 static void _fork_check(struct cc_shm_region *g)
 {

@@ -201,11 +201,35 @@ static void test_shm_basic(void **state)
     EXPECT_STATUS(b, CC_OK, cc_get(b, "same", 4, &it));
     assert_int_equal(it.value.len, 7);
     cc_item_release(&it);
-    /* a client that switches namespace reads the other namespace's copy */
+    /* a client that switches namespace reads the other namespace's copy (the server is told
+     * only before the next socket request: the switch costs a region reader nothing) */
     EXPECT_STATUS(a, CC_OK, cc_select_ns(a, "beta"));
+    assert_true(a->ns_owed);
     EXPECT_STATUS(a, CC_OK, cc_get(a, "same", 4, &it));
     assert_int_equal(it.value.len, 7);
     cc_item_release(&it);
+    assert_true(a->ns_owed); /* a region hit: still untold */
+    /* its next socket request goes to beta, and back in alpha to alpha */
+    v = cc_value_bytes("written via a in beta", 21);
+    _set(a, "switched", &v, 0);
+    assert_false(a->ns_owed);
+    EXPECT_STATUS(b, CC_OK, cc_get(b, "switched", 8, &it));
+    assert_int_equal(it.value.len, 21);
+    cc_item_release(&it);
+    EXPECT_STATUS(a, CC_OK, cc_select_ns(a, "alpha"));
+    v = cc_value_bytes("written via a in alpha", 22);
+    _set(a, "switched", &v, 0);
+    EXPECT_STATUS(b, CC_OK, cc_get(b, "switched", 8, &it));
+    assert_int_equal(it.value.len, 21); /* beta's is unchanged */
+    cc_item_release(&it);
+    cc_client *a2 = _client_ns("alpha", 0);
+    EXPECT_STATUS(a2, CC_OK, cc_get(a2, "switched", 8, &it));
+    assert_int_equal(it.value.len, 22);
+    cc_item_release(&it);
+    cc_client_destroy(&a2);
+    /* a namespace the server has never seen is selected at once, as before */
+    EXPECT_STATUS(a, CC_OK, cc_select_ns(a, "gamma-new"));
+    assert_false(a->ns_owed);
 
     /* over 4 KiB, and streams: always the socket */
     char big[5000];
