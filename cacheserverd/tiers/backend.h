@@ -141,7 +141,9 @@ static inline void tbe_delete(struct tbe_batch *b, const void *key, size_t klen)
     b->ops->del(b, key, klen);
 }
 /* Every key record in [start, end): a namespace's, or (start "", end 0xff) all of them (a
- * FLUSH). RocksDB: one range delete. */
+ * FLUSH of every namespace). RocksDB: one range delete over the whole database, so that
+ * last range takes the streams' records (0xfd, 0xfe) too, as it always did; a log back end
+ * must then delete them itself, in the batch's stream part. */
 static inline void tbe_delete_range(struct tbe_batch *b, const void *start, size_t slen,
                                     const void *end, size_t elen)
 {
