@@ -49,7 +49,7 @@ bool tiering_queue_put(struct tiering *ctx, const struct mutation *m, uint64_t h
     j->seq = tiering_next_seq(ctx);
     __atomic_add_fetch(&qv->refs, 1, __ATOMIC_RELAXED); /* one for the index entry */
     struct tix_entry before = tix_set_queued(hash, (uint16_t)m->ns, j->seq, qv);
-    j->put.hdd_stale = ctx->tiers[TIX_HDD].db &&
+    j->put.hdd_stale = ctx->tiers[TIX_HDD].be &&
                        ((before.state == TIX_LIVE && before.tier == TIX_HDD) || restore_indexing());
     if (!tiering_push_write(ctx, j, limit)) {
         /* back to what it was: the queued job of `before`, if any, still comes */

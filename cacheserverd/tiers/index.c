@@ -31,6 +31,21 @@ static uint64_t live_n[TIX_TIERS], live_b[TIX_TIERS]; /* atomic */
 
 static struct shard *_shard(uint64_t h) { return &shards[(h >> 58) % TIX_SHARDS]; }
 
+/* The queued value an entry holds: only a QUEUED entry's union is qv (a LIVE one's may be a
+ * location, index.h). */
+static struct tix_value *_qv(const struct tix_entry *e)
+{
+    return e->state == TIX_QUEUED ? e->qv : NULL;
+}
+
+/* A copy of an entry to hand out: never a QUEUED entry's value. */
+static struct tix_entry _out(struct tix_entry e)
+{
+    if (e.state == TIX_QUEUED)
+        e.qv = NULL;
+    return e;
+}
+
 int tix_setup(void)
 {
     for (int i = 0; i < TIX_SHARDS; i++) {
@@ -50,7 +65,7 @@ void tix_teardown(void)
         for (uint64_t j = 0; s->b && j <= s->mask; j++)
             for (struct node *n = s->b[j], *next; n; n = next) {
                 next = n->next;
-                tix_value_release(n->e.qv);
+                tix_value_release(_qv(&n->e));
                 free(n);
             }
         free(s->b);
@@ -132,8 +147,8 @@ static void _put(struct shard *s, struct node **p, uint64_t h, const struct tix_
 {
     if (*p) {
         _account(&(*p)->e, -1);
-        if ((*p)->e.qv != e->qv)
-            tix_value_release((*p)->e.qv);
+        if (_qv(&(*p)->e) != _qv(e))
+            tix_value_release(_qv(&(*p)->e));
         if (e->state == TIX_NONE) {
             struct node *n = *p;
             *p = n->next;
@@ -146,12 +161,12 @@ static void _put(struct shard *s, struct node **p, uint64_t h, const struct tix_
         return;
     }
     if (e->state == TIX_NONE) {
-        tix_value_release(e->qv);
+        tix_value_release(_qv(e));
         return;
     }
     struct node *n = malloc(sizeof(*n));
     if (!n) {
-        tix_value_release(e->qv);
+        tix_value_release(_qv(e));
         return; /* the key reads as not on disk: a miss, never a wrong value */
     }
     n->hash = h;
@@ -179,8 +194,7 @@ struct tix_entry tix_get(uint64_t h)
     struct node **p = _find(s, h);
     struct tix_entry e = *p ? (*p)->e : (struct tix_entry){0};
     pthread_mutex_unlock(&s->lock);
-    e.qv = NULL;
-    return e;
+    return _out(e);
 }
 
 struct tix_entry tix_set_queued(uint64_t h, uint16_t ns, uint64_t seq, struct tix_value *qv)
@@ -193,8 +207,7 @@ struct tix_entry tix_set_queued(uint64_t h, uint16_t ns, uint64_t seq, struct ti
                           .stream = qv && qv->type == STORE_T_STREAM};
     _put(s, p, h, &e);
     pthread_mutex_unlock(&s->lock);
-    before.qv = NULL;
-    return before;
+    return _out(before);
 }
 
 struct tix_value *tix_queued_value(uint64_t h, uint64_t *seq)
@@ -317,8 +330,7 @@ struct tix_entry tix_pass(uint64_t h)
     if (*p)
         (*p)->e.ref = false;
     pthread_mutex_unlock(&s->lock);
-    e.qv = NULL;
-    return e;
+    return _out(e);
 }
 
 enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always, bool *was_stream)

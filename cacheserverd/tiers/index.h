@@ -29,6 +29,15 @@ struct tix_value *tix_value_new(uint8_t type, uint64_t expire_ms, uint64_t versi
                                 uint32_t ctr_len);
 void tix_value_release(struct tix_value *v);
 
+/* Where a record is in a value log (valuelog.md): the low 32 bits of its segment's
+ * sequence and its byte offset there. Records start after a segment's 4 KiB header, so off
+ * 0 never names one: TIX_NOLOC, "unknown" (look the key up). Per-segment live bytes (what
+ * the log's space reclaim ranks segments by) come with the log, at step 3. */
+struct tix_loc {
+    uint32_t seg, off;
+};
+#define TIX_NOLOC ((struct tix_loc){0, 0})
+
 struct tix_entry {
     enum tix_state state;
     uint64_t seq;
@@ -39,8 +48,17 @@ struct tix_entry {
     bool seen;           /* LIVE: its record was found by the last walk (tix_unsee, tix_see) */
     uint32_t last_hit_s; /* for promotion: second hit within a window */
     uint32_t dlen;       /* LIVE: bytes on disk (tier key and encoded value) */
-    struct tix_value *qv; /* QUEUED: the value on its way (never returned by tix_get) */
+    union {
+        struct tix_value *qv; /* QUEUED: the value on its way (never returned by tix_get) */
+        struct tix_loc loc;   /* LIVE: where the record is on a value log tier (backend.h;
+                               * TIX_NOLOC on a RocksDB tier, which never sets it) */
+    };
 };
+/* The location shares qv's 8 bytes: an entry stays 40 bytes, an index node 56
+ * (docs/valuelog.md, "From the index to the record"). index.c releases qv only in a QUEUED
+ * entry and hands out loc only in the others. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct tix_entry) == 40,
+               "struct tix_entry grew: the location must share qv's bytes");
 
 int tix_setup(void);
 void tix_teardown(void);

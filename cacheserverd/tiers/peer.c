@@ -112,14 +112,14 @@ bool tiering_scan_step(struct tiering_scan *s, unsigned max, tiering_scan_fn fn,
     while (s->tier < TIX_TIERS && seen < max) {
         struct tier *t = &s->ctx->tiers[s->tier];
         pthread_rwlock_rdlock(&t->lock);
-        struct tierdb_iter *it = NULL;
-        if (t->db && atomic_load(&s->ctx->active))
-            it = s->started ? tierdb_iter_from(t->db, s->last, s->lastlen)
-                            : tierdb_iter_new(t->db);
+        struct tbe_scan *it = NULL;
+        if (t->be && atomic_load(&s->ctx->active))
+            it = s->started ? tbe_scan_new(t->be, s->last, s->lastlen)
+                            : tbe_scan_new(t->be, NULL, 0);
         const uint8_t *key, *val;
         size_t klen, vlen;
         bool more = false;
-        while (it && seen < max && (more = tierdb_iter_next(it, &key, &klen, &val, &vlen))) {
+        while (it && seen < max && (more = tbe_scan_next(it, &key, &klen, &val, &vlen))) {
             if (s->started && klen == s->lastlen && memcmp(key, s->last, klen) == 0)
                 continue; /* where the last step ended */
             if (klen > s->lastcap) {
@@ -139,9 +139,9 @@ bool tiering_scan_step(struct tiering_scan *s, unsigned max, tiering_scan_fn fn,
             _record(s, key, klen, val, vlen, now, fn, arg);
         }
         char err[160];
-        if (it && !more && tierdb_iter_status(it, err, sizeof(err)) != 0)
+        if (it && !more && tbe_scan_status(it, err, sizeof(err)) != 0)
             log_warn("replication: walking the %s tier stopped: %s", t->name, err);
-        tierdb_iter_free(it);
+        tbe_scan_free(it);
         pthread_rwlock_unlock(&t->lock);
         if (!more) { /* this tier is done (or gone): the next */
             s->tier++;
@@ -179,8 +179,8 @@ static bool _disk_get(const struct store_key *k, const struct tix_entry *e, uint
     char err[160];
     int rc = -1;
     pthread_rwlock_rdlock(&t->lock);
-    if (t->db && atomic_load(&ctx->active))
-        rc = tierdb_get(t->db, key, klen, raw, rlen, err, sizeof(err));
+    if (t->be && atomic_load(&ctx->active))
+        rc = tbe_get(t->be, key, klen, e->loc, raw, rlen, err, sizeof(err));
     pthread_rwlock_unlock(&t->lock);
     free(key);
     return rc == 0;

@@ -28,8 +28,9 @@ static int _read_appends(struct tiering *ctx, uint64_t sid, uint64_t start, size
     size_t have = 0;
     int rc = 1;
     pthread_rwlock_rdlock(&ctx->tiers[TIX_SSD].lock);
-    struct tierdb *first = ctx->tiers[TIX_SSD].db;
-    struct tierdb_iter *it = first ? tierdb_iter_from(first, from, sizeof(from)) : NULL;
+    struct tbe *first = ctx->tiers[TIX_SSD].be; /* stream records: its tierdb, directly */
+    struct tierdb_iter *it =
+        first ? tierdb_iter_from(tbe_streams(first), from, sizeof(from)) : NULL;
     const uint8_t *key, *val;
     size_t klen, vlen;
     while (it && have < want && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
@@ -83,9 +84,9 @@ static int _read_whole(struct tiering *ctx, uint64_t sid, uint64_t start, size_t
     size_t rlen;
     tiering_chunk_key(key, sid, (uint32_t)(start / STORE_STREAM_CHUNK));
     pthread_rwlock_rdlock(&ctx->tiers[TIX_SSD].lock);
-    int rc = ctx->tiers[TIX_SSD].db
-                 ? tierdb_get(ctx->tiers[TIX_SSD].db, key, sizeof(key), &raw, &rlen, err, errlen)
-                 : 1;
+    struct tbe *first = ctx->tiers[TIX_SSD].be; /* a stream record: its tierdb, directly */
+    int rc =
+        first ? tierdb_get(tbe_streams(first), key, sizeof(key), &raw, &rlen, err, errlen) : 1;
     pthread_rwlock_unlock(&ctx->tiers[TIX_SSD].lock);
     if (rc != 0)
         return rc;
@@ -172,14 +173,18 @@ void *tiering_reader_main(void *arg)
             int tries = j->kind == TJOB_READ ? TIX_TIERS : 1; /* chunks: the first tier only */
             for (int k = 0; k < tries && rc == 1; k++) {
                 int t = k == 0 ? j->read.tier : 1 - j->read.tier;
-                if (!ctx->tiers[t].db)
+                if (!ctx->tiers[t].be)
                     continue;
                 pthread_rwlock_rdlock(&ctx->tiers[t].lock);
                 rc = -1;
                 snprintf(res->err, sizeof(res->err), "the tier is off");
-                if (ctx->tiers[t].db)
-                    rc = tierdb_get(ctx->tiers[t].db, j->key, j->klen, &raw, &rlen, res->err,
+                struct tbe *be = ctx->tiers[t].be;
+                if (be && j->kind == TJOB_CHUNK_READ) /* a stream record: its tierdb */
+                    rc = tierdb_get(tbe_streams(be), j->key, j->klen, &raw, &rlen, res->err,
                                     sizeof(res->err));
+                else if (be) /* a key record, where the index said (the other tier: by key) */
+                    rc = tbe_get(be, j->key, j->klen, k == 0 ? j->read.loc : TIX_NOLOC, &raw,
+                                 &rlen, res->err, sizeof(res->err));
                 pthread_rwlock_unlock(&ctx->tiers[t].lock);
                 stat_incr(j->kind == TJOB_CHUNK_READ ? &ctx->stats.stream_chunk_reads
                           : t == TIX_SSD                ? &ctx->stats.ssd_reads
@@ -275,12 +280,12 @@ static void _read_when_written(void *arg, bool ok, const char *err)
 /* Hand a read job (NULL: its allocation failed) to the I/O threads (freed when it cannot be
  * queued: the tiers are stopping). */
 static enum tiering_queued _queue_read(struct tiering *ctx, struct tjob *j, uint8_t tier,
-                                       tiering_done_fn done, void *arg)
+                                       struct tix_loc loc, tiering_done_fn done, void *arg)
 {
     if (!j)
         return TIERING_NO_MEMORY;
     j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = tier,
-                                 .t_us = clock_mono_us()};
+                                 .loc = loc, .t_us = clock_mono_us()};
     if (!tq_push(&ctx->rq, j, 0)) {
         tjob_free(j);
         return TIERING_NOT_THERE;
@@ -315,7 +320,7 @@ enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, ui
             j->hash = hash;
             j->seq = seq;
             j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = TIX_SSD,
-                                         .t_us = clock_mono_us()};
+                                         .loc = TIX_NOLOC, .t_us = clock_mono_us()};
             tiering_when_durable(tiering_pushed(ctx), _read_when_written, j);
             return TIERING_QUEUED;
         }
@@ -347,7 +352,7 @@ enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, ui
         j->hash = hash;
         j->seq = e.seq;
     }
-    return _queue_read(ctx, j, e.tier, done, arg);
+    return _queue_read(ctx, j, e.tier, e.loc, done, arg);
 }
 
 enum tiering_queued tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done,
@@ -356,7 +361,8 @@ enum tiering_queued tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_
     struct tiering *ctx = tiering_ctx();
     if (!atomic_load(&ctx->active))
         return TIERING_NOT_THERE;
-    return _queue_read(ctx, tjob_chunk_new(TJOB_CHUNK_READ, sid, idx), TIX_SSD, done, arg);
+    return _queue_read(ctx, tjob_chunk_new(TJOB_CHUNK_READ, sid, idx), TIX_SSD, TIX_NOLOC, done,
+                       arg);
 }
 
 bool tiering_still_current(const struct tiering_result *res, bool *promote)

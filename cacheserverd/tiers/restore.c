@@ -35,7 +35,7 @@ struct cand {
 static pthread_t thread;
 static bool running;
 static atomic_bool indexing, stopping;
-static struct tierdb *dbs[TIX_TIERS]; /* the tiers' databases, as restore_start found them */
+static struct tbe *stores[TIX_TIERS]; /* the tiers' stores, as restore_start found them */
 static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 #define NS_BITS 65536
 static uint8_t flushed[NS_BITS / 8]; /* namespaces flushed while indexing */
@@ -119,7 +119,8 @@ static void _settle_streams(struct tiering *ctx, bool complete)
             kept++;
             continue;
         }
-        if (tiering_stream_delete_records(dbs[TIX_SSD], NULL, runs[i].sid, true) == 0)
+        struct tierdb *sdb = tbe_streams(stores[TIX_SSD]); /* stream records: tierdb */
+        if (tiering_stream_delete_records(sdb, NULL, runs[i].sid, true) == 0)
             dropped++;
     }
     if (kept || dropped)
@@ -217,14 +218,15 @@ static bool _load_one(const uint8_t *key, size_t klen, const uint8_t *raw, size_
 static uint64_t _index(struct tiering *ctx, struct arena *a, uint8_t tier, bool *direct,
                        uint64_t *loaded, bool *complete)
 {
-    struct tierdb_iter *it = tierdb_iter_new(dbs[tier]);
+    /* one walk of the RocksDB back end's records: key records, then the streams' (backend.h) */
+    struct tbe_scan *it = tbe_scan_new(stores[tier], NULL, 0);
     if (!it)
         return 0;
     uint64_t now = clock_wall_ms(), n = 0, max_version = 0;
     const uint8_t *key, *val;
     size_t klen, vlen;
     bool keep = true;
-    while (!atomic_load(&stopping) && tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
+    while (!atomic_load(&stopping) && tbe_scan_next(it, &key, &klen, &val, &vlen)) {
         struct diskval h;
         struct store_key k;
         uint64_t rsid;
@@ -268,9 +270,9 @@ static uint64_t _index(struct tiering *ctx, struct arena *a, uint8_t tier, bool 
         }
     }
     char err[256];
-    if (tierdb_iter_status(it, err, sizeof(err)) != 0)
+    if (tbe_scan_status(it, err, sizeof(err)) != 0)
         log_error("warm restart: %s; keys not indexed are read from disk when asked for", err);
-    tierdb_iter_free(it);
+    tbe_scan_free(it);
     store_version_floor(max_version);
     return n;
 }
@@ -293,7 +295,7 @@ static uint64_t _load(struct arena *a)
         const uint8_t *key = a->keys + c->off;
         uint8_t *raw;
         size_t rlen;
-        if (tierdb_get(dbs[c->tier], key, c->klen, &raw, &rlen, err, sizeof(err)) != 0)
+        if (tbe_get(stores[c->tier], key, c->klen, TIX_NOLOC, &raw, &rlen, err, sizeof(err)) != 0)
             continue;
         int rc;
         loaded += _load_one(key, c->klen, raw, rlen, c->hash, c->seq, now, &rc);
@@ -312,15 +314,15 @@ static void *_main(void *arg)
     struct arena a = {0};
     uint64_t n = 0, loaded = 0, disk = 0;
     for (uint8_t t = 0; t < TIX_TIERS; t++)
-        if (dbs[t])
-            disk += tierdb_bytes(dbs[t]);
+        if (stores[t])
+            disk += tbe_bytes(stores[t]);
     /* When it all fits (items take about 1.5x their disk size in memory), load while
      * indexing: one sequential pass instead of a point read per key. Else the newest first,
      * after the walk. */
     bool direct = disk / 2 * 3 <= store_memory_limit() / 10 * 9;
     bool complete = true;
     for (uint8_t t = 0; t < TIX_TIERS; t++)
-        if (dbs[t])
+        if (stores[t])
             n += _index(ctx, &a, t, &direct, &loaded, &complete);
     _settle_streams(ctx, complete && !atomic_load(&stopping));
     atomic_store(&indexing, false);
@@ -345,7 +347,7 @@ static void *_main(void *arg)
 int restore_start(struct tiering *ctx)
 {
     for (int t = 0; t < TIX_TIERS; t++)
-        dbs[t] = ctx->tiers[t].db;
+        stores[t] = ctx->tiers[t].be;
     memset(flushed, 0, sizeof(flushed));
     flushed_all = false;
     atomic_store(&stopping, false);

@@ -44,11 +44,12 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
         return 0;
     uint64_t over = live - from->size / 10 * 8, freed = 0;
     struct hand *h = &hands[from->id];
-    struct tierdb_iter *it = tierdb_iter_from(from->db, h->key, h->klen);
-    struct tierdb_batch *out = tierdb_batch_new(), *gone = tierdb_batch_new();
+    struct tbe_scan *it = tbe_scan_new(from->be, h->key, h->klen);
+    struct tbe_batch *out = to ? tbe_batch_new(to->be) : NULL;
+    struct tbe_batch *gone = tbe_batch_new(from->be);
     struct victim *v = malloc(SHED_MOVES * 4 * sizeof(*v));
     int rc = 0;
-    if (!it || !out || !gone || !v)
+    if (!it || (to && !out) || !gone || !v)
         goto done;
     const uint8_t *key, *val;
     size_t klen, vlen;
@@ -56,14 +57,14 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
     size_t nv = 0;
     int max_moves = incoming ? SHED_MOVES * 4 : SHED_MOVES; /* room for a batch: try harder */
     for (int examined = 0; examined < SHED_EXAMINE * 4 && nv < (size_t)max_moves && freed < over;) {
-        if (!tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
+        if (!tbe_scan_next(it, &key, &klen, &val, &vlen)) {
             if (wrapped) {
                 at_end = true;
                 break;
             }
             wrapped = true; /* around to the first record */
-            tierdb_iter_free(it);
-            it = tierdb_iter_new(from->db);
+            tbe_scan_free(it);
+            it = tbe_scan_new(from->be, NULL, 0);
             if (!it)
                 goto done;
             continue;
@@ -78,24 +79,24 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
             if (e.ref)
                 continue; /* read since the last pass: a second chance */
             if (to)
-                tierdb_batch_put(out, key, klen, val, vlen);
+                tbe_put(out, key, klen, val, vlen);
             else /* a stream's head leaving the cache: its chunks go too */
                 tiering_stream_head_gone(NULL, key, klen, val, vlen);
-            tierdb_batch_delete(gone, key, klen);
+            tbe_delete(gone, key, klen);
             v[nv++] = (struct victim){hash, e.seq};
             freed += e.dlen;
         } else if ((e.state == TIX_LIVE && e.tier != from->id) || e.state == TIX_NONE) {
-            tierdb_batch_delete(gone, key, klen); /* a copy nothing points at */
+            tbe_delete(gone, key, klen); /* a copy nothing points at */
             r->stale++;
         } /* QUEUED or TOMB: a job for the key is queued behind this step; it decides */
     }
     if (at_end)
         _save_hand(h, NULL, 0);
-    else if (tierdb_iter_next(it, &key, &klen, &val, &vlen))
+    else if (tbe_scan_next(it, &key, &klen, &val, &vlen))
         _save_hand(h, key, klen); /* the next step starts here */
     /* first the copies on the next tier, then the deletes: a crash in between leaves a key
      * on both tiers (the first wins at restart), never on none */
-    if (to && nv && tierdb_batch_write(to->db, out, wal, sync, err, errlen) != 0) {
+    if (to && nv && tbe_commit(to->be, out, wal, sync, err, errlen) != 0) {
         rc = -1;
         goto done;
     }
@@ -105,13 +106,13 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
         else
             r->dropped += tix_remove(v[i].hash, TIX_LIVE, v[i].seq);
     }
-    if (tierdb_batch_count(gone) && tierdb_batch_write(from->db, gone, wal, false, err, errlen) != 0)
+    if (tbe_batch_count(gone) && tbe_commit(from->be, gone, wal, false, err, errlen) != 0)
         rc = -1;
 done:
     free(v);
-    tierdb_batch_free(out);
-    tierdb_batch_free(gone);
-    tierdb_iter_free(it);
+    tbe_batch_free(out);
+    tbe_batch_free(gone);
+    tbe_scan_free(it);
     return rc;
 }
 

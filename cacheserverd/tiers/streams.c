@@ -345,8 +345,8 @@ static bool _disk_head(struct tiering *ctx, const uint8_t *key, size_t klen, uin
     for (int t = 0; t < TIX_TIERS; t++) {
         uint8_t *raw;
         size_t rlen;
-        struct tierdb *db = ctx->tiers[t].db;
-        if (!db || tierdb_get(db, key, klen, &raw, &rlen, err, sizeof(err)) != 0)
+        struct tbe *be = ctx->tiers[t].be; /* a head is a key record */
+        if (!be || tbe_get(be, key, klen, TIX_NOLOC, &raw, &rlen, err, sizeof(err)) != 0)
             continue;
         bool head = tiering_stream_head_decode(raw, rlen, now_ms, sid, len);
         free(raw);
@@ -436,10 +436,10 @@ void tiering_streams_reap(struct tiering *ctx)
         struct store_key k;
         uint64_t sid, len;
         /* an older version of the head, or a stream memory still reads, keeps its chunks */
-        if (ctx->tiers[TIX_SSD].db && tiering_key_parse(g->key, g->klen, &k) &&
+        if (ctx->tiers[TIX_SSD].be && tiering_key_parse(g->key, g->klen, &k) &&
             !(_disk_head(ctx, g->key, g->klen, clock_wall_ms(), &sid, &len) && sid == g->sid) &&
             !store_has_stream(&k, g->sid)) {
-            if (tiering_stream_delete_records(ctx->tiers[TIX_SSD].db, NULL, g->sid,
+            if (tiering_stream_delete_records(tbe_streams(ctx->tiers[TIX_SSD].be), NULL, g->sid,
                                               ctx->pmode != PERSIST_OFF) == 0)
                 _drop_stream_bytes(ctx, g->len);
         }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "backend.h"
 #include "diskval.h"
 #include "histogram.h"
 #include "index.h"
@@ -64,6 +65,7 @@ struct tjob_read {
     struct tiering *ctx; /* for a read that waits for the writer (tiering_when_durable
                           * passes the callback only the job) */
     uint8_t tier;  /* the tier the index names (chunks: the first) */
+    struct tix_loc loc; /* where the index says the record is on it (TIX_NOLOC: unknown) */
     uint64_t t_us; /* when it was queued (monotonic), for the read latency histograms */
 };
 
@@ -119,14 +121,14 @@ struct queue {
 };
 
 /* The disk tiers: [TIX_SSD] is the first configured one (the SSD, or the HDD when it is the
- * only one), [TIX_HDD] the HDD behind an SSD (NULL db otherwise). */
+ * only one), [TIX_HDD] the HDD behind an SSD (NULL be otherwise). */
 struct tier {
     const char *name; /* "ssd" or "hdd" */
-    struct tierdb *db;
+    struct tbe *be;   /* its store (backend.h); streams' records in tbe_streams(be) */
     struct option_value *path, *size;
     atomic_bool degraded;
-    struct tierdb_batch *batch;
-    pthread_rwlock_t lock; /* readers hold it to use db; the writer reopens under it */
+    struct tbe_batch *batch; /* the writer's */
+    pthread_rwlock_t lock; /* readers hold it to use be; the writer reopens under it */
     bool write_failed;     /* writer thread: no WAL sync until a write succeeds again */
     uint64_t next_probe_ms; /* writer thread: when to try reopening a degraded tier */
     /* writer thread: what the tier's file system can take (writer.c, _room) */
@@ -233,7 +235,7 @@ bool tiering_may_hold(struct tiering *ctx, uint64_t hash);
 /* A record leaves the disk without a change of its key (the compaction filter dropped it
  * expired; the last tier shed it): when it is a stream's head, its chunks are deleted by the
  * writer's next tiering_streams_reap, unless the key's current head or memory still names
- * that stream. Any thread (RocksDB's compaction threads). Fits tierdb_opts.expired. */
+ * that stream. Any thread (RocksDB's compaction threads). Fits tbe_opts.expired. */
 void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const uint8_t *val,
                               size_t vlen);
 /* An append of stream sid was not written: its next change writes its whole last chunk. */
@@ -244,8 +246,9 @@ void tiering_streams_reap(struct tiering *ctx);
 void tiering_streams_teardown(void);
 /* Bytes the chunk records of a stream of len bytes take at most (uncompressed). */
 uint64_t tiering_stream_disk_estimate(uint64_t len);
-/* The key of TJOB_DEL j holds a stream's head on disk: add the delete of its chunks to the
- * first tier's batch b, unless memory still holds that stream (writer thread). */
+/* The key of TJOB_DEL j holds a stream's head on disk: add the delete of its chunks to b, the
+ * stream part of the first tier's batch (tbe_batch_streams), unless memory still holds that
+ * stream (writer thread). */
 void tiering_stream_forget(struct tiering *ctx, const struct tjob *j, struct tierdb_batch *b);
 /* The store's stream hooks, with ctx as their arg. */
 struct store_stream_hooks tiering_stream_hooks(struct tiering *ctx);
@@ -299,7 +302,7 @@ void restore_note_flush(int ns);
 
 /* ---- shed.c: making room on a nearly full tier ---- */
 struct shed_tier {
-    struct tierdb *db;
+    struct tbe *be;
     uint8_t id;    /* TIX_SSD or TIX_HDD */
     uint64_t size; /* bytes of records the tier may hold */
 };

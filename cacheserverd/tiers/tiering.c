@@ -66,8 +66,8 @@ bool tiering_tier_info(int i, struct tiering_tier_info *out)
     pthread_rwlock_rdlock(&t->lock);
     *out = (struct tiering_tier_info){
         .name = t->name, .path = option_get_s(t->path), .size = option_get_u(t->size),
-        .used = tix_live_bytes(i), .disk = t->db ? tierdb_bytes(t->db) : 0, .items = tix_live(i),
-        .health = !t->db ? "off" : atomic_load(&t->degraded) ? "degraded" : "ok"};
+        .used = tix_live_bytes(i), .disk = t->be ? tbe_bytes(t->be) : 0, .items = tix_live(i),
+        .health = !t->be ? "off" : atomic_load(&t->degraded) ? "degraded" : "ok"};
     pthread_rwlock_unlock(&t->lock);
     return true;
 }
@@ -117,24 +117,24 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
                   strerror(errno));
         return -1;
     }
-    struct tierdb_opts o = {.path = option_get_s(path),
-                            .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
-                            .start_empty = option_get_b(&ctx->opts.tier_start_empty),
-                            .now_ms = clock_wall_ms,
-                            .expired = tiering_stream_head_gone};
-    tr->db = tierdb_open(&o, err, sizeof(err));
-    if (!tr->db) {
+    struct tbe_opts o = {.kind = TBE_ROCKSDB,
+                         .path = option_get_s(path),
+                         .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
+                         .start_empty = option_get_b(&ctx->opts.tier_start_empty),
+                         .now_ms = clock_wall_ms,
+                         .expired = tiering_stream_head_gone};
+    tr->be = tbe_open(&o, err, sizeof(err));
+    if (!tr->be) {
         log_error("%s tier: %s", name, err);
         return -1;
     }
     /* Without persistence, what a previous run left there may be older than what was
      * written since (it was a cache): start from an empty tier. */
-    if (ctx->pmode == PERSIST_OFF &&
-        tierdb_delete_range(tr->db, "", 0, "\xff", 1, false, err, sizeof(err)) != 0) {
+    if (ctx->pmode == PERSIST_OFF && tbe_empty(tr->be, true, err, sizeof(err)) != 0) {
         log_error("%s tier: %s", name, err);
         return -1;
     }
-    tr->batch = tierdb_batch_new();
+    tr->batch = tbe_batch_new(tr->be);
     if (!tr->batch)
         return -1;
     log_info("%s tier at %s, up to %llu bytes of records", name, option_get_s(path),
@@ -233,10 +233,10 @@ void tiering_teardown(void)
     shed_teardown();
     for (int t = 0; t < TIX_TIERS; t++) {
         /* persisted tiers: memtables to files, so the next start replays no log */
-        if (ctx->pmode != PERSIST_OFF && ctx->tiers[t].db && !ctx->tiers[t].write_failed)
-            tierdb_flush(ctx->tiers[t].db);
-        tierdb_batch_free(ctx->tiers[t].batch);
-        tierdb_close(ctx->tiers[t].db);
+        if (ctx->pmode != PERSIST_OFF && ctx->tiers[t].be && !ctx->tiers[t].write_failed)
+            tbe_flush(ctx->tiers[t].be);
+        tbe_batch_free(ctx->tiers[t].batch);
+        tbe_close(ctx->tiers[t].be);
         if (ctx->tiers[t].name)
             pthread_rwlock_destroy(&ctx->tiers[t].lock);
         ctx->tiers[t] = (struct tier){0};

@@ -94,7 +94,7 @@ static void _room(struct tiering *ctx, int t, bool force)
 {
     struct tier *tr = &ctx->tiers[t];
     uint64_t now = clock_wall_ms();
-    if (!tr->db || (!force && tr->room >= SMALL_ROOM && now < tr->next_room_ms))
+    if (!tr->be || (!force && tr->room >= SMALL_ROOM && now < tr->next_room_ms))
         return;
     tr->next_room_ms = now + ROOM_EVERY_MS;
     const char *path = option_get_s(tr->path);
@@ -116,18 +116,18 @@ static void _make_room(struct tiering *ctx, uint64_t incoming)
     for (int t = 0; t < TIX_TIERS; t++) {
         struct tier *tr = &ctx->tiers[t];
         _room(ctx, t, false);
-        if (!tr->db || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM)
+        if (!tr->be || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM)
             continue;
         uint64_t held = tr->unflushed > tr->wal_bytes ? tr->unflushed : tr->wal_bytes;
         uint64_t limit = tr->room / FLUSH_DEN > FLUSH_MIN ? tr->room / FLUSH_DEN : FLUSH_MIN;
         if (held && held + (t == TIX_SSD ? incoming : 0) >= limit) {
-            tierdb_flush(tr->db);
+            tbe_flush(tr->be);
             tr->unflushed = 0;
             _room(ctx, t, true);
         }
         if (tr->file_bytes >= tr->room / COMPACT_DEN &&
             tr->file_bytes >= tr->compacted_bytes + tr->room / REGROW_DEN) {
-            tierdb_compact(tr->db);
+            tbe_compact(tr->be);
             _room(ctx, t, true);
             tr->compacted_bytes = tr->file_bytes;
         }
@@ -170,15 +170,17 @@ enum outcome {
 static void _delete_everywhere(struct tiering *ctx, const struct tjob *j)
 {
     for (int t = 0; t < TIX_TIERS; t++)
-        if (ctx->tiers[t].db)
-            tierdb_batch_delete(ctx->tiers[t].batch, j->key, j->klen);
+        if (ctx->tiers[t].be)
+            tbe_delete(ctx->tiers[t].batch, j->key, j->klen);
 }
 
 /* Encode value v of job j (a put or a chunk put) and add it to the first tier's batch b, as
- * the batch's i-th record. False (nothing added) when it does not fit in the tier (*full) or
- * memory ran out. */
+ * the batch's i-th record: a key record, or with stream a stream record (b's stream part,
+ * written in the same commit). False (nothing added) when it does not fit in the tier
+ * (*full) or memory ran out. */
 static bool _put_value(struct tiering *ctx, struct wbatch *wb, const struct tjob *j,
-                       const struct diskval *v, int i, struct tierdb_batch *b, bool *full)
+                       const struct diskval *v, int i, struct tbe_batch *b, bool stream,
+                       bool *full)
 {
     size_t elen;
     bool comp;
@@ -192,7 +194,10 @@ static bool _put_value(struct tiering *ctx, struct wbatch *wb, const struct tjob
         wb->enc[i] = NULL;
         return false;
     }
-    tierdb_batch_put(b, j->key, j->klen, wb->enc[i], elen);
+    if (stream)
+        tierdb_batch_put(tbe_batch_streams(b), j->key, j->klen, wb->enc[i], elen);
+    else
+        tbe_put(b, j->key, j->klen, wb->enc[i], elen);
     wb->len[i] = (uint32_t)(j->klen + elen);
     wb->bytes += wb->len[i];
     stat_add(&ctx->stats.disk_value_bytes, v->len);
@@ -204,7 +209,7 @@ static bool _put_value(struct tiering *ctx, struct wbatch *wb, const struct tjob
 static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int i)
 {
     wb->enc[i] = NULL;
-    struct tierdb_batch *b = ctx->tiers[TIX_SSD].batch;
+    struct tbe_batch *b = ctx->tiers[TIX_SSD].batch;
     switch (j->kind) {
     case TJOB_PUT: {
         /* a demotion superseded by a change needs no write; a persisted change is written
@@ -212,7 +217,7 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         if (!j->persist && tix_get(j->hash).seq != j->seq)
             return W_SKIP;
         bool full;
-        if (!_put_value(ctx, wb, j, &j->put.v, i, b, &full)) {
+        if (!_put_value(ctx, wb, j, &j->put.v, i, b, false, &full)) {
             if (!j->persist)
                 return W_DROP;
             tiering_persist_dropped(ctx, full ? "the disk tier is full" : "out of memory");
@@ -220,7 +225,7 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
             return W_ERASE;
         }
         if (j->put.hdd_stale)
-            tierdb_batch_delete(ctx->tiers[TIX_HDD].batch, j->key, j->klen);
+            tbe_delete(ctx->tiers[TIX_HDD].batch, j->key, j->klen);
         return W_WRITE;
     }
     case TJOB_CHUNK_PUT: {
@@ -231,22 +236,22 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
             store_stream_corrupt(&c->sk, c->sid, "a write to disk");
             return W_DROP;
         }
-        if (!_put_value(ctx, wb, j, &c->v, i, b, &full))
+        if (!_put_value(ctx, wb, j, &c->v, i, b, true, &full))
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
         if (!c->tail && ctx->pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
             tiering_delta_key(df, c->sid, (uint64_t)c->idx * STORE_STREAM_CHUNK);
             tiering_delta_key(dt, c->sid, (uint64_t)(c->idx + 1) * STORE_STREAM_CHUNK);
-            tierdb_batch_delete_range(b, df, sizeof(df), dt, sizeof(dt));
+            tierdb_batch_delete_range(tbe_batch_streams(b), df, sizeof(df), dt, sizeof(dt));
         }
         return W_WRITE;
     }
     case TJOB_CHUNK_DEL:
-        tiering_stream_delete_records(NULL, b, j->chunk_del.sid, false);
+        tiering_stream_delete_records(NULL, tbe_batch_streams(b), j->chunk_del.sid, false);
         return W_WRITE;
     case TJOB_DEL:
         if (j->del.stream_head)
-            tiering_stream_forget(ctx, j, b);
+            tiering_stream_forget(ctx, j, tbe_batch_streams(b));
         _delete_everywhere(ctx, j);
         return W_WRITE;
     case TJOB_DEL_NS: {
@@ -263,8 +268,8 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
             elen = 1;
         }
         for (int t = 0; t < TIX_TIERS; t++)
-            if (ctx->tiers[t].db)
-                tierdb_batch_delete_range(ctx->tiers[t].batch, start, slen, end, elen);
+            if (ctx->tiers[t].be)
+                tbe_delete_range(ctx->tiers[t].batch, start, slen, end, elen);
         return W_WRITE;
     }
     default:
@@ -341,9 +346,9 @@ static bool _write_batches(struct tiering *ctx, bool wal, bool sync, char *err, 
     bool ok = true;
     for (int t = 0; t < TIX_TIERS; t++) {
         struct tier *tr = &ctx->tiers[t];
-        if (!tr->db || !tierdb_batch_count(tr->batch))
+        if (!tr->be || !tbe_batch_count(tr->batch))
             continue;
-        if (tierdb_batch_write(tr->db, tr->batch, wal, sync, err, errlen) == 0) {
+        if (tbe_commit(tr->be, tr->batch, wal, sync, err, errlen) == 0) {
             tr->write_failed = false;
             _disk_ok(ctx, t);
         } else {
@@ -360,12 +365,12 @@ static void _shed(struct tiering *ctx, bool wal, uint64_t incoming)
 {
     char err[256];
     for (int t = 0; t < TIX_TIERS; t++) {
-        if (!ctx->tiers[t].db || ctx->tiers[t].write_failed)
+        if (!ctx->tiers[t].be || ctx->tiers[t].write_failed)
             continue;
         bool next =
-            t == TIX_SSD && ctx->tiers[TIX_HDD].db && !ctx->tiers[TIX_HDD].write_failed;
-        struct shed_tier from = {ctx->tiers[t].db, (uint8_t)t, _size(ctx, t)};
-        struct shed_tier to = {ctx->tiers[TIX_HDD].db, TIX_HDD, next ? _size(ctx, TIX_HDD) : 0};
+            t == TIX_SSD && ctx->tiers[TIX_HDD].be && !ctx->tiers[TIX_HDD].write_failed;
+        struct shed_tier from = {ctx->tiers[t].be, (uint8_t)t, _size(ctx, t)};
+        struct shed_tier to = {ctx->tiers[TIX_HDD].be, TIX_HDD, next ? _size(ctx, TIX_HDD) : 0};
         struct shed_result r;
         uint64_t more = t == TIX_SSD ? incoming + stat_get(&ctx->stats.stream_disk_bytes) : 0;
         if (shed_step(&from, next ? &to : NULL, more, wal, false, &r, err, sizeof(err)) != 0)
@@ -379,18 +384,18 @@ static void _gauges(struct tiering *ctx)
 {
     stat_set(&ctx->stats.ssd_items, tix_live(TIX_SSD));
     stat_set(&ctx->stats.ssd_bytes, tix_live_bytes(TIX_SSD));
-    struct tierdb *first = ctx->tiers[TIX_SSD].db;
-    stat_set(&ctx->stats.ssd_disk_bytes, first ? tierdb_bytes(first) : 0);
-    if (ctx->tiers[TIX_HDD].db) {
+    struct tbe *first = ctx->tiers[TIX_SSD].be;
+    stat_set(&ctx->stats.ssd_disk_bytes, first ? tbe_bytes(first) : 0);
+    if (ctx->tiers[TIX_HDD].be) {
         stat_set(&ctx->stats.hdd_items, tix_live(TIX_HDD));
         stat_set(&ctx->stats.hdd_bytes, tix_live_bytes(TIX_HDD));
-        stat_set(&ctx->stats.hdd_disk_bytes, tierdb_bytes(ctx->tiers[TIX_HDD].db));
+        stat_set(&ctx->stats.hdd_disk_bytes, tbe_bytes(ctx->tiers[TIX_HDD].be));
     }
     stat_set(&ctx->stats.ssd_index_bytes, tix_memory());
     uint64_t rdb = 0;
     for (int t = 0; t < TIX_TIERS; t++)
-        if (ctx->tiers[t].db)
-            rdb += tierdb_memory(ctx->tiers[t].db);
+        if (ctx->tiers[t].be)
+            rdb += tbe_memory(ctx->tiers[t].be);
     stat_set(&ctx->stats.tier_rocksdb_bytes, rdb);
 }
 
@@ -401,20 +406,20 @@ static void _reconcile(struct tiering *ctx, int t)
 {
     struct tier *tr = &ctx->tiers[t];
     uint64_t t0 = clock_wall_ms(), before = tix_live(t);
-    struct tierdb_iter *it = tierdb_iter_new(tr->db);
+    struct tbe_scan *it = tbe_scan_new(tr->be, NULL, 0);
     if (!it)
         return;
     tix_unsee(t);
     const uint8_t *key, *val;
     size_t klen, vlen;
-    while (tierdb_iter_next(it, &key, &klen, &val, &vlen)) {
+    while (tbe_scan_next(it, &key, &klen, &val, &vlen)) {
         struct store_key k;
         if (tiering_key_parse(key, klen, &k))
             tix_see(k.hash, t);
     }
     char err[256];
-    int rc = tierdb_iter_status(it, err, sizeof(err));
-    tierdb_iter_free(it);
+    int rc = tbe_scan_status(it, err, sizeof(err));
+    tbe_scan_free(it);
     if (rc != 0) {
         log_error("%s tier %s: checking the index after the fault: %s; index kept", tr->name,
                   option_get_s(tr->path), err);
@@ -438,8 +443,8 @@ static void _restart_empty(struct tiering *ctx, int t)
     tix_unsee(t);
     uint64_t gone = tix_drop_unseen(t); /* every LIVE entry of the tier */
     char err[256];
-    if (tierdb_delete_range(tr->db, "", 0, "\xfd", 1, false, err, sizeof(err)) == 0)
-        tierdb_compact(tr->db); /* gives their space back now */
+    if (tbe_empty(tr->be, false, err, sizeof(err)) == 0)
+        tbe_compact(tr->be); /* gives their space back now */
     else
         log_error("%s tier %s: emptying it after the fault: %s", tr->name,
                   option_get_s(tr->path), err);
@@ -456,7 +461,7 @@ static void _recover(struct tiering *ctx)
     uint64_t now = clock_wall_ms();
     for (int t = 0; t < TIX_TIERS; t++) {
         struct tier *tr = &ctx->tiers[t];
-        if (!tr->db || !tr->write_failed || now < tr->next_probe_ms || restore_busy())
+        if (!tr->be || !tr->write_failed || now < tr->next_probe_ms || restore_busy())
             continue;
         tr->next_probe_ms = now + 1000;
         const char *path = option_get_s(tr->path);
@@ -468,17 +473,18 @@ static void _recover(struct tiering *ctx)
             access(path, W_OK) != 0)
             continue; /* still full (the open could not flush the log) or read-only */
         char err[512];
-        struct tierdb_opts o = {
+        struct tbe_opts o = {
+            .kind = TBE_ROCKSDB,
             .path = path,
             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
             .start_empty = false,
             .now_ms = clock_wall_ms,
             .expired = tiering_stream_head_gone};
         pthread_rwlock_wrlock(&tr->lock);
-        tierdb_close(tr->db);
-        tr->db = tierdb_open(&o, err, sizeof(err));
+        tbe_close(tr->be);
+        tr->be = tbe_open(&o, err, sizeof(err));
         pthread_rwlock_unlock(&tr->lock);
-        if (!tr->db) {
+        if (!tr->be) {
             /* cannot happen short of a damaged directory: stay without the tier */
             log_error("%s tier %s: reopening after the fault failed: %s; the tier is off until "
                       "restart", tr->name, path, err);
@@ -552,8 +558,8 @@ void *tiering_writer_main(void *arg)
         _gauges(ctx);
         if (unsynced && clock_wall_ms() - last_sync >= sync_every) {
             for (int t = 0; t < TIX_TIERS; t++)
-                if (ctx->tiers[t].db && !ctx->tiers[t].write_failed &&
-                    tierdb_sync_wal(ctx->tiers[t].db, err, sizeof(err)) != 0)
+                if (ctx->tiers[t].be && !ctx->tiers[t].write_failed &&
+                    tbe_sync(ctx->tiers[t].be, err, sizeof(err)) != 0)
                     tiering_disk_failed(ctx, t, "fsync", err);
             unsynced = false;
             last_sync = clock_wall_ms();
@@ -562,8 +568,8 @@ void *tiering_writer_main(void *arg)
         }
     }
     for (int t = 0; unsynced && t < TIX_TIERS; t++)
-        if (ctx->tiers[t].db && !ctx->tiers[t].write_failed &&
-            tierdb_sync_wal(ctx->tiers[t].db, err, sizeof(err)) != 0)
+        if (ctx->tiers[t].be && !ctx->tiers[t].write_failed &&
+            tbe_sync(ctx->tiers[t].be, err, sizeof(err)) != 0)
             tiering_disk_failed(ctx, t, "fsync", err);
     return NULL;
 }

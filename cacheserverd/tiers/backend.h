@@ -1,0 +1,235 @@
+/* The seam between the tier policy (tiers/) and a disk tier's store of KEY records (the
+ * records whose key is tierdb_key's: a namespace name and a key; a stream's head is one).
+ * The writer, the readers, shedding, the warm restart, replication's walk and the stream
+ * code's head lookups call a tier's key records only through these functions, so a second
+ * implementation (the value log of docs/valuelog.md, step 3) can take their place.
+ * backend_rocksdb.c is the only implementation: thin wrappers over tierdb, the same RocksDB
+ * calls in the same order with the same flags as before the seam.
+ *
+ * What does NOT go through the seam: streams' chunk (0xfe) and append (0xfd) records. They
+ * stay in RocksDB whatever the back end (valuelog.md, "What stays in RocksDB": range deletes
+ * by stream id, an ordered walk of a stream's appends), so streams.c and reader.c use
+ * tierdb directly, on the database tbe_streams() gives:
+ *   - tbe_streams(be): the tierdb holding the tier's stream records (RocksDB back end: the
+ *     same database as its key records);
+ *   - tbe_batch_streams(b): the tierdb batch that tbe_commit(b) writes together with b's key
+ *     records. The writer's batch mixes a key's head with its chunks (a chunk put before
+ *     the head naming it, a TJOB_DEL deleting a head and its chunks, a TJOB_CHUNK_DEL): with
+ *     the RocksDB back end both kinds are ONE rocksdb_write, as before, so a crash keeps all
+ *     of a batch or none of it. Only stream code (and the writer on its behalf) may use it.
+ *     A log back end commits the two in a fixed order instead (valuelog.md: the three-phase
+ *     batch).
+ *
+ * Recovery: opening replays RocksDB's write-ahead log; the warm restart (restore.c) indexes
+ * a tier with a scan; after a write fault the writer closes and reopens the tier, then
+ * either empties its key records (tbe_empty, no persistence) or reconciles the index with a
+ * scan. A log back end's replay (valuelog.md, step 4) is to plug in as that scan.
+ *
+ * Threads: as tierdb. A tier's readers hold struct tier's read lock around a use of its
+ * back end; the writer closes and reopens it under the write lock. */
+#ifndef TIERS_BACKEND_H
+#define TIERS_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "tierdb.h"
+
+enum tbe_kind { TBE_ROCKSDB = 0 };
+
+struct tbe_opts {
+    enum tbe_kind kind;
+    const char *path;
+    int64_t write_rate_bytes; /* background write limit, bytes/s (0 = none) */
+    bool start_empty;         /* a directory that cannot be opened is wiped instead */
+    uint64_t (*now_ms)(void); /* clock for expiry (unix ms) */
+    /* Told of each expired record dropped in the background (may be NULL); any thread.
+     * Fits tiering_stream_head_gone. */
+    void (*expired)(void *arg, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+    void *expired_arg;
+};
+
+struct tbe;       /* one open tier's store */
+struct tbe_batch; /* key changes committed together (one per tier in the writer) */
+struct tbe_scan;  /* a cursor over a tier's records in key order */
+struct tbe_ops;
+
+/* Every implementation's objects start with their ops. A batch belongs to the back end
+ * kind, not to one open store: the writer's outlives a close and reopen of its tier. */
+struct tbe {
+    const struct tbe_ops *ops;
+};
+struct tbe_batch {
+    const struct tbe_ops *ops;
+};
+struct tbe_scan {
+    const struct tbe_ops *ops;
+};
+
+struct tbe_ops {
+    const char *name;
+    void (*close)(struct tbe *be);
+
+    /* batches */
+    struct tbe_batch *(*batch_new)(void);
+    void (*batch_free)(struct tbe_batch *b);
+    void (*put)(struct tbe_batch *b, const void *key, size_t klen, const void *val,
+                size_t vlen);
+    void (*del)(struct tbe_batch *b, const void *key, size_t klen);
+    void (*del_range)(struct tbe_batch *b, const void *start, size_t slen, const void *end,
+                      size_t elen);
+    size_t (*count)(struct tbe_batch *b);
+    int (*commit)(struct tbe *be, struct tbe_batch *b, bool wal, bool sync, char *err,
+                  size_t errlen);
+    struct tierdb_batch *(*batch_streams)(struct tbe_batch *b);
+
+    /* reads */
+    int (*get)(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint8_t **val,
+               size_t *vlen, char *err, size_t errlen);
+    struct tbe_scan *(*scan_new)(struct tbe *be, const void *from, size_t flen);
+    bool (*scan_next)(struct tbe_scan *s, const uint8_t **key, size_t *klen,
+                      const uint8_t **val, size_t *vlen);
+    int (*scan_status)(struct tbe_scan *s, char *err, size_t errlen);
+    void (*scan_free)(struct tbe_scan *s);
+
+    /* the store as a whole */
+    int (*empty)(struct tbe *be, bool streams, char *err, size_t errlen);
+    int (*sync)(struct tbe *be, char *err, size_t errlen);
+    void (*flush)(struct tbe *be);
+    void (*compact)(struct tbe *be);
+    uint64_t (*bytes)(struct tbe *be);
+    uint64_t (*memory)(struct tbe *be);
+    struct tierdb *(*streams)(struct tbe *be);
+};
+
+/* backend_rocksdb.c */
+extern const struct tbe_ops tbe_rocksdb_ops;
+struct tbe *tbe_rocksdb_open(const struct tbe_opts *o, char *err, size_t errlen);
+
+/* Open or create the store o->kind names at o->path. NULL with a message in err when the
+ * directory cannot be used (a corrupt one is refused unless start_empty). */
+static inline struct tbe *tbe_open(const struct tbe_opts *o, char *err, size_t errlen)
+{
+    return tbe_rocksdb_open(o, err, errlen); /* TBE_ROCKSDB, the only kind */
+}
+/* NULL is ignored. */
+static inline void tbe_close(struct tbe *be)
+{
+    if (be)
+        be->ops->close(be);
+}
+
+/* ---- batches: changes to key records, written by tbe_commit at once ---- */
+/* A batch for stores of be's kind (it may outlive be: the writer's does). NULL without
+ * memory. */
+static inline struct tbe_batch *tbe_batch_new(const struct tbe *be) { return be->ops->batch_new(); }
+static inline void tbe_batch_free(struct tbe_batch *b)
+{
+    if (b)
+        b->ops->batch_free(b);
+}
+/* The record of key is val (a diskval encoding). */
+static inline void tbe_put(struct tbe_batch *b, const void *key, size_t klen, const void *val,
+                           size_t vlen)
+{
+    b->ops->put(b, key, klen, val, vlen);
+}
+static inline void tbe_delete(struct tbe_batch *b, const void *key, size_t klen)
+{
+    b->ops->del(b, key, klen);
+}
+/* Every key record in [start, end): a namespace's, or (start "", end 0xff) all of them (a
+ * FLUSH of every namespace). RocksDB: one range delete over the whole database, so that
+ * last range takes the streams' records (0xfd, 0xfe) too, as it always did; a log back end
+ * must then delete them itself, in the batch's stream part. */
+static inline void tbe_delete_range(struct tbe_batch *b, const void *start, size_t slen,
+                                    const void *end, size_t elen)
+{
+    b->ops->del_range(b, start, slen, end, elen);
+}
+/* Changes in b, its stream records' included (nothing to commit when 0). */
+static inline size_t tbe_batch_count(struct tbe_batch *b) { return b->ops->count(b); }
+/* Write and empty b (its stream records too, see above). wal = through the write-ahead log
+ * (false for demoted copies: a crash only loses cache contents); sync = durable against
+ * power loss before returning. 0, or -1 with a message in err. */
+static inline int tbe_commit(struct tbe *be, struct tbe_batch *b, bool wal, bool sync,
+                             char *err, size_t errlen)
+{
+    return be->ops->commit(be, b, wal, sync, err, errlen);
+}
+/* The stream records' part of b (see the top of this file): stream code only. */
+static inline struct tierdb_batch *tbe_batch_streams(struct tbe_batch *b)
+{
+    return b->ops->batch_streams(b);
+}
+
+/* ---- reads ---- */
+/* The record of key. loc is where the index says it is (a log back end reads it there;
+ * TIX_NOLOC: unknown, look it up by key); the RocksDB back end ignores it. 0 found (*val
+ * malloc'd, free() it), 1 missing, -1 error (message in err). */
+static inline int tbe_get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc,
+                          uint8_t **val, size_t *vlen, char *err, size_t errlen)
+{
+    return be->ops->get(be, key, klen, loc, val, vlen, err, errlen);
+}
+/* A cursor over the tier's records in key order, from the first at or after `from` (NULL,
+ * 0: from the first); NULL without memory. The RocksDB back end's cursor is the database's
+ * iterator, one snapshot: after the key records it also yields the stream records (their
+ * keys start with 0xfd and 0xfe, after every key record's name length, at most 64), which
+ * every caller skips by key (tiering_key_parse, tiering_stream_record) except restore.c,
+ * which counts them on the same walk and relies on that one snapshot (a chunk is an orphan
+ * only when no head of the same snapshot names its stream). */
+static inline struct tbe_scan *tbe_scan_new(struct tbe *be, const void *from, size_t flen)
+{
+    return be->ops->scan_new(be, from, flen);
+}
+/* The next record; key and val stay valid until the next call. False at the end (or on an
+ * error: tbe_scan_status). */
+static inline bool tbe_scan_next(struct tbe_scan *s, const uint8_t **key, size_t *klen,
+                                 const uint8_t **val, size_t *vlen)
+{
+    return s->ops->scan_next(s, key, klen, val, vlen);
+}
+/* After the last record: 0, or -1 with a message when the scan stopped on an error. */
+static inline int tbe_scan_status(struct tbe_scan *s, char *err, size_t errlen)
+{
+    return s->ops->scan_status(s, err, errlen);
+}
+/* NULL is ignored. */
+static inline void tbe_scan_free(struct tbe_scan *s)
+{
+    if (s)
+        s->ops->scan_free(s);
+}
+
+/* ---- the store as a whole ---- */
+/* Delete every key record now, without the write-ahead log; with streams, the stream
+ * records too (a tier starting empty without persistence: RocksDB's range "" to 0xff; a
+ * tier reopened after a fault keeps its spilled streams' chunks: "" to 0xfd). 0, or -1. */
+static inline int tbe_empty(struct tbe *be, bool streams, char *err, size_t errlen)
+{
+    return be->ops->empty(be, streams, err, errlen);
+}
+/* Make what was committed without sync durable (async persistence, once a second). */
+static inline int tbe_sync(struct tbe *be, char *err, size_t errlen)
+{
+    return be->ops->sync(be, err, errlen);
+}
+/* Write what is held in memory to files (clean shutdown; a small disk's room). */
+static inline void tbe_flush(struct tbe *be) { be->ops->flush(be); }
+/* Give the space of deleted and overwritten records back now (a small disk's room). */
+static inline void tbe_compact(struct tbe *be) { be->ops->compact(be); }
+/* Bytes on disk plus what is held in memory to be written: what counts against the tier's
+ * size (ssd_disk_bytes). */
+static inline uint64_t tbe_bytes(struct tbe *be) { return be->ops->bytes(be); }
+/* The store's own memory (tier_rocksdb_bytes). */
+static inline uint64_t tbe_memory(struct tbe *be) { return be->ops->memory(be); }
+/* The tierdb holding the tier's stream records (see the top of this file). */
+static inline struct tierdb *tbe_streams(struct tbe *be) { return be->ops->streams(be); }
+
+/* Per-segment live bytes (what a log back end's space reclaim ranks segments by) are not
+ * kept yet: RocksDB has no segments. Step 3 of valuelog.md adds them with the log. */
+
+#endif
