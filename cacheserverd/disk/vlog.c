@@ -15,33 +15,12 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "diskval.h"
 
 static const uint8_t MAGIC[8] = {'C', 'S', 'D', 'V', 'L', 'O', 'G', 0};
 static const uint8_t END_MAGIC[8] = {'C', 'S', 'D', 'V', 'E', 'N', 'D', 0};
 
-/* Little-endian on every host, byte by byte, as diskval.c. */
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 static int _fail(char *err, size_t n, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
