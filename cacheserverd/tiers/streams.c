@@ -447,6 +447,97 @@ void tiering_streams_reap(struct tiering *ctx)
     }
 }
 
+/* FLUSH of one namespace (tiering_streams_flush_ns): the walk of its heads on one tier. The
+ * cursor is opened before the batch with the namespace's range delete is written, so its
+ * snapshot still holds the heads; each step hands up to WALK_STEP of the namespace's records
+ * to tiering_stream_head_gone, and the reap after it deletes the chunks of those heads that
+ * went. Writer thread only: no lock. */
+struct ns_walk {
+    struct ns_walk *next;
+    int tier;
+    struct tbe_scan *scan;
+    size_t plen;
+    uint8_t prefix[];
+};
+static struct ns_walk *walks;
+#define WALK_STEP 4096 /* records looked at per step, over all walks */
+
+void tiering_streams_flush_ns(struct tiering *ctx, const uint8_t *prefix, size_t plen)
+{
+    if (ctx->pmode == PERSIST_OFF)
+        return; /* no head outlives its stream in memory: freeing it deletes the chunks */
+    struct ns_walk **tail = &walks;
+    while (*tail)
+        tail = &(*tail)->next;
+    for (int t = 0; t < TIX_TIERS; t++) { /* shedding moves heads to the second tier */
+        struct tbe *be = ctx->tiers[t].be;
+        if (!be)
+            continue;
+        struct ns_walk *w = malloc(sizeof(*w) + (plen ? plen : 1));
+        struct tbe_scan *it = w ? tbe_scan_new(be, prefix, plen) : NULL;
+        if (!it) { /* the chunks wait for the next restart's walk */
+            free(w);
+            log_error("FLUSH of a namespace: out of memory for the walk of its streams on the %s "
+                      "tier; their chunks stay until the next restart",
+                      ctx->tiers[t].name);
+            continue;
+        }
+        *w = (struct ns_walk){.tier = t, .scan = it, .plen = plen};
+        memcpy(w->prefix, prefix, plen);
+        *tail = w;
+        tail = &w->next;
+    }
+}
+
+/* Not while a warm restart still runs: it counts the chunks of the heads its own snapshot
+ * holds into stream_disk_bytes at its end, so the reap taking them off goes after it. */
+bool tiering_streams_walking(void) { return walks != NULL && !restore_busy(); }
+
+bool tiering_streams_walk(struct tiering *ctx, bool stopping)
+{
+    if (!stopping && !tiering_streams_walking())
+        return walks != NULL;
+    unsigned budget = WALK_STEP;
+    while (walks && budget) {
+        struct ns_walk *w = walks;
+        const uint8_t *key, *val;
+        size_t klen, vlen;
+        bool done = false;
+        while (!done && budget) {
+            budget--;
+            done = !tbe_scan_next(w->scan, &key, &klen, &val, &vlen) || klen < w->plen ||
+                   memcmp(key, w->prefix, w->plen) != 0;
+            if (!done) /* keys longer than the prefix: the namespace's own */
+                tiering_stream_head_gone(NULL, key, klen, val, vlen);
+        }
+        if (!done)
+            break;
+        char err[256];
+        if (tbe_scan_status(w->scan, err, sizeof(err)) != 0)
+            log_error("FLUSH of a namespace: the walk of its streams on the %s tier stopped: "
+                      "%s; the chunks of the rest stay until the next restart",
+                      ctx->tiers[w->tier].name, err);
+        tbe_scan_free(w->scan);
+        walks = w->next;
+        free(w);
+    }
+    return walks != NULL;
+}
+
+void tiering_streams_walks_drop(int tier)
+{
+    for (struct ns_walk **p = &walks; *p;) {
+        struct ns_walk *w = *p;
+        if (tier >= 0 && w->tier != tier) {
+            p = &w->next;
+            continue;
+        }
+        tbe_scan_free(w->scan);
+        *p = w->next;
+        free(w);
+    }
+}
+
 void tiering_streams_teardown(void)
 {
     pthread_mutex_lock(&gone_lock);

@@ -242,6 +242,21 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
 void tiering_stream_resync(uint64_t sid);
 /* Writer thread: delete the chunks of the heads that went. */
 void tiering_streams_reap(struct tiering *ctx);
+/* Writer thread, while preparing the batch that range-deletes a namespace's key records
+ * (prefix, plen: its [length][name]), before that batch is written: with persistence, start
+ * the walk of the namespace's records on every tier, whose stream heads then go to
+ * tiering_stream_head_gone, so that the reap deletes their chunk and append records (keyed
+ * by stream id, outside the range). Nothing on the request path: the walk goes in bounded
+ * steps (tiering_streams_walk). */
+void tiering_streams_flush_ns(struct tiering *ctx, const uint8_t *prefix, size_t plen);
+/* Writer thread: one step of the walks (at most WALK_STEP records; none while a warm restart
+ * runs, unless stopping). True while walks remain. */
+bool tiering_streams_walk(struct tiering *ctx, bool stopping);
+/* Writer thread: walks under way. */
+bool tiering_streams_walking(void);
+/* Writer thread, before tier `tier` (-1: every tier) closes: end its walks (the chunks they
+ * did not reach wait for the next restart's walk of orphans). */
+void tiering_streams_walks_drop(int tier);
 /* After the tiers were closed: drop what was not reaped. */
 void tiering_streams_teardown(void);
 /* Bytes the chunk records of a stream of len bytes take at most (uncompressed). */

@@ -266,6 +266,11 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         if (j->del_ns.all) {
             end[0] = 0xff;
             elen = 1;
+        } else {
+            /* the range holds the namespace's stream heads, not their chunk and append
+             * records (keyed by stream id): walk the heads, from a snapshot taken before
+             * this batch is written (the batch starts with this job: see the main loop) */
+            tiering_streams_flush_ns(ctx, start, slen);
         }
         for (int t = 0; t < TIX_TIERS; t++)
             if (ctx->tiers[t].be)
@@ -480,6 +485,7 @@ static void _recover(struct tiering *ctx)
             .start_empty = false,
             .now_ms = clock_wall_ms,
             .expired = tiering_stream_head_gone};
+        tiering_streams_walks_drop(t); /* its cursors pin the store */
         pthread_rwlock_wrlock(&tr->lock);
         tbe_close(tr->be);
         tr->be = tbe_open(&o, err, sizeof(err));
@@ -518,6 +524,8 @@ void *tiering_writer_main(void *arg)
     for (;;) {
         /* wake at least every 100 ms: shedding and the async fsync run between batches */
         uint64_t wait = ctx->pmode == PERSIST_ASYNC && sync_every < 100 ? sync_every : 100;
+        if (tiering_streams_walking())
+            wait = 1; /* a FLUSH's walk goes on at once, in steps between the batches */
         int n = tq_pop_batch(&ctx->wq, jobs, WRITE_BATCH, wait ? wait : 1);
         if (n < 0)
             break;
@@ -533,27 +541,35 @@ void *tiering_writer_main(void *arg)
             _shed(ctx, wal, incoming); /* room first, so the batch is not dropped */
             _make_room(ctx, incoming);
             enum outcome w[WRITE_BATCH];
-            wb->bytes = 0;
-            for (int i = 0; i < n; i++)
-                w[i] = _prepare(ctx, wb, jobs[i], i);
-            bool ok = _write_batches(ctx, wal, sync, err, sizeof(err));
-            stat_incr(&ctx->stats.persist_batches);
-            if (ok) {
-                ctx->tiers[TIX_SSD].unflushed += wb->bytes;
-                atomic_store(&ctx->drop_logged, false);
-                unsynced = unsynced || (wal && !sync);
+            /* A namespace's FLUSH (TJOB_DEL_NS) starts a write of its own: its _prepare opens
+             * the walk of the namespace's stream heads, which must see every head the jobs
+             * before it wrote, and none of them is written yet in the same batch. */
+            for (int s = 0, e; s < n; s = e) {
+                for (e = s + 1; e < n && jobs[e]->kind != TJOB_DEL_NS; e++)
+                    ;
+                wb->bytes = 0;
+                for (int i = s; i < e; i++)
+                    w[i] = _prepare(ctx, wb, jobs[i], i);
+                bool ok = _write_batches(ctx, wal, sync, err, sizeof(err));
+                stat_incr(&ctx->stats.persist_batches);
+                if (ok) {
+                    ctx->tiers[TIX_SSD].unflushed += wb->bytes;
+                    atomic_store(&ctx->drop_logged, false);
+                    unsynced = unsynced || (wal && !sync);
+                }
+                stat_set(&ctx->stats.persist_lag_ms, clock_wall_ms() - jobs[e - 1]->t_ms);
+                for (int i = s; i < e; i++) {
+                    _finish(ctx, wb, jobs[i], i, w[i], ok);
+                    tjob_free(jobs[i]);
+                }
+                committed += (uint64_t)(e - s);
+                durable_advance(committed, ok, ok ? NULL : err);
             }
-            stat_set(&ctx->stats.persist_lag_ms, clock_wall_ms() - jobs[n - 1]->t_ms);
-            for (int i = 0; i < n; i++) {
-                _finish(ctx, wb, jobs[i], i, w[i], ok);
-                tjob_free(jobs[i]);
-            }
-            committed += (uint64_t)n;
-            durable_advance(committed, ok, ok ? NULL : err);
         }
         _recover(ctx);
         _shed(ctx, wal, 0);
         _make_room(ctx, 0);
+        tiering_streams_walk(ctx, false);
         tiering_streams_reap(ctx);
         _gauges(ctx);
         if (unsynced && clock_wall_ms() - last_sync >= sync_every) {
@@ -567,6 +583,12 @@ void *tiering_writer_main(void *arg)
             last_sync = clock_wall_ms();
         }
     }
+    /* a clean stop leaves no FLUSHed namespace's chunks for the next start's walk */
+    bool more;
+    do { /* in steps: the reap's list is bounded */
+        more = tiering_streams_walk(ctx, true);
+        tiering_streams_reap(ctx);
+    } while (more);
     for (int t = 0; unsynced && t < TIX_TIERS; t++)
         if (ctx->tiers[t].be && !ctx->tiers[t].write_failed &&
             tbe_sync(ctx->tiers[t].be, err, sizeof(err)) != 0)
