@@ -140,7 +140,10 @@ CC_EXPORT const char *cc_errmsg(const cc_client *c);
 CC_EXPORT const char *cc_strstatus(int status);
 
 CC_EXPORT int cc_ping(cc_client *c);
-/** Select the namespace for this and future connections of this client. */
+/** Select the namespace for this and future connections of this client. When the client
+ * reads the shared-memory region and the region already names ns (the server knows it), the
+ * server is told only before the next request that needs the socket, so switching between
+ * known namespaces costs nothing while reads come from the region. */
 CC_EXPORT int cc_select_ns(cc_client *c, const char *ns);
 
 /** @return CC_OK with *out filled, CC_NOT_FOUND, or an error. */
