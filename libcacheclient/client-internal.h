@@ -4,6 +4,7 @@
 #define CACHECLIENT_INTERNAL_H
 
 #include <msgpack.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "cacheclient.h"
@@ -40,6 +41,8 @@ struct cc_client {
     int hello_fd;              /* the descriptor that came with HELLO's reply, -1 */
     bool shm_reads;            /* cc_options.shm_reads: read the region at all */
     struct cc_shm_region *shm; /* the region held (a registry reference), or NULL */
+    bool shm_adopt_tried;      /* cc_shm_adopt looked in the registry, at shm_adopt_gen */
+    unsigned shm_adopt_gen;
     int shm_ns;                /* the selected namespace's id in it; -1: not named there
                                 * (when its ns_count was shm_ns_seen), -2: not looked up */
     uint32_t shm_ns_seen;
@@ -76,7 +79,23 @@ ssize_t cc_recv_fd(int s, void *buf, size_t len, int *keep);
 /* Record an error; for 200-level connection errors also closes the socket. */
 int cc_fail(cc_client *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A request sent ahead of the one being encoded (HELLO, an owed NAMESPACE, a report): set
+ * the caller's aside, encode and send the other in an empty c->out, then put it back. */
+static inline struct cc_buf cc_out_stash(cc_client *c)
+{
+    struct cc_buf saved = c->out;
+    c->out = (struct cc_buf){0};
+    return saved;
+}
+static inline void cc_out_restore(cc_client *c, struct cc_buf saved)
+{
+    free(c->out.data);
+    c->out = saved;
+}
+
 /* codec.c: encoding into c->out */
+/* Append len bytes to b, growing it: 0, or -1 out of memory (b unchanged). */
+int cc_buf_append(struct cc_buf *b, const void *src, size_t len);
 size_t cc_req_begin(cc_client *c, int op, uint32_t nargs, uint64_t *id);
 void cc_req_end(cc_client *c, size_t start);
 void cc_pack_bytes(cc_client *c, const void *data, size_t len);

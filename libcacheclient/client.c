@@ -71,17 +71,14 @@ const char *cc_strstatus(int status) { return cc_status_name(status); }
  * out, in the same write (docs/shm-reads.md, "Stats"). */
 static void _prepend_report(cc_client *c)
 {
-    struct cc_buf req = c->out;
-    c->out = (struct cc_buf){0};
+    struct cc_buf req = cc_out_stash(c);
     c->report_id = cc_shm_report_pack(c);
-    if (c->report_id && msgpack_pack_bin_body(&c->pk, req.data, req.len) == 0 &&
-        c->out.data) {
+    if (c->report_id && cc_buf_append(&c->out, req.data, req.len) == 0) {
         free(req.data);
         return;
     }
-    free(c->out.data); /* nothing to report, or no memory for it: the request alone */
-    c->out = req;
-    c->report_id = 0;
+    c->report_id = 0; /* nothing to report, or no memory for it: the request alone */
+    cc_out_restore(c, req);
 }
 
 /* The report's reply comes before the request's: read it and let it go. A connection error

@@ -8,7 +8,11 @@
 
 static int _buf_write(void *data, const char *src, size_t len)
 {
-    struct cc_buf *b = data;
+    return cc_buf_append(data, src, len);
+}
+
+int cc_buf_append(struct cc_buf *b, const void *src, size_t len)
+{
     if (b->cap - b->len < len) {
         size_t ncap = b->cap ? b->cap : 256;
         while (ncap - b->len < len)

@@ -209,8 +209,7 @@ static void _register_atfork(void) { pthread_atfork(NULL, NULL, _in_child); }
 static int _pay_ns(cc_client *c)
 {
     c->ns_owed = false;
-    struct cc_buf saved = c->out;
-    c->out = (struct cc_buf){0};
+    struct cc_buf saved = cc_out_stash(c);
     uint64_t id;
     size_t start = cc_req_begin(c, CC_OP_NAMESPACE, 1, &id);
     cc_pack_str(c, c->ns ? c->ns : "");
@@ -221,8 +220,7 @@ static int _pay_ns(cc_client *c)
         cc_reply_free(&r);
     else if (st < 200)
         cc_disconnect(c); /* the next call connects, and HELLO selects the namespace */
-    free(c->out.data);
-    c->out = saved;
+    cc_out_restore(c, saved);
     return st;
 }
 
@@ -247,11 +245,9 @@ int cc_conn_ensure(cc_client *c)
     c->fork_gen = fork_generation;
     /* the handshake goes out before the caller's request, which is still being encoded in
      * out: save and restore it */
-    struct cc_buf saved = c->out;
-    c->out = (struct cc_buf){0};
+    struct cc_buf saved = cc_out_stash(c);
     st = _hello(c);
-    free(c->out.data);
-    c->out = saved;
+    cc_out_restore(c, saved);
     return st;
 }
 

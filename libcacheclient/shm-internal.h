@@ -79,8 +79,8 @@ void cc_shm_ns_changed(struct cc_client *c);
 /* Does c's region name its selected namespace (so the server knows the name, and a NAMESPACE
  * of it cannot fail for the name)? */
 bool cc_shm_ns_known(struct cc_client *c);
-/* Answer a read of key from the region: true with *out filled (an item owning its copy), or
- * false (out untouched): ask the server. Counts the outcome. */
+/* Answer a read of key from the region c holds (none: false): true with *out filled (an
+ * item owning its copy), or false (out untouched): ask the server. Counts the outcome. */
 bool cc_shm_get(struct cc_client *c, const void *key, size_t klen, struct cc_item *out);
 /* A socket read of n keys happened (for cc_shm_stats). */
 void cc_shm_count_socket(struct cc_client *c, size_t n);

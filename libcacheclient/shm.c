@@ -40,6 +40,7 @@ struct cc_shm_region {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cc_shm_region *regions;
 static unsigned nmapped;
+static unsigned current_gen; /* atomic: bumped when a region becomes some path's current one */
 
 static int _refuse(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -175,6 +176,7 @@ int cc_shm_attach(cc_client *c, int fd)
                                     .refs = 1 /* the registry's, while current */};
         regions = g;
         nmapped++;
+        __atomic_add_fetch(&current_gen, 1, __ATOMIC_RELEASE);
     }
     g->refs++;
     if (c->shm)
@@ -214,6 +216,13 @@ void cc_shm_adopt(cc_client *c)
 {
     if (c->shm || !c->shm_reads || !c->shm_ask)
         return;
+    /* nothing became current since this client last looked: no lock on every read of a
+     * client whose server gives no region */
+    unsigned gen = __atomic_load_n(&current_gen, __ATOMIC_ACQUIRE);
+    if (c->shm_adopt_tried && gen == c->shm_adopt_gen)
+        return;
+    c->shm_adopt_tried = true;
+    c->shm_adopt_gen = gen;
     pthread_mutex_lock(&reg_lock);
     for (struct cc_shm_region *x = regions; x; x = x->next)
         if (x->current && !strcmp(x->path, c->socket_path)) {
@@ -265,7 +274,8 @@ static int _ns_id(cc_client *c, const struct cc_shm_region *g)
 
 bool cc_shm_ns_known(cc_client *c) { return c->shm && _ns_id(c, c->shm) >= 0; }
 
-/* Registry lock held, or g's counts known unshared: zero counts inherited from a parent. */
+/* In a forked child, the counts g inherited from its parent are not ours to report: zero
+ * them once (under the registry lock). */
 static void _fork_check(struct cc_shm_region *g)
 {
     unsigned gen = cc_fork_gen();
@@ -327,21 +337,21 @@ static void _note_bad(struct cc_shm_region *g, uint64_t hash)
 
 bool cc_shm_get(cc_client *c, const void *key, size_t klen, cc_item *out)
 {
-    if (!c->shm) {
-        cc_shm_adopt(c);
-        if (!c->shm)
-            return false;
-    }
     struct cc_shm_region *g = c->shm;
-    uint64_t now = _mono_coarse_ms();
-    enum cc_shm_result res = cc_shm_check_live(&g->view, now);
-    int ns = res == CC_SHM_HIT ? _ns_id(c, g) : -1;
+    if (!g)
+        return false;
+    uint64_t now = _mono_coarse_ms(), wall = 0;
+    int ns = _ns_id(c, g);
     struct cc_shm_hit hit;
-    uint64_t wall = 0;
-    if (res == CC_SHM_HIT) {
+    hit.hash = 0;
+    enum cc_shm_result res;
+    if (ns < 0) { /* not named there yet: nothing of it is published */
+        res = cc_shm_check_live(&g->view, now);
+        if (res == CC_SHM_HIT)
+            res = CC_SHM_MISS;
+    } else {
         wall = _wall_ms();
-        res = ns < 0 ? CC_SHM_MISS
-                     : cc_shm_lookup(&g->view, (uint16_t)ns, key, klen, now, wall, &hit);
+        res = cc_shm_lookup(&g->view, (uint16_t)ns, key, klen, now, wall, &hit);
     }
     if (res == CC_SHM_HIT) {
         /* not expired at wall: the lookup checked */
@@ -447,9 +457,7 @@ void cc_shm_report_now(cc_client *c, bool force)
         if (!first || _mono_coarse_ms() < first + CC_SHM_REPORT_MS)
             return;
     }
-    /* the caller's request, if one is being encoded, waits in saved */
-    struct cc_buf saved = c->out;
-    c->out = (struct cc_buf){0};
+    struct cc_buf saved = cc_out_stash(c); /* the caller's request, if one is being encoded */
     char err[sizeof(c->err)];
     memcpy(err, c->err, sizeof(err));
     uint64_t id = cc_shm_report_pack(c);
@@ -459,8 +467,7 @@ void cc_shm_report_now(cc_client *c, bool force)
             cc_reply_free(&r);
         memcpy(c->err, err, sizeof(err)); /* the report's outcome is not the caller's */
     }
-    free(c->out.data);
-    c->out = saved;
+    cc_out_restore(c, saved);
 }
 
 void cc_shm_stats(const cc_client *c, cc_shm_info *out)
