@@ -449,12 +449,23 @@ int harness_recv_frame(int fd, uint8_t **body, size_t *len)
     return 0;
 }
 
+/* The request body sb on a new connection; the reply frame in *reply (malloc'd). sb is
+ * destroyed. */
+static int _send_body(const struct harness *h, msgpack_sbuffer *sb, uint8_t **reply, size_t *rlen)
+{
+    int fd = harness_connect(h);
+    int rc = fd >= 0 && harness_send_frame(fd, sb->data, sb->size) == 0
+                 ? harness_recv_frame(fd, reply, rlen)
+                 : -1;
+    msgpack_sbuffer_destroy(sb);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 /* One request [op, id] on a new connection; the reply frame in *reply (malloc'd). */
 static int _request(const struct harness *h, uint64_t op, uint8_t **reply, size_t *rlen)
 {
-    int fd = harness_connect(h);
-    if (fd < 0)
-        return -1;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
@@ -462,10 +473,7 @@ static int _request(const struct harness *h, uint64_t op, uint8_t **reply, size_
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint64(&pk, op);
     msgpack_pack_uint64(&pk, 1);
-    int rc = harness_send_frame(fd, sb.data, sb.size) == 0 ? harness_recv_frame(fd, reply, rlen) : -1;
-    msgpack_sbuffer_destroy(&sb);
-    close(fd);
-    return rc;
+    return _send_body(h, &sb, reply, rlen);
 }
 
 uint64_t harness_stat(const struct harness *h, const char *name)
@@ -505,9 +513,6 @@ uint64_t harness_stat(const struct harness *h, const char *name)
 
 int64_t harness_fault(const struct harness *h, const char *what, uint64_t n)
 {
-    int fd = harness_connect(h);
-    if (fd < 0)
-        return -1;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
@@ -520,11 +525,7 @@ int64_t harness_fault(const struct harness *h, const char *what, uint64_t n)
     msgpack_pack_uint64(&pk, n);
     uint8_t *body = NULL;
     size_t len = 0;
-    int rc = harness_send_frame(fd, sb.data, sb.size) == 0 ? harness_recv_frame(fd, &body, &len)
-                                                            : -1;
-    msgpack_sbuffer_destroy(&sb);
-    close(fd);
-    if (rc != 0)
+    if (_send_body(h, &sb, &body, &len) != 0)
         return -1;
     struct mp_cursor c;
     uint32_t an;
