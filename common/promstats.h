@@ -64,6 +64,12 @@
     ACTION(stream_chunk_reads, STAT_COUNTER, "stream chunks read from disk") \
     ACTION(stream_disk_bytes, STAT_GAUGE, "bytes of stream chunk records on the first tier") \
     ACTION(stream_backlog_bytes, STAT_GAUGE, "bytes of stream chunks waiting for the writer (above 8 MiB or memory/4, APPENDs wait)") \
+    ACTION(vlog_segments, STAT_GAUGE, "ssd_backend vlog: segment files of the SSD tier") \
+    ACTION(vlog_dead_bytes, STAT_GAUGE, "ssd_backend vlog: bytes of records in its segments that no key names any more") \
+    ACTION(vlog_bytes_appended, STAT_COUNTER, "ssd_backend vlog: bytes of records appended (moves included)") \
+    ACTION(vlog_bytes_moved, STAT_COUNTER, "ssd_backend vlog: bytes of live records the reclaim copied to the head") \
+    ACTION(vlog_segments_dropped, STAT_COUNTER, "ssd_backend vlog: segments the reclaim emptied and removed") \
+    ACTION(vlog_expired_dropped, STAT_COUNTER, "ssd_backend vlog: expired records the reclaim dropped from the index") \
     ACTION(repl_peers_up, STAT_GAUGE, "peers whose links both ways are up") \
     ACTION(repl_refused, STAT_COUNTER, "connections to the peer port refused: not a peer, wrong certificate, not TLS") \
     ACTION(repl_protocol_errors, STAT_COUNTER, "peer links closed for a malformed message") \

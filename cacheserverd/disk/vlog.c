@@ -561,7 +561,7 @@ int vlog_seal(struct vlog_seg *s, char *err, size_t errlen)
     put32(t + 16, crc32c(0, t, 16));
     memcpy(t + 24, END_MAGIC, 8);
     const char *what = "fdatasync";
-    int rc = fdatasync(s->fd); /* the records are durable before a footer names them */
+    int rc = s->nosync ? 0 : fdatasync(s->fd); /* records durable before a footer names them */
     if (rc == 0 && flen) {
         what = "write of the footer";
         rc = _pwrite_all(s->fd, s->foot, flen, s->tail);
@@ -570,7 +570,7 @@ int vlog_seal(struct vlog_seg *s, char *err, size_t errlen)
         what = "write of the trailer";
         rc = _pwrite_all(s->fd, t, sizeof(t), (uint64_t)s->size - VLOG_TRAILER);
     }
-    if (rc == 0) {
+    if (rc == 0 && !s->nosync) {
         what = "fdatasync";
         rc = fdatasync(s->fd);
     }
@@ -581,6 +581,16 @@ int vlog_seal(struct vlog_seg *s, char *err, size_t errlen)
     s->sealed = true;
     s->writable = false;
     return VLOG_OK;
+}
+
+void vlog_footer_forget(struct vlog_seg *s)
+{
+    if (!s->sealed)
+        return;
+    free(s->foot);
+    s->foot = NULL;
+    s->foot_len = s->foot_cap = s->foot_done = 0;
+    s->have_foot = false;
 }
 
 /* Parse the footer entry at buf + pos (len bytes in all): NULL, or why it is refused. The

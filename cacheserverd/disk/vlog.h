@@ -99,6 +99,8 @@ struct vlog_seg {
     bool have_foot;       /* foot holds every record's entry (created here, or scanned) */
     bool sealed;          /* a footer is in place (vlog_seal, or vlog_footer_read found it) */
     bool failed;          /* a write failed: no more appends, seal at tail or drop */
+    bool nosync;          /* set by the owner: vlog_seal never fdatasyncs (a cache tier
+                           * without persistence: nothing of it is read after a crash) */
     uint32_t tail;        /* the end of the records written (after vlog_scan: found) */
     uint32_t nrec;        /* records written */
     /* the footer's entries of the records written and of a buffer not yet written */
@@ -167,8 +169,11 @@ int vlog_read(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
 int vlog_record_check(const uint8_t *buf, size_t avail, bool check_value,
                       struct vlog_entry *out, const char **why);
 
-/* Seal: fdatasync the records, write the footer after them and the trailer, fdatasync. */
+/* Seal: fdatasync the records, write the footer after them and the trailer, fdatasync
+ * (no fdatasync when s->nosync). */
 int vlog_seal(struct vlog_seg *s, char *err, size_t errlen);
+/* Free the in-memory footer of a sealed segment (vlog_footer_read reads it from the file). */
+void vlog_footer_forget(struct vlog_seg *s);
 
 /* A footer's entries: read from a sealed segment (vlog_footer_read) or the ones s holds in
  * memory (vlog_footer_mem: what was appended, or what vlog_scan found). */

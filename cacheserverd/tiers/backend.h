@@ -37,11 +37,13 @@
 #include "index.h"
 #include "tierdb.h"
 
-enum tbe_kind { TBE_ROCKSDB = 0 };
+enum tbe_kind { TBE_ROCKSDB = 0, TBE_VLOG = 1 };
 
 struct tbe_opts {
     enum tbe_kind kind;
     const char *path;
+    uint8_t tier;             /* TIX_SSD or TIX_HDD: the index slot the log counts in */
+    uint64_t size;            /* the tier's size (a log sizes its segments from it) */
     int64_t write_rate_bytes; /* background write limit, bytes/s (0 = none) */
     bool start_empty;         /* a directory that cannot be opened is wiped instead */
     uint64_t (*now_ms)(void); /* clock for expiry (unix ms) */
@@ -55,6 +57,14 @@ struct tbe;       /* one open tier's store */
 struct tbe_batch; /* key changes committed together (one per tier in the writer) */
 struct tbe_scan;  /* a cursor over a tier's records in key order */
 struct tbe_ops;
+
+/* Where a put's record went, filled by tbe_commit (RocksDB: by tbe_put already): its
+ * location (TIX_NOLOC on RocksDB, which finds keys by their bytes) and the bytes it takes
+ * (the index entry's dlen). */
+struct tbe_where {
+    struct tix_loc loc;
+    uint32_t len;
+};
 
 /* Every implementation's objects start with their ops. A batch belongs to the back end
  * kind, not to one open store: the writer's outlives a close and reopen of its tier. */
@@ -75,8 +85,8 @@ struct tbe_ops {
     /* batches */
     struct tbe_batch *(*batch_new)(void);
     void (*batch_free)(struct tbe_batch *b);
-    void (*put)(struct tbe_batch *b, const void *key, size_t klen, const void *val,
-                size_t vlen);
+    void (*put)(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen,
+                const void *val, size_t vlen, struct tbe_where *where);
     void (*del)(struct tbe_batch *b, const void *key, size_t klen);
     void (*del_range)(struct tbe_batch *b, const void *start, size_t slen, const void *end,
                       size_t elen);
@@ -86,8 +96,8 @@ struct tbe_ops {
     struct tierdb_batch *(*batch_streams)(struct tbe_batch *b);
 
     /* reads */
-    int (*get)(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint8_t **val,
-               size_t *vlen, char *err, size_t errlen);
+    int (*get)(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint32_t dlen,
+               uint8_t **val, size_t *vlen, char *err, size_t errlen);
     struct tbe_scan *(*scan_new)(struct tbe *be, const void *from, size_t flen);
     bool (*scan_next)(struct tbe_scan *s, const uint8_t **key, size_t *klen,
                       const uint8_t **val, size_t *vlen);
@@ -107,13 +117,18 @@ struct tbe_ops {
 /* backend_rocksdb.c */
 extern const struct tbe_ops tbe_rocksdb_ops;
 struct tbe *tbe_rocksdb_open(const struct tbe_opts *o, char *err, size_t errlen);
+/* backend_vlog.c (its own calls for the space reclaim: backend_vlog.h) */
+extern const struct tbe_ops tbe_vlog_ops;
+struct tbe *tbe_vlog_open(const struct tbe_opts *o, char *err, size_t errlen);
 
 /* Open or create the store o->kind names at o->path. NULL with a message in err when the
  * directory cannot be used (a corrupt one is refused unless start_empty). */
 static inline struct tbe *tbe_open(const struct tbe_opts *o, char *err, size_t errlen)
 {
-    return tbe_rocksdb_open(o, err, errlen); /* TBE_ROCKSDB, the only kind */
+    return o->kind == TBE_VLOG ? tbe_vlog_open(o, err, errlen) : tbe_rocksdb_open(o, err, errlen);
 }
+/* Is be a value log (backend_vlog.h)? */
+static inline bool tbe_is_log(const struct tbe *be) { return be && be->ops == &tbe_vlog_ops; }
 /* NULL is ignored. */
 static inline void tbe_close(struct tbe *be)
 {
@@ -130,11 +145,13 @@ static inline void tbe_batch_free(struct tbe_batch *b)
     if (b)
         b->ops->batch_free(b);
 }
-/* The record of key is val (a diskval encoding). */
-static inline void tbe_put(struct tbe_batch *b, const void *key, size_t klen, const void *val,
-                           size_t vlen)
+/* The record of key (whose store hash is hash) is val (a diskval encoding). where (may be
+ * NULL) is filled once tbe_commit wrote it: what the index entry must say. key and val are
+ * copied. */
+static inline void tbe_put(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen,
+                           const void *val, size_t vlen, struct tbe_where *where)
 {
-    b->ops->put(b, key, klen, val, vlen);
+    b->ops->put(b, hash, key, klen, val, vlen, where);
 }
 static inline void tbe_delete(struct tbe_batch *b, const void *key, size_t klen)
 {
@@ -166,13 +183,14 @@ static inline struct tierdb_batch *tbe_batch_streams(struct tbe_batch *b)
 }
 
 /* ---- reads ---- */
-/* The record of key. loc is where the index says it is (a log back end reads it there;
- * TIX_NOLOC: unknown, look it up by key); the RocksDB back end ignores it. 0 found (*val
- * malloc'd, free() it), 1 missing, -1 error (message in err). */
+/* The record of key. loc and dlen are where the index says it is and its length (a log
+ * back end reads it there; TIX_NOLOC: unknown, which a log cannot look up by key: missing);
+ * the RocksDB back end ignores them. 0 found (*val malloc'd, free() it), 1 missing, -1 error
+ * (message in err). */
 static inline int tbe_get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc,
-                          uint8_t **val, size_t *vlen, char *err, size_t errlen)
+                          uint32_t dlen, uint8_t **val, size_t *vlen, char *err, size_t errlen)
 {
-    return be->ops->get(be, key, klen, loc, val, vlen, err, errlen);
+    return be->ops->get(be, key, klen, loc, dlen, val, vlen, err, errlen);
 }
 /* A cursor over the tier's records in key order, from the first at or after `from` (NULL,
  * 0: from the first); NULL without memory. The RocksDB back end's cursor is the database's
@@ -229,7 +247,7 @@ static inline uint64_t tbe_memory(struct tbe *be) { return be->ops->memory(be); 
 /* The tierdb holding the tier's stream records (see the top of this file). */
 static inline struct tierdb *tbe_streams(struct tbe *be) { return be->ops->streams(be); }
 
-/* Per-segment live bytes (what a log back end's space reclaim ranks segments by) are not
- * kept yet: RocksDB has no segments. Step 3 of valuelog.md adds them with the log. */
+/* Per-segment live bytes (what a log back end's space reclaim ranks segments by) are kept
+ * by the index (index.h, tix_seg_live). */
 
 #endif

@@ -74,9 +74,13 @@ static void _batch_free(struct tbe_batch *b)
     free(b);
 }
 
-static void _put(struct tbe_batch *b, const void *key, size_t klen, const void *val, size_t vlen)
+static void _put(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen,
+                 const void *val, size_t vlen, struct tbe_where *where)
 {
+    (void)hash;
     tierdb_batch_put(_tb(b), key, klen, val, vlen);
+    if (where) /* found by its key: no location */
+        *where = (struct tbe_where){TIX_NOLOC, (uint32_t)(klen + vlen)};
 }
 
 static void _del(struct tbe_batch *b, const void *key, size_t klen)
@@ -98,10 +102,11 @@ static int _commit(struct tbe *be, struct tbe_batch *b, bool wal, bool sync, cha
     return tierdb_batch_write(_db(be), _tb(b), wal, sync, err, errlen);
 }
 
-static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint8_t **val,
-                size_t *vlen, char *err, size_t errlen)
+static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint32_t dlen,
+                uint8_t **val, size_t *vlen, char *err, size_t errlen)
 {
     (void)loc; /* a key lookup */
+    (void)dlen;
     return tierdb_get(_db(be), key, klen, val, vlen, err, errlen);
 }
 

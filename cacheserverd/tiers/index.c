@@ -28,6 +28,8 @@ struct shard {
 
 static struct shard shards[TIX_SHARDS];
 static uint64_t live_n[TIX_TIERS], live_b[TIX_TIERS]; /* atomic */
+/* live bytes per value-log segment slot (index.h); zero pages until a log tier uses them */
+static int64_t seg_live[TIX_TIERS][TIX_SEG_SLOTS]; /* atomic */
 
 static struct shard *_shard(uint64_t h) { return &shards[(h >> 58) % TIX_SHARDS]; }
 
@@ -75,6 +77,20 @@ void tix_teardown(void)
     }
     memset(live_n, 0, sizeof(live_n));
     memset(live_b, 0, sizeof(live_b));
+    for (int t = 0; t < TIX_TIERS; t++)
+        for (uint32_t i = 0; i < TIX_SEG_SLOTS; i++)
+            if (__atomic_load_n(&seg_live[t][i], __ATOMIC_RELAXED)) /* leave untouched pages */
+                __atomic_store_n(&seg_live[t][i], 0, __ATOMIC_RELAXED);
+}
+
+int64_t tix_seg_live(int tier, uint32_t seg)
+{
+    return __atomic_load_n(&seg_live[tier][seg % TIX_SEG_SLOTS], __ATOMIC_RELAXED);
+}
+
+void tix_seg_reset(int tier, uint32_t seg)
+{
+    __atomic_store_n(&seg_live[tier][seg % TIX_SEG_SLOTS], 0, __ATOMIC_RELAXED);
 }
 
 static struct node **_find(struct shard *s, uint64_t h)
@@ -139,6 +155,9 @@ static void _account(const struct tix_entry *e, int sign)
         __atomic_fetch_sub(&live_n[e->tier], 1, __ATOMIC_RELAXED);
         __atomic_fetch_sub(&live_b[e->tier], e->dlen, __ATOMIC_RELAXED);
     }
+    if (e->loc.off) /* on a value log */
+        __atomic_fetch_add(&seg_live[e->tier][e->loc.seg % TIX_SEG_SLOTS],
+                           sign > 0 ? (int64_t)e->dlen : -(int64_t)e->dlen, __ATOMIC_RELAXED);
 }
 
 /* Replace the entry at *p (absent when *p is NULL) by e under the shard lock; state
@@ -262,7 +281,8 @@ bool tix_absent(uint64_t h, uint64_t seq, bool keep)
     return p != NULL;
 }
 
-bool tix_written(uint64_t h, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref)
+bool tix_written(uint64_t h, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref,
+                 struct tix_loc loc)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
@@ -274,13 +294,14 @@ bool tix_written(uint64_t h, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref
         e.dlen = dlen;
         e.ref = ref || e.ref; /* a read while queued counts too */
         e.qv = NULL; /* _put releases it */
+        e.loc = loc;
         _put(s, p, h, &e);
     }
     pthread_mutex_unlock(&s->lock);
     return p != NULL;
 }
 
-bool tix_relocate(uint64_t h, uint64_t seq, uint8_t tier)
+bool tix_relocate(uint64_t h, uint64_t seq, uint8_t tier, struct tix_loc loc)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
@@ -289,6 +310,25 @@ bool tix_relocate(uint64_t h, uint64_t seq, uint8_t tier)
         struct tix_entry e = (*p)->e;
         e.tier = tier;
         e.ref = false;
+        e.loc = loc;
+        _put(s, p, h, &e);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return p != NULL;
+}
+
+bool tix_move(uint64_t h, uint64_t seq, uint8_t tier, struct tix_loc from, struct tix_loc to,
+              uint32_t dlen)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find_at(s, h, TIX_LIVE, seq);
+    if (p && ((*p)->e.tier != tier || !tix_loc_eq((*p)->e.loc, from)))
+        p = NULL;
+    if (p) {
+        struct tix_entry e = (*p)->e;
+        e.loc = to;
+        e.dlen = dlen;
         _put(s, p, h, &e);
     }
     pthread_mutex_unlock(&s->lock);
@@ -331,6 +371,21 @@ struct tix_entry tix_pass(uint64_t h)
         (*p)->e.ref = false;
     pthread_mutex_unlock(&s->lock);
     return _out(e);
+}
+
+struct tix_entry tix_pass_at(uint64_t h, uint8_t tier, struct tix_loc loc)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    struct tix_entry e = {0};
+    if (*p && (*p)->e.state == TIX_LIVE && (*p)->e.tier == tier &&
+        tix_loc_eq((*p)->e.loc, loc)) {
+        e = (*p)->e;
+        (*p)->e.ref = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return e;
 }
 
 enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always, bool *was_stream)

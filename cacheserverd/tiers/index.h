@@ -31,12 +31,24 @@ void tix_value_release(struct tix_value *v);
 
 /* Where a record is in a value log (valuelog.md): the low 32 bits of its segment's
  * sequence and its byte offset there. Records start after a segment's 4 KiB header, so off
- * 0 never names one: TIX_NOLOC, "unknown" (look the key up). Per-segment live bytes (what
- * the log's space reclaim ranks segments by) come with the log, at step 3. */
+ * 0 never names one: TIX_NOLOC, "unknown" (look the key up). */
 struct tix_loc {
     uint32_t seg, off;
 };
 #define TIX_NOLOC ((struct tix_loc){0, 0})
+static inline bool tix_loc_eq(struct tix_loc a, struct tix_loc b)
+{
+    return a.seg == b.seg && a.off == b.off;
+}
+/* Live bytes per value-log segment: the index adds each LIVE entry's dlen to its segment's
+ * count and takes it off when the entry changes or goes, so the log's space reclaim knows
+ * how much of each segment is still named (valuelog.md, "Accounting"). Counted per tier in
+ * TIX_SEG_SLOTS slots, by seg modulo TIX_SEG_SLOTS: a log keeps at most that many segments,
+ * no two of them in one slot (its segment table has as many slots). */
+#define TIX_SEG_SLOTS 65536u
+int64_t tix_seg_live(int tier, uint32_t seg);
+/* A new segment takes the slot: its count starts at 0. */
+void tix_seg_reset(int tier, uint32_t seg);
 
 struct tix_entry {
     enum tix_state state;
@@ -80,19 +92,28 @@ bool tix_remove(uint64_t hash, enum tix_state from, uint64_t seq);
  * restart still indexing, when a missing entry means "maybe on disk") make it a TOMB, which
  * says "not on disk" until the indexing ends. Returns whether it did. */
 bool tix_absent(uint64_t hash, uint64_t seq, bool keep);
-/* QUEUED with seq -> LIVE on tier with dlen bytes and the given ref bit. Returns whether
- * it did. */
-bool tix_written(uint64_t hash, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref);
+/* QUEUED with seq -> LIVE on tier with dlen bytes at loc (TIX_NOLOC: a RocksDB tier) and
+ * the given ref bit. Returns whether it did. */
+bool tix_written(uint64_t hash, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref,
+                 struct tix_loc loc);
 /* The entry's state; when it is LIVE and warm, also set its ref bit (an item read in memory
  * was evicted: warm, not cold). */
 enum tix_state tix_state_warm(uint64_t hash, bool warm);
-/* LIVE with seq: now on tier (a move between tiers). Returns whether it did. */
-bool tix_relocate(uint64_t hash, uint64_t seq, uint8_t tier);
+/* LIVE with seq: now on tier at loc (a move between tiers; TIX_NOLOC on a RocksDB tier).
+ * Returns whether it did. */
+bool tix_relocate(uint64_t hash, uint64_t seq, uint8_t tier, struct tix_loc loc);
+/* LIVE with seq on tier at `from`: now at `to` on the same tier, dlen bytes (a value log's
+ * reclaim moved the record; the ref bit is kept). Returns whether it did. */
+bool tix_move(uint64_t hash, uint64_t seq, uint8_t tier, struct tix_loc from, struct tix_loc to,
+              uint32_t dlen);
 /* Add a LIVE entry only when the hash has none (warm restart). Returns whether it did. */
 bool tix_add_live(uint64_t hash, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen,
                   bool stream);
 /* The CLOCK hand: returns the entry and clears its ref bit. */
 struct tix_entry tix_pass(uint64_t hash);
+/* A value log's hand at the record (tier, loc): the entry when it is LIVE there (its ref bit
+ * cleared), else an entry of state TIX_NONE (the record is dead: nothing names it). */
+struct tix_entry tix_pass_at(uint64_t hash, uint8_t tier, struct tix_loc loc);
 /* Entry exists (any state): returns its state and sets it to TOMB with seq. With always,
  * an absent entry becomes a TOMB too (warm restart: the disk may hold an unindexed copy). */
 enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always, bool *was_stream);

@@ -180,7 +180,7 @@ static bool _disk_get(const struct store_key *k, const struct tix_entry *e, uint
     int rc = -1;
     pthread_rwlock_rdlock(&t->lock);
     if (t->be && atomic_load(&ctx->active))
-        rc = tbe_get(t->be, key, klen, e->loc, raw, rlen, err, sizeof(err));
+        rc = tbe_get(t->be, key, klen, e->loc, e->dlen, raw, rlen, err, sizeof(err));
     pthread_rwlock_unlock(&t->lock);
     free(key);
     return rc == 0;

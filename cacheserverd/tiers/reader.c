@@ -171,8 +171,11 @@ void *tiering_reader_main(void *arg)
             /* the tier the index named, then the other: a move may have run meanwhile */
             int rc = 1;
             int tries = j->kind == TJOB_READ ? TIX_TIERS : 1; /* chunks: the first tier only */
-            for (int k = 0; k < tries && rc == 1; k++) {
-                int t = k == 0 ? j->read.tier : 1 - j->read.tier;
+            uint8_t first = j->read.tier;
+            struct tix_loc loc = j->read.loc;
+            uint32_t dlen = j->read.dlen;
+            for (int k = 0, moved = 0; k < tries && rc == 1; k++) {
+                int t = k == 0 ? first : 1 - first;
                 if (!ctx->tiers[t].be)
                     continue;
                 pthread_rwlock_rdlock(&ctx->tiers[t].lock);
@@ -183,8 +186,9 @@ void *tiering_reader_main(void *arg)
                     rc = tierdb_get(tbe_streams(be), j->key, j->klen, &raw, &rlen, res->err,
                                     sizeof(res->err));
                 else if (be) /* a key record, where the index said (the other tier: by key) */
-                    rc = tbe_get(be, j->key, j->klen, k == 0 ? j->read.loc : TIX_NOLOC, &raw,
-                                 &rlen, res->err, sizeof(res->err));
+                    rc = tbe_get(be, j->key, j->klen, k == 0 ? loc : TIX_NOLOC,
+                                 k == 0 ? dlen : 0, &raw, &rlen, res->err, sizeof(res->err));
+                bool log = be && tbe_is_log(be);
                 pthread_rwlock_unlock(&ctx->tiers[t].lock);
                 stat_incr(j->kind == TJOB_CHUNK_READ ? &ctx->stats.stream_chunk_reads
                           : t == TIX_SSD                ? &ctx->stats.ssd_reads
@@ -192,6 +196,19 @@ void *tiering_reader_main(void *arg)
                 res->tier = (uint8_t)t;
                 if (rc < 0)
                     tiering_disk_failed(ctx, t, "read", res->err);
+                if (rc == 1 && k == 0 && log && j->kind == TJOB_READ && moved < 4) {
+                    /* a value log's reclaim may have moved the record since the job was
+                     * queued (same sequence, new place): read it where the index says now */
+                    struct tix_entry e = tix_get(j->hash);
+                    if (e.state == TIX_LIVE && e.seq == j->seq &&
+                        (e.tier != first || !tix_loc_eq(e.loc, loc))) {
+                        first = e.tier;
+                        loc = e.loc;
+                        dlen = e.dlen;
+                        moved++;
+                        k = -1; /* again, from the new place */
+                    }
+                }
             }
             if (rc == 1 && j->kind == TJOB_READ) /* a key the disk does not have (a guess) */
                 tix_absent(j->hash, j->seq, restore_indexing());
@@ -280,12 +297,13 @@ static void _read_when_written(void *arg, bool ok, const char *err)
 /* Hand a read job (NULL: its allocation failed) to the I/O threads (freed when it cannot be
  * queued: the tiers are stopping). */
 static enum tiering_queued _queue_read(struct tiering *ctx, struct tjob *j, uint8_t tier,
-                                       struct tix_loc loc, tiering_done_fn done, void *arg)
+                                       struct tix_loc loc, uint32_t dlen, tiering_done_fn done,
+                                       void *arg)
 {
     if (!j)
         return TIERING_NO_MEMORY;
     j->read = (struct tjob_read){.done = done, .arg = arg, .ctx = ctx, .tier = tier,
-                                 .loc = loc, .t_us = clock_mono_us()};
+                                 .loc = loc, .dlen = dlen, .t_us = clock_mono_us()};
     if (!tq_push(&ctx->rq, j, 0)) {
         tjob_free(j);
         return TIERING_NOT_THERE;
@@ -352,7 +370,7 @@ enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, ui
         j->hash = hash;
         j->seq = e.seq;
     }
-    return _queue_read(ctx, j, e.tier, e.loc, done, arg);
+    return _queue_read(ctx, j, e.tier, e.loc, e.dlen, done, arg);
 }
 
 enum tiering_queued tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_fn done,
@@ -361,7 +379,7 @@ enum tiering_queued tiering_read_chunk(uint64_t sid, uint32_t idx, tiering_done_
     struct tiering *ctx = tiering_ctx();
     if (!atomic_load(&ctx->active))
         return TIERING_NOT_THERE;
-    return _queue_read(ctx, tjob_chunk_new(TJOB_CHUNK_READ, sid, idx), TIX_SSD, TIX_NOLOC, done,
+    return _queue_read(ctx, tjob_chunk_new(TJOB_CHUNK_READ, sid, idx), TIX_SSD, TIX_NOLOC, 0, done,
                        arg);
 }
 

@@ -295,7 +295,7 @@ static uint64_t _load(struct arena *a)
         const uint8_t *key = a->keys + c->off;
         uint8_t *raw;
         size_t rlen;
-        if (tbe_get(stores[c->tier], key, c->klen, TIX_NOLOC, &raw, &rlen, err, sizeof(err)) != 0)
+        if (tbe_get(stores[c->tier], key, c->klen, TIX_NOLOC, 0, &raw, &rlen, err, sizeof(err)) != 0)
             continue;
         int rc;
         loaded += _load_one(key, c->klen, raw, rlen, c->hash, c->seq, now, &rc);

@@ -79,7 +79,7 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
             if (e.ref)
                 continue; /* read since the last pass: a second chance */
             if (to)
-                tbe_put(out, key, klen, val, vlen);
+                tbe_put(out, hash, key, klen, val, vlen, NULL);
             else /* a stream's head leaving the cache: its chunks go too */
                 tiering_stream_head_gone(NULL, key, klen, val, vlen);
             tbe_delete(gone, key, klen);
@@ -102,7 +102,7 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
     }
     for (size_t i = 0; i < nv; i++) {
         if (to)
-            r->moved += tix_relocate(v[i].hash, v[i].seq, to->id);
+            r->moved += tix_relocate(v[i].hash, v[i].seq, to->id, TIX_NOLOC);
         else
             r->dropped += tix_remove(v[i].hash, TIX_LIVE, v[i].seq);
     }

@@ -346,7 +346,7 @@ static bool _disk_head(struct tiering *ctx, const uint8_t *key, size_t klen, uin
         uint8_t *raw;
         size_t rlen;
         struct tbe *be = ctx->tiers[t].be; /* a head is a key record */
-        if (!be || tbe_get(be, key, klen, TIX_NOLOC, &raw, &rlen, err, sizeof(err)) != 0)
+        if (!be || tbe_get(be, key, klen, TIX_NOLOC, 0, &raw, &rlen, err, sizeof(err)) != 0)
             continue;
         bool head = tiering_stream_head_decode(raw, rlen, now_ms, sid, len);
         free(raw);

@@ -66,6 +66,7 @@ struct tjob_read {
                           * passes the callback only the job) */
     uint8_t tier;  /* the tier the index names (chunks: the first) */
     struct tix_loc loc; /* where the index says the record is on it (TIX_NOLOC: unknown) */
+    uint32_t dlen;      /* and its length */
     uint64_t t_us; /* when it was queued (monotonic), for the read latency histograms */
 };
 
@@ -125,6 +126,7 @@ struct queue {
 struct tier {
     const char *name; /* "ssd" or "hdd" */
     struct tbe *be;   /* its store (backend.h); streams' records in tbe_streams(be) */
+    enum tbe_kind kind; /* RocksDB, or a value log (backend_vlog.h) */
     struct option_value *path, *size;
     atomic_bool degraded;
     struct tbe_batch *batch; /* the writer's */
@@ -330,6 +332,13 @@ struct shed_result {
 int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t incoming,
               bool wal, bool sync, struct shed_result *r, char *err, size_t errlen);
 void shed_teardown(void);
+/* The same for a value log tier (reclaim.c): the oldest segment's hand when its files pass
+ * 90% of its size (to the low mark of 80%), else compaction of a mostly dead segment. One
+ * bounded step per call. 0; -1 when a write of from failed, -2 when one of to failed
+ * (message in err). */
+int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct shed_tier *to,
+                 uint64_t incoming, bool wal, struct shed_result *r, char *err, size_t errlen);
+void reclaim_teardown(void);
 
 /* ---- durable.c: sync persistence ---- */
 void durable_setup(void);

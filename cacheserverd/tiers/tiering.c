@@ -17,6 +17,7 @@
 #include "index.h"
 #include "log.h"
 #include "store.h"
+#include "backend_vlog.h"
 #include "tierdb.h"
 #include "tiering-internal.h"
 
@@ -101,9 +102,10 @@ const char *tiering_persist_mode(void)
 
 /* Open tier t on path; a tier without persistence starts empty. 0 or -1 (logged). */
 static int _open_tier(struct tiering *ctx, int t, const char *name, struct option_value *path,
-                      struct option_value *size)
+                      struct option_value *size, enum tbe_kind kind)
 {
     struct tier *tr = &ctx->tiers[t];
+    tr->kind = kind;
     pthread_rwlock_init(&tr->lock, NULL);
     tr->name = name;
     tr->path = path;
@@ -117,8 +119,14 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
                   strerror(errno));
         return -1;
     }
-    struct tbe_opts o = {.kind = TBE_ROCKSDB,
+    /* a RocksDB tier where a value log was: its segments are of no use (a log is never
+     * replayed yet), and would take the disk */
+    if (kind == TBE_ROCKSDB && tbe_log_remove_segments(option_get_s(path), err, sizeof(err)) != 0)
+        log_error("%s tier: removing a value log's segments: %s", name, err);
+    struct tbe_opts o = {.kind = kind,
                          .path = option_get_s(path),
+                         .tier = (uint8_t)t,
+                         .size = option_get_u(size),
                          .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
                          .start_empty = option_get_b(&ctx->opts.tier_start_empty),
                          .now_ms = clock_wall_ms,
@@ -137,8 +145,8 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
     tr->batch = tbe_batch_new(tr->be);
     if (!tr->batch)
         return -1;
-    log_info("%s tier at %s, up to %llu bytes of records", name, option_get_s(path),
-             (unsigned long long)option_get_u(size));
+    log_info("%s tier at %s (%s), up to %llu bytes of records", name, option_get_s(path),
+             tr->be->ops->name, (unsigned long long)option_get_u(size));
     return 0;
 }
 
@@ -176,13 +184,38 @@ int tiering_setup(void)
         log_error("ssd_path and hdd_path must be different directories");
         return -1;
     }
+    const char *backend = option_get_s(&ctx->opts.ssd_backend);
+    enum tbe_kind ssd_kind = TBE_ROCKSDB;
+    if (strcmp(backend, "vlog") == 0) {
+        ssd_kind = TBE_VLOG;
+    } else if (strcmp(backend, "rocksdb") != 0) {
+        log_error("ssd_backend must be rocksdb or vlog, not '%s'", backend);
+        return -1;
+    }
+    if (ssd_kind == TBE_VLOG && has_ssd) {
+        /* docs/valuelog.md, steps 4 and 5: a log is not replayed at a restart yet, and a full
+         * sync walks a tier in key order, which a log does not have */
+        const char *peers = option_registry_str("peer");
+        if (ctx->pmode != PERSIST_OFF) {
+            log_error("ssd_backend vlog does not keep data across restarts yet: it needs "
+                      "persist off (or ssd_backend rocksdb)");
+            return -1;
+        }
+        if (peers && *peers) {
+            log_error("ssd_backend vlog cannot be walked by a peer's full sync yet: it needs "
+                      "no peers (or ssd_backend rocksdb)");
+            return -1;
+        }
+    }
     if (tix_setup() != 0)
         return -1;
-    if (has_ssd ? _open_tier(ctx, TIX_SSD, "ssd", &ctx->opts.ssd_path, &ctx->opts.ssd_size)
-                : _open_tier(ctx, TIX_SSD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size))
+    if (has_ssd ? _open_tier(ctx, TIX_SSD, "ssd", &ctx->opts.ssd_path, &ctx->opts.ssd_size,
+                             ssd_kind)
+                : _open_tier(ctx, TIX_SSD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size,
+                             TBE_ROCKSDB))
         return -1;
     if (has_ssd && has_hdd &&
-        _open_tier(ctx, TIX_HDD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size))
+        _open_tier(ctx, TIX_HDD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size, TBE_ROCKSDB))
         return -1;
     durable_setup();
     if (tiering_admission_setup() != 0) /* before the writer, which ages its sketch */
@@ -231,6 +264,7 @@ void tiering_teardown(void)
     pthread_join(ctx->writer, NULL); /* after it wrote everything queued */
     durable_teardown();
     shed_teardown();
+    reclaim_teardown();
     for (int t = 0; t < TIX_TIERS; t++) {
         /* persisted tiers: memtables to files, so the next start replays no log */
         if (ctx->pmode != PERSIST_OFF && ctx->tiers[t].be && !ctx->tiers[t].write_failed)

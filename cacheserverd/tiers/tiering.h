@@ -46,7 +46,11 @@
            "missing); empty = no SSD tier")                                                    \
     ACTION(ssd_size, OPT_SIZE, "1GiB", OPT_STARTUP,                                            \
            "bytes of records (keys and stored values) the SSD tier may hold; above 90% the "   \
-           "coldest move to the HDD tier (or leave the cache) until under 80%")                \
+           "coldest move to the HDD tier (or leave the cache) until under 80%. With "          \
+           "ssd_backend vlog: bytes of its files")                                              \
+    ACTION(ssd_backend, OPT_STR, "rocksdb", OPT_STARTUP,                                       \
+           "rocksdb | vlog: how the SSD tier stores values (vlog: a value log of segment "     \
+           "files, one pread per read; persist off and no peers only, for now)")               \
     ACTION(hdd_path, OPT_STR, "", OPT_STARTUP,                                                 \
            "directory of the HDD tier (a RocksDB instance; created with its parents if "       \
            "missing); empty = no HDD tier. Without an "                                        \
@@ -130,7 +134,18 @@
     ACTION(stream_chunk_reads, STAT_COUNTER, "stream chunks read from disk")                   \
     ACTION(stream_disk_bytes, STAT_GAUGE, "bytes of stream chunk records on the first tier")   \
     ACTION(stream_backlog_bytes, STAT_GAUGE,                                                   \
-           "bytes of stream chunks waiting for the writer (above 8 MiB or memory/4, APPENDs wait)")
+           "bytes of stream chunks waiting for the writer (above 8 MiB or memory/4, APPENDs wait)") \
+    ACTION(vlog_segments, STAT_GAUGE, "ssd_backend vlog: segment files of the SSD tier")       \
+    ACTION(vlog_dead_bytes, STAT_GAUGE,                                                        \
+           "ssd_backend vlog: bytes of records in its segments that no key names any more")    \
+    ACTION(vlog_bytes_appended, STAT_COUNTER,                                                  \
+           "ssd_backend vlog: bytes of records appended (moves included)")                     \
+    ACTION(vlog_bytes_moved, STAT_COUNTER,                                                     \
+           "ssd_backend vlog: bytes of live records the reclaim copied to the head")           \
+    ACTION(vlog_segments_dropped, STAT_COUNTER,                                                \
+           "ssd_backend vlog: segments the reclaim emptied and removed")                       \
+    ACTION(vlog_expired_dropped, STAT_COUNTER,                                                 \
+           "ssd_backend vlog: expired records the reclaim dropped from the index")
 
 void tiering_options_register(void);
 /* Open the configured tiers, hook into the store, start the threads. 0, or -1 (logged). */

@@ -25,6 +25,7 @@
 #include "crc32c.h"
 #include "diskval.h"
 #include "index.h"
+#include "backend_vlog.h"
 #include "log.h"
 #include "store.h"
 #include "tierdb.h"
@@ -47,7 +48,9 @@
 /* The batch being written: one record per job (a put's encoding and its size). */
 struct wbatch {
     uint8_t *enc[WRITE_BATCH]; /* encodings of the batch's puts */
-    uint32_t len[WRITE_BATCH]; /* their record sizes (tier key and encoding) */
+    uint32_t len[WRITE_BATCH]; /* their record sizes (tier key and encoding; a log's
+                                * records: with their header and padding) */
+    struct tbe_where where[WRITE_BATCH]; /* where the key records went (tbe_commit) */
     uint64_t bytes;            /* bytes of the puts prepared so far in this batch */
 };
 
@@ -116,7 +119,8 @@ static void _make_room(struct tiering *ctx, uint64_t incoming)
     for (int t = 0; t < TIX_TIERS; t++) {
         struct tier *tr = &ctx->tiers[t];
         _room(ctx, t, false);
-        if (!tr->be || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM)
+        if (!tr->be || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM ||
+            tbe_is_log(tr->be)) /* a log's files are preallocated: no flush ever needs room */
             continue;
         uint64_t held = tr->unflushed > tr->wal_bytes ? tr->unflushed : tr->wal_bytes;
         uint64_t limit = tr->room / FLUSH_DEN > FLUSH_MIN ? tr->room / FLUSH_DEN : FLUSH_MIN;
@@ -152,9 +156,13 @@ static void _disk_ok(struct tiering *ctx, int tier)
         log_info("%s tier %s: writes succeed again; healthy", t->name, option_get_s(t->path));
 }
 
-/* Would `more` bytes on the first tier, after the batch's, pass its size? */
+/* Would `more` bytes on the first tier, after the batch's, pass its size? A value log
+ * counts its files (valuelog.md, "What ssd-size bounds"). */
 static bool _tier_full(struct tiering *ctx, const struct wbatch *wb, uint64_t more)
 {
+    struct tbe *be = ctx->tiers[TIX_SSD].be;
+    if (tbe_is_log(be))
+        return !tbe_log_fits(be, wb->bytes + more, _size(ctx, TIX_SSD));
     return tix_live_bytes(TIX_SSD) + stat_get(&ctx->stats.stream_disk_bytes) + wb->bytes + more >
            _size(ctx, TIX_SSD);
 }
@@ -194,11 +202,13 @@ static bool _put_value(struct tiering *ctx, struct wbatch *wb, const struct tjob
         wb->enc[i] = NULL;
         return false;
     }
-    if (stream)
-        tierdb_batch_put(tbe_batch_streams(b), j->key, j->klen, wb->enc[i], elen);
-    else
-        tbe_put(b, j->key, j->klen, wb->enc[i], elen);
     wb->len[i] = (uint32_t)(j->klen + elen);
+    if (stream) {
+        tierdb_batch_put(tbe_batch_streams(b), j->key, j->klen, wb->enc[i], elen);
+    } else {
+        tbe_put(b, j->hash, j->key, j->klen, wb->enc[i], elen, &wb->where[i]);
+        wb->len[i] = wb->where[i].len;
+    }
     wb->bytes += wb->len[i];
     stat_add(&ctx->stats.disk_value_bytes, v->len);
     stat_add(&ctx->stats.disk_stored_bytes, elen);
@@ -293,7 +303,8 @@ static void _finish(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int 
         if (w == W_WRITE && ok) {
             stat_incr(j->persist ? &ctx->stats.persist_writes : &ctx->stats.demotions);
             /* LIVE only if nothing changed meanwhile; else a later job for the key follows */
-            tix_written(j->hash, j->seq, TIX_SSD, wb->len[i], j->put.warm);
+            tix_written(j->hash, j->seq, TIX_SSD, wb->where[i].len, j->put.warm,
+                        wb->where[i].loc);
             return;
         }
         if (w == W_DROP || (w == W_WRITE && !ok))
@@ -377,9 +388,17 @@ static void _shed(struct tiering *ctx, bool wal, uint64_t incoming)
         struct shed_tier from = {ctx->tiers[t].be, (uint8_t)t, _size(ctx, t)};
         struct shed_tier to = {ctx->tiers[TIX_HDD].be, TIX_HDD, next ? _size(ctx, TIX_HDD) : 0};
         struct shed_result r;
-        uint64_t more = t == TIX_SSD ? incoming + stat_get(&ctx->stats.stream_disk_bytes) : 0;
-        if (shed_step(&from, next ? &to : NULL, more, wal, false, &r, err, sizeof(err)) != 0)
-            tiering_disk_failed(ctx, next ? TIX_HDD : t, "moving cold keys", err);
+        if (tbe_is_log(from.be)) { /* the streams' records are in its files' bytes */
+            int rc = reclaim_step(ctx, &from, next ? &to : NULL, t == TIX_SSD ? incoming : 0,
+                                  wal, &r, err, sizeof(err));
+            if (rc != 0)
+                tiering_disk_failed(ctx, rc == -2 ? TIX_HDD : t, "reclaiming space", err);
+        } else {
+            uint64_t more =
+                t == TIX_SSD ? incoming + stat_get(&ctx->stats.stream_disk_bytes) : 0;
+            if (shed_step(&from, next ? &to : NULL, more, wal, false, &r, err, sizeof(err)) != 0)
+                tiering_disk_failed(ctx, next ? TIX_HDD : t, "moving cold keys", err);
+        }
         stat_add(&ctx->stats.hdd_demotions, r.moved);
         stat_add(&ctx->stats.tier_evictions, r.dropped);
     }
@@ -402,6 +421,25 @@ static void _gauges(struct tiering *ctx)
         if (ctx->tiers[t].be)
             rdb += tbe_memory(ctx->tiers[t].be);
     stat_set(&ctx->stats.tier_rocksdb_bytes, rdb);
+    if (tbe_is_log(first)) { /* the SSD tier's value log */
+        struct tbe_log_stats ls;
+        tbe_log_stats(first, &ls);
+        stat_set(&ctx->stats.vlog_segments, ls.segments);
+        stat_set(&ctx->stats.vlog_bytes_appended, ls.appended);
+        stat_set(&ctx->stats.vlog_bytes_moved, ls.moved);
+        stat_set(&ctx->stats.vlog_segments_dropped, ls.dropped);
+        size_t n = tbe_log_segments(first, NULL, 0);
+        struct tbe_log_seg *segs = n ? malloc(n * sizeof(*segs)) : NULL;
+        uint64_t bytes = 0, live = 0;
+        n = segs ? tbe_log_segments(first, segs, n) : 0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t l = tix_seg_live(TIX_SSD, (uint32_t)segs[i].seq);
+            bytes += segs[i].bytes;
+            live += l > 0 ? (uint64_t)l : 0;
+        }
+        free(segs);
+        stat_set(&ctx->stats.vlog_dead_bytes, bytes > live ? bytes - live : 0);
+    }
 }
 
 /* A tier reopened after a fault, with persistence: its write-ahead log kept every write that
@@ -479,8 +517,10 @@ static void _recover(struct tiering *ctx)
             continue; /* still full (the open could not flush the log) or read-only */
         char err[512];
         struct tbe_opts o = {
-            .kind = TBE_ROCKSDB,
+            .kind = tr->kind,
             .path = path,
+            .tier = (uint8_t)t,
+            .size = option_get_u(tr->size),
             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
             .start_empty = false,
             .now_ms = clock_wall_ms,

@@ -242,15 +242,25 @@ static struct harness *_start(const char *const *extra, int ping)
     snprintf(data, sizeof(data), "%s/data", h->dir);
 
     const char *fixed[] = {bin, "--socket", h->sock, "--data-dir", data, "--log-file", h->log};
-    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nextra = 0;
+    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nextra = 0, nenv = 0;
     while (extra && extra[nextra])
         nextra++;
-    h->argv = calloc(nfixed + nextra + 1, sizeof(char *));
+    /* HARNESS_SERVER_ARGS: the same tests against a server configured otherwise */
+    const char *env = getenv("HARNESS_SERVER_ARGS");
+    char *words = strdup(env ? env : "");
+    assert_non_null(words);
+    for (char *p = words; *p; p++)
+        nenv += *p != ' ' && (p == words || p[-1] == ' ');
+    h->argv = calloc(nfixed + nextra + nenv + 1, sizeof(char *));
     assert_non_null(h->argv);
     for (size_t i = 0; i < nfixed; i++)
         h->argv[i] = strdup(fixed[i]);
     for (size_t i = 0; i < nextra; i++)
         h->argv[nfixed + i] = strdup(extra[i]);
+    size_t at = nfixed + nextra;
+    for (char *save = NULL, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save))
+        h->argv[at++] = strdup(w);
+    free(words);
     _spawn(h, 1);
     _wait_ready(h, ping, 1);
     return h;

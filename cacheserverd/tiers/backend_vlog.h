@@ -1,0 +1,63 @@
+/* The value log back end's own calls (backend_vlog.c; docs/valuelog.md): what the space
+ * reclaim (reclaim.c) and the writer need beyond the seam of backend.h. Writer thread only,
+ * unless a function says otherwise; be must be a log (tbe_is_log). */
+#ifndef TIERS_BACKEND_VLOG_H
+#define TIERS_BACKEND_VLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "vlog.h"
+
+/* A segment, as the reclaim sees it. */
+struct tbe_log_seg {
+    uint64_t seq;
+    uint32_t size;  /* its file's bytes */
+    uint64_t bytes; /* bytes of records appended to it */
+    bool active;    /* the one appends go to: not to be reclaimed */
+};
+
+/* The segments, oldest first, into out (at most max); returns how many there are. */
+size_t tbe_log_segments(struct tbe *be, struct tbe_log_seg *out, size_t max);
+/* Bytes the tier's files take: segment files (preallocated: their whole size) and the
+ * streams' RocksDB. Any thread. */
+uint64_t tbe_log_file_bytes(struct tbe *be);
+/* Would `need` more bytes of records fit in a tier of `size` bytes (in the active segment,
+ * or in new segments)? */
+bool tbe_log_fits(struct tbe *be, uint64_t need, uint64_t size);
+/* The footer of segment seq (not the active one), read from its file, or from memory when
+ * its seal failed (vlog_footer_free it either way). 0, 1 when the segment is gone, -1
+ * (message in err). */
+int tbe_log_footer(struct tbe *be, uint64_t seq, struct vlog_footer *f, char *err,
+                   size_t errlen);
+/* Read and check the record at (seg, off, len) into buf (len bytes), its value's CRC too
+ * when check_value. 0 (*e filled, pointing into buf), 1 when the segment is gone, -1 a read
+ * error, -2 a record that fails a check (message in err). */
+int tbe_log_read(struct tbe *be, uint32_t seg, uint32_t off, uint32_t len, uint8_t *buf,
+                 bool check_value, struct vlog_entry *e, char *err, size_t errlen);
+/* Append a copy of record e (kind, flags, hash, key, val) at the head, through the write
+ * buffer: *where is valid once tbe_log_flush returned 0. 0, or -1 (message in err). */
+int tbe_log_append(struct tbe *be, const struct vlog_entry *e, struct tbe_where *where,
+                   char *err, size_t errlen);
+/* Write what tbe_log_append buffered. 0, or -1 (message in err). */
+int tbe_log_flush(struct tbe *be, char *err, size_t errlen);
+/* Remove segment seq: no new read finds it, its file is unlinked (reads in flight finish
+ * on the open descriptor). */
+void tbe_log_drop(struct tbe *be, uint64_t seq);
+/* Counters for STATS (any thread). */
+struct tbe_log_stats {
+    uint64_t segments;      /* segment files */
+    uint64_t appended;      /* bytes of records appended, moves included */
+    uint64_t moved;         /* bytes of records the reclaim copied to the head */
+    uint64_t dropped;       /* segments removed by the reclaim */
+};
+void tbe_log_stats(struct tbe *be, struct tbe_log_stats *out);
+/* Count bytes moved by the reclaim. */
+void tbe_log_moved(struct tbe *be, uint64_t bytes);
+/* A tier directory's segments (<path>/vlog), removed: a RocksDB tier on a directory a log
+ * used (the back end changed), or a log starting empty. 0, or -1 (message in err). */
+int tbe_log_remove_segments(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,266 @@
+/* Space reclaim of a value log tier (tiering-internal.h; docs/valuelog.md, "Space reclaim"),
+ * on the writer thread between batches, so it is ordered with every append:
+ *  - the hand: when the tier's files pass 90% of its size, the oldest segment is walked
+ *    (its footer) until the files are under 80%. Each record the index still names there is
+ *    either read since the hand last passed (the entry's ref bit: CLOCK's second chance), and
+ *    rewritten at the head; or cold, and moved to the HDD tier (written there first, then
+ *    the index relocated) or, from the last tier, dropped from the index (tier_evictions).
+ *    Expired records are dropped. Once walked, the segment's file is removed.
+ *  - compaction: when dead bytes (appended, not named by the index) pass 20% of the files,
+ *    the segment with the lowest share of live bytes, if under half, has its live records
+ *    copied verbatim to the head (both checksums verified first: a record that fails is
+ *    dropped and counted, never copied as good), then its file is removed.
+ * A record is live when its key's index entry is LIVE on this tier at exactly its location
+ * (one index lookup per record). A step looks at RECLAIM_EXAMINE records and moves at most
+ * RECLAIM_MOVES (four times as many when a batch waits for room), then lets a batch through;
+ * a walk resumes where its last step stopped. Moves are appended through the log's buffer,
+ * written at the end of the step, and only then does the index name their new place (a
+ * condition on the old place: a key changed meanwhile keeps its change). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_vlog.h"
+#include "clock.h"
+#include "index.h"
+#include "log.h"
+#include "tiering-internal.h"
+
+#define RECLAIM_EXAMINE 4096
+#define RECLAIM_MOVES 512
+#define HIGH_PCT 90     /* the hand starts above this share of the size */
+#define LOW_PCT 80      /* and stops under this one */
+#define DEAD_PCT 20     /* compaction when dead bytes pass this share of the files */
+#define COMPACT_UNDER 50 /* of a segment whose live share is under this */
+
+struct walk {
+    bool on, compact;
+    uint64_t seq;
+    struct vlog_footer f;
+};
+static struct walk walks[TIX_TIERS];
+
+struct pending {
+    uint64_t hash, seq;
+    struct tix_loc from;
+    struct tbe_where to;
+};
+
+static void _walk_end(struct walk *w)
+{
+    vlog_footer_free(&w->f);
+    w->on = false;
+}
+
+/* Pick what to walk: the oldest segment for the hand (used >= size: over the mark), else the
+ * emptiest under COMPACT_UNDER when dead bytes pass DEAD_PCT. False: nothing to do. */
+static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct walk *w)
+{
+    size_t n = tbe_log_segments(be, NULL, 0);
+    if (n < 2)
+        return false; /* the active segment alone is never reclaimed */
+    struct tbe_log_seg *segs = malloc(n * sizeof(*segs));
+    if (!segs)
+        return false;
+    n = tbe_log_segments(be, segs, n);
+    bool found = false;
+    if (used >= size) { /* over the mark (reclaim_step decides which) */
+        for (size_t i = 0; i < n && !found; i++)
+            if (!segs[i].active) {
+                *w = (struct walk){.on = true, .seq = segs[i].seq};
+                found = true;
+            }
+    } else {
+        uint64_t bytes = 0, live = 0, files = 0;
+        for (size_t i = 0; i < n; i++) {
+            int64_t l = tix_seg_live(t, (uint32_t)segs[i].seq);
+            bytes += segs[i].bytes;
+            live += l > 0 ? (uint64_t)l : 0;
+            files += segs[i].size;
+        }
+        if (bytes > live && bytes - live > files / 100 * DEAD_PCT) {
+            double best = COMPACT_UNDER / 100.0;
+            for (size_t i = 0; i < n; i++) {
+                if (segs[i].active || !segs[i].bytes)
+                    continue;
+                int64_t l = tix_seg_live(t, (uint32_t)segs[i].seq);
+                double share = (double)(l > 0 ? l : 0) / (double)segs[i].bytes;
+                if (share < best) {
+                    best = share;
+                    *w = (struct walk){.on = true, .compact = true, .seq = segs[i].seq};
+                    found = true;
+                }
+            }
+        }
+    }
+    free(segs);
+    return found;
+}
+
+/* One walk's step on segment w: at most *examine records looked at, *moves moved (both
+ * counted down). 0, -1 (a write of the log failed), -2 (one of to failed). */
+static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
+                      const struct shed_tier *to, struct walk *w, int *examine, int *moves,
+                      bool wal, struct shed_result *r, char *err, size_t errlen)
+{
+    struct tbe *be = from->be;
+    int t = from->id;
+    struct pending *pend = malloc((size_t)*moves * sizeof(*pend));
+    struct pending *down = malloc((size_t)*moves * sizeof(*down));
+    struct tbe_batch *out = to ? tbe_batch_new(to->be) : NULL;
+    size_t bufcap = 0, np = 0, nd = 0;
+    uint8_t *buf = NULL;
+    int rc = 0;
+    bool done = false;
+    uint64_t now = clock_wall_ms(), moved_bytes = 0;
+    if (!pend || !down || (to && !out)) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+        goto out;
+    }
+    struct vlog_entry e;
+    while (*examine > 0 && *moves > 0) {
+        if (!vlog_footer_next(&w->f, &e)) {
+            done = true;
+            break;
+        }
+        --*examine;
+        if (e.kind != VLOG_PUT)
+            continue;
+        struct tix_loc loc = {(uint32_t)w->seq, e.off};
+        struct tix_entry x;
+        if (w->compact) {
+            x = tix_get(e.hash);
+            if (x.state != TIX_LIVE || x.tier != t || !tix_loc_eq(x.loc, loc))
+                continue;
+        } else {
+            x = tix_pass_at(e.hash, (uint8_t)t, loc);
+            if (x.state != TIX_LIVE)
+                continue; /* dead: nothing names it */
+        }
+        if (e.expire_ms && e.expire_ms <= now) {
+            if (tix_remove(e.hash, TIX_LIVE, x.seq))
+                stat_incr(&ctx->stats.vlog_expired_dropped);
+            continue;
+        }
+        bool keep = w->compact || x.ref;
+        --*moves;
+        if (!keep && !to) { /* cold, on the last tier: leaves the cache */
+            r->dropped += tix_remove(e.hash, TIX_LIVE, x.seq);
+            continue;
+        }
+        if (e.len > bufcap) {
+            uint8_t *nb = realloc(buf, e.len);
+            if (!nb) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                break;
+            }
+            buf = nb;
+            bufcap = e.len;
+        }
+        struct vlog_entry rec;
+        int rr = tbe_log_read(be, loc.seg, loc.off, e.len, buf, w->compact, &rec, err, errlen);
+        if (rr == -2) { /* never copied as good */
+            stat_incr(&ctx->stats.checksum_errors);
+            log_error("%s tier: %s; the key is no longer on disk", ctx->tiers[t].name, err);
+            tix_remove(e.hash, TIX_LIVE, x.seq);
+            continue;
+        }
+        if (rr != 0) {
+            if (rr == 1)
+                snprintf(err, errlen, "value log segment %llu went while walked",
+                         (unsigned long long)w->seq);
+            rc = -1;
+            break;
+        }
+        if (keep) {
+            struct tbe_where at;
+            if (tbe_log_append(be, &rec, &at, err, errlen) != 0) {
+                rc = -1;
+                break;
+            }
+            pend[np++] = (struct pending){e.hash, x.seq, loc, at};
+            moved_bytes += e.len;
+        } else {
+            tbe_put(out, e.hash, rec.key, rec.klen, rec.val, rec.vlen, NULL);
+            down[nd++] = (struct pending){.hash = e.hash, .seq = x.seq};
+        }
+    }
+    /* the copies first, then the index names them */
+    if (np && rc == 0 && tbe_log_flush(be, err, errlen) != 0)
+        rc = -1;
+    if (rc == 0)
+        for (size_t i = 0; i < np; i++)
+            tix_move(pend[i].hash, pend[i].seq, (uint8_t)t, pend[i].from, pend[i].to.loc,
+                     pend[i].to.len);
+    if (rc == 0 && nd) {
+        if (tbe_commit(to->be, out, wal, false, err, errlen) != 0)
+            rc = -2; /* the HDD tier's write failed */
+        else
+            for (size_t i = 0; i < nd; i++)
+                r->moved += tix_relocate(down[i].hash, down[i].seq, to->id, TIX_NOLOC);
+    }
+    if (rc == 0)
+        tbe_log_moved(be, moved_bytes);
+out:
+    if (rc != 0) {
+        _walk_end(w); /* the next step walks the segment again from its first record */
+    } else if (done) {
+        _walk_end(w);
+        tbe_log_drop(be, w->seq);
+    }
+    free(buf);
+    free(pend);
+    free(down);
+    tbe_batch_free(out);
+    return rc;
+}
+
+int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct shed_tier *to,
+                 uint64_t incoming, bool wal, struct shed_result *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof(*r));
+    struct tbe *be = from->be;
+    struct walk *w = &walks[from->id];
+    bool hurry = incoming != 0; /* a batch waits for room: try harder */
+    int moves = hurry ? RECLAIM_MOVES * 4 : RECLAIM_MOVES;
+    int examine = hurry ? RECLAIM_EXAMINE * 4 : RECLAIM_EXAMINE;
+    while (examine > 0 && moves > 0) {
+        uint64_t used = tbe_log_file_bytes(be) + incoming;
+        if (w->on && !w->compact && used < from->size / 100 * LOW_PCT)
+            _walk_end(w); /* under the low mark: the rest of the oldest segment may stay */
+        if (!w->on) {
+            /* a new walk: the hand while over the high mark (or, for a waiting batch, until
+             * under the low one), else a compaction */
+            uint64_t mark = hurry ? from->size / 100 * LOW_PCT : from->size / 100 * HIGH_PCT;
+            if (!_pick(be, from->id, used > mark ? from->size : 0, from->size, w))
+                return 0;
+            int rc = tbe_log_footer(be, w->seq, &w->f, err, errlen);
+            if (rc != 0) {
+                /* gone, or its footer unreadable: its records become misses when read */
+                if (rc < 0)
+                    log_error("%s tier: value log segment %llu: %s; dropped",
+                              ctx->tiers[from->id].name, (unsigned long long)w->seq, err);
+                tbe_log_drop(be, w->seq);
+                w->on = false;
+                continue;
+            }
+        }
+        struct shed_result one = {0};
+        int rc = _walk_step(ctx, from, to, w, &examine, &moves, wal, &one, err, errlen);
+        r->moved += one.moved;
+        r->dropped += one.dropped;
+        if (rc != 0)
+            return rc;
+        if (w->on)
+            return 0; /* the step's budget ran out inside the segment */
+    }
+    return 0;
+}
+
+void reclaim_teardown(void)
+{
+    for (int t = 0; t < TIX_TIERS; t++)
+        _walk_end(&walks[t]);
+}
