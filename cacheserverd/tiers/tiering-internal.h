@@ -200,6 +200,13 @@ void tjob_free(struct tjob *j);
 bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out);
 
 /* ---- writer.c: the writer thread ---- */
+/* The bytes of records a tier of `size` may hold on a file system of `disk` bytes (0:
+ * unknown): its size, or less when the file system is too small for that (a size set above
+ * the disk's): a quarter of a small disk (RocksDB's flushes and compactions need the rest),
+ * two thirds of a large one less 1 GiB. Not less when the disk fills up with other files:
+ * that is a fault (the tier is degraded until there is room again), never a reason to drop
+ * what the tier holds. */
+uint64_t tiering_size_cap(uint64_t size, uint64_t disk);
 /* The writer thread's entry point; arg is the struct tiering. */
 void *tiering_writer_main(void *arg);
 /* Jobs ever pushed to the writer's queue: a ticket for tiering_when_durable. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "clock.h"
 #include "fsutil.h"
@@ -123,10 +124,14 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
      * replayed yet), and would take the disk */
     if (kind == TBE_ROCKSDB && tbe_log_remove_segments(option_get_s(path), err, sizeof(err)) != 0)
         log_error("%s tier: removing a value log's segments: %s", name, err);
+    /* a log sizes its segments from what the tier may hold on its file system */
+    struct statvfs vfs;
+    uint64_t disk = statvfs(option_get_s(path), &vfs) == 0
+                        ? (uint64_t)vfs.f_blocks * vfs.f_frsize : 0;
     struct tbe_opts o = {.kind = kind,
                          .path = option_get_s(path),
                          .tier = (uint8_t)t,
-                         .size = option_get_u(size),
+                         .size = tiering_size_cap(option_get_u(size), disk),
                          .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
                          .start_empty = option_get_b(&ctx->opts.tier_start_empty),
                          .now_ms = clock_wall_ms,

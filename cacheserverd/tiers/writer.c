@@ -54,19 +54,19 @@ struct wbatch {
     uint64_t bytes;            /* bytes of the puts prepared so far in this batch */
 };
 
-/* The bytes of records tier i may hold: its configured size, or less when its file system
- * is too small for that (a size set above the disk's): a quarter of a small disk (flushes
- * and compactions need the rest, see _make_room), two thirds of a large one less 1 GiB.
- * Not less when the disk fills up with other files: that is a fault (the tier is degraded
- * until there is room again), never a reason to drop what the tier holds. */
+uint64_t tiering_size_cap(uint64_t size, uint64_t disk)
+{
+    uint64_t fits = disk / 4, large = disk - disk / 3;
+    if (large > (1ull << 30) && large - (1ull << 30) > fits)
+        fits = large - (1ull << 30);
+    return disk && fits < size ? fits : size;
+}
+
+/* The bytes of records tier i may hold (tiering_size_cap of its configured size). */
 static uint64_t _size(const struct tiering *ctx, int i)
 {
     const struct tier *t = &ctx->tiers[i];
-    uint64_t size = option_get_u(t->size), d = t->disk_size;
-    uint64_t fits = d / 4, large = d - d / 3;
-    if (large > (1ull << 30) && large - (1ull << 30) > fits)
-        fits = large - (1ull << 30);
-    return d && fits < size ? fits : size;
+    return tiering_size_cap(option_get_u(t->size), t->disk_size);
 }
 
 /* Bytes the files in directory path take on disk (*all), and the bytes written to the
@@ -520,7 +520,7 @@ static void _recover(struct tiering *ctx)
             .kind = tr->kind,
             .path = path,
             .tier = (uint8_t)t,
-            .size = option_get_u(tr->size),
+            .size = _size(ctx, t),
             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
             .start_empty = false,
             .now_ms = clock_wall_ms,

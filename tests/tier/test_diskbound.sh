@@ -33,8 +33,9 @@ for values in letters random; do
   fi
   declare -A before
   watch=(ssd_hits_total promotions_total demotions_total)
-  # on a value log, the reclaim must have run during the load: segments emptied and removed
-  [[ "${HARNESS_SERVER_ARGS:-}" == *vlog* ]] && watch+=(vlog_segments_dropped_total)
+  # on a value log, random bytes (32 MiB of them, more than its 16 MiB) make the reclaim
+  # run during the load: segments emptied and removed (letters compress to ~4 MiB: it may not)
+  [[ "${HARNESS_SERVER_ARGS:-}" == *vlog* && $values == random ]] && watch+=(vlog_segments_dropped_total)
   for s in "${watch[@]}"; do
     before[$s]=$(stat $s) || exit 1
   done

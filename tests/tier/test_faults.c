@@ -274,7 +274,7 @@ static bool _claims_hold(const char *persist, const char *when, cc_client *c,
  * were written: they must fit in the file system, and the keys the index claims must read
  * back. Then the disk fills up (a fault: the tier is degraded, requests are still served),
  * gets room again, and the tier recovers by itself, with what it had made durable. */
-static void _full_disk_accounting(const char *persist)
+static void _full_disk_accounting(const char *persist, const char *backend)
 {
     double t0 = _now();
     bool durable = strcmp(persist, "off") != 0;
@@ -298,7 +298,8 @@ static void _full_disk_accounting(const char *persist)
     snprintf(ssd, sizeof(ssd), "%s/ssd", disk);
     const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd, "--ssd-size", "1GiB",
                           "--persist", persist, "--demote-unread", "true",
-                          "--tier-compress-threshold", "1000000", "--threads", "2", NULL};
+                          "--tier-compress-threshold", "1000000", "--threads", "2",
+                          "--ssd-backend", backend, NULL};
     struct harness *h = srv = harness_start(args);
     cc_client *c = tier_client(h);
 
@@ -401,13 +402,21 @@ static void _full_disk_accounting(const char *persist)
 static void test_full_disk_accounting_demotions(void **state)
 {
     (void)state;
-    _full_disk_accounting("off");
+    _full_disk_accounting("off", "rocksdb");
+}
+
+/* The same on a value log (docs/valuelog.md): a full disk fails the creation of a segment,
+ * never a record halfway. */
+static void test_full_disk_accounting_vlog(void **state)
+{
+    (void)state;
+    _full_disk_accounting("off", "vlog");
 }
 
 static void test_full_disk_accounting_persist(void **state)
 {
     (void)state;
-    _full_disk_accounting("async");
+    _full_disk_accounting("async", "rocksdb");
 }
 
 /* Runs after the test, passed or failed: never leave a mount behind. */
@@ -431,6 +440,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_full_disk_and_recovery, cleanup),
         cmocka_unit_test_teardown(test_full_disk_accounting_demotions, cleanup),
+        cmocka_unit_test_teardown(test_full_disk_accounting_vlog, cleanup),
         cmocka_unit_test_teardown(test_full_disk_accounting_persist, cleanup),
     };
     return cmocka_run_group_tests_name("disk faults", tests, NULL, NULL);
