@@ -70,6 +70,8 @@
     ACTION(vlog_bytes_moved, STAT_COUNTER, "ssd_backend vlog: bytes of live records the reclaim copied to the head") \
     ACTION(vlog_segments_dropped, STAT_COUNTER, "ssd_backend vlog: segments the reclaim emptied and removed") \
     ACTION(vlog_expired_dropped, STAT_COUNTER, "ssd_backend vlog: expired records the reclaim dropped from the index") \
+    ACTION(vlog_inline_reads, STAT_COUNTER, "vlog_inline_reads: disk reads answered on the worker from the page cache") \
+    ACTION(vlog_inline_missed, STAT_COUNTER, "vlog_inline_reads: cached records that were not the key's (sent to an I/O thread)") \
     ACTION(repl_peers_up, STAT_GAUGE, "peers whose links both ways are up") \
     ACTION(repl_refused, STAT_COUNTER, "connections to the peer port refused: not a peer, wrong certificate, not TLS") \
     ACTION(repl_protocol_errors, STAT_COUNTER, "peer links closed for a malformed message") \

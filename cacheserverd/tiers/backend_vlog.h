@@ -37,6 +37,12 @@ int tbe_log_footer(struct tbe *be, uint64_t seq, struct vlog_footer *f, char *er
  * error, -2 a record that fails a check (message in err). */
 int tbe_log_read(struct tbe *be, uint32_t seg, uint32_t off, uint32_t len, uint8_t *buf,
                  bool check_value, struct vlog_entry *e, char *err, size_t errlen);
+/* The same, for a worker that must not wait on the device: only when every byte is in the
+ * page cache (preadv2 with RWF_NOWAIT), any thread. 0 (*e filled, the key and value not
+ * checked beyond vlog_record_check), 1 otherwise (not cached, gone, a short or failed read,
+ * a record that fails a check: the I/O thread's read decides and reports). */
+int tbe_log_read_cached(struct tbe *be, uint32_t seg, uint32_t off, uint32_t len,
+                        uint8_t *buf, struct vlog_entry *e);
 /* Append a copy of record e (kind, flags, hash, key, val) at the head, through the write
  * buffer: *where is valid once tbe_log_flush returned 0. 0, or -1 (message in err). */
 int tbe_log_append(struct tbe *be, const struct vlog_entry *e, struct tbe_where *where,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_vlog.h"
 #include "clock.h"
 #include "diskval.h"
 #include "histogram.h"
@@ -157,6 +158,46 @@ void tiering_read_stream(struct tiering *ctx, struct tiering_result *res, const 
     res->len = want;
 }
 
+/* Fill res from a key record's value (raw, a diskval encoding): TIER_FOUND with the value,
+ * or a stream's head with its last chunk (heads: when head is true), or TIER_ERROR. */
+static void _result_from(struct tiering *ctx, struct tiering_result *res, const uint8_t *raw,
+                         size_t rlen, bool head)
+{
+    struct diskval v;
+    uint8_t *owned;
+    int d = diskval_decode(raw, rlen, clock_wall_ms(), &v, &owned);
+    if (d == DISKVAL_OK && v.type == STORE_T_STREAM && head) {
+        tiering_read_stream(ctx, res, v.data, v.len);
+        free(owned);
+        res->type = v.type;
+        res->expire_ms = v.expire_ms;
+        res->version = v.version;
+    } else if (d == DISKVAL_OK) {
+        res->status = TIER_FOUND;
+        res->type = v.type;
+        res->expire_ms = v.expire_ms;
+        res->version = v.version;
+        res->len = v.len;
+        res->ctr_len = v.ctr_len; /* right after the value, in both buffers */
+        res->data = owned ? owned : malloc(v.len + v.ctr_len + 1);
+        if (!res->data) {
+            res->status = TIER_ERROR;
+            snprintf(res->err, sizeof(res->err), "out of memory");
+        } else if (!owned) {
+            memcpy(res->data, v.data, v.len + v.ctr_len);
+        }
+    } else if (d == DISKVAL_CORRUPT) {
+        stat_incr(&ctx->stats.checksum_errors);
+        log_error("%s tier: a value failed its checksum (%zu bytes); not returned",
+                  ctx->tiers[res->tier].name, rlen);
+        res->status = TIER_ERROR;
+        snprintf(res->err, sizeof(res->err), "value on disk failed its checksum");
+    } else if (d == DISKVAL_NOMEM) {
+        res->status = TIER_ERROR;
+        snprintf(res->err, sizeof(res->err), "out of memory");
+    }
+}
+
 void *tiering_reader_main(void *arg)
 {
     struct tiering *ctx = arg;
@@ -215,39 +256,7 @@ void *tiering_reader_main(void *arg)
             if (rc < 0) {
                 res->status = TIER_ERROR;
             } else if (rc == 0) {
-                struct diskval v;
-                uint8_t *owned;
-                int d = diskval_decode(raw, rlen, clock_wall_ms(), &v, &owned);
-                if (d == DISKVAL_OK && v.type == STORE_T_STREAM && j->kind == TJOB_READ) {
-                    tiering_read_stream(ctx, res, v.data, v.len);
-                    free(owned);
-                    res->type = v.type;
-                    res->expire_ms = v.expire_ms;
-                    res->version = v.version;
-                } else if (d == DISKVAL_OK) {
-                    res->status = TIER_FOUND;
-                    res->type = v.type;
-                    res->expire_ms = v.expire_ms;
-                    res->version = v.version;
-                    res->len = v.len;
-                    res->ctr_len = v.ctr_len; /* right after the value, in both buffers */
-                    res->data = owned ? owned : malloc(v.len + v.ctr_len + 1);
-                    if (!res->data) {
-                        res->status = TIER_ERROR;
-                        snprintf(res->err, sizeof(res->err), "out of memory");
-                    } else if (!owned) {
-                        memcpy(res->data, v.data, v.len + v.ctr_len);
-                    }
-                } else if (d == DISKVAL_CORRUPT) {
-                    stat_incr(&ctx->stats.checksum_errors);
-                    log_error("%s tier: a value failed its checksum (%zu bytes); not returned",
-                              ctx->tiers[res->tier].name, rlen);
-                    res->status = TIER_ERROR;
-                    snprintf(res->err, sizeof(res->err), "value on disk failed its checksum");
-                } else if (d == DISKVAL_NOMEM) {
-                    res->status = TIER_ERROR;
-                    snprintf(res->err, sizeof(res->err), "out of memory");
-                }
+                _result_from(ctx, res, raw, rlen, j->kind == TJOB_READ);
                 free(raw);
             }
         }
@@ -311,6 +320,57 @@ static enum tiering_queued _queue_read(struct tiering *ctx, struct tjob *j, uint
     return TIERING_QUEUED;
 }
 
+/* vlog_inline_reads (docs/valuelog.md, step 7): a record of a value log tier whose bytes are
+ * all in the page cache is read on the worker, with no hop to an I/O thread and back. Only
+ * records of at most INLINE_MAX bytes and never a stream's head (its chunks are read from
+ * RocksDB, which may block): the worker's work stays O(1) and never waits on the device.
+ * NULL: read on an I/O thread as usual (not cached, not a log, off, or anything unusual). */
+#define INLINE_MAX (16u << 10)
+static struct tiering_result *_read_inline(struct tiering *ctx, const struct tix_entry *e,
+                                           uint16_t ns, const void *key, uint32_t klen,
+                                           uint64_t hash)
+{
+    if (!e->loc.off || e->dlen > INLINE_MAX || e->stream || e->tier >= TIX_TIERS ||
+        !option_get_b(&ctx->opts.vlog_inline_reads))
+        return NULL;
+    uint64_t t0 = clock_mono_us();
+    struct tier *tr = &ctx->tiers[e->tier];
+    uint8_t buf[INLINE_MAX];
+    struct vlog_entry rec;
+    int rc = 1;
+    pthread_rwlock_rdlock(&tr->lock);
+    if (tr->be && tbe_is_log(tr->be))
+        rc = tbe_log_read_cached(tr->be, e->loc.seg, e->loc.off, e->dlen, buf, &rec);
+    pthread_rwlock_unlock(&tr->lock);
+    /* the record must be this key's (a 64-bit hash collision is another key's): its tier key
+     * is [name length][namespace name][key] */
+    const char *name = rc == 0 ? store_ns_name(ns) : NULL;
+    size_t nlen = name ? strlen(name) : 0;
+    if (!name || rec.kind != VLOG_PUT || rec.klen != 1 + nlen + klen || rec.key[0] != nlen ||
+        memcmp(rec.key + 1, name, nlen) != 0 || memcmp(rec.key + 1 + nlen, key, klen) != 0) {
+        if (rc == 0)
+            stat_incr(&ctx->stats.vlog_inline_missed);
+        return NULL;
+    }
+    struct tiering_result *res = calloc(1, sizeof(*res));
+    if (!res)
+        return NULL;
+    res->hash = hash;
+    res->seq = e->seq;
+    res->tier = e->tier;
+    res->status = TIER_MISS;
+    _result_from(ctx, res, rec.val, rec.vlen, false);
+    if (res->type == STORE_T_STREAM && res->status == TIER_FOUND) { /* a head after all */
+        tiering_result_free(res);
+        return NULL;
+    }
+    stat_incr(e->tier == TIX_SSD ? &ctx->stats.ssd_reads : &ctx->stats.hdd_reads);
+    stat_incr(&ctx->stats.vlog_inline_reads);
+    if (res->status != TIER_ERROR)
+        hist_record(&ctx->read_hist[res->tier], clock_mono_us() - t0);
+    return res;
+}
+
 enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, uint64_t hash,
                                  tiering_done_fn done, void *arg)
 {
@@ -365,6 +425,11 @@ enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, ui
     }
     if (e.state != TIX_LIVE)
         return TIERING_NOT_THERE;
+    struct tiering_result *res = _read_inline(ctx, &e, ns, key, klen, hash);
+    if (res) {
+        done(arg, res);
+        return TIERING_QUEUED;
+    }
     struct tjob *j = tjob_new(TJOB_READ, ns, key, klen);
     if (j) {
         j->hash = hash;

@@ -51,6 +51,9 @@
     ACTION(ssd_backend, OPT_STR, "rocksdb", OPT_STARTUP,                                       \
            "rocksdb | vlog: how the SSD tier stores values (vlog: a value log of segment "     \
            "files, one pread per read; persist off and no peers only, for now)")               \
+    ACTION(vlog_inline_reads, OPT_BOOL, "false", OPT_RUNTIME,                                  \
+           "ssd_backend vlog: read a disk record on the worker when it is in the page cache "  \
+           "(no hop to an I/O thread); records up to 16 KiB, never a stream's head")            \
     ACTION(hdd_path, OPT_STR, "", OPT_STARTUP,                                                 \
            "directory of the HDD tier (a RocksDB instance; created with its parents if "       \
            "missing); empty = no HDD tier. Without an "                                        \
@@ -145,7 +148,11 @@
     ACTION(vlog_segments_dropped, STAT_COUNTER,                                                \
            "ssd_backend vlog: segments the reclaim emptied and removed")                       \
     ACTION(vlog_expired_dropped, STAT_COUNTER,                                                 \
-           "ssd_backend vlog: expired records the reclaim dropped from the index")
+           "ssd_backend vlog: expired records the reclaim dropped from the index") \
+    ACTION(vlog_inline_reads, STAT_COUNTER,                                                    \
+           "vlog_inline_reads: disk reads answered on the worker from the page cache")          \
+    ACTION(vlog_inline_missed, STAT_COUNTER,                                                   \
+           "vlog_inline_reads: cached records that were not the key's (sent to an I/O thread)")
 
 void tiering_options_register(void);
 /* Open the configured tiers, hook into the store, start the threads. 0, or -1 (logged). */

@@ -36,6 +36,8 @@ for values in letters random; do
   # on a value log, random bytes (32 MiB of them, more than its 16 MiB) make the reclaim
   # run during the load: segments emptied and removed (letters compress to ~4 MiB: it may not)
   [[ "${HARNESS_SERVER_ARGS:-}" == *vlog* && $values == random ]] && watch+=(vlog_segments_dropped_total)
+  # and with reads on the workers, some were answered there
+  [[ "${HARNESS_SERVER_ARGS:-}" == *"--vlog-inline-reads true"* ]] && watch+=(vlog_inline_reads_total)
   for s in "${watch[@]}"; do
     before[$s]=$(stat $s) || exit 1
   done
