@@ -1,0 +1,416 @@
+/* The SSD tier on a value log (--ssd-backend vlog, docs/valuelog.md) in a real cacheserverd:
+ * start-up refuses what the log cannot do yet (persistence, peers) and an unknown back end;
+ * when the segment files fill the tier, the hand keeps records read since it last passed
+ * (rewritten at the head) and drops cold ones out of the cache; compaction gives back the
+ * space of overwritten records without losing a value; expired records leave at the hand.
+ * Values are 4000 bytes, never compressed (tier-compress-threshold above them), so the bytes
+ * on disk are predictable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cacheclient.h"
+#include "harness.h"
+#include "tier_client.h"
+
+#define VLEN 4000
+#define MIB (1024ull * 1024ull)
+
+static struct harness *srv;
+static char base_dir[256];
+
+static cc_client *_client(void) { return tier_client(srv); }
+
+static uint64_t _stat(const char *name) { return harness_stat(srv, name); }
+
+static uint64_t _now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Key i's value in round r: distinct per key and per round. */
+static void _value(int i, int r, char *buf)
+{
+    for (int j = 0; j < VLEN; j++)
+        buf[j] = (char)('a' + (i * 7 + r * 3 + j) % 26);
+    snprintf(buf, 24, "v%08d.r%d", i, r); /* distinct prefix */
+}
+
+/* Start a server whose SSD tier is a value log of ssd_size, the tier beside its data. */
+static int _start(const char *ssd_size)
+{
+    if (!tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog"))
+        return -1;
+    char ssd_dir[300];
+    snprintf(ssd_dir, sizeof(ssd_dir), "%s/ssd", base_dir);
+    const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd_dir, "--ssd-size", ssd_size,
+                          "--ssd-backend", "vlog", "--demote-unread", "true",
+                          "--tier-queue", "100000", "--threads", "2",
+                          "--tier-compress-threshold", "100000", NULL};
+    srv = harness_start(args);
+    if (!srv) {
+        tier_rmdir(base_dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_4m(void **state)
+{
+    (void)state;
+    return _start("4MiB");
+}
+
+static int setup_64m(void **state)
+{
+    (void)state;
+    return _start("64MiB");
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    harness_destroy(&srv);
+    return tier_rmdir(base_dir);
+}
+
+/* Wait until the writer has nothing queued. */
+static void _settle(void)
+{
+    for (int i = 0; i < 3000 && _stat("tier_queue_depth") != 0; i++)
+        usleep(10000);
+    assert_int_equal(_stat("tier_queue_depth"), 0);
+}
+
+/* Writes keys [from, to) of prefix, round r's values, ttl_ms (0: none); no settle. */
+static void _write(cc_client *c, const char *prefix, int from, int to, int r, uint64_t ttl_ms)
+{
+    char key[32], *val = malloc(VLEN);
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof(key), "%s:%d", prefix, i);
+        _value(i, r, val);
+        cc_value v = cc_value_bytes(val, VLEN);
+        assert_int_equal(cc_set(c, key, strlen(key), &v, ttl_ms, 0, 0, NULL), CC_OK);
+    }
+    free(val);
+}
+
+static void _fill(cc_client *c, const char *prefix, int from, int to, int r)
+{
+    _write(c, prefix, from, to, r, 0);
+    _settle();
+}
+
+/* Every key [from, to) of prefix reads back round r's value, byte for byte. */
+static void _read_back(cc_client *c, const char *prefix, int from, int to, int r)
+{
+    char key[32], *want = malloc(VLEN);
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof(key), "%s:%d", prefix, i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (rc != CC_OK)
+            fail_msg("key %s: %s (%s); tier_evictions %llu vlog_segments_dropped %llu "
+                     "vlog_bytes_moved %llu checksum_errors %llu", key, cc_strstatus(rc),
+                     cc_errmsg(c), (unsigned long long)_stat("tier_evictions"),
+                     (unsigned long long)_stat("vlog_segments_dropped"),
+                     (unsigned long long)_stat("vlog_bytes_moved"),
+                     (unsigned long long)_stat("checksum_errors"));
+        _value(i, r, want);
+        assert_int_equal(it.value.type, CC_TYPE_BYTES);
+        assert_int_equal(it.value.len, VLEN);
+        if (memcmp(it.value.data, want, VLEN) != 0)
+            fail_msg("key %s: not round %d's value (starts '%.16s')", key, r,
+                     (const char *)it.value.data);
+        cc_item_release(&it);
+    }
+    free(want);
+}
+
+/* How many keys [from, to) of prefix are not found (any other answer than OK fails). */
+static int _count_missing(cc_client *c, const char *prefix, int from, int to)
+{
+    char key[32];
+    int missing = 0;
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof(key), "%s:%d", prefix, i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (rc == CC_NOT_FOUND)
+            missing++;
+        else if (rc != CC_OK)
+            fail_msg("key %s: %s (%s)", key, cc_strstatus(rc), cc_errmsg(c));
+        cc_item_release(&it);
+    }
+    return missing;
+}
+
+static void _print_stats(const char *when)
+{
+    const char *names[] = {"vlog_segments", "vlog_dead_bytes", "vlog_bytes_appended",
+                           "vlog_bytes_moved", "vlog_segments_dropped", "vlog_expired_dropped",
+                           "tier_evictions", "ssd_hits", "ssd_items", "ssd_disk_bytes",
+                           "demotions", "checksum_errors"};
+    printf("# %s:", when);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        printf(" %s=%llu", names[i], (unsigned long long)_stat(names[i]));
+    printf("\n");
+}
+
+/* ---- start-up ---- */
+
+/* Run the server with args (a printf format filled with dir) for at most 10 s, its output in
+ * out; returns its exit code (124: still running when the timeout stopped it). */
+static int _run_server(const char *out, const char *fmt, const char *dir)
+{
+    char args[2048], cmd[4096];
+    snprintf(args, sizeof(args), fmt, dir, dir, dir, dir, dir, dir);
+    snprintf(cmd, sizeof(cmd), "timeout 10 '%s' %s >%s 2>&1", getenv("CACHESERVERD"), args, out);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static bool _file_contains(const char *file, const char *needle)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "grep -qF -- '%s' %s", needle, file);
+    return system(cmd) == 0;
+}
+
+/* A TCP port nothing listens on now. */
+static unsigned _free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* True when the server exited on its own (not stopped by the timeout) with a non-zero code
+ * and its output names the reason; else prints its output and why. */
+static bool _refused(const char *out, int rc, const char *needle, const char *what)
+{
+    char cmd[600];
+    if (rc != 0 && rc != 124 && _file_contains(out, needle))
+        return true;
+    system((snprintf(cmd, sizeof(cmd), "cat %s >&2", out), cmd));
+    fprintf(stderr, "ERROR: %s: exit code %d (124: it started and ran until stopped), want a "
+            "refusal saying '%s'\n", what, rc, needle);
+    return false;
+}
+
+static void test_refused_with_persistence_peers_or_unknown(void **state)
+{
+    (void)state;
+    char dir[200], cmd[1024], out[300], fmt[1024];
+    snprintf(dir, sizeof(dir), "%s/vlog-refuse.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    int wrong = 0;
+
+    /* persistence */
+    snprintf(out, sizeof(out), "%s/persist.txt", dir);
+    int rc = _run_server(out, "--socket %s/a.sock --data-dir %s/data --ssd-path %s/ssd "
+                              "--ssd-backend vlog --persist async", dir);
+    wrong += !_refused(out, rc, "ssd_backend vlog does not keep data across restarts",
+                       "vlog with persist async");
+
+    /* an unknown back end */
+    snprintf(out, sizeof(out), "%s/foo.txt", dir);
+    rc = _run_server(out, "--socket %s/c.sock --data-dir %s/data3 --ssd-path %s/ssd3 "
+                          "--ssd-backend foo", dir);
+    wrong += !_refused(out, rc, "ssd_backend must be rocksdb or vlog", "ssd_backend foo");
+
+    /* a peer, with everything else replication needs (node id, identity, a listen address),
+     * so that the value log is the only reason to refuse (without them start-up stops on
+     * "node-id must be 1..65535 with peers", after the tier opened) */
+    snprintf(out, sizeof(out), "%s/peer.txt", dir);
+    snprintf(cmd, sizeof(cmd), "'%s' --gen-identity %s/id >/dev/null", getenv("CACHESERVERD"), dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(fmt, sizeof(fmt),
+             "--socket %%s/b.sock --data-dir %%s/data2 --ssd-path %%s/ssd2 --ssd-backend vlog "
+             "--node-id 1 --node-name a --identity %%s/id --replication-listen 127.0.0.1:%u "
+             "--peer 'b 127.0.0.1:%u %s'", _free_port(), _free_port(),
+             "0000000000000000000000000000000000000000000000000000000000000000");
+    rc = _run_server(out, fmt, dir);
+    wrong += !_refused(out, rc, "ssd_backend vlog cannot be walked by a peer", "vlog with a peer");
+
+    /* persistence off, no peers: it starts and serves */
+    char ssd[300];
+    snprintf(ssd, sizeof(ssd), "%s/ssd4", dir);
+    const char *args[] = {"--ssd-path", ssd, "--ssd-backend", "vlog", "--memory", "8MiB", NULL};
+    struct harness *h = harness_start(args);
+    assert_non_null(h);
+    srv = h;
+    cc_client *c = _client();
+    cc_value v = cc_value_bytes("in a log", 8);
+    assert_int_equal(cc_set(c, "k", 1, &v, 0, 0, 0, NULL), CC_OK);
+    cc_item it = {0};
+    assert_int_equal(cc_get(c, "k", 1, &it), CC_OK);
+    assert_int_equal(it.value.len, 8);
+    assert_memory_equal(it.value.data, "in a log", 8);
+    cc_item_release(&it);
+    assert_true(harness_log_contains(h, "(vlog)"));
+    cc_client_destroy(&c);
+    harness_destroy(&h);
+    srv = NULL;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    if (wrong)
+        fail_msg("%d of 3 start-ups that must be refused were not (see above)", wrong);
+}
+
+/* ---- the hand ---- */
+
+#define HOT 40
+
+/* 4 MiB of segments of 512 KiB; about 6x the tier written. Hot keys are read from disk
+ * between every 200 keys written: the hand finds their ref bits set and rewrites them at the
+ * head, while the cold keys written with them leave the cache. */
+static void test_hand_keeps_read_records(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    /* no promotion: a key read stays on disk, where the hand sees its read */
+    assert_int_equal(cc_config_set(c, "promote_window_s", "0"), CC_OK);
+    _fill(c, "hot", 0, HOT, 0);
+    /* 1000 x 4 KB, twice what the 2 MiB memory holds (about 500 of these), so the hot keys,
+     * the oldest, are on disk before they are first read (a read in memory would keep them
+     * there; memory's eviction is not strictly oldest first, 600 left half of them there) */
+    _fill(c, "cold", 0, 1000, 0);
+    uint64_t hits = _stat("ssd_hits");
+    _read_back(c, "hot", 0, HOT, 0);
+    printf("# %llu of the %d hot keys read from disk at first\n",
+           (unsigned long long)(_stat("ssd_hits") - hits), HOT);
+    assert_true(_stat("ssd_hits") >= hits + HOT / 2); /* they were read from disk */
+    int cold = 1000;
+    while ((uint64_t)(HOT + cold) * VLEN < 6 * 4 * MIB) {
+        _fill(c, "cold", cold, cold + 200, 0);
+        cold += 200;
+        _read_back(c, "hot", 0, HOT, 0);
+    }
+    _print_stats("after the hot/cold load");
+    hits = _stat("ssd_hits");
+    _read_back(c, "hot", 0, HOT, 0);
+    assert_true(_stat("ssd_hits") > hits); /* the hot keys are still on disk */
+    assert_true(_stat("tier_evictions") > 0);
+    assert_true(_stat("vlog_segments_dropped") > 0);
+    assert_true(_stat("vlog_bytes_moved") > 0); /* hot records rewritten at the head */
+    assert_true(_stat("ssd_disk_bytes") <= 4 * MIB);
+    int gone = _count_missing(c, "cold", 0, 100);
+    printf("# %d of cold keys 0..99 left the cache; %d cold keys written\n", gone, cold);
+    assert_true(gone >= 50);
+    assert_int_equal(_stat("checksum_errors"), 0);
+    assert_int_equal(harness_ping(srv), 0);
+    cc_client_destroy(&c);
+}
+
+/* ---- compaction ---- */
+
+#define OW_KEYS 1000
+#define OW_ROUNDS 5
+
+/* 64 MiB of segments of 2 MiB (a 32nd): the hand never runs, yet overwriting every key five
+ * times leaves most records dead; compaction removes the segments they fill. */
+static void test_compaction_gives_back_dead_space(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    _fill(c, "ow", 0, OW_KEYS, 0);
+    for (int r = 1; r <= OW_ROUNDS; r++)
+        _fill(c, "ow", 0, OW_KEYS, r);
+    const uint64_t seg = 64 * MIB / 32;
+    /* compaction runs between batches and every 100 ms when idle: give it a moment */
+    for (int i = 0; i < 100; i++) {
+        if (_stat("vlog_dead_bytes") * 100 <= _stat("vlog_segments") * seg * 40)
+            break;
+        usleep(50000);
+    }
+    _print_stats("after the overwrites");
+    assert_true(_stat("demotions") > OW_KEYS * OW_ROUNDS / 2); /* the overwrites did reach disk */
+    assert_true(_stat("vlog_segments_dropped") > 0 || _stat("vlog_bytes_moved") > 0);
+    uint64_t dead = _stat("vlog_dead_bytes"), segs = _stat("vlog_segments");
+    if (dead * 100 > segs * seg * 40)
+        fail_msg("%llu dead bytes in %llu segments of %llu bytes: more than 40%%",
+                 (unsigned long long)dead, (unsigned long long)segs, (unsigned long long)seg);
+    _read_back(c, "ow", 0, OW_KEYS, OW_ROUNDS);
+    assert_true(_stat("ssd_hits") > 0);
+    assert_int_equal(_stat("checksum_errors"), 0);
+    assert_int_equal(_stat("tier_evictions"), 0);
+    cc_client_destroy(&c);
+}
+
+/* ---- expiry ---- */
+
+#define TTL_KEYS 300
+#define TTL_MS 2000
+
+/* Keys that expired on disk are misses, and the hand drops their records (it does not
+ * rewrite or keep them). */
+static void test_expired_records_leave(void **state)
+{
+    (void)state;
+    cc_client *c = _client();
+    assert_int_equal(cc_config_set(c, "promote_window_s", "0"), CC_OK);
+    uint64_t t0 = _now_ms();
+    _write(c, "ttl", 0, TTL_KEYS, 0, TTL_MS);
+    /* memory reclaims an item that expired instead of demoting it: push the ttl keys out
+     * while they are alive, so their records are on disk when they expire */
+    _fill(c, "early", 0, 700, 0);
+    uint64_t pushed = _now_ms() - t0;
+    printf("# ttl keys written and pushed to disk in %llu ms\n", (unsigned long long)pushed);
+    if (pushed >= TTL_MS)
+        fail_msg("writing the ttl keys and pushing them to disk took %llu ms, longer than "
+                 "their ttl: the test proves nothing on this machine", (unsigned long long)pushed);
+    uint64_t hits = _stat("ssd_hits");
+    uint64_t expired_before = _stat("vlog_expired_dropped");
+    assert_int_equal(expired_before, 0);
+    /* sleep until 2.1 s after the ttl keys, then 2,000 more keys (8 MB through a 4 MiB tier):
+     * the hand walks the segments holding the ttl keys after they expired */
+    uint64_t el = _now_ms() - t0;
+    if (el < TTL_MS + 100)
+        usleep((useconds_t)(TTL_MS + 100 - el) * 1000);
+    _fill(c, "push", 0, 2000, 0);
+    _print_stats("after the push");
+    assert_true(_stat("vlog_segments_dropped") > 0);
+    assert_true(_stat("vlog_expired_dropped") > 0);
+    char key[32];
+    for (int i = 0; i < TTL_KEYS; i++) {
+        snprintf(key, sizeof(key), "ttl:%d", i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (rc != CC_NOT_FOUND)
+            fail_msg("key %s after its ttl: %s", key, cc_strstatus(rc));
+    }
+    assert_int_equal(_stat("ssd_hits"), hits); /* no expired key was a hit */
+    assert_int_equal(_stat("checksum_errors"), 0);
+    cc_client_destroy(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refused_with_persistence_peers_or_unknown),
+        cmocka_unit_test_setup_teardown(test_hand_keeps_read_records, setup_4m, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_gives_back_dead_space, setup_64m, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_records_leave, setup_4m, teardown),
+    };
+    return cmocka_run_group_tests_name("ssd tier on a value log", tests, NULL, NULL);
+}
