@@ -403,7 +403,8 @@ void option_registry_foreach(void (*fn)(void *arg, const char *module, struct op
 const char *option_registry_str(const char *name)
 {
     struct option_desc *d = option_registry_find(name);
-    const char *v = d && d->type == OPT_STR ? option_get_s(d->value) : NULL;
+    const char *v = d && (d->type == OPT_STR || d->type == OPT_LIST) ? option_get_s(d->value)
+                                                                      : NULL;
     return v ? v : "";
 }
 

@@ -131,7 +131,8 @@ struct option_desc *option_registry_find(const char *name);
 /* Call fn for every option, tables in registration order. */
 void option_registry_foreach(void (*fn)(void *arg, const char *module, struct option_desc *d),
                              void *arg);
-/* The value of the OPT_STR option `name`, or "" when there is no such string option. */
+/* The text of the OPT_STR or OPT_LIST option `name` (a list: its items as stored), or ""
+ * when there is no such option. */
 const char *option_registry_str(const char *name);
 /* Set an option from text. runtime=true is CONFIG SET: options declared OPT_STARTUP are
  * refused. Returns 0, or -1 with a message in err: "unknown option 'x'", "option 'x' can
