@@ -208,6 +208,8 @@ struct tierdb_batch *tierdb_batch_new(void)
     return b;
 }
 
+void tierdb_batch_clear(struct tierdb_batch *b) { rocksdb_writebatch_clear(b->b); }
+
 void tierdb_batch_free(struct tierdb_batch *b)
 {
     if (b) {

@@ -48,6 +48,8 @@ int tierdb_delete_range(struct tierdb *db, const void *start, size_t slen, const
 struct tierdb_batch;
 struct tierdb_batch *tierdb_batch_new(void);
 void tierdb_batch_free(struct tierdb_batch *b);
+/* Forget what b holds (a batch not written). */
+void tierdb_batch_clear(struct tierdb_batch *b);
 void tierdb_batch_put(struct tierdb_batch *b, const void *key, size_t klen, const void *val,
                       size_t vlen);
 void tierdb_batch_delete(struct tierdb_batch *b, const void *key, size_t klen);

@@ -52,7 +52,33 @@ struct wbatch {
                                 * records: with their header and padding) */
     struct tbe_where where[WRITE_BATCH]; /* where the key records went (tbe_commit) */
     uint64_t bytes;            /* bytes of the puts prepared so far in this batch */
+    /* streams (by their key's hash) a chunk or appended bytes of which could not be written:
+     * the next head of the stream (behind it in the queue, in this batch or a later one)
+     * would name what is not on disk. Kept across batches until that head comes. */
+    uint64_t unwritten[WRITE_BATCH];
+    int nunwritten;
 };
+
+static void _note_unwritten(struct wbatch *wb, uint64_t hash)
+{
+    for (int i = 0; i < wb->nunwritten; i++)
+        if (wb->unwritten[i] == hash)
+            return;
+    if (wb->nunwritten == WRITE_BATCH) /* full: the oldest goes (its head came long ago) */
+        memmove(wb->unwritten, wb->unwritten + 1, (WRITE_BATCH - 1) * sizeof(uint64_t));
+    wb->unwritten[wb->nunwritten < WRITE_BATCH ? wb->nunwritten++ : WRITE_BATCH - 1] = hash;
+}
+
+/* Is hash's stream in the list? Taken off it: only its next head is concerned. */
+static bool _unwritten(struct wbatch *wb, uint64_t hash)
+{
+    for (int i = 0; i < wb->nunwritten; i++)
+        if (wb->unwritten[i] == hash) {
+            wb->unwritten[i] = wb->unwritten[--wb->nunwritten];
+            return true;
+        }
+    return false;
+}
 
 uint64_t tiering_size_cap(uint64_t size, uint64_t disk)
 {
@@ -179,7 +205,7 @@ static void _delete_everywhere(struct tiering *ctx, const struct tjob *j)
 {
     for (int t = 0; t < TIX_TIERS; t++)
         if (ctx->tiers[t].be)
-            tbe_delete(ctx->tiers[t].batch, j->key, j->klen);
+            tbe_delete(ctx->tiers[t].batch, j->hash, j->key, j->klen);
 }
 
 /* Encode value v of job j (a put or a chunk put) and add it to the first tier's batch b, as
@@ -226,16 +252,20 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
          * even then (a later change of the key follows it in the queue) */
         if (!j->persist && tix_get(j->hash).seq != j->seq)
             return W_SKIP;
-        bool full;
-        if (!_put_value(ctx, wb, j, &j->put.v, i, b, false, &full)) {
+        bool full = false;
+        /* a stream's head whose chunk or appends before it were not written: not written
+         * either (it would name them), treated as a change that could not be */
+        bool orphan = j->put.v.type == STORE_T_STREAM && _unwritten(wb, j->hash);
+        if (orphan || !_put_value(ctx, wb, j, &j->put.v, i, b, false, &full)) {
             if (!j->persist)
                 return W_DROP;
-            tiering_persist_dropped(ctx, full ? "the disk tier is full" : "out of memory");
+            tiering_persist_dropped(ctx, orphan ? "a stream's bytes before it were not written"
+                                         : full ? "the disk tier is full" : "out of memory");
             _delete_everywhere(ctx, j); /* never leave an older copy behind */
             return W_ERASE;
         }
         if (j->put.hdd_stale)
-            tbe_delete(ctx->tiers[TIX_HDD].batch, j->key, j->klen);
+            tbe_delete(ctx->tiers[TIX_HDD].batch, j->hash, j->key, j->klen);
         return W_WRITE;
     }
     case TJOB_CHUNK_PUT: {
@@ -244,24 +274,27 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         if (!c->tail && crc32c(0, c->v.data, c->v.len) != c->crc) {
             /* broken in memory: never written; the stream is removed (a miss) */
             store_stream_corrupt(&c->sk, c->sid, "a write to disk");
+            _note_unwritten(wb, c->sk.hash);
             return W_DROP;
         }
-        if (!_put_value(ctx, wb, j, &c->v, i, b, true, &full))
+        if (!_put_value(ctx, wb, j, &c->v, i, b, true, &full)) {
+            _note_unwritten(wb, c->sk.hash);
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
+        }
         if (!c->tail && ctx->pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
             tiering_delta_key(df, c->sid, (uint64_t)c->idx * STORE_STREAM_CHUNK);
             tiering_delta_key(dt, c->sid, (uint64_t)(c->idx + 1) * STORE_STREAM_CHUNK);
-            tierdb_batch_delete_range(tbe_batch_streams(b), df, sizeof(df), dt, sizeof(dt));
+            tierdb_batch_delete_range(tbe_batch_streams_late(b), df, sizeof(df), dt, sizeof(dt));
         }
         return W_WRITE;
     }
     case TJOB_CHUNK_DEL:
-        tiering_stream_delete_records(NULL, tbe_batch_streams(b), j->chunk_del.sid, false);
+        tiering_stream_delete_records(NULL, tbe_batch_streams_late(b), j->chunk_del.sid, false);
         return W_WRITE;
     case TJOB_DEL:
         if (j->del.stream_head)
-            tiering_stream_forget(ctx, j, tbe_batch_streams(b));
+            tiering_stream_forget(ctx, j, tbe_batch_streams_late(b));
         _delete_everywhere(ctx, j);
         return W_WRITE;
     case TJOB_DEL_NS: {
@@ -281,6 +314,7 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
              * records (keyed by stream id): walk the heads, from a snapshot taken before
              * this batch is written (the batch starts with this job: see the main loop) */
             tiering_streams_flush_ns(ctx, start, slen);
+            tiering_streams_flush_heads(ctx, j->del_ns.heads, j->del_ns.nheads);
         }
         for (int t = 0; t < TIX_TIERS; t++)
             if (ctx->tiers[t].be)
@@ -368,6 +402,20 @@ static bool _write_batches(struct tiering *ctx, bool wal, bool sync, char *err, 
             tr->write_failed = false;
             _disk_ok(ctx, t);
         } else {
+            tiering_disk_failed(ctx, t, "write", err);
+            ok = false;
+        }
+    }
+    /* the streams' chunk deletes last, once the heads that named them are gone from every
+     * tier (backend.h, tbe_batch_streams_late); after a failure they are dropped: orphans,
+     * which the next restart deletes, never chunks a head still names */
+    for (int t = 0; t < TIX_TIERS; t++) {
+        struct tier *tr = &ctx->tiers[t];
+        if (!tr->be)
+            continue;
+        if (!ok) {
+            tbe_drop_late(tr->batch);
+        } else if (tbe_commit_late(tr->be, tr->batch, wal, sync, err, errlen) != 0) {
             tiering_disk_failed(ctx, t, "write", err);
             ok = false;
         }
@@ -521,6 +569,8 @@ static void _recover(struct tiering *ctx)
             .path = path,
             .tier = (uint8_t)t,
             .size = _size(ctx, t),
+            .persist = ctx->pmode != PERSIST_OFF,
+            .segment_size = option_get_u(&ctx->opts.vlog_segment_size),
             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
             .start_empty = false,
             .now_ms = clock_wall_ms,
@@ -553,7 +603,7 @@ void *tiering_writer_main(void *arg)
 {
     struct tiering *ctx = arg;
     struct tjob *jobs[WRITE_BATCH];
-    struct wbatch batch, *wb = &batch;
+    struct wbatch batch = {0}, *wb = &batch;
     bool wal = ctx->pmode != PERSIST_OFF, sync = ctx->pmode == PERSIST_SYNC;
     uint64_t sync_every = option_get_u(&ctx->opts.persist_sync_ms);
     uint64_t committed = 0, last_sync = clock_wall_ms();
@@ -603,6 +653,7 @@ void *tiering_writer_main(void *arg)
                     tjob_free(jobs[i]);
                 }
                 committed += (uint64_t)(e - s);
+                ctx->committed = committed;
                 durable_advance(committed, ok, ok ? NULL : err);
             }
         }
