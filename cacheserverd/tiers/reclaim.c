@@ -32,6 +32,7 @@
 #define LOW_PCT 80      /* and stops under this one */
 #define DEAD_PCT 20     /* compaction when dead bytes pass this share of the files */
 #define COMPACT_UNDER 50 /* of a segment whose live share is under this */
+#define RECLAIM_STALLS 1000 /* steps a walk may wait at one tombstone before it gives up */
 
 struct walk {
     bool on, compact;
@@ -39,6 +40,7 @@ struct walk {
     uint64_t seq;
     uint64_t ticket; /* persistence: jobs pushed when a record of a key with a change still
                       * queued was passed over (0: none) */
+    unsigned stalls; /* steps in a row that stopped at one tombstone (a change queued) */
     struct vlog_footer f;
 };
 static struct walk walks[TIX_TIERS];
@@ -54,6 +56,7 @@ static void _walk_end(struct walk *w)
     vlog_footer_free(&w->f);
     w->on = w->walked = false;
     w->ticket = 0;
+    w->stalls = 0;
 }
 
 /* Pick what to walk: the oldest segment for the hand (used >= size: over the mark), else the
@@ -145,7 +148,7 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     size_t bufcap = 0, np = 0, nd = 0, np_dels = 0;
     uint8_t *buf = NULL;
     int rc = 0;
-    bool done = false;
+    bool done = false, stalled_out = false;
     uint64_t now = clock_wall_ms(), moved_bytes = 0;
     bool persist = tbe_log_persisted(be);
     if (!pend || !down || (to && !out)) {
@@ -155,6 +158,8 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     }
     struct vlog_entry e;
     while (*examine > 0 && *moves > 0) {
+        size_t at_pos = w->f.pos;
+        uint32_t at_seen = w->f.seen;
         if (!vlog_footer_next(&w->f, &e)) {
             done = true;
             break;
@@ -168,8 +173,23 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
              * LIVE: an older record of the key may be in an older segment), moved with its
              * segment's live records; the hand drops it with the oldest segment, where
              * nothing older is left for it to hide. An NSFLUSH is never moved (_pick). */
-            if (tix_get(e.hash).state == TIX_LIVE)
+            enum tix_state st = tix_get(e.hash).state;
+            if (st == TIX_LIVE)
                 continue;
+            if (st == TIX_QUEUED || st == TIX_TOMB) {
+                /* A change of the key is queued: whether this tombstone is still the key's
+                 * newest record on disk depends on it being written. A copy at the head now
+                 * would be newer than the record the key has on disk (its last write), and a
+                 * crash before the queued change is written would find the key deleted.
+                 * This step ends here; the next one, after the writer's batch, looks at this
+                 * record again. A key changed without pause makes the walk give up (the
+                 * segment stays; it may be picked again). */
+                w->f.pos = at_pos;
+                w->f.seen = at_seen;
+                stalled_out = ++w->stalls > RECLAIM_STALLS;
+                break;
+            }
+            w->stalls = 0;
             struct vlog_entry del = {.hash = e.hash, .kind = VLOG_DEL, .key = e.key,
                                      .klen = e.klen};
             if (tbe_log_append(be, &del, NULL, err, errlen) != 0) {
@@ -271,7 +291,7 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     if (rc == 0)
         tbe_log_moved(be, moved_bytes);
 out:
-    if (rc != 0) {
+    if (rc != 0 || stalled_out) {
         _walk_end(w); /* the next step walks the segment again from its first record */
     } else if (done) {
         w->walked = true;
