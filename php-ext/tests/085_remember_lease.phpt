@@ -70,7 +70,7 @@ var_dump($c->remember('hot', $f, 60) == $c->get('hot'), $calls);
 echo "-- another process holds the lease: the wait is bounded, then it computes without storing\n";
 $holder = cc_tmp_script('<?php
     $c = new CacheClient(null, ["namespace" => ' . var_export($ns, true) . ']);
-    $v = $c->remember("slow", function () { touch(' . var_export("$tmp/holding", true) . '); usleep(1000000); return "holder"; }, 60);
+    $v = $c->remember("slow", function () { touch(' . var_export("$tmp/holding", true) . '); usleep(3000000); return "holder"; }, 60);
     echo $v;');
 $hp = proc_open('exec ' . cc_php_cmd($holder) . ' 2>&1', [1 => ['pipe', 'w']], $hpipes);
 $deadline = microtime(true) + 10;
@@ -78,11 +78,11 @@ while (!file_exists("$tmp/holding") && microtime(true) < $deadline) usleep(1000)
 $t = microtime(true);
 var_dump($c->remember('slow', $f, 60, ['wait' => 0.2]));
 $el = microtime(true) - $t;
-var_dump($el >= 0.19 && $el < 0.9, $calls);
+var_dump($el >= 0.19 && $el < 2.5, $calls);        // well before the holder's 3 s
 var_dump($c->exists('slow'));                      // not stored by the waiter
 $t = microtime(true);
 var_dump($c->remember('slow', $f, 60));            // waits for the holder's value
-var_dump(microtime(true) - $t < 1.5, $calls);
+var_dump(microtime(true) - $t < 4, $calls);
 echo stream_get_contents($hpipes[1]), "\n";
 fclose($hpipes[1]);
 proc_close($hp);
@@ -94,7 +94,7 @@ try {
     echo $e->getMessage(), "\n";
 }
 $t = microtime(true);
-var_dump($c->remember('boom', $f, 60), microtime(true) - $t < 0.5);
+var_dump($c->remember('boom', $f, 60), microtime(true) - $t < 5); // not the lease's 30 s
 
 echo "-- an unstorable value gives the lease back too\n";
 try {
