@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -77,6 +76,7 @@ struct vbatch {
     uint8_t *data;
     size_t len, cap;
     size_t n;
+    bool nomem;              /* a record could not be staged: the commit fails */
     struct tierdb_batch *sb; /* the stream records' part */
 };
 
@@ -424,15 +424,13 @@ static void _put(struct tbe_batch *bb, uint64_t hash, const void *key, size_t kl
         while (cap < b->len + need)
             cap *= 2;
         uint8_t *n = realloc(b->data, cap);
-        if (!n) { /* the commit fails: the batch's puts are not written */
-            b->n = SIZE_MAX;
+        if (!n) {
+            b->nomem = true;
             return;
         }
         b->data = n;
         b->cap = cap;
     }
-    if (b->n == SIZE_MAX)
-        return;
     struct staged st = {.hash = hash, .klen = (uint32_t)klen, .vlen = (uint32_t)vlen,
                         .where = where};
     memcpy(b->data + b->len, &st, sizeof(st));
@@ -464,7 +462,7 @@ static void _del_range(struct tbe_batch *b, const void *start, size_t slen, cons
 static size_t _count(struct tbe_batch *b)
 {
     struct vbatch *vb = _b(b);
-    return (vb->n == SIZE_MAX ? 1 : vb->n) + tierdb_batch_count(vb->sb);
+    return vb->n + vb->nomem + tierdb_batch_count(vb->sb);
 }
 
 static int _commit(struct tbe *be, struct tbe_batch *bb, bool wal, bool sync, char *err,
@@ -476,7 +474,7 @@ static int _commit(struct tbe *be, struct tbe_batch *bb, bool wal, bool sync, ch
     /* the streams' records first: a head is never written before the chunks it names */
     if (tierdb_batch_count(b->sb) && tierdb_batch_write(v->sdb, b->sb, wal, sync, err, errlen) != 0)
         rc = -1;
-    if (b->n == SIZE_MAX) {
+    if (rc == 0 && b->nomem) {
         snprintf(err, errlen, "out of memory for a batch");
         rc = -1;
     }
@@ -496,6 +494,7 @@ static int _commit(struct tbe *be, struct tbe_batch *bb, bool wal, bool sync, ch
         vlog_buf_drop(v->active, &v->buf);
     b->len = 0;
     b->n = 0;
+    b->nomem = false;
     return rc;
 }
 
@@ -504,7 +503,6 @@ static struct tierdb_batch *_batch_streams(struct tbe_batch *b) { return _b(b)->
 static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint32_t dlen,
                 uint8_t **val, size_t *vlen, char *err, size_t errlen)
 {
-    struct vlg *v = _v(be);
     if (!loc.off || !dlen)
         return 1; /* a log is not searched by key */
     uint8_t *buf = malloc(dlen);
@@ -516,13 +514,9 @@ static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc
     int rc = tbe_log_read(be, loc.seg, loc.off, dlen, buf, false, &e, err, errlen);
     if (rc == 0 && (e.kind != VLOG_PUT || e.klen != klen || memcmp(e.key, key, klen) != 0))
         rc = 1; /* another key's record (a 64-bit hash collision): not this key's */
-    if (rc == -2) {
-        rc = -1;
-        (void)v;
-    }
     if (rc != 0) {
         free(buf);
-        return rc;
+        return rc < 0 ? -1 : 1; /* a record that fails a check is an error too */
     }
     /* the value to the front of the buffer: callers free() it */
     memmove(buf, e.val, e.vlen);
@@ -649,6 +643,18 @@ size_t tbe_log_segments(struct tbe *be, struct tbe_log_seg *out, size_t max)
     return v->nsegs;
 }
 
+void tbe_log_usage(struct tbe *be, uint64_t *bytes, uint64_t *live, uint64_t *files)
+{
+    struct vlg *v = _v(be);
+    *bytes = *live = *files = 0;
+    for (size_t i = 0; i < v->nsegs; i++) {
+        int64_t l = tix_seg_live(v->tier, (uint32_t)v->segs[i].seq);
+        *bytes += v->segs[i].bytes;
+        *live += l > 0 ? (uint64_t)l : 0;
+        *files += v->segs[i].size;
+    }
+}
+
 uint64_t tbe_log_file_bytes(struct tbe *be) { return _bytes(be); }
 
 bool tbe_log_fits(struct tbe *be, uint64_t need, uint64_t size)
@@ -709,20 +715,12 @@ int tbe_log_read_cached(struct tbe *be, uint32_t seg, uint32_t off, uint32_t len
                         uint8_t *buf, struct vlog_entry *e)
 {
     struct vlg *v = _v(be);
-    if (off < VLOG_DATA || len < VLOG_REC_HEADER || len % VLOG_ALIGN)
-        return 1;
     struct vlog_seg *s = vlog_table_get32(v->table, seg);
     if (!s)
         return 1;
-    struct iovec io = {buf, len};
-    ssize_t n = (uint64_t)off + len <= s->size ? preadv2(s->fd, &io, 1, off, RWF_NOWAIT) : -1;
+    int rc = vlog_read_cached(s, off, len, buf, e, NULL, 0);
     vlog_table_put(v->table, s);
-    const char *why;
-    if (n != (ssize_t)len || vlog_record_check(buf, len, false, e, &why) != VLOG_OK ||
-        e->len != len)
-        return 1;
-    e->off = off;
-    return 0;
+    return rc == VLOG_OK ? 0 : 1;
 }
 
 int tbe_log_append(struct tbe *be, const struct vlog_entry *e, struct tbe_where *where,
