@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -520,16 +521,23 @@ int vlog_buf_write(struct vlog_seg *s, struct vlog_buf *b, char *err, size_t err
     return VLOG_OK;
 }
 
-int vlog_read(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
-              struct vlog_entry *out, char *err, size_t errlen)
+/* vlog_read, and with nowait vlog_read_cached: VLOG_AGAIN when preadv2(RWF_NOWAIT) cannot
+ * give every byte now. */
+static int _read(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf, bool nowait,
+                 struct vlog_entry *out, char *err, size_t errlen)
 {
     if (off < VLOG_DATA || off % VLOG_ALIGN || len < VLOG_REC_HEADER || len % VLOG_ALIGN ||
         (uint64_t)off + len > (uint64_t)s->size - VLOG_TRAILER)
         return _fail(err, errlen, VLOG_INVAL, "%s: no record can be at %" PRIu32 " (%" PRIu32
                      " bytes)", s->name, off, len);
-    if (_pread_all(s->fd, buf, len, off) != 0)
+    if (nowait) {
+        struct iovec io = {buf, len};
+        if (preadv2(s->fd, &io, 1, off, RWF_NOWAIT) != (ssize_t)len)
+            return VLOG_AGAIN; /* not all cached (or an error the blocking read reports) */
+    } else if (_pread_all(s->fd, buf, len, off) != 0) {
         return _fail(err, errlen, VLOG_IO, "%s: read of %" PRIu32 " bytes at %" PRIu32 ": %s",
                      s->name, len, off, _errtext());
+    }
     const char *why;
     if (vlog_record_check(buf, len, false, out, &why) != VLOG_OK)
         return _fail(err, errlen, VLOG_CORRUPT, "%s: record at %" PRIu32 ": %s", s->name, off,
@@ -539,6 +547,18 @@ int vlog_read(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
                      " bytes, not %" PRIu32, s->name, off, out->len, len);
     out->off = off;
     return VLOG_OK;
+}
+
+int vlog_read(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
+              struct vlog_entry *out, char *err, size_t errlen)
+{
+    return _read(s, off, len, buf, false, out, err, errlen);
+}
+
+int vlog_read_cached(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
+                     struct vlog_entry *out, char *err, size_t errlen)
+{
+    return _read(s, off, len, buf, true, out, err, errlen);
 }
 
 /* ---- sealing and footers ---- */

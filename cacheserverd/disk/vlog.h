@@ -57,6 +57,7 @@ enum vlog_status {
     VLOG_NOMEM = 5,
     VLOG_INVAL = 6,   /* a caller's mistake: bad arguments, or a call the state forbids */
     VLOG_BUSY = 7,    /* the table's slot is still held by another segment */
+    VLOG_AGAIN = 8,   /* vlog_read_cached: not every byte is in the page cache */
 };
 
 /* A record to append. PUT: val is diskval bytes (diskval_encode's output), copied unchanged.
@@ -163,6 +164,10 @@ void vlog_buf_drop(struct vlog_seg *s, struct vlog_buf *b);
  * out->key and out->val point into buf. */
 int vlog_read(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
               struct vlog_entry *out, char *err, size_t errlen);
+/* The same without waiting on the device (preadv2 with RWF_NOWAIT, buffered reads):
+ * VLOG_AGAIN when not every byte is in the page cache now. */
+int vlog_read_cached(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
+                     struct vlog_entry *out, char *err, size_t errlen);
 /* Verify a record held in memory: buf holds avail bytes from its first one (avail may be
  * more than the record). On VLOG_OK out is filled (out->off is 0) and *why NULL; otherwise
  * *why says what failed. Checks the diskval's CRC too when check_value. */

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -728,7 +727,6 @@ static struct tierdb_batch *_batch_streams_late(struct tbe_batch *b) { return _b
 static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint32_t dlen,
                 uint8_t **val, size_t *vlen, char *err, size_t errlen)
 {
-    struct vlg *v = _v(be);
     if (!loc.off || !dlen)
         return 1; /* a log is not searched by key */
     uint8_t *buf = malloc(dlen);
@@ -740,13 +738,9 @@ static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc
     int rc = tbe_log_read(be, loc.seg, loc.off, dlen, buf, false, &e, err, errlen);
     if (rc == 0 && (e.kind != VLOG_PUT || e.klen != klen || memcmp(e.key, key, klen) != 0))
         rc = 1; /* another key's record (a 64-bit hash collision): not this key's */
-    if (rc == -2) {
-        rc = -1;
-        (void)v;
-    }
     if (rc != 0) {
         free(buf);
-        return rc;
+        return rc < 0 ? -1 : 1; /* a record that fails a check is an error too */
     }
     /* the value to the front of the buffer: callers free() it */
     memmove(buf, e.val, e.vlen);
@@ -979,6 +973,18 @@ size_t tbe_log_segments(struct tbe *be, struct tbe_log_seg *out, size_t max)
     return v->nsegs;
 }
 
+void tbe_log_usage(struct tbe *be, uint64_t *bytes, uint64_t *live, uint64_t *files)
+{
+    struct vlg *v = _v(be);
+    *bytes = *live = *files = 0;
+    for (size_t i = 0; i < v->nsegs; i++) {
+        int64_t l = tix_seg_live(v->tier, (uint32_t)v->segs[i].seq);
+        *bytes += v->segs[i].bytes;
+        *live += l > 0 ? (uint64_t)l : 0;
+        *files += v->segs[i].size;
+    }
+}
+
 uint64_t tbe_log_file_bytes(struct tbe *be) { return _bytes(be); }
 
 bool tbe_log_fits(struct tbe *be, uint64_t need, uint64_t size)
@@ -1039,20 +1045,12 @@ int tbe_log_read_cached(struct tbe *be, uint32_t seg, uint32_t off, uint32_t len
                         uint8_t *buf, struct vlog_entry *e)
 {
     struct vlg *v = _v(be);
-    if (off < VLOG_DATA || len < VLOG_REC_HEADER || len % VLOG_ALIGN)
-        return 1;
     struct vlog_seg *s = vlog_table_get32(v->table, seg);
     if (!s)
         return 1;
-    struct iovec io = {buf, len};
-    ssize_t n = (uint64_t)off + len <= s->size ? preadv2(s->fd, &io, 1, off, RWF_NOWAIT) : -1;
+    int rc = vlog_read_cached(s, off, len, buf, e, NULL, 0);
     vlog_table_put(v->table, s);
-    const char *why;
-    if (n != (ssize_t)len || vlog_record_check(buf, len, false, e, &why) != VLOG_OK ||
-        e->len != len)
-        return 1;
-    e->off = off;
-    return 0;
+    return rc == VLOG_OK ? 0 : 1;
 }
 
 int tbe_log_append(struct tbe *be, const struct vlog_entry *e, struct tbe_where *where,

@@ -22,6 +22,9 @@ struct tbe_log_seg {
 
 /* The segments, oldest first, into out (at most max); returns how many there are. */
 size_t tbe_log_segments(struct tbe *be, struct tbe_log_seg *out, size_t max);
+/* Bytes of records appended to the segments and bytes of them the index still names (live;
+ * the rest is dead space), and the segments' file bytes. */
+void tbe_log_usage(struct tbe *be, uint64_t *bytes, uint64_t *live, uint64_t *files);
 /* Bytes the tier's files take: segment files (preallocated: their whole size) and the
  * streams' RocksDB. Any thread. */
 uint64_t tbe_log_file_bytes(struct tbe *be);

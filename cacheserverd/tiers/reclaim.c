@@ -79,13 +79,8 @@ static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct wa
             found = true;
         }
     } else {
-        uint64_t bytes = 0, live = 0, files = 0;
-        for (size_t i = 0; i < n; i++) {
-            int64_t l = tix_seg_live(t, (uint32_t)segs[i].seq);
-            bytes += segs[i].bytes;
-            live += l > 0 ? (uint64_t)l : 0;
-            files += segs[i].size;
-        }
+        uint64_t bytes, live, files;
+        tbe_log_usage(be, &bytes, &live, &files);
         if (bytes > live && bytes - live > files / 100 * DEAD_PCT) {
             double best = COMPACT_UNDER / 100.0;
             for (size_t i = 0; i < n; i++) {

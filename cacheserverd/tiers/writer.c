@@ -476,16 +476,8 @@ static void _gauges(struct tiering *ctx)
         stat_set(&ctx->stats.vlog_bytes_appended, ls.appended);
         stat_set(&ctx->stats.vlog_bytes_moved, ls.moved);
         stat_set(&ctx->stats.vlog_segments_dropped, ls.dropped);
-        size_t n = tbe_log_segments(first, NULL, 0);
-        struct tbe_log_seg *segs = n ? malloc(n * sizeof(*segs)) : NULL;
-        uint64_t bytes = 0, live = 0;
-        n = segs ? tbe_log_segments(first, segs, n) : 0;
-        for (size_t i = 0; i < n; i++) {
-            int64_t l = tix_seg_live(TIX_SSD, (uint32_t)segs[i].seq);
-            bytes += segs[i].bytes;
-            live += l > 0 ? (uint64_t)l : 0;
-        }
-        free(segs);
+        uint64_t bytes, live, files;
+        tbe_log_usage(first, &bytes, &live, &files);
         stat_set(&ctx->stats.vlog_dead_bytes, bytes > live ? bytes - live : 0);
     }
 }

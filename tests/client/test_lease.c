@@ -464,10 +464,18 @@ static void test_lease_get_reads_the_disk_tier(void **state)
     uint64_t reads = harness_stat(d, "ssd_reads"), grants = harness_stat(d, "lease_grants");
     cc_item it;
     uint64_t token = 0;
-    EXPECT_STATUS(c, CC_OK, cc_lease_get(c, "d:0", 3, 1000, &it, &token, NULL));
-    assert_int_equal(it.value.len, sizeof(val));
-    assert_true(it.value.data[0] == 'a' && it.value.data[sizeof(val) - 1] == 'a');
-    cc_item_release(&it);
+    /* the first keys written: memory evicted most of them (not necessarily d:0: eviction is
+     * per shard), so one of the first ten is read from disk; each is a hit, never a lease */
+    for (int i = 0; i < 10 && harness_stat(d, "ssd_reads") == reads; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "d:%d", i);
+        token = 0;
+        EXPECT_STATUS(c, CC_OK, cc_lease_get(c, key, strlen(key), 1000, &it, &token, NULL));
+        assert_int_equal(it.value.len, sizeof(val));
+        assert_true(it.value.data[0] == 'a' + i % 26 &&
+                    it.value.data[sizeof(val) - 1] == 'a' + i % 26);
+        cc_item_release(&it);
+    }
     assert_true(harness_stat(d, "ssd_reads") > reads);
     token = _lease(c, "d:none", 1000); /* on no tier: the lease */
     assert_int_equal(harness_stat(d, "lease_grants"), grants + 1);

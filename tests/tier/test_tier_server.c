@@ -354,23 +354,6 @@ static void test_damaged_directory_refused(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-/* Run the server with args (a printf format filled with dir) for at most 20 s, its output in
- * out; returns its exit code. */
-static int _run_server(const char *out, const char *fmt, const char *dir)
-{
-    char args[2048], cmd[4096];
-    snprintf(args, sizeof(args), fmt, dir, dir, dir, dir);
-    snprintf(cmd, sizeof(cmd), "timeout 20 '%s' %s >%s 2>&1", getenv("CACHESERVERD"), args, out);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
-static bool _file_contains(const char *file, const char *needle)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "grep -qF -- '%s' %s", needle, file);
-    return system(cmd) == 0;
-}
 
 /* A tier path whose parents are missing (README's /var/lib/cache/ssd on a fresh machine)
  * is created, as the socket's directory is; one that cannot be created says so plainly, and
@@ -403,10 +386,10 @@ static void test_tier_directory_created_or_explained(void **state)
     /* a parent that is a file: the directory cannot be created, and the message says so */
     snprintf(cmd, sizeof(cmd), "echo x > %s/plainfile", dir);
     assert_int_equal(system(cmd), 0);
-    assert_int_not_equal(_run_server(out, "--socket %s/a.sock --data-dir %s/data --ssd-path "
+    assert_int_not_equal(tier_run_server(out, "--socket %s/a.sock --data-dir %s/data --ssd-path "
                                           "%s/plainfile/ssd", dir), 0);
-    if (!_file_contains(out, "cannot create the tier directory") ||
-        !_file_contains(out, "Not a directory") || _file_contains(out, "tier_start_empty")) {
+    if (!tier_file_contains(out, "cannot create the tier directory") ||
+        !tier_file_contains(out, "Not a directory") || tier_file_contains(out, "tier_start_empty")) {
         system((snprintf(cmd, sizeof(cmd), "cat %s >&2", out), cmd));
         fail_msg("an uncreatable tier directory is not explained plainly");
     }
@@ -415,10 +398,10 @@ static void test_tier_directory_created_or_explained(void **state)
     const char *args2[] = {"--ssd-path", ssd, NULL};
     h = harness_start(args2);
     assert_non_null(h);
-    assert_int_not_equal(_run_server(out, "--socket %s/b.sock --data-dir %s/data2 --ssd-path "
+    assert_int_not_equal(tier_run_server(out, "--socket %s/b.sock --data-dir %s/data2 --ssd-path "
                                           "%s/shared", dir), 0);
     harness_destroy(&h);
-    if (!_file_contains(out, "another process") || _file_contains(out, "tier_start_empty")) {
+    if (!tier_file_contains(out, "another process") || tier_file_contains(out, "tier_start_empty")) {
         system((snprintf(cmd, sizeof(cmd), "cat %s >&2", out), cmd));
         fail_msg("a tier in use by another server is reported as damaged");
     }

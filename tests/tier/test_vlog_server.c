@@ -174,23 +174,6 @@ static void _print_stats(const char *when)
 
 /* ---- start-up ---- */
 
-/* Run the server with args (a printf format filled with dir) for at most 10 s, its output in
- * out; returns its exit code (124: still running when the timeout stopped it). */
-static int _run_server(const char *out, const char *fmt, const char *dir)
-{
-    char args[2048], cmd[4096];
-    snprintf(args, sizeof(args), fmt, dir, dir, dir, dir, dir, dir);
-    snprintf(cmd, sizeof(cmd), "timeout 10 '%s' %s >%s 2>&1", getenv("CACHESERVERD"), args, out);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
-static bool _file_contains(const char *file, const char *needle)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "grep -qF -- '%s' %s", needle, file);
-    return system(cmd) == 0;
-}
 
 /* A TCP port nothing listens on now. */
 static unsigned _free_port(void)
@@ -210,7 +193,7 @@ static unsigned _free_port(void)
 static bool _refused(const char *out, int rc, const char *needle, const char *what)
 {
     char cmd[600];
-    if (rc != 0 && rc != 124 && _file_contains(out, needle))
+    if (rc != 0 && rc != 124 && tier_file_contains(out, needle))
         return true;
     system((snprintf(cmd, sizeof(cmd), "cat %s >&2", out), cmd));
     fprintf(stderr, "ERROR: %s: exit code %d (124: it started and ran until stopped), want a "
@@ -244,7 +227,7 @@ static void test_refused_with_other_data_peers_or_unknown(void **state)
         snprintf(out, sizeof(out), "%s/other-%s.txt", dir, kinds[k]);
         snprintf(fmt, sizeof(fmt), "--socket %%s/p%d.sock --data-dir %%s/pdata%d --ssd-path "
                  "%s --ssd-backend %s --persist async", k, k, ssd, kinds[1 - k]);
-        rc = _run_server(out, fmt, dir);
+        rc = tier_run_server(out, fmt, dir);
         wrong += !_refused(out, rc, k == 0 ? "holds records persisted by ssd_backend rocksdb"
                                            : "holds a value log persisted by ssd_backend vlog",
                            k == 0 ? "a RocksDB tier started as a log" : "a log started as RocksDB");
@@ -252,7 +235,7 @@ static void test_refused_with_other_data_peers_or_unknown(void **state)
 
     /* an unknown back end */
     snprintf(out, sizeof(out), "%s/foo.txt", dir);
-    rc = _run_server(out, "--socket %s/c.sock --data-dir %s/data3 --ssd-path %s/ssd3 "
+    rc = tier_run_server(out, "--socket %s/c.sock --data-dir %s/data3 --ssd-path %s/ssd3 "
                           "--ssd-backend foo", dir);
     wrong += !_refused(out, rc, "ssd_backend must be rocksdb or vlog", "ssd_backend foo");
 
@@ -267,7 +250,7 @@ static void test_refused_with_other_data_peers_or_unknown(void **state)
              "--node-id 1 --node-name a --identity %%s/id --replication-listen 127.0.0.1:%u "
              "--peer 'b 127.0.0.1:%u %s'", _free_port(), _free_port(),
              "0000000000000000000000000000000000000000000000000000000000000000");
-    rc = _run_server(out, fmt, dir);
+    rc = tier_run_server(out, fmt, dir);
     wrong += !_refused(out, rc, "ssd_backend vlog cannot be walked by a peer", "vlog with a peer");
 
     /* persistence off, no peers: it starts and serves */

@@ -3,8 +3,10 @@
 #ifndef TIER_CLIENT_H
 #define TIER_CLIENT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include "cacheclient.h"
 #include "harness.h"
@@ -42,6 +44,25 @@ static inline int tier_rmdir(const char *dir)
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Run the server with args (a printf format whose %s are each dir) for at most 20 s, its
+ * output in out; returns its exit code (124: still running when the timeout stopped it). */
+static inline int tier_run_server(const char *out, const char *fmt, const char *dir)
+{
+    char args[2048], cmd[4096];
+    snprintf(args, sizeof(args), fmt, dir, dir, dir, dir, dir, dir);
+    snprintf(cmd, sizeof(cmd), "timeout 20 '%s' %s >%s 2>&1", getenv("CACHESERVERD"), args, out);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* Does file contain needle (a fixed string)? */
+static inline bool tier_file_contains(const char *file, const char *needle)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "grep -qF -- '%s' %s", needle, file);
+    return system(cmd) == 0;
 }
 
 #endif
