@@ -334,6 +334,13 @@ uint64_t tierdb_bytes(struct tierdb *db)
     return sst + mem;
 }
 
+uint64_t tierdb_unflushed(struct tierdb *db)
+{
+    uint64_t mem = 0;
+    rocksdb_property_int(db->db, "rocksdb.cur-size-all-mem-tables", &mem);
+    return mem;
+}
+
 uint64_t tierdb_memory(struct tierdb *db)
 {
     uint64_t mem = 0, cache = 0, readers = 0;

@@ -75,6 +75,8 @@ int tierdb_iter_status(struct tierdb_iter *it, char *err, size_t errlen);
 void tierdb_iter_free(struct tierdb_iter *it);
 /* Bytes on disk (SST files) plus the memtables: what counts against the tier's size. */
 uint64_t tierdb_bytes(struct tierdb *db);
+/* The memtables' part of tierdb_bytes (what a flush writes out). */
+uint64_t tierdb_unflushed(struct tierdb *db);
 /* RocksDB's own memory: memtables, block cache, table readers (bytes). */
 uint64_t tierdb_memory(struct tierdb *db);
 /* Write the memtables to files (clean shutdown: the next open replays no log). */

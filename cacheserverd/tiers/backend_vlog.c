@@ -338,7 +338,8 @@ static int _remove_segments(const char *dir, char *err, size_t errlen)
     int rc = 0;
     uint64_t seq;
     while ((e = readdir(d)))
-        if (vlog_seg_parse_name(e->d_name, &seq) && unlinkat(dirfd(d), e->d_name, 0) != 0) {
+        if ((vlog_seg_parse_name(e->d_name, &seq) || vlog_seg_is_partial(e->d_name)) &&
+            unlinkat(dirfd(d), e->d_name, 0) != 0) {
             snprintf(err, errlen, "%s/%s: %s", dir, e->d_name, strerror(errno));
             rc = -1;
         }
@@ -394,6 +395,10 @@ static int _load(struct vlg *v, bool start_empty, char *err, size_t errlen)
     DIR *d = opendir(v->dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
+        if (vlog_seg_is_partial(de->d_name)) { /* a creation a crash interrupted */
+            unlinkat(dirfd(d), de->d_name, 0);
+            continue;
+        }
         if (!vlog_seg_parse_name(de->d_name, &seq))
             continue;
         if (n == cap) {

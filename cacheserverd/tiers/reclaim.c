@@ -41,6 +41,7 @@ struct walk {
     uint64_t ticket; /* persistence: jobs pushed when a record of a key with a change still
                       * queued was passed over (0: none) */
     unsigned stalls; /* steps in a row that stopped at one tombstone (a change queued) */
+    uint32_t size;   /* the segment's file bytes */
     struct vlog_footer f;
 };
 static struct walk walks[TIX_TIERS];
@@ -75,7 +76,7 @@ static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct wa
         /* only the oldest: with persistence, a record dropped from a younger segment would
          * let an older one of its key win at the next restart */
         if (!segs[0].active) {
-            *w = (struct walk){.on = true, .seq = segs[0].seq};
+            *w = (struct walk){.on = true, .seq = segs[0].seq, .size = segs[0].size};
             found = true;
         }
     } else {
@@ -90,7 +91,8 @@ static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct wa
                 double share = (double)(l > 0 ? l : 0) / (double)segs[i].bytes;
                 if (share < best) {
                     best = share;
-                    *w = (struct walk){.on = true, .compact = true, .seq = segs[i].seq};
+                    *w = (struct walk){.on = true, .compact = true, .seq = segs[i].seq,
+                                       .size = segs[i].size};
                     found = true;
                 }
             }
@@ -347,6 +349,12 @@ int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct
             return 0; /* the step's budget ran out inside the segment */
     }
     return 0;
+}
+
+uint64_t reclaim_held(int tier, uint64_t committed)
+{
+    const struct walk *w = &walks[tier];
+    return w->on && w->walked && w->ticket && committed < w->ticket ? w->size : 0;
 }
 
 void reclaim_teardown(void)

@@ -261,6 +261,20 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
                               size_t vlen);
 /* An append of stream sid was not written: its next change writes its whole last chunk. */
 void tiering_stream_resync(uint64_t sid);
+/* ---- gaps.c: streams with bytes not written (writer thread only) ---- */
+/* A record of stream sid was not written: appended bytes (tail), or whole chunk idx. */
+void tiering_gap_missing(uint64_t sid, bool tail, uint32_t idx);
+/* A record of stream sid was written: appended bytes from offset `at` (tail), or whole
+ * chunk `at`. */
+void tiering_gap_written(uint64_t sid, bool tail, uint64_t at);
+/* Stream sid's records were deleted. */
+void tiering_gap_gone(uint64_t sid);
+/* Would a head of stream sid name bytes that are not on disk? */
+bool tiering_gap_blocks(uint64_t sid);
+/* Streams marked (tests, stats). */
+size_t tiering_gap_count(void);
+void tiering_gap_teardown(void);
+
 /* Writer thread: delete the chunks of the heads that went. */
 void tiering_streams_reap(struct tiering *ctx);
 /* Writer thread, while preparing the batch that range-deletes a namespace's key records
@@ -361,6 +375,11 @@ void shed_teardown(void);
  * (message in err). */
 int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct shed_tier *to,
                  uint64_t incoming, bool wal, struct shed_result *r, char *err, size_t errlen);
+/* Bytes of tier's segment whose records were all handled and that only waits for changes
+ * queued before (jobs up to its ticket; committed: jobs written so far) to be written, so
+ * that a crash meanwhile still finds their keys' last records: the writer lets the tier pass
+ * its size by that much rather than drop those changes for want of room (0: none waits). */
+uint64_t reclaim_held(int tier, uint64_t committed);
 void reclaim_teardown(void);
 
 /* ---- replay.c: a persisted value log at start ---- */

@@ -292,6 +292,7 @@ void tiering_teardown(void)
         ctx->tiers[t] = (struct tier){0};
     }
     tiering_streams_teardown(); /* compactions during the close may have added some */
+    tiering_gap_teardown();
     tiering_admission_teardown();
     tix_teardown();
 }

@@ -52,32 +52,28 @@ struct wbatch {
                                 * records: with their header and padding) */
     struct tbe_where where[WRITE_BATCH]; /* where the key records went (tbe_commit) */
     uint64_t bytes;            /* bytes of the puts prepared so far in this batch */
-    /* streams (by their key's hash) a chunk or appended bytes of which could not be written:
-     * the next head of the stream (behind it in the queue, in this batch or a later one)
-     * would name what is not on disk. Kept across batches until that head comes. */
-    uint64_t unwritten[WRITE_BATCH];
-    int nunwritten;
 };
 
-static void _note_unwritten(struct wbatch *wb, uint64_t hash)
+/* Where the record of chunk put c starts: its chunk's index, or for appended bytes (a tail)
+ * their offset in the stream (in its append record's key). */
+static uint64_t _chunk_at(const struct tjob *j)
 {
-    for (int i = 0; i < wb->nunwritten; i++)
-        if (wb->unwritten[i] == hash)
-            return;
-    if (wb->nunwritten == WRITE_BATCH) /* full: the oldest goes (its head came long ago) */
-        memmove(wb->unwritten, wb->unwritten + 1, (WRITE_BATCH - 1) * sizeof(uint64_t));
-    wb->unwritten[wb->nunwritten < WRITE_BATCH ? wb->nunwritten++ : WRITE_BATCH - 1] = hash;
+    const struct tjob_chunk_put *c = &j->chunk_put;
+    if (!c->tail)
+        return c->idx;
+    uint64_t off = 0;
+    for (int i = 9; i < 17 && (size_t)i < j->klen; i++)
+        off = off << 8 | j->key[i];
+    return off;
 }
 
-/* Is hash's stream in the list? Taken off it: only its next head is concerned. */
-static bool _unwritten(struct wbatch *wb, uint64_t hash)
+/* Is put j a stream's head that would name bytes not on disk (gaps.c)? */
+static bool _head_blocked(const struct tjob *j)
 {
-    for (int i = 0; i < wb->nunwritten; i++)
-        if (wb->unwritten[i] == hash) {
-            wb->unwritten[i] = wb->unwritten[--wb->nunwritten];
-            return true;
-        }
-    return false;
+    uint64_t sid, len;
+    return j->put.v.type == STORE_T_STREAM &&
+           tiering_stream_head_parse(j->put.v.data, j->put.v.len, &sid, &len) &&
+           tiering_gap_blocks(sid);
 }
 
 uint64_t tiering_size_cap(uint64_t size, uint64_t disk)
@@ -135,6 +131,26 @@ static void _room(struct tiering *ctx, int t, bool force)
         tr->disk_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
 }
 
+/* A value log's streams are a RocksDB database beside its segments, and its memtables and
+ * files count in the tier's size (tbe_log_fits): appends and the range deletes that follow
+ * them would hold up to two 32 MiB memtables, most of it dead, and fill a small tier with
+ * what a flush drops. Flush them once they hold a 16th of the tier; compact once the files
+ * take a quarter of it and grew by a 10th since the last compaction. */
+static void _log_streams_room(struct tiering *ctx, int t)
+{
+    struct tier *tr = &ctx->tiers[t];
+    struct tierdb *db = tbe_streams(tr->be);
+    uint64_t size = _size(ctx, t);
+    uint64_t limit = size / 16 > FLUSH_MIN ? size / 16 : FLUSH_MIN;
+    if (tierdb_unflushed(db) >= limit)
+        tierdb_flush(db);
+    uint64_t files = tierdb_bytes(db);
+    if (files >= size / 4 && files >= tr->compacted_bytes + size / 10) {
+        tierdb_compact(db);
+        tr->compacted_bytes = tierdb_bytes(db);
+    }
+}
+
 /* On a tier with a small room, before `incoming` bytes are written to the first tier (and
  * after a batch, with 0): flush its memtables once they (or its log) would hold an eighth
  * of the room, so that a flush always finds the space it needs; compact it all once its
@@ -145,8 +161,11 @@ static void _make_room(struct tiering *ctx, uint64_t incoming)
     for (int t = 0; t < TIX_TIERS; t++) {
         struct tier *tr = &ctx->tiers[t];
         _room(ctx, t, false);
-        if (!tr->be || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM ||
-            tbe_is_log(tr->be)) /* a log's files are preallocated: no flush ever needs room */
+        if (tr->be && !tr->write_failed && tbe_is_log(tr->be)) {
+            _log_streams_room(ctx, t); /* its segments are preallocated: no flush needs room */
+            continue;
+        }
+        if (!tr->be || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM)
             continue;
         uint64_t held = tr->unflushed > tr->wal_bytes ? tr->unflushed : tr->wal_bytes;
         uint64_t limit = tr->room / FLUSH_DEN > FLUSH_MIN ? tr->room / FLUSH_DEN : FLUSH_MIN;
@@ -183,12 +202,14 @@ static void _disk_ok(struct tiering *ctx, int tier)
 }
 
 /* Would `more` bytes on the first tier, after the batch's, pass its size? A value log
- * counts its files (valuelog.md, "What ssd-size bounds"). */
+ * counts its files (valuelog.md, "What ssd-size bounds"), and may pass the size by the
+ * segment its reclaim holds for the changes queued before this batch (reclaim_held). */
 static bool _tier_full(struct tiering *ctx, const struct wbatch *wb, uint64_t more)
 {
     struct tbe *be = ctx->tiers[TIX_SSD].be;
     if (tbe_is_log(be))
-        return !tbe_log_fits(be, wb->bytes + more, _size(ctx, TIX_SSD));
+        return !tbe_log_fits(be, wb->bytes + more,
+                             _size(ctx, TIX_SSD) + reclaim_held(TIX_SSD, ctx->committed));
     return tix_live_bytes(TIX_SSD) + stat_get(&ctx->stats.stream_disk_bytes) + wb->bytes + more >
            _size(ctx, TIX_SSD);
 }
@@ -253,9 +274,9 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         if (!j->persist && tix_get(j->hash).seq != j->seq)
             return W_SKIP;
         bool full = false;
-        /* a stream's head whose chunk or appends before it were not written: not written
-         * either (it would name them), treated as a change that could not be */
-        bool orphan = j->put.v.type == STORE_T_STREAM && _unwritten(wb, j->hash);
+        /* a stream's head naming bytes that were not written: not written either, treated
+         * as a change that could not be */
+        bool orphan = _head_blocked(j);
         if (orphan || !_put_value(ctx, wb, j, &j->put.v, i, b, false, &full)) {
             if (!j->persist)
                 return W_DROP;
@@ -274,13 +295,15 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         if (!c->tail && crc32c(0, c->v.data, c->v.len) != c->crc) {
             /* broken in memory: never written; the stream is removed (a miss) */
             store_stream_corrupt(&c->sk, c->sid, "a write to disk");
-            _note_unwritten(wb, c->sk.hash);
+            tiering_gap_missing(c->sid, c->tail, c->idx);
             return W_DROP;
         }
         if (!_put_value(ctx, wb, j, &c->v, i, b, true, &full)) {
-            _note_unwritten(wb, c->sk.hash);
+            tiering_gap_missing(c->sid, c->tail, c->idx);
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
         }
+        /* written with the batch (a failed batch marks it again in _finish) */
+        tiering_gap_written(c->sid, c->tail, _chunk_at(j));
         if (!c->tail && ctx->pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
             tiering_delta_key(df, c->sid, (uint64_t)c->idx * STORE_STREAM_CHUNK);
@@ -290,6 +313,7 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         return W_WRITE;
     }
     case TJOB_CHUNK_DEL:
+        tiering_gap_gone(j->chunk_del.sid);
         tiering_stream_delete_records(NULL, tbe_batch_streams_late(b), j->chunk_del.sid, false);
         return W_WRITE;
     case TJOB_DEL:
@@ -349,6 +373,8 @@ static void _finish(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int 
         const struct tjob_chunk_put *c = &j->chunk_put;
         bool written = w == W_WRITE && ok;
         stat_sub(&ctx->stats.stream_backlog_bytes, c->v.len);
+        if (w == W_WRITE && !ok)
+            tiering_gap_missing(c->sid, c->tail, c->idx);
         if (c->tail) { /* the last chunk stays in memory: only its record was rewritten */
             if (!written) { /* the head queued behind it must not name it */
                 stat_incr(&ctx->stats.persist_dropped);
