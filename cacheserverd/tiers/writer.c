@@ -67,13 +67,18 @@ static uint64_t _chunk_at(const struct tjob *j)
     return off;
 }
 
-/* Is put j a stream's head that would name bytes not on disk (gaps.c)? */
+/* Is put j a stream's head that would name bytes not on disk (gaps.c)? Then the stream's
+ * next change is asked again to write its whole last chunk (the resync list is bounded and
+ * may have lost the request), so the mark ends. */
 static bool _head_blocked(const struct tjob *j)
 {
     uint64_t sid, len;
-    return j->put.v.type == STORE_T_STREAM &&
-           tiering_stream_head_parse(j->put.v.data, j->put.v.len, &sid, &len) &&
-           tiering_gap_blocks(sid);
+    if (j->put.v.type != STORE_T_STREAM ||
+        !tiering_stream_head_parse(j->put.v.data, j->put.v.len, &sid, &len) ||
+        !tiering_gap_blocks(sid))
+        return false;
+    tiering_stream_resync(sid);
+    return true;
 }
 
 uint64_t tiering_size_cap(uint64_t size, uint64_t disk)
