@@ -13,7 +13,8 @@
 # workers, the tiers' writer, reader and restore threads, the replication link thread, the
 # sweeper), every tier_ and repl_ test, and the unit and script tests that start threads
 # (store, store_shm, common_histogram, harness_faultproxy, cli, bench_verify). Left out: server_memory
-# (it bounds the server's RSS, which TSan's shadow memory multiplies), bench_compare_quick
+# (it bounds the server's RSS, which TSan's shadow memory multiplies), crash_sync_vlog (the
+# log's threads run here in tier_diskbound_vlog and tier_vlog_server), bench_compare_quick
 # (mostly redis and memcached), the fuzz_ replays and the other single-threaded unit tests.
 # NINJA_JOBS=N limits the build's parallelism.
 set -uo pipefail
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 DIR=build-tsan
 EXTRA=(store store_shm common_histogram harness_faultproxy cli bench_verify)
-SKIP=(server_memory)
+SKIP=(server_memory crash_sync_vlog)
 
 if [ ! -f "$DIR/build.ninja" ]; then
   meson setup "$DIR" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug -Dfuzz=false \

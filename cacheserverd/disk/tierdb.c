@@ -208,6 +208,8 @@ struct tierdb_batch *tierdb_batch_new(void)
     return b;
 }
 
+void tierdb_batch_clear(struct tierdb_batch *b) { rocksdb_writebatch_clear(b->b); }
+
 void tierdb_batch_free(struct tierdb_batch *b)
 {
     if (b) {
@@ -330,6 +332,13 @@ uint64_t tierdb_bytes(struct tierdb *db)
     rocksdb_property_int(db->db, "rocksdb.total-sst-files-size", &sst);
     rocksdb_property_int(db->db, "rocksdb.cur-size-all-mem-tables", &mem);
     return sst + mem;
+}
+
+uint64_t tierdb_unflushed(struct tierdb *db)
+{
+    uint64_t mem = 0;
+    rocksdb_property_int(db->db, "rocksdb.cur-size-all-mem-tables", &mem);
+    return mem;
 }
 
 uint64_t tierdb_memory(struct tierdb *db)

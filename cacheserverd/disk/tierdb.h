@@ -48,6 +48,8 @@ int tierdb_delete_range(struct tierdb *db, const void *start, size_t slen, const
 struct tierdb_batch;
 struct tierdb_batch *tierdb_batch_new(void);
 void tierdb_batch_free(struct tierdb_batch *b);
+/* Forget what b holds (a batch not written). */
+void tierdb_batch_clear(struct tierdb_batch *b);
 void tierdb_batch_put(struct tierdb_batch *b, const void *key, size_t klen, const void *val,
                       size_t vlen);
 void tierdb_batch_delete(struct tierdb_batch *b, const void *key, size_t klen);
@@ -73,6 +75,8 @@ int tierdb_iter_status(struct tierdb_iter *it, char *err, size_t errlen);
 void tierdb_iter_free(struct tierdb_iter *it);
 /* Bytes on disk (SST files) plus the memtables: what counts against the tier's size. */
 uint64_t tierdb_bytes(struct tierdb *db);
+/* The memtables' part of tierdb_bytes (what a flush writes out). */
+uint64_t tierdb_unflushed(struct tierdb *db);
 /* RocksDB's own memory: memtables, block cache, table readers (bytes). */
 uint64_t tierdb_memory(struct tierdb *db);
 /* Write the memtables to files (clean shutdown: the next open replays no log). */

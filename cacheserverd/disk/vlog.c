@@ -89,6 +89,18 @@ void vlog_seg_name(char *buf, size_t n, uint64_t seq)
     snprintf(buf, n, "seg-%016" PRIx64 ".vlog", seq);
 }
 
+bool vlog_seg_is_partial(const char *name)
+{
+    size_t n = strlen(name), p = strlen(VLOG_PARTIAL);
+    char base[64];
+    uint64_t seq;
+    if (n <= p || n - p >= sizeof(base) || strcmp(name + n - p, VLOG_PARTIAL) != 0)
+        return false;
+    memcpy(base, name, n - p);
+    base[n - p] = 0;
+    return vlog_seg_parse_name(base, &seq);
+}
+
 bool vlog_seg_parse_name(const char *name, uint64_t *seq)
 {
     if (strncmp(name, "seg-", 4) != 0 || strlen(name) != 4 + 16 + 5 ||
@@ -175,9 +187,14 @@ int vlog_create(const char *path, uint64_t seq, uint8_t tier, uint32_t size,
     if (size < VLOG_SIZE_MIN || size > VLOG_SIZE_MAX || size % VLOG_ALIGN)
         return _fail(err, errlen, VLOG_INVAL, "%s: segment size %" PRIu32 " (must be a multiple of "
                      "8 from %u to %u)", path, size, VLOG_SIZE_MIN, VLOG_SIZE_MAX);
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    char tmp[4200];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s%s", path, VLOG_PARTIAL) >= sizeof(tmp))
+        return _fail(err, errlen, VLOG_INVAL, "%s: path too long", path);
+    if (access(path, F_OK) == 0)
+        return _fail(err, errlen, VLOG_IO, "%s: create: %s", path, strerror(EEXIST));
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return _fail(err, errlen, VLOG_IO, "%s: create: %s", path, strerror(errno));
+        return _fail(err, errlen, VLOG_IO, "%s: create: %s", tmp, strerror(errno));
     const char *what = "fallocate";
     /* The whole size now, so a full disk fails here and never in the middle of a record. */
     int rc = fallocate(fd, 0, 0, size);
@@ -205,13 +222,17 @@ int vlog_create(const char *path, uint64_t seq, uint8_t tier, uint32_t size,
         rc = fsync(fd);
     }
     if (rc == 0) {
+        what = "rename";
+        rc = rename(tmp, path);
+    }
+    if (rc == 0) {
         what = "fsync of the directory";
         rc = _sync_dir(path);
     }
     if (rc != 0) {
         int e = errno;
         close(fd);
-        unlink(path);
+        unlink(strcmp(what, "fsync of the directory") == 0 ? path : tmp);
         errno = e;
         return _fail(err, errlen, VLOG_IO, "%s: %s: %s", path, what, strerror(e));
     }

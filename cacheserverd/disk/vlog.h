@@ -117,6 +117,10 @@ struct vlog_seg {
 void vlog_seg_name(char *buf, size_t n, uint64_t seq);
 /* The sequence in such a name; false for any other name. */
 bool vlog_seg_parse_name(const char *name, uint64_t *seq);
+/* A segment's name with VLOG_PARTIAL after it: a creation a crash interrupted (vlog_create),
+ * to be removed. */
+#define VLOG_PARTIAL ".new"
+bool vlog_seg_is_partial(const char *name);
 /* The padded length of a record with these lengths; 0 when it cannot be a record. */
 uint32_t vlog_record_size(size_t klen, size_t vlen);
 /* The size of a segment of its own for one record this large (a record over S / 2),
@@ -124,7 +128,9 @@ uint32_t vlog_record_size(size_t klen, size_t vlen);
 uint32_t vlog_size_for(size_t klen, size_t vlen);
 
 /* Create path (which must not exist): fallocated to size (a multiple of 8, at least
- * VLOG_SIZE_MIN), its header written, file and directory fsynced. *out is appendable. */
+ * VLOG_SIZE_MIN), its header written, file and directory fsynced. *out is appendable. Made
+ * as path + VLOG_PARTIAL and renamed once whole, so a crash never leaves a segment without
+ * its header under a segment's name. */
 int vlog_create(const char *path, uint64_t seq, uint8_t tier, uint32_t size,
                 uint64_t created_ms, struct vlog_seg **out, char *err, size_t errlen);
 /* Open an existing segment and check its header (magic, format, CRC, zero padding, size

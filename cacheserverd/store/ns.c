@@ -42,6 +42,20 @@ void store_ns_teardown(void)
     nspaces = 0;
 }
 
+enum store_status store_ns_find(const void *name, size_t len, uint16_t *id)
+{
+    uint16_t n = __atomic_load_n(&nspaces, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&ns_lock);
+    enum store_status st = STORE_NOT_FOUND;
+    for (uint16_t i = 0; i < n && st != STORE_OK; i++)
+        if (spaces[i].len == len && memcmp(spaces[i].name, name, len) == 0) {
+            *id = i;
+            st = STORE_OK;
+        }
+    pthread_mutex_unlock(&ns_lock);
+    return st;
+}
+
 enum store_status store_ns_id(const void *name, size_t len, uint16_t *id)
 {
     if (len > STORE_MAX_NS_LEN)

@@ -258,6 +258,8 @@ uint32_t store_shm_check_reported(uint64_t hash);
 /* Find or create a namespace by name (<= STORE_MAX_NS_LEN bytes). STORE_OK with *id, or
  * STORE_ELIMIT (STORE_MAX_NAMESPACES exist, or the name is too long). */
 enum store_status store_ns_id(const void *name, size_t len, uint16_t *id);
+/* Find a namespace by name without creating it: STORE_OK with *id, or STORE_NOT_FOUND. */
+enum store_status store_ns_find(const void *name, size_t len, uint16_t *id);
 /* Name of a namespace id ("" for the default one). */
 const char *store_ns_name(uint16_t id);
 uint16_t store_ns_count(void);

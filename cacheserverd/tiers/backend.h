@@ -44,6 +44,8 @@ struct tbe_opts {
     const char *path;
     uint8_t tier;             /* TIX_SSD or TIX_HDD: the index slot the log counts in */
     uint64_t size;            /* the tier's size (a log sizes its segments from it) */
+    bool persist;             /* persistence: a log writes deletes, syncs and is replayed */
+    uint64_t segment_size;    /* a log's segments (0: from size) */
     int64_t write_rate_bytes; /* background write limit, bytes/s (0 = none) */
     bool start_empty;         /* a directory that cannot be opened is wiped instead */
     uint64_t (*now_ms)(void); /* clock for expiry (unix ms) */
@@ -87,13 +89,17 @@ struct tbe_ops {
     void (*batch_free)(struct tbe_batch *b);
     void (*put)(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen,
                 const void *val, size_t vlen, struct tbe_where *where);
-    void (*del)(struct tbe_batch *b, const void *key, size_t klen);
+    void (*del)(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen);
     void (*del_range)(struct tbe_batch *b, const void *start, size_t slen, const void *end,
                       size_t elen);
     size_t (*count)(struct tbe_batch *b);
     int (*commit)(struct tbe *be, struct tbe_batch *b, bool wal, bool sync, char *err,
                   size_t errlen);
+    int (*commit_late)(struct tbe *be, struct tbe_batch *b, bool wal, bool sync, char *err,
+                       size_t errlen);
+    void (*drop_late)(struct tbe_batch *b);
     struct tierdb_batch *(*batch_streams)(struct tbe_batch *b);
+    struct tierdb_batch *(*batch_streams_late)(struct tbe_batch *b);
 
     /* reads */
     int (*get)(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint32_t dlen,
@@ -102,6 +108,7 @@ struct tbe_ops {
     bool (*scan_next)(struct tbe_scan *s, const uint8_t **key, size_t *klen,
                       const uint8_t **val, size_t *vlen);
     int (*scan_status)(struct tbe_scan *s, char *err, size_t errlen);
+    struct tbe_where (*scan_where)(struct tbe_scan *s);
     void (*scan_free)(struct tbe_scan *s);
 
     /* the store as a whole */
@@ -153,9 +160,11 @@ static inline void tbe_put(struct tbe_batch *b, uint64_t hash, const void *key, 
 {
     b->ops->put(b, hash, key, klen, val, vlen, where);
 }
-static inline void tbe_delete(struct tbe_batch *b, const void *key, size_t klen)
+/* The key's record goes (a log writes a tombstone only with persistence: without, the index
+ * change is the whole delete). */
+static inline void tbe_delete(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen)
 {
-    b->ops->del(b, key, klen);
+    b->ops->del(b, hash, key, klen);
 }
 /* Every key record in [start, end): a namespace's, or (start "", end 0xff) all of them (a
  * FLUSH of every namespace). RocksDB: one range delete over the whole database, so that
@@ -168,7 +177,7 @@ static inline void tbe_delete_range(struct tbe_batch *b, const void *start, size
 }
 /* Changes in b, its stream records' included (nothing to commit when 0). */
 static inline size_t tbe_batch_count(struct tbe_batch *b) { return b->ops->count(b); }
-/* Write and empty b (its stream records too, see above). wal = through the write-ahead log
+/* Write and empty b but for its late part (see tbe_batch_streams_late). wal = through the write-ahead log
  * (false for demoted copies: a crash only loses cache contents); sync = durable against
  * power loss before returning. 0, or -1 with a message in err. */
 static inline int tbe_commit(struct tbe *be, struct tbe_batch *b, bool wal, bool sync,
@@ -176,11 +185,30 @@ static inline int tbe_commit(struct tbe *be, struct tbe_batch *b, bool wal, bool
 {
     return be->ops->commit(be, b, wal, sync, err, errlen);
 }
-/* The stream records' part of b (see the top of this file): stream code only. */
+/* The stream records' part of b (see the top of this file): stream code only. Puts of
+ * chunks and appends go to tbe_batch_streams, written by tbe_commit before b's key records
+ * (RocksDB: in the same write); deletes of them to tbe_batch_streams_late, written by
+ * tbe_commit_late, which the writer calls once every tier's tbe_commit succeeded: a head is
+ * written after the chunks it names, and the chunks a replaced or deleted head named are
+ * deleted only once that change is on every tier (an HDD copy of the old head deleted too;
+ * a crash in between leaves orphaned chunks, which a restart deletes, never a head naming
+ * chunks that are gone). */
 static inline struct tierdb_batch *tbe_batch_streams(struct tbe_batch *b)
 {
     return b->ops->batch_streams(b);
 }
+static inline struct tierdb_batch *tbe_batch_streams_late(struct tbe_batch *b)
+{
+    return b->ops->batch_streams_late(b);
+}
+/* Write b's late part (after tbe_commit of every tier's batch). 0, or -1. */
+static inline int tbe_commit_late(struct tbe *be, struct tbe_batch *b, bool wal, bool sync,
+                                  char *err, size_t errlen)
+{
+    return be->ops->commit_late(be, b, wal, sync, err, errlen);
+}
+/* Forget b's late part (a tier's commit failed: the deletes wait for a restart's walk). */
+static inline void tbe_drop_late(struct tbe_batch *b) { b->ops->drop_late(b); }
 
 /* ---- reads ---- */
 /* The record of key. loc and dlen are where the index says it is and its length (a log
@@ -214,6 +242,12 @@ static inline bool tbe_scan_next(struct tbe_scan *s, const uint8_t **key, size_t
 static inline int tbe_scan_status(struct tbe_scan *s, char *err, size_t errlen)
 {
     return s->ops->scan_status(s, err, errlen);
+}
+/* Where the record tbe_scan_next gave is (a log: its location and length, what its index
+ * entry must say; RocksDB: TIX_NOLOC and the key's and value's bytes). */
+static inline struct tbe_where tbe_scan_where(struct tbe_scan *s)
+{
+    return s->ops->scan_where(s);
 }
 /* NULL is ignored. */
 static inline void tbe_scan_free(struct tbe_scan *s)

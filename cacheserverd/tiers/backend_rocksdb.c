@@ -1,6 +1,7 @@
 /* The RocksDB back end of the tier seam (backend.h): one tierdb per tier holds its key
- * records and its streams' records alike, so every function is one tierdb call, and a
- * batch's stream records are the same tierdb batch as its key records (one write). */
+ * records and its streams' records alike, so every function is one tierdb call; a batch's
+ * key records and stream puts are one tierdb batch (one write), its streams' deletes a
+ * second one, written after (tbe_commit_late). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,11 +16,13 @@ struct rdb {
 struct rdb_batch {
     struct tbe_batch b;
     struct tierdb_batch *tb;
+    struct tierdb_batch *late; /* streams' deletes, written by _commit_late */
 };
 
 struct rdb_scan {
     struct tbe_scan s;
     struct tierdb_iter *it;
+    uint32_t len; /* the last record's key and value bytes */
 };
 
 static struct tierdb *_db(struct tbe *be) { return ((struct rdb *)be)->db; }
@@ -61,16 +64,22 @@ static struct tbe_batch *_batch_new(void)
         return NULL;
     b->b.ops = &tbe_rocksdb_ops;
     b->tb = tierdb_batch_new();
-    if (!b->tb) {
+    b->late = tierdb_batch_new();
+    if (!b->tb || !b->late) {
+        tierdb_batch_free(b->tb);
+        tierdb_batch_free(b->late);
         free(b);
         return NULL;
     }
     return &b->b;
 }
 
+static struct tierdb_batch *_late(struct tbe_batch *b) { return ((struct rdb_batch *)b)->late; }
+
 static void _batch_free(struct tbe_batch *b)
 {
     tierdb_batch_free(_tb(b));
+    tierdb_batch_free(_late(b));
     free(b);
 }
 
@@ -83,8 +92,9 @@ static void _put(struct tbe_batch *b, uint64_t hash, const void *key, size_t kle
         *where = (struct tbe_where){TIX_NOLOC, (uint32_t)(klen + vlen)};
 }
 
-static void _del(struct tbe_batch *b, const void *key, size_t klen)
+static void _del(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen)
 {
+    (void)hash;
     tierdb_batch_delete(_tb(b), key, klen);
 }
 
@@ -94,13 +104,27 @@ static void _del_range(struct tbe_batch *b, const void *start, size_t slen, cons
     tierdb_batch_delete_range(_tb(b), start, slen, end, elen);
 }
 
-static size_t _count(struct tbe_batch *b) { return tierdb_batch_count(_tb(b)); }
+static size_t _count(struct tbe_batch *b)
+{
+    return tierdb_batch_count(_tb(b)) + tierdb_batch_count(_late(b));
+}
 
 static int _commit(struct tbe *be, struct tbe_batch *b, bool wal, bool sync, char *err,
                    size_t errlen)
 {
-    return tierdb_batch_write(_db(be), _tb(b), wal, sync, err, errlen);
+    return tierdb_batch_count(_tb(b)) ? tierdb_batch_write(_db(be), _tb(b), wal, sync, err, errlen)
+                                      : 0;
 }
+
+static int _commit_late(struct tbe *be, struct tbe_batch *b, bool wal, bool sync, char *err,
+                        size_t errlen)
+{
+    return tierdb_batch_count(_late(b)) ? tierdb_batch_write(_db(be), _late(b), wal, sync, err,
+                                                             errlen)
+                                        : 0;
+}
+
+static void _drop_late(struct tbe_batch *b) { tierdb_batch_clear(_late(b)); }
 
 static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint32_t dlen,
                 uint8_t **val, size_t *vlen, char *err, size_t errlen)
@@ -128,7 +152,14 @@ static struct tbe_scan *_scan_new(struct tbe *be, const void *from, size_t flen)
 static bool _scan_next(struct tbe_scan *s, const uint8_t **key, size_t *klen,
                        const uint8_t **val, size_t *vlen)
 {
-    return tierdb_iter_next(_it(s), key, klen, val, vlen);
+    bool more = tierdb_iter_next(_it(s), key, klen, val, vlen);
+    ((struct rdb_scan *)s)->len = more ? (uint32_t)(*klen + *vlen) : 0;
+    return more;
+}
+
+static struct tbe_where _scan_where(struct tbe_scan *s)
+{
+    return (struct tbe_where){TIX_NOLOC, ((struct rdb_scan *)s)->len};
 }
 
 static int _scan_status(struct tbe_scan *s, char *err, size_t errlen)
@@ -171,10 +202,14 @@ const struct tbe_ops tbe_rocksdb_ops = {
     .count = _count,
     .commit = _commit,
     .batch_streams = _batch_streams,
+    .batch_streams_late = _late,
+    .commit_late = _commit_late,
+    .drop_late = _drop_late,
     .get = _get,
     .scan_new = _scan_new,
     .scan_next = _scan_next,
     .scan_status = _scan_status,
+    .scan_where = _scan_where,
     .scan_free = _scan_free,
     .empty = _empty,
     .sync = _sync,

@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +30,9 @@
 #include "diskval.h"
 #include "index.h"
 #include "log.h"
+#include "store.h"
 #include "tierdb.h"
+#include "tiering-internal.h"
 
 #define BUF_SIZE (1u << 20)     /* the writer's buffer: one pwrite per batch, mostly */
 #define SYNC_RANGE (8u << 20)   /* start writeback every this many bytes appended */
@@ -43,17 +46,20 @@ struct vseg {
     uint64_t seq;
     uint32_t size;
     uint64_t bytes;     /* records appended */
+    bool flush;         /* holds an NSFLUSH record: never compacted (reclaim.c) */
 };
 
 struct vlg {
     struct tbe be;
     uint8_t tier;
+    bool persist;       /* tombstones and NSFLUSH records are written; segments synced */
     char *dir;          /* <path>/vlog */
     struct tierdb *sdb; /* the streams' records */
     struct vlog_table *table;
     uint32_t seg_size;
     uint64_t next_seq;
-    /* writer thread */
+    /* writer thread; the list changes under seglock too (a cursor copies it) */
+    pthread_mutex_t seglock;
     struct vseg *segs;  /* oldest first (segments of one large record among them) */
     size_t nsegs, segcap;
     struct vlog_seg *active;
@@ -64,10 +70,11 @@ struct vlg {
     atomic_uint_fast64_t file_bytes, nseg, appended, moved, dropped, foot_bytes;
 };
 
-/* A staged record of a batch: its bytes follow in the batch's data. */
+/* A staged record of a batch: its bytes (key, then value) follow in the batch's data. */
 struct staged {
     uint64_t hash;
     uint32_t klen, vlen;
+    uint8_t kind, flags; /* VLOG_PUT, VLOG_DEL, VLOG_NSFLUSH; VLOG_F_STREAM_HEAD */
     struct tbe_where *where;
 };
 
@@ -76,8 +83,9 @@ struct vbatch {
     uint8_t *data;
     size_t len, cap;
     size_t n;
-    bool nomem;              /* a record could not be staged: the commit fails */
-    struct tierdb_batch *sb; /* the stream records' part */
+    bool nomem;               /* a record could not be staged: the commit fails */
+    struct tierdb_batch *sb;  /* the stream records' puts (written before the log's) */
+    struct tierdb_batch *sbl; /* their deletes (written after) */
 };
 
 static struct vlg *_v(struct tbe *be) { return (struct vlg *)be; }
@@ -117,13 +125,17 @@ static int _seg_new(struct vlg *v, uint32_t size, struct vlog_seg **out, char *e
 {
     if (v->nsegs == v->segcap) {
         size_t cap = v->segcap ? v->segcap * 2 : 64;
+        pthread_mutex_lock(&v->seglock);
         struct vseg *n = realloc(v->segs, cap * sizeof(*n));
+        if (n) {
+            v->segs = n;
+            v->segcap = cap;
+        }
+        pthread_mutex_unlock(&v->seglock);
         if (!n) {
             snprintf(err, errlen, "%s: out of memory", v->dir);
             return -1;
         }
-        v->segs = n;
-        v->segcap = cap;
     }
     for (int tries = 0; tries < 64; tries++) {
         uint64_t seq = v->next_seq++;
@@ -132,7 +144,7 @@ static int _seg_new(struct vlg *v, uint32_t size, struct vlog_seg **out, char *e
         struct vlog_seg *s;
         if (vlog_create(path, seq, v->tier, size, clock_wall_ms(), &s, err, errlen) != VLOG_OK)
             return -1;
-        s->nosync = true; /* no persistence: nothing of it is read after a crash */
+        s->nosync = !v->persist; /* without persistence nothing of it is read after a crash */
         int rc = vlog_table_add(v->table, s);
         if (rc == VLOG_BUSY) { /* its slot still holds an old segment: take the next number */
             unlink(path);
@@ -146,7 +158,9 @@ static int _seg_new(struct vlg *v, uint32_t size, struct vlog_seg **out, char *e
             return -1;
         }
         tix_seg_reset(v->tier, (uint32_t)seq);
+        pthread_mutex_lock(&v->seglock);
         v->segs[v->nsegs++] = (struct vseg){.s = s, .seq = seq, .size = size};
+        pthread_mutex_unlock(&v->seglock);
         atomic_fetch_add(&v->file_bytes, size);
         atomic_fetch_add(&v->nseg, 1);
         *out = s;
@@ -195,6 +209,17 @@ static int _flush(struct vlg *v, char *err, size_t errlen)
     return 0;
 }
 
+/* fdatasync the active segment (sealed ones were synced by their seal with persistence). */
+static int _sync_active(struct vlg *v, char *err, size_t errlen)
+{
+    if (v->active && fdatasync(v->active->fd) != 0) {
+        snprintf(err, errlen, "%s: fdatasync: %s", v->active->name, strerror(errno));
+        v->active->failed = true; /* what the kernel kept of it is unknown: no more appends */
+        return -1;
+    }
+    return 0;
+}
+
 /* Seal the active segment (full, or failed: sealed where its last good write ended). */
 static void _seal_active(struct vlg *v)
 {
@@ -222,8 +247,10 @@ static void _drop(struct vlg *v, size_t i)
     struct vseg m = v->segs[i];
     if (m.s == v->active)
         v->active = NULL;
+    pthread_mutex_lock(&v->seglock);
     memmove(&v->segs[i], &v->segs[i + 1], (v->nsegs - i - 1) * sizeof(*v->segs));
     v->nsegs--;
+    pthread_mutex_unlock(&v->seglock);
     vlog_table_remove(v->table, m.seq, true);
     atomic_fetch_sub(&v->file_bytes, m.size);
     atomic_fetch_sub(&v->nseg, 1);
@@ -297,10 +324,9 @@ static int _append(struct vlg *v, const struct vlog_rec *r, struct tbe_where *wh
 
 /* ---- the seam ---- */
 
-int tbe_log_remove_segments(const char *path, char *err, size_t errlen)
+/* Unlink every segment file in dir. */
+static int _remove_segments(const char *dir, char *err, size_t errlen)
 {
-    char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/vlog", path);
     DIR *d = opendir(dir);
     if (!d) {
         if (errno == ENOENT)
@@ -312,12 +338,20 @@ int tbe_log_remove_segments(const char *path, char *err, size_t errlen)
     int rc = 0;
     uint64_t seq;
     while ((e = readdir(d)))
-        if (vlog_seg_parse_name(e->d_name, &seq) && unlinkat(dirfd(d), e->d_name, 0) != 0) {
+        if ((vlog_seg_parse_name(e->d_name, &seq) || vlog_seg_is_partial(e->d_name)) &&
+            unlinkat(dirfd(d), e->d_name, 0) != 0) {
             snprintf(err, errlen, "%s/%s: %s", dir, e->d_name, strerror(errno));
             rc = -1;
         }
     closedir(d);
     return rc;
+}
+
+int tbe_log_remove_segments(const char *path, char *err, size_t errlen)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/vlog", path);
+    return _remove_segments(dir, err, errlen);
 }
 
 /* The highest segment number in dir (0 when none). */
@@ -334,6 +368,129 @@ static uint64_t _max_seq(const char *dir)
     return max;
 }
 
+static int _u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Does the footer hold an NSFLUSH record? */
+static bool _has_flush(struct vlog_footer *f)
+{
+    struct vlog_entry e;
+    while (vlog_footer_next(f, &e))
+        if (e.kind == VLOG_NSFLUSH)
+            return true;
+    return false;
+}
+
+/* With persistence: the segments a previous run left, oldest first. A sealed one is known
+ * by its footer; one without a valid footer (the last one after a crash) is scanned up to
+ * its first record that fails a check (a torn tail) and sealed there. A segment whose
+ * header fails is a damaged tier: refused unless start_empty (then every segment goes). */
+static int _load(struct vlg *v, bool start_empty, char *err, size_t errlen)
+{
+    uint64_t *seqs = NULL, seq;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir(v->dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (vlog_seg_is_partial(de->d_name)) { /* a creation a crash interrupted */
+            unlinkat(dirfd(d), de->d_name, 0);
+            continue;
+        }
+        if (!vlog_seg_parse_name(de->d_name, &seq))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint64_t *ns = realloc(seqs, cap * sizeof(*ns));
+            if (!ns) {
+                closedir(d);
+                free(seqs);
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            seqs = ns;
+        }
+        seqs[n++] = seq;
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        qsort(seqs, n, sizeof(*seqs), _u64_cmp);
+    uint64_t t0 = clock_wall_ms(), scanned = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4200], e2[512];
+        _seg_path(v, seqs[i], path, sizeof(path));
+        struct vlog_seg *s;
+        if (vlog_open(path, true, &s, e2, sizeof(e2)) != VLOG_OK) {
+            if (!start_empty) {
+                snprintf(err, errlen, "%s (a damaged tier: start with tier_start_empty true to "
+                         "start it empty)", e2);
+                free(seqs);
+                return -1;
+            }
+            log_error("value log: %s; tier_start_empty: the tier starts empty", e2);
+            free(seqs);
+            while (v->nsegs)
+                _drop(v, v->nsegs - 1);
+            return _remove_segments(v->dir, err, errlen);
+        }
+        s->nosync = false;
+        struct vlog_footer f;
+        uint32_t end;
+        bool flush;
+        if (vlog_footer_read(s, &f, e2, sizeof(e2)) == VLOG_OK) {
+            end = f.end;
+            flush = _has_flush(&f);
+            vlog_footer_free(&f);
+        } else {
+            const char *why = NULL;
+            if (vlog_scan(s, &end, &why, e2, sizeof(e2)) != VLOG_OK) {
+                snprintf(err, errlen, "%s", e2);
+                vlog_close(s);
+                free(seqs);
+                return -1;
+            }
+            scanned++;
+            if (why && end < s->size)
+                log_info("value log %s: its records end at %u (%s)", path, (unsigned)end, why);
+            vlog_footer_mem(s, &f);
+            flush = _has_flush(&f);
+            if (vlog_seal(s, e2, sizeof(e2)) != VLOG_OK) /* its footer stays in memory */
+                log_error("value log: %s", e2);
+            vlog_footer_forget(s);
+        }
+        if (vlog_table_add(v->table, s) != VLOG_OK) {
+            snprintf(err, errlen, "%s: its slot in the segment table is taken (more than %u "
+                     "segments apart)", path, TIX_SEG_SLOTS);
+            vlog_close(s);
+            free(seqs);
+            return -1;
+        }
+        if (v->nsegs == v->segcap) {
+            size_t ncap = v->segcap ? v->segcap * 2 : 64;
+            struct vseg *ns = realloc(v->segs, ncap * sizeof(*ns));
+            if (!ns) {
+                snprintf(err, errlen, "out of memory");
+                free(seqs);
+                return -1;
+            }
+            v->segs = ns;
+            v->segcap = ncap;
+        }
+        v->segs[v->nsegs++] = (struct vseg){.s = s, .seq = seqs[i], .size = s->size,
+                                            .bytes = end - VLOG_DATA, .flush = flush};
+        atomic_fetch_add(&v->file_bytes, s->size);
+        atomic_fetch_add(&v->nseg, 1);
+    }
+    free(seqs);
+    if (n)
+        log_info("value log %s: %zu segments opened (%llu scanned) in %llu ms", v->dir, n,
+                 (unsigned long long)scanned, (unsigned long long)(clock_wall_ms() - t0));
+    return 0;
+}
+
 struct tbe *tbe_vlog_open(const struct tbe_opts *o, char *err, size_t errlen)
 {
     struct vlg *v = calloc(1, sizeof(*v));
@@ -344,19 +501,35 @@ struct tbe *tbe_vlog_open(const struct tbe_opts *o, char *err, size_t errlen)
         goto fail;
     }
     v->be.ops = &tbe_vlog_ops;
+    pthread_mutex_init(&v->seglock, NULL);
     v->tier = o->tier;
     v->buf.cap = BUF_SIZE;
     v->seg_size = _seg_size(o->size);
+    if (o->segment_size) { /* set: but never so small that the tier needs too many */
+        uint64_t want = (o->segment_size + 4095) / 4096 * 4096;
+        uint64_t fit = (o->size / (TIX_SEG_SLOTS / 2) + 4096) / 4096 * 4096;
+        if (want > o->size / 8) /* the hand needs segments to give back: 8 at least */
+            want = o->size / 8 / 4096 * 4096;
+        if (want < SEG_TINY)
+            want = SEG_TINY;
+        if (want < fit)
+            want = fit;
+        v->seg_size = want > VLOG_SIZE_MAX ? VLOG_SIZE_MAX / 4096 * 4096 : (uint32_t)want;
+    }
     snprintf(v->dir, dlen, "%s/vlog", o->path);
     if (mkdir(v->dir, 0750) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: %s", v->dir, strerror(errno));
         goto fail;
     }
-    /* Numbers are never reused, across runs too. What a previous run left is not replayed
-     * (persistence on the log is step 4): the tier starts empty, as a RocksDB tier without
-     * persistence does. */
+    /* Numbers are never reused, across runs too. Without persistence what a previous run
+     * left is of no use (a cache's older copies): the tier starts empty, as a RocksDB tier
+     * without persistence does. With it, the segments are opened here and the index is
+     * filled from them by tiering (replay.c) before the server listens. */
+    v->persist = o->persist;
     v->next_seq = _max_seq(v->dir) + 1;
-    if (tbe_log_remove_segments(o->path, err, errlen) != 0)
+    if (!v->persist && tbe_log_remove_segments(o->path, err, errlen) != 0)
+        goto fail;
+    if (v->persist && _load(v, o->start_empty, err, errlen) != 0)
         goto fail;
     struct tierdb_opts to = {.path = o->path,
                              .write_rate_bytes = o->write_rate_bytes,
@@ -367,11 +540,29 @@ struct tbe *tbe_vlog_open(const struct tbe_opts *o, char *err, size_t errlen)
     v->sdb = tierdb_open(&to, err, errlen);
     if (!v->sdb)
         goto fail;
-    log_info("value log at %s: segments of %u bytes", v->dir, (unsigned)v->seg_size);
+    if (v->persist) {
+        /* key records in RocksDB: a tier persisted by ssd_backend rocksdb. Not ignored (they
+         * are acknowledged data) nor moved yet (docs/valuelog.md, step 6) */
+        struct tierdb_iter *it = tierdb_iter_new(v->sdb);
+        const uint8_t *k, *val;
+        size_t kl, vl;
+        bool keyrec = it && tierdb_iter_next(it, &k, &kl, &val, &vl) && kl && k[0] < 0xfd;
+        tierdb_iter_free(it);
+        if (keyrec) {
+            snprintf(err, errlen, "%s holds records persisted by ssd_backend rocksdb: start it "
+                     "with ssd_backend rocksdb (moving them to a value log is not done yet)",
+                     o->path);
+            tierdb_close(v->sdb);
+            goto fail;
+        }
+    }
+    log_info("value log at %s: segments of %u bytes%s", v->dir, (unsigned)v->seg_size,
+             v->persist ? "; persisted" : "");
     return &v->be;
 fail:
     if (v) {
-        vlog_table_free(v->table);
+        free(v->segs);
+        vlog_table_free(v->table); /* closes the segments opened */
         free(v->buf.data);
         free(v->dir);
         free(v);
@@ -386,6 +577,7 @@ static void _close(struct tbe *be)
     if (_flush(v, err, sizeof(err)) != 0)
         log_error("value log %s: %s", v->dir, err);
     free(v->segs);
+    pthread_mutex_destroy(&v->seglock);
     vlog_table_free(v->table); /* closes every segment */
     tierdb_close(v->sdb);
     free(v->buf.data);
@@ -400,7 +592,10 @@ static struct tbe_batch *_batch_new(void)
         return NULL;
     b->b.ops = &tbe_vlog_ops;
     b->sb = tierdb_batch_new();
-    if (!b->sb) {
+    b->sbl = tierdb_batch_new();
+    if (!b->sb || !b->sbl) {
+        tierdb_batch_free(b->sb);
+        tierdb_batch_free(b->sbl);
         free(b);
         return NULL;
     }
@@ -410,14 +605,14 @@ static struct tbe_batch *_batch_new(void)
 static void _batch_free(struct tbe_batch *b)
 {
     tierdb_batch_free(_b(b)->sb);
+    tierdb_batch_free(_b(b)->sbl);
     free(_b(b)->data);
     free(b);
 }
 
-static void _put(struct tbe_batch *bb, uint64_t hash, const void *key, size_t klen,
-                 const void *val, size_t vlen, struct tbe_where *where)
+static void _stage(struct vbatch *b, uint8_t kind, uint8_t flags, uint64_t hash, const void *key,
+                   size_t klen, const void *val, size_t vlen, struct tbe_where *where)
 {
-    struct vbatch *b = _b(bb);
     size_t need = sizeof(struct staged) + klen + vlen + 8;
     if (b->len + need > b->cap) {
         size_t cap = b->cap ? b->cap : 64 << 10;
@@ -432,46 +627,61 @@ static void _put(struct tbe_batch *bb, uint64_t hash, const void *key, size_t kl
         b->cap = cap;
     }
     struct staged st = {.hash = hash, .klen = (uint32_t)klen, .vlen = (uint32_t)vlen,
-                        .where = where};
+                        .kind = kind, .flags = flags, .where = where};
     memcpy(b->data + b->len, &st, sizeof(st));
-    memcpy(b->data + b->len + sizeof(st), key, klen);
-    memcpy(b->data + b->len + sizeof(st) + klen, val, vlen);
+    if (klen)
+        memcpy(b->data + b->len + sizeof(st), key, klen);
+    if (vlen)
+        memcpy(b->data + b->len + sizeof(st) + klen, val, vlen);
     b->len += (sizeof(st) + klen + vlen + 7) / 8 * 8;
     b->n++;
+}
+
+static void _put(struct tbe_batch *bb, uint64_t hash, const void *key, size_t klen,
+                 const void *val, size_t vlen, struct tbe_where *where)
+{
+    struct diskval h;
+    uint8_t flags = diskval_peek(val, vlen, &h) && h.type == STORE_T_STREAM ? VLOG_F_STREAM_HEAD
+                                                                             : 0;
+    _stage(_b(bb), VLOG_PUT, flags, hash, key, klen, val, vlen, where);
     if (where) /* its length is known now; its place once written */
         *where = (struct tbe_where){TIX_NOLOC, vlog_record_size(klen, vlen)};
 }
 
-/* Without persistence a delete is the index's change alone (nothing is replayed). */
-static void _del(struct tbe_batch *b, const void *key, size_t klen)
+/* A tombstone: written with persistence only (the commit drops it otherwise: without
+ * persistence nothing is replayed, and the index change is the whole delete). */
+static void _del(struct tbe_batch *b, uint64_t hash, const void *key, size_t klen)
 {
-    (void)b;
-    (void)key;
-    (void)klen;
+    _stage(_b(b), VLOG_DEL, 0, hash, key, klen, NULL, 0, NULL);
 }
 
+/* A namespace's FLUSH (start: its [length][name] prefix) or every namespace's (start empty,
+ * end 0xff): an NSFLUSH record naming the prefix (persistence only, as a tombstone); the
+ * second also deletes every stream record. */
 static void _del_range(struct tbe_batch *b, const void *start, size_t slen, const void *end,
                        size_t elen)
 {
-    (void)start;
-    /* a FLUSH of every namespace takes the streams' records too (backend.h) */
+    _stage(_b(b), VLOG_NSFLUSH, 0, 0, start, slen, NULL, 0, NULL);
     if (slen == 0 && elen == 1 && ((const uint8_t *)end)[0] == 0xff)
-        tierdb_batch_delete_range(_b(b)->sb, "\xfd", 1, "\xff", 1);
+        tierdb_batch_delete_range(_b(b)->sbl, "\xfd", 1, "\xff", 1);
 }
 
 static size_t _count(struct tbe_batch *b)
 {
     struct vbatch *vb = _b(b);
-    return vb->n + vb->nomem + tierdb_batch_count(vb->sb);
+    return vb->n + vb->nomem + tierdb_batch_count(vb->sb) + tierdb_batch_count(vb->sbl);
 }
 
+/* Three phases (valuelog.md, "Writes"): the streams' chunk and append puts, the log's
+ * records (stream heads among them), then (_commit_late, once every tier's batch is
+ * written) the streams' deletes; with sync, each made durable before the next. A head is never on disk before the chunks it names, and the chunks a
+ * replaced head named are deleted only once the new head is. */
 static int _commit(struct tbe *be, struct tbe_batch *bb, bool wal, bool sync, char *err,
                    size_t errlen)
 {
     struct vlg *v = _v(be);
     struct vbatch *b = _b(bb);
     int rc = 0;
-    /* the streams' records first: a head is never written before the chunks it names */
     if (tierdb_batch_count(b->sb) && tierdb_batch_write(v->sdb, b->sb, wal, sync, err, errlen) != 0)
         rc = -1;
     if (rc == 0 && b->nomem) {
@@ -482,23 +692,42 @@ static int _commit(struct tbe *be, struct tbe_batch *bb, bool wal, bool sync, ch
         struct staged st;
         memcpy(&st, b->data + pos, sizeof(st));
         const uint8_t *key = b->data + pos + sizeof(st);
-        struct vlog_rec r = {.kind = VLOG_PUT, .hash = st.hash, .key = key,
+        pos += (sizeof(st) + st.klen + st.vlen + 7) / 8 * 8;
+        if (st.kind != VLOG_PUT && !v->persist)
+            continue;
+        struct vlog_rec r = {.kind = st.kind, .flags = st.flags, .hash = st.hash, .key = key,
                              .klen = (uint16_t)st.klen, .val = key + st.klen, .vlen = st.vlen};
         if (_append(v, &r, st.where, err, errlen) != 0)
             rc = -1;
-        pos += (sizeof(st) + st.klen + st.vlen + 7) / 8 * 8;
+        else if (st.kind == VLOG_NSFLUSH)
+            _find(v, v->active->seq)->flush = true;
     }
     if (rc == 0)
         rc = _flush(v, err, errlen);
+    if (rc == 0 && sync)
+        rc = _sync_active(v, err, errlen);
     if (rc != 0 && v->active)
         vlog_buf_drop(v->active, &v->buf);
+    tierdb_batch_clear(b->sb);
     b->len = 0;
     b->n = 0;
     b->nomem = false;
     return rc;
 }
 
+static int _commit_late(struct tbe *be, struct tbe_batch *bb, bool wal, bool sync, char *err,
+                        size_t errlen)
+{
+    struct vbatch *b = _b(bb);
+    return tierdb_batch_count(b->sbl)
+               ? tierdb_batch_write(_v(be)->sdb, b->sbl, wal, sync, err, errlen)
+               : 0;
+}
+
+static void _drop_late(struct tbe_batch *b) { tierdb_batch_clear(_b(b)->sbl); }
+
 static struct tierdb_batch *_batch_streams(struct tbe_batch *b) { return _b(b)->sb; }
+static struct tierdb_batch *_batch_streams_late(struct tbe_batch *b) { return _b(b)->sbl; }
 
 static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc, uint32_t dlen,
                 uint8_t **val, size_t *vlen, char *err, size_t errlen)
@@ -525,43 +754,144 @@ static int _get(struct tbe *be, const void *key, size_t klen, struct tix_loc loc
     return 0;
 }
 
-/* A log has no key order; step 3 has no caller of a scan (restore, replication's walk and a
- * namespace's stream walk need persistence or peers, which tiering.c refuses with a log). A
- * scan yields nothing and says why. */
+/* A log has no key order. Its cursor yields the records the index names on this tier, the
+ * sealed segments' newest first, each in file order (one pread per record), then the
+ * streams' records from RocksDB as they were when the cursor was made (the segments it walks
+ * are those of that moment too, less the active one); `from` is not supported (a namespace's walk and
+ * replication's resumption need it: docs/valuelog.md, steps 5 and later). Its callers are
+ * the warm restart's load after the replay and the writer's check of the index after a
+ * fault. Segments created after the cursor are not walked. Any thread. */
 struct vscan {
     struct tbe_scan s;
+    struct vlg *v;
+    uint64_t *seqs; /* newest first */
+    size_t n, i;
+    struct vlog_footer f;
+    bool fopen, log_done;
+    uint8_t *buf;
+    size_t cap;
+    struct tierdb_iter *it;
+    struct tbe_where where;
+    char err[256];
+    bool failed;
 };
 
 static struct tbe_scan *_scan_new(struct tbe *be, const void *from, size_t flen)
 {
-    (void)be;
     (void)from;
     (void)flen;
+    struct vlg *v = _v(be);
     struct vscan *s = calloc(1, sizeof(*s));
-    if (s)
-        s->s.ops = &tbe_vlog_ops;
-    return s ? &s->s : NULL;
+    if (!s)
+        return NULL;
+    s->s.ops = &tbe_vlog_ops;
+    s->v = v;
+    pthread_mutex_lock(&v->seglock);
+    s->seqs = v->nsegs ? malloc(v->nsegs * sizeof(*s->seqs)) : NULL;
+    for (size_t i = v->nsegs; s->seqs && i-- > 0;)
+        if (v->segs[i].s != v->active)
+            s->seqs[s->n++] = v->segs[i].seq;
+    bool nomem = v->nsegs && !s->seqs;
+    pthread_mutex_unlock(&v->seglock);
+    /* the streams' records as they are now too: what the cursor yields is one moment's
+     * (restore.c finds orphaned chunks by the heads of the same walk) */
+    if (!nomem)
+        s->it = tierdb_iter_from(v->sdb, "\xfd", 1);
+    if (nomem || !s->it) {
+        free(s->seqs);
+        free(s);
+        return NULL;
+    }
+    return &s->s;
 }
 
-static bool _scan_next(struct tbe_scan *s, const uint8_t **key, size_t *klen,
+static bool _scan_next(struct tbe_scan *ss, const uint8_t **key, size_t *klen,
                        const uint8_t **val, size_t *vlen)
 {
-    (void)s;
-    (void)key;
-    (void)klen;
-    (void)val;
-    (void)vlen;
-    return false;
+    struct vscan *s = (struct vscan *)ss;
+    struct vlg *v = s->v;
+    while (!s->log_done && !s->failed) {
+        if (!s->fopen) {
+            if (s->i == s->n) {
+                s->log_done = true;
+                break;
+            }
+            uint64_t seq = s->seqs[s->i++];
+            int rc = tbe_log_footer(&v->be, seq, &s->f, s->err, sizeof(s->err));
+            if (rc < 0)
+                s->failed = true;
+            s->fopen = rc == 0;
+            if (!s->fopen)
+                continue;
+            s->where.loc.seg = (uint32_t)seq;
+        }
+        struct vlog_entry e, rec;
+        if (!vlog_footer_next(&s->f, &e)) {
+            vlog_footer_free(&s->f);
+            s->fopen = false;
+            continue;
+        }
+        struct tix_loc loc = {s->where.loc.seg, e.off};
+        uint64_t hash;
+        if (e.kind != VLOG_PUT || !tiering_key_hash(e.key, e.klen, &hash))
+            continue;
+        struct tix_entry x = tix_get(hash);
+        /* dead: a newer record, or none, is the key's. Except a stream's head: a newer one
+         * written since the cursor was made may name the same stream, and restore.c takes
+         * chunks that no head of its walk names for orphans (a dead head's chunks then wait
+         * for a restart after its record is reclaimed) */
+        if ((x.state != TIX_LIVE || x.tier != v->tier || !tix_loc_eq(x.loc, loc)) &&
+            !(e.flags & VLOG_F_STREAM_HEAD))
+            continue;
+        if (e.len > s->cap) {
+            uint8_t *nb = realloc(s->buf, e.len);
+            if (!nb) {
+                snprintf(s->err, sizeof(s->err), "out of memory");
+                s->failed = true;
+                break;
+            }
+            s->buf = nb;
+            s->cap = e.len;
+        }
+        char e2[256];
+        if (tbe_log_read(&v->be, loc.seg, loc.off, e.len, s->buf, false, &rec, e2, sizeof(e2)) != 0)
+            continue; /* gone meanwhile, or unreadable: its read will say */
+        *key = rec.key;
+        *klen = rec.klen;
+        *val = rec.val;
+        *vlen = rec.vlen;
+        s->where = (struct tbe_where){loc, e.len};
+        return true;
+    }
+    if (s->failed)
+        return false;
+    bool more = tierdb_iter_next(s->it, key, klen, val, vlen);
+    s->where = (struct tbe_where){TIX_NOLOC, more ? (uint32_t)(*klen + *vlen) : 0};
+    return more;
 }
 
-static int _scan_status(struct tbe_scan *s, char *err, size_t errlen)
+static int _scan_status(struct tbe_scan *ss, char *err, size_t errlen)
 {
-    (void)s;
-    snprintf(err, errlen, "a value log tier cannot be walked in key order");
-    return -1;
+    struct vscan *s = (struct vscan *)ss;
+    if (s->failed) {
+        snprintf(err, errlen, "%s", s->err);
+        return -1;
+    }
+    return s->it ? tierdb_iter_status(s->it, err, errlen) : 0;
 }
 
-static void _scan_free(struct tbe_scan *s) { free(s); }
+static struct tbe_where _scan_where(struct tbe_scan *ss) { return ((struct vscan *)ss)->where; }
+
+static void _scan_free(struct tbe_scan *ss)
+{
+    struct vscan *s = (struct vscan *)ss;
+    if (s->fopen)
+        vlog_footer_free(&s->f);
+    tierdb_iter_free(s->it);
+    free(s->seqs);
+    free(s->buf);
+    free(s);
+}
 
 static int _empty(struct tbe *be, bool streams, char *err, size_t errlen)
 {
@@ -617,10 +947,14 @@ const struct tbe_ops tbe_vlog_ops = {
     .count = _count,
     .commit = _commit,
     .batch_streams = _batch_streams,
+    .batch_streams_late = _batch_streams_late,
+    .commit_late = _commit_late,
+    .drop_late = _drop_late,
     .get = _get,
     .scan_new = _scan_new,
     .scan_next = _scan_next,
     .scan_status = _scan_status,
+    .scan_where = _scan_where,
     .scan_free = _scan_free,
     .empty = _empty,
     .sync = _sync,
@@ -639,7 +973,8 @@ size_t tbe_log_segments(struct tbe *be, struct tbe_log_seg *out, size_t max)
     for (size_t i = 0; i < v->nsegs && i < max; i++)
         out[i] = (struct tbe_log_seg){.seq = v->segs[i].seq, .size = v->segs[i].size,
                                       .bytes = v->segs[i].bytes,
-                                      .active = v->segs[i].s == v->active};
+                                      .active = v->segs[i].s == v->active,
+                                      .pinned = v->segs[i].flush};
     return v->nsegs;
 }
 
@@ -738,6 +1073,20 @@ int tbe_log_flush(struct tbe *be, char *err, size_t errlen)
     if (rc != 0 && v->active)
         vlog_buf_drop(v->active, &v->buf);
     return rc;
+}
+
+int tbe_log_sync(struct tbe *be, char *err, size_t errlen)
+{
+    return _sync_active(_v(be), err, errlen);
+}
+
+bool tbe_log_persisted(struct tbe *be) { return _v(be)->persist; }
+
+bool tbe_log_has_segments(const char *path)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/vlog", path);
+    return _max_seq(dir) != 0;
 }
 
 void tbe_log_drop(struct tbe *be, uint64_t seq)

@@ -17,6 +17,7 @@ struct tbe_log_seg {
     uint32_t size;  /* its file's bytes */
     uint64_t bytes; /* bytes of records appended to it */
     bool active;    /* the one appends go to: not to be reclaimed */
+    bool pinned;    /* holds an NSFLUSH record: compaction must not move it (reclaim.c) */
 };
 
 /* The segments, oldest first, into out (at most max); returns how many there are. */
@@ -52,6 +53,12 @@ int tbe_log_append(struct tbe *be, const struct vlog_entry *e, struct tbe_where 
                    char *err, size_t errlen);
 /* Write what tbe_log_append buffered. 0, or -1 (message in err). */
 int tbe_log_flush(struct tbe *be, char *err, size_t errlen);
+/* fdatasync the active segment (moves made durable before the segment they left goes). */
+int tbe_log_sync(struct tbe *be, char *err, size_t errlen);
+/* Opened with persistence (tombstones and NSFLUSH records are written, segments synced). */
+bool tbe_log_persisted(struct tbe *be);
+/* Does the tier directory at path hold a log's segments? Any thread. */
+bool tbe_log_has_segments(const char *path);
 /* Remove segment seq: no new read finds it, its file is unlinked (reads in flight finish
  * on the open descriptor). */
 void tbe_log_drop(struct tbe *be, uint64_t seq);

@@ -90,7 +90,8 @@ enum tix_state tiering_invalidate(struct tiering *ctx, uint16_t ns, const void *
     /* while a warm restart indexes, the disk may hold a copy the index does not know yet */
     bool indexing = restore_indexing();
     bool stream;
-    enum tix_state was = tix_tomb(hash, ns, seq, indexing, &stream);
+    struct tix_entry before;
+    enum tix_state was = tix_tomb(hash, ns, seq, indexing, &stream, &before);
     if (was == TIX_NONE && !indexing)
         return was; /* never on disk: nothing to delete (the common case) */
     /* The stale copy is never read again (the entry is a tombstone); the delete may wait. */
@@ -101,6 +102,11 @@ enum tix_state tiering_invalidate(struct tiering *ctx, uint16_t ns, const void *
     j->seq = seq;
     j->persist = ctx->pmode != PERSIST_OFF;
     j->del.stream_head = stream && (was == TIX_LIVE || was == TIX_QUEUED);
+    if (was == TIX_LIVE) {
+        j->del.tier = before.tier;
+        j->del.loc = before.loc;
+        j->del.dlen = before.dlen;
+    }
     /* deletes are never dropped (no limit): they keep the disk consistent */
     if (!tiering_push_write(ctx, j, 0))
         tjob_free(j);
@@ -147,13 +153,19 @@ static void _on_mutation(void *arg, const struct mutation *m)
             return; /* memory held nothing: the del-miss hook (forget) already dropped it */
         break;
     case MUT_FLUSH: {
-        tix_drop_ns(m->ns);
+        struct tix_entry *heads = NULL;
+        size_t nheads = 0;
+        tix_drop_ns(m->ns, &heads, &nheads);
         restore_note_flush(m->ns);
         struct tjob *j = tjob_new(TJOB_DEL_NS, m->ns, "", 0);
         if (j) {
             j->del_ns.all = m->ns < 0;
             j->persist = ctx->pmode != PERSIST_OFF;
+            j->del_ns.heads = heads; /* their chunks go too (tiering_streams_flush_ns) */
+            j->del_ns.nheads = nheads;
+            heads = NULL;
         }
+        free(heads);
         if (!j || !tiering_push_write(ctx, j, 0))
             tjob_free(j);
         return;

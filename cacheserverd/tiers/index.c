@@ -336,7 +336,7 @@ bool tix_move(uint64_t h, uint64_t seq, uint8_t tier, struct tix_loc from, struc
 }
 
 bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen,
-                  bool stream)
+                  bool stream, struct tix_loc loc)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
@@ -344,7 +344,19 @@ bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t 
     bool added = !*p;
     if (added)
         _put(s, p, h, &(struct tix_entry){.state = TIX_LIVE, .seq = seq, .ns = ns, .tier = tier,
-                                          .dlen = dlen, .stream = stream});
+                                          .dlen = dlen, .stream = stream, .loc = loc});
+    pthread_mutex_unlock(&s->lock);
+    return added;
+}
+
+bool tix_add_tomb(uint64_t h, uint16_t ns, uint64_t seq)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    bool added = !*p;
+    if (added)
+        _put_state(s, p, h, ns, TIX_TOMB, seq);
     pthread_mutex_unlock(&s->lock);
     return added;
 }
@@ -388,13 +400,16 @@ struct tix_entry tix_pass_at(uint64_t h, uint8_t tier, struct tix_loc loc)
     return e;
 }
 
-enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always, bool *was_stream)
+enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always, bool *was_stream,
+                        struct tix_entry *before)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
     struct node **p = _find(s, h);
     enum tix_state was = *p ? (*p)->e.state : TIX_NONE;
     *was_stream = *p && (*p)->e.stream;
+    if (before)
+        *before = _out(*p ? (*p)->e : (struct tix_entry){0});
     if (*p || always)
         _put_state(s, p, h, ns, TIX_TOMB, seq);
     pthread_mutex_unlock(&s->lock);
@@ -402,10 +417,13 @@ enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always, bool
 }
 
 /* Remove every entry drop() selects; returns how many of them were LIVE. Walks everything
- * (FLUSH, the end of a warm restart's indexing). */
-static uint64_t _drop_where(bool (*drop)(const struct tix_entry *e, int arg), int arg)
+ * (FLUSH, the end of a warm restart's indexing). With heads, collects the LIVE stream heads
+ * on a value log (tix_drop_ns). */
+static uint64_t _drop_where(bool (*drop)(const struct tix_entry *e, int arg), int arg,
+                            struct tix_entry **heads, size_t *nheads)
 {
     uint64_t live_dropped = 0;
+    size_t cap = 0;
     for (int i = 0; i < TIX_SHARDS; i++) {
         struct shard *s = &shards[i];
         pthread_mutex_lock(&s->lock);
@@ -414,6 +432,19 @@ static uint64_t _drop_where(bool (*drop)(const struct tix_entry *e, int arg), in
             while (*p) {
                 if (drop(&(*p)->e, arg)) {
                     live_dropped += (*p)->e.state == TIX_LIVE;
+                    const struct tix_entry *e = &(*p)->e;
+                    if (heads && e->state == TIX_LIVE && e->stream && e->loc.off) {
+                        if (*nheads == cap) {
+                            size_t ncap = cap ? cap * 2 : 16;
+                            struct tix_entry *nh = realloc(*heads, ncap * sizeof(*nh));
+                            if (nh) {
+                                *heads = nh;
+                                cap = ncap;
+                            }
+                        }
+                        if (*nheads < cap)
+                            (*heads)[(*nheads)++] = *e;
+                    }
                     _put(s, p, (*p)->hash, &(struct tix_entry){.state = TIX_NONE});
                 } else {
                     p = &(*p)->next;
@@ -432,8 +463,15 @@ static bool _is_tomb(const struct tix_entry *e, int unused)
     return e->state == TIX_TOMB;
 }
 
-uint64_t tix_drop_ns(int ns) { return _drop_where(_in_ns, ns); }
-void tix_drop_tombs(void) { _drop_where(_is_tomb, 0); }
+uint64_t tix_drop_ns(int ns, struct tix_entry **heads, size_t *nheads)
+{
+    if (heads) {
+        *heads = NULL;
+        *nheads = 0;
+    }
+    return _drop_where(_in_ns, ns, heads, nheads);
+}
+void tix_drop_tombs(void) { _drop_where(_is_tomb, 0, NULL, NULL); }
 
 static bool _unseen(const struct tix_entry *e, int tier)
 {
@@ -463,7 +501,7 @@ void tix_see(uint64_t h, int tier)
     pthread_mutex_unlock(&s->lock);
 }
 
-uint64_t tix_drop_unseen(int tier) { return _drop_where(_unseen, tier); }
+uint64_t tix_drop_unseen(int tier) { return _drop_where(_unseen, tier, NULL, NULL); }
 
 uint64_t tix_count(void)
 {

@@ -8,6 +8,7 @@
 #define TIERING_INDEX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum tix_state { TIX_NONE = 0, TIX_QUEUED, TIX_LIVE, TIX_TOMB };
@@ -106,17 +107,23 @@ bool tix_relocate(uint64_t hash, uint64_t seq, uint8_t tier, struct tix_loc loc)
  * reclaim moved the record; the ref bit is kept). Returns whether it did. */
 bool tix_move(uint64_t hash, uint64_t seq, uint8_t tier, struct tix_loc from, struct tix_loc to,
               uint32_t dlen);
-/* Add a LIVE entry only when the hash has none (warm restart). Returns whether it did. */
+/* Add a LIVE entry at loc (TIX_NOLOC: a RocksDB tier) only when the hash has none (warm
+ * restart). Returns whether it did. */
 bool tix_add_live(uint64_t hash, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen,
-                  bool stream);
+                  bool stream, struct tix_loc loc);
+/* Add a TOMB only when the hash has none (a value log's replay: a newer delete hides the
+ * key's older records; tix_drop_tombs ends them). Returns whether it did. */
+bool tix_add_tomb(uint64_t hash, uint16_t ns, uint64_t seq);
 /* The CLOCK hand: returns the entry and clears its ref bit. */
 struct tix_entry tix_pass(uint64_t hash);
 /* A value log's hand at the record (tier, loc): the entry when it is LIVE there (its ref bit
  * cleared), else an entry of state TIX_NONE (the record is dead: nothing names it). */
 struct tix_entry tix_pass_at(uint64_t hash, uint8_t tier, struct tix_loc loc);
 /* Entry exists (any state): returns its state and sets it to TOMB with seq. With always,
- * an absent entry becomes a TOMB too (warm restart: the disk may hold an unindexed copy). */
-enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always, bool *was_stream);
+ * an absent entry becomes a TOMB too (warm restart: the disk may hold an unindexed copy).
+ * *before (may be NULL) gets the entry it replaced, as tix_get would have. */
+enum tix_state tix_tomb(uint64_t hash, uint16_t ns, uint64_t seq, bool always, bool *was_stream,
+                        struct tix_entry *before);
 /* Remove every TOMB entry (the end of a warm restart's indexing). */
 void tix_drop_tombs(void);
 /* Reconciling the index with a tier's records (after a reopen that may have lost the
@@ -133,8 +140,11 @@ uint64_t tix_count(void);
 uint64_t tix_memory(void);
 /* Record a read hit at now_s (sets ref); returns the previous hit time (0 = none). */
 uint32_t tix_hit(uint64_t hash, uint64_t seq, uint32_t now_s);
-/* Drop every entry of namespace ns (ns < 0: all). Returns how many were LIVE. */
-uint64_t tix_drop_ns(int ns);
+/* Drop every entry of namespace ns (ns < 0: all). Returns how many were LIVE. With heads
+ * (may be NULL), the LIVE stream heads on a value log among them are returned too, a
+ * malloc'd array of *nheads entries (a log cannot find them by key to delete their chunks;
+ * out of memory: fewer). */
+uint64_t tix_drop_ns(int ns, struct tix_entry **heads, size_t *nheads);
 /* Entries in state LIVE (on tier, or on both when tier < 0), and their bytes. */
 uint64_t tix_live(int tier);
 uint64_t tix_live_bytes(int tier);

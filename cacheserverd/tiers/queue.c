@@ -133,6 +133,9 @@ void tjob_free(struct tjob *j)
     case TJOB_PUT:
         tix_value_release(j->put.qv);
         break;
+    case TJOB_DEL_NS:
+        free(j->del_ns.heads);
+        break;
     case TJOB_CHUNK_PUT:
         if (j->chunk_put.crelease)
             j->chunk_put.crelease(j->chunk_put.carg);
@@ -170,6 +173,19 @@ bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out)
     if (store_ns_id(key + 1, key[0], &ns) != STORE_OK)
         return false;
     store_key_init(out, ns, key + 1 + key[0], (uint32_t)(klen - 1 - key[0]));
+    return true;
+}
+
+bool tiering_key_hash(const uint8_t *key, size_t klen, uint64_t *hash)
+{
+    if (klen < 2 || key[0] > 64 || klen <= 1u + key[0])
+        return false;
+    uint16_t ns;
+    if (store_ns_find(key + 1, key[0], &ns) != STORE_OK)
+        return false;
+    struct store_key k;
+    store_key_init(&k, ns, key + 1 + key[0], (uint32_t)(klen - 1 - key[0]));
+    *hash = k.hash;
     return true;
 }
 

@@ -381,7 +381,7 @@ enum tiering_queued tiering_read(uint16_t ns, const void *key, uint32_t klen, ui
     if (e.state == TIX_NONE && restore_indexing()) {
         /* not indexed yet: the disk may have it. Index it now; a miss removes the entry. */
         e = (struct tix_entry){.state = TIX_LIVE, .seq = tiering_next_seq(ctx), .ns = ns};
-        if (!tix_add_live(hash, ns, e.seq, TIX_SSD, 0, false))
+        if (!tix_add_live(hash, ns, e.seq, TIX_SSD, 0, false, TIX_NOLOC))
             e = tix_get(hash);
     }
     if (e.state == TIX_QUEUED) { /* evicted, not written yet: answer from the queued value */

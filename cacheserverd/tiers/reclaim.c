@@ -32,10 +32,16 @@
 #define LOW_PCT 80      /* and stops under this one */
 #define DEAD_PCT 20     /* compaction when dead bytes pass this share of the files */
 #define COMPACT_UNDER 50 /* of a segment whose live share is under this */
+#define RECLAIM_STALLS 1000 /* steps a walk may wait at one tombstone before it gives up */
 
 struct walk {
     bool on, compact;
+    bool walked;     /* every record handled; the segment waits for `ticket` to go */
     uint64_t seq;
+    uint64_t ticket; /* persistence: jobs pushed when a record of a key with a change still
+                      * queued was passed over (0: none) */
+    unsigned stalls; /* steps in a row that stopped at one tombstone (a change queued) */
+    uint32_t size;   /* the segment's file bytes */
     struct vlog_footer f;
 };
 static struct walk walks[TIX_TIERS];
@@ -49,7 +55,9 @@ struct pending {
 static void _walk_end(struct walk *w)
 {
     vlog_footer_free(&w->f);
-    w->on = false;
+    w->on = w->walked = false;
+    w->ticket = 0;
+    w->stalls = 0;
 }
 
 /* Pick what to walk: the oldest segment for the hand (used >= size: over the mark), else the
@@ -65,24 +73,26 @@ static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct wa
     n = tbe_log_segments(be, segs, n);
     bool found = false;
     if (used >= size) { /* over the mark (reclaim_step decides which) */
-        for (size_t i = 0; i < n && !found; i++)
-            if (!segs[i].active) {
-                *w = (struct walk){.on = true, .seq = segs[i].seq};
-                found = true;
-            }
+        /* only the oldest: with persistence, a record dropped from a younger segment would
+         * let an older one of its key win at the next restart */
+        if (!segs[0].active) {
+            *w = (struct walk){.on = true, .seq = segs[0].seq, .size = segs[0].size};
+            found = true;
+        }
     } else {
         uint64_t bytes, live, files;
         tbe_log_usage(be, &bytes, &live, &files);
         if (bytes > live && bytes - live > files / 100 * DEAD_PCT) {
             double best = COMPACT_UNDER / 100.0;
             for (size_t i = 0; i < n; i++) {
-                if (segs[i].active || !segs[i].bytes)
+                if (segs[i].active || segs[i].pinned || !segs[i].bytes)
                     continue;
                 int64_t l = tix_seg_live(t, (uint32_t)segs[i].seq);
                 double share = (double)(l > 0 ? l : 0) / (double)segs[i].bytes;
                 if (share < best) {
                     best = share;
-                    *w = (struct walk){.on = true, .compact = true, .seq = segs[i].seq};
+                    *w = (struct walk){.on = true, .compact = true, .seq = segs[i].seq,
+                                       .size = segs[i].size};
                     found = true;
                 }
             }
@@ -90,6 +100,35 @@ static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct wa
     }
     free(segs);
     return found;
+}
+
+/* Persistence, compaction: a live record of a segment that is not the oldest leaves without
+ * being copied (expired, or failing its checksum): a tombstone takes its place, so that a
+ * restart does not find an older record of the key in an older segment. */
+static int _bury(struct tbe *be, const struct vlog_entry *e, char *err, size_t errlen,
+                 uint64_t *bytes, size_t *n)
+{
+    struct vlog_entry del = {.hash = e->hash, .kind = VLOG_DEL, .key = e->key, .klen = e->klen};
+    if (tbe_log_append(be, &del, NULL, err, errlen) != 0)
+        return -1;
+    *bytes += vlog_record_size(e->klen, 0);
+    ++*n;
+    return 0;
+}
+
+/* A segment whose records were all handled goes, once the changes queued for keys it held
+ * last are written (w->ticket) and, with persistence, what moved out of it is durable.
+ * 0 (gone, or waiting), or -1. */
+static int _finish_walk(struct tiering *ctx, struct tbe *be, struct walk *w, char *err,
+                        size_t errlen)
+{
+    if (w->ticket && ctx->committed < w->ticket)
+        return 0; /* the writer's next batches write them; the next step drops it */
+    if (tbe_log_persisted(be) && tbe_log_sync(be, err, errlen) != 0)
+        return -1;
+    _walk_end(w);
+    tbe_log_drop(be, w->seq);
+    return 0;
 }
 
 /* One walk's step on segment w: at most *examine records looked at, *moves moved (both
@@ -103,11 +142,12 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     struct pending *pend = malloc((size_t)*moves * sizeof(*pend));
     struct pending *down = malloc((size_t)*moves * sizeof(*down));
     struct tbe_batch *out = to ? tbe_batch_new(to->be) : NULL;
-    size_t bufcap = 0, np = 0, nd = 0;
+    size_t bufcap = 0, np = 0, nd = 0, np_dels = 0;
     uint8_t *buf = NULL;
     int rc = 0;
-    bool done = false;
+    bool done = false, stalled_out = false;
     uint64_t now = clock_wall_ms(), moved_bytes = 0;
+    bool persist = tbe_log_persisted(be);
     if (!pend || !down || (to && !out)) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
@@ -115,25 +155,69 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     }
     struct vlog_entry e;
     while (*examine > 0 && *moves > 0) {
+        size_t at_pos = w->f.pos;
+        uint32_t at_seen = w->f.seen;
         if (!vlog_footer_next(&w->f, &e)) {
             done = true;
             break;
         }
         --*examine;
+        /* the index's hash of the key now (a record carries the one it was written with) */
+        if (e.kind != VLOG_NSFLUSH && !tiering_key_hash(e.key, e.klen, &e.hash))
+            e.hash = 0; /* no such namespace: nothing names it (a DEL is still copied) */
+        if (e.kind == VLOG_DEL && w->compact) {
+            /* persistence: a tombstone is kept while it is the key's newest state (nothing
+             * LIVE: an older record of the key may be in an older segment), moved with its
+             * segment's live records; the hand drops it with the oldest segment, where
+             * nothing older is left for it to hide. An NSFLUSH is never moved (_pick). */
+            enum tix_state st = tix_get(e.hash).state;
+            if (st == TIX_LIVE)
+                continue;
+            if (st == TIX_QUEUED || st == TIX_TOMB) {
+                /* A change of the key is queued: whether this tombstone is still the key's
+                 * newest record on disk depends on it being written. A copy at the head now
+                 * would be newer than the record the key has on disk (its last write), and a
+                 * crash before the queued change is written would find the key deleted.
+                 * This step ends here; the next one, after the writer's batch, looks at this
+                 * record again. A key changed without pause makes the walk give up (the
+                 * segment stays; it may be picked again). */
+                w->f.pos = at_pos;
+                w->f.seen = at_seen;
+                stalled_out = ++w->stalls > RECLAIM_STALLS;
+                break;
+            }
+            w->stalls = 0;
+            struct vlog_entry del = {.hash = e.hash, .kind = VLOG_DEL, .key = e.key,
+                                     .klen = e.klen};
+            if (tbe_log_append(be, &del, NULL, err, errlen) != 0) {
+                rc = -1;
+                break;
+            }
+            --*moves;
+            moved_bytes += e.len;
+            np_dels++;
+            continue;
+        }
         if (e.kind != VLOG_PUT)
             continue;
         struct tix_loc loc = {(uint32_t)w->seq, e.off};
-        struct tix_entry x;
-        if (w->compact) {
-            x = tix_get(e.hash);
-            if (x.state != TIX_LIVE || x.tier != t || !tix_loc_eq(x.loc, loc))
-                continue;
-        } else {
-            x = tix_pass_at(e.hash, (uint8_t)t, loc);
-            if (x.state != TIX_LIVE)
-                continue; /* dead: nothing names it */
+        struct tix_entry x = w->compact ? tix_get(e.hash) : tix_pass_at(e.hash, (uint8_t)t, loc);
+        if (x.state != TIX_LIVE || x.tier != t || !tix_loc_eq(x.loc, loc)) {
+            /* dead: nothing names it. But with persistence, a key whose change is still
+             * queued (QUEUED, TOMB) may have this record as its last one on disk: the
+             * segment goes only once that change is written (a crash meanwhile must find
+             * the record) */
+            enum tix_state st = w->compact ? x.state : tix_get(e.hash).state;
+            if (persist && (st == TIX_QUEUED || st == TIX_TOMB))
+                w->ticket = tiering_pushed(ctx);
+            continue;
         }
         if (e.expire_ms && e.expire_ms <= now) {
+            if (w->compact && tbe_log_persisted(be) &&
+                _bury(be, &e, err, errlen, &moved_bytes, &np_dels) != 0) {
+                rc = -1;
+                break;
+            }
             if (tix_remove(e.hash, TIX_LIVE, x.seq))
                 stat_incr(&ctx->stats.vlog_expired_dropped);
             continue;
@@ -159,6 +243,11 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
         if (rr == -2) { /* never copied as good */
             stat_incr(&ctx->stats.checksum_errors);
             log_error("%s tier: %s; the key is no longer on disk", ctx->tiers[t].name, err);
+            if (w->compact && tbe_log_persisted(be) &&
+                _bury(be, &e, err, errlen, &moved_bytes, &np_dels) != 0) {
+                rc = -1;
+                break;
+            }
             tix_remove(e.hash, TIX_LIVE, x.seq);
             continue;
         }
@@ -183,7 +272,7 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
         }
     }
     /* the copies first, then the index names them */
-    if (np && rc == 0 && tbe_log_flush(be, err, errlen) != 0)
+    if ((np || np_dels) && rc == 0 && tbe_log_flush(be, err, errlen) != 0)
         rc = -1;
     if (rc == 0)
         for (size_t i = 0; i < np; i++)
@@ -199,11 +288,11 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     if (rc == 0)
         tbe_log_moved(be, moved_bytes);
 out:
-    if (rc != 0) {
+    if (rc != 0 || stalled_out) {
         _walk_end(w); /* the next step walks the segment again from its first record */
     } else if (done) {
-        _walk_end(w);
-        tbe_log_drop(be, w->seq);
+        w->walked = true;
+        rc = _finish_walk(ctx, be, w, err, errlen);
     }
     free(buf);
     free(pend);
@@ -218,6 +307,8 @@ int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct
     memset(r, 0, sizeof(*r));
     struct tbe *be = from->be;
     struct walk *w = &walks[from->id];
+    if (restore_busy())
+        return 0; /* the warm restart walks the segments */
     bool hurry = incoming != 0; /* a batch waits for room: try harder */
     int moves = hurry ? RECLAIM_MOVES * 4 : RECLAIM_MOVES;
     int examine = hurry ? RECLAIM_EXAMINE * 4 : RECLAIM_EXAMINE;
@@ -242,6 +333,12 @@ int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct
                 continue;
             }
         }
+        if (w->walked) { /* waiting for queued changes to be written */
+            int rc = _finish_walk(ctx, be, w, err, errlen);
+            if (rc != 0 || w->on)
+                return rc;
+            continue;
+        }
         struct shed_result one = {0};
         int rc = _walk_step(ctx, from, to, w, &examine, &moves, wal, &one, err, errlen);
         r->moved += one.moved;
@@ -252,6 +349,12 @@ int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct
             return 0; /* the step's budget ran out inside the segment */
     }
     return 0;
+}
+
+uint64_t reclaim_held(int tier, uint64_t committed)
+{
+    const struct walk *w = &walks[tier];
+    return w->on && w->walked && w->ticket && committed < w->ticket ? w->size : 0;
 }
 
 void reclaim_teardown(void)

@@ -30,12 +30,17 @@ struct cand {
     uint64_t hash, seq;
     uint32_t off, klen; /* tier key in the arena */
     uint8_t tier;
+    struct tbe_where at; /* where a log holds it (TIX_NOLOC on RocksDB) */
 };
 
 static pthread_t thread;
 static bool running;
 static atomic_bool indexing, stopping;
 static struct tbe *stores[TIX_TIERS]; /* the tiers' stores, as restore_start found them */
+/* their cursors, made by restore_start before the server takes a request: a value log's
+ * walk and its streams' records are one moment's, before any write (the chunks of a
+ * stream written later are never taken for orphans) */
+static struct tbe_scan *scans[TIX_TIERS];
 static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 #define NS_BITS 65536
 static uint8_t flushed[NS_BITS / 8]; /* namespaces flushed while indexing */
@@ -161,7 +166,7 @@ struct arena {
 };
 
 static bool _keep(struct arena *a, const uint8_t *key, size_t klen, uint64_t hlc, uint64_t hash,
-                  uint64_t seq, uint8_t tier)
+                  uint64_t seq, uint8_t tier, struct tbe_where at)
 {
     if (a->n == a->cap) {
         size_t ncap = a->cap ? a->cap * 2 : 4096;
@@ -182,7 +187,7 @@ static bool _keep(struct arena *a, const uint8_t *key, size_t klen, uint64_t hlc
         a->kcap = ncap;
     }
     memcpy(a->keys + a->klen, key, klen);
-    a->c[a->n++] = (struct cand){hlc, hash, seq, (uint32_t)a->klen, (uint32_t)klen, tier};
+    a->c[a->n++] = (struct cand){hlc, hash, seq, (uint32_t)a->klen, (uint32_t)klen, tier, at};
     a->klen += klen;
     return true;
 }
@@ -218,10 +223,15 @@ static bool _load_one(const uint8_t *key, size_t klen, const uint8_t *raw, size_
 static uint64_t _index(struct tiering *ctx, struct arena *a, uint8_t tier, bool *direct,
                        uint64_t *loaded, bool *complete)
 {
-    /* one walk of the RocksDB back end's records: key records, then the streams' (backend.h) */
-    struct tbe_scan *it = tbe_scan_new(stores[tier], NULL, 0);
-    if (!it)
+    /* one walk of the back end's records: key records, then the streams' (backend.h) */
+    struct tbe_scan *it = scans[tier];
+    scans[tier] = NULL;
+    if (!it) {
+        log_error("warm restart: out of memory for the walk of a tier; keys not indexed are "
+                  "read from disk when asked for");
+        *complete = false;
         return 0;
+    }
     uint64_t now = clock_wall_ms(), n = 0, max_version = 0;
     const uint8_t *key, *val;
     size_t klen, vlen;
@@ -241,10 +251,20 @@ static uint64_t _index(struct tiering *ctx, struct arena *a, uint8_t tier, bool 
         if (h.expire_ms && h.expire_ms <= now)
             continue; /* compaction reclaims it */
         uint64_t seq = tiering_next_seq(ctx);
-        pthread_mutex_lock(&flush_lock);
-        bool added = !_flushed(k.ns) && tix_add_live(k.hash, k.ns, seq, tier, (uint32_t)(klen + vlen),
-                                                      h.type == STORE_T_STREAM);
-        pthread_mutex_unlock(&flush_lock);
+        struct tbe_where at = tbe_scan_where(it);
+        bool added;
+        if (at.loc.off) {
+            /* a value log: its replay indexed the tier before the server listened (and the
+             * cursor yields only what the index names); what is left is to load it */
+            struct tix_entry e = tix_get(k.hash);
+            added = e.state == TIX_LIVE && e.tier == tier && tix_loc_eq(e.loc, at.loc);
+            seq = e.seq;
+        } else {
+            pthread_mutex_lock(&flush_lock);
+            added = !_flushed(k.ns) && tix_add_live(k.hash, k.ns, seq, tier, at.len,
+                                                    h.type == STORE_T_STREAM, TIX_NOLOC);
+            pthread_mutex_unlock(&flush_lock);
+        }
         if (h.type == STORE_T_STREAM) {
             /* indexed or not (a stream loaded meanwhile keeps its chunks on disk) */
             uint64_t sid, slen;
@@ -263,7 +283,7 @@ static uint64_t _index(struct tiering *ctx, struct arena *a, uint8_t tier, bool 
                 *direct = false;
             continue;
         }
-        if (keep && !_keep(a, key, klen, h.hlc, k.hash, seq, tier)) {
+        if (keep && !_keep(a, key, klen, h.hlc, k.hash, seq, tier, at)) {
             log_warn("warm restart: out of memory for the load list; the rest is read from "
                      "disk when asked for");
             keep = false;
@@ -295,7 +315,8 @@ static uint64_t _load(struct arena *a)
         const uint8_t *key = a->keys + c->off;
         uint8_t *raw;
         size_t rlen;
-        if (tbe_get(stores[c->tier], key, c->klen, TIX_NOLOC, 0, &raw, &rlen, err, sizeof(err)) != 0)
+        if (tbe_get(stores[c->tier], key, c->klen, c->at.loc, c->at.len, &raw, &rlen, err,
+                    sizeof(err)) != 0)
             continue;
         int rc;
         loaded += _load_one(key, c->klen, raw, rlen, c->hash, c->seq, now, &rc);
@@ -346,8 +367,10 @@ static void *_main(void *arg)
 
 int restore_start(struct tiering *ctx)
 {
-    for (int t = 0; t < TIX_TIERS; t++)
+    for (int t = 0; t < TIX_TIERS; t++) {
         stores[t] = ctx->tiers[t].be;
+        scans[t] = stores[t] ? tbe_scan_new(stores[t], NULL, 0) : NULL;
+    }
     memset(flushed, 0, sizeof(flushed));
     flushed_all = false;
     atomic_store(&stopping, false);
@@ -356,6 +379,10 @@ int restore_start(struct tiering *ctx)
     if (pthread_create(&thread, NULL, _main, ctx) != 0) {
         atomic_store(&indexing, false);
         atomic_store(&busy, false);
+        for (int t = 0; t < TIX_TIERS; t++) {
+            tbe_scan_free(scans[t]);
+            scans[t] = NULL;
+        }
         return -1;
     }
     pthread_setname_np(thread, "csd-restore");

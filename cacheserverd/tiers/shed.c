@@ -82,11 +82,11 @@ int shed_step(const struct shed_tier *from, const struct shed_tier *to, uint64_t
                 tbe_put(out, hash, key, klen, val, vlen, NULL);
             else /* a stream's head leaving the cache: its chunks go too */
                 tiering_stream_head_gone(NULL, key, klen, val, vlen);
-            tbe_delete(gone, key, klen);
+            tbe_delete(gone, hash, key, klen);
             v[nv++] = (struct victim){hash, e.seq};
             freed += e.dlen;
         } else if ((e.state == TIX_LIVE && e.tier != from->id) || e.state == TIX_NONE) {
-            tbe_delete(gone, key, klen); /* a copy nothing points at */
+            tbe_delete(gone, hash, key, klen); /* a copy nothing points at */
             r->stale++;
         } /* QUEUED or TOMB: a job for the key is queued behind this step; it decides */
     }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_vlog.h"
 #include "clock.h"
 #include "diskval.h"
 #include "histogram.h"
@@ -337,16 +338,26 @@ bool tiering_stream_head_decode(const uint8_t *val, size_t vlen, uint64_t now_ms
 }
 
 /* The stream head a tier holds at key (unexpired at now_ms; 0 = any), the first tier first.
- * Writer thread: the only one that reopens a tier, so no lock is needed. */
+ * A value log is not searched by key: at holds where its head is (a TOMB's previous entry),
+ * or, when NULL, the key's index entry says. Writer thread: the only one that reopens a tier,
+ * so no lock is needed. */
 static bool _disk_head(struct tiering *ctx, const uint8_t *key, size_t klen, uint64_t now_ms,
-                       uint64_t *sid, uint64_t *len)
+                       const struct tix_entry *at, uint64_t *sid, uint64_t *len)
 {
     char err[256];
+    struct tix_entry cur = {0};
+    struct store_key k;
+    if (!at && tiering_key_parse(key, klen, &k)) {
+        cur = tix_get(k.hash);
+        at = &cur;
+    }
     for (int t = 0; t < TIX_TIERS; t++) {
         uint8_t *raw;
         size_t rlen;
         struct tbe *be = ctx->tiers[t].be; /* a head is a key record */
-        if (!be || tbe_get(be, key, klen, TIX_NOLOC, 0, &raw, &rlen, err, sizeof(err)) != 0)
+        bool here = at && at->state == TIX_LIVE && at->tier == t;
+        if (!be || tbe_get(be, key, klen, here ? at->loc : TIX_NOLOC, here ? at->dlen : 0, &raw,
+                           &rlen, err, sizeof(err)) != 0)
             continue;
         bool head = tiering_stream_head_decode(raw, rlen, now_ms, sid, len);
         free(raw);
@@ -375,7 +386,9 @@ void tiering_stream_forget(struct tiering *ctx, const struct tjob *j, struct tie
 {
     uint64_t sid, len;
     struct store_key k;
-    if (!_disk_head(ctx, j->key, j->klen, 0, &sid, &len) ||
+    struct tix_entry was = {.state = TIX_LIVE, .tier = j->del.tier, .loc = j->del.loc,
+                            .dlen = j->del.dlen};
+    if (!_disk_head(ctx, j->key, j->klen, 0, &was, &sid, &len) ||
         !tiering_key_parse(j->key, j->klen, &k) || store_has_stream(&k, sid))
         return; /* not a stream after all, or memory still reads its chunks */
     tiering_stream_delete_records(NULL, b, sid, false);
@@ -437,7 +450,8 @@ void tiering_streams_reap(struct tiering *ctx)
         uint64_t sid, len;
         /* an older version of the head, or a stream memory still reads, keeps its chunks */
         if (ctx->tiers[TIX_SSD].be && tiering_key_parse(g->key, g->klen, &k) &&
-            !(_disk_head(ctx, g->key, g->klen, clock_wall_ms(), &sid, &len) && sid == g->sid) &&
+            !(_disk_head(ctx, g->key, g->klen, clock_wall_ms(), NULL, &sid, &len) &&
+              sid == g->sid) &&
             !store_has_stream(&k, g->sid)) {
             if (tiering_stream_delete_records(tbe_streams(ctx->tiers[TIX_SSD].be), NULL, g->sid,
                                               ctx->pmode != PERSIST_OFF) == 0)
@@ -471,7 +485,7 @@ void tiering_streams_flush_ns(struct tiering *ctx, const uint8_t *prefix, size_t
         tail = &(*tail)->next;
     for (int t = 0; t < TIX_TIERS; t++) { /* shedding moves heads to the second tier */
         struct tbe *be = ctx->tiers[t].be;
-        if (!be)
+        if (!be || tbe_is_log(be)) /* a log: tiering_streams_flush_heads */
             continue;
         struct ns_walk *w = malloc(sizeof(*w) + (plen ? plen : 1));
         struct tbe_scan *it = w ? tbe_scan_new(be, prefix, plen) : NULL;
@@ -487,6 +501,33 @@ void tiering_streams_flush_ns(struct tiering *ctx, const uint8_t *prefix, size_t
         *tail = w;
         tail = &w->next;
     }
+}
+
+void tiering_streams_flush_heads(struct tiering *ctx, const struct tix_entry *heads, size_t n)
+{
+    if (ctx->pmode == PERSIST_OFF)
+        return;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct tix_entry *e = &heads[i];
+        struct tbe *be = e->tier < TIX_TIERS ? ctx->tiers[e->tier].be : NULL;
+        if (!tbe_is_log(be))
+            continue;
+        if (e->dlen > cap) {
+            uint8_t *nb = realloc(buf, e->dlen);
+            if (!nb)
+                break; /* the chunks wait for the next restart's walk of orphans */
+            buf = nb;
+            cap = e->dlen;
+        }
+        struct vlog_entry rec;
+        char err[256];
+        if (tbe_log_read(be, e->loc.seg, e->loc.off, e->dlen, buf, false, &rec, err,
+                         sizeof(err)) == 0 && rec.kind == VLOG_PUT)
+            tiering_stream_head_gone(NULL, rec.key, rec.klen, rec.val, rec.vlen);
+    }
+    free(buf);
 }
 
 /* Not while a warm restart still runs: it counts the chunks of the heads its own snapshot

@@ -51,11 +51,16 @@ struct tjob_put {
 /* TJOB_DEL */
 struct tjob_del {
     bool stream_head; /* the record is a stream's head: delete its chunks */
+    uint8_t tier;     /* stream_head: where the index said the head was (a value log cannot */
+    struct tix_loc loc; /* look it up by key) */
+    uint32_t dlen;
 };
 
 /* TJOB_DEL_NS (the job's key is the namespace's prefix) */
 struct tjob_del_ns {
     bool all; /* every namespace */
+    struct tix_entry *heads; /* its stream heads on a value log (tix_drop_ns), malloc'd */
+    size_t nheads;
 };
 
 /* TJOB_READ and TJOB_CHUNK_READ: the reply is done(arg, result) on the I/O thread */
@@ -158,6 +163,8 @@ struct tiering {
     enum persist_mode pmode;
     atomic_uint_fast64_t seq;      /* the last index sequence number (tiering_next_seq) */
     atomic_bool drop_logged;       /* a dropped change was logged since writes last succeeded */
+    uint64_t committed;            /* writer thread: jobs taken from the queue and written
+                                    * (or failed): every job pushed up to it is done */
     pthread_t writer;
     pthread_t *readers;
     unsigned nreaders;
@@ -198,6 +205,11 @@ void tjob_free(struct tjob *j);
 /* The store key of a tier key (tierdb_key's layout: name length, namespace name, key), its
  * namespace found or created by name; data points into key. False when it is not one. */
 bool tiering_key_parse(const uint8_t *key, size_t klen, struct store_key *out);
+/* The store hash of a tier key whose namespace exists (no namespace is created): false when
+ * it does not (no index entry can be the key's then). A value log's records carry the hash
+ * they were written with, which a restart may change (namespace ids are given in order of
+ * use): what maps a record to the index computes it again. */
+bool tiering_key_hash(const uint8_t *key, size_t klen, uint64_t *hash);
 
 /* ---- writer.c: the writer thread ---- */
 /* The bytes of records a tier of `size` may hold on a file system of `disk` bytes (0:
@@ -249,6 +261,20 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
                               size_t vlen);
 /* An append of stream sid was not written: its next change writes its whole last chunk. */
 void tiering_stream_resync(uint64_t sid);
+/* ---- gaps.c: streams with bytes not written (writer thread only) ---- */
+/* A record of stream sid was not written: appended bytes (tail), or whole chunk idx. */
+void tiering_gap_missing(uint64_t sid, bool tail, uint32_t idx);
+/* A record of stream sid was written: appended bytes from offset `at` (tail), or whole
+ * chunk `at`. */
+void tiering_gap_written(uint64_t sid, bool tail, uint64_t at);
+/* Stream sid's records were deleted. */
+void tiering_gap_gone(uint64_t sid);
+/* Would a head of stream sid name bytes that are not on disk? */
+bool tiering_gap_blocks(uint64_t sid);
+/* Streams marked (tests, stats). */
+size_t tiering_gap_count(void);
+void tiering_gap_teardown(void);
+
 /* Writer thread: delete the chunks of the heads that went. */
 void tiering_streams_reap(struct tiering *ctx);
 /* Writer thread, while preparing the batch that range-deletes a namespace's key records
@@ -258,6 +284,10 @@ void tiering_streams_reap(struct tiering *ctx);
  * by stream id, outside the range). Nothing on the request path: the walk goes in bounded
  * steps (tiering_streams_walk). */
 void tiering_streams_flush_ns(struct tiering *ctx, const uint8_t *prefix, size_t plen);
+/* Writer thread, the same for a value log (which has no key order to walk): the stream
+ * heads tix_drop_ns found on it, read at their places and handed to
+ * tiering_stream_head_gone. */
+void tiering_streams_flush_heads(struct tiering *ctx, const struct tix_entry *heads, size_t n);
 /* Writer thread: one step of the walks (at most WALK_STEP records; none while a warm restart
  * runs, unless stopping). True while walks remain. */
 bool tiering_streams_walk(struct tiering *ctx, bool stopping);
@@ -345,7 +375,16 @@ void shed_teardown(void);
  * (message in err). */
 int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct shed_tier *to,
                  uint64_t incoming, bool wal, struct shed_result *r, char *err, size_t errlen);
+/* Bytes of tier's segment whose records were all handled and that only waits for changes
+ * queued before (jobs up to its ticket; committed: jobs written so far) to be written, so
+ * that a crash meanwhile still finds their keys' last records: the writer lets the tier pass
+ * its size by that much rather than drop those changes for want of room (0: none waits). */
+uint64_t reclaim_held(int tier, uint64_t committed);
 void reclaim_teardown(void);
+
+/* ---- replay.c: a persisted value log at start ---- */
+/* Fill the index from tier t's value log (before the server listens). 0, or -1 (logged). */
+int vlog_replay(struct tiering *ctx, int t);
 
 /* ---- durable.c: sync persistence ---- */
 void durable_setup(void);

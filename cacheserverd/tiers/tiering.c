@@ -54,6 +54,7 @@ void tiering_options_register(void)
         {"stream_spill_size", 256ull << 10, 1ull << 40, false},
         {"persist_sync_ms", 1, 60000, false},
         {"persist_queue", 16, 1u << 24, false},
+        {"vlog_segment_size", 64ull << 10, 1ull << 30, true}, /* 0 = from the tier's size */
     };
     option_registry_ranges("tiering", ranges, sizeof(ranges) / sizeof(ranges[0]));
 }
@@ -120,9 +121,17 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
                   strerror(errno));
         return -1;
     }
-    /* a RocksDB tier where a value log was: its segments are of no use (a log is never
-     * replayed yet), and would take the disk */
-    if (kind == TBE_ROCKSDB && tbe_log_remove_segments(option_get_s(path), err, sizeof(err)) != 0)
+    /* a RocksDB tier where a value log was: without persistence its segments are of no use
+     * and would take the disk; with it they hold acknowledged data, which RocksDB cannot
+     * read (moving them is docs/valuelog.md's step 6) */
+    if (kind == TBE_ROCKSDB && ctx->pmode != PERSIST_OFF && tbe_log_has_segments(option_get_s(path))) {
+        log_error("%s tier: %s holds a value log persisted by ssd_backend vlog: start it with "
+                  "ssd_backend vlog (moving it to RocksDB is not done yet)", name,
+                  option_get_s(path));
+        return -1;
+    }
+    if (kind == TBE_ROCKSDB && ctx->pmode == PERSIST_OFF &&
+        tbe_log_remove_segments(option_get_s(path), err, sizeof(err)) != 0)
         log_error("%s tier: removing a value log's segments: %s", name, err);
     /* a log sizes its segments from what the tier may hold on its file system */
     struct statvfs vfs;
@@ -132,6 +141,8 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
                          .path = option_get_s(path),
                          .tier = (uint8_t)t,
                          .size = tiering_size_cap(option_get_u(size), disk),
+                         .persist = ctx->pmode != PERSIST_OFF,
+                         .segment_size = option_get_u(&ctx->opts.vlog_segment_size),
                          .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
                          .start_empty = option_get_b(&ctx->opts.tier_start_empty),
                          .now_ms = clock_wall_ms,
@@ -198,14 +209,9 @@ int tiering_setup(void)
         return -1;
     }
     if (ssd_kind == TBE_VLOG && has_ssd) {
-        /* docs/valuelog.md, steps 4 and 5: a log is not replayed at a restart yet, and a full
-         * sync walks a tier in key order, which a log does not have */
+        /* docs/valuelog.md, step 5: a full sync walks a tier in key order, which a log does
+         * not have */
         const char *peers = option_registry_str("peer");
-        if (ctx->pmode != PERSIST_OFF) {
-            log_error("ssd_backend vlog does not keep data across restarts yet: it needs "
-                      "persist off (or ssd_backend rocksdb)");
-            return -1;
-        }
         if (peers && *peers) {
             log_error("ssd_backend vlog cannot be walked by a peer's full sync yet: it needs "
                       "no peers (or ssd_backend rocksdb)");
@@ -221,6 +227,11 @@ int tiering_setup(void)
         return -1;
     if (has_ssd && has_hdd &&
         _open_tier(ctx, TIX_HDD, "hdd", &ctx->opts.hdd_path, &ctx->opts.hdd_size, TBE_ROCKSDB))
+        return -1;
+    /* a persisted value log is indexed now, before the server listens: it cannot be searched
+     * by key, so no miss may go to it before its index is complete */
+    if (ctx->pmode != PERSIST_OFF && tbe_is_log(ctx->tiers[TIX_SSD].be) &&
+        vlog_replay(ctx, TIX_SSD) != 0)
         return -1;
     durable_setup();
     if (tiering_admission_setup() != 0) /* before the writer, which ages its sketch */
@@ -281,6 +292,7 @@ void tiering_teardown(void)
         ctx->tiers[t] = (struct tier){0};
     }
     tiering_streams_teardown(); /* compactions during the close may have added some */
+    tiering_gap_teardown();
     tiering_admission_teardown();
     tix_teardown();
 }

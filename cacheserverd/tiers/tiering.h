@@ -51,6 +51,9 @@
     ACTION(ssd_backend, OPT_STR, "rocksdb", OPT_STARTUP,                                       \
            "rocksdb | vlog: how the SSD tier stores values (vlog: a value log of segment "     \
            "files, one pread per read; persist off and no peers only, for now)")               \
+    ACTION(vlog_segment_size, OPT_SIZE, "0", OPT_STARTUP,                                      \
+           "ssd_backend vlog: bytes of a segment file (0 = a 32nd of the tier, 1 MiB to "      \
+           "64 MiB; at most an 8th of the tier)")                                              \
     ACTION(vlog_inline_reads, OPT_BOOL, "false", OPT_RUNTIME,                                  \
            "ssd_backend vlog: read a disk record on the worker when it is in the page cache "  \
            "(no hop to an I/O thread); records up to 16 KiB, never a stream's head")            \

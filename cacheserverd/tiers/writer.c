@@ -54,6 +54,33 @@ struct wbatch {
     uint64_t bytes;            /* bytes of the puts prepared so far in this batch */
 };
 
+/* Where the record of chunk put c starts: its chunk's index, or for appended bytes (a tail)
+ * their offset in the stream (in its append record's key). */
+static uint64_t _chunk_at(const struct tjob *j)
+{
+    const struct tjob_chunk_put *c = &j->chunk_put;
+    if (!c->tail)
+        return c->idx;
+    uint64_t off = 0;
+    for (int i = 9; i < 17 && (size_t)i < j->klen; i++)
+        off = off << 8 | j->key[i];
+    return off;
+}
+
+/* Is put j a stream's head that would name bytes not on disk (gaps.c)? Then the stream's
+ * next change is asked again to write its whole last chunk (the resync list is bounded and
+ * may have lost the request), so the mark ends. */
+static bool _head_blocked(const struct tjob *j)
+{
+    uint64_t sid, len;
+    if (j->put.v.type != STORE_T_STREAM ||
+        !tiering_stream_head_parse(j->put.v.data, j->put.v.len, &sid, &len) ||
+        !tiering_gap_blocks(sid))
+        return false;
+    tiering_stream_resync(sid);
+    return true;
+}
+
 uint64_t tiering_size_cap(uint64_t size, uint64_t disk)
 {
     uint64_t fits = disk / 4, large = disk - disk / 3;
@@ -109,6 +136,26 @@ static void _room(struct tiering *ctx, int t, bool force)
         tr->disk_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
 }
 
+/* A value log's streams are a RocksDB database beside its segments, and its memtables and
+ * files count in the tier's size (tbe_log_fits): appends and the range deletes that follow
+ * them would hold up to two 32 MiB memtables, most of it dead, and fill a small tier with
+ * what a flush drops. Flush them once they hold a 16th of the tier; compact once the files
+ * take a quarter of it and grew by a 10th since the last compaction. */
+static void _log_streams_room(struct tiering *ctx, int t)
+{
+    struct tier *tr = &ctx->tiers[t];
+    struct tierdb *db = tbe_streams(tr->be);
+    uint64_t size = _size(ctx, t);
+    uint64_t limit = size / 16 > FLUSH_MIN ? size / 16 : FLUSH_MIN;
+    if (tierdb_unflushed(db) >= limit)
+        tierdb_flush(db);
+    uint64_t files = tierdb_bytes(db);
+    if (files >= size / 4 && files >= tr->compacted_bytes + size / 10) {
+        tierdb_compact(db);
+        tr->compacted_bytes = tierdb_bytes(db);
+    }
+}
+
 /* On a tier with a small room, before `incoming` bytes are written to the first tier (and
  * after a batch, with 0): flush its memtables once they (or its log) would hold an eighth
  * of the room, so that a flush always finds the space it needs; compact it all once its
@@ -119,8 +166,11 @@ static void _make_room(struct tiering *ctx, uint64_t incoming)
     for (int t = 0; t < TIX_TIERS; t++) {
         struct tier *tr = &ctx->tiers[t];
         _room(ctx, t, false);
-        if (!tr->be || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM ||
-            tbe_is_log(tr->be)) /* a log's files are preallocated: no flush ever needs room */
+        if (tr->be && !tr->write_failed && tbe_is_log(tr->be)) {
+            _log_streams_room(ctx, t); /* its segments are preallocated: no flush needs room */
+            continue;
+        }
+        if (!tr->be || tr->write_failed || !tr->room || tr->room >= SMALL_ROOM)
             continue;
         uint64_t held = tr->unflushed > tr->wal_bytes ? tr->unflushed : tr->wal_bytes;
         uint64_t limit = tr->room / FLUSH_DEN > FLUSH_MIN ? tr->room / FLUSH_DEN : FLUSH_MIN;
@@ -157,12 +207,14 @@ static void _disk_ok(struct tiering *ctx, int tier)
 }
 
 /* Would `more` bytes on the first tier, after the batch's, pass its size? A value log
- * counts its files (valuelog.md, "What ssd-size bounds"). */
+ * counts its files (valuelog.md, "What ssd-size bounds"), and may pass the size by the
+ * segment its reclaim holds for the changes queued before this batch (reclaim_held). */
 static bool _tier_full(struct tiering *ctx, const struct wbatch *wb, uint64_t more)
 {
     struct tbe *be = ctx->tiers[TIX_SSD].be;
     if (tbe_is_log(be))
-        return !tbe_log_fits(be, wb->bytes + more, _size(ctx, TIX_SSD));
+        return !tbe_log_fits(be, wb->bytes + more,
+                             _size(ctx, TIX_SSD) + reclaim_held(TIX_SSD, ctx->committed));
     return tix_live_bytes(TIX_SSD) + stat_get(&ctx->stats.stream_disk_bytes) + wb->bytes + more >
            _size(ctx, TIX_SSD);
 }
@@ -179,7 +231,7 @@ static void _delete_everywhere(struct tiering *ctx, const struct tjob *j)
 {
     for (int t = 0; t < TIX_TIERS; t++)
         if (ctx->tiers[t].be)
-            tbe_delete(ctx->tiers[t].batch, j->key, j->klen);
+            tbe_delete(ctx->tiers[t].batch, j->hash, j->key, j->klen);
 }
 
 /* Encode value v of job j (a put or a chunk put) and add it to the first tier's batch b, as
@@ -226,16 +278,20 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
          * even then (a later change of the key follows it in the queue) */
         if (!j->persist && tix_get(j->hash).seq != j->seq)
             return W_SKIP;
-        bool full;
-        if (!_put_value(ctx, wb, j, &j->put.v, i, b, false, &full)) {
+        bool full = false;
+        /* a stream's head naming bytes that were not written: not written either, treated
+         * as a change that could not be */
+        bool orphan = _head_blocked(j);
+        if (orphan || !_put_value(ctx, wb, j, &j->put.v, i, b, false, &full)) {
             if (!j->persist)
                 return W_DROP;
-            tiering_persist_dropped(ctx, full ? "the disk tier is full" : "out of memory");
+            tiering_persist_dropped(ctx, orphan ? "a stream's bytes before it were not written"
+                                         : full ? "the disk tier is full" : "out of memory");
             _delete_everywhere(ctx, j); /* never leave an older copy behind */
             return W_ERASE;
         }
         if (j->put.hdd_stale)
-            tbe_delete(ctx->tiers[TIX_HDD].batch, j->key, j->klen);
+            tbe_delete(ctx->tiers[TIX_HDD].batch, j->hash, j->key, j->klen);
         return W_WRITE;
     }
     case TJOB_CHUNK_PUT: {
@@ -244,24 +300,30 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         if (!c->tail && crc32c(0, c->v.data, c->v.len) != c->crc) {
             /* broken in memory: never written; the stream is removed (a miss) */
             store_stream_corrupt(&c->sk, c->sid, "a write to disk");
+            tiering_gap_missing(c->sid, c->tail, c->idx);
             return W_DROP;
         }
-        if (!_put_value(ctx, wb, j, &c->v, i, b, true, &full))
+        if (!_put_value(ctx, wb, j, &c->v, i, b, true, &full)) {
+            tiering_gap_missing(c->sid, c->tail, c->idx);
             return W_DROP; /* the chunk stays in memory; offered again at the next append */
+        }
+        /* written with the batch (a failed batch marks it again in _finish) */
+        tiering_gap_written(c->sid, c->tail, _chunk_at(j));
         if (!c->tail && ctx->pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
             tiering_delta_key(df, c->sid, (uint64_t)c->idx * STORE_STREAM_CHUNK);
             tiering_delta_key(dt, c->sid, (uint64_t)(c->idx + 1) * STORE_STREAM_CHUNK);
-            tierdb_batch_delete_range(tbe_batch_streams(b), df, sizeof(df), dt, sizeof(dt));
+            tierdb_batch_delete_range(tbe_batch_streams_late(b), df, sizeof(df), dt, sizeof(dt));
         }
         return W_WRITE;
     }
     case TJOB_CHUNK_DEL:
-        tiering_stream_delete_records(NULL, tbe_batch_streams(b), j->chunk_del.sid, false);
+        tiering_gap_gone(j->chunk_del.sid);
+        tiering_stream_delete_records(NULL, tbe_batch_streams_late(b), j->chunk_del.sid, false);
         return W_WRITE;
     case TJOB_DEL:
         if (j->del.stream_head)
-            tiering_stream_forget(ctx, j, tbe_batch_streams(b));
+            tiering_stream_forget(ctx, j, tbe_batch_streams_late(b));
         _delete_everywhere(ctx, j);
         return W_WRITE;
     case TJOB_DEL_NS: {
@@ -281,6 +343,7 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
              * records (keyed by stream id): walk the heads, from a snapshot taken before
              * this batch is written (the batch starts with this job: see the main loop) */
             tiering_streams_flush_ns(ctx, start, slen);
+            tiering_streams_flush_heads(ctx, j->del_ns.heads, j->del_ns.nheads);
         }
         for (int t = 0; t < TIX_TIERS; t++)
             if (ctx->tiers[t].be)
@@ -315,6 +378,8 @@ static void _finish(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int 
         const struct tjob_chunk_put *c = &j->chunk_put;
         bool written = w == W_WRITE && ok;
         stat_sub(&ctx->stats.stream_backlog_bytes, c->v.len);
+        if (w == W_WRITE && !ok)
+            tiering_gap_missing(c->sid, c->tail, c->idx);
         if (c->tail) { /* the last chunk stays in memory: only its record was rewritten */
             if (!written) { /* the head queued behind it must not name it */
                 stat_incr(&ctx->stats.persist_dropped);
@@ -368,6 +433,20 @@ static bool _write_batches(struct tiering *ctx, bool wal, bool sync, char *err, 
             tr->write_failed = false;
             _disk_ok(ctx, t);
         } else {
+            tiering_disk_failed(ctx, t, "write", err);
+            ok = false;
+        }
+    }
+    /* the streams' chunk deletes last, once the heads that named them are gone from every
+     * tier (backend.h, tbe_batch_streams_late); after a failure they are dropped: orphans,
+     * which the next restart deletes, never chunks a head still names */
+    for (int t = 0; t < TIX_TIERS; t++) {
+        struct tier *tr = &ctx->tiers[t];
+        if (!tr->be)
+            continue;
+        if (!ok) {
+            tbe_drop_late(tr->batch);
+        } else if (tbe_commit_late(tr->be, tr->batch, wal, sync, err, errlen) != 0) {
             tiering_disk_failed(ctx, t, "write", err);
             ok = false;
         }
@@ -513,6 +592,8 @@ static void _recover(struct tiering *ctx)
             .path = path,
             .tier = (uint8_t)t,
             .size = _size(ctx, t),
+            .persist = ctx->pmode != PERSIST_OFF,
+            .segment_size = option_get_u(&ctx->opts.vlog_segment_size),
             .write_rate_bytes = (int64_t)option_get_u(&ctx->opts.tier_write_rate),
             .start_empty = false,
             .now_ms = clock_wall_ms,
@@ -545,7 +626,7 @@ void *tiering_writer_main(void *arg)
 {
     struct tiering *ctx = arg;
     struct tjob *jobs[WRITE_BATCH];
-    struct wbatch batch, *wb = &batch;
+    struct wbatch batch = {0}, *wb = &batch;
     bool wal = ctx->pmode != PERSIST_OFF, sync = ctx->pmode == PERSIST_SYNC;
     uint64_t sync_every = option_get_u(&ctx->opts.persist_sync_ms);
     uint64_t committed = 0, last_sync = clock_wall_ms();
@@ -595,6 +676,7 @@ void *tiering_writer_main(void *arg)
                     tjob_free(jobs[i]);
                 }
                 committed += (uint64_t)(e - s);
+                ctx->committed = committed;
                 durable_advance(committed, ok, ok ? NULL : err);
             }
         }

@@ -258,8 +258,12 @@ static struct harness *_start(const char *const *extra, int ping)
     for (size_t i = 0; i < nextra; i++)
         h->argv[nfixed + i] = strdup(extra[i]);
     size_t at = nfixed + nextra;
-    for (char *save = NULL, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save))
-        h->argv[at++] = strdup(w);
+    for (char *save = NULL, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        char *dir = strstr(w, "{dir}"), buf[600];
+        if (dir) /* the server's own directory, e.g. --hdd-path {dir}/hdd */
+            snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(dir - w), w, h->dir, dir + 5);
+        h->argv[at++] = strdup(dir ? buf : w);
+    }
     free(words);
     _spawn(h, 1);
     _wait_ready(h, ping, 1);

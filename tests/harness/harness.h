@@ -15,7 +15,8 @@ struct harness;
  * (e.g. {"--memory", "8MiB", NULL}) or NULL. The server gets --socket DIR/cache.sock,
  * --data-dir DIR/data, --log-file DIR/server.log. Waits (up to 10 s) until PING answers.
  * HARNESS_SERVER_ARGS in the environment (words split at spaces) come after extra_args:
- * meson runs a suite once more with, say, "--ssd-backend vlog". */
+ * meson runs a suite once more with, say, "--ssd-backend vlog"; "{dir}" in a word is the
+ * server's directory ("--hdd-path {dir}/hdd"). */
 struct harness *harness_start(const char *const *extra_args);
 /* Path of the server's Unix socket. */
 const char *harness_socket(const struct harness *h);

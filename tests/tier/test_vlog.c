@@ -219,6 +219,19 @@ static void test_round_trip_seal_reopen(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 65536);
+    /* made under a partial name and renamed once whole: nothing of it is left behind */
+    char partial[600];
+    snprintf(partial, sizeof(partial), "%s%s", path, VLOG_PARTIAL);
+    assert_int_equal(access(partial, F_OK), -1);
+    assert_true(vlog_seg_is_partial(strrchr(partial, '/') + 1));
+    assert_false(vlog_seg_is_partial(strrchr(path, '/') + 1));
+    assert_false(vlog_seg_is_partial("seg-12.vlog.new"));
+    assert_false(vlog_seg_is_partial(".new"));
+    /* a second creation of the same segment is refused */
+    struct vlog_seg *again;
+    assert_int_not_equal(vlog_create(path, 0x1234, 0, 65536, 777, &again, err, sizeof(err)),
+                         VLOG_OK);
+    assert_non_null(strstr(err, "File exists"));
     append_all(s, ws, NREC, 4096); /* the 20 KB record needs a buffer of its own */
     assert_int_equal(s->nrec, NREC);
     check_reads(s, ws, NREC);

@@ -1,5 +1,6 @@
 /* The SSD tier on a value log (--ssd-backend vlog, docs/valuelog.md) in a real cacheserverd:
- * start-up refuses what the log cannot do yet (persistence, peers) and an unknown back end;
+ * start-up refuses what the log cannot do yet (peers; a tier the other back end persisted)
+ * and an unknown back end;
  * when the segment files fill the tier, the hand keeps records read since it last passed
  * (rewritten at the head) and drops cold ones out of the cache; compaction gives back the
  * space of overwritten records without losing a value; expired records leave at the hand.
@@ -200,7 +201,7 @@ static bool _refused(const char *out, int rc, const char *needle, const char *wh
     return false;
 }
 
-static void test_refused_with_persistence_peers_or_unknown(void **state)
+static void test_refused_with_other_data_peers_or_unknown(void **state)
 {
     (void)state;
     char dir[200], cmd[1024], out[300], fmt[1024];
@@ -208,12 +209,29 @@ static void test_refused_with_persistence_peers_or_unknown(void **state)
     assert_non_null(mkdtemp(dir));
     int wrong = 0;
 
-    /* persistence */
-    snprintf(out, sizeof(out), "%s/persist.txt", dir);
-    int rc = tier_run_server(out, "--socket %s/a.sock --data-dir %s/data --ssd-path %s/ssd "
-                              "--ssd-backend vlog --persist async", dir);
-    wrong += !_refused(out, rc, "ssd_backend vlog does not keep data across restarts",
-                       "vlog with persist async");
+    /* persisted data of the other back end (moving it between them is not done yet): a tier
+     * persisted by RocksDB, then started as a log, and the other way round */
+    static const char *const kinds[2] = {"rocksdb", "vlog"};
+    int rc;
+    for (int k = 0; k < 2; k++) {
+        char ssd[300];
+        snprintf(ssd, sizeof(ssd), "%s/persisted-%s", dir, kinds[k]);
+        const char *pargs[] = {"--ssd-path", ssd, "--ssd-backend", kinds[k], "--persist", "sync",
+                               "--memory", "8MiB", NULL};
+        srv = harness_start(pargs);
+        cc_client *c = _client();
+        cc_value v = cc_value_bytes("kept", 4);
+        assert_int_equal(cc_set(c, "k", 1, &v, 0, 0, 0, NULL), CC_OK);
+        cc_client_destroy(&c);
+        harness_destroy(&srv);
+        snprintf(out, sizeof(out), "%s/other-%s.txt", dir, kinds[k]);
+        snprintf(fmt, sizeof(fmt), "--socket %%s/p%d.sock --data-dir %%s/pdata%d --ssd-path "
+                 "%s --ssd-backend %s --persist async", k, k, ssd, kinds[1 - k]);
+        rc = tier_run_server(out, fmt, dir);
+        wrong += !_refused(out, rc, k == 0 ? "holds records persisted by ssd_backend rocksdb"
+                                           : "holds a value log persisted by ssd_backend vlog",
+                           k == 0 ? "a RocksDB tier started as a log" : "a log started as RocksDB");
+    }
 
     /* an unknown back end */
     snprintf(out, sizeof(out), "%s/foo.txt", dir);
@@ -257,7 +275,7 @@ static void test_refused_with_persistence_peers_or_unknown(void **state)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     if (wrong)
-        fail_msg("%d of 3 start-ups that must be refused were not (see above)", wrong);
+        fail_msg("%d of 4 start-ups that must be refused were not (see above)", wrong);
 }
 
 /* ---- the hand ---- */
@@ -390,7 +408,7 @@ static void test_expired_records_leave(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refused_with_persistence_peers_or_unknown),
+        cmocka_unit_test(test_refused_with_other_data_peers_or_unknown),
         cmocka_unit_test_setup_teardown(test_hand_keeps_read_records, setup_4m, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_gives_back_dead_space, setup_64m, teardown),
         cmocka_unit_test_setup_teardown(test_expired_records_leave, setup_4m, teardown),

@@ -1,0 +1,137 @@
+/* The replay of a persisted value log tier (tiering-internal.h; docs/valuelog.md, "Recovery
+ * after kill -9"): at start, before the server listens, the index is filled from the
+ * segments' footers, newest segment first and each from its last record to its first, so
+ * the first record seen of a key is its newest and decides it:
+ *   PUT, unexpired  LIVE at its location (its stream-head flag kept);
+ *   PUT, expired    a TOMB (older records of the key stay hidden);
+ *   DEL             a TOMB;
+ *   NSFLUSH         every older record of its namespace (or of all) is ignored.
+ * The TOMBs are dropped at the end. The backend opened the segments (a torn last segment
+ * scanned and sealed where its records end). Values are loaded back into memory afterwards
+ * by the warm restart (restore.c), whose cursor over a log yields what the index names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_vlog.h"
+#include "clock.h"
+#include "index.h"
+#include "log.h"
+#include "store.h"
+#include "tiering-internal.h"
+
+/* Namespace prefixes ([length][name]) flushed by an NSFLUSH seen so far. */
+struct flushed {
+    uint8_t (*p)[65];
+    size_t n, cap;
+    bool all;
+};
+
+static bool _is_flushed(const struct flushed *fl, const uint8_t *key, size_t klen)
+{
+    if (fl->all)
+        return true;
+    for (size_t i = 0; i < fl->n; i++) {
+        size_t plen = 1 + (size_t)fl->p[i][0];
+        if (klen >= plen && memcmp(key, fl->p[i], plen) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void _note_flush(struct flushed *fl, const uint8_t *prefix, size_t plen)
+{
+    if (plen == 0 || plen > 65 || plen != 1 + (size_t)prefix[0]) {
+        fl->all = true; /* every namespace (or a prefix not understood: the safe reading) */
+        return;
+    }
+    if (fl->n == fl->cap) {
+        size_t cap = fl->cap ? fl->cap * 2 : 16;
+        void *np = realloc(fl->p, cap * sizeof(*fl->p));
+        if (!np) {
+            fl->all = true; /* out of memory: hide more, never less */
+            return;
+        }
+        fl->p = np;
+        fl->cap = cap;
+    }
+    memcpy(fl->p[fl->n++], prefix, plen);
+}
+
+int vlog_replay(struct tiering *ctx, int t)
+{
+    struct tbe *be = ctx->tiers[t].be;
+    uint64_t t0 = clock_wall_ms(), now = t0, live = 0, tombs = 0, records = 0;
+    size_t n = tbe_log_segments(be, NULL, 0);
+    struct tbe_log_seg *segs = n ? malloc(n * sizeof(*segs)) : NULL;
+    struct vlog_entry *ents = NULL;
+    size_t ecap = 0;
+    struct flushed fl = {0};
+    int rc = 0;
+    if (n && !segs) {
+        log_error("%s tier: out of memory for the replay of its value log", ctx->tiers[t].name);
+        return -1;
+    }
+    n = tbe_log_segments(be, segs, n);
+    for (size_t i = n; i-- > 0 && !fl.all;) {
+        struct vlog_footer f;
+        char err[512];
+        int r = tbe_log_footer(be, segs[i].seq, &f, err, sizeof(err));
+        if (r < 0) {
+            log_error("%s tier: %s; the value log cannot be replayed", ctx->tiers[t].name, err);
+            rc = -1;
+            break;
+        }
+        if (r > 0)
+            continue;
+        size_t ne = 0;
+        struct vlog_entry e;
+        while (vlog_footer_next(&f, &e)) {
+            if (ne == ecap) {
+                size_t cap = ecap ? ecap * 2 : 4096;
+                struct vlog_entry *nv = realloc(ents, cap * sizeof(*nv));
+                if (!nv) {
+                    rc = -1;
+                    break;
+                }
+                ents = nv;
+                ecap = cap;
+            }
+            ents[ne++] = e;
+        }
+        for (size_t j = ne; rc == 0 && j-- > 0 && !fl.all;) {
+            const struct vlog_entry *x = &ents[j];
+            records++;
+            if (x->kind == VLOG_NSFLUSH) {
+                _note_flush(&fl, x->key, x->klen);
+                continue;
+            }
+            struct store_key k;
+            if (_is_flushed(&fl, x->key, x->klen) || !tiering_key_parse(x->key, x->klen, &k))
+                continue;
+            uint64_t seq = tiering_next_seq(ctx);
+            if (x->kind == VLOG_PUT && !(x->expire_ms && x->expire_ms <= now)) {
+                struct tix_loc loc = {(uint32_t)segs[i].seq, x->off};
+                live += tix_add_live(k.hash, k.ns, seq, (uint8_t)t, x->len,
+                                     x->flags & VLOG_F_STREAM_HEAD, loc);
+            } else {
+                tombs += tix_add_tomb(k.hash, k.ns, seq);
+            }
+        }
+        vlog_footer_free(&f);
+        if (rc != 0) {
+            log_error("%s tier: out of memory replaying its value log", ctx->tiers[t].name);
+            break;
+        }
+    }
+    tix_drop_tombs(); /* they only hid older records */
+    free(ents);
+    free(segs);
+    free(fl.p);
+    if (rc == 0)
+        log_info("%s tier: value log replayed: %llu keys on it (%llu records, %llu deleted or "
+                 "expired keys) from %zu segments in %llu ms", ctx->tiers[t].name,
+                 (unsigned long long)live, (unsigned long long)records,
+                 (unsigned long long)tombs, n, (unsigned long long)(clock_wall_ms() - t0));
+    return rc;
+}
