@@ -38,6 +38,14 @@ void tiering_delta_key(uint8_t *out, uint64_t sid, uint64_t off)
     }
 }
 
+uint64_t tiering_delta_off(const uint8_t *key)
+{
+    uint64_t off = 0;
+    for (int i = 9; i < 17; i++)
+        off = off << 8 | key[i];
+    return off;
+}
+
 bool tiering_stream_record(const uint8_t *key, size_t klen, uint64_t *sid)
 {
     if (!((klen == TIERING_CHUNK_KEY && key[0] == 0xfe) ||

@@ -324,6 +324,8 @@ void tiering_chunk_key(uint8_t *out, uint64_t sid, uint32_t idx);
  * stream id, byte offset (TIERING_DELTA_KEY bytes), until the chunk is written whole. */
 #define TIERING_DELTA_KEY 17
 void tiering_delta_key(uint8_t *out, uint64_t sid, uint64_t off);
+/* The offset in an append record's key (TIERING_DELTA_KEY bytes, as tiering_delta_key made). */
+uint64_t tiering_delta_off(const uint8_t *key);
 /* The stream id of a chunk or append record's key; false for other keys. */
 bool tiering_stream_record(const uint8_t *key, size_t klen, uint64_t *sid);
 /* Delete every record of stream sid (chunks and appends): into batch b, or, when b is NULL,

@@ -50,7 +50,7 @@
            "ssd_backend vlog: bytes of its files")                                              \
     ACTION(ssd_backend, OPT_STR, "rocksdb", OPT_STARTUP,                                       \
            "rocksdb | vlog: how the SSD tier stores values (vlog: a value log of segment "     \
-           "files, one pread per read; persist off and no peers only, for now)")               \
+           "files, one pread per read; no peers, for now)")                                      \
     ACTION(vlog_segment_size, OPT_SIZE, "0", OPT_STARTUP,                                      \
            "ssd_backend vlog: bytes of a segment file (0 = a 32nd of the tier, 1 MiB to "      \
            "64 MiB; at most an 8th of the tier)")                                              \

@@ -59,12 +59,7 @@ struct wbatch {
 static uint64_t _chunk_at(const struct tjob *j)
 {
     const struct tjob_chunk_put *c = &j->chunk_put;
-    if (!c->tail)
-        return c->idx;
-    uint64_t off = 0;
-    for (int i = 9; i < 17 && (size_t)i < j->klen; i++)
-        off = off << 8 | j->key[i];
-    return off;
+    return c->tail ? tiering_delta_off(j->key) : c->idx;
 }
 
 /* Is put j a stream's head that would name bytes not on disk (gaps.c)? Then the stream's
