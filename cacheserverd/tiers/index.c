@@ -160,6 +160,33 @@ static void _account(const struct tix_entry *e, int sign)
                            sign > 0 ? (int64_t)e->dlen : -(int64_t)e->dlen, __ATOMIC_RELAXED);
 }
 
+/* The last record of a key whose entry was `old`, into a new QUEUED or TOMB entry e. */
+static void _last_from(struct tix_entry *e, const struct tix_entry *old)
+{
+    e->last_off8 = 0;
+    e->last_seg = 0;
+    if (old->state == TIX_QUEUED || old->state == TIX_TOMB) {
+        e->last_off8 = old->last_off8;
+        e->last_seg = old->last_seg;
+    } else if (old->state == TIX_LIVE) {
+        e->last_off8 = old->loc.off ? old->loc.off / 8 : TIX_LAST_ELSEWHERE;
+        e->last_seg = (uint16_t)(old->loc.seg % TIX_SEG_SLOTS);
+    }
+}
+
+static bool _waits(const struct tix_entry *e)
+{
+    return e->state == TIX_QUEUED || e->state == TIX_TOMB;
+}
+
+bool tix_last_is(const struct tix_entry *e, struct tix_loc loc)
+{
+    return _waits(e) && loc.off && e->last_off8 == loc.off / 8 &&
+           e->last_seg == loc.seg % TIX_SEG_SLOTS;
+}
+
+bool tix_last_put(const struct tix_entry *e) { return _waits(e) && e->last_off8; }
+
 /* Replace the entry at *p (absent when *p is NULL) by e under the shard lock; state
  * TIX_NONE removes it. */
 static void _put(struct shard *s, struct node **p, uint64_t h, const struct tix_entry *e)
@@ -224,6 +251,7 @@ struct tix_entry tix_set_queued(uint64_t h, uint16_t ns, uint64_t seq, struct ti
     struct tix_entry before = *p ? (*p)->e : (struct tix_entry){0};
     struct tix_entry e = {.state = TIX_QUEUED, .seq = seq, .ns = ns, .qv = qv,
                           .stream = qv && qv->type == STORE_T_STREAM};
+    _last_from(&e, &before);
     _put(s, p, h, &e);
     pthread_mutex_unlock(&s->lock);
     return _out(before);
@@ -248,7 +276,22 @@ void tix_restore(uint64_t h, const struct tix_entry *e)
 {
     struct shard *s = _shard(h);
     pthread_mutex_lock(&s->lock);
-    _put(s, _find(s, h), h, e);
+    struct node **p = _find(s, h);
+    struct tix_entry r = *e;
+    if (*p && _waits(&(*p)->e)) {
+        /* the key's last record may have moved meanwhile (the reclaim, tix_last_move): a
+         * waiting entry takes the current place; a LIVE one whose record moved reads as
+         * absent (TOMB, keeping that place) rather than name a place that may be gone */
+        const struct tix_entry *cur = &(*p)->e;
+        if (_waits(&r)) {
+            r.last_off8 = cur->last_off8;
+            r.last_seg = cur->last_seg;
+        } else if (r.state == TIX_LIVE && r.loc.off && !tix_last_is(cur, r.loc)) {
+            r = (struct tix_entry){.state = TIX_TOMB, .seq = r.seq, .ns = r.ns,
+                                   .last_off8 = cur->last_off8, .last_seg = cur->last_seg};
+        }
+    }
+    _put(s, p, h, &r);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -295,10 +338,38 @@ bool tix_written(uint64_t h, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref
         e.ref = ref || e.ref; /* a read while queued counts too */
         e.qv = NULL; /* _put releases it */
         e.loc = loc;
+        e.last_off8 = 0;
+        e.last_seg = 0;
         _put(s, p, h, &e);
+    } else {
+        struct node **q = _find(s, h);
+        if (*q && _waits(&(*q)->e) && (*q)->e.seq != seq) /* changed again meanwhile */
+            _last_from(&(*q)->e, &(struct tix_entry){.state = TIX_LIVE, .loc = loc});
     }
     pthread_mutex_unlock(&s->lock);
     return p != NULL;
+}
+
+bool tix_last_move(uint64_t h, struct tix_loc from, struct tix_loc to)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    bool moved = *p && tix_last_is(&(*p)->e, from);
+    if (moved)
+        _last_from(&(*p)->e, &(struct tix_entry){.state = TIX_LIVE, .loc = to});
+    pthread_mutex_unlock(&s->lock);
+    return moved;
+}
+
+void tix_deleted(uint64_t h)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    if (*p && _waits(&(*p)->e))
+        (*p)->e.last_off8 = 0;
+    pthread_mutex_unlock(&s->lock);
 }
 
 bool tix_relocate(uint64_t h, uint64_t seq, uint8_t tier, struct tix_loc loc)
@@ -408,10 +479,14 @@ enum tix_state tix_tomb(uint64_t h, uint16_t ns, uint64_t seq, bool always, bool
     struct node **p = _find(s, h);
     enum tix_state was = *p ? (*p)->e.state : TIX_NONE;
     *was_stream = *p && (*p)->e.stream;
+    struct tix_entry old = *p ? (*p)->e : (struct tix_entry){0};
     if (before)
-        *before = _out(*p ? (*p)->e : (struct tix_entry){0});
-    if (*p || always)
-        _put_state(s, p, h, ns, TIX_TOMB, seq);
+        *before = _out(old);
+    if (*p || always) {
+        struct tix_entry e = {.state = TIX_TOMB, .seq = seq, .ns = *p ? old.ns : ns};
+        _last_from(&e, &old);
+        _put(s, p, h, &e);
+    }
     pthread_mutex_unlock(&s->lock);
     return was;
 }

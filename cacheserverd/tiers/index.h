@@ -53,12 +53,14 @@ void tix_seg_reset(int tier, uint32_t seg);
 
 struct tix_entry {
     enum tix_state state;
+    uint32_t last_off8;  /* QUEUED, TOMB: the key's last record on disk, see tix_last_is */
     uint64_t seq;
     uint16_t ns;
     uint8_t tier;        /* LIVE: TIX_SSD or TIX_HDD */
     bool ref;            /* read from disk since the tier's CLOCK hand last passed */
     bool stream;         /* the record is a stream's head (its chunks are records of their own) */
     bool seen;           /* LIVE: its record was found by the last walk (tix_unsee, tix_see) */
+    uint16_t last_seg;   /* QUEUED, TOMB: with last_off8 */
     uint32_t last_hit_s; /* for promotion: second hit within a window */
     uint32_t dlen;       /* LIVE: bytes on disk (tier key and encoded value) */
     union {
@@ -73,6 +75,26 @@ struct tix_entry {
 _Static_assert(sizeof(void *) != 8 || sizeof(struct tix_entry) == 40,
                "struct tix_entry grew: the location must share qv's bytes");
 
+/* The key's last record written to disk while a change of it waits (QUEUED, TOMB), so that
+ * a value log's reclaim keeps it until that change is written (docs/valuelog.md, "Reclaim
+ * with persistence"): a crash meanwhile must find it. Taken from the entry the change
+ * replaced (LIVE: its record; QUEUED or TOMB: theirs), and moved on by the writer when an
+ * older job of the key is written after the entry changed again (tix_written, tix_deleted).
+ * Kept in the entry's padding: last_off8 is the byte offset / 8 on the segment of slot
+ * last_seg (seg % TIX_SEG_SLOTS, unique among a log's segments); 0: none (its last record is
+ * a delete, or it has none); TIX_LAST_ELSEWHERE: a record on a RocksDB tier. */
+#define TIX_LAST_ELSEWHERE UINT32_MAX
+/* Is e waiting for a change, with its last record at loc on a value log? */
+bool tix_last_is(const struct tix_entry *e, struct tix_loc loc);
+/* Is e waiting for a change, with its last record a put (on a log or elsewhere)? */
+bool tix_last_put(const struct tix_entry *e);
+/* The reclaim copied the key's last record from `from` to `to`: the entry names the copy if
+ * it still names `from`. Returns whether it did. */
+bool tix_last_move(uint64_t hash, struct tix_loc from, struct tix_loc to);
+/* A delete of the key (a job older than the entry's) was written: its last record is a
+ * delete now. */
+void tix_deleted(uint64_t hash);
+
 int tix_setup(void);
 void tix_teardown(void);
 /* Current entry of hash (state TIX_NONE when absent). */
@@ -86,6 +108,9 @@ struct tix_entry tix_set_queued(uint64_t hash, uint16_t ns, uint64_t seq, struct
 /* The value of a QUEUED entry with a new reference (NULL when not QUEUED with a value);
  * *seq gets the entry's sequence. */
 struct tix_value *tix_queued_value(uint64_t hash, uint64_t *seq);
+/* Put back e, an entry tix_set_queued replaced (its job could not be queued). The key's
+ * last record on disk is the current entry's (the reclaim may have moved it): a LIVE e whose
+ * record moved comes back as a TOMB naming the new place (read as absent on disk). */
 void tix_restore(uint64_t hash, const struct tix_entry *e);
 /* If the entry is in state `from` with sequence seq: remove it. Returns whether it did. */
 bool tix_remove(uint64_t hash, enum tix_state from, uint64_t seq);
@@ -94,7 +119,8 @@ bool tix_remove(uint64_t hash, enum tix_state from, uint64_t seq);
  * says "not on disk" until the indexing ends. Returns whether it did. */
 bool tix_absent(uint64_t hash, uint64_t seq, bool keep);
 /* QUEUED with seq -> LIVE on tier with dlen bytes at loc (TIX_NOLOC: a RocksDB tier) and
- * the given ref bit. Returns whether it did. */
+ * the given ref bit. Returns whether it did. When the entry changed meanwhile (QUEUED or
+ * TOMB with a later seq), the record is the key's last one on disk (tix_last_is). */
 bool tix_written(uint64_t hash, uint64_t seq, uint8_t tier, uint32_t dlen, bool ref,
                  struct tix_loc loc);
 /* The entry's state; when it is LIVE and warm, also set its ref bit (an item read in memory

@@ -15,7 +15,10 @@
  * RECLAIM_MOVES (four times as many when a batch waits for room), then lets a batch through;
  * a walk resumes where its last step stopped. Moves are appended through the log's buffer,
  * written at the end of the step, and only then does the index name their new place (a
- * condition on the old place: a key changed meanwhile keeps its change). */
+ * condition on the old place: a key changed meanwhile keeps its change).
+ * With persistence, a dead record that is its key's last one on disk while a change of the
+ * key waits for the writer (tix_last_is) is copied like a live one, so a segment never waits
+ * for the queue; a tombstone is copied while nothing newer of its key is on disk. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +35,11 @@
 #define LOW_PCT 80      /* and stops under this one */
 #define DEAD_PCT 20     /* compaction when dead bytes pass this share of the files */
 #define COMPACT_UNDER 50 /* of a segment whose live share is under this */
-#define RECLAIM_STALLS 1000 /* steps a walk may wait at one tombstone before it gives up */
 
 struct walk {
     bool on, compact;
-    bool walked;     /* every record handled; the segment waits for `ticket` to go */
+    bool walked;     /* every record handled: the segment goes (after a sync) */
     uint64_t seq;
-    uint64_t ticket; /* persistence: jobs pushed when a record of a key with a change still
-                      * queued was passed over (0: none) */
-    unsigned stalls; /* steps in a row that stopped at one tombstone (a change queued) */
-    uint32_t size;   /* the segment's file bytes */
     struct vlog_footer f;
 };
 static struct walk walks[TIX_TIERS];
@@ -50,14 +48,13 @@ struct pending {
     uint64_t hash, seq;
     struct tix_loc from;
     struct tbe_where to;
+    bool last; /* a dead record kept as its key's last one on disk (tix_last_move) */
 };
 
 static void _walk_end(struct walk *w)
 {
     vlog_footer_free(&w->f);
     w->on = w->walked = false;
-    w->ticket = 0;
-    w->stalls = 0;
 }
 
 /* Pick what to walk: the oldest segment for the hand (used >= size: over the mark), else the
@@ -76,7 +73,7 @@ static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct wa
         /* only the oldest: with persistence, a record dropped from a younger segment would
          * let an older one of its key win at the next restart */
         if (!segs[0].active) {
-            *w = (struct walk){.on = true, .seq = segs[0].seq, .size = segs[0].size};
+            *w = (struct walk){.on = true, .seq = segs[0].seq};
             found = true;
         }
     } else {
@@ -91,8 +88,7 @@ static bool _pick(struct tbe *be, int t, uint64_t used, uint64_t size, struct wa
                 double share = (double)(l > 0 ? l : 0) / (double)segs[i].bytes;
                 if (share < best) {
                     best = share;
-                    *w = (struct walk){.on = true, .compact = true, .seq = segs[i].seq,
-                                       .size = segs[i].size};
+                    *w = (struct walk){.on = true, .compact = true, .seq = segs[i].seq};
                     found = true;
                 }
             }
@@ -116,14 +112,10 @@ static int _bury(struct tbe *be, const struct vlog_entry *e, char *err, size_t e
     return 0;
 }
 
-/* A segment whose records were all handled goes, once the changes queued for keys it held
- * last are written (w->ticket) and, with persistence, what moved out of it is durable.
- * 0 (gone, or waiting), or -1. */
-static int _finish_walk(struct tiering *ctx, struct tbe *be, struct walk *w, char *err,
-                        size_t errlen)
+/* A segment whose records were all handled goes, with persistence once what moved out of
+ * it is durable. 0, or -1. */
+static int _finish_walk(struct tbe *be, struct walk *w, char *err, size_t errlen)
 {
-    if (w->ticket && ctx->committed < w->ticket)
-        return 0; /* the writer's next batches write them; the next step drops it */
     if (tbe_log_persisted(be) && tbe_log_sync(be, err, errlen) != 0)
         return -1;
     _walk_end(w);
@@ -145,7 +137,7 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     size_t bufcap = 0, np = 0, nd = 0, np_dels = 0;
     uint8_t *buf = NULL;
     int rc = 0;
-    bool done = false, stalled_out = false;
+    bool done = false;
     uint64_t now = clock_wall_ms(), moved_bytes = 0;
     bool persist = tbe_log_persisted(be);
     if (!pend || !down || (to && !out)) {
@@ -155,8 +147,6 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
     }
     struct vlog_entry e;
     while (*examine > 0 && *moves > 0) {
-        size_t at_pos = w->f.pos;
-        uint32_t at_seen = w->f.seen;
         if (!vlog_footer_next(&w->f, &e)) {
             done = true;
             break;
@@ -170,23 +160,12 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
              * LIVE: an older record of the key may be in an older segment), moved with its
              * segment's live records; the hand drops it with the oldest segment, where
              * nothing older is left for it to hide. An NSFLUSH is never moved (_pick). */
-            enum tix_state st = tix_get(e.hash).state;
-            if (st == TIX_LIVE)
+            struct tix_entry k = tix_get(e.hash);
+            /* LIVE, or a change waits and the key's last record is a put: that put is newer
+             * than this tombstone and hides what it hid (a put on the HDD tier came from the
+             * oldest segment, where this tombstone then is too) */
+            if (k.state == TIX_LIVE || tix_last_put(&k))
                 continue;
-            if (st == TIX_QUEUED || st == TIX_TOMB) {
-                /* A change of the key is queued: whether this tombstone is still the key's
-                 * newest record on disk depends on it being written. A copy at the head now
-                 * would be newer than the record the key has on disk (its last write), and a
-                 * crash before the queued change is written would find the key deleted.
-                 * This step ends here; the next one, after the writer's batch, looks at this
-                 * record again. A key changed without pause makes the walk give up (the
-                 * segment stays; it may be picked again). */
-                w->f.pos = at_pos;
-                w->f.seen = at_seen;
-                stalled_out = ++w->stalls > RECLAIM_STALLS;
-                break;
-            }
-            w->stalls = 0;
             struct vlog_entry del = {.hash = e.hash, .kind = VLOG_DEL, .key = e.key,
                                      .klen = e.klen};
             if (tbe_log_append(be, &del, NULL, err, errlen) != 0) {
@@ -202,17 +181,19 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
             continue;
         struct tix_loc loc = {(uint32_t)w->seq, e.off};
         struct tix_entry x = w->compact ? tix_get(e.hash) : tix_pass_at(e.hash, (uint8_t)t, loc);
+        bool last = false;
         if (x.state != TIX_LIVE || x.tier != t || !tix_loc_eq(x.loc, loc)) {
-            /* dead: nothing names it. But with persistence, a key whose change is still
-             * queued (QUEUED, TOMB) may have this record as its last one on disk: the
-             * segment goes only once that change is written (a crash meanwhile must find
-             * the record) */
-            enum tix_state st = w->compact ? x.state : tix_get(e.hash).state;
-            if (persist && (st == TIX_QUEUED || st == TIX_TOMB))
-                w->ticket = tiering_pushed(ctx);
-            continue;
-        }
-        if (e.expire_ms && e.expire_ms <= now) {
+            /* dead: nothing names it. But with persistence, the last record on disk of a
+             * key whose change waits (tix_last_is) is copied to the head like a live one
+             * (nothing newer of the key is on disk, and the change, written later, is newer
+             * than the copy): a crash before that change is written must find it */
+            if (!persist || (e.expire_ms && e.expire_ms <= now))
+                continue;
+            struct tix_entry k = w->compact ? x : tix_get(e.hash);
+            if (!tix_last_is(&k, loc))
+                continue;
+            last = true;
+        } else if (e.expire_ms && e.expire_ms <= now) {
             if (w->compact && tbe_log_persisted(be) &&
                 _bury(be, &e, err, errlen, &moved_bytes, &np_dels) != 0) {
                 rc = -1;
@@ -222,11 +203,18 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
                 stat_incr(&ctx->stats.vlog_expired_dropped);
             continue;
         }
-        bool keep = w->compact || x.ref;
+        bool keep = last || w->compact || x.ref;
         --*moves;
         if (!keep && !to) { /* cold, on the last tier: leaves the cache */
-            r->dropped += tix_remove(e.hash, TIX_LIVE, x.seq);
-            continue;
+            if (tix_remove(e.hash, TIX_LIVE, x.seq)) {
+                r->dropped++;
+                continue;
+            }
+            /* changed since it was looked at: it may be the key's last record now */
+            struct tix_entry k = tix_get(e.hash);
+            if (!persist || !tix_last_is(&k, loc))
+                continue;
+            last = keep = true;
         }
         if (e.len > bufcap) {
             uint8_t *nb = realloc(buf, e.len);
@@ -248,7 +236,8 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
                 rc = -1;
                 break;
             }
-            tix_remove(e.hash, TIX_LIVE, x.seq);
+            if (!last)
+                tix_remove(e.hash, TIX_LIVE, x.seq);
             continue;
         }
         if (rr != 0) {
@@ -264,35 +253,40 @@ static int _walk_step(struct tiering *ctx, const struct shed_tier *from,
                 rc = -1;
                 break;
             }
-            pend[np++] = (struct pending){e.hash, x.seq, loc, at};
+            pend[np++] = (struct pending){e.hash, x.seq, loc, at, last};
             moved_bytes += e.len;
         } else {
             tbe_put(out, e.hash, rec.key, rec.klen, rec.val, rec.vlen, NULL);
-            down[nd++] = (struct pending){.hash = e.hash, .seq = x.seq};
+            down[nd++] = (struct pending){.hash = e.hash, .seq = x.seq, .from = loc};
         }
     }
     /* the copies first, then the index names them */
     if ((np || np_dels) && rc == 0 && tbe_log_flush(be, err, errlen) != 0)
         rc = -1;
     if (rc == 0)
-        for (size_t i = 0; i < np; i++)
-            tix_move(pend[i].hash, pend[i].seq, (uint8_t)t, pend[i].from, pend[i].to.loc,
-                     pend[i].to.len);
+        for (size_t i = 0; i < np; i++) /* a key changed meanwhile: its last record moved */
+            if (pend[i].last || !tix_move(pend[i].hash, pend[i].seq, (uint8_t)t, pend[i].from,
+                                          pend[i].to.loc, pend[i].to.len))
+                tix_last_move(pend[i].hash, pend[i].from, pend[i].to.loc);
     if (rc == 0 && nd) {
         if (tbe_commit(to->be, out, wal, false, err, errlen) != 0)
             rc = -2; /* the HDD tier's write failed */
         else
-            for (size_t i = 0; i < nd; i++)
-                r->moved += tix_relocate(down[i].hash, down[i].seq, to->id, TIX_NOLOC);
+            for (size_t i = 0; i < nd; i++) {
+                if (tix_relocate(down[i].hash, down[i].seq, to->id, TIX_NOLOC))
+                    r->moved++;
+                else /* changed meanwhile: its last record is on the HDD tier now */
+                    tix_last_move(down[i].hash, down[i].from, TIX_NOLOC);
+            }
     }
     if (rc == 0)
         tbe_log_moved(be, moved_bytes);
 out:
-    if (rc != 0 || stalled_out) {
+    if (rc != 0) {
         _walk_end(w); /* the next step walks the segment again from its first record */
     } else if (done) {
         w->walked = true;
-        rc = _finish_walk(ctx, be, w, err, errlen);
+        rc = _finish_walk(be, w, err, errlen);
     }
     free(buf);
     free(pend);
@@ -333,8 +327,8 @@ int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct
                 continue;
             }
         }
-        if (w->walked) { /* waiting for queued changes to be written */
-            int rc = _finish_walk(ctx, be, w, err, errlen);
+        if (w->walked) { /* its last sync failed: again */
+            int rc = _finish_walk(be, w, err, errlen);
             if (rc != 0 || w->on)
                 return rc;
             continue;
@@ -349,12 +343,6 @@ int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct
             return 0; /* the step's budget ran out inside the segment */
     }
     return 0;
-}
-
-uint64_t reclaim_held(int tier, uint64_t committed)
-{
-    const struct walk *w = &walks[tier];
-    return w->on && w->walked && w->ticket && committed < w->ticket ? w->size : 0;
 }
 
 void reclaim_teardown(void)

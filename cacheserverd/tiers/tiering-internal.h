@@ -377,11 +377,6 @@ void shed_teardown(void);
  * (message in err). */
 int reclaim_step(struct tiering *ctx, const struct shed_tier *from, const struct shed_tier *to,
                  uint64_t incoming, bool wal, struct shed_result *r, char *err, size_t errlen);
-/* Bytes of tier's segment whose records were all handled and that only waits for changes
- * queued before (jobs up to its ticket; committed: jobs written so far) to be written, so
- * that a crash meanwhile still finds their keys' last records: the writer lets the tier pass
- * its size by that much rather than drop those changes for want of room (0: none waits). */
-uint64_t reclaim_held(int tier, uint64_t committed);
 void reclaim_teardown(void);
 
 /* ---- replay.c: a persisted value log at start ---- */

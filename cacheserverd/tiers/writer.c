@@ -202,14 +202,12 @@ static void _disk_ok(struct tiering *ctx, int tier)
 }
 
 /* Would `more` bytes on the first tier, after the batch's, pass its size? A value log
- * counts its files (valuelog.md, "What ssd-size bounds"), and may pass the size by the
- * segment its reclaim holds for the changes queued before this batch (reclaim_held). */
+ * counts its files (valuelog.md, "What ssd-size bounds"). */
 static bool _tier_full(struct tiering *ctx, const struct wbatch *wb, uint64_t more)
 {
     struct tbe *be = ctx->tiers[TIX_SSD].be;
     if (tbe_is_log(be))
-        return !tbe_log_fits(be, wb->bytes + more,
-                             _size(ctx, TIX_SSD) + reclaim_held(TIX_SSD, ctx->committed));
+        return !tbe_log_fits(be, wb->bytes + more, _size(ctx, TIX_SSD));
     return tix_live_bytes(TIX_SSD) + stat_get(&ctx->stats.stream_disk_bytes) + wb->bytes + more >
            _size(ctx, TIX_SSD);
 }
@@ -367,7 +365,8 @@ static void _finish(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int 
         }
         if (w == W_DROP || (w == W_WRITE && !ok))
             stat_incr(j->persist ? &ctx->stats.persist_dropped : &ctx->stats.demote_dropped);
-        tix_remove(j->hash, TIX_QUEUED, j->seq);
+        if (!tix_remove(j->hash, TIX_QUEUED, j->seq) && w == W_ERASE && ok)
+            tix_deleted(j->hash); /* its older copy was deleted instead */
         return;
     case TJOB_CHUNK_PUT: {
         const struct tjob_chunk_put *c = &j->chunk_put;
@@ -406,8 +405,11 @@ static void _finish(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int 
     case TJOB_DEL:
         if (ok) {
             stat_incr(&ctx->stats.disk_deletes);
-            if (!restore_indexing()) /* a tombstone also keeps the restore from reviving it */
-                tix_remove(j->hash, TIX_TOMB, j->seq);
+            /* while a warm restart indexes, the TOMB stays: it keeps the restore from
+             * reviving the key; an entry that changed again meanwhile stays too. Either
+             * way the key's last record on disk is a delete now. */
+            if (restore_indexing() || !tix_remove(j->hash, TIX_TOMB, j->seq))
+                tix_deleted(j->hash);
         }
         return;
     default:
