@@ -582,6 +582,19 @@ int vlog_read_cached(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *bu
     return _read(s, off, len, buf, true, out, err, errlen);
 }
 
+int vlog_read_span(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf, char *err,
+                   size_t errlen)
+{
+    if (off < VLOG_DATA || off % VLOG_ALIGN || !len ||
+        (uint64_t)off + len > (uint64_t)s->size - VLOG_TRAILER)
+        return _fail(err, errlen, VLOG_INVAL, "%s: no records can be at %" PRIu32 " (%" PRIu32
+                     " bytes)", s->name, off, len);
+    if (_pread_all(s->fd, buf, len, off) != 0)
+        return _fail(err, errlen, VLOG_IO, "%s: read of %" PRIu32 " bytes at %" PRIu32 ": %s",
+                     s->name, len, off, _errtext());
+    return VLOG_OK;
+}
+
 /* ---- sealing and footers ---- */
 
 int vlog_seal(struct vlog_seg *s, char *err, size_t errlen)

@@ -174,6 +174,11 @@ int vlog_read(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
  * VLOG_AGAIN when not every byte is in the page cache now. */
 int vlog_read_cached(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
                      struct vlog_entry *out, char *err, size_t errlen);
+/* Read len bytes of records from off (an 8-byte boundary in the records' part of the file)
+ * into buf, unchecked: a walk reads many records at once and checks each with
+ * vlog_record_check. */
+int vlog_read_span(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf, char *err,
+                   size_t errlen);
 /* Verify a record held in memory: buf holds avail bytes from its first one (avail may be
  * more than the record). On VLOG_OK out is filled (out->off is 0) and *why NULL; otherwise
  * *why says what failed. Checks the diskval's CRC too when check_value. */

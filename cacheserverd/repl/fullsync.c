@@ -108,6 +108,8 @@ void repl_full_begin(struct peer *p, struct evbuffer *out)
     p->fs_ns = 0;
     p->fs_cursor = 0;
     p->fs_disk_done = false;
+    p->fs_waited = false;
+    p->fs_waiting = false;
     /* its gone marks first: the receiver removes what is older than them and not sent */
     static uint64_t st_buf[REPL_GONE_CHUNK];
     static uint16_t or_buf[REPL_GONE_CHUNK];
@@ -343,11 +345,59 @@ static void _send_disk_rec(void *arg, const struct tiering_scan_rec *r)
     stat_incr(&d->p->st.sent);
 }
 
+/* A wait until the tiers' writer has written every job queued so far: then *done gets gen
+ * and the link thread is woken. Between the walks of memory and of the disk tiers, the
+ * sender of a full sync and the receiver's sweep both wait so: an item evicted before the
+ * memory walk reached it is then on disk where the disk walk finds it, not on its way there
+ * (where a walk could pass its place before it is written, and neither walk would see it). */
+struct writer_wait {
+    uint64_t *done;
+    uint64_t gen;
+};
+
+/* The writer's thread (or the link thread, when nothing was queued). */
+static void _writer_done(void *arg, bool ok, const char *err)
+{
+    (void)ok, (void)err;
+    struct writer_wait *w = arg;
+    __atomic_store_n(w->done, w->gen, __ATOMIC_RELEASE);
+    free(w);
+    repl_link_notify();
+}
+
+/* False without memory (no wait begun). */
+static bool _wait_writer(uint64_t *done, uint64_t gen)
+{
+    struct writer_wait *w = malloc(sizeof(*w));
+    if (!w)
+        return false;
+    *w = (struct writer_wait){done, gen};
+    tiering_when_written(_writer_done, w);
+    return true;
+}
+
+bool repl_full_waits(struct peer *p)
+{
+    if (p->fs_waiting &&
+        __atomic_load_n(&p->fs_written, __ATOMIC_ACQUIRE) == p->fs_wait_gen)
+        p->fs_waiting = false;
+    return p->fs_waiting;
+}
+
 /* After memory: the disk tiers. False when they are done too. */
 static bool _disk_step(struct peer *p, struct evbuffer *out)
 {
     if (!tiering_enabled() || p->fs_disk_done)
         return false;
+    if (!p->fs_waited) {
+        p->fs_waited = true;
+        p->fs_waiting = true;
+        if (_wait_writer(&p->fs_written, ++p->fs_wait_gen))
+            return true; /* repl_full_waits holds the link's sending until it is over */
+        p->fs_waiting = false;
+        log_warn("replication: peer %s: out of memory for waiting on the disk writer; items "
+                 "evicted during the full sync's memory walk may be missed", p->name);
+    }
     if (!p->fs_disk && !(p->fs_disk = tiering_scan_new(true))) {
         log_warn("replication: peer %s: out of memory for walking the disk tiers; the full "
                  "sync sends memory only", p->name);
@@ -499,24 +549,6 @@ void repl_sweep_begin(struct peer *p)
     event_active(p->sweep, EV_TIMEOUT, 0);
 }
 
-/* Between the walks of memory and of the disk tiers, the sweep waits until the tiers' writer
- * has written every job queued before: an item evicted before the memory walk reached it
- * is then on disk where the disk walk finds it, not on its way there. */
-struct sweep_wait {
-    struct peer *p;
-    uint64_t gen;
-};
-
-/* The writer's thread (or the link thread, when nothing was queued). */
-static void _written(void *arg, bool ok, const char *err)
-{
-    (void)ok, (void)err;
-    struct sweep_wait *w = arg;
-    __atomic_store_n(&w->p->sweep_written, w->gen, __ATOMIC_RELEASE);
-    free(w);
-    repl_link_notify();
-}
-
 void repl_sweep_poke(struct peer *p)
 {
     if (p->synced && p->sweep_stage == SWEEP_WAIT &&
@@ -574,13 +606,11 @@ void repl_sweep_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (tiering_enabled() && p->sweep_stage == SWEEP_MEMORY) {
-        struct sweep_wait *w = malloc(sizeof(*w));
-        if (w) {
-            p->sweep_stage = SWEEP_WAIT;
-            *w = (struct sweep_wait){p, __atomic_load_n(&p->sweep_gen, __ATOMIC_RELAXED)};
-            tiering_when_written(_written, w);
+        /* the writer first (_wait_writer) */
+        p->sweep_stage = SWEEP_WAIT;
+        if (_wait_writer(&p->sweep_written, __atomic_load_n(&p->sweep_gen, __ATOMIC_RELAXED)))
             return;
-        }
+        p->sweep_stage = SWEEP_MEMORY;
         log_warn("replication: peer %s: out of memory for the sweep of the disk tiers; after "
                  "its full sync only memory was checked", p->name);
     } else if (p->sweep_stage == SWEEP_WAIT) {

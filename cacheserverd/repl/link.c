@@ -654,7 +654,7 @@ static void _fill(struct peer *p)
     if (!p->out || p->out->closing || (p->ostate != OUT_FULL && p->ostate != OUT_STREAM))
         return;
     struct evbuffer *out = bufferevent_get_output(p->out->bev);
-    while (p->ostate == OUT_FULL && evbuffer_get_length(out) < FILL) {
+    while (p->ostate == OUT_FULL && !repl_full_waits(p) && evbuffer_get_length(out) < FILL) {
         if (!repl_full_step(p, out)) {
             repl_send_synced(out, p->fs_end.offset, p->fs_end.seq);
             p->send = p->fs_end;

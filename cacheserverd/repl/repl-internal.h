@@ -77,6 +77,10 @@ struct peer {
     uint64_t fs_cursor;
     struct tiering_scan *fs_disk; /* full sync: the walk of the disk tiers, after memory */
     bool fs_disk_done;
+    bool fs_waited;            /* full sync: the wait for the disk writer before the disk */
+    bool fs_waiting;           /* walk was begun; it is not over (fullsync.c, _disk_step) */
+    uint64_t fs_wait_gen;      /* waits begun */
+    uint64_t fs_written;       /* atomic: the wait that ended */
     struct backlog_pos fs_end; /* full sync: where the backlog continues after it */
     struct fs_part *fs_parts;  /* full sync: streams to send in parts, in order (fullsync.c) */
     uint32_t fs_nparts, fs_partcap;
@@ -196,6 +200,8 @@ void repl_stream_part_cancel(struct peer *p);
 void repl_stream_part_poke(struct peer *p, void (*resume)(struct peer *p));
 void repl_full_begin(struct peer *p, struct evbuffer *out);
 bool repl_full_step(struct peer *p, struct evbuffer *out);
+/* Is the full sync waiting for the disk writer (nothing to send until it is done)? */
+bool repl_full_waits(struct peer *p);
 void repl_full_cancel(struct peer *p);
 void repl_sweep_begin(struct peer *p);
 void repl_sweep_cb(int fd, short what, void *arg);

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "clock.h"
 #include "diskval.h"
 #include "index.h"
+#include "le.h"
 #include "log.h"
 #include "store.h"
 #include "tierdb.h"
@@ -199,8 +201,11 @@ static int _flush(struct vlg *v, char *err, size_t errlen)
     struct vseg *m = _find(v, v->active->seq);
     if (vlog_buf_write(v->active, &v->buf, err, errlen) != VLOG_OK)
         return -1;
-    if (m)
+    if (m) { /* under the lock: replication's walk reads it (tbe_log_walk) */
+        pthread_mutex_lock(&v->seglock);
         m->bytes += n;
+        pthread_mutex_unlock(&v->seglock);
+    }
     atomic_fetch_add(&v->appended, n);
     if (!v->unsynced)
         v->unsynced_off = v->active->tail - n;
@@ -279,7 +284,9 @@ static int _append(struct vlg *v, const struct vlog_rec *r, struct tbe_where *wh
         else if (_seg_new(v, vlog_size_for(r->klen, r->vlen), &s, err, errlen) == 0) {
             if (vlog_buf_add(s, &big, r, &off, &len, err, errlen) == VLOG_OK &&
                 vlog_buf_write(s, &big, err, errlen) == VLOG_OK) {
+                pthread_mutex_lock(&v->seglock);
                 _find(v, s->seq)->bytes = len;
+                pthread_mutex_unlock(&v->seglock);
                 atomic_fetch_add(&v->appended, len);
                 if (where)
                     *where = (struct tbe_where){{(uint32_t)s->seq, off}, len};
@@ -1110,3 +1117,117 @@ void tbe_log_stats(struct tbe *be, struct tbe_log_stats *out)
 }
 
 void tbe_log_moved(struct tbe *be, uint64_t bytes) { atomic_fetch_add(&_v(be)->moved, bytes); }
+
+/* ---- replication's walk (peer.c) ---- */
+
+#define WALK_SPAN (256u << 10) /* bytes of records read at once */
+
+/* Read span bytes of records at pos->off of sg into pos->buf. */
+static int _walk_read(struct tbe_log_pos *pos, struct vlog_seg *sg, uint32_t span, char *err,
+                      size_t errlen)
+{
+    if (pos->cap < span) {
+        uint8_t *nb = realloc(pos->buf, span);
+        if (!nb) {
+            snprintf(err, errlen, "%s: out of memory for a walk's read", sg->name);
+            return -1;
+        }
+        pos->buf = nb;
+        pos->cap = span;
+    }
+    return vlog_read_span(sg, pos->off, span, pos->buf, err, errlen) == VLOG_OK ? 0 : -1;
+}
+
+void tbe_log_pos_free(struct tbe_log_pos *pos)
+{
+    free(pos->buf);
+    *pos = (struct tbe_log_pos){0};
+}
+
+/* Under seglock: the first segment at or after seq, or NULL. */
+static struct vseg *_at_or_after(struct vlg *v, uint64_t seq)
+{
+    for (size_t i = 0; i < v->nsegs; i++)
+        if (v->segs[i].seq >= seq)
+            return &v->segs[i];
+    return NULL;
+}
+
+int tbe_log_walk(struct tbe *be, struct tbe_log_pos *pos, unsigned max, tbe_log_walk_fn fn,
+                 void *arg, unsigned *visited, char *err, size_t errlen)
+{
+    struct vlg *v = _v(be);
+    *visited = 0;
+    if (!pos->limit) /* a walk that never reaches the head (demotions faster than it) ends */
+        pos->limit = 2 * atomic_load(&v->file_bytes) + 2 * (uint64_t)v->seg_size;
+    while (*visited < max) {
+        if (pos->walked > pos->limit) {
+            snprintf(err, errlen, "%s: the walk passed %" PRIu64 " bytes of records without "
+                     "reaching the head (appends outran it); it ends here", v->dir,
+                     pos->walked);
+            return -2;
+        }
+        pthread_mutex_lock(&v->seglock);
+        struct vseg *m = _at_or_after(v, pos->seq);
+        bool last = m && m == &v->segs[v->nsegs - 1];
+        uint64_t seq = m ? m->seq : 0;
+        uint64_t end = m ? VLOG_DATA + m->bytes : 0;
+        struct vlog_seg *sg = m ? vlog_table_get(v->table, seq) : NULL;
+        pthread_mutex_unlock(&v->seglock);
+        if (!m)
+            return 0; /* past the newest segment */
+        if (seq != pos->seq || pos->off < VLOG_DATA) { /* the next one: from its first record */
+            pos->seq = seq;
+            pos->off = VLOG_DATA;
+        }
+        if (!sg || pos->off >= end) {
+            if (sg)
+                vlog_table_put(v->table, sg);
+            if (last)
+                return 0; /* the head as it is now: the end */
+            pos->seq = seq + 1;
+            pos->off = 0; /* whichever segment that is, from its first record */
+            continue;
+        }
+        uint32_t span = (uint32_t)(end - pos->off < WALK_SPAN ? end - pos->off : WALK_SPAN);
+        const char *why = NULL;
+        int rc = _walk_read(pos, sg, span, err, errlen);
+        uint32_t p = 0;
+        while (rc == 0 && *visited < max && p + VLOG_REC_HEADER <= span) {
+            uint32_t rlen = get32(pos->buf + p + 4);
+            if (rlen < VLOG_REC_HEADER || rlen > end - (pos->off + p)) {
+                why = "its length runs past the segment's records";
+                break;
+            }
+            if (p + rlen > span) {
+                if (p)
+                    break; /* the next read starts with it */
+                span = rlen; /* one record larger than a span: read whole */
+                rc = _walk_read(pos, sg, span, err, errlen);
+                continue;
+            }
+            struct vlog_entry e;
+            if (vlog_record_check(pos->buf + p, rlen, false, &e, &why) != VLOG_OK)
+                break;
+            e.off = pos->off + p;
+            p += rlen;
+            pos->walked += rlen;
+            (*visited)++; /* every record counts: a step stays bounded */
+            if (e.kind == VLOG_PUT)
+                fn(arg, &e, (struct tix_loc){(uint32_t)seq, e.off});
+        }
+        if (rc == 0 && !why && !p && *visited < max)
+            why = "a record is cut short";
+        vlog_table_put(v->table, sg);
+        if (rc != 0 || why) { /* the rest of this segment is skipped; its reads will say */
+            if (why)
+                snprintf(err, errlen, "%s: segment %" PRIu64 ", record at %" PRIu32 ": %s; the "
+                         "walk goes on at the next segment", v->dir, seq, pos->off + p, why);
+            pos->seq = seq + 1;
+            pos->off = 0;
+            return -1;
+        }
+        pos->off += p;
+    }
+    return 1;
+}

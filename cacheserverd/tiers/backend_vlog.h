@@ -76,4 +76,31 @@ void tbe_log_moved(struct tbe *be, uint64_t bytes);
  * used (the back end changed), or a log starting empty. 0, or -1 (message in err). */
 int tbe_log_remove_segments(const char *path, char *err, size_t errlen);
 
+/* Replication's walk of a log (peer.c; docs/valuelog.md, "Replication and anti-entropy"):
+ * every record in file order, segment after segment oldest first, up to the head as it is
+ * when the walk reaches it. The cursor is kept between steps; no reference or lock is held
+ * between them. A record the reclaim moves during the walk goes to the head, ahead of the
+ * cursor, so it is visited there (again, if it was visited before). Any thread; the caller
+ * holds its tier's read lock for a step. */
+struct tbe_log_pos {
+    uint64_t seq;    /* the segment the walk is in (0: not started) */
+    uint32_t off;    /* the next record's offset in it (0: its first) */
+    uint64_t walked; /* bytes of records visited */
+    uint64_t limit;  /* the walk ends past this many (twice the tier's files, at its start) */
+    uint8_t *buf;    /* the step's reads */
+    size_t cap;
+};
+/* A PUT record found: e's key and value point into the walk's buffer until fn returns; loc is
+ * its place (what a LIVE index entry of it names). */
+typedef void (*tbe_log_walk_fn)(void *arg, const struct vlog_entry *e, struct tix_loc loc);
+/* Visit up to max records from pos (*visited gets how many, DEL and NSFLUSH included), fn
+ * called for each PUT. 1 when there is more, 0 at the head (the walk is over), -1 with a
+ * message in err: a segment that could not be read or holds a record that fails its checks
+ * (the walk goes on at the next segment when called again), -2 with a message: the walk
+ * passed its limit and is over. */
+int tbe_log_walk(struct tbe *be, struct tbe_log_pos *pos, unsigned max, tbe_log_walk_fn fn,
+                 void *arg, unsigned *visited, char *err, size_t errlen);
+/* Free the cursor's buffer and reset it to the start. */
+void tbe_log_pos_free(struct tbe_log_pos *pos);
+
 #endif

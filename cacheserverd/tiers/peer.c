@@ -1,13 +1,22 @@
 /* What replication asks of the disk tiers (tiering.h): the version of a key's disk copy when
  * a peer's change is compared with it, and the walk of what the tiers hold (a full sync
  * sends it, the receiver's sweep after one checks it). A step holds a tier's read lock
- * (the writer reopens a degraded tier under its write lock) and an iterator that starts at
- * the key after the last one visited, so no iterator lives between steps and the writer is
- * never kept waiting for more than one step. */
+ * (the writer reopens a degraded tier under its write lock) and, on RocksDB, an iterator
+ * that starts at the key after the last one visited, so no iterator lives between steps and
+ * the writer is never kept waiting for more than one step. A value log has no key order: it
+ * is walked in file order by its own cursor (tbe_log_walk), and a record is the key's only
+ * when its index entry names exactly that place.
+ *
+ * Why nothing is missed while items move: the walks go memory, SSD, HDD, the way items flow
+ * (demotion, the SSD tier's reclaim), so an item that moves on before a walk reaches it is
+ * found further on, and one that moves after was visited already. A log's walk goes on to
+ * the head as it is when the walk gets there, where the reclaim's copies and new demotions
+ * go. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_vlog.h"
 #include "clock.h"
 #include "diskval.h"
 #include "index.h"
@@ -22,6 +31,7 @@ struct tiering_scan {
     bool started;   /* last holds the last key visited in this tier */
     size_t lastlen, lastcap;
     uint8_t *last;
+    struct tbe_log_pos pos; /* a log tier's cursor */
 };
 
 struct tiering_scan *tiering_scan_new(bool values)
@@ -38,37 +48,48 @@ struct tiering_scan *tiering_scan_new(bool values)
 
 void tiering_scan_free(struct tiering_scan *s)
 {
-    if (s)
+    if (s) {
         free(s->last);
+        tbe_log_pos_free(&s->pos);
+    }
     free(s);
 }
 
-/* Which copy of k is current, given a record of it on tier `tier`: the record itself (its
- * index entry LIVE on that tier, or no entry yet during a warm restart's indexing), a
- * write queued for the key (*qv: its value, a reference), or none (a stale copy waiting
- * for its delete, one on the other tier, one a change replaced). */
-static bool _current(const struct store_key *k, int tier, uint64_t *seq, struct tix_value **qv)
+/* Which copy of k is current, given a record of it on tier `tier` (at loc on a log;
+ * TIX_NOLOC on RocksDB, which holds one record per key): the record itself (its index entry
+ * LIVE on that tier, at loc on a log, or on RocksDB no entry yet during a warm restart's
+ * indexing), a write queued for the key (*qv: its value, a reference; on a log only for the
+ * key's last record, so that its older ones do not send it again), or none (a stale copy
+ * waiting for its delete, one on the other tier, one a change replaced). */
+static bool _current(const struct store_key *k, int tier, struct tix_loc loc, uint64_t *seq,
+                     struct tix_value **qv)
 {
+    bool log = !tix_loc_eq(loc, TIX_NOLOC);
     struct tix_entry e = tix_get(k->hash);
     *seq = e.seq;
     *qv = NULL;
-    if (e.state == TIX_QUEUED) /* evicted again since: what is on its way is the key's */
+    if (e.state == TIX_QUEUED) { /* evicted again since: what is on its way is the key's */
+        if (log && !tix_last_is(&e, loc))
+            return false;
         return (*qv = tix_queued_value(k->hash, seq)) != NULL;
+    }
     if (e.state == TIX_LIVE)
-        return e.tier == tier;
-    /* a warm restart still indexing: an entry not made yet means "unchanged since" */
-    return e.state == TIX_NONE && restore_indexing();
+        return e.tier == tier && (!log || tix_loc_eq(e.loc, loc));
+    /* a warm restart still indexing: an entry not made yet means "unchanged since" (a log
+     * is indexed before the server listens: no entry means dead) */
+    return e.state == TIX_NONE && !log && restore_indexing();
 }
 
 /* Visit one record; false when it is not one to hand out. */
 static bool _record(struct tiering_scan *s, const uint8_t *key, size_t klen, const uint8_t *val,
-                    size_t vlen, uint64_t now, tiering_scan_fn fn, void *arg)
+                    size_t vlen, struct tix_loc loc, uint64_t now, tiering_scan_fn fn,
+                    void *arg)
 {
     uint64_t sid;
     struct tiering_scan_rec r = {0};
     struct tix_value *qv;
     if (tiering_stream_record(key, klen, &sid) || !tiering_key_parse(key, klen, &r.key) ||
-        !_current(&r.key, s->tier, &r.seq, &qv))
+        !_current(&r.key, s->tier, loc, &r.seq, &qv))
         return false;
     struct diskval v;
     uint8_t *owned = NULL;
@@ -105,6 +126,33 @@ static bool _record(struct tiering_scan *s, const uint8_t *key, size_t klen, con
     return ok;
 }
 
+struct log_visit {
+    struct tiering_scan *s;
+    uint64_t now;
+    tiering_scan_fn fn;
+    void *arg;
+};
+
+static void _log_record(void *arg, const struct vlog_entry *e, struct tix_loc loc)
+{
+    struct log_visit *lv = arg;
+    _record(lv->s, e->key, e->klen, e->val, e->vlen, loc, lv->now, lv->fn, lv->arg);
+}
+
+/* A step of a log tier's walk (its read lock held): false when the tier is done. */
+static bool _log_step(struct tiering_scan *s, struct tier *t, unsigned max, unsigned *seen,
+                      uint64_t now, tiering_scan_fn fn, void *arg)
+{
+    struct log_visit lv = {s, now, fn, arg};
+    unsigned n = 0;
+    char err[256];
+    int rc = tbe_log_walk(t->be, &s->pos, max, _log_record, &lv, &n, err, sizeof(err));
+    *seen += n + (rc == -1); /* a skipped segment counts as a record: a step stays bounded */
+    if (rc < 0)
+        log_warn("replication: walking the %s tier: %s", t->name, err);
+    return rc == 1 || rc == -1;
+}
+
 bool tiering_scan_step(struct tiering_scan *s, unsigned max, tiering_scan_fn fn, void *arg)
 {
     uint64_t now = clock_wall_ms();
@@ -112,6 +160,15 @@ bool tiering_scan_step(struct tiering_scan *s, unsigned max, tiering_scan_fn fn,
     while (s->tier < TIX_TIERS && seen < max) {
         struct tier *t = &s->ctx->tiers[s->tier];
         pthread_rwlock_rdlock(&t->lock);
+        if (t->be && tbe_is_log(t->be) && atomic_load(&s->ctx->active)) {
+            bool more = _log_step(s, t, max - seen, &seen, now, fn, arg);
+            pthread_rwlock_unlock(&t->lock);
+            if (!more) {
+                s->tier++;
+                tbe_log_pos_free(&s->pos);
+            }
+            continue;
+        }
         struct tbe_scan *it = NULL;
         if (t->be && atomic_load(&s->ctx->active))
             it = s->started ? tbe_scan_new(t->be, s->last, s->lastlen)
@@ -136,7 +193,7 @@ bool tiering_scan_step(struct tiering_scan *s, unsigned max, tiering_scan_fn fn,
             s->lastlen = klen;
             s->started = true;
             seen++; /* every record counts: a step stays bounded however many are skipped */
-            _record(s, key, klen, val, vlen, now, fn, arg);
+            _record(s, key, klen, val, vlen, TIX_NOLOC, now, fn, arg);
         }
         char err[160];
         if (it && !more && tbe_scan_status(it, err, sizeof(err)) != 0)

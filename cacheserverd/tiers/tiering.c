@@ -208,16 +208,6 @@ int tiering_setup(void)
         log_error("ssd_backend must be rocksdb or vlog, not '%s'", backend);
         return -1;
     }
-    if (ssd_kind == TBE_VLOG && has_ssd) {
-        /* docs/valuelog.md, step 5: a full sync walks a tier in key order, which a log does
-         * not have */
-        const char *peers = option_registry_str("peer");
-        if (peers && *peers) {
-            log_error("ssd_backend vlog cannot be walked by a peer's full sync yet: it needs "
-                      "no peers (or ssd_backend rocksdb)");
-            return -1;
-        }
-    }
     if (tix_setup() != 0)
         return -1;
     if (has_ssd ? _open_tier(ctx, TIX_SSD, "ssd", &ctx->opts.ssd_path, &ctx->opts.ssd_size,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -37,8 +38,11 @@ uint16_t cl_free_port(void)
 {
     static unsigned seed, next;
     static uint16_t recent[CL_RECENT_PORTS];
-    if (!seed)
-        seed = (unsigned)getpid() ^ (unsigned)cl_now_ms();
+    /* from the kernel: two copies of one test binary that meson starts together (repl_tiers
+     * and repl_tiers_vlog) had consecutive pids within one millisecond, and pid ^ time then
+     * gave both the same ports */
+    while (!seed && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        seed = (unsigned)getpid() * 2654435761u + (unsigned)cl_now_ms();
     for (int tries = 0; tries < 1000; tries++) {
         uint16_t port = (uint16_t)(20000 + rand_r(&seed) % 12000);
         bool again = false;

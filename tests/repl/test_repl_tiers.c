@@ -90,15 +90,18 @@ static void _wait_streaming(struct cluster *cl, int from, int to, unsigned timeo
     }
 }
 
-/* A queue that takes every demotion of these bursts, so that nothing evicted is dropped. */
+/* A queue that takes every demotion of these bursts, so that nothing evicted is dropped;
+ * on a value log (HARNESS_SERVER_ARGS="--ssd-backend vlog"), segments of 1 MiB, so that the
+ * walks cross many. */
 static const char *const tier_args[] = {"--memory", "16MiB", "--demote-unread", "true",
-                                        "--tier-queue", "100000", NULL};
+                                        "--tier-queue", "100000", "--vlog-segment-size", "1MiB",
+                                        NULL};
 
 /* Node i's arguments: tier_args, an SSD tier in the cluster's directory, and more. */
 static const char *const *_args(struct cluster *cl, int i, const char *more1, const char *more2)
 {
     static char paths[MAXN][256];
-    static const char *args[MAXN][16];
+    static const char *args[MAXN][20];
     int a = 0;
     for (int k = 0; tier_args[k]; k++)
         args[i][a++] = tier_args[k];
@@ -156,6 +159,113 @@ static void test_full_sync_sends_disk_tier(void **state)
     if (missing || wrong)
         fail_msg("after the full sync node 1 misses %d of %d keys and holds %d different "
                  "(node 0 had %llu on disk)", missing, N, wrong, (unsigned long long)on_disk);
+    cluster_destroy(&cl);
+}
+
+/* Node 0 writes keys that do not compress (a tier's worth every few thousand) while its full
+ * sync to node 1 walks its tiers. */
+struct churn {
+    struct harness *h;
+    int n;                /* writes at most */
+    volatile bool stop;   /* set once the full sync is over */
+};
+
+static void *_churn(void *arg)
+{
+    struct churn *ch = arg;
+    cc_client *c = cl_client(ch->h);
+    char key[32], val[VLEN];
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < ch->n && !ch->stop; i++) {
+        for (int b = 0; b < VLEN; b += 8) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            memcpy(val + b, &x, VLEN - b < 8 ? (size_t)(VLEN - b) : 8);
+        }
+        snprintf(key, sizeof(key), "c%d", i);
+        cc_value v = cc_value_bytes(val, VLEN);
+        if (cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL) != CC_OK)
+            break;
+    }
+    cc_client_destroy(&c);
+    return NULL;
+}
+
+/* Node 0 holds most of its keys on a small SSD tier with an HDD tier behind it, and keeps
+ * writing until its full sync to node 1 is over: the SSD tier's space reclaim moves records
+ * to the HDD tier (on a value log, also to the head) all along the full sync's walk of the
+ * tiers, into places of the HDD tier that walk has passed. Node 1 gets every key node 0
+ * still has, with its version and value: a record moved during the walk is sent from where
+ * it went. */
+static void test_full_sync_while_the_tiers_churn(void **state)
+{
+    (void)state;
+    static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
+    cluster_init(&cl, 2);
+    static char ssd[256], hdd[256];
+    snprintf(ssd, sizeof(ssd), "%s/ssd0", cl.root);
+    snprintf(hdd, sizeof(hdd), "%s/hdd0", cl.root);
+    const char *args0[] = {"--memory", "16MiB", "--demote-unread", "true", "--tier-queue",
+                           "100000", "--promote-window-s", "0", "--ssd-path", ssd,
+                           "--ssd-size", "8MiB", "--hdd-path", hdd, "--hdd-size", "1GiB",
+                           "--vlog-segment-size", "1MiB",
+                           "--tier-compress-threshold", "100000", NULL};
+    cluster_start_node(&cl, 0, args0, -1);
+    enum { N = 20000, CHURN = 200000 };
+    _write(&cl, 0, "k", 0, N, 0);
+    _wait_disk_idle(&cl, 0);
+
+    pthread_t t;
+    static struct churn ch;
+    ch = (struct churn){cl.nodes[0].h, CHURN, false};
+    assert_int_equal(pthread_create(&t, NULL, _churn, &ch), 0);
+    static const char *const big[] = {"--memory", "256MiB", NULL};
+    cluster_start_node(&cl, 1, big, -1);
+    cluster_wait_links(&cl, 10000);
+    char link[32];
+    uint64_t end = cl_now_ms() + 60000;
+    for (;;) {
+        cluster_status_str(&cl, 0, "peer.n1.link", link, sizeof(link));
+        if ((cluster_stat(&cl, 0, "repl.n1.full_syncs") >= 1 && !strcmp(link, "up")) ||
+            cl_now_ms() > end) /* _wait_streaming says what the link is */
+            break;
+        cl_sleep_ms(20);
+    }
+    ch.stop = true;
+    pthread_join(t, NULL);
+    _wait_streaming(&cl, 0, 1, 60000);
+
+    char key[32], want[VLEN];
+    int had = 0, missing = 0, wrong = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cc_item a = {0}, b = {0};
+        if (cc_get(cl.nodes[0].c, key, strlen(key), &a) != CC_OK)
+            continue; /* left node 0's tiers (a demotion dropped): nothing to compare */
+        had++;
+        int rc = cc_get(cl.nodes[1].c, key, strlen(key), &b);
+        _value(want, 0, 0, i);
+        if (rc != CC_OK && missing++ < 5)
+            printf("# node 1 misses %s\n", key);
+        else if (rc == CC_OK && (b.version != a.version || b.value.len != VLEN ||
+                                 memcmp(b.value.data, want, VLEN) != 0))
+            wrong++;
+        cc_item_release(&a);
+        if (rc == CC_OK)
+            cc_item_release(&b);
+    }
+    printf("# node 0: %d of %d keys; ssd_items %llu, hdd_items %llu, vlog_bytes_moved %llu, "
+           "demote_dropped %llu\n", had, N,
+           (unsigned long long)cluster_stat(&cl, 0, "ssd_items"),
+           (unsigned long long)cluster_stat(&cl, 0, "hdd_items"),
+           (unsigned long long)cluster_stat(&cl, 0, "vlog_bytes_moved"),
+           (unsigned long long)cluster_stat(&cl, 0, "demote_dropped"));
+    if (had < N * 9 / 10)
+        fail_msg("node 0 kept only %d of its %d keys", had, N);
+    if (missing || wrong) {
+        harness_print_log(cl.nodes[0].h, 20);
+        fail_msg("after the full sync node 1 misses %d of the %d keys node 0 has and holds %d "
+                 "different", missing, had, wrong);
+    }
     cluster_destroy(&cl);
 }
 
@@ -287,6 +397,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_full_sync_sends_disk_tier, cluster_teardown),
+        cmocka_unit_test_teardown(test_full_sync_while_the_tiers_churn, cluster_teardown),
         cmocka_unit_test_teardown(test_full_sync_removes_stale_disk_copies, cluster_teardown),
         cmocka_unit_test_teardown(test_counters_survive_kill_and_restart, cluster_teardown),
     };

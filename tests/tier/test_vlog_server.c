@@ -1,6 +1,6 @@
 /* The SSD tier on a value log (--ssd-backend vlog, docs/valuelog.md) in a real cacheserverd:
- * start-up refuses what the log cannot do yet (peers; a tier the other back end persisted)
- * and an unknown back end;
+ * start-up refuses what the log cannot do yet (a tier the other back end persisted) and an
+ * unknown back end;
  * when the segment files fill the tier, the hand keeps records read since it last passed
  * (rewritten at the head) and drops cold ones out of the cache; compaction gives back the
  * space of overwritten records without losing a value; expired records leave at the hand.
@@ -11,13 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,20 +171,6 @@ static void _print_stats(const char *when)
 
 /* ---- start-up ---- */
 
-
-/* A TCP port nothing listens on now. */
-static unsigned _free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* True when the server exited on its own (not stopped by the timeout) with a non-zero code
  * and its output names the reason; else prints its output and why. */
 static bool _refused(const char *out, int rc, const char *needle, const char *what)
@@ -201,7 +184,7 @@ static bool _refused(const char *out, int rc, const char *needle, const char *wh
     return false;
 }
 
-static void test_refused_with_other_data_peers_or_unknown(void **state)
+static void test_refused_with_other_data_or_unknown(void **state)
 {
     (void)state;
     char dir[200], cmd[1024], out[300], fmt[1024];
@@ -239,21 +222,7 @@ static void test_refused_with_other_data_peers_or_unknown(void **state)
                           "--ssd-backend foo", dir);
     wrong += !_refused(out, rc, "ssd_backend must be rocksdb or vlog", "ssd_backend foo");
 
-    /* a peer, with everything else replication needs (node id, identity, a listen address),
-     * so that the value log is the only reason to refuse (without them start-up stops on
-     * "node-id must be 1..65535 with peers", after the tier opened) */
-    snprintf(out, sizeof(out), "%s/peer.txt", dir);
-    snprintf(cmd, sizeof(cmd), "'%s' --gen-identity %s/id >/dev/null", getenv("CACHESERVERD"), dir);
-    assert_int_equal(system(cmd), 0);
-    snprintf(fmt, sizeof(fmt),
-             "--socket %%s/b.sock --data-dir %%s/data2 --ssd-path %%s/ssd2 --ssd-backend vlog "
-             "--node-id 1 --node-name a --identity %%s/id --replication-listen 127.0.0.1:%u "
-             "--peer 'b 127.0.0.1:%u %s'", _free_port(), _free_port(),
-             "0000000000000000000000000000000000000000000000000000000000000000");
-    rc = tier_run_server(out, fmt, dir);
-    wrong += !_refused(out, rc, "ssd_backend vlog cannot be walked by a peer", "vlog with a peer");
-
-    /* persistence off, no peers: it starts and serves */
+    /* persistence off: it starts and serves */
     char ssd[300];
     snprintf(ssd, sizeof(ssd), "%s/ssd4", dir);
     const char *args[] = {"--ssd-path", ssd, "--ssd-backend", "vlog", "--memory", "8MiB", NULL};
@@ -408,7 +377,7 @@ static void test_expired_records_leave(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refused_with_other_data_peers_or_unknown),
+        cmocka_unit_test(test_refused_with_other_data_or_unknown),
         cmocka_unit_test_setup_teardown(test_hand_keeps_read_records, setup_4m, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_gives_back_dead_space, setup_64m, teardown),
         cmocka_unit_test_setup_teardown(test_expired_records_leave, setup_4m, teardown),
