@@ -171,6 +171,9 @@ static void _on_mutation(void *arg, const struct mutation *m)
         return;
     }
     case MUT_LOAD:
+        /* A stream read back: its records on disk may go on past its head (streams.c) */
+        if (ctx->pmode != PERSIST_OFF && m->stream)
+            tiering_stream_loaded(m->stream->sid);
         /* The disk copy is the same value: keep it, so that evicting the item again writes
          * nothing (_demote). Deleting it, as a load once did without persistence, made each
          * promotion a delete now and a compressed rewrite at its eviction: under a uniform

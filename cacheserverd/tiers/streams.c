@@ -237,9 +237,100 @@ static bool _take_resync(uint64_t sid)
     return had;
 }
 
-/* Queue a record of bytes [off, off + len) of stream sid (a copy). */
+/* Streams loaded from disk into memory (MUT_LOAD) whose next change is not queued yet: the
+ * first record that change writes is their whole last chunk, with what follows it on disk
+ * deleted (tjob_chunk_put.fresh). Why: a value log writes a batch's stream records (RocksDB)
+ * before its key records (the heads, in the log), so a kill between the two keeps the
+ * append records of changes whose heads are lost. The restart then serves the older head,
+ * the client appends other bytes from there, and those land at other offsets than the lost
+ * ones: an old append record that starts before a new one and reaches past it was read as
+ * part of the stream (reader.c, _read_appends), bytes the key never held. A whole chunk of a
+ * lost future (kept by _read_whole before the appends) was the same. So a stream read back
+ * from disk gets its records past its head removed before anything new is written after it.
+ * Open addressing (0: a free slot; stream ids are never 0), under loaded_lock. An entry
+ * leaves at the stream's next persisted change or when memory drops the stream; at most one
+ * per stream read from disk. Out of memory: every stream counts as loaded (safe, slower). */
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *loaded;
+static size_t loaded_cap, loaded_n; /* loaded_n: atomic, read without the lock when 0 */
+static bool loaded_all;
+
+static size_t _loaded_slot(uint64_t sid, size_t cap)
+{
+    uint64_t h = sid * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h ^ h >> 29) & (cap - 1);
+}
+
+static bool _loaded_grow(void)
+{
+    size_t cap = loaded_cap ? loaded_cap * 2 : 256;
+    uint64_t *nv = calloc(cap, sizeof(*nv));
+    if (!nv)
+        return false;
+    for (size_t i = 0; i < loaded_cap; i++) {
+        if (!loaded[i])
+            continue;
+        size_t j = _loaded_slot(loaded[i], cap);
+        while (nv[j])
+            j = (j + 1) & (cap - 1);
+        nv[j] = loaded[i];
+    }
+    free(loaded);
+    loaded = nv;
+    loaded_cap = cap;
+    return true;
+}
+
+void tiering_stream_loaded(uint64_t sid)
+{
+    if (!sid)
+        return;
+    pthread_mutex_lock(&loaded_lock);
+    if (!loaded_all && (loaded_n + 1) * 2 > loaded_cap && !_loaded_grow())
+        __atomic_store_n(&loaded_all, true, __ATOMIC_RELAXED);
+    if (!loaded_all) {
+        size_t i = _loaded_slot(sid, loaded_cap);
+        while (loaded[i] && loaded[i] != sid)
+            i = (i + 1) & (loaded_cap - 1);
+        if (!loaded[i]) {
+            loaded[i] = sid;
+            __atomic_store_n(&loaded_n, loaded_n + 1, __ATOMIC_RELAXED);
+        }
+    }
+    pthread_mutex_unlock(&loaded_lock);
+}
+
+/* Take sid out of the loaded set; true when it was there. */
+static bool _take_loaded(uint64_t sid)
+{
+    if (!__atomic_load_n(&loaded_n, __ATOMIC_RELAXED) && !__atomic_load_n(&loaded_all, __ATOMIC_RELAXED))
+        return false;
+    pthread_mutex_lock(&loaded_lock);
+    bool had = loaded_all;
+    size_t m = loaded_cap - 1, i = loaded_cap ? _loaded_slot(sid, loaded_cap) : 0;
+    while (loaded_n && loaded[i] && loaded[i] != sid)
+        i = (i + 1) & m;
+    if (loaded_n && loaded[i] == sid) {
+        had = true;
+        /* backward-shift deletion: no entry after the hole may become unreachable */
+        for (size_t j = (i + 1) & m; loaded[j]; j = (j + 1) & m) {
+            size_t k = _loaded_slot(loaded[j], loaded_cap);
+            if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+                continue; /* its probe starts after the hole: it stays */
+            loaded[i] = loaded[j];
+            i = j;
+        }
+        loaded[i] = 0;
+        __atomic_store_n(&loaded_n, loaded_n - 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&loaded_lock);
+    return had;
+}
+
+/* Queue a record of bytes [off, off + len) of stream sid (a copy); fresh: a stream's whole
+ * last chunk, the first record since it was loaded from disk. */
 static bool _queue_delta(struct tiering *ctx, const struct mutation *m, uint64_t sid, uint64_t off,
-                         const uint8_t *data, size_t len, size_t limit)
+                         const uint8_t *data, size_t len, size_t limit, bool fresh)
 {
     struct tjob *j = calloc(1, sizeof(*j));
     uint8_t *key = j ? malloc(TIERING_DELTA_KEY) : NULL;
@@ -254,7 +345,8 @@ static bool _queue_delta(struct tiering *ctx, const struct mutation *m, uint64_t
     memcpy(copy, data, len);
     *j = (struct tjob){.kind = TJOB_CHUNK_PUT, .key = key, .klen = TIERING_DELTA_KEY,
                        .persist = true,
-                       .chunk_put = {.sid = sid, .tail = true, .crelease = free, .carg = copy}};
+                       .chunk_put = {.sid = sid, .tail = true, .fresh = fresh, .crelease = free,
+                                     .carg = copy}};
     if (!_set_stream_key(j, (uint16_t)m->ns, m->key, m->klen)) {
         tjob_free(j);
         tiering_persist_dropped(ctx, "out of memory");
@@ -272,19 +364,24 @@ static bool _queue_delta(struct tiering *ctx, const struct mutation *m, uint64_t
 }
 
 /* The bytes of the last chunk a change added: the appended ones that fall in it, or all of
- * it (a new stream, or one whose earlier append was not written). */
+ * it (a new stream, one whose earlier append was not written, or one loaded from disk). */
 static bool _persist_tail(struct tiering *ctx, const struct mutation *m,
                           const struct store_stream_view *v, size_t limit)
 {
     uint64_t tail_start = (uint64_t)v->tail_idx * STORE_STREAM_CHUNK;
-    if (m->op == MUT_APPEND && !_take_resync(v->sid)) {
+    bool fresh = _take_loaded(v->sid);
+    if (m->op == MUT_APPEND && !fresh && !_take_resync(v->sid)) {
         uint64_t from = v->len - m->vlen;
         if (from < tail_start) /* the part in earlier chunks went with their whole records */
             from = tail_start;
         return _queue_delta(ctx, m, v->sid, from, m->value + (from - (v->len - m->vlen)),
-                            (size_t)(v->len - from), limit);
+                            (size_t)(v->len - from), limit, false);
     }
-    return _queue_delta(ctx, m, v->sid, tail_start, v->tail, v->tail_len, limit);
+    if (_queue_delta(ctx, m, v->sid, tail_start, v->tail, v->tail_len, limit, fresh))
+        return true;
+    if (fresh) /* the next change does it */
+        tiering_stream_loaded(v->sid);
+    return false;
 }
 
 bool tiering_persist_stream(struct tiering *ctx, const struct mutation *m, uint64_t hash,
@@ -314,6 +411,7 @@ bool tiering_persist_stream(struct tiering *ctx, const struct mutation *m, uint6
 static void _on_stream_gone(void *arg, uint64_t sid, uint64_t disk_bytes, bool evicted)
 {
     struct tiering *ctx = arg;
+    _take_loaded(sid); /* read back from disk again, it is marked again */
     if (evicted && ctx->pmode != PERSIST_OFF)
         return; /* its head on disk still names its chunks */
     struct tjob *j = tjob_chunk_new(TJOB_CHUNK_DEL, sid, 0);
@@ -589,6 +687,13 @@ void tiering_streams_walks_drop(int tier)
 
 void tiering_streams_teardown(void)
 {
+    pthread_mutex_lock(&loaded_lock);
+    free(loaded);
+    loaded = NULL;
+    loaded_cap = 0;
+    __atomic_store_n(&loaded_n, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&loaded_all, false, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&loaded_lock);
     pthread_mutex_lock(&gone_lock);
     while (gone_list) {
         struct gone_head *g = gone_list;

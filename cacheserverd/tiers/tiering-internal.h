@@ -87,6 +87,10 @@ struct tjob_chunk_put {
     void *carg;
     bool tail;                /* the bytes an APPEND added, written by persistence (the last
                                * chunk stays in memory; its record is rewritten as it grows) */
+    bool fresh;               /* a tail: the whole last chunk, the first record of a stream
+                               * since it was loaded from disk; the writer deletes the
+                               * stream's records after it (a previous run's: streams.c,
+                               * tiering_stream_loaded) */
     uint32_t crc;             /* not a tail: the chunk's CRC-32C in memory, checked before the
                                * write (a chunk that fails it is never written as good) */
 };
@@ -261,6 +265,10 @@ void tiering_stream_head_gone(void *arg, const uint8_t *key, size_t klen, const 
                               size_t vlen);
 /* An append of stream sid was not written: its next change writes its whole last chunk. */
 void tiering_stream_resync(uint64_t sid);
+/* Stream sid was loaded from disk into memory (MUT_LOAD): its next persisted change writes
+ * its whole last chunk and deletes the stream's records after it, which a previous run may
+ * have left beyond the head it was loaded from (tjob_chunk_put.fresh). Any thread. */
+void tiering_stream_loaded(uint64_t sid);
 /* ---- gaps.c: streams with bytes not written (writer thread only) ---- */
 /* A record of stream sid was not written: appended bytes (tail), or whole chunk idx. */
 void tiering_gap_missing(uint64_t sid, bool tail, uint32_t idx);

@@ -302,6 +302,24 @@ static enum outcome _prepare(struct tiering *ctx, struct wbatch *wb, struct tjob
         }
         /* written with the batch (a failed batch marks it again in _finish) */
         tiering_gap_written(c->sid, c->tail, _chunk_at(j));
+        if (c->fresh) {
+            /* The first record of a stream loaded from disk: its whole last chunk, from its
+             * start. What the stream has on disk after that start may be a previous run's
+             * appends and chunks whose heads were lost in a kill (a log writes them before
+             * the head), bytes the stream as loaded never held: read with the appends made
+             * now, they became part of the value (streams.c, tiering_stream_loaded). Delete
+             * them in the same write; this put is outside both ranges, and nothing of the
+             * stream after it was queued before it. */
+            uint64_t at = _chunk_at(j);
+            uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY], cf[TIERING_CHUNK_KEY],
+                ct[TIERING_CHUNK_KEY];
+            tiering_delta_key(df, c->sid, at + 1);
+            tiering_delta_key(dt, c->sid + 1, 0);
+            tiering_chunk_key(cf, c->sid, (uint32_t)(at / STORE_STREAM_CHUNK));
+            tiering_chunk_key(ct, c->sid + 1, 0);
+            tierdb_batch_delete_range(tbe_batch_streams(b), df, sizeof(df), dt, sizeof(dt));
+            tierdb_batch_delete_range(tbe_batch_streams(b), cf, sizeof(cf), ct, sizeof(ct));
+        }
         if (!c->tail && ctx->pmode != PERSIST_OFF) { /* whole now: the appends it holds can go */
             uint8_t df[TIERING_DELTA_KEY], dt[TIERING_DELTA_KEY];
             tiering_delta_key(df, c->sid, (uint64_t)c->idx * STORE_STREAM_CHUNK);
@@ -375,6 +393,8 @@ static void _finish(struct tiering *ctx, struct wbatch *wb, struct tjob *j, int 
         if (w == W_WRITE && !ok)
             tiering_gap_missing(c->sid, c->tail, c->idx);
         if (c->tail) { /* the last chunk stays in memory: only its record was rewritten */
+            if (!written && c->fresh) /* what follows it on disk is still there */
+                tiering_stream_loaded(c->sid);
             if (!written) { /* the head queued behind it must not name it */
                 stat_incr(&ctx->stats.persist_dropped);
                 tiering_stream_resync(c->sid);
