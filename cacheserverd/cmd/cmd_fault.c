@@ -27,6 +27,9 @@
  *   corrupt-shm n      flip a byte in the value part of up to n entries published in the
  *                      shared-memory region, leaving the slots' seq and the entries' crc as
  *                      they were: a reader's checksum fails (answers how many)
+ *   vlog-sync-fail n   the next n fdatasyncs of a value log tier's active segment fail with
+ *                      EIO (answers n): the segment is sealed where its last good sync
+ *                      ended and the records after it leave the index
  * FAULT itself runs outside the hook: arming and disarming never fail. */
 #include <string.h>
 
@@ -36,6 +39,7 @@
 #ifdef CACHE_FAULT_INJECTION
 #include "fence.h"
 #include "repl.h"
+#include "tiering.h"
 
 void cmd_fault(struct session *s, struct req *q, struct reply *r)
 {
@@ -69,10 +73,12 @@ void cmd_fault(struct session *s, struct req *q, struct reply *r)
         done = store_shm_fault_arm(STORE_SHM_FAULT_UNSEALED, (uint32_t)n);
     } else if (wlen == 11 && !memcmp(what, "corrupt-shm", 11)) {
         done = store_shm_fault_corrupt((uint32_t)n);
+    } else if (wlen == 14 && !memcmp(what, "vlog-sync-fail", 14)) {
+        done = tiering_fault_sync_fail((uint32_t)n);
     } else {
         reply_error(r, q->id, CC_E_BAD_ARGS, "FAULT knows corrupt-values, corrupt-streams, "
                     "corrupt-records, fence, fail-allocs, skip-allocs, shm-bad-size, "
-                    "shm-unsealed and corrupt-shm");
+                    "shm-unsealed, corrupt-shm and vlog-sync-fail");
         return;
     }
     reply_begin(r, q->id, CC_OK, 1);

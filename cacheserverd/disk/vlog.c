@@ -595,6 +595,23 @@ int vlog_read_span(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
     return VLOG_OK;
 }
 
+int vlog_cut(struct vlog_seg *s, uint32_t off)
+{
+    if (!s->rw || s->sealed || !s->have_foot || s->nrec_pending || off < VLOG_DATA ||
+        off > s->tail)
+        return VLOG_INVAL;
+    size_t pos = 0;
+    uint32_t n = 0;
+    while (pos + VLOG_ENTRY <= s->foot_done && get32(s->foot + pos + 8) < off) {
+        pos += VLOG_ENTRY + get16(s->foot + pos + 26);
+        n++;
+    }
+    s->foot_len = s->foot_done = pos;
+    s->nrec = n;
+    s->tail = off;
+    return VLOG_OK;
+}
+
 /* ---- sealing and footers ---- */
 
 int vlog_seal(struct vlog_seg *s, char *err, size_t errlen)

@@ -185,6 +185,11 @@ int vlog_read_span(struct vlog_seg *s, uint32_t off, uint32_t len, uint8_t *buf,
 int vlog_record_check(const uint8_t *buf, size_t avail, bool check_value,
                       struct vlog_entry *out, const char **why);
 
+/* Forget the records from off on (a record's offset, or the tail): the tail and the
+ * in-memory footer end there, so a seal writes the footer at off. For a segment whose
+ * fdatasync failed: what it holds after the last successful sync is unknown. VLOG_INVAL
+ * unless appended here, not sealed, with no buffer pending and off within the records. */
+int vlog_cut(struct vlog_seg *s, uint32_t off);
 /* Seal: fdatasync the records, write the footer after them and the trailer, fdatasync
  * (no fdatasync when s->nosync). */
 int vlog_seal(struct vlog_seg *s, char *err, size_t errlen);

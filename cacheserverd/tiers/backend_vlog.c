@@ -35,6 +35,7 @@
 #include "store.h"
 #include "tierdb.h"
 #include "tiering-internal.h"
+#include "tiering.h"
 
 #define BUF_SIZE (1u << 20)     /* the writer's buffer: one pwrite per batch, mostly */
 #define SYNC_RANGE (8u << 20)   /* start writeback every this many bytes appended */
@@ -68,6 +69,7 @@ struct vlg {
     struct vlog_buf buf;
     uint64_t unsynced_off, unsynced; /* the range of the active segment not yet handed to
                                       * writeback (sync_file_range) */
+    uint32_t synced_tail; /* the active segment's tail at its last successful fdatasync */
     /* any thread */
     atomic_uint_fast64_t file_bytes, nseg, appended, moved, dropped, foot_bytes;
 };
@@ -214,18 +216,67 @@ static int _flush(struct vlg *v, char *err, size_t errlen)
     return 0;
 }
 
-/* fdatasync the active segment (sealed ones were synced by their seal with persistence). */
+static void _seal_active(struct vlg *v);
+
+/* fdatasync the active segment (sealed ones were synced by their seal with persistence). A
+ * failure seals it where the last successful one left it (_seal_active). */
 static int _sync_active(struct vlg *v, char *err, size_t errlen)
 {
-    if (v->active && fdatasync(v->active->fd) != 0) {
-        snprintf(err, errlen, "%s: fdatasync: %s", v->active->name, strerror(errno));
-        v->active->failed = true; /* what the kernel kept of it is unknown: no more appends */
+    if (!v->active)
+        return 0;
+#ifdef CACHE_FAULT_INJECTION
+    if (tbe_log_fault_sync()) {
+        snprintf(err, errlen, "%s: fdatasync: %s (FAULT vlog-sync-fail)", v->active->name,
+                 strerror(EIO));
+        v->active->failed = true;
+        _seal_active(v);
         return -1;
     }
+#endif
+    if (fdatasync(v->active->fd) != 0) {
+        snprintf(err, errlen, "%s: fdatasync: %s", v->active->name, strerror(errno));
+        v->active->failed = true; /* what the kernel kept of it is unknown: no more appends */
+        _seal_active(v);
+        return -1;
+    }
+    v->synced_tail = v->active->tail;
     return 0;
 }
 
-/* Seal the active segment (full, or failed: sealed where its last good write ended). */
+/* After a failed write or fdatasync with persistence: the records after the last successful
+ * fdatasync may be gone (the kernel may drop the dirty pages it failed to write), so they
+ * leave the index (a read misses rather than finds bytes that may not be there) and the
+ * segment is sealed before them (a restart never replays them). valuelog.md, "Faults". */
+static void _cut(struct vlg *v, struct vlog_seg *s)
+{
+    uint32_t cut = v->synced_tail;
+    if (cut < VLOG_DATA || cut >= s->tail)
+        return;
+    struct vlog_footer f;
+    struct vlog_entry e;
+    uint64_t dropped = 0, live = 0;
+    vlog_footer_mem(s, &f);
+    while (vlog_footer_next(&f, &e))
+        if (e.off >= cut) {
+            dropped++;
+            live += tix_forget_at(e.hash, v->tier, (struct tix_loc){(uint32_t)s->seq, e.off});
+        }
+    vlog_footer_free(&f);
+    if (vlog_cut(s, cut) != VLOG_OK)
+        return;
+    pthread_mutex_lock(&v->seglock);
+    struct vseg *m = _find(v, s->seq);
+    if (m)
+        m->bytes = cut - VLOG_DATA;
+    pthread_mutex_unlock(&v->seglock);
+    log_error("value log %s: segment %llu is sealed at %u, where its last successful fdatasync "
+              "ended: %llu records after it are dropped (%llu keys no longer on disk)",
+              v->dir, (unsigned long long)s->seq, (unsigned)cut, (unsigned long long)dropped,
+              (unsigned long long)live);
+}
+
+/* Seal the active segment (full, or failed: with persistence, sealed where its last
+ * successful fdatasync ended (_cut); without, where its last good write ended). */
 static void _seal_active(struct vlg *v)
 {
     struct vlog_seg *s = v->active;
@@ -235,8 +286,14 @@ static void _seal_active(struct vlg *v)
     v->active = NULL;
     v->unsynced = 0;
     char err[256];
+    if (v->persist && !s->failed && s->tail > v->synced_tail && fdatasync(s->fd) != 0) {
+        log_error("value log %s: fdatasync: %s", s->name, strerror(errno));
+        s->failed = true; /* before its seal, so that the footer names only what is synced */
+    }
     if (s->failed) {
         vlog_buf_drop(s, &v->buf);
+        if (v->persist)
+            _cut(v, s);
         s->failed = false; /* its records up to the tail are good: seal them */
         s->writable = true;
     }
@@ -305,6 +362,7 @@ static int _append(struct vlg *v, const struct vlog_rec *r, struct tbe_where *wh
             _seal_active(v);
             if (_seg_new(v, v->seg_size, &v->active, err, errlen) != 0)
                 return -1;
+            v->synced_tail = v->active->tail; /* its header was synced by vlog_create */
         }
         uint32_t off, len;
         int rc = vlog_buf_add(v->active, &v->buf, r, &off, &len, err, errlen);
@@ -918,10 +976,8 @@ static int _empty(struct tbe *be, bool streams, char *err, size_t errlen)
 static int _sync(struct tbe *be, char *err, size_t errlen)
 {
     struct vlg *v = _v(be);
-    if (v->active && fdatasync(v->active->fd) != 0) {
-        snprintf(err, errlen, "%s: fdatasync: %s", v->dir, strerror(errno));
+    if (_sync_active(v, err, errlen) != 0)
         return -1;
-    }
     return tierdb_sync_wal(v->sdb, err, errlen);
 }
 
@@ -1231,3 +1287,21 @@ int tbe_log_walk(struct tbe *be, struct tbe_log_pos *pos, unsigned max, tbe_log_
     }
     return 1;
 }
+
+#ifdef CACHE_FAULT_INJECTION
+static atomic_uint fault_sync_fail;
+
+uint32_t tiering_fault_sync_fail(uint32_t n)
+{
+    atomic_store(&fault_sync_fail, n);
+    return n;
+}
+
+bool tbe_log_fault_sync(void)
+{
+    unsigned n = atomic_load(&fault_sync_fail);
+    while (n && !atomic_compare_exchange_weak(&fault_sync_fail, &n, n - 1))
+        ;
+    return n != 0;
+}
+#endif

@@ -103,4 +103,9 @@ int tbe_log_walk(struct tbe *be, struct tbe_log_pos *pos, unsigned max, tbe_log_
 /* Free the cursor's buffer and reset it to the start. */
 void tbe_log_pos_free(struct tbe_log_pos *pos);
 
+#ifdef CACHE_FAULT_INJECTION
+/* Does this fdatasync fail (one failure armed by tiering_fault_sync_fail taken)? */
+bool tbe_log_fault_sync(void);
+#endif
+
 #endif

@@ -406,6 +406,21 @@ bool tix_move(uint64_t h, uint64_t seq, uint8_t tier, struct tix_loc from, struc
     return p != NULL;
 }
 
+bool tix_forget_at(uint64_t h, uint8_t tier, struct tix_loc loc)
+{
+    struct shard *s = _shard(h);
+    pthread_mutex_lock(&s->lock);
+    struct node **p = _find(s, h);
+    bool gone = *p && (*p)->e.state == TIX_LIVE && (*p)->e.tier == tier &&
+                tix_loc_eq((*p)->e.loc, loc);
+    if (gone)
+        _put(s, p, h, &(struct tix_entry){.state = TIX_NONE});
+    else if (*p && tix_last_is(&(*p)->e, loc))
+        (*p)->e.last_off8 = 0;
+    pthread_mutex_unlock(&s->lock);
+    return gone;
+}
+
 bool tix_add_live(uint64_t h, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen,
                   bool stream, struct tix_loc loc)
 {

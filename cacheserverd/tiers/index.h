@@ -133,6 +133,10 @@ bool tix_relocate(uint64_t hash, uint64_t seq, uint8_t tier, struct tix_loc loc)
  * reclaim moved the record; the ref bit is kept). Returns whether it did. */
 bool tix_move(uint64_t hash, uint64_t seq, uint8_t tier, struct tix_loc from, struct tix_loc to,
               uint32_t dlen);
+/* The record at loc on tier's log is gone (its segment was cut after a failed fdatasync):
+ * a LIVE entry naming it is removed (a read misses), a waiting entry whose last record it
+ * was has none now. Returns whether a LIVE entry went. */
+bool tix_forget_at(uint64_t hash, uint8_t tier, struct tix_loc loc);
 /* Add a LIVE entry at loc (TIX_NOLOC: a RocksDB tier) only when the hash has none (warm
  * restart). Returns whether it did. */
 bool tix_add_live(uint64_t hash, uint16_t ns, uint64_t seq, uint8_t tier, uint32_t dlen,

@@ -301,4 +301,11 @@ void tiering_scan_free(struct tiering_scan *s);
 bool tiering_drop_older(const struct tiering_scan_rec *r, uint64_t stamp, uint64_t mark,
                         uint16_t mark_origin);
 
+#ifdef CACHE_FAULT_INJECTION
+/* FAULT vlog-sync-fail n: the next n fdatasyncs of a value log's active segment fail with
+ * EIO, the data written left as it is (what a real failure leaves is unknown; the log treats
+ * it as lost: backend_vlog.c, _cut). Answers n. */
+uint32_t tiering_fault_sync_fail(uint32_t n);
+#endif
+
 #endif

@@ -374,6 +374,83 @@ static void test_expired_records_leave(void **state)
     cc_client_destroy(&c);
 }
 
+/* FAULT vlog-sync-fail (fault builds): an fdatasync of the active segment fails after
+ * acknowledged async writes. What the kernel kept of them is unknown, so the segment is
+ * sealed where its last good sync ended and those records leave the index: after a restart
+ * the keys written before the failure read back, the first ones written after the last good
+ * sync are gone (a miss, never other bytes or an error), and writes after the tier is
+ * healthy again go to a new segment and read back. */
+static void test_failed_sync_seals_where_the_last_good_one_ended(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-sync"));
+    char ssd_dir[300];
+    snprintf(ssd_dir, sizeof(ssd_dir), "%s/ssd", base_dir);
+    const char *args[] = {"--memory", "8MiB", "--ssd-path", ssd_dir, "--ssd-backend", "vlog",
+                          "--persist", "async", "--persist-sync-ms", "100",
+                          "--tier-compress-threshold", "100000", NULL};
+    srv = harness_start(args);
+    assert_non_null(srv);
+    if (harness_skip_without_faults(&srv)) {
+        tier_rmdir(base_dir);
+        return;
+    }
+    cc_client *c = _client();
+    enum { N = 50 };
+    _write(c, "k", 0, N, 0, 0);
+    _settle();
+    usleep(400000); /* four syncs' time: k is durable */
+    assert_int_equal(harness_fault(srv, "vlog-sync-fail", 1), 1);
+    uint64_t errors = _stat("disk_errors");
+    _write(c, "j", 0, N, 0, 0);
+    uint64_t end = _now_ms() + 10000;
+    while (_stat("disk_errors") == errors && _now_ms() < end)
+        usleep(20000);
+    assert_true(_stat("disk_errors") > errors);
+    end = _now_ms() + 10000; /* the tier takes writes again (its probe, once a second) */
+    while (!harness_log_contains(srv, "writes succeed again") && _now_ms() < end) {
+        _write(c, "probe", 0, 1, 0, 0);
+        usleep(100000);
+    }
+    _write(c, "m", 0, N, 0, 0);
+    _settle();
+    usleep(400000);
+    cc_client_destroy(&c);
+    harness_restart(srv);
+    c = _client();
+    _read_back(c, "k", 0, N, 0);
+    _read_back(c, "m", 0, N, 0);
+    char key[32], *want = malloc(VLEN);
+    int missing = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "j:%d", i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (rc == CC_NOT_FOUND) {
+            missing++;
+            continue;
+        }
+        if (rc != CC_OK)
+            fail_msg("key %s: %s (%s)", key, cc_strstatus(rc), cc_errmsg(c));
+        _value(i, 0, want);
+        if (it.value.len != VLEN || memcmp(it.value.data, want, VLEN) != 0)
+            fail_msg("key %s: not the value written", key);
+        cc_item_release(&it);
+    }
+    free(want);
+    printf("# after the failed sync: %d of %d keys written since the last good one are gone\n",
+           missing, N);
+    if (missing == 0) {
+        harness_print_log(srv, 20);
+        fail_msg("every key written before the failed sync came back: the segment was not "
+                 "sealed where the last good sync ended");
+    }
+    cc_client_destroy(&c);
+    harness_destroy(&srv);
+    srv = NULL;
+    tier_rmdir(base_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hand_keeps_read_records, setup_4m, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_gives_back_dead_space, setup_64m, teardown),
         cmocka_unit_test_setup_teardown(test_expired_records_leave, setup_4m, teardown),
+        cmocka_unit_test(test_failed_sync_seals_where_the_last_good_one_ended),
     };
     return cmocka_run_group_tests_name("ssd tier on a value log", tests, NULL, NULL);
 }
