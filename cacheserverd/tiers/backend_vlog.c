@@ -556,6 +556,24 @@ static int _load(struct vlg *v, bool start_empty, char *err, size_t errlen)
     return 0;
 }
 
+/* With persistence: the marker, and a RocksDB tier's migration (migrate.c). 1 when the
+ * migration appended the segments (they are in the list, sealed: nothing to load), 0 when
+ * the segments are to be loaded, -1 (message in err). A copy that failed with
+ * tier_start_empty leaves no segment and starts the tier empty. */
+static int _upgrade(struct vlg *v, const struct tbe_opts *o, char *err, size_t errlen)
+{
+    int rc = tbe_log_upgrade(&v->be, v->sdb, o->path, v->seg_size, o->start_empty, err, errlen);
+    if (rc != -2)
+        return rc;
+    if (v->active)
+        vlog_buf_drop(v->active, &v->buf);
+    while (v->nsegs) /* their files are gone already */
+        _drop(v, v->nsegs - 1);
+    char why[600];
+    snprintf(why, sizeof(why), "%s", err);
+    return tbe_log_upgrade_empty(v->sdb, o->path, why, err, errlen) == 0 ? 1 : -1;
+}
+
 struct tbe *tbe_vlog_open(const struct tbe_opts *o, char *err, size_t errlen)
 {
     struct vlg *v = calloc(1, sizeof(*v));
@@ -594,8 +612,6 @@ struct tbe *tbe_vlog_open(const struct tbe_opts *o, char *err, size_t errlen)
     v->next_seq = _max_seq(v->dir) + 1;
     if (!v->persist && tbe_log_remove_segments(o->path, err, errlen) != 0)
         goto fail;
-    if (v->persist && _load(v, o->start_empty, err, errlen) != 0)
-        goto fail;
     struct tierdb_opts to = {.path = o->path,
                              .write_rate_bytes = o->write_rate_bytes,
                              .start_empty = o->start_empty,
@@ -605,21 +621,14 @@ struct tbe *tbe_vlog_open(const struct tbe_opts *o, char *err, size_t errlen)
     v->sdb = tierdb_open(&to, err, errlen);
     if (!v->sdb)
         goto fail;
-    if (v->persist) {
-        /* key records in RocksDB: a tier persisted by ssd_backend rocksdb. Not ignored (they
-         * are acknowledged data) nor moved yet (docs/valuelog.md, step 6) */
-        struct tierdb_iter *it = tierdb_iter_new(v->sdb);
-        const uint8_t *k, *val;
-        size_t kl, vl;
-        bool keyrec = it && tierdb_iter_next(it, &k, &kl, &val, &vl) && kl && k[0] < 0xfd;
-        tierdb_iter_free(it);
-        if (keyrec) {
-            snprintf(err, errlen, "%s holds records persisted by ssd_backend rocksdb: start it "
-                     "with ssd_backend rocksdb (moving them to a value log is not done yet)",
-                     o->path);
-            tierdb_close(v->sdb);
-            goto fail;
-        }
+    /* RocksDB's key records (a tier persisted by ssd_backend rocksdb) are moved to the log
+     * before its segments are loaded (migrate.c); without persistence they are deleted with
+     * the rest by the tier's start (tbe_empty), and the marker says the directory is a log */
+    int up = v->persist ? _upgrade(v, o, err, errlen)
+                        : tbe_log_marker_write(o->path, err, errlen);
+    if (up < 0 || (v->persist && up == 0 && _load(v, o->start_empty, err, errlen) != 0)) {
+        tierdb_close(v->sdb);
+        goto fail;
     }
     log_info("value log at %s: segments of %u bytes%s", v->dir, (unsigned)v->seg_size,
              v->persist ? "; persisted" : "");
@@ -1141,6 +1150,22 @@ int tbe_log_flush(struct tbe *be, char *err, size_t errlen)
 int tbe_log_sync(struct tbe *be, char *err, size_t errlen)
 {
     return _sync_active(_v(be), err, errlen);
+}
+
+int tbe_log_seal(struct tbe *be, char *err, size_t errlen)
+{
+    struct vlg *v = _v(be);
+    if (_flush(v, err, errlen) != 0 || _sync_active(v, err, errlen) != 0)
+        return -1;
+    _seal_active(v);
+    /* a seal that failed is only logged (its records are synced and a scan finds them);
+     * one more fdatasync of each file makes sure of every record, large ones included */
+    for (size_t i = 0; i < v->nsegs; i++)
+        if (fdatasync(v->segs[i].s->fd) != 0) {
+            snprintf(err, errlen, "%s: fdatasync: %s", v->segs[i].s->name, strerror(errno));
+            return -1;
+        }
+    return 0;
 }
 
 bool tbe_log_persisted(struct tbe *be) { return _v(be)->persist; }

@@ -55,6 +55,9 @@ int tbe_log_append(struct tbe *be, const struct vlog_entry *e, struct tbe_where 
 int tbe_log_flush(struct tbe *be, char *err, size_t errlen);
 /* fdatasync the active segment (moves made durable before the segment they left goes). */
 int tbe_log_sync(struct tbe *be, char *err, size_t errlen);
+/* Write what is buffered, fdatasync and seal the active segment, and fdatasync every
+ * segment (a migration's end: the marker follows). 0, or -1 (message in err). */
+int tbe_log_seal(struct tbe *be, char *err, size_t errlen);
 /* Opened with persistence (tombstones and NSFLUSH records are written, segments synced). */
 bool tbe_log_persisted(struct tbe *be);
 /* Does the tier directory at path hold a log's segments? Any thread. */
@@ -75,6 +78,29 @@ void tbe_log_moved(struct tbe *be, uint64_t bytes);
 /* A tier directory's segments (<path>/vlog), removed: a RocksDB tier on a directory a log
  * used (the back end changed), or a log starting empty. 0, or -1 (message in err). */
 int tbe_log_remove_segments(const char *path, char *err, size_t errlen);
+
+/* ---- migrate.c: the directory's marker and the move from RocksDB ---- */
+/* <path>/BACKEND ("vlog 1"): the directory's key records are all in its value log. */
+bool tbe_log_marker_exists(const char *path);
+/* Written as a temporary file, fsync'ed, renamed, the directory fsync'ed. 0 or -1. */
+int tbe_log_marker_write(const char *path, char *err, size_t errlen);
+/* Removed (a RocksDB tier starting there); 0 also when there is none, or -1. */
+int tbe_log_marker_remove(const char *path, char *err, size_t errlen);
+struct tierdb;
+/* At a persisted log's start, before its segments are loaded (be holds none; db is the
+ * directory's RocksDB): with key records in db and no marker, removes any partial log and
+ * moves them into be's segments (sealed, synced), writes the marker, deletes them from db.
+ * With the marker and key records, only deletes them (a migration stopped after the
+ * marker); without either, writes the marker. 1 when it migrated (be's segments hold the
+ * records: not to be loaded again), 0 otherwise, -1 with a message in err (a refusal), -2
+ * when the copy failed and start_empty: the caller forgets be's segments (their files are
+ * gone) and calls tbe_log_upgrade_empty. */
+int tbe_log_upgrade(struct tbe *be, struct tierdb *db, const char *path, uint32_t seg_size,
+                    bool start_empty, char *err, size_t errlen);
+/* The tier starts empty (why: what could not be done): segments, db's key records, then
+ * the marker. 0 or -1. */
+int tbe_log_upgrade_empty(struct tierdb *db, const char *path, const char *why, char *err,
+                          size_t errlen);
 
 /* Replication's walk of a log (peer.c; docs/valuelog.md, "Replication and anti-entropy"):
  * every record in file order, segment after segment oldest first, up to the head as it is

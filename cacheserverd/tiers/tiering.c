@@ -133,6 +133,12 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
     if (kind == TBE_ROCKSDB && ctx->pmode == PERSIST_OFF &&
         tbe_log_remove_segments(option_get_s(path), err, sizeof(err)) != 0)
         log_error("%s tier: removing a value log's segments: %s", name, err);
+    /* the directory is RocksDB's from now on: a log's marker left would make a later log
+     * start take the key records RocksDB writes for a migration's leftovers (migrate.c) */
+    if (kind == TBE_ROCKSDB && tbe_log_marker_remove(option_get_s(path), err, sizeof(err)) != 0) {
+        log_error("%s tier: %s", name, err);
+        return -1;
+    }
     /* a log sizes its segments from what the tier may hold on its file system */
     struct statvfs vfs;
     uint64_t disk = statvfs(option_get_s(path), &vfs) == 0

@@ -1,11 +1,13 @@
 /* The SSD tier on a value log (--ssd-backend vlog, docs/valuelog.md) in a real cacheserverd:
- * start-up refuses what the log cannot do yet (a tier the other back end persisted) and an
- * unknown back end;
+ * start-up migrates a tier persisted by RocksDB into the log (also after a kill during the
+ * migration, in fault builds), refuses a persisted log started as RocksDB and an unknown
+ * back end;
  * when the segment files fill the tier, the hand keeps records read since it last passed
  * (rewritten at the head) and drops cold ones out of the cache; compaction gives back the
  * space of overwritten records without losing a value; expired records leave at the hand.
  * Values are 4000 bytes, never compressed (tier-compress-threshold above them), so the bytes
  * on disk are predictable. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,14 +194,13 @@ static void test_refused_with_other_data_or_unknown(void **state)
     assert_non_null(mkdtemp(dir));
     int wrong = 0;
 
-    /* persisted data of the other back end (moving it between them is not done yet): a tier
-     * persisted by RocksDB, then started as a log, and the other way round */
-    static const char *const kinds[2] = {"rocksdb", "vlog"};
+    /* a log's persisted data started as RocksDB (moving it back is not done yet; the other
+     * way is a migration: test_migrates_a_rocksdb_tier) */
     int rc;
-    for (int k = 0; k < 2; k++) {
+    {
         char ssd[300];
-        snprintf(ssd, sizeof(ssd), "%s/persisted-%s", dir, kinds[k]);
-        const char *pargs[] = {"--ssd-path", ssd, "--ssd-backend", kinds[k], "--persist", "sync",
+        snprintf(ssd, sizeof(ssd), "%s/persisted-vlog", dir);
+        const char *pargs[] = {"--ssd-path", ssd, "--ssd-backend", "vlog", "--persist", "sync",
                                "--memory", "8MiB", NULL};
         srv = harness_start(pargs);
         cc_client *c = _client();
@@ -207,13 +208,12 @@ static void test_refused_with_other_data_or_unknown(void **state)
         assert_int_equal(cc_set(c, "k", 1, &v, 0, 0, 0, NULL), CC_OK);
         cc_client_destroy(&c);
         harness_destroy(&srv);
-        snprintf(out, sizeof(out), "%s/other-%s.txt", dir, kinds[k]);
-        snprintf(fmt, sizeof(fmt), "--socket %%s/p%d.sock --data-dir %%s/pdata%d --ssd-path "
-                 "%s --ssd-backend %s --persist async", k, k, ssd, kinds[1 - k]);
+        snprintf(out, sizeof(out), "%s/other-vlog.txt", dir);
+        snprintf(fmt, sizeof(fmt), "--socket %%s/p1.sock --data-dir %%s/pdata1 --ssd-path "
+                 "%s --ssd-backend rocksdb --persist async", ssd);
         rc = tier_run_server(out, fmt, dir);
-        wrong += !_refused(out, rc, k == 0 ? "holds records persisted by ssd_backend rocksdb"
-                                           : "holds a value log persisted by ssd_backend vlog",
-                           k == 0 ? "a RocksDB tier started as a log" : "a log started as RocksDB");
+        wrong += !_refused(out, rc, "holds a value log persisted by ssd_backend vlog",
+                           "a log started as RocksDB");
     }
 
     /* an unknown back end */
@@ -244,7 +244,332 @@ static void test_refused_with_other_data_or_unknown(void **state)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     if (wrong)
-        fail_msg("%d of 4 start-ups that must be refused were not (see above)", wrong);
+        fail_msg("%d of 2 start-ups that must be refused were not (see above)", wrong);
+}
+
+/* ---- the migration from RocksDB (docs/valuelog.md, "An existing RocksDB tier directory
+ * on upgrade") ---- */
+
+#define MIG_KEYS 2000
+#define MIG_VLEN 1000
+#define MIG_STREAMS 3
+#define MIG_STREAM_LEN (320 * 1024) /* 5 appends of 64 KiB */
+
+/* Key i's value: distinct per key. */
+static void _mig_value(int i, char *buf)
+{
+    for (int j = 0; j < MIG_VLEN; j++)
+        buf[j] = (char)('A' + (i * 13 + j * 7 + j / 61) % 57);
+    snprintf(buf, 16, "m%08d.", i);
+}
+
+/* Byte o of stream s. */
+static uint8_t _mig_byte(int s, uint64_t o) { return (uint8_t)((o * 2654435761u) >> 9 ^ (uint64_t)s * 77); }
+
+/* Deleted keys: every 97th. */
+static bool _mig_deleted(int i) { return i % 97 == 5; }
+
+/* The server arguments for a tier at ssd with back end be (14 words and NULL); values are
+ * stored uncompressed, so the tier holds about 2 MB: three segments of 1 MiB on a log. */
+static void _mig_args(const char **a, const char *ssd, const char *be)
+{
+    const char *w[] = {"--ssd-path", ssd, "--ssd-backend", be, "--persist", "sync",
+                       "--memory", "1MiB", "--tier-queue", "100000",
+                       "--tier-compress-threshold", "100000", "--vlog-segment-size", "1MiB",
+                       NULL};
+    memcpy(a, w, sizeof(w));
+}
+
+/* A RocksDB tier persisted at ssd: nkeys keys of MIG_VLEN bytes (most of them only on the
+ * SSD tier, memory being small), MIG_STREAMS streams, and the deleted keys gone. Returns
+ * its key records (ssd_items). */
+static uint64_t _mig_fill_rocksdb(const char *ssd, int nkeys)
+{
+    const char *args[16];
+    _mig_args(args, ssd, "rocksdb");
+    srv = harness_start(args);
+    cc_client *c = _client();
+    char key[32], *val = malloc(MIG_VLEN);
+    for (int i = 0; i < nkeys; i++) {
+        snprintf(key, sizeof(key), "mig:%d", i);
+        _mig_value(i, val);
+        cc_value v = cc_value_bytes(val, MIG_VLEN);
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    free(val);
+    uint8_t *buf = malloc(64 * 1024);
+    for (int s = 0; s < MIG_STREAMS; s++) {
+        snprintf(key, sizeof(key), "stream:%d", s);
+        uint64_t nl = 0;
+        for (uint64_t off = 0; off < MIG_STREAM_LEN; off += 64 * 1024) {
+            for (size_t j = 0; j < 64 * 1024; j++)
+                buf[j] = _mig_byte(s, off + j);
+            assert_int_equal(cc_append(c, key, strlen(key), buf, 64 * 1024, 0, &nl), CC_OK);
+        }
+    }
+    free(buf);
+    for (int i = 0; i < nkeys; i++) {
+        if (!_mig_deleted(i))
+            continue;
+        snprintf(key, sizeof(key), "mig:%d", i);
+        const void *keys[1] = {key};
+        size_t klens[1] = {strlen(key)};
+        uint64_t deleted = 0;
+        assert_int_equal(cc_del(c, 1, keys, klens, &deleted), CC_OK);
+        assert_int_equal(deleted, 1);
+    }
+    _settle();
+    for (int i = 0; i < 3000 && _stat("stream_backlog_bytes") != 0; i++)
+        usleep(10000);
+    uint64_t items = _stat("ssd_items");
+    printf("# RocksDB tier: ssd_items %llu\n", (unsigned long long)items);
+    cc_client_destroy(&c);
+    harness_destroy(&srv); /* SIGTERM */
+    return items;
+}
+
+/* Every key of the fill reads back byte for byte, the deleted ones are absent, the streams
+ * read back whole. */
+static void _mig_check(int nkeys)
+{
+    cc_client *c = _client();
+    char key[32], *want = malloc(MIG_VLEN);
+    int wrong = 0;
+    for (int i = 0; i < nkeys; i++) {
+        snprintf(key, sizeof(key), "mig:%d", i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        if (_mig_deleted(i)) {
+            if (rc != CC_NOT_FOUND && wrong++ < 5)
+                printf("# key %s was deleted: %s\n", key, cc_strstatus(rc));
+            cc_item_release(&it);
+            continue;
+        }
+        _mig_value(i, want);
+        if (rc != CC_OK || it.value.len != MIG_VLEN || memcmp(it.value.data, want, MIG_VLEN))
+            if (wrong++ < 5)
+                printf("# key %s: %s, %zu bytes\n", key, cc_strstatus(rc),
+                       rc == CC_OK ? (size_t)it.value.len : (size_t)0);
+        cc_item_release(&it);
+    }
+    free(want);
+    for (int s = 0; s < MIG_STREAMS; s++) {
+        snprintf(key, sizeof(key), "stream:%d", s);
+        cc_item it = {0};
+        int rc = cc_getrange(c, key, strlen(key), 0, 2 * MIG_STREAM_LEN, &it);
+        bool ok = rc == CC_OK && it.value.len == MIG_STREAM_LEN;
+        for (uint64_t o = 0; ok && o < MIG_STREAM_LEN; o++)
+            ok = ((const uint8_t *)it.value.data)[o] == _mig_byte(s, o);
+        if (!ok && wrong++ < 5)
+            printf("# stream %s: %s, %zu bytes, or other bytes\n", key, cc_strstatus(rc),
+                   rc == CC_OK ? (size_t)it.value.len : (size_t)0);
+        cc_item_release(&it);
+    }
+    if (wrong) {
+        harness_print_log(srv, getenv("MIG_LOG_LINES") ? atoi(getenv("MIG_LOG_LINES")) : 30);
+        fail_msg("%d keys or streams not as written after the migration", wrong);
+    }
+    assert_int_equal(_stat("checksum_errors"), 0);
+    cc_client_destroy(&c);
+}
+
+/* A tier persisted by RocksDB, started as a value log: its records move to the log once,
+ * and every key, deletion and stream is as it was, then and after one more restart. */
+static void test_migrates_a_rocksdb_tier(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-mig"));
+    char ssd[300], path[400];
+    snprintf(ssd, sizeof(ssd), "%s/ssd", base_dir);
+    uint64_t items = _mig_fill_rocksdb(ssd, MIG_KEYS);
+    assert_int_equal(items, MIG_KEYS - (MIG_KEYS + 91) / 97 + MIG_STREAMS);
+    snprintf(path, sizeof(path), "%s/BACKEND", ssd);
+    assert_int_not_equal(access(path, F_OK), 0); /* RocksDB's: no marker */
+
+    const char *args[16];
+    _mig_args(args, ssd, "vlog");
+    srv = harness_start(args);
+    char line[80];
+    snprintf(line, sizeof(line), "migrated %llu records", (unsigned long long)items);
+    if (!harness_log_contains(srv, line)) {
+        harness_print_log(srv, 30);
+        fail_msg("no migration of %llu records logged", (unsigned long long)items);
+    }
+    assert_int_equal(access(path, F_OK), 0);
+    _mig_check(MIG_KEYS);
+    for (int i = 0; i < 300 && _stat("vlog_segments") == 0; i++) /* the writer's gauges */
+        usleep(10000);
+    printf("# migrated: ssd_items %llu, vlog_segments %llu, ssd_hits %llu\n",
+           (unsigned long long)_stat("ssd_items"), (unsigned long long)_stat("vlog_segments"),
+           (unsigned long long)_stat("ssd_hits"));
+    assert_true(_stat("vlog_segments") > 0);
+    assert_true(_stat("ssd_items") > 0);
+    harness_destroy(&srv);
+
+    /* once more: the migration does not run again, and nothing changed */
+    srv = harness_start(args);
+    assert_false(harness_log_contains(srv, "from RocksDB to the value log"));
+    assert_false(harness_log_contains(srv, "persisted by ssd_backend rocksdb to a value log"));
+    _mig_check(MIG_KEYS);
+    harness_destroy(&srv);
+    tier_rmdir(base_dir);
+}
+
+static char room_disk[400];
+static int room_mounted;
+
+/* Runs after test_migration_without_room, passed or failed: never leave a mount behind. */
+static int room_teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    harness_destroy(&srv);
+    if (room_mounted) {
+        snprintf(cmd, sizeof(cmd), "umount '%s'", room_disk);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot umount %s\n", room_disk);
+        room_mounted = 0;
+    }
+    return tier_rmdir(base_dir);
+}
+
+/* A file system without room for the log's copy of the records (a tmpfs 1 MiB larger than
+ * the RocksDB tier; needs root to mount, else skipped): the start is refused naming both
+ * options and leaves RocksDB's records whole (a rocksdb start on a copy reads them all);
+ * --tier-start-empty true then starts the tier empty on a log. */
+static void test_migration_without_room(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-room"));
+    char orig[300], ssd[500], cmd[1400], out[400];
+    snprintf(orig, sizeof(orig), "%s/orig", base_dir);
+    snprintf(room_disk, sizeof(room_disk), "%s/disk", base_dir);
+    snprintf(ssd, sizeof(ssd), "%s/ssd", room_disk);
+    (void)_mig_fill_rocksdb(orig, MIG_KEYS);
+    snprintf(cmd, sizeof(cmd), "du -sk '%s'", orig);
+    FILE *p = popen(cmd, "r");
+    long kb = 0;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%ld", &kb), 1);
+    pclose(p);
+    snprintf(cmd, sizeof(cmd), "mkdir '%s' && mount -t tmpfs -o size=%ldk tmpfs '%s' "
+             "2>/dev/null", room_disk, kb + 1024, room_disk);
+    if (system(cmd) != 0) {
+        printf("# skipped: cannot mount a tmpfs here (needs root)\n");
+        return;
+    }
+    room_mounted = 1;
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", orig, ssd);
+    assert_int_equal(system(cmd), 0);
+    snprintf(out, sizeof(out), "%s/room.txt", base_dir);
+    char fmt[1200];
+    snprintf(fmt, sizeof(fmt), "--socket %%s/r.sock --data-dir %%s/rdata --ssd-path %s "
+             "--ssd-backend vlog --persist sync --vlog-segment-size 1MiB", ssd);
+    int rc = tier_run_server(out, fmt, base_dir);
+    bool ok = _refused(out, rc, "no room to move its", "a migration without room") &&
+              _refused(out, rc, "--ssd-backend rocksdb", "the refusal names rocksdb") &&
+              _refused(out, rc, "--tier-start-empty true", "the refusal names tier-start-empty");
+    if (!ok)
+        fail_msg("a migration without room was not refused as it should be");
+    snprintf(cmd, sizeof(cmd), "%s/BACKEND", ssd);
+    assert_int_not_equal(access(cmd, F_OK), 0);
+
+    /* the records are still there: a copy out of the full file system (where RocksDB itself
+     * would run short of room) read by RocksDB */
+    char back[400];
+    snprintf(back, sizeof(back), "%s/back", base_dir);
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", ssd, back);
+    assert_int_equal(system(cmd), 0);
+    const char *args[20];
+    _mig_args(args, back, "rocksdb");
+    srv = harness_start(args);
+    _mig_check(MIG_KEYS);
+    harness_destroy(&srv);
+
+    _mig_args(args, ssd, "vlog");
+    const char *more[] = {"--tier-start-empty", "true", NULL};
+    memcpy(args + 14, more, sizeof(more));
+    srv = harness_start(args);
+    assert_true(harness_log_contains(srv, "its RocksDB records are dropped"));
+    cc_client *c = _client();
+    cc_item it = {0};
+    assert_int_equal(cc_get(c, "mig:1", 5, &it), CC_NOT_FOUND);
+    cc_client_destroy(&c);
+    harness_destroy(&srv);
+}
+
+#define KILL_KEYS 800
+
+/* Does dir hold a segment file? */
+static bool _has_segments(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir(d)))
+        found = strncmp(e->d_name, "seg-", 4) == 0;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Run the server on ssd as a log until FAULT migrate-stop at `point` exits it (137). */
+static int _run_until_stop(const char *dir, const char *ssd, const char *point)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "CACHESERVERD_FAULT_MIGRATE_STOP=%s timeout 20 '%s' --socket "
+             "%s/k.sock --data-dir %s/kdata --ssd-path %s --ssd-backend vlog --persist sync "
+             "--memory 1MiB --tier-compress-threshold 100000 --vlog-segment-size 1MiB >%s/kill-%s.txt 2>&1", point, getenv("CACHESERVERD"), dir, dir, ssd,
+             dir, point);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* Fault builds: a kill while the records move (after 500 of them, once the log is sealed
+ * but before its marker, after the marker but before RocksDB's records are deleted); the
+ * next start finds every key, from RocksDB (a migration again) or from the complete log. */
+static void test_kill_during_migration(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-kill"));
+    char ssd[300], orig[300], cmd[1200], path[400];
+    snprintf(ssd, sizeof(ssd), "%s/ssd", base_dir);
+    snprintf(orig, sizeof(orig), "%s/orig", base_dir);
+    {
+        const char *args[] = {"--memory", "8MiB", NULL};
+        srv = harness_start(args);
+        if (harness_skip_without_faults(&srv)) {
+            tier_rmdir(base_dir);
+            return;
+        }
+        harness_destroy(&srv);
+    }
+    (void)_mig_fill_rocksdb(orig, KILL_KEYS);
+    static const char *const points[] = {"500", "sealed", "marked"};
+    for (int p = 0; p < 3; p++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", ssd, orig, ssd);
+        assert_int_equal(system(cmd), 0);
+        int rc = _run_until_stop(base_dir, ssd, points[p]);
+        if (rc != 137) {
+            snprintf(cmd, sizeof(cmd), "cat %s/kill-%s.txt >&2", base_dir, points[p]);
+            (void)system(cmd);
+            fail_msg("FAULT migrate-stop at %s: exit code %d, want 137", points[p], rc);
+        }
+        snprintf(path, sizeof(path), "%s/BACKEND", ssd);
+        assert_int_equal(access(path, F_OK) == 0, p == 2); /* the marker only after it */
+        snprintf(path, sizeof(path), "%s/vlog", ssd);
+        assert_true(_has_segments(path));
+        const char *args[16];
+        _mig_args(args, ssd, "vlog");
+        srv = harness_start(args);
+        /* before the marker the migration runs again; after it only the delete is left */
+        assert_int_equal(harness_log_contains(srv, "from RocksDB to the value log"), p < 2);
+        assert_int_equal(harness_log_contains(srv, "a migration to the value log left"), p == 2);
+        printf("# killed at %s: every key back\n", points[p]);
+        _mig_check(KILL_KEYS);
+        harness_destroy(&srv);
+    }
+    tier_rmdir(base_dir);
 }
 
 /* ---- the hand ---- */
@@ -455,6 +780,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_with_other_data_or_unknown),
+        cmocka_unit_test(test_migrates_a_rocksdb_tier),
+        cmocka_unit_test(test_kill_during_migration),
+        cmocka_unit_test_teardown(test_migration_without_room, room_teardown),
         cmocka_unit_test_setup_teardown(test_hand_keeps_read_records, setup_4m, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_gives_back_dead_space, setup_64m, teardown),
         cmocka_unit_test_setup_teardown(test_expired_records_leave, setup_4m, teardown),
