@@ -295,11 +295,19 @@ static void test_large_frames_cut_off_leave_nothing_resident(void **state)
             base = tu_proc_kb(harness_pid(h), "RssAnon");
     }
     long now = tu_proc_kb(harness_pid(h), "RssAnon");
-    /* 4 MiB: with malloc's arenas the 20 frames kept 8 MiB and more; ThreadSanitizer's
-     * own allocator and shadow add ~2.4 MiB over them with the mapping too */
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer's allocator and shadow memory stay resident over the freed mappings:
+     * ~2.4 MiB on one machine, 5.4-5.6 MiB on this VM (kernel 6.18, the same code), so under
+     * it the bound says nothing; the plain and ASan builds check it (as tsan.sh leaves
+     * server_memory out) */
+    printf("# RSS bound not checked under ThreadSanitizer: %ld KiB after the first frame, "
+           "%ld KiB after 21\n", base, now);
+#else
+    /* 4 MiB: with malloc's arenas the 20 frames kept 8 MiB and more */
     EXPECT_TRUE(h, base > 0 && now - base < 4096,
                 "anonymous RSS after 20 large frames cut off at 4 of 16 MiB: expected within "
                 "4 MiB of %ld KiB, got %ld KiB", base, now);
+#endif
     free(buf);
     EXPECT_PING(h);
 }

@@ -84,6 +84,11 @@ cc_client *cl_client(struct harness *h)
     cc_options o;
     cc_options_init(&o);
     o.socket_path = harness_socket(h);
+    /* not the default 2 s: under ThreadSanitizer on a loaded two-core machine a GET of a
+     * 24 MiB stream, or of a value on disk while a full sync reads the disk, has taken
+     * longer (E_TIMEOUT in repl_streams and repl_tiers); these tests check what is served,
+     * not how fast */
+    o.io_timeout_ms = 15000;
     cc_client *c = cc_client_create(&o);
     assert_non_null(c);
     return c;

@@ -167,7 +167,7 @@ static void test_full_sync_sends_disk_tier(void **state)
 struct churn {
     struct harness *h;
     int n;                /* writes at most */
-    volatile bool stop;   /* set once the full sync is over */
+    bool stop;            /* atomic: set once the full sync is over */
 };
 
 static void *_churn(void *arg)
@@ -176,7 +176,7 @@ static void *_churn(void *arg)
     cc_client *c = cl_client(ch->h);
     char key[32], val[VLEN];
     uint64_t x = 88172645463325252ull;
-    for (int i = 0; i < ch->n && !ch->stop; i++) {
+    for (int i = 0; i < ch->n && !__atomic_load_n(&ch->stop, __ATOMIC_RELAXED); i++) {
         for (int b = 0; b < VLEN; b += 8) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             memcpy(val + b, &x, VLEN - b < 8 ? (size_t)(VLEN - b) : 8);
@@ -210,7 +210,7 @@ static void test_full_sync_while_the_tiers_churn(void **state)
                            "--vlog-segment-size", "1MiB",
                            "--tier-compress-threshold", "100000", NULL};
     cluster_start_node(&cl, 0, args0, -1);
-    enum { N = 20000, CHURN = 200000 };
+    enum { N = 12000, CHURN = 40000 };
     _write(&cl, 0, "k", 0, N, 0);
     _wait_disk_idle(&cl, 0);
 
@@ -230,7 +230,7 @@ static void test_full_sync_while_the_tiers_churn(void **state)
             break;
         cl_sleep_ms(20);
     }
-    ch.stop = true;
+    __atomic_store_n(&ch.stop, true, __ATOMIC_RELAXED);
     pthread_join(t, NULL);
     _wait_streaming(&cl, 0, 1, 60000);
 
