@@ -199,6 +199,12 @@ static void *_churn(void *arg)
 static void test_full_sync_while_the_tiers_churn(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    /* the plain build runs it (and repl_tiers_vlog): under a sanitizer its load takes a
+     * minute of the suite's time, and the walks and waits it drives run in the tests above */
+    printf("# skipped under a sanitizer (the plain build runs it)\n");
+    skip();
+#endif
     static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
     cluster_init(&cl, 2);
     static char ssd[256], hdd[256];
