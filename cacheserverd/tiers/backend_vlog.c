@@ -224,17 +224,16 @@ static int _sync_active(struct vlg *v, char *err, size_t errlen)
 {
     if (!v->active)
         return 0;
+    int rc = fdatasync(v->active->fd);
+    const char *why = rc == 0 ? NULL : strerror(errno);
 #ifdef CACHE_FAULT_INJECTION
-    if (tbe_log_fault_sync()) {
-        snprintf(err, errlen, "%s: fdatasync: %s (FAULT vlog-sync-fail)", v->active->name,
-                 strerror(EIO));
-        v->active->failed = true;
-        _seal_active(v);
-        return -1;
+    if (rc == 0 && tbe_log_fault_sync()) {
+        rc = -1;
+        why = "Input/output error (FAULT vlog-sync-fail)";
     }
 #endif
-    if (fdatasync(v->active->fd) != 0) {
-        snprintf(err, errlen, "%s: fdatasync: %s", v->active->name, strerror(errno));
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: fdatasync: %s", v->active->name, why);
         v->active->failed = true; /* what the kernel kept of it is unknown: no more appends */
         _seal_active(v);
         return -1;
