@@ -101,6 +101,21 @@ int tbe_log_upgrade(struct tbe *be, struct tierdb *db, const char *path, uint32_
  * the marker. 0 or -1. */
 int tbe_log_upgrade_empty(struct tierdb *db, const char *path, const char *why, char *err,
                           size_t errlen);
+/* Does db hold a key's record (below 0xfd, where the streams' records start)? */
+bool tbe_log_db_has_keys(struct tierdb *db);
+/* Delete db's key records (one range delete; the streams' stay) and compact. 0 or -1. */
+int tbe_log_db_delete_keys(struct tierdb *db, char *err, size_t errlen);
+/* Fault builds: _exit(137) at `point` of a migration when CACHESERVERD_FAULT_MIGRATE_STOP
+ * names it ("sealed", "marked"), or at point "record" when it is the count records; a no-op
+ * in other builds. */
+void tbe_log_fault_migrate_stop(const char *point, uint64_t records);
+
+/* ---- migrate_back.c: the way back, a persisted log moved to RocksDB ---- */
+/* At a persisted RocksDB tier's start, before its RocksDB is opened (o: the tier's options):
+ * a value log left in the directory moves into RocksDB as key records and is removed (see
+ * migrate_back.c for the steps and how a stopped one is told apart). 0 (nothing to do, done,
+ * or the log dropped with o->start_empty), -1 with a message in err (a refusal). */
+int tbe_log_way_back(const struct tbe_opts *o, char *err, size_t errlen);
 
 /* Replication's walk of a log (peer.c; docs/valuelog.md, "Replication and anti-entropy"):
  * every record in file order, segment after segment oldest first, up to the head as it is

@@ -17,9 +17,13 @@
  * finishes 5. So the tier's data is always in one complete place. The replay (replay.c)
  * then indexes the migrated records like any others.
  *
+ * The way back (a log moved to RocksDB at a rocksdb start) is migrate_back.c; it uses the
+ * marker, tbe_log_db_has_keys, tbe_log_db_delete_keys and the fault stop below.
+ *
  * Fault builds: CACHESERVERD_FAULT_MIGRATE_STOP makes the process _exit(137) during the
  * migration: "N" after N records were appended and written, "sealed" before the marker,
- * "marked" after it (tests/tier/test_vlog_server.c, test_kill_during_migration). */
+ * "marked" after it (tests/tier/test_vlog_server.c, test_kill_during_migration; the way
+ * back reads it too: test_kill_during_migration_back). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -102,8 +106,7 @@ int tbe_log_marker_remove(const char *path, char *err, size_t errlen)
     return _sync_dir(path, err, errlen);
 }
 
-/* Does RocksDB hold a key's record (below 0xfd)? They sort before the streams' records. */
-static bool _has_key_records(struct tierdb *db)
+bool tbe_log_db_has_keys(struct tierdb *db)
 {
     struct tierdb_iter *it = tierdb_iter_new(db);
     const uint8_t *k, *val;
@@ -113,9 +116,7 @@ static bool _has_key_records(struct tierdb *db)
     return keyrec;
 }
 
-/* The key records leave RocksDB (the log has them, or the tier starts empty); its files are
- * compacted so that their space comes back now. */
-static int _delete_key_records(struct tierdb *db, char *err, size_t errlen)
+int tbe_log_db_delete_keys(struct tierdb *db, char *err, size_t errlen)
 {
     static const uint8_t end = KEYS_END;
     if (tierdb_delete_range(db, "", 0, &end, 1, true, err, errlen) != 0)
@@ -126,7 +127,7 @@ static int _delete_key_records(struct tierdb *db, char *err, size_t errlen)
 
 /* ---- fault builds: a kill at a chosen point of the migration ---- */
 
-static void _fault_stop(const char *point, uint64_t records)
+void tbe_log_fault_migrate_stop(const char *point, uint64_t records)
 {
 #ifdef CACHE_FAULT_INJECTION
     const char *want = getenv("CACHESERVERD_FAULT_MIGRATE_STOP");
@@ -208,7 +209,7 @@ static int _copy(struct tbe *be, struct tierdb *db, struct mig *m, char *err, si
 #ifdef CACHE_FAULT_INJECTION
         if (rc == 0 && getenv("CACHESERVERD_FAULT_MIGRATE_STOP") &&
             (rc = tbe_log_flush(be, err, errlen)) == 0)
-            _fault_stop("record", m->records);
+            tbe_log_fault_migrate_stop("record", m->records);
 #endif
     }
     if (rc == 0)
@@ -225,7 +226,7 @@ static int _start_empty(struct tierdb *db, const char *path, const char *why, ch
     log_error("%s: %s; tier_start_empty: its RocksDB records are dropped, the tier starts "
               "empty on a value log", path, why);
     if (tbe_log_remove_segments(path, err, errlen) != 0 ||
-        _delete_key_records(db, err, errlen) != 0)
+        tbe_log_db_delete_keys(db, err, errlen) != 0)
         return -1;
     return tbe_log_marker_write(path, err, errlen);
 }
@@ -265,11 +266,11 @@ static int _migrate(struct tbe *be, struct tierdb *db, const char *path, uint32_
         snprintf(err, errlen, "%s: %s; %s", path, why, opts);
         return -1;
     }
-    _fault_stop("sealed", m.records);
+    tbe_log_fault_migrate_stop("sealed", m.records);
     if (tbe_log_marker_write(path, err, errlen) != 0)
         return -1;
-    _fault_stop("marked", m.records);
-    if (_delete_key_records(db, err, errlen) != 0)
+    tbe_log_fault_migrate_stop("marked", m.records);
+    if (tbe_log_db_delete_keys(db, err, errlen) != 0)
         return -1;
     log_info("%s: migrated %llu records (%llu bytes of values) from RocksDB to the value log "
              "in %llu ms%s", path, (unsigned long long)m.records, (unsigned long long)m.bytes,
@@ -281,10 +282,10 @@ static int _migrate(struct tbe *be, struct tierdb *db, const char *path, uint32_
 int tbe_log_upgrade(struct tbe *be, struct tierdb *db, const char *path, uint32_t seg_size,
                     bool start_empty, char *err, size_t errlen)
 {
-    bool marker = tbe_log_marker_exists(path), keyrec = _has_key_records(db);
+    bool marker = tbe_log_marker_exists(path), keyrec = tbe_log_db_has_keys(db);
     if (marker && keyrec) { /* a migration stopped after its marker: the log is complete */
         log_info("%s: deleting RocksDB's records a migration to the value log left", path);
-        return _delete_key_records(db, err, errlen) == 0 ? 0 : -1;
+        return tbe_log_db_delete_keys(db, err, errlen) == 0 ? 0 : -1;
     }
     if (marker)
         return 0;

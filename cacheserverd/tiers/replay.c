@@ -8,7 +8,11 @@
  *   NSFLUSH         every older record of its namespace (or of all) is ignored.
  * The TOMBs are dropped at the end. The backend opened the segments (a torn last segment
  * scanned and sealed where its records end). Values are loaded back into memory afterwards
- * by the warm restart (restore.c), whose cursor over a log yields what the index names. */
+ * by the warm restart (restore.c), whose cursor over a log yields what the index names.
+ *
+ * The walk itself (vlog_walk_deciding: order, NSFLUSH, expiry) is shared with the way back
+ * to RocksDB (migrate_back.c), which copies the live records the same walk decides; only
+ * what is done with a deciding record differs (the index here, RocksDB there). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,27 +62,26 @@ static void _note_flush(struct flushed *fl, const uint8_t *prefix, size_t plen)
     memcpy(fl->p[fl->n++], prefix, plen);
 }
 
-int vlog_replay(struct tiering *ctx, int t)
+int vlog_walk_deciding(struct tbe *be, uint64_t now, vlog_deciding_fn fn, void *arg,
+                       struct vlog_walk_counts *c, char *err, size_t errlen)
 {
-    struct tbe *be = ctx->tiers[t].be;
-    uint64_t t0 = clock_wall_ms(), now = t0, live = 0, tombs = 0, records = 0;
     size_t n = tbe_log_segments(be, NULL, 0);
     struct tbe_log_seg *segs = n ? malloc(n * sizeof(*segs)) : NULL;
     struct vlog_entry *ents = NULL;
     size_t ecap = 0;
     struct flushed fl = {0};
     int rc = 0;
+    *c = (struct vlog_walk_counts){0};
     if (n && !segs) {
-        log_error("%s tier: out of memory for the replay of its value log", ctx->tiers[t].name);
-        return -1;
+        snprintf(err, errlen, "out of memory");
+        return -2;
     }
     n = tbe_log_segments(be, segs, n);
-    for (size_t i = n; i-- > 0 && !fl.all;) {
+    c->segments = n;
+    for (size_t i = n; rc == 0 && i-- > 0 && !fl.all;) {
         struct vlog_footer f;
-        char err[512];
-        int r = tbe_log_footer(be, segs[i].seq, &f, err, sizeof(err));
+        int r = tbe_log_footer(be, segs[i].seq, &f, err, errlen);
         if (r < 0) {
-            log_error("%s tier: %s; the value log cannot be replayed", ctx->tiers[t].name, err);
             rc = -1;
             break;
         }
@@ -91,7 +94,8 @@ int vlog_replay(struct tiering *ctx, int t)
                 size_t cap = ecap ? ecap * 2 : 4096;
                 struct vlog_entry *nv = realloc(ents, cap * sizeof(*nv));
                 if (!nv) {
-                    rc = -1;
+                    snprintf(err, errlen, "out of memory");
+                    rc = -2;
                     break;
                 }
                 ents = nv;
@@ -101,7 +105,7 @@ int vlog_replay(struct tiering *ctx, int t)
         }
         for (size_t j = ne; rc == 0 && j-- > 0 && !fl.all;) {
             const struct vlog_entry *x = &ents[j];
-            records++;
+            c->records++;
             if (x->kind == VLOG_NSFLUSH) {
                 _note_flush(&fl, x->key, x->klen);
                 continue;
@@ -109,29 +113,59 @@ int vlog_replay(struct tiering *ctx, int t)
             struct store_key k;
             if (_is_flushed(&fl, x->key, x->klen) || !tiering_key_parse(x->key, x->klen, &k))
                 continue;
-            uint64_t seq = tiering_next_seq(ctx);
-            if (x->kind == VLOG_PUT && !(x->expire_ms && x->expire_ms <= now)) {
-                struct tix_loc loc = {(uint32_t)segs[i].seq, x->off};
-                live += tix_add_live(k.hash, k.ns, seq, (uint8_t)t, x->len,
-                                     x->flags & VLOG_F_STREAM_HEAD, loc);
-            } else {
-                tombs += tix_add_tomb(k.hash, k.ns, seq);
-            }
+            bool live = x->kind == VLOG_PUT && !(x->expire_ms && x->expire_ms <= now);
+            int d = fn(arg, segs[i].seq, x, &k, live);
+            if (d < 0)
+                rc = -3; /* fn's reason is its own */
+            else if (d > 0)
+                *(live ? &c->live : &c->dead) += 1;
         }
         vlog_footer_free(&f);
-        if (rc != 0) {
-            log_error("%s tier: out of memory replaying its value log", ctx->tiers[t].name);
-            break;
-        }
     }
-    tix_drop_tombs(); /* they only hid older records */
     free(ents);
     free(segs);
     free(fl.p);
-    if (rc == 0)
+    return rc;
+}
+
+/* The replay's fn: the index decides which record is a key's first (it adds an entry only
+ * for a hash that has none). */
+struct replay {
+    struct tiering *ctx;
+    int t;
+};
+
+static int _index(void *arg, uint64_t seg, const struct vlog_entry *x, const struct store_key *k,
+                  bool live)
+{
+    struct replay *r = arg;
+    uint64_t seq = tiering_next_seq(r->ctx);
+    if (live) {
+        struct tix_loc loc = {(uint32_t)seg, x->off};
+        return tix_add_live(k->hash, k->ns, seq, (uint8_t)r->t, x->len,
+                            x->flags & VLOG_F_STREAM_HEAD, loc);
+    }
+    return tix_add_tomb(k->hash, k->ns, seq);
+}
+
+int vlog_replay(struct tiering *ctx, int t)
+{
+    struct tbe *be = ctx->tiers[t].be;
+    uint64_t t0 = clock_wall_ms();
+    struct replay r = {ctx, t};
+    struct vlog_walk_counts c;
+    char err[512];
+    int rc = vlog_walk_deciding(be, t0, _index, &r, &c, err, sizeof(err));
+    tix_drop_tombs(); /* they only hid older records */
+    if (rc == -1)
+        log_error("%s tier: %s; the value log cannot be replayed", ctx->tiers[t].name, err);
+    else if (rc != 0)
+        log_error("%s tier: out of memory replaying its value log", ctx->tiers[t].name);
+    else
         log_info("%s tier: value log replayed: %llu keys on it (%llu records, %llu deleted or "
                  "expired keys) from %zu segments in %llu ms", ctx->tiers[t].name,
-                 (unsigned long long)live, (unsigned long long)records,
-                 (unsigned long long)tombs, n, (unsigned long long)(clock_wall_ms() - t0));
-    return rc;
+                 (unsigned long long)c.live, (unsigned long long)c.records,
+                 (unsigned long long)c.dead, c.segments,
+                 (unsigned long long)(clock_wall_ms() - t0));
+    return rc == 0 ? 0 : -1;
 }

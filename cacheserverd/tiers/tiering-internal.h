@@ -390,6 +390,25 @@ void reclaim_teardown(void);
 /* ---- replay.c: a persisted value log at start ---- */
 /* Fill the index from tier t's value log (before the server listens). 0, or -1 (logged). */
 int vlog_replay(struct tiering *ctx, int t);
+/* The walk that decides a persisted log's keys, shared by the replay and the way back to
+ * RocksDB (migrate_back.c): segments newest first, each from its last footer entry to its
+ * first; an NSFLUSH hides every older record of its namespace prefix (or of all: the walk
+ * ends); for every other record not hidden and whose key parses (tiering_key_parse), fn is
+ * called with its segment's sequence, its footer entry (key pointing into the footer, no
+ * value) and live (an unexpired PUT at now; an expired PUT or a DEL is not). The first record
+ * of a key decides it: fn returns 1 when the record is its key's first (fn keeps the set of
+ * keys seen: the replay's is the index), 0 when an earlier one decided, < 0 to stop the walk.
+ * c counts records walked, keys decided live and dead, and segments. 0; -1 a footer could not
+ * be read, -2 out of memory (message in err); -3 fn stopped it (its reason is its own). */
+struct vlog_entry;
+struct vlog_walk_counts {
+    uint64_t records, live, dead;
+    size_t segments;
+};
+typedef int (*vlog_deciding_fn)(void *arg, uint64_t seg, const struct vlog_entry *x,
+                                const struct store_key *k, bool live);
+int vlog_walk_deciding(struct tbe *be, uint64_t now, vlog_deciding_fn fn, void *arg,
+                       struct vlog_walk_counts *c, char *err, size_t errlen);
 
 /* ---- durable.c: sync persistence ---- */
 void durable_setup(void);

@@ -121,24 +121,6 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
                   strerror(errno));
         return -1;
     }
-    /* a RocksDB tier where a value log was: without persistence its segments are of no use
-     * and would take the disk; with it they hold acknowledged data, which RocksDB cannot
-     * read (moving them is docs/valuelog.md's step 6) */
-    if (kind == TBE_ROCKSDB && ctx->pmode != PERSIST_OFF && tbe_log_has_segments(option_get_s(path))) {
-        log_error("%s tier: %s holds a value log persisted by ssd_backend vlog: start it with "
-                  "ssd_backend vlog (moving it to RocksDB is not done yet)", name,
-                  option_get_s(path));
-        return -1;
-    }
-    if (kind == TBE_ROCKSDB && ctx->pmode == PERSIST_OFF &&
-        tbe_log_remove_segments(option_get_s(path), err, sizeof(err)) != 0)
-        log_error("%s tier: removing a value log's segments: %s", name, err);
-    /* the directory is RocksDB's from now on: a log's marker left would make a later log
-     * start take the key records RocksDB writes for a migration's leftovers (migrate.c) */
-    if (kind == TBE_ROCKSDB && tbe_log_marker_remove(option_get_s(path), err, sizeof(err)) != 0) {
-        log_error("%s tier: %s", name, err);
-        return -1;
-    }
     /* a log sizes its segments from what the tier may hold on its file system */
     struct statvfs vfs;
     uint64_t disk = statvfs(option_get_s(path), &vfs) == 0
@@ -153,6 +135,25 @@ static int _open_tier(struct tiering *ctx, int t, const char *name, struct optio
                          .start_empty = option_get_b(&ctx->opts.tier_start_empty),
                          .now_ms = clock_wall_ms,
                          .expired = tiering_stream_head_gone};
+    /* a RocksDB tier where a value log was: with persistence its segments hold acknowledged
+     * data, moved into RocksDB now ("the way back", migrate_back.c: the live records become
+     * key records, then the marker and the segments go; refused without room unless
+     * tier_start_empty, which drops the log; segments left without a marker beside RocksDB's
+     * key records just go). Without persistence they are of no use and would take the disk. */
+    if (kind == TBE_ROCKSDB && ctx->pmode != PERSIST_OFF &&
+        tbe_log_way_back(&o, err, sizeof(err)) != 0) {
+        log_error("%s tier: %s", name, err);
+        return -1;
+    }
+    if (kind == TBE_ROCKSDB && ctx->pmode == PERSIST_OFF &&
+        tbe_log_remove_segments(option_get_s(path), err, sizeof(err)) != 0)
+        log_error("%s tier: removing a value log's segments: %s", name, err);
+    /* the directory is RocksDB's from now on: a log's marker left would make a later log
+     * start take the key records RocksDB writes for a migration's leftovers (migrate.c) */
+    if (kind == TBE_ROCKSDB && tbe_log_marker_remove(option_get_s(path), err, sizeof(err)) != 0) {
+        log_error("%s tier: %s", name, err);
+        return -1;
+    }
     tr->be = tbe_open(&o, err, sizeof(err));
     if (!tr->be) {
         log_error("%s tier: %s", name, err);

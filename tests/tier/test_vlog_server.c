@@ -1,7 +1,7 @@
 /* The SSD tier on a value log (--ssd-backend vlog, docs/valuelog.md) in a real cacheserverd:
- * start-up migrates a tier persisted by RocksDB into the log (also after a kill during the
- * migration, in fault builds), refuses a persisted log started as RocksDB and an unknown
- * back end;
+ * start-up migrates a tier persisted by RocksDB into the log and a persisted log back into
+ * RocksDB at a rocksdb start (both also after a kill during the migration, in fault builds,
+ * and refused without room), refuses an unknown back end;
  * when the segment files fill the tier, the hand keeps records read since it last passed
  * (rewritten at the head) and drops cold ones out of the cache; compaction gives back the
  * space of overwritten records without losing a value; expired records leave at the hand.
@@ -173,6 +173,19 @@ static void _print_stats(const char *when)
 
 /* ---- start-up ---- */
 
+/* Does dir hold a segment file? */
+static bool _has_segments(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir(d)))
+        found = strncmp(e->d_name, "seg-", 4) == 0;
+    if (d)
+        closedir(d);
+    return found;
+}
+
 /* True when the server exited on its own (not stopped by the timeout) with a non-zero code
  * and its output names the reason; else prints its output and why. */
 static bool _refused(const char *out, int rc, const char *needle, const char *what)
@@ -189,16 +202,17 @@ static bool _refused(const char *out, int rc, const char *needle, const char *wh
 static void test_refused_with_other_data_or_unknown(void **state)
 {
     (void)state;
-    char dir[200], cmd[1024], out[300], fmt[1024];
+    char dir[200], cmd[1024], out[300];
     snprintf(dir, sizeof(dir), "%s/vlog-refuse.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     assert_non_null(mkdtemp(dir));
     int wrong = 0;
 
-    /* a log's persisted data started as RocksDB (moving it back is not done yet; the other
-     * way is a migration: test_migrates_a_rocksdb_tier) */
+    /* a log's persisted data started as RocksDB without persistence: it starts, its
+     * segments and marker removed (with persistence the log moves to RocksDB:
+     * test_migrates_a_log_back_to_rocksdb) */
     int rc;
     {
-        char ssd[300];
+        char ssd[300], seg[400];
         snprintf(ssd, sizeof(ssd), "%s/persisted-vlog", dir);
         const char *pargs[] = {"--ssd-path", ssd, "--ssd-backend", "vlog", "--persist", "sync",
                                "--memory", "8MiB", NULL};
@@ -208,12 +222,15 @@ static void test_refused_with_other_data_or_unknown(void **state)
         assert_int_equal(cc_set(c, "k", 1, &v, 0, 0, 0, NULL), CC_OK);
         cc_client_destroy(&c);
         harness_destroy(&srv);
-        snprintf(out, sizeof(out), "%s/other-vlog.txt", dir);
-        snprintf(fmt, sizeof(fmt), "--socket %%s/p1.sock --data-dir %%s/pdata1 --ssd-path "
-                 "%s --ssd-backend rocksdb --persist async", ssd);
-        rc = tier_run_server(out, fmt, dir);
-        wrong += !_refused(out, rc, "holds a value log persisted by ssd_backend vlog",
-                           "a log started as RocksDB");
+        snprintf(seg, sizeof(seg), "%s/vlog", ssd);
+        assert_true(_has_segments(seg));
+        const char *rargs[] = {"--ssd-path", ssd, "--ssd-backend", "rocksdb", "--memory", "8MiB",
+                               NULL};
+        srv = harness_start(rargs);
+        harness_destroy(&srv);
+        assert_false(_has_segments(seg));
+        snprintf(seg, sizeof(seg), "%s/BACKEND", ssd);
+        assert_int_not_equal(access(seg, F_OK), 0);
     }
 
     /* an unknown back end */
@@ -244,7 +261,7 @@ static void test_refused_with_other_data_or_unknown(void **state)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     if (wrong)
-        fail_msg("%d of 2 start-ups that must be refused were not (see above)", wrong);
+        fail_msg("%d of 1 start-ups that must be refused were not (see above)", wrong);
 }
 
 /* ---- the migration from RocksDB (docs/valuelog.md, "An existing RocksDB tier directory
@@ -500,27 +517,14 @@ static void test_migration_without_room(void **state)
 
 #define KILL_KEYS 800
 
-/* Does dir hold a segment file? */
-static bool _has_segments(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    bool found = false;
-    while (d && !found && (e = readdir(d)))
-        found = strncmp(e->d_name, "seg-", 4) == 0;
-    if (d)
-        closedir(d);
-    return found;
-}
-
-/* Run the server on ssd as a log until FAULT migrate-stop at `point` exits it (137). */
-static int _run_until_stop(const char *dir, const char *ssd, const char *point)
+/* Run the server on ssd with back end be until FAULT migrate-stop at `point` exits it (137). */
+static int _run_until_stop(const char *dir, const char *ssd, const char *be, const char *point)
 {
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "CACHESERVERD_FAULT_MIGRATE_STOP=%s timeout 20 '%s' --socket "
-             "%s/k.sock --data-dir %s/kdata --ssd-path %s --ssd-backend vlog --persist sync "
+             "%s/k.sock --data-dir %s/kdata --ssd-path %s --ssd-backend %s --persist sync "
              "--memory 1MiB --tier-compress-threshold 100000 --vlog-segment-size 1MiB >%s/kill-%s.txt 2>&1", point, getenv("CACHESERVERD"), dir, dir, ssd,
-             dir, point);
+             be, dir, point);
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
@@ -549,7 +553,7 @@ static void test_kill_during_migration(void **state)
     for (int p = 0; p < 3; p++) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", ssd, orig, ssd);
         assert_int_equal(system(cmd), 0);
-        int rc = _run_until_stop(base_dir, ssd, points[p]);
+        int rc = _run_until_stop(base_dir, ssd, "vlog", points[p]);
         if (rc != 137) {
             snprintf(cmd, sizeof(cmd), "cat %s/kill-%s.txt >&2", base_dir, points[p]);
             (void)system(cmd);
@@ -570,6 +574,375 @@ static void test_kill_during_migration(void **state)
         harness_destroy(&srv);
     }
     tier_rmdir(base_dir);
+}
+
+/* ---- the way back: a persisted log moved to RocksDB at a rocksdb start ---- */
+
+#define BACK_KEYS 1500
+#define BACK_KEPT 100  /* keys of namespace "kept" */
+#define BACK_GONE 200  /* keys of namespace "gone", flushed */
+#define BACK_AFTER 10  /* keys of namespace "gone" written after its flush */
+
+static bool _back_over(int i) { return i % 5 == 2; }     /* overwritten: round 2's value */
+static bool _back_deleted(int i) { return i % 89 == 7; } /* deleted (some after an overwrite) */
+
+static int _back_deleted_count(int nkeys)
+{
+    int n = 0;
+    for (int i = 0; i < nkeys; i++)
+        n += _back_deleted(i);
+    return n;
+}
+
+/* Key i's value in round r (1 or 2): distinct per key and round. */
+static void _back_value(int i, int r, char *buf)
+{
+    _mig_value(i, buf);
+    if (r == 2)
+        buf[0] = 'r';
+}
+
+static void _back_set(cc_client *c, const char *key, int i, int r, char *val)
+{
+    _back_value(i, r, val);
+    cc_value v = cc_value_bytes(val, MIG_VLEN);
+    assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+}
+
+/* A value log persisted at ssd (sync, little memory: most keys only on disk): nkeys keys of
+ * which some are overwritten and some deleted, namespace "kept", namespace "gone" flushed
+ * (then BACK_AFTER keys written to it again), MIG_STREAMS streams. Returns ssd_items. */
+static uint64_t _back_fill_log(const char *ssd, int nkeys)
+{
+    const char *args[16];
+    _mig_args(args, ssd, "vlog");
+    srv = harness_start(args);
+    cc_client *c = _client();
+    char key[32], *val = malloc(MIG_VLEN);
+    for (int i = 0; i < nkeys; i++) {
+        snprintf(key, sizeof(key), "back:%d", i);
+        _back_set(c, key, i, 1, val);
+    }
+    assert_int_equal(cc_select_ns(c, "kept"), CC_OK);
+    for (int i = 0; i < BACK_KEPT; i++) {
+        snprintf(key, sizeof(key), "kept:%d", i);
+        _back_set(c, key, i, 1, val);
+    }
+    assert_int_equal(cc_select_ns(c, "gone"), CC_OK);
+    for (int i = 0; i < BACK_GONE; i++) {
+        snprintf(key, sizeof(key), "gone:%d", i);
+        _back_set(c, key, i, 1, val);
+    }
+    _settle();
+    uint64_t removed = 0;
+    assert_int_equal(cc_flush(c, "gone", &removed), CC_OK);
+    assert_true(removed > 0); /* (what _back_check reads is what counts) */
+    for (int i = 0; i < BACK_AFTER; i++) {
+        snprintf(key, sizeof(key), "gone:a%d", i);
+        _back_set(c, key, i, 2, val);
+    }
+    assert_int_equal(cc_select_ns(c, ""), CC_OK);
+    uint8_t *buf = malloc(64 * 1024);
+    for (int s = 0; s < MIG_STREAMS; s++) {
+        snprintf(key, sizeof(key), "stream:%d", s);
+        uint64_t nl = 0;
+        for (uint64_t off = 0; off < MIG_STREAM_LEN; off += 64 * 1024) {
+            for (size_t j = 0; j < 64 * 1024; j++)
+                buf[j] = _mig_byte(s, off + j);
+            assert_int_equal(cc_append(c, key, strlen(key), buf, 64 * 1024, 0, &nl), CC_OK);
+        }
+    }
+    free(buf);
+    for (int i = 0; i < nkeys; i++) {
+        snprintf(key, sizeof(key), "back:%d", i);
+        if (_back_over(i))
+            _back_set(c, key, i, 2, val);
+        if (_back_deleted(i)) {
+            const void *keys[1] = {key};
+            size_t klens[1] = {strlen(key)};
+            uint64_t deleted = 0;
+            assert_int_equal(cc_del(c, 1, keys, klens, &deleted), CC_OK);
+            assert_int_equal(deleted, 1);
+        }
+    }
+    free(val);
+    _settle();
+    for (int i = 0; i < 3000 && _stat("stream_backlog_bytes") != 0; i++)
+        usleep(10000);
+    uint64_t items = _stat("ssd_items");
+    printf("# value log: ssd_items %llu, vlog_segments %llu\n", (unsigned long long)items,
+           (unsigned long long)_stat("vlog_segments"));
+    cc_client_destroy(&c);
+    harness_destroy(&srv); /* SIGTERM */
+    return items;
+}
+
+/* One key's check: want round r's value (r 0: absent). Returns 1 when it is not so. */
+static int _back_key(cc_client *c, const char *key, int i, int r, char *want)
+{
+    cc_item it = {0};
+    int rc = cc_get(c, key, strlen(key), &it), bad;
+    if (r == 0) {
+        bad = rc != CC_NOT_FOUND;
+    } else {
+        _back_value(i, r, want);
+        bad = rc != CC_OK || it.value.len != MIG_VLEN || memcmp(it.value.data, want, MIG_VLEN);
+    }
+    if (bad)
+        printf("# key %s (want %s): %s, %zu bytes\n", key, r ? "a value" : "none",
+               cc_strstatus(rc), rc == CC_OK ? (size_t)it.value.len : (size_t)0);
+    cc_item_release(&it);
+    return bad;
+}
+
+/* Every live key of _back_fill_log reads back byte for byte, the deleted and flushed ones are
+ * absent, the streams read back whole. */
+static void _back_check(int nkeys)
+{
+    cc_client *c = _client();
+    char key[32], *want = malloc(MIG_VLEN);
+    int wrong = 0;
+    for (int i = 0; i < nkeys && wrong < 10; i++) {
+        snprintf(key, sizeof(key), "back:%d", i);
+        wrong += _back_key(c, key, i, _back_deleted(i) ? 0 : _back_over(i) ? 2 : 1, want);
+    }
+    assert_int_equal(cc_select_ns(c, "kept"), CC_OK);
+    for (int i = 0; i < BACK_KEPT && wrong < 10; i++) {
+        snprintf(key, sizeof(key), "kept:%d", i);
+        wrong += _back_key(c, key, i, 1, want);
+    }
+    assert_int_equal(cc_select_ns(c, "gone"), CC_OK);
+    for (int i = 0; i < BACK_GONE && wrong < 10; i++) {
+        snprintf(key, sizeof(key), "gone:%d", i);
+        wrong += _back_key(c, key, i, 0, want);
+    }
+    for (int i = 0; i < BACK_AFTER && wrong < 10; i++) {
+        snprintf(key, sizeof(key), "gone:a%d", i);
+        wrong += _back_key(c, key, i, 2, want);
+    }
+    assert_int_equal(cc_select_ns(c, ""), CC_OK);
+    free(want);
+    for (int s = 0; s < MIG_STREAMS; s++) {
+        snprintf(key, sizeof(key), "stream:%d", s);
+        cc_item it = {0};
+        int rc = cc_getrange(c, key, strlen(key), 0, 2 * MIG_STREAM_LEN, &it);
+        bool ok = rc == CC_OK && it.value.len == MIG_STREAM_LEN;
+        for (uint64_t o = 0; ok && o < MIG_STREAM_LEN; o++)
+            ok = ((const uint8_t *)it.value.data)[o] == _mig_byte(s, o);
+        if (!ok && wrong++ < 10)
+            printf("# stream %s: %s, %zu bytes, or other bytes\n", key, cc_strstatus(rc),
+                   rc == CC_OK ? (size_t)it.value.len : (size_t)0);
+        cc_item_release(&it);
+    }
+    if (wrong) {
+        harness_print_log(srv, getenv("MIG_LOG_LINES") ? atoi(getenv("MIG_LOG_LINES")) : 30);
+        fail_msg("%d keys or streams not as written after the way back", wrong);
+    }
+    assert_int_equal(_stat("checksum_errors"), 0);
+    cc_client_destroy(&c);
+}
+
+/* The server log names the migration of `items` records in direction dir ("from the value
+ * log to RocksDB", "from RocksDB to the value log"). */
+static void _assert_migrated(uint64_t items, const char *dir)
+{
+    char line[120];
+    snprintf(line, sizeof(line), "migrated %llu records", (unsigned long long)items);
+    if (!harness_log_contains(srv, line) || !harness_log_contains(srv, dir)) {
+        harness_print_log(srv, 30);
+        fail_msg("no migration of %llu records %s logged", (unsigned long long)items, dir);
+    }
+}
+
+/* ssd (a tier directory) holds neither segments nor the log's marker. */
+static void _assert_no_log(const char *ssd)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/vlog", ssd);
+    assert_false(_has_segments(path));
+    snprintf(path, sizeof(path), "%s/BACKEND", ssd);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+/* The SSD tier indexed `items` keys (the warm restart's walk of RocksDB). */
+static void _assert_items(uint64_t items)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < 500 && (n = _stat("ssd_items")) != items; i++)
+        usleep(10000);
+    if (n != items) {
+        harness_print_log(srv, 40);
+        fail_msg("ssd_items %llu, want %llu", (unsigned long long)n, (unsigned long long)items);
+    }
+}
+
+#define TO_ROCKSDB "from the value log to RocksDB"
+#define TO_LOG "from RocksDB to the value log"
+
+/* A tier persisted by a value log, started as RocksDB: its live records move to RocksDB once
+ * (overwrites, deletes, a namespace's flush decided as the replay decides them), the log
+ * goes; a second rocksdb start does nothing more; a vlog start then migrates it forward
+ * again, and every key, deletion and stream is as written throughout. */
+static void test_migrates_a_log_back_to_rocksdb(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-back"));
+    char ssd[300], path[400];
+    snprintf(ssd, sizeof(ssd), "%s/ssd", base_dir);
+    uint64_t items = _back_fill_log(ssd, BACK_KEYS);
+    assert_int_equal(items, BACK_KEYS - _back_deleted_count(BACK_KEYS) + BACK_KEPT + BACK_AFTER +
+                                MIG_STREAMS);
+    snprintf(path, sizeof(path), "%s/BACKEND", ssd);
+    assert_int_equal(access(path, F_OK), 0); /* a log's */
+    snprintf(path, sizeof(path), "%s/vlog", ssd);
+    assert_true(_has_segments(path));
+
+    const char *args[16];
+    _mig_args(args, ssd, "rocksdb");
+    srv = harness_start(args);
+    _assert_migrated(items, TO_ROCKSDB);
+    _assert_no_log(ssd);
+    _back_check(BACK_KEYS);
+    printf("# moved back: ssd_items %llu, ssd_hits %llu\n",
+           (unsigned long long)_stat("ssd_items"), (unsigned long long)_stat("ssd_hits"));
+    _assert_items(items);
+    harness_destroy(&srv);
+
+    /* once more as RocksDB: nothing to move, nothing changed */
+    srv = harness_start(args);
+    assert_false(harness_log_contains(srv, TO_ROCKSDB));
+    assert_false(harness_log_contains(srv, "persisted by ssd_backend vlog to RocksDB"));
+    _back_check(BACK_KEYS);
+    harness_destroy(&srv);
+
+    /* and forward to a log again: the other migration takes RocksDB's records */
+    _mig_args(args, ssd, "vlog");
+    srv = harness_start(args);
+    _assert_migrated(items, TO_LOG);
+    _back_check(BACK_KEYS);
+    harness_destroy(&srv);
+    tier_rmdir(base_dir);
+}
+
+/* Fault builds: a kill while the log's records move to RocksDB (after 500 of them, once all
+ * are synced but before the marker goes, after the marker went but before the segments do);
+ * the next rocksdb start finds every key: the move done again (its partial copy deleted
+ * first), or only the segments removed. */
+static void test_kill_during_migration_back(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-backkill"));
+    char ssd[300], orig[300], cmd[1200], path[400];
+    snprintf(ssd, sizeof(ssd), "%s/ssd", base_dir);
+    snprintf(orig, sizeof(orig), "%s/orig", base_dir);
+    {
+        const char *args[] = {"--memory", "8MiB", NULL};
+        srv = harness_start(args);
+        if (harness_skip_without_faults(&srv)) {
+            tier_rmdir(base_dir);
+            return;
+        }
+        harness_destroy(&srv);
+    }
+    uint64_t items = _back_fill_log(orig, KILL_KEYS);
+    assert_true(items > 500);
+    static const char *const points[] = {"500", "sealed", "marked"};
+    for (int p = 0; p < 3; p++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", ssd, orig, ssd);
+        assert_int_equal(system(cmd), 0);
+        int rc = _run_until_stop(base_dir, ssd, "rocksdb", points[p]);
+        if (rc != 137) {
+            snprintf(cmd, sizeof(cmd), "cat %s/kill-%s.txt >&2", base_dir, points[p]);
+            (void)system(cmd);
+            fail_msg("FAULT migrate-stop at %s: exit code %d, want 137", points[p], rc);
+        }
+        snprintf(path, sizeof(path), "%s/BACKEND", ssd);
+        assert_int_equal(access(path, F_OK) == 0, p < 2); /* it goes at "marked" */
+        snprintf(path, sizeof(path), "%s/vlog", ssd);
+        assert_true(_has_segments(path));
+        const char *args[16];
+        _mig_args(args, ssd, "rocksdb");
+        srv = harness_start(args);
+        /* before the marker went the move runs again, its partial copy deleted first; after
+         * it only the segments are left to remove */
+        assert_int_equal(harness_log_contains(srv, TO_ROCKSDB), p < 2);
+        assert_int_equal(harness_log_contains(srv, "a stopped move from the value log left"),
+                         p < 2);
+        assert_int_equal(harness_log_contains(srv, "left without its marker"), p == 2);
+        if (p < 2)
+            _assert_migrated(items, TO_ROCKSDB);
+        _assert_no_log(ssd);
+        printf("# killed at %s: every key back\n", points[p]);
+        _back_check(KILL_KEYS);
+        _assert_items(items);
+        harness_destroy(&srv);
+    }
+    tier_rmdir(base_dir);
+}
+
+/* The way back on a file system without room for RocksDB's copy of the log (a tmpfs 1 MiB
+ * larger than the log's directory; root only, else skipped): the start is refused naming
+ * both options and leaves the log whole (a vlog start on a copy reads every key); with
+ * --tier-start-empty true the log is dropped and the tier starts empty on RocksDB. */
+static void test_migration_back_without_room(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-backroom"));
+    char orig[300], ssd[500], cmd[1400], out[400];
+    snprintf(orig, sizeof(orig), "%s/orig", base_dir);
+    snprintf(room_disk, sizeof(room_disk), "%s/disk", base_dir);
+    snprintf(ssd, sizeof(ssd), "%s/ssd", room_disk);
+    (void)_back_fill_log(orig, BACK_KEYS);
+    snprintf(cmd, sizeof(cmd), "du -sk '%s'", orig);
+    FILE *p = popen(cmd, "r");
+    long kb = 0;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%ld", &kb), 1);
+    pclose(p);
+    snprintf(cmd, sizeof(cmd), "mkdir '%s' && mount -t tmpfs -o size=%ldk tmpfs '%s' "
+             "2>/dev/null", room_disk, kb + 1024, room_disk);
+    if (system(cmd) != 0) {
+        printf("# skipped: cannot mount a tmpfs here (needs root)\n");
+        return;
+    }
+    room_mounted = 1;
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", orig, ssd);
+    assert_int_equal(system(cmd), 0);
+    snprintf(out, sizeof(out), "%s/room.txt", base_dir);
+    char fmt[1200];
+    snprintf(fmt, sizeof(fmt), "--socket %%s/r.sock --data-dir %%s/rdata --ssd-path %s "
+             "--ssd-backend rocksdb --persist sync", ssd);
+    int rc = tier_run_server(out, fmt, base_dir);
+    bool ok = _refused(out, rc, "no room to move its value log", "a way back without room") &&
+              _refused(out, rc, "--ssd-backend vlog", "the refusal names vlog") &&
+              _refused(out, rc, "--tier-start-empty true", "the refusal names tier-start-empty");
+    if (!ok)
+        fail_msg("a way back without room was not refused as it should be");
+    snprintf(cmd, sizeof(cmd), "%s/BACKEND", ssd);
+    assert_int_equal(access(cmd, F_OK), 0);
+
+    /* the log is whole: a copy of it out of the full file system, started as a log */
+    char back[400];
+    snprintf(back, sizeof(back), "%s/back", base_dir);
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", ssd, back);
+    assert_int_equal(system(cmd), 0);
+    const char *args[20];
+    _mig_args(args, back, "vlog");
+    srv = harness_start(args);
+    _back_check(BACK_KEYS);
+    harness_destroy(&srv);
+
+    _mig_args(args, ssd, "rocksdb");
+    const char *more[] = {"--tier-start-empty", "true", NULL};
+    memcpy(args + 14, more, sizeof(more));
+    srv = harness_start(args);
+    assert_true(harness_log_contains(srv, "its value log is dropped"));
+    _assert_no_log(ssd);
+    cc_client *c = _client();
+    cc_item it = {0};
+    assert_int_equal(cc_get(c, "back:1", 6, &it), CC_NOT_FOUND);
+    cc_client_destroy(&c);
+    harness_destroy(&srv);
 }
 
 /* ---- the hand ---- */
@@ -783,6 +1156,9 @@ int main(void)
         cmocka_unit_test(test_migrates_a_rocksdb_tier),
         cmocka_unit_test(test_kill_during_migration),
         cmocka_unit_test_teardown(test_migration_without_room, room_teardown),
+        cmocka_unit_test(test_migrates_a_log_back_to_rocksdb),
+        cmocka_unit_test(test_kill_during_migration_back),
+        cmocka_unit_test_teardown(test_migration_back_without_room, room_teardown),
         cmocka_unit_test_setup_teardown(test_hand_keeps_read_records, setup_4m, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_gives_back_dead_space, setup_64m, teardown),
         cmocka_unit_test_setup_teardown(test_expired_records_leave, setup_4m, teardown),
