@@ -48,9 +48,10 @@
            "bytes of records (keys and stored values) the SSD tier may hold; above 90% the "   \
            "coldest move to the HDD tier (or leave the cache) until under 80%. With "          \
            "ssd_backend vlog: bytes of its files")                                              \
-    ACTION(ssd_backend, OPT_STR, "rocksdb", OPT_STARTUP,                                       \
-           "rocksdb | vlog: how the SSD tier stores values (vlog: a value log of segment "     \
-           "files, one pread per read; no peers, for now)")                                      \
+    ACTION(ssd_backend, OPT_STR, "vlog", OPT_STARTUP,                                          \
+           "vlog | rocksdb: how the SSD tier stores values (vlog: a value log of segment "     \
+           "files, one pread per read; rocksdb: a RocksDB database found by key); a "          \
+           "persisted tier of the other kind is moved at start")                                \
     ACTION(vlog_segment_size, OPT_SIZE, "0", OPT_STARTUP,                                      \
            "ssd_backend vlog: bytes of a segment file (0 = a 32nd of the tier, 1 MiB to "      \
            "64 MiB; at most an 8th of the tier)")                                              \

@@ -91,8 +91,8 @@ static void _wait_streaming(struct cluster *cl, int from, int to, unsigned timeo
 }
 
 /* A queue that takes every demotion of these bursts, so that nothing evicted is dropped;
- * on a value log (HARNESS_SERVER_ARGS="--ssd-backend vlog"), segments of 1 MiB, so that the
- * walks cross many. */
+ * on a value log (the default; repl_tiers_rocksdb runs the same on RocksDB), segments of
+ * 1 MiB, so that the walks cross many. */
 static const char *const tier_args[] = {"--memory", "16MiB", "--demote-unread", "true",
                                         "--tier-queue", "100000", "--vlog-segment-size", "1MiB",
                                         NULL};
@@ -200,7 +200,7 @@ static void test_full_sync_while_the_tiers_churn(void **state)
 {
     (void)state;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-    /* the plain build runs it (and repl_tiers_vlog): under a sanitizer its load takes a
+    /* the plain build runs it (and repl_tiers_rocksdb): under a sanitizer its load takes a
      * minute of the suite's time, and the walks and waits it drives run in the tests above */
     printf("# skipped under a sanitizer (the plain build runs it)\n");
     skip();
