@@ -649,6 +649,9 @@ static void _close(struct tbe *be)
     char err[256];
     if (_flush(v, err, sizeof(err)) != 0)
         log_error("value log %s: %s", v->dir, err);
+    else if (v->persist)
+        _seal_active(v); /* synced, with its footer: the next start reads the footer instead
+                          * of scanning the segment (a start seals it anyway: no room lost) */
     free(v->segs);
     pthread_mutex_destroy(&v->seglock);
     vlog_table_free(v->table); /* closes every segment */

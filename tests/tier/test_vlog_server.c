@@ -390,6 +390,72 @@ static void _mig_check(int nkeys)
     cc_client_destroy(&c);
 }
 
+/* Keys seal:0..n-1 read back as _mig_value wrote them; the count of those that do not. */
+static int _seal_wrong(int n)
+{
+    cc_client *c = _client();
+    char key[32], *want = malloc(MIG_VLEN);
+    int wrong = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "seal:%d", i);
+        cc_item it = {0};
+        int rc = cc_get(c, key, strlen(key), &it);
+        _mig_value(i, want);
+        wrong += rc != CC_OK || it.value.len != MIG_VLEN || memcmp(it.value.data, want, MIG_VLEN);
+        cc_item_release(&it);
+    }
+    free(want);
+    cc_client_destroy(&c);
+    return wrong;
+}
+
+static void _seal_write(int from, int to)
+{
+    cc_client *c = _client();
+    char key[32], *val = malloc(MIG_VLEN);
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof(key), "seal:%d", i);
+        _mig_value(i, val);
+        cc_value v = cc_value_bytes(val, MIG_VLEN);
+        assert_int_equal(cc_set(c, key, strlen(key), &v, 0, 0, 0, NULL), CC_OK);
+    }
+    free(val);
+    cc_client_destroy(&c);
+}
+
+/* A clean stop seals the segment appends went to (synced, with its footer), so the next
+ * start reads its footer instead of scanning its records; after a kill -9 that segment has
+ * no footer and the start scans it, as before. Every key reads back either way. */
+static void test_clean_stop_seals_the_active_segment(void **state)
+{
+    (void)state;
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-seal"));
+    char ssd[300];
+    snprintf(ssd, sizeof(ssd), "%s/ssd", base_dir);
+    const char *args[16];
+    _mig_args(args, ssd, "vlog"); /* persist sync, 1 MiB of memory, 1 MiB segments */
+    srv = harness_start(args);
+    _seal_write(0, 600); /* about 600 KB: the segment being appended to is not full */
+    harness_destroy(&srv);
+
+    srv = harness_start(args);
+    if (!harness_log_contains(srv, "segments opened (0 scanned)")) {
+        harness_print_log(srv, 20);
+        fail_msg("the start after a clean stop scanned a segment");
+    }
+    assert_int_equal(_seal_wrong(600), 0);
+    _seal_write(600, 900);
+    assert_true(WIFSIGNALED(harness_kill(srv, SIGKILL)));
+    harness_respawn(srv);
+    if (!harness_log_contains(srv, "segments opened (1 scanned)")) {
+        harness_print_log(srv, 20);
+        fail_msg("the start after a kill -9 did not scan the segment appends went to");
+    }
+    assert_int_equal(_seal_wrong(900), 0);
+    harness_destroy(&srv);
+    tier_rmdir(base_dir);
+}
+
 /* A tier persisted by RocksDB, started as a value log: its records move to the log once,
  * and every key, deletion and stream is as it was, then and after one more restart. */
 static void test_migrates_a_rocksdb_tier(void **state)
@@ -1154,6 +1220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_with_other_data_or_unknown),
         cmocka_unit_test(test_migrates_a_rocksdb_tier),
+        cmocka_unit_test(test_clean_stop_seals_the_active_segment),
         cmocka_unit_test(test_kill_during_migration),
         cmocka_unit_test_teardown(test_migration_without_room, room_teardown),
         cmocka_unit_test(test_migrates_a_log_back_to_rocksdb),
