@@ -103,6 +103,9 @@ int tbe_log_upgrade_empty(struct tierdb *db, const char *path, const char *why, 
                           size_t errlen);
 /* Does db hold a key's record (below 0xfd, where the streams' records start)? */
 bool tbe_log_db_has_keys(struct tierdb *db);
+/* fsync the directory at path, so that a rename or unlink in it survives a power loss.
+ * 0, or -1 with the reason in err. */
+int tbe_log_sync_dir(const char *path, char *err, size_t errlen);
 /* Delete db's key records (one range delete; the streams' stay) and compact. 0 or -1. */
 int tbe_log_db_delete_keys(struct tierdb *db, char *err, size_t errlen);
 /* Fault builds: _exit(137) at `point` of a migration when CACHESERVERD_FAULT_MIGRATE_STOP

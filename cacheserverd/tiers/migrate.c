@@ -49,8 +49,7 @@ static void _marker_path(const char *path, const char *suffix, char *buf, size_t
     snprintf(buf, n, "%s/" MARKER "%s", path, suffix);
 }
 
-/* fsync the directory at path, so a rename or unlink in it survives a power loss. */
-static int _sync_dir(const char *path, char *err, size_t errlen)
+int tbe_log_sync_dir(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY);
     if (fd < 0 || fsync(fd) != 0) {
@@ -90,7 +89,7 @@ int tbe_log_marker_write(const char *path, char *err, size_t errlen)
         unlink(tmp);
         return -1;
     }
-    return _sync_dir(path, err, errlen);
+    return tbe_log_sync_dir(path, err, errlen);
 }
 
 int tbe_log_marker_remove(const char *path, char *err, size_t errlen)
@@ -103,7 +102,7 @@ int tbe_log_marker_remove(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", p, strerror(errno));
         return -1;
     }
-    return _sync_dir(path, err, errlen);
+    return tbe_log_sync_dir(path, err, errlen);
 }
 
 bool tbe_log_db_has_keys(struct tierdb *db)

@@ -146,15 +146,7 @@ static int _remove_log(const char *path, char *err, size_t errlen)
             close(fd);
         }
     }
-    int fd = open(path, O_RDONLY | O_DIRECTORY);
-    if (fd < 0 || fsync(fd) != 0) {
-        snprintf(err, errlen, "%s: fsync of the directory: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
+    return tbe_log_sync_dir(path, err, errlen);
 }
 
 /* tier_start_empty when the log cannot be moved: what was written to RocksDB goes, then the

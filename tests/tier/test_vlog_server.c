@@ -516,19 +516,11 @@ static int room_teardown(void **state)
     return tier_rmdir(base_dir);
 }
 
-/* A file system without room for the log's copy of the records (a tmpfs 1 MiB larger than
- * the RocksDB tier; needs root to mount, else skipped): the start is refused naming both
- * options and leaves RocksDB's records whole (a rocksdb start on a copy reads them all);
- * --tier-start-empty true then starts the tier empty on a log. */
-static void test_migration_without_room(void **state)
+/* A tmpfs at room_disk 1 MiB larger than the tier at orig, and a copy of orig in it at ssd.
+ * False (and "# skipped" printed) where a tmpfs cannot be mounted (not root). */
+static bool _room_copy(const char *orig, const char *ssd)
 {
-    (void)state;
-    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-room"));
-    char orig[300], ssd[500], cmd[1400], out[400];
-    snprintf(orig, sizeof(orig), "%s/orig", base_dir);
-    snprintf(room_disk, sizeof(room_disk), "%s/disk", base_dir);
-    snprintf(ssd, sizeof(ssd), "%s/ssd", room_disk);
-    (void)_mig_fill_rocksdb(orig, MIG_KEYS);
+    char cmd[1400];
     snprintf(cmd, sizeof(cmd), "du -sk '%s'", orig);
     FILE *p = popen(cmd, "r");
     long kb = 0;
@@ -539,46 +531,94 @@ static void test_migration_without_room(void **state)
              "2>/dev/null", room_disk, kb + 1024, room_disk);
     if (system(cmd) != 0) {
         printf("# skipped: cannot mount a tmpfs here (needs root)\n");
-        return;
+        return false;
     }
     room_mounted = 1;
     snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", orig, ssd);
     assert_int_equal(system(cmd), 0);
-    snprintf(out, sizeof(out), "%s/room.txt", base_dir);
-    char fmt[1200];
-    snprintf(fmt, sizeof(fmt), "--socket %%s/r.sock --data-dir %%s/rdata --ssd-path %s "
-             "--ssd-backend vlog --persist sync --vlog-segment-size 1MiB", ssd);
-    int rc = tier_run_server(out, fmt, base_dir);
-    bool ok = _refused(out, rc, "no room to move its", "a migration without room") &&
-              _refused(out, rc, "--ssd-backend rocksdb", "the refusal names rocksdb") &&
-              _refused(out, rc, "--tier-start-empty true", "the refusal names tier-start-empty");
-    if (!ok)
-        fail_msg("a migration without room was not refused as it should be");
-    snprintf(cmd, sizeof(cmd), "%s/BACKEND", ssd);
-    assert_int_not_equal(access(cmd, F_OK), 0);
+    return true;
+}
 
-    /* the records are still there: a copy out of the full file system (where RocksDB itself
-     * would run short of room) read by RocksDB */
+static void _assert_no_log(const char *ssd);
+
+/* A move between back ends on a file system without room for it: how each direction is
+ * started and checked. */
+struct room_case {
+    const char *dir;                       /* tier_tmpdir's prefix */
+    uint64_t (*fill)(const char *, int);   /* persist a tier of the `from` kind */
+    void (*check)(int);                    /* every key as written (srv running) */
+    int keys;
+    const char *from, *to;                 /* the back ends */
+    const char *refusal, *what;            /* the refusal's words, and what it refuses */
+    bool marker;                           /* the tier has BACKEND while it is a log */
+    const char *dropped;                   /* the line of a start with --tier-start-empty */
+    const char *probe;                     /* a key that is then missing */
+};
+
+/* A tmpfs 1 MiB larger than the tier (root only, else skipped) around a copy of it: the
+ * start with `to` is refused naming both options and leaves the tier whole (a start with
+ * `from` on a copy out of the full file system reads every key); --tier-start-empty true
+ * then starts the tier empty with `to`. */
+static void _no_room(const struct room_case *rc)
+{
+    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), rc->dir));
+    char orig[300], ssd[500], cmd[1400], out[400];
+    snprintf(orig, sizeof(orig), "%s/orig", base_dir);
+    snprintf(room_disk, sizeof(room_disk), "%s/disk", base_dir);
+    snprintf(ssd, sizeof(ssd), "%s/ssd", room_disk);
+    (void)rc->fill(orig, rc->keys);
+    if (!_room_copy(orig, ssd))
+        return;
+    snprintf(out, sizeof(out), "%s/room.txt", base_dir);
+    char fmt[1200], stay[64];
+    snprintf(fmt, sizeof(fmt), "--socket %%s/r.sock --data-dir %%s/rdata --ssd-path %s "
+             "--ssd-backend %s --persist sync --vlog-segment-size 1MiB", ssd, rc->to);
+    snprintf(stay, sizeof(stay), "--ssd-backend %s", rc->from);
+    int r = tier_run_server(out, fmt, base_dir);
+    bool ok = _refused(out, r, rc->refusal, rc->what) &&
+              _refused(out, r, stay, "the refusal names the back end to stay with") &&
+              _refused(out, r, "--tier-start-empty true", "the refusal names tier-start-empty");
+    if (!ok)
+        fail_msg("%s was not refused as it should be", rc->what);
+    snprintf(cmd, sizeof(cmd), "%s/BACKEND", ssd);
+    assert_int_equal(access(cmd, F_OK) == 0, rc->marker);
+
+    /* the tier is whole: a copy out of the full file system (where the back end itself
+     * would run short of room), started as it was */
     char back[400];
     snprintf(back, sizeof(back), "%s/back", base_dir);
     snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", ssd, back);
     assert_int_equal(system(cmd), 0);
     const char *args[20];
-    _mig_args(args, back, "rocksdb");
+    _mig_args(args, back, rc->from);
     srv = harness_start(args);
-    _mig_check(MIG_KEYS);
+    rc->check(rc->keys);
     harness_destroy(&srv);
 
-    _mig_args(args, ssd, "vlog");
+    _mig_args(args, ssd, rc->to);
     const char *more[] = {"--tier-start-empty", "true", NULL};
     memcpy(args + 14, more, sizeof(more));
     srv = harness_start(args);
-    assert_true(harness_log_contains(srv, "its RocksDB records are dropped"));
+    assert_true(harness_log_contains(srv, rc->dropped));
+    if (!strcmp(rc->to, "rocksdb"))
+        _assert_no_log(ssd);
     cc_client *c = _client();
     cc_item it = {0};
-    assert_int_equal(cc_get(c, "mig:1", 5, &it), CC_NOT_FOUND);
+    assert_int_equal(cc_get(c, rc->probe, strlen(rc->probe), &it), CC_NOT_FOUND);
     cc_client_destroy(&c);
     harness_destroy(&srv);
+}
+
+/* RocksDB to a log without room for the log's copy of the records. */
+static void test_migration_without_room(void **state)
+{
+    (void)state;
+    _no_room(&(struct room_case){.dir = "tier-vlog-room", .fill = _mig_fill_rocksdb,
+                                 .check = _mig_check, .keys = MIG_KEYS, .from = "rocksdb",
+                                 .to = "vlog", .refusal = "no room to move its",
+                                 .what = "a migration without room", .marker = false,
+                                 .dropped = "its RocksDB records are dropped",
+                                 .probe = "mig:1"});
 }
 
 #define KILL_KEYS 800
@@ -946,69 +986,15 @@ static void test_kill_during_migration_back(void **state)
     tier_rmdir(base_dir);
 }
 
-/* The way back on a file system without room for RocksDB's copy of the log (a tmpfs 1 MiB
- * larger than the log's directory; root only, else skipped): the start is refused naming
- * both options and leaves the log whole (a vlog start on a copy reads every key); with
- * --tier-start-empty true the log is dropped and the tier starts empty on RocksDB. */
+/* The way back without room for RocksDB's copy of the log. */
 static void test_migration_back_without_room(void **state)
 {
     (void)state;
-    assert_true(tier_tmpdir(base_dir, sizeof(base_dir), "tier-vlog-backroom"));
-    char orig[300], ssd[500], cmd[1400], out[400];
-    snprintf(orig, sizeof(orig), "%s/orig", base_dir);
-    snprintf(room_disk, sizeof(room_disk), "%s/disk", base_dir);
-    snprintf(ssd, sizeof(ssd), "%s/ssd", room_disk);
-    (void)_back_fill_log(orig, BACK_KEYS);
-    snprintf(cmd, sizeof(cmd), "du -sk '%s'", orig);
-    FILE *p = popen(cmd, "r");
-    long kb = 0;
-    assert_non_null(p);
-    assert_int_equal(fscanf(p, "%ld", &kb), 1);
-    pclose(p);
-    snprintf(cmd, sizeof(cmd), "mkdir '%s' && mount -t tmpfs -o size=%ldk tmpfs '%s' "
-             "2>/dev/null", room_disk, kb + 1024, room_disk);
-    if (system(cmd) != 0) {
-        printf("# skipped: cannot mount a tmpfs here (needs root)\n");
-        return;
-    }
-    room_mounted = 1;
-    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", orig, ssd);
-    assert_int_equal(system(cmd), 0);
-    snprintf(out, sizeof(out), "%s/room.txt", base_dir);
-    char fmt[1200];
-    snprintf(fmt, sizeof(fmt), "--socket %%s/r.sock --data-dir %%s/rdata --ssd-path %s "
-             "--ssd-backend rocksdb --persist sync", ssd);
-    int rc = tier_run_server(out, fmt, base_dir);
-    bool ok = _refused(out, rc, "no room to move its value log", "a way back without room") &&
-              _refused(out, rc, "--ssd-backend vlog", "the refusal names vlog") &&
-              _refused(out, rc, "--tier-start-empty true", "the refusal names tier-start-empty");
-    if (!ok)
-        fail_msg("a way back without room was not refused as it should be");
-    snprintf(cmd, sizeof(cmd), "%s/BACKEND", ssd);
-    assert_int_equal(access(cmd, F_OK), 0);
-
-    /* the log is whole: a copy of it out of the full file system, started as a log */
-    char back[400];
-    snprintf(back, sizeof(back), "%s/back", base_dir);
-    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", ssd, back);
-    assert_int_equal(system(cmd), 0);
-    const char *args[20];
-    _mig_args(args, back, "vlog");
-    srv = harness_start(args);
-    _back_check(BACK_KEYS);
-    harness_destroy(&srv);
-
-    _mig_args(args, ssd, "rocksdb");
-    const char *more[] = {"--tier-start-empty", "true", NULL};
-    memcpy(args + 14, more, sizeof(more));
-    srv = harness_start(args);
-    assert_true(harness_log_contains(srv, "its value log is dropped"));
-    _assert_no_log(ssd);
-    cc_client *c = _client();
-    cc_item it = {0};
-    assert_int_equal(cc_get(c, "back:1", 6, &it), CC_NOT_FOUND);
-    cc_client_destroy(&c);
-    harness_destroy(&srv);
+    _no_room(&(struct room_case){.dir = "tier-vlog-backroom", .fill = _back_fill_log,
+                                 .check = _back_check, .keys = BACK_KEYS, .from = "vlog",
+                                 .to = "rocksdb", .refusal = "no room to move its value log",
+                                 .what = "a way back without room", .marker = true,
+                                 .dropped = "its value log is dropped", .probe = "back:1"});
 }
 
 /* ---- the hand ---- */
