@@ -447,6 +447,58 @@ bool tix_add_tomb(uint64_t h, uint16_t ns, uint64_t seq)
     return added;
 }
 
+void tix_add_many(struct tix_add *a, size_t n)
+{
+    enum { AHEAD = 8 }; /* entries between a bucket's fetch and its use */
+    size_t count[TIX_SHARDS + 1] = {0};
+    uint32_t *order = n ? malloc(n * sizeof(*order)) : NULL;
+    if (!order) { /* one at a time, as tix_add_live and tix_add_tomb do */
+        for (size_t i = 0; i < n; i++)
+            a[i].added = a[i].live ? tix_add_live(a[i].hash, a[i].ns, a[i].seq, a[i].tier,
+                                                  a[i].dlen, a[i].stream, a[i].loc)
+                                   : tix_add_tomb(a[i].hash, a[i].ns, a[i].seq);
+        return;
+    }
+    /* a stable counting sort by shard: a hash's entries keep their order */
+    for (size_t i = 0; i < n; i++)
+        count[_shard(a[i].hash) - shards + 1]++;
+    for (int k = 0; k < TIX_SHARDS; k++)
+        count[k + 1] += count[k];
+    size_t at[TIX_SHARDS];
+    memcpy(at, count, sizeof(at));
+    for (size_t i = 0; i < n; i++)
+        order[at[_shard(a[i].hash) - shards]++] = (uint32_t)i;
+    for (int k = 0; k < TIX_SHARDS; k++) {
+        if (count[k] == count[k + 1])
+            continue;
+        struct shard *s = &shards[k];
+        pthread_mutex_lock(&s->lock);
+        for (size_t j = count[k]; j < count[k + 1]; j++) {
+            if (j + AHEAD < count[k + 1]) {
+                struct node *head = s->b[a[order[j + AHEAD]].hash & s->mask];
+                if (head)
+                    __builtin_prefetch(head);
+            }
+            if (j + 2 * AHEAD < count[k + 1])
+                __builtin_prefetch(&s->b[a[order[j + 2 * AHEAD]].hash & s->mask]);
+            struct tix_add *x = &a[order[j]];
+            struct node **p = _find(s, x->hash);
+            x->added = !*p;
+            if (!x->added)
+                continue;
+            if (x->live)
+                _put(s, p, x->hash,
+                     &(struct tix_entry){.state = TIX_LIVE, .seq = x->seq, .ns = x->ns,
+                                         .tier = x->tier, .dlen = x->dlen,
+                                         .stream = x->stream, .loc = x->loc});
+            else
+                _put_state(s, p, x->hash, x->ns, TIX_TOMB, x->seq);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(order);
+}
+
 enum tix_state tix_state_warm(uint64_t h, bool warm)
 {
     struct shard *s = _shard(h);

@@ -144,6 +144,20 @@ bool tix_add_live(uint64_t hash, uint16_t ns, uint64_t seq, uint8_t tier, uint32
 /* Add a TOMB only when the hash has none (a value log's replay: a newer delete hides the
  * key's older records; tix_drop_tombs ends them). Returns whether it did. */
 bool tix_add_tomb(uint64_t hash, uint16_t ns, uint64_t seq);
+/* One entry for tix_add_many: LIVE at loc, or a TOMB. */
+struct tix_add {
+    uint64_t hash, seq;
+    struct tix_loc loc;
+    uint32_t dlen;
+    uint16_t ns;
+    uint8_t tier;
+    bool live, stream;
+    bool added; /* out: whether it was added */
+};
+/* tix_add_live or tix_add_tomb for each of a[0..n-1], in that order for a hash (its first
+ * entry decides), taking each shard's lock once and fetching buckets ahead: a replay's
+ * million inserts are cache misses more than anything else. */
+void tix_add_many(struct tix_add *a, size_t n);
 /* The CLOCK hand: returns the entry and clears its ref bit. */
 struct tix_entry tix_pass(uint64_t hash);
 /* A value log's hand at the record (tier, loc): the entry when it is LIVE there (its ref bit

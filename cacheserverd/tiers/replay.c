@@ -129,34 +129,58 @@ int vlog_walk_deciding(struct tbe *be, uint64_t now, vlog_deciding_fn fn, void *
 }
 
 /* The replay's fn: the index decides which record is a key's first (it adds an entry only
- * for a hash that has none). */
+ * for a hash that has none). The records are added in batches (tix_add_many: one lock per
+ * shard, buckets fetched ahead), in the walk's order, and counted when the batch goes in. */
+#define REPLAY_BATCH 8192
+
 struct replay {
     struct tiering *ctx;
     int t;
+    struct tix_add *batch;
+    size_t n;
+    uint64_t live, dead;
 };
+
+static void _add_batch(struct replay *r)
+{
+    tix_add_many(r->batch, r->n);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->batch[i].added)
+            *(r->batch[i].live ? &r->live : &r->dead) += 1;
+    r->n = 0;
+}
 
 static int _index(void *arg, uint64_t seg, const struct vlog_entry *x, const struct store_key *k,
                   bool live)
 {
     struct replay *r = arg;
-    uint64_t seq = tiering_next_seq(r->ctx);
-    if (live) {
-        struct tix_loc loc = {(uint32_t)seg, x->off};
-        return tix_add_live(k->hash, k->ns, seq, (uint8_t)r->t, x->len,
-                            x->flags & VLOG_F_STREAM_HEAD, loc);
-    }
-    return tix_add_tomb(k->hash, k->ns, seq);
+    r->batch[r->n++] = (struct tix_add){.hash = k->hash, .seq = tiering_next_seq(r->ctx),
+                                        .loc = {(uint32_t)seg, x->off}, .dlen = x->len,
+                                        .ns = k->ns, .tier = (uint8_t)r->t, .live = live,
+                                        .stream = x->flags & VLOG_F_STREAM_HEAD};
+    if (r->n == REPLAY_BATCH)
+        _add_batch(r);
+    return 0; /* counted by _add_batch */
 }
 
 int vlog_replay(struct tiering *ctx, int t)
 {
     struct tbe *be = ctx->tiers[t].be;
     uint64_t t0 = clock_wall_ms();
-    struct replay r = {ctx, t};
+    struct replay r = {ctx, t, malloc(REPLAY_BATCH * sizeof(*r.batch)), 0, 0, 0};
     struct vlog_walk_counts c;
     char err[512];
+    if (!r.batch) {
+        log_error("%s tier: out of memory replaying its value log", ctx->tiers[t].name);
+        return -1;
+    }
     int rc = vlog_walk_deciding(be, t0, _index, &r, &c, err, sizeof(err));
-    tix_drop_tombs(); /* they only hid older records */
+    _add_batch(&r);
+    free(r.batch);
+    c.live = r.live;
+    c.dead = r.dead;
+    if (c.dead)
+        tix_drop_tombs(); /* they only hid older records (a walk of the whole index) */
     if (rc == -1)
         log_error("%s tier: %s; the value log cannot be replayed", ctx->tiers[t].name, err);
     else if (rc != 0)

@@ -105,12 +105,53 @@ static void test_restore_keeps_the_moved_place(void **state)
     assert_true(tix_last_is(&e, C));
 }
 
+/* tix_add_many, as the replay uses it: for each hash the first of its entries in the array
+ * decides (later ones are older records), whatever the shards' order; an entry already in
+ * the index (a change made meanwhile) is never replaced; the outcome is the same as
+ * tix_add_live and tix_add_tomb one at a time. */
+static void test_add_many_keeps_each_hash_first_entry(void **state)
+{
+    (void)state;
+    enum { N = 5000, KEYS = 1500 };
+    static struct tix_add a[N];
+    uint64_t pre = 0x9e3779b97f4a7c15ull * 7; /* key 7's hash: in the index before */
+    assert_true(tix_add_live(pre, 0, 1, TIX_SSD, 10, false, A));
+    for (int i = 0; i < N; i++) {
+        int key = (i * 7919) % KEYS; /* each key 3-4 times, spread over the array */
+        a[i] = (struct tix_add){.hash = 0x9e3779b97f4a7c15ull * (uint64_t)key,
+                                .seq = 100 + (uint64_t)i, .loc = {1, 4096 + 8 * (uint32_t)i},
+                                .dlen = (uint32_t)i + 1, .tier = TIX_SSD,
+                                .live = i % 3 != 0};
+    }
+    tix_add_many(a, N);
+    static bool seen[KEYS];
+    for (int i = 0; i < N; i++) {
+        int key = (i * 7919) % KEYS;
+        bool first = !seen[key] && a[i].hash != pre;
+        seen[key] = true;
+        assert_int_equal(a[i].added, first);
+        struct tix_entry e = tix_get(a[i].hash);
+        if (a[i].hash == pre) {
+            assert_int_equal(e.seq, 1);
+            continue;
+        }
+        if (!first)
+            continue;
+        assert_int_equal(e.seq, a[i].seq);
+        assert_int_equal(e.state, a[i].live ? TIX_LIVE : TIX_TOMB);
+        if (a[i].live)
+            assert_true(tix_loc_eq(e.loc, a[i].loc) && e.dlen == a[i].dlen);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_changes_keep_the_written_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_written_new_and_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_keeps_the_moved_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_many_keeps_each_hash_first_entry, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
