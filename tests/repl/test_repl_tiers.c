@@ -18,6 +18,18 @@
 
 #define VLEN 1000
 
+/* Under a sanitizer, half the keys, increments, memory and backlog (the same ratios: most
+ * keys on disk, more than the backlog holds); the plain build runs the full volume. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SAN_SCALE 2
+#define MEMORY "8MiB"
+#define BACKLOG "2MiB"
+#else
+#define SAN_SCALE 1
+#define MEMORY "16MiB"
+#define BACKLOG "4MiB"
+#endif
+
 /* The value of key i as node `node` wrote it in round `round`. */
 static void _value(char *val, int node, int round, int i)
 {
@@ -93,7 +105,7 @@ static void _wait_streaming(struct cluster *cl, int from, int to, unsigned timeo
 /* A queue that takes every demotion of these bursts, so that nothing evicted is dropped;
  * on a value log (the default; repl_tiers_rocksdb runs the same on RocksDB), segments of
  * 1 MiB, so that the walks cross many. */
-static const char *const tier_args[] = {"--memory", "16MiB", "--demote-unread", "true",
+static const char *const tier_args[] = {"--memory", MEMORY, "--demote-unread", "true",
                                         "--tier-queue", "100000", "--vlog-segment-size", "1MiB",
                                         NULL};
 
@@ -125,7 +137,7 @@ static void test_full_sync_sends_disk_tier(void **state)
     cluster_init(&cl, 2);
     /* no promotions: the reads that compare must not move node 0's keys */
     cluster_start_node(&cl, 0, _args(&cl, 0, "--promote-window-s", "0"), -1);
-    enum { N = 30000 };
+    enum { N = 30000 / SAN_SCALE };
     _write(&cl, 0, "k", 0, N, 0);
     _wait_disk_idle(&cl, 0);
     assert_int_equal(cluster_stat(&cl, 0, "demote_dropped"), 0);
@@ -285,10 +297,10 @@ static void test_full_sync_removes_stale_disk_copies(void **state)
     static struct cluster cl; /* static: cluster_teardown still finds it after a failure */
     cluster_init(&cl, 2);
     for (int i = 0; i < 2; i++)
-        cluster_start_node(&cl, i, _args(&cl, i, "--repl-backlog-size", "4MiB"), -1);
+        cluster_start_node(&cl, i, _args(&cl, i, "--repl-backlog-size", BACKLOG), -1);
     cluster_wait_links(&cl, 10000);
     cluster_wait_synced(&cl);
-    enum { N = 30000, BATCH = 2000 };
+    enum { N = 30000 / SAN_SCALE, BATCH = 2000 / SAN_SCALE };
     for (int first = 0; first < N; first += BATCH) { /* in steps the backlog holds */
         uint64_t taken0 = _taken(&cl, 1, 0);
         _write(&cl, 0, "d", first, BATCH, 0);
@@ -312,7 +324,7 @@ static void test_full_sync_removes_stale_disk_copies(void **state)
         uint64_t n;
         assert_int_equal(cc_del(cl.nodes[0].c, 1, &kp, &kl, &n), CC_OK);
     }
-    _write(&cl, 0, "big", 0, 6000, 0); /* the backlog no longer holds the deletes */
+    _write(&cl, 0, "big", 0, 6000 / SAN_SCALE, 0); /* the backlog no longer holds the deletes */
     faultproxy_refuse(cl.proxy[0][1], false);
 
     /* the full sync, then node 1's sweep of memory and disk */
@@ -380,20 +392,20 @@ static void test_counters_survive_kill_and_restart(void **state)
     static struct incr_writer w[MAXN];
     cluster_counters_begin(&cl, w, 100, 11u);
     static const int all[] = {0, 1, 2}, two[] = {0, 1};
-    _incr_round(&cl, w, all, 3, 1000);
+    _incr_round(&cl, w, all, 3, 1000 / SAN_SCALE);
     for (int j = 0; j < 2; j++) /* node 2's next increments reach no peer */
         faultproxy_blackhole(cl.proxy[2][j], true);
-    _incr_round(&cl, w, &all[2], 1, 500);
+    _incr_round(&cl, w, &all[2], 1, 500 / SAN_SCALE);
     harness_kill(cl.nodes[2].h, SIGKILL);
     cc_client_destroy(&cl.nodes[2].c);
     for (int j = 0; j < 2; j++) {
         faultproxy_cut(cl.proxy[2][j]);
         faultproxy_blackhole(cl.proxy[2][j], false);
     }
-    _incr_round(&cl, w, two, 2, 1000);
+    _incr_round(&cl, w, two, 2, 1000 / SAN_SCALE);
     harness_respawn(cl.nodes[2].h);
     cl.nodes[2].c = cl_client(cl.nodes[2].h);
-    _incr_round(&cl, w, all, 3, 1000);
+    _incr_round(&cl, w, all, 3, 1000 / SAN_SCALE);
     cluster_wait_agree(&cl, 20000);
     cluster_check_counters(&cl, w, 100, 1);
     cluster_destroy(&cl);

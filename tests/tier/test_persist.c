@@ -25,6 +25,18 @@
 #define VLEN 1500
 #define LOAD_MAX 200000 /* writes one load may ack */
 
+/* Under a sanitizer, half the keys, memory and SSD size (still three times the memory
+ * tier, most of it on the HDD tier with one), half the kills and the burst; the plain build
+ * runs the full volume. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SAN_SCALE 2
+#define MEM_SIZE "1MiB"
+#else
+#define SAN_SCALE 1
+#define MEM_SIZE "2MiB"
+#endif
+#define KILLS (10 / SAN_SCALE)
+
 static uint64_t _now_ms(void)
 {
     struct timespec ts;
@@ -45,9 +57,9 @@ static struct harness *_start(const char *mode, const char *ssd, bool hdd)
 {
     char hdd_dir[320];
     snprintf(hdd_dir, sizeof(hdd_dir), "%s-hdd", ssd);
-    const char *args[] = {"--memory", "2MiB", "--ssd-path", ssd, "--persist", mode,
+    const char *args[] = {"--memory", MEM_SIZE, "--ssd-path", ssd, "--persist", mode,
                           "--threads", "2", hdd ? "--hdd-path" : NULL, hdd_dir,
-                          "--ssd-size", "2MiB", "--tier-compress-threshold", "100000", NULL};
+                          "--ssd-size", MEM_SIZE, "--tier-compress-threshold", "100000", NULL};
     struct harness *h = harness_start(args);
     assert_non_null(h);
     return h;
@@ -86,7 +98,7 @@ static void _clean_restart(bool hdd)
     _ssd_dir(ssd, sizeof(ssd), "clean");
     struct harness *h = _start("async", ssd, hdd);
     cc_client *c = tier_client(h);
-    enum { N = 4000 }; /* 6 MB: three times the memory tier */
+    enum { N = 4000 / SAN_SCALE }; /* 6 MB: three times the memory tier */
     for (int i = 0; i < N; i++) {
         snprintf(key, sizeof(key), "k:%d", i);
         _value(0, i, val);
@@ -187,15 +199,15 @@ static void _kill_rounds(const char *mode, uint64_t allowed_tail_ms)
     struct harness *h = _start(mode, ssd, false);
     struct acks *a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(a != MAP_FAILED);
-    int counts[10], tail_from[10]; /* async: writes from tail_from on may be lost */
+    int counts[KILLS], tail_from[KILLS]; /* async: writes from tail_from on may be lost */
     uint64_t lost_total = 0;
-    for (int r = 0; r < 10; r++) {
+    for (int r = 0; r < KILLS; r++) {
         memset((void *)a, 0, sizeof(*a));
         pid_t child = fork();
         assert_true(child >= 0);
         if (child == 0)
             _load(harness_socket(h), r, a);
-        usleep((useconds_t)(200000 + 70000 * r)); /* 0.2 .. 0.83 s of writes */
+        usleep((useconds_t)(200000 + 630000 * r / (KILLS - 1))); /* 0.2 .. 0.83 s of writes */
         harness_kill(h, SIGKILL);
         uint64_t killed_at = _now_ms();
         int st;
@@ -208,7 +220,7 @@ static void _kill_rounds(const char *mode, uint64_t allowed_tail_ms)
             tail_from[r]--;
         /* this round, and after the last kill every round: sync keeps every acknowledged
          * write; async may lose writes acknowledged within allowed_tail_ms before the kill */
-        for (int rr = r == 9 ? 0 : r; rr <= r; rr++) {
+        for (int rr = r == KILLS - 1 ? 0 : r; rr <= r; rr++) {
             int lost = 0;
             for (int i = 0; i < counts[rr]; i++) {
                 snprintf(key, sizeof(key), "r%d:%d", rr, i);
@@ -229,8 +241,8 @@ static void _kill_rounds(const char *mode, uint64_t allowed_tail_ms)
         cc_client_destroy(&c);
         assert_true(a->count > 0);
     }
-    printf("# %s: 10 kills, %d..%d writes acked per round, %llu lost in allowed tails\n", mode,
-           counts[0], counts[9], (unsigned long long)lost_total);
+    printf("# %s: %d kills, %d..%d writes acked per round, %llu lost in allowed tails\n", mode,
+           KILLS, counts[0], counts[KILLS - 1], (unsigned long long)lost_total);
     if (!allowed_tail_ms)
         assert_int_equal(lost_total, 0);
     munmap((void *)a, sizeof(*a));
@@ -270,7 +282,7 @@ static void test_async_burst_drops_nothing(void **state)
     const char *args[] = {"--memory", "64MiB", "--ssd-path", ssd, "--persist", "async",
                           "--persist-queue", "64", "--threads", "2", NULL};
     struct harness *h = harness_start(args);
-    enum { WRITERS = 4, EACH = 10000 };
+    enum { WRITERS = 4, EACH = 10000 / SAN_SCALE };
     struct burst b[WRITERS];
     pthread_t t[WRITERS];
     for (int i = 0; i < WRITERS; i++) {
