@@ -40,7 +40,9 @@ run_build() {
 MESON_TEST_ARGS=()
 run_build build -Dtests=true # scripts/start.sh may have configured it without the tests
 MESON_TEST_ARGS=(--timeout-multiplier 3)
-run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+# debugoptimized (-O2 -g): the sanitizers' own advice for speed; the reports keep their
+# file:line stacks. -O0 took a third more of the suite's 20 minutes.
+run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
   -Dfault_injection=true
 
 # ThreadSanitizer (scripts/tsan.sh, docs/reliability.md): every threaded test in build-tsan

@@ -38,11 +38,11 @@ else
 fi
 
 if [ ! -f "$DIR/build.ninja" ]; then
-  meson setup "$DIR" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug -Dfuzz=false \
+  meson setup "$DIR" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized -Dfuzz=false \
     -Dfault_injection=true \
     >/dev/null || { echo "tsan: meson setup $DIR failed"; exit 2; }
 else
-  meson configure "$DIR" -Dfault_injection=true >/dev/null
+  meson configure "$DIR" -Dfault_injection=true -Dbuildtype=debugoptimized >/dev/null
 fi
 # scripts/test.sh counts $DIR's testlog.json: never a stale one after a failed build
 rm -f "$DIR/meson-logs/testlog.json"
