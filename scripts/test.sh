@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test twice: in a normal build and in an
 # ASan+UBSan build (meson's b_sanitize); then the threaded tests under ThreadSanitizer
-# (scripts/tsan.sh), the PHP extension's tests, and every fuzz target for 20 s (counted as
+# (scripts/tsan.sh), the PHP extension's tests, and every fuzz target for 12 s (counted as
 # one). Ends with one line "N passed, N failed" summing every test it ran; exits non-zero
 # if any failed.
 set -uo pipefail
@@ -40,9 +40,7 @@ run_build() {
 MESON_TEST_ARGS=()
 run_build build -Dtests=true # scripts/start.sh may have configured it without the tests
 MESON_TEST_ARGS=(--timeout-multiplier 3)
-# debugoptimized (-O2 -g): the sanitizers' own advice for speed; the reports keep their
-# file:line stacks. -O0 took a third more of the suite's 20 minutes.
-run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
+run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
   -Dfault_injection=true
 
 # ThreadSanitizer (scripts/tsan.sh, docs/reliability.md): every threaded test in build-tsan
@@ -80,11 +78,11 @@ if [ -x php-ext/test-installed.sh ]; then
   if [ "$inst_rc" -ne 0 ] && [ "${f:-1}" -eq 0 ]; then failed=$((failed + 1)); fi
 fi
 
-# Every libFuzzer target for 20 s (clang build in build-fuzz; docs/reliability.md): a crash
+# Every libFuzzer target for 12 s (clang build in build-fuzz; docs/reliability.md): a crash
 # or sanitizer report fails it, and the crasher is kept under tests/fuzz/regress/.
 if [ -x scripts/fuzz.sh ]; then
-  echo "== fuzz targets, 20 s each"
-  if ./scripts/fuzz.sh 20; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  echo "== fuzz targets, 12 s each"
+  if ./scripts/fuzz.sh 12; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 
 echo "$passed passed, $failed failed"
