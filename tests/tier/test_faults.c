@@ -399,22 +399,9 @@ static void _full_disk_accounting(const char *persist, const char *backend)
     harness_destroy(&srv);
 }
 
-/* The RocksDB cases run in the plain build; the sanitized builds run the value log's (the
- * default back end), for the suite's time. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define ROCKSDB_CASE(name)                                                                     \
-    do {                                                                                       \
-        printf("# skipped under a sanitizer (the plain build runs %s)\n", name);               \
-        skip();                                                                                \
-    } while (0)
-#else
-#define ROCKSDB_CASE(name) (void)0
-#endif
-
 static void test_full_disk_accounting_demotions(void **state)
 {
     (void)state;
-    ROCKSDB_CASE("the RocksDB tier's demotions");
     _full_disk_accounting("off", "rocksdb");
 }
 
@@ -429,16 +416,7 @@ static void test_full_disk_accounting_vlog(void **state)
 static void test_full_disk_accounting_persist(void **state)
 {
     (void)state;
-    ROCKSDB_CASE("the RocksDB tier's persistence");
     _full_disk_accounting("async", "rocksdb");
-}
-
-/* Persistence on a value log: tombstones and records of acknowledged changes on a disk that
- * fills up; what was made durable before the fault reads back after it. */
-static void test_full_disk_accounting_persist_vlog(void **state)
-{
-    (void)state;
-    _full_disk_accounting("async", "vlog");
 }
 
 /* Runs after the test, passed or failed: never leave a mount behind. */
@@ -464,7 +442,6 @@ int main(void)
         cmocka_unit_test_teardown(test_full_disk_accounting_demotions, cleanup),
         cmocka_unit_test_teardown(test_full_disk_accounting_vlog, cleanup),
         cmocka_unit_test_teardown(test_full_disk_accounting_persist, cleanup),
-        cmocka_unit_test_teardown(test_full_disk_accounting_persist_vlog, cleanup),
     };
     return cmocka_run_group_tests_name("disk faults", tests, NULL, NULL);
 }
