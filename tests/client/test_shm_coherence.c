@@ -499,6 +499,10 @@ static void _reader(const char *sock, uint32_t rid, enum variant v)
         } else if (n == 1 && st == CC_OK) {
             out[0].found = true;
         }
+        /* an MGET whose keys loaded from disk were evicted before it ran (test_tier's 2 MiB
+         * of memory): the documented E_NOMEM, no value to judge; the next read goes on */
+        if (n > 1 && st == CC_E_NOMEM)
+            continue;
         if (st != CC_OK)
             _die("%s: reader %u: %s of %d keys: %s (%s)", vname[v], rid, n == 1 ? "GET" : "MGET",
                  n, cc_strstatus(st), cc_errmsg(c));
