@@ -360,6 +360,26 @@ static uint64_t _mig_fill_rocksdb(const char *ssd, int nkeys)
 
 /* Every key of the fill reads back byte for byte, the deleted ones are absent, the streams
  * read back whole. */
+/* The MIG_STREAMS streams read back whole, as _mig_fill_rocksdb wrote them; returns wrong
+ * plus the count of those that do not (printing up to `print` failures in all). */
+static int _streams_check(cc_client *c, int wrong, int print)
+{
+    char key[32];
+    for (int s = 0; s < MIG_STREAMS; s++) {
+        snprintf(key, sizeof(key), "stream:%d", s);
+        cc_item it = {0};
+        int rc = cc_getrange(c, key, strlen(key), 0, 2 * MIG_STREAM_LEN, &it);
+        bool ok = rc == CC_OK && it.value.len == MIG_STREAM_LEN;
+        for (uint64_t o = 0; ok && o < MIG_STREAM_LEN; o++)
+            ok = ((const uint8_t *)it.value.data)[o] == _mig_byte(s, o);
+        if (!ok && wrong++ < print)
+            printf("# stream %s: %s, %zu bytes, or other bytes\n", key, cc_strstatus(rc),
+                   rc == CC_OK ? (size_t)it.value.len : (size_t)0);
+        cc_item_release(&it);
+    }
+    return wrong;
+}
+
 static void _mig_check(int nkeys)
 {
     cc_client *c = _client();
@@ -383,18 +403,7 @@ static void _mig_check(int nkeys)
         cc_item_release(&it);
     }
     free(want);
-    for (int s = 0; s < MIG_STREAMS; s++) {
-        snprintf(key, sizeof(key), "stream:%d", s);
-        cc_item it = {0};
-        int rc = cc_getrange(c, key, strlen(key), 0, 2 * MIG_STREAM_LEN, &it);
-        bool ok = rc == CC_OK && it.value.len == MIG_STREAM_LEN;
-        for (uint64_t o = 0; ok && o < MIG_STREAM_LEN; o++)
-            ok = ((const uint8_t *)it.value.data)[o] == _mig_byte(s, o);
-        if (!ok && wrong++ < 5)
-            printf("# stream %s: %s, %zu bytes, or other bytes\n", key, cc_strstatus(rc),
-                   rc == CC_OK ? (size_t)it.value.len : (size_t)0);
-        cc_item_release(&it);
-    }
+    wrong = _streams_check(c, wrong, 5);
     if (wrong) {
         harness_print_log(srv, getenv("MIG_LOG_LINES") ? atoi(getenv("MIG_LOG_LINES")) : 30);
         fail_msg("%d keys or streams not as written after the migration", wrong);
@@ -841,18 +850,7 @@ static void _back_check(int nkeys)
     }
     assert_int_equal(cc_select_ns(c, ""), CC_OK);
     free(want);
-    for (int s = 0; s < MIG_STREAMS; s++) {
-        snprintf(key, sizeof(key), "stream:%d", s);
-        cc_item it = {0};
-        int rc = cc_getrange(c, key, strlen(key), 0, 2 * MIG_STREAM_LEN, &it);
-        bool ok = rc == CC_OK && it.value.len == MIG_STREAM_LEN;
-        for (uint64_t o = 0; ok && o < MIG_STREAM_LEN; o++)
-            ok = ((const uint8_t *)it.value.data)[o] == _mig_byte(s, o);
-        if (!ok && wrong++ < 10)
-            printf("# stream %s: %s, %zu bytes, or other bytes\n", key, cc_strstatus(rc),
-                   rc == CC_OK ? (size_t)it.value.len : (size_t)0);
-        cc_item_release(&it);
-    }
+    wrong = _streams_check(c, wrong, 10);
     if (wrong) {
         harness_print_log(srv, getenv("MIG_LOG_LINES") ? atoi(getenv("MIG_LOG_LINES")) : 30);
         fail_msg("%d keys or streams not as written after the way back", wrong);
